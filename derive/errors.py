@@ -1,0 +1,58 @@
+"""One exception family for the whole package; the CLI prints any of them as ``Error: ...``.
+
+Every error speaks the user's language: the layer, the symbol as written, the two shapes.
+"""
+
+from __future__ import annotations
+
+
+class DeriveError(Exception):
+    """Base class of every error the tool reports to a user (exit code 2 in the CLI)."""
+
+    exit_code = 2
+
+
+class SpecError(DeriveError):
+    """A network spec that cannot describe a network (unknown activation, bad size, ...)."""
+
+
+class ParseError(DeriveError):
+    """Input text that cannot be read; ``position`` is the 0-based offset of the problem."""
+
+    def __init__(self, message: str, position: int | None = None, text: str | None = None):
+        self.message = message
+        self.position = position
+        self.text = text
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        if self.position is None:
+            return self.message
+        where = f"at position {self.position + 1}"
+        if self.text is not None:
+            caret = " " * min(self.position, len(self.text)) + "^"
+            return f"{self.message} ({where})\n  {self.text}\n  {caret}"
+        return f"{self.message} ({where})"
+
+
+class ShapeMismatch(DeriveError):
+    """Two operands whose shapes do not fit the operation between them."""
+
+    def __init__(self, operation: str, left: str, right: str, left_shape, right_shape, why: str):
+        self.operation = operation
+        self.left, self.right = left, right
+        self.left_shape, self.right_shape = left_shape, right_shape
+        self.why = why
+        super().__init__(
+            f"{operation} {left} and {right}: ({_fmt(left_shape)})·({_fmt(right_shape)}) — {why}"
+        )
+
+
+def _fmt(shape) -> str:
+    return "×".join(str(d) for d in shape)
+
+
+class ProofFailure(DeriveError):
+    """A formula the engine produced did not pass its own proof: never printed as a result."""
+
+    exit_code = 3

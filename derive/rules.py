@@ -1,0 +1,268 @@
+"""The rule catalogue: activations, losses and matrix-calculus identities read from ``rules/*.toml``.
+
+The catalogue is trusted project data (never user text), so its SymPy strings are parsed with
+``sympy.sympify`` over a fixed namespace. Each registry maps every name and alias to one entry; a
+duplicate name is an error at load time.
+
+>>> acts = activations()
+>>> acts["σ"].name, str(acts["sigmoid"].derivative)
+('sigmoid', 'a*(1 - a)')
+>>> str(acts["relu"].derivative_at_z)
+'Piecewise((1, z > 0), (0, True))'
+"""
+
+from __future__ import annotations
+
+import functools
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+import sympy as sp
+
+from derive.errors import SpecError
+
+z, a, y = sp.symbols("z a y", real=True)
+
+
+def rules_dir() -> Path:
+    """The folder holding the catalogue: ``derive/_rules`` in a wheel, ``rules/`` in a checkout."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "_rules"
+    return packaged if packaged.is_dir() else here.parent / "rules"
+
+
+@dataclass(frozen=True)
+class Activation:
+    """One activation function: forward definition, textbook derivative, how to print it."""
+
+    name: str
+    aliases: tuple[str, ...]
+    kind: str  # "elementwise" or "softmax"
+    text: str
+    latex: str
+    forward: sp.Expr  # in z (elementwise); descriptive only for softmax
+    derivative: sp.Expr  # textbook form, in z and/or a
+    derivative_text: str
+    derivative_numpy: str
+    range: tuple[sp.Expr, sp.Expr]
+    kinks: tuple[sp.Expr, ...]
+    derivative_bound: sp.Expr
+    params: Mapping[str, sp.Expr] = field(default_factory=dict)
+
+    @property
+    def elementwise(self) -> bool:
+        return self.kind == "elementwise"
+
+    @functools.cached_property
+    def derivative_at_z(self) -> sp.Expr:
+        """The textbook derivative with a = g(z) substituted: a function of z alone."""
+        return self.derivative.subs(a, self.forward)
+
+    @functools.cached_property
+    def numpy_forward(self) -> Callable:
+        return sp.lambdify(z, self.forward, "numpy")
+
+    @functools.cached_property
+    def numpy_derivative(self) -> Callable:
+        return sp.lambdify(z, self.derivative_at_z, "numpy")
+
+
+@dataclass(frozen=True)
+class Loss:
+    """A per-example loss Σₖ per_unit(aₖ, yₖ)."""
+
+    name: str
+    aliases: tuple[str, ...]
+    title: str
+    per_unit: sp.Expr  # in a, y
+    latex: str
+    text: str
+    natural_output: str
+    a_range: tuple[sp.Expr, sp.Expr]
+    y_range: tuple[sp.Expr, sp.Expr]
+    assumes: str
+
+    @functools.cached_property
+    def gradient(self) -> sp.Expr:
+        """∂ per_unit / ∂a, by SymPy (unsimplified: the textbook form)."""
+        d = sp.diff(self.per_unit, a)
+        return tidy(sp.factor(d) if d.is_polynomial(a, y) else d)
+
+    @functools.cached_property
+    def numpy_per_unit(self) -> Callable:
+        return sp.lambdify((a, y), self.per_unit, "numpy")
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A matrix-calculus identity the engine cites in a step."""
+
+    name: str
+    title: str
+    convention: str
+    index: str
+    index_latex: str
+    source: str
+
+    def index_for(self, layer: int) -> str:
+        return _fill(self.index, layer)
+
+    def index_latex_for(self, layer: int) -> str:
+        return _fill(self.index_latex, layer)
+
+
+def tidy(expr: sp.Expr) -> sp.Expr:
+    """Put an expression in the order a student writes it: 2 (a − y), not −2 (−a + y).
+
+    The result is built unevaluated; print it with ``order="none"``.
+
+    >>> sp.sstr(tidy(sp.factor(2*a - 2*y)), order="none")
+    '2*(a - y)'
+    """
+    if isinstance(expr, sp.Mul):
+        coeff, rest = expr.as_coeff_Mul()
+        if coeff < 0 and isinstance(rest, sp.Add):
+            return sp.Mul(-coeff, _order_terms(-rest), evaluate=False)
+        return sp.Mul(*[tidy(f) for f in expr.args], evaluate=False)
+    if isinstance(expr, sp.Add):
+        return _order_terms(expr)
+    return expr
+
+
+def _order_terms(expr: sp.Expr) -> sp.Expr:
+    terms = sp.Add.make_args(sp.expand(expr) if expr.is_polynomial() else expr)
+    ordered = sorted(terms, key=lambda t: (t.could_extract_minus_sign(), not t.has(a), sp.default_sort_key(t)))
+    return sp.Add(*[tidy(t) for t in ordered], evaluate=False)
+
+
+def _fill(template: str, layer: int) -> str:
+    return (
+        template.replace("{l}", str(layer))
+        .replace("{p}", str(layer - 1))
+        .replace("{n}", str(layer + 1))
+    )
+
+
+def _expr(text: str, params: Mapping[str, sp.Expr] | None = None) -> sp.Expr:
+    # Trusted catalogue data only (rules/*.toml), never user input.
+    namespace = {"z": z, "a": a, "y": y, "pi": sp.pi, "oo": sp.oo}
+    expr = sp.sympify(text, locals=namespace, rational=True)
+    return expr.subs(params or {})
+
+
+def _load(filename: str) -> list[dict]:
+    path = rules_dir() / filename
+    with path.open("rb") as fh:
+        data = tomllib.load(fh)
+    (entries,) = data.values()
+    return entries
+
+
+def _registry(entries, where: str) -> Mapping[str, object]:
+    table: dict[str, object] = {}
+    for entry in entries:
+        for key in (entry.name, *getattr(entry, "aliases", ())):
+            folded = key.casefold()
+            if folded in table and table[folded] is not entry:
+                raise SpecError(f"{where}: the name {key!r} is used twice in the catalogue")
+            table[folded] = entry
+    return MappingProxyType(table)
+
+
+class _Registry(Mapping):
+    """Case-insensitive lookup by name or alias; iteration gives each entry's canonical name."""
+
+    def __init__(self, entries, kind: str):
+        self._entries = {e.name: e for e in entries}
+        self._table = _registry(entries, kind)
+        self.kind = kind
+
+    def __getitem__(self, key: str):
+        return self._table[key.casefold()]
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key.casefold() in self._table
+
+    def __iter__(self):
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def lookup(self, key: str):
+        """Like ``self[key]`` but a miss is a SpecError that lists the known choices."""
+        try:
+            return self[key]
+        except KeyError:
+            choices = ", ".join(self._entries)
+            raise SpecError(f"unknown {self.kind} {key!r}; known: {choices}") from None
+
+
+@functools.cache
+def activations() -> _Registry:
+    """The activation registry, loaded once."""
+    out = []
+    for e in _load("activations.toml"):
+        params = {k: _expr(v) for k, v in e.get("params", {}).items()}
+        sub = {sp.Symbol(k): v for k, v in params.items()}
+        kind = e.get("kind", "elementwise")
+        elementwise = kind == "elementwise"
+        out.append(
+            Activation(
+                name=e["name"],
+                aliases=tuple(e.get("aliases", ())),
+                kind=kind,
+                text=e["text"],
+                latex=e["latex"],
+                forward=_expr(e["forward"], sub) if elementwise else sp.Symbol("softmax"),
+                derivative=_expr(e["derivative"], sub) if elementwise else sp.Symbol("J"),
+                derivative_text=e["derivative_text"],
+                derivative_numpy=e["derivative_numpy"],
+                range=tuple(_expr(v, sub) for v in e["range"]),
+                kinks=tuple(_expr(v, sub) for v in e["kinks"]),
+                derivative_bound=_expr(e["derivative_bound"]),
+                params=params,
+            )
+        )
+    return _Registry(out, "activation")
+
+
+@functools.cache
+def losses() -> _Registry:
+    """The loss registry, loaded once."""
+    out = [
+        Loss(
+            name=e["name"],
+            aliases=tuple(e.get("aliases", ())),
+            title=e["title"],
+            per_unit=_expr(e["per_unit"]),
+            latex=e["latex"],
+            text=e["text"],
+            natural_output=e["natural_output"],
+            a_range=tuple(_expr(v) for v in e["a_range"]),
+            y_range=tuple(_expr(v) for v in e["y_range"]),
+            assumes=e.get("assumes", ""),
+        )
+        for e in _load("losses.toml")
+    ]
+    return _Registry(out, "loss")
+
+
+@functools.cache
+def identities() -> _Registry:
+    """The identity registry, loaded once."""
+    out = [
+        Identity(
+            name=e["name"],
+            title=e["title"],
+            convention=e["convention"],
+            index=e["index"],
+            index_latex=e["index_latex"],
+            source=e["source"],
+        )
+        for e in _load("identities.toml")
+    ]
+    return _Registry(out, "identity")
