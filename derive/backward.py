@@ -8,7 +8,7 @@ then proves every formula.
 >>> from derive.spec import Network
 >>> d = derive(Network(layers=[3, 3, 1], activations=["relu", "sigmoid"], loss="bce"), prove=False)
 >>> for f in d.formulas: print(f)
-dA[2] = −Y ⊘ A[2] + (1 − Y) ⊘ (1 − A[2])
+dA[2] = (1 − Y) ⊘ (1 − A[2]) − Y ⊘ A[2]
 dZ[2] = A[2] − Y
 dW[2] = (1/m) dZ[2] A[1]ᵀ
 db[2] = (1/m) sum(dZ[2], axis=1)

@@ -91,6 +91,24 @@ class Sym(Expr):
     def key(self) -> tuple[str, int | None]:
         return (self.base, self.layer)
 
+    @property
+    def text(self) -> str:
+        from derive.symbols import text_name
+
+        return text_name(self.base, self.layer)
+
+    @property
+    def latex(self) -> str:
+        from derive.symbols import latex_name
+
+        return latex_name(self.base, self.layer)
+
+    @property
+    def code(self) -> str:
+        from derive.symbols import code_name
+
+        return code_name(self.base, self.layer)
+
 
 @dataclass(frozen=True)
 class Ones(Expr):
