@@ -50,7 +50,7 @@ class Activation:
     range: tuple[sp.Expr, sp.Expr]
     kinks: tuple[sp.Expr, ...]
     derivative_bound: sp.Expr
-    params: Mapping[str, sp.Expr] = field(default_factory=dict)
+    params: Mapping[str, sp.Expr] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def elementwise(self) -> bool:

@@ -1,0 +1,51 @@
+"""`derive backward`: every layer's dA, dZ, dW, db, proven, as text, LaTeX, JSON or Markdown."""
+
+from __future__ import annotations
+
+import argparse
+
+from derive.cli.common import add_spec_arguments, example_network, network_from_args
+
+NAME = "backward"
+HELP = "derive dA, dZ, dW, db for every layer, step by step, each formula proven"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_spec_arguments(p)
+    p.add_argument("--format", choices=("text", "latex", "json", "markdown"), default="text")
+    p.add_argument("--steps", action="store_true", help="show the step-by-step derivation")
+    p.add_argument("--verify", action="store_true", help="show both proofs of every formula")
+    p.add_argument("--seed", type=int, default=0, help="seed of the finite-difference instance")
+
+
+def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from derive.backward import derive
+    from derive.proof import prove
+
+    used_example = not (args.spec or args.layers or args.act)
+    net = network_from_args(args, default=example_network)
+    d = derive(net, prove=False)
+    d = replace(d, proof=prove(d, seed=args.seed, strict=True))
+    if args.format == "json":
+        from derive.render.json import render
+
+        print(render(d))
+        return 0
+    if args.format == "latex":
+        from derive.render.latex import render as render_latex
+
+        print(render_latex(d, steps=args.steps))
+        return 0
+    if args.format == "markdown":
+        from derive.render.markdown import render as render_md
+
+        print(render_md(d, steps=args.steps))
+        return 0
+    from derive.render.text import render as render_text
+
+    if used_example:
+        print("(built-in example: the course's 2-layer network; give --layers/--act/--loss or --spec for yours)")
+    print(render_text(d, steps=args.steps, verify=args.verify))
+    return 0

@@ -1,0 +1,33 @@
+"""Renderers: one module per output format, shared by every command.
+
+``text``, ``latex``, ``markdown`` and ``json`` each turn a :class:`derive.backward.Derivation`
+into a string; :func:`convention_lines` is the convention statement every output prints.
+"""
+
+from __future__ import annotations
+
+
+def convention_lines(net) -> list[str]:
+    """The conventions in force, in words (printed by every output)."""
+    if net.convention == "columns":
+        lines = [
+            "convention columns: X = A[0] is n0×m (one column per example); W[l] is n[l]×n[l-1]; "
+            "b[l] is n[l]×1, broadcast over the m columns; Z[l] = W[l] A[l-1] + b[l]; A[l] = g[l](Z[l])",
+        ]
+    else:
+        lines = [
+            "convention rows: X = A[0] is m×n0 (one row per example); W[l] is n[l-1]×n[l]; "
+            "b[l] is 1×n[l], broadcast over the m rows; Z[l] = A[l-1] W[l] + b[l]; A[l] = g[l](Z[l])",
+        ]
+    if net.scale == "mean":
+        lines.append("cost J = (1/m) Σ over examples of ℓ; dZ[l] and dA[l] are the per-example "
+                     "gradients ∂ℓ/∂Z[l] stacked (so J's gradient is dZ[l]/m); the 1/m sits in dW and db")
+    else:
+        lines.append("cost J = Σ over examples of ℓ (scale sum): no 1/m anywhere; dZ[l] = ∂J/∂Z[l]")
+    lines.append("⊙ is the element-wise product, ⊘ element-wise division, juxtaposition the matrix "
+                 "product, ᵀ the transpose")
+    return lines
+
+
+def shape_text(shape) -> str:
+    return "×".join(str(d) for d in shape)

@@ -1,0 +1,58 @@
+"""Unicode text: the formulas per layer with shapes, the steps, and the proof."""
+
+from __future__ import annotations
+
+from derive.render import convention_lines, shape_text
+
+
+def _layer_title(net, l: int) -> str:
+    act = net.activation(l)
+    name = act.name if act is not None else f"generic g[{l}]"
+    role = "output" if l == net.L else "hidden"
+    return f"Layer {l} ({name}, {role})"
+
+
+def render(derivation, steps: bool = False, verify: bool = False) -> str:
+    net = derivation.network
+    out = [f"Network: {net.describe()}"]
+    out += [f"  {line}" for line in convention_lines(net)]
+    if net.loss_entry is not None:
+        loss = net.loss_entry
+        out.append(f"  loss {loss.name}: ℓ = {loss.text}" + (f" ({loss.assumes})" if loss.assumes else ""))
+    out += [f"  note: {n}" for n in derivation.notes]
+    width = max(len(f.text) for f in derivation.formulas)
+    for l in range(net.L, 0, -1):
+        out.append("")
+        out.append(_layer_title(net, l))
+        if steps:
+            for i, s in enumerate(derivation.steps_for(l), 1):
+                out.append(f"  {i}. {s.title} [{s.rule}]")
+                out.append(f"       {s.index}")
+                out.append(f"       ⇒ {s.text}")
+                if s.note:
+                    out.append(f"       ({s.note})")
+            out.append("  Result:")
+        for f in derivation.formulas:
+            if f.layer == l:
+                out.append(f"  {f.text.ljust(width)}   {shape_text(f.shape)}")
+    proof = derivation.proof
+    out.append("")
+    if proof is None:
+        out.append("Proof: not run")
+    else:
+        status = "all proven" if proof.passed else "FAILED"
+        out.append(
+            f"Proof: {status} — {len(proof.formulas)} formulas, element-wise exact (SymPy) and by "
+            f"central differences (max relative error {proof.max_fd_error:.1e} < {proof.threshold:.0e})"
+        )
+        if verify:
+            out.append(f"  activation derivatives proven by SymPy: {', '.join(proof.identities) or '(none: generic g)'}")
+            out.append(f"  finite differences: ε = {proof.eps:g}, sizes {','.join(map(str, proof.fd_sizes))}, "
+                       f"m = {proof.fd_m}, seed {proof.seed}")
+            w = max(len(p.name) for p in proof.formulas)
+            out.append(f"  {'formula'.ljust(w)}  {'element-wise'.ljust(20)}  {'fd rel. error'.ljust(13)}  method")
+            for p in proof.formulas:
+                ew = f"{p.elementwise} ({p.entries} {'entry' if p.entries == 1 else 'entries'})"
+                fd_txt = f"{p.fd_error:.1e}{'' if p.fd_passed else ' FAIL'}"
+                out.append(f"  {p.name.ljust(w)}  {ew.ljust(20)}  {fd_txt.ljust(13)}  {p.method}")
+    return "\n".join(out)
