@@ -12,17 +12,17 @@ Mistake codes (DESIGN.md): ``wrong_order``, ``missing_transpose``, ``extra_trans
 ``elementwise_instead_of_matmul``, ``wrong_layer_index``, ``missing_sum``, ``wrong_sum_axis``,
 ``sign_error``, ``other``.
 
->>> import sympy as sp
 >>> from derive.spec import Network
 >>> from derive.symbols import SymbolTable
->>> net = Network(depth=2)
->>> T = SymbolTable(net)
->>> r = to_raw(E.MatMul(T["W", 2], T["dZ", 2]))
->>> codes = [e.code for e in single_edits(r, Context(net, "dA", 1))]
->>> "missing_transpose" in codes and "wrong_layer_index" in codes
-True
->>> str(build(Raw("Transpose", (r.kids[0],)), T))
-'W[2]ᵀ'
+>>> T = SymbolTable(Network(depth=2))
+>>> r = Raw("MatMul", (Raw("Sym", (), ("W", 2)), Raw("Sym", (), ("dZ", 2))))
+>>> build(r, T)
+Traceback (most recent call last):
+...
+derive.errors.ShapeMismatch: matrix product W[2] and dZ[2]: (n2×n1)·(n2×m) — inner dimensions n1 and n2 differ
+>>> fix = Edit("missing_transpose", (0,), r.kids[0], Raw("Transpose", (r.kids[0],)))
+>>> str(build(apply(r, fix), T))
+'W[2]ᵀ dZ[2]'
 """
 
 from __future__ import annotations
