@@ -405,15 +405,20 @@ class SympyBackend:
     """Evaluates on explicit SymPy matrices. With ``generic=True`` every element-wise activation is
     an undefined function g_l (so a proof holds for any g); otherwise the catalogue's own."""
 
-    def __init__(self, generic: bool = False, standins: Mapping[int, object] | None = None):
+    def __init__(self, generic: bool = False, layers: Mapping[int, object] | None = None):
         self.generic = generic
-        self.standins = standins or {}
+        self.layers = layers or {}  # layer -> the network's activation there
 
     def _fn(self, layer):
         return sp.Function(f"g{layer}")
 
-    def _use_generic(self, act) -> bool:
-        return act is None or (self.generic and act.elementwise)
+    def _use_generic(self, act, layer) -> bool:
+        # g_l stands for the layer's own activation only: another activation's derivative written
+        # at layer l stays concrete, so a proof can tell them apart.
+        if act is None:
+            return True
+        own = self.layers.get(layer, act)
+        return self.generic and act.elementwise and act == own
 
     def matmul(self, a, b):
         return a * b
@@ -435,7 +440,7 @@ class SympyBackend:
         return sp.Matrix([[value]])
 
     def deriv(self, act, layer, x):
-        if self._use_generic(act):
+        if self._use_generic(act, layer):
             t = sp.Dummy("t")
             d = sp.diff(self._fn(layer)(t), t)
             return x.applyfunc(lambda e: d.subs(t, e) if not e.is_Symbol else sp.diff(self._fn(layer)(e), e))
@@ -444,7 +449,7 @@ class SympyBackend:
         return x.applyfunc(lambda e: act.derivative_at_z.subs(z, e))
 
     def act(self, act, layer, x):
-        if self._use_generic(act):
+        if self._use_generic(act, layer):
             return x.applyfunc(self._fn(layer))
         from derive.rules import z
 

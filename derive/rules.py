@@ -139,6 +139,8 @@ def _order_terms(expr: sp.Expr) -> sp.Expr:
 
 
 def _fill(template: str, layer: int) -> str:
+    if layer == 1:  # A[0] is the input X
+        template = template.replace("A[{p}]", "X").replace("A^{[{p}]}", "X")
     return (
         template.replace("{l}", str(layer))
         .replace("{p}", str(layer - 1))

@@ -1,0 +1,65 @@
+"""`derive backward` through main(argv), as a user runs it."""
+
+from __future__ import annotations
+
+import json
+
+from derive.cli import main
+
+
+def test_default_is_the_built_in_example(capsys):
+    assert main(["backward"]) == 0
+    out = capsys.readouterr().out
+    assert "built-in example" in out
+    assert "dZ[1] = W[2]ᵀ dZ[2] ⊙ relu′(Z[1])" in out
+    assert "Proof: all proven" in out
+
+
+def test_textbook_dls_formulas(capsys):
+    assert main(["backward", "--layers", "3,3,1", "--act", "relu,sigmoid", "--loss", "bce"]) == 0
+    out = capsys.readouterr().out
+    for line in ["dZ[2] = A[2] − Y", "dW[2] = (1/m) dZ[2] A[1]ᵀ", "db[2] = (1/m) sum(dZ[2], axis=1)",
+                 "dW[1] = (1/m) dZ[1] Xᵀ"]:
+        assert line in out
+    assert "convention columns" in out  # conventions are printed in every output
+
+
+def test_steps_and_verify(capsys):
+    assert main(["backward", "--act", "tanh,sigmoid", "--loss", "bce", "--steps", "--verify"]) == 0
+    out = capsys.readouterr().out
+    assert "[output_simplification]" in out
+    assert "Z[1]ᵢₜ = Σⱼ W[1]ᵢⱼ Xⱼₜ + b[1]ᵢ ⇒ ∂J/∂W[1]ᵢⱼ = (1/m) Σₜ dZ[1]ᵢₜ Xⱼₜ" in out
+    assert "exact (" in out and "fd rel. error" in out
+
+
+def test_json_is_documented_shape(capsys):
+    assert main(["backward", "--layers", "4,5,3", "--act", "tanh,softmax", "--loss", "ce",
+                 "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["schema"] == 1
+    assert data["network"] == {"layers": [4, 5, 3], "activations": ["tanh", "softmax"], "loss": "ce",
+                               "convention": "columns", "scale": "mean"}
+    names = [f["name"] for f in data["formulas"]]
+    assert names == ["dA[2]", "dZ[2]", "dW[2]", "db[2]", "dA[1]", "dZ[1]", "dW[1]", "db[1]"]
+    dz2 = data["formulas"][1]
+    assert dz2["text"] == "dZ[2] = A[2] − Y" and dz2["latex"] == "dZ^{[2]} = A^{[2]} - Y"
+    assert dz2["numpy"] == "dZ2 = A2 - Y" and dz2["shape"] == ["3", "m"]
+    assert data["proof"]["passed"] is True
+    assert {"formula", "elementwise", "fd_relative_error"} <= set(data["proof"]["formulas"][0])
+
+
+def test_latex_and_markdown(capsys):
+    assert main(["backward", "--format", "latex"]) == 0
+    out = capsys.readouterr().out
+    assert "\\begin{align*}" in out and "dW^{[1]} &= \\frac{1}{m} dZ^{[1]} X^{\\top}" in out
+    assert main(["backward", "--format", "markdown", "--steps"]) == 0
+    out = capsys.readouterr().out
+    assert "### Layer 2" in out and "$dZ^{[2]} = A^{[2]} - Y$" in out
+
+
+def test_spec_file_and_rows(tmp_path, capsys):
+    f = tmp_path / "net.toml"
+    f.write_text('layers = [2, 3, 1]\nactivations = ["tanh", "sigmoid"]\nloss = "bce"\n', encoding="utf-8")
+    assert main(["backward", "--spec", str(f), "--convention", "rows"]) == 0
+    out = capsys.readouterr().out
+    assert "dW[1] = (1/m) Xᵀ dZ[1]" in out
