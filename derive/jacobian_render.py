@@ -20,18 +20,21 @@ from sympy.core.function import AppliedUndef
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.str import StrPrinter
 
-_ENTRY = re.compile(r"(X|Y|[WbZA]\d+)_(\d+)_(\d+)")
+_ENTRY = re.compile(r"(dJd)?(d?(?:X|Y|[WbZA]\d+))_(\d+)_(\d+)")
 _DIGITS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 GRID_WIDTH = 16  # entries wider than this are listed one per line instead of drawn in blocks
 
 
 def _parts(name: str):
+    """``W1_0_1`` → ("W", 1, 1, 2, False); ``dZ2_0_0`` → ("dZ", 2, ...); ``dJdZ1_0_0`` → ∂J/∂Z[1]₁₁."""
     hit = _ENTRY.fullmatch(name)
     if hit is None:
         return None
-    stem, i, j = hit[1], int(hit[2]) + 1, int(hit[3]) + 1
+    stem, i, j = hit[2], int(hit[3]) + 1, int(hit[4]) + 1
+    d = "d" if stem.startswith("d") else ""
+    stem = stem[len(d):]
     base, layer = (stem, None) if stem in ("X", "Y") else (stem[0], int(stem[1:]))
-    return base, layer, i, j
+    return d + base, layer, i, j, bool(hit[1])
 
 
 def _sub(i: int, j: int | None) -> str:
@@ -77,11 +80,12 @@ class _Text(StrPrinter):
         parts = _parts(expr.name)
         if parts is None:
             return expr.name
-        base, layer, i, j = parts
+        base, layer, i, j, grad = parts
         from derive.symbols import text_name
 
-        i, j = _bias_index(base, i, j)
-        return f"{text_name(base, layer)}{_sub(i, j).translate(_DIGITS)}"
+        i, j = _bias_index(base.lstrip("d"), i, j)
+        name = f"{text_name(base, layer)}{_sub(i, j).translate(_DIGITS)}"
+        return f"∂J/∂{name}" if grad else name
 
     def _print_Function(self, expr):
         names = _gname(expr.func)
@@ -111,11 +115,12 @@ class _Latex(LatexPrinter):
         parts = _parts(expr.name)
         if parts is None:
             return super()._print_Symbol(expr)
-        base, layer, i, j = parts
+        base, layer, i, j, grad = parts
         from derive.symbols import latex_name
 
-        i, j = _bias_index(base, i, j)
-        return f"{latex_name(base, layer)}_{{{_sub(i, j)}}}"
+        i, j = _bias_index(base.lstrip("d"), i, j)
+        name = f"{latex_name(base, layer)}_{{{_sub(i, j)}}}"
+        return rf"\frac{{\partial J}}{{\partial {name}}}" if grad else name
 
     def _print_Function(self, expr, exp=None):
         names = _gname(expr.func)

@@ -1,0 +1,95 @@
+"""``derive jacobian Y X``: the full array ∂Y_ij/∂X_kl, entry by entry, on small sizes; the
+contraction that turns it into the vectorized formula; the activation step; and (``--naive``)
+where the scalar chain rule breaks."""
+
+from __future__ import annotations
+
+import argparse
+
+from derive.cli.common import add_spec_arguments
+
+NAME = "jacobian"
+HELP = "the full 4-index derivative ∂Y/∂X entry by entry, its contraction, and the naive chain rule"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("of", help="the quantity differentiated: X, W1, b1, Z1, A1 (Z[1], Z^{[1]}) or J")
+    p.add_argument("wrt", help="with respect to: X, W1, b1, Z1, A1 (A0 is X)")
+    add_spec_arguments(p)
+    p.add_argument("--sizes", metavar="n0=2,n1=2,m=2",
+                   help="sizes for the symbolic ones (default 2 each, m = 2)")
+    p.add_argument("--naive", nargs="?", const="", metavar="FORMULA",
+                   help="also try the naive scalar chain rule: a formula 'dZ1 = ...' "
+                        "(needs derive.parse), or nothing for seed 002's "
+                        "dZ[1] = dZ[2] W[2]ᵀ ⊙ g[1]′(Z[1])")
+    p.add_argument("--example", choices=("seed", "dW"), default="seed",
+                   help="the built-in naive ordering used by a bare --naive (default seed)")
+    p.add_argument("--seed", type=int, default=0, help="random instance for the numbers")
+    p.add_argument("--format", choices=("text", "latex", "json"), default="text")
+
+
+def default_network():
+    """Two generic layers (g[1], g[2], a generic loss ℓ) with symbolic sizes, filled by --sizes."""
+    from derive.spec import Network
+
+    return Network(depth=2)
+
+
+def parse_sizes(text: str | None) -> dict[str, int]:
+    """``"n0=3,n1=2,m=2"`` → {"n0": 3, "n1": 2, "m": 2}; strict, with the position of a problem."""
+    import re
+
+    from derive.errors import ParseError
+
+    if not text:
+        return {}
+    if len(text) > 200:
+        raise ParseError("--sizes is too long", 200, text[:200])
+    out: dict[str, int] = {}
+    pos = 0
+    for part in text.split(","):
+        hit = re.fullmatch(r"\s*(n\d{1,4}|m)\s*=\s*(\d{1,6})\s*", part)
+        if hit is None:
+            raise ParseError("write sizes as n0=2,n1=2,m=2", pos, text)
+        if hit[1] in out:
+            raise ParseError(f"size {hit[1]} given twice", pos, text)
+        out[hit[1]] = int(hit[2])
+        pos += len(part) + 1
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from derive.cli.common import network_from_args
+    from derive.jacobian import jacobian
+    from derive.jacobian_naive import activation_step, naive_chain_rule
+    from derive.jacobian_steps import contraction
+    from derive.jacobian_text import report_dict, report_latex, report_text
+
+    net = network_from_args(args, default=default_network)
+    sizes = parse_sizes(args.sizes)
+    result = jacobian(args.of, args.wrt, net, sizes)
+    full = {**{f"n{l}": n for l, n in enumerate(result.network.layers)}, "m": result.m}
+    of, wrt = result.of, result.wrt
+    contr = act = naive = None
+    if wrt.base in ("W", "b", "A") and (of.base == "J" or of.key == ("Z", _next(wrt))):
+        if not (wrt.base == "A" and wrt.layer == result.network.L):
+            contr = contraction(result.network, wrt, full, seed=args.seed)
+    if of.base == "A" and wrt.key == ("Z", of.layer):
+        act = activation_step(result.network, of.layer, full)
+    if args.naive is not None:
+        naive = naive_chain_rule(result.network, args.naive or None, full, seed=args.seed,
+                                 example=args.example)
+    if args.format == "json":
+        print(json.dumps(report_dict(result, contr, act, naive), ensure_ascii=False, indent=2))
+    elif args.format == "latex":
+        print(report_latex(result, contr, act, naive), end="")
+    else:
+        print(report_text(result, contr, act, naive), end="")
+    return 0
+
+
+def _next(q) -> int | None:
+    """The layer whose Z uses ``q``: W[l], b[l] → l; A[l] → l + 1."""
+    return q.layer + 1 if q.base == "A" else q.layer
