@@ -172,12 +172,11 @@ def _derive(net: Network) -> Derivation:
         Z, A, dA, dZ = T["Z", l], T["A", l], T["dA", l], T["dZ", l]
         cite_act = (f"activation:{act.name}",) if act is not None else ()
         if act is not None and act.kind == "softmax":
-            n = net.dim(l)
-            weighted = E.Hadamard(A, dA)
-            spread = E.MatMul(E.Ones((n, n)), weighted) if cols else E.MatMul(weighted, E.Ones((n, n)))
-            general: E.Expr = E.Hadamard(A, E.Sub(dA, spread))
+            units = 0 if cols else 1
+            spread = E.Sum(E.Hadamard(A, dA), units)  # Σₖ aₖ ∂ℓ/∂aₖ, one per example
+            general: E.Expr = E.Hadamard(A, E.Sub(dA, spread, broadcast=True))
             step(l, dZ, general, "softmax_chain", cite_act,
-                 "𝟙 is the matrix of ones: 𝟙 (A ⊙ dA) repeats each example's Σₖ aₖ ∂ℓ/∂aₖ in every unit")
+                 f"sum(A ⊙ dA, axis={units}) is each example's Σₖ aₖ ∂ℓ/∂aₖ, broadcast over its units")
         else:
             general = E.Hadamard(dA, E.Deriv(act, l, Z))
             step(l, dZ, general, "elementwise_chain", cite_act,

@@ -195,7 +195,8 @@ def _prove_local(net, derivation, f) -> tuple[str, int, str]:
         env = {("Z", L): V, ("A", L): A, ("Y", None): Y}
         env["dA", L] = sp.Matrix(A.rows, A.cols, lambda i, j: loss.gradient.subs(
             {rules.a: A[i, j], rules.y: Y[i, j]}, simultaneous=True))
-        method, generic = f"Σ ℓ({act.name}(Z[{L}]), Y) with ℓ = {loss.name}", False
+        g_name = act.name if act is not None else f"g{L}"
+        method, generic = f"Σ ℓ({g_name}(Z[{L}]), Y) with ℓ = {loss.name}", False
     elif kind == "dZ" and (l == L or not (act is None or act.elementwise)):
         # dZ from dA of the same layer: J̃ = Σ U ⊙ g(Z), U = dA[l]
         V = _mat("Z", _shape(net, "Z", l))

@@ -1,0 +1,54 @@
+"""Property tests over random networks: every derivation proves itself and agrees with autograd."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+import derive
+from derive.evaluate import gradient_values
+from derive.model import random_instance
+from tests import oracle
+from tests.strategies import ALL_ACTIVATIONS, LOSSES, networks, output_activations_for
+
+
+def _check(net):
+    d = derive.backward(net)  # raises ProofFailure if either proof fails
+    assert d.proof.passed
+    inst = random_instance(net.with_sizes([3] * (net.L + 1)), seed=1)
+    full = derive.backward(net.with_sizes(inst.sizes), prove=False)
+    values = gradient_values(full, inst)
+    params = {f"{k}{l}": v for (k, l), v in inst.params.items()}
+    ref = oracle.param_gradients(net, params, inst.X, inst.Y)
+    for l in range(1, net.L + 1):
+        np.testing.assert_allclose(values["dW", l], ref[f"W{l}"], rtol=1e-8, atol=1e-11)
+        np.testing.assert_allclose(values["db", l], ref[f"b{l}"], rtol=1e-8, atol=1e-11)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(networks())
+def test_random_networks_prove_and_match_autograd(net):
+    _check(net)
+
+
+MATRIX = [
+    (out, loss, conv, depth)
+    for loss in LOSSES
+    for out in output_activations_for(loss)
+    for conv in ("columns", "rows")
+    for depth in (1, 2, 3, 4)
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("out, loss, conv, depth", MATRIX)
+def test_every_activation_loss_convention_depth(out, loss, conv, depth):
+    # hidden layers cycle through every activation so each one appears at every position
+    cycle = itertools.cycle([a for a in ALL_ACTIVATIONS if a != out] + [out])
+    hidden = [next(cycle) for _ in range(depth - 1)]
+    sizes = [3] + [2 + (l % 3) for l in range(1, depth)] + [2 if out == "softmax" else 1 + depth % 2]
+    net = derive.Network(layers=sizes, activations=[*hidden, out], loss=loss, convention=conv)
+    _check(net)
