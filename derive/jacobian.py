@@ -237,7 +237,7 @@ class JacobianResult:
 
     @property
     def shape(self) -> tuple[int, ...]:
-        return tuple(self.array.shape)
+        return tuple(int(d) for d in self.array.shape)
 
     @property
     def of_shape(self) -> tuple[int, ...]:

@@ -14,7 +14,7 @@ The naive scalar chain rule and the activation step are in :mod:`derive.jacobian
 >>> c = contraction(Network(depth=2), "W1")
 >>> print(c.formula.text)
 dW[1] = (1/m) dZ[1] Xᵀ
->>> c.steps[2].entries[0]
+>>> c.steps[1].entries[0]
 '∂J/∂W[1]₁₁ = ∂J/∂Z[1]₁₁·X₁₁ + ∂J/∂Z[1]₁₂·X₁₂'
 >>> c.checked
 True
