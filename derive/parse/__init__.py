@@ -1,0 +1,200 @@
+"""Untrusted formulas into expressions over a network's symbols: LaTeX or numpy-style text.
+
+``parse_equation("dZ1 = W2.T @ dZ2 * (Z1 > 0)", net)`` gives an :class:`Equation`: the gradient
+named on the left (a :class:`derive.expr.Sym` of the network's :class:`SymbolTable`) and the right
+side as a :mod:`derive.expr` tree whose nodes carry ``src``, the text as the user wrote it.
+
+Every bad input raises :class:`derive.errors.ParseError` with a 0-based position; operands whose
+shapes clash raise :class:`derive.errors.ShapeMismatch` (naming both as written) from building the
+tree. Nothing the user wrote is ever evaluated by Python (docs/parsing.md).
+
+>>> from derive.spec import Network
+>>> net = Network(layers=[3, 3, 1], activations=["relu", "sigmoid"], loss="bce")
+>>> eq = parse_equation("dZ[1] = W[2]T dZ[2] * g[1]'(Z[1])", net)
+>>> eq.target.text, eq.syntax, eq.rhs.shape
+('dZ[1]', 'text', (3, m))
+>>> print(eq.rhs)
+W[2]ᵀ dZ[2] ⊙ relu′(Z[1])
+>>> parse_equation(r"dW^{[l]} = \\frac{1}{m} dZ^{[l]} A^{[l-1]T}", net, layer=2).target.text
+'dW[2]'
+>>> parse_equation("dZ[1] = dZ[2] W[2]T * g[1]'(Z[1])", net)
+Traceback (most recent call last):
+...
+derive.errors.ShapeMismatch: matrix product dZ[2] and W[2]T: (1×m)·(3×1) — inner dimensions m and 3 differ
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from derive import expr as E
+from derive.errors import ParseError, ShapeMismatch
+from derive.expr import Expr, Sym
+from derive.parse import latex as _latex
+from derive.parse import text as _text
+from derive.parse.build import Builder, Const, OnesVec, check_tree_depth
+from derive.parse.names import (
+    MAX_DEPTH,
+    MAX_EXPONENT,
+    MAX_LENGTH,
+    MAX_NUMBER_DIGITS,
+    MAX_SYMBOLS,
+    MAX_TOKENS,
+    GenericLayerNeeded,
+    LayerOutOfRange,
+    check_nesting,
+    check_text,
+)
+from derive.spec import Network
+
+SYNTAXES = ("auto", "latex", "text")
+GRADIENTS = ("dW", "db", "dZ", "dA")
+_TEXT_TEX = "|".join(_text.TEX)
+MAX_TREE_DEPTH = 2 * MAX_DEPTH
+
+__all__ = [
+    "Equation", "parse_equation", "parse_expression", "detect_syntax", "LayerOutOfRange",
+    "ParseError", "ShapeMismatch", "MAX_LENGTH", "MAX_DEPTH", "MAX_TOKENS", "MAX_SYMBOLS",
+    "MAX_EXPONENT", "MAX_NUMBER_DIGITS", "MAX_TREE_DEPTH", "SYNTAXES",
+]
+
+
+@dataclass(frozen=True)
+class Equation:
+    """``target = rhs`` as the user wrote it, read over one network's symbols."""
+
+    target: Sym  # the gradient named on the left side, e.g. SymbolTable(net)["dZ", 1]
+    rhs: Expr  # derive.expr tree over SymbolTable(net) symbols
+    syntax: str  # "latex" or "text"
+    notes: tuple[str, ...]  # readings that needed a choice (·, broadcasting, keepdims, ...)
+    generic_layer: bool  # True if the user wrote a generic index l
+
+
+def detect_syntax(text: str) -> str:
+    """"latex" if the text uses braces or a LaTeX command other than the few that text also
+    reads (\\cdot, \\odot, \\circ, \\times, \\top, \\prime, \\ast, \\partial, \\sigma);
+    else "text".
+
+    >>> detect_syntax(r"dW^{[1]} = \\frac{1}{m} dZ^{[1]} X^T"), detect_syntax("dW1 = dZ1 @ X.T / m")
+    ('latex', 'text')
+    """
+    if re.search(r"[{}]", text) or re.search(r"\\(?!(?:%s)(?![A-Za-z]))[A-Za-z]" % _TEXT_TEX, text):
+        return "latex"
+    return "text"
+
+
+def _equals(text: str) -> int:
+    """The position of the one top-level '=' (not in ==, <=, >=, != or inside brackets)."""
+    depth, found = 0, []
+    for i, ch in enumerate(text):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "=" and depth == 0:
+            prev = text[i - 1] if i else ""
+            nxt = text[i + 1] if i + 1 < len(text) else ""
+            if prev not in "=<>!" and nxt != "=":
+                found.append(i)
+    if not found:
+        raise ParseError("an equation needs a left side naming the gradient, '=', and a right "
+                         "side, e.g. dW1 = 1/m * np.dot(dZ1, X.T)", len(text), text)
+    if len(found) > 1:
+        raise ParseError("more than one '=': write one equation, gradient = formula",
+                         found[1], text)
+    return found[0]
+
+
+def _syntax(text: str, syntax: str) -> str:
+    if syntax not in SYNTAXES:
+        raise ParseError(f"unknown syntax {syntax!r}; known: {', '.join(SYNTAXES)}", None, None)
+    return detect_syntax(text) if syntax == "auto" else syntax
+
+
+def _side(b: Builder, syntax: str, start: int, end: int):
+    if not b.text[start:end].strip():
+        where = "right" if start else "left"
+        raise ParseError(f"nothing on the {where} side of '='", min(start, len(b.text)), b.text)
+    parser = _latex.parse if syntax == "latex" else _text.parse
+    return parser(b, start, end)
+
+
+def _finish(b: Builder, v, start: int, end: int) -> Expr:
+    if isinstance(v, OnesVec):
+        raise ParseError("𝟙 alone is not a formula", start, b.text)
+    if isinstance(v, Const):
+        v = E.Scalar(v.value, src=b.src((start, end)))
+    check_tree_depth(v, MAX_TREE_DEPTH, b.text)
+    return v
+
+
+def _attempt(text, net, syntax, layer, generic, sides):
+    """One parse with the generic index l (if any) set to ``generic``."""
+    current = layer if layer is not None else (1 if net.L == 1 else None)
+    b = Builder(net, text, current=current, generic=generic if generic is not None else layer)
+    if sides is None:
+        v = _side(b, syntax, 0, len(text))
+        return _finish(b, v, 0, len(text)), b
+    (ls, le), (rs, re_) = sides
+    target = _side(b, syntax, ls, le)
+    if not isinstance(target, Sym) or target.base not in GRADIENTS:
+        raise ParseError("the left side must name one gradient: dZ1, dW[2], db^{[1]}, "
+                         "\\frac{\\partial L}{\\partial Z^{[1]}} or dL/dZ1", ls, text)
+    b.current = layer if layer is not None else target.layer
+    b.mode = "math"
+    v = _side(b, syntax, rs, re_)
+    return (target, _finish(b, v, rs, re_)), b
+
+
+def _parse(text: str, net: Network, syntax: str, layer: int | None, equation: bool):
+    check_text(text)
+    if not isinstance(net, Network):
+        raise ParseError("parsing needs a Network (derive.Network(...))", None, None)
+    sides = None
+    if equation:
+        eq = _equals(text)
+        sides = ((0, eq), (eq + 1, len(text)))
+    check_nesting(text, 0, len(text))
+    syn = _syntax(text, syntax)
+    try:
+        try:
+            out, b = _attempt(text, net, syn, layer, None, sides)
+            return out, b, syn, None
+        except GenericLayerNeeded as first:
+            for l in range(1, net.L + 1):
+                try:
+                    out, b = _attempt(text, net, syn, layer, l, sides)
+                except LayerOutOfRange:
+                    continue
+                return out, b, syn, l
+            raise _first_out_of_range(text, net, syn, layer, sides) or first from None
+    except RecursionError:
+        raise ParseError("the formula nests too deeply to read", None, text) from None
+
+
+def _first_out_of_range(text, net, syn, layer, sides):
+    try:
+        _attempt(text, net, syn, layer, 1, sides)
+    except LayerOutOfRange as exc:
+        return exc
+    return None
+
+
+def parse_equation(text: str, net: Network, syntax: str = "auto",
+                   layer: int | None = None) -> Equation:
+    """Read ``gradient = formula``; ``layer`` is the concrete l for a generic index (and the
+    layer of unindexed names such as ``dW``). Without it, a generic l takes the smallest layer
+    at which every index exists, and a note says so."""
+    (target, rhs), b, syn, chosen = _parse(text, net, syntax, layer, True)
+    notes = list(b.notes)
+    if chosen is not None:
+        notes.append(f"generic layer l read as l = {chosen} (pass the layer to check another)")
+    return Equation(target, rhs, syn, tuple(notes), b.generic_used)
+
+
+def parse_expression(text: str, net: Network, syntax: str = "auto",
+                     layer: int | None = None) -> Expr:
+    """Read a right side alone (no '='): the expression tree over the network's symbols."""
+    expr, _, _, _ = _parse(text, net, syntax, layer, False)
+    return expr

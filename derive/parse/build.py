@@ -1,0 +1,445 @@
+"""Semantic actions shared by the LaTeX and text parsers: values into :mod:`derive.expr` nodes.
+
+A parser hands the builder operands and the span of input they came from; the builder makes the
+node, sets its ``src`` to the text as the user wrote it (so a shape clash names ``dZ[2]`` and
+``W[2]T``, not our printing of them), and records notes about readings that needed a choice.
+
+Values are :class:`derive.expr.Expr` (a matrix), :class:`Const` (a scalar such as 1/m or 2) or
+:class:`OnesVec` (𝟙, whose length the product it sits in decides).
+
+Products: ``matmul`` (juxtaposition, @, np.dot), ``elementwise`` (⊙, *, np.multiply: strict in
+mathematical notation, numpy broadcasting in numpy text), ``cdot`` (· resolved by shapes).
+
+>>> from derive.spec import Network
+>>> text = "W2ᵀ dZ2"
+>>> b = Builder(Network(layers=[3, 3, 1]), text, mode="math")
+>>> W2 = b.transpose(b.symbol("W", ("num", 2), (0, 2), 0), (0, 3))
+>>> dZ2 = b.symbol("dZ", ("num", 2), (4, 7), 4)
+>>> e = b.matmul(W2, dZ2, (0, 7))
+>>> e.shape, e.src
+((3, m), 'W2ᵀ dZ2')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import sympy as sp
+
+from derive import expr as E
+from derive.errors import ParseError, ShapeMismatch
+from derive.parse.names import (
+    MAX_EXPONENT,
+    MAX_MAGNITUDE,
+    MAX_SYMBOLS,
+    GenericLayerNeeded,
+    LayerOutOfRange,
+    Name,
+)
+from derive.spec import Network, m
+from derive.symbols import SymbolTable
+
+Span = tuple[int, int]
+X = tuple(sp.Symbol(f"x{i}", real=True) for i in range(4))  # Pointwise parameters
+
+
+@dataclass(frozen=True)
+class Const:
+    """A scalar: a number, m, or an expression in them (1/m)."""
+
+    value: sp.Expr
+    src: str = ""
+
+
+@dataclass(frozen=True)
+class OnesVec:
+    """𝟙 (``\\mathbf{1}``): a vector of ones; ``A 𝟙`` sums A's rows, ``𝟙ᵀ A`` its columns."""
+
+    transposed: bool = False
+    src: str = ""
+
+
+Value = E.Expr | Const | OnesVec
+_STEP = sp.Piecewise((1, X[0] > 0), (0, True))
+
+
+def _is_relu_prime(v) -> bool:
+    return isinstance(v, E.Deriv) and v.activation is not None and v.activation.name == "relu"
+
+
+def is_indicator(v) -> bool:
+    """A 0/1 array: (Z > 0), np.where(..., 1, 0) or relu′(Z)."""
+    return _is_relu_prime(v) or (isinstance(v, E.Pointwise) and isinstance(v.expr, sp.Piecewise)
+                                 and all(a.expr in (0, 1) for a in v.expr.args))
+
+
+def _same(a, b) -> bool:
+    return bool(sp.sympify(a) == sp.sympify(b))
+
+
+def _fmt(shape) -> str:
+    return "×".join(str(d) for d in shape)
+
+
+class Builder:
+    """Builds expression nodes over one network's :class:`SymbolTable` for one input text.
+
+    ``mode`` is "math" (⊙ and * need equal shapes) or "numpy" (* and + broadcast as numpy does).
+    ``current`` is the layer an unindexed name (``dW``, ``A``) refers to; ``generic`` the value of
+    a generic index ``l``.
+    """
+
+    def __init__(self, net: Network, text: str, mode: str = "math", current: int | None = None,
+                 generic: int | None = None):
+        self.net, self.text, self.mode = net, text, mode
+        self.table = SymbolTable(net)
+        self.current, self.generic = current, generic
+        self.generic_used = False
+        self.notes: list[str] = []
+        self.n_symbols = 0
+
+    # -- bookkeeping ------------------------------------------------------------------------
+    def src(self, span: Span) -> str:
+        return self.text[span[0]:span[1]].strip()
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+    def error(self, message: str, pos: int) -> ParseError:
+        return ParseError(message, pos, self.text)
+
+    # -- names ------------------------------------------------------------------------------
+    def layer(self, index, what: str, pos: int) -> int:
+        """A concrete layer number from a parsed index (see names.parse_layer_index)."""
+        L = self.net.L
+        if index is None:
+            if self.current is not None:
+                return self.current
+            if L == 1:
+                return 1
+            raise self.error(
+                f"{what} needs a layer index (the network has {L} layers): write {what}[1] or "
+                f"{what}1, or give the layer to check", pos)
+        kind, k = index
+        if kind == "num":
+            return k
+        if kind == "L":
+            self.note(f"L read as the output layer L = {L}")
+            return L + k
+        if kind == "prev":
+            return self.layer(None, what, pos) - 1
+        if self.generic is None:
+            raise GenericLayerNeeded(f"{what}: a generic layer l needs a concrete layer", pos,
+                                     self.text)
+        self.generic_used = True
+        return self.generic + k
+
+    def symbol(self, base: str, index, span: Span, pos: int, lower: bool = False) -> E.Sym:
+        """The table's symbol for ``base`` at the layer ``index`` names, with ``src`` set."""
+        self.n_symbols += 1
+        if self.n_symbols > MAX_SYMBOLS:
+            raise self.error(f"more than {MAX_SYMBOLS} symbols in one formula", pos)
+        if lower:
+            self.note("lower-case names (dz, a, w, x, ...) are read as the same quantities as "
+                      "upper case (one example is the case m = 1)")
+        if base in ("X", "Y"):
+            if index is not None:
+                raise self.error(f"{base} has no layer index", pos)
+            layer = None
+        else:
+            layer = self.layer(index, base, pos)
+        try:
+            sym = self.table[base, layer]
+        except KeyError:
+            lo = 0 if base in ("A", "dA") else 1
+            raise LayerOutOfRange(
+                f"{base}[{layer}] is not in this network: {base} has layers {lo} to "
+                f"{self.net.L}", pos, self.text) from None
+        return replace(sym, src=self.src(span))
+
+    def gradient_of(self, value: Value, span: Span, pos: int) -> E.Sym:
+        """∂L/∂Q for a quantity Q as written in a fraction: Z[1] -> dZ[1]."""
+        if not isinstance(value, E.Sym) or value.base.startswith("d") or value.base == "Y":
+            raise self.error("∂L/∂(...) needs one of W, b, Z, A or X below the fraction bar", pos)
+        base, layer = ("dA", 0) if value.base == "X" else ("d" + value.base, value.layer)
+        return replace(self.table[base, layer], src=self.src(span))
+
+    def const(self, value, span: Span, pos: int) -> Const:
+        value = sp.sympify(value)
+        if value.is_Number and (value.is_infinite or value is sp.nan or
+                                abs(value) > MAX_MAGNITUDE):
+            raise self.error("a number too large to compute with", pos)
+        if value.is_Rational and value.q > MAX_MAGNITUDE:
+            raise self.error("a number too small to compute with", pos)
+        return Const(value, self.src(span))
+
+    # -- products ---------------------------------------------------------------------------
+    def _as_matrix(self, v: Value, pos: int) -> E.Expr:
+        if isinstance(v, OnesVec):
+            raise self.error("𝟙 (a vector of ones) must multiply a matrix: dZ 𝟙 or 𝟙ᵀ dZ", pos)
+        if isinstance(v, Const):
+            return E.Scalar(v.value, src=v.src)
+        return v
+
+    def scale(self, c: Const, v: E.Expr, span: Span) -> E.Expr:
+        if c.value == 1:
+            return v
+        return E.Scale(c.value, v, src=self.src(span))
+
+    def matmul(self, a: Value, b: Value, span: Span, pos: int = 0) -> Value:
+        """A B (juxtaposition, @, np.dot): scalars scale, 𝟙 sums, matrices multiply."""
+        if isinstance(a, Const) and isinstance(b, Const):
+            return self.const(a.value * b.value, span, pos)
+        if isinstance(a, Const) and not isinstance(b, OnesVec):
+            return self.scale(a, b, span)
+        if isinstance(b, Const) and not isinstance(a, OnesVec):
+            return self.scale(b, a, span)
+        if isinstance(b, OnesVec) and not isinstance(a, OnesVec | Const) and not b.transposed:
+            return E.Sum(a, 1, src=self.src(span))
+        if isinstance(a, OnesVec) and not isinstance(b, OnesVec | Const) and a.transposed:
+            return E.Sum(b, 0, src=self.src(span))
+        if isinstance(a, OnesVec) or isinstance(b, OnesVec):
+            raise self.error("𝟙 must sit right of a matrix (dZ 𝟙) or as 𝟙ᵀ on its left", pos)
+        return E.MatMul(a, b, src=self.src(span))
+
+    def juxtapose(self, items: list[tuple[Value, Span]], pos: int) -> Value:
+        """A run of factors written side by side: scalars pulled out, matrices multiplied."""
+        coeff = sp.Integer(1)
+        mats: list[tuple[Value, Span]] = []
+        for v, sp_ in items:
+            if isinstance(v, Const):
+                coeff = coeff * v.value
+            else:
+                mats.append((v, sp_))
+        span = (items[0][1][0], items[-1][1][1])
+        if not mats:
+            return self.const(coeff, span, pos)
+        acc, acc_span = mats[0]
+        for v, sp_ in mats[1:]:
+            acc_span = (acc_span[0], sp_[1])
+            acc = self.matmul(acc, v, acc_span, pos)
+        if isinstance(acc, OnesVec):
+            raise self.error("𝟙 must multiply a matrix", pos)
+        if coeff != 1:
+            acc = E.Scale(coeff, acc, src=self.src(span))
+        return acc
+
+    def elementwise(self, a: Value, b: Value, span: Span, pos: int = 0, op: str = "⊙") -> Value:
+        """A ⊙ B (⊙, *, np.multiply). Strict in maths; numpy broadcasting in numpy text."""
+        if isinstance(a, Const) or isinstance(b, Const):
+            return self.matmul(a, b, span, pos)
+        a, b = self._as_matrix(a, pos), self._as_matrix(b, pos)
+        if self.mode == "numpy":
+            out = E.Hadamard(a, b, broadcast=True, src=self.src(span))
+            self._broadcast_note(a, b, op)
+            return out
+        return E.Hadamard(a, b, src=self.src(span))
+
+    def _broadcast_note(self, a: E.Expr, b: E.Expr, op: str) -> None:
+        if all(_same(x, y) for x, y in zip(a.shape, b.shape)):
+            return
+        ones = [f"n{l} = 1" for l in range(self.net.L + 1) if _same(self.net.dim(l), 1)]
+        if any(_same(d, 1) for d in (*a.shape, *b.shape)) and not isinstance(a, E.Scalar) \
+                and not isinstance(b, E.Scalar):
+            why = f" ({', '.join(ones)})" if ones else ""
+            self.note(f"relies on numpy broadcasting{why}: {a.written()} {op} {b.written()} "
+                      f"combines {_fmt(a.shape)} with {_fmt(b.shape)}")
+
+    def cdot(self, a: Value, b: Value, span: Span, pos: int = 0, sign: str = "·") -> Value:
+        """A · B: a matrix product if the inner dimensions fit, else element-wise if the shapes
+        are equal; the reading is recorded as a note."""
+        if isinstance(a, Const | OnesVec) or isinstance(b, Const | OnesVec):
+            return self.matmul(a, b, span, pos)
+        inner = _same(a.shape[1], b.shape[0])
+        equal = all(_same(x, y) for x, y in zip(a.shape, b.shape))
+        if inner:
+            both = " (an element-wise product would fit too)" if equal else ""
+            self.note(f"{sign} in {self.src(span)} read as a matrix product: the inner "
+                      f"dimensions fit{both}")
+            return E.MatMul(a, b, src=self.src(span))
+        if equal:
+            self.note(f"{sign} in {self.src(span)} read as an element-wise product: the shapes "
+                      "are equal and the inner dimensions do not fit")
+            return E.Hadamard(a, b, src=self.src(span))
+        return E.MatMul(a, b, src=self.src(span))  # raises ShapeMismatch naming both operands
+
+    def divide(self, a: Value, b: Value, span: Span, pos: int = 0) -> Value:
+        if isinstance(b, Const):
+            if b.value == 0:
+                raise self.error("division by zero", pos)
+            if isinstance(a, Const):
+                return self.const(a.value / b.value, span, pos)
+            return self.scale(Const(1 / b.value), self._as_matrix(a, pos), span)
+        a, b = self._as_matrix(a, pos), self._as_matrix(b, pos)
+        if self.mode == "numpy":
+            out = E.Div(a, b, broadcast=True, src=self.src(span))
+            self._broadcast_note(a, b, "/")
+            return out
+        return E.Div(a, b, src=self.src(span))
+
+    def add(self, a: Value, b: Value, span: Span, pos: int = 0, minus: bool = False) -> Value:
+        if isinstance(a, Const) and isinstance(b, Const):
+            return self.const(a.value - b.value if minus else a.value + b.value, span, pos)
+        scalar = isinstance(a, Const) or isinstance(b, Const)
+        a, b = self._as_matrix(a, pos), self._as_matrix(b, pos)
+        node = E.Sub if minus else E.Add
+        broadcast = scalar or self.mode == "numpy"
+        out = node(a, b, broadcast=broadcast, src=self.src(span))
+        if self.mode == "numpy" and not scalar:
+            self._broadcast_note(a, b, "-" if minus else "+")
+        return out
+
+    def negate(self, a: Value, span: Span, pos: int = 0) -> Value:
+        if isinstance(a, Const):
+            return self.const(-a.value, span, pos)
+        return E.Scale(sp.Integer(-1), self._as_matrix(a, pos), src=self.src(span))
+
+    def transpose(self, a: Value, span: Span) -> Value:
+        if isinstance(a, Const):
+            return a
+        if isinstance(a, OnesVec):
+            return OnesVec(not a.transposed, self.src(span))
+        return E.Transpose(a, src=self.src(span))
+
+    def power(self, a: Value, k: Value, span: Span, pos: int) -> Value:
+        """A**k: numbers are computed (|k| bounded); a matrix to a number is element-wise."""
+        if isinstance(k, Const):
+            if not k.value.is_number or k.value.is_infinite or k.value.has(sp.zoo, sp.nan):
+                raise self.error("an exponent must be a number", pos)
+            if abs(k.value) > MAX_EXPONENT:
+                raise self.error(f"the exponent {k.value} is larger than {MAX_EXPONENT}", pos)
+            if isinstance(a, Const):
+                if a.value == 0 and k.value < 0:
+                    raise self.error("division by zero (0 to a negative power)", pos)
+                return self.const(a.value ** k.value, span, pos)
+            a = self._as_matrix(a, pos)
+            if k.value == 1:
+                return a
+            self.note(f"{self.src(span)} read element-wise (each entry to the power {k.value}), "
+                      "not as a matrix power")
+            return E.Pointwise(X[0] ** k.value, (X[0],), (a,), src=self.src(span))
+        if isinstance(a, Const) and isinstance(k, E.Expr):
+            return self.pointwise(lambda x: a.value ** x, [k], span, pos)
+        raise self.error("an exponent must be a number (a matrix power is not element-wise)", pos)
+
+    # -- functions --------------------------------------------------------------------------
+    def pointwise(self, fn: Callable, args: list[Value], span: Span, pos: int) -> Value:
+        """fn applied entry by entry; all-scalar arguments give a scalar."""
+        syms, mats, params = [], [], []
+        for v in args:
+            if isinstance(v, Const):
+                syms.append(v.value)
+            else:
+                p = X[len(mats)]
+                mats.append(self._as_matrix(v, pos))
+                params.append(p)
+                syms.append(p)
+        out = fn(*syms)
+        if not mats:
+            return self.const(out, span, pos)
+        return E.Pointwise(out, tuple(params), tuple(mats), src=self.src(span))
+
+    def compare(self, a: Value, op: str, b: Value, span: Span, pos: int) -> Value:
+        """(Z > 0): 1 where it holds, 0 elsewhere."""
+        rel = {">": sp.StrictGreaterThan, "<": sp.StrictLessThan, ">=": sp.GreaterThan,
+               "<=": sp.LessThan, "==": sp.Eq, "!=": sp.Ne}[op]
+        if isinstance(a, Const) and isinstance(b, Const):
+            raise self.error("a comparison of two numbers", pos)
+        out = self.pointwise(lambda x, y: sp.Piecewise((1, rel(x, y)), (0, True)), [a, b],
+                             span, pos)
+        return self._relu_prime(out, span)
+
+    def _relu_prime(self, v: Value, span: Span) -> Value:
+        """(Z[l] > 0) is relu′(Z[l]) exactly (the catalogue's relu′(0) = 0): say it that way."""
+        from derive.rules import activations
+
+        if (isinstance(v, E.Pointwise) and len(v.args) == 1 and isinstance(v.args[0], E.Sym)
+                and v.args[0].base == "Z" and v.expr == _STEP):
+            z = v.args[0]
+            self.note(f"{self.src(span)} read as relu′({z.written()}) (1 where positive, else 0)")
+            return E.Deriv(activations()["relu"], z.layer, z, src=self.src(span))
+        return v
+
+    def where(self, cond: Value, a: Value, b: Value, span: Span, pos: int) -> Value:
+        """np.where(cond, a, b) for a condition such as (Z > 0)."""
+        if _is_relu_prime(cond):
+            cond = E.Pointwise(_STEP, (X[0],), (cond.arg,))
+        if not (isinstance(cond, E.Pointwise) and isinstance(cond.expr, sp.Piecewise)):
+            raise self.error("np.where needs a comparison such as Z1 > 0 first", pos)
+        rel = cond.expr.args[0].cond
+        args: list[Value] = list(cond.args)
+        n = len(args)
+
+        def fn(*xs):
+            inner = rel.subs(dict(zip(cond.params, xs[:n])), simultaneous=True)
+            return sp.Piecewise((xs[n], inner), (xs[n + 1], True))
+
+        return self._relu_prime(self.pointwise(fn, [*args, a, b], span, pos), span)
+
+    def activation(self, name: Name, index, arg: Value, span: Span, pos: int) -> Value:
+        """g(arg) or g′(arg) for a named activation or the layer's own g."""
+        if not isinstance(arg, E.Expr) or isinstance(arg, OnesVec):
+            raise self.error(f"{self.src(span)}: an activation applies to a matrix such as Z[1]",
+                             pos)
+        layer = self._activation_layer(index, arg, pos)
+        act = name.act if name.act is not None else self.net.activation(layer)
+        if act is not None and act.kind == "softmax":
+            raise self.error(
+                f"layer {layer}'s activation is softmax, which is not element-wise: "
+                + ("its derivative is a Jacobian, so g′(Z) has no element-wise meaning; write "
+                   "dZ in terms of A and Y" if name.prime else "write A instead of softmax(Z)"),
+                pos)
+        node = E.Deriv if name.prime else E.Act
+        return node(act, layer, arg, src=self.src(span))
+
+    def _activation_layer(self, index, arg: E.Expr, pos: int) -> int:
+        if index is not None:
+            layer = self.layer(index, "g", pos)
+        else:
+            layers = {s.layer for s in arg.symbols() if s.base in ("Z", "A") and s.layer}
+            if isinstance(arg, E.Sym) and arg.layer:
+                layer = arg.layer
+            elif len(layers) == 1:
+                layer = layers.pop()
+            else:
+                layer = self.layer(None, "g", pos)
+        if not 1 <= layer <= self.net.L:
+            raise LayerOutOfRange(f"g[{layer}] is not in this network: layers 1 to "
+                                  f"{self.net.L}", pos, self.text)
+        return layer
+
+    def total(self, v: Value, axis, keepdims: bool, span: Span, pos: int) -> Value:
+        """np.sum(v, axis, keepdims): Sum node; without keepdims a note (numpy gives 1-D)."""
+        if isinstance(v, Const):
+            return v
+        v = self._as_matrix(v, pos)
+        if axis not in (0, 1, None):
+            raise self.error(f"axis must be 0, 1 or None, not {axis}", pos)
+        out = E.Sum(v, axis, src=self.src(span))
+        if axis is not None and not keepdims:
+            self.note(f"{self.src(span)}: without keepdims=True numpy gives a 1-D array of "
+                      f"{v.shape[1 - axis]} values; it is read here as the "
+                      f"{_fmt(out.shape)} {'column' if axis == 1 else 'row'} keepdims=True gives")
+        return out
+
+    def mean(self, v: Value, axis, keepdims: bool, span: Span, pos: int) -> Value:
+        s = self.total(v, axis, keepdims, span, pos)
+        if isinstance(s, Const) or not isinstance(v, E.Expr):
+            return s
+        count = v.shape[axis] if axis is not None else v.shape[0] * v.shape[1]
+        return E.Scale(1 / sp.sympify(count), s, src=self.src(span))
+
+
+def check_tree_depth(e: E.Expr, limit: int, text: str) -> None:
+    """Refuse trees deeper than ``limit`` (printing and evaluation recurse)."""
+    stack = [(e, 1)]
+    while stack:
+        node, d = stack.pop()
+        if d > limit:
+            raise ParseError(f"the formula nests more than {limit} operations deep", None, text)
+        stack.extend((c, d + 1) for c in node.children())
+
+
+__all__ = ["Builder", "Const", "OnesVec", "ShapeMismatch", "check_tree_depth"]

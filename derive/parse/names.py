@@ -1,0 +1,198 @@
+"""Names a user may write, bounds on untrusted input, and the errors that point into it.
+
+One table for both parsers (LaTeX and text): an identifier such as ``dZ1``, ``dz_1``, ``W``,
+``AL``, ``dA_prev``, ``relu``, ``sigmoid_prime`` or ``g1`` is resolved here into what it names.
+
+>>> resolve_ident("dZ_1")
+Name(kind='sym', base='dZ', layer=('num', 1), lower=False, prime=False, act=None)
+>>> resolve_ident("dz1").lower, resolve_ident("AL").layer
+(True, ('L', 0))
+>>> resolve_ident("sigmoid_prime").prime, resolve_ident("g2").layer
+(True, ('num', 2))
+>>> parse_layer_index("l-1")
+('l', -1)
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from derive import rules
+from derive.errors import ParseError
+
+# -- bounds on untrusted input (see docs/parsing.md) ---------------------------------------------
+MAX_LENGTH = 2000  # characters in one equation
+MAX_DEPTH = 40  # nesting of brackets, braces, unary signs and powers
+MAX_TOKENS = 400  # tokens in one equation
+MAX_SYMBOLS = 120  # named quantities (W[2], dZ[1], ...) in one equation
+MAX_EXPONENT = 64  # |k| in a power A**k or 2**k
+MAX_NUMBER_DIGITS = 30  # digits in one number literal
+MAX_MAGNITUDE = 10**300  # largest constant a formula may compute (2**999 is refused)
+
+
+class LayerOutOfRange(ParseError):
+    """A layer index the network does not have (W[3] in a 2-layer network)."""
+
+
+class GenericLayerNeeded(ParseError):
+    """A generic index l and no concrete layer to put in its place."""
+
+
+LETTERS = {"W": "W", "w": "W", "b": "b", "B": "b", "Z": "Z", "z": "Z", "A": "A", "a": "A",
+           "X": "X", "x": "X", "Y": "Y", "y": "Y"}
+MATH_FUNCS = {"exp": "exp", "log": "log", "ln": "log", "sqrt": "sqrt", "sum": "sum",
+              "mean": "mean", "abs": "abs"}
+PRIME_SUFFIXES = ("_prime", "_derivative", "_deriv", "_grad", "prime")
+
+_SYM_RE = re.compile(r"(d?)([A-Za-z])(?:_?(\d+)|_?(L)|(_prev))?")
+_G_RE = re.compile(r"g(?:_?(\d+)|_?(L))?")
+_LAYER_RE = re.compile(r"\s*(?:(\d+)|([lL])\s*(?:([+-])\s*(\d+))?)\s*")
+
+
+@dataclass(frozen=True)
+class Name:
+    """What an identifier names.
+
+    ``kind``: "sym" (a quantity such as dZ[1]; ``base`` and ``layer``), "act" (an activation:
+    ``act`` is the catalogue entry or None for a generic g; ``prime`` marks g′), "func" (exp, log,
+    sqrt, sum, mean, abs: ``base``), "m" (the number of examples) or "e" (Euler's number).
+    ``layer`` is a layer index: ("num", k), ("l", offset), ("L", offset), ("prev", -1) or None.
+    """
+
+    kind: str
+    base: str = ""
+    layer: tuple | None = None
+    lower: bool = False
+    prime: bool = False
+    act: object = None
+
+
+def parse_layer_index(text: str):
+    """``"2"`` -> ("num", 2); ``"l"`` -> ("l", 0); ``"L-1"`` -> ("L", -1); None if not an index."""
+    mt = _LAYER_RE.fullmatch(text)
+    if not mt:
+        return None
+    if mt.group(1) is not None:
+        if len(mt.group(1)) > 6:
+            return None
+        return ("num", int(mt.group(1)))
+    off = int(mt.group(4)) if mt.group(4) else 0
+    if mt.group(4) and len(mt.group(4)) > 6:
+        return None
+    return (mt.group(2), -off if mt.group(3) == "-" else off)
+
+
+def _num(s: str | None):
+    return ("num", int(s)) if s is not None and len(s) <= 6 else None
+
+
+def resolve_ident(ident: str) -> Name | None:
+    """The meaning of one identifier, or None if it names nothing we know."""
+    if ident == "m":
+        return Name("m")
+    if ident == "e":
+        return Name("e")
+    mt = _SYM_RE.fullmatch(ident)
+    if mt and mt.group(2) in LETTERS:
+        d, letter = mt.group(1), mt.group(2)
+        if mt.group(3) is not None:
+            layer = _num(mt.group(3))
+            if layer is None:
+                return None
+        elif mt.group(4):
+            layer = ("L", 0)
+        elif mt.group(5):
+            layer = ("prev", -1)
+        else:
+            layer = None
+        base = d + LETTERS[letter]
+        lower = letter.islower() and letter != "b"
+        return Name("sym", base, layer, lower=lower)
+    if ident.casefold() in MATH_FUNCS:
+        return Name("func", MATH_FUNCS[ident.casefold()])
+    prime = False
+    stem = ident
+    for suffix in PRIME_SUFFIXES:
+        if stem.casefold().endswith(suffix) and len(stem) > len(suffix):
+            stem, prime = stem[: -len(suffix)], True
+            break
+    if prime and stem.startswith("d_"):
+        return None
+    mg = _G_RE.fullmatch(stem)
+    if mg:
+        layer = _num(mg.group(1)) if mg.group(1) else (("L", 0) if mg.group(2) else None)
+        return Name("act", "g", layer, prime=prime, act=None)
+    registry = rules.activations()
+    if stem in registry and stem.casefold() not in ("none", "id"):
+        entry = registry[stem]
+        return Name("act", entry.name, None, prime=prime, act=entry)
+    return None
+
+
+def known_names(L: int) -> str:
+    """A one-line list of what may be written, for "unknown name" errors."""
+    acts = ", ".join(sorted(rules.activations()))
+    return (f"X, Y, W[l], b[l], Z[l], A[l], dW[l], db[l], dZ[l], dA[l] (l = 1..{L}; also W2, "
+            f"W_2, dz2), m, g[l] and g′, activations ({acts}) with ′ for the derivative, "
+            "exp, log, np.dot, np.sum, np.multiply, np.power, np.where")
+
+
+# -- characters ----------------------------------------------------------------------------------
+def bad_character(text: str, pos: int) -> ParseError:
+    """A clear error for a character no parser accepts: look-alike letters are named."""
+    ch = text[pos]
+    try:
+        uname = unicodedata.name(ch)
+    except ValueError:
+        uname = f"U+{ord(ch):04X}"
+    if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn"):
+        return ParseError(f"control or invisible character {uname} (U+{ord(ch):04X})", pos, text)
+    if unicodedata.category(ch).startswith("L"):
+        last = uname.rsplit(" ", 1)[-1]
+        hint = ""
+        if len(last) == 1 and last.isalpha():
+            latin = last if "CAPITAL" in uname else last.lower()
+            hint = f"; it looks like the Latin letter '{latin}': retype it"
+        return ParseError(f"the character {ch!r} is {uname}, not a letter a formula may use{hint}",
+                          pos, text)
+    return ParseError(f"unexpected character {ch!r} ({uname})", pos, text)
+
+
+def check_text(text) -> None:
+    """Type, emptiness and length: the first bounds, before any parsing."""
+    if not isinstance(text, str):
+        raise ParseError(f"a formula is text, not {type(text).__name__}", None, None)
+    if len(text) > MAX_LENGTH:
+        raise ParseError(f"the input is {len(text)} characters long; at most {MAX_LENGTH} are read",
+                         MAX_LENGTH, text[:MAX_LENGTH + 20])
+    if not text.strip():
+        raise ParseError("the input is empty: write an equation such as dZ1 = W2.T @ dZ2 * g1'(Z1)",
+                         0, text)
+
+
+def check_nesting(text: str, start: int, end: int) -> None:
+    """Bracket balance and nesting depth of ``text[start:end]``, without recursion."""
+    stack: list[tuple[str, int]] = []
+    pairs = {")": "(", "]": "[", "}": "{"}
+    for i in range(start, end):
+        ch = text[i]
+        if i > start and text[i - 1] == "\\":
+            continue  # \{ \} in LaTeX are characters, not groups
+        if ch in "([{":
+            stack.append((ch, i))
+            if len(stack) > MAX_DEPTH:
+                raise ParseError(f"brackets nested more than {MAX_DEPTH} deep", i, text)
+        elif ch in ")]}":
+            if not stack or stack[-1][0] != pairs[ch]:
+                raise ParseError(f"unmatched {ch!r}", i, text)
+            stack.pop()
+    if stack:
+        ch, i = stack[-1]
+        raise ParseError(f"unclosed {ch!r}", i, text)
+
+
+def check_number(digits: str, pos: int, text: str) -> None:
+    if sum(c.isdigit() for c in digits) > MAX_NUMBER_DIGITS:
+        raise ParseError(f"a number with more than {MAX_NUMBER_DIGITS} digits", pos, text)

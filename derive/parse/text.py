@@ -1,0 +1,686 @@
+"""numpy-style and semi-math text into expressions: a pre-pass, then Python's ``ast``, whitelisted.
+
+The pre-pass tokenizes the user's text itself (ASCII names, numbers, a fixed set of operators and
+symbols; anything else is refused with the character named) and writes a Python expression in
+which every name the user wrote has already been resolved against the network and replaced by a
+placeholder ``_pN``; so ``ast.parse(mode="eval")`` only decides operator precedence, and the walker
+accepts a fixed set of node types, ``np.`` functions and methods. Nothing is evaluated by Python.
+
+Rewrites of the pre-pass (semi-math text): ``W[2]T``, ``W2ᵀ``, ``X^T`` -> transpose; ``dZ^[1]``,
+``dZ_1`` -> layer; ``g1'(Z1)``, ``g′``, ``σ′``, ``relu'`` -> derivative; ``⊙ ∘`` -> element-wise;
+``· ⋅ × \\cdot`` -> resolved by shapes; ``−`` -> minus; ``A^2``, ``A²`` -> power; ``dL/dZ1``,
+``∂L/∂Z1`` -> dZ[1]; ``1/m`` -> one factor; a run of operands side by side -> one matrix product,
+which binds tighter than ``*``, ``⊙``, ``/`` and ``@``.
+
+Which semantics (see docs/parsing.md): the text is *mathematical* (``*`` and ``+`` need equal
+shapes) if it uses juxtaposition or ⊙/∘; otherwise *numpy* (``*`` and ``+`` broadcast) if it uses
+``np.``, ``@``, ``.T``, ``**`` or keyword arguments; otherwise mathematical if it uses ᵀ, ^T, [l]T,
+primes, ·, ² or ^; plain Python-like text (``A2 - Y``) is numpy.
+
+>>> from derive.spec import Network
+>>> from derive.parse.build import Builder
+>>> text = "np.dot(W2.T, dZ2) * np.int64(Z1 > 0)"
+>>> b = Builder(Network(layers=[3, 3, 1], activations=["relu", "sigmoid"]), text, current=1)
+>>> e = parse(b, 0, len(text))
+>>> b.mode, e.shape
+('numpy', (3, m))
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+
+import sympy as sp
+
+from derive import expr as E
+from derive.errors import ParseError
+from derive.parse.build import Builder, Const, OnesVec, Value, is_indicator
+from derive.spec import m
+from derive.parse.names import (
+    MAX_DEPTH,
+    MAX_TOKENS,
+    Name,
+    bad_character,
+    check_number,
+    known_names,
+    parse_layer_index,
+    resolve_ident,
+)
+
+UNICODE = {"′": "'", "’": "'", "ʹ": "'", "ᵀ": "ᵀ", "⊤": "ᵀ", "⊙": "⊙", "∘": "⊙", "∗": "*",
+           "·": "·", "⋅": "·", "×": "·", "−": "-", "–": "-", "÷": "/", "⊘": "/", "²": "²",
+           "𝟙": "𝟙", "∂": "∂"}
+TEX = {"cdot": "·", "odot": "⊙", "circ": "⊙", "times": "·", "top": "ᵀ", "prime": "'",
+       "ast": "*", "partial": "∂", "sigma": "σ"}
+OPS2 = ("**", ">=", "<=", "==", "!=")
+OPS1 = "+-*/@^()[],.=<>'"
+BINOPS = {"+": "+", "-": "-", "*": "*", "/": "/", "@": "@", "⊙": "*", "·": "%", ">": ">",
+          "<": "<", ">=": ">=", "<=": "<=", "==": "==", "!=": "!="}
+NP_FUNCS = {"dot", "matmul", "multiply", "divide", "add", "subtract", "sum", "mean", "power",
+            "square", "sqrt", "exp", "log", "tanh", "abs", "where", "int64", "int32", "int_",
+            "float64", "float32", "float_", "array", "asarray", "transpose", "ones_like",
+            "zeros_like"}
+NP_DTYPES = {"int64", "int32", "int_", "float64", "float32", "float_"}
+METHODS = {"sum", "mean", "astype", "dot", "transpose"}
+RAW = {"True", "False", "None", "float", "int"}
+_NUM = re.compile(r"\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class Tok:
+    kind: str  # NAME, NUM, OP, END
+    text: str
+    start: int
+    end: int
+    space: bool  # whitespace before it
+
+
+def tokenize(text: str, start: int, end: int) -> list[Tok]:
+    """Tokens of ``text[start:end]``; an unknown character is a ParseError naming it."""
+    toks: list[Tok] = []
+    i, space = start, False
+    while i < end:
+        ch = text[i]
+        if ch in " \t\r\n":
+            i, space = i + 1, True
+            continue
+        if len(toks) >= MAX_TOKENS:
+            raise ParseError(f"more than {MAX_TOKENS} tokens in one formula", i, text)
+        if ch.isascii() and (ch.isalpha() or ch == "_"):
+            mt = _IDENT.match(text, i, end)
+            toks.append(Tok("NAME", mt.group(), i, mt.end(), space))
+            i = mt.end()
+        elif ch.isascii() and (ch.isdigit() or (ch == "." and i + 1 < end and
+                                                text[i + 1].isdigit())):
+            mt = _NUM.match(text, i, end)
+            check_number(mt.group(), i, text)
+            toks.append(Tok("NUM", mt.group(), i, mt.end(), space))
+            i = mt.end()
+        elif ch == "\\":
+            mt = re.compile(r"\\([A-Za-z]+)").match(text, i, end)
+            if not mt or mt.group(1) not in TEX:
+                raise ParseError("a LaTeX command in text: only \\cdot, \\odot, \\circ, \\times, "
+                                 "\\top, \\prime, \\ast, \\partial and \\sigma are read here "
+                                 "(use LaTeX syntax for the rest)", i, text)
+            sym = TEX[mt.group(1)]
+            kind = "NAME" if sym == "σ" else "OP"
+            toks.append(Tok(kind, sym, i, mt.end(), space))
+            i = mt.end()
+        elif ch == "σ":
+            toks.append(Tok("NAME", "σ", i, i + 1, space))
+            i += 1
+        elif text.startswith(OPS2, i) and text[i:i + 2] in OPS2:
+            toks.append(Tok("OP", text[i:i + 2], i, i + 2, space))
+            i += 2
+        elif ch in OPS1:
+            toks.append(Tok("OP", ch, i, i + 1, space))
+            i += 1
+        elif ch in UNICODE:
+            toks.append(Tok("OP", UNICODE[ch], i, i + 1, space))
+            i += 1
+        else:
+            raise bad_character(text, i)
+        space = False
+    toks.append(Tok("END", "", end, end, space))
+    return toks
+
+
+Piece = tuple[str, int, int]  # emitted Python text and the input span it stands for
+
+
+class _Prepass:
+    """Tokens -> a Python expression with placeholders, plus the placeholder table."""
+
+    def __init__(self, b: Builder, toks: list[Tok]):
+        self.b, self.toks, self.i = b, toks, 0
+        self.table: dict[str, tuple] = {}
+        self.flags: set[str] = set()
+        self.depth = 0
+
+    # -- token access -----------------------------------------------------------------------
+    def peek(self, k: int = 0) -> Tok:
+        return self.toks[min(self.i + k, len(self.toks) - 1)]
+
+    def next(self) -> Tok:
+        t = self.peek()
+        self.i = min(self.i + 1, len(self.toks) - 1)
+        return t
+
+    def expect(self, text: str) -> Tok:
+        t = self.next()
+        if t.text != text or t.kind == "END":
+            raise self.err(f"expected {text!r} here", t)
+        return t
+
+    def err(self, message: str, t: Tok) -> ParseError:
+        return ParseError(message, t.start, self.b.text)
+
+    def placeholder(self, entry: tuple, start: int, end: int) -> Piece:
+        name = f"_p{len(self.table)}"
+        self.table[name] = entry
+        return (name, start, end)
+
+    # -- grammar ----------------------------------------------------------------------------
+    def run(self) -> list[Piece]:
+        ps = self.seq(False)
+        t = self.peek()
+        if t.kind != "END":
+            raise self.err(f"unexpected {t.text!r}", t)
+        return ps
+
+    def seq(self, in_call: bool) -> list[Piece]:
+        elems: list[tuple] = []
+        while True:
+            t = self.peek()
+            if t.kind == "END" or t.text in (")", "]") or (in_call and t.text == ","):
+                break
+            if t.kind == "OP" and t.text in BINOPS:
+                self.next()
+                if t.text == "⊙":
+                    self.flags.add("odot")
+                elif t.text == "·":
+                    self.flags.add("weak")
+                elif t.text == "@":
+                    self.flags.add("numpy")
+                elems.append(("o", [(BINOPS[t.text], t.start, t.end)]))
+            else:
+                ps, span = self.operand(in_call)
+                elems.append(("x", ps, span))
+        out: list[Piece] = []
+        k = 0
+        while k < len(elems):
+            if elems[k][0] == "o":
+                out += elems[k][1]
+                k += 1
+                continue
+            run = [elems[k]]
+            while k + 1 < len(elems) and elems[k + 1][0] == "x":
+                k += 1
+                run.append(elems[k])
+            k += 1
+            if len(run) == 1:
+                out += run[0][1]
+                continue
+            self.flags.add("jux")
+            s0, e1 = run[0][2][0], run[-1][2][1]
+            out.append(("_jx(", s0, s0))
+            for j, r in enumerate(run):
+                if j:
+                    out.append((", ", r[2][0], r[2][0]))
+                out += r[1]
+            out.append((")", e1, e1))
+        return out
+
+    def operand(self, in_call: bool) -> tuple[list[Piece], tuple[int, int]]:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.err(f"the formula nests more than {MAX_DEPTH} levels deep", self.peek())
+        t = self.next()
+        if t.kind == "NUM":
+            ps, end = self.number(t, in_call)
+        elif t.text == "(" and t.kind == "OP":
+            inner = self.seq(False)
+            close = self.expect(")")
+            ps, end = [("(", t.start, t.start), *inner, (")", close.end, close.end)], close.end
+        elif t.kind == "NAME":
+            ps, end = self.name(t)
+        elif t.text == "𝟙":
+            ps, end = [self.placeholder(("ones",), t.start, t.end)], t.end
+        elif t.text == "∂":
+            ps, end = self.partial(t)
+        elif t.kind == "END":
+            raise self.err("the formula ends where an operand was expected", t)
+        else:
+            raise self.err(f"unexpected {t.text!r}", t)
+        ps, end = self.postfix(ps, end, in_call)
+        self.depth -= 1
+        return ps, (t.start, end)
+
+    def number(self, t: Tok, in_call: bool) -> tuple[list[Piece], int]:
+        text, end = t.text, t.end
+        nxt, after = self.peek(), self.peek(1)
+        if (not in_call and nxt.text == "," and not nxt.space and after.kind == "NUM"
+                and not after.space and after.text.isdigit() and text.isdigit()):
+            self.i += 2
+            text, end = f"{text}.{after.text}", after.end
+            check_number(text, t.start, self.b.text)
+            self.b.note(f"{self.b.text[t.start:end]} read as the decimal number {text}")
+        ps: list[Piece] = [(text, t.start, end)]
+        slash, den = self.peek(), self.peek(1)
+        if slash.text == "/" and (den.kind == "NUM" or (den.kind == "NAME" and den.text == "m")) \
+                and self.peek(2).text not in ("**", "^", "²", "(", "["):
+            self.i += 2
+            d = (den.text, den.start, den.end) if den.kind == "NUM" else \
+                self.placeholder(("m",), den.start, den.end)
+            ps = [("(", t.start, t.start), *ps, ("/", slash.start, slash.end), d,
+                  (")", den.end, den.end)]
+            end = den.end
+        return ps, end
+
+    def postfix(self, ps: list[Piece], end: int, in_call: bool) -> tuple[list[Piece], int]:
+        while True:
+            p, p2 = self.peek(), self.peek(1)
+            if p.text == "." and p.kind == "OP" and p2.kind == "NAME" and not p2.space:
+                self.i += 2
+                if p2.text == "T":
+                    self.flags.add("numpy")
+                    ps, end = [*ps, (".T", p.start, p2.end)], p2.end
+                elif p2.text in METHODS:
+                    self.flags.add("numpy")
+                    open_ = self.next()
+                    if open_.text != "(":
+                        raise self.err(f".{p2.text} needs parentheses: .{p2.text}(...)", open_)
+                    args, end = self.call_args(open_)
+                    ps = [*ps, ("." + p2.text, p.start, p2.end), *args]
+                else:
+                    raise self.err(f"the attribute .{p2.text} is not allowed (only .T, "
+                                   f"{', '.join('.' + x for x in sorted(METHODS))})", p2)
+            elif p.text == "ᵀ":
+                self.i += 1
+                self.flags.add("weak")
+                ps, end = [*ps, (".T", p.start, p.end)], p.end
+            elif p.text == "^" and p2.kind == "NAME" and p2.text == "T":
+                self.i += 2
+                self.flags.add("weak")
+                ps, end = [*ps, (".T", p.start, p2.end)], p2.end
+            elif p.text in ("^", "**"):
+                self.i += 1
+                self.flags.add("numpy" if p.text == "**" else "weak")
+                sign: list[Piece] = []
+                if self.peek().text in ("-", "+"):
+                    s = self.next()
+                    sign = [(s.text, s.start, s.end)]
+                exp_ps, (_, exp_end) = self.operand(in_call)
+                ps = [*ps, ("**(", p.start, p.end), *sign, *exp_ps, (")", exp_end, exp_end)]
+                end = exp_end
+            elif p.text == "²":
+                self.i += 1
+                self.flags.add("weak")
+                ps, end = [*ps, ("**2", p.start, p.end)], p.end
+            else:
+                return ps, end
+
+    def call_args(self, open_: Tok) -> tuple[list[Piece], int]:
+        ps: list[Piece] = [("(", open_.start, open_.end)]
+        if self.peek().text == ")":
+            close = self.next()
+            return [*ps, (")", close.start, close.end)], close.end
+        while True:
+            t, t2 = self.peek(), self.peek(1)
+            if t.kind == "NAME" and t2.text == "=":
+                self.i += 2
+                self.flags.add("numpy")
+                ps.append((t.text + "=", t.start, t2.end))
+            ps += self.seq(True)
+            sep = self.next()
+            if sep.text == ",":
+                ps.append((", ", sep.start, sep.end))
+                continue
+            if sep.text != ")":
+                raise self.err("expected ',' or ')' in the argument list", sep)
+            ps.append((")", sep.start, sep.end))
+            return ps, sep.end
+
+    def bracket_index(self, what: str):
+        """``[2]``, ``[l-1]`` right after a name (the '[' is next)."""
+        open_ = self.next()
+        parts = []
+        while self.peek().text != "]":
+            t = self.next()
+            if t.kind == "END":
+                raise self.err("unclosed '['", open_)
+            parts.append(t.text)
+        close = self.next()
+        index = parse_layer_index("".join(parts))
+        if index is None:
+            raise self.err(f"{what}[{''.join(parts)}]: a layer index is a number, l, L, l-1, "
+                           "l+1 or L-1", open_)
+        return index, close.end
+
+    def name(self, t: Tok) -> tuple[list[Piece], int]:
+        ident = t.text
+        if ident in ("np", "numpy"):
+            return self.np_name(t)
+        if ident in RAW:
+            return [(ident, t.start, t.end)], t.end
+        if ident in ("dL", "dJ") and self.peek().text == "/" and self.peek(1).kind == "NAME" \
+                and self.peek(1).text.startswith("d"):
+            self.next()
+            den = self.next()
+            return self.gradient(den, den.text[1:], t.start)
+        name = resolve_ident(ident)
+        if name is None:
+            raise self.err(f"unknown name {ident!r}; known: {known_names(self.b.net.L)}", t)
+        if name.kind in ("m", "e"):
+            return [self.placeholder((name.kind,), t.start, t.end)], t.end
+        index, end, prime, transposed = name.layer, t.end, name.prime, None
+        while True:
+            p, p2 = self.peek(), self.peek(1)
+            if p.text == "[" and not p.space and index is None:
+                index, end = self.bracket_index(ident)
+                q = self.peek()
+                if name.kind == "sym" and q.kind == "NAME" and q.text == "T" and not q.space:
+                    self.next()
+                    transposed, end = (q.start, q.end), q.end
+                    self.flags.add("weak")
+                self.flags.add("weak")
+            elif p.text == "^" and p2.text == "[" and not p.space and index is None:
+                self.next()
+                index, end = self.bracket_index(ident)
+                self.flags.add("weak")
+            elif p.text == "'" and not p.space and name.kind == "act" and not prime:
+                self.next()
+                prime, end = True, p.end
+                self.flags.add("weak")
+            elif p.text == "'":
+                raise self.err("a prime ′ follows an activation name: g′(Z1), relu′(Z1)", p)
+            else:
+                break
+        if name.kind == "sym":
+            ps = [self.placeholder(("sym", name, index), t.start, end)]
+            if transposed:
+                ps.append((".T", *transposed))
+            return ps, end
+        open_ = self.next()
+        if open_.text != "(":
+            shown = self.b.text[t.start:end]
+            raise self.err(f"{shown} needs its argument in parentheses: {shown}(Z1)", open_)
+        entry = ("func", name) if name.kind == "func" else ("act", Name(
+            "act", name.base, None, prime=prime, act=name.act), index)
+        args, end2 = self.call_args(open_)
+        return [self.placeholder(entry, t.start, end), *args], end2
+
+    def np_name(self, t: Tok) -> tuple[list[Piece], int]:
+        dot, f = self.next(), self.next()
+        if dot.text != "." or f.kind != "NAME":
+            raise self.err("np. must be followed by a function name: np.dot(...)", dot)
+        if f.text not in NP_FUNCS:
+            raise self.err(f"np.{f.text} is not allowed; allowed: "
+                           f"{', '.join('np.' + x for x in sorted(NP_FUNCS))}", f)
+        self.flags.add("numpy")
+        piece = ("np." + f.text, t.start, f.end)
+        if self.peek().text != "(":
+            if f.text in NP_DTYPES:
+                return [piece], f.end
+            raise self.err(f"np.{f.text} needs its arguments in parentheses", self.peek())
+        args, end = self.call_args(self.next())
+        return [piece, *args], end
+
+    def gradient(self, den: Tok, ident: str, start: int) -> tuple[list[Piece], int]:
+        name = resolve_ident(ident)
+        if name is None or name.kind != "sym" or name.base.startswith("d"):
+            raise self.err(f"∂L/∂{ident}: below the bar write one of W, b, Z, A, X", den)
+        index, end = name.layer, den.end
+        if self.peek().text == "[" and not self.peek().space and index is None:
+            index, end = self.bracket_index(ident)
+        return [self.placeholder(("grad", name, index), start, end)], end
+
+    def partial(self, t: Tok) -> tuple[list[Piece], int]:
+        top = self.next()
+        if top.kind != "NAME" or top.text not in ("L", "J", "ℓ"):
+            raise self.err("∂ is read as ∂L/∂Q (or ∂J/∂Q)", top)
+        self.expect("/")
+        self.expect("∂")
+        den = self.next()
+        if den.kind != "NAME":
+            raise self.err("∂L/∂ needs a name below the bar", den)
+        return self.gradient(den, den.text, t.start)
+
+
+# -- the walker ----------------------------------------------------------------------------------
+class _Walker:
+    def __init__(self, b: Builder, table: dict, pieces: list[Piece]):
+        self.b, self.table = b, table
+        self.ostart: list[int] = []
+        self.oend: list[int] = []
+        for text, s, e in pieces:
+            self.ostart += [s] * len(text)
+            self.oend += [e] * len(text)
+
+    def span(self, node) -> tuple[int, int]:
+        return (self.ostart[node.col_offset], self.oend[node.end_col_offset - 1])
+
+    def pos(self, node) -> int:
+        return self.ostart[node.col_offset]
+
+    def err(self, message: str, node) -> ParseError:
+        return ParseError(message, self.pos(node), self.b.text)
+
+    def ev(self, node) -> Value:
+        if isinstance(node, ast.Constant):
+            return self.constant(node)
+        if isinstance(node, ast.Name):
+            return self.name(node)
+        if isinstance(node, ast.BinOp):
+            return self.binop(node)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+            v = self.ev(node.operand)
+            return self.b.negate(v, self.span(node), self.pos(node)) \
+                if isinstance(node.op, ast.USub) else v
+        if isinstance(node, ast.Compare) and len(node.ops) == 1:
+            op = {ast.Gt: ">", ast.Lt: "<", ast.GtE: ">=", ast.LtE: "<=", ast.Eq: "==",
+                  ast.NotEq: "!="}.get(type(node.ops[0]))
+            if op is not None:
+                return self.b.compare(self.ev(node.left), op, self.ev(node.comparators[0]),
+                                      self.span(node), self.pos(node))
+        if isinstance(node, ast.Attribute) and node.attr == "T":
+            return self.b.transpose(self.ev(node.value), self.span(node))
+        if isinstance(node, ast.Call):
+            return self.call(node)
+        raise self.err(f"{type(node).__name__.lower()} is not allowed in a formula", node)
+
+    def constant(self, node) -> Value:
+        v = node.value
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise self.err(f"{v!r} is not a number", node)
+        value = sp.Integer(v) if isinstance(v, int) else sp.Rational(repr(v)) \
+            if v == v and abs(v) != float("inf") else None
+        if value is None:
+            raise self.err("a number too large to compute with", node)
+        return self.b.const(value, self.span(node), self.pos(node))
+
+    def name(self, node) -> Value:
+        entry = self.table.get(node.id)
+        if entry is None:
+            raise self.err(f"{node.id} is only allowed as an argument (axis=1, keepdims=True, "
+                           ".astype(float))", node)
+        kind = entry[0]
+        span, pos = self.span(node), self.pos(node)
+        if kind == "sym":
+            _, name, index = entry
+            return self.b.symbol(name.base, index, span, pos, lower=name.lower)
+        if kind == "grad":
+            _, name, index = entry
+            q = self.b.symbol(name.base, index, span, pos, lower=name.lower)
+            return self.b.gradient_of(q, span, pos)
+        if kind == "m":
+            return self.b.const(m, span, pos)
+        if kind == "e":
+            return self.b.const(sp.E, span, pos)
+        if kind == "ones":
+            return OnesVec(False, self.b.src(span))
+        raise self.err(f"{self.b.src(span)} needs an argument in parentheses", node)
+
+    def binop(self, node) -> Value:
+        a, c = self.ev(node.left), self.ev(node.right)
+        span, pos, op, b = self.span(node), self.pos(node), node.op, self.b
+        if isinstance(op, ast.Add | ast.Sub):
+            return b.add(a, c, span, pos, minus=isinstance(op, ast.Sub))
+        if isinstance(op, ast.Mult):
+            return b.elementwise(a, c, span, pos, op="*")
+        if isinstance(op, ast.Div):
+            return b.divide(a, c, span, pos)
+        if isinstance(op, ast.MatMult):
+            return b.matmul(a, c, span, pos)
+        if isinstance(op, ast.Pow):
+            return b.power(a, c, span, pos)
+        if isinstance(op, ast.Mod):
+            return b.cdot(a, c, span, pos)
+        raise self.err(f"the operator {type(op).__name__} is not allowed", node)
+
+    # -- calls --------------------------------------------------------------------------------
+    def literal(self, node):
+        """axis= / keepdims= values: an int, -int, True, False or None."""
+        if isinstance(node, ast.Constant) and isinstance(node.value, int | type(None)):
+            return node.value
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and \
+                isinstance(node.operand, ast.Constant) and type(node.operand.value) is int:
+            return -node.operand.value
+        if isinstance(node, ast.Name) and node.id in ("True", "False", "None"):
+            return {"True": True, "False": False, "None": None}[node.id]
+        raise self.err("expected a number, True, False or None here", node)
+
+    def args(self, node, names: tuple[str, ...], required: int) -> list:
+        """Positional and keyword arguments by name; the rest must be literals."""
+        if len(node.args) > len(names) or len(node.args) < required and not node.keywords:
+            raise self.err(f"expected {required} to {len(names)} arguments", node)
+        out: dict[str, object] = dict(zip(names, node.args))
+        for kw in node.keywords:
+            if kw.arg not in names or kw.arg in out:
+                raise self.err(f"unexpected keyword argument {kw.arg}=", kw.value)
+            out[kw.arg] = kw.value
+        if any(n not in out for n in names[:required]):
+            raise self.err(f"expected {required} argument(s)", node)
+        return [out.get(n) for n in names]
+
+    def reduce(self, node, x, axis_node, keep_node, mean: bool, keep_default: bool) -> Value:
+        axis = self.literal(axis_node) if axis_node is not None else None
+        keep = self.literal(keep_node) if keep_node is not None else keep_default
+        if axis is not None and not -2 <= axis <= 1:
+            raise self.err(f"axis={axis}: a matrix has axes 0 and 1", axis_node)
+        axis = axis % 2 if axis is not None else None
+        v = self.ev(x)
+        span, pos = self.span(node), self.pos(node)
+        if mean:
+            return self.b.mean(v, axis, bool(keep), span, pos)
+        return self.b.total(v, axis, bool(keep), span, pos)
+
+    def cast(self, node, v: Value, integer: bool) -> Value:
+        if integer and not is_indicator(v) and not isinstance(v, Const):
+            raise self.err("an integer cast would truncate these values; it is only read for "
+                           "0/1 arrays such as (Z1 > 0)", node)
+        return v
+
+    def call(self, node) -> Value:
+        f, span, pos, b = node.func, self.span(node), self.pos(node), self.b
+        if isinstance(f, ast.Name) and f.id == "_jx":
+            return b.juxtapose([(self.ev(a), self.span(a)) for a in node.args], pos)
+        if isinstance(f, ast.Name) and f.id in self.table:
+            entry = self.table[f.id]
+            if entry[0] == "act":
+                (x,) = self.args(node, ("x",), 1)
+                return b.activation(entry[1], entry[2], self.ev(x), span, pos)
+            if entry[0] == "func":
+                return self.func(node, entry[1].base, keep_default=True)
+        if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "np":
+            return self.func(node, f.attr, keep_default=False)
+        if isinstance(f, ast.Attribute) and f.attr in METHODS:
+            return self.method(node, f.attr, f.value)
+        raise self.err("this is not a function a formula may call", node)
+
+    def method(self, node, attr: str, obj) -> Value:
+        span, pos = self.span(node), self.pos(node)
+        if attr in ("sum", "mean"):
+            axis, keep = self.args(node, ("axis", "keepdims"), 0)
+            return self.reduce(node, obj, axis, keep, attr == "mean", False)
+        if attr == "dot":
+            (other,) = self.args(node, ("b",), 1)
+            return self.b.matmul(self.ev(obj), self.ev(other), span, pos)
+        if attr == "transpose":
+            self.args(node, (), 0)
+            return self.b.transpose(self.ev(obj), span)
+        (dtype,) = self.args(node, ("dtype",), 1)  # astype
+        if isinstance(dtype, ast.Name) and dtype.id in ("float", "int"):
+            integer = dtype.id == "int"
+        elif isinstance(dtype, ast.Attribute) and isinstance(dtype.value, ast.Name) and \
+                dtype.value.id == "np" and dtype.attr in NP_DTYPES:
+            integer = dtype.attr.startswith("int")
+        else:
+            raise self.err(".astype takes float, int or np.float64 / np.int64", node)
+        return self.cast(node, self.ev(obj), integer)
+
+    def func(self, node, name: str, keep_default: bool) -> Value:
+        span, pos, b = self.span(node), self.pos(node), self.b
+        if name in ("sum", "mean"):
+            x, axis, keep = self.args(node, ("a", "axis", "keepdims"), 1)
+            return self.reduce(node, x, axis, keep, name == "mean", keep_default)
+        if name in ("dot", "matmul", "multiply", "divide", "add", "subtract", "power", "where"):
+            names = ("a", "b", "c") if name == "where" else ("a", "b")
+            vals = [self.ev(a) for a in self.args(node, names, len(names))]
+            if name in ("dot", "matmul"):
+                return b.matmul(vals[0], vals[1], span, pos)
+            if name == "multiply":
+                return b.elementwise(vals[0], vals[1], span, pos, op="*")
+            if name == "divide":
+                return b.divide(vals[0], vals[1], span, pos)
+            if name in ("add", "subtract"):
+                return b.add(vals[0], vals[1], span, pos, minus=name == "subtract")
+            if name == "power":
+                return b.power(vals[0], vals[1], span, pos)
+            return b.where(vals[0], vals[1], vals[2], span, pos)
+        (x,) = self.args(node, ("x",), 1)
+        v = self.ev(x)
+        if name == "square":
+            return b.power(v, Const(sp.Integer(2)), span, pos)
+        if name in ("exp", "log", "sqrt", "abs"):
+            fn = {"exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "abs": sp.Abs}[name]
+            return b.pointwise(fn, [v], span, pos)
+        if name == "tanh":
+            return b.activation(Name("act", "tanh", act=_tanh()), None, v, span, pos)
+        if name == "transpose":
+            return b.transpose(v, span)
+        if name in ("ones_like", "zeros_like"):
+            value = 1 if name == "ones_like" else 0
+            return b.pointwise(lambda x_: sp.Integer(value) + 0 * x_, [v], span, pos)
+        if name in ("array", "asarray"):
+            return v
+        return self.cast(node, v, name.startswith("int"))
+
+
+def _tanh():
+    from derive.rules import activations
+
+    return activations()["tanh"]
+
+
+def _ast_depth_ok(tree, limit: int) -> bool:
+    stack = [(tree, 0)]
+    while stack:
+        node, d = stack.pop()
+        if d > limit:
+            return False
+        stack.extend((c, d + 1) for c in ast.iter_child_nodes(node))
+    return True
+
+
+def detect_mode(flags: set[str]) -> str:
+    """"math" or "numpy" from what the text uses (module docstring)."""
+    if "jux" in flags or "odot" in flags:
+        return "math"
+    if "numpy" in flags:
+        return "numpy"
+    return "math" if "weak" in flags else "numpy"
+
+
+def parse(b: Builder, start: int, end: int) -> Value:
+    """Parse ``b.text[start:end]`` as text; sets ``b.mode`` from what the text uses."""
+    toks = tokenize(b.text, start, end)
+    pre = _Prepass(b, toks)
+    pieces = pre.run()
+    b.mode = detect_mode(pre.flags)
+    source = "".join(p[0] for p in pieces)
+    walker = _Walker(b, pre.table, pieces)
+    try:
+        tree = ast.parse(source, mode="eval")
+    except (SyntaxError, RecursionError, MemoryError, ValueError) as exc:
+        off = getattr(exc, "offset", None) or 1
+        pos = walker.ostart[min(max(off - 1, 0), len(walker.ostart) - 1)] if walker.ostart \
+            else start
+        raise ParseError("cannot read the formula here", pos, b.text) from None
+    if not _ast_depth_ok(tree, 2 * MAX_DEPTH):
+        raise ParseError(f"the formula nests more than {2 * MAX_DEPTH} operations deep", start,
+                         b.text)
+    return walker.ev(tree.body)
