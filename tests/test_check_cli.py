@@ -1,0 +1,184 @@
+"""``derive check`` end to end: text, numpy and LaTeX through the parser, the verdict and mistake
+code each formula deserves (from the maths), JSON output and exit codes via derive.cli.main."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import derive.check as checker
+from derive.cli import main
+from derive.spec import Network
+
+NET = Network(layers=[4, 3, 2], activations=["tanh", "sigmoid"], loss="bce")
+SOFTMAX = Network(layers=[4, 5, 3], activations=["relu", "softmax"], loss="ce")
+
+# (equation, verdict, first mistake code or None) on NET: tanh hidden layer, sigmoid + bce output
+CASES = [
+    # dZ, hidden layer: three notations, then one mistake each
+    ("dZ1 = W2^T dZ2 * g1'(Z1)", "correct", None),
+    ("dZ1 = np.dot(W2.T, dZ2) * (1 - np.power(A1, 2))", "correct", None),
+    (r"dZ^{[1]} = W^{[2]T} dZ^{[2]} \odot g^{[1]\prime}(Z^{[1]})", "correct", None),
+    ("dZ1 = W2.T @ (A2 - Y) * (1 - A1**2)", "correct", None),
+    ("dZ[1] = dZ[2] W[2]T * g[1]'(Z[1])", "shape_error", "wrong_order"),
+    ("dZ1 = np.dot(W2, dZ2) * (1 - np.power(A1, 2))", "shape_error", "missing_transpose"),
+    ("dZ1 = np.dot(W2.T, dZ2.T) * (1 - np.power(A1, 2))", "shape_error", "extra_transpose"),
+    ("dZ1 = np.dot(W2.T, dZ2) * A1", "not_equivalent", "activation_instead_of_derivative"),
+    ("dZ1 = np.dot(W2.T, dZ2) * A1 * (1 - A1)", "not_equivalent", "wrong_activation_derivative"),
+    ("dZ1 = W2.T * dZ2 * (1 - A1**2)", "shape_error", "elementwise_instead_of_matmul"),
+    ("dZ1 = W2.T @ dZ2 @ (1 - A1**2)", "shape_error", "matmul_instead_of_elementwise"),
+    ("dZ1 = np.dot(W1.T, dZ2) * (1 - A1**2)", "shape_error", "wrong_layer_index"),
+    ("dZ1 = -np.dot(W2.T, dZ2) * (1 - A1**2)", "not_equivalent", "sign_error"),
+    ("dZ1 = 1/m * np.dot(W2.T, dZ2) * (1 - A1**2)", "not_equivalent", "extra_scale"),
+    # dZ, output layer (sigmoid + bce)
+    ("dZ2 = A2 - Y", "correct", None),
+    ("dZ2 = dA2 * A2 * (1 - A2)", "correct", None),
+    (r"dZ^{[2]} = A^{[2]} - Y", "correct", None),
+    ("dZ2 = Y - A2", "not_equivalent", "sign_error"),
+    ("dZ2 = dA2 * A2", "not_equivalent", "activation_instead_of_derivative"),
+    ("dZ2 = A1 - Y", "shape_error", "wrong_layer_index"),
+    # dW
+    ("dW1 = 1/m dZ1 X^T", "correct", None),
+    ("dW1 = (1/m) * np.dot(dZ1, X.T)", "correct", None),
+    (r"dW^{[1]} = \frac{1}{m} dZ^{[1]} X^T", "correct", None),
+    ("dW2 = 1/m * np.dot(A2 - Y, A1.T)", "correct", None),
+    ("dW1 = 1/m * np.dot(X.T, dZ1)", "shape_error", "wrong_order"),
+    ("dW1 = 1/m * np.dot(dZ1, X)", "shape_error", "missing_transpose"),
+    ("dW1 = 1/m * np.dot(dZ1.T, X.T)", "shape_error", "extra_transpose"),
+    ("dW1 = np.dot(dZ1, X.T)", "not_equivalent", "missing_scale"),
+    ("dW1 = 1/m * dZ1 * X.T", "shape_error", "elementwise_instead_of_matmul"),
+    ("dW1 = 1/m * np.dot(dZ1, A1.T)", "shape_error", "wrong_layer_index"),
+    ("dW1 = -1/m * np.dot(dZ1, X.T)", "not_equivalent", "sign_error"),
+    # db
+    ("db1 = (1/m) * np.sum(dZ1, axis=1, keepdims=True)", "correct", None),
+    ("db1 = 1/m * np.sum(dZ1, axis=1, keepdims=True)", "correct", None),
+    ("db2 = 1/m * np.sum(A2 - Y, axis=1, keepdims=True)", "correct", None),
+    ("db1 = 1/m * dZ1", "shape_error", "missing_sum"),
+    ("db1 = 1/m * np.sum(dZ1, axis=0, keepdims=True)", "shape_error", "wrong_sum_axis"),
+    ("db1 = np.sum(dZ1, axis=1, keepdims=True)", "not_equivalent", "missing_scale"),
+    ("db1 = 1/m * np.sum(dZ2, axis=1, keepdims=True)", "shape_error", "wrong_layer_index"),
+    ("db1 = -1/m * np.sum(dZ1, axis=1, keepdims=True)", "not_equivalent", "sign_error"),
+    # dA
+    ("dA1 = W2^T dZ2", "correct", None),
+    ("dA1 = np.dot(W2.T, dZ2)", "correct", None),
+    (r"dA^{[1]} = W^{[2]T} dZ^{[2]}", "correct", None),
+    ("dA1 = np.dot(dZ2, W2.T)", "shape_error", "wrong_order"),
+    ("dA1 = np.dot(W2, dZ2)", "shape_error", "missing_transpose"),
+    ("dA1 = 1/m * np.dot(W2.T, dZ2)", "not_equivalent", "extra_scale"),
+    ("dA1 = W2.T * dZ2", "shape_error", "elementwise_instead_of_matmul"),
+    ("dA1 = np.dot(W1.T, dZ1)", "shape_error", "wrong_layer_index"),
+    ("dA1 = -np.dot(W2.T, dZ2)", "not_equivalent", "sign_error"),
+]
+
+
+@pytest.mark.parametrize("equation, want, code", CASES, ids=[c[0] for c in CASES])
+def test_verdict_through_the_parser(equation, want, code):
+    v = checker.check(equation, NET)
+    assert v.verdict == want, v.message
+    if code is None:
+        assert v.mistakes == ()
+    else:
+        assert v.mistakes and v.mistakes[0].code == code, [m.code for m in v.mistakes]
+
+
+@pytest.mark.parametrize("equation, want", [
+    ("dZ2 = A2 - Y", "correct"),
+    (r"dZ^{[2]} = A^{[2]} - Y", "correct"),
+    ("dZ2 = Y - A2", "not_equivalent"),
+    ("dW2 = 1/m * np.dot(A2 - Y, A1.T)", "correct"),
+    ("dZ1 = np.dot(W2.T, A2 - Y) * np.int64(Z1 > 0)", "correct"),
+    ("dZ1 = np.dot(W2.T, A2 - Y) * (1 - np.power(A1, 2))", "not_equivalent"),
+])
+def test_softmax_output_layer(equation, want):
+    assert checker.check(equation, SOFTMAX).verdict == want
+
+
+def test_generic_network_from_the_layer_numbers():
+    v = checker.check("dZ1 = W2^T dZ2 * g1'(Z1)")
+    assert v.verdict == "correct"
+    assert v.network["layers"] == [None, None, None]
+    v = checker.check("dZ[1] = dZ[2] W[2]T * g[1]'(Z[1])")
+    assert v.verdict == "shape_error" and v.mistakes[0].code == "wrong_order"
+    assert v.message == ("matrix product dZ[2] and W[2]T: (n2×m)·(n1×n2) — "
+                         "inner dimensions m and n1 differ")
+    assert v.expected == "dZ[1] = W[2]ᵀ dZ[2] ⊙ g[1]′(Z[1])"
+
+
+def test_generic_layer_index_is_checked_at_several_layers():
+    v = checker.check("dW[l] = 1/m dZ[l] A[l-1]^T")
+    assert v.verdict == "correct"
+    assert any("l = 1, 2, 3, 4" in n for n in v.notes)
+    v = checker.check("dZ[l] = W[l+1]^T dZ[l+1] * g[l]'(Z[l])")
+    assert v.verdict == "correct"
+    v = checker.check("dW[l] = dZ[l] A[l-1]^T")
+    assert v.verdict == "not_equivalent" and v.mistakes[0].code == "missing_scale"
+    assert v.target == "dW[l]"
+
+
+def test_output_layer_L():
+    v = checker.check("dZ[L] = A[L] - Y", Network(layers=[3, 4, 1], activations=["relu", "sigmoid"],
+                                                  loss="bce"))
+    assert v.verdict == "correct" and v.target == "dZ[2]"
+
+
+def test_parse_error_has_a_position():
+    v = checker.check("dZ1 = W2^T dZ2 * g1'(Z1", NET)
+    assert v.verdict == "parse_error" and v.exit_code == 2
+    assert isinstance(v.position, int)
+
+
+@pytest.mark.parametrize("hostile", ["__import__('os').system('echo hi')", "dZ1 = (lambda: 1)()",
+                                     "dW1 = X.__class__", "", "dW1 = 2**2**2**2**99",
+                                     "dW1 = " + "(" * 500 + "X" + ")" * 500])
+def test_hostile_input_is_a_parse_error(hostile):
+    v = checker.check(hostile, NET)
+    assert v.verdict == "parse_error"
+
+
+# -- the command line ---------------------------------------------------------------------------
+SPEC = ["--layers", "4,3,2", "--act", "tanh,sigmoid", "--loss", "bce"]
+
+
+@pytest.mark.parametrize("argv, code", [
+    (["check", "dW1 = 1/m dZ1 X^T", *SPEC], 0),
+    (["check", "dW1 = dZ1 X^T", *SPEC], 1),
+    (["check", "dZ[1] = dZ[2] W[2]T * g[1]'(Z[1])"], 1),
+    (["check", "dW1 = 1/m dZ1 X^T +", *SPEC], 2),
+    (["check", "dW1 = 1/m dZ1 X^T", "--layers", "4,3,2", "--act", "tanh,nosuch"], 2),
+    (["check", "dW1 = 1/m dZ1 X^T", "--spec", "/nonexistent.toml"], 2),
+])
+def test_exit_codes(argv, code, capsys):
+    assert main(argv) == code
+    capsys.readouterr()
+
+
+def test_json_output(capsys):
+    assert main(["check", "dW1 = dZ1 X^T", *SPEC, "--json"]) == 1
+    d = json.loads(capsys.readouterr().out)
+    assert d["verdict"] == "not_equivalent" and d["target"] == "dW[1]"
+    assert d["mistakes"][0]["code"] == "missing_scale"
+    assert d["expected"] == "dW[1] = (1/m) dZ[1] Xᵀ"
+    assert d["counterexample"]["sizes"]["m"] == 2
+
+
+def test_json_parse_error_output(capsys):
+    assert main(["check", "dW1 = 1/m dZ1 X^T +", *SPEC, "--json"]) == 2
+    d = json.loads(capsys.readouterr().out)
+    assert d["verdict"] == "parse_error" and isinstance(d["position"], int)
+
+
+def test_human_output(capsys):
+    assert main(["check", "dZ[1] = dZ[2] W[2]T * g[1]'(Z[1])"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("incorrect: shape error — dZ[1]")
+    assert "wrong_order" in out
+    assert "correct formula: dZ[1] = W[2]ᵀ dZ[2] ⊙ g[1]′(Z[1])" in out
+    assert main(["check", "dW1 = dZ1 X^T", *SPEC]) == 1
+    out = capsys.readouterr().out
+    assert "counterexample (n0=4, n1=3, n2=2, m=2" in out and "missing_scale" in out
+
+
+def test_syntax_flag(capsys):
+    assert main(["check", r"dW^{[1]} = \frac{1}{m} dZ^{[1]} X^T", "--syntax", "latex", *SPEC]) == 0
+    capsys.readouterr()
