@@ -57,12 +57,16 @@ def contraction_latex(c, level: str = "subsection") -> str:
     return "\n".join(parts) + "\n"
 
 
+_TEX = {"∂": r"$\partial$", "ᵀ": r"$^{\top}$", "Σ": r"$\Sigma$", "×": r"$\times$",
+        "·": r"$\cdot$", "⊙": r"$\odot$", "′": r"$'$", "—": "---", "−": "-", "…": r"\dots{}",
+        "_": r"\_", "&": r"\&", "%": r"\%", "#": r"\#", "✗": "", "ₖ": r"$_k$", "ₗ": r"$_l$",
+        "ᵢ": r"$_i$", "ⱼ": r"$_j$", "ℓ": r"$\ell$", "δ": r"$\delta$", "⊘": r"$\oslash$"}
+_TEX.update({d: f"$_{i}$" for i, d in enumerate("₀₁₂₃₄₅₆₇₈₉")})
+
+
 def _tex_escape(s: str) -> str:
-    """Titles mix words and formulas: set the whole title as text with the symbols escaped."""
-    table = {"∂": r"$\partial$", "ₖₗ": r"$_{kl}$", "ᵀ": r"$^\top$", "Σ": r"$\Sigma$", "_": r"\_"}
-    for k, v in table.items():
-        s = s.replace(k, v)
-    return s
+    """Prose with symbols (titles, error messages) as LaTeX text: symbols become math."""
+    return "".join(_TEX.get(ch, ch) for ch in s)
 
 
 # -- naive -------------------------------------------------------------------------------------
@@ -104,15 +108,15 @@ def _bm(v: np.ndarray) -> str:
 
 def naive_latex(r, level: str = "subsection") -> str:
     parts = [rf"\{level}{{The naive scalar chain rule}}",
-             r"Student's ordering: \verb|" + r.written.replace("|", "/") + "|."]
+             "Student's ordering: " + _tex_escape(r.written) + "."]
     if r.general_error:
-        parts.append(r"With symbolic sizes: \verb|" + r.general_error.replace("|", "/") + "|.")
+        parts.append("With symbolic sizes: " + _tex_escape(r.general_error) + ".")
     if r.concrete_error:
-        parts.append(r"At the chosen sizes: \verb|" + r.concrete_error.replace("|", "/") + "|.")
+        parts.append("At the chosen sizes: " + _tex_escape(r.concrete_error) + ".")
     if r.student_value is not None:
         parts.append(rf"\[ \text{{student}} = {_bm(r.student_value)} \neq {_bm(r.correct_value)}"
                      r" = \text{engine} \]")
-    parts.append(f"Verdict: {_VERDICT[r.verdict].replace('—', '---')}. "
+    parts.append(f"Verdict: {_tex_escape(_VERDICT[r.verdict])}. "
                  rf"The correct formula: ${r.correct.latex}$.")
     return "\n\n".join(parts) + "\n"
 

@@ -319,3 +319,22 @@ def test_display_is_the_same_function_as_the_array():
     shown = np.array([[float(r.display[k, l].xreplace(subs)) for l in range(2)] for k in range(2)])
     np.testing.assert_allclose(shown, r.at(point), rtol=1e-10)
     assert any(s.name.startswith("A1_") for s in r.display[0, 0].free_symbols)
+
+
+@pytest.mark.tex
+def test_latex_fragment_compiles(tmp_path, capsys):
+    import shutil
+    import subprocess
+
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex not on the PATH")
+    frags = []
+    for argv in (["Z1", "W1", "--naive"], ["A1", "Z1", "--act", "tanh,sigmoid"]):
+        assert main(["jacobian", *argv, "--format", "latex"]) == 0
+        frags.append(capsys.readouterr().out)
+    doc = ("\\documentclass{article}\\usepackage{amsmath,amssymb}\\begin{document}\n"
+           + "\n".join(frags) + "\\end{document}\n")
+    (tmp_path / "j.tex").write_text(doc, encoding="utf-8")
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "j.tex"],
+                         cwd=tmp_path, capture_output=True, timeout=120)
+    assert run.returncode == 0, run.stdout[-2000:]
