@@ -254,9 +254,12 @@ def _check_pairing(loss: str, act: str, notes: list[str]) -> None:
     lo, hi = entry.a_range
     alo, ahi = activation.range
     if bool(alo < lo) or bool(ahi > hi):
+        def fmt(v):
+            return str(v).replace("oo", "∞")
+
         raise SpecError(
-            f"loss {loss} needs outputs in ({lo}, {hi}), but {act} on the output layer ranges over "
-            f"({alo}, {ahi}); use {entry.natural_output} on the output layer"
+            f"loss {loss} needs outputs in ({fmt(lo)}, {fmt(hi)}), but {act} on the output layer "
+            f"ranges over ({fmt(alo)}, {fmt(ahi)}); use {entry.natural_output} on the output layer"
         )
     if entry.natural_output != act:
         notes.append(
