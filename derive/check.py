@@ -173,7 +173,7 @@ def _plan(parse, network, generic: dict) -> list[tuple[object, int | None]]:
     from derive.spec import Network
 
     if network is not None:
-        probe = parse(_square(network), _first_layer(network))
+        probe = parse(_square(network), None)
         if not _generic_layer(probe):
             return [(network, None)]
         return [(network, l) for l in range(1, network.L + 1)]
@@ -181,10 +181,17 @@ def _plan(parse, network, generic: dict) -> list[tuple[object, int | None]]:
     def make(depth: int):
         return Network(depth=depth, **{k: v for k, v in generic.items() if v is not None})
 
-    probe = parse(_square(make(PROBE_DEPTH)), 2)
+    try:
+        probe = parse(_square(make(PROBE_DEPTH)), None)
+    except ParseError as exc:
+        try:  # unindexed names (dw = 1/m X dzᵀ): a one-layer network, as in logistic regression
+            probe = parse(_square(make(1)), None)
+        except DeriveError:
+            raise exc from None
+        return [(make(1), None)]
     if _generic_layer(probe):
         return [(make(GENERIC_DEPTH), l) for l in range(1, GENERIC_DEPTH + 1)]
-    other = parse(_square(make(PROBE_DEPTH + 1)), 2)
+    other = parse(_square(make(PROBE_DEPTH + 1)), None)
     here, there = _layers(probe), _layers(other)
     fixed = [a for a, b in zip(here, there) if a == b]
     uses_L = here != there
@@ -197,10 +204,6 @@ def _plan(parse, network, generic: dict) -> list[tuple[object, int | None]]:
     else:
         depth = max(top, target_layer + 1)
     return [(make(depth), None)]
-
-
-def _first_layer(net) -> int:
-    return 1
 
 
 def _generic_layer(eq) -> bool:
@@ -322,14 +325,26 @@ def _mistakes(edits, raw, ctx, T) -> tuple[Mistake, ...]:
     out: list[Mistake] = []
     tree = raw
     for e in edits:
-        before = e.before.src or _text(e.before, T, ctx)
-        after = _text(e.after, T, ctx)
+        shown_before, shown_after = e.shown or (e.before, e.after)
+        before = shown_before.src or _text(shown_before, T, ctx)
+        after = _text(shown_after, T, ctx)
         if e.code in ("sign_error", "missing_scale", "extra_scale") and not e.path:
             after = _text(D.apply(tree, e), T, ctx)
         tree = D.apply(tree, e)
+        if shown_before.kind == "Sym" and shown_before.attrs[0] == "?":
+            before = "?"
         if all(m.code != e.code for m in out):
-            out.append(Mistake(e.code, D.sentence(e.code, before, after, ctx)))
+            out.append(Mistake(e.code, D.sentence(e.code, _paren(before), after, ctx, e.detail)))
     return tuple(out)
+
+
+def _paren(text: str) -> str:
+    """``1 - A1`` → ``(1 - A1)`` where a part of a product is a sum, as the user meant it."""
+    if " * " not in text:
+        return text
+    parts = text.split(" * ")
+    return " * ".join(f"({p})" if (" - " in p or " + " in p) and not p.startswith("(") else p
+                      for p in parts)
 
 
 def _text(r, T, ctx) -> str:

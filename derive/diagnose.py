@@ -185,6 +185,8 @@ class Edit:
     path: tuple[int, ...]
     before: Raw
     after: Raw
+    shown: tuple[Raw, Raw] | None = None  # what a sentence names, when not before/after
+    detail: str = ""  # e.g. the factor an extra_scale edit removes
 
 
 def _nodes(r: Raw, path: tuple[int, ...] = ()) -> Iterator[tuple[tuple[int, ...], Raw]]:
@@ -248,13 +250,6 @@ def _shift(r: Raw, ctx: Context, old: int, new: int) -> Raw:
 def single_edits(root: Raw, ctx: Context) -> Iterator[Edit]:
     """Every one-step edit of ``root``, most specific first."""
     L = ctx.net.L
-    # scale, sign and a missing g′ act on the whole right side
-    yield Edit("missing_scale", (), root, Raw("Scale", (root,), (1 / M_SYM,)))
-    yield Edit("extra_scale", (), root, Raw("Scale", (root,), (M_SYM,)))
-    yield Edit("sign_error", (), root, Raw("Scale", (root,), (sp.Integer(-1),)))
-    if ctx.kind == "dZ":
-        yield Edit("wrong_activation_derivative", (), root,
-                   Raw("Hadamard", (root, _deriv(ctx, ctx.layer)), (False,)))
     layers = sorted({n.attrs[1] for _, n in _nodes(root) if n.kind == "Sym" and n.attrs[1] is not None})
     for old in layers:
         for new in (old + 1, old - 1):
@@ -296,6 +291,8 @@ def single_edits(root: Raw, ctx: Context) -> Iterator[Edit]:
                 yield Edit(code, path, n, target)
         elif lay is not None:
             parents_elementwise.add(path)
+        if k == "Hadamard" and (not path or _at(root, path[:-1]).kind != "Hadamard"):
+            yield from _regroup(path, n, ctx)
         if k == "Deriv" and path:
             parent = _at(root, path[:-1])
             if parent.kind == "Hadamard":
@@ -313,12 +310,58 @@ def single_edits(root: Raw, ctx: Context) -> Iterator[Edit]:
         if k == "Scale":
             f = n.attrs[0]
             code = "extra_scale" if f != -1 else "sign_error"
-            yield Edit(code, path, n, n.kids[0])
+            yield Edit(code, path, n, n.kids[0], detail=_factor_text(f))
         if k in ("Hadamard", "MatMul") and any(_is_m_scalar(c) for c in n.kids):
-            other = n.kids[1] if _is_m_scalar(n.kids[0]) else n.kids[0]
-            yield Edit("extra_scale", path, n, other)
+            scalar, other = (n.kids[0], n.kids[1]) if _is_m_scalar(n.kids[0]) else n.kids[::-1]
+            yield Edit("extra_scale", path, n, other, detail=_factor_text(scalar.attrs[0]))
         if k == "Div" and _is_m_scalar(n.kids[1]):
-            yield Edit("extra_scale", path, n, n.kids[0])
+            yield Edit("extra_scale", path, n, n.kids[0], detail=f"1/{n.kids[1].attrs[0]}")
+    # scale, sign and a missing g′ act on the whole right side
+    yield Edit("missing_scale", (), root, Raw("Scale", (root,), (1 / M_SYM,)))
+    yield Edit("extra_scale", (), root, Raw("Scale", (root,), (M_SYM,)), detail="1/m")
+    yield Edit("sign_error", (), root, Raw("Scale", (root,), (sp.Integer(-1),)))
+    if ctx.kind == "dZ":
+        d = _deriv(ctx, ctx.layer)
+        yield Edit("wrong_activation_derivative", (), root, Raw("Hadamard", (root, d), (False,)),
+                   (Raw("Sym", (), ("?", None)), d))
+
+
+def _factors(r: Raw) -> list[Raw]:
+    if r.kind == "Hadamard":
+        return _factors(r.kids[0]) + _factors(r.kids[1])
+    return [r]
+
+
+def _regroup(path, n: Raw, ctx: Context) -> Iterator[Edit]:
+    """A ⊙ chain whose factors of layer l (A1 ⊙ ... ⊙ (1 − A1), split by the order of operations)
+    together stand for g′(Z[l]): replace them all by g′(Z[l])."""
+    factors = _factors(n)
+    groups: dict[int, list[int]] = {}
+    for i, f in enumerate(factors):
+        lay = _layer_of_elementwise(f)
+        if lay is not None and lay <= ctx.net.L:
+            groups.setdefault(lay, []).append(i)
+    for lay, idx in groups.items():
+        if len(idx) < 2:
+            continue
+        rest = [f for i, f in enumerate(factors) if i not in idx]
+        out = _deriv(ctx, lay)
+        for f in reversed(rest):
+            out = Raw("Hadamard", (f, out), (False,))
+        lone = all(factors[i].kind == "Act" or factors[i] == _sym("A", lay) for i in idx)
+        code = "activation_instead_of_derivative" if lone else "wrong_activation_derivative"
+        parts = [factors[i] for i in idx]
+        shown_before = parts[0]
+        for f in parts[1:]:
+            shown_before = Raw("Hadamard", (shown_before, f), (False,))
+        if all(f.src for f in parts):
+            shown_before = Raw(shown_before.kind, shown_before.kids, shown_before.attrs,
+                               " * ".join(f.src for f in parts))  # type: ignore[misc]
+        yield Edit(code, path, n, out, (shown_before, _deriv(ctx, lay)))
+
+
+def _factor_text(f) -> str:
+    return sp.sstr(sp.sympify(f))
 
 
 def _at(root: Raw, path: tuple[int, ...]) -> Raw:
@@ -365,7 +408,7 @@ def search(root: Raw, ctx: Context, accept: Callable[[Raw], bool],
 
 
 # -- sentences ----------------------------------------------------------------------------------
-def sentence(code: str, before: str, after: str, ctx: Context) -> str:
+def sentence(code: str, before: str, after: str, ctx: Context, detail: str = "") -> str:
     """One plain sentence naming the mistake, with the part as written and its fix."""
     if code == "wrong_order":
         return (f"The factors of {before} are in the wrong order: write {after} "
@@ -375,14 +418,18 @@ def sentence(code: str, before: str, after: str, ctx: Context) -> str:
     if code == "extra_transpose":
         return f"{before} should not be transposed here: {after}."
     if code == "missing_scale":
-        return ("The factor 1/m is missing: the cost averages the loss over the m examples, so the "
-                f"gradient of {_name(ctx)} carries 1/m.")
+        return ("The factor 1/m is missing: the cost averages the loss over the m examples, so "
+                f"{_name(ctx)} carries 1/m.")
     if code == "extra_scale":
-        return (f"There is a factor too many in {before}: {_name(ctx)} has no such factor "
-                "(with the mean cost, 1/m appears once, in dW and db).")
+        what = f"the factor {detail}" if detail else "a factor"
+        why = ("with the mean cost, 1/m appears once, in dW and db; dZ and dA carry none"
+               if ctx.net.scale == "mean" else "with scale sum there is no 1/m anywhere")
+        return f"There is {what} too many in {before}: {_name(ctx)} has no such factor ({why})."
     if code == "activation_instead_of_derivative":
         return (f"{before} is the activation itself; the chain rule needs its derivative {after}.")
     if code == "wrong_activation_derivative":
+        if before == "?":
+            return f"The factor {after} is missing: multiply element-wise by it (the chain rule)."
         if not before or before == after:
             return f"The activation derivative is wrong: use {after}."
         return f"{before} is not the right activation derivative here: use {after}."
