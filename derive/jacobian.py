@@ -76,7 +76,8 @@ def parse_quantity(text: str, net: Network) -> Quantity:
 
     A small strict pattern, never ``eval``: anything else is a :class:`ParseError` with a position.
 
-    >>> parse_quantity("W^{[2]}", Network(depth=2)).text, parse_quantity("A0", Network(depth=2)).text
+    >>> net = Network(depth=2)
+    >>> parse_quantity("W^{[2]}", net).text, parse_quantity("A0", net).text
     ('W[2]', 'X')
     """
     raw = text
@@ -108,8 +109,10 @@ def resolve_sizes(net: Network, sizes: Mapping[str, int] | None = None) -> tuple
     """The network with every size concrete, and m: ``sizes`` like ``{"n0": 3, "m": 2}`` fills the
     symbolic sizes (default 2 each); a size the spec already fixes must agree.
 
-    >>> resolve_sizes(Network(layers=[3, None]), {"n1": 2})[0].layers, resolve_sizes(Network(depth=1))[1]
-    ((3, 2), 2)
+    >>> resolve_sizes(Network(layers=[3, None]), {"n1": 2})[0].layers
+    (3, 2)
+    >>> resolve_sizes(Network(depth=1))[1]
+    2
     """
     sizes = dict(sizes or {})
     known = {f"n{l}" for l in range(net.L + 1)} | {"m"}
@@ -303,7 +306,8 @@ def jacobian(of: str | Quantity, wrt: str | Quantity, net: Network,
     count = _prod(of_shape) * _prod(wrt_shape)
     if count > MAX_ENTRIES:
         raise SpecError(
-            f"∂{of_q.text}/∂{wrt_q.text} has {_fmt(of_shape + wrt_shape)} = {count} entries; at most "
+            f"∂{of_q.text}/∂{wrt_q.text} has {_fmt(of_shape + wrt_shape)} = {count} entries; "
+            f"at most "
             f"{MAX_ENTRIES} are shown: choose smaller --sizes (e.g. n0=2,n1=2,m=2)")
     cut = wrt_q if wrt_q.base in ("Z", "A") else None
     upto = _layer_of(of_q, cnet)

@@ -2,7 +2,8 @@
 
 Columns convention (Z = W A + b 1ᵀ, Z_ij = Σₚ W_ip A_pj + b_i):
   ∂Z_ij/∂W_kl = δ_ik A_lj,  ∂Z_ij/∂A_kl = W_ik δ_jl,  ∂Z_ij/∂b_k = δ_ik,
-  ∂A_ij/∂Z_kl = δ_ik δ_jl g′(Z_ij) (element-wise g),  ∂A_ij/∂Z_kl = δ_jl A_ij (δ_ik − A_kj) (softmax).
+  ∂A_ij/∂Z_kl = δ_ik δ_jl g′(Z_ij) (element-wise g),
+  ∂A_ij/∂Z_kl = δ_jl A_ij (δ_ik − A_kj) (softmax).
 Rows convention (Z = A W + 1 b, Z_ij = Σₚ A_ip W_pj + b_j): the roles of the two indices swap.
 
 A closed form is returned only when it matches all entries: exactly (``expand`` of the difference

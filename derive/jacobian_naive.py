@@ -41,7 +41,7 @@ TOLERANCE = 1e-9
 
 @dataclass(frozen=True)
 class NaiveResult:
-    """The student's ordering tried on concrete sizes: shape errors, numbers, the engine's formula."""
+    """The ordering tried on concrete sizes: shape errors, numbers, the engine's formula."""
 
     target: str  # e.g. "dZ[1]"
     written: str  # the formula as given (or the built-in, printed)

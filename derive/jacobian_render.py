@@ -26,7 +26,7 @@ GRID_WIDTH = 16  # entries wider than this are listed one per line instead of dr
 
 
 def _parts(name: str):
-    """``W1_0_1`` → ("W", 1, 1, 2, False); ``dZ2_0_0`` → ("dZ", 2, ...); ``dJdZ1_0_0`` → ∂J/∂Z[1]₁₁."""
+    """``W1_0_1`` → ("W", 1, 1, 2, False); ``dZ2_0_0`` → ("dZ", 2, …); ``dJdZ1_0_0`` is ∂J/∂Z."""
     hit = _ENTRY.fullmatch(name)
     if hit is None:
         return None
@@ -213,7 +213,8 @@ def zeros_text(result) -> str:
                 f"{result.wrt.text}.")
     lines = [f"{zeros} of {result.size} entries vanish."]
     if result.deltas:
-        deltas = " ".join(f"δ{p.translate(_LETTER)}{q.translate(_LETTER)}" for p, q in result.deltas)
+        deltas = " ".join(f"δ{p.translate(_LETTER)}{q.translate(_LETTER)}"
+                          for p, q in result.deltas)
         cond = ", ".join(f"{p} = {q}" for p, q in result.deltas)
         lines[0] += f" Kronecker deltas: {deltas} (zero unless {cond})."
     if result.rule is not None:
@@ -231,7 +232,7 @@ def _bracket(rows: list[list[str]], widths: list[int]) -> list[str]:
     for r, row in enumerate(rows):
         left, right = ("[", "]") if n == 1 else (
             ("⎡", "⎤") if r == 0 else ("⎣", "⎦") if r == n - 1 else ("⎢", "⎥"))
-        cells = "  ".join(c.ljust(w) for c, w in zip(row, widths))
+        cells = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True))
         out.append(f"{left} {cells} {right}")
     return out
 
@@ -344,13 +345,15 @@ def result_latex(result, level: str = "section") -> str:
     zeros = result.size - result.nonzero
     conv = (rf"Entry $(k, l)$ is $\partial J/\partial {wrt.latex}_{{kl}}$."
             if of.base == "J" else
-            rf"Block $(i, j)$ is the matrix $\partial {of.latex}_{{ij}}/\partial {wrt.latex}_{{kl}}$"
+            rf"Block $(i, j)$ is the matrix "
+            rf"$\partial {of.latex}_{{ij}}/\partial {wrt.latex}_{{kl}}$"
             r" over $(k, l)$; indices from 1.")
     shape = _shape(result.shape).replace("×", r" \times ")
     parts = [
         rf"\{level}{{The Jacobian $\partial {of.latex}/\partial {wrt.latex}$}}",
         rf"Shape ${shape}$: {result.size} entries, "
-        rf"{result.nonzero} nonzero; m = {result.m}, convention {result.network.convention}. {conv}",
+        rf"{result.nonzero} nonzero; m = {result.m}, convention "
+        rf"{result.network.convention}. {conv}",
         array_latex(result),
         f"{zeros} of {result.size} entries vanish.",
     ]

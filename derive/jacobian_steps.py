@@ -228,7 +228,8 @@ def contraction(net, wrt: str | Quantity = "W1", sizes: Mapping[str, int] | None
         tuple(f"{lhs[c]} = {fac_t}({_expr_text(formula)})" + _sub1(c) + f" = {fac_t}"
               + (_paren(entry_text(eng_shown[c]), eng_shown[c]) if fac_t
                  else entry_text(eng_shown[c])) for c in cells),
-        tuple(rf"{lhs_tex[c]} = {fac_tex}\left({_expr_latex(formula)}\right)_{{{c[0] + 1}{c[1] + 1}}}"
+        tuple(rf"{lhs_tex[c]} = {fac_tex}\left({_expr_latex(formula)}\right)"
+              rf"_{{{c[0] + 1}{c[1] + 1}}}"
               + " = " + fac_tex + entry_latex(eng_shown[c]) for c in cells),
         f"SymPy: each entry minus the engine's {formula.name} entry expands to 0 "
         f"(all {len(cells)} checked)"))

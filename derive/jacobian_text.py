@@ -48,7 +48,8 @@ def contraction_latex(c, level: str = "subsection") -> str:
     parts = [rf"\{level}{{The contraction: $\partial J/\partial {wt}$}}", r"\begin{enumerate}"]
     for s in c.steps:
         body = " \\\\\n".join(s.entries_latex)
-        parts.append(rf"\item {_tex_escape(s.title)} (rule \texttt{{{s.rule.replace('_', chr(92) + '_')}}})"
+        name = s.rule.replace("_", r"\_")
+        parts.append(rf"\item {_tex_escape(s.title)} (rule \texttt{{{name}}})"
                      "\n\\begin{align*}\n" + body.replace(" = ", " &= ", 1) + "\n\\end{align*}")
     parts.append(r"\end{enumerate}")
     parts.append(rf"Checked: every entry equals the engine's ${c.formula.latex.split(' = ')[0]}$ "
@@ -82,7 +83,7 @@ _VERDICT = {
 def naive_text(r) -> str:
     sizes = ",".join(str(s) for s in r.sizes)
     lines = [f"The naive scalar chain rule: {r.written}", "",
-             f"With symbolic sizes (n0, n1, …, m): "
+             "With symbolic sizes (n0, n1, …, m): "
              + (f"✗ {r.general_error}" if r.general_error else "the shapes fit")]
     lines.append(f"With sizes {sizes} and m = {r.m}: "
                  + (f"✗ {r.concrete_error}" if r.concrete_error else "the shapes fit"))
@@ -92,7 +93,7 @@ def naive_text(r) -> str:
         left = ["student:"] + _matrix_text(r.student_value, mark)
         right = [f"engine: {r.correct.text}"] + _matrix_text(r.correct_value)
         w = max(len(s) for s in left) + 4
-        lines += ["  " + a.ljust(w) + b for a, b in zip(left, right)]
+        lines += ["  " + a.ljust(w) + b for a, b in zip(left, right, strict=True)]
         for i, j, s, c in r.differing:
             lines.append(f"  {r.target} entry ({i}, {j}): student {_num(s)}, correct {_num(c)}")
         lines.append(f"  the engine's {r.correct.name} matches central differences of J "
@@ -134,7 +135,7 @@ def activation_text(a) -> str:
     lines += [array_text(e), zeros_text(e), ""]
     if a.softmax is not None:
         s = a.softmax
-        lines.append(f"Softmax: a full Jacobian within each example, zero across examples")
+        lines.append("Softmax: a full Jacobian within each example, zero across examples")
         lines += [array_text(s), zeros_text(s)]
         lines.append("One example's block, diag(a) − a aᵀ (from the checked closed form):")
         lines += ["  " + " | ".join(entry_text(x) for x in row) for row in a.block.tolist()]

@@ -30,7 +30,7 @@ def leaf(name, r, c):
 
 
 def oracle(act, loss, conv, n0, n1, m, cut):
-    """Leaves and values of a one-layer network, built from scratch; ``cut`` = "Z" makes Z a leaf."""
+    """Leaves and values of a one-layer network, built from scratch; ``cut="Z"``: Z is a leaf."""
     cols = conv == "columns"
     X = leaf("X", n0, m) if cols else leaf("X", m, n0)
     W = leaf("W1", n1, n0) if cols else leaf("W1", n0, n1)
