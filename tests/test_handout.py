@@ -1,0 +1,246 @@
+"""Handout content (no TeX needed): the right formulas, shapes, real numbers, escaping, options."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from derive.backward import derive
+from derive.cli import main
+from derive.errors import DeriveError, SpecError
+from derive.handout import handout, key_path, parse_sections
+from derive.handout_checks import fd_rows, judge, own_verdict, variants
+from derive.handout_doc import md_text, tex_text
+from derive.model import random_instance
+from derive.evaluate import gradient_values
+from derive.printing import to_latex
+from derive.spec import Network
+
+DLS = Network(layers=[3, 3, 1], activations=["relu", "sigmoid"], loss="bce")
+SOFTMAX = Network(layers=[4, 5, 5, 5, 3], activations=["tanh", "tanh", "tanh", "softmax"], loss="ce")
+GENERIC = Network(depth=2)
+
+
+@pytest.fixture(scope="module")
+def dls():
+    d = derive(DLS)
+    return d, handout(d)
+
+
+def _body(tex: str) -> str:
+    return tex.split(r"\begin{document}", 1)[1]
+
+
+def test_every_formula_and_step_appears_as_the_engine_prints_it(dls):
+    d, h = dls
+    for f in d.formulas:
+        assert to_latex(f.expr) in h.tex, f.name
+    for s in d.steps:
+        assert s.index_latex in h.tex, (s.rule, s.layer)
+        assert f"(rule: {s.rule.replace('_', chr(92) + '_')})" in h.tex
+
+
+def test_textbook_results_appear_independently_typed(dls):
+    # typed by hand from the course (not from the engine): the results a student expects
+    _, h = dls
+    for tex in (r"dZ^{[2]} &= A^{[2]} - Y", r"W^{[2]\top} dZ^{[2]} \odot \operatorname{ReLU}^{\prime}(Z^{[1]})",
+                r"\frac{1}{m} dZ^{[1]} X^{\top}", r"\frac{1}{m} dZ^{[2]} A^{[1]\top}"):
+        assert tex in h.tex
+
+
+def test_shape_table_has_every_quantity(dls):
+    _, h = dls
+    table = h.tex.split(r"\section{Shapes}")[1].split(r"\section")[0]
+    for head in ("W[l]", "b[l]", "Z[l]", "A[l]", "dW[l]", "db[l]", "dZ[l]", "dA[l]"):
+        assert head in table
+    # layer 1 of 3,3,1: W 3×3, b 3×1, Z A 3×m, same for the gradients (by hand)
+    assert r"1 & $3 \times 3$ & $3 \times 1$ & $3 \times m$ & $3 \times m$ & $3 \times 3$ & " \
+           r"$3 \times 1$ & $3 \times m$ & $3 \times m$ \\" in table
+    assert r"$X = A^{[0]}$ is $3 \times m$" in h.tex
+
+
+def test_output_simplification_in_full(dls):
+    _, h = dls
+    assert r"\left(\frac{1 - y}{1 - a} - \frac{y}{a}\right)\left(a \left(1 - a\right)\right)" in h.tex
+    assert "a - y" in h.tex
+
+
+def test_order_section_uses_the_tools_shape_error(dls):
+    _, h = dls
+    section = h.tex.split(r"\section{Why")[1].split(r"\section")[0]
+    assert "matrix product dZ[2] and W[2]" in section
+    assert "inner dimensions m and 3 differ" in section
+
+
+def _fd_table(tex: str) -> list[tuple[str, float]]:
+    section = tex.split(r"\section{Verification}")[1].split(r"\section")[0]
+    rows = []
+    for line in section.splitlines():
+        cells = line.split(" & ")
+        if len(cells) == 8 and cells[0].startswith("$") and "times" in line:
+            err = re.match(r"\$(-?[\d.]+)\\times 10\^\{(-?\d+)\}\$", cells[6])
+            value = 0.0 if cells[6] == "$0$" else float(err[1]) * 10 ** int(err[2])
+            rows.append((cells[0], value, cells[7].rstrip(" \\")))
+    return rows
+
+
+@pytest.mark.parametrize("net", [DLS, SOFTMAX, GENERIC], ids=["dls", "softmax", "generic"])
+def test_verification_table_errors_below_threshold(net):
+    h = handout(net, sections=["verification"])
+    rows = _fd_table(h.tex)
+    assert len(rows) == 2 * net.L
+    assert all(err < 1e-6 and status == "pass" for _, err, status in rows), rows
+
+
+def test_fd_rows_are_real_numbers_checked_against_numpy_differences():
+    # an independent numeric check of one row: perturb W[1][0, 0] by hand
+    d = derive(DLS, prove=False)
+    row = fd_rows(d, seed=3)[0]
+    inst = random_instance(DLS, seed=3, m=4)
+    analytic = gradient_values(d, inst)["dW", 1][0, 0]
+
+    def J(w):
+        p = dict(inst.params)
+        W = p["W", 1].copy()
+        W[0, 0] = w
+        p["W", 1] = W
+        Z1 = W @ inst.X + p["b", 1]
+        A1 = np.maximum(Z1, 0)
+        A2 = 1 / (1 + np.exp(-(p["W", 2] @ A1 + p["b", 2])))
+        Y = inst.Y
+        return -np.mean(Y * np.log(A2) + (1 - Y) * np.log(1 - A2))
+
+    w0, h = inst.params["W", 1][0, 0], 1e-6
+    assert abs((J(w0 + h) - J(w0 - h)) / (2 * h) - analytic) < 1e-7
+    assert row.first_analytic == pytest.approx(analytic)
+
+
+def test_a_wrong_formula_fails_the_verification():
+    from dataclasses import replace
+
+    from derive import expr as E
+
+    d = derive(DLS, prove=False)
+    bad = [replace(f, expr=f.expr.arg) if f.kind == "dW" and f.layer == 1 else f for f in d.formulas]
+    assert isinstance(d.formula("dW", 1).expr, E.Scale)
+    rows = fd_rows(replace(d, formulas=tuple(bad)))
+    assert not rows[0].passed and all(r.passed for r in rows[1:])
+
+
+def test_mistakes_have_verdicts(dls):
+    d, h = dls
+    judged = judge(d)
+    codes = [v.code for v, _ in judged]
+    for code in ("wrong_order", "missing_transpose", "activation_instead_of_derivative",
+                 "missing_scale", "wrong_sum_axis", "missing_sum", "sign_error"):
+        assert code in codes
+    for v, verdict in judged:
+        assert verdict["verdict"] in ("shape_error", "not_equivalent")
+        assert v.latex in h.tex
+    order = dict((v.code, verdict) for v, verdict in judged if v.kind == "dZ")["wrong_order"]
+    assert order["verdict"] == "shape_error"
+
+
+def test_own_verdict_agrees_with_the_kind_of_mistake():
+    d = derive(GENERIC, prove=False)
+    env = gradient_values(d, random_instance(GENERIC, seed=0))
+    got = {(v.code, v.kind): own_verdict(v, env, GENERIC)["verdict"] for v in variants(d)}
+    assert got["wrong_order", "dZ"] == "shape_error"
+    assert got["missing_scale", "dW"] == "not_equivalent"
+    assert got["activation_instead_of_derivative", "dZ"] == "not_equivalent"
+    assert got["missing_sum", "db"] == "shape_error"
+
+
+@pytest.mark.parametrize("title", [r"\input{/etc/passwd}", r"\write18{rm -rf ~}", "$x$ 50% {a} #1 & _^~",
+                                   r"}\end{document}\documentclass{x}", "σ′ — ∂ℓ 漢字 é"])
+def test_title_cannot_inject(title):
+    h = handout(DLS, title=title, sections=["shapes"])
+    head = _body(h.tex).split("\n")[1]
+    assert r"\input" not in head.replace(r"\textbackslash{}input", "")
+    assert r"\write" not in head.replace(r"\textbackslash{}write", "")
+    assert h.tex.count(r"\end{document}") == 1 and h.tex.isascii()
+    # braces balance in the title line: nothing can close the group early
+    depth = 0
+    for i, ch in enumerate(head):
+        if ch in "{}" and (i == 0 or head[i - 1] != "\\"):
+            depth += 1 if ch == "{" else -1
+            assert depth >= 0
+    assert depth == 0
+
+
+def test_text_escaping_helpers():
+    assert tex_text("a_b ^ % $ & # { } ~ \\") == (
+        r"a\_b \^{} \% \$ \& \# \{ \} \~{} \textbackslash{}")
+    assert tex_text("é ü") == r"\'{e} \"{u}"
+    assert tex_text("漢") == "?"
+    assert md_text("$x$ <b>") == r"\$x\$ &lt;b&gt;"
+
+
+def test_markdown_format(dls):
+    d, _ = dls
+    md = handout(d, format="md").text
+    assert md.startswith("# Backpropagation")
+    assert "$$\n\\begin{aligned}" in md and r"\begin{document}" not in md
+    assert "$A^{[2]} - Y$" in md or "A^{[2]} - Y" in md
+
+
+def test_exercises_make_a_worksheet_and_a_key(dls):
+    d, _ = dls
+    h = handout(d, exercises=True, sections=["shapes", "backward"])
+    assert h.answers > 10 and h.key is not None
+    assert h.tex.count(r"\blank{") == h.answers
+    assert r"\blank{" not in h.key and h.key.count(r"\boxed{") >= h.answers
+    # answers are hidden from the worksheet's backward results
+    results = h.tex.split(r"\section{Backward")[1]
+    assert r"W^{[2]\top} dZ^{[2]} \odot" not in results.split("Result for layer 1")[1]
+    assert r"\section{Answers}" in h.key
+
+
+def test_sections_option():
+    assert parse_sections("shapes, order") == ("shapes", "order")
+    assert parse_sections(None)[0] == "network"
+    assert "mistakes" in parse_sections("core")
+    with pytest.raises(SpecError, match="unknown handout section 'bogus'"):
+        parse_sections("shapes,bogus")
+    h = handout(DLS, sections="order")
+    assert r"\section{Shapes}" not in h.tex and r"\section{Why" in h.tex
+
+
+def test_rows_convention_flips_the_order_argument():
+    h = handout(Network(layers=[3, 3, 1], activations=["relu", "sigmoid"], loss="bce",
+                        convention="rows"), sections=["order"])
+    assert r"dZ^{[2]} W^{[2]\top} &:" in h.tex
+    assert "matrix product W[2]" in h.tex
+
+
+def test_cli_writes_files(tmp_path, capsys):
+    out = tmp_path / "h.tex"
+    assert main(["handout", "--layers", "3,3,1", "--act", "relu,sigmoid", "--loss", "bce",
+                 "-o", str(out), "--exercises", "--sections", "shapes,backward"]) == 0
+    assert out.exists() and key_path(out).exists()
+    assert "wrote" in capsys.readouterr().out
+    assert main(["handout", "--act", "g,g", "--format", "md", "--sections", "shapes"]) == 0
+    assert "| l |" in capsys.readouterr().out
+
+
+def test_cli_errors(capsys):
+    assert main(["handout", "--pdf"]) == 2
+    assert "give -o" in capsys.readouterr().err
+    assert main(["handout", "--sections", "nope"]) == 2
+    assert "unknown handout section" in capsys.readouterr().err
+    assert main(["handout", "--format", "md", "--pdf", "-o", "x.md"]) == 2
+
+
+def test_missing_tex_engine_is_a_clear_error(monkeypatch):
+    import derive.handout as H
+
+    monkeypatch.setattr(H.shutil, "which", lambda name: None)
+    with pytest.raises(DeriveError, match="apt-get install --no-install-recommends texlive-latex-base"):
+        H.compile_tex("x")
+
+
+def test_depth_bound():
+    with pytest.raises(SpecError, match="at most"):
+        handout(Network(depth=61))

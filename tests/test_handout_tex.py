@@ -1,0 +1,88 @@
+"""Handouts compile with pdflatex, cleanly, and page 1 is not blank (CI installs TeX)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from derive.cli import main
+from derive.handout import compile_tex, handout, log_problems
+from derive.spec import Network
+
+pytestmark = [
+    pytest.mark.tex,
+    pytest.mark.skipif(shutil.which("pdflatex") is None,
+                       reason="pdflatex not installed (apt-get install texlive-latex-base "
+                              "texlive-latex-recommended texlive-pictures)"),
+]
+
+NETWORKS = {
+    "dls": Network(layers=[3, 3, 1], activations=["relu", "sigmoid"], loss="bce"),
+    "tanh-softmax": Network(layers=[4, 5, 5, 5, 3], activations=["tanh", "tanh", "tanh", "softmax"],
+                            loss="ce"),
+    "generic": Network(depth=2),
+}
+
+
+def _clean(log: str) -> None:
+    assert log_problems(log) == []
+    for bad in ("Undefined control sequence", "LaTeX Error", "Missing", "! "):
+        assert bad not in log, bad
+    assert "Output written on handout.pdf" in log
+
+
+@pytest.mark.parametrize("name", list(NETWORKS))
+def test_handout_compiles_cleanly(name):
+    title = r"Hostile \input{/etc/passwd} \write18{ls} $x$ 100% {a}_b^c ~#& }" if name == "dls" else None
+    h = handout(NETWORKS[name], title=title, exercises=name == "tanh-softmax")
+    result = compile_tex(h.tex)
+    _clean(result.log)
+    assert result.pdf.startswith(b"%PDF")
+    assert "(/etc/passwd" not in result.log  # TeX logs "(path" for every file it opens
+    if h.key is not None:
+        _clean(compile_tex(h.key).log)
+
+
+def test_error_in_tex_is_reported():
+    from derive.errors import DeriveError
+
+    with pytest.raises(DeriveError, match="Undefined control sequence"):
+        compile_tex("\\documentclass{article}\\begin{document}\\nosuchmacro\\end{document}")
+
+
+@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="pdftoppm (poppler-utils) not installed")
+def test_cli_pdf_page_one_is_not_blank(tmp_path):
+    out = tmp_path / "dls.tex"
+    assert main(["handout", "--layers", "3,3,1", "--act", "relu,sigmoid", "--loss", "bce",
+                 "-o", str(out), "--pdf"]) == 0
+    pdf = out.with_suffix(".pdf")
+    assert pdf.read_bytes().startswith(b"%PDF")
+    subprocess.run(["pdftoppm", "-r", "40", "-gray", "-f", "1", "-l", "1", str(pdf),
+                    str(tmp_path / "page")], check=True, timeout=60)
+    pgm = next(tmp_path.glob("page*.pgm"))
+    pixels = _read_pgm(pgm.read_bytes())
+    dark = np.count_nonzero(pixels < 128)
+    assert pixels.shape[0] > 400 and pixels.shape[1] > 300  # an A4 page at 40 dpi: 468 × 331
+    assert dark > 0.01 * pixels.size, dark  # text and the drawing, not a blank page
+
+
+def _read_pgm(data: bytes) -> np.ndarray:
+    """A binary PGM (P5) as a 2-D uint8 array, with plain numpy."""
+    fields, pos = [], 0
+    while len(fields) < 4:
+        while data[pos:pos + 1].isspace():
+            pos += 1
+        if data[pos:pos + 1] == b"#":
+            pos = data.index(b"\n", pos) + 1
+            continue
+        end = pos
+        while not data[end:end + 1].isspace():
+            end += 1
+        fields.append(data[pos:end])
+        pos = end
+    assert fields[0] == b"P5" and int(fields[3]) < 256
+    w, h = int(fields[1]), int(fields[2])
+    return np.frombuffer(data[pos + 1:pos + 1 + w * h], dtype=np.uint8).reshape(h, w)
