@@ -184,9 +184,13 @@ class Builder:
         return v
 
     def scale(self, c: Const, v: E.Expr, span: Span) -> E.Expr:
-        if c.value == 1:
+        """c·v, with nested scalars multiplied out: (1/2)·(4 A) is 2 A."""
+        factor = c.value
+        if isinstance(v, E.Scale):
+            factor, v = factor * v.factor, v.arg
+        if factor == 1:
             return v
-        return E.Scale(c.value, v, src=self.src(span))
+        return E.Scale(factor, v, src=self.src(span))
 
     def matmul(self, a: Value, b: Value, span: Span, pos: int = 0) -> Value:
         """A B (juxtaposition, @, np.dot): scalars scale, 𝟙 sums, matrices multiply."""
@@ -223,7 +227,7 @@ class Builder:
         if isinstance(acc, OnesVec):
             raise self.error("𝟙 must multiply a matrix", pos)
         if coeff != 1:
-            acc = E.Scale(coeff, acc, src=self.src(span))
+            acc = self.scale(Const(coeff), acc, span)
         return acc
 
     def elementwise(self, a: Value, b: Value, span: Span, pos: int = 0, op: str = "⊙") -> Value:

@@ -428,6 +428,14 @@ class _Parser:
         return self.b.symbol(name.base, name.layer, span, span[0], lower=name.lower)
 
     def decorated(self, name: Name, start: int, end: int) -> tuple[Value, tuple[int, int]]:
+        if name.kind == "e" and self.peek().text == "^":
+            hat = self.next()
+            if self.peek().text == "{":
+                x, xspan = self.group(hat)
+            else:
+                x, xspan = self.factor()
+            span = (start, xspan[1])
+            return self.b.power(self.plain(name, (start, end)), x, span, hat.start), span
         if name.kind in ("m", "e"):
             v = self.plain(name, (start, end))
             return self.postfix(v, (start, end))
