@@ -86,3 +86,14 @@ def _read_pgm(data: bytes) -> np.ndarray:
     assert fields[0] == b"P5" and int(fields[3]) < 256
     w, h = int(fields[1]), int(fields[2])
     return np.frombuffer(data[pos + 1:pos + 1 + w * h], dtype=np.uint8).reshape(h, w)
+
+
+def test_compiler_cannot_read_files_outside_its_directory(tmp_path):
+    # defence in depth behind the escaping: even raw \input of an absolute path is refused
+    from derive.errors import DeriveError
+
+    secret = tmp_path / "secret.tex"
+    secret.write_text("SECRETWORD")
+    with pytest.raises(DeriveError, match="LaTeX Error: File"):
+        compile_tex("\\documentclass{article}\\begin{document}\\input{%s}\\end{document}"
+                    % secret.with_suffix(""))
