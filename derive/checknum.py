@@ -38,6 +38,7 @@ class Env:
     """Values for every symbol on a stack of instances (axis 0), with the sizes used."""
 
     def __init__(self, net: Network, derivation, free_size, m: int, seeds: tuple[int, ...]):
+        prepare_activations(net)
         sizes = [free_size(l) for l in range(net.L + 1)]
         insts = [model.random_instance(net, seed=s, m=m, sizes=sizes) for s in seeds]
         self.sizes = insts[0].sizes
@@ -53,7 +54,7 @@ class Env:
                 values[base, layer] = v
         self.subs = {dim_symbol(l): n for l, n in enumerate(self.sizes)}
         self.subs[M_SYM] = m
-        self.backend = E.NumpyBackend(model.standins(net))
+        self.backend = _Backend(model.standins(net))
         if net.loss is None:  # a generic loss: dA[L] is given, any array will do
             rng = np.random.default_rng(seeds[0] + 7)
             values["dA", net.L] = rng.normal(0.0, 1.0, size=values["A", net.L].shape)
@@ -66,6 +67,39 @@ class Env:
         vals = self.values if values is None else values
         with np.errstate(all="ignore"):
             return np.asarray(_ev(e, vals, self.backend, self.subs), dtype=float)
+
+
+def _fast_lambdify(params, expr):
+    """``sp.lambdify`` with the numpy module object rather than the string "numpy": the same
+    NumPy printer, without SymPy's ``from numpy import *`` (which imports numpy.f2py, numpy.testing
+    and unittest: a quarter of a second of cold start)."""
+    return sp.lambdify(params, expr, [np])
+
+
+@functools.lru_cache(maxsize=512)
+def _pointwise_fn(params, expr):
+    return _fast_lambdify(params, expr)
+
+
+class _Backend(E.NumpyBackend):
+    def pointwise(self, expr, params, values):
+        return np.asarray(_pointwise_fn(params, expr)(*values), dtype=float) * np.ones_like(values[0])
+
+
+def prepare_activations(net: Network) -> None:
+    """Compile the numpy forms of the network's activations (and stand-ins) the light way; each
+    entry caches them (functools.cached_property), so this only fills the cache first."""
+    from derive import rules
+
+    acts = [net.activation(l) or model.standin_activation(l) for l in range(1, net.L + 1)]
+    for act in acts:
+        if not act.elementwise:
+            continue
+        cache = act.__dict__
+        if "numpy_forward" not in cache:
+            cache["numpy_forward"] = _fast_lambdify(rules.z, act.forward)
+        if "numpy_derivative" not in cache:
+            cache["numpy_derivative"] = _fast_lambdify(rules.z, act.derivative_at_z)
 
 
 def _num(value, subs) -> float:
