@@ -54,8 +54,10 @@ def main() -> None:
             proof = statistics.median(runs)
         rows.append((depth, med, proof))
     ref = next(med / depth for depth, med, _ in rows if depth == 10)
-    print(f"{'depth':>5}  {'derive+LaTeX (ms)':>17}  {'per layer (ms)':>14}  {'ratio vs depth 10':>17}"
-          + ("  proof (s)" if args.prove else ""))
+    print(
+        f"{'depth':>5}  {'derive+LaTeX (ms)':>17}  {'per layer (ms)':>14}  {'ratio vs depth 10':>17}"
+        + ("  proof (s)" if args.prove else "")
+    )
     for depth, med, proof in rows:
         line = f"{depth:>5}  {med * 1e3:>17.2f}  {med / depth * 1e3:>14.3f}  {med / depth / ref:>17.2f}"
         if proof is not None:

@@ -118,9 +118,7 @@ class Derivation:
         return iter(self.formulas)
 
     def _repr_latex_(self) -> str:
-        rows = r" \\ ".join(
-            rf"{to_latex(f.target)} &= {to_latex(f.expr)}" for f in self.formulas
-        )
+        rows = r" \\ ".join(rf"{to_latex(f.target)} &= {to_latex(f.expr)}" for f in self.formulas)
         return rf"$\begin{{aligned}} {rows} \end{{aligned}}$"
 
     def __str__(self) -> str:
@@ -151,8 +149,19 @@ def _derive(net: Network) -> Derivation:
     def step(layer, target, expr_, rule, cites=(), note="", index_layer=None):
         ident = ids[rule]
         il = layer if index_layer is None else index_layer
-        steps.append(Step(layer, target, expr_, rule, ident.title, ident.index_for(il),
-                          ident.index_latex_for(il), tuple(cites), note))
+        steps.append(
+            Step(
+                layer,
+                target,
+                expr_,
+                rule,
+                ident.title,
+                ident.index_for(il),
+                ident.index_latex_for(il),
+                tuple(cites),
+                note,
+            )
+        )
 
     def emit(layer, kind, expr_):
         formulas.append(Formula(layer, T[kind, layer], expr_, kind))
@@ -161,8 +170,14 @@ def _derive(net: Network) -> Derivation:
     if loss is not None:
         dl = loss.gradient
         dA_L = E.Pointwise(dl, (rules.a, rules.y), (T["A", L], T["Y"]))
-        step(L, T["dA", L], dA_L, "loss_gradient", (f"loss:{loss.name}",),
-             f"ℓ = {loss.text}; SymPy: ∂ℓ/∂a = {sp.sstr(dl, order='none')} (element-wise)")
+        step(
+            L,
+            T["dA", L],
+            dA_L,
+            "loss_gradient",
+            (f"loss:{loss.name}",),
+            f"ℓ = {loss.text}; SymPy: ∂ℓ/∂a = {sp.sstr(dl, order='none')} (element-wise)",
+        )
         emit(L, "dA", dA_L)
     else:
         notes.append("generic loss ℓ: the derivation starts at dA[L] = ∂ℓ/∂A[L], taken as given")
@@ -175,12 +190,24 @@ def _derive(net: Network) -> Derivation:
             units = 0 if cols else 1
             spread = E.Sum(E.Hadamard(A, dA), units)  # Σₖ aₖ ∂ℓ/∂aₖ, one per example
             general: E.Expr = E.Hadamard(A, E.Sub(dA, spread, broadcast=True))
-            step(l, dZ, general, "softmax_chain", cite_act,
-                 f"sum(A ⊙ dA, axis={units}) is each example's Σₖ aₖ ∂ℓ/∂aₖ, broadcast over its units")
+            step(
+                l,
+                dZ,
+                general,
+                "softmax_chain",
+                cite_act,
+                f"sum(A ⊙ dA, axis={units}) is each example's Σₖ aₖ ∂ℓ/∂aₖ, broadcast over its units",
+            )
         else:
             general = E.Hadamard(dA, E.Deriv(act, l, Z))
-            step(l, dZ, general, "elementwise_chain", cite_act,
-                 f"{_gprime_text(act, l)} = {act.derivative_text}" if act is not None else "")
+            step(
+                l,
+                dZ,
+                general,
+                "elementwise_chain",
+                cite_act,
+                f"{_gprime_text(act, l)} = {act.derivative_text}" if act is not None else "",
+            )
         result = general
         if l == L and loss is not None:
             fused = _fuse_output(net, act, loss, T)
@@ -192,14 +219,20 @@ def _derive(net: Network) -> Derivation:
         elif l < L:
             if act is None or act.elementwise:
                 result = E.Hadamard(_upstream(T, l + 1, cols), E.Deriv(act, l, Z))
-                step(l, dZ, result, "substitution", cite_act,
-                     f"dA[{l}] = {to_text(_upstream(T, l + 1, cols))} from layer {l + 1}",
-                     index_layer=l)
+                step(
+                    l,
+                    dZ,
+                    result,
+                    "substitution",
+                    cite_act,
+                    f"dA[{l}] = {to_text(_upstream(T, l + 1, cols))} from layer {l + 1}",
+                    index_layer=l,
+                )
             emit(l, "dZ", result)
         else:  # output layer with a generic loss: dA[L] is given
             emit(l, "dZ", result)
 
-        A_prev, W = T["A", l - 1], T["W", l]
+        A_prev = T["A", l - 1]
         if cols:
             dW_expr = E.Scale(scale, E.MatMul(dZ, E.Transpose(A_prev)))
             db_expr = E.Scale(scale, E.Sum(dZ, 1))
@@ -207,7 +240,9 @@ def _derive(net: Network) -> Derivation:
             dW_expr = E.Scale(scale, E.MatMul(E.Transpose(A_prev), dZ))
             db_expr = E.Scale(scale, E.Sum(dZ, 0))
         suffix = "" if cols else "_rows"
-        mean_note = "the 1/m comes from J = (1/m) Σₜ ℓₜ" if net.scale == "mean" else "scale sum: no 1/m"
+        mean_note = (
+            "the 1/m comes from J = (1/m) Σₜ ℓₜ" if net.scale == "mean" else "scale sum: no 1/m"
+        )
         dW_expr, db_expr = _unit_scale(dW_expr), _unit_scale(db_expr)
         step(l, T["dW", l], dW_expr, "weight_gradient" + suffix, (), mean_note)
         emit(l, "dW", dW_expr)
@@ -248,8 +283,10 @@ def _fuse_output(net: Network, act, loss: rules.Loss, T: SymbolTable):
         fused = rules.tidy(sp.factor(sp.simplify(dl * gprime)))
         if sp.count_ops(fused) >= sp.count_ops(dl) + sp.count_ops(gprime) + 1:
             return None
-        note = (f"∂ℓ/∂a · {act.text}′ = ({sp.sstr(dl)}) · ({sp.sstr(gprime)}) "
-                f"= {sp.sstr(fused, order='none')} (SymPy simplify)")
+        note = (
+            f"∂ℓ/∂a · {act.text}′ = ({sp.sstr(dl)}) · ({sp.sstr(gprime)}) "
+            f"= {sp.sstr(fused, order='none')} (SymPy simplify)"
+        )
         return E.Pointwise(fused, (a, y), (T["A", L], T["Y"])), note
     # softmax: dzⱼ = aⱼ (∂ℓ/∂aⱼ − Σₖ aₖ ∂ℓ/∂aₖ); fusable when aₖ ∂ℓ/∂aₖ = c yₖ and Σₖ yₖ = 1
     weighted = sp.simplify(a * dl)
@@ -257,6 +294,8 @@ def _fuse_output(net: Network, act, loss: rules.Loss, T: SymbolTable):
     if weighted.free_symbols != {y} or c.free_symbols or not loss.assumes:
         return None
     fused = rules.tidy(sp.factor(sp.simplify(a * (dl - c))))
-    note = (f"aₖ ∂ℓ/∂aₖ = {sp.sstr(weighted)}, so Σₖ aₖ ∂ℓ/∂aₖ = {sp.sstr(c)} because "
-            f"{loss.assumes}; then aⱼ(∂ℓ/∂aⱼ − ({sp.sstr(c)})) = {sp.sstr(fused, order='none')}")
+    note = (
+        f"aₖ ∂ℓ/∂aₖ = {sp.sstr(weighted)}, so Σₖ aₖ ∂ℓ/∂aₖ = {sp.sstr(c)} because "
+        f"{loss.assumes}; then aⱼ(∂ℓ/∂aⱼ − ({sp.sstr(c)})) = {sp.sstr(fused, order='none')}"
+    )
     return E.Pointwise(fused, (a, y), (T["A", L], T["Y"])), note

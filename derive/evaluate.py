@@ -58,8 +58,11 @@ def _bind_m(expr, m_value: int):
     from derive import expr as E
 
     if isinstance(expr, E.Scale):
-        return replace(expr, factor=sp.sympify(expr.factor).subs(m_symbol, m_value),
-                       arg=_bind_m(expr.arg, m_value))
+        return replace(
+            expr,
+            factor=sp.sympify(expr.factor).subs(m_symbol, m_value),
+            arg=_bind_m(expr.arg, m_value),
+        )
     changes = {}
     for f in fields(expr):
         v = getattr(expr, f.name)

@@ -137,11 +137,15 @@ class MatMul(Expr):
     src: str | None = field(default=None, compare=False)
 
     def __post_init__(self):
-        (r1, c1), (r2, c2) = self.left.shape, self.right.shape
+        (_, c1), (r2, _) = self.left.shape, self.right.shape
         if not _same(c1, r2):
             raise ShapeMismatch(
-                "matrix product", self.left.written(), self.right.written(),
-                self.left.shape, self.right.shape, f"inner dimensions {c1} and {r2} differ",
+                "matrix product",
+                self.left.written(),
+                self.right.written(),
+                self.left.shape,
+                self.right.shape,
+                f"inner dimensions {c1} and {r2} differ",
             )
 
     @property
@@ -154,7 +158,7 @@ class MatMul(Expr):
 
 def _broadcast(op: str, left: Expr, right: Expr, broadcast: bool) -> Shape:
     out = []
-    for axis, (a, b) in enumerate(zip(left.shape, right.shape)):
+    for axis, (a, b) in enumerate(zip(left.shape, right.shape, strict=True)):
         if _same(a, b):
             out.append(a)
         elif broadcast and a == 1:
@@ -164,8 +168,13 @@ def _broadcast(op: str, left: Expr, right: Expr, broadcast: bool) -> Shape:
         else:
             what = "rows" if axis == 0 else "columns"
             raise ShapeMismatch(
-                op, left.written(), right.written(), left.shape, right.shape,
-                f"{what} {a} and {b} differ" + ("" if broadcast else " (an element-wise operation needs equal shapes)"),
+                op,
+                left.written(),
+                right.written(),
+                left.shape,
+                right.shape,
+                f"{what} {a} and {b} differ"
+                + ("" if broadcast else " (an element-wise operation needs equal shapes)"),
             )
     return (out[0], out[1])
 
@@ -180,7 +189,12 @@ class Hadamard(Expr):
     src: str | None = field(default=None, compare=False)
 
     def __post_init__(self):
-        _broadcast("element-wise product", self.left, self.right, self.broadcast or _is_scalar(self.left) or _is_scalar(self.right))
+        _broadcast(
+            "element-wise product",
+            self.left,
+            self.right,
+            self.broadcast or _is_scalar(self.left) or _is_scalar(self.right),
+        )
 
     @property
     def shape(self) -> Shape:  # type: ignore[override]
@@ -236,7 +250,12 @@ class Div(Expr):
     src: str | None = field(default=None, compare=False)
 
     def __post_init__(self):
-        _broadcast("element-wise division", self.left, self.right, self.broadcast or _is_scalar(self.left) or _is_scalar(self.right))
+        _broadcast(
+            "element-wise division",
+            self.left,
+            self.right,
+            self.broadcast or _is_scalar(self.left) or _is_scalar(self.right),
+        )
 
     @property
     def shape(self) -> Shape:  # type: ignore[override]
@@ -386,10 +405,14 @@ class NumpyBackend:
         return np.array([[float(value)]])
 
     def deriv(self, act, layer, x):
-        return np.asarray(self.activation(act, layer).numpy_derivative(x), dtype=float) * np.ones_like(x)
+        return np.asarray(
+            self.activation(act, layer).numpy_derivative(x), dtype=float
+        ) * np.ones_like(x)
 
     def act(self, act, layer, x):
-        return np.asarray(self.activation(act, layer).numpy_forward(x), dtype=float) * np.ones_like(x)
+        return np.asarray(self.activation(act, layer).numpy_forward(x), dtype=float) * np.ones_like(
+            x
+        )
 
     def pointwise(self, expr, params, values):
         fn = _lambdify(params, expr)
@@ -443,7 +466,9 @@ class SympyBackend:
         if self._use_generic(act, layer):
             t = sp.Dummy("t")
             d = sp.diff(self._fn(layer)(t), t)
-            return x.applyfunc(lambda e: d.subs(t, e) if not e.is_Symbol else sp.diff(self._fn(layer)(e), e))
+            return x.applyfunc(
+                lambda e: d.subs(t, e) if not e.is_Symbol else sp.diff(self._fn(layer)(e), e)
+            )
         from derive.rules import z
 
         return x.applyfunc(lambda e: act.derivative_at_z.subs(z, e))
@@ -458,8 +483,9 @@ class SympyBackend:
     def pointwise(self, expr, params, values):
         first = values[0]
         return sp.Matrix(
-            first.rows, first.cols,
-            lambda i, j: expr.subs({p: v[i, j] for p, v in zip(params, values)}, simultaneous=True),
+            first.rows,
+            first.cols,
+            lambda i, j: expr.subs({p: v[i, j] for p, v in zip(params, values, strict=True)}, simultaneous=True),
         )
 
 

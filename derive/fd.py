@@ -15,7 +15,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-DEFAULT_EPS = 1e-5  # ≈ (machine ε)^(1/3) scaled up: truncation and round-off errors balance near here
+DEFAULT_EPS = (
+    1e-5  # ≈ (machine ε)^(1/3) scaled up: truncation and round-off errors balance near here
+)
 DEFAULT_THRESHOLD = 1e-6
 
 
@@ -25,8 +27,12 @@ def perturbations(x: np.ndarray, eps: float) -> np.ndarray:
     return (np.eye(n) * eps).reshape((n, *x.shape))
 
 
-def central_differences(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray, eps: float = DEFAULT_EPS,
-                        chunk: int = 4096) -> np.ndarray:
+def central_differences(
+    f: Callable[[np.ndarray], np.ndarray],
+    x: np.ndarray,
+    eps: float = DEFAULT_EPS,
+    chunk: int = 4096,
+) -> np.ndarray:
     """∂f/∂x by central differences; ``f`` maps a batch (k, *x.shape) to k scalars."""
     x = np.asarray(x, dtype=float)
     out = np.empty(x.size)

@@ -22,6 +22,7 @@ import sympy as sp
 from derive import rules
 from derive.spec import Network
 
+
 # -- stand-ins for a generic activation or loss: smooth, non-trivial, different per layer -------
 @functools.cache
 def standin_activation(layer: int) -> rules.Activation:
@@ -29,9 +30,18 @@ def standin_activation(layer: int) -> rules.Activation:
     z = rules.z
     fwd = sp.tanh(z) + z / (layer + 2)
     return rules.Activation(
-        name=f"g{layer}", aliases=(), kind="elementwise", text=f"g[{layer}]", latex=f"g^{{[{layer}]}}",
-        forward=fwd, derivative=sp.diff(fwd, z), derivative_text="", derivative_numpy="",
-        range=(-sp.oo, sp.oo), kinks=(), derivative_bound=1 + sp.Rational(1, layer + 2),
+        name=f"g{layer}",
+        aliases=(),
+        kind="elementwise",
+        text=f"g[{layer}]",
+        latex=f"g^{{[{layer}]}}",
+        forward=fwd,
+        derivative=sp.diff(fwd, z),
+        derivative_text="",
+        derivative_numpy="",
+        range=(-sp.oo, sp.oo),
+        kinks=(),
+        derivative_bound=1 + sp.Rational(1, layer + 2),
     )
 
 
@@ -40,9 +50,16 @@ def standin_loss() -> rules.Loss:
     """What a generic per-example loss ℓ is replaced by for numbers: log cosh(a − y) + (a − y)²/4."""
     a, y = rules.a, rules.y
     return rules.Loss(
-        name="ℓ", aliases=(), title="generic loss (numeric stand-in)",
-        per_unit=sp.log(sp.cosh(a - y)) + (a - y) ** 2 / 4, latex=r"\ell", text="ℓ",
-        natural_output="", a_range=(-sp.oo, sp.oo), y_range=(-sp.oo, sp.oo), assumes="",
+        name="ℓ",
+        aliases=(),
+        title="generic loss (numeric stand-in)",
+        per_unit=sp.log(sp.cosh(a - y)) + (a - y) ** 2 / 4,
+        latex=r"\ell",
+        text="ℓ",
+        natural_output="",
+        a_range=(-sp.oo, sp.oo),
+        y_range=(-sp.oo, sp.oo),
+        assumes="",
     )
 
 
@@ -148,7 +165,9 @@ def concrete_sizes(net: Network, sizes=None) -> tuple[int, ...]:
     return tuple(out)
 
 
-def random_instance(net: Network, seed: int = 0, m: int = 4, sizes=None, margin: float = 0.05) -> Instance:
+def random_instance(
+    net: Network, seed: int = 0, m: int = 4, sizes=None, margin: float = 0.05
+) -> Instance:
     """A random, well-scaled instance; resampled until no pre-activation sits within ``margin``
     of a kink (ReLU at 0), so central differences do not straddle one."""
     rng = np.random.default_rng(seed)

@@ -162,7 +162,11 @@ def to_latex(e: E.Expr) -> str:
         return r"\mathbf{1}"
     if isinstance(e, E.Transpose):
         inner = e.arg
-        if isinstance(inner, E.Sym) and inner.layer is not None and not (inner.base == "A" and inner.layer == 0):
+        if (
+            isinstance(inner, E.Sym)
+            and inner.layer is not None
+            and not (inner.base == "A" and inner.layer == 0)
+        ):
             return latex_name(inner.base, inner.layer)[:-1] + r"\top}"
         return f"{wrap(inner, _ATOM)}^{{\\top}}"
     if isinstance(e, E.MatMul):
@@ -207,7 +211,7 @@ def _sum_latex(e: E.Sum) -> str:
 
 def _pointwise_latex(e: E.Pointwise) -> str:
     names = {}
-    for a, p in zip(e.args, e.params):
+    for a, p in zip(e.args, e.params, strict=True):
         inner = to_latex(a)
         names[p] = inner if _prec(a) == _ATOM else rf"\left({inner}\right)"
     s = sp.latex(e.expr, symbol_names=names, mul_symbol=r" \odot ", order="none")
@@ -273,7 +277,9 @@ def to_code(e: E.Expr) -> str:
             return _paren_template(re.sub(r"\bZ\b", arg, re.sub(r"\bA\b", a_name, tmpl)))
         if uses_a:
             return f"{e.activation.name}_prime({arg})"
-        return _paren_template(re.sub(r"\bZ\b", f"({arg})" if _code_prec(e.arg) < _ATOM else arg, tmpl))
+        return _paren_template(
+            re.sub(r"\bZ\b", f"({arg})" if _code_prec(e.arg) < _ATOM else arg, tmpl)
+        )
     if isinstance(e, E.Act):
         name = e.activation.name if e.activation is not None else f"g{e.layer}"
         return f"{name}({t(e.arg)})"

@@ -60,8 +60,12 @@ class FormulaProof:
 
     def to_dict(self) -> dict:
         return {
-            "formula": self.name, "elementwise": self.elementwise, "entries": self.entries,
-            "method": self.method, "fd_relative_error": self.fd_error, "fd_passed": self.fd_passed,
+            "formula": self.name,
+            "elementwise": self.elementwise,
+            "entries": self.entries,
+            "method": self.method,
+            "fd_relative_error": self.fd_error,
+            "fd_passed": self.fd_passed,
         }
 
 
@@ -86,32 +90,55 @@ class Proof:
     def to_dict(self) -> dict:
         return {
             "passed": self.passed,
-            "elementwise": {"sizes": "2 or 3 per layer, m = 2", "identities": list(self.identities)},
+            "elementwise": {
+                "sizes": "2 or 3 per layer, m = 2",
+                "identities": list(self.identities),
+            },
             "finite_differences": {
-                "eps": self.eps, "threshold": self.threshold, "sizes": list(self.fd_sizes),
-                "m": self.fd_m, "seed": self.seed, "max_relative_error": self.max_fd_error,
+                "eps": self.eps,
+                "threshold": self.threshold,
+                "sizes": list(self.fd_sizes),
+                "m": self.fd_m,
+                "seed": self.seed,
+                "max_relative_error": self.max_fd_error,
             },
             "formulas": [f.to_dict() for f in self.formulas],
         }
 
 
-def prove(derivation, seed: int = 0, eps: float = fd.DEFAULT_EPS,
-          threshold: float = fd.DEFAULT_THRESHOLD, strict: bool = False) -> Proof:
+def prove(
+    derivation,
+    seed: int = 0,
+    eps: float = fd.DEFAULT_EPS,
+    threshold: float = fd.DEFAULT_THRESHOLD,
+    strict: bool = False,
+) -> Proof:
     """Prove every formula of ``derivation``; with ``strict`` raise ProofFailure on any failure."""
     net = derivation.network
-    identities = tuple(_prove_activation(net.activation(l)) for l in range(1, net.L + 1)
-                       if net.activation(l) is not None and net.activation(l).elementwise)
+    identities = tuple(
+        _prove_activation(net.activation(l))
+        for l in range(1, net.L + 1)
+        if net.activation(l) is not None and net.activation(l).elementwise
+    )
     exact = _elementwise(derivation)
     fd_errors, sizes, m_value = _finite_differences(derivation, seed, eps)
     proofs = tuple(
-        FormulaProof(f.name, f.kind, f.layer, *exact[f.kind, f.layer],
-                     fd_errors[f.kind, f.layer], fd_errors[f.kind, f.layer] < threshold)
+        FormulaProof(
+            f.name,
+            f.kind,
+            f.layer,
+            *exact[f.kind, f.layer],
+            fd_errors[f.kind, f.layer],
+            fd_errors[f.kind, f.layer] < threshold,
+        )
         for f in derivation.formulas
     )
     proof = Proof(proofs, tuple(dict.fromkeys(identities)), eps, threshold, sizes, m_value, seed)
     if strict and not proof.passed:
         bad = [f for f in proof.formulas if not f.passed]
-        details = "; ".join(f"{f.name}: element-wise {f.elementwise}, fd error {f.fd_error:.2e}" for f in bad)
+        details = "; ".join(
+            f"{f.name}: element-wise {f.elementwise}, fd error {f.fd_error:.2e}" for f in bad
+        )
         raise ProofFailure(f"the engine's own proof failed for {net.describe()}: {details}")
     return proof
 
@@ -122,8 +149,10 @@ def _prove_activation(act: rules.Activation) -> str:
     z = rules.z
     diff = sp.simplify(sp.piecewise_fold(sp.diff(act.forward, z) - act.derivative_at_z))
     if diff != 0:
-        raise ProofFailure(f"catalogue: {act.name}'s textbook derivative {act.derivative} is not "
-                           f"the derivative of {act.forward}")
+        raise ProofFailure(
+            f"catalogue: {act.name}'s textbook derivative {act.derivative} is not "
+            f"the derivative of {act.forward}"
+        )
     return f"{act.text}′ = {sp.sstr(act.derivative)}"
 
 
@@ -193,8 +222,13 @@ def _prove_local(net, derivation, f) -> tuple[str, int, str]:
         A = model.sympy_activation(net, L, V, generic=False)
         surrogate = sum(loss.per_unit.subs({rules.a: A[i], rules.y: Y[i]}) for i in range(len(A)))
         env = {("Z", L): V, ("A", L): A, ("Y", None): Y}
-        env["dA", L] = sp.Matrix(A.rows, A.cols, lambda i, j: loss.gradient.subs(
-            {rules.a: A[i, j], rules.y: Y[i, j]}, simultaneous=True))
+        env["dA", L] = sp.Matrix(
+            A.rows,
+            A.cols,
+            lambda i, j: loss.gradient.subs(
+                {rules.a: A[i, j], rules.y: Y[i, j]}, simultaneous=True
+            ),
+        )
         g_name = act.name if act is not None else f"g{L}"
         method, generic = f"Σ ℓ({g_name}(Z[{L}]), Y) with ℓ = {loss.name}", False
     elif kind == "dZ" and (l == L or not (act is None or act.elementwise)):
@@ -205,7 +239,9 @@ def _prove_local(net, derivation, f) -> tuple[str, int, str]:
         surrogate = sum(U[i] * A[i] for i in range(len(A)))
         env = {("Z", l): V, ("A", l): A, ("dA", l): U}
         method = f"Σ dA[{l}] ⊙ g(Z[{l}])"
-    elif kind == "dZ":  # hidden element-wise layer, substituted form: J̃ = Σ dZ[l+1] ⊙ (W[l+1] g(Z[l]) + b)
+    elif (
+        kind == "dZ"
+    ):  # hidden element-wise layer, substituted form: J̃ = Σ dZ[l+1] ⊙ (W[l+1] g(Z[l]) + b)
         V = _mat("Z", _shape(net, "Z", l))
         A = model.sympy_activation(net, l, V, generic=True)
         W, b = _mat("W", _shape(net, "W", l + 1)), _mat("b", _shape(net, "b", l + 1))
@@ -290,7 +326,9 @@ def _affine_np(net, W, A_prev, b):
 
 def _loss_sum(net, A, Y):
     loss = model.loss_or_standin(net)
-    return np.sum(np.asarray(loss.numpy_per_unit(A, Y), dtype=float) * np.ones_like(A), axis=(-2, -1))
+    return np.sum(
+        np.asarray(loss.numpy_per_unit(A, Y), dtype=float) * np.ones_like(A), axis=(-2, -1)
+    )
 
 
 def _local_numeric(net, f, rng, m_value):
@@ -312,7 +350,9 @@ def _local_numeric(net, f, rng, m_value):
         V = _random_z(net, L, rng, shape("Z", L))
         Y = _random_targets(net, rng, shape("Y"))
         A = model.apply_activation(net, L, V)
-        dA = np.asarray(sp.lambdify((rules.a, rules.y), net.loss_entry.gradient, "numpy")(A, Y)) * np.ones_like(A)
+        dA = np.asarray(
+            sp.lambdify((rules.a, rules.y), net.loss_entry.gradient, "numpy")(A, Y)
+        ) * np.ones_like(A)
         env = {("Z", L): V, ("A", L): A, ("Y", None): Y, ("dA", L): dA}
         return V, (lambda v: _loss_sum(net, model.apply_activation(net, L, v), Y)), env
     if kind == "dZ" and (l == L or not (act is None or act.elementwise)):
@@ -325,9 +365,21 @@ def _local_numeric(net, f, rng, m_value):
         W = rng.normal(size=shape("W", l + 1))
         b = rng.normal(size=shape("b", l + 1))
         U = rng.normal(size=shape("Z", l + 1))
-        env = {("Z", l): V, ("A", l): model.apply_activation(net, l, V), ("W", l + 1): W, ("dZ", l + 1): U}
-        return V, (lambda v: np.sum(U * _affine_np(net, W, model.apply_activation(net, l, v), b),
-                                    axis=(-2, -1))), env
+        env = {
+            ("Z", l): V,
+            ("A", l): model.apply_activation(net, l, V),
+            ("W", l + 1): W,
+            ("dZ", l + 1): U,
+        }
+        return (
+            V,
+            (
+                lambda v: np.sum(
+                    U * _affine_np(net, W, model.apply_activation(net, l, v), b), axis=(-2, -1)
+                )
+            ),
+            env,
+        )
     owner = l + 1 if kind == "dA" else l
     W, b = rng.normal(size=shape("W", owner)), rng.normal(size=shape("b", owner))
     A_prev = rng.normal(size=shape("A", owner - 1) if owner > 1 else shape("X"))

@@ -134,7 +134,9 @@ def tidy(expr: sp.Expr) -> sp.Expr:
 
 def _order_terms(expr: sp.Expr) -> sp.Expr:
     terms = sp.Add.make_args(sp.expand(expr) if expr.is_polynomial() else expr)
-    ordered = sorted(terms, key=lambda t: (t.could_extract_minus_sign(), not t.has(a), sp.default_sort_key(t)))
+    ordered = sorted(
+        terms, key=lambda t: (t.could_extract_minus_sign(), not t.has(a), sp.default_sort_key(t))
+    )
     return sp.Add(*[tidy(t) for t in ordered], evaluate=False)
 
 

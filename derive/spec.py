@@ -78,7 +78,9 @@ class Network:
                 f"{'s' if L != 1 else ''}: give one activation per layer (sizes {_fmt(layers)})"
             )
         if self.convention not in CONVENTIONS:
-            raise SpecError(f"unknown convention {self.convention!r}; known: {', '.join(CONVENTIONS)}")
+            raise SpecError(
+                f"unknown convention {self.convention!r}; known: {', '.join(CONVENTIONS)}"
+            )
         if self.scale not in SCALES:
             raise SpecError(f"unknown scale {self.scale!r}; known: {', '.join(SCALES)}")
         loss = None
@@ -124,7 +126,7 @@ class Network:
 
     def with_sizes(self, sizes: Sequence[int]) -> Network:
         """The same network with every size given (symbolic sizes filled from ``sizes``)."""
-        filled = tuple(s if s is not None else int(t) for s, t in zip(self.layers, sizes))  # type: ignore[arg-type]
+        filled = tuple(s if s is not None else int(t) for s, t in zip(self.layers, sizes, strict=True))  # type: ignore[arg-type]
         return Network(filled, self.activations, self.loss, self.convention, self.scale)
 
     def describe(self) -> str:
@@ -160,7 +162,11 @@ class Network:
             sizes = [_parse_size(tok, i) for i, tok in enumerate(_split(layers))]
         acts = _split(activations) if activations else None
         return cls(
-            sizes, acts, loss, convention or "columns", scale or "mean"  # type: ignore[arg-type]
+            sizes,
+            acts,
+            loss,
+            convention or "columns",
+            scale or "mean",  # type: ignore[arg-type]
         )
 
     @classmethod
@@ -171,7 +177,9 @@ class Network:
         known = {"layers", "activations", "loss", "convention", "scale", "depth"}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise SpecError(f"{where}: unknown key {unknown[0]!r}; known: {', '.join(sorted(known))}")
+            raise SpecError(
+                f"{where}: unknown key {unknown[0]!r}; known: {', '.join(sorted(known))}"
+            )
         layers = data.get("layers")
         if isinstance(layers, str):
             layers = [_parse_size(tok, i) for i, tok in enumerate(_split(layers))]
@@ -212,7 +220,9 @@ def _parse_size(tok: str, index: int) -> int | None:
     try:
         return int(tok)
     except ValueError:
-        raise SpecError(f"layer size {index} is {tok!r}: sizes are whole numbers like 3,3,1") from None
+        raise SpecError(
+            f"layer size {index} is {tok!r}: sizes are whole numbers like 3,3,1"
+        ) from None
 
 
 def _sizes(layers) -> tuple[int | None, ...] | None:
@@ -254,6 +264,7 @@ def _check_pairing(loss: str, act: str, notes: list[str]) -> None:
     lo, hi = entry.a_range
     alo, ahi = activation.range
     if bool(alo < lo) or bool(ahi > hi):
+
         def fmt(v):
             return str(v).replace("oo", "∞")
 

@@ -36,22 +36,30 @@ def test_course_numpy_code_matches_the_assignment():
 
 
 def test_softmax_cross_entropy_simplifies_to_a_minus_y():
-    d = derive.backward(derive.Network(layers=[4, 5, 3], activations=["tanh", "softmax"], loss="ce"))
+    d = derive.backward(
+        derive.Network(layers=[4, 5, 3], activations=["tanh", "softmax"], loss="ce")
+    )
     assert d.formula("dZ", 2).text == "dZ[2] = A[2] − Y"
     assert d.formula("dZ", 1).text == "dZ[1] = W[2]ᵀ dZ[2] ⊙ tanh′(Z[1])"
     assert any("sum to 1" in s.note for s in d.steps)  # the assumption is stated
 
 
 def test_softmax_with_mse_keeps_the_full_jacobian():
-    d = derive.backward(derive.Network(layers=[2, 3, 3], activations=["tanh", "softmax"], loss="mse"))
+    d = derive.backward(
+        derive.Network(layers=[2, 3, 3], activations=["tanh", "softmax"], loss="mse")
+    )
     assert d.formula("dZ", 2).text == "dZ[2] = A[2] ⊙ (dA[2] − sum(A[2] ⊙ dA[2], axis=0))"
     assert d.proof.passed
 
 
 def test_linear_mse_and_relu_mse():
-    d = derive.backward(derive.Network(layers=[2, 2, 1], activations=["tanh", "linear"], loss="mse"))
+    d = derive.backward(
+        derive.Network(layers=[2, 2, 1], activations=["tanh", "linear"], loss="mse")
+    )
     assert d.formula("dZ", 2).text == "dZ[2] = 2 (A[2] − Y)"
-    d = derive.backward(derive.Network(layers=[2, 2, 1], activations=["tanh", "relu"], loss="half_mse"))
+    d = derive.backward(
+        derive.Network(layers=[2, 2, 1], activations=["tanh", "relu"], loss="half_mse")
+    )
     assert d.formula("dA", 2).text == "dA[2] = A[2] − Y"
     assert d.formula("dZ", 2).text == "dZ[2] = dA[2] ⊙ relu′(Z[2])"
 
@@ -65,8 +73,15 @@ def test_generic_network_starts_at_dA():
 
 
 def test_rows_convention_and_sum_scale():
-    d = derive.backward(derive.Network(layers=[2, 3, 2], activations=["tanh", "linear"], loss="mse",
-                                       convention="rows", scale="sum"))
+    d = derive.backward(
+        derive.Network(
+            layers=[2, 3, 2],
+            activations=["tanh", "linear"],
+            loss="mse",
+            convention="rows",
+            scale="sum",
+        )
+    )
     got = {f.name: f.text.split(" = ", 1)[1] for f in d.formulas}
     assert got["dW[1]"] == "Xᵀ dZ[1]"
     assert got["db[1]"] == "sum(dZ[1], axis=0)"
@@ -76,7 +91,9 @@ def test_rows_convention_and_sum_scale():
 def test_every_step_cites_a_catalogue_identity():
     from derive.rules import identities
 
-    d = derive.backward(derive.Network(layers=[3, 4, 2], activations=["relu", "softmax"], loss="ce"))
+    d = derive.backward(
+        derive.Network(layers=[3, 4, 2], activations=["relu", "softmax"], loss="ce")
+    )
     for s in d.steps:
         assert s.rule in identities()
         assert s.index  # the element-wise reasoning
@@ -87,8 +104,12 @@ def test_every_step_cites_a_catalogue_identity():
 NETS = [
     DLS,
     dict(layers=[4, 5, 3], activations=["tanh", "softmax"], loss="ce"),
-    dict(layers=[3, 4, 2, 2], activations=["elu", "swish", "softmax"], loss="mse", convention="rows"),
-    dict(layers=[2, 3, 3, 1], activations=["gelu", "leaky_relu", "sigmoid"], loss="bce", scale="sum"),
+    dict(
+        layers=[3, 4, 2, 2], activations=["elu", "swish", "softmax"], loss="mse", convention="rows"
+    ),
+    dict(
+        layers=[2, 3, 3, 1], activations=["gelu", "leaky_relu", "sigmoid"], loss="bce", scale="sum"
+    ),
     dict(layers=[2, 3, 2], activations=["softplus", "linear"], loss="half_mse"),
     dict(layers=[3, 2, 2], activations=[None, None], loss=None),
 ]
@@ -111,6 +132,9 @@ def test_agrees_with_autograd(spec):
     for f in d.formulas:
         if f.kind in ("dZ", "dA"):
             base = f.kind[1]
-            ref_g = oracle.intermediate_gradient(net, base, f.layer, env[base, f.layer], params,
-                                                 inst.X, inst.Y)
-            np.testing.assert_allclose(values[f.kind, f.layer], per_example * ref_g, rtol=1e-9, atol=1e-12)
+            ref_g = oracle.intermediate_gradient(
+                net, base, f.layer, env[base, f.layer], params, inst.X, inst.Y
+            )
+            np.testing.assert_allclose(
+                values[f.kind, f.layer], per_example * ref_g, rtol=1e-9, atol=1e-12
+            )

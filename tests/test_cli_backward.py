@@ -18,8 +18,12 @@ def test_default_is_the_built_in_example(capsys):
 def test_textbook_dls_formulas(capsys):
     assert main(["backward", "--layers", "3,3,1", "--act", "relu,sigmoid", "--loss", "bce"]) == 0
     out = capsys.readouterr().out
-    for line in ["dZ[2] = A[2] − Y", "dW[2] = (1/m) dZ[2] A[1]ᵀ", "db[2] = (1/m) sum(dZ[2], axis=1)",
-                 "dW[1] = (1/m) dZ[1] Xᵀ"]:
+    for line in [
+        "dZ[2] = A[2] − Y",
+        "dW[2] = (1/m) dZ[2] A[1]ᵀ",
+        "db[2] = (1/m) sum(dZ[2], axis=1)",
+        "dW[1] = (1/m) dZ[1] Xᵀ",
+    ]:
         assert line in out
     assert "convention columns" in out  # conventions are printed in every output
 
@@ -33,12 +37,31 @@ def test_steps_and_verify(capsys):
 
 
 def test_json_is_documented_shape(capsys):
-    assert main(["backward", "--layers", "4,5,3", "--act", "tanh,softmax", "--loss", "ce",
-                 "--format", "json"]) == 0
+    assert (
+        main(
+            [
+                "backward",
+                "--layers",
+                "4,5,3",
+                "--act",
+                "tanh,softmax",
+                "--loss",
+                "ce",
+                "--format",
+                "json",
+            ]
+        )
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
     assert data["schema"] == 1
-    assert data["network"] == {"layers": [4, 5, 3], "activations": ["tanh", "softmax"], "loss": "ce",
-                               "convention": "columns", "scale": "mean"}
+    assert data["network"] == {
+        "layers": [4, 5, 3],
+        "activations": ["tanh", "softmax"],
+        "loss": "ce",
+        "convention": "columns",
+        "scale": "mean",
+    }
     names = [f["name"] for f in data["formulas"]]
     assert names == ["dA[2]", "dZ[2]", "dW[2]", "db[2]", "dA[1]", "dZ[1]", "dW[1]", "db[1]"]
     dz2 = data["formulas"][1]
@@ -59,7 +82,9 @@ def test_latex_and_markdown(capsys):
 
 def test_spec_file_and_rows(tmp_path, capsys):
     f = tmp_path / "net.toml"
-    f.write_text('layers = [2, 3, 1]\nactivations = ["tanh", "sigmoid"]\nloss = "bce"\n', encoding="utf-8")
+    f.write_text(
+        'layers = [2, 3, 1]\nactivations = ["tanh", "sigmoid"]\nloss = "bce"\n', encoding="utf-8"
+    )
     assert main(["backward", "--spec", str(f), "--convention", "rows"]) == 0
     out = capsys.readouterr().out
     assert "dW[1] = (1/m) Xᵀ dZ[1]" in out

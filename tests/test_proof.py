@@ -16,8 +16,9 @@ NET = derive.Network(layers=[3, 4, 2], activations=["tanh", "sigmoid"], loss="bc
 
 
 def _with(d, kind, layer, new_expr):
-    formulas = tuple(replace(f, expr=new_expr) if (f.kind, f.layer) == (kind, layer) else f
-                     for f in d.formulas)
+    formulas = tuple(
+        replace(f, expr=new_expr) if (f.kind, f.layer) == (kind, layer) else f for f in d.formulas
+    )
     return replace(d, formulas=formulas)
 
 
@@ -29,11 +30,23 @@ def _mutations(d):
     yield "doubled", "dW", 1, E.Scale(2, dW1)
     yield "A for g′(Z)", "dZ", 1, E.Hadamard(matmul, E.Sym("A", 1, deriv.shape))
     yield "sign", "dZ", 1, E.Scale(-1, dZ1)
-    yield "wrong activation derivative", "dZ", 1, E.Hadamard(
-        matmul, E.Deriv(derive.rules.activations()["sigmoid"], 1, deriv.arg))
-    yield "dZ output sign", "dZ", 2, E.Sub(E.Sym("Y", None, deriv.shape[:1] + (deriv.shape[1],))
-                                            if False else d.formula("dZ", 2).expr.args[1],
-                                            d.formula("dZ", 2).expr.args[0])
+    yield (
+        "wrong activation derivative",
+        "dZ",
+        1,
+        E.Hadamard(matmul, E.Deriv(derive.rules.activations()["sigmoid"], 1, deriv.arg)),
+    )
+    yield (
+        "dZ output sign",
+        "dZ",
+        2,
+        E.Sub(
+            E.Sym("Y", None, deriv.shape[:1] + (deriv.shape[1],))
+            if False
+            else d.formula("dZ", 2).expr.args[1],
+            d.formula("dZ", 2).expr.args[0],
+        ),
+    )
 
 
 @pytest.mark.parametrize("case", range(6))

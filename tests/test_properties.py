@@ -49,6 +49,8 @@ def test_every_activation_loss_convention_depth(out, loss, conv, depth):
     # hidden layers cycle through every activation so each one appears at every position
     cycle = itertools.cycle([a for a in ALL_ACTIVATIONS if a != out] + [out])
     hidden = [next(cycle) for _ in range(depth - 1)]
-    sizes = [3] + [2 + (l % 3) for l in range(1, depth)] + [2 if out == "softmax" else 1 + depth % 2]
+    sizes = (
+        [3] + [2 + (l % 3) for l in range(1, depth)] + [2 if out == "softmax" else 1 + depth % 2]
+    )
     net = derive.Network(layers=sizes, activations=[*hidden, out], loss=loss, convention=conv)
     _check(net)

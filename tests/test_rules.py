@@ -12,14 +12,27 @@ from derive import rules
 from derive.errors import SpecError
 from derive.fd import relative_error
 
-ELEMENTWISE = [rules.activations()[name] for name in rules.activations()
-               if rules.activations()[name].elementwise]
+ELEMENTWISE = [
+    rules.activations()[name]
+    for name in rules.activations()
+    if rules.activations()[name].elementwise
+]
 
 
 def test_catalogue_has_what_the_issue_asks_for():
     acts = set(rules.activations())
-    assert {"linear", "sigmoid", "tanh", "relu", "leaky_relu", "softmax", "softplus", "elu", "swish",
-            "gelu"} <= acts
+    assert {
+        "linear",
+        "sigmoid",
+        "tanh",
+        "relu",
+        "leaky_relu",
+        "softmax",
+        "softplus",
+        "elu",
+        "swish",
+        "gelu",
+    } <= acts
     assert set(rules.losses()) == {"bce", "ce", "mse", "half_mse"}
 
 

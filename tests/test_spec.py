@@ -18,9 +18,11 @@ def test_flags_and_defaults():
 
 def test_omitted_sizes_are_symbolic_and_omitted_activations_generic():
     net = Network.from_strings(None, "relu,sigmoid")
-    assert net.dims == (sp.Symbol("n0", positive=True, integer=True),
-                        sp.Symbol("n1", positive=True, integer=True),
-                        sp.Symbol("n2", positive=True, integer=True))
+    assert net.dims == (
+        sp.Symbol("n0", positive=True, integer=True),
+        sp.Symbol("n1", positive=True, integer=True),
+        sp.Symbol("n2", positive=True, integer=True),
+    )
     assert Network.from_strings("3,?,1").activations == (None, None)
     assert Network.from_strings("3,?,1").layers == (3, None, 1)
     assert Network(activations=["g", "relu"]).activations == (None, "relu")
@@ -33,8 +35,10 @@ def test_aliases_are_canonicalised():
 
 def test_toml(tmp_path):
     f = tmp_path / "net.toml"
-    f.write_text('layers = [4, 5, 3]\nactivations = ["tanh", "softmax"]\nloss = "ce"\n'
-                 'convention = "rows"\n', encoding="utf-8")
+    f.write_text(
+        'layers = [4, 5, 3]\nactivations = ["tanh", "softmax"]\nloss = "ce"\nconvention = "rows"\n',
+        encoding="utf-8",
+    )
     net = Network.from_toml(f)
     assert net.layers == (4, 5, 3) and net.convention == "rows" and net.loss == "ce"
     f.write_text('[network]\nlayers = "2,2,1"\n', encoding="utf-8")
@@ -44,7 +48,10 @@ def test_toml(tmp_path):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(layers=[3, 3, 1], activations=["relu", "sigmod"]), "unknown activation 'sigmod'; known: linear"),
+        (
+            dict(layers=[3, 3, 1], activations=["relu", "sigmod"]),
+            "unknown activation 'sigmod'; known: linear",
+        ),
         (dict(layers=[3, 3, 1], activations=["relu"]), "1 activation for 2 layers"),
         (dict(layers=[3, 0, 1]), "layer size n1 is 0: every layer needs at least one unit"),
         (dict(layers=[3, -2, 1]), "layer size n1 is -2"),

@@ -46,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
     from derive.render.text import render as render_text
 
     if used_example:
-        print("(built-in example: the course's 2-layer network; give --layers/--act/--loss or --spec for yours)")
+        print(
+            "(built-in example: the course's 2-layer network; give --layers/--act/--loss or --spec for yours)"
+        )
     print(render_text(d, steps=args.steps, verify=args.verify))
     return 0

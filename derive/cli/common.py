@@ -7,13 +7,24 @@ import argparse
 
 def add_spec_arguments(p: argparse.ArgumentParser, required: bool = False) -> None:
     g = p.add_argument_group("network spec (flags, or --spec FILE)")
-    g.add_argument("--spec", metavar="FILE", help="a TOML spec file (layers, activations, loss, ...)")
-    g.add_argument("--layers", metavar="N0,N1,..", help="layer sizes n[0..L], e.g. 3,3,1 (? for symbolic)")
-    g.add_argument("--act", "--activations", dest="act", metavar="G1,G2,..",
-                   help="one activation per layer, e.g. relu,sigmoid (g for a generic one)")
+    g.add_argument(
+        "--spec", metavar="FILE", help="a TOML spec file (layers, activations, loss, ...)"
+    )
+    g.add_argument(
+        "--layers", metavar="N0,N1,..", help="layer sizes n[0..L], e.g. 3,3,1 (? for symbolic)"
+    )
+    g.add_argument(
+        "--act",
+        "--activations",
+        dest="act",
+        metavar="G1,G2,..",
+        help="one activation per layer, e.g. relu,sigmoid (g for a generic one)",
+    )
     g.add_argument("--loss", help="bce, ce, mse, half_mse (omit for a generic loss)")
     g.add_argument("--convention", choices=("columns", "rows"), help="columns (default) or rows")
-    g.add_argument("--scale", choices=("mean", "sum"), help="cost scale: mean (default, 1/m) or sum")
+    g.add_argument(
+        "--scale", choices=("mean", "sum"), help="cost scale: mean (default, 1/m) or sum"
+    )
 
 
 def network_from_args(args: argparse.Namespace, default=None):
@@ -26,8 +37,13 @@ def network_from_args(args: argparse.Namespace, default=None):
             raise SpecError("give the network either by flags or by --spec, not both")
         net = Network.from_toml(args.spec)
         if args.convention or args.scale:
-            net = Network(net.layers, net.activations, net.loss,
-                          args.convention or net.convention, args.scale or net.scale)
+            net = Network(
+                net.layers,
+                net.activations,
+                net.loss,
+                args.convention or net.convention,
+                args.scale or net.scale,
+            )
         return net
     if not (args.layers or args.act) and default is not None:
         return default()

@@ -20,12 +20,16 @@ def convention_lines(net) -> list[str]:
             "b[l] is 1×n[l], broadcast over the m rows; Z[l] = A[l-1] W[l] + b[l]; A[l] = g[l](Z[l])",
         ]
     if net.scale == "mean":
-        lines.append("cost J = (1/m) Σ over examples of ℓ; dZ[l] and dA[l] are the per-example "
-                     "gradients ∂ℓ/∂Z[l] stacked (so J's gradient is dZ[l]/m); the 1/m sits in dW and db")
+        lines.append(
+            "cost J = (1/m) Σ over examples of ℓ; dZ[l] and dA[l] are the per-example "
+            "gradients ∂ℓ/∂Z[l] stacked (so J's gradient is dZ[l]/m); the 1/m sits in dW and db"
+        )
     else:
         lines.append("cost J = Σ over examples of ℓ (scale sum): no 1/m anywhere; dZ[l] = ∂J/∂Z[l]")
-    lines.append("⊙ is the element-wise product, ⊘ element-wise division, juxtaposition the matrix "
-                 "product, ᵀ the transpose")
+    lines.append(
+        "⊙ is the element-wise product, ⊘ element-wise division, juxtaposition the matrix "
+        "product, ᵀ the transpose"
+    )
     return lines
 
 

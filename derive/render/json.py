@@ -18,17 +18,28 @@ def to_dict(derivation) -> dict:
         "notes": list(derivation.notes),
         "formulas": [
             {
-                "name": f.name, "kind": f.kind, "layer": f.layer,
-                "text": f.text, "latex": f.latex, "numpy": f.code,
+                "name": f.name,
+                "kind": f.kind,
+                "layer": f.layer,
+                "text": f.text,
+                "latex": f.latex,
+                "numpy": f.code,
                 "shape": [str(d) for d in f.shape],
             }
             for f in derivation.formulas
         ],
         "steps": [
             {
-                "layer": s.layer, "target": s.target.text, "rule": s.rule, "title": s.title,
-                "index": s.index, "index_latex": s.index_latex, "result": s.text,
-                "result_latex": s.latex, "cites": list(s.cites), "note": s.note,
+                "layer": s.layer,
+                "target": s.target.text,
+                "rule": s.rule,
+                "title": s.title,
+                "index": s.index,
+                "index_latex": s.index_latex,
+                "result": s.text,
+                "result_latex": s.latex,
+                "cites": list(s.cites),
+                "note": s.note,
             }
             for s in derivation.steps
         ],

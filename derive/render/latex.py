@@ -8,8 +8,16 @@ from derive.render import convention_lines
 def escape(text: str) -> str:
     """Escape plain text for LaTeX (so a user's title or name cannot inject commands)."""
     table = {
-        "\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#",
-        "%": r"\%", "_": r"\_", "^": r"\^{}", "~": r"\~{}",
+        "\\": r"\textbackslash{}",
+        "{": r"\{",
+        "}": r"\}",
+        "$": r"\$",
+        "&": r"\&",
+        "#": r"\#",
+        "%": r"\%",
+        "_": r"\_",
+        "^": r"\^{}",
+        "~": r"\~{}",
     }
     return "".join(table.get(ch, ch) for ch in text)
 
@@ -33,8 +41,10 @@ def render(derivation, steps: bool = False) -> str:
             lines = []
             for s in derivation.steps_for(l):
                 lhs, rhs = s.latex.split(" = ", 1)
-                lines.append(f"  & {s.index_latex} \\\\\n  \\Rightarrow\\quad {lhs} &= {rhs}"
-                             f" && \\text{{({escape(s.rule.replace('_', ' '))})}}")
+                lines.append(
+                    f"  & {s.index_latex} \\\\\n  \\Rightarrow\\quad {lhs} &= {rhs}"
+                    f" && \\text{{({escape(s.rule.replace('_', ' '))})}}"
+                )
             out.append(" \\\\\n".join(lines))
             out.append("\\end{align*}")
     else:

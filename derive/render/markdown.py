@@ -22,6 +22,9 @@ def render(derivation, steps: bool = False) -> str:
                 out.append(f"| ${f.latex}$ | {shape_text(f.shape)} |")
     if derivation.proof is not None:
         p = derivation.proof
-        out += ["", f"**Proof:** {'all proven' if p.passed else 'FAILED'}: element-wise (SymPy, exact) "
-                f"and finite differences (max relative error {p.max_fd_error:.1e})."]
+        out += [
+            "",
+            f"**Proof:** {'all proven' if p.passed else 'FAILED'}: element-wise (SymPy, exact) "
+            f"and finite differences (max relative error {p.max_fd_error:.1e}).",
+        ]
     return "\n".join(out)

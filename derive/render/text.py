@@ -18,7 +18,9 @@ def render(derivation, steps: bool = False, verify: bool = False) -> str:
     out += [f"  {line}" for line in convention_lines(net)]
     if net.loss_entry is not None:
         loss = net.loss_entry
-        out.append(f"  loss {loss.name}: ℓ = {loss.text}" + (f" ({loss.assumes})" if loss.assumes else ""))
+        out.append(
+            f"  loss {loss.name}: ℓ = {loss.text}" + (f" ({loss.assumes})" if loss.assumes else "")
+        )
     out += [f"  note: {n}" for n in derivation.notes]
     width = max(len(f.text) for f in derivation.formulas)
     for l in range(net.L, 0, -1):
@@ -46,11 +48,17 @@ def render(derivation, steps: bool = False, verify: bool = False) -> str:
             f"central differences (max relative error {proof.max_fd_error:.1e} < {proof.threshold:.0e})"
         )
         if verify:
-            out.append(f"  activation derivatives proven by SymPy: {', '.join(proof.identities) or '(none: generic g)'}")
-            out.append(f"  finite differences: ε = {proof.eps:g}, sizes {','.join(map(str, proof.fd_sizes))}, "
-                       f"m = {proof.fd_m}, seed {proof.seed}")
+            out.append(
+                f"  activation derivatives proven by SymPy: {', '.join(proof.identities) or '(none: generic g)'}"
+            )
+            out.append(
+                f"  finite differences: ε = {proof.eps:g}, sizes {','.join(map(str, proof.fd_sizes))}, "
+                f"m = {proof.fd_m}, seed {proof.seed}"
+            )
             w = max(len(p.name) for p in proof.formulas)
-            out.append(f"  {'formula'.ljust(w)}  {'element-wise'.ljust(20)}  {'fd rel. error'.ljust(13)}  method")
+            out.append(
+                f"  {'formula'.ljust(w)}  {'element-wise'.ljust(20)}  {'fd rel. error'.ljust(13)}  method"
+            )
             for p in proof.formulas:
                 ew = f"{p.elementwise} ({p.entries} {'entry' if p.entries == 1 else 'entries'})"
                 fd_txt = f"{p.fd_error:.1e}{'' if p.fd_passed else ' FAIL'}"
