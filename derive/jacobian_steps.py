@@ -35,36 +35,9 @@ from derive.model import symbol_matrix
 
 # Elementary facts the contraction uses that the catalogue (rules/identities.toml) does not hold;
 # a catalogue entry of the same name, if one is added, takes precedence.
-ELEMENTARY = {
-    "chain_rule_entries": rules.Identity(
-        "chain_rule_entries", "multivariable chain rule, entry by entry", "any",
-        "J depends on x only through y ⇒ ∂J/∂xₖₗ = Σᵢⱼ ∂J/∂yᵢⱼ · ∂yᵢⱼ/∂xₖₗ",
-        r"\frac{\partial J}{\partial x_{kl}} = \sum_{i,j} \frac{\partial J}{\partial y_{ij}}"
-        r"\frac{\partial y_{ij}}{\partial x_{kl}}",
-        "the chain rule for a function of several variables"),
-    "kronecker_delta": rules.Identity(
-        "kronecker_delta", "a Kronecker delta keeps one term of a sum", "any",
-        "Σᵢ δᵢₖ fᵢ = fₖ", r"\sum_i \delta_{ik} f_i = f_k", "definition of δᵢₖ"),
-    "mean_cost": rules.Identity(
-        "mean_cost", "the cost is the mean of the per-example losses", "any",
-        "J = (1/m) Σₜ ℓₜ and dZ[l] stacks ∂ℓₜ/∂Z[l] ⇒ ∂J/∂Z[l]ᵢⱼ = (1/m) dZ[l]ᵢⱼ",
-        r"J = \frac{1}{m}\sum_t \ell_t \Rightarrow \frac{\partial J}{\partial Z_{ij}}"
-        r" = \frac{1}{m}\, dZ_{ij}",
-        "definition of J (scale mean; with scale sum there is no 1/m)"),
-    "matrix_product_entry": rules.Identity(
-        "matrix_product_entry", "an entry of a matrix product", "any",
-        "(P Q)ₖₗ = Σⱼ Pₖⱼ Qⱼₗ and (Qᵀ)ⱼₗ = Qₗⱼ",
-        r"(PQ)_{kl} = \sum_j P_{kj} Q_{jl},\quad (Q^{\top})_{jl} = Q_{lj}",
-        "definition of the matrix product and the transpose"),
-}
-
-
 def rule(name: str) -> rules.Identity:
-    """The identity ``name``: the catalogue's, else one of the elementary facts above."""
-    ids = rules.identities()
-    if name in ids:
-        return ids[name]
-    return ELEMENTARY[name]
+    """The catalogue identity ``name`` (rules/identities.toml)."""
+    return rules.identities().lookup(name)
 
 
 @dataclass(frozen=True)
