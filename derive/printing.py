@@ -98,7 +98,7 @@ def to_text(e: E.Expr) -> str:
     if isinstance(e, E.MatMul):
         return f"{wrap(e.left, 3)} {wrap(e.right, 3)}"
     if isinstance(e, E.Scale):
-        return f"{_factor_text(e.factor)}{wrap(e.arg, 3)}".replace("− ", "−")
+        return f"{_factor_text(e.factor)}{wrap(e.arg, 3)}"
     if isinstance(e, E.Hadamard):
         return f"{wrap(e.left, 2)} ⊙ {wrap(e.right, 2)}"
     if isinstance(e, E.Div):
