@@ -95,7 +95,7 @@ def _equals(text: str) -> int:
         elif ch == "=" and depth == 0:
             prev = text[i - 1] if i else ""
             nxt = text[i + 1] if i + 1 < len(text) else ""
-            if prev not in "=<>!" and nxt != "=":
+            if (not prev or prev not in "=<>!") and nxt != "=":
                 found.append(i)
     if not found:
         raise ParseError("an equation needs a left side naming the gradient, '=', and a right "

@@ -284,10 +284,11 @@ class _Parser:
                         return out
                     level -= 1
                 out.append(u)
-        if t.kind == "word" and len(t.text) > 1:
-            rest = Tok("word", t.text[1:], t.start + 1, t.end, False)
-            self.toks.insert(self.i, rest)
-            return [Tok("word", t.text[0], t.start, t.start + 1, t.space)]
+        if t.kind == "word" and len(t.text) > 1:  # ^Ty is ^{T} y: split the word in the list
+            first = Tok("word", t.text[0], t.start, t.start + 1, t.space)
+            self.toks[self.i - 1] = first
+            self.toks.insert(self.i, Tok("word", t.text[1:], t.start + 1, t.end, False))
+            return [first]
         if t.kind == "end":
             raise self.err("the formula ends after ^ or _", t)
         return [t]
@@ -342,7 +343,15 @@ class _Parser:
             t = self.peek()
             if t.kind == "op" and t.text == "^":
                 self.next()
-                items = self.sup_items(self.script(), t)
+                save = self.i
+                try:
+                    items = self.sup_items(self.script(), t)
+                except ParseError:
+                    self.i = save  # not T, ′ or a number: an expression, as in 2^{k} or e^{-Z}
+                    x, xspan = self.group(t) if self.peek().text == "{" else self.factor()
+                    span = (span[0], xspan[1])
+                    v = self.b.power(v, x, span, t.start)
+                    continue
                 for item in items:
                     span = (span[0], self.toks[self.i - 1].end)
                     v = self.apply_item(v, item, span, t)

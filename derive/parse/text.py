@@ -189,6 +189,16 @@ class _Prepass:
             else:
                 ps, span = self.operand(in_call)
                 elems.append(("x", ps, span))
+        for j, el in enumerate(elems):
+            if el[0] != "o":
+                continue
+            op = el[1][0]
+            nxt = elems[j + 1] if j + 1 < len(elems) else None
+            if nxt is None:
+                raise ParseError("the formula ends where an operand was expected after "
+                                 f"{self.b.text[op[1]:op[2]]!r}", op[1], self.b.text)
+            if nxt[0] == "o" and nxt[1][0][0] not in ("-", "+"):
+                raise ParseError("two operators in a row", nxt[1][0][1], self.b.text)
         out: list[Piece] = []
         k = 0
         while k < len(elems):
