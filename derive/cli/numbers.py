@@ -1,0 +1,71 @@
+"""`derive numbers`: a worked example with numbers, and a check of a student's numbers."""
+
+from __future__ import annotations
+
+import argparse
+
+from derive.cli.common import add_spec_arguments
+
+NAME = "numbers"
+HELP = "a worked example with numbers (forward and backward), and a check of a student's numbers"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", nargs="?", metavar="FILE",
+                   help="JSON or TOML: network, values (X, Y, W1, b1, ...), optional student, tolerance")
+    p.add_argument("--latex", metavar="FILE.tex",
+                   help="a LaTeX fragment with bmatrix values (decimal commas allowed); the network "
+                        "from the flags (sizes inferred from the values if --layers is omitted)")
+    add_spec_arguments(p)
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--format", choices=("text", "latex", "json"), default="text")
+    fmt.add_argument("--json", action="store_const", const="json", dest="format",
+                     help="the same as --format json")
+    p.add_argument("--tolerance", type=float, metavar="REL",
+                   help="also accept a student value within this relative tolerance")
+    p.add_argument("--no-student", action="store_true", help="ignore the student's values")
+
+
+def run(args: argparse.Namespace) -> int:
+    from derive.errors import DeriveError, SpecError
+    from derive.numbers import worked_example
+    from derive.numbers_input import read_file
+    from derive.numbers_render import render_check_text, render_json, render_latex, render_text
+    from derive.spec import Network
+    from derive.studentcheck import check_student
+
+    if bool(args.file) == bool(args.latex):
+        raise DeriveError("give one input: FILE (JSON or TOML) or --latex FILE.tex")
+    inp = read_file(args.latex, latex=True) if args.latex else read_file(args.file)
+    flags = args.spec or args.layers or args.act or args.loss or args.convention or args.scale
+    if inp.network is not None and flags:
+        raise SpecError("the file has a [network] table: give the network there or by flags, not both")
+    if inp.network is not None:
+        net = Network.from_mapping(inp.network, where=args.file)
+    elif args.spec:
+        net = Network.from_toml(args.spec)
+    elif args.act:
+        layers = args.layers or ",".join("?" for _ in range(len(args.act.split(",")) + 1))
+        net = Network.from_strings(layers, args.act, args.loss, args.convention, args.scale)
+    else:
+        raise SpecError("no network: give a [network] table in the file, or --act relu,sigmoid "
+                        "--loss mse (and --layers 3,3,1)")
+    w = worked_example(net, inp.values)
+    tol = args.tolerance if args.tolerance is not None else inp.tolerance
+    if tol is not None and not 0 <= tol < 1:
+        raise DeriveError(f"--tolerance {tol:g} must lie in [0, 1)")
+    report = None
+    if inp.student and not args.no_student:
+        report = check_student(w, inp.student, tol)
+    if args.format == "json":
+        print(render_json(w, report))
+    elif args.format == "latex":
+        print(render_latex(w))
+    else:
+        print(render_text(w))
+        if report is not None:
+            print()
+            print(render_check_text(report))
+    if report is None:
+        return 0
+    return 0 if report.all_right else 1
