@@ -166,10 +166,37 @@ def _symbolic_net(net):
 
 def _elementwise(derivation) -> dict:
     net = _symbolic_net(derivation.network)
-    out = {}
+    out: dict = {}
+    done: dict = {}
     for f in derivation.formulas:
-        out[f.kind, f.layer] = _prove_local(net, derivation, f)
+        # Layers of a deep network repeat the same local problem up to the names of its symbols;
+        # such a problem is proven once (a renaming of symbols does not change a derivative).
+        key = _local_key(net, f)
+        if key not in done:
+            done[key] = _prove_local(net, derivation, f)
+        out[f.kind, f.layer] = done[key]
     return out
+
+
+def _local_key(net, f) -> tuple:
+    import re
+
+    from derive.printing import to_text
+
+    l = f.layer
+
+    def rel(match):
+        return f"[l{int(match.group(1)) - l:+d}]"
+
+    around = range(max(l - 1, 0), min(l + 2, net.L + 1))
+    return (
+        f.kind,
+        l == net.L,
+        l == 1,
+        re.sub(r"\[(\d+)\]", rel, to_text(f.expr)),
+        tuple(net.layers[k] for k in around),
+        tuple(net.activation(k) if k >= 1 else None for k in around),
+    )
 
 
 def _mat(name, shape):
