@@ -31,7 +31,7 @@ from pathlib import Path
 
 from derive import handout_sections as S
 from derive.errors import DeriveError, SpecError
-from derive.handout_doc import Heading, Para, Raw, render_md, render_tex
+from derive.handout_doc import Heading, Para, Raw, ascii_fragment, render_md, render_tex
 
 CORE: dict[str, Callable] = {
     "network": S.network,        # description, TikZ drawing, activations, loss, convention
@@ -192,7 +192,7 @@ def _jacobian(ctx) -> list:
     md = "*(The Jacobian section is in the LaTeX handout: `derive jacobian Z1 W1 --naive`.)*"
     return [Heading(1, "Appendix: the full Jacobian behind dW"),
             Para(("A generic two-layer network with every size 2 (not the network above), so that "
-                  "each array fits on the page.",)), Raw(tex.replace(r"\section", r"\subsection"), md)]
+                  "each array fits on the page.",)), Raw(ascii_fragment(tex.replace(r"\section", r"\subsection")), md)]
 
 
 def _stability(ctx) -> list:  # pragma: no cover - depends on derive.stability's interface
@@ -204,13 +204,27 @@ def _stability(ctx) -> list:  # pragma: no cover - depends on derive.stability's
     return [Raw(_demote(fragment(ctx.net)), None)]
 
 
-def _numbers(ctx) -> list:  # pragma: no cover - depends on derive.numbers's interface
-    from derive import numbers
+def _numbers(ctx) -> list:
+    import numpy as np
 
-    fragment = getattr(numbers, "latex_section", None) or getattr(numbers, "section_latex", None)
-    if fragment is None:
-        raise DeriveError("derive.numbers provides no LaTeX section function")
-    return [Raw(_demote(fragment(ctx.net)), None)]
+    from derive.model import random_instance
+    from derive.numbers import worked_example
+    from derive.numbers_render import render_latex
+
+    net = ctx.net
+    if net.loss is None or any(a is None for a in net.activations):
+        return [Heading(1, "Worked numbers"),
+                Para(("A worked example needs concrete activations and a loss; this network has "
+                      "generic ones, so the section is left out.",))]
+    inst = random_instance(net, seed=ctx.seed, m=2)
+    values = {"X": np.round(inst.X, 2).tolist(), "Y": np.round(inst.Y, 2).tolist()}
+    for (base, layer), v in inst.params.items():
+        values[f"{base}{layer}"] = np.round(v, 2).tolist()
+    w = worked_example(net, values, derivation=ctx.derivation)
+    tex = _demote(render_latex(w, title="Worked numbers"))
+    tex = re.sub(r"\\(sub)?section\*", lambda mt: "\\subsection*" if mt[1] else "\\section", tex)
+    return [Raw(ascii_fragment(tex), "*(The worked numbers are in the LaTeX handout: "
+                "`derive numbers FILE`.)*")]
 
 
 # -- compiling -------------------------------------------------------------------------------------

@@ -130,6 +130,22 @@ def _accented(ch: str) -> str:
     return "?"
 
 
+def ascii_fragment(tex: str) -> str:
+    """Another feature's LaTeX fragment made safe for pdflatex: each non-ASCII character becomes
+    its LaTeX form (σ → ``\\ensuremath{\\sigma}``, works in text and in maths) or ``?``."""
+    out = []
+    for ch in tex:
+        if ch.isascii():
+            out.append(ch)
+        elif ch in _MATH_CHARS:
+            out.append(rf"\ensuremath{{{_MATH_CHARS[ch]}}}")
+        elif ch in _TEXT_CHARS:
+            out.append(_TEXT_CHARS[ch])
+        else:
+            out.append(_accented(ch))
+    return "".join(out)
+
+
 def md_text(text: str) -> str:
     """Plain text for Markdown: specials escaped, so ``$`` cannot open maths nor ``<`` HTML."""
     out = []
@@ -181,8 +197,9 @@ def _block_tex(block, key: bool) -> str:
     if isinstance(block, Table):
         head = " & ".join(rf"\textbf{{{tex_text(h)}}}" for h in block.header)
         body = "\n".join(" & ".join(_parts_tex(c, key) for c in row) + r" \\" for row in block.rows)
-        return (f"\\begin{{longtable}}{{{block.align}}}\n\\toprule\n{head} \\\\\n\\midrule\n"
-                f"\\endhead\n{body}\n\\bottomrule\n\\end{{longtable}}")
+        return (f"{{\\small\\setlength{{\\tabcolsep}}{{4pt}}\n"
+                f"\\begin{{longtable}}{{{block.align}}}\n\\toprule\n{head} \\\\\n\\midrule\n"
+                f"\\endhead\n{body}\n\\bottomrule\n\\end{{longtable}}}}")
     if isinstance(block, Items):
         items = "\n".join(rf"  \item {_parts_tex(i, key)}" for i in block.items)
         return f"\\begin{{itemize}}\n{items}\n\\end{{itemize}}"

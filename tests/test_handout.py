@@ -244,3 +244,23 @@ def test_missing_tex_engine_is_a_clear_error(monkeypatch):
 def test_depth_bound():
     with pytest.raises(SpecError, match="at most"):
         handout(Network(depth=61))
+
+
+def test_plugin_sections_when_installed():
+    from derive.handout import PLUGINS, plugin_available
+
+    present = [p for p in PLUGINS if plugin_available(p)]
+    assert set(present) <= set(parse_sections("all"))
+    if not present:
+        pytest.skip("no plug-in feature installed")
+    h = handout(DLS, sections=present)
+    assert h.tex.isascii() and r"\documentclass" not in h.tex.split(r"\begin{document}")[1]
+    if "jacobian" in present:
+        assert r"\partial Z^{[1]}/\partial W^{[1]}" in h.tex
+    if "numbers" in present:
+        assert r"\section{Worked numbers}" in h.tex
+    with pytest.raises(SpecError, match="not installed|does not have"):
+        missing = [p for p in PLUGINS if p not in present]
+        if not missing:
+            raise SpecError("not installed (nothing missing to test)")
+        handout(DLS, sections=missing[:1])
