@@ -120,7 +120,7 @@ def _statement(stmt: str):
             value = mat
             continue
         k = resolve_name(_clean_name(part), None)
-        if k is not None and value is None:
+        if k is not None and k not in keys:
             names.append(_clean_name(part))
             keys.append(k)
     if value is None:
