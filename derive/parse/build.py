@@ -37,7 +37,7 @@ from derive.parse.names import (
     LayerOutOfRange,
     Name,
 )
-from derive.spec import Network, m
+from derive.spec import Network
 from derive.symbols import SymbolTable
 
 Span = tuple[int, int]

@@ -1,0 +1,245 @@
+"""Names and function calls in LaTeX: ``dZ^{[1]}``, ``W_2^T``, ``g^{[l]\\prime}(Z^{[l]})``,
+``\\operatorname{ReLU}'(Z)``, ``\\mathrm{np.sum}(dZ, axis=1, keepdims=True)``, ``e^{-Z}``.
+
+A mixin of :class:`derive.parse.latex._Parser`: the token cursor, ``factor``, ``group``,
+``postfix`` and ``script`` live there.
+
+>>> from derive.spec import Network
+>>> from derive.parse.build import Builder
+>>> from derive.parse.latex import parse
+>>> text = r"g^{[1]\\prime}(Z^{[1]})"
+>>> parse(Builder(Network(layers=[3, 3, 1]), text), 0, len(text)).layer
+1
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from derive.errors import ParseError
+from derive.parse.build import OnesVec, Value
+from derive.parse.names import Name, known_names, resolve_ident
+from derive.spec import m
+
+FUNC_CMDS = {"sigma": "sigmoid", "tanh": "tanh", "exp": "exp", "log": "log", "ln": "log"}
+NP_LATEX = {"sum", "mean", "dot", "matmul", "multiply", "power", "exp", "log", "sqrt", "tanh"}
+
+
+class NameMixin:
+    """Reading names, their scripts, and calls."""
+
+    # -- names --------------------------------------------------------------------------------
+    def read_ident(self) -> tuple[str, int, int]:
+        t = self.next()
+        if t.kind == "word":
+            return t.text, t.start, t.end
+        if t.text in FUNC_CMDS:
+            return FUNC_CMDS[t.text], t.start, t.end
+        open_ = self.expect("{")
+        parts, end = [], open_.end
+        while self.peek().text != "}":
+            u = self.next()
+            if u.kind == "end":
+                raise self.err("unclosed '{'", open_)
+            parts.append(u.text if u.kind != "cmd" else "\\" + u.text)
+        end = self.next().end
+        ident = "".join(parts)
+        if t.text in ("mathbf", "mathbb", "boldsymbol", "bm") and ident == "1":
+            return "𝟙", t.start, end
+        return ident, t.start, end
+
+    def name(self) -> tuple[Value, tuple[int, int]]:
+        ident, start, end = self.read_ident()
+        if ident == "𝟙":
+            return self.postfix(OnesVec(False, self.b.src((start, end))), (start, end))
+        if ident == "np" and self.peek().text == "." and self.peek(1).kind == "word":
+            self.next()
+            f = self.next()
+            ident, end = "np." + f.text, f.end
+        if ident.startswith("np."):
+            return self.np_call(ident[3:], start, end)
+        name = resolve_ident(ident)
+        if name is None:
+            parts = _split_word(ident)
+            if parts is None:
+                raise ParseError(f"unknown name {ident!r}; known: {known_names(self.b.net.L)}",
+                                 start, self.b.text)
+            items, pos = [], start
+            for p in parts[:-1]:
+                v = self.plain(resolve_ident(p), (pos, pos + len(p)))
+                items.append((v, (pos, pos + len(p))))
+                pos += len(p)
+            last, lspan = self.decorated(resolve_ident(parts[-1]), pos, end)
+            items.append((last, lspan))
+            span = (start, lspan[1])
+            return self.b.juxtapose(items, start), span
+        return self.decorated(name, start, end)
+
+    def plain(self, name: Name, span) -> Value:
+        if name.kind == "m":
+            return self.b.const(m, span, span[0])
+        if name.kind == "e":
+            return self.b.const(sp.E, span, span[0])
+        if name.kind != "sym":
+            raise self.err("a function name inside a longer word", self.peek())
+        return self.b.symbol(name.base, name.layer, span, span[0], lower=name.lower)
+
+    def decorated(self, name: Name, start: int, end: int) -> tuple[Value, tuple[int, int]]:
+        if name.kind == "e" and self.peek().text == "^":
+            hat = self.next()
+            if self.peek().text == "{":
+                x, xspan = self.group(hat)
+            else:
+                x, xspan = self.factor()
+            span = (start, xspan[1])
+            return self.b.power(self.plain(name, (start, end)), x, span, hat.start), span
+        if name.kind in ("m", "e"):
+            v = self.plain(name, (start, end))
+            return self.postfix(v, (start, end))
+        index, prime, post = name.layer, name.prime, []
+        nxt = self.peek()
+        if nxt.kind == "num" and not nxt.space and index is None and name.kind in ("sym", "act") \
+                and nxt.text.isdigit():
+            self.next()
+            index, end = ("num", int(nxt.text)), nxt.end
+        while True:
+            t = self.peek()
+            if t.kind == "op" and t.text == "_" and index is None:
+                self.next()
+                index = self.layer_of(self.script(), t)
+                end = self.toks[self.i - 1].end
+            elif t.kind == "op" and t.text == "^":
+                self.next()
+                toks = self.script()
+                end = self.toks[self.i - 1].end
+                for item in self.sup_items(toks, t):
+                    if item[0] == "layer" and index is None:
+                        index = item[1]
+                    elif item[0] == "prime" and name.kind == "act":
+                        prime = True
+                    elif item[0] == "example" and name.kind == "sym":
+                        if not self.in_sum:
+                            raise self.err("an example index (i) appears only inside \\sum", t)
+                        self.example_seen = True
+                    elif item[0] in ("T", "pow"):
+                        post.append((item, end))
+                    else:
+                        raise self.err(f"cannot read this superscript on {name.base}", t)
+            elif t.kind == "op" and t.text == "'" and name.kind == "act":
+                self.next()
+                prime, end = True, t.end
+            elif t.kind == "cmd" and t.text == "top" and name.kind == "sym":
+                self.next()
+                end = t.end
+                post.append((("T",), end))
+            else:
+                break
+        span = (start, end)
+        if name.kind == "sym":
+            v: Value = self.b.symbol(name.base, index, span, start, lower=name.lower)
+            for item, e in post:
+                v = self.apply_item(v, item, (start, e), self.peek())
+            return self.postfix(v, span)
+        # a function: its argument follows
+        arg, aspan = self.argument(start)
+        span = (start, aspan[1])
+        if name.kind == "act":
+            v = self.b.activation(Name("act", name.base, None, prime=prime, act=name.act),
+                                  index, arg, span, start)
+        elif name.base in ("sum", "mean"):
+            v = self.b.total(arg, 1 if self.b.net.convention == "columns" else 0, True, span,
+                             start)
+        else:
+            fn = {"exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "abs": sp.Abs}[name.base]
+            v = self.b.pointwise(fn, [arg], span, start)
+        for item, _ in post:
+            v = self.apply_item(v, item, span, self.peek())
+        return self.postfix(v, span)
+
+    def argument(self, start: int) -> tuple[Value, tuple[int, int]]:
+        t = self.peek()
+        if t.kind == "op" and t.text in "({":
+            self.next()
+            close = ")" if t.text == "(" else "}"
+            self.in_call.append(False)
+            v, _ = self.expr()
+            self.in_call.pop()
+            c = self.expect(close)
+            return v, (t.start, c.end)
+        if self.starts_factor(t):
+            return self.factor()
+        raise self.err("a function needs its argument: g'(Z^{[1]})", t)
+
+    def call_args(self, open_) -> tuple[list, dict]:
+        pos, kw = [], {}
+        self.in_call.append(True)
+        while True:
+            t, t2 = self.peek(), self.peek(1)
+            if t.kind == "word" and t2.text == "=":
+                self.i += 2
+                neg = self.peek().text == "-" and bool(self.next())
+                val = self.next()
+                lit = {"True": True, "False": False, "None": None}.get(val.text, val.text)
+                if val.kind == "num" and val.text.isdigit():
+                    lit = -int(val.text) if neg else int(val.text)
+                kw[t.text] = (lit, val)
+            else:
+                pos.append(self.expr())
+            sep = self.next()
+            if sep.text == ")":
+                self.in_call.pop()
+                return pos, kw
+            if sep.text != ",":
+                raise self.err("expected ',' or ')'", sep)
+
+    def np_call(self, f: str, start: int, end: int) -> tuple[Value, tuple[int, int]]:
+        if f not in NP_LATEX:
+            raise ParseError(f"np.{f} is not read in LaTeX; allowed: "
+                             f"{', '.join('np.' + x for x in sorted(NP_LATEX))}", start, self.b.text)
+        open_ = self.expect("(")
+        args, kw = self.call_args(open_)
+        span = (start, self.toks[self.i - 1].end)
+        b = self.b
+        if f in ("sum", "mean"):
+            if len(args) != 1 or set(kw) - {"axis", "keepdims"}:
+                raise self.err(f"np.{f}(x, axis=..., keepdims=...)", open_)
+            axis = kw.get("axis", (None, None))[0]
+            if axis not in (0, 1, -1, -2, None):
+                raise self.err("axis must be 0 or 1", open_)
+            axis = axis % 2 if axis is not None else None
+            keep = bool(kw.get("keepdims", (False, None))[0])
+            v = (b.mean if f == "mean" else b.total)(args[0][0], axis, keep, span, start)
+            return self.postfix(v, span)
+        if kw:
+            raise self.err(f"np.{f} takes no keyword arguments here", open_)
+        vals = [a[0] for a in args]
+        need = 2 if f in ("dot", "matmul", "multiply", "power") else 1
+        if len(vals) != need:
+            raise self.err(f"np.{f} takes {need} argument(s)", open_)
+        if f in ("dot", "matmul"):
+            v = b.matmul(vals[0], vals[1], span, start)
+        elif f == "multiply":
+            v = b.elementwise(vals[0], vals[1], span, start, op="*")
+        elif f == "power":
+            v = b.power(vals[0], vals[1], span, start)
+        elif f == "tanh":
+            v = b.activation(resolve_ident("tanh"), None, vals[0], span, start)
+        else:
+            fn = {"exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt}[f]
+            v = b.pointwise(fn, vals, span, start)
+        return self.postfix(v, span)
+
+
+def _split_word(word: str) -> list[str] | None:
+    """``mdZ`` -> [m, dZ]: a word of several names written together (longest match first)."""
+    out, k = [], 0
+    while k < len(word):
+        for j in range(min(len(word), k + 12), k, -1):
+            name = resolve_ident(word[k:j])
+            if name is not None and name.kind in ("sym", "m") and not name.layer:
+                out.append(word[k:j])
+                k = j
+                break
+        else:
+            return None
+    return out if len(out) > 1 else None

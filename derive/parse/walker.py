@@ -1,0 +1,244 @@
+"""The whitelisted walk over the ``ast`` the text pre-pass produced: nodes into expressions.
+
+Only these nodes are read: constants, the pre-pass's placeholders ``_pN``, binary and unary
+operators, one-operator comparisons, ``.T``, calls of ``_jx`` (juxtaposition), of placeholders
+(activations, exp, log, sum), of ``np.<function>`` from a fixed list, and of the methods ``.sum``,
+``.mean``, ``.dot``, ``.astype``, ``.transpose``. Anything else is a ParseError at its position.
+
+>>> from derive.spec import Network
+>>> from derive.parse.text import parse
+>>> from derive.parse.build import Builder
+>>> text = "W2.T.dot(dZ2)"
+>>> parse(Builder(Network(layers=[3, 3, 1]), text), 0, len(text)).shape
+(3, m)
+"""
+
+from __future__ import annotations
+
+import ast
+
+import sympy as sp
+
+from derive.errors import ParseError
+from derive.parse.build import Builder, Const, OnesVec, Value, is_indicator
+from derive.parse.names import Name
+from derive.spec import m
+
+METHODS = {"sum", "mean", "astype", "dot", "transpose"}
+NP_DTYPES = {"int64", "int32", "int_", "float64", "float32", "float_"}
+Piece = tuple[str, int, int]  # emitted Python text and the input span it stands for
+
+
+class Walker:
+    def __init__(self, b: Builder, table: dict, pieces: list[Piece]):
+        self.b, self.table = b, table
+        self.ostart: list[int] = []
+        self.oend: list[int] = []
+        for text, s, e in pieces:
+            self.ostart += [s] * len(text)
+            self.oend += [e] * len(text)
+
+    def span(self, node) -> tuple[int, int]:
+        return (self.ostart[node.col_offset], self.oend[node.end_col_offset - 1])
+
+    def pos(self, node) -> int:
+        return self.ostart[node.col_offset]
+
+    def err(self, message: str, node) -> ParseError:
+        return ParseError(message, self.pos(node), self.b.text)
+
+    def ev(self, node) -> Value:
+        if isinstance(node, ast.Constant):
+            return self.constant(node)
+        if isinstance(node, ast.Name):
+            return self.name(node)
+        if isinstance(node, ast.BinOp):
+            return self.binop(node)
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+            v = self.ev(node.operand)
+            return self.b.negate(v, self.span(node), self.pos(node)) \
+                if isinstance(node.op, ast.USub) else v
+        if isinstance(node, ast.Compare) and len(node.ops) == 1:
+            op = {ast.Gt: ">", ast.Lt: "<", ast.GtE: ">=", ast.LtE: "<=", ast.Eq: "==",
+                  ast.NotEq: "!="}.get(type(node.ops[0]))
+            if op is not None:
+                return self.b.compare(self.ev(node.left), op, self.ev(node.comparators[0]),
+                                      self.span(node), self.pos(node))
+        if isinstance(node, ast.Attribute) and node.attr == "T":
+            return self.b.transpose(self.ev(node.value), self.span(node))
+        if isinstance(node, ast.Call):
+            return self.call(node)
+        raise self.err(f"{type(node).__name__.lower()} is not allowed in a formula", node)
+
+    def constant(self, node) -> Value:
+        v = node.value
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise self.err(f"{v!r} is not a number", node)
+        value = sp.Integer(v) if isinstance(v, int) else sp.Rational(repr(v)) \
+            if v == v and abs(v) != float("inf") else None
+        if value is None:
+            raise self.err("a number too large to compute with", node)
+        return self.b.const(value, self.span(node), self.pos(node))
+
+    def name(self, node) -> Value:
+        entry = self.table.get(node.id)
+        if entry is None:
+            raise self.err(f"{node.id} is only allowed as an argument (axis=1, keepdims=True, "
+                           ".astype(float))", node)
+        kind = entry[0]
+        span, pos = self.span(node), self.pos(node)
+        if kind == "sym":
+            _, name, index = entry
+            return self.b.symbol(name.base, index, span, pos, lower=name.lower)
+        if kind == "grad":
+            _, name, index = entry
+            q = self.b.symbol(name.base, index, span, pos, lower=name.lower)
+            return self.b.gradient_of(q, span, pos)
+        if kind == "m":
+            return self.b.const(m, span, pos)
+        if kind == "e":
+            return self.b.const(sp.E, span, pos)
+        if kind == "ones":
+            return OnesVec(False, self.b.src(span))
+        raise self.err(f"{self.b.src(span)} needs an argument in parentheses", node)
+
+    def binop(self, node) -> Value:
+        a, c = self.ev(node.left), self.ev(node.right)
+        span, pos, op, b = self.span(node), self.pos(node), node.op, self.b
+        if isinstance(op, ast.Add | ast.Sub):
+            return b.add(a, c, span, pos, minus=isinstance(op, ast.Sub))
+        if isinstance(op, ast.Mult):
+            return b.elementwise(a, c, span, pos, op="*")
+        if isinstance(op, ast.Div):
+            return b.divide(a, c, span, pos)
+        if isinstance(op, ast.MatMult):
+            return b.matmul(a, c, span, pos)
+        if isinstance(op, ast.Pow):
+            return b.power(a, c, span, pos)
+        if isinstance(op, ast.Mod):
+            return b.cdot(a, c, span, pos)
+        raise self.err(f"the operator {type(op).__name__} is not allowed", node)
+
+    # -- calls --------------------------------------------------------------------------------
+    def literal(self, node):
+        """axis= / keepdims= values: an int, -int, True, False or None."""
+        if isinstance(node, ast.Constant) and isinstance(node.value, int | type(None)):
+            return node.value
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and \
+                isinstance(node.operand, ast.Constant) and type(node.operand.value) is int:
+            return -node.operand.value
+        if isinstance(node, ast.Name) and node.id in ("True", "False", "None"):
+            return {"True": True, "False": False, "None": None}[node.id]
+        raise self.err("expected a number, True, False or None here", node)
+
+    def args(self, node, names: tuple[str, ...], required: int) -> list:
+        """Positional and keyword arguments by name; the rest must be literals."""
+        if len(node.args) > len(names) or len(node.args) < required and not node.keywords:
+            raise self.err(f"expected {required} to {len(names)} arguments", node)
+        out: dict[str, object] = dict(zip(names, node.args))
+        for kw in node.keywords:
+            if kw.arg not in names or kw.arg in out:
+                raise self.err(f"unexpected keyword argument {kw.arg}=", kw.value)
+            out[kw.arg] = kw.value
+        if any(n not in out for n in names[:required]):
+            raise self.err(f"expected {required} argument(s)", node)
+        return [out.get(n) for n in names]
+
+    def reduce(self, node, x, axis_node, keep_node, mean: bool, keep_default: bool) -> Value:
+        axis = self.literal(axis_node) if axis_node is not None else None
+        keep = self.literal(keep_node) if keep_node is not None else keep_default
+        if axis is not None and not -2 <= axis <= 1:
+            raise self.err(f"axis={axis}: a matrix has axes 0 and 1", axis_node)
+        axis = axis % 2 if axis is not None else None
+        v = self.ev(x)
+        span, pos = self.span(node), self.pos(node)
+        if mean:
+            return self.b.mean(v, axis, bool(keep), span, pos)
+        return self.b.total(v, axis, bool(keep), span, pos)
+
+    def cast(self, node, v: Value, integer: bool) -> Value:
+        if integer and not is_indicator(v) and not isinstance(v, Const):
+            raise self.err("an integer cast would truncate these values; it is only read for "
+                           "0/1 arrays such as (Z1 > 0)", node)
+        return v
+
+    def call(self, node) -> Value:
+        f, span, pos, b = node.func, self.span(node), self.pos(node), self.b
+        if isinstance(f, ast.Name) and f.id == "_jx":
+            return b.juxtapose([(self.ev(a), self.span(a)) for a in node.args], pos)
+        if isinstance(f, ast.Name) and f.id in self.table:
+            entry = self.table[f.id]
+            if entry[0] == "act":
+                (x,) = self.args(node, ("x",), 1)
+                return b.activation(entry[1], entry[2], self.ev(x), span, pos)
+            if entry[0] == "func":
+                return self.func(node, entry[1].base, keep_default=True)
+        if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "np":
+            return self.func(node, f.attr, keep_default=False)
+        if isinstance(f, ast.Attribute) and f.attr in METHODS:
+            return self.method(node, f.attr, f.value)
+        raise self.err("this is not a function a formula may call", node)
+
+    def method(self, node, attr: str, obj) -> Value:
+        span, pos = self.span(node), self.pos(node)
+        if attr in ("sum", "mean"):
+            axis, keep = self.args(node, ("axis", "keepdims"), 0)
+            return self.reduce(node, obj, axis, keep, attr == "mean", False)
+        if attr == "dot":
+            (other,) = self.args(node, ("b",), 1)
+            return self.b.matmul(self.ev(obj), self.ev(other), span, pos)
+        if attr == "transpose":
+            self.args(node, (), 0)
+            return self.b.transpose(self.ev(obj), span)
+        (dtype,) = self.args(node, ("dtype",), 1)  # astype
+        if isinstance(dtype, ast.Name) and dtype.id in ("float", "int"):
+            integer = dtype.id == "int"
+        elif isinstance(dtype, ast.Attribute) and isinstance(dtype.value, ast.Name) and \
+                dtype.value.id == "np" and dtype.attr in NP_DTYPES:
+            integer = dtype.attr.startswith("int")
+        else:
+            raise self.err(".astype takes float, int or np.float64 / np.int64", node)
+        return self.cast(node, self.ev(obj), integer)
+
+    def func(self, node, name: str, keep_default: bool) -> Value:
+        span, pos, b = self.span(node), self.pos(node), self.b
+        if name in ("sum", "mean"):
+            x, axis, keep = self.args(node, ("a", "axis", "keepdims"), 1)
+            return self.reduce(node, x, axis, keep, name == "mean", keep_default)
+        if name in ("dot", "matmul", "multiply", "divide", "add", "subtract", "power", "where"):
+            names = ("a", "b", "c") if name == "where" else ("a", "b")
+            vals = [self.ev(a) for a in self.args(node, names, len(names))]
+            if name in ("dot", "matmul"):
+                return b.matmul(vals[0], vals[1], span, pos)
+            if name == "multiply":
+                return b.elementwise(vals[0], vals[1], span, pos, op="*")
+            if name == "divide":
+                return b.divide(vals[0], vals[1], span, pos)
+            if name in ("add", "subtract"):
+                return b.add(vals[0], vals[1], span, pos, minus=name == "subtract")
+            if name == "power":
+                return b.power(vals[0], vals[1], span, pos)
+            return b.where(vals[0], vals[1], vals[2], span, pos)
+        (x,) = self.args(node, ("x",), 1)
+        v = self.ev(x)
+        if name == "square":
+            return b.power(v, Const(sp.Integer(2)), span, pos)
+        if name in ("exp", "log", "sqrt", "abs"):
+            fn = {"exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "abs": sp.Abs}[name]
+            return b.pointwise(fn, [v], span, pos)
+        if name == "tanh":
+            return b.activation(Name("act", "tanh", act=_tanh()), None, v, span, pos)
+        if name == "transpose":
+            return b.transpose(v, span)
+        if name in ("ones_like", "zeros_like"):
+            value = 1 if name == "ones_like" else 0
+            return b.pointwise(lambda x_: sp.Integer(value) + 0 * x_, [v], span, pos)
+        if name in ("array", "asarray"):
+            return v
+        return self.cast(node, v, name.startswith("int"))
+
+
+def _tanh():
+    from derive.rules import activations
+
+    return activations()["tanh"]
