@@ -28,7 +28,7 @@ from derive.numbers_input import (
 MAX_LINES = 5000
 _DISPLAY_RE = re.compile(r"\$\$(.*?)\$\$|\\\[(.*?)\\\]|\\begin\{(?:equation|align)\*?\}(.*?)\\end\{(?:equation|align)\*?\}", re.S)
 _BMATRIX_RE = re.compile(r"^\\begin\{([pbBvV]?matrix)\}(.*)\\end\{\1\}$", re.S)
-_TRAIL_RE = re.compile(r"\\(?:quad|qquad|text|mathrm|where)\b.*$", re.S)
+_TRAIL_RE = re.compile(r"\\(?:quad|qquad)\b.*$", re.S)
 
 
 def parse_latex(text: str) -> NumbersInput:
@@ -115,6 +115,8 @@ def _statement(stmt: str):
     value = None
     for part in parts[1:]:
         part = _TRAIL_RE.sub("", part).strip().rstrip(",;.")
+        if "\\text" in part or "\\mathrm" in part:
+            break  # prose follows ("\text{ where } ..."): nothing after it is a value
         mat = _try_matrix(part)
         if mat is not None:
             value = mat

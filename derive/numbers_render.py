@@ -144,8 +144,10 @@ def render_check_text(r) -> str:
             out.append(f"        {c.message}")
         if c.cause in ("follows_from_earlier", "carried_rounding") and c.recomputed is not None:
             out.append(f"        (from your values the formula gives {matrix_text(c.recomputed, 3)})")
+    attached = {c.message for c in r.steps}
     for mlab in r.mislabelled:
-        out.append(f"  LABEL {mlab.message}")
+        if mlab.message not in attached:
+            out.append(f"  LABEL {mlab.message}")
     out.append("")
     first = r.first_wrong_step
     out.append("All steps right." if first is None and r.all_right else

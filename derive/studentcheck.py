@@ -110,6 +110,12 @@ def check_student(worked: Worked, entries, tolerance: float | None = None) -> St
     primary: dict = {}
     leftovers: list[Entry] = []
     usable = 0
+    for e in entries:  # an equation's other names (Z_1 = [...] = A_1) stand for the same numbers
+        for name, key in zip(e.names[1:], e.keys[1:]):
+            if key in known and key not in {x.keys[0] for x in entries}:
+                fitted = e.value.fitted(known[key].value.shape)
+                if fitted is not None:
+                    entries = [*entries, Entry((name,), (key,), e.value, e.line)]
     for e in entries:
         key = e.keys[0]
         if key in worked.given:
@@ -263,6 +269,8 @@ def _mislabels(worked, entries, leftovers, primary, recomputed, tol, L) -> list[
 
     for e in leftovers:
         key = e.keys[0]
+        if _too_vague(e.value):
+            continue
         own = e.value.fitted(worked.step(key).value.shape)
         if own is not None and (entry_matches(own, worked.step(key).value, tol).all()
                                 or entry_matches(own, recomputed[key], tol).all()):
@@ -290,7 +298,19 @@ def _mislabels(worked, entries, leftovers, primary, recomputed, tol, L) -> list[
                 out.append(Mislabel(name, other.name, first.name,
                                     f"{e.names[0]} = {name}: these numbers are {first.name}'s; "
                                     f"{other.name} is {_shape(other.value)} and has other values"))
-    return out
+    unique = []
+    for x in out:
+        if x not in unique:
+            unique.append(x)
+    return unique
+
+
+def _too_vague(mat: Matrix) -> bool:
+    """One number with one significant digit matches too much to name another step by it."""
+    if mat.size > 1:
+        return False
+    x = mat.entries()[0]
+    return x.ulp is not None and x.value != 0 and x.ulp >= abs(x.value) / 10
 
 
 def _mark_mislabelled(checks, mislabels):
