@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import argparse
 import re
-import subprocess
-import tempfile
 import shutil
 import statistics
+import subprocess
+import tempfile
 import time
 
 from derive.handout import compile_tex, handout

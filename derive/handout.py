@@ -151,16 +151,26 @@ def handout(net_or_derivation, title: str | None = None, sections=None, exercise
 
 
 # -- plug-in sections from other features ----------------------------------------------------------
-def plugin_available(name: str) -> bool:
-    """Whether the feature behind a plug-in section is installed in this package."""
-    import importlib.util
+STABILITY_ENTRY_POINTS = ("latex_section", "section_latex", "render_latex")
 
-    module = {"jacobian": "derive.jacobian_text", "stability": "derive.stability",
-              "numbers": "derive.numbers"}[name]
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ImportError:
-        return False
+
+def plugin_available(name: str) -> bool:
+    """Whether the feature behind a plug-in section is installed, with the function used here."""
+    import importlib
+
+    wanted = {"jacobian": [("derive.jacobian_text", "report_latex")],
+              "numbers": [("derive.numbers", "worked_example"),
+                          ("derive.numbers_render", "render_latex")],
+              "stability": [("derive.stability", STABILITY_ENTRY_POINTS)]}[name]
+    for module, attrs in wanted:
+        try:
+            mod = importlib.import_module(module)
+        except ImportError:
+            return False
+        names = (attrs,) if isinstance(attrs, str) else attrs
+        if not any(callable(getattr(mod, a, None)) for a in names):
+            return False
+    return True
 
 
 def _plugin(name: str, ctx) -> list:
@@ -195,13 +205,12 @@ def _jacobian(ctx) -> list:
                   "each array fits on the page.",)), Raw(ascii_fragment(tex.replace(r"\section", r"\subsection")), md)]
 
 
-def _stability(ctx) -> list:  # pragma: no cover - depends on derive.stability's interface
+def _stability(ctx) -> list:  # pragma: no cover - derive.stability has no LaTeX section yet
     from derive import stability
 
-    fragment = getattr(stability, "latex_section", None) or getattr(stability, "section_latex", None)
-    if fragment is None:
-        raise DeriveError("derive.stability provides no LaTeX section function")
-    return [Raw(_demote(fragment(ctx.net)), None)]
+    fragment = next(getattr(stability, a) for a in STABILITY_ENTRY_POINTS if hasattr(stability, a))
+    return [Raw(ascii_fragment(_demote(fragment(ctx.net))),
+                "*(The stability section is in the LaTeX handout: `derive stability`.)*")]
 
 
 def _numbers(ctx) -> list:

@@ -212,7 +212,7 @@ def own_verdict(v: Variant, env: dict, net) -> dict:
         built = rebuild(v.expr)
     except ShapeMismatch as exc:
         return {**base, "verdict": "shape_error", "message": f"{exc}; {_REASONS[v.code]}"}
-    if not all(bool(sp.sympify(a) == sp.sympify(b)) for a, b in zip(built.shape, v.target.shape)):
+    if not all(bool(sp.sympify(a) == sp.sympify(b)) for a, b in zip(built.shape, v.target.shape, strict=True)):
         got, want = "×".join(map(str, built.shape)), "×".join(map(str, v.target.shape))
         return {**base, "verdict": "shape_error",
                 "message": f"the right side is {got} but {v.target.text} is {want}; {_REASONS[v.code]}"}

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from derive import expr as E
-from derive import fd, rules
+from derive import fd
 from derive.errors import ShapeMismatch
 from derive.handout_checks import fd_rows, judge, unchecked
 from derive.handout_doc import Blank, Display, Heading, Items, M, Para, Raw, Row, Table
@@ -153,7 +153,7 @@ def shapes(ctx: Context) -> list:
             row.append((cell if isinstance(cell, Blank) else M(cell),))
         rows.append(tuple(row))
     consistent = all(
-        all(bool(sp.sympify(a) == sp.sympify(b)) for a, b in zip(f.shape, f.target.shape))
+        all(bool(sp.sympify(a) == sp.sympify(b)) for a, b in zip(f.shape, f.target.shape, strict=True))
         for f in ctx.derivation.formulas)
     intro = ("Every quantity and its shape (rows × columns). The input ", M("X = A^{[0]}"), " is ",
              M(shape_latex(T["X"].shape)), " and the targets ", M("Y"), " are ",
@@ -244,7 +244,7 @@ def _simplification(ctx: Context, s, l: int) -> list:
 
 # -- where 1/m and the sum come from ---------------------------------------------------------------
 def averaging(ctx: Context) -> list:
-    net, d, T = ctx.net, ctx.derivation, ctx.T
+    net, d = ctx.net, ctx.derivation
     L = net.L
     cols = net.convention == "columns"
     dW, db = d.formula("dW", L), d.formula("db", L)
@@ -290,7 +290,7 @@ def averaging(ctx: Context) -> list:
 
 # -- why the order --------------------------------------------------------------------------------
 def order(ctx: Context) -> list:
-    net, d, T = ctx.net, ctx.derivation, ctx.T
+    net, d = ctx.net, ctx.derivation
     f = d.get("dA", net.L - 1)
     if f is None or not isinstance(f.expr, E.MatMul):
         f = d.formula("dW", net.L)

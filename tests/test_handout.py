@@ -10,11 +10,11 @@ import pytest
 from derive.backward import derive
 from derive.cli import main
 from derive.errors import DeriveError, SpecError
+from derive.evaluate import gradient_values
 from derive.handout import handout, key_path, parse_sections
 from derive.handout_checks import fd_rows, judge, own_verdict, variants
 from derive.handout_doc import md_text, tex_text
 from derive.model import random_instance
-from derive.evaluate import gradient_values
 from derive.printing import to_latex
 from derive.spec import Network
 

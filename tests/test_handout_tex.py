@@ -96,5 +96,5 @@ def test_compiler_cannot_read_files_outside_its_directory(tmp_path):
     secret = tmp_path / "secret.tex"
     secret.write_text("SECRETWORD")
     with pytest.raises(DeriveError, match="LaTeX Error: File"):
-        compile_tex("\\documentclass{article}\\begin{document}\\input{%s}\\end{document}"
-                    % secret.with_suffix(""))
+        stem = secret.with_suffix("")
+        compile_tex(f"\\documentclass{{article}}\\begin{{document}}\\input{{{stem}}}\\end{{document}}")
