@@ -26,7 +26,9 @@ from derive.numbers_input import (
 )
 
 MAX_LINES = 5000
-_DISPLAY_RE = re.compile(r"\$\$(.*?)\$\$|\\\[(.*?)\\\]|\\begin\{(?:equation|align)\*?\}(.*?)\\end\{(?:equation|align)\*?\}", re.S)
+_DISPLAY_RE = re.compile(
+    r"\$\$(.*?)\$\$|\\\[(.*?)\\\]"
+    r"|\\begin\{(?:equation|align)\*?\}(.*?)\\end\{(?:equation|align)\*?\}", re.S)
 _BMATRIX_RE = re.compile(r"^\\begin\{([pbBvV]?matrix)\}(.*)\\end\{\1\}$", re.S)
 _TRAIL_RE = re.compile(r"\\(?:quad|qquad)\b.*$", re.S)
 

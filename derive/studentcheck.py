@@ -111,7 +111,7 @@ def check_student(worked: Worked, entries, tolerance: float | None = None) -> St
     leftovers: list[Entry] = []
     usable = 0
     for e in entries:  # an equation's other names (Z_1 = [...] = A_1) stand for the same numbers
-        for name, key in zip(e.names[1:], e.keys[1:]):
+        for name, key in zip(e.names[1:], e.keys[1:], strict=True):
             if key in known and key not in {x.keys[0] for x in entries}:
                 fitted = e.value.fitted(known[key].value.shape)
                 if fitted is not None:
@@ -287,7 +287,7 @@ def _mislabels(worked, entries, leftovers, primary, recomputed, tol, L) -> list[
         fitted = e.value.fitted(first.value.shape)
         if fitted is None:
             continue
-        for name, key in zip(e.names[1:], e.keys[1:]):
+        for name, key in zip(e.names[1:], e.keys[1:], strict=True):
             if key not in {s.key for s in steps} or key == first.key:
                 continue
             other = worked.step(key)

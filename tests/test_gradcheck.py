@@ -125,7 +125,7 @@ def test_batched_differences_equal_plain_ones():
         inst = model.random_instance(net, seed=2, m=3)
         g, steps, _ = G.numeric_gradients(net, inst.params, inst.X, inst.Y)
         for key in G.param_keys(net):
-            def f(batch, key=key):
+            def f(batch, key=key, net=net, inst=inst):
                 p = dict(inst.params)
                 p[key] = batch
                 return model.cost(net, model.forward(net, p, inst.X), inst.Y)
@@ -146,7 +146,7 @@ def test_numeric_and_analytic_gradients_match_autograd():
         return -anp.sum(y * anp.log(a2) + (1 - y) * anp.log(1 - a2)) / inst.X.shape[1]
 
     keys = [("W", 1), ("b", 1), ("W", 2), ("b", 2)]
-    ref = dict(zip(keys, grad(cost)([inst.params[k] for k in keys])))
+    ref = dict(zip(keys, grad(cost)([inst.params[k] for k in keys]), strict=True))
     numeric, _, _ = G.numeric_gradients(net, inst.params, inst.X, inst.Y)
     analytic = G.analytic_gradients(derive(net, prove=False), inst)
     for k in keys:

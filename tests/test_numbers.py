@@ -59,7 +59,7 @@ def autograd_reference():
         a2 = 1 / (1 + anp.exp(-(anp.dot(w2, a1) + c2)))
         return anp.sum((a2 - Y) ** 2) / X.shape[1]
 
-    return dict(zip(("dW1", "db1", "dW2", "db2"), grad(cost)([W1, b1, W2, b2])))
+    return dict(zip(("dW1", "db1", "dW2", "db2"), grad(cost)([W1, b1, W2, b2]), strict=True))
 
 
 @pytest.fixture(scope="module")

@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         net = network_from_args(args, default=example_network)
     if net.layers is not None and all(s is not None for s in net.layers):
-        if sum(a * b + a for a, b in zip(net.layers[1:], net.layers[:-1])) > 2_000_000:
+        if sum(a * b + a for a, b in zip(net.layers[1:], net.layers[:-1], strict=False)) > 2_000_000:
             raise DeriveError("more than 2,000,000 parameters: too many to check entry by entry")
     if args.impl:
         fn = load_impl(args.impl)
