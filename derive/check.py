@@ -39,6 +39,7 @@ EXIT_CODES = {"correct": 0, "shape_error": 1, "not_equivalent": 1, "parse_error"
 SEVERITY = {"correct": 0, "not_equivalent": 1, "shape_error": 2, "parse_error": 3}
 KINDS = ("dA", "dZ", "dW", "db")
 PROBE_DEPTH = 64  # a generic network this deep reads any layer number a student writes
+MAX_OFFSET = 16  # L - 16 .. L in the probe are read as written with L
 GENERIC_DEPTH = 4  # a generic index l is checked at l = 1..4 of a 4-layer generic network
 
 
@@ -129,29 +130,74 @@ def check(equation: str, network=None, syntax: str = "auto", *, loss: str | None
 
         return parse_equation(equation, net, syntax=syntax, layer=layer)
 
+    def target_of(net, layer):
+        from derive.parse import parse_expression
+
+        left = _left_side(equation)
+        return parse_expression(left, net, syntax=syntax, layer=layer) if left else None
+
     generic = dict(loss=loss, convention=convention, scale=scale)
-    return check_with(parse, network, generic)
+    return check_with(parse, network, generic, target_of)
 
 
-def check_with(parse: Callable, network=None, generic: dict | None = None) -> Verdict:
+def _left_side(text: str) -> str | None:
+    """The text before the one top-level '=' (not part of ==, <=, >=, !=)."""
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if ch == "=" and depth == 0 and text[i - 1:i] not in ("=", "<", ">", "!") \
+                and text[i + 1:i + 2] != "=":
+            return text[:i]
+    return None
+
+
+def check_with(parse: Callable, network=None, generic: dict | None = None,
+               target_of: Callable | None = None) -> Verdict:
     """The checker over any ``parse(net, layer) -> Equation`` (the tests build trees directly).
 
-    ``parse`` raises ParseError for unreadable input and ShapeMismatch where shapes clash.
+    ``parse`` raises ParseError for unreadable input and ShapeMismatch where shapes clash;
+    ``target_of(net, layer)`` reads the left side alone (used when no tree can be built at all).
     """
     generic = generic or {}
+    parse = _memo(parse)
     try:
-        plans = _plan(parse, network, generic)
-    except ShapeMismatch as exc:  # only when even the probe cannot build the tree
-        return Verdict("shape_error", message=str(exc), mistakes=(_other(),))
+        plans = _plan(parse, network, generic, target_of)
     except DeriveError as exc:
         return _unusable(exc, network)
+    except RecursionError:
+        return _unusable(ParseError("the formula nests too deeply"), network)
     results = []
     for net, layer in plans:
         try:
-            results.append((layer, _check_one(parse, net, layer)))
+            results.append((layer, _check_one(parse, net, layer, target_of)))
         except DeriveError as exc:
             results.append((layer, _unusable(exc, net)))
+        except RecursionError:
+            results.append((layer, _unusable(ParseError("the formula nests too deeply"), net)))
+        except Exception as exc:  # noqa: BLE001 - a verdict, never a crash, for any input
+            message = f"could not check this formula ({type(exc).__name__}: {exc}); please report it"
+            results.append((layer, _unusable(DeriveError(message), net)))
     return _combine(results)
+
+
+def _memo(parse: Callable) -> Callable:
+    """``parse`` remembering its answers (an Equation, or the error it raised) per (net, layer)."""
+    seen: dict = {}
+
+    def memo(net, layer):
+        key = (type(net), net, layer)
+        if key not in seen:
+            try:
+                seen[key] = (True, parse(net, layer))
+            except DeriveError as exc:
+                seen[key] = (False, exc)
+        ok, value = seen[key]
+        if ok:
+            return value
+        raise value
+
+    return memo
 
 
 def _unusable(exc: Exception, net) -> Verdict:
@@ -168,12 +214,18 @@ def _other() -> Mistake:
 
 
 # -- which network(s) and layer(s) ----------------------------------------------------------------
-def _plan(parse, network, generic: dict) -> list[tuple[object, int | None]]:
+def _plan(parse, network, generic: dict, target_of=None) -> list[tuple[object, int | None]]:
     """(network, layer) pairs to check: one, or one per concrete layer for a generic index l."""
     from derive.spec import Network
 
     if network is not None:
-        probe = parse(_square(network), None)
+        try:
+            probe = parse(network, None)
+        except ShapeMismatch:
+            try:
+                probe = parse(_square(network), None)
+            except ShapeMismatch:  # no tree at all: checked (and reported) as it stands
+                return [(network, None)]
         if not _generic_layer(probe):
             return [(network, None)]
         return [(network, l) for l in range(1, network.L + 1)]
@@ -183,6 +235,19 @@ def _plan(parse, network, generic: dict) -> list[tuple[object, int | None]]:
 
     try:
         probe = parse(_square(make(PROBE_DEPTH)), None)
+    except ShapeMismatch:  # no tree at all: the smallest depth that reads every layer index
+        from derive.parse import LayerOutOfRange
+
+        start = _target_layer(target_of, make(PROBE_DEPTH)) + 1
+        for depth in range(start, start + 4):
+            try:
+                parse(make(depth), None)
+            except LayerOutOfRange:
+                continue
+            except DeriveError:
+                pass
+            return [(make(depth), None)]
+        return [(make(start), None)]
     except ParseError as exc:
         try:  # unindexed names (dw = 1/m X dzᵀ): a one-layer network, as in logistic regression
             probe = parse(_square(make(1)), None)
@@ -191,10 +256,9 @@ def _plan(parse, network, generic: dict) -> list[tuple[object, int | None]]:
         return [(make(1), None)]
     if _generic_layer(probe):
         return [(make(GENERIC_DEPTH), l) for l in range(1, GENERIC_DEPTH + 1)]
-    other = parse(_square(make(PROBE_DEPTH + 1)), None)
-    here, there = _layers(probe), _layers(other)
-    fixed = [a for a, b in zip(here, there) if a == b]
-    uses_L = here != there
+    here = _layers(probe)
+    fixed = [a for a in here if a < PROBE_DEPTH - MAX_OFFSET]
+    uses_L = len(fixed) < len(here)  # layers near the probe's depth were written as L, L-1, ...
     target_layer = probe.target.layer or 1
     top = max(fixed, default=1)
     if uses_L:
@@ -204,6 +268,14 @@ def _plan(parse, network, generic: dict) -> list[tuple[object, int | None]]:
     else:
         depth = max(top, target_layer + 1)
     return [(make(depth), None)]
+
+
+def _target_layer(target_of, net) -> int:
+    try:
+        t = target_of(net, None) if target_of else None
+    except DeriveError:
+        t = None
+    return t.layer if t is not None and t.layer is not None and t.layer < net.L - MAX_OFFSET else 1
 
 
 def _generic_layer(eq) -> bool:
@@ -250,7 +322,7 @@ _Square = _LazySquare()
 
 
 # -- one check at one network and layer -----------------------------------------------------------
-def _check_one(parse, net, layer) -> Verdict:
+def _check_one(parse, net, layer, target_of=None) -> Verdict:
     from derive import diagnose as D
     from derive.checknum import numbers_for
 
@@ -259,7 +331,10 @@ def _check_one(parse, net, layer) -> Verdict:
         eq = parse(net, layer)
     except ShapeMismatch as exc:
         mismatch = exc
-        eq = parse(_square(net), layer)  # the same tree, without the clash, for the diagnosis
+        try:
+            eq = parse(_square(net), layer)  # the same tree, without the clash, to diagnose
+        except ShapeMismatch:
+            return _undiagnosed(exc, net, layer, target_of)
     nums = numbers_for(net)
     T = nums.table
     base, tl = eq.target.base, eq.target.layer
@@ -279,7 +354,17 @@ def _check_one(parse, net, layer) -> Verdict:
                 syntax=getattr(eq, "syntax", None), network=net.to_dict())
     notes = list(getattr(eq, "notes", ()))
 
+    shapes: dict = {}
+
     def accept(tree) -> bool:
+        try:
+            shape = D.raw_shape(tree, T, shapes)
+            if shape is None or not _same_shape(shape, target.shape):
+                return False
+        except D.Unknown:
+            pass
+        except KeyError:
+            return False
         try:
             e = D.build(tree, T)
             return _same_shape(e.shape, target.shape) and nums.equal(e, target)
@@ -315,6 +400,21 @@ def _check_one(parse, net, layer) -> Verdict:
                    message="the shapes fit, but the value differs from the derivation",
                    mistakes=_mistakes(edits, raw, ctx, T), counterexample=cex,
                    notes=tuple(notes + _generic_notes(net, base, tl)), **info)
+
+
+def _undiagnosed(exc: ShapeMismatch, net, layer, target_of) -> Verdict:
+    """A shape error whose tree cannot be built even with every size equal: no diagnosis."""
+    from derive.checknum import numbers_for
+
+    info: dict = {"network": net.to_dict()}
+    try:
+        t = target_of(net, layer) if target_of else None
+    except DeriveError:
+        t = None
+    formula = numbers_for(net).derivation.get(t.base, t.layer) if t is not None else None
+    if formula is not None:
+        info.update(target=formula.name, expected=formula.text, expected_latex=formula.latex)
+    return Verdict("shape_error", message=str(exc), mistakes=(_other(),), **info)
 
 
 def _mistakes(edits, raw, ctx, T) -> tuple[Mistake, ...]:

@@ -103,10 +103,19 @@ def prepare_activations(net: Network) -> None:
 
 
 def _num(value, subs) -> float:
+    """A constant such as 1/m as a float, with m and the free sizes bound (memoized per env)."""
+    memo = subs.setdefault(_MEMO, {})
+    try:
+        return memo[value]
+    except KeyError:
+        pass
     v = sp.sympify(value)
-    if v.free_symbols:
-        v = v.subs(subs)
-    return float(v)
+    out = float(v.subs({k: n for k, n in subs.items() if k is not _MEMO}) if v.free_symbols else v)
+    memo[value] = out
+    return out
+
+
+_MEMO = object()
 
 
 def _ev(e: E.Expr, env, backend, subs):

@@ -80,6 +80,13 @@ class Raw:
     kids: tuple[Raw, ...] = ()
     attrs: tuple = ()
     src: str | None = field(default=None, compare=False)
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "_hash", hash((self.kind, self.kids, self.attrs)))
+
+    def __hash__(self) -> int:  # computed once: the search hashes many trees sharing subtrees
+        return self._hash
 
 
 def to_raw(e: E.Expr) -> Raw:
@@ -162,6 +169,69 @@ def build(r: Raw, table, hint=None) -> E.Expr:
         right = build(right_raw, table, left.shape)
     cls = {"Hadamard": E.Hadamard, "Add": E.Add, "Sub": E.Sub, "Div": E.Div}[k]
     return cls(left, right, r.attrs[0], r.src)
+
+
+class Unknown(Exception):
+    """A shape that :func:`raw_shape` leaves to :func:`build` (a 𝟙 whose size comes from context)."""
+
+
+def raw_shape(r: Raw, table, memo: dict | None = None):
+    """The shape ``build(r, table)`` would have, or None where shapes clash: the same rules as
+    :mod:`derive.expr`, without building nodes or formatting error messages (the search tries
+    many trees that do not fit). Raises :class:`Unknown` for a 𝟙, KeyError for a missing symbol.
+    ``memo`` remembers the shapes of subtrees shared between the trees of one search."""
+    if memo is None:
+        return _raw_shape(r, table, {})
+    return _raw_shape(r, table, memo)
+
+
+def _raw_shape(r: Raw, table, memo: dict):
+    if r in memo:
+        return memo[r]
+    out = _shape_of(r, table, memo)
+    memo[r] = out
+    return out
+
+
+def _shape_of(r: Raw, table, memo: dict):
+    k = r.kind
+    if k == "Sym":
+        base, layer = r.attrs
+        return (table[base] if layer is None else table[base, layer]).shape
+    if k == "Ones":
+        raise Unknown
+    if k == "Scalar":
+        return _ONE, _ONE
+    kids = [_raw_shape(c, table, memo) for c in r.kids]
+    if any(c is None for c in kids):
+        return None
+    if k in ("Scale", "Deriv", "Act"):
+        return kids[0]
+    if k == "Transpose":
+        return kids[0][1], kids[0][0]
+    if k == "Sum":
+        (rows, cols), axis = kids[0], r.attrs[0]
+        return (_ONE, cols) if axis == 0 else (rows, _ONE) if axis == 1 else (_ONE, _ONE)
+    if k == "Pointwise":
+        return kids[0] if all(c == kids[0] for c in kids) else None
+    a, b = kids
+    if k == "MatMul":
+        return (a[0], b[1]) if a[1] == b[0] else None
+    loose = r.attrs[0] or (k in ("Hadamard", "Div") and "Scalar" in (r.kids[0].kind, r.kids[1].kind))
+    out = []
+    for x, y in zip(a, b):
+        if x == y:
+            out.append(x)
+        elif loose and x == 1:
+            out.append(y)
+        elif loose and y == 1:
+            out.append(x)
+        else:
+            return None
+    return tuple(out)
+
+
+_ONE = sp.Integer(1)
 
 
 # -- edits --------------------------------------------------------------------------------------

@@ -182,3 +182,50 @@ def test_human_output(capsys):
 def test_syntax_flag(capsys):
     assert main(["check", r"dW^{[1]} = \frac{1}{m} dZ^{[1]} X^T", "--syntax", "latex", *SPEC]) == 0
     capsys.readouterr()
+
+
+# -- hostile input: any string gives a verdict, never an exception ------------------------------
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+ALPHABET = st.sampled_from(list("dZWAXYbLl0123=+-*/@^_.,()[]{}'ᵀ⊙ \\Tgmnp") +
+                           ["np.dot(", "np.sum(", "axis=1", "\\frac{1}{m}", "^{[1]}", "relu'(",
+                            "dZ1", "W2", "A1", "__", "lambda", "**", "keepdims=True"])
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(ALPHABET, max_size=30).map("".join))
+def test_any_string_gives_a_verdict(text):
+    for net in (None, NET):
+        v = checker.check(text, net)
+        assert v.verdict in ("correct", "shape_error", "not_equivalent", "parse_error")
+        assert "please report" not in v.message, v.message
+        json.dumps(v.to_dict())
+
+
+ATOMS = st.sampled_from(["W1", "W2", "W2.T", "dZ1", "dZ2", "dZ2.T", "A1", "A2", "X", "X.T", "Y",
+                         "Z1", "b1", "g1'(Z1)", "(1 - A1**2)", "np.sum(dZ1, axis=1, keepdims=True)",
+                         "np.sum(dZ2, axis=0, keepdims=True)", "(1/m)", "2"])
+OPS = st.sampled_from([" @ ", " * ", " + ", " - ", " / "])
+
+
+def _expression(draw_atoms, draw_ops):
+    text = draw_atoms[0]
+    for op, atom in zip(draw_ops, draw_atoms[1:]):
+        text = f"({text}{op}{atom})" if op in (" + ", " - ") else f"{text}{op}{atom}"
+    return text
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(["dZ1", "dZ2", "dW1", "dW2", "db1", "dA1"]),
+       st.lists(ATOMS, min_size=1, max_size=5), st.lists(OPS, min_size=4, max_size=4))
+def test_well_formed_formulas_get_a_verdict(target, atoms, ops):
+    text = f"{target} = {_expression(atoms, ops)}"
+    for net in (None, NET):
+        v = checker.check(text, net)
+        assert v.verdict in ("correct", "shape_error", "not_equivalent", "parse_error")
+        assert "please report" not in v.message, (text, v.message)
+        if v.verdict != "parse_error":
+            assert v.expected and v.expected_latex and v.target
+        if v.verdict in ("shape_error", "not_equivalent"):
+            assert v.mistakes
