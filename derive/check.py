@@ -382,6 +382,11 @@ def _check_one(parse, net, layer, target_of=None) -> Verdict:
                        f"{_fmt(target.shape)}")
             mismatch = message
     if mismatch is not None:
+        if base == "dW" and net.dim(tl) == 1 and accept(D.Raw("Transpose", (raw,))):
+            notes.append(f"this is {formula.name}ᵀ: with one output unit, as in logistic "
+                         "regression, the course often keeps w as a column (n0×1) and "
+                         f"dw = (1/m) X dZᵀ; here W[{tl}] is a row (1×n{tl - 1}), so "
+                         f"{formula.text}")
         edits = D.search(raw, ctx, accept)
         return Verdict("shape_error", message=str(mismatch), mistakes=_mistakes(edits, raw, ctx, T),
                        notes=tuple(notes + _generic_notes(net, base, tl)), **info)
@@ -467,7 +472,7 @@ def _square_table(net):
 def _same_shape(a, b) -> bool:
     import sympy as sp
 
-    return all(bool(sp.sympify(x) == sp.sympify(y)) for x, y in zip(a, b))
+    return all(bool(sp.sympify(x) == sp.sympify(y)) for x, y in zip(a, b, strict=True))
 
 
 def _fmt(shape) -> str:
@@ -507,14 +512,14 @@ def _coincidence_notes(raw, net, target) -> list[str]:
         if exc.operation == "matrix product":
             pairs = [(exc.left_shape[1], exc.right_shape[0])]
         else:
-            pairs = list(zip(exc.left_shape, exc.right_shape))
+            pairs = list(zip(exc.left_shape, exc.right_shape, strict=True))
         cond = _condition(pairs, sizes, exc.operation != "matrix product")
         return [f"this fits only because {cond} in this network; for other sizes: {exc}"]
     except (DeriveError, KeyError):
         return []
     free_target = T[target.base, target.layer]
     if not _same_shape(e.shape, free_target.shape):
-        cond = _condition(list(zip(e.shape, free_target.shape)), sizes, False)
+        cond = _condition(list(zip(e.shape, free_target.shape, strict=True)), sizes, False)
         return [f"the right side has the gradient's shape only because {cond} in this network"]
     return []
 

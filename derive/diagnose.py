@@ -131,7 +131,7 @@ def build(r: Raw, table, hint=None) -> E.Expr:
     if k == "Ones":
         (orig,) = r.attrs
         hint = hint or (None, None)
-        shape = tuple(h if h is not None else o for h, o in zip(hint, orig))
+        shape = tuple(h if h is not None else o for h, o in zip(hint, orig, strict=True))
         return E.Ones(shape, r.src)  # type: ignore[arg-type]
     if k == "Scalar":
         return E.Scalar(r.attrs[0], r.src)
@@ -219,7 +219,7 @@ def _shape_of(r: Raw, table, memo: dict):
         return (a[0], b[1]) if a[1] == b[0] else None
     loose = r.attrs[0] or (k in ("Hadamard", "Div") and "Scalar" in (r.kids[0].kind, r.kids[1].kind))
     out = []
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         if x == y:
             out.append(x)
         elif loose and x == 1:

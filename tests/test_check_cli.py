@@ -211,7 +211,7 @@ OPS = st.sampled_from([" @ ", " * ", " + ", " - ", " / "])
 
 def _expression(draw_atoms, draw_ops):
     text = draw_atoms[0]
-    for op, atom in zip(draw_ops, draw_atoms[1:]):
+    for op, atom in zip(draw_ops, draw_atoms[1:], strict=False):
         text = f"({text}{op}{atom})" if op in (" + ", " - ") else f"{text}{op}{atom}"
     return text
 
