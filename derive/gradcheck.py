@@ -136,10 +136,11 @@ def numeric_gradients(net: Network, params: dict, X: np.ndarray, Y: np.ndarray, 
                       ) -> tuple[dict, dict, float]:
     """Central differences of the whole cost J w.r.t. every W[l], b[l].
 
-    Returns (gradients, steps, max|J| seen). All copies of one array go through ONE batched
-    forward pass. Moving entry (i, j) of W[l] by δ moves Z[l] = W[l] A[l−1] + b[l] by exactly
+    Returns (gradients, steps, max|J| seen). All copies of one array go through ONE forward
+    pass. Moving entry (i, j) of W[l] by δ moves Z[l] = W[l] A[l−1] + b[l] by exactly
     δ eᵢ A[l−1][j, :] (columns convention), so the copies enter the network at Z[l] (the layers
-    below do not depend on W[l], b[l]) and run through every later layer and the cost.
+    below do not depend on W[l], b[l]) and run through every later layer and the cost, side by
+    side as extra examples (:func:`_batched_cost`).
     """
     base_cache = model.forward(net, params, X)
     grads, steps = {}, {}
@@ -158,19 +159,49 @@ def numeric_gradients(net: Network, params: dict, X: np.ndarray, Y: np.ndarray, 
         else:
             unit = rows if cols else cols_idx
             shift = np.ones((n, Z.shape[1] if cols else Z.shape[0]))
-        J = []
-        for sign in (1.0, -1.0):
-            Zp = np.broadcast_to(Z, (n, *Z.shape)).copy()
+        unit2 = np.tile(unit, 2)
+        delta = np.concatenate([step * shift, -step * shift])  # copies 0..n-1: +δ, n..2n-1: −δ
+        act = model.activation_or_standin(net, layer)
+        if layer < net.L and act.elementwise:
+            Jb = _cost_from_next_layer(net, params, X, Y, base_cache, layer, unit2, delta)
+        else:
+            Zp = np.broadcast_to(Z, (2 * n, *Z.shape)).copy()
             if cols:
-                Zp[np.arange(n), unit, :] += sign * step * shift
+                Zp[np.arange(2 * n), unit2, :] += delta
             else:
-                Zp[np.arange(n), :, unit] += sign * step * shift
-            cache = model.forward(net, params, X, start=layer, start_value=("Z", Zp))
-            J.append(model.cost(net, cache, Y))
+                Zp[np.arange(2 * n), :, unit2] += delta
+            Jb = _batched_cost(net, params, X, Y, layer, Zp)
+        J = (Jb[:n], Jb[n:])
         grads[key] = ((J[0] - J[1]) / (2 * step)).reshape(P.shape)
         steps[key] = step
         jmax = max(jmax, float(np.max(np.abs(J[0]))), float(np.max(np.abs(J[1]))))
     return grads, steps, jmax
+
+
+def _batched_cost(net: Network, params: dict, X, Y, layer: int, Zp: np.ndarray) -> np.ndarray:
+    """J of each of the k copies Zp[k] of Z[layer], through ONE batched forward pass of
+    :func:`derive.model.forward` (which takes leading batch axes) and :func:`derive.model.cost`."""
+    cache = model.forward(net, params, X, start=layer, start_value=("Z", Zp))
+    return model.cost(net, cache, Y)
+
+
+def _cost_from_next_layer(net, params, X, Y, cache, layer, unit, delta) -> np.ndarray:
+    """The same copies, entering one layer higher: copy k changes only unit uₖ of Z[l] (by
+    δₖ, a row of m numbers), so only that unit of A[l] changes, by Δₖ = g(Z[l]ᵤ + δₖ) − A[l]ᵤ
+    (the activation applied by :func:`derive.model.apply_activation`), and
+    Z[l+1] = W[l+1] A[l] + b[l+1] moves by exactly W[l+1][:, uₖ] Δₖ. The copies then run from
+    Z[l+1] through the batched forward pass and the cost. Element-wise layers only."""
+    cols = net.convention == "columns"
+    Z, A, Z_next, W_next = cache["Z", layer], cache["A", layer], cache["Z", layer + 1], params["W", layer + 1]
+    if cols:
+        rows = Z[unit, :] + delta  # (k, m)
+        change = model.apply_activation(net, layer, rows) - A[unit, :]
+        Zp = Z_next[None, :, :] + W_next[:, unit].T[:, :, None] * change[:, None, :]
+    else:
+        rows = Z[:, unit].T + delta
+        change = model.apply_activation(net, layer, rows) - A[:, unit].T
+        Zp = Z_next[None, :, :] + change[:, :, None] * W_next[unit, :][:, None, :]
+    return _batched_cost(net, params, X, Y, layer + 1, Zp)
 
 
 def analytic_gradients(derivation, instance: model.Instance) -> dict:
