@@ -32,7 +32,7 @@ import html
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from derive.errors import DeriveError, ParseError, ShapeMismatch, SpecError
+from derive.errors import DeriveError, ParseError, ShapeMismatch
 
 VERDICTS = ("correct", "shape_error", "not_equivalent", "parse_error")
 EXIT_CODES = {"correct": 0, "shape_error": 1, "not_equivalent": 1, "parse_error": 2}
@@ -575,4 +575,4 @@ def _generic_target(name: str | None) -> str | None:
     return name[: name.index("[")] + "[l]"
 
 
-__all__ = ["Mistake", "Verdict", "check", "check_with", "SpecError"]
+__all__ = ["Mistake", "Verdict", "check", "check_with"]

@@ -31,16 +31,26 @@ MAIN_SIZES = (3, 4, 5, 2, 6)  # free sizes n[l] cycle through these; m is 7: all
 MAIN_M = 7
 MAIN_SEEDS = (101, 202, 303)
 TINY_SEEDS = (1, 2, 3, 4)
-MAX_SHOWN = 36  # entries of an input shown in a counterexample
+KINK_MARGIN = 1e-6  # |Z - kink| below this is redrawn
+MAX_SHOWN = 36
+MAX_NUMERIC_SIZE = 64  # wider layers are evaluated at a smaller stand-in size  # entries of an input shown in a counterexample
 
 
 class Env:
     """Values for every symbol on a stack of instances (axis 0), with the sizes used."""
 
-    def __init__(self, net: Network, derivation, free_size, m: int, seeds: tuple[int, ...]):
+    def __init__(self, net: Network, derivation, free_size, m: int, seeds: tuple[int, ...],
+                 size_map: dict | None = None):
+        size_map = size_map or {}
         prepare_activations(net)
+        if size_map:  # wide layers: numbers on a narrower copy (the formulas do not see sizes)
+            net = Network(tuple(size_map.get(s, s) for s in net.layers), net.activations,
+                          net.loss, net.convention, net.scale)
         sizes = [free_size(l) for l in range(net.L + 1)]
-        insts = [model.random_instance(net, seed=s, m=m, sizes=sizes) for s in seeds]
+        # no finite differences here, so only an exact kink would matter: a tiny margin keeps wide
+        # ReLU layers drawable (0.05 around every kink fails for a 20-unit layer)
+        insts = [model.random_instance(net, seed=s, m=m, sizes=sizes, margin=KINK_MARGIN)
+                 for s in seeds]
         self.sizes = insts[0].sizes
         self.m = m
         self.seeds = seeds
@@ -54,6 +64,7 @@ class Env:
                 values[base, layer] = v
         self.subs = {dim_symbol(l): n for l, n in enumerate(self.sizes)}
         self.subs[M_SYM] = m
+        self.subs[_SIZES] = size_map
         self.backend = _Backend(model.standins(net))
         if net.loss is None:  # a generic loss: dA[L] is given, any array will do
             rng = np.random.default_rng(seeds[0] + 7)
@@ -110,12 +121,29 @@ def _num(value, subs) -> float:
     except KeyError:
         pass
     v = sp.sympify(value)
-    out = float(v.subs({k: n for k, n in subs.items() if k is not _MEMO}) if v.free_symbols else v)
+    plain = {k: n for k, n in subs.items() if k is not _MEMO and k is not _SIZES}
+    out = float(v.subs(plain) if v.free_symbols else v)
     memo[value] = out
     return out
 
 
 _MEMO = object()
+_SIZES = object()
+
+
+def shrink(layers, cap: int) -> dict[int, int]:
+    """Sizes above ``cap`` mapped to distinct unused small sizes (equal sizes stay equal, and 1
+    stays 1, so every shape that fits still fits and every clash still clashes)."""
+    used = {s for s in layers if s is not None and s <= cap}
+    out: dict[int, int] = {}
+    candidate = 2
+    for s in sorted({s for s in layers if s is not None and s > cap}):
+        while candidate in used or candidate in MAIN_SIZES:
+            candidate += 1
+        out[s] = candidate
+        used.add(candidate)
+        candidate += 1
+    return out
 
 
 def _ev(e: E.Expr, env, backend, subs):
@@ -126,7 +154,8 @@ def _ev(e: E.Expr, env, backend, subs):
         except KeyError:
             raise KeyError(e.key) from None
     if isinstance(e, E.Ones):
-        return np.ones(tuple(int(_num(d, subs)) for d in e.shape))
+        sizes = subs.get(_SIZES, {})
+        return np.ones(tuple(sizes.get(int(_num(d, subs)), int(_num(d, subs))) for d in e.shape))
     if isinstance(e, E.Scalar):
         return np.array([[_num(e.value, subs)]])
     if isinstance(e, E.Scale):
@@ -177,15 +206,16 @@ class Numbers:
         self.table = SymbolTable(net)
         self.derivation = run_derive(net, prove=False)
         self.order = {f.target.key: i for i, f in enumerate(self.derivation.formulas)}
+        self.size_map = shrink(net.layers, MAX_NUMERIC_SIZE)
         self.main = Env(net, self.derivation, lambda l: MAIN_SIZES[l % len(MAIN_SIZES)],
-                        MAIN_M, MAIN_SEEDS)
+                        MAIN_M, MAIN_SEEDS, self.size_map)
         self._tiny: Env | None = None
         self._views: dict = {}
 
     @property
     def tiny(self) -> Env:
         if self._tiny is None:
-            self._tiny = Env(self.net, self.derivation, lambda l: 2, 2, TINY_SEEDS)
+            self._tiny = Env(self.net, self.derivation, lambda l: 2, 2, TINY_SEEDS, self.size_map)
         return self._tiny
 
     def allowed(self, env: Env, target: E.Sym) -> dict:
@@ -249,6 +279,10 @@ class Numbers:
                  if any(f"g[{l}]" in str(x) for x in (e, expected))]
         if self.net.loss is None and any(s.key == ("dA", self.net.L) for s in syms):
             notes.append(f"dA[{self.net.L}] is a random array (the loss is generic)")
+        if self.size_map:
+            wide = ", ".join(f"{a} → {b}" for a, b in self.size_map.items())
+            notes.append(f"layers wider than {MAX_NUMERIC_SIZE} units are evaluated at a smaller "
+                         f"size ({wide}): the formulas do not depend on the sizes")
         if notes:
             out["note"] = "; ".join(notes)
         return out

@@ -229,3 +229,16 @@ def test_well_formed_formulas_get_a_verdict(target, atoms, ops):
             assert v.expected and v.expected_latex and v.target
         if v.verdict in ("shape_error", "not_equivalent"):
             assert v.mistakes
+
+
+def test_wide_network_is_checked_at_a_narrower_stand_in():
+    """The course's 12288-20-7-5-1 network: numbers on a narrower copy, verdicts unchanged."""
+    net = Network(layers=[12288, 20, 7, 5, 1], activations=["relu", "relu", "relu", "sigmoid"],
+                  loss="bce")
+    assert checker.check("dZ3 = np.dot(W4.T, dZ4) * np.int64(Z3 > 0)", net).verdict == "correct"
+    v = checker.check("dW1 = np.dot(dZ1, X.T)", net)
+    assert (v.verdict, v.mistakes[0].code) == ("not_equivalent", "missing_scale")
+    assert "12288 →" in v.counterexample["note"]
+    v = checker.check("dW1 = 1/m * np.dot(X.T, dZ1)", net)
+    assert (v.verdict, v.mistakes[0].code) == ("shape_error", "wrong_order")
+    assert "12288" in v.message
