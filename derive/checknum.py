@@ -32,8 +32,8 @@ MAIN_M = 7
 MAIN_SEEDS = (101, 202, 303)
 TINY_SEEDS = (1, 2, 3, 4)
 KINK_MARGIN = 1e-6  # |Z - kink| below this is redrawn
-MAX_SHOWN = 36
-MAX_NUMERIC_SIZE = 64  # wider layers are evaluated at a smaller stand-in size  # entries of an input shown in a counterexample
+MAX_SHOWN = 36  # entries of an input shown in a counterexample
+MAX_NUMERIC_SIZE = 64  # wider layers are evaluated at a smaller stand-in size
 
 
 class Env:
