@@ -162,14 +162,31 @@ def _rule(tol) -> str:
 
 
 # -- LaTeX ---------------------------------------------------------------------------------------
+_UNICODE_TEX = {
+    "σ": r"$\sigma$", "′": r"$'$", "ℓ": r"$\ell$", "Σ": r"$\Sigma$", "ₖ": r"$_k$", "½": r"$\tfrac12$",
+    "−": "-", "⊙": r"$\odot$", "×": r"$\times$", "ᵀ": r"$^\top$", "≈": r"$\approx$", "²": r"$^2$",
+    "ε": r"$\varepsilon$", "α": r"$\alpha$", "…": r"\ldots{}", "⁻": "-", "·": r"$\cdot$",
+}
+
+
+def tex_text(text: str) -> str:
+    """Plain text (notes, warnings) for pdflatex: escaped, and the few symbols we print mapped."""
+    from derive.render.latex import escape
+
+    out = escape(text)
+    for u, t in _UNICODE_TEX.items():
+        out = out.replace(u, t)
+    return "".join(c if ord(c) < 128 else "?" for c in out)
+
+
 def render_latex(w, title: str = "Worked example") -> str:
     """A section a handout can \\input (needs amsmath for bmatrix and aligned); no preamble."""
     from derive.render.latex import escape
 
     env = w.env()
-    out = [f"% derive numbers: {w.network.describe()}", "% needs \\usepackage{amsmath}",
+    out = [f"% derive numbers: {tex_text(w.network.describe())}", "% needs \\usepackage{amsmath}",
            rf"\section*{{{escape(title)}}}"]
-    out += [rf"\noindent {escape(n)}\\" for n in w.notes]
+    out += [rf"\noindent {tex_text(n)}\\" for n in w.notes]
     heading = None
     for s in w.steps:
         part = "Forward pass" if s.source == "forward model" else "Backward pass"
@@ -185,7 +202,7 @@ def render_latex(w, title: str = "Worked example") -> str:
     if w.warnings:
         out.append(r"\subsection*{Warnings}")
         out.append(r"\begin{itemize}")
-        out += [rf"  \item {escape(x.message)}" for x in w.warnings]
+        out += [rf"  \item {tex_text(x.message)}" for x in w.warnings]
         out.append(r"\end{itemize}")
     return "\n".join(out)
 

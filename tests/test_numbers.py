@@ -306,3 +306,18 @@ def test_student_entry_api():
     w = worked_example(net, {"X": [[2.0]], "Y": [[1.0]], "W1": [[1.0]], "b1": [[0.0]]})
     r = check_student(w, [Entry(("dW1",), (("dW", 1),), to_matrix("4", "dW1"))])
     assert r.all_right  # J = (2 − 1)², dW1 = 2(2 − 1)·2 = 4
+
+
+@pytest.mark.tex
+def test_latex_section_compiles(worked, tmp_path):
+    import shutil
+    import subprocess
+
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex not on the PATH")
+    (tmp_path / "part.tex").write_text(render_latex(worked), encoding="utf-8")
+    (tmp_path / "doc.tex").write_text("\\documentclass{article}\\usepackage{amsmath}"
+                                      "\\begin{document}\\input{part.tex}\\end{document}\n")
+    run = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout[-2000:]
