@@ -1,0 +1,108 @@
+"""``derive stability``: vanishing and exploding gradients, measured over depth (and derived)."""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "stability"
+HELP = ("vanishing/exploding gradients: backprop through a deep network, per-layer norms, "
+        "the Jacobian-norm bound, a verdict; --sweep for a table and plot, --symbolic for the maths")
+
+INITS = ("identity", "normal", "xavier", "he", "orthogonal")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--depth", type=int, default=50, help="number of layers L (default 50)")
+    p.add_argument("--width", type=int, default=64, help="units per layer (default 64)")
+    p.add_argument("--act", default="tanh",
+                   help="element-wise activation of every layer (default tanh); a comma list "
+                        "with --sweep")
+    p.add_argument("--init", default="xavier", choices=INITS, help="weight initialisation")
+    p.add_argument("--gain", type=float, default=1.0,
+                   help="scales the initialisation: --init identity --gain 1.5 is W = 1.5·I")
+    p.add_argument("--seed", type=int, default=0, help="numpy default_rng seed (default 0)")
+    p.add_argument("--batch", type=int, default=32, help="examples forwarded (default 32)")
+    p.add_argument("--every", type=int, default=None, metavar="K",
+                   help="show every K-th layer in the text table (default: all up to 60 layers)")
+    p.add_argument("--sweep", action="store_true",
+                   help="run every depth × init (× activation) and print a table")
+    p.add_argument("--depths", default="10,20,50", help="depths for --sweep (default 10,20,50)")
+    p.add_argument("--inits", default=",".join(INITS),
+                   help="inits for --sweep; NAME:GAIN sets one init's gain, e.g. identity:1.5")
+    p.add_argument("--plot", metavar="OUT.png",
+                   help="write a PNG of log10 ‖δ[l]‖ against layer (needs matplotlib)")
+    p.add_argument("--symbolic", action="store_true",
+                   help="derive and check the maths instead: J = diag(g′)W, the norm bound, "
+                        "s^L for W = s·I, gradient descent on ½aθ²")
+    p.add_argument("--format", choices=("text", "json", "latex"), default=None,
+                   help="text table (default), JSON, or a LaTeX \\section for a handout")
+    p.add_argument("--json", action="store_true", help="same as --format json")
+
+
+def _ints(text: str, flag: str) -> list[int]:
+    from derive.errors import ParseError
+
+    out, pos = [], 0
+    for tok in text.split(","):
+        s = tok.strip()
+        try:
+            out.append(int(s))
+        except ValueError:
+            raise ParseError(f"{flag}: {s!r} is not a whole number", pos, text) from None
+        pos += len(tok) + 1
+    return out
+
+
+def _names(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from derive import stability as S
+    from derive import stability_render as R
+    from derive.errors import SpecError
+
+    fmt = "json" if args.json else (args.format or "text")
+    if args.json and args.format not in (None, "json"):
+        raise SpecError(f"--json and --format {args.format} disagree: give one of them")
+    if args.every is not None and args.every < 1:
+        raise SpecError(f"--every must be at least 1, not {args.every}")
+
+    if args.symbolic:
+        from derive.stability_symbolic import symbolic_stability
+
+        act = S.element_wise_activation(_names(args.act)[0] if _names(args.act) else "")
+        results = symbolic_stability(act.name)
+        out = {"text": R.symbolic_text, "latex": R.stability_latex,
+               "json": lambda r: json.dumps(R.symbolic_json(r), ensure_ascii=False, indent=2,
+                                            default=str)}[fmt](results)
+        print(out)
+        return 0
+
+    acts = _names(args.act)
+    if args.sweep:
+        result = S.sweep(depths=_ints(args.depths, "--depths"), inits=_names(args.inits),
+                         activations=acts, width=args.width, gain=args.gain, seed=args.seed,
+                         batch=args.batch)
+        text = {"text": lambda: R.sweep_text(result), "latex": lambda: R.stability_latex(result),
+                "json": lambda: json.dumps(R.sweep_json(result), ensure_ascii=False,
+                                           allow_nan=False)}[fmt]()
+        sweep = result
+    else:
+        if len(acts) != 1:
+            raise SpecError(f"--act {args.act!r}: give one activation (a list needs --sweep)")
+        result = S.analyse(depth=args.depth, width=args.width, activation=acts[0],
+                           init=args.init, gain=args.gain, seed=args.seed, batch=args.batch)
+        text = {"text": lambda: R.to_text(result, args.every),
+                "latex": lambda: R.stability_latex(result),
+                "json": lambda: json.dumps(R.to_json(result), ensure_ascii=False,
+                                           allow_nan=False)}[fmt]()
+        sweep = S.SweepResult((result,), (result.depth,))
+    if args.plot:
+        R.plot_sweep(sweep, args.plot)
+    print(text)
+    if args.plot and fmt == "text":
+        print(f"\nplot written to {args.plot}")
+    return 0
