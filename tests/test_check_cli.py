@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-import derive.check as checker
+from derive.check import check as check_equation
 from derive.cli import main
 from derive.spec import Network
 
@@ -74,7 +74,7 @@ CASES = [
 
 @pytest.mark.parametrize("equation, want, code", CASES, ids=[c[0] for c in CASES])
 def test_verdict_through_the_parser(equation, want, code):
-    v = checker.check(equation, NET)
+    v = check_equation(equation, NET)
     assert v.verdict == want, v.message
     if code is None:
         assert v.mistakes == ()
@@ -91,14 +91,14 @@ def test_verdict_through_the_parser(equation, want, code):
     ("dZ1 = np.dot(W2.T, A2 - Y) * (1 - np.power(A1, 2))", "not_equivalent"),
 ])
 def test_softmax_output_layer(equation, want):
-    assert checker.check(equation, SOFTMAX).verdict == want
+    assert check_equation(equation, SOFTMAX).verdict == want
 
 
 def test_generic_network_from_the_layer_numbers():
-    v = checker.check("dZ1 = W2^T dZ2 * g1'(Z1)")
+    v = check_equation("dZ1 = W2^T dZ2 * g1'(Z1)")
     assert v.verdict == "correct"
     assert v.network["layers"] == [None, None, None]
-    v = checker.check("dZ[1] = dZ[2] W[2]T * g[1]'(Z[1])")
+    v = check_equation("dZ[1] = dZ[2] W[2]T * g[1]'(Z[1])")
     assert v.verdict == "shape_error" and v.mistakes[0].code == "wrong_order"
     assert v.message == ("matrix product dZ[2] and W[2]T: (n2×m)·(n1×n2) — "
                          "inner dimensions m and n1 differ")
@@ -106,24 +106,24 @@ def test_generic_network_from_the_layer_numbers():
 
 
 def test_generic_layer_index_is_checked_at_several_layers():
-    v = checker.check("dW[l] = 1/m dZ[l] A[l-1]^T")
+    v = check_equation("dW[l] = 1/m dZ[l] A[l-1]^T")
     assert v.verdict == "correct"
     assert any("l = 1, 2, 3, 4" in n for n in v.notes)
-    v = checker.check("dZ[l] = W[l+1]^T dZ[l+1] * g[l]'(Z[l])")
+    v = check_equation("dZ[l] = W[l+1]^T dZ[l+1] * g[l]'(Z[l])")
     assert v.verdict == "correct"
-    v = checker.check("dW[l] = dZ[l] A[l-1]^T")
+    v = check_equation("dW[l] = dZ[l] A[l-1]^T")
     assert v.verdict == "not_equivalent" and v.mistakes[0].code == "missing_scale"
     assert v.target == "dW[l]"
 
 
 def test_output_layer_L():
-    v = checker.check("dZ[L] = A[L] - Y", Network(layers=[3, 4, 1], activations=["relu", "sigmoid"],
+    v = check_equation("dZ[L] = A[L] - Y", Network(layers=[3, 4, 1], activations=["relu", "sigmoid"],
                                                   loss="bce"))
     assert v.verdict == "correct" and v.target == "dZ[2]"
 
 
 def test_parse_error_has_a_position():
-    v = checker.check("dZ1 = W2^T dZ2 * g1'(Z1", NET)
+    v = check_equation("dZ1 = W2^T dZ2 * g1'(Z1", NET)
     assert v.verdict == "parse_error" and v.exit_code == 2
     assert isinstance(v.position, int)
 
@@ -132,7 +132,7 @@ def test_parse_error_has_a_position():
                                      "dW1 = X.__class__", "", "dW1 = 2**2**2**2**99",
                                      "dW1 = " + "(" * 500 + "X" + ")" * 500])
 def test_hostile_input_is_a_parse_error(hostile):
-    v = checker.check(hostile, NET)
+    v = check_equation(hostile, NET)
     assert v.verdict == "parse_error"
 
 
@@ -197,7 +197,7 @@ ALPHABET = st.sampled_from(list("dZWAXYbLl0123=+-*/@^_.,()[]{}'ᵀ⊙ \\Tgmnp") 
 @given(st.lists(ALPHABET, max_size=30).map("".join))
 def test_any_string_gives_a_verdict(text):
     for net in (None, NET):
-        v = checker.check(text, net)
+        v = check_equation(text, net)
         assert v.verdict in ("correct", "shape_error", "not_equivalent", "parse_error")
         assert "please report" not in v.message, v.message
         json.dumps(v.to_dict())
@@ -222,7 +222,7 @@ def _expression(draw_atoms, draw_ops):
 def test_well_formed_formulas_get_a_verdict(target, atoms, ops):
     text = f"{target} = {_expression(atoms, ops)}"
     for net in (None, NET):
-        v = checker.check(text, net)
+        v = check_equation(text, net)
         assert v.verdict in ("correct", "shape_error", "not_equivalent", "parse_error")
         assert "please report" not in v.message, (text, v.message)
         if v.verdict != "parse_error":
@@ -235,10 +235,10 @@ def test_wide_network_is_checked_at_a_narrower_stand_in():
     """The course's 12288-20-7-5-1 network: numbers on a narrower copy, verdicts unchanged."""
     net = Network(layers=[12288, 20, 7, 5, 1], activations=["relu", "relu", "relu", "sigmoid"],
                   loss="bce")
-    assert checker.check("dZ3 = np.dot(W4.T, dZ4) * np.int64(Z3 > 0)", net).verdict == "correct"
-    v = checker.check("dW1 = np.dot(dZ1, X.T)", net)
+    assert check_equation("dZ3 = np.dot(W4.T, dZ4) * np.int64(Z3 > 0)", net).verdict == "correct"
+    v = check_equation("dW1 = np.dot(dZ1, X.T)", net)
     assert (v.verdict, v.mistakes[0].code) == ("not_equivalent", "missing_scale")
     assert "12288 →" in v.counterexample["note"]
-    v = checker.check("dW1 = 1/m * np.dot(X.T, dZ1)", net)
+    v = check_equation("dW1 = 1/m * np.dot(X.T, dZ1)", net)
     assert (v.verdict, v.mistakes[0].code) == ("shape_error", "wrong_order")
     assert "12288" in v.message
