@@ -95,3 +95,40 @@ def test_check_line_never_raises():
 def test_usage_errors_exit_2(bad, capsys):
     assert main(bad) == 2
     assert capsys.readouterr().err.startswith("Error: ")
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    code, res, err = run(tmp_path, [json.dumps(GOOD), json.dumps(GOOD)], capsys)
+    assert code == 0 and len(res) == 2
+    assert "2/2" in err and "#" in err
+
+
+def test_interrupted_batch_keeps_complete_lines(tmp_path, capsys, monkeypatch):
+    import derive.cli.check as cli_check
+
+    real = cli_check.check_line
+    calls = []
+
+    def flaky(line, default_syntax="auto"):
+        calls.append(line)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(line, default_syntax)
+
+    monkeypatch.setattr(cli_check, "check_line", flaky)
+    out = tmp_path / "out.jsonl"
+    lines = [json.dumps({**GOOD, "id": i}) for i in range(5)]
+    assert main(["check", "--batch", write(tmp_path, lines), "-o", str(out)]) == 130
+    written = out.read_text(encoding="utf-8")
+    assert written.endswith("\n")
+    assert [json.loads(x)["id"] for x in written.splitlines()] == [0, 1]
+
+
+def test_loss_alone_gives_a_generic_network_with_that_loss(capsys):
+    """--loss bce without activations: generic g[l], so A − Y is not implied (dZ[L] needs σ)."""
+    assert main(["check", "dW1 = 1/m dZ1 X^T", "--loss", "bce", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["network"]["loss"] == "bce"
