@@ -452,6 +452,8 @@ def search(root: Raw, ctx: Context, accept: Callable[[Raw], bool],
     first = []
     winners = []
     for e in single_edits(root, ctx):
+        if len(first) >= max_tries:
+            break
         t = apply(root, e)
         if t in seen:
             continue
