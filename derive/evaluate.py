@@ -47,11 +47,11 @@ def gradient_values(derivation, instance: model.Instance, env: dict | None = Non
     backend = NumpyBackend(model.standins(net))
     m_value = model.example_count(net, instance.X)
     for f in derivation.formulas:
-        env[f.kind, f.layer] = evaluate(_bind_m(f.expr, m_value), env, backend)
+        env[f.kind, f.layer] = evaluate(bind_m(f.expr, m_value), env, backend)
     return env
 
 
-def _bind_m(expr, m_value: int):
+def bind_m(expr, m_value: int):
     """The expression with the symbol m replaced by the instance's number of examples."""
     from dataclasses import fields, replace
 
@@ -61,13 +61,13 @@ def _bind_m(expr, m_value: int):
         return replace(
             expr,
             factor=sp.sympify(expr.factor).subs(m_symbol, m_value),
-            arg=_bind_m(expr.arg, m_value),
+            arg=bind_m(expr.arg, m_value),
         )
     changes = {}
     for f in fields(expr):
         v = getattr(expr, f.name)
         if isinstance(v, E.Expr):
-            changes[f.name] = _bind_m(v, m_value)
+            changes[f.name] = bind_m(v, m_value)
         elif isinstance(v, tuple) and v and isinstance(v[0], E.Expr):
-            changes[f.name] = tuple(_bind_m(x, m_value) for x in v)
+            changes[f.name] = tuple(bind_m(x, m_value) for x in v)
     return replace(expr, **changes) if changes else expr

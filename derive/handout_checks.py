@@ -30,7 +30,7 @@ import sympy as sp
 from derive import expr as E
 from derive import fd, model
 from derive.errors import ShapeMismatch
-from derive.evaluate import _bind_m, gradient_values
+from derive.evaluate import bind_m, gradient_values
 from derive.printing import to_code, to_latex, to_text
 from derive.symbols import SymbolTable
 
@@ -218,7 +218,7 @@ def own_verdict(v: Variant, env: dict, net) -> dict:
                 "message": f"the right side is {got} but {v.target.text} is {want}; {_REASONS[v.code]}"}
     backend = E.NumpyBackend(model.standins(net))
     m_value = model.example_count(net, env["X", None])
-    got = E.evaluate(_bind_m(built, m_value), env, backend)
+    got = E.evaluate(bind_m(built, m_value), env, backend)
     err = fd.relative_error(got, env[v.kind, v.layer])
     if err < 1e-9:
         return {**base, "verdict": "correct", "mistakes": [], "message": "equal on this instance"}

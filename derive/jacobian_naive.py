@@ -251,12 +251,12 @@ def _builtin_text(example: str, net: Network, layer: int) -> str:
 
 def _numbers(net, d, correct, expr, m, seed):
     from derive import fd, model
-    from derive.evaluate import _bind_m, gradient_values
+    from derive.evaluate import bind_m, gradient_values
     from derive.expr import NumpyBackend, evaluate
 
     inst = model.random_instance(net, seed=seed, m=m, sizes=net.layers)
     env = gradient_values(d, inst)
-    student = np.asarray(evaluate(_bind_m(expr, m), env, NumpyBackend(model.standins(net))),
+    student = np.asarray(evaluate(bind_m(expr, m), env, NumpyBackend(model.standins(net))),
                          dtype=float)
     kind, layer = correct.kind, correct.layer
     right = np.asarray(env[kind, layer], dtype=float)

@@ -243,12 +243,12 @@ def _deriv_node(net: Network, d, layer: int) -> E.Deriv | None:
 
 def evaluate_step(net: Network, key, expr_: E.Expr, env: dict, m: int) -> np.ndarray:
     """The value of one step's expression on ``env`` (the NumpyBackend; m bound to its value)."""
-    from derive.evaluate import _bind_m
+    from derive.evaluate import bind_m
 
     if key[0] == "A" and net.activation(key[1]).kind == "softmax":
         return model.apply_activation(net, key[1], env[("Z", key[1])])
     backend = E.NumpyBackend(model.standins(net))
-    out = E.evaluate(_bind_m(expr_, m), env, backend)
+    out = E.evaluate(bind_m(expr_, m), env, backend)
     return np.asarray(out, dtype=float)
 
 

@@ -425,7 +425,7 @@ def _local_numeric(net, f, rng, m_value):
 
 
 def _finite_differences(derivation, seed, eps):
-    from derive.evaluate import _bind_m
+    from derive.evaluate import bind_m
     from derive.expr import NumpyBackend
 
     net = derivation.network
@@ -439,7 +439,7 @@ def _finite_differences(derivation, seed, eps):
         V, surrogate, env = _local_numeric(fd_net, f, rng, m_value)
         numeric = fd.central_differences(surrogate, V, eps)
         try:
-            analytic = evaluate(_bind_m(f.expr, m_value), env, backend)
+            analytic = evaluate(bind_m(f.expr, m_value), env, backend)
         except KeyError:
             errors[f.kind, f.layer] = 1.0
             continue

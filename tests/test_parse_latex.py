@@ -13,7 +13,7 @@ import sympy as sp
 from derive import expr as E
 from derive.backward import derive
 from derive.errors import ParseError, ShapeMismatch
-from derive.evaluate import _bind_m, gradient_values
+from derive.evaluate import bind_m, gradient_values
 from derive.expr import NumpyBackend, evaluate
 from derive.model import random_instance, standins
 from derive.parse import Equation, detect_syntax, parse_equation, parse_expression
@@ -31,7 +31,7 @@ GEN = Network(layers=[3, 4, 2], loss="mse")
 
 def value(eq: Equation, net: Network, seed: int = 0):
     env = gradient_values(derive(net, prove=False), random_instance(net, seed=seed, m=5))
-    got = evaluate(_bind_m(eq.rhs, 5), env, NumpyBackend(standins(net)))
+    got = evaluate(bind_m(eq.rhs, 5), env, NumpyBackend(standins(net)))
     return np.asarray(got, dtype=float), env[eq.target.key]
 
 

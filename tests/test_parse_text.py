@@ -14,7 +14,7 @@ from derive import expr as E
 from derive.backward import derive
 from derive.errors import ParseError, ShapeMismatch
 from derive.expr import NumpyBackend, evaluate
-from derive.evaluate import _bind_m, gradient_values
+from derive.evaluate import bind_m, gradient_values
 from derive.model import random_instance, standins
 from derive.parse import Equation, LayerOutOfRange, parse_equation, parse_expression
 from derive.spec import Network
@@ -37,7 +37,7 @@ def oracle(net: Network, seed: int = 0):
 
 
 def ev(e: E.Expr, env, backend):
-    return np.asarray(evaluate(_bind_m(e, 5), env, backend), dtype=float)
+    return np.asarray(evaluate(bind_m(e, 5), env, backend), dtype=float)
 
 
 def value(eq: Equation, net: Network, seed: int = 0):
