@@ -276,6 +276,29 @@ def _lanczos_top(M: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(top, 0.0))
 
 
+def draw(depth: int, width: int, init: str, gain: float, seed: int, batch: int):
+    """The seeded numbers of one run: ``weight(l)`` → W[l+1] (0-based l), the inputs X
+    (width×batch, N(0, 1)) and δ[L] (each column a random unit vector).
+
+    Each layer has its own stream (``SeedSequence(seed)``), so a depth-30 run shares a depth-50
+    run's first 30 weight matrices, and weights can be drawn again for the backward pass instead
+    of being stored (depth × width² floats).
+
+    >>> weight, X, U = draw(3, 4, "identity", 2.0, 0, 5)
+    >>> weight(2).tolist()[0], X.shape, bool(np.allclose(np.linalg.norm(U, axis=0), 1))
+    ([2.0, 0.0, 0.0, 0.0], (4, 5), True)
+    """
+    s_weights, s_input, s_upstream = np.random.SeedSequence(int(seed)).spawn(3)
+    layer_seeds = s_weights.spawn(depth)
+
+    def weight(l: int) -> np.ndarray:
+        return init_weight(init, width, float(gain), np.random.default_rng(layer_seeds[l]))
+
+    X = np.random.default_rng(s_input).standard_normal((width, batch))
+    U = np.random.default_rng(s_upstream).standard_normal((width, batch))
+    return weight, X, U / np.linalg.norm(U, axis=0)
+
+
 # -- the analysis ----------------------------------------------------------------------------------
 def analyse(depth: int = 50, width: int = 64, activation: str = "tanh", init: str = "xavier",
             gain: float = 1.0, seed: int = 0, batch: int = 32) -> StabilityResult:
@@ -290,17 +313,11 @@ def analyse(depth: int = 50, width: int = 64, activation: str = "tanh", init: st
     init = str(init).strip().lower()
     _check_sizes(depth, width, batch, gain, init)
     gain = float(gain)
-    s_weights, s_input, s_upstream = np.random.SeedSequence(int(seed)).spawn(3)
-    layer_seeds = s_weights.spawn(depth)  # one stream per layer: depth 30 shares depth 50's first 30
-
-    def weight(l: int) -> np.ndarray:  # W[l+1], regenerated for the backward pass (no L·n² store)
-        return init_weight(init, n, gain, np.random.default_rng(layer_seeds[l]))
-
+    weight, A, upstream = draw(depth, width, init, gain, seed, batch)
     n, L = width, depth
     fwd, der = act.numpy_forward, act.numpy_derivative
     homogeneous = positively_homogeneous(act.name)
 
-    A = np.random.default_rng(s_input).standard_normal((n, batch))
     log_scale = np.zeros(batch)  # A holds a[l] / exp(log_scale), column by column
     log_act = np.empty(L + 1)
     log_act[0] = _log_rms(np.log(np.linalg.norm(A, axis=0)))
@@ -332,8 +349,7 @@ def analyse(depth: int = 50, width: int = 64, activation: str = "tanh", init: st
                 A = A / np.where(norms > 0, norms, 1.0)
                 log_scale = log_scale + np.log(np.where(norms > 0, norms, 1.0))
 
-        delta = np.random.default_rng(s_upstream).standard_normal((n, batch))
-        delta /= np.linalg.norm(delta, axis=0)
+        delta = upstream
         log_delta = np.zeros((L + 1, batch))
         for l in range(L, 0, -1):
             delta = weight(l - 1).T @ (delta * D[l - 1])

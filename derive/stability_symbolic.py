@@ -139,7 +139,13 @@ def layer_jacobian(activation=None, n_out: int = 2, n_in: int = 3, seed: int = 0
 
     fwd, der = _numeric(act)
     rng = np.random.default_rng(seed)
-    Wn, an, bn = rng.normal(size=(n_out, n_in)), rng.normal(size=n_in), rng.normal(size=n_out)
+    kinks = [float(k) for k in act.kinks] if act is not None else []
+    for _ in range(100):  # away from kinks (relu at 0), with some z on each side of one
+        Wn, an, bn = rng.normal(size=(n_out, n_in)), rng.normal(size=n_in), rng.normal(size=n_out)
+        zn = Wn @ an + bn
+        if all(np.min(np.abs(zn - k)) > 0.05 and np.any(zn > k) and np.any(zn < k)
+               for k in kinks):
+            break
     f = lambda v: np.asarray(fwd(Wn @ v + bn), dtype=float) * np.ones(n_out)  # noqa: E731
     J_fd = np.empty((n_out, n_in))
     for j in range(n_in):
@@ -147,8 +153,8 @@ def layer_jacobian(activation=None, n_out: int = 2, n_in: int = 3, seed: int = 0
         e[j] = FD_STEP
         J_fd[:, j] = (f(an + e) - f(an - e)) / (2 * FD_STEP)
     J_formula = np.diag(np.asarray(der(Wn @ an + bn), dtype=float) * np.ones(n_out)) @ Wn
-    fd_error = float(np.linalg.norm(J_fd - J_formula) /
-                     (np.linalg.norm(J_fd) + np.linalg.norm(J_formula)))
+    scale = np.linalg.norm(J_fd) + np.linalg.norm(J_formula)
+    fd_error = float(np.linalg.norm(J_fd - J_formula) / scale) if scale > 0 else 0.0
     gp = f"{act.text}′" if act is not None else "g′"
     steps = (
         Claim("the layer", f"z = W a[l-1] + b, a[l] = {_name(act)}(z) (one example, columns)",
