@@ -28,89 +28,15 @@ matrix product dZ[2] and W[2]T: (n2×m)·(n1×n2) — inner dimensions m and n1 
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from derive.errors import DeriveError, ParseError, ShapeMismatch
+from derive.verdict import SEVERITY, Mistake, Verdict
 
-VERDICTS = ("correct", "shape_error", "not_equivalent", "parse_error")
-EXIT_CODES = {"correct": 0, "shape_error": 1, "not_equivalent": 1, "parse_error": 2}
-SEVERITY = {"correct": 0, "not_equivalent": 1, "shape_error": 2, "parse_error": 3}
 KINDS = ("dA", "dZ", "dW", "db")
 PROBE_DEPTH = 64  # a generic network this deep reads any layer number a student writes
 MAX_OFFSET = 16  # L - 16 .. L in the probe are read as written with L
 GENERIC_DEPTH = 4  # a generic index l is checked at l = 1..4 of a 4-layer generic network
-
-
-@dataclass(frozen=True)
-class Mistake:
-    """One mistake: a code from DESIGN.md and one plain sentence."""
-
-    code: str
-    message: str
-
-    def to_dict(self) -> dict:
-        return {"code": self.code, "message": self.message}
-
-
-@dataclass(frozen=True, eq=False)
-class Verdict:
-    """The checker's answer; ``to_dict()`` is the JSON object of ``derive check --json``."""
-
-    verdict: str  # one of VERDICTS
-    target: str | None = None
-    mistakes: tuple[Mistake, ...] = ()
-    message: str = ""
-    expected: str | None = None
-    expected_latex: str | None = None
-    counterexample: dict | None = None
-    notes: tuple[str, ...] = ()
-    position: int | None = None  # 0-based offset of a parse error in the equation
-    syntax: str | None = None  # "latex" or "text", as detected
-    network: dict | None = field(default=None)
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_CODES[self.verdict]
-
-    @property
-    def correct(self) -> bool:
-        return self.verdict == "correct"
-
-    def to_dict(self) -> dict:
-        return {
-            "verdict": self.verdict,
-            "target": self.target,
-            "mistakes": [m.to_dict() for m in self.mistakes],
-            "message": self.message,
-            "expected": self.expected,
-            "expected_latex": self.expected_latex,
-            "counterexample": self.counterexample,
-            "notes": list(self.notes),
-            "position": self.position,
-            "syntax": self.syntax,
-            "network": self.network,
-        }
-
-    def _repr_latex_(self) -> str:
-        head = rf"\text{{{self.verdict.replace('_', ' ')}}}"
-        return f"${head}\\quad {self.expected_latex}$" if self.expected_latex else f"${head}$"
-
-    def _repr_html_(self) -> str:
-        esc = html.escape
-        rows = [f"<b>{esc(self.verdict.replace('_', ' '))}</b>"
-                + (f" &mdash; {esc(self.target)}" if self.target else "")]
-        if self.message:
-            rows.append(esc(self.message))
-        rows += [f"<code>{esc(m.code)}</code>: {esc(m.message)}" for m in self.mistakes]
-        if self.expected and self.verdict != "correct":
-            rows.append(f"correct: {esc(self.expected)}")
-        rows += [f"<i>{esc(n)}</i>" for n in self.notes]
-        return "<div>" + "<br>".join(rows) + "</div>"
-
-    def __str__(self) -> str:
-        return f"{self.verdict}: {self.message}"
 
 
 # -- the public entry point ---------------------------------------------------------------------

@@ -1,0 +1,87 @@
+"""The checker's result: a :class:`Verdict` with its :class:`Mistake` list, as JSON and in a notebook.
+
+``Verdict.to_dict()`` is the object ``derive check --json`` prints (docs/checking.md pins it).
+
+>>> v = Verdict("not_equivalent", "dW[1]", (Mistake("missing_scale", "The factor 1/m is missing."),))
+>>> v.exit_code, v.to_dict()["mistakes"]
+(1, [{'code': 'missing_scale', 'message': 'The factor 1/m is missing.'}])
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+
+VERDICTS = ("correct", "shape_error", "not_equivalent", "parse_error")
+EXIT_CODES = {"correct": 0, "shape_error": 1, "not_equivalent": 1, "parse_error": 2}
+SEVERITY = {"correct": 0, "not_equivalent": 1, "shape_error": 2, "parse_error": 3}
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """One mistake: a code from DESIGN.md and one plain sentence."""
+
+    code: str
+    message: str
+
+    def to_dict(self) -> dict:
+        return {"code": self.code, "message": self.message}
+
+
+@dataclass(frozen=True, eq=False)
+class Verdict:
+    """The checker's answer; ``to_dict()`` is the JSON object of ``derive check --json``."""
+
+    verdict: str  # one of VERDICTS
+    target: str | None = None
+    mistakes: tuple[Mistake, ...] = ()
+    message: str = ""
+    expected: str | None = None
+    expected_latex: str | None = None
+    counterexample: dict | None = None
+    notes: tuple[str, ...] = ()
+    position: int | None = None  # 0-based offset of a parse error in the equation
+    syntax: str | None = None  # "latex" or "text", as detected
+    network: dict | None = field(default=None)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.verdict]
+
+    @property
+    def correct(self) -> bool:
+        return self.verdict == "correct"
+
+    def to_dict(self) -> dict:
+        return {
+            "verdict": self.verdict,
+            "target": self.target,
+            "mistakes": [m.to_dict() for m in self.mistakes],
+            "message": self.message,
+            "expected": self.expected,
+            "expected_latex": self.expected_latex,
+            "counterexample": self.counterexample,
+            "notes": list(self.notes),
+            "position": self.position,
+            "syntax": self.syntax,
+            "network": self.network,
+        }
+
+    def _repr_latex_(self) -> str:
+        head = rf"\text{{{self.verdict.replace('_', ' ')}}}"
+        return f"${head}\\quad {self.expected_latex}$" if self.expected_latex else f"${head}$"
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        rows = [f"<b>{esc(self.verdict.replace('_', ' '))}</b>"
+                + (f" &mdash; {esc(self.target)}" if self.target else "")]
+        if self.message:
+            rows.append(esc(self.message))
+        rows += [f"<code>{esc(m.code)}</code>: {esc(m.message)}" for m in self.mistakes]
+        if self.expected and self.verdict != "correct":
+            rows.append(f"correct: {esc(self.expected)}")
+        rows += [f"<i>{esc(n)}</i>" for n in self.notes]
+        return "<div>" + "<br>".join(rows) + "</div>"
+
+    def __str__(self) -> str:
+        return f"{self.verdict}: {self.message}"
