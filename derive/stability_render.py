@@ -83,7 +83,7 @@ def to_text(r: StabilityResult, every: int | None = None) -> str:
         ))
     widths = [max(len(row[i]) for row in table) for i in range(len(cols))]
     lines = [*header(r), ""]
-    lines += ["  ".join(c.rjust(wd) for c, wd in zip(row, widths)) for row in table]
+    lines += ["  ".join(c.rjust(wd) for c, wd in zip(row, widths, strict=True)) for row in table]
     return "\n".join([*lines, "", *verdict_lines(r)])
 
 
@@ -130,7 +130,7 @@ def sweep_text(s: SweepResult) -> str:
     first = s.runs[0]
     lines = [f"derive stability --sweep: width {first.width}, batch {first.batch}, seed {first.seed};"
              " ‖δ[l]‖ is the batch RMS of per-example norms; growth factor per layer (fit)", ""]
-    lines += ["  ".join(c.ljust(wd) for c, wd in zip(row, widths)).rstrip() for row in table]
+    lines += ["  ".join(c.ljust(wd) for c, wd in zip(row, widths, strict=True)).rstrip() for row in table]
     return "\n".join(lines)
 
 
@@ -150,7 +150,7 @@ def plot_sweep(s: SweepResult, path: str) -> str:
     depths = s.depths
     fig, axes = plt.subplots(1, len(depths), figsize=(3.6 * len(depths) + 1.2, 3.4),
                              squeeze=False, dpi=80)
-    for ax, depth in zip(axes[0], depths):
+    for ax, depth in zip(axes[0], depths, strict=True):
         runs = [r for r in s.runs if r.depth == depth]
         for r in runs:
             label = f"{r.activation}, {r.init}" + (f" ×{r.gain:g}" if r.gain != 1 else "")

@@ -216,7 +216,7 @@ def backprop_link(activation=None, m: int = 2) -> SymbolicResult:
         x = sp.Matrix(n1, 1, lambda i, _: sp.Symbol(f"x_{i}", real=True))
         fwd = (W * x + b).applyfunc(lambda e: _g(act, e) if act is not None
                                     else sp.Function("g2")(e))
-        J = fwd.jacobian(x).subs(dict(zip(x, a_col)), simultaneous=True)
+        J = fwd.jacobian(x).subs(dict(zip(x, a_col, strict=True)), simultaneous=True)
         ok &= all(sp.simplify(e) == 0 for e in (dA1[:, t] - J.T * dA2[:, t]))
     steps = (
         Claim("error signal", "δ[l] = ∂ℓ/∂a[l] is one column of dA[l]", r"\delta^{[l]} = "
@@ -377,7 +377,7 @@ def quadratic_descent() -> SymbolicResult:
     upd_ok = sp.simplify(update - r * th) == 0
     unrolled = [th0]
     for _ in range(3):
-        unrolled.append(sp.expand((unrolled[-1] - eta * grad.subs(th, unrolled[-1]))))
+        unrolled.append(sp.expand(unrolled[-1] - eta * grad.subs(th, unrolled[-1])))
     unroll_ok = all(sp.simplify(unrolled[k] - r**k * th0) == 0 for k in range(4))
     induction = sp.simplify(r * (r**t * th0) - r ** (t + 1) * th0) == 0
 
