@@ -148,20 +148,25 @@ def plot_sweep(s: SweepResult, path: str) -> str:
     import matplotlib.pyplot as plt
 
     depths = s.depths
-    fig, axes = plt.subplots(1, len(depths), figsize=(3.6 * len(depths) + 1.2, 3.4),
+    inits = list(dict.fromkeys((r.init, r.gain) for r in s.runs))
+    acts = list(dict.fromkeys(r.activation for r in s.runs))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    styles = ("-", "--", ":", "-.")
+    fig, axes = plt.subplots(1, len(depths), figsize=(3.6 * len(depths) + 2.2, 3.4),
                              squeeze=False, dpi=80)
     for ax, depth in zip(axes[0], depths, strict=True):
-        runs = [r for r in s.runs if r.depth == depth]
-        for r in runs:
+        for r in (r for r in s.runs if r.depth == depth):
             label = f"{r.activation}, {r.init}" + (f" ×{r.gain:g}" if r.gain != 1 else "")
-            ax.plot(r.layers, r.log_grad_norm / LN10, label=label, lw=1.4)
+            ax.plot(r.layers, r.log_grad_norm / LN10, label=label, lw=1.5,
+                    color=colours[inits.index((r.init, r.gain)) % len(colours)],
+                    ls=styles[acts.index(r.activation) % len(styles)])
         ax.set_title(f"depth {depth}", fontsize=10)
         ax.set_xlabel("layer l (backprop runs from L down to 0)", fontsize=8)
         ax.axhline(0.0, color="grey", lw=0.6, ls=":")
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=8)
     axes[0][0].set_ylabel("log10 ‖δ[l]‖ (batch RMS)", fontsize=9)
-    axes[0][-1].legend(fontsize=7, loc="best")
+    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.tight_layout()
     try:
         fig.savefig(path, format="png")

@@ -334,6 +334,10 @@ def scaled_identity(n: int = 2, depth: int = 4) -> SymbolicResult:
     for k in range(1, depth + 1):
         P = J.T * P
         small_ok &= sp.simplify(P - s**k * I) == sp.zeros(n)
+    a, fwd_ok = x, True
+    for k in range(1, depth + 1):  # the forward pass with b = 0
+        a = W * a
+        fwd_ok &= sp.simplify(a - s**k * x) == sp.zeros(n, 1)
     induction = sp.simplify((J.T * (s**L * I)) - s ** (L + 1) * I) == sp.zeros(n)
     limits = {str(v): sp.limit(v**L, L, sp.oo) for v in (sp.Rational(1, 2), 1, sp.Rational(3, 2))}
     steps = (
@@ -350,7 +354,8 @@ def scaled_identity(n: int = 2, depth: int = 4) -> SymbolicResult:
               r"\lim_{L\to\infty} s^L = 0,\ 1,\ \infty", "SymPy limit",
               limits == {"1/2": 0, "1": 1, "3/2": sp.oo}),
         Claim("forward too", "with b = 0 also A[L] = s^L X: the activations explode or vanish "
-              "with the same factor (seed 000)", r"A^{[L]} = s^L X"),
+              "with the same factor (seed 000)", r"A^{[L]} = s^L X",
+              f"SymPy: W(⋯(W x)) = s^L x for L = 1..{depth}", fwd_ok),
     )
     return SymbolicResult("scaled_identity", "Linear layers with W[l] = s·I", steps,
                           {"product": s**L, "limits": limits})
