@@ -280,20 +280,20 @@ def _fuse_output(net: Network, act, loss: rules.Loss, T: SymbolTable):
         gprime = act.derivative
         if z in gprime.free_symbols:
             return None  # the derivative is not a function of a alone (relu, gelu, ...)
-        fused = rules.tidy(sp.factor(sp.simplify(dl * gprime)))
+        fused = rules.tidy(sp.factor(sp.cancel(dl * gprime)))
         if sp.count_ops(fused) >= sp.count_ops(dl) + sp.count_ops(gprime) + 1:
             return None
         note = (
             f"∂ℓ/∂a · {act.text}′ = ({sp.sstr(dl)}) · ({sp.sstr(gprime)}) "
-            f"= {sp.sstr(fused, order='none')} (SymPy simplify)"
+            f"= {sp.sstr(fused, order='none')} (SymPy cancel)"
         )
         return E.Pointwise(fused, (a, y), (T["A", L], T["Y"])), note
     # softmax: dzⱼ = aⱼ (∂ℓ/∂aⱼ − Σₖ aₖ ∂ℓ/∂aₖ); fusable when aₖ ∂ℓ/∂aₖ = c yₖ and Σₖ yₖ = 1
-    weighted = sp.simplify(a * dl)
-    c = sp.simplify(weighted / y)
+    weighted = sp.cancel(a * dl)
+    c = sp.cancel(weighted / y)
     if weighted.free_symbols != {y} or c.free_symbols or not loss.assumes:
         return None
-    fused = rules.tidy(sp.factor(sp.simplify(a * (dl - c))))
+    fused = rules.tidy(sp.factor(sp.cancel(a * (dl - c))))
     note = (
         f"aₖ ∂ℓ/∂aₖ = {sp.sstr(weighted)}, so Σₖ aₖ ∂ℓ/∂aₖ = {sp.sstr(c)} because "
         f"{loss.assumes}; then aⱼ(∂ℓ/∂aⱼ − ({sp.sstr(c)})) = {sp.sstr(fused, order='none')}"

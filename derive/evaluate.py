@@ -33,7 +33,7 @@ def forward_env(net, instance: model.Instance) -> dict:
 def generic_upstream(net, env: dict) -> np.ndarray:
     """dA[L] for a generic loss: the stand-in loss's ∂ℓ/∂a at (A[L], Y)."""
     loss = model.standin_loss()
-    grad = sp.lambdify((rules.a, rules.y), sp.diff(loss.per_unit, rules.a), "numpy")
+    grad = sp.lambdify((rules.a, rules.y), sp.diff(loss.per_unit, rules.a), [np])
     return np.asarray(grad(env["A", net.L], env["Y", None]), dtype=float)
 
 

@@ -421,7 +421,8 @@ class NumpyBackend:
 
 @functools.lru_cache(maxsize=512)
 def _lambdify(params, expr) -> Callable:
-    return sp.lambdify(params, expr, "numpy")
+    # The numpy module object, not "numpy": SymPy then skips `from numpy import *` (~0.2 s cold).
+    return sp.lambdify(params, expr, [np])
 
 
 class SympyBackend:

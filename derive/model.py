@@ -27,39 +27,24 @@ from derive.spec import Network
 @functools.cache
 def standin_activation(layer: int) -> rules.Activation:
     """What a generic g[l] is replaced by for numbers: g(z) = tanh(z) + z/(l + 2)."""
-    z = rules.z
-    fwd = sp.tanh(z) + z / (layer + 2)
+    forward = f"tanh(z) + z/{layer + 2}"
+    derivative = sp.sstr(sp.diff(sp.tanh(rules.z) + rules.z / (layer + 2), rules.z))
     return rules.Activation(
-        name=f"g{layer}",
-        aliases=(),
-        kind="elementwise",
-        text=f"g[{layer}]",
-        latex=f"g^{{[{layer}]}}",
-        forward=fwd,
-        derivative=sp.diff(fwd, z),
-        derivative_text="",
-        derivative_numpy="",
-        range=(-sp.oo, sp.oo),
-        kinks=(),
-        derivative_bound=1 + sp.Rational(1, layer + 2),
+        name=f"g{layer}", aliases=(), kind="elementwise", text=f"g[{layer}]",
+        latex=f"g^{{[{layer}]}}", derivative_text="", derivative_numpy="",
+        source={"forward": forward, "derivative": derivative, "range": ["-oo", "oo"], "kinks": [],
+                "derivative_bound": f"1 + 1/{layer + 2}"},
     )
 
 
 @functools.cache
 def standin_loss() -> rules.Loss:
     """What a generic per-example loss ℓ is replaced by for numbers: log cosh(a − y) + (a − y)²/4."""
-    a, y = rules.a, rules.y
     return rules.Loss(
-        name="ℓ",
-        aliases=(),
-        title="generic loss (numeric stand-in)",
-        per_unit=sp.log(sp.cosh(a - y)) + (a - y) ** 2 / 4,
-        latex=r"\ell",
-        text="ℓ",
-        natural_output="",
-        a_range=(-sp.oo, sp.oo),
-        y_range=(-sp.oo, sp.oo),
-        assumes="",
+        name="ℓ", aliases=(), title="generic loss (numeric stand-in)", latex=r"\ell", text="ℓ",
+        natural_output="", assumes="",
+        source={"per_unit": "log(cosh(a - y)) + (a - y)**2/4", "a_range": ["-oo", "oo"],
+                "y_range": ["-oo", "oo"]},
     )
 
 

@@ -378,7 +378,7 @@ def _local_numeric(net, f, rng, m_value):
         Y = _random_targets(net, rng, shape("Y"))
         A = model.apply_activation(net, L, V)
         dA = np.asarray(
-            sp.lambdify((rules.a, rules.y), net.loss_entry.gradient, "numpy")(A, Y)
+            sp.lambdify((rules.a, rules.y), net.loss_entry.gradient, [np])(A, Y)
         ) * np.ones_like(A)
         env = {("Z", L): V, ("A", L): A, ("Y", None): Y, ("dA", L): dA}
         return V, (lambda v: _loss_sum(net, model.apply_activation(net, L, v), Y)), env

@@ -36,25 +36,56 @@ def rules_dir() -> Path:
 
 @dataclass(frozen=True)
 class Activation:
-    """One activation function: forward definition, textbook derivative, how to print it."""
+    """One activation function: forward definition, textbook derivative, how to print it.
+
+    The SymPy parts are parsed from the catalogue's text on first use (most runs need two or
+    three activations, and parsing all of them costs a cold start ~0.1 s).
+    """
 
     name: str
     aliases: tuple[str, ...]
     kind: str  # "elementwise" or "softmax"
     text: str
     latex: str
-    forward: sp.Expr  # in z (elementwise); descriptive only for softmax
-    derivative: sp.Expr  # textbook form, in z and/or a
     derivative_text: str
     derivative_numpy: str
-    range: tuple[sp.Expr, sp.Expr]
-    kinks: tuple[sp.Expr, ...]
-    derivative_bound: sp.Expr
-    params: Mapping[str, sp.Expr] = field(default_factory=dict, compare=False, hash=False)
+    source: Mapping[str, object] = field(compare=False, hash=False, repr=False)
+    # source: "forward", "derivative" (SymPy text), "range", "kinks" (lists of text),
+    # "derivative_bound" (text), "params" ({name: text})
 
     @property
     def elementwise(self) -> bool:
         return self.kind == "elementwise"
+
+    @functools.cached_property
+    def params(self) -> Mapping[str, sp.Expr]:
+        return {k: _expr(v) for k, v in self.source.get("params", {}).items()}
+
+    def _parse(self, text: str) -> sp.Expr:
+        return _expr(text, {sp.Symbol(k): v for k, v in self.params.items()})
+
+    @functools.cached_property
+    def forward(self) -> sp.Expr:
+        """g(z); for softmax only a placeholder symbol (it is not element-wise)."""
+        return self._parse(self.source["forward"]) if self.elementwise else sp.Symbol("softmax")
+
+    @functools.cached_property
+    def derivative(self) -> sp.Expr:
+        """The textbook derivative, in z and/or a (a placeholder for softmax)."""
+        return self._parse(self.source["derivative"]) if self.elementwise else sp.Symbol("J")
+
+    @functools.cached_property
+    def range(self) -> tuple[sp.Expr, sp.Expr]:
+        lo, hi = (self._parse(v) for v in self.source["range"])
+        return (lo, hi)
+
+    @functools.cached_property
+    def kinks(self) -> tuple[sp.Expr, ...]:
+        return tuple(self._parse(v) for v in self.source["kinks"])
+
+    @functools.cached_property
+    def derivative_bound(self) -> sp.Expr:
+        return self._parse(self.source["derivative_bound"])
 
     @functools.cached_property
     def derivative_at_z(self) -> sp.Expr:
@@ -63,27 +94,40 @@ class Activation:
 
     @functools.cached_property
     def numpy_forward(self) -> Callable:
-        return sp.lambdify(z, self.forward, "numpy")
+        return _numpy_function((z,), self.forward)
 
     @functools.cached_property
     def numpy_derivative(self) -> Callable:
-        return sp.lambdify(z, self.derivative_at_z, "numpy")
+        return _numpy_function((z,), self.derivative_at_z)
 
 
 @dataclass(frozen=True)
 class Loss:
-    """A per-example loss Σₖ per_unit(aₖ, yₖ)."""
+    """A per-example loss Σₖ per_unit(aₖ, yₖ); SymPy parts parsed on first use."""
 
     name: str
     aliases: tuple[str, ...]
     title: str
-    per_unit: sp.Expr  # in a, y
     latex: str
     text: str
     natural_output: str
-    a_range: tuple[sp.Expr, sp.Expr]
-    y_range: tuple[sp.Expr, sp.Expr]
     assumes: str
+    source: Mapping[str, object] = field(compare=False, hash=False, repr=False)
+    # source: "per_unit" (SymPy text in a, y), "a_range", "y_range" (lists of text)
+
+    @functools.cached_property
+    def per_unit(self) -> sp.Expr:
+        return _expr(self.source["per_unit"])
+
+    @functools.cached_property
+    def a_range(self) -> tuple[sp.Expr, sp.Expr]:
+        lo, hi = (_expr(v) for v in self.source["a_range"])
+        return (lo, hi)
+
+    @functools.cached_property
+    def y_range(self) -> tuple[sp.Expr, sp.Expr]:
+        lo, hi = (_expr(v) for v in self.source["y_range"])
+        return (lo, hi)
 
     @functools.cached_property
     def gradient(self) -> sp.Expr:
@@ -93,7 +137,14 @@ class Loss:
 
     @functools.cached_property
     def numpy_per_unit(self) -> Callable:
-        return sp.lambdify((a, y), self.per_unit, "numpy")
+        return _numpy_function((a, y), self.per_unit)
+
+
+def _numpy_function(params, expr) -> Callable:
+    # The numpy module object, not "numpy": SymPy then skips `from numpy import *` (~0.2 s cold).
+    import numpy
+
+    return sp.lambdify(params, expr, [numpy])
 
 
 @dataclass(frozen=True)
@@ -207,48 +258,37 @@ class _Registry(Mapping):
 
 @functools.cache
 def activations() -> _Registry:
-    """The activation registry, loaded once."""
-    out = []
-    for e in _load("activations.toml"):
-        params = {k: _expr(v) for k, v in e.get("params", {}).items()}
-        sub = {sp.Symbol(k): v for k, v in params.items()}
-        kind = e.get("kind", "elementwise")
-        elementwise = kind == "elementwise"
-        out.append(
-            Activation(
-                name=e["name"],
-                aliases=tuple(e.get("aliases", ())),
-                kind=kind,
-                text=e["text"],
-                latex=e["latex"],
-                forward=_expr(e["forward"], sub) if elementwise else sp.Symbol("softmax"),
-                derivative=_expr(e["derivative"], sub) if elementwise else sp.Symbol("J"),
-                derivative_text=e["derivative_text"],
-                derivative_numpy=e["derivative_numpy"],
-                range=tuple(_expr(v, sub) for v in e["range"]),
-                kinks=tuple(_expr(v, sub) for v in e["kinks"]),
-                derivative_bound=_expr(e["derivative_bound"]),
-                params=params,
-            )
+    """The activation registry, loaded once (names now, SymPy parts on first use)."""
+    out = [
+        Activation(
+            name=e["name"],
+            aliases=tuple(e.get("aliases", ())),
+            kind=e.get("kind", "elementwise"),
+            text=e["text"],
+            latex=e["latex"],
+            derivative_text=e["derivative_text"],
+            derivative_numpy=e["derivative_numpy"],
+            source={k: e[k] for k in ("forward", "derivative", "range", "kinks",
+                                      "derivative_bound")} | {"params": e.get("params", {})},
         )
+        for e in _load("activations.toml")
+    ]
     return _Registry(out, "activation")
 
 
 @functools.cache
 def losses() -> _Registry:
-    """The loss registry, loaded once."""
+    """The loss registry, loaded once (names now, SymPy parts on first use)."""
     out = [
         Loss(
             name=e["name"],
             aliases=tuple(e.get("aliases", ())),
             title=e["title"],
-            per_unit=_expr(e["per_unit"]),
             latex=e["latex"],
             text=e["text"],
             natural_output=e["natural_output"],
-            a_range=tuple(_expr(v) for v in e["a_range"]),
-            y_range=tuple(_expr(v) for v in e["y_range"]),
             assumes=e.get("assumes", ""),
+            source={k: e[k] for k in ("per_unit", "a_range", "y_range")},
         )
         for e in _load("losses.toml")
     ]
