@@ -384,3 +384,32 @@ def test_cli_depths_parse_error_has_position():
     with pytest.raises(ParseError) as exc:
         _ints("10, 2x", "--depths")
     assert exc.value.position == 3
+
+
+# -- the docs page shows the tool's real output ------------------------------------------------------
+def _doc_blocks():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "stability.md").read_text("utf-8")
+    blocks = []
+    for chunk in text.split("```\n$ ")[1:]:
+        body = chunk.split("\n```")[0]
+        command, _, output = body.partition("\n")
+        if "|" not in command:
+            blocks.append((command, output))
+    return blocks
+
+
+@pytest.mark.parametrize("command,expected", _doc_blocks(), ids=lambda v: v[:60])
+def test_docs_show_real_output(command, expected, capsys, tmp_path):
+    import shlex
+
+    argv = shlex.split(command)[1:]
+    if "--plot" in argv:  # write the plot elsewhere; the docs name docs/img/...
+        i = argv.index("--plot")
+        docs_path, argv[i + 1] = argv[i + 1], str(tmp_path / "p.png")
+    assert main(argv) == 0
+    out = capsys.readouterr().out.rstrip("\n")
+    if "--plot" in argv:
+        out = out.replace(str(tmp_path / "p.png"), docs_path)
+    assert out == expected
