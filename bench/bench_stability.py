@@ -34,7 +34,9 @@ def main() -> None:
 
     import numpy as np
 
-    import derive.stability as S
+    import importlib
+
+    S = importlib.import_module("derive.stability")  # the module; derive.stability is the function
 
     S.analyse(depth=2, width=4)  # warm: catalogue, lambdify, SymPy homogeneity check
     timings, norm_share, method = [], [], ""

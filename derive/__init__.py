@@ -1,28 +1,79 @@
 """derive: derive, check and teach the backpropagation formulas of dense neural networks.
 
 >>> import derive
->>> d = derive.backward(derive.Network(layers=[3, 3, 1], activations=["relu", "sigmoid"], loss="bce"))
+>>> net = derive.Network(layers=[3, 3, 1], activations=["relu", "sigmoid"], loss="bce")
+>>> d = derive.backward(net)
 >>> print(d.formula("dZ", 1))
 dZ[1] = W[2]ᵀ dZ[2] ⊙ relu′(Z[1])
 >>> d.proof.passed
 True
+>>> derive.check("dZ1 = dZ2 W2^T * g1'(Z1)", net).mistakes[0].code
+'wrong_order'
+
+The names below load on first use (PEP 562), so ``derive --help`` and a cold ``derive check``
+import only what they need. ``derive.check``, ``derive.backward``, ``derive.handout``,
+``derive.numbers``, ``derive.stability`` and ``derive.jacobian`` are functions; their modules
+are imported as ``from derive.check import ...``.
 """
 
-from derive.backward import Derivation, Formula, Step
-from derive.backward import derive as backward
-from derive.errors import DeriveError, ParseError, ProofFailure, ShapeMismatch, SpecError
-from derive.spec import Network
+from __future__ import annotations
 
-__all__ = [
-    "Derivation",
-    "DeriveError",
-    "Formula",
-    "Network",
-    "ParseError",
-    "ProofFailure",
-    "ShapeMismatch",
-    "SpecError",
-    "Step",
-    "backward",
-]
+import importlib
+import sys
+import types
+
 __version__ = "0.1.0"
+
+_EXPORTS = {
+    # the engine
+    "Network": ("derive.spec", "Network"),
+    "backward": ("derive.backward", "derive"),
+    "Derivation": ("derive.backward", "Derivation"),
+    "Formula": ("derive.backward", "Formula"),
+    "Step": ("derive.backward", "Step"),
+    # features on top of the derivation
+    "check": ("derive.check", "check"),
+    "Verdict": ("derive.verdict", "Verdict"),
+    "parse_equation": ("derive.parse", "parse_equation"),
+    "handout": ("derive.handout", "handout"),
+    "numbers": ("derive.numbers", "worked_example"),
+    "check_student": ("derive.studentcheck", "check_student"),
+    "gradcheck": ("derive.gradcheck", "gradcheck"),
+    "stability": ("derive.stability", "analyse"),
+    "jacobian": ("derive.jacobian", "jacobian"),
+    # errors
+    "DeriveError": ("derive.errors", "DeriveError"),
+    "SpecError": ("derive.errors", "SpecError"),
+    "ParseError": ("derive.errors", "ParseError"),
+    "ShapeMismatch": ("derive.errors", "ShapeMismatch"),
+    "ProofFailure": ("derive.errors", "ProofFailure"),
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    try:
+        module, attr = _EXPORTS[name]
+    except KeyError:
+        raise AttributeError(f"module 'derive' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
+
+class _Package(types.ModuleType):
+    """Keeps ``derive.check`` (and the other exported functions named like their modules) the
+    function: importing the submodule ``derive.check`` would otherwise bind the module there."""
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in _EXPORTS and isinstance(value, types.ModuleType):
+            return  # the submodule stays reachable as sys.modules["derive.check"]
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

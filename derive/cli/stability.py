@@ -60,8 +60,10 @@ def _names(text: str) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from derive import stability as S
-    from derive import stability_render as R
+    import importlib
+
+    S = importlib.import_module("derive.stability")  # the module (derive.stability is the function)
+    R = importlib.import_module("derive.stability_render")
     from derive.errors import SpecError
 
     fmt = "json" if args.json else (args.format or "text")
