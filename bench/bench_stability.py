@@ -32,9 +32,9 @@ def main() -> None:
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = str(args.threads)
 
-    import numpy as np
-
     import importlib
+
+    import numpy as np
 
     S = importlib.import_module("derive.stability")  # the module; derive.stability is the function
 

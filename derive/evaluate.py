@@ -53,21 +53,9 @@ def gradient_values(derivation, instance: model.Instance, env: dict | None = Non
 
 def bind_m(expr, m_value: int):
     """The expression with the symbol m replaced by the instance's number of examples."""
-    from dataclasses import fields, replace
-
     from derive import expr as E
 
     if isinstance(expr, E.Scale):
-        return replace(
-            expr,
-            factor=sp.sympify(expr.factor).subs(m_symbol, m_value),
-            arg=bind_m(expr.arg, m_value),
-        )
-    changes = {}
-    for f in fields(expr):
-        v = getattr(expr, f.name)
-        if isinstance(v, E.Expr):
-            changes[f.name] = bind_m(v, m_value)
-        elif isinstance(v, tuple) and v and isinstance(v[0], E.Expr):
-            changes[f.name] = tuple(bind_m(x, m_value) for x in v)
-    return replace(expr, **changes) if changes else expr
+        factor = sp.sympify(expr.factor).subs(m_symbol, m_value)
+        return E.map_children(expr, lambda c: bind_m(c, m_value), factor=factor)
+    return E.map_children(expr, lambda c: bind_m(c, m_value))

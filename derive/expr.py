@@ -372,6 +372,30 @@ class Pointwise(Expr):
         return self.args
 
 
+def map_children(expr: Expr, fn: Callable[[Expr], Expr], **overrides) -> Expr:
+    """The node rebuilt (through its checked constructor) with ``fn`` applied to each child
+    expression, and any other fields given in ``overrides``; the building block of every tree
+    rewrite (binding m, substituting a node, concrete sizes).
+
+    >>> n, m = sp.symbols("n m")
+    >>> e = Transpose(Sym("dZ", 1, (n, m)))
+    >>> map_children(e, lambda c: Sym("A", 1, c.shape)).arg.base
+    'A'
+    """
+    from dataclasses import fields, replace
+
+    changes = dict(overrides)
+    for f in fields(expr):
+        if f.name in changes:
+            continue
+        v = getattr(expr, f.name)
+        if isinstance(v, Expr):
+            changes[f.name] = fn(v)
+        elif isinstance(v, tuple) and v and isinstance(v[0], Expr):
+            changes[f.name] = tuple(fn(x) for x in v)
+    return replace(expr, **changes) if changes else expr
+
+
 def _is_scalar(e: Expr) -> bool:
     return isinstance(e, Scalar)
 

@@ -107,15 +107,7 @@ def unchecked(cls, **fields):
 
 def rebuild(e: E.Expr) -> E.Expr:
     """The same tree through the checked constructors: raises ShapeMismatch where shapes clash."""
-    changes = {}
-    for f in dataclasses.fields(e):
-        v = getattr(e, f.name)
-        if isinstance(v, E.Expr):
-            changes[f.name] = rebuild(v)
-        elif isinstance(v, tuple) and v and isinstance(v[0], E.Expr):
-            changes[f.name] = tuple(rebuild(x) for x in v)
-    kwargs = {f.name: changes.get(f.name, getattr(e, f.name)) for f in dataclasses.fields(e)}
-    return type(e)(**kwargs)
+    return E.map_children(e, rebuild)
 
 
 @dataclass(frozen=True)

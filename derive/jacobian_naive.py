@@ -19,7 +19,6 @@ examples).
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -153,18 +152,12 @@ def _parser():
 
 def _concrete(e: E.Expr, subs: dict) -> E.Expr:
     """The same tree with every symbolic size replaced (shapes re-checked on rebuilding)."""
-    changes = {}
-    for f in dataclasses.fields(e):
-        v = getattr(e, f.name)
-        if isinstance(v, E.Expr):
-            changes[f.name] = _concrete(v, subs)
-        elif isinstance(v, tuple) and v and isinstance(v[0], E.Expr):
-            changes[f.name] = tuple(_concrete(x, subs) for x in v)
-        elif f.name == "shape":
-            changes[f.name] = tuple(sp.sympify(d).subs(subs) for d in v)
-        elif f.name == "factor":
-            changes[f.name] = sp.sympify(v).subs(subs)
-    return dataclasses.replace(e, **changes) if changes else e
+    overrides = {}
+    if isinstance(e, E.Sym | E.Ones):
+        overrides["shape"] = tuple(sp.sympify(d).subs(subs) for d in e.shape)
+    if isinstance(e, E.Scale):
+        overrides["factor"] = sp.sympify(e.factor).subs(subs)
+    return E.map_children(e, lambda c: _concrete(c, subs), **overrides)
 
 
 def naive_chain_rule(net: Network, formula: str | None = None,

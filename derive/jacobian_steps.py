@@ -33,6 +33,7 @@ from derive.jacobian import Quantity, jacobian, parse_quantity, resolve_sizes
 from derive.jacobian_render import entry_latex, entry_text
 from derive.model import symbol_matrix
 
+
 # Elementary facts the contraction uses that the catalogue (rules/identities.toml) does not hold;
 # a catalogue entry of the same name, if one is added, takes precedence.
 def rule(name: str) -> rules.Identity:

@@ -20,7 +20,7 @@ because that is where hand computations go wrong (seed 003: σ′(18.3) ≈ 1.1e
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import sympy as sp
@@ -257,14 +257,7 @@ def substitute_gp(expr_: E.Expr, layer: int) -> E.Expr:
     own value of the local derivative then feeds the recomputation)."""
     if isinstance(expr_, E.Deriv) and expr_.layer == layer:
         return E.Sym("gp", layer, expr_.shape)
-    changes = {}
-    for f in fields(expr_):
-        v = getattr(expr_, f.name)
-        if isinstance(v, E.Expr):
-            changes[f.name] = substitute_gp(v, layer)
-        elif isinstance(v, tuple) and v and isinstance(v[0], E.Expr):
-            changes[f.name] = tuple(substitute_gp(x, layer) for x in v)
-    return replace(expr_, **changes) if changes else expr_
+    return E.map_children(expr_, lambda c: substitute_gp(c, layer))
 
 
 def _cross_check(net: Network, given: dict, env: dict) -> None:

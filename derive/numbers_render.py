@@ -17,7 +17,6 @@ Z[1] = W[1] X + b[1]
 from __future__ import annotations
 
 import json
-from dataclasses import fields, replace
 
 import numpy as np
 import sympy as sp
@@ -68,16 +67,10 @@ def _placeholders(expr: E.Expr, m: int, table: list):
     if isinstance(expr, E.Sym):
         table.append(expr)
         return E.Sym(f"⟨{len(table) - 1}⟩", None, expr.shape)
-    changes = {}
     if isinstance(expr, E.Scale):
-        changes["factor"] = sp.sympify(expr.factor).subs(m_symbol, sp.Symbol(str(m)))
-    for f in fields(expr):
-        v = getattr(expr, f.name)
-        if isinstance(v, E.Expr):
-            changes[f.name] = _placeholders(v, m, table)
-        elif isinstance(v, tuple) and v and isinstance(v[0], E.Expr):
-            changes[f.name] = tuple(_placeholders(x, m, table) for x in v)
-    return replace(expr, **changes) if changes else expr
+        factor = sp.sympify(expr.factor).subs(m_symbol, sp.Symbol(str(m)))
+        return E.map_children(expr, lambda c: _placeholders(c, m, table), factor=factor)
+    return E.map_children(expr, lambda c: _placeholders(c, m, table))
 
 
 def substituted(expr: E.Expr, env: dict, m: int, latex: bool = False) -> str:

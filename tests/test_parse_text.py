@@ -13,8 +13,8 @@ import sympy as sp
 from derive import expr as E
 from derive.backward import derive
 from derive.errors import ParseError, ShapeMismatch
-from derive.expr import NumpyBackend, evaluate
 from derive.evaluate import bind_m, gradient_values
+from derive.expr import NumpyBackend, evaluate
 from derive.model import random_instance, standins
 from derive.parse import Equation, LayerOutOfRange, parse_equation, parse_expression
 from derive.spec import Network

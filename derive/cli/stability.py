@@ -58,9 +58,8 @@ def _names(text: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
     import importlib
+    import json
 
     S = importlib.import_module("derive.stability")  # the module (derive.stability is the function)
     R = importlib.import_module("derive.stability_render")

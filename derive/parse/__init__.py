@@ -79,7 +79,7 @@ def detect_syntax(text: str) -> str:
     >>> detect_syntax(r"dW^{[1]} = \\frac{1}{m} dZ^{[1]} X^T"), detect_syntax("dW1 = dZ1 @ X.T / m")
     ('latex', 'text')
     """
-    if re.search(r"[{}]", text) or re.search(r"\\(?!(?:%s)(?![A-Za-z]))[A-Za-z]" % _TEXT_TEX, text):
+    if re.search(r"[{}]", text) or re.search(rf"\\(?!(?:{_TEXT_TEX})(?![A-Za-z]))[A-Za-z]", text):
         return "latex"
     return "text"
 

@@ -242,7 +242,7 @@ class Builder:
         return E.Hadamard(a, b, src=self.src(span))
 
     def _broadcast_note(self, a: E.Expr, b: E.Expr, op: str) -> None:
-        if all(_same(x, y) for x, y in zip(a.shape, b.shape)):
+        if all(_same(x, y) for x, y in zip(a.shape, b.shape, strict=True)):
             return
         ones = [f"n{l} = 1" for l in range(self.net.L + 1) if _same(self.net.dim(l), 1)]
         if any(_same(d, 1) for d in (*a.shape, *b.shape)) and not isinstance(a, E.Scalar) \
@@ -257,7 +257,7 @@ class Builder:
         if isinstance(a, Const | OnesVec) or isinstance(b, Const | OnesVec):
             return self.matmul(a, b, span, pos)
         inner = _same(a.shape[1], b.shape[0])
-        equal = all(_same(x, y) for x, y in zip(a.shape, b.shape))
+        equal = all(_same(x, y) for x, y in zip(a.shape, b.shape, strict=True))
         if inner:
             both = " (an element-wise product would fit too)" if equal else ""
             self.note(f"{sign} in {self.src(span)} read as a matrix product: the inner "
@@ -377,7 +377,7 @@ class Builder:
         n = len(args)
 
         def fn(*xs):
-            inner = rel.subs(dict(zip(cond.params, xs[:n])), simultaneous=True)
+            inner = rel.subs(dict(zip(cond.params, xs[:n], strict=False)), simultaneous=True)
             return sp.Piecewise((xs[n], inner), (xs[n + 1], True))
 
         return self._relu_prime(self.pointwise(fn, [*args, a, b], span, pos), span)

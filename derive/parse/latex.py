@@ -33,6 +33,7 @@ import sympy as sp
 from derive import expr as E
 from derive.errors import ParseError
 from derive.parse.build import Builder, Const, OnesVec, Value
+from derive.parse.latex_names import FUNC_CMDS, NameMixin
 from derive.parse.names import (
     MAX_DEPTH,
     MAX_TOKENS,
@@ -40,7 +41,6 @@ from derive.parse.names import (
     check_number,
     parse_layer_index,
 )
-from derive.parse.latex_names import FUNC_CMDS, NameMixin
 from derive.spec import m
 
 SKIP = {",", ";", ":", "!", " ", "quad", "qquad", "left", "right", "big", "Big", "bigl", "bigr",

@@ -135,7 +135,7 @@ class Walker:
         """Positional and keyword arguments by name; the rest must be literals."""
         if len(node.args) > len(names) or len(node.args) < required and not node.keywords:
             raise self.err(f"expected {required} to {len(names)} arguments", node)
-        out: dict[str, object] = dict(zip(names, node.args))
+        out: dict[str, object] = dict(zip(names, node.args, strict=False))
         for kw in node.keywords:
             if kw.arg not in names or kw.arg in out:
                 raise self.err(f"unexpected keyword argument {kw.arg}=", kw.value)
