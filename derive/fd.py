@@ -35,6 +35,7 @@ def central_differences(
 ) -> np.ndarray:
     """∂f/∂x by central differences; ``f`` maps a batch (k, *x.shape) to k scalars."""
     x = np.asarray(x, dtype=float)
+    chunk = max(1, min(chunk, 4_000_000 // max(x.size, 1)))  # at most ~32 MB of perturbations
     out = np.empty(x.size)
     flat_eye_rows = range(0, x.size, chunk)
     for start in flat_eye_rows:

@@ -62,10 +62,24 @@ class FDRow:
         return self.error < self.threshold or not self.meaningful
 
 
+def fd_network(net):
+    """The network the finite-difference table runs on: its own sizes (symbolic ones filled in),
+    layers wider than MAX_FD_WIDTH narrowed to it (the formulas do not depend on the sizes)."""
+    from derive.proof import MAX_FD_WIDTH
+    from derive.spec import Network
+
+    sizes = tuple(min(s, MAX_FD_WIDTH) for s in model.concrete_sizes(net))
+    return Network(sizes, net.activations, net.loss, net.convention, net.scale)
+
+
 def fd_rows(derivation, seed: int = 0, m: int = 4, eps: float = fd.DEFAULT_EPS,
             threshold: float = fd.DEFAULT_THRESHOLD) -> list[FDRow]:
     """Every W[l] and b[l]: the engine's gradient against central differences of J, end to end."""
-    net = derivation.network
+    from derive.backward import derive
+
+    net = fd_network(derivation.network)
+    if net.layers != derivation.network.layers:
+        derivation = derive(net, prove=False)  # the same formulas, at the sizes of the run
     inst = model.random_instance(net, seed=seed, m=m)
     values = gradient_values(derivation, inst)
     J = abs(float(model.cost(net, model.forward(net, inst.params, inst.X), inst.Y)))

@@ -153,23 +153,42 @@ def concrete_sizes(net: Network, sizes=None) -> tuple[int, ...]:
 def random_instance(
     net: Network, seed: int = 0, m: int = 4, sizes=None, margin: float = 0.05
 ) -> Instance:
-    """A random, well-scaled instance; resampled until no pre-activation sits within ``margin``
-    of a kink (ReLU at 0), so central differences do not straddle one."""
+    """A random, well-scaled instance with no pre-activation within ``margin`` of a kink (ReLU
+    at 0), so central differences do not straddle one: layer by layer, the units that come too
+    close are drawn again (their row of W and their bias), which works at any width."""
     rng = np.random.default_rng(seed)
     n = concrete_sizes(net, sizes)
-    for _ in range(100):
-        params = {}
-        for l in range(1, net.L + 1):
-            shape_w = (n[l], n[l - 1]) if net.convention == "columns" else (n[l - 1], n[l])
-            shape_b = (n[l], 1) if net.convention == "columns" else (1, n[l])
-            params["W", l] = rng.normal(0.0, 1.0 / np.sqrt(n[l - 1]), size=shape_w)
-            params["b", l] = rng.normal(0.0, 0.3, size=shape_b)
-        X = rng.normal(0.0, 1.0, size=(n[0], m) if net.convention == "columns" else (m, n[0]))
-        Y = _random_targets(net, rng, n[-1], m)
-        cache = forward(net, params, X)
-        if _clear_of_kinks(net, cache, margin):
-            return Instance(n, m, X, Y, params)
-    raise RuntimeError("could not draw an instance away from the activation kinks")
+    cols = net.convention == "columns"
+    X = rng.normal(0.0, 1.0, size=(n[0], m) if cols else (m, n[0]))
+    params: dict = {}
+    A = X
+    for l in range(1, net.L + 1):
+        shape_w = (n[l], n[l - 1]) if cols else (n[l - 1], n[l])
+        shape_b = (n[l], 1) if cols else (1, n[l])
+        W = rng.normal(0.0, 1.0 / np.sqrt(n[l - 1]), size=shape_w)
+        b = rng.normal(0.0, 0.3, size=shape_b)
+        act = net.activation(l)
+        kinks = [float(k) for k in act.kinks] if act is not None else []
+        for _ in range(200):
+            Z = (W @ A if cols else A @ W) + b
+            near = np.zeros(n[l], dtype=bool)
+            for k in kinks:
+                near |= np.any(np.abs(Z - k) < margin, axis=1 if cols else 0)
+            if not near.any():
+                break
+            count = int(near.sum())
+            if cols:
+                W[near] = rng.normal(0.0, 1.0 / np.sqrt(n[l - 1]), size=(count, n[l - 1]))
+                b[near] = rng.normal(0.0, 0.3, size=(count, 1))
+            else:
+                W[:, near] = rng.normal(0.0, 1.0 / np.sqrt(n[l - 1]), size=(n[l - 1], count))
+                b[:, near] = rng.normal(0.0, 0.3, size=(1, count))
+        else:
+            raise RuntimeError(f"layer {l}: could not draw units away from the activation's kinks")
+        params["W", l], params["b", l] = W, b
+        A = apply_activation(net, l, Z)
+    Y = _random_targets(net, rng, n[-1], m)
+    return Instance(n, m, X, Y, params)
 
 
 def _random_targets(net: Network, rng, n_out: int, m: int) -> np.ndarray:
@@ -181,15 +200,6 @@ def _random_targets(net: Network, rng, n_out: int, m: int) -> np.ndarray:
     if loss == "bce":
         return rng.uniform(0.05, 0.95, size=shape)
     return rng.normal(0.0, 1.0, size=shape)
-
-
-def _clear_of_kinks(net: Network, cache: dict, margin: float) -> bool:
-    for l in range(1, net.L + 1):
-        act = net.activation(l)
-        for k in act.kinks if act is not None else ():
-            if np.min(np.abs(cache["Z", l] - float(k))) < margin:
-                return False
-    return True
 
 
 # -- symbols -------------------------------------------------------------------------------------

@@ -263,3 +263,9 @@ def test_plugin_sections():
     rows = {line.split("&")[2].strip(): line for line in h.tex.splitlines()
             if line.count("&") >= 6 and "relu" in line}
     assert "stable" in rows["he"] and "vanishing" in rows["xavier"]
+
+
+def test_wide_network_verification_runs_narrowed():
+    h = handout(Network(layers=[1000, 500, 10], activations=["relu", "softmax"], loss="ce"),
+                sections=["verification"])
+    assert "sizes 16, 16, 10" in h.tex and "Wider layers are narrowed" in h.tex
