@@ -28,6 +28,7 @@ matrix product dZ[2] and W[2]T: (n2×m)·(n1×n2) — inner dimensions m and n1 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from derive.errors import DeriveError, ParseError, ShapeMismatch
@@ -220,11 +221,14 @@ def _layers(eq) -> list[int]:
 def _square(net):
     """The same network with every size (and m) equal, so that any student tree can be built:
     the edits of a shape error are then rebuilt over the real network."""
-    return _Square(depth=net.L, activations=net.activations, loss=net.loss,
-                   convention=net.convention, scale=net.scale)
+    return _square_network()(depth=net.L, activations=net.activations, loss=net.loss,
+                             convention=net.convention, scale=net.scale)
 
 
-def _square_class():
+@functools.cache
+def _square_network():
+    """The Network subclass whose every dimension is m (defined on first use: derive.spec
+    imports SymPy, which ``import derive.check`` does not need)."""
     from derive.spec import Network
     from derive.spec import m as m_symbol
 
@@ -233,18 +237,6 @@ def _square_class():
             return m_symbol
 
     return Square
-
-
-class _LazySquare:
-    cls = None
-
-    def __call__(self, **kw):
-        if _LazySquare.cls is None:
-            _LazySquare.cls = _square_class()
-        return _LazySquare.cls(**kw)
-
-
-_Square = _LazySquare()
 
 
 # -- one check at one network and layer -----------------------------------------------------------
