@@ -43,8 +43,11 @@ class ShapeMismatch(DeriveError):
         self.left, self.right = left, right
         self.left_shape, self.right_shape = left_shape, right_shape
         self.why = why
+        # (n2×m)·(n1×n2) for a product; "(n1×n0) and (n1×1)" where the shapes must be equal
+        joint = "·" if operation == "matrix product" else " and "
         super().__init__(
-            f"{operation} {left} and {right}: ({_fmt(left_shape)})·({_fmt(right_shape)}) — {why}"
+            f"{operation} {left} and {right}: ({_fmt(left_shape)}){joint}({_fmt(right_shape)})"
+            f" — {why}"
         )
 
 

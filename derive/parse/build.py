@@ -101,7 +101,25 @@ class Builder:
 
     # -- bookkeeping ------------------------------------------------------------------------
     def src(self, span: Span) -> str:
-        return self.text[span[0]:span[1]].strip()
+        """The operand as written; widened to balance its brackets (a span may begin inside a
+        parenthesized factor, as in ``(1/m) dZ1 Xᵀ``)."""
+        a, b = span
+        text = self.text
+        for _ in range(len(text)):
+            piece = text[a:b]
+            opened = sum(piece.count(c) for c in "([{") - sum(piece.count(c) for c in ")]}")
+            if opened < 0 and a > 0:
+                a = max(text.rfind(c, 0, a) for c in "([{")
+                if a < 0:
+                    break
+            elif opened > 0 and b < len(text):
+                ends = [i for i in (text.find(c, b) for c in ")]}") if i >= 0]
+                if not ends:
+                    break
+                b = min(ends) + 1
+            else:
+                break
+        return text[max(a, 0):b].strip()
 
     def note(self, text: str) -> None:
         if text not in self.notes:
