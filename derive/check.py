@@ -32,6 +32,7 @@ import functools
 from collections.abc import Callable
 
 from derive.errors import DeriveError, ParseError, ShapeMismatch
+from derive.expr import as_sympy
 from derive.verdict import SEVERITY, Mistake, Verdict
 
 KINDS = ("dA", "dZ", "dW", "db")
@@ -388,9 +389,8 @@ def _square_table(net):
 
 
 def _same_shape(a, b) -> bool:
-    import sympy as sp
 
-    return all(bool(sp.sympify(x) == sp.sympify(y)) for x, y in zip(a, b, strict=True))
+    return all(bool(as_sympy(x) == as_sympy(y)) for x, y in zip(a, b, strict=True))
 
 
 def _fmt(shape) -> str:
@@ -443,13 +443,12 @@ def _coincidence_notes(raw, net, target) -> list[str]:
 
 
 def _condition(pairs, sizes, broadcast: bool) -> str:
-    import sympy as sp
 
     out = []
     for a, b in pairs:
-        if bool(sp.sympify(a) == sp.sympify(b)):
+        if bool(as_sympy(a) == as_sympy(b)):
             continue
-        ca, cb = sp.sympify(a).subs(sizes), sp.sympify(b).subs(sizes)
+        ca, cb = as_sympy(a).subs(sizes), as_sympy(b).subs(sizes)
         if broadcast and ca == 1 and a != 1:
             out.append(f"{a} = 1")
         elif broadcast and cb == 1 and b != 1:

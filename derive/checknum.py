@@ -23,6 +23,7 @@ import sympy as sp
 
 from derive import expr as E
 from derive import model
+from derive.expr import as_sympy
 from derive.spec import Network, dim_symbol
 from derive.spec import m as M_SYM
 from derive.symbols import SymbolTable
@@ -120,7 +121,7 @@ def _num(value, subs) -> float:
         return memo[value]
     except KeyError:
         pass
-    v = sp.sympify(value)
+    v = as_sympy(value)
     plain = {k: n for k, n in subs.items() if k is not _MEMO and k is not _SIZES}
     out = float(v.subs(plain) if v.free_symbols else v)
     memo[value] = out

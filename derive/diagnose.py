@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from derive import expr as E
+from derive.expr import as_sympy
 from derive.spec import Network
 from derive.spec import m as M_SYM
 
@@ -100,9 +101,9 @@ def to_raw(e: E.Expr) -> Raw:
     if isinstance(e, E.Ones):
         return Raw("Ones", (), (tuple(e.shape),), src)
     if isinstance(e, E.Scalar):
-        return Raw("Scalar", (), (sp.sympify(e.value),), src)
+        return Raw("Scalar", (), (as_sympy(e.value),), src)
     if isinstance(e, E.Scale):
-        return Raw("Scale", (to_raw(e.arg),), (sp.sympify(e.factor),), src)
+        return Raw("Scale", (to_raw(e.arg),), (as_sympy(e.factor),), src)
     if isinstance(e, E.Transpose):
         return Raw("Transpose", (to_raw(e.arg),), (), src)
     if isinstance(e, E.Sum):
@@ -431,7 +432,7 @@ def _regroup(path, n: Raw, ctx: Context) -> Iterator[Edit]:
 
 
 def _factor_text(f) -> str:
-    return sp.sstr(sp.sympify(f))
+    return sp.sstr(as_sympy(f))
 
 
 def _at(root: Raw, path: tuple[int, ...]) -> Raw:
@@ -441,7 +442,7 @@ def _at(root: Raw, path: tuple[int, ...]) -> Raw:
 
 
 def _is_m_scalar(r: Raw) -> bool:
-    return r.kind == "Scalar" and M_SYM in sp.sympify(r.attrs[0]).free_symbols
+    return r.kind == "Scalar" and M_SYM in as_sympy(r.attrs[0]).free_symbols
 
 
 def search(root: Raw, ctx: Context, accept: Callable[[Raw], bool],

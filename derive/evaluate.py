@@ -16,7 +16,7 @@ import numpy as np
 import sympy as sp
 
 from derive import model, rules
-from derive.expr import NumpyBackend, evaluate
+from derive.expr import NumpyBackend, as_sympy, evaluate
 from derive.spec import m as m_symbol
 
 
@@ -56,6 +56,6 @@ def bind_m(expr, m_value: int):
     from derive import expr as E
 
     if isinstance(expr, E.Scale):
-        factor = sp.sympify(expr.factor).subs(m_symbol, m_value)
+        factor = as_sympy(expr.factor).subs(m_symbol, m_value)
         return E.map_children(expr, lambda c: bind_m(c, m_value), factor=factor)
     return E.map_children(expr, lambda c: bind_m(c, m_value))

@@ -34,8 +34,22 @@ from derive.errors import ShapeMismatch
 Shape = tuple[sp.Expr, sp.Expr]
 
 
+def as_sympy(value) -> sp.Basic:
+    """A number or SymPy object as SymPy, never text: ``strict=True`` makes ``sympify`` refuse a
+    string, so no path can turn user text into code. Every conversion in the package goes here.
+
+    >>> as_sympy(3), as_sympy(sp.Symbol("n") + 1)
+    (3, n + 1)
+    >>> as_sympy("x + 1")
+    Traceback (most recent call last):
+    ...
+    sympy.core.sympify.SympifyError: SympifyError: 'x + 1'
+    """
+    return sp.sympify(value, strict=True)
+
+
 def _same(a, b) -> bool:
-    return bool(sp.sympify(a) == sp.sympify(b))
+    return bool(as_sympy(a) == as_sympy(b))
 
 
 class Expr:

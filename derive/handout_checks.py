@@ -31,6 +31,7 @@ from derive import expr as E
 from derive import fd, model
 from derive.errors import ShapeMismatch
 from derive.evaluate import bind_m, gradient_values
+from derive.expr import as_sympy
 from derive.printing import to_code, to_latex, to_text
 from derive.symbols import SymbolTable
 
@@ -218,7 +219,7 @@ def own_verdict(v: Variant, env: dict, net) -> dict:
         built = rebuild(v.expr)
     except ShapeMismatch as exc:
         return {**base, "verdict": "shape_error", "message": f"{exc}; {_REASONS[v.code]}"}
-    if not all(bool(sp.sympify(a) == sp.sympify(b)) for a, b in zip(built.shape, v.target.shape, strict=True)):
+    if not all(bool(as_sympy(a) == as_sympy(b)) for a, b in zip(built.shape, v.target.shape, strict=True)):
         got, want = "×".join(map(str, built.shape)), "×".join(map(str, v.target.shape))
         return {**base, "verdict": "shape_error",
                 "message": f"the right side is {got} but {v.target.text} is {want}; {_REASONS[v.code]}"}

@@ -21,6 +21,7 @@ import sympy as sp
 from derive import expr as E
 from derive import fd
 from derive.errors import ShapeMismatch
+from derive.expr import as_sympy
 from derive.handout_checks import fd_rows, judge, unchecked
 from derive.handout_doc import Blank, Display, Heading, Items, M, Para, Raw, Row, Table
 from derive.printing import to_code, to_latex, to_text
@@ -51,7 +52,7 @@ class Context:
 
 
 def shape_latex(shape) -> str:
-    return r" \times ".join(sp.latex(sp.sympify(d)) for d in shape)
+    return r" \times ".join(sp.latex(as_sympy(d)) for d in shape)
 
 
 def _act_latex(net, l: int) -> str:
@@ -153,7 +154,7 @@ def shapes(ctx: Context) -> list:
             row.append((cell if isinstance(cell, Blank) else M(cell),))
         rows.append(tuple(row))
     consistent = all(
-        all(bool(sp.sympify(a) == sp.sympify(b)) for a, b in zip(f.shape, f.target.shape, strict=True))
+        all(bool(as_sympy(a) == as_sympy(b)) for a, b in zip(f.shape, f.target.shape, strict=True))
         for f in ctx.derivation.formulas)
     intro = ("Every quantity and its shape (rows × columns). The input ", M("X = A^{[0]}"), " is ",
              M(shape_latex(T["X"].shape)), " and the targets ", M("Y"), " are ",

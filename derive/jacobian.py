@@ -30,6 +30,7 @@ import sympy as sp
 
 from derive import rules
 from derive.errors import ParseError, SpecError
+from derive.expr import as_sympy
 from derive.model import symbol_matrix, sympy_activation
 from derive.spec import Network
 from derive.symbols import text_name
@@ -142,7 +143,7 @@ def quantity_shape(net: Network, m: int, q: Quantity) -> tuple[int, ...]:
         return ()
     from derive.symbols import shape_of
 
-    return tuple(int(sp.sympify(d).subs(sp.Symbol("m", positive=True, integer=True), m))
+    return tuple(int(as_sympy(d).subs(sp.Symbol("m", positive=True, integer=True), m))
                  for d in shape_of(net, q.base, q.layer))
 
 

@@ -24,6 +24,7 @@ import random
 import sympy as sp
 
 from derive import rules
+from derive.expr import as_sympy
 
 SUB = {"i": "ᵢ", "j": "ⱼ", "k": "ₖ", "l": "ₗ", "p": "ₚ"}
 
@@ -134,7 +135,7 @@ _T = sp.Dummy("t")
 
 
 def _equal(a: sp.Expr, b: sp.Expr, net) -> bool:
-    a, b = sp.sympify(a), sp.sympify(b)
+    a, b = as_sympy(a), as_sympy(b)
     if a == b:
         return True
     diff = a - b
@@ -179,5 +180,5 @@ def with_standins(expr: sp.Expr, net) -> sp.Expr:
 
 def numeric_value(expr: sp.Expr, point: dict, net) -> complex:
     """``expr`` at ``point`` (a symbol → number map) as a Python number."""
-    e = with_standins(sp.sympify(expr), net).xreplace(point)
+    e = with_standins(as_sympy(expr), net).xreplace(point)
     return complex(sp.N(e, 30))

@@ -28,6 +28,7 @@ import sympy as sp
 
 from derive import expr as E
 from derive.errors import DeriveError, ParseError, ProofFailure, ShapeMismatch, SpecError
+from derive.expr import as_sympy
 from derive.jacobian import jacobian, resolve_sizes
 from derive.spec import Network, dim_symbol
 from derive.spec import m as m_symbol
@@ -92,7 +93,7 @@ def _table(net: Network, m: int | None):
         s = T[base, layer]
         if m is None:
             return s
-        return E.Sym(s.base, s.layer, tuple(sp.Integer(sp.sympify(d).subs(m_symbol, m))
+        return E.Sym(s.base, s.layer, tuple(sp.Integer(as_sympy(d).subs(m_symbol, m))
                                             for d in s.shape))
     return get
 
@@ -154,9 +155,9 @@ def _concrete(e: E.Expr, subs: dict) -> E.Expr:
     """The same tree with every symbolic size replaced (shapes re-checked on rebuilding)."""
     overrides = {}
     if isinstance(e, E.Sym | E.Ones):
-        overrides["shape"] = tuple(sp.sympify(d).subs(subs) for d in e.shape)
+        overrides["shape"] = tuple(as_sympy(d).subs(subs) for d in e.shape)
     if isinstance(e, E.Scale):
-        overrides["factor"] = sp.sympify(e.factor).subs(subs)
+        overrides["factor"] = as_sympy(e.factor).subs(subs)
     return E.map_children(e, lambda c: _concrete(c, subs), **overrides)
 
 
@@ -207,7 +208,7 @@ def naive_chain_rule(net: Network, formula: str | None = None,
     correct = d.get(kind, layer)
     if correct is None:
         raise SpecError(f"the engine derives no {kind}[{layer}] for this network")
-    want = tuple(int(sp.sympify(x).subs(subs)) for x in correct.shape)
+    want = tuple(int(as_sympy(x).subs(subs)) for x in correct.shape)
     if expr is not None and tuple(int(x) for x in expr.shape) != want:
         concrete = (f"the result is {_fmt(expr.shape)} but {correct.name} is {_fmt(want)}")
         expr = None

@@ -20,6 +20,8 @@ from sympy.core.function import AppliedUndef
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.str import StrPrinter
 
+from derive.expr import as_sympy
+
 _ENTRY = re.compile(r"(dJd)?(d?(?:X|Y|[WbZA]\d+))_(\d+)_(\d+)")
 _DIGITS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 GRID_WIDTH = 16  # entries wider than this are listed one per line instead of drawn in blocks
@@ -149,13 +151,13 @@ class _Latex(LatexPrinter):
 
 def entry_text(expr) -> str:
     """One entry in text: course names, 1-based indices, ``·`` for products."""
-    s = _Text({"order": "none"}).doprint(sp.sympify(expr))
+    s = _Text({"order": "none"}).doprint(as_sympy(expr))
     s = re.sub(r"\*\*2(?!\d)", "²", s)
     return s.replace("**", "^").replace("*", "·")
 
 
 def entry_latex(expr) -> str:
-    return _Latex({"mul_symbol": None}).doprint(sp.sympify(expr))
+    return _Latex({"mul_symbol": None}).doprint(as_sympy(expr))
 
 
 # -- numbers -----------------------------------------------------------------------------------

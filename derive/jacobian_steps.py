@@ -29,6 +29,7 @@ import sympy as sp
 
 from derive import rules
 from derive.errors import ProofFailure, SpecError
+from derive.expr import as_sympy
 from derive.jacobian import Quantity, jacobian, parse_quantity, resolve_sizes
 from derive.jacobian_render import entry_latex, entry_text
 from derive.model import symbol_matrix
@@ -247,11 +248,11 @@ def _code(q: Quantity) -> str:
 
 
 def _paren(s: str, e) -> str:
-    return f"({s})" if isinstance(sp.sympify(e), sp.Add) else s
+    return f"({s})" if isinstance(as_sympy(e), sp.Add) else s
 
 
 def _paren_tex(s: str, e) -> str:
-    return rf"\left({s}\right)" if isinstance(sp.sympify(e), sp.Add) else s
+    return rf"\left({s}\right)" if isinstance(as_sympy(e), sp.Add) else s
 
 
 def _sub1(c) -> str:

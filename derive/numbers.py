@@ -28,6 +28,7 @@ import sympy as sp
 from derive import expr as E
 from derive import model, rules
 from derive.errors import SpecError
+from derive.expr import as_sympy
 from derive.numbers_input import Matrix, resolve_name
 from derive.printing import to_latex, to_text
 from derive.spec import Network
@@ -139,7 +140,7 @@ def given_arrays(net: Network, values: dict) -> tuple[Network, dict]:
 def _shape(net: Network, key, m: int) -> tuple[int, int]:
     from derive.symbols import shape_of
 
-    return tuple(int(sp.sympify(d).subs(m_symbol, m)) for d in shape_of(net, *key))  # type: ignore[return-value]
+    return tuple(int(as_sympy(d).subs(m_symbol, m)) for d in shape_of(net, *key))  # type: ignore[return-value]
 
 
 def _count(X, n0) -> int:

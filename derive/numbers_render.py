@@ -22,6 +22,7 @@ import numpy as np
 import sympy as sp
 
 from derive import expr as E
+from derive.expr import as_sympy
 from derive.printing import to_latex, to_text
 from derive.spec import m as m_symbol
 
@@ -68,7 +69,7 @@ def _placeholders(expr: E.Expr, m: int, table: list):
         table.append(expr)
         return E.Sym(f"⟨{len(table) - 1}⟩", None, expr.shape)
     if isinstance(expr, E.Scale):
-        factor = sp.sympify(expr.factor).subs(m_symbol, sp.Symbol(str(m)))
+        factor = as_sympy(expr.factor).subs(m_symbol, sp.Symbol(str(m)))
         return E.map_children(expr, lambda c: _placeholders(c, m, table), factor=factor)
     return E.map_children(expr, lambda c: _placeholders(c, m, table))
 

@@ -28,6 +28,7 @@ from sympy.printing.pycode import PythonCodePrinter
 from sympy.printing.str import StrPrinter
 
 from derive import expr as E
+from derive.expr import as_sympy
 from derive.symbols import code_name, latex_name, text_name
 
 _ATOM = 9
@@ -71,7 +72,7 @@ def _prec(e: E.Expr) -> int:
 
 
 def _factor_text(f: sp.Expr) -> str:
-    f = sp.sympify(f)
+    f = as_sympy(f)
     if f == -1:
         return "−"
     if f.is_Integer:
@@ -140,7 +141,7 @@ def _pointwise_text(e: E.Pointwise) -> str:
 
 # -- LaTeX ---------------------------------------------------------------------------------------
 def _factor_latex(f: sp.Expr) -> str:
-    f = sp.sympify(f)
+    f = as_sympy(f)
     if f == -1:
         return "-"
     return sp.latex(f) + " "
@@ -249,7 +250,7 @@ def to_code(e: E.Expr) -> str:
     if isinstance(e, E.MatMul):
         return f"np.dot({t(e.left)}, {t(e.right)})"
     if isinstance(e, E.Scale):
-        f = sp.sympify(e.factor)
+        f = as_sympy(e.factor)
         if f == -1:
             return f"-{wrap(e.arg, _ATOM)}"
         fs = f"({sp.sstr(f)})" if not f.is_Integer else sp.sstr(f)

@@ -220,7 +220,7 @@ def _expr(text: str, params: Mapping[str, sp.Expr] | None = None) -> sp.Expr:
     >>> _expr("Piecewise((1, z > 0), (alpha, True))", {"alpha": sp.Rational(1, 100)})
     Piecewise((1, z > 0), (1/100, True))
     """
-    names = {**_NAMES, **{str(k): sp.sympify(v) for k, v in (params or {}).items()}}
+    names = {**_NAMES, **{str(k): sp.sympify(v, strict=True) for k, v in (params or {}).items()}}
 
     def build(node):
         if isinstance(node, ast.Expression):

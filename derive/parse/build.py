@@ -29,6 +29,7 @@ import sympy as sp
 
 from derive import expr as E
 from derive.errors import ParseError, ShapeMismatch
+from derive.expr import as_sympy
 from derive.parse.names import (
     MAX_EXPONENT,
     MAX_MAGNITUDE,
@@ -75,7 +76,7 @@ def is_indicator(v) -> bool:
 
 
 def _same(a, b) -> bool:
-    return bool(sp.sympify(a) == sp.sympify(b))
+    return bool(as_sympy(a) == as_sympy(b))
 
 
 def _fmt(shape) -> str:
@@ -185,7 +186,7 @@ class Builder:
         return replace(self.table[base, layer], src=self.src(span))
 
     def const(self, value, span: Span, pos: int) -> Const:
-        value = sp.sympify(value)
+        value = as_sympy(value)
         if value.is_Number and (value.is_infinite or value is sp.nan or
                                 abs(value) > MAX_MAGNITUDE):
             raise self.error("a number too large to compute with", pos)
@@ -451,7 +452,7 @@ class Builder:
         if isinstance(s, Const) or not isinstance(v, E.Expr):
             return s
         count = v.shape[axis] if axis is not None else v.shape[0] * v.shape[1]
-        return E.Scale(1 / sp.sympify(count), s, src=self.src(span))
+        return E.Scale(1 / as_sympy(count), s, src=self.src(span))
 
 
 def check_tree_depth(e: E.Expr, limit: int, text: str) -> None:
