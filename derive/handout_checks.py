@@ -32,7 +32,7 @@ from derive import fd, model
 from derive.errors import ShapeMismatch
 from derive.evaluate import bind_m, gradient_values
 from derive.expr import as_sympy
-from derive.printing import to_code, to_latex, to_text
+from derive.printing import to_text
 from derive.symbols import SymbolTable
 
 NOISE_MARGIN = 0.1  # a row counts only when float64 noise is below this fraction of the threshold
@@ -138,16 +138,23 @@ class Variant:
     correct: E.Expr
 
     @property
+    def formula(self):
+        """The wrong formula as a Formula, so it prints as every derived one does."""
+        from derive.backward import Formula
+
+        return Formula(self.layer, self.target, self.expr, self.kind)
+
+    @property
     def text(self) -> str:
-        return f"{to_text(self.target)} = {to_text(self.expr)}"
+        return self.formula.text
 
     @property
     def latex(self) -> str:
-        return f"{to_latex(self.target)} = {to_latex(self.expr)}"
+        return self.formula.latex
 
     @property
     def code_text(self) -> str:
-        return f"{to_code(self.target)} = {to_code(self.expr)}"
+        return self.formula.code
 
 
 def variants(derivation) -> list[Variant]:
