@@ -14,9 +14,9 @@ import argparse
 import statistics
 import time
 
-from derive.backward import derive
-from derive.proof import prove
-from derive.spec import Network
+from derive.engine.backward import derive
+from derive.engine.proof import prove
+from derive.network.spec import Network
 
 DEPTHS = (2, 5, 10, 20, 50, 100)
 

@@ -19,11 +19,11 @@ import time
 
 import numpy as np
 
-from derive import model
-from derive.backward import derive
-from derive.spec import Network
+from derive.engine.backward import derive
+from derive.network import model
+from derive.network.spec import Network
 
-G = importlib.import_module("derive.gradcheck")  # the module; derive.gradcheck is the function
+G = importlib.import_module("derive.numbers.gradcheck")  # the module; derive.numbers.gradcheck is the function
 
 SIZES = (64, 32, 10)
 M = 16

@@ -17,8 +17,8 @@ import subprocess
 import tempfile
 import time
 
-from derive.handout import compile_tex, handout
-from derive.spec import Network
+from derive.handout.document import compile_tex, handout
+from derive.network.spec import Network
 
 
 def networks():

@@ -36,7 +36,7 @@ def main() -> None:
 
     import numpy as np
 
-    S = importlib.import_module("derive.stability")  # the module; derive.stability is the function
+    S = importlib.import_module("derive.stability.analyse")  # the module; derive.stability.analyse is the function
 
     S.analyse(depth=2, width=4)  # warm: catalogue, lambdify, SymPy homogeneity check
     timings, norm_share, method = [], [], ""

@@ -13,7 +13,7 @@ True
 The names below load on first use (PEP 562), so ``derive --help`` and a cold ``derive check``
 import only what they need. ``derive.check``, ``derive.backward``, ``derive.handout``,
 ``derive.numbers``, ``derive.stability`` and ``derive.jacobian`` are functions; their modules
-are imported as ``from derive.check import ...``.
+live in the packages named in ``_EXPORTS`` (``from derive.check.checker import ...``).
 """
 
 from __future__ import annotations
@@ -26,21 +26,21 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     # the engine
-    "Network": ("derive.spec", "Network"),
-    "backward": ("derive.backward", "derive"),
-    "Derivation": ("derive.backward", "Derivation"),
-    "Formula": ("derive.backward", "Formula"),
-    "Step": ("derive.backward", "Step"),
+    "Network": ("derive.network.spec", "Network"),
+    "backward": ("derive.engine.backward", "derive"),
+    "Derivation": ("derive.engine.backward", "Derivation"),
+    "Formula": ("derive.engine.backward", "Formula"),
+    "Step": ("derive.engine.backward", "Step"),
     # features on top of the derivation
-    "check": ("derive.check", "check"),
-    "Verdict": ("derive.verdict", "Verdict"),
+    "check": ("derive.check.checker", "check"),
+    "Verdict": ("derive.check.verdict", "Verdict"),
     "parse_equation": ("derive.parse", "parse_equation"),
-    "handout": ("derive.handout", "handout"),
-    "numbers": ("derive.numbers", "worked_example"),
-    "check_student": ("derive.studentcheck", "check_student"),
-    "gradcheck": ("derive.gradcheck", "gradcheck"),
-    "stability": ("derive.stability", "analyse"),
-    "jacobian": ("derive.jacobian", "jacobian"),
+    "handout": ("derive.handout.document", "handout"),
+    "numbers": ("derive.numbers.worked", "worked_example"),
+    "check_student": ("derive.numbers.student", "check_student"),
+    "gradcheck": ("derive.numbers.gradcheck", "gradcheck"),
+    "stability": ("derive.stability.analyse", "analyse"),
+    "jacobian": ("derive.jacobian.tensor", "jacobian"),
     # errors
     "DeriveError": ("derive.errors", "DeriveError"),
     "SpecError": ("derive.errors", "SpecError"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from derive import rules
+from derive.catalogue import rules
 
 ELEMENTWISE = tuple(n for n in rules.activations() if rules.activations()[n].elementwise)
 ALL_ACTIVATIONS = (*ELEMENTWISE, "softmax", None)  # None: a generic g[l]
@@ -22,7 +22,7 @@ def output_activations_for(loss):
 def networks(draw, max_depth: int = 4):
     """A random dense network: depth 1..max_depth, any activations, a compatible loss, either
     convention and scale, each size a small integer or symbolic."""
-    from derive.spec import Network
+    from derive.network.spec import Network
 
     depth = draw(st.integers(1, max_depth))
     loss = draw(st.sampled_from(LOSSES))

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import derive
-from derive.evaluate import forward_env, gradient_values
-from derive.model import random_instance
+from derive.engine.values import forward_env, gradient_values
+from derive.network.model import random_instance
 from tests import oracle
 
 DLS = dict(layers=[3, 3, 1], activations=["relu", "sigmoid"], loss="bce")
@@ -89,7 +89,7 @@ def test_rows_convention_and_sum_scale():
 
 
 def test_every_step_cites_a_catalogue_identity():
-    from derive.rules import identities
+    from derive.catalogue.rules import identities
 
     d = derive.backward(
         derive.Network(layers=[3, 4, 2], activations=["relu", "softmax"], loss="ce")

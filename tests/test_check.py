@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from derive import expr as E
-from derive.check import check_with
-from derive.spec import Network, m
-from derive.symbols import SymbolTable
+from derive.check.checker import check_with
+from derive.core import expr as E
+from derive.network.spec import Network, m
+from derive.network.symbols import SymbolTable
 
 TANH_SIG = Network(layers=[4, 3, 2], activations=["tanh", "sigmoid"], loss="bce")
 RELU_SOFTMAX = Network(layers=[4, 5, 3], activations=["relu", "softmax"], loss="ce")

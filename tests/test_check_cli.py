@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from derive.check import check as check_equation
+from derive.check.checker import check as check_equation
 from derive.cli import main
-from derive.spec import Network
+from derive.network.spec import Network
 
 NET = Network(layers=[4, 3, 2], activations=["tanh", "sigmoid"], loss="bce")
 SOFTMAX = Network(layers=[4, 5, 3], activations=["relu", "softmax"], loss="ce")

@@ -15,14 +15,15 @@ import numpy as np
 import pytest
 from autograd import grad
 
-from derive import expr as E
-from derive import fd, model
-from derive.backward import derive
 from derive.cli import main
+from derive.core import expr as E
+from derive.core import fd
+from derive.engine.backward import derive
 from derive.errors import DeriveError
-from derive.spec import Network
+from derive.network import model
+from derive.network.spec import Network
 
-G = importlib.import_module("derive.gradcheck")  # the module; derive.gradcheck is the function
+G = importlib.import_module("derive.numbers.gradcheck")  # the module; derive.numbers.gradcheck is the function
 
 ELEMENTWISE = ["linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "swish",
                "gelu", None]

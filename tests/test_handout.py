@@ -7,16 +7,16 @@ import re
 import numpy as np
 import pytest
 
-from derive.backward import derive
 from derive.cli import main
+from derive.core.printing import to_latex
+from derive.engine.backward import derive
+from derive.engine.values import gradient_values
 from derive.errors import DeriveError, SpecError
-from derive.evaluate import gradient_values
-from derive.handout import handout, key_path, parse_sections
-from derive.handout_checks import fd_rows, judge, own_verdict, variants
-from derive.handout_doc import md_text, tex_text
-from derive.model import random_instance
-from derive.printing import to_latex
-from derive.spec import Network
+from derive.handout.checks import fd_rows, judge, own_verdict, variants
+from derive.handout.doc import md_text, tex_text
+from derive.handout.document import handout, key_path, parse_sections
+from derive.network.model import random_instance
+from derive.network.spec import Network
 
 DLS = Network(layers=[3, 3, 1], activations=["relu", "sigmoid"], loss="bce")
 SOFTMAX = Network(layers=[4, 5, 5, 5, 3], activations=["tanh", "tanh", "tanh", "softmax"], loss="ce")
@@ -120,7 +120,7 @@ def test_fd_rows_are_real_numbers_checked_against_numpy_differences():
 def test_a_wrong_formula_fails_the_verification():
     from dataclasses import replace
 
-    from derive import expr as E
+    from derive.core import expr as E
 
     d = derive(DLS, prove=False)
     bad = [replace(f, expr=f.expr.arg) if f.kind == "dW" and f.layer == 1 else f for f in d.formulas]
@@ -236,7 +236,7 @@ def test_cli_errors(capsys):
 def test_missing_tex_engine_is_a_clear_error(monkeypatch):
     import importlib
 
-    H = importlib.import_module("derive.handout")  # the module; derive.handout is the function
+    H = importlib.import_module("derive.handout.document")  # the module; derive.handout.document is the function
 
     monkeypatch.setattr(H.shutil, "which", lambda name: None)
     with pytest.raises(DeriveError, match="apt-get install --no-install-recommends texlive-latex-base"):
@@ -249,7 +249,7 @@ def test_depth_bound():
 
 
 def test_plugin_sections():
-    from derive.handout import PLUGINS, plugin_available
+    from derive.handout.document import PLUGINS, plugin_available
 
     assert all(plugin_available(p) for p in PLUGINS)  # every feature ships with the package
     assert set(PLUGINS) <= set(parse_sections("all"))

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from derive.cli import main
-from derive.handout import compile_tex, handout, log_problems
-from derive.spec import Network
+from derive.handout.document import compile_tex, handout, log_problems
+from derive.network.spec import Network
 
 pytestmark = [
     pytest.mark.tex,

@@ -1,8 +1,8 @@
 """derive jacobian: arrays against an independent SymPy oracle and central finite differences.
 
-The oracle below builds Z = W A + b, A = g(Z) and J itself (plain SymPy, none of derive.model),
+The oracle below builds Z = W A + b, A = g(Z) and J itself (plain SymPy, none of derive.network.model),
 differentiates every entry, and is compared with :func:`derive.jacobian.jacobian` at the numbers of
-a random instance; finite differences go through :func:`derive.model.forward` with numpy.
+a random instance; finite differences go through :func:`derive.network.model.forward` with numpy.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from derive import model
 from derive.cli import main
 from derive.errors import DeriveError, ParseError, SpecError
-from derive.jacobian import jacobian, parse_quantity
-from derive.jacobian_naive import activation_step, naive_chain_rule
-from derive.jacobian_steps import contraction
-from derive.spec import Network
+from derive.jacobian.naive import activation_step, naive_chain_rule
+from derive.jacobian.steps import contraction
+from derive.jacobian.tensor import jacobian, parse_quantity
+from derive.network import model
+from derive.network.spec import Network
 
 SIZES = [{"n0": 2, "n1": 2, "m": 2}, {"n0": 3, "n1": 2, "m": 2}]
 
@@ -178,7 +178,7 @@ def test_elementwise_activation_is_diagonal_and_softmax_block_diagonal():
 
 
 def test_contraction_ends_at_the_engine_formula():
-    from derive.backward import derive
+    from derive.engine.backward import derive
 
     net = Network(layers=[3, 2, 2], activations=["tanh", "sigmoid"], loss="bce")
     c = contraction(net, "W1", {"m": 2})

@@ -13,15 +13,15 @@ import numpy as np
 import pytest
 from autograd import grad
 
-from derive.backward import derive
 from derive.cli import main
+from derive.engine.backward import derive
 from derive.errors import DeriveError, ParseError
-from derive.numbers import worked_example
-from derive.numbers_input import Entry, parse_number, read_file, resolve_name, to_matrix
-from derive.numbers_latex import parse_latex
-from derive.numbers_render import render_json, render_latex, render_text
-from derive.spec import Network
-from derive.studentcheck import check_student, entry_matches
+from derive.network.spec import Network
+from derive.numbers.inputs import Entry, parse_number, read_file, resolve_name, to_matrix
+from derive.numbers.latex import parse_latex
+from derive.numbers.render import render_json, render_latex, render_text
+from derive.numbers.student import check_student, entry_matches
+from derive.numbers.worked import worked_example
 
 DATA = Path(__file__).parent / "data"
 SEED_NET = Network(layers=[3, 3, 1], activations=["relu", "sigmoid"], loss="mse")

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from derive.errors import ParseError, ShapeMismatch
+from derive.network.spec import Network
 from derive.parse import (
     MAX_DEPTH,
     MAX_LENGTH,
@@ -22,7 +23,6 @@ from derive.parse import (
     parse_equation,
     parse_expression,
 )
-from derive.spec import Network
 
 NET = Network(layers=[3, 4, 2], activations=["relu", "sigmoid"], loss="bce")
 SYMBOLIC = Network(depth=3)

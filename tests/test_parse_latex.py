@@ -1,7 +1,7 @@
 """LaTeX formulas: parsed by our own parser, they evaluate to the engine's numbers.
 
 The oracle is the engine's derivation evaluated on a random instance of the forward model
-(derive.evaluate.gradient_values); a parsed right side must give the same numbers.
+(derive.engine.values.gradient_values); a parsed right side must give the same numbers.
 """
 
 from __future__ import annotations
@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from derive import expr as E
-from derive.backward import derive
+from derive.core import expr as E
+from derive.core.expr import NumpyBackend, evaluate
+from derive.engine.backward import derive
+from derive.engine.values import bind_m, gradient_values
 from derive.errors import ParseError, ShapeMismatch
-from derive.evaluate import bind_m, gradient_values
-from derive.expr import NumpyBackend, evaluate
-from derive.model import random_instance, standins
+from derive.network.model import random_instance, standins
+from derive.network.spec import Network
+from derive.network.symbols import SymbolTable
 from derive.parse import Equation, detect_syntax, parse_equation, parse_expression
-from derive.spec import Network
-from derive.symbols import SymbolTable
 
 NET = Network(layers=[3, 4, 2], activations=["relu", "sigmoid"], loss="bce")
 TANH = Network(layers=[3, 4, 2], activations=["tanh", "sigmoid"], loss="bce")

@@ -7,10 +7,10 @@ from dataclasses import replace
 import pytest
 
 import derive
-from derive import expr as E
-from derive.backward import derive as run
+from derive.core import expr as E
+from derive.engine.backward import derive as run
+from derive.engine.proof import prove
 from derive.errors import ProofFailure
-from derive.proof import prove
 
 NET = derive.Network(layers=[3, 4, 2], activations=["tanh", "sigmoid"], loss="bce")
 
@@ -34,7 +34,7 @@ def _mutations(d):
         "wrong activation derivative",
         "dZ",
         1,
-        E.Hadamard(matmul, E.Deriv(derive.rules.activations()["sigmoid"], 1, deriv.arg)),
+        E.Hadamard(matmul, E.Deriv(derive.catalogue.rules.activations()["sigmoid"], 1, deriv.arg)),
     )
     yield (
         "dZ output sign",

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 import derive
-from derive.evaluate import gradient_values
-from derive.model import random_instance
+from derive.engine.values import gradient_values
+from derive.network.model import random_instance
 from tests import oracle
 from tests.strategies import ALL_ACTIVATIONS, LOSSES, networks, output_activations_for
 

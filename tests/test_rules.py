@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from derive import rules
+from derive.catalogue import rules
+from derive.core.fd import relative_error
 from derive.errors import SpecError
-from derive.fd import relative_error
 
 ELEMENTWISE = [
     rules.activations()[name]

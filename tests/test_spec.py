@@ -7,7 +7,7 @@ import sympy as sp
 
 from derive.cli import main
 from derive.errors import SpecError
-from derive.spec import Network
+from derive.network.spec import Network
 
 
 def test_flags_and_defaults():

@@ -16,10 +16,10 @@ import pytest
 import sympy as sp
 from autograd import grad, jacobian
 
-from derive import rules
+from derive.catalogue import rules
 from derive.cli import main
 from derive.errors import ParseError, SpecError
-from derive.stability import (
+from derive.stability.analyse import (
     LOG_TINY,
     analyse,
     draw,
@@ -29,8 +29,8 @@ from derive.stability import (
     spectral_norms,
     sweep,
 )
-from derive.stability_render import stability_latex, tex_escape, to_json, to_text
-from derive.stability_symbolic import (
+from derive.stability.render import stability_latex, tex_escape, to_json, to_text
+from derive.stability.symbolic import (
     backprop_link,
     derivative_sup,
     jacobian_bound,
@@ -76,8 +76,8 @@ def test_layer_jacobian_symbolic_entries_generic():
 
 @pytest.mark.parametrize("act", [None, "tanh"])
 def test_backprop_link_uses_engine_formulas(act):
-    from derive.backward import derive
-    from derive.spec import Network
+    from derive.engine.backward import derive
+    from derive.network.spec import Network
 
     r = backprop_link(act)
     assert r.passed and r.facts["equal"]

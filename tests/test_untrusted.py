@@ -9,8 +9,9 @@ import pytest
 import sympy.parsing.sympy_parser as sympy_parser
 
 import derive
-from derive import model, rules
+from derive.catalogue import rules
 from derive.cli import main
+from derive.network import model
 
 FORMULAS = [
     "dZ1 = W2^T dZ2 * g1'(Z1)",

@@ -21,8 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from derive.backward import derive
-    from derive.proof import prove
+    from derive.engine.backward import derive
+    from derive.engine.proof import prove
 
     used_example = not (args.spec or args.layers or args.act)
     net = network_from_args(args, default=example_network)

@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         raise _usage("-o/--output goes with --batch")
     if not args.equation:
         raise _usage("give an equation, e.g. derive check \"dZ1 = W2^T dZ2 * g1'(Z1)\"")
-    from derive.check import Verdict, check
+    from derive.check.checker import Verdict, check
     from derive.cli.common import network_from_args
 
     try:
@@ -140,7 +140,7 @@ def run_batch(args: argparse.Namespace) -> int:
 
 def check_line(line: str, default_syntax: str = "auto") -> dict:
     """The result object for one input line (never raises for bad input)."""
-    from derive.check import Verdict, check
+    from derive.check.checker import Verdict, check
     from derive.errors import DeriveError
 
     item_id = None
@@ -176,7 +176,7 @@ class _LineError(Exception):
 
 def _line_network(item: dict):
     """(network or None, generic-network options) from a batch line's optional spec fields."""
-    from derive.spec import Network
+    from derive.network.spec import Network
 
     fields = {k: item.get(k) for k in SPEC_FIELDS}
     for k in ("loss", "scale", "convention"):

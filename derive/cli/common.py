@@ -30,7 +30,7 @@ def add_spec_arguments(p: argparse.ArgumentParser, required: bool = False) -> No
 def network_from_args(args: argparse.Namespace, default=None):
     """The Network the flags describe; ``default`` (a callable) when none is given."""
     from derive.errors import SpecError
-    from derive.spec import Network
+    from derive.network.spec import Network
 
     if args.spec:
         if args.layers or args.act or args.loss:
@@ -55,6 +55,6 @@ EXAMPLE = dict(layers=[3, 3, 1], activations=["relu", "sigmoid"], loss="bce")
 
 def example_network():
     """The built-in example: the course's 2-layer network (relu hidden, sigmoid + bce output)."""
-    from derive.spec import Network
+    from derive.network.spec import Network
 
     return Network(**EXAMPLE)

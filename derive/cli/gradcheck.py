@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     import json
 
 
-    G = importlib.import_module("derive.gradcheck")  # the module; derive.gradcheck is the function
+    G = importlib.import_module("derive.numbers.gradcheck")  # the module; derive.numbers.gradcheck is the function
     from derive.cli.common import example_network, network_from_args
     from derive.errors import DeriveError
 
@@ -83,11 +83,11 @@ def render_text(r) -> str:
 
 
 def _from_values(args):
-    from derive import model
     from derive.errors import SpecError
-    from derive.numbers import given_arrays
-    from derive.numbers_input import read_file
-    from derive.spec import Network
+    from derive.network import model
+    from derive.network.spec import Network
+    from derive.numbers.inputs import read_file
+    from derive.numbers.worked import given_arrays
 
     inp = read_file(args.values)
     if inp.network is None:

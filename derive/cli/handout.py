@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from derive.errors import SpecError
-    from derive.handout import handout, key_path, write_pdf
+    from derive.handout.document import handout, key_path, write_pdf
 
     if (args.pdf or args.exercises) and not args.output:
         raise SpecError("--pdf and --exercises write files: give -o FILE.tex")

@@ -30,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def default_network():
     """Two generic layers (g[1], g[2], a generic loss ℓ) with symbolic sizes, filled by --sizes."""
-    from derive.spec import Network
+    from derive.network.spec import Network
 
     return Network(depth=2)
 
@@ -62,10 +62,10 @@ def run(args: argparse.Namespace) -> int:
     import json
 
     from derive.cli.common import network_from_args
-    from derive.jacobian import jacobian
-    from derive.jacobian_naive import activation_step, naive_chain_rule
-    from derive.jacobian_steps import contraction
-    from derive.jacobian_text import report_dict, report_latex, report_text
+    from derive.jacobian.naive import activation_step, naive_chain_rule
+    from derive.jacobian.steps import contraction
+    from derive.jacobian.tensor import jacobian
+    from derive.jacobian.text import report_dict, report_latex, report_text
 
     net = network_from_args(args, default=default_network)
     sizes = parse_sizes(args.sizes)

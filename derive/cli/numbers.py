@@ -28,11 +28,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from derive.errors import DeriveError, SpecError
-    from derive.numbers import worked_example
-    from derive.numbers_input import read_file
-    from derive.numbers_render import render_check_text, render_json, render_latex, render_text
-    from derive.spec import Network
-    from derive.studentcheck import check_student
+    from derive.network.spec import Network
+    from derive.numbers.inputs import read_file
+    from derive.numbers.render import render_check_text, render_json, render_latex, render_text
+    from derive.numbers.student import check_student
+    from derive.numbers.worked import worked_example
 
     if bool(args.file) == bool(args.latex):
         raise DeriveError("give one input: FILE (JSON or TOML) or --latex FILE.tex")

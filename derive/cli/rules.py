@@ -14,7 +14,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.path:
-        from derive.rules import rules_dir
+        from derive.catalogue.rules import rules_dir
 
         print(rules_dir())
         return 0

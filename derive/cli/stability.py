@@ -61,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
     import importlib
     import json
 
-    S = importlib.import_module("derive.stability")  # the module (derive.stability is the function)
-    R = importlib.import_module("derive.stability_render")
+    S = importlib.import_module("derive.stability.analyse")  # the module (derive.stability.analyse is the function)
+    R = importlib.import_module("derive.stability.render")
     from derive.errors import SpecError
 
     fmt = "json" if args.json else (args.format or "text")
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         raise SpecError(f"--every must be at least 1, not {args.every}")
 
     if args.symbolic:
-        from derive.stability_symbolic import symbolic_stability
+        from derive.stability.symbolic import symbolic_stability
 
         act = S.element_wise_activation(_names(args.act)[0] if _names(args.act) else "")
         results = symbolic_stability(act.name)

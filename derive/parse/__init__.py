@@ -1,14 +1,14 @@
 """Untrusted formulas into expressions over a network's symbols: LaTeX or numpy-style text.
 
 ``parse_equation("dZ1 = W2.T @ dZ2 * (Z1 > 0)", net)`` gives an :class:`Equation`: the gradient
-named on the left (a :class:`derive.expr.Sym` of the network's :class:`SymbolTable`) and the right
-side as a :mod:`derive.expr` tree whose nodes carry ``src``, the text as the user wrote it.
+named on the left (a :class:`derive.core.expr.Sym` of the network's :class:`SymbolTable`) and the right
+side as a :mod:`derive.core.expr` tree whose nodes carry ``src``, the text as the user wrote it.
 
 Every bad input raises :class:`derive.errors.ParseError` with a 0-based position; operands whose
 shapes clash raise :class:`derive.errors.ShapeMismatch` (naming both as written) from building the
 tree. Nothing the user wrote is ever evaluated by Python (docs/parsing.md).
 
->>> from derive.spec import Network
+>>> from derive.network.spec import Network
 >>> net = Network(layers=[3, 3, 1], activations=["relu", "sigmoid"], loss="bce")
 >>> eq = parse_equation("dZ[1] = W[2]T dZ[2] * g[1]'(Z[1])", net)
 >>> eq.target.text, eq.syntax, eq.rhs.shape
@@ -28,9 +28,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from derive import expr as E
+from derive.core import expr as E
+from derive.core.expr import Expr, Sym
 from derive.errors import ParseError, ShapeMismatch
-from derive.expr import Expr, Sym
+from derive.network.spec import Network
 from derive.parse import latex as _latex
 from derive.parse import text as _text
 from derive.parse.build import Builder, Const, OnesVec, check_tree_depth
@@ -46,7 +47,6 @@ from derive.parse.names import (
     check_nesting,
     check_text,
 )
-from derive.spec import Network
 
 SYNTAXES = ("auto", "latex", "text")
 GRADIENTS = ("dW", "db", "dZ", "dA")
@@ -65,7 +65,7 @@ class Equation:
     """``target = rhs`` as the user wrote it, read over one network's symbols."""
 
     target: Sym  # the gradient named on the left side, e.g. SymbolTable(net)["dZ", 1]
-    rhs: Expr  # derive.expr tree over SymbolTable(net) symbols
+    rhs: Expr  # derive.core.expr tree over SymbolTable(net) symbols
     syntax: str  # "latex" or "text"
     notes: tuple[str, ...]  # readings that needed a choice (·, broadcasting, keepdims, ...)
     generic_layer: bool  # True if the user wrote a generic index l

@@ -1,16 +1,16 @@
-"""Semantic actions shared by the LaTeX and text parsers: values into :mod:`derive.expr` nodes.
+"""Semantic actions shared by the LaTeX and text parsers: values into :mod:`derive.core.expr` nodes.
 
 A parser hands the builder operands and the span of input they came from; the builder makes the
 node, sets its ``src`` to the text as the user wrote it (so a shape clash names ``dZ[2]`` and
 ``W[2]T``, not our printing of them), and records notes about readings that needed a choice.
 
-Values are :class:`derive.expr.Expr` (a matrix), :class:`Const` (a scalar such as 1/m or 2) or
+Values are :class:`derive.core.expr.Expr` (a matrix), :class:`Const` (a scalar such as 1/m or 2) or
 :class:`OnesVec` (𝟙, whose length the product it sits in decides).
 
 Products: ``matmul`` (juxtaposition, @, np.dot), ``elementwise`` (⊙, *, np.multiply: strict in
 mathematical notation, numpy broadcasting in numpy text), ``cdot`` (· resolved by shapes).
 
->>> from derive.spec import Network
+>>> from derive.network.spec import Network
 >>> text = "W2ᵀ dZ2"
 >>> b = Builder(Network(layers=[3, 3, 1]), text, mode="math")
 >>> W2 = b.transpose(b.symbol("W", ("num", 2), (0, 2), 0), (0, 3))
@@ -27,9 +27,11 @@ from dataclasses import dataclass, replace
 
 import sympy as sp
 
-from derive import expr as E
+from derive.core import expr as E
+from derive.core.expr import as_sympy
 from derive.errors import ParseError, ShapeMismatch
-from derive.expr import as_sympy
+from derive.network.spec import Network
+from derive.network.symbols import SymbolTable
 from derive.parse.names import (
     MAX_EXPONENT,
     MAX_MAGNITUDE,
@@ -38,8 +40,6 @@ from derive.parse.names import (
     LayerOutOfRange,
     Name,
 )
-from derive.spec import Network
-from derive.symbols import SymbolTable
 
 Span = tuple[int, int]
 X = tuple(sp.Symbol(f"x{i}", real=True) for i in range(4))  # Pointwise parameters
@@ -376,7 +376,7 @@ class Builder:
 
     def _relu_prime(self, v: Value, span: Span) -> Value:
         """(Z[l] > 0) is relu′(Z[l]) exactly (the catalogue's relu′(0) = 0): say it that way."""
-        from derive.rules import activations
+        from derive.catalogue.rules import activations
 
         if (isinstance(v, E.Pointwise) and len(v.args) == 1 and isinstance(v.args[0], E.Sym)
                 and v.args[0].base == "Z" and v.expr == _STEP):

@@ -15,7 +15,7 @@ Grammar (juxtaposition binds tighter than the written products, as in the course
 ``\\cdot`` is resolved by shapes; ``\\frac`` of two matrices and ``*`` are element-wise and need
 equal shapes; ``A^{[1]2}`` and ``(A^{[1]})^2`` are element-wise squares (notes say so).
 
->>> from derive.spec import Network
+>>> from derive.network.spec import Network
 >>> from derive.parse.build import Builder
 >>> text = r"\\frac{1}{m} dZ^{[1]} X^T"
 >>> e = parse(Builder(Network(layers=[3, 3, 1]), text), 0, len(text))
@@ -30,8 +30,9 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from derive import expr as E
+from derive.core import expr as E
 from derive.errors import ParseError
+from derive.network.spec import m
 from derive.parse.build import Builder, Const, OnesVec, Value
 from derive.parse.latex_names import FUNC_CMDS, NameMixin
 from derive.parse.names import (
@@ -41,7 +42,6 @@ from derive.parse.names import (
     check_number,
     parse_layer_index,
 )
-from derive.spec import m
 
 SKIP = {",", ";", ":", "!", " ", "quad", "qquad", "left", "right", "big", "Big", "bigl", "bigr",
         "Bigl", "Bigr", "bigg", "Bigg", "displaystyle", "limits", "mathopen", "mathclose"}

@@ -4,7 +4,7 @@
 A mixin of :class:`derive.parse.latex._Parser`: the token cursor, ``factor``, ``group``,
 ``postfix`` and ``script`` live there.
 
->>> from derive.spec import Network
+>>> from derive.network.spec import Network
 >>> from derive.parse.build import Builder
 >>> from derive.parse.latex import parse
 >>> text = r"g^{[1]\\prime}(Z^{[1]})"
@@ -17,9 +17,9 @@ from __future__ import annotations
 import sympy as sp
 
 from derive.errors import ParseError
+from derive.network.spec import m
 from derive.parse.build import OnesVec, Value
 from derive.parse.names import Name, known_names, resolve_ident
-from derive.spec import m
 
 FUNC_CMDS = {"sigma": "sigmoid", "tanh": "tanh", "exp": "exp", "log": "log", "ln": "log"}
 NP_LATEX = {"sum", "mean", "dot", "matmul", "multiply", "power", "exp", "log", "sqrt", "tanh"}

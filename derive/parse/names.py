@@ -19,7 +19,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from derive import rules
+from derive.catalogue import rules
 from derive.errors import ParseError
 
 # -- bounds on untrusted input (see docs/parsing.md) ---------------------------------------------

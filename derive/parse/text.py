@@ -17,7 +17,7 @@ shapes) if it uses juxtaposition or ⊙/∘; otherwise *numpy* (``*`` and ``+`` 
 ``np.``, ``@``, ``.T``, ``**`` or keyword arguments; otherwise mathematical if it uses ᵀ, ^T, [l]T,
 primes, ·, ² or ^; plain Python-like text (``A2 - Y``) is numpy.
 
->>> from derive.spec import Network
+>>> from derive.network.spec import Network
 >>> from derive.parse.build import Builder
 >>> text = "np.dot(W2.T, dZ2) * np.int64(Z1 > 0)"
 >>> b = Builder(Network(layers=[3, 3, 1], activations=["relu", "sigmoid"]), text, current=1)

@@ -5,7 +5,7 @@ operators, one-operator comparisons, ``.T``, calls of ``_jx`` (juxtaposition), o
 (activations, exp, log, sum), of ``np.<function>`` from a fixed list, and of the methods ``.sum``,
 ``.mean``, ``.dot``, ``.astype``, ``.transpose``. Anything else is a ParseError at its position.
 
->>> from derive.spec import Network
+>>> from derive.network.spec import Network
 >>> from derive.parse.text import parse
 >>> from derive.parse.build import Builder
 >>> text = "W2.T.dot(dZ2)"
@@ -20,9 +20,9 @@ import ast
 import sympy as sp
 
 from derive.errors import ParseError
+from derive.network.spec import m
 from derive.parse.build import Builder, Const, OnesVec, Value, is_indicator
 from derive.parse.names import Name
-from derive.spec import m
 
 METHODS = {"sum", "mean", "astype", "dot", "transpose"}
 NP_DTYPES = {"int64", "int32", "int_", "float64", "float32", "float_"}
@@ -239,6 +239,6 @@ class Walker:
 
 
 def _tanh():
-    from derive.rules import activations
+    from derive.catalogue.rules import activations
 
     return activations()["tanh"]

@@ -1,6 +1,6 @@
 """Renderers: one module per output format, shared by every command.
 
-``text``, ``latex``, ``markdown`` and ``json`` each turn a :class:`derive.backward.Derivation`
+``text``, ``latex``, ``markdown`` and ``json`` each turn a :class:`derive.engine.backward.Derivation`
 into a string; :func:`convention_lines` is the convention statement every output prints.
 """
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from derive import rules
+from derive.catalogue import rules
 
 
 def _interval(r) -> str:

@@ -1,0 +1,1 @@
+"""The rule catalogue: activations, losses and identities read from ``rules/*.toml`` (rules)."""

@@ -1,0 +1,352 @@
+"""The rule catalogue: activations, losses and matrix-calculus identities read from ``rules/*.toml``.
+
+The catalogue is trusted project data (never user text); its SymPy-syntax strings are read by a
+small ``ast`` reader over a fixed set of functions (no ``eval``, no ``sympify`` of text). Each
+registry maps every name and alias to one entry; a duplicate name is an error at load time.
+
+>>> acts = activations()
+>>> acts["σ"].name, str(acts["sigmoid"].derivative)
+('sigmoid', 'a*(1 - a)')
+>>> str(acts["relu"].derivative_at_z)
+'Piecewise((1, z > 0), (0, True))'
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import operator
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+import sympy as sp
+
+from derive.errors import SpecError
+
+z, a, y = sp.symbols("z a y", real=True)
+
+
+def rules_dir() -> Path:
+    """The folder holding the catalogue: ``derive/_rules`` in a wheel, ``rules/`` in a checkout."""
+    package = Path(__file__).resolve().parent.parent  # derive/
+    packaged = package / "_rules"
+    return packaged if packaged.is_dir() else package.parent / "rules"
+
+
+@dataclass(frozen=True)
+class Activation:
+    """One activation function: forward definition, textbook derivative, how to print it.
+
+    The SymPy parts are parsed from the catalogue's text on first use (most runs need two or
+    three activations, and parsing all of them costs a cold start ~0.1 s).
+    """
+
+    name: str
+    aliases: tuple[str, ...]
+    kind: str  # "elementwise" or "softmax"
+    text: str
+    latex: str
+    derivative_text: str
+    derivative_numpy: str
+    source: Mapping[str, object] = field(compare=False, hash=False, repr=False)
+    # source: "forward", "derivative" (SymPy text), "range", "kinks" (lists of text),
+    # "derivative_bound" (text), "params" ({name: text})
+
+    @property
+    def elementwise(self) -> bool:
+        return self.kind == "elementwise"
+
+    @functools.cached_property
+    def params(self) -> Mapping[str, sp.Expr]:
+        return {k: _expr(v) for k, v in self.source.get("params", {}).items()}
+
+    def _parse(self, text: str) -> sp.Expr:
+        return _expr(text, {sp.Symbol(k): v for k, v in self.params.items()})
+
+    @functools.cached_property
+    def forward(self) -> sp.Expr:
+        """g(z); for softmax only a placeholder symbol (it is not element-wise)."""
+        return self._parse(self.source["forward"]) if self.elementwise else sp.Symbol("softmax")
+
+    @functools.cached_property
+    def derivative(self) -> sp.Expr:
+        """The textbook derivative, in z and/or a (a placeholder for softmax)."""
+        return self._parse(self.source["derivative"]) if self.elementwise else sp.Symbol("J")
+
+    @functools.cached_property
+    def range(self) -> tuple[sp.Expr, sp.Expr]:
+        lo, hi = (self._parse(v) for v in self.source["range"])
+        return (lo, hi)
+
+    @functools.cached_property
+    def kinks(self) -> tuple[sp.Expr, ...]:
+        return tuple(self._parse(v) for v in self.source["kinks"])
+
+    @functools.cached_property
+    def derivative_bound(self) -> sp.Expr:
+        return self._parse(self.source["derivative_bound"])
+
+    @functools.cached_property
+    def derivative_at_z(self) -> sp.Expr:
+        """The textbook derivative with a = g(z) substituted: a function of z alone."""
+        return self.derivative.subs(a, self.forward)
+
+    @functools.cached_property
+    def numpy_forward(self) -> Callable:
+        return _numpy_function((z,), self.forward)
+
+    @functools.cached_property
+    def numpy_derivative(self) -> Callable:
+        return _numpy_function((z,), self.derivative_at_z)
+
+
+@dataclass(frozen=True)
+class Loss:
+    """A per-example loss Σₖ per_unit(aₖ, yₖ); SymPy parts parsed on first use."""
+
+    name: str
+    aliases: tuple[str, ...]
+    title: str
+    latex: str
+    text: str
+    natural_output: str
+    assumes: str
+    source: Mapping[str, object] = field(compare=False, hash=False, repr=False)
+    # source: "per_unit" (SymPy text in a, y), "a_range", "y_range" (lists of text)
+
+    @functools.cached_property
+    def per_unit(self) -> sp.Expr:
+        return _expr(self.source["per_unit"])
+
+    @functools.cached_property
+    def a_range(self) -> tuple[sp.Expr, sp.Expr]:
+        lo, hi = (_expr(v) for v in self.source["a_range"])
+        return (lo, hi)
+
+    @functools.cached_property
+    def y_range(self) -> tuple[sp.Expr, sp.Expr]:
+        lo, hi = (_expr(v) for v in self.source["y_range"])
+        return (lo, hi)
+
+    @functools.cached_property
+    def gradient(self) -> sp.Expr:
+        """∂ per_unit / ∂a, by SymPy (unsimplified: the textbook form)."""
+        d = sp.diff(self.per_unit, a)
+        return tidy(sp.factor(d) if d.is_polynomial(a, y) else d)
+
+    @functools.cached_property
+    def numpy_per_unit(self) -> Callable:
+        return _numpy_function((a, y), self.per_unit)
+
+
+def _numpy_function(params, expr) -> Callable:
+    # The numpy module object, not "numpy": SymPy then skips `from numpy import *` (~0.2 s cold).
+    import numpy
+
+    return sp.lambdify(params, expr, [numpy])
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A matrix-calculus identity the engine cites in a step."""
+
+    name: str
+    title: str
+    convention: str
+    index: str
+    index_latex: str
+    source: str
+
+    def index_for(self, layer: int) -> str:
+        return _fill(self.index, layer)
+
+    def index_latex_for(self, layer: int) -> str:
+        return _fill(self.index_latex, layer)
+
+
+def tidy(expr: sp.Expr) -> sp.Expr:
+    """Put an expression in the order a student writes it: 2 (a − y), not −2 (−a + y).
+
+    The result is built unevaluated; print it with ``order="none"``.
+
+    >>> sp.sstr(tidy(sp.factor(2*a - 2*y)), order="none")
+    '2*(a - y)'
+    """
+    if isinstance(expr, sp.Mul):
+        coeff, rest = expr.as_coeff_Mul()
+        if coeff < 0 and isinstance(rest, sp.Add):
+            return sp.Mul(-coeff, _order_terms(-rest), evaluate=False)
+        return sp.Mul(*[tidy(f) for f in expr.args], evaluate=False)
+    if isinstance(expr, sp.Add):
+        return _order_terms(expr)
+    return expr
+
+
+def _order_terms(expr: sp.Expr) -> sp.Expr:
+    terms = sp.Add.make_args(sp.expand(expr) if expr.is_polynomial() else expr)
+    ordered = sorted(
+        terms, key=lambda t: (t.could_extract_minus_sign(), not t.has(a), sp.default_sort_key(t))
+    )
+    return sp.Add(*[tidy(t) for t in ordered], evaluate=False)
+
+
+def _fill(template: str, layer: int) -> str:
+    if layer == 1:  # A[0] is the input X
+        template = template.replace("A[{p}]", "X").replace("A^{[{p}]}", "X")
+    return (
+        template.replace("{l}", str(layer))
+        .replace("{p}", str(layer - 1))
+        .replace("{n}", str(layer + 1))
+    )
+
+
+_NAMES = {"z": z, "a": a, "y": y, "pi": sp.pi, "oo": sp.oo, "E": sp.E, "True": sp.true}
+_FUNCTIONS = {"exp": sp.exp, "log": sp.log, "tanh": sp.tanh, "cosh": sp.cosh, "sinh": sp.sinh,
+              "sqrt": sp.sqrt, "Abs": sp.Abs, "Max": sp.Max, "Min": sp.Min,
+              "Piecewise": sp.Piecewise, "Heaviside": sp.Heaviside}
+_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+           ast.Div: operator.truediv, ast.Pow: operator.pow}
+_COMPARE = {ast.Gt: sp.Gt, ast.Lt: sp.Lt, ast.GtE: sp.Ge, ast.LtE: sp.Le}
+
+
+def _expr(text: str, params: Mapping[str, sp.Expr] | None = None) -> sp.Expr:
+    """A catalogue expression (SymPy syntax) as a SymPy expression, exactly (decimals become
+    rationals). A small reader over Python's ``ast`` rather than ``sympify``: the catalogue needs
+    a dozen functions, and SymPy's string parser costs a cold start 60 ms.
+
+    >>> _expr("Piecewise((1, z > 0), (alpha, True))", {"alpha": sp.Rational(1, 100)})
+    Piecewise((1, z > 0), (1/100, True))
+    """
+    names = {**_NAMES, **{str(k): sp.sympify(v, strict=True) for k, v in (params or {}).items()}}
+
+    def build(node):
+        if isinstance(node, ast.Expression):
+            return build(node.body)
+        if isinstance(node, ast.Constant) and isinstance(node.value, bool):
+            return sp.true if node.value else sp.false
+        if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+            return sp.Integer(node.value) if isinstance(node.value, int) else sp.Rational(repr(node.value))
+        if isinstance(node, ast.Name):
+            return names[node.id] if node.id in names else sp.Symbol(node.id)
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+            return _BINARY[type(node.op)](build(node.left), build(node.right))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+            value = build(node.operand)
+            return -value if isinstance(node.op, ast.USub) else value
+        if isinstance(node, ast.Tuple):
+            return tuple(build(e) for e in node.elts)
+        if isinstance(node, ast.Compare) and len(node.ops) == 1 and type(node.ops[0]) in _COMPARE:
+            return _COMPARE[type(node.ops[0])](build(node.left), build(node.comparators[0]))
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id in _FUNCTIONS and not node.keywords):
+            return _FUNCTIONS[node.func.id](*[build(arg) for arg in node.args])
+        raise SpecError(f"rule catalogue: cannot read {ast.unparse(node)!r} in {text!r}")
+
+    return build(ast.parse(text.strip(), mode="eval"))
+
+
+def _load(filename: str) -> list[dict]:
+    path = rules_dir() / filename
+    with path.open("rb") as fh:
+        data = tomllib.load(fh)
+    (entries,) = data.values()
+    return entries
+
+
+def _registry(entries, where: str) -> Mapping[str, object]:
+    table: dict[str, object] = {}
+    for entry in entries:
+        for key in (entry.name, *getattr(entry, "aliases", ())):
+            folded = key.casefold()
+            if folded in table and table[folded] is not entry:
+                raise SpecError(f"{where}: the name {key!r} is used twice in the catalogue")
+            table[folded] = entry
+    return MappingProxyType(table)
+
+
+class _Registry(Mapping):
+    """Case-insensitive lookup by name or alias; iteration gives each entry's canonical name."""
+
+    def __init__(self, entries, kind: str):
+        self._entries = {e.name: e for e in entries}
+        self._table = _registry(entries, kind)
+        self.kind = kind
+
+    def __getitem__(self, key: str):
+        return self._table[key.casefold()]
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key.casefold() in self._table
+
+    def __iter__(self):
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def lookup(self, key: str):
+        """Like ``self[key]`` but a miss is a SpecError that lists the known choices."""
+        try:
+            return self[key]
+        except KeyError:
+            choices = ", ".join(self._entries)
+            raise SpecError(f"unknown {self.kind} {key!r}; known: {choices}") from None
+
+
+@functools.cache
+def activations() -> _Registry:
+    """The activation registry, loaded once (names now, SymPy parts on first use)."""
+    out = [
+        Activation(
+            name=e["name"],
+            aliases=tuple(e.get("aliases", ())),
+            kind=e.get("kind", "elementwise"),
+            text=e["text"],
+            latex=e["latex"],
+            derivative_text=e["derivative_text"],
+            derivative_numpy=e["derivative_numpy"],
+            source={k: e[k] for k in ("forward", "derivative", "range", "kinks",
+                                      "derivative_bound")} | {"params": e.get("params", {})},
+        )
+        for e in _load("activations.toml")
+    ]
+    return _Registry(out, "activation")
+
+
+@functools.cache
+def losses() -> _Registry:
+    """The loss registry, loaded once (names now, SymPy parts on first use)."""
+    out = [
+        Loss(
+            name=e["name"],
+            aliases=tuple(e.get("aliases", ())),
+            title=e["title"],
+            latex=e["latex"],
+            text=e["text"],
+            natural_output=e["natural_output"],
+            assumes=e.get("assumes", ""),
+            source={k: e[k] for k in ("per_unit", "a_range", "y_range")},
+        )
+        for e in _load("losses.toml")
+    ]
+    return _Registry(out, "loss")
+
+
+@functools.cache
+def identities() -> _Registry:
+    """The identity registry, loaded once."""
+    out = [
+        Identity(
+            name=e["name"],
+            title=e["title"],
+            convention=e["convention"],
+            index=e["index"],
+            index_latex=e["index_latex"],
+            source=e["source"],
+        )
+        for e in _load("identities.toml")
+    ]
+    return _Registry(out, "identity")

@@ -1,0 +1,495 @@
+"""Checking a student's formula: parse, shapes, value, diagnosis, into a :class:`Verdict`.
+
+1. Parse the equation over the network's symbols (``derive.parse``): a parse error is the verdict
+   ``parse_error``, with the position of the problem.
+2. Shapes, with symbolic n[l] and m: a clash, or a right side whose shape is not the gradient's,
+   is a ``shape_error`` naming the operation, the operands as written and both shapes. A formula
+   that fits only because two sizes of this network happen to be equal is flagged in a note.
+3. Value: compared with the engine's formula on several random instances with distinct sizes, every
+   gradient symbol bound to its value (so ``dZ2`` and its expansion ``A2 - Y`` may be mixed).
+   A difference is ``not_equivalent``, with a small counterexample.
+4. Diagnosis: the smallest edit of the student's own tree that makes it correct
+   (:mod:`derive.check.diagnose`) names the mistakes, one plain sentence each.
+
+Without a network, a generic one (generic g[l] and loss) just deep enough for the layers the
+equation names; a generic index l is checked at every concrete layer where it makes sense.
+
+>>> v = check("dZ1 = W2^T dZ2 * g1'(Z1)")
+>>> v.verdict, v.exit_code
+('correct', 0)
+>>> v = check("dZ[1] = dZ[2] W[2]T * g[1]'(Z[1])")
+>>> v.verdict, [x.code for x in v.mistakes]
+('shape_error', ['wrong_order'])
+>>> print(v.message)
+matrix product dZ[2] and W[2]T: (n2×m)·(n1×n2) — inner dimensions m and n1 differ
+>>> v.expected
+'dZ[1] = W[2]ᵀ dZ[2] ⊙ g[1]′(Z[1])'
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+from derive.check.verdict import SEVERITY, Mistake, Verdict
+from derive.core.expr import as_sympy
+from derive.errors import DeriveError, ParseError, ShapeMismatch
+
+KINDS = ("dA", "dZ", "dW", "db")
+PROBE_DEPTH = 64  # a generic network this deep reads any layer number a student writes
+MAX_OFFSET = 16  # L - 16 .. L in the probe are read as written with L
+GENERIC_DEPTH = 4  # a generic index l is checked at l = 1..4 of a 4-layer generic network
+
+
+# -- the public entry point ---------------------------------------------------------------------
+def check(equation: str, network=None, syntax: str = "auto", *, loss: str | None = None,
+          convention: str = "columns", scale: str = "mean") -> Verdict:
+    """Check ``equation`` (e.g. ``"dZ1 = W2^T dZ2 * g1'(Z1)"``) against the derivation of
+    ``network``; without one, a generic network (``loss``, ``convention``, ``scale`` apply to it).
+
+    >>> check("dW1 = 1/m np.dot(dZ1, X.T)").verdict
+    'correct'
+    """
+    if not isinstance(equation, str):
+        return _unusable(ParseError("the equation must be a string"), None)
+
+    def parse(net, layer):
+        from derive.parse import parse_equation
+
+        return parse_equation(equation, net, syntax=syntax, layer=layer)
+
+    def target_of(net, layer):
+        from derive.parse import parse_expression
+
+        left = _left_side(equation)
+        return parse_expression(left, net, syntax=syntax, layer=layer) if left else None
+
+    generic = dict(loss=loss, convention=convention, scale=scale)
+    return check_with(parse, network, generic, target_of)
+
+
+def _left_side(text: str) -> str | None:
+    """The text before the one top-level '=' (not part of ==, <=, >=, !=)."""
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if ch == "=" and depth == 0 and text[i - 1:i] not in ("=", "<", ">", "!") \
+                and text[i + 1:i + 2] != "=":
+            return text[:i]
+    return None
+
+
+def check_with(parse: Callable, network=None, generic: dict | None = None,
+               target_of: Callable | None = None) -> Verdict:
+    """The checker over any ``parse(net, layer) -> Equation`` (the tests build trees directly).
+
+    ``parse`` raises ParseError for unreadable input and ShapeMismatch where shapes clash;
+    ``target_of(net, layer)`` reads the left side alone (used when no tree can be built at all).
+    """
+    generic = generic or {}
+    parse = _memo(parse)
+    try:
+        plans = _plan(parse, network, generic, target_of)
+    except DeriveError as exc:
+        return _unusable(exc, network)
+    except RecursionError:
+        return _unusable(ParseError("the formula nests too deeply"), network)
+    results = []
+    for net, layer in plans:
+        try:
+            results.append((layer, _check_one(parse, net, layer, target_of)))
+        except DeriveError as exc:
+            results.append((layer, _unusable(exc, net)))
+        except RecursionError:
+            results.append((layer, _unusable(ParseError("the formula nests too deeply"), net)))
+        except Exception as exc:  # noqa: BLE001 - a verdict, never a crash, for any input
+            message = f"could not check this formula ({type(exc).__name__}: {exc}); please report it"
+            results.append((layer, _unusable(DeriveError(message), net)))
+    return _combine(results)
+
+
+def _memo(parse: Callable) -> Callable:
+    """``parse`` remembering its answers (an Equation, or the error it raised) per (net, layer)."""
+    seen: dict = {}
+
+    def memo(net, layer):
+        key = (type(net), net, layer)
+        if key not in seen:
+            try:
+                seen[key] = (True, parse(net, layer))
+            except DeriveError as exc:
+                seen[key] = (False, exc)
+        ok, value = seen[key]
+        if ok:
+            return value
+        raise value
+
+    return memo
+
+
+def _unusable(exc: Exception, net) -> Verdict:
+    position = getattr(exc, "position", None)
+    message = exc.describe() if isinstance(exc, ParseError) else str(exc)
+    return Verdict("parse_error", message=message, position=position,
+                   network=net.to_dict() if net is not None else None)
+
+
+def _other() -> Mistake:
+    from derive.check.diagnose import sentence
+
+    return Mistake("other", sentence("other", "", "", None))  # type: ignore[arg-type]
+
+
+# -- which network(s) and layer(s) ----------------------------------------------------------------
+def _plan(parse, network, generic: dict, target_of=None) -> list[tuple[object, int | None]]:
+    """(network, layer) pairs to check: one, or one per concrete layer for a generic index l."""
+    from derive.network.spec import Network
+
+    if network is not None:
+        try:
+            probe = parse(network, None)
+        except ShapeMismatch:
+            try:
+                probe = parse(_square(network), None)
+            except ShapeMismatch:  # no tree at all: checked (and reported) as it stands
+                return [(network, None)]
+        if not _generic_layer(probe):
+            return [(network, None)]
+        return [(network, l) for l in range(1, network.L + 1)]
+
+    def make(depth: int):
+        return Network(depth=depth, **{k: v for k, v in generic.items() if v is not None})
+
+    try:
+        probe = parse(_square(make(PROBE_DEPTH)), None)
+    except ShapeMismatch:  # no tree at all: the smallest depth that reads every layer index
+        from derive.parse import LayerOutOfRange
+
+        start = _target_layer(target_of, make(PROBE_DEPTH)) + 1
+        for depth in range(start, start + 4):
+            try:
+                parse(make(depth), None)
+            except LayerOutOfRange:
+                continue
+            except DeriveError:
+                pass
+            return [(make(depth), None)]
+        return [(make(start), None)]
+    except ParseError as exc:
+        try:  # unindexed names (dw = 1/m X dzᵀ): a one-layer network, as in logistic regression
+            probe = parse(_square(make(1)), None)
+        except DeriveError:
+            raise exc from None
+        return [(make(1), None)]
+    if _generic_layer(probe):
+        return [(make(GENERIC_DEPTH), l) for l in range(1, GENERIC_DEPTH + 1)]
+    here = _layers(probe)
+    fixed = [a for a in here if a < PROBE_DEPTH - MAX_OFFSET]
+    uses_L = len(fixed) < len(here)  # layers near the probe's depth were written as L, L-1, ...
+    target_layer = probe.target.layer or 1
+    top = max(fixed, default=1)
+    if uses_L:
+        depth = max(2, top + 1)
+    elif any(s.base == "Y" for s in probe.rhs.symbols()):
+        depth = max(top, target_layer)  # Y: the student means the output layer
+    else:
+        depth = max(top, target_layer + 1)
+    return [(make(depth), None)]
+
+
+def _target_layer(target_of, net) -> int:
+    try:
+        t = target_of(net, None) if target_of else None
+    except DeriveError:
+        t = None
+    return t.layer if t is not None and t.layer is not None and t.layer < net.L - MAX_OFFSET else 1
+
+
+def _generic_layer(eq) -> bool:
+    return bool(getattr(eq, "generic_layer", False))
+
+
+def _layers(eq) -> list[int]:
+    out = [eq.target.layer or 0]
+    for node in eq.rhs.walk():
+        layer = getattr(node, "layer", None)
+        if isinstance(layer, int):
+            out.append(layer)
+    return out
+
+
+def _square(net):
+    """The same network with every size (and m) equal, so that any student tree can be built:
+    the edits of a shape error are then rebuilt over the real network."""
+    return _square_network()(depth=net.L, activations=net.activations, loss=net.loss,
+                             convention=net.convention, scale=net.scale)
+
+
+@functools.cache
+def _square_network():
+    """The Network subclass whose every dimension is m (defined on first use: derive.network.spec
+    imports SymPy, which ``import derive.check.checker`` does not need)."""
+    from derive.network.spec import Network
+    from derive.network.spec import m as m_symbol
+
+    class Square(Network):
+        def dim(self, layer):
+            return m_symbol
+
+    return Square
+
+
+# -- one check at one network and layer -----------------------------------------------------------
+def _check_one(parse, net, layer, target_of=None) -> Verdict:
+    from derive.check import diagnose as D
+    from derive.check.numeric import numbers_for
+
+    mismatch = None
+    try:
+        eq = parse(net, layer)
+    except ShapeMismatch as exc:
+        mismatch = exc
+        try:
+            eq = parse(_square(net), layer)  # the same tree, without the clash, to diagnose
+        except ShapeMismatch:
+            return _undiagnosed(exc, net, layer, target_of)
+    nums = numbers_for(net)
+    T = nums.table
+    base, tl = eq.target.base, eq.target.layer
+    if base not in KINDS or tl is None:
+        raise ParseError(f"the left side must be a gradient such as dZ[1], dW[2], db[1], dA[1], "
+                         f"not {eq.target.written()}")
+    try:
+        target = T[base, tl]
+    except KeyError as exc:
+        raise ParseError(str(exc.args[0])) from None
+    formula = nums.derivation.get(base, tl)
+    if formula is None:
+        raise ParseError(_no_formula(net, base, tl))
+    ctx = D.Context(net, base, tl)
+    raw = D.to_raw(eq.rhs)
+    info = dict(target=formula.name, expected=formula.text, expected_latex=formula.latex,
+                syntax=getattr(eq, "syntax", None), network=net.to_dict())
+    notes = list(getattr(eq, "notes", ()))
+
+    shapes: dict = {}
+
+    def accept(tree) -> bool:
+        try:
+            shape = D.raw_shape(tree, T, shapes)
+            if shape is None or not _same_shape(shape, target.shape):
+                return False
+        except D.Unknown:
+            pass
+        except KeyError:
+            return False
+        try:
+            e = D.build(tree, T)
+            return _same_shape(e.shape, target.shape) and nums.equal(e, target)
+        except (DeriveError, KeyError, TypeError, ValueError, ZeroDivisionError, OverflowError):
+            return False
+
+    student = None
+    if mismatch is None:
+        try:
+            student = D.build(raw, T)
+        except (DeriveError, KeyError):
+            student = eq.rhs
+        if not _same_shape(student.shape, target.shape):
+            message = (f"the right side is {_fmt(student.shape)} but {formula.name} is "
+                       f"{_fmt(target.shape)}")
+            mismatch = message
+    if mismatch is not None:
+        if base == "dW" and net.dim(tl) == 1 and accept(D.Raw("Transpose", (raw,))):
+            notes.append(f"this is {formula.name}ᵀ: with one output unit, as in logistic "
+                         "regression, the course often keeps w as a column (n0×1) and "
+                         f"dw = (1/m) X dZᵀ; here W[{tl}] is a row (1×n{tl - 1}), so "
+                         f"{formula.text}")
+        edits = D.search(raw, ctx, accept)
+        return Verdict("shape_error", message=str(mismatch), mistakes=_mistakes(edits, raw, ctx, T),
+                       notes=tuple(notes + _generic_notes(net, base, tl)), **info)
+    notes += _coincidence_notes(raw, net, target)
+    try:
+        right = nums.equal(student, target)
+    except KeyError as exc:
+        used = T[exc.args[0]] if exc.args[0][1] is not None else T[exc.args[0][0]]
+        raise ParseError(f"the right side uses {used.text}, which is computed from "
+                         f"{formula.name}: a formula for {formula.name} cannot use it") from None
+    if right:
+        return Verdict("correct", message=f"{formula.name}: correct.", notes=tuple(notes), **info)
+    edits = D.search(raw, ctx, accept)
+    cex = nums.counterexample(student, target, formula.expr)
+    return Verdict("not_equivalent",
+                   message="the shapes fit, but the value differs from the derivation",
+                   mistakes=_mistakes(edits, raw, ctx, T), counterexample=cex,
+                   notes=tuple(notes + _generic_notes(net, base, tl)), **info)
+
+
+def _undiagnosed(exc: ShapeMismatch, net, layer, target_of) -> Verdict:
+    """A shape error whose tree cannot be built even with every size equal: no diagnosis."""
+    from derive.check.numeric import numbers_for
+
+    info: dict = {"network": net.to_dict()}
+    try:
+        t = target_of(net, layer) if target_of else None
+    except DeriveError:
+        t = None
+    formula = numbers_for(net).derivation.get(t.base, t.layer) if t is not None else None
+    if formula is not None:
+        info.update(target=formula.name, expected=formula.text, expected_latex=formula.latex)
+    return Verdict("shape_error", message=str(exc), mistakes=(_other(),), **info)
+
+
+def _mistakes(edits, raw, ctx, T) -> tuple[Mistake, ...]:
+    from derive.check import diagnose as D
+
+    if not edits:
+        return (_other(),)
+    out: list[Mistake] = []
+    tree = raw
+    for e in edits:
+        shown_before, shown_after = e.shown or (e.before, e.after)
+        before = shown_before.src or _text(shown_before, T, ctx)
+        after = _text(shown_after, T, ctx)
+        if e.code in ("sign_error", "missing_scale", "extra_scale") and not e.path:
+            after = _text(D.apply(tree, e), T, ctx)
+        tree = D.apply(tree, e)
+        if shown_before.kind == "Sym" and shown_before.attrs[0] == "?":
+            before = "?"
+        if all(m.code != e.code for m in out):
+            out.append(Mistake(e.code, D.sentence(e.code, _paren(before), after, ctx, e.detail)))
+    return tuple(out)
+
+
+def _paren(text: str) -> str:
+    """``1 - A1`` → ``(1 - A1)`` where a part of a product is a sum, as the user meant it."""
+    if " * " not in text:
+        return text
+    parts = text.split(" * ")
+    return " * ".join(f"({p})" if (" - " in p or " + " in p) and not p.startswith("(") else p
+                      for p in parts)
+
+
+def _text(r, T, ctx) -> str:
+    from derive.check import diagnose as D
+
+    for table in (T, _square_table(ctx.net)):
+        try:
+            return str(D.build(r, table))
+        except (DeriveError, KeyError, TypeError):
+            continue
+    return ""
+
+
+def _square_table(net):
+    from derive.network.symbols import SymbolTable
+
+    return SymbolTable(_square(net))
+
+
+def _same_shape(a, b) -> bool:
+
+    return all(bool(as_sympy(x) == as_sympy(y)) for x, y in zip(a, b, strict=True))
+
+
+def _fmt(shape) -> str:
+    return "×".join(str(d) for d in shape)
+
+
+def _no_formula(net, base, layer) -> str:
+    if base == "dA" and layer == net.L and net.loss is None:
+        return (f"dA[{layer}] is the loss's own gradient: with a generic loss it is given, not "
+                "derived; give the loss (--loss bce, ce, mse) to check a formula for it")
+    return f"derive has no formula for {base}[{layer}] in this network"
+
+
+def _generic_notes(net, base, layer) -> list[str]:
+    notes = []
+    if net.loss is None and layer == net.L and base in ("dZ", "dA"):
+        notes.append(f"the loss is generic, so dZ[{layer}] = dA[{layer}] ⊙ g[{layer}]′(Z[{layer}]); "
+                     "give the loss and the output activation (e.g. --act ...,sigmoid --loss bce) "
+                     "to check a simplified form such as A − Y")
+    return notes
+
+
+def _coincidence_notes(raw, net, target) -> list[str]:
+    """A note when the formula fits only because two sizes of this network are equal (or 1)."""
+    from derive.check import diagnose as D
+    from derive.network.spec import Network, dim_symbol
+    from derive.network.symbols import SymbolTable
+
+    if all(s is None for s in net.layers):
+        return []
+    free = Network((None,) * (net.L + 1), net.activations, net.loss, net.convention, net.scale)
+    T = SymbolTable(free)
+    sizes = {dim_symbol(l): s for l, s in enumerate(net.layers) if s is not None}
+    try:
+        e = D.build(raw, T)
+    except ShapeMismatch as exc:
+        if exc.operation == "matrix product":
+            pairs = [(exc.left_shape[1], exc.right_shape[0])]
+        else:
+            pairs = list(zip(exc.left_shape, exc.right_shape, strict=True))
+        cond = _condition(pairs, sizes, exc.operation != "matrix product")
+        return [f"this fits only because {cond} in this network; for other sizes: {exc}"]
+    except (DeriveError, KeyError):
+        return []
+    free_target = T[target.base, target.layer]
+    if not _same_shape(e.shape, free_target.shape):
+        cond = _condition(list(zip(e.shape, free_target.shape, strict=True)), sizes, False)
+        return [f"the right side has the gradient's shape only because {cond} in this network"]
+    return []
+
+
+def _condition(pairs, sizes, broadcast: bool) -> str:
+
+    out = []
+    for a, b in pairs:
+        if bool(as_sympy(a) == as_sympy(b)):
+            continue
+        ca, cb = as_sympy(a).subs(sizes), as_sympy(b).subs(sizes)
+        if broadcast and ca == 1 and a != 1:
+            out.append(f"{a} = 1")
+        elif broadcast and cb == 1 and b != 1:
+            out.append(f"{b} = 1")
+        elif f"{b} = {a}" not in out:
+            out.append(f"{a} = {b}")
+    return " and ".join(dict.fromkeys(out)) or "two sizes are equal"
+
+
+# -- a generic index l: one verdict from several layers ----------------------------------------------
+def _combine(results: list[tuple[int | None, Verdict]]) -> Verdict:
+    if len(results) == 1 and results[0][0] is None:
+        return results[0][1]
+    usable = [(l, v) for l, v in results if v.verdict != "parse_error"]
+    if not usable:
+        return results[0][1]
+    layers = [l for l, _ in usable]
+    worst_l, worst = max(usable, key=lambda lv: SEVERITY[lv[1].verdict])
+    target = _generic_target(usable[0][1].target)
+    checked = f"checked at l = {', '.join(map(str, layers))}"
+    if worst.verdict == "correct":
+        notes = (*worst.notes, checked)
+        return Verdict("correct", target, message=f"{target}: correct at every layer ({checked})",
+                       expected=worst.expected, expected_latex=worst.expected_latex,
+                       notes=notes, syntax=worst.syntax, network=worst.network)
+    mistakes: list[Mistake] = []
+    for _, v in usable:
+        for mk in v.mistakes:
+            if all(x.code != mk.code for x in mistakes) and v.verdict != "correct":
+                mistakes.append(mk)
+    fine = [l for l, v in usable if v.verdict == "correct"]
+    note = f"{checked}; correct at l = {', '.join(map(str, fine))}" if fine else checked
+    return Verdict(worst.verdict, target, tuple(mistakes), f"at l = {worst_l}: {worst.message}",
+                   worst.expected, worst.expected_latex, worst.counterexample,
+                   (*worst.notes, note), None, worst.syntax, worst.network)
+
+
+def _generic_target(name: str | None) -> str | None:
+    if not name or "[" not in name:
+        return name
+    return name[: name.index("[")] + "[l]"
+
+
+__all__ = ["Mistake", "Verdict", "check", "check_with"]

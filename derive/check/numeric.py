@@ -1,0 +1,306 @@
+"""Numbers for the checker: random instances of one network, every gradient bound, and the
+numeric comparison of a student's expression with the engine's formula.
+
+One :class:`Numbers` per network and process (cached): the derivation, a batch of random
+instances with distinct sizes (several seeds evaluated at once, as leading batch axes), and tiny
+instances (every free size 2, m = 2) for counterexamples a person can read.
+
+>>> from derive.network.spec import Network
+>>> nums = numbers_for(Network(layers=[3, 3, 1], activations=["relu", "sigmoid"], loss="bce"))
+>>> f = nums.derivation.formula("dZ", 1)
+>>> nums.equal(f.expr, f.target)
+True
+>>> nums.equal(f.expr.left, f.target)
+False
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import sympy as sp
+
+from derive.core import expr as E
+from derive.core.expr import as_sympy
+from derive.network import model
+from derive.network.spec import Network, dim_symbol
+from derive.network.spec import m as M_SYM
+from derive.network.symbols import SymbolTable
+
+MAIN_SIZES = (3, 4, 5, 2, 6)  # free sizes n[l] cycle through these; m is 7: all differ from m
+MAIN_M = 7
+MAIN_SEEDS = (101, 202, 303)
+TINY_SEEDS = (1, 2, 3, 4)
+KINK_MARGIN = 1e-6  # |Z - kink| below this is redrawn
+MAX_SHOWN = 36  # entries of an input shown in a counterexample
+MAX_NUMERIC_SIZE = 64  # wider layers are evaluated at a smaller stand-in size
+
+
+class Env:
+    """Values for every symbol on a stack of instances (axis 0), with the sizes used."""
+
+    def __init__(self, net: Network, derivation, free_size, m: int, seeds: tuple[int, ...],
+                 size_map: dict | None = None):
+        size_map = size_map or {}
+        prepare_activations(net)
+        if size_map:  # wide layers: numbers on a narrower copy (the formulas do not see sizes)
+            net = Network(tuple(size_map.get(s, s) for s in net.layers), net.activations,
+                          net.loss, net.convention, net.scale)
+        sizes = [free_size(l) for l in range(net.L + 1)]
+        # no finite differences here, so only an exact kink would matter: a tiny margin keeps wide
+        # ReLU layers drawable (0.05 around every kink fails for a 20-unit layer)
+        insts = [model.random_instance(net, seed=s, m=m, sizes=sizes, margin=KINK_MARGIN)
+                 for s in seeds]
+        self.sizes = insts[0].sizes
+        self.m = m
+        self.seeds = seeds
+        X = np.stack([i.X for i in insts])
+        Y = np.stack([i.Y for i in insts])
+        params = {k: np.stack([i.params[k] for i in insts]) for k in insts[0].params}
+        cache = model.forward(net, params, X)
+        values: dict = {("X", None): X, ("Y", None): Y, **params}
+        for (base, layer), v in cache.items():
+            if layer != 0:
+                values[base, layer] = v
+        self.subs = {dim_symbol(l): n for l, n in enumerate(self.sizes)}
+        self.subs[M_SYM] = m
+        self.subs[_SIZES] = size_map
+        self.backend = _Backend(model.standins(net))
+        if net.loss is None:  # a generic loss: dA[L] is given, any array will do
+            rng = np.random.default_rng(seeds[0] + 7)
+            values["dA", net.L] = rng.normal(0.0, 1.0, size=values["A", net.L].shape)
+        for f in derivation.formulas:
+            values[f.target.key] = self.evaluate(f.expr, values)
+        self.values = values
+
+    def evaluate(self, e: E.Expr, values: dict | None = None) -> np.ndarray:
+        """The value of ``e`` on every instance at once; KeyError for a symbol with no value."""
+        vals = self.values if values is None else values
+        with np.errstate(all="ignore"):
+            return np.asarray(_ev(e, vals, self.backend, self.subs), dtype=float)
+
+
+def _fast_lambdify(params, expr):
+    """``sp.lambdify`` with the numpy module object rather than the string "numpy": the same
+    NumPy printer, without SymPy's ``from numpy import *`` (which imports numpy.f2py, numpy.testing
+    and unittest: a quarter of a second of cold start)."""
+    return sp.lambdify(params, expr, [np])
+
+
+@functools.lru_cache(maxsize=512)
+def _pointwise_fn(params, expr):
+    return _fast_lambdify(params, expr)
+
+
+class _Backend(E.NumpyBackend):
+    def pointwise(self, expr, params, values):
+        return np.asarray(_pointwise_fn(params, expr)(*values), dtype=float) * np.ones_like(values[0])
+
+
+def prepare_activations(net: Network) -> None:
+    """Compile the numpy forms of the network's activations (and stand-ins) the light way; each
+    entry caches them (functools.cached_property), so this only fills the cache first."""
+    from derive.catalogue import rules
+
+    acts = [net.activation(l) or model.standin_activation(l) for l in range(1, net.L + 1)]
+    for act in acts:
+        if not act.elementwise:
+            continue
+        cache = act.__dict__
+        if "numpy_forward" not in cache:
+            cache["numpy_forward"] = _fast_lambdify(rules.z, act.forward)
+        if "numpy_derivative" not in cache:
+            cache["numpy_derivative"] = _fast_lambdify(rules.z, act.derivative_at_z)
+
+
+def _num(value, subs) -> float:
+    """A constant such as 1/m as a float, with m and the free sizes bound (memoized per env)."""
+    memo = subs.setdefault(_MEMO, {})
+    try:
+        return memo[value]
+    except KeyError:
+        pass
+    v = as_sympy(value)
+    plain = {k: n for k, n in subs.items() if k is not _MEMO and k is not _SIZES}
+    out = float(v.subs(plain) if v.free_symbols else v)
+    memo[value] = out
+    return out
+
+
+_MEMO = object()
+_SIZES = object()
+
+
+def shrink(layers, cap: int) -> dict[int, int]:
+    """Sizes above ``cap`` mapped to distinct unused small sizes (equal sizes stay equal, and 1
+    stays 1, so every shape that fits still fits and every clash still clashes)."""
+    used = {s for s in layers if s is not None and s <= cap}
+    out: dict[int, int] = {}
+    candidate = 2
+    for s in sorted({s for s in layers if s is not None and s > cap}):
+        while candidate in used or candidate in MAIN_SIZES:
+            candidate += 1
+        out[s] = candidate
+        used.add(candidate)
+        candidate += 1
+    return out
+
+
+def _ev(e: E.Expr, env, backend, subs):
+    """Like :func:`derive.core.expr.evaluate`, with m and free sizes bound to the instance's numbers."""
+    if isinstance(e, E.Sym):
+        try:
+            return env[e.key]
+        except KeyError:
+            raise KeyError(e.key) from None
+    if isinstance(e, E.Ones):
+        sizes = subs.get(_SIZES, {})
+        return np.ones(tuple(sizes.get(int(_num(d, subs)), int(_num(d, subs))) for d in e.shape))
+    if isinstance(e, E.Scalar):
+        return np.array([[_num(e.value, subs)]])
+    if isinstance(e, E.Scale):
+        return _num(e.factor, subs) * _ev(e.arg, env, backend, subs)
+    if isinstance(e, E.MatMul):
+        return np.matmul(_ev(e.left, env, backend, subs), _ev(e.right, env, backend, subs))
+    if isinstance(e, E.Hadamard | E.Add | E.Sub | E.Div):
+        a, b = _ev(e.left, env, backend, subs), _ev(e.right, env, backend, subs)
+        if isinstance(e, E.Hadamard):
+            return a * b
+        if isinstance(e, E.Add):
+            return a + b
+        return a - b if isinstance(e, E.Sub) else a / b
+    if isinstance(e, E.Transpose):
+        return np.swapaxes(_ev(e.arg, env, backend, subs), -1, -2)
+    if isinstance(e, E.Sum):
+        return backend.sum(_ev(e.arg, env, backend, subs), e.axis)
+    if isinstance(e, E.Deriv):
+        return backend.deriv(e.activation, e.layer, _ev(e.arg, env, backend, subs))
+    if isinstance(e, E.Act):
+        return backend.act(e.activation, e.layer, _ev(e.arg, env, backend, subs))
+    if isinstance(e, E.Pointwise):
+        vals = [_ev(a, env, backend, subs) for a in e.args]
+        return backend.pointwise(e.expr, e.params, vals)
+    raise TypeError(f"cannot evaluate {type(e).__name__}")
+
+
+def close(got: np.ndarray, want: np.ndarray) -> np.ndarray:
+    """Per instance (axis 0): do the two stacks of matrices agree to float64 round-off?"""
+    if got.shape != want.shape:
+        try:
+            got = np.broadcast_to(got, want.shape)
+        except ValueError:
+            return np.zeros(want.shape[0], dtype=bool)
+    scale = np.maximum(1e-300, np.max(np.abs(want), axis=(-2, -1)))
+    err = np.max(np.abs(got - want), axis=(-2, -1))
+    finite = np.all(np.isfinite(got), axis=(-2, -1))
+    return finite & (err <= 1e-8 * scale + 1e-12)
+
+
+class Numbers:
+    """Everything numeric about one network, computed once."""
+
+    def __init__(self, net: Network):
+        from derive.engine.backward import derive as run_derive
+
+        self.net = net
+        self.table = SymbolTable(net)
+        self.derivation = run_derive(net, prove=False)
+        self.order = {f.target.key: i for i, f in enumerate(self.derivation.formulas)}
+        self.size_map = shrink(net.layers, MAX_NUMERIC_SIZE)
+        self.main = Env(net, self.derivation, lambda l: MAIN_SIZES[l % len(MAIN_SIZES)],
+                        MAIN_M, MAIN_SEEDS, self.size_map)
+        self._tiny: Env | None = None
+        self._views: dict = {}
+
+    @property
+    def tiny(self) -> Env:
+        if self._tiny is None:
+            self._tiny = Env(self.net, self.derivation, lambda l: 2, 2, TINY_SEEDS, self.size_map)
+        return self._tiny
+
+    def allowed(self, env: Env, target: E.Sym) -> dict:
+        """The values a formula for ``target`` may use: inputs, parameters, the forward pass and
+        the gradients computed before ``target`` (not ``target`` itself nor what follows it)."""
+        key = (id(env), target.key)
+        if key not in self._views:
+            cut = self.order[target.key]
+            self._views[key] = {k: v for k, v in env.values.items()
+                                if k not in self.order or self.order[k] < cut}
+        return self._views[key]
+
+    def equal(self, e: E.Expr, target: E.Sym, env: Env | None = None) -> bool:
+        """Does ``e`` equal the engine's value of ``target`` on every instance?"""
+        env = env or self.main
+        got = env.evaluate(e, self.allowed(env, target))
+        return bool(np.all(close(got, env.values[target.key])))
+
+    def counterexample(self, e: E.Expr, target: E.Sym, expected: E.Expr) -> dict | None:
+        """A small instance where ``e`` and the correct value differ: sizes, the inputs both sides
+        use, both matrices and the first entry that differs."""
+        for env in (self.tiny, self.main):
+            try:
+                got = env.evaluate(e, self.allowed(env, target))
+            except KeyError:
+                return None
+            want = env.values[target.key]
+            ok = close(got, want)
+            bad = [i for i in range(len(ok)) if not ok[i]]
+            if bad:
+                return self._describe(env, bad[0], e, target, expected, got, want)
+        return None
+
+    def _describe(self, env: Env, i: int, e, target, expected, got, want) -> dict:
+        g = np.broadcast_to(got, want.shape)[i]
+        w = want[i]
+        diff = np.abs(g - w) > 1e-8 * max(1e-300, float(np.max(np.abs(w)))) + 1e-12
+        diff |= ~np.isfinite(g)
+        r, c = (int(x) for x in np.argwhere(diff)[0])
+        sizes = {f"n{l}": int(n) for l, n in enumerate(env.sizes)}
+        sizes["m"] = env.m
+        inputs = {}
+        syms = sorted(e.symbols() | expected.symbols(), key=lambda s: s.text)
+        for s in syms:
+            if s.key == target.key or s.key not in env.values:
+                continue
+            v = env.values[s.key][i]
+            inputs[s.text] = _matrix(v) if v.size <= MAX_SHOWN else f"{v.shape[0]}×{v.shape[1]} (not shown)"
+        out = {
+            "sizes": sizes,
+            "seed": env.seeds[i],
+            "inputs": inputs,
+            "expected": _matrix(w) if w.size <= MAX_SHOWN else None,
+            "got": _matrix(g) if g.size <= MAX_SHOWN else None,
+            "entry": [r + 1, c + 1],
+            "expected_entry": _round(w[r, c]),
+            "got_entry": _round(g[r, c]),
+        }
+        generic = [l for l in range(1, self.net.L + 1) if self.net.activation(l) is None]
+        notes = [f"g[{l}](z) = tanh(z) + z/{l + 2} in these numbers" for l in generic
+                 if any(f"g[{l}]" in str(x) for x in (e, expected))]
+        if self.net.loss is None and any(s.key == ("dA", self.net.L) for s in syms):
+            notes.append(f"dA[{self.net.L}] is a random array (the loss is generic)")
+        if self.size_map:
+            wide = ", ".join(f"{a} → {b}" for a, b in self.size_map.items())
+            notes.append(f"layers wider than {MAX_NUMERIC_SIZE} units are evaluated at a smaller "
+                         f"size ({wide}): the formulas do not depend on the sizes")
+        if notes:
+            out["note"] = "; ".join(notes)
+        return out
+
+
+def _round(x) -> float | None:
+    x = float(x)
+    if not np.isfinite(x):
+        return None
+    return float(f"{x:.6g}")
+
+
+def _matrix(v) -> list:
+    return [[_round(x) for x in row] for row in np.asarray(v)]
+
+
+@functools.lru_cache(maxsize=32)
+def numbers_for(net: Network) -> Numbers:
+    """The cached :class:`Numbers` of ``net`` (a frozen, hashable spec)."""
+    return Numbers(net)

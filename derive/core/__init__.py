@@ -1,0 +1,1 @@
+"""The matrix-expression language: nodes and their shapes (expr), printing, finite differences (fd)."""

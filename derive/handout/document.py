@@ -1,0 +1,321 @@
+"""Handouts: a standalone LaTeX (or Markdown) document that teaches one network's backpropagation.
+
+Built from the same derivation as everything else: the network and its convention, a shape table,
+the forward pass, every backward step with its rule, where 1/m comes from, why the order is
+W[l+1]ᵀ dZ[l+1], a real finite-difference run, the element-wise proof and the common mistakes
+as the checker judges them. Sections (:data:`SECTIONS`) can be picked; other features plug in
+(:data:`PLUGINS`: worked numbers, stability, the Jacobian) when their modules are installed.
+``exercises=True`` blanks the results out (a worksheet) and also gives the key.
+
+>>> from derive.network.spec import Network
+>>> h = handout(Network(layers=[3, 3, 1], activations=["relu", "sigmoid"], loss="bce"),
+...             sections=["shapes", "order"], title="Backprop, 100% by hand")
+>>> h.sections
+('shapes', 'order')
+>>> r"Backprop, 100\\% by hand" in h.tex and r"\\begin{document}" in h.tex
+True
+>>> print(h.key)
+None
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from derive.errors import DeriveError, SpecError
+from derive.handout import sections as S
+from derive.handout.doc import Heading, Para, Raw, ascii_fragment, render_md, render_tex
+
+CORE: dict[str, Callable] = {
+    "network": S.network,        # description, TikZ drawing, activations, loss, convention
+    "shapes": S.shapes,          # the shape of every quantity
+    "forward": S.forward,        # Z[l] = W[l] A[l-1] + b[l], A[l] = g[l](Z[l]), J
+    "backward": S.backward,      # every step of every layer, with its rule, and the results
+    "averaging": S.averaging,    # where the 1/m and the sum over examples come from
+    "order": S.order,            # why W[l+1]ᵀ dZ[l+1] and not dZ[l+1] W[l+1]ᵀ
+    "verification": S.verification,  # finite differences end to end, and the element-wise proof
+    "mistakes": S.mistakes,      # wrong variants and their verdicts
+}
+PLUGINS = ("jacobian", "stability", "numbers")
+SECTIONS = tuple(CORE) + PLUGINS
+DEFAULT_SECTIONS = tuple(CORE)
+MAX_DEPTH = 60  # a handout is for reading: beyond this, tables and proofs get long and slow
+TEX_TIMEOUT = 120  # seconds per pdflatex run
+TEX_PACKAGES = "texlive-latex-base texlive-latex-recommended texlive-pictures"
+
+
+@dataclass(frozen=True)
+class Handout:
+    """A rendered handout: ``tex`` (or ``md``); with exercises also the ``key``."""
+
+    title: str
+    format: str  # "tex" or "md"
+    sections: tuple[str, ...]
+    text: str
+    key: str | None = None
+    answers: int = 0  # number of blanks
+
+    @property
+    def tex(self) -> str:
+        return self.text
+
+    def write(self, path: str | Path) -> list[Path]:
+        """Write the handout (and the key next to it, as ``name-key.ext``); returns the paths."""
+        p = Path(path)
+        paths = [p]
+        _write(p, self.text)
+        if self.key is not None:
+            kp = key_path(p)
+            _write(kp, self.key)
+            paths.append(kp)
+        return paths
+
+
+def key_path(path: str | Path) -> Path:
+    p = Path(path)
+    return p.with_name(f"{p.stem}-key{p.suffix}")
+
+
+def _write(p: Path, text: str) -> None:
+    try:
+        p.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise DeriveError(f"cannot write {str(p)!r}: {exc.strerror}") from None
+
+
+def parse_sections(text: str | Sequence[str] | None) -> tuple[str, ...]:
+    """``"shapes,order"`` → ("shapes", "order"); ``all`` = every available section; ``core``."""
+    if text is None:
+        return DEFAULT_SECTIONS
+    names = [t.strip().lower() for t in (text.split(",") if isinstance(text, str) else text)]
+    out: list[str] = []
+    for name in names:
+        if name in ("all", "core"):
+            extra = [s for s in PLUGINS if plugin_available(s)] if name == "all" else []
+            out += [s for s in (*CORE, *extra) if s not in out]
+        elif name in SECTIONS:
+            if name not in out:
+                out.append(name)
+        elif name:
+            raise SpecError(f"unknown handout section {name!r}; known: {', '.join(SECTIONS)}, "
+                            "all, core")
+    if not out:
+        raise SpecError(f"no sections chosen; known: {', '.join(SECTIONS)}")
+    return tuple(out)
+
+
+def handout(net_or_derivation, title: str | None = None, sections=None, exercises: bool = False,
+            format: str = "tex", seed: int = 0) -> Handout:
+    """Build a handout for a :class:`derive.network.spec.Network` (derived and proven here) or a
+    :class:`derive.engine.backward.Derivation` (proven if it is not yet)."""
+    from dataclasses import replace
+
+    from derive.engine.backward import Derivation, derive
+    from derive.engine.proof import prove
+
+    if format not in ("tex", "md"):
+        raise SpecError(f"unknown handout format {format!r}; known: tex, md")
+    if isinstance(net_or_derivation, Derivation):
+        d = net_or_derivation
+    else:
+        if net_or_derivation.L > MAX_DEPTH:
+            raise SpecError(f"a handout covers at most {MAX_DEPTH} layers, not {net_or_derivation.L}")
+        d = derive(net_or_derivation, prove=False)
+    if d.proof is None:
+        d = replace(d, proof=prove(d, seed=seed, strict=True))
+    names = parse_sections(sections)
+    ctx = S.Context(d, exercises=exercises, seed=seed)
+    blocks: list = []
+    for name in names:
+        blocks += CORE[name](ctx) if name in CORE else _plugin(name, ctx)
+    net = d.network
+    title = title if title is not None else f"Backpropagation through a {net.L}-layer network"
+    subtitle = f"derive handout: {net.describe()}"
+    worksheet = blocks
+    if exercises:
+        worksheet = [Para((f"Worksheet: fill in the {len(ctx.answers)} numbered blanks; the answer "
+                           "key is a separate file.",)), *blocks]
+        key_blocks = [Para(("Answer key: every blank is filled in and boxed.",)), *blocks,
+                      *S.answers(ctx)]
+    render = render_tex if format == "tex" else render_md
+    text = render(worksheet, title, subtitle, key=False)
+    key = render(key_blocks, title + " (answer key)", subtitle, key=True) if exercises else None
+    return Handout(title, format, names, text, key, len(ctx.answers))
+
+
+# -- plug-in sections from other features ----------------------------------------------------------
+
+
+def plugin_available(name: str) -> bool:
+    """Whether the feature behind a plug-in section is installed, with the function used here."""
+    import importlib
+
+    wanted = {"jacobian": [("derive.jacobian.text", "report_latex")],
+              "numbers": [("derive.numbers.worked", "worked_example"),
+                          ("derive.numbers.render", "render_latex")],
+              "stability": [("derive.stability.analyse", "sweep"),
+                            ("derive.stability.render", "stability_latex")]}[name]
+    for module, attrs in wanted:
+        try:
+            mod = importlib.import_module(module)
+        except ImportError:
+            return False
+        names = (attrs,) if isinstance(attrs, str) else attrs
+        if not any(callable(getattr(mod, a, None)) for a in names):
+            return False
+    return True
+
+
+def _plugin(name: str, ctx) -> list:
+    if not plugin_available(name):
+        raise SpecError(f"section {name!r} needs a feature this installation does not have")
+    return {"jacobian": _jacobian, "stability": _stability, "numbers": _numbers}[name](ctx)
+
+
+def _demote(tex: str) -> str:
+    """Keep another feature's fragment under our own headings: no preamble, no document."""
+    if re.search(r"\\(documentclass|begin\{document\}|input|include|write18)\b", tex):
+        raise DeriveError("a plug-in fragment tried to include a preamble or a file")
+    return tex
+
+
+def _jacobian(ctx) -> list:
+    from derive.jacobian.naive import naive_chain_rule
+    from derive.jacobian.steps import contraction
+    from derive.jacobian.tensor import jacobian
+    from derive.jacobian.text import report_latex
+    from derive.network.spec import Network
+
+    net = Network(depth=2)  # the classic 2×2 example: sizes 2, generic g[1], g[2] and ℓ
+    result = jacobian("Z1", "W1", net, {"n0": 2, "n1": 2, "n2": 2, "m": 2})
+    full = {**{f"n{l}": n for l, n in enumerate(result.network.layers)}, "m": result.m}
+    contr = contraction(result.network, "W1", full, seed=ctx.seed)
+    naive = naive_chain_rule(result.network, None, full, seed=ctx.seed)
+    tex = _demote(report_latex(result, contr, None, naive))
+    md = "*(The Jacobian section is in the LaTeX handout: `derive jacobian Z1 W1 --naive`.)*"
+    return [Heading(1, "Appendix: the full Jacobian behind dW"),
+            Para(("A generic two-layer network with every size 2 (not the network above), so that "
+                  "each array fits on the page.",)), Raw(ascii_fragment(tex.replace(r"\section", r"\subsection")), md)]
+
+
+def _stability(ctx) -> list:
+    """Vanishing and exploding gradients for this network's hidden activation: a sweep over
+    initialisations at depth 30 (constant width 32), measured by ``derive stability``."""
+    from derive.stability.analyse import INITS, sweep
+    from derive.stability.render import stability_latex
+
+    hidden = [a for a in ctx.net.activations[:-1] if a not in (None, "softmax")]
+    act = hidden[0] if hidden else "tanh"
+    result = sweep(depths=(30,), inits=INITS, activations=(act,), width=32, seed=ctx.seed)
+    tex = stability_latex(result).replace(r"\section", r"\subsection")
+    intro = Para((f"Backprop multiplies one Jacobian J[l] = diag(g'(Z[l])) W[l] per layer, so the "
+                  f"gradient norm grows or shrinks geometrically with depth. Measured here for "
+                  f"{act} layers of width 32, depth 30, for each initialisation "
+                  f"(`derive stability --sweep --act {act} --depths 30 --width 32`).",))
+    return [Heading(1, "Vanishing and exploding gradients"), intro,
+            Raw(ascii_fragment(_demote(tex)),
+                f"*(The table is in the LaTeX handout: `derive stability --sweep --act {act}`.)*")]
+
+
+def _numbers(ctx) -> list:
+    import numpy as np
+
+    from derive.network.model import random_instance
+    from derive.numbers.render import render_latex
+    from derive.numbers.worked import worked_example
+
+    net = ctx.net
+    if net.loss is None or any(a is None for a in net.activations):
+        return [Heading(1, "Worked numbers"),
+                Para(("A worked example needs concrete activations and a loss; this network has "
+                      "generic ones, so the section is left out.",))]
+    inst = random_instance(net, seed=ctx.seed, m=2)
+    values = {"X": np.round(inst.X, 2).tolist(), "Y": np.round(inst.Y, 2).tolist()}
+    for (base, layer), v in inst.params.items():
+        values[f"{base}{layer}"] = np.round(v, 2).tolist()
+    w = worked_example(net, values, derivation=ctx.derivation)
+    tex = _demote(render_latex(w, title="Worked numbers"))
+    tex = re.sub(r"\\(sub)?section\*", lambda mt: "\\subsection*" if mt[1] else "\\section", tex)
+    return [Raw(ascii_fragment(tex), "*(The worked numbers are in the LaTeX handout: "
+                "`derive numbers FILE`.)*")]
+
+
+# -- compiling -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TexResult:
+    pdf: bytes
+    runs: int
+    log: str
+
+
+def tex_engine() -> str:
+    """The path of pdflatex, or a DeriveError that says how to install it."""
+    exe = shutil.which("pdflatex")
+    if exe is None:
+        raise DeriveError(
+            "--pdf needs pdflatex, which is not installed. On Debian/Ubuntu: "
+            f"sudo apt-get install --no-install-recommends {TEX_PACKAGES} "
+            "(or any TeX Live with amsmath, booktabs, longtable, xcolor and tikz); "
+            "or drop --pdf and compile the .tex yourself")
+    return exe
+
+
+LOG_ERRORS = ("Undefined control sequence", "LaTeX Error", "Missing ", "Emergency stop",
+              "Fatal error", "Runaway argument")
+
+
+def log_problems(log: str) -> list[str]:
+    """Lines of a pdflatex log that report an error (``! ...`` lines and known messages)."""
+    return [line for line in log.splitlines()
+            if line.startswith("! ") or any(e in line for e in LOG_ERRORS)]
+
+
+def compile_tex(tex: str, timeout: float = TEX_TIMEOUT) -> TexResult:
+    """Compile with pdflatex in a fresh temporary directory (twice when it asks to rerun), with
+    shell escape off and file access restricted to that directory; any error is a DeriveError."""
+    exe = tex_engine()
+    env = {**os.environ, "openin_any": "p", "openout_any": "p", "shell_escape": "f"}
+    with tempfile.TemporaryDirectory(prefix="derive-handout-") as tmp:
+        src = Path(tmp, "handout.tex")
+        src.write_text(tex, encoding="utf-8")
+        runs = 0
+        log = ""
+        for _ in range(3):
+            runs += 1
+            try:
+                proc = subprocess.run(
+                    [exe, "-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape",
+                     "-file-line-error", "handout.tex"],
+                    cwd=tmp, env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                    timeout=timeout, check=False)
+            except subprocess.TimeoutExpired:
+                raise DeriveError(f"pdflatex took longer than {timeout:g} s; gave up") from None
+            log_path = Path(tmp, "handout.log")
+            log = log_path.read_text(encoding="latin-1") if log_path.exists() else proc.stdout.decode("latin-1")
+            problems = log_problems(log)
+            if proc.returncode != 0 or problems:
+                detail = "; ".join(problems[:5]) or f"exit code {proc.returncode}"
+                raise DeriveError(f"pdflatex failed: {detail}")
+            if "Rerun to get" not in log and "Rerun LaTeX" not in log and runs >= 2:
+                break
+            if runs == 1 and "Rerun" not in log and "longtable" not in tex:
+                break
+        return TexResult(Path(tmp, "handout.pdf").read_bytes(), runs, log)
+
+
+def write_pdf(tex: str, path: str | Path) -> Path:
+    """Compile ``tex`` and write the PDF to ``path``."""
+    result = compile_tex(tex)
+    p = Path(path)
+    try:
+        p.write_bytes(result.pdf)
+    except OSError as exc:
+        raise DeriveError(f"cannot write {str(p)!r}: {exc.strerror}") from None
+    return p

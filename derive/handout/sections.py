@@ -1,0 +1,440 @@
+"""The sections of a handout, each a function ``(ctx) -> list of blocks`` (see derive.handout.doc).
+
+Every formula shown comes from the derivation (printed by :mod:`derive.core.printing`), every shape from
+:mod:`derive.network.symbols`, every number from a run (:mod:`derive.handout.checks`); nothing is re-typed.
+
+>>> from derive.network.spec import Network
+>>> from derive.engine.backward import derive
+>>> ctx = Context(derive(Network(layers=[3, 3, 1], activations=["relu", "sigmoid"], loss="bce"),
+...                      prove=False))
+>>> blocks = forward(ctx)
+>>> blocks[2].rows[0].lhs, blocks[2].rows[0].rhs
+('Z^{[1]}', 'W^{[1]} X + b^{[1]}')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from derive.core import expr as E
+from derive.core import fd
+from derive.core.expr import as_sympy
+from derive.core.printing import to_code, to_latex, to_text
+from derive.errors import ShapeMismatch
+from derive.handout.checks import fd_rows, judge, unchecked
+from derive.handout.doc import Blank, Display, Heading, Items, M, Para, Raw, Row, Table
+from derive.network.symbols import SymbolTable, latex_name, text_name
+from derive.render import convention_lines
+
+
+@dataclass
+class Context:
+    """What the sections share: the derivation, its symbols, the exercise numbering."""
+
+    derivation: object
+    exercises: bool = False
+    seed: int = 0
+    answers: list = field(default_factory=list)  # (number, label, answer LaTeX)
+
+    def __post_init__(self):
+        self.net = self.derivation.network
+        self.T = SymbolTable(self.net)
+
+    def maybe_blank(self, latex: str, label: str):
+        """The LaTeX itself, or (exercises) a numbered blank whose answer is it."""
+        if not self.exercises:
+            return latex
+        n = len(self.answers) + 1
+        self.answers.append((n, label, latex))
+        return Blank(n, latex)
+
+
+def shape_latex(shape) -> str:
+    return r" \times ".join(sp.latex(as_sympy(d)) for d in shape)
+
+
+def _act_latex(net, l: int) -> str:
+    act = net.activation(l)
+    return act.latex if act is not None else f"g^{{[{l}]}}"
+
+
+def _role(net, l: int) -> str:
+    return "output" if l == net.L else "hidden"
+
+
+# -- network ---------------------------------------------------------------------------------------
+def network(ctx: Context) -> list:
+    net = ctx.net
+    out: list = [Heading(1, "The network"), Para((f"{net.L} layer{'s' if net.L > 1 else ''}: "
+                                                  f"{net.describe()}.",))]
+    out.append(Raw(_tikz(net), _diagram_md(net)))
+    items = []
+    for l in range(1, net.L + 1):
+        act = net.activation(l)
+        head = (f"layer {l} ({_role(net, l)}, ", M(f"n_{{{l}}} = {sp.latex(net.dim(l))}"), "): ")
+        if act is None:
+            items.append(head + ("a generic activation ", M(f"g^{{[{l}]}}"),
+                                 "; the formulas hold for any differentiable g."))
+        elif act.kind == "softmax":
+            items.append(head + ("softmax over the units of each example, ",
+                                 M(r"a_j = e^{z_j} / \sum_k e^{z_k}"), ", with Jacobian ",
+                                 M(r"\partial a_k/\partial z_j = a_k(\delta_{kj} - a_j)"), "."))
+        else:
+            items.append(head + (M(f"{act.latex}(z) = {sp.latex(act.forward)}"), ", derivative ",
+                                 M(f"{act.latex}^{{\\prime}} = {sp.latex(act.derivative)}"),
+                                 " (in terms of z, or of its output a)."))
+    loss = net.loss_entry
+    if loss is None:
+        items.append(("loss: a generic per-example loss ", M(r"\ell(a, y)"),
+                      "; the derivation starts from ", M(f"dA^{{[{net.L}]}}"), ", taken as given."))
+    else:
+        items.append((f"loss {loss.name}: ", M(rf"\ell(a, y) = {loss.latex}"),
+                      f" ({loss.assumes})." if loss.assumes else "."))
+    out.append(Items(tuple(items)))
+    out.append(Heading(2, "Convention"))
+    out.append(Items(tuple((line,) for line in convention_lines(net))
+                     + tuple((f"note: {n}",) for n in ctx.derivation.notes)))
+    return out
+
+
+def _shown_layers(L: int) -> list[int | None]:
+    return list(range(L + 1)) if L <= 6 else [0, 1, 2, None, L - 1, L]
+
+
+def _tikz(net) -> str:
+    lines = [r"\begin{center}", r"\begin{tikzpicture}[x=2.6cm, font=\small,",
+             r"  box/.style={draw, rounded corners, align=center, minimum width=1.4cm, minimum height=1.1cm}]"]
+    for i, l in enumerate(_shown_layers(net.L)):
+        if l is None:
+            lines.append(rf"\node (n{i}) at ({i},0) {{$\cdots$}};")
+        elif l == 0:
+            lines.append(rf"\node[box] (n{i}) at ({i},0) {{$X$\\ $n_{{0}} = {sp.latex(net.dim(0))}$}};")
+        else:
+            lines.append(rf"\node[box] (n{i}) at ({i},0) {{$A^{{[{l}]}}$\\ ${_act_latex(net, l)}$\\ "
+                         rf"$n_{{{l}}} = {sp.latex(net.dim(l))}$}};")
+        if i > 0:
+            label = "" if l is None else (rf"node[above, align=center, font=\scriptsize] "
+                                                 rf"{{$W^{{[{l}]}}$\\ $b^{{[{l}]}}$}} ")
+            lines.append(rf"\draw[->] (n{i - 1}) -- {label}(n{i});")
+    last = len(_shown_layers(net.L))
+    loss = net.loss or r"\ell"
+    loss_txt = rf"\texttt{{{loss}}}" if net.loss else r"$\ell$"
+    lines.append(rf"\node[box] (n{last}) at ({last},0) {{$J$\\ {loss_txt}}};")
+    lines.append(rf"\draw[->] (n{last - 1}) -- (n{last});")
+    lines += [r"\end{tikzpicture}", r"\end{center}"]
+    return "\n".join(lines)
+
+
+def _diagram_md(net) -> str:
+    parts = []
+    for l in _shown_layers(net.L):
+        if l is None:
+            parts.append("…")
+        elif l == 0:
+            parts.append(f"X ({net.dim(0)})")
+        else:
+            act = net.activation(l)
+            parts.append(f"{act.name if act else f'g[{l}]'} ({net.dim(l)})")
+    return "`" + " → ".join(parts) + f" → J ({net.loss or 'ℓ'})`"
+
+
+# -- shapes ------------------------------------------------------------------------------------------
+def shapes(ctx: Context) -> list:
+    T, net = ctx.T, ctx.net
+    header = ("l", "W[l]", "b[l]", "Z[l]", "A[l]", "dW[l]", "db[l]", "dZ[l]", "dA[l]")
+    rows = []
+    for l in range(1, net.L + 1):
+        row = [(str(l),)]
+        for base in header[1:]:
+            b = base[:-3]
+            s = shape_latex(T[b, l].shape)
+            cell = ctx.maybe_blank(s, f"shape of {text_name(b, l)}") if b.startswith("d") else s
+            row.append((cell if isinstance(cell, Blank) else M(cell),))
+        rows.append(tuple(row))
+    consistent = all(
+        all(bool(as_sympy(a) == as_sympy(b)) for a, b in zip(f.shape, f.target.shape, strict=True))
+        for f in ctx.derivation.formulas)
+    intro = ("Every quantity and its shape (rows × columns). The input ", M("X = A^{[0]}"), " is ",
+             M(shape_latex(T["X"].shape)), " and the targets ", M("Y"), " are ",
+             M(shape_latex(T["Y"].shape)), ".")
+    if consistent:
+        intro += (" Each gradient has the shape of the quantity it belongs to: the tool checked the "
+                  "shape of every derived formula against this table.",)
+    return [Heading(1, "Shapes"), Para(intro), Table(header, tuple(rows), "r" + "c" * 8)]
+
+
+# -- forward -------------------------------------------------------------------------------------
+def forward(ctx: Context) -> list:
+    net, T = ctx.net, ctx.T
+    rows = []
+    for l in range(1, net.L + 1):
+        W, A_prev, b = T["W", l], T["A", l - 1], T["b", l]
+        prod = E.MatMul(W, A_prev) if net.convention == "columns" else E.MatMul(A_prev, W)
+        Z = E.Add(prod, b, broadcast=True)
+        rows.append(Row(to_latex(T["Z", l]), to_latex(Z), (M(rf"\quad {shape_latex(Z.shape)}"),)))
+        A = E.Act(net.activation(l), l, T["Z", l])
+        rows.append(Row(to_latex(T["A", l]), to_latex(A), (M(rf"\quad {shape_latex(A.shape)}"),)))
+    scale = r"\frac{1}{m}" if net.scale == "mean" else ""
+    rows.append(Row("J", rf"{scale}\sum_{{i=1}}^{{m}} \ell\bigl(a^{{[{net.L}](i)}}, y^{{(i)}}\bigr)",
+                    (M(r"\quad 1 \times 1"),)))
+    bias = "column" if net.convention == "columns" else "row"
+    return [Heading(1, "Forward pass"),
+            Para((f"Layer by layer; the bias {bias} is broadcast over the m examples, and the cost "
+                  "averages the per-example loss" if net.scale == "mean" else
+                  f"Layer by layer; the bias {bias} is broadcast over the m examples, and the cost "
+                  "sums the per-example loss (scale sum)",
+                  ", where ", M(r"a^{(i)}"), " is example i's output.")),
+            Display(tuple(rows))]
+
+
+# -- backward ------------------------------------------------------------------------------------
+def backward(ctx: Context) -> list:
+    net, d = ctx.net, ctx.derivation
+    out: list = [Heading(1, "Backward pass, step by step"), Para((
+        "From the output layer back to the input. Each step applies one rule: first for one entry "
+        "(indices i, j over units, t over examples), then for the whole matrix. ",
+        M(r"\odot"), " is the element-wise product, ", M(r"\oslash"), " element-wise division.",))]
+    for l in range(net.L, 0, -1):
+        act = net.activation(l)
+        name = act.name if act is not None else f"generic g[{l}]"
+        out.append(Heading(2, f"Layer {l} ({name}, {_role(net, l)})"))
+        for i, s in enumerate(d.steps_for(l), 1):
+            out.append(Para((f"Step {i}: {s.title} (rule: {s.rule}).",)))
+            rhs = ctx.maybe_blank(to_latex(s.expr), f"step {i} of layer {l}: {to_text(s.target)}")
+            rows = [Row("", s.index_latex, rel=""),
+                    Row(rf"\Rightarrow\quad {to_latex(s.target)}", rhs,
+                        (M(rf"\quad {shape_latex(s.expr.shape)}"),))]
+            out.append(Display(tuple(rows)))
+            if s.rule == "output_simplification":
+                out += _simplification(ctx, s, l)
+            extra = []
+            if s.note:
+                extra.append(s.note)
+            if s.cites:
+                extra.append("cites " + ", ".join(s.cites))
+            if extra:
+                out.append(Para(("(" + "; ".join(extra) + ")",)))
+        rows = []
+        for f in d.formulas:
+            if f.layer == l:
+                rhs = ctx.maybe_blank(to_latex(f.expr), f"result {f.name}")
+                rows.append(Row(to_latex(f.target), rhs, (M(rf"\quad {shape_latex(f.shape)}"),)))
+        out += [Para((f"Result for layer {l}:",)), Display(tuple(rows))]
+    return out
+
+
+def _simplification(ctx: Context, s, l: int) -> list:
+    """The output layer's simplification in full: ∂ℓ/∂a · g′ = (…)(…) = result, checked here."""
+    net = ctx.net
+    act, loss = net.activation(l), net.loss_entry
+    if act is None or loss is None or not act.elementwise or not isinstance(s.expr, E.Pointwise):
+        return []
+    dl, gp, fused = loss.gradient, act.derivative, s.expr.expr
+    if sp.simplify(dl * gp - fused) != 0:
+        return []
+    return [Para(("In full, per entry (a = ", M(latex_name("A", l)), ", y = ", M("Y"), "):")),
+            Display((Row(r"\frac{\partial \ell}{\partial a}\cdot " + f"{act.latex}^{{\\prime}}",
+                         rf"\left({sp.latex(dl)}\right)\left({sp.latex(gp)}\right)"),
+                     Row("", sp.latex(fused)))),
+            Para(("so ", M(f"{to_latex(s.target)} = {to_latex(s.expr)}"),
+                  ": the division by a(1 - a) in the loss gradient cancels against the derivative."
+                  if act.name == "sigmoid" else "."))]
+
+
+# -- where 1/m and the sum come from ---------------------------------------------------------------
+def averaging(ctx: Context) -> list:
+    net, d = ctx.net, ctx.derivation
+    L = net.L
+    cols = net.convention == "columns"
+    dW, db = d.formula("dW", L), d.formula("db", L)
+    out = [Heading(1, "Where the 1/m and the sum over examples come from")]
+    idx = "it" if cols else "ti"
+    jdx = "jt" if cols else "tj"
+    Z, W, A, b = (latex_name(x, L) for x in ("Z", "W", "A", "b"))
+    Ap = latex_name("A", L - 1)
+    if net.scale == "mean":
+        out.append(Para(("The cost is the mean of the per-example losses, ",
+                         M(r"J = \frac{1}{m}\sum_{t=1}^{m} \ell_t"), ". The matrices ",
+                         M(latex_name("dZ", L)), " and ", M(latex_name("dA", L)),
+                         " hold the per-example gradients ", M(r"\partial \ell_t / \partial Z"),
+                         " (one column per example) and carry no 1/m.")))
+    else:
+        out.append(Para(("The cost is the sum of the per-example losses, ",
+                         M(r"J = \sum_{t=1}^{m} \ell_t"), " (scale sum): there is no 1/m anywhere.")))
+    out.append(Para(("Every example uses the same weights: ",
+                     M(rf"{Z}_{{{idx}}} = \sum_j {W}_{{{'ij' if cols else 'ji'}}} {Ap}_{{{jdx}}} + {b}_i"),
+                     " for each t. So a weight collects one contribution per example, and the chain "
+                     "rule adds them up:")))
+    factor = r"\frac{1}{m}" if net.scale == "mean" else ""
+    wij = "ij" if cols else "ji"
+    out.append(Display((Row(rf"\frac{{\partial J}}{{\partial {W}_{{{wij}}}}}",
+                            rf"{factor}\sum_{{t=1}}^{{m}} dZ^{{[{L}]}}_{{{idx}}} {Ap}_{{{jdx}}}"),
+                        Row(to_latex(dW.target), to_latex(dW.expr)))))
+    out.append(Para(("The sum over t is the inner index of the matrix product; the 1/m is the "
+                     "cost's own." if net.scale == "mean" else
+                     "The sum over t is the inner index of the matrix product.",
+                     " The bias is broadcast to every example (", M(rf"{b}\,\mathbf{{1}}^{{\top}}"
+                     if cols else rf"\mathbf{{1}}\,{b}"), "), and the derivative of a broadcast is a "
+                     "sum over the examples:")))
+    out.append(Display((Row(to_latex(db.target), to_latex(db.expr)),)))
+    out.append(Para(("In numpy: ", M(r"\texttt{" + to_code(db.expr).replace("_", r"\_") + "}"),
+                     f" (keepdims keeps the {'column' if cols else 'row'} shape). ")))
+    up = d.get("dA", L - 1)
+    if up is not None:
+        out.append(Para(("By contrast ", M(f"{to_latex(up.target)} = {to_latex(up.expr)}"),
+                         " is per example: example t's gradient depends only on example t's ",
+                         M(latex_name("dZ", L)), ", so there is neither a sum over examples nor a 1/m.")))
+    return out
+
+
+# -- why the order --------------------------------------------------------------------------------
+def order(ctx: Context) -> list:
+    net, d = ctx.net, ctx.derivation
+    f = d.get("dA", net.L - 1)
+    if f is None or not isinstance(f.expr, E.MatMul):
+        f = d.formula("dW", net.L)
+    prod = f.expr.arg if isinstance(f.expr, E.Scale) else f.expr
+    left, right = prod.left, prod.right
+    wrong = unchecked(E.MatMul, left=right, right=left)
+    try:
+        E.MatMul(right, left)
+        message = None
+    except ShapeMismatch as exc:
+        message = str(exc)
+    good = to_latex(prod)
+    bad = to_latex(wrong)
+    out = [Heading(1, f"Why {to_text(prod)} and not {to_text(wrong)}"),
+           Para(("The shapes decide. ", M(f"{to_latex(left)}"), " is ", M(shape_latex(left.shape)),
+                 " and ", M(f"{to_latex(right)}"), " is ", M(shape_latex(right.shape)), ", so")),
+           Display((
+               Row(good, rf"({shape_latex(left.shape)})\,({shape_latex(right.shape)}) "
+                         rf"\to {shape_latex(prod.shape)}",
+                   ("  the shape of ", M(to_latex(f.target)), ", as it must be"), rel=":"),
+               Row(bad, rf"({shape_latex(right.shape)})\,({shape_latex(left.shape)})",
+                   ("  inner dimensions ", M(sp.latex(right.shape[1])), " and ",
+                    M(sp.latex(left.shape[0])), " differ"), rel=":"),
+           ))]
+    if message is not None:
+        out.append(Para(("The tool itself refuses the second product: ",)))
+        out.append(Raw(r"\begin{quote}\small " + _tex_verbatimish(message) + r"\end{quote}",
+                       "> `" + message.replace("`", "'") + "`"))
+    if f.kind == "dA":
+        step = next((s for s in d.steps_for(f.layer + 1) if s.target == f.target), None)
+        if step is not None:
+            out.append(Para(("Entry by entry it is the same argument: the sum runs over the index "
+                             "that the two factors share,",)))
+            out.append(Display((Row("", step.index_latex, rel=""),)))
+            out.append(Para(("which is exactly ", M(good), ". The scalar chain rule's habit of "
+                             "writing factors in the order they appear does not carry over to "
+                             "matrices: order and transposes follow from the indices, and the shapes "
+                             "are the quick check.",)))
+    return out
+
+
+def _tex_verbatimish(text: str) -> str:
+    from derive.handout.doc import tex_text
+
+    return tex_text(text)
+
+
+# -- verification ---------------------------------------------------------------------------------
+def verification(ctx: Context) -> list:
+    d = ctx.derivation
+    rows = fd_rows(d, seed=ctx.seed)
+    threshold = fd.DEFAULT_THRESHOLD
+    cells = []
+    for r in rows:
+        status = ("pass" if r.error < threshold else "FAIL") if r.meaningful else "below noise"
+        cells.append(((M(r.latex),), (str(r.entries),), (M(_sci(r.first_analytic)),),
+                      (M(_sci(r.first_numeric)),), (M(_sci(r.analytic)),), (M(_sci(r.numeric)),),
+                      (M(_sci(r.error)),), (status,)))
+    skipped = [r.name for r in rows if not r.meaningful]
+    out = [Heading(1, "Verification"),
+           Para(("A real run on a random instance (seed ", str(ctx.seed), ", m = 4, sizes ",
+                 ", ".join(str(s) for s in _sizes(ctx)), "): the analytic gradient is the formulas "
+                 "above evaluated with numpy; the numeric one is the central difference of the cost "
+                 f"J, end to end, with step {fd.DEFAULT_EPS:g}. Relative error ",
+                 M(r"\lVert g - \hat g\rVert / (\lVert g\rVert + \lVert \hat g\rVert)"),
+                 f"; pass below {threshold:g}. Entry (1,1) and the Frobenius norms are shown.",
+                 _narrowed(ctx))),
+           Table(("param.", "entries", "analytic (1,1)", "numeric (1,1)", "‖analytic‖",
+                  "‖numeric‖", "rel. error", "status"), tuple(cells), "lrrrrrrl")]
+    if skipped:
+        out.append(Para((f"{', '.join(skipped)}: the gradient is so small here (deep network) that "
+                         "float64 round-off in the cost alone could explain a relative error near "
+                         "the threshold, so these rows are shown but not counted; the element-wise "
+                         "proof below covers every layer.",)))
+    ok = all(r.passed for r in rows)
+    out.append(Para((f"Result: {'every counted parameter passes' if ok else 'A GRADIENT FAILED'} "
+                     f"(largest counted relative error "
+                     f"{max((r.error for r in rows if r.meaningful), default=0.0):.1e}).",)))
+    proof = d.proof
+    if proof is not None:
+        prows = tuple(((M(to_latex(d.formula(p.kind, p.layer).target)),), (p.elementwise,),
+                       (str(p.entries),), (M(_sci(p.fd_error)),)) for p in proof.formulas)
+        out += [Para(("Element-wise check: every formula was also proven entry by entry. SymPy "
+                      "differentiates the scalar cost of a small symbolic instance (sizes 2 or 3, "
+                      "m = 2; a generic g stays an undefined function) and each entry must match "
+                      "exactly; a local finite-difference check runs beside it. Result: ",
+                      "all proven." if proof.passed else "FAILED.")),
+                Table(("formula", "element-wise", "entries", "local fd error"), prows, "lllr")]
+    return out
+
+
+def _narrowed(ctx) -> str:
+    from derive.network.model import concrete_sizes
+
+    if tuple(_sizes(ctx)) == tuple(concrete_sizes(ctx.net)):
+        return ""
+    return (" Wider layers are narrowed for this run: the formulas do not depend on the sizes, "
+            "and every perturbed copy of a wide W would cost a forward pass.")
+
+
+def _sizes(ctx):
+    from derive.handout.checks import fd_network
+
+    return fd_network(ctx.net).layers
+
+
+def _sci(x: float) -> str:
+    if x == 0:
+        return "0"
+    mant, exp = f"{x:.2e}".split("e")
+    return rf"{mant}\times 10^{{{int(exp)}}}"
+
+
+# -- common mistakes ---------------------------------------------------------------------------------
+def mistakes(ctx: Context) -> list:
+    judged = judge(ctx.derivation, seed=ctx.seed)
+    source = {v.get("source") for _, v in judged}
+    who = ("derive check" if source == {"derive check"} else
+           "the tool's own shape check and a numeric comparison (derive check not installed)"
+           if source == {"handout"} else "derive check, or the tool's own checks")
+    out = [Heading(1, "Common mistakes"),
+           Para((f"Wrong versions of the formulas above, as students write them, each judged by "
+                 f"{who}.",))]
+    items = []
+    for v, verdict in judged:
+        label = verdict.get("verdict", "?").replace("_", " ")
+        found = [x["code"] if isinstance(x, dict) else str(x) for x in verdict.get("mistakes") or []]
+        why = [x["message"] for x in verdict.get("mistakes") or [] if isinstance(x, dict)]
+        msg = verdict.get("message", "")
+        text = f" -- verdict: {label} ({', '.join(found) or v.code}). {msg[:1].upper()}{msg[1:]}."
+        text += "".join(f" {w}" for w in why)
+        cx = verdict.get("counterexample")
+        if isinstance(cx, dict) and "expected_entry" in cx:
+            text += (f" Counterexample: entry {tuple(cx.get('entry', ()))} is {cx['got_entry']:g} "
+                     f"instead of {cx['expected_entry']:g}.")
+        items.append((M(v.latex), text.replace("..", ".")))
+    out.append(Items(tuple(items)))
+    return out
+
+
+def answers(ctx: Context) -> list:
+    """The key's list of answers (exercises only)."""
+    if not ctx.answers:
+        return []
+    rows = tuple(((str(n),), (label,), (M(ans),)) for n, label, ans in ctx.answers)
+    return [Heading(1, "Answers"), Table(("no.", "blank", "answer"), rows, "rll")]

@@ -1,0 +1,1 @@
+"""The network spec (spec), its symbols (symbols) and its forward model (model)."""

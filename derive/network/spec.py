@@ -1,0 +1,283 @@
+"""The network spec: layer sizes, one activation per layer, a loss, a convention and a scale.
+
+>>> net = Network(layers=[3, 3, 1], activations=["relu", "sigmoid"], loss="bce")
+>>> net.depth, net.dim(1), net.activation(2).name, net.loss_entry.name
+(2, 3, 'sigmoid', 'bce')
+>>> Network(activations=["relu", "sigmoid"]).dims
+(n0, n1, n2)
+>>> Network(depth=3).activations
+(None, None, None)
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sympy as sp
+
+from derive.catalogue import rules
+from derive.errors import SpecError
+
+CONVENTIONS = ("columns", "rows")
+SCALES = ("mean", "sum")
+GENERIC = ("g", "generic", "")  # what a user may write for "no particular activation"
+MAX_DEPTH = 1000
+MAX_SIZE = 100_000
+
+m = sp.Symbol("m", positive=True, integer=True)
+
+
+def dim_symbol(layer: int) -> sp.Symbol:
+    """The symbolic size n[l]."""
+    return sp.Symbol(f"n{layer}", positive=True, integer=True)
+
+
+@dataclass(frozen=True)
+class Network:
+    """A dense network: Z[l] = W[l] A[l-1] + b[l], A[l] = g[l](Z[l]) for l = 1..L.
+
+    ``layers`` are the sizes n[0..L] (an int, or None for a symbolic size); ``activations`` one name
+    per layer (None or "g" for a generic activation); ``loss`` a catalogue name or None (a generic
+    per-example loss, and the derivation starts at dA[L]). ``depth`` alone gives a generic network.
+    """
+
+    layers: tuple[int | None, ...] | None = None
+    activations: tuple[str | None, ...] | None = None
+    loss: str | None = None
+    convention: str = "columns"
+    scale: str = "mean"
+    depth: int | None = None
+    notes: tuple[str, ...] = field(default=(), compare=False)
+
+    def __post_init__(self) -> None:
+        layers = _sizes(self.layers)
+        acts = _activations(self.activations)
+        depth = self.depth
+        if depth is not None and (not isinstance(depth, int) or depth < 1 or depth > MAX_DEPTH):
+            raise SpecError(f"depth must be a whole number from 1 to {MAX_DEPTH}, not {depth!r}")
+        if layers is not None and len(layers) < 2:
+            raise SpecError("a network needs at least two sizes (input and output): n0,n1")
+        if layers is None:
+            L = len(acts) if acts is not None else depth
+            if L is None:
+                raise SpecError("give the layer sizes (--layers 3,3,1), the activations or a depth")
+            layers = (None,) * (L + 1)
+        L = len(layers) - 1
+        if L > MAX_DEPTH:
+            raise SpecError(f"at most {MAX_DEPTH} layers, not {L}")
+        if depth is not None and depth != L:
+            raise SpecError(f"depth {depth} disagrees with the {L} layers the sizes give")
+        if acts is None:
+            acts = (None,) * L
+        if len(acts) != L:
+            raise SpecError(
+                f"{len(acts)} activation{'s' if len(acts) != 1 else ''} for {L} layer"
+                f"{'s' if L != 1 else ''}: give one activation per layer (sizes {_fmt(layers)})"
+            )
+        if self.convention not in CONVENTIONS:
+            raise SpecError(
+                f"unknown convention {self.convention!r}; known: {', '.join(CONVENTIONS)}"
+            )
+        if self.scale not in SCALES:
+            raise SpecError(f"unknown scale {self.scale!r}; known: {', '.join(SCALES)}")
+        loss = None
+        if self.loss is not None and self.loss.strip().casefold() not in GENERIC:
+            loss = rules.losses().lookup(self.loss.strip()).name
+        for l, act in enumerate(acts, start=1):
+            if act is not None and rules.activations()[act].kind == "softmax" and layers[l] == 1:
+                raise SpecError(
+                    f"layer {l}: softmax over a 1-unit layer is the constant 1; use sigmoid for "
+                    "one output unit, or give the layer more units"
+                )
+        notes = list(self.notes)
+        if loss is not None and acts[-1] is not None:
+            _check_pairing(loss, acts[-1], notes)
+        object.__setattr__(self, "layers", layers)
+        object.__setattr__(self, "activations", acts)
+        object.__setattr__(self, "loss", loss)
+        object.__setattr__(self, "depth", L)
+        object.__setattr__(self, "notes", tuple(notes))
+
+    # -- views ------------------------------------------------------------------------------
+    @property
+    def L(self) -> int:
+        return self.depth  # type: ignore[return-value]
+
+    def dim(self, layer: int) -> sp.Expr:
+        """n[layer]: the given size, or the symbol n{layer}."""
+        size = self.layers[layer]  # type: ignore[index]
+        return sp.Integer(size) if size is not None else dim_symbol(layer)
+
+    @property
+    def dims(self) -> tuple[sp.Expr, ...]:
+        return tuple(self.dim(l) for l in range(self.L + 1))
+
+    def activation(self, layer: int) -> rules.Activation | None:
+        """The catalogue entry of layer ``layer`` (1-based), or None for a generic g[layer]."""
+        name = self.activations[layer - 1]  # type: ignore[index]
+        return rules.activations()[name] if name is not None else None
+
+    @property
+    def loss_entry(self) -> rules.Loss | None:
+        return rules.losses()[self.loss] if self.loss is not None else None
+
+    def with_sizes(self, sizes: Sequence[int]) -> Network:
+        """The same network with every size given (symbolic sizes filled from ``sizes``)."""
+        filled = tuple(s if s is not None else int(t) for s, t in zip(self.layers, sizes, strict=True))  # type: ignore[arg-type]
+        return Network(filled, self.activations, self.loss, self.convention, self.scale)
+
+    def describe(self) -> str:
+        acts = ", ".join(a or f"g[{l}]" for l, a in enumerate(self.activations, 1))  # type: ignore[arg-type]
+        loss = self.loss or "generic ℓ"
+        return (
+            f"sizes {_fmt(self.layers)}; activations {acts}; loss {loss}; "
+            f"convention {self.convention}; scale {self.scale}"
+        )
+
+    def to_dict(self) -> dict:
+        return {
+            "layers": list(self.layers),  # type: ignore[arg-type]
+            "activations": list(self.activations),  # type: ignore[arg-type]
+            "loss": self.loss,
+            "convention": self.convention,
+            "scale": self.scale,
+        }
+
+    # -- constructors -----------------------------------------------------------------------
+    @classmethod
+    def from_strings(
+        cls,
+        layers: str | None = None,
+        activations: str | None = None,
+        loss: str | None = None,
+        convention: str | None = None,
+        scale: str | None = None,
+    ) -> Network:
+        """From CLI-style strings: ``layers="3,3,1"``, ``activations="relu,sigmoid"``."""
+        sizes = None
+        if layers:
+            sizes = [_parse_size(tok, i) for i, tok in enumerate(_split(layers))]
+        acts = _split(activations) if activations else None
+        return cls(
+            sizes,
+            acts,
+            loss,
+            convention or "columns",
+            scale or "mean",  # type: ignore[arg-type]
+        )
+
+    @classmethod
+    def from_mapping(cls, data: dict, where: str = "spec") -> Network:
+        """From a parsed TOML/JSON table (top level, or under ``[network]``)."""
+        if "network" in data and isinstance(data["network"], dict):
+            data = data["network"]
+        known = {"layers", "activations", "loss", "convention", "scale", "depth"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SpecError(
+                f"{where}: unknown key {unknown[0]!r}; known: {', '.join(sorted(known))}"
+            )
+        layers = data.get("layers")
+        if isinstance(layers, str):
+            layers = [_parse_size(tok, i) for i, tok in enumerate(_split(layers))]
+        acts = data.get("activations")
+        if isinstance(acts, str):
+            acts = _split(acts)
+        return cls(
+            layers=layers,
+            activations=acts,
+            loss=data.get("loss"),
+            convention=data.get("convention", "columns"),
+            scale=data.get("scale", "mean"),
+            depth=data.get("depth"),
+        )
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> Network:
+        """Read a spec file (TOML)."""
+        p = Path(path)
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise SpecError(f"cannot read spec file {str(p)!r}: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SpecError(f"{p}: malformed TOML: {exc}") from None
+        return cls.from_mapping(data, where=str(p))
+
+
+# -- helpers ---------------------------------------------------------------------------------
+def _split(text: str) -> list[str]:
+    return [tok.strip() for tok in text.split(",")]
+
+
+def _parse_size(tok: str, index: int) -> int | None:
+    tok = tok.strip()
+    if tok in ("", "?", f"n{index}", "n"):
+        return None
+    try:
+        return int(tok)
+    except ValueError:
+        raise SpecError(
+            f"layer size {index} is {tok!r}: sizes are whole numbers like 3,3,1"
+        ) from None
+
+
+def _sizes(layers) -> tuple[int | None, ...] | None:
+    if layers is None:
+        return None
+    out: list[int | None] = []
+    for i, s in enumerate(layers):
+        if s is None or (isinstance(s, str) and s.strip() in ("", "?", f"n{i}")):
+            out.append(None)
+            continue
+        if isinstance(s, bool) or not isinstance(s, int):
+            raise SpecError(f"layer size n{i} is {s!r}: sizes are whole numbers like 3,3,1")
+        if s < 1:
+            raise SpecError(f"layer size n{i} is {s}: every layer needs at least one unit")
+        if s > MAX_SIZE:
+            raise SpecError(f"layer size n{i} is {s}: at most {MAX_SIZE} units per layer")
+        out.append(s)
+    return tuple(out)
+
+
+def _activations(acts) -> tuple[str | None, ...] | None:
+    if acts is None:
+        return None
+    if isinstance(acts, str):
+        acts = _split(acts)
+    out: list[str | None] = []
+    registry = rules.activations()
+    for name in acts:
+        if name is None or str(name).strip().casefold() in GENERIC:
+            out.append(None)
+        else:
+            out.append(registry.lookup(str(name).strip()).name)
+    return tuple(out)
+
+
+def _check_pairing(loss: str, act: str, notes: list[str]) -> None:
+    entry = rules.losses()[loss]
+    activation = rules.activations()[act]
+    lo, hi = entry.a_range
+    alo, ahi = activation.range
+    if bool(alo < lo) or bool(ahi > hi):
+
+        def fmt(v):
+            return str(v).replace("oo", "∞")
+
+        raise SpecError(
+            f"loss {loss} needs outputs in ({fmt(lo)}, {fmt(hi)}), but {act} on the output layer "
+            f"ranges over ({fmt(alo)}, {fmt(ahi)}); use {entry.natural_output} on the output layer"
+        )
+    if entry.natural_output != act:
+        notes.append(
+            f"{act} output with {loss} is an unusual pairing (usual: {entry.natural_output}); "
+            "the formulas still follow from the general chain rule"
+        )
+
+
+def _fmt(layers) -> str:
+    return ",".join("?" if s is None else str(s) for s in layers)

@@ -1,0 +1,345 @@
+"""Reading a worked example: JSON, TOML or a LaTeX fragment, numbers as the student wrote them.
+
+Numbers keep the digits written, so a check can be rounding-aware: ``0,999`` has three decimals,
+``-3,7 \\cdot 10^{-7}`` two significant digits. Decimal commas are read (``0,1`` is 0.1; in a list a
+comma followed by a digit is a decimal comma, followed by a space a separator). Nothing is ever
+evaluated: numbers are matched by a regular expression and converted with ``float``.
+
+>>> n = parse_number("-3,7 \\\\cdot 10^{-7}")
+>>> n.value, n.ulp
+(-3.7e-07, 1e-08)
+>>> resolve_name("\\\\frac{\\\\partial L}{\\\\partial Z^{[2]}}"), resolve_name("yhat", depth=2)
+(('dZ', 2), ('A', 2))
+>>> to_matrix(["0,2", "-1,5e-7"], "dW2").entries()[1].ulp
+1e-08
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from derive.errors import ParseError, SpecError
+
+MAX_FILE_BYTES = 1_000_000
+MAX_ENTRIES = 100_000  # numbers in one file
+MAX_DIGITS = 30
+
+
+@dataclass(frozen=True)
+class Num:
+    """A number as written: its value, its text and the unit of its last written digit (ulp)."""
+
+    value: float
+    text: str
+    ulp: float | None  # None: an exact number (a Python float given by code, not text)
+
+
+_NUM_RE = re.compile(
+    r"""^\s*(?P<sign>[-+−–]?)\s*(?P<int>\d*)(?:[.,](?P<frac>\d*))?
+        (?:\s*(?:[eE](?P<e>[-+−]?\d+)
+          |\s*(?:\\cdot|\\times|·|×|\*|x)\s*10\s*\^\s*\{?\s*(?P<p>[-+−]?\s*\d+)\s*\}?))?\s*$""",
+    re.VERBOSE,
+)
+
+
+def parse_number(text: str) -> Num:
+    """``"0,999"``, ``"-3.7e-7"``, ``"1,1 \\cdot 10^{-8}"``, ``"−34"`` -> :class:`Num`."""
+    s = str(text).strip().strip("$").strip()
+    s = s.replace("{,}", ",").replace("\\!", "").replace("\\,", "")
+    mt = _NUM_RE.match(s)
+    if not mt or not (mt.group("int") or mt.group("frac")):
+        raise ParseError(f"not a number: {text!r}")
+    digits = (mt.group("int") or "") + (mt.group("frac") or "")
+    if len(digits) > MAX_DIGITS:
+        raise ParseError(f"number with more than {MAX_DIGITS} digits: {text[:40]!r}")
+    exp_text = mt.group("e") or mt.group("p") or "0"
+    exp = int(exp_text.replace("−", "-").replace(" ", ""))
+    if abs(exp) > 300:
+        raise ParseError(f"exponent out of range in {text!r}")
+    neg = mt.group("sign") in ("-", "−", "–")
+    frac_len = len(mt.group("frac") or "")
+    value = float(f"{'-' if neg else ''}{mt.group('int') or '0'}.{mt.group('frac') or '0'}e{exp}")
+    return Num(value, text.strip(), 10.0 ** (exp - frac_len))
+
+
+def as_num(x, where: str) -> Num:
+    """A JSON/TOML leaf: a number (kept as written when the reader gave us its text) or a string."""
+    if isinstance(x, Num):
+        return x
+    if isinstance(x, bool) or x is None:
+        raise ParseError(f"{where}: {x!r} is not a number")
+    if isinstance(x, int):
+        return Num(float(x), str(x), 1.0)
+    if isinstance(x, float):
+        return parse_number(repr(x)) if math.isfinite(x) else Num(x, repr(x), None)
+    if isinstance(x, str):
+        try:
+            return parse_number(x)
+        except ParseError as exc:
+            raise ParseError(f"{where}: {exc}") from None
+    raise ParseError(f"{where}: expected a number or a list of numbers, not {type(x).__name__}")
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """Numbers as written, with their shape: ``flat`` when written as one list (shape to be fitted)."""
+
+    rows: tuple[tuple[Num, ...], ...]
+    flat: bool = False
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (len(self.rows), len(self.rows[0]) if self.rows else 0)
+
+    @property
+    def size(self) -> int:
+        return sum(len(r) for r in self.rows)
+
+    def entries(self) -> list[Num]:
+        return [x for r in self.rows for x in r]
+
+    def fitted(self, shape: tuple[int, int]) -> Matrix | None:
+        """The same numbers in ``shape``: a flat list or a vector refits to any vector shape."""
+        if self.shape == shape:
+            return self
+        vec = self.flat or 1 in self.shape
+        if vec and 1 in shape and self.size == shape[0] * shape[1]:
+            e = self.entries()
+            return Matrix(tuple(tuple(e[i * shape[1]:(i + 1) * shape[1]]) for i in range(shape[0])))
+        return None
+
+    def values(self):
+        import numpy as np
+
+        return np.array([[x.value for x in r] for r in self.rows], dtype=float)
+
+
+def to_matrix(x, where: str) -> Matrix:
+    """A number, a flat list or a list of rows into a :class:`Matrix`."""
+    if isinstance(x, list | tuple):
+        if not x:
+            raise ParseError(f"{where}: empty list")
+        if all(isinstance(r, list | tuple) for r in x):
+            rows = tuple(tuple(as_num(v, where) for v in r) for r in x)
+            if len({len(r) for r in rows}) != 1 or not rows[0]:
+                raise ParseError(f"{where}: rows of different lengths {[len(r) for r in rows]}")
+            return Matrix(rows)
+        if any(isinstance(r, list | tuple) for r in x):
+            raise ParseError(f"{where}: mixes numbers and lists")
+        return Matrix((tuple(as_num(v, where) for v in x),), flat=True)
+    return Matrix(((as_num(x, where),),))
+
+
+# -- names ---------------------------------------------------------------------------------------
+_GRAD_RE = re.compile(r"^(?:d(?:l|j|e|cost|loss)/)?d(w|b|z|a)(\d+|l)$")
+_FWD_RE = re.compile(r"^(w|b|z|a)(\d+|l)$")
+_GP_RE = re.compile(r"^(?:[a-zσ]+?)(\d*)'\(z(\d+|l)\)$|^(?:g|gprime|gp)(\d+)'?$|^da(\d+|l)/dz(\d+|l)$")
+COST_NAMES = {"l", "j", "cost", "loss", "e", "c"}
+OUTPUT_NAMES = {"yhat", "ŷ", "y^", "output", "al", "a[l]"}
+
+
+def normalize_name(text: str) -> str:
+    s = text.strip().strip("$").strip()
+    s = s.replace("}{", "/").replace("∂", "d").replace("\\partial", "d").replace("\\hat{y}", "yhat")
+    s = s.replace("\\prime", "'").replace("′", "'").replace("^{'}", "'").replace("\\sigma", "sigmoid")
+    s = s.replace("σ", "sigmoid").replace("ŷ", "yhat").replace("\\mathcal", "")
+    s = re.sub(r"\\(?:frac|mathrm|text|operatorname|mathbf|left|right|dfrac|tfrac)", "", s)
+    s = re.sub(r"[\s{}\[\]^_\\]", "", s)
+    return s.casefold()
+
+
+def resolve_name(text: str, depth: int | None = None) -> tuple[str, int | None] | None:
+    """A step name as written -> (kind, layer): ("Z", 1), ("dW", 2), ("J", None), ("gp", 2) for
+    g′(Z[2]), ("W", 1) and ("X", None)/("Y", None) for given values; None if not a name."""
+    s = normalize_name(text)
+    if not s or len(s) > 60:
+        return None
+
+    def layer(tok: str) -> int | None:
+        if tok == "l":
+            return depth
+        return int(tok) if len(tok) <= 4 else None
+
+    if s in COST_NAMES:
+        return ("J", None)
+    if s in ("x", "a0"):
+        return ("X", None)
+    if s in ("y", "t", "target"):
+        return ("Y", None)
+    if s in OUTPUT_NAMES:
+        return ("A", depth)
+    if s in ("dl/dyhat", "dyhat", "dj/dyhat", "dl/dal", "dal"):
+        return ("dA", depth)
+    mt = _GRAD_RE.match(s)
+    if mt:
+        lay = layer(mt.group(2))
+        kind = {"w": "dW", "b": "db", "z": "dZ", "a": "dA"}[mt.group(1)]
+        return (kind, lay) if lay is not None else None
+    mt = _FWD_RE.match(s)
+    if mt:
+        lay = layer(mt.group(2))
+        return ({"w": "W", "b": "b", "z": "Z", "a": "A"}[mt.group(1)], lay) if lay is not None else None
+    mt = _GP_RE.match(s)
+    if mt:
+        tok = mt.group(2) or mt.group(3) or mt.group(5)
+        lay = layer(tok) if tok else None
+        return ("gp", lay) if lay is not None else None
+    return None
+
+
+# -- files ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Entry:
+    """One student value: the names it was written under (first = its label) and the numbers."""
+
+    names: tuple[str, ...]
+    keys: tuple[tuple[str, int | None], ...]
+    value: Matrix
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class NumbersInput:
+    """What a numbers file holds: the network mapping (if any), the given values, student entries."""
+
+    network: dict | None
+    values: dict  # key (base, layer) -> Matrix, for X, Y, W[l], b[l]
+    student: tuple[Entry, ...] = ()
+    tolerance: float | None = None
+    notes: tuple[str, ...] = field(default=())
+
+
+def read_file(path: str | Path, latex: bool = False) -> NumbersInput:
+    """A numbers file: JSON or TOML (by content), or a LaTeX fragment with ``latex=True``."""
+    p = Path(path)
+    try:
+        if p.stat().st_size > MAX_FILE_BYTES:
+            raise ParseError(f"{p}: larger than {MAX_FILE_BYTES // 1000} kB")
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(f"cannot read {str(p)!r}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ParseError(f"{p}: not UTF-8 text") from None
+    if latex or p.suffix.lower() in (".tex", ".latex"):
+        from derive.numbers.latex import parse_latex
+
+        return parse_latex(text)
+    return parse_mapping_text(text, str(p))
+
+
+def parse_mapping_text(text: str, where: str = "input") -> NumbersInput:
+    """JSON (first non-space character ``{``) or TOML, numbers kept as written."""
+    if text.lstrip().startswith("{"):
+        try:
+            data = json.loads(text, parse_float=parse_number, object_pairs_hook=_Pairs)
+        except json.JSONDecodeError as exc:
+            raise ParseError(f"{where}: malformed JSON: {exc.msg}", exc.pos, None) from None
+        except RecursionError:
+            raise ParseError(f"{where}: nested too deeply") from None
+    else:
+        try:
+            data = tomllib.loads(text, parse_float=parse_number)
+        except tomllib.TOMLDecodeError as exc:
+            raise ParseError(f"{where}: malformed TOML: {exc}") from None
+    return from_mapping(data, where)
+
+
+class _Pairs(list):
+    """A JSON object kept as its (key, value) pairs: repeated keys survive (a student may write
+    the same name twice, as seed 003 does with ∂L/∂Z2)."""
+
+    def __init__(self, pairs):
+        super().__init__(pairs)
+
+    def get(self, key, default=None):
+        for k, v in self:
+            if k == key:
+                return v
+        return default
+
+    def keys(self):
+        return [k for k, _ in self]
+
+    def items(self):
+        return list(self)
+
+
+def _as_dict(x) -> dict:
+    return dict(x.items()) if isinstance(x, _Pairs) else x
+
+
+def _plain(x):
+    """Num leaves back to floats and pairs back to dicts (for the network table)."""
+    if isinstance(x, Num):
+        return x.value
+    if isinstance(x, _Pairs):
+        return {k: _plain(v) for k, v in x}
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_plain(v) for v in x]
+    return x
+
+
+def from_mapping(data, where: str = "input") -> NumbersInput:
+    if not isinstance(data, dict | _Pairs):
+        raise ParseError(f"{where}: expected a table with 'network' and 'values'")
+    top = _as_dict(data)
+    known = {"network", "values", "student", "tolerance"}
+    unknown = sorted(set(top) - known)
+    if unknown:
+        raise ParseError(f"{where}: unknown key {unknown[0]!r}; known: {', '.join(sorted(known))}")
+    net = _plain(top.get("network")) if top.get("network") is not None else None
+    if net is not None and not isinstance(net, dict):
+        raise ParseError(f"{where}: 'network' must be a table")
+    values_raw = top.get("values")
+    if values_raw is None:
+        raise ParseError(f"{where}: no 'values' (X, Y, W1, b1, ...)")
+    values: dict = {}
+    count = 0
+    for name, raw in _items(values_raw, f"{where}: values"):
+        key = resolve_name(name)
+        if key is None or key[0] not in ("X", "Y", "W", "b"):
+            raise ParseError(f"{where}: values: {name!r} is not X, Y or a W/b (W1, b1, ...)")
+        values[key] = to_matrix(raw, f"values.{name}")
+        count += values[key].size
+    entries = []
+    for i, (name, raw) in enumerate(_student_items(top.get("student"), where)):
+        mat = to_matrix(raw, f"student.{name}")
+        count += mat.size
+        entries.append(Entry((name,), (resolve_name(name) or ("?", None),), mat, i + 1))
+    if count > MAX_ENTRIES:
+        raise ParseError(f"{where}: more than {MAX_ENTRIES} numbers")
+    tol = top.get("tolerance")
+    if tol is not None:
+        tol = as_num(tol, "tolerance").value
+        if not 0 <= tol < 1:
+            raise ParseError(f"{where}: tolerance {tol} must lie in [0, 1) (a relative tolerance)")
+    return NumbersInput(net, values, tuple(entries), tol)
+
+
+def _items(raw, where: str):
+    if isinstance(raw, _Pairs):
+        return list(raw)
+    if isinstance(raw, dict):
+        return list(raw.items())
+    raise ParseError(f"{where} must be a table of name = number or matrix")
+
+
+def _student_items(raw, where: str):
+    if raw is None:
+        return []
+    if isinstance(raw, list) and not isinstance(raw, _Pairs):  # [{"name": ..., "value": ...}]
+        out = []
+        for i, item in enumerate(raw):
+            item = _as_dict(item) if isinstance(item, _Pairs | dict) else None
+            if not item or "name" not in item or "value" not in item:
+                raise ParseError(f"{where}: student[{i}] needs 'name' and 'value'")
+            out.append((str(item["name"]), item["value"]))
+        return out
+    return _items(raw, f"{where}: student")
