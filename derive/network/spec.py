@@ -20,8 +20,9 @@ import sympy as sp
 
 from derive.catalogue import rules
 from derive.errors import SpecError
+from derive.network.layout import LAYOUTS, Layout
 
-CONVENTIONS = ("columns", "rows")
+CONVENTIONS = tuple(LAYOUTS)
 SCALES = ("mean", "sum")
 GENERIC = ("g", "generic", "")  # what a user may write for "no particular activation"
 MAX_DEPTH = 1000
@@ -102,6 +103,11 @@ class Network:
         object.__setattr__(self, "notes", tuple(notes))
 
     # -- views ------------------------------------------------------------------------------
+    @property
+    def layout(self) -> Layout:
+        """The convention as one object: axes, shapes, the order of products."""
+        return LAYOUTS[self.convention]
+
     @property
     def L(self) -> int:
         return self.depth  # type: ignore[return-value]

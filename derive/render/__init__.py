@@ -9,16 +9,7 @@ from __future__ import annotations
 
 def convention_lines(net) -> list[str]:
     """The conventions in force, in words (printed by every output)."""
-    if net.convention == "columns":
-        lines = [
-            "convention columns: X = A[0] is n0×m (one column per example); W[l] is n[l]×n[l-1]; "
-            "b[l] is n[l]×1, broadcast over the m columns; Z[l] = W[l] A[l-1] + b[l]; A[l] = g[l](Z[l])",
-        ]
-    else:
-        lines = [
-            "convention rows: X = A[0] is m×n0 (one row per example); W[l] is n[l-1]×n[l]; "
-            "b[l] is 1×n[l], broadcast over the m rows; Z[l] = A[l-1] W[l] + b[l]; A[l] = g[l](Z[l])",
-        ]
+    lines = [net.layout.statement()]
     if net.scale == "mean":
         lines.append(
             "cost J = (1/m) Σ over examples of ℓ; dZ[l] and dA[l] are the per-example "
