@@ -130,10 +130,17 @@ class Network:
     def loss_entry(self) -> rules.Loss | None:
         return rules.losses()[self.loss] if self.loss is not None else None
 
+    def replace(self, **changes) -> Network:
+        """The same network with some fields changed (``net.replace(layers=...)``), checked anew;
+        the notes are derived again, never carried over."""
+        fields = {"layers": self.layers, "activations": self.activations, "loss": self.loss,
+                  "convention": self.convention, "scale": self.scale}
+        return Network(**{**fields, **changes})
+
     def with_sizes(self, sizes: Sequence[int]) -> Network:
         """The same network with every size given (symbolic sizes filled from ``sizes``)."""
         filled = tuple(s if s is not None else int(t) for s, t in zip(self.layers, sizes, strict=True))  # type: ignore[arg-type]
-        return Network(filled, self.activations, self.loss, self.convention, self.scale)
+        return self.replace(layers=filled)
 
     def describe(self) -> str:
         acts = ", ".join(a or f"g[{l}]" for l, a in enumerate(self.activations, 1))  # type: ignore[arg-type]
