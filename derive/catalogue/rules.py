@@ -17,10 +17,11 @@ import ast
 import functools
 import operator
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import Generic, NotRequired, Protocol, TypedDict, TypeVar
 
 import sympy as sp
 
@@ -36,12 +37,33 @@ def rules_dir() -> Path:
     return packaged if packaged.is_dir() else package.parent / "rules"
 
 
+class ActivationSource(TypedDict):
+    """An activation's catalogue text, parsed on first use (SymPy syntax over z, a, params)."""
+
+    forward: str
+    derivative: str
+    range: list[str]
+    kinks: list[str]
+    derivative_bound: str
+    params: NotRequired[dict[str, str]]
+
+
+class LossSource(TypedDict):
+    """A loss's catalogue text: ``per_unit`` in a and y, and the ranges of a and y."""
+
+    per_unit: str
+    a_range: list[str]
+    y_range: list[str]
+
+
 @dataclass(frozen=True)
 class Activation:
     """One activation function: forward definition, textbook derivative, how to print it.
 
     The SymPy parts are parsed from the catalogue's text on first use (most runs need two or
-    three activations, and parsing all of them costs a cold start ~0.1 s).
+    three activations, and parsing all of them costs a cold start ~0.1 s). ``derivative_text``
+    and ``derivative_numpy`` are printed as they stand; tests/test_rules.py checks both against
+    SymPy's diff of ``forward`` (the numpy one is run), away from kinks and at each kink.
     """
 
     name: str
@@ -51,9 +73,7 @@ class Activation:
     latex: str
     derivative_text: str
     derivative_numpy: str
-    source: Mapping[str, object] = field(compare=False, hash=False, repr=False)
-    # source: "forward", "derivative" (SymPy text), "range", "kinks" (lists of text),
-    # "derivative_bound" (text), "params" ({name: text})
+    source: ActivationSource = field(compare=False, hash=False, repr=False)
 
     @property
     def elementwise(self) -> bool:
@@ -114,8 +134,7 @@ class Loss:
     text: str
     natural_output: str
     assumes: str
-    source: Mapping[str, object] = field(compare=False, hash=False, repr=False)
-    # source: "per_unit" (SymPy text in a, y), "a_range", "y_range" (lists of text)
+    source: LossSource = field(compare=False, hash=False, repr=False)
 
     @functools.cached_property
     def per_unit(self) -> sp.Expr:
@@ -256,8 +275,16 @@ def _load(filename: str) -> list[dict]:
     return entries
 
 
-def _registry(entries, where: str) -> Mapping[str, object]:
-    table: dict[str, object] = {}
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+Entry = TypeVar("Entry", bound=_Named)
+
+
+def _registry(entries: Iterable[Entry], where: str) -> Mapping[str, Entry]:
+    table: dict[str, Entry] = {}
     for entry in entries:
         for key in (entry.name, *getattr(entry, "aliases", ())):
             folded = key.casefold()
@@ -267,27 +294,28 @@ def _registry(entries, where: str) -> Mapping[str, object]:
     return MappingProxyType(table)
 
 
-class _Registry(Mapping):
+class _Registry(Mapping[str, Entry], Generic[Entry]):
     """Case-insensitive lookup by name or alias; iteration gives each entry's canonical name."""
 
-    def __init__(self, entries, kind: str):
+    def __init__(self, entries: Iterable[Entry], kind: str):
+        entries = list(entries)
         self._entries = {e.name: e for e in entries}
         self._table = _registry(entries, kind)
         self.kind = kind
 
-    def __getitem__(self, key: str):
+    def __getitem__(self, key: str) -> Entry:
         return self._table[key.casefold()]
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and key.casefold() in self._table
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(self._entries)
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def lookup(self, key: str):
+    def lookup(self, key: str) -> Entry:
         """Like ``self[key]`` but a miss is a SpecError that lists the known choices."""
         try:
             return self[key]
@@ -297,7 +325,7 @@ class _Registry(Mapping):
 
 
 @functools.cache
-def activations() -> _Registry:
+def activations() -> _Registry[Activation]:
     """The activation registry, loaded once (names now, SymPy parts on first use)."""
     out = [
         Activation(
@@ -308,8 +336,11 @@ def activations() -> _Registry:
             latex=e["latex"],
             derivative_text=e["derivative_text"],
             derivative_numpy=e["derivative_numpy"],
-            source={k: e[k] for k in ("forward", "derivative", "range", "kinks",
-                                      "derivative_bound")} | {"params": e.get("params", {})},
+            source=ActivationSource(
+                forward=e["forward"], derivative=e["derivative"], range=e["range"],
+                kinks=e["kinks"], derivative_bound=e["derivative_bound"],
+                params=e.get("params", {}),
+            ),
         )
         for e in _load("activations.toml")
     ]
@@ -317,7 +348,7 @@ def activations() -> _Registry:
 
 
 @functools.cache
-def losses() -> _Registry:
+def losses() -> _Registry[Loss]:
     """The loss registry, loaded once (names now, SymPy parts on first use)."""
     out = [
         Loss(
@@ -328,7 +359,7 @@ def losses() -> _Registry:
             text=e["text"],
             natural_output=e["natural_output"],
             assumes=e.get("assumes", ""),
-            source={k: e[k] for k in ("per_unit", "a_range", "y_range")},
+            source=LossSource(per_unit=e["per_unit"], a_range=e["a_range"], y_range=e["y_range"]),
         )
         for e in _load("losses.toml")
     ]
@@ -336,7 +367,7 @@ def losses() -> _Registry:
 
 
 @functools.cache
-def identities() -> _Registry:
+def identities() -> _Registry[Identity]:
     """The identity registry, loaded once."""
     out = [
         Identity(
