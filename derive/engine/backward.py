@@ -27,6 +27,8 @@ import sympy as sp
 from derive.catalogue import rules
 from derive.core import expr as E
 from derive.core.printing import to_code, to_latex, to_text
+from derive.layers import loss
+from derive.layers.base import Local, Upstream
 from derive.network.spec import Network, m
 from derive.network.symbols import SymbolTable
 
@@ -64,6 +66,7 @@ class Formula:
     target: E.Sym
     expr: E.Expr
     kind: str  # "dA", "dZ", "dW" or "db"
+    local: Local | None = field(default=None, compare=False, repr=False)  # what its proof differentiates
 
     @property
     def name(self) -> str:
@@ -136,166 +139,49 @@ def derive(net: Network, prove: bool = True) -> Derivation:
     return d
 
 
-def _derive(net: Network) -> Derivation:
-    T = SymbolTable(net)
-    ids = rules.identities()
-    cols = net.convention == "columns"
-    scale = sp.Integer(1) / m if net.scale == "mean" else sp.Integer(1)
-    L = net.L
-    steps: list[Step] = []
-    formulas: list[Formula] = []
-    notes = list(net.notes)
+class _Walk:
+    """The derivation's state as the layers see it (:class:`derive.layers.base.Walk`)."""
 
-    def step(layer, target, expr_, rule, cites=(), note="", index_layer=None):
-        ident = ids[rule]
+    def __init__(self, net: Network):
+        self.net = net
+        self.table = SymbolTable(net)
+        self.scale: sp.Expr = sp.Integer(1) / m if net.scale == "mean" else sp.Integer(1)
+        self.steps: list[Step] = []
+        self.formulas: list[Formula] = []
+        self.notes = list(net.notes)
+        self._identities = rules.identities()
+
+    def sym(self, base: str, layer: int | None = None) -> E.Sym:
+        return self.table[base, layer]
+
+    def identity(self, layer: int, rule: str) -> rules.Identity:
+        own = self.net.block(layer).identities
+        if rule in own:
+            return own[rule]
+        try:
+            return self._identities[rule]
+        except KeyError:
+            kind = self.net.kinds[layer - 1]  # type: ignore[index]
+            raise KeyError(f"layer {layer} ({kind}) cites {rule!r}, which is not in rules/identities.toml") from None
+
+    def step(self, layer, target, expr_, rule, cites=(), note="", index_layer=None) -> None:
+        ident = self.identity(layer, rule)
         il = layer if index_layer is None else index_layer
-        steps.append(
-            Step(
-                layer,
-                target,
-                expr_,
-                rule,
-                ident.title,
-                ident.index_for(il),
-                ident.index_latex_for(il),
-                tuple(cites),
-                note,
-            )
-        )
+        self.steps.append(Step(layer, target, expr_, rule, ident.title, ident.index_for(il),
+                               ident.index_latex_for(il), tuple(cites), note))
 
-    def emit(layer, kind, expr_):
-        formulas.append(Formula(layer, T[kind, layer], expr_, kind))
-
-    loss = net.loss_entry
-    if loss is not None:
-        dl = loss.gradient
-        dA_L = E.Pointwise(dl, (rules.a, rules.y), (T["A", L], T["Y"]))
-        step(
-            L,
-            T["dA", L],
-            dA_L,
-            "loss_gradient",
-            (f"loss:{loss.name}",),
-            f"ℓ = {loss.text}; SymPy: ∂ℓ/∂a = {sp.sstr(dl, order='none')} (element-wise)",
-        )
-        emit(L, "dA", dA_L)
-    else:
-        notes.append("generic loss ℓ: the derivation starts at dA[L] = ∂ℓ/∂A[L], taken as given")
-
-    for l in range(L, 0, -1):
-        act = net.activation(l)
-        Z, A, dA, dZ = T["Z", l], T["A", l], T["dA", l], T["dZ", l]
-        cite_act = (f"activation:{act.name}",) if act is not None else ()
-        if act is not None and act.kind == "softmax":
-            units = 0 if cols else 1
-            spread = E.Sum(E.Hadamard(A, dA), units)  # Σₖ aₖ ∂ℓ/∂aₖ, one per example
-            general: E.Expr = E.Hadamard(A, E.Sub(dA, spread, broadcast=True))
-            step(
-                l,
-                dZ,
-                general,
-                "softmax_chain",
-                cite_act,
-                f"sum(A ⊙ dA, axis={units}) is each example's Σₖ aₖ ∂ℓ/∂aₖ, broadcast over its units",
-            )
-        else:
-            general = E.Hadamard(dA, E.Deriv(act, l, Z))
-            step(
-                l,
-                dZ,
-                general,
-                "elementwise_chain",
-                cite_act,
-                f"{_gprime_text(act, l)} = {act.derivative_text}" if act is not None else "",
-            )
-        result = general
-        if l == L and loss is not None:
-            fused = _fuse_output(net, act, loss, T)
-            if fused is not None:
-                expr_, note = fused
-                step(l, dZ, expr_, "output_simplification", (*cite_act, f"loss:{loss.name}"), note)
-                result = expr_
-            emit(l, "dZ", result)
-        elif l < L:
-            if act is None or act.elementwise:
-                result = E.Hadamard(_upstream(T, l + 1, cols), E.Deriv(act, l, Z))
-                step(
-                    l,
-                    dZ,
-                    result,
-                    "substitution",
-                    cite_act,
-                    f"dA[{l}] = {to_text(_upstream(T, l + 1, cols))} from layer {l + 1}",
-                    index_layer=l,
-                )
-            emit(l, "dZ", result)
-        else:  # output layer with a generic loss: dA[L] is given
-            emit(l, "dZ", result)
-
-        A_prev = T["A", l - 1]
-        if cols:
-            dW_expr = E.Scale(scale, E.MatMul(dZ, E.Transpose(A_prev)))
-            db_expr = E.Scale(scale, E.Sum(dZ, 1))
-        else:
-            dW_expr = E.Scale(scale, E.MatMul(E.Transpose(A_prev), dZ))
-            db_expr = E.Scale(scale, E.Sum(dZ, 0))
-        suffix = "" if cols else "_rows"
-        mean_note = (
-            "the 1/m comes from J = (1/m) Σₜ ℓₜ" if net.scale == "mean" else "scale sum: no 1/m"
-        )
-        dW_expr, db_expr = _unit_scale(dW_expr), _unit_scale(db_expr)
-        step(l, T["dW", l], dW_expr, "weight_gradient" + suffix, (), mean_note)
-        emit(l, "dW", dW_expr)
-        step(l, T["db", l], db_expr, "bias_gradient" + suffix, (), mean_note)
-        emit(l, "db", db_expr)
-        if l > 1:
-            up = _upstream(T, l, cols)
-            step(l, T["dA", l - 1], up, "input_gradient" + suffix, (), "per example: no 1/m here")
-            emit(l - 1, "dA", up)
-    return Derivation(net, tuple(formulas), tuple(steps), tuple(notes))
+    def emit(self, layer, kind, expr_, local: Local) -> None:
+        self.formulas.append(Formula(layer, self.table[kind, layer], expr_, kind, local))
 
 
-def _unit_scale(e: E.Scale) -> E.Expr:
-    return e.arg if e.factor == 1 else e
-
-
-def _upstream(T: SymbolTable, l: int, cols: bool) -> E.Expr:
-    """dA[l-1] from layer l: W[l]ᵀ dZ[l] (columns) or dZ[l] W[l]ᵀ (rows)."""
-    W, dZ = T["W", l], T["dZ", l]
-    return E.MatMul(E.Transpose(W), dZ) if cols else E.MatMul(dZ, E.Transpose(W))
-
-
-def _gprime_text(act, l: int) -> str:
-    return f"{act.text}′" if act is not None else f"g[{l}]′"
-
-
-def _fuse_output(net: Network, act, loss: rules.Loss, T: SymbolTable):
-    """Try to simplify dZ[L] from ∂ℓ/∂a and the activation; None when nothing simpler comes out."""
-    a, y, z = rules.a, rules.y, rules.z
-    L = net.L
-    dl = loss.gradient
-    if act is None:
-        return None
-    if act.elementwise:
-        gprime = act.derivative
-        if z in gprime.free_symbols:
-            return None  # the derivative is not a function of a alone (relu, gelu, ...)
-        fused = rules.tidy(sp.factor(sp.cancel(dl * gprime)))
-        if sp.count_ops(fused) >= sp.count_ops(dl) + sp.count_ops(gprime) + 1:
-            return None
-        note = (
-            f"∂ℓ/∂a · {act.text}′ = ({sp.sstr(dl)}) · ({sp.sstr(gprime)}) "
-            f"= {sp.sstr(fused, order='none')} (SymPy cancel)"
-        )
-        return E.Pointwise(fused, (a, y), (T["A", L], T["Y"])), note
-    # softmax: dzⱼ = aⱼ (∂ℓ/∂aⱼ − Σₖ aₖ ∂ℓ/∂aₖ); fusable when aₖ ∂ℓ/∂aₖ = c yₖ and Σₖ yₖ = 1
-    weighted = sp.cancel(a * dl)
-    c = sp.cancel(weighted / y)
-    if weighted.free_symbols != {y} or c.free_symbols or not loss.assumes:
-        return None
-    fused = rules.tidy(sp.factor(sp.cancel(a * (dl - c))))
-    note = (
-        f"aₖ ∂ℓ/∂aₖ = {sp.sstr(weighted)}, so Σₖ aₖ ∂ℓ/∂aₖ = {sp.sstr(c)} because "
-        f"{loss.assumes}; then aⱼ(∂ℓ/∂aⱼ − ({sp.sstr(c)})) = {sp.sstr(fused, order='none')}"
-    )
-    return E.Pointwise(fused, (a, y), (T["A", L], T["Y"])), note
+def _derive(net: Network) -> Derivation:
+    """The walk: the loss seeds dA[L], then each layer, from the top, emits its own formulas and
+    hands dA[l-1] to the layer below."""
+    walk = _Walk(net)
+    loss.seed(walk)
+    if net.loss_entry is None:
+        walk.notes.append("generic loss ℓ: the derivation starts at dA[L] = ∂ℓ/∂A[L], taken as given")
+    upstream: Upstream | None = None
+    for l in range(net.L, 0, -1):
+        upstream = net.block(l).backward(walk, l, upstream)
+    return Derivation(net, tuple(walk.formulas), tuple(walk.steps), tuple(walk.notes))

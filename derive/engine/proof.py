@@ -27,6 +27,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,11 +35,14 @@ import sympy as sp
 
 from derive.catalogue import rules
 from derive.core import fd
-from derive.core.expr import SympyBackend, evaluate
+from derive.core.expr import evaluate
+from derive.core.printing import to_text
+from derive.engine.values import bind_m
 from derive.errors import ProofFailure
 from derive.network import model
 from derive.network.spec import Network
 from derive.network.spec import m as m_symbol
+from derive.network.symbols import shape_of
 
 SYMBOLIC_SIZES = (2, 3)  # the element-wise instance alternates these sizes: distinct, small
 SYMBOLIC_M = 2
@@ -166,7 +170,7 @@ def _symbolic_net(net):
     for l in range(net.L + 1):
         given = net.layers[l]
         sizes.append(given if given is not None and given <= 3 else SYMBOLIC_SIZES[l % 2])
-    return Network(tuple(sizes), net.activations, net.loss, net.convention, net.scale)
+    return net.replace(layers=tuple(sizes))
 
 
 def _elementwise(derivation) -> dict:
@@ -184,10 +188,6 @@ def _elementwise(derivation) -> dict:
 
 
 def _local_key(net, f) -> tuple:
-    import re
-
-    from derive.core.printing import to_text
-
     l = f.layer
 
     def rel(match):
@@ -209,17 +209,20 @@ def _mat(name, shape):
 
 
 def _shape(net, base, layer):
-    from derive.network.symbols import shape_of
-
     r, c = shape_of(net, base, layer)
     return (int(r.subs(m_symbol, SYMBOLIC_M)), int(c.subs(m_symbol, SYMBOLIC_M)))
+
+
+def _name(key) -> str:
+    base, layer = key
+    return base if layer is None else f"{base}{layer}"
 
 
 def _targets(net):
     """Y with symbolic entries; for ce each example's targets sum to 1 (the loss's assumption)."""
     Y = _mat("Y", _shape(net, "Y", None))
     if net.loss == "ce":
-        cols = net.convention == "columns"
+        cols = net.layout.columns
         Yc = Y if cols else Y.T
         for t in range(Yc.cols):
             Yc[Yc.rows - 1, t] = 1 - sum(Yc[k, t] for k in range(Yc.rows - 1))
@@ -227,88 +230,47 @@ def _targets(net):
     return Y
 
 
-def _affine(net, W, A_prev, b):
-    ones_m = sp.ones(1, SYMBOLIC_M)
-    if net.convention == "columns":
-        return W * A_prev + b * ones_m
-    return A_prev * W + ones_m.T * b
+def _grad_key(key):
+    return (f"d{key[0]}", key[1]) if key != ("X", None) else ("dX", None)
 
 
 def _prove_local(net, derivation, f) -> tuple[str, int, str]:
-    l, kind = f.layer, f.kind
-    L = net.L
-    loss = net.loss_entry
-    act = net.activation(l) if kind in ("dA", "dZ") and l >= 1 else None
-    scale = sp.Rational(1, SYMBOLIC_M) if net.scale == "mean" else sp.Integer(1)
+    """J̃ = s·Σ U ⊙ F(V) (or Σ ℓ(F(V), Y)), F the layers' own definitions from V to the upstream
+    quantity, differentiated by SymPy entry by entry and compared with the formula's entries."""
+    loc = f.local
+    layer_acts = {k: net.activation(k) for k in range(1, net.L + 1)}
+    backend = model.SympyForward(net, generic=loc.generic, layers=layer_acts)
     env: dict = {}
-    generic = True
-    if kind == "dA" and l == L:
-        V = _mat("A", _shape(net, "A", L))
-        Y = _targets(net)
-        surrogate = sum(loss.per_unit.subs({rules.a: V[i], rules.y: Y[i]}) for i in range(len(V)))
-        env = {("A", L): V, ("Y", None): Y}
-        method, generic = f"Σ ℓ(A[{L}], Y) with ℓ = {loss.name}", False
-    elif kind == "dZ" and l == L and loss is not None:
-        V = _mat("Z", _shape(net, "Z", L))
-        Y = _targets(net)
-        A = model.sympy_activation(net, L, V, generic=False)
-        surrogate = sum(loss.per_unit.subs({rules.a: A[i], rules.y: Y[i]}) for i in range(len(A)))
-        env = {("Z", L): V, ("A", L): A, ("Y", None): Y}
-        env["dA", L] = sp.Matrix(
-            A.rows,
-            A.cols,
-            lambda i, j: loss.gradient.subs(
-                {rules.a: A[i, j], rules.y: Y[i, j]}, simultaneous=True
-            ),
+    for key in (loc.wrt, *loc.leaves):
+        env[key] = _mat(_name(key), _shape(net, *key))
+    V = env[loc.wrt]
+    for target, definition in loc.through:
+        env[target.key] = evaluate(definition, env, backend)
+    out = env[loc.output]
+    if loc.loss:
+        loss = net.loss_entry
+        Y = env["Y", None] = _targets(net)
+        surrogate = sum(loss.per_unit.subs({rules.a: out[i], rules.y: Y[i]}) for i in range(len(out)))
+        env[_grad_key(loc.output)] = sp.Matrix(
+            out.rows, out.cols,
+            lambda i, j: loss.gradient.subs({rules.a: out[i, j], rules.y: Y[i, j]}, simultaneous=True),
         )
-        g_name = act.name if act is not None else f"g{L}"
-        method, generic = f"Σ ℓ({g_name}(Z[{L}]), Y) with ℓ = {loss.name}", False
-    elif kind == "dZ" and (l == L or not (act is None or act.elementwise)):
-        # dZ from dA of the same layer: J̃ = Σ U ⊙ g(Z), U = dA[l]
-        V = _mat("Z", _shape(net, "Z", l))
-        U = _mat("U", _shape(net, "A", l))
-        A = model.sympy_activation(net, l, V, generic=True)
-        surrogate = sum(U[i] * A[i] for i in range(len(A)))
-        env = {("Z", l): V, ("A", l): A, ("dA", l): U}
-        method = f"Σ dA[{l}] ⊙ g(Z[{l}])"
-    elif (
-        kind == "dZ"
-    ):  # hidden element-wise layer, substituted form: J̃ = Σ dZ[l+1] ⊙ (W[l+1] g(Z[l]) + b)
-        V = _mat("Z", _shape(net, "Z", l))
-        A = model.sympy_activation(net, l, V, generic=True)
-        W, b = _mat("W", _shape(net, "W", l + 1)), _mat("b", _shape(net, "b", l + 1))
-        U = _mat("U", _shape(net, "Z", l + 1))
-        Z_next = _affine(net, W, A, b)
-        surrogate = sum(U[i] * Z_next[i] for i in range(len(U)))
-        env = {("Z", l): V, ("A", l): A, ("W", l + 1): W, ("dZ", l + 1): U}
-        method = f"Σ dZ[{l + 1}] ⊙ (W[{l + 1}] g(Z[{l}]) + b[{l + 1}])"
-    else:  # dA[l] (from layer l+1), dW[l], db[l]: J̃ = s Σ dZ ⊙ (affine map)
-        owner = l + 1 if kind == "dA" else l
-        W, b = _mat("W", _shape(net, "W", owner)), _mat("b", _shape(net, "b", owner))
-        A_prev = _mat("A", _shape(net, "A", owner - 1) if owner > 1 else _shape(net, "X", None))
-        U = _mat("U", _shape(net, "Z", owner))
-        Z = _affine(net, W, A_prev, b)
-        s = 1 if kind == "dA" else scale
-        surrogate = s * sum(U[i] * Z[i] for i in range(len(U)))
-        V = {"dA": A_prev, "dW": W, "db": b}[kind]
-        prev_key = ("A", owner - 1) if owner > 1 else ("X", None)
-        env = {("W", owner): W, prev_key: A_prev, ("dZ", owner): U}
-        method = f"{'' if s == 1 else '(1/m) '}Σ dZ[{owner}] ⊙ Z[{owner}]"
-    layer_acts = {k: net.activation(k) for k in range(1, L + 1)}
+    else:
+        U = env[_grad_key(loc.output)] = _mat("U", out.shape)
+        s = (sp.Rational(1, SYMBOLIC_M) if net.scale == "mean" else sp.Integer(1)) if loc.scaled else 1
+        surrogate = s * sum(U[i] * out[i] for i in range(len(U)))
     try:
-        ours = evaluate(f.expr, env, SympyBackend(generic=generic, layers=layer_acts))
+        ours = evaluate(f.expr, env, backend)
     except KeyError as exc:  # the formula uses a quantity this step cannot depend on
         return ("failed", 0, f"{exc.args[0]} is not an input of this step")
     ours = ours.subs(m_symbol, SYMBOLIC_M)
     true = sp.Matrix(V.rows, V.cols, lambda i, j: sp.diff(surrogate, V[i, j]))
     if ours.shape != true.shape:
         return ("failed", 0, f"shape {ours.shape} instead of {true.shape}")
-    ok = all(_equal(true[i], ours[i], exact_fast=generic) for i in range(len(true)))
-    return ("exact" if ok else "failed", len(true), f"SymPy ∂/∂{_vname(kind)}[{l}] of {method}")
-
-
-def _vname(kind):
-    return {"dA": "A", "dZ": "Z", "dW": "W", "db": "b"}[kind]
+    ok = all(_equal(true[i], ours[i], exact_fast=loc.generic) for i in range(len(true)))
+    base, l = loc.wrt
+    wrt = base if l is None else f"{base}[{l}]"
+    return ("exact" if ok else "failed", len(true), f"SymPy ∂/∂{wrt} of {loc.method}")
 
 
 def _equal(a, b, exact_fast: bool) -> bool:
@@ -333,7 +295,7 @@ def _simplifies_to_zero(d: sp.Expr) -> bool:
 # -- 2. finite differences, local ---------------------------------------------------------------
 def _random_targets(net, rng, shape):
     if net.loss == "ce":
-        cols = net.convention == "columns"
+        cols = net.layout.columns
         n_out, count = (shape[0], shape[1]) if cols else (shape[1], shape[0])
         Y = rng.dirichlet(np.ones(n_out), size=count)
         return Y.T.copy() if cols else Y
@@ -352,10 +314,6 @@ def _random_z(net, layer, rng, shape, margin=0.05):
     return Z
 
 
-def _affine_np(net, W, A_prev, b):
-    return (W @ A_prev if net.convention == "columns" else A_prev @ W) + b
-
-
 def _loss_sum(net, A, Y):
     loss = model.loss_or_standin(net)
     return np.sum(
@@ -364,83 +322,61 @@ def _loss_sum(net, A, Y):
 
 
 def _local_numeric(net, f, rng, m_value):
-    """(V, J̃(V batch), env): the numeric twin of the element-wise surrogate for formula ``f``."""
-    from derive.network.symbols import shape_of
+    """(V, J̃(V batch), env): the numeric twin of the element-wise surrogate for formula ``f``:
+    the same local problem, random values (V first where it is not a leaf: a Z off the kinks, or
+    A[L] inside the loss's domain), the layers' definitions evaluated with numpy."""
+    loc = f.local
+    backend = model.NumpyForward(net)
 
-    def shape(base, layer=None):
-        r, c = shape_of(net, base, layer)
+    def shape(key):
+        r, c = shape_of(net, *key)
         return (int(r.subs(m_symbol, m_value)), int(c.subs(m_symbol, m_value)))
 
-    l, kind, L = f.layer, f.kind, net.L
-    act = net.activation(l) if kind in ("dA", "dZ") else None
-    loss_given = net.loss is not None
-    if kind == "dA" and l == L:
-        V = rng.uniform(0.05, 0.95, size=shape("A", L))
-        Y = _random_targets(net, rng, shape("Y"))
-        return V, (lambda v: _loss_sum(net, v, Y)), {("A", L): V, ("Y", None): Y}
-    if kind == "dZ" and l == L and loss_given:
-        V = _random_z(net, L, rng, shape("Z", L))
-        Y = _random_targets(net, rng, shape("Y"))
-        A = model.apply_activation(net, L, V)
-        dA = np.asarray(
-            sp.lambdify((rules.a, rules.y), net.loss_entry.gradient, [np])(A, Y)
-        ) * np.ones_like(A)
-        env = {("Z", L): V, ("A", L): A, ("Y", None): Y, ("dA", L): dA}
-        return V, (lambda v: _loss_sum(net, model.apply_activation(net, L, v), Y)), env
-    if kind == "dZ" and (l == L or not (act is None or act.elementwise)):
-        V = _random_z(net, l, rng, shape("Z", l))
-        U = rng.normal(size=shape("A", l))
-        env = {("Z", l): V, ("A", l): model.apply_activation(net, l, V), ("dA", l): U}
-        return V, (lambda v: np.sum(U * model.apply_activation(net, l, v), axis=(-2, -1))), env
-    if kind == "dZ":
-        V = _random_z(net, l, rng, shape("Z", l))
-        W = rng.normal(size=shape("W", l + 1))
-        b = rng.normal(size=shape("b", l + 1))
-        U = rng.normal(size=shape("Z", l + 1))
-        env = {
-            ("Z", l): V,
-            ("A", l): model.apply_activation(net, l, V),
-            ("W", l + 1): W,
-            ("dZ", l + 1): U,
-        }
-        return (
-            V,
-            (
-                lambda v: np.sum(
-                    U * _affine_np(net, W, model.apply_activation(net, l, v), b), axis=(-2, -1)
-                )
-            ),
-            env,
-        )
-    owner = l + 1 if kind == "dA" else l
-    W, b = rng.normal(size=shape("W", owner)), rng.normal(size=shape("b", owner))
-    A_prev = rng.normal(size=shape("A", owner - 1) if owner > 1 else shape("X"))
-    U = rng.normal(size=shape("Z", owner))
-    s = 1.0 if kind == "dA" or net.scale == "sum" else 1.0 / m_value
-    prev_key = ("A", owner - 1) if owner > 1 else ("X", None)
-    env = {("W", owner): W, prev_key: A_prev, ("dZ", owner): U}
-    fixed = {"W": W, "b": b, "A": A_prev}
-    name = {"dA": "A", "dW": "W", "db": "b"}[kind]
+    env: dict = {}
+    if loc.wrt not in loc.leaves:
+        base, layer = loc.wrt
+        if base == "Z":
+            env[loc.wrt] = _random_z(net, layer, rng, shape(loc.wrt))
+        else:  # A[L] under the loss
+            env[loc.wrt] = rng.uniform(0.05, 0.95, size=shape(loc.wrt))
+    for key in loc.leaves:
+        env[key] = rng.normal(size=shape(key))
 
-    def surrogate(v):
-        args = {**fixed, name: v}
-        return s * np.sum(U * _affine_np(net, args["W"], args["A"], args["b"]), axis=(-2, -1))
+    def run(values):
+        for target, definition in loc.through:
+            values[target.key] = evaluate(definition, values, backend)
+        return values[loc.output]
 
-    return fixed[name], surrogate, env
+    run(env)
+    out_shape = np.shape(env[loc.output])
+    fixed = dict(env)
+    if loc.loss:
+        Y = env["Y", None] = rng_targets = _random_targets(net, rng, shape(("Y", None)))
+        grad = sp.lambdify((rules.a, rules.y), net.loss_entry.gradient, [np])
+        out = env[loc.output]
+        env[_grad_key(loc.output)] = np.asarray(grad(out, Y)) * np.ones_like(out)
+
+        def surrogate(v):
+            return _loss_sum(net, run({**fixed, loc.wrt: v}), rng_targets)
+    else:
+        U = env[_grad_key(loc.output)] = rng.normal(size=out_shape)
+        s = 1.0 if not loc.scaled or net.scale == "sum" else 1.0 / m_value
+
+        def surrogate(v):
+            return s * np.sum(U * run({**fixed, loc.wrt: v}), axis=(-2, -1))
+
+    return env[loc.wrt], surrogate, env
 
 
 def _finite_differences(derivation, seed, eps):
-    from derive.core.expr import NumpyBackend
-    from derive.engine.values import bind_m
-
     net = derivation.network
     # The formulas do not depend on the sizes; wide layers are checked at a narrower width
     # (a 1000×500 W would mean 500,000 perturbed copies for nothing more).
     sizes = tuple(min(s, MAX_FD_WIDTH) for s in model.concrete_sizes(net))
-    fd_net = Network(sizes, net.activations, net.loss, net.convention, net.scale)
+    fd_net = net.replace(layers=sizes)
     m_value = 4
     rng = np.random.default_rng(seed)
-    backend = NumpyBackend(model.standins(net))
+    backend = model.NumpyForward(net)
     errors = {}
     for f in derivation.formulas:
         V, surrogate, env = _local_numeric(fd_net, f, rng, m_value)

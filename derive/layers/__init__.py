@@ -1,1 +1,50 @@
-"""Layer types: one module each (dense), and the registry that maps a kind to its module."""
+"""Layer types: one module each, and the registry that maps a kind to its type.
+
+>>> REGISTRY["dense"].parameters, REGISTRY["dense"].quantities()
+(('W', 'b'), ('W', 'b', 'Z', 'A'))
+>>> layer_type("conv")
+Traceback (most recent call last):
+...
+derive.errors.SpecError: unknown layer kind 'conv'; known: dense
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from derive.errors import SpecError
+from derive.layers.base import LayerType
+from derive.layers.dense import Dense
+
+_TYPES: dict[str, LayerType] = {}
+REGISTRY: Mapping[str, LayerType] = MappingProxyType(_TYPES)
+
+
+def register(layer: LayerType) -> LayerType:
+    """Add a layer type under its ``kind``; a kind registered twice is an error."""
+    if layer.kind in _TYPES:
+        raise ValueError(f"layer kind {layer.kind!r} is registered twice")
+    _TYPES[layer.kind] = layer
+    return layer
+
+
+def unregister(kind: str) -> None:
+    """Remove a layer type (for tests that register one of their own)."""
+    _TYPES.pop(kind, None)
+
+
+def layer_type(kind: str) -> LayerType:
+    """The layer type of ``kind``, or a SpecError naming the known kinds."""
+    try:
+        return _TYPES[kind]
+    except KeyError:
+        raise SpecError(f"unknown layer kind {kind!r}; known: {', '.join(sorted(_TYPES))}") from None
+
+
+def vocabulary() -> tuple[str, ...]:
+    """Every quantity name some layer type owns (W, b, Z, A, ...), in registration order."""
+    return tuple(dict.fromkeys(q for t in _TYPES.values() for q in t.quantities()))
+
+
+register(Dense())

@@ -16,12 +16,20 @@ Matrix([
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sympy as sp
 
+from derive.core import expr as E
+from derive.errors import SpecError
+from derive.layers.base import Definition, Key, LayerType, Local, SymFn, Upstream, Walk
+from derive.layers.loss import fuse_output, output_local
 from derive.network.layout import Layout
+
+if TYPE_CHECKING:
+    from derive.network.spec import Network
 
 
 def affine(layout: Layout, W: Any, A: Any, b: Any) -> Any:
@@ -32,3 +40,124 @@ def affine(layout: Layout, W: Any, A: Any, b: Any) -> Any:
         ones = sp.ones(1, product.cols) if layout.columns else sp.ones(product.rows, 1)
         return product + (b * ones if layout.columns else ones * b)
     return np.matmul(first, second) + b
+
+
+class Dense(LayerType):
+    """Z[l] = W[l] A[l-1] + b[l] (in the layout's order), A[l] = g[l](Z[l])."""
+
+    kind = "dense"
+    title = "affine map and an element-wise (or softmax) activation: Z = W A + b, A = g(Z)"
+    keys = ("units", "activation")
+    parameters = ("W", "b")
+    values = ("Z", "A")
+    cites = ("elementwise_chain", "softmax_chain", "output_simplification", "substitution",
+             "weight_gradient", "bias_gradient", "input_gradient")
+
+    def units(self, table: Mapping[str, Any], previous: int | None, where: str) -> int | None:
+        if "units" not in table:
+            raise SpecError(f"{where}: a dense layer needs units (units = 3)")
+        return table["units"]
+
+    def shape(self, net: Network, base: str, l: int) -> tuple[sp.Expr, sp.Expr]:
+        layout, n = net.layout, net.dim(l)
+        if base == "W":
+            return layout.weight(n, net.dim(l - 1))
+        if base == "b":
+            return layout.bias(n, sp.Integer(1))
+        return super().shape(net, base, l)
+
+    def forward(self, net: Network, l: int, sym: SymFn) -> tuple[Definition, ...]:
+        W, b, Z, A = sym("W", l), sym("b", l), sym("Z", l), sym("A", l)
+        product = E.MatMul(*net.layout.ordered(W, sym("A", l - 1)))
+        return ((Z, E.Add(product, b, broadcast=True)), (A, E.Act(net.activation(l), l, Z)))
+
+    def init(self, net: Network, l: int, rng: np.random.Generator, sizes: Sequence[int],
+             A_prev: np.ndarray, margin: float) -> dict[Key, np.ndarray]:
+        """W ~ N(0, 1/n[l-1]), b ~ N(0, 0.3²); units whose pre-activation comes within ``margin``
+        of a kink of the activation (ReLU at 0) are drawn again (their row of W and their bias)."""
+        layout, n_out, n_in = net.layout, sizes[l], sizes[l - 1]
+        W = rng.normal(0.0, 1.0 / np.sqrt(n_in), size=layout.weight(n_out, n_in))
+        b = rng.normal(0.0, 0.3, size=layout.bias(n_out, 1))
+        act = net.activation(l)
+        kinks = [float(k) for k in act.kinks] if act is not None else []
+        example_axis = layout.example_sum_axis
+        for _ in range(200):
+            Z = affine(layout, W, A_prev, b)
+            near = np.zeros(n_out, dtype=bool)
+            for k in kinks:
+                near |= np.any(np.abs(Z - k) < margin, axis=example_axis)
+            if not near.any():
+                return {("W", l): W, ("b", l): b}
+            count = int(near.sum())
+            if layout.columns:
+                W[near] = rng.normal(0.0, 1.0 / np.sqrt(n_in), size=(count, n_in))
+                b[near] = rng.normal(0.0, 0.3, size=(count, 1))
+            else:
+                W[:, near] = rng.normal(0.0, 1.0 / np.sqrt(n_in), size=(n_in, count))
+                b[:, near] = rng.normal(0.0, 0.3, size=(1, count))
+        raise RuntimeError(f"layer {l}: could not draw units away from the activation's kinks")
+
+    # -- backward: dZ from dA, then dW, db, and dA[l-1] for the layer below ------------------
+    def backward(self, walk: Walk, l: int, upstream: Upstream | None) -> Upstream | None:
+        net, layout = walk.net, walk.net.layout
+        act = net.activation(l)
+        Z, A, dA, dZ = walk.sym("Z", l), walk.sym("A", l), walk.sym("dA", l), walk.sym("dZ", l)
+        cite_act = (f"activation:{act.name}",) if act is not None else ()
+        defs = self.forward(net, l, walk.sym)
+        own = Local(("Z", l), defs[1:], ("A", l), (), f"Σ dA[{l}] ⊙ g(Z[{l}])")
+        if act is not None and not act.elementwise:  # softmax: its full Jacobian, per example
+            units = layout.unit_sum_axis
+            spread = E.Sum(E.Hadamard(A, dA), units)  # Σₖ aₖ ∂ℓ/∂aₖ, one per example
+            general: E.Expr = E.Hadamard(A, E.Sub(dA, spread, broadcast=True))
+            walk.step(l, dZ, general, "softmax_chain", cite_act,
+                      f"sum(A ⊙ dA, axis={units}) is each example's Σₖ aₖ ∂ℓ/∂aₖ, broadcast over its units")
+        else:
+            general = E.Hadamard(dA, E.Deriv(act, l, Z))
+            walk.step(l, dZ, general, "elementwise_chain", cite_act,
+                      f"{act.text}′ = {act.derivative_text}" if act is not None else "")
+        loss = net.loss_entry
+        if upstream is None and loss is not None:  # the output layer: the loss's own problem
+            result, local = general, output_local(net, l, defs[1:], act)
+            fused = fuse_output(net, act, loss, walk.sym)
+            if fused is not None:
+                result, note = fused
+                walk.step(l, dZ, result, "output_simplification", (*cite_act, f"loss:{loss.name}"), note)
+        elif upstream is not None and (act is None or act.elementwise):
+            # substitute dA[l] from the layer above: the proof runs through both maps
+            result = E.Hadamard(upstream.expr, E.Deriv(act, l, Z))
+            walk.step(l, dZ, result, "substitution", cite_act,
+                      f"dA[{l}] = {upstream.expr} from layer {l + 1}", index_layer=l)
+            up = upstream.local
+            method = f"Σ d{up.output[0]}[{up.output[1]}] ⊙ ({up.forward_text.replace(f'A[{l}]', f'g(Z[{l}])')})"
+            local = Local(("Z", l), defs[1:] + up.through, up.output,
+                          tuple(k for k in up.leaves if k != ("A", l)), method, scaled=up.scaled)
+        else:  # dA[l] is given (a generic loss) or comes from above unsubstituted (softmax)
+            result, local = general, own
+        walk.emit(l, "dZ", result, local)
+
+        # dW, db and dA[l-1]: J̃ = s Σ dZ ⊙ (W A + b)
+        W, A_prev = walk.sym("W", l), walk.sym("A", l - 1)
+        affine_def = defs[:1]
+        leaves: tuple[Key, ...] = (("W", l), ("b", l), A_prev.key)
+        text = f"Σ dZ[{l}] ⊙ Z[{l}]"
+        scaled_text = text if walk.scale == 1 else f"(1/m) {text}"
+        forward_text = f"W[{l}] A[{l - 1}] + b[{l}]"
+        mean_note = "the 1/m comes from J = (1/m) Σₜ ℓₜ" if net.scale == "mean" else "scale sum: no 1/m"
+        dW_expr = _unit_scale(walk.scale, E.MatMul(*layout.ordered(dZ, E.Transpose(A_prev))))
+        db_expr = _unit_scale(walk.scale, E.Sum(dZ, layout.example_sum_axis))
+        walk.step(l, walk.sym("dW", l), dW_expr, layout.identity("weight_gradient"), (), mean_note)
+        walk.emit(l, "dW", dW_expr, Local(("W", l), affine_def, ("Z", l), leaves, scaled_text, scaled=True))
+        walk.step(l, walk.sym("db", l), db_expr, layout.identity("bias_gradient"), (), mean_note)
+        walk.emit(l, "db", db_expr, Local(("b", l), affine_def, ("Z", l), leaves, scaled_text, scaled=True))
+        if l == 1:
+            return None
+        up_expr = E.MatMul(*layout.ordered(E.Transpose(W), dZ))
+        up_local = Local(A_prev.key, affine_def, ("Z", l), leaves, text, forward_text=forward_text)
+        walk.step(l, walk.sym("dA", l - 1), up_expr, layout.identity("input_gradient"), (),
+                  "per example: no 1/m here")
+        walk.emit(l - 1, "dA", up_expr, up_local)
+        return Upstream(up_expr, up_local)
+
+
+def _unit_scale(scale: sp.Expr, e: E.Expr) -> E.Expr:
+    return e if scale == 1 else E.Scale(scale, e)

@@ -1,7 +1,7 @@
 """The forward model of a network, numerically (numpy, batched) and symbolically (SymPy matrices).
 
-This is the network as defined (Z = W A + b, A = g(Z), J = scale · Σ ℓ): the proofs differentiate
-it, independently of the backward formulas.
+This is the network as defined (each layer's own forward definitions, Z = W A + b, A = g(Z) for a
+dense layer; J = scale · Σ ℓ): the proofs differentiate it, independently of the backward formulas.
 
 >>> from derive.network.spec import Network
 >>> net = Network(layers=[3, 3, 1], activations=["relu", "sigmoid"], loss="bce")
@@ -20,7 +20,10 @@ import numpy as np
 import sympy as sp
 
 from derive.catalogue import rules
+from derive.core import expr as E
+from derive.core.expr import evaluate
 from derive.network.spec import Network
+from derive.network.symbols import SymbolTable
 
 
 # -- stand-ins for a generic activation or loss: smooth, non-trivial, different per layer -------
@@ -63,7 +66,7 @@ def standins(net: Network) -> dict[int, rules.Activation]:
 # -- numbers -------------------------------------------------------------------------------------
 def unit_axis(net: Network) -> int:
     """The axis that runs over units: rows (-2) in the columns convention, columns (-1) in rows."""
-    return -2 if net.convention == "columns" else -1
+    return net.layout.unit_axis
 
 
 def softmax(x: np.ndarray, axis: int) -> np.ndarray:
@@ -78,31 +81,58 @@ def apply_activation(net: Network, layer: int, Z: np.ndarray) -> np.ndarray:
     return np.asarray(act.numpy_forward(Z), dtype=float) * np.ones_like(Z)
 
 
+class NumpyForward(E.NumpyBackend):
+    """numpy evaluation of the layers' definitions (softmax over the layout's unit axis)."""
+
+    def __init__(self, net: Network):
+        super().__init__(standins(net))
+        self.net = net
+
+    def act(self, act, layer, x):
+        if act is not None and act.kind == "softmax":
+            return softmax(x, self.net.layout.unit_axis)
+        return super().act(act, layer, x)
+
+
+class SympyForward(E.SympyBackend):
+    """SymPy evaluation of the layers' definitions on explicit matrices (softmax per example)."""
+
+    def __init__(self, net: Network, generic: bool, layers=None):
+        super().__init__(generic=generic, layers=layers)
+        self.net = net
+
+    def act(self, act, layer, x):
+        if act is not None and act.kind == "softmax":
+            return sympy_softmax(x, columns=self.net.layout.columns)
+        return super().act(act, layer, x)
+
+
+def definitions(net: Network, layer: int, table: SymbolTable | None = None) -> tuple:
+    """Layer ``layer``'s forward definitions over the network's symbols (Z[l] = ..., A[l] = ...)."""
+    T = table if table is not None else SymbolTable(net)
+    return net.block(layer).forward(net, layer, lambda base, l=None: T[base, l])
+
+
 def forward(net: Network, params: dict, X: np.ndarray, start: int = 1, start_value=None) -> dict:
-    """Forward pass. ``params[("W", l)]``, ``params[("b", l)]``; arrays may be batched (..., r, c).
+    """Forward pass: the fold of the layers' own definitions, evaluated with numpy.
+    ``params[("W", l)]``, ``params[("b", l)]``; arrays may be batched (..., r, c).
 
     With ``start=l`` and ``start_value`` given as ``("Z", Zl)`` or ``("A", Al)`` the pass starts
     there (how the proofs perturb an intermediate quantity).
     """
+    T = SymbolTable(net)
+    backend = NumpyForward(net)
+    env: dict = {("X", None): X, **params}
     cache: dict = {("A", 0): X}
-    A = X
-    l = start
-    if start_value is not None:
-        kind, value = start_value
-        if kind == "Z":
-            cache["Z", l] = value
-            A = apply_activation(net, l, value)
-            cache["A", l] = A
-            l += 1
-        else:  # ("A", l): the activation of layer l
-            cache["A", l] = value
-            A = value
-            l += 1
-    for layer in range(l, net.L + 1):
-        W, b = params["W", layer], params["b", layer]
-        Z = (W @ A if net.convention == "columns" else A @ W) + b
-        A = apply_activation(net, layer, Z)
-        cache["Z", layer], cache["A", layer] = Z, A
+    given = None if start_value is None else (start_value[0], start)
+    for layer in range(start, net.L + 1):
+        defs = definitions(net, layer, T)
+        if given is not None and layer == start:  # skip what comes before the given quantity
+            keys = [sym.key for sym, _ in defs]
+            env[given] = cache[given] = start_value[1]
+            defs = defs[keys.index(given) + 1:]
+        for sym, e in defs:
+            env[sym.key] = cache[sym.key] = evaluate(e, env, backend)
     return cache
 
 
@@ -117,7 +147,7 @@ def cost(net: Network, cache: dict, Y: np.ndarray) -> np.ndarray:
 
 
 def example_count(net: Network, X: np.ndarray) -> int:
-    return X.shape[-1] if net.convention == "columns" else X.shape[-2]
+    return net.layout.examples(X)
 
 
 @dataclass
@@ -153,50 +183,34 @@ def concrete_sizes(net: Network, sizes=None) -> tuple[int, ...]:
 def random_instance(
     net: Network, seed: int = 0, m: int = 4, sizes=None, margin: float = 0.05
 ) -> Instance:
-    """A random, well-scaled instance with no pre-activation within ``margin`` of a kink (ReLU
-    at 0), so central differences do not straddle one: layer by layer, the units that come too
-    close are drawn again (their row of W and their bias), which works at any width."""
+    """A random, well-scaled instance: each layer draws its own parameters (a dense layer keeps
+    every pre-activation at least ``margin`` from a kink, so central differences do not straddle
+    one), then the layer's definitions give the next layer's input."""
     rng = np.random.default_rng(seed)
     n = concrete_sizes(net, sizes)
-    cols = net.convention == "columns"
-    X = rng.normal(0.0, 1.0, size=(n[0], m) if cols else (m, n[0]))
+    X = rng.normal(0.0, 1.0, size=net.layout.batch(n[0], m))
+    T = SymbolTable(net)
+    backend = NumpyForward(net)
     params: dict = {}
+    env: dict = {("X", None): X}
     A = X
     for l in range(1, net.L + 1):
-        shape_w = (n[l], n[l - 1]) if cols else (n[l - 1], n[l])
-        shape_b = (n[l], 1) if cols else (1, n[l])
-        W = rng.normal(0.0, 1.0 / np.sqrt(n[l - 1]), size=shape_w)
-        b = rng.normal(0.0, 0.3, size=shape_b)
-        act = net.activation(l)
-        kinks = [float(k) for k in act.kinks] if act is not None else []
-        for _ in range(200):
-            Z = (W @ A if cols else A @ W) + b
-            near = np.zeros(n[l], dtype=bool)
-            for k in kinks:
-                near |= np.any(np.abs(Z - k) < margin, axis=1 if cols else 0)
-            if not near.any():
-                break
-            count = int(near.sum())
-            if cols:
-                W[near] = rng.normal(0.0, 1.0 / np.sqrt(n[l - 1]), size=(count, n[l - 1]))
-                b[near] = rng.normal(0.0, 0.3, size=(count, 1))
-            else:
-                W[:, near] = rng.normal(0.0, 1.0 / np.sqrt(n[l - 1]), size=(n[l - 1], count))
-                b[:, near] = rng.normal(0.0, 0.3, size=(1, count))
-        else:
-            raise RuntimeError(f"layer {l}: could not draw units away from the activation's kinks")
-        params["W", l], params["b", l] = W, b
-        A = apply_activation(net, l, Z)
+        drawn = net.block(l).init(net, l, rng, n, A, margin)
+        params.update(drawn)
+        env.update(drawn)
+        for sym, e in definitions(net, l, T):
+            env[sym.key] = evaluate(e, env, backend)
+        A = env["A", l]
     Y = _random_targets(net, rng, n[-1], m)
     return Instance(n, m, X, Y, params)
 
 
 def _random_targets(net: Network, rng, n_out: int, m: int) -> np.ndarray:
-    shape = (n_out, m) if net.convention == "columns" else (m, n_out)
+    shape = net.layout.batch(n_out, m)
     loss = net.loss
     if loss == "ce":
         Y = rng.dirichlet(np.ones(n_out), size=m)  # m × n_out, each row sums to 1
-        return Y.T.copy() if net.convention == "columns" else Y
+        return Y.T.copy() if net.layout.columns else Y
     if loss == "bce":
         return rng.uniform(0.05, 0.95, size=shape)
     return rng.normal(0.0, 1.0, size=shape)
@@ -212,7 +226,7 @@ def sympy_activation(net: Network, layer: int, Z: sp.Matrix, generic: bool) -> s
     """A = g(Z) on SymPy matrices; ``generic`` (or a generic layer) uses an undefined g_l."""
     act = net.activation(layer)
     if act is not None and act.kind == "softmax":
-        return sympy_softmax(Z, columns=net.convention == "columns")
+        return sympy_softmax(Z, columns=net.layout.columns)
     if act is None or generic:
         return Z.applyfunc(sp.Function(f"g{layer}"))
     return Z.applyfunc(lambda e: act.forward.subs(rules.z, e))

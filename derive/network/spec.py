@@ -20,6 +20,8 @@ import sympy as sp
 
 from derive.catalogue import rules
 from derive.errors import SpecError
+from derive.layers import layer_type
+from derive.layers.base import LayerType, M
 from derive.network.layout import LAYOUTS, Layout
 
 CONVENTIONS = tuple(LAYOUTS)
@@ -28,7 +30,7 @@ GENERIC = ("g", "generic", "")  # what a user may write for "no particular activ
 MAX_DEPTH = 1000
 MAX_SIZE = 100_000
 
-m = sp.Symbol("m", positive=True, integer=True)
+m = M  # the number of examples
 
 
 def dim_symbol(layer: int) -> sp.Symbol:
@@ -38,11 +40,13 @@ def dim_symbol(layer: int) -> sp.Symbol:
 
 @dataclass(frozen=True)
 class Network:
-    """A dense network: Z[l] = W[l] A[l-1] + b[l], A[l] = g[l](Z[l]) for l = 1..L.
+    """A network of layers l = 1..L, dense unless ``kinds`` says otherwise:
+    Z[l] = W[l] A[l-1] + b[l], A[l] = g[l](Z[l]).
 
     ``layers`` are the sizes n[0..L] (an int, or None for a symbolic size); ``activations`` one name
     per layer (None or "g" for a generic activation); ``loss`` a catalogue name or None (a generic
     per-example loss, and the derivation starts at dA[L]). ``depth`` alone gives a generic network.
+    ``kinds`` names each layer's type in the registry (:mod:`derive.layers`); None: all dense.
     """
 
     layers: tuple[int | None, ...] | None = None
@@ -51,6 +55,7 @@ class Network:
     convention: str = "columns"
     scale: str = "mean"
     depth: int | None = None
+    kinds: tuple[str, ...] | None = None
     notes: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
@@ -84,6 +89,11 @@ class Network:
             )
         if self.scale not in SCALES:
             raise SpecError(f"unknown scale {self.scale!r}; known: {', '.join(SCALES)}")
+        kinds = ("dense",) * L if self.kinds is None else tuple(self.kinds)
+        if len(kinds) != L:
+            raise SpecError(f"{len(kinds)} layer kinds for {L} layers: give one kind per layer")
+        for kind in kinds:
+            layer_type(kind)  # an unknown kind names the known ones
         loss = None
         if self.loss is not None and self.loss.strip().casefold() not in GENERIC:
             loss = rules.losses().lookup(self.loss.strip()).name
@@ -100,6 +110,7 @@ class Network:
         object.__setattr__(self, "activations", acts)
         object.__setattr__(self, "loss", loss)
         object.__setattr__(self, "depth", L)
+        object.__setattr__(self, "kinds", kinds)
         object.__setattr__(self, "notes", tuple(notes))
 
     # -- views ------------------------------------------------------------------------------
@@ -111,6 +122,14 @@ class Network:
     @property
     def L(self) -> int:
         return self.depth  # type: ignore[return-value]
+
+    def block(self, layer: int) -> LayerType:
+        """The type of layer ``layer`` (1-based): its quantities, forward map and backward rule."""
+        return layer_type(self.kinds[layer - 1])  # type: ignore[index]
+
+    @property
+    def all_dense(self) -> bool:
+        return all(k == "dense" for k in self.kinds)  # type: ignore[union-attr]
 
     def dim(self, layer: int) -> sp.Expr:
         """n[layer]: the given size, or the symbol n{layer}."""
@@ -134,7 +153,7 @@ class Network:
         """The same network with some fields changed (``net.replace(layers=...)``), checked anew;
         the notes are derived again, never carried over."""
         fields = {"layers": self.layers, "activations": self.activations, "loss": self.loss,
-                  "convention": self.convention, "scale": self.scale}
+                  "convention": self.convention, "scale": self.scale, "kinds": self.kinds}
         return Network(**{**fields, **changes})
 
     def with_sizes(self, sizes: Sequence[int]) -> Network:
@@ -145,8 +164,9 @@ class Network:
     def describe(self) -> str:
         acts = ", ".join(a or f"g[{l}]" for l, a in enumerate(self.activations, 1))  # type: ignore[arg-type]
         loss = self.loss or "generic ℓ"
+        kinds = "" if self.all_dense else f"layers {', '.join(self.kinds)}; "  # type: ignore[arg-type]
         return (
-            f"sizes {_fmt(self.layers)}; activations {acts}; loss {loss}; "
+            f"{kinds}sizes {_fmt(self.layers)}; activations {acts}; loss {loss}; "
             f"convention {self.convention}; scale {self.scale}"
         )
 
@@ -157,6 +177,7 @@ class Network:
             "loss": self.loss,
             "convention": self.convention,
             "scale": self.scale,
+            **({} if self.all_dense else {"kinds": list(self.kinds)}),  # type: ignore[arg-type]
         }
 
     # -- constructors -----------------------------------------------------------------------
@@ -187,6 +208,8 @@ class Network:
         """From a parsed TOML/JSON table (top level, or under ``[network]``)."""
         if "network" in data and isinstance(data["network"], dict):
             data = data["network"]
+        if "layer" in data:
+            return cls._from_sequence(data, where)
         known = {"layers", "activations", "loss", "convention", "scale", "depth"}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -206,6 +229,47 @@ class Network:
             convention=data.get("convention", "columns"),
             scale=data.get("scale", "mean"),
             depth=data.get("depth"),
+        )
+
+    @classmethod
+    def _from_sequence(cls, data: dict, where: str) -> Network:
+        """The sequence form: ``inputs = n0`` and one ``[[layer]]`` table per layer, each with a
+        ``kind`` (default "dense") and that kind's keys (dense: ``units``, ``activation``)."""
+        known = {"inputs", "layer", "loss", "convention", "scale"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SpecError(
+                f"{where}: unknown key {unknown[0]!r} beside [[layer]] tables; "
+                f"known: {', '.join(sorted(known))}"
+            )
+        tables = data["layer"]
+        if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
+            raise SpecError(f"{where}: give each layer as a [[layer]] table (kind, units, activation)")
+        if len(tables) > MAX_DEPTH:
+            raise SpecError(f"{where}: at most {MAX_DEPTH} layers, not {len(tables)}")
+        sizes: list[int | None] = [data.get("inputs")]
+        kinds, acts = [], []
+        for l, table in enumerate(tables, start=1):
+            here = f"{where}: layer {l}"
+            kind = table.get("kind", "dense")
+            if not isinstance(kind, str):
+                raise SpecError(f"{here}: kind is a name such as \"dense\", not {kind!r}")
+            block = layer_type(kind)
+            extra = sorted(set(table) - {"kind", *block.keys})
+            if extra:
+                raise SpecError(
+                    f"{here} ({kind}): unknown key {extra[0]!r}; known: {', '.join(('kind',) + block.keys)}"
+                )
+            sizes.append(block.units(table, sizes[-1], here))
+            kinds.append(kind)
+            acts.append(table.get("activation"))
+        return cls(
+            layers=tuple(sizes),
+            activations=tuple(acts),
+            loss=data.get("loss"),
+            convention=data.get("convention", "columns"),
+            scale=data.get("scale", "mean"),
+            kinds=tuple(kinds),
         )
 
     @classmethod

@@ -16,9 +16,11 @@ from __future__ import annotations
 import sympy as sp
 
 from derive.core.expr import Sym
+from derive.layers import vocabulary
 from derive.network.spec import Network, m
 
-LAYERED = ("W", "b", "Z", "A", "dW", "db", "dZ", "dA")
+# Every name some registered layer type owns, and the gradient of each: the parsers' vocabulary.
+LAYERED = vocabulary() + tuple(f"d{base}" for base in vocabulary())
 GLOBAL = ("X", "Y")
 
 
@@ -53,21 +55,17 @@ def code_name(base: str, layer: int | None) -> str:
 
 
 def shape_of(net: Network, base: str, layer: int | None) -> tuple[sp.Expr, sp.Expr]:
-    """The shape of a named quantity under the network's convention."""
-    rows = net.convention == "rows"
+    """The shape of a named quantity (or its gradient) under the network's layout, as the layer
+    that owns it declares it."""
     if base in ("X", "Y"):
         n = net.dim(0) if base == "X" else net.dim(net.L)
-        return (m, n) if rows else (n, m)
-    assert layer is not None
-    stem = base[1:] if base.startswith("d") else base
-    n, p = net.dim(layer), (net.dim(layer - 1) if layer >= 1 else None)
-    if stem == "W":
-        return (p, n) if rows else (n, p)
-    if stem == "b":
-        return (sp.Integer(1), n) if rows else (n, sp.Integer(1))
-    if stem in ("Z", "A"):
-        return (m, n) if rows else (n, m)
-    raise KeyError(base)
+        return net.layout.batch(n, m)
+    if layer is None:
+        raise KeyError(f"{base} needs a layer")
+    stem = base[1:] if base.startswith("d") and len(base) > 1 else base
+    if layer == 0 and stem == "A":
+        return net.layout.batch(net.dim(0), m)
+    return net.block(layer).shape(net, stem, layer)
 
 
 class SymbolTable:
@@ -91,8 +89,11 @@ class SymbolTable:
             if layer is not None:
                 raise KeyError(f"{base} has no layer")
             return
-        if base not in LAYERED:
+        stem = base[1:] if base.startswith("d") and base[1:] in vocabulary() else base
+        if stem not in vocabulary():
             raise KeyError(f"unknown quantity {base!r}")
-        lo = 0 if base in ("A", "dA") else 1
+        lo = 0 if stem == "A" else 1
         if layer is None or not lo <= layer <= self.net.L:
             raise KeyError(f"{base} needs a layer from {lo} to {self.net.L}, not {layer}")
+        if layer >= 1 and stem not in self.net.block(layer).quantities():
+            raise KeyError(f"layer {layer} ({self.net.kinds[layer - 1]}) has no {stem}")

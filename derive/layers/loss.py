@@ -1,0 +1,76 @@
+"""The loss at the top of the network: where the derivation starts (dA[L]) and the output layer's
+simplification (sigmoid + bce ⇒ dZ[L] = A[L] − Y), derived by SymPy from the catalogue entries,
+never looked up. The loss plugs into the walk like a layer: it emits dA[L] with its own local
+problem, Σ ℓ(A[L], Y), and the output layer proves dZ[L] against Σ ℓ(g(Z[L]), Y).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import sympy as sp
+
+from derive.catalogue import rules
+from derive.core import expr as E
+from derive.layers.base import Definition, Local, SymFn, Walk
+
+if TYPE_CHECKING:
+    from derive.network.spec import Network
+
+
+def seed(walk: Walk) -> None:
+    """dA[L] = ∂ℓ/∂A[L], element-wise, from SymPy's derivative of the catalogue's loss; a
+    generic loss starts the derivation at dA[L], taken as given (nothing to emit)."""
+    net, L = walk.net, walk.net.L
+    loss = net.loss_entry
+    if loss is None:
+        return
+    dl = loss.gradient
+    dA_L = E.Pointwise(dl, (rules.a, rules.y), (walk.sym("A", L), walk.sym("Y")))
+    walk.step(L, walk.sym("dA", L), dA_L, "loss_gradient", (f"loss:{loss.name}",),
+              f"ℓ = {loss.text}; SymPy: ∂ℓ/∂a = {sp.sstr(dl, order='none')} (element-wise)")
+    walk.emit(L, "dA", dA_L, Local(("A", L), (), ("A", L), (), f"Σ ℓ(A[{L}], Y) with ℓ = {loss.name}",
+                                   loss=True, generic=False))
+
+
+def output_local(net: Network, L: int, activation: tuple[Definition, ...],
+                 act: rules.Activation | None) -> Local:
+    """The output layer's dZ[L] is proven against the loss through the activation."""
+    assert net.loss is not None
+    g_name = act.name if act is not None else f"g{L}"
+    return Local(("Z", L), activation, ("A", L), (), f"Σ ℓ({g_name}(Z[{L}]), Y) with ℓ = {net.loss}",
+                 loss=True, generic=False)
+
+
+def fuse_output(net: Network, act: rules.Activation | None, loss: rules.Loss,
+                sym: SymFn) -> tuple[E.Expr, str] | None:
+    """Try to simplify dZ[L] from ∂ℓ/∂a and the activation; None when nothing simpler comes out."""
+    a, y, z = rules.a, rules.y, rules.z
+    L = net.L
+    dl = loss.gradient
+    if act is None:
+        return None
+    args = (sym("A", L), sym("Y"))
+    if act.elementwise:
+        gprime = act.derivative
+        if z in gprime.free_symbols:
+            return None  # the derivative is not a function of a alone (relu, gelu, ...)
+        fused = rules.tidy(sp.factor(sp.cancel(dl * gprime)))
+        if sp.count_ops(fused) >= sp.count_ops(dl) + sp.count_ops(gprime) + 1:
+            return None
+        note = (
+            f"∂ℓ/∂a · {act.text}′ = ({sp.sstr(dl)}) · ({sp.sstr(gprime)}) "
+            f"= {sp.sstr(fused, order='none')} (SymPy cancel)"
+        )
+        return E.Pointwise(fused, (a, y), args), note
+    # softmax: dzⱼ = aⱼ (∂ℓ/∂aⱼ − Σₖ aₖ ∂ℓ/∂aₖ); fusable when aₖ ∂ℓ/∂aₖ = c yₖ and Σₖ yₖ = 1
+    weighted = sp.cancel(a * dl)
+    c = sp.cancel(weighted / y)
+    if weighted.free_symbols != {y} or c.free_symbols or not loss.assumes:
+        return None
+    fused = rules.tidy(sp.factor(sp.cancel(a * (dl - c))))
+    note = (
+        f"aₖ ∂ℓ/∂aₖ = {sp.sstr(weighted)}, so Σₖ aₖ ∂ℓ/∂aₖ = {sp.sstr(c)} because "
+        f"{loss.assumes}; then aⱼ(∂ℓ/∂aⱼ − ({sp.sstr(c)})) = {sp.sstr(fused, order='none')}"
+    )
+    return E.Pointwise(fused, (a, y), args), note
