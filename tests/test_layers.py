@@ -169,3 +169,50 @@ def test_a_layer_table_names_its_mistakes(tmp_path):
 def test_a_kind_is_registered_once():
     with pytest.raises(ValueError, match="registered twice"):
         layers.register(Triple())
+
+
+def test_every_registered_layer_cites_identities_that_exist():
+    catalogue = rules.identities()
+    for kind, t in layers.REGISTRY.items():
+        for layout in ("columns", "rows"):
+            for cite in t.cites:
+                name = Network(depth=1, convention=layout).layout.identity(cite)
+                found = t.identities.get(cite) or catalogue.get(name) or catalogue.get(cite)
+                assert found is not None, (kind, layout, cite)
+                assert found.convention in ("any", layout), (kind, layout, cite, found.convention)
+
+
+def test_rules_lists_the_layer_kinds(capsys):
+    assert main(["rules"]) == 0
+    out = capsys.readouterr().out
+    assert "## Layer kinds" in out
+    assert "| `dense` | affine map and an element-wise (or softmax) activation" in out
+    assert "| `triple` | fixed scaling: A = 3 A[l-1] | kind | — | A | `fixed_scaling` |" in out
+
+
+def test_dense_sequence_spec_is_the_flags_network(tmp_path):
+    spec = tmp_path / "net.toml"
+    spec.write_text('inputs = 3\nloss = "bce"\nconvention = "rows"\n'
+                    '[[layer]]\nkind = "dense"\nunits = 3\nactivation = "relu"\n'
+                    '[[layer]]\nkind = "dense"\nunits = 1\nactivation = "sigmoid"\n', encoding="utf-8")
+    flags = Network.from_strings("3,3,1", "relu,sigmoid", "bce", "rows")
+    assert Network.from_toml(spec) == flags
+    assert Network.from_toml(spec).kinds == ("dense", "dense")
+    assert str(run(Network.from_toml(spec), prove=False)) == str(run(flags, prove=False))
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[[layer]]\nkind = "dense"\nactivation = "relu"\n', r"layer 1: a dense layer needs units"),
+    ('[[layer]]\nunits = 2\nactivation = "relu"\nfoo = 1\n',
+     r"layer 1 \(dense\): unknown key 'foo'; known: kind, units, activation"),
+    ('layers = "3,2"\n[[layer]]\nunits = 2\n', r"unknown key 'layers' beside \[\[layer\]\] tables"),
+    ('layer = 3\n', r"give each layer as a \[\[layer\]\] table"),
+    ('[[layer]]\nkind = 3\nunits = 2\n', r"layer 1: kind is a name such as \"dense\", not 3"),
+    ('[[layer]]\nunits = 2\nactivation = "swoosh"\n', r"swoosh"),
+    ('[[layer]]\nunits = 0\n', r"layer size n1 is 0"),
+])
+def test_sequence_spec_errors_name_the_layer(tmp_path, text, message):
+    spec = tmp_path / "bad.toml"
+    spec.write_text("inputs = 3\n" + text, encoding="utf-8")
+    with pytest.raises(SpecError, match=message):
+        Network.from_toml(spec)

@@ -1,11 +1,11 @@
-"""`derive rules`: the catalogue of activations, losses and identities the engine applies."""
+"""`derive rules`: the catalogue of activations, losses, layer kinds and identities the engine applies."""
 
 from __future__ import annotations
 
 import argparse
 
 NAME = "rules"
-HELP = "list the rule catalogue (activations, losses, matrix-calculus identities) as Markdown"
+HELP = "list the rule catalogue (activations, losses, layer kinds, matrix-calculus identities) as Markdown"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

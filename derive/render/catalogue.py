@@ -1,9 +1,11 @@
-"""The rule catalogue as Markdown (docs/rules.md is this output; a test keeps them in step)."""
+"""The rule catalogue as Markdown (docs/rules.md is this output; a test keeps them in step):
+activations, losses, layer kinds (the registry, derive/layers/) and identities."""
 
 from __future__ import annotations
 
 import sympy as sp
 
+from derive import layers
 from derive.catalogue import rules
 
 
@@ -53,6 +55,18 @@ def render() -> str:
         out.append(
             f"| `{name}` | {', '.join(e.aliases)} | `{sp.sstr(e.per_unit)}` | "
             f"`{sp.sstr(e.gradient, order='none')}` | {e.natural_output} | {e.assumes or '—'} |"
+        )
+    out += [
+        "",
+        "## Layer kinds (`[[layer]]` tables of a spec; derive/layers/)",
+        "",
+        "| kind | what it computes | spec keys | parameters | per-example values | cites |",
+        "|---|---|---|---|---|---|",
+    ]
+    for kind, t in layers.REGISTRY.items():
+        out.append(
+            f"| `{kind}` | {t.title} | {', '.join(('kind',) + t.keys)} | {', '.join(t.parameters) or '—'} "
+            f"| {', '.join(t.values)} | {', '.join(f'`{c}`' for c in t.cites)} |"
         )
     out += ["", "## Matrix-calculus identities", ""]
     ids = rules.identities()
