@@ -39,9 +39,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import sympy as sp
+from sympy.core.relational import Relational
 
 from derive.catalogue import rules
 from derive.errors import DeriveError, SpecError
+from derive.layers.dense import affine
+from derive.network.layout import LAYOUTS
+
+LAYOUT = LAYOUTS["columns"]  # one column per example: a[l] is width×batch
 
 INITS = ("identity", "normal", "xavier", "he", "orthogonal")
 STABLE_DECADES = 1.0  # stable when the fitted factor changes ‖δ‖ by less than 10^1 over the depth
@@ -162,9 +168,6 @@ def positively_homogeneous(name: str) -> bool:
     >>> positively_homogeneous("relu"), positively_homogeneous("tanh")
     (True, False)
     """
-    import sympy as sp
-    from sympy.core.relational import Relational
-
     act = rules.activations()[name]
     c, z = sp.Symbol("c", positive=True), rules.z
 
@@ -247,7 +250,8 @@ def _lanczos_top(M: np.ndarray) -> np.ndarray:
     v = np.random.default_rng(12345).standard_normal((B, n))
     V[:, :, 0] = v / np.linalg.norm(v, axis=1, keepdims=True)
     alpha, beta = np.zeros((B, kmax)), np.zeros((B, kmax))
-    prev = top = np.zeros(B)
+    prev: np.ndarray = np.zeros(B)
+    top: np.ndarray = prev
     for j in range(kmax):
         q = V[:, :, j:j + 1]
         w = MT @ (M @ q)
@@ -327,7 +331,7 @@ def analyse(depth: int = 50, width: int = 64, activation: str = "tanh", init: st
     with np.errstate(all="ignore"):
         for l in range(L):
             W = weight(l)
-            Z = W @ A
+            Z = affine(LAYOUT, W, A, 0.0)  # the dense layer's map, biases 0
             if not np.all(np.isfinite(Z)):
                 raise DeriveError(
                     f"layer {l + 1}: the forward pass overflowed float64 (the activations grow "

@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from derive.errors import DeriveError
-from derive.stability.analyse import STABLE_DECADES, StabilityResult, SweepResult, _pow10
+from derive.stability.analyse import LAYOUT, STABLE_DECADES, StabilityResult, SweepResult, _pow10
 from derive.stability.symbolic import SymbolicResult
 
 LN10 = math.log(10)
@@ -48,7 +48,7 @@ def header(r: StabilityResult) -> list[str]:
         f"derive stability: depth {r.depth}, width {r.width}, activation {g}, init {r.init} "
         f"(gain {r.gain:g}), batch {r.batch}, seed {r.seed}",
         f"network: a[0] = X ({r.width}×{r.batch}, N(0, 1)); z[l] = W[l] a[l-1] (no bias); "
-        f"a[l] = {g}(z[l]); columns convention",
+        f"a[l] = {g}(z[l]); {LAYOUT.name} convention",
         f"backprop: δ[l-1] = J[l]ᵀ δ[l] = W[l]ᵀ (δ[l] ⊙ {g}′(z[l])); δ[L] random, unit norm "
         "per example",
         "‖δ[l]‖: root mean square over the batch of the per-example norms (‖δ[l]‖_F / √batch);"
@@ -99,7 +99,7 @@ def to_json(r: StabilityResult) -> dict:
     pad = lambda a: [None, *_clean(a)]  # noqa: E731
     return {
         "depth": r.depth, "width": r.width, "activation": r.activation, "init": r.init,
-        "gain": r.gain, "seed": r.seed, "batch": r.batch, "convention": "columns", "bias": 0,
+        "gain": r.gain, "seed": r.seed, "batch": r.batch, "convention": LAYOUT.name, "bias": 0,
         "verdict": r.verdict, "growth_factor": r.growth_factor, "rate": r.rate,
         "log10_ratio": r.log_ratio / LN10, "limit_layer": r.limit_layer,
         "thresholds": {"stable_decades": STABLE_DECADES,
@@ -140,7 +140,7 @@ def sweep_json(s: SweepResult) -> dict:
 
 def plot_sweep(s: SweepResult, path: str) -> str:
     """A PNG: one panel per depth, ‖δ[l]‖ (log scale) against l, one line per activation/init."""
-    try:
+    try:  # matplotlib is optional (the plot extra) and slow to import: only here
         import matplotlib
     except ImportError:
         raise DeriveError("--plot needs matplotlib: pip install 'derive[plot]'") from None

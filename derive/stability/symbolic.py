@@ -32,11 +32,18 @@ import sympy as sp
 from sympy.calculus.util import maximum, minimum
 
 from derive.catalogue import rules
+from derive.core.expr import SympyBackend, evaluate
+from derive.engine.backward import derive
 from derive.errors import ProofFailure, SpecError
+from derive.layers.dense import affine
+from derive.network.layout import LAYOUTS
+from derive.network.model import standin_activation, symbol_matrix
+from derive.network.spec import Network
 
 FD_STEP = 1e-6
 MAX_OPS = 8  # larger derivatives (swish, gelu) are left to the numeric check on a grid
 FD_TOLERANCE = 1e-7  # relative error ‖J − Ĵ‖ / (‖J‖ + ‖Ĵ‖), the course's gradient-check threshold
+LAYOUT = LAYOUTS["columns"]  # one example is a column: z = W a + b
 
 
 @dataclass(frozen=True)
@@ -109,8 +116,6 @@ def _g(act, t: sp.Expr) -> sp.Expr:
 def _numeric(act):
     """numpy forward and derivative: the catalogue's, or the model's smooth stand-in for g."""
     if act is None:
-        from derive.network.model import standin_activation
-
         act = standin_activation(1)
     return act.numpy_forward, act.numpy_derivative
 
@@ -130,7 +135,7 @@ def layer_jacobian(activation=None, n_out: int = 2, n_in: int = 3, seed: int = 0
     W = sp.Matrix(n_out, n_in, lambda i, j: sp.Symbol(f"W_{i + 1}{j + 1}", real=True))
     ap = sp.Matrix(n_in, 1, lambda i, _: sp.Symbol(f"a_{i + 1}", real=True))
     b = sp.Matrix(n_out, 1, lambda i, _: sp.Symbol(f"b_{i + 1}", real=True))
-    zv = W * ap + b
+    zv = affine(LAYOUT, W, ap, b)
     out = zv.applyfunc(lambda e: _g(act, e))
     J_sympy = out.jacobian(ap)
     D = sp.diag(*[_gprime(act, zv[i]) for i in range(n_out)])
@@ -142,17 +147,17 @@ def layer_jacobian(activation=None, n_out: int = 2, n_in: int = 3, seed: int = 0
     kinks = [float(k) for k in act.kinks] if act is not None else []
     for _ in range(100):  # away from kinks (relu at 0), with some z on each side of one
         Wn, an, bn = rng.normal(size=(n_out, n_in)), rng.normal(size=n_in), rng.normal(size=n_out)
-        zn = Wn @ an + bn
+        zn = affine(LAYOUT, Wn, an, bn)
         if all(np.min(np.abs(zn - k)) > 0.05 and np.any(zn > k) and np.any(zn < k)
                for k in kinks):
             break
-    f = lambda v: np.asarray(fwd(Wn @ v + bn), dtype=float) * np.ones(n_out)  # noqa: E731
+    f = lambda v: np.asarray(fwd(affine(LAYOUT, Wn, v, bn)), dtype=float) * np.ones(n_out)  # noqa: E731
     J_fd = np.empty((n_out, n_in))
     for j in range(n_in):
         e = np.zeros(n_in)
         e[j] = FD_STEP
         J_fd[:, j] = (f(an + e) - f(an - e)) / (2 * FD_STEP)
-    J_formula = np.diag(np.asarray(der(Wn @ an + bn), dtype=float) * np.ones(n_out)) @ Wn
+    J_formula = np.diag(np.asarray(der(zn), dtype=float) * np.ones(n_out)) @ Wn
     scale = np.linalg.norm(J_fd) + np.linalg.norm(J_formula)
     fd_error = float(np.linalg.norm(J_fd - J_formula) / scale) if scale > 0 else 0.0
     gp = f"{act.text}′" if act is not None else "g′"
@@ -190,32 +195,29 @@ def backprop_link(activation=None, m: int = 2) -> SymbolicResult:
     >>> r.passed, r.facts["formulas"]
     (True, ('dZ[2] = dA[2] ⊙ g[2]′(Z[2])', 'dA[1] = W[2]ᵀ dZ[2]'))
     """
-    from derive.core.expr import SympyBackend, evaluate
-    from derive.engine.backward import derive
-    from derive.network.model import symbol_matrix
-    from derive.network.spec import Network
-
     act = _act(activation)
-    acts = [None, act.name if act is not None else None]
-    net = Network(layers=[2, 3, 2], activations=acts, loss=None)
+    n1, n2 = 3, 2
+    net = Network(layers=(2, n1, n2), activations=(None, act.name if act is not None else None),
+                  loss=None, convention=LAYOUT.name)
     d = derive(net, prove=False)
     fz, fa = d.formula("dZ", 2), d.formula("dA", 1)
-    n1, n2 = 3, 2
-    W = symbol_matrix("W", n2, n1)
-    A1 = symbol_matrix("A", n1, m)
-    b = symbol_matrix("b", n2, 1)
-    Z2 = W * A1 + b * sp.ones(1, m)
-    dA2 = symbol_matrix("δ", n2, m)
+    W = symbol_matrix("W", *LAYOUT.weight(n2, n1))
+    A1 = symbol_matrix("A", *LAYOUT.batch(n1, m))
+    b = symbol_matrix("b", *LAYOUT.bias(n2, 1))
+    Z2 = affine(LAYOUT, W, A1, b)
+    dA2 = symbol_matrix("δ", *LAYOUT.batch(n2, m))
     backend = SympyBackend(generic=act is None)
     env = {("W", 2): W, ("Z", 2): Z2, ("dA", 2): dA2, ("A", 1): A1, ("b", 2): b}
     env[("dZ", 2)] = evaluate(fz.expr, env, backend)
     dA1 = evaluate(fa.expr, env, backend)
+    if not isinstance(dA1, sp.MatrixBase):
+        raise ProofFailure(f"the engine's dA[1] evaluated to {type(dA1).__name__}, not a matrix")
     ok = True
-    for t in range(m):
+    for t in range(m):  # example t is column t (LAYOUT: columns)
         a_col = A1[:, t]
         x = sp.Matrix(n1, 1, lambda i, _: sp.Symbol(f"x_{i}", real=True))
-        fwd = (W * x + b).applyfunc(lambda e: _g(act, e) if act is not None
-                                    else sp.Function("g2")(e))
+        fwd = affine(LAYOUT, W, x, b).applyfunc(lambda e: _g(act, e) if act is not None
+                                                else sp.Function("g2")(e))
         J = fwd.jacobian(x).subs(dict(zip(x, a_col, strict=True)), simultaneous=True)
         ok &= all(sp.simplify(e) == 0 for e in (dA1[:, t] - J.T * dA2[:, t]))
     steps = (
@@ -327,7 +329,7 @@ def scaled_identity(n: int = 2, depth: int = 4) -> SymbolicResult:
     W = s * I
     x = sp.Matrix(n, 1, lambda i, _: sp.Symbol(f"a_{i}", real=True))
     b = sp.Matrix(n, 1, lambda i, _: sp.Symbol(f"b_{i}", real=True))
-    J = (W * x + b).jacobian(x)  # linear activation: g′ = 1
+    J = affine(LAYOUT, W, x, b).jacobian(x)  # linear activation: g′ = 1
     j_ok = J == s * I
     P = sp.eye(n)
     small_ok = True
@@ -336,7 +338,7 @@ def scaled_identity(n: int = 2, depth: int = 4) -> SymbolicResult:
         small_ok &= sp.simplify(P - s**k * I) == sp.zeros(n)
     a, fwd_ok = x, True
     for k in range(1, depth + 1):  # the forward pass with b = 0
-        a = W * a
+        a = affine(LAYOUT, W, a, sp.zeros(n, 1))
         fwd_ok &= sp.simplify(a - s**k * x) == sp.zeros(n, 1)
     induction = sp.simplify((J.T * (s**L * I)) - s ** (L + 1) * I) == sp.zeros(n)
     limits = {str(v): sp.limit(v**L, L, sp.oo) for v in (sp.Rational(1, 2), 1, sp.Rational(3, 2))}
