@@ -27,6 +27,7 @@ import sympy as sp
 from derive.catalogue import rules
 from derive.core import expr as E
 from derive.core.printing import to_code, to_latex, to_text
+from derive.engine.proof import prove as run_proof
 from derive.layers import loss
 from derive.layers.base import Local, Upstream
 from derive.network.spec import Network, m
@@ -133,8 +134,6 @@ def derive(net: Network, prove: bool = True) -> Derivation:
     raise :class:`derive.errors.ProofFailure` if any fails."""
     d = _derive(net)
     if prove:
-        from derive.engine.proof import prove as run_proof
-
         d = replace(d, proof=run_proof(d, strict=True))
     return d
 

@@ -40,7 +40,6 @@ from derive.core.printing import to_text
 from derive.engine.values import bind_m
 from derive.errors import ProofFailure
 from derive.network import model
-from derive.network.spec import Network
 from derive.network.spec import m as m_symbol
 from derive.network.symbols import shape_of
 

@@ -16,6 +16,7 @@ import numpy as np
 import sympy as sp
 
 from derive.catalogue import rules
+from derive.core import expr as E
 from derive.core.expr import NumpyBackend, as_sympy, evaluate
 from derive.network import model
 from derive.network.spec import m as m_symbol
@@ -54,8 +55,6 @@ def gradient_values(derivation, instance: model.Instance, env: dict | None = Non
 
 def bind_m(expr, m_value: int):
     """The expression with the symbol m replaced by the instance's number of examples."""
-    from derive.core import expr as E
-
     if isinstance(expr, E.Scale):
         factor = as_sympy(expr.factor).subs(m_symbol, m_value)
         return E.map_children(expr, lambda c: bind_m(c, m_value), factor=factor)

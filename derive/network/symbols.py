@@ -16,42 +16,13 @@ from __future__ import annotations
 import sympy as sp
 
 from derive.core.expr import Sym
+from derive.core.names import code_name, latex_name, text_name  # noqa: F401  (re-exported)
 from derive.layers import vocabulary
 from derive.network.spec import Network, m
 
 # Every name some registered layer type owns, and the gradient of each: the parsers' vocabulary.
 LAYERED = vocabulary() + tuple(f"d{base}" for base in vocabulary())
 GLOBAL = ("X", "Y")
-
-
-def text_name(base: str, layer: int | None) -> str:
-    if layer is None:
-        return base
-    if base == "A" and layer == 0:
-        return "X"
-    if base == "dA" and layer == 0:
-        return "dX"
-    return f"{base}[{layer}]"
-
-
-def latex_name(base: str, layer: int | None) -> str:
-    if layer is None:
-        return base
-    if base == "A" and layer == 0:
-        return "X"
-    if base == "dA" and layer == 0:
-        return "dX"
-    return f"{base}^{{[{layer}]}}"
-
-
-def code_name(base: str, layer: int | None) -> str:
-    if layer is None:
-        return base
-    if base == "A" and layer == 0:
-        return "X"
-    if base == "dA" and layer == 0:
-        return "dX"
-    return f"{base}{layer}"
 
 
 def shape_of(net: Network, base: str, layer: int | None) -> tuple[sp.Expr, sp.Expr]:
