@@ -160,7 +160,7 @@ class _Walk:
         try:
             return self._identities[rule]
         except KeyError:
-            kind = self.net.kinds[layer - 1]  # type: ignore[index]
+            kind = self.net.kinds[layer - 1]
             raise KeyError(f"layer {layer} ({kind}) cites {rule!r}, which is not in rules/identities.toml") from None
 
     def step(self, layer, target, expr_, rule, cites=(), note="", index_layer=None) -> None:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import sympy as sp
@@ -40,8 +41,12 @@ from derive.core.printing import to_text
 from derive.engine.values import bind_m
 from derive.errors import ProofFailure
 from derive.network import model
+from derive.network.spec import Network
 from derive.network.spec import m as m_symbol
 from derive.network.symbols import shape_of
+
+if TYPE_CHECKING:  # annotations only: backward imports this module to prove what it derives
+    from derive.engine.backward import Derivation, Formula
 
 SYMBOLIC_SIZES = (2, 3)  # the element-wise instance alternates these sizes: distinct, small
 SYMBOLIC_M = 2
@@ -130,14 +135,8 @@ def prove(
     exact = _elementwise(derivation)
     fd_errors, sizes, m_value = _finite_differences(derivation, seed, eps)
     proofs = tuple(
-        FormulaProof(
-            f.name,
-            f.kind,
-            f.layer,
-            *exact[f.kind, f.layer],
-            fd_errors[f.kind, f.layer],
-            fd_errors[f.kind, f.layer] < threshold,
-        )
+        FormulaProof(f.name, f.kind, f.layer, *exact[f.kind, f.layer],  # (elementwise, entries, method)
+                     fd_errors[f.kind, f.layer], fd_errors[f.kind, f.layer] < threshold)
         for f in derivation.formulas
     )
     proof = Proof(proofs, tuple(dict.fromkeys(identities)), eps, threshold, sizes, m_value, seed)
@@ -172,16 +171,16 @@ def _symbolic_net(net):
     return net.replace(layers=tuple(sizes))
 
 
-def _elementwise(derivation) -> dict:
+def _elementwise(derivation: Derivation) -> dict[tuple[str, int], tuple[str, int, str]]:
     net = _symbolic_net(derivation.network)
-    out: dict = {}
-    done: dict = {}
+    out: dict[tuple[str, int], tuple[str, int, str]] = {}
+    done: dict[tuple, tuple[str, int, str]] = {}
     for f in derivation.formulas:
         # Layers of a deep network repeat the same local problem up to the names of its symbols;
         # such a problem is proven once (a renaming of symbols does not change a derivative).
         key = _local_key(net, f)
         if key not in done:
-            done[key] = _prove_local(net, derivation, f)
+            done[key] = _prove_local(net, f)
         out[f.kind, f.layer] = done[key]
     return out
 
@@ -233,10 +232,12 @@ def _grad_key(key):
     return (f"d{key[0]}", key[1]) if key != ("X", None) else ("dX", None)
 
 
-def _prove_local(net, derivation, f) -> tuple[str, int, str]:
+def _prove_local(net: Network, f: Formula) -> tuple[str, int, str]:
     """J̃ = s·Σ U ⊙ F(V) (or Σ ℓ(F(V), Y)), F the layers' own definitions from V to the upstream
     quantity, differentiated by SymPy entry by entry and compared with the formula's entries."""
     loc = f.local
+    if loc is None:  # only a layer's backward rule states what its formula differentiates
+        return ("failed", 0, f"{f.name} was not derived by a layer: no local problem to prove")
     layer_acts = {k: net.activation(k) for k in range(1, net.L + 1)}
     backend = model.SympyForward(net, generic=loc.generic, layers=layer_acts)
     env: dict = {}
@@ -248,6 +249,7 @@ def _prove_local(net, derivation, f) -> tuple[str, int, str]:
     out = env[loc.output]
     if loc.loss:
         loss = net.loss_entry
+        assert loss is not None, "only a network with a loss poses a loss problem"
         Y = env["Y", None] = _targets(net)
         surrogate = sum(loss.per_unit.subs({rules.a: out[i], rules.y: Y[i]}) for i in range(len(out)))
         env[_grad_key(loc.output)] = sp.Matrix(

@@ -38,7 +38,7 @@ def dim_symbol(layer: int) -> sp.Symbol:
     return sp.Symbol(f"n{layer}", positive=True, integer=True)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Network:
     """A network of layers l = 1..L, dense unless ``kinds`` says otherwise:
     Z[l] = W[l] A[l-1] + b[l], A[l] = g[l](Z[l]).
@@ -49,19 +49,44 @@ class Network:
     ``kinds`` names each layer's type in the registry (:mod:`derive.layers`); None: all dense.
     """
 
-    layers: tuple[int | None, ...] | None = None
-    activations: tuple[str | None, ...] | None = None
-    loss: str | None = None
-    convention: str = "columns"
-    scale: str = "mean"
-    depth: int | None = None
-    kinds: tuple[str, ...] | None = None
-    notes: tuple[str, ...] = field(default=(), compare=False)
+    # The normalized spec: every size (None: symbolic), every activation name (None: generic g[l]),
+    # every layer's kind; the constructor takes looser input (lists, None, a depth) and checks it.
+    layers: tuple[int | None, ...]
+    activations: tuple[str | None, ...]
+    loss: str | None
+    convention: str
+    scale: str
+    depth: int
+    kinds: tuple[str, ...]
+    notes: tuple[str, ...] = field(compare=False)
 
-    def __post_init__(self) -> None:
-        layers = _sizes(self.layers)
-        acts = _activations(self.activations)
-        depth = self.depth
+    def __init__(
+        self,
+        layers: Sequence[int | None] | None = None,
+        activations: Sequence[str | None] | str | None = None,
+        loss: str | None = None,
+        convention: str = "columns",
+        scale: str = "mean",
+        depth: int | None = None,
+        kinds: Sequence[str] | None = None,
+        notes: Sequence[str] = (),
+    ) -> None:
+        self._normalize(layers, activations, loss, convention, scale, depth, kinds, notes)
+
+    def _normalize(
+        self,
+        layers_in: Sequence[int | None] | None,
+        activations_in: Sequence[str | None] | str | None,
+        loss_in: str | None,
+        convention: str,
+        scale: str,
+        depth: int | None,
+        kinds_in: Sequence[str] | None,
+        notes_in: Sequence[str],
+    ) -> None:
+        """Check the input and store the normalized fields (a frozen dataclass sets them once)."""
+        layers = _sizes(layers_in)
+        acts = _activations(activations_in)
         if depth is not None and (not isinstance(depth, int) or depth < 1 or depth > MAX_DEPTH):
             raise SpecError(f"depth must be a whole number from 1 to {MAX_DEPTH}, not {depth!r}")
         if layers is not None and len(layers) < 2:
@@ -83,35 +108,33 @@ class Network:
                 f"{len(acts)} activation{'s' if len(acts) != 1 else ''} for {L} layer"
                 f"{'s' if L != 1 else ''}: give one activation per layer (sizes {_fmt(layers)})"
             )
-        if self.convention not in CONVENTIONS:
+        if convention not in CONVENTIONS:
             raise SpecError(
-                f"unknown convention {self.convention!r}; known: {', '.join(CONVENTIONS)}"
+                f"unknown convention {convention!r}; known: {', '.join(CONVENTIONS)}"
             )
-        if self.scale not in SCALES:
-            raise SpecError(f"unknown scale {self.scale!r}; known: {', '.join(SCALES)}")
-        kinds = ("dense",) * L if self.kinds is None else tuple(self.kinds)
+        if scale not in SCALES:
+            raise SpecError(f"unknown scale {scale!r}; known: {', '.join(SCALES)}")
+        kinds = ("dense",) * L if kinds_in is None else tuple(kinds_in)
         if len(kinds) != L:
             raise SpecError(f"{len(kinds)} layer kinds for {L} layers: give one kind per layer")
         for kind in kinds:
             layer_type(kind)  # an unknown kind names the known ones
         loss = None
-        if self.loss is not None and self.loss.strip().casefold() not in GENERIC:
-            loss = rules.losses().lookup(self.loss.strip()).name
+        if loss_in is not None and loss_in.strip().casefold() not in GENERIC:
+            loss = rules.losses().lookup(loss_in.strip()).name
         for l, act in enumerate(acts, start=1):
             if act is not None and rules.activations()[act].kind == "softmax" and layers[l] == 1:
                 raise SpecError(
                     f"layer {l}: softmax over a 1-unit layer is the constant 1; use sigmoid for "
                     "one output unit, or give the layer more units"
                 )
-        notes = list(self.notes)
+        notes = list(notes_in)
         if loss is not None and acts[-1] is not None:
             _check_pairing(loss, acts[-1], notes)
-        object.__setattr__(self, "layers", layers)
-        object.__setattr__(self, "activations", acts)
-        object.__setattr__(self, "loss", loss)
-        object.__setattr__(self, "depth", L)
-        object.__setattr__(self, "kinds", kinds)
-        object.__setattr__(self, "notes", tuple(notes))
+        for name, value in (("layers", layers), ("activations", acts), ("loss", loss),
+                            ("convention", convention), ("scale", scale), ("depth", L),
+                            ("kinds", kinds), ("notes", tuple(notes))):
+            object.__setattr__(self, name, value)
 
     # -- views ------------------------------------------------------------------------------
     @property
@@ -121,19 +144,19 @@ class Network:
 
     @property
     def L(self) -> int:
-        return self.depth  # type: ignore[return-value]
+        return self.depth
 
     def block(self, layer: int) -> LayerType:
         """The type of layer ``layer`` (1-based): its quantities, forward map and backward rule."""
-        return layer_type(self.kinds[layer - 1])  # type: ignore[index]
+        return layer_type(self.kinds[layer - 1])
 
     @property
     def all_dense(self) -> bool:
-        return all(k == "dense" for k in self.kinds)  # type: ignore[union-attr]
+        return all(k == "dense" for k in self.kinds)
 
     def dim(self, layer: int) -> sp.Expr:
         """n[layer]: the given size, or the symbol n{layer}."""
-        size = self.layers[layer]  # type: ignore[index]
+        size = self.layers[layer]
         return sp.Integer(size) if size is not None else dim_symbol(layer)
 
     @property
@@ -142,7 +165,7 @@ class Network:
 
     def activation(self, layer: int) -> rules.Activation | None:
         """The catalogue entry of layer ``layer`` (1-based), or None for a generic g[layer]."""
-        name = self.activations[layer - 1]  # type: ignore[index]
+        name = self.activations[layer - 1]
         return rules.activations()[name] if name is not None else None
 
     @property
@@ -158,13 +181,13 @@ class Network:
 
     def with_sizes(self, sizes: Sequence[int]) -> Network:
         """The same network with every size given (symbolic sizes filled from ``sizes``)."""
-        filled = tuple(s if s is not None else int(t) for s, t in zip(self.layers, sizes, strict=True))  # type: ignore[arg-type]
+        filled = tuple(s if s is not None else int(t) for s, t in zip(self.layers, sizes, strict=True))
         return self.replace(layers=filled)
 
     def describe(self) -> str:
-        acts = ", ".join(a or f"g[{l}]" for l, a in enumerate(self.activations, 1))  # type: ignore[arg-type]
+        acts = ", ".join(a or f"g[{l}]" for l, a in enumerate(self.activations, 1))
         loss = self.loss or "generic ℓ"
-        kinds = "" if self.all_dense else f"layers {', '.join(self.kinds)}; "  # type: ignore[arg-type]
+        kinds = "" if self.all_dense else f"layers {', '.join(self.kinds)}; "
         return (
             f"{kinds}sizes {_fmt(self.layers)}; activations {acts}; loss {loss}; "
             f"convention {self.convention}; scale {self.scale}"
@@ -172,12 +195,12 @@ class Network:
 
     def to_dict(self) -> dict:
         return {
-            "layers": list(self.layers),  # type: ignore[arg-type]
-            "activations": list(self.activations),  # type: ignore[arg-type]
+            "layers": list(self.layers),
+            "activations": list(self.activations),
             "loss": self.loss,
             "convention": self.convention,
             "scale": self.scale,
-            **({} if self.all_dense else {"kinds": list(self.kinds)}),  # type: ignore[arg-type]
+            **({} if self.all_dense else {"kinds": list(self.kinds)}),
         }
 
     # -- constructors -----------------------------------------------------------------------
@@ -200,7 +223,7 @@ class Network:
             acts,
             loss,
             convention or "columns",
-            scale or "mean",  # type: ignore[arg-type]
+            scale or "mean",
         )
 
     @classmethod
