@@ -215,8 +215,7 @@ def sandbox(tmp_path, monkeypatch):
         (tmp_path / name).symlink_to(ROOT / name, target_is_directory=True)
     (tmp_path / "docs" / "img").mkdir(parents=True)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("PATH", os.pathsep.join([str(Path(sys.executable).parent),
-                                                os.environ.get("PATH", "")]))
+    monkeypatch.setenv("PATH", _path())
     monkeypatch.setenv("MPLBACKEND", "Agg")
     return tmp_path
 
@@ -250,10 +249,19 @@ def _needs_tex(block: Block) -> bool:
 
 
 def _marks(block: Block):
-    if not _needs_tex(block):
-        return ()
-    return (pytest.mark.tex, pytest.mark.skipif(shutil.which("pdflatex") is None,
-                                                 reason="pdflatex not installed"))
+    marks = []
+    if _needs_tex(block):
+        marks += [pytest.mark.tex, pytest.mark.skipif(shutil.which("pdflatex") is None,
+                                                      reason="pdflatex not installed")]
+    if any('["derive",' in line for line in block.lines):  # runs the installed command
+        marks.append(pytest.mark.skipif(shutil.which("derive", path=_path()) is None,
+                                        reason="the derive command is not installed"))
+    return marks
+
+
+def _path() -> str:
+    """PATH with this interpreter's scripts first (where ``pip install -e .`` puts derive)."""
+    return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 
 
 @pytest.mark.parametrize(
@@ -265,14 +273,14 @@ def test_python_block_runs_and_prints_its_comments(block, sandbox):
     namespace: dict[str, object] = {"__name__": "__docs__"}
     for statement in tree.body:
         out = io.StringIO()
-        code = compile(ast.Module([statement], type_ignores=[]), block.where, "exec")
         value = None
-        with contextlib.redirect_stdout(out):
+        with contextlib.redirect_stdout(out):  # trusted project text, run as a reader would
             if isinstance(statement, ast.Expr):
                 value = eval(compile(ast.Expression(statement.value), block.where, "eval"),
                              namespace)
             else:
-                exec(code, namespace)
+                exec(compile(ast.Module([statement], type_ignores=[]), block.where, "exec"),
+                     namespace)
         comment = split_comment(block.lines[statement.end_lineno - 1])[1]
         where = f"{block.page}:{block.line + statement.end_lineno}"
         if not comment or not isinstance(statement, ast.Expr):
@@ -297,6 +305,17 @@ def _leading_literal(comment: str) -> tuple[object] | None:
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
             continue
     return None
+
+
+def test_the_conventions_themselves():
+    """``...`` stands for zero or more lines; pipes and ``echo $?`` are emulated as a shell would."""
+    assert matches(["a", "...", "c"], ["a", "b", "b", "c"])
+    assert matches(["a", "  ..."], ["a"]) and matches(["..."], [])
+    assert not matches(["...", "c"], ["a", "b"]) and not matches(["a"], ["a", "b"])
+    assert pipe(["tail", "-n", "2"], "a\nb\nc\n") == ("b\nc\n", 0)
+    assert pipe(["head", "-1"], "a\nb\n") == ("a\n", 0)
+    assert run_command("echo $?", 3) == ("3\n", 0)
+    assert split_comment('derive check "a # b"  # exit code 1') == ('derive check "a # b"', "exit code 1")
 
 
 def test_every_example_is_found():
