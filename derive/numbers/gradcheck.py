@@ -30,6 +30,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from derive.core import fd
+from derive.engine.backward import Derivation, derive
+from derive.engine.values import gradient_values
 from derive.errors import DeriveError
 from derive.network import model
 from derive.network.spec import Network
@@ -139,14 +141,15 @@ def numeric_gradients(net: Network, params: dict, X: np.ndarray, Y: np.ndarray, 
 
     Returns (gradients, steps, max|J| seen). All copies of one array go through ONE forward
     pass. Moving entry (i, j) of W[l] by δ moves Z[l] = W[l] A[l−1] + b[l] by exactly
-    δ eᵢ A[l−1][j, :] (columns convention), so the copies enter the network at Z[l] (the layers
-    below do not depend on W[l], b[l]) and run through every later layer and the cost, side by
-    side as extra examples (:func:`_batched_cost`).
+    δ eᵢ A[l−1][j, :] (columns convention), so each copy is Z[l] with one unit shifted, not a
+    product of its own. The copies enter the network at Z[l] (the layers below do not depend on
+    W[l], b[l]) and run through every later layer and the cost, side by side as extra examples
+    (:func:`_batched_cost`).
     """
     base_cache = model.forward(net, params, X)
     grads, steps = {}, {}
     jmax = abs(float(model.cost(net, base_cache, Y)))
-    cols = net.convention == "columns"
+    cols = net.layout.columns
     for key in param_keys(net):
         base, layer = key
         P = np.asarray(params[key], dtype=float)
@@ -191,8 +194,10 @@ def _cost_from_next_layer(net, params, X, Y, cache, layer, unit, delta) -> np.nd
     δₖ, a row of m numbers), so only that unit of A[l] changes, by Δₖ = g(Z[l]ᵤ + δₖ) − A[l]ᵤ
     (the activation applied by :func:`derive.network.model.apply_activation`), and
     Z[l+1] = W[l+1] A[l] + b[l+1] moves by exactly W[l+1][:, uₖ] Δₖ. The copies then run from
-    Z[l+1] through the batched forward pass and the cost. Element-wise layers only."""
-    cols = net.convention == "columns"
+    Z[l+1] through the batched forward pass and the cost (an outer product per copy: the affine
+    map is linear in A[l], and a full product per copy would cost n[l] times more). Element-wise
+    layers only."""
+    cols = net.layout.columns
     Z, A, Z_next, W_next = cache["Z", layer], cache["A", layer], cache["Z", layer + 1], params["W", layer + 1]
     if cols:
         rows = Z[unit, :] + delta  # (k, m)
@@ -205,10 +210,8 @@ def _cost_from_next_layer(net, params, X, Y, cache, layer, unit, delta) -> np.nd
     return _batched_cost(net, params, X, Y, layer + 1, Zp)
 
 
-def analytic_gradients(derivation, instance: model.Instance) -> dict:
+def analytic_gradients(derivation: Derivation, instance: model.Instance) -> dict:
     """dW[l], db[l] from the engine's own formulas (:func:`derive.engine.values.gradient_values`)."""
-    from derive.engine.values import gradient_values
-
     values = gradient_values(derivation, instance)
     return {(base, l): values["d" + base, l] for base, l in param_keys(derivation.network)}
 
@@ -248,7 +251,7 @@ def kink_warnings(net: Network, params: dict, X: np.ndarray, eps: float = EPS) -
         if act is None or not act.kinks:
             continue
         Z, A_prev = cache["Z", l], cache["A", l - 1]
-        axis = model.unit_axis(net)
+        axis = net.layout.unit_axis
         reach = 10 * eps * np.maximum(1.0, np.sum(np.abs(A_prev), axis=axis, keepdims=True))
         scale = max(1.0, float(np.max(np.abs(params["W", l]))))
         for k in act.kinks:
@@ -259,14 +262,13 @@ def kink_warnings(net: Network, params: dict, X: np.ndarray, eps: float = EPS) -
 
 
 def gradcheck(net: Network, seed: int | None = 0, m: int = 4, eps: float = EPS, rtol: float = RTOL,
-              instance: model.Instance | None = None, derivation=None, sizes=None) -> GradCheck:
+              instance: model.Instance | None = None, derivation: Derivation | None = None,
+              sizes=None) -> GradCheck:
     """Check the derived formulas of ``net`` against central differences (see module docstring).
 
     ``instance`` gives the parameters and data (else a seeded random one, away from kinks);
     ``derivation`` the formulas to check (else ``derive(net, prove=False)``).
     """
-    from derive.engine.backward import derive
-
     _check_numbers(eps, rtol)
     net = _concrete(net, instance, sizes)
     if instance is None:
@@ -354,7 +356,7 @@ def _check_numbers(eps: float, rtol: float) -> None:
 
 
 def _concrete(net: Network, instance, sizes) -> Network:
-    if all(s is not None for s in net.layers):
+    if all(s is not None for s in net.layers or ()):  # (layers is never None once built)
         return net
     if instance is not None:
         return net.with_sizes(instance.sizes)
@@ -363,7 +365,7 @@ def _concrete(net: Network, instance, sizes) -> Network:
 
 def _notes(net: Network) -> tuple[str, ...]:
     notes = [f"cost J = {'(1/m) ' if net.scale == 'mean' else ''}Σ ℓ over the m examples"]
-    if any(a is None for a in net.activations):
+    if any(a is None for a in net.activations or ()):
         notes.append("generic g[l] replaced by g(z) = tanh(z) + z/(l + 2) for numbers")
     if net.loss is None:
         notes.append("generic loss ℓ replaced by log cosh(a − y) + (a − y)²/4 for numbers")

@@ -80,7 +80,9 @@ def _chunks(text: str) -> list[tuple[int, str]]:
 
 def _split_relations(s: str) -> list[str]:
     """Split at =, ≈, \\approx that are not inside (), {} or []."""
-    parts, depth, cur, i = [], 0, [], 0
+    parts: list[str] = []
+    cur: list[str] = []
+    depth, i = 0, 0
     while i < len(s):
         c = s[i]
         if c in "({[":

@@ -25,6 +25,7 @@ from derive.core import expr as E
 from derive.core.expr import as_sympy
 from derive.core.printing import to_latex, to_text
 from derive.network.spec import m as m_symbol
+from derive.render.latex import escape
 
 MAX_SHOWN = 16  # a matrix with more entries is named, not written out
 
@@ -165,8 +166,6 @@ _UNICODE_TEX = {
 
 def tex_text(text: str) -> str:
     """Plain text (notes, warnings) for pdflatex: escaped, and the few symbols we print mapped."""
-    from derive.render.latex import escape
-
     out = escape(text)
     for u, t in _UNICODE_TEX.items():
         out = out.replace(u, t)
@@ -175,8 +174,6 @@ def tex_text(text: str) -> str:
 
 def render_latex(w, title: str = "Worked example") -> str:
     """A section a handout can \\input (needs amsmath for bmatrix and aligned); no preamble."""
-    from derive.render.latex import escape
-
     env = w.env()
     out = [f"% derive numbers: {tex_text(w.network.describe())}", "% needs \\usepackage{amsmath}",
            rf"\section*{{{escape(title)}}}"]
@@ -213,8 +210,8 @@ def to_dict(w, report=None) -> dict:
             "substituted": substituted(s.expr, env, w.m), "value": s.value.tolist(),
             "source": s.source,
         }
-        c = checks.get(s.key)
-        if report is not None:
+        c = checks.get(s.key)  # with a report, every step has its check
+        if c is not None:
             item.update({
                 "student_value": None if c.student is None else c.student.values().tolist(),
                 "student_written": None if c.student is None else [x.text for x in c.student.entries()],

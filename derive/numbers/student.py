@@ -22,7 +22,7 @@ were all right at their own precision, from rounding carried too early ("carried
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -137,7 +137,7 @@ def check_student(worked: Worked, entries, tolerance: float | None = None) -> St
     taint: dict = {}
     checks: list[StepCheck] = []
     recomputed_all: dict = {}
-    gp_given = set()
+    gp_given: set[int] = set()  # layers whose g′(Z) the student gave
     for s in worked.steps:
         cands = _candidates(s, gp_given)
         recs = []
@@ -163,7 +163,7 @@ def check_student(worked: Worked, entries, tolerance: float | None = None) -> St
             checks.append(StepCheck(s.name, s.key, s.formula_text, s.value, e.value if e else None,
                                     e.names[0] if e else None, status, recomputed=rec, message=msg))
             continue
-        if s.key[0] == "gp":
+        if s.key[0] == "gp" and s.key[1] is not None:
             gp_given.add(s.key[1])
         mine = fitted.values()
         env[s.key] = mine
@@ -319,8 +319,6 @@ def _mark_mislabelled(checks, mislabels):
     for c in checks:
         m = by_label.get(c.name)
         if m is not None and c.status == "wrong_shape":
-            from dataclasses import replace
-
             c = replace(c, status="mislabelled", message=m.message)
         out.append(c)
     return out

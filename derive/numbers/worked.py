@@ -29,12 +29,17 @@ from derive.catalogue import rules
 from derive.core import expr as E
 from derive.core.expr import as_sympy
 from derive.core.printing import to_latex, to_text
+from derive.engine.backward import Derivation, derive
+from derive.engine.values import bind_m
 from derive.errors import SpecError
 from derive.network import model
 from derive.network.spec import Network
 from derive.network.spec import m as m_symbol
-from derive.network.symbols import SymbolTable
+from derive.network.symbols import SymbolTable, shape_of
 from derive.numbers.inputs import Matrix, resolve_name
+
+Key = tuple[str, int | None]  # (base, layer): ("Z", 1) is Z[1], ("J", None) the cost
+PlanStep = tuple[Key, E.Expr, E.Expr, str, tuple[E.Expr, ...]]  # key, target, formula, source, forms
 
 SATURATION = 1e-4  # |g′(z)| below this fraction of sup|g′| counts as saturated
 
@@ -61,8 +66,9 @@ class NumStep:
 
     @property
     def formula_text(self) -> str:
-        if self.key[0] == "gp":  # the catalogue's textbook derivative, for layer l
-            act, l = self.expr.activation, self.key[1]
+        act = self.expr.activation if isinstance(self.expr, E.Deriv) else None
+        if self.key[0] == "gp" and isinstance(act, rules.Activation):
+            l = self.key[1]  # the catalogue's textbook derivative, for layer l
             text = re.sub(r"\bZ\b", f"Z[{l}]", re.sub(r"\bA\b", f"A[{l}]", act.derivative_text))
             return f"{to_text(self.target)} = {text}"
         return f"{to_text(self.target)} = {to_text(self.expr)}"
@@ -131,7 +137,7 @@ def given_arrays(net: Network, values: dict) -> tuple[Network, dict]:
     for k in ("X", "Y"):
         if (k, None) not in arrays:
             raise SpecError(f"no value for {k}")
-    if any(s is None for s in net.layers):
+    if any(s is None for s in net.layers or ()):  # (layers is never None once a Network is built)
         net = net.with_sizes(_infer_sizes(net, arrays))
     m = _count(arrays[("X", None)], net.dim(0))
     out = {key: _fit(raw, _shape(net, key, m), key) for key, raw in arrays.items()}
@@ -139,9 +145,8 @@ def given_arrays(net: Network, values: dict) -> tuple[Network, dict]:
 
 
 def _shape(net: Network, key, m: int) -> tuple[int, int]:
-    from derive.network.symbols import shape_of
-
-    return tuple(int(as_sympy(d).subs(m_symbol, m)) for d in shape_of(net, *key))  # type: ignore[return-value]
+    rows, cols = (int(as_sympy(d).subs(m_symbol, m)) for d in shape_of(net, *key))
+    return rows, cols
 
 
 def _count(X, n0) -> int:
@@ -182,9 +187,7 @@ def _fit(raw, shape, key) -> np.ndarray:
 
 def worked_example(net: Network, values: dict, derivation=None) -> Worked:
     """Every quantity of ``net`` on the given X, Y, W[l], b[l], in order (module docstring)."""
-    from derive.engine.backward import derive
-
-    if net.loss is None or any(a is None for a in net.activations):
+    if net.loss is None or any(a is None for a in net.activations or ()):
         raise SpecError("a worked example needs concrete activations and a loss "
                         "(e.g. --act relu,sigmoid --loss mse)")
     net, given = given_arrays(net, values)
@@ -201,17 +204,16 @@ def worked_example(net: Network, values: dict, derivation=None) -> Worked:
     return replace(w, warnings=tuple(teacher_warnings(w)), notes=tuple(_notes(net, d, m)))
 
 
-def plan(net: Network, d):
-    """(key, target, expression, source, alternative forms) for every step, in order."""
+def plan(net: Network, d: Derivation) -> list[PlanStep]:
+    """(key, target, expression, source, alternative forms) for every step, in order: the forward
+    steps are each layer's own definitions (Z[l] = W[l] A[l-1] + b[l], A[l] = g[l](Z[l]) for a
+    dense layer, in the layout's order), the backward steps the engine's formulas."""
     T = SymbolTable(net)
-    cols = net.convention == "columns"
-    out = []
+    out: list[PlanStep] = []
     for l in range(1, net.L + 1):
-        prev = T["X"] if l == 1 else T["A", l - 1]
-        prod = E.MatMul(T["W", l], prev) if cols else E.MatMul(prev, T["W", l])
-        out.append((("Z", l), T["Z", l], E.Add(prod, T["b", l], broadcast=True), "forward model", ()))
-        out.append((("A", l), T["A", l], E.Act(net.activation(l), l, T["Z", l]), "forward model", ()))
-    loss = net.loss_entry
+        for target, definition in model.definitions(net, l, T):
+            out.append((target.key, target, definition, "forward model", ()))
+    loss = _loss(net)
     per = E.Pointwise(loss.per_unit, (rules.a, rules.y), (T["A", net.L], T["Y"]))
     J: E.Expr = E.Sum(per, None)
     if net.scale == "mean":
@@ -222,9 +224,9 @@ def plan(net: Network, d):
         alts = tuple(s.expr for s in d.steps if s.target.key == f.target.key and s.expr != f.expr)
         if f.kind == "dZ":
             gp = _deriv_node(net, d, f.layer)
-            if gp is not None:
-                act = gp.activation
-                a_form = ()
+            act = gp.activation if gp is not None else None
+            if gp is not None and isinstance(act, rules.Activation):
+                a_form: tuple[E.Expr, ...] = ()
                 if act.derivative.free_symbols <= {rules.a}:
                     a_form = (E.Pointwise(act.derivative, (rules.a,), (T["A", f.layer],)),)
                 out.append((("gp", f.layer), gp, gp, "derivation", a_form))
@@ -245,9 +247,7 @@ def _deriv_node(net: Network, d, layer: int) -> E.Deriv | None:
 
 def evaluate_step(net: Network, key, expr_: E.Expr, env: dict, m: int) -> np.ndarray:
     """The value of one step's expression on ``env`` (the NumpyBackend; m bound to its value)."""
-    from derive.engine.values import bind_m
-
-    if key[0] == "A" and net.activation(key[1]).kind == "softmax":
+    if key[0] == "A" and _activation(net, key[1]).kind == "softmax":
         return model.apply_activation(net, key[1], env[("Z", key[1])])
     backend = E.NumpyBackend(model.standins(net))
     out = E.evaluate(bind_m(expr_, m), env, backend)
@@ -281,26 +281,26 @@ def teacher_warnings(w: Worked) -> list[Warning_]:
     out: list[Warning_] = []
     Y = w.given[("Y", None)]
     L = net.L
-    act = net.activation(L)
+    act = _activation(net, L)
     lo, hi = (float(v) for v in act.range)
     outside = (Y < lo) | (Y > hi)
     if np.any(outside):
         y = float(Y[outside][0])
         edge = hi if y > hi else lo
-        loss = net.loss_entry
+        loss = _loss(net)
         floor = float(loss.per_unit.subs({rules.a: edge, rules.y: y}))
         out.append(Warning_("target_range", (
             f"the target y = {_g(y)} lies outside the range ({_g(lo)}, {_g(hi)}) of {act.name} on "
             f"the output layer: A[{L}] can never reach it, and this example's loss stays above "
             f"ℓ({_g(edge)}, {_g(y)}) = {_g(floor)}. Use a linear output, or scale the targets "
             f"into ({_g(lo)}, {_g(hi)})."), L))
-    ylo, yhi = (float(v) for v in net.loss_entry.y_range)
+    ylo, yhi = (float(v) for v in _loss(net).y_range)
     if np.any((Y < ylo) | (Y > yhi)):
         out.append(Warning_("target_range", (
             f"{net.loss} expects targets in [{_g(ylo)}, {_g(yhi)}], but Y has "
             f"{_g(float(Y.min()))}..{_g(float(Y.max()))}"), L))
     for l in range(1, L + 1):
-        act = net.activation(l)
+        act = _activation(net, l)
         if not act.elementwise:
             continue
         Z = w.value(("Z", l))
@@ -340,17 +340,33 @@ def teacher_warnings(w: Worked) -> list[Warning_]:
 
 def _notes(net: Network, d, m: int) -> list[str]:
     notes = list(d.notes)
-    loss = net.loss_entry
+    loss = _loss(net)
     notes.append(f"loss {loss.name}: ℓ = {loss.text} ({loss.title})")
     if net.scale == "mean":
         notes.append(f"J = (1/m) Σ ℓ over the m = {m} example{'s' if m != 1 else ''}"
                      + ("; with m = 1 the mean and the sum agree" if m == 1 else ""))
     else:
         notes.append("J = Σ ℓ over the examples (scale sum: no 1/m)")
-    notes.append(f"convention {net.convention}: "
-                 + ("X is n[0]×m, one column per example" if net.convention == "columns"
-                    else "X is m×n[0], one row per example"))
+    layout = net.layout
+    notes.append(f"convention {layout.name}: X is {'×'.join(layout.batch('n[0]', 'm'))}, "
+                 f"one {layout.example_word} per example")
     return notes
+
+
+def _activation(net: Network, layer: int) -> rules.Activation:
+    """Layer ``layer``'s catalogue activation (a worked example has no generic g)."""
+    act = net.activation(layer)
+    if act is None:
+        raise SpecError(f"layer {layer} has a generic activation: a worked example needs a concrete one")
+    return act
+
+
+def _loss(net: Network) -> rules.Loss:
+    """The network's catalogue loss (a worked example has no generic ℓ)."""
+    loss = net.loss_entry
+    if loss is None:
+        raise SpecError("a worked example needs a concrete loss (e.g. --loss mse)")
+    return loss
 
 
 def _g(x: float) -> str:
