@@ -17,7 +17,8 @@ from derive.cli import main
 from derive.engine.backward import derive
 from derive.errors import DeriveError, ParseError
 from derive.network.spec import Network
-from derive.numbers.inputs import Entry, parse_number, read_file, resolve_name, to_matrix
+from derive.numbers.files import read_file
+from derive.numbers.inputs import Entry, parse_number, resolve_name, to_matrix
 from derive.numbers.latex import parse_latex
 from derive.numbers.render import render_json, render_latex, render_text
 from derive.numbers.student import check_student, entry_matches

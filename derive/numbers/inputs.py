@@ -1,4 +1,5 @@
-"""Reading a worked example: JSON, TOML or a LaTeX fragment, numbers as the student wrote them.
+"""Reading a worked example from JSON or TOML, numbers as the student wrote them (a LaTeX fragment:
+:mod:`derive.numbers.latex`; a file of either kind: :func:`derive.numbers.files.read_file`).
 
 Numbers keep the digits written, so a check can be rounding-aware: ``0,999`` has three decimals,
 ``-3,7 \\cdot 10^{-7}`` two significant digits. Decimal commas are read (``0,1`` is 0.1; in a list a
@@ -21,11 +22,11 @@ import math
 import re
 import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from derive.errors import ParseError, SpecError
+import numpy as np
 
-MAX_FILE_BYTES = 1_000_000
+from derive.errors import ParseError
+
 MAX_ENTRIES = 100_000  # numbers in one file
 MAX_DIGITS = 30
 
@@ -113,9 +114,7 @@ class Matrix:
             return Matrix(tuple(tuple(e[i * shape[1]:(i + 1) * shape[1]]) for i in range(shape[0])))
         return None
 
-    def values(self):
-        import numpy as np
-
+    def values(self) -> np.ndarray:
         return np.array([[x.value for x in r] for r in self.rows], dtype=float)
 
 
@@ -212,24 +211,6 @@ class NumbersInput:
     student: tuple[Entry, ...] = ()
     tolerance: float | None = None
     notes: tuple[str, ...] = field(default=())
-
-
-def read_file(path: str | Path, latex: bool = False) -> NumbersInput:
-    """A numbers file: JSON or TOML (by content), or a LaTeX fragment with ``latex=True``."""
-    p = Path(path)
-    try:
-        if p.stat().st_size > MAX_FILE_BYTES:
-            raise ParseError(f"{p}: larger than {MAX_FILE_BYTES // 1000} kB")
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(f"cannot read {str(p)!r}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ParseError(f"{p}: not UTF-8 text") from None
-    if latex or p.suffix.lower() in (".tex", ".latex"):
-        from derive.numbers.latex import parse_latex
-
-        return parse_latex(text)
-    return parse_mapping_text(text, str(p))
 
 
 def parse_mapping_text(text: str, where: str = "input") -> NumbersInput:
