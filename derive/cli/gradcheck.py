@@ -4,8 +4,14 @@ differences of the whole cost, array by array."""
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
+import json
+import sys
+from pathlib import Path
 
-from derive.cli.common import add_spec_arguments
+from derive.cli.common import add_spec_arguments, example_network, network_from_args
+from derive.errors import DeriveError, SpecError
 
 NAME = "gradcheck"
 HELP = "check gradients against central differences of the whole cost (derived, or --impl yours)"
@@ -26,14 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import importlib
-    import json
-
-
-    G = importlib.import_module("derive.numbers.gradcheck")  # the module; derive.numbers.gradcheck is the function
-    from derive.cli.common import example_network, network_from_args
-    from derive.errors import DeriveError
-
+    # the module (derive.numbers.gradcheck is the function), loaded here, not at the top: it loads
+    # SymPy and numpy, and `derive --help` imports every command
+    G = importlib.import_module("derive.numbers.gradcheck")
     eps = args.eps if args.eps is not None else G.EPS
     rtol = args.rtol if args.rtol is not None else G.RTOL
     if not 1 <= args.m <= 10_000:
@@ -83,10 +84,10 @@ def render_text(r) -> str:
 
 
 def _from_values(args):
-    from derive.errors import SpecError
+    # here, not at the top: SymPy and numpy (see run)
     from derive.network import model
     from derive.network.spec import Network
-    from derive.numbers.inputs import read_file
+    from derive.numbers.files import read_file
     from derive.numbers.worked import given_arrays
 
     inp = read_file(args.values)
@@ -102,13 +103,6 @@ def _from_values(args):
 def load_impl(spec: str):
     """``module:function`` or ``path/to/file.py:function`` -> the function (the user's own code,
     imported at their explicit request)."""
-    import importlib
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    from derive.errors import DeriveError
-
     if ":" not in spec:
         raise DeriveError(f"--impl {spec!r}: write MODULE:FUNCTION, e.g. mynet:backward")
     mod_name, _, fn_name = spec.rpartition(":")
@@ -118,9 +112,11 @@ def load_impl(spec: str):
             if not path.is_file():
                 raise DeriveError(f"--impl: no file {mod_name!r}")
             s = importlib.util.spec_from_file_location(path.stem, path)
-            module = importlib.util.module_from_spec(s)
+            # s is None for a file that is not Python source (no .py): the AttributeError this
+            # raises is reported below like any other failed import, as it always was
+            module = importlib.util.module_from_spec(s)  # type: ignore[arg-type]
             sys.modules.setdefault(path.stem, module)
-            s.loader.exec_module(module)
+            s.loader.exec_module(module)  # type: ignore[union-attr]
         else:
             if "" not in sys.path and "." not in sys.path:
                 sys.path.insert(0, "")  # the current directory, as `python -m` would

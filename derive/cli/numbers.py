@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from derive.cli.common import add_spec_arguments
+from derive.errors import DeriveError, SpecError
 
 NAME = "numbers"
 HELP = "a worked example with numbers (forward and backward), and a check of a student's numbers"
@@ -27,9 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from derive.errors import DeriveError, SpecError
+    # here, not at the top: these load SymPy and numpy, and `derive --help` imports every command
     from derive.network.spec import Network
-    from derive.numbers.inputs import read_file
+    from derive.numbers.files import read_file
     from derive.numbers.render import render_check_text, render_json, render_latex, render_text
     from derive.numbers.student import check_student
     from derive.numbers.worked import worked_example

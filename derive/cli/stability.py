@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+import json
+
+from derive.errors import ParseError, SpecError
 
 NAME = "stability"
 HELP = ("vanishing/exploding gradients: backprop through a deep network, per-layer norms, "
@@ -40,8 +44,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _ints(text: str, flag: str) -> list[int]:
-    from derive.errors import ParseError
-
     out, pos = [], 0
     for tok in text.split(","):
         s = tok.strip()
@@ -58,12 +60,11 @@ def _names(text: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import importlib
-    import json
-
-    S = importlib.import_module("derive.stability.analyse")  # the module (derive.stability.analyse is the function)
+    # the modules (derive.stability.analyse is the function), loaded here, not at the top: they load
+    # SymPy and numpy, and `derive --help` imports every command
+    S = importlib.import_module("derive.stability.analyse")
     R = importlib.import_module("derive.stability.render")
-    from derive.errors import SpecError
+    from derive.stability.symbolic import symbolic_stability  # loaded with render already
 
     fmt = "json" if args.json else (args.format or "text")
     if args.json and args.format not in (None, "json"):
@@ -72,8 +73,6 @@ def run(args: argparse.Namespace) -> int:
         raise SpecError(f"--every must be at least 1, not {args.every}")
 
     if args.symbolic:
-        from derive.stability.symbolic import symbolic_stability
-
         act = S.element_wise_activation(_names(args.act)[0] if _names(args.act) else "")
         results = symbolic_stability(act.name)
         out = {"text": R.symbolic_text, "latex": R.stability_latex,
