@@ -9,6 +9,9 @@ checked against autograd (tests/oracle.py's stand-ins, not the engine's formulas
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import autograd.numpy as anp
 import numpy as np
 import pytest
@@ -215,4 +218,19 @@ def test_sequence_spec_errors_name_the_layer(tmp_path, text, message):
     spec = tmp_path / "bad.toml"
     spec.write_text("inputs = 3\n" + text, encoding="utf-8")
     with pytest.raises(SpecError, match=message):
+        Network.from_toml(spec)
+
+
+def test_the_spec_page_sequence_example(tmp_path):
+    """docs/spec.md's [[layer]] example is the network it says it is, and its error is real."""
+    page = (Path(__file__).resolve().parent.parent / "docs" / "spec.md").read_text(encoding="utf-8")
+    block = page.split("## Layers as a sequence", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    spec = tmp_path / "seq.toml"
+    spec.write_text(block, encoding="utf-8")
+    assert Network.from_toml(spec) == Network(layers=[4, 5, 3], activations=["tanh", "softmax"],
+                                              loss="ce", convention="rows")
+    spec.write_text(block.replace("units = 3", "unit = 3"), encoding="utf-8")
+    message = "layer 2 (dense): unknown key 'unit'; known: kind, units, activation"
+    assert message in page
+    with pytest.raises(SpecError, match=re.escape(message)):
         Network.from_toml(spec)
