@@ -36,8 +36,27 @@ from derive.network.symbols import SymbolTable
 KINDS = ("dA", "dZ", "dW", "db")
 
 
+class _Equation:
+    """``target = expr`` printed three ways (Step and Formula both are one)."""
+
+    target: E.Sym
+    expr: E.Expr
+
+    @property
+    def text(self) -> str:
+        return f"{to_text(self.target)} = {to_text(self.expr)}"
+
+    @property
+    def latex(self) -> str:
+        return f"{to_latex(self.target)} = {to_latex(self.expr)}"
+
+    @property
+    def code(self) -> str:
+        return f"{to_code(self.target)} = {to_code(self.expr)}"
+
+
 @dataclass(frozen=True)
-class Step:
+class Step(_Equation):
     """One application of one rule: ``target = expr`` because of ``rule``."""
 
     layer: int
@@ -50,17 +69,9 @@ class Step:
     cites: tuple[str, ...] = ()  # catalogue entries used, e.g. ("activation:sigmoid", "loss:bce")
     note: str = ""
 
-    @property
-    def text(self) -> str:
-        return f"{to_text(self.target)} = {to_text(self.expr)}"
-
-    @property
-    def latex(self) -> str:
-        return f"{to_latex(self.target)} = {to_latex(self.expr)}"
-
 
 @dataclass(frozen=True)
-class Formula:
+class Formula(_Equation):
     """A result: ``target = expr``, e.g. dW[1] = (1/m) dZ[1] Xᵀ."""
 
     layer: int
@@ -76,18 +87,6 @@ class Formula:
     @property
     def shape(self):
         return self.expr.shape
-
-    @property
-    def text(self) -> str:
-        return f"{to_text(self.target)} = {to_text(self.expr)}"
-
-    @property
-    def latex(self) -> str:
-        return f"{to_latex(self.target)} = {to_latex(self.expr)}"
-
-    @property
-    def code(self) -> str:
-        return f"{to_code(self.target)} = {to_code(self.expr)}"
 
     def __str__(self) -> str:
         return self.text
