@@ -18,9 +18,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import cache
+from typing import Literal
 
 from derive.catalogue import rules
 from derive.errors import ParseError
+from derive.network import symbols
 
 # -- bounds on untrusted input (see docs/parsing.md) ---------------------------------------------
 MAX_LENGTH = 2000  # characters in one equation
@@ -40,8 +43,6 @@ class GenericLayerNeeded(ParseError):
     """A generic index l and no concrete layer to put in its place."""
 
 
-LETTERS = {"W": "W", "w": "W", "b": "b", "B": "b", "Z": "Z", "z": "Z", "A": "A", "a": "A",
-           "X": "X", "x": "X", "Y": "Y", "y": "Y"}
 MATH_FUNCS = {"exp": "exp", "log": "log", "ln": "log", "sqrt": "sqrt", "sum": "sum",
               "mean": "mean", "abs": "abs"}
 PRIME_SUFFIXES = ("_prime", "_derivative", "_deriv", "_grad", "prime")
@@ -49,6 +50,39 @@ PRIME_SUFFIXES = ("_prime", "_derivative", "_deriv", "_grad", "prime")
 _SYM_RE = re.compile(r"(d?)([A-Za-z])(?:_?(\d+)|_?(L)|(_prev))?")
 _G_RE = re.compile(r"g(?:_?(\d+)|_?(L))?")
 _LAYER_RE = re.compile(r"\s*(?:(\d+)|([lL])\s*(?:([+-])\s*(\d+))?)\s*")
+
+# A layer index as written: ("num", 2) is [2]; ("l", -1) is [l-1]; ("L", 0) is [L]; ("prev", -1)
+# is the course's ``_prev`` (one below the current layer).
+LayerIndex = tuple[Literal["num", "l", "L", "prev"], int]
+
+
+def quantities() -> tuple[str, ...]:
+    """The quantities a formula may name, from the symbol table: X, Y, then W, b, Z, A and the
+    gradients dW, db, dZ, dA (the layers' declared quantities)."""
+    return (*symbols.GLOBAL, *symbols.LAYERED)
+
+
+def gradients() -> tuple[str, ...]:
+    """The quantities that are a gradient of another: dW, db, dZ, dA."""
+    names = quantities()
+    return tuple(q for q in names if q.startswith("d") and q[1:] in names)
+
+
+@cache
+def _letters(names: tuple[str, ...]) -> dict[str, str]:
+    """One-letter quantities by the letter a user may write: each in either case (w is W, B is
+    b); a gradient is ``d`` before one of these."""
+    out: dict[str, str] = {}
+    for q in names:
+        if len(q) == 1:
+            out.setdefault(q, q)
+            out.setdefault(q.swapcase(), q)
+    return out
+
+
+def letters() -> dict[str, str]:
+    """W, w -> W; b, B -> b; Z, z; A, a; X, x; Y, y (from :func:`quantities`)."""
+    return _letters(quantities())
 
 
 @dataclass(frozen=True)
@@ -61,15 +95,15 @@ class Name:
     ``layer`` is a layer index: ("num", k), ("l", offset), ("L", offset), ("prev", -1) or None.
     """
 
-    kind: str
+    kind: Literal["sym", "act", "func", "m", "e"]
     base: str = ""
-    layer: tuple | None = None
+    layer: LayerIndex | None = None
     lower: bool = False
     prime: bool = False
-    act: object = None
+    act: rules.Activation | None = None
 
 
-def parse_layer_index(text: str):
+def parse_layer_index(text: str) -> LayerIndex | None:
     """``"2"`` -> ("num", 2); ``"l"`` -> ("l", 0); ``"L-1"`` -> ("L", -1); None if not an index."""
     mt = _LAYER_RE.fullmatch(text)
     if not mt:
@@ -81,10 +115,11 @@ def parse_layer_index(text: str):
     off = int(mt.group(4)) if mt.group(4) else 0
     if mt.group(4) and len(mt.group(4)) > 6:
         return None
-    return (mt.group(2), -off if mt.group(3) == "-" else off)
+    kind: Literal["l", "L"] = "l" if mt.group(2) == "l" else "L"
+    return (kind, -off if mt.group(3) == "-" else off)
 
 
-def _num(s: str | None):
+def _num(s: str | None) -> LayerIndex | None:
     return ("num", int(s)) if s is not None and len(s) <= 6 else None
 
 
@@ -95,8 +130,10 @@ def resolve_ident(ident: str) -> Name | None:
     if ident == "e":
         return Name("e")
     mt = _SYM_RE.fullmatch(ident)
-    if mt and mt.group(2) in LETTERS:
+    known = letters()
+    if mt and mt.group(2) in known:
         d, letter = mt.group(1), mt.group(2)
+        layer: LayerIndex | None
         if mt.group(3) is not None:
             layer = _num(mt.group(3))
             if layer is None:
@@ -107,8 +144,8 @@ def resolve_ident(ident: str) -> Name | None:
             layer = ("prev", -1)
         else:
             layer = None
-        base = d + LETTERS[letter]
-        lower = letter.islower() and letter != "b"
+        base = d + known[letter]
+        lower = letter.islower() and letter != known[letter]
         return Name("sym", base, layer, lower=lower)
     if ident.casefold() in MATH_FUNCS:
         return Name("func", MATH_FUNCS[ident.casefold()])
@@ -131,10 +168,17 @@ def resolve_ident(ident: str) -> Name | None:
     return None
 
 
+def activation_name(key: str) -> Name:
+    """The catalogue activation ``key`` as a name (np.tanh, \\mathrm{np.tanh})."""
+    entry = rules.activations()[key]
+    return Name("act", entry.name, act=entry)
+
+
 def known_names(L: int) -> str:
     """A one-line list of what may be written, for "unknown name" errors."""
     acts = ", ".join(sorted(rules.activations()))
-    return (f"X, Y, W[l], b[l], Z[l], A[l], dW[l], db[l], dZ[l], dA[l] (l = 1..{L}; also W2, "
+    names = ", ".join(q if q in symbols.GLOBAL else f"{q}[l]" for q in quantities())
+    return (f"{names} (l = 1..{L}; also W2, "
             f"W_2, dz2), m, g[l] and g′, activations ({acts}) with ′ for the derivative, "
             "exp, log, np.dot, np.sum, np.multiply, np.power, np.where")
 
@@ -160,7 +204,15 @@ def bad_character(text: str, pos: int) -> ParseError:
     return ParseError(f"unexpected character {ch!r} ({uname})", pos, text)
 
 
-def check_text(text) -> None:
+def match_at(pattern: re.Pattern[str], text: str, i: int, end: int) -> re.Match[str]:
+    """``pattern`` at ``text[i:end]``, where the tokenizer has seen that its first character fits."""
+    mt = pattern.match(text, i, end)
+    if mt is None:  # not reached: each pattern matches the character that selected it
+        raise bad_character(text, i)
+    return mt
+
+
+def check_text(text: object) -> None:
     """Type, emptiness and length: the first bounds, before any parsing."""
     if not isinstance(text, str):
         raise ParseError(f"a formula is text, not {type(text).__name__}", None, None)
