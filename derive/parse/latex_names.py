@@ -1,8 +1,9 @@
 """Names and function calls in LaTeX: ``dZ^{[1]}``, ``W_2^T``, ``g^{[l]\\prime}(Z^{[l]})``,
 ``\\operatorname{ReLU}'(Z)``, ``\\mathrm{np.sum}(dZ, axis=1, keepdims=True)``, ``e^{-Z}``.
 
-A mixin of :class:`derive.parse.latex._Parser`: the token cursor, ``factor``, ``group``,
-``postfix`` and ``script`` live there.
+A level of the LaTeX parser (see :mod:`derive.parse.latex_tokens`): it reads scripts through
+:class:`derive.parse.latex_scripts.ScriptMixin` and calls back into the grammar only through
+``expr`` and ``factor``.
 
 >>> from derive.network.spec import Network
 >>> from derive.parse.build import Builder
@@ -18,14 +19,18 @@ import sympy as sp
 
 from derive.errors import ParseError
 from derive.network.spec import m
-from derive.parse.build import OnesVec, Value
-from derive.parse.names import Name, known_names, resolve_ident
+from derive.parse.build import OnesVec, Span, Value
+from derive.parse.latex_scripts import ScriptMixin, SupItem
+from derive.parse.latex_tokens import FUNC_CMDS, Tok
+from derive.parse.names import LayerIndex, Name, activation_name, known_names, resolve_ident
 
-FUNC_CMDS = {"sigma": "sigmoid", "tanh": "tanh", "exp": "exp", "log": "log", "ln": "log"}
 NP_LATEX = {"sum", "mean", "dot", "matmul", "multiply", "power", "exp", "log", "sqrt", "tanh"}
+FUNCTIONS = {"exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "abs": sp.Abs}
+KwValue = bool | int | str | None  # a keyword argument's value: axis=1, keepdims=True
+Keywords = dict[str, tuple[KwValue, Tok]]
 
 
-class NameMixin:
+class NameMixin(ScriptMixin):
     """Reading names, their scripts, and calls."""
 
     # -- names --------------------------------------------------------------------------------
@@ -36,7 +41,7 @@ class NameMixin:
         if t.text in FUNC_CMDS:
             return FUNC_CMDS[t.text], t.start, t.end
         open_ = self.expect("{")
-        parts, end = [], open_.end
+        parts: list[str] = []
         while self.peek().text != "}":
             u = self.next()
             if u.kind == "end":
@@ -48,7 +53,7 @@ class NameMixin:
             return "𝟙", t.start, end
         return ident, t.start, end
 
-    def name(self) -> tuple[Value, tuple[int, int]]:
+    def name(self) -> tuple[Value, Span]:
         ident, start, end = self.read_ident()
         if ident == "𝟙":
             return self.postfix(OnesVec(False, self.b.src((start, end))), (start, end))
@@ -64,18 +69,19 @@ class NameMixin:
             if parts is None:
                 raise ParseError(f"unknown name {ident!r}; known: {known_names(self.b.net.L)}",
                                  start, self.b.text)
-            items, pos = [], start
-            for p in parts[:-1]:
-                v = self.plain(resolve_ident(p), (pos, pos + len(p)))
+            items: list[tuple[Value, Span]] = []
+            pos = start
+            for p, pname in parts[:-1]:
+                v = self.plain(pname, (pos, pos + len(p)))
                 items.append((v, (pos, pos + len(p))))
                 pos += len(p)
-            last, lspan = self.decorated(resolve_ident(parts[-1]), pos, end)
+            last, lspan = self.decorated(parts[-1][1], pos, end)
             items.append((last, lspan))
             span = (start, lspan[1])
             return self.b.juxtapose(items, start), span
         return self.decorated(name, start, end)
 
-    def plain(self, name: Name, span) -> Value:
+    def plain(self, name: Name, span: Span) -> Value:
         if name.kind == "m":
             return self.b.const(m, span, span[0])
         if name.kind == "e":
@@ -84,7 +90,7 @@ class NameMixin:
             raise self.err("a function name inside a longer word", self.peek())
         return self.b.symbol(name.base, name.layer, span, span[0], lower=name.lower)
 
-    def decorated(self, name: Name, start: int, end: int) -> tuple[Value, tuple[int, int]]:
+    def decorated(self, name: Name, start: int, end: int) -> tuple[Value, Span]:
         if name.kind == "e" and self.peek().text == "^":
             hat = self.next()
             if self.peek().text == "{":
@@ -94,9 +100,11 @@ class NameMixin:
             span = (start, xspan[1])
             return self.b.power(self.plain(name, (start, end)), x, span, hat.start), span
         if name.kind in ("m", "e"):
-            v = self.plain(name, (start, end))
-            return self.postfix(v, (start, end))
-        index, prime, post = name.layer, name.prime, []
+            return self.postfix(self.plain(name, (start, end)), (start, end))
+        index: LayerIndex | None = name.layer
+        prime = name.prime
+        post: list[tuple[SupItem, int]] = []
+        v: Value
         nxt = self.peek()
         if nxt.kind == "num" and not nxt.space and index is None and name.kind in ("sym", "act") \
                 and nxt.text.isdigit():
@@ -136,7 +144,7 @@ class NameMixin:
                 break
         span = (start, end)
         if name.kind == "sym":
-            v: Value = self.b.symbol(name.base, index, span, start, lower=name.lower)
+            v = self.b.symbol(name.base, index, span, start, lower=name.lower)
             for item, e in post:
                 v = self.apply_item(v, item, (start, e), self.peek())
             return self.postfix(v, span)
@@ -147,16 +155,14 @@ class NameMixin:
             v = self.b.activation(Name("act", name.base, None, prime=prime, act=name.act),
                                   index, arg, span, start)
         elif name.base in ("sum", "mean"):
-            v = self.b.total(arg, 1 if self.b.net.convention == "columns" else 0, True, span,
-                             start)
+            v = self.b.total(arg, self.b.net.layout.example_sum_axis, True, span, start)
         else:
-            fn = {"exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "abs": sp.Abs}[name.base]
-            v = self.b.pointwise(fn, [arg], span, start)
+            v = self.b.pointwise(FUNCTIONS[name.base], [arg], span, start)
         for item, _ in post:
             v = self.apply_item(v, item, span, self.peek())
         return self.postfix(v, span)
 
-    def argument(self, start: int) -> tuple[Value, tuple[int, int]]:
+    def argument(self, start: int) -> tuple[Value, Span]:
         t = self.peek()
         if t.kind == "op" and t.text in "({":
             self.next()
@@ -170,8 +176,9 @@ class NameMixin:
             return self.factor()
         raise self.err("a function needs its argument: g'(Z^{[1]})", t)
 
-    def call_args(self, open_) -> tuple[list, dict]:
-        pos, kw = [], {}
+    def call_args(self, open_: Tok) -> tuple[list[tuple[Value, Span]], Keywords]:
+        pos: list[tuple[Value, Span]] = []
+        kw: Keywords = {}
         self.in_call.append(True)
         while True:
             t, t2 = self.peek(), self.peek(1)
@@ -179,7 +186,7 @@ class NameMixin:
                 self.i += 2
                 neg = self.peek().text == "-" and bool(self.next())
                 val = self.next()
-                lit = {"True": True, "False": False, "None": None}.get(val.text, val.text)
+                lit: KwValue = {"True": True, "False": False, "None": None}.get(val.text, val.text)
                 if val.kind == "num" and val.text.isdigit():
                     lit = -int(val.text) if neg else int(val.text)
                 kw[t.text] = (lit, val)
@@ -192,7 +199,7 @@ class NameMixin:
             if sep.text != ",":
                 raise self.err("expected ',' or ')'", sep)
 
-    def np_call(self, f: str, start: int, end: int) -> tuple[Value, tuple[int, int]]:
+    def np_call(self, f: str, start: int, end: int) -> tuple[Value, Span]:
         if f not in NP_LATEX:
             raise ParseError(f"np.{f} is not read in LaTeX; allowed: "
                              f"{', '.join('np.' + x for x in sorted(NP_LATEX))}", start, self.b.text)
@@ -203,11 +210,11 @@ class NameMixin:
         if f in ("sum", "mean"):
             if len(args) != 1 or set(kw) - {"axis", "keepdims"}:
                 raise self.err(f"np.{f}(x, axis=..., keepdims=...)", open_)
-            axis = kw.get("axis", (None, None))[0]
-            if axis not in (0, 1, -1, -2, None):
+            written = kw["axis"][0] if "axis" in kw else None
+            if not (written is None or isinstance(written, int) and written in (0, 1, -1, -2)):
                 raise self.err("axis must be 0 or 1", open_)
-            axis = axis % 2 if axis is not None else None
-            keep = bool(kw.get("keepdims", (False, None))[0])
+            axis = written % 2 if written is not None else None
+            keep = bool(kw["keepdims"][0]) if "keepdims" in kw else False
             v = (b.mean if f == "mean" else b.total)(args[0][0], axis, keep, span, start)
             return self.postfix(v, span)
         if kw:
@@ -223,21 +230,21 @@ class NameMixin:
         elif f == "power":
             v = b.power(vals[0], vals[1], span, start)
         elif f == "tanh":
-            v = b.activation(resolve_ident("tanh"), None, vals[0], span, start)
+            v = b.activation(activation_name("tanh"), None, vals[0], span, start)
         else:
-            fn = {"exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt}[f]
-            v = b.pointwise(fn, vals, span, start)
+            v = b.pointwise(FUNCTIONS[f], vals, span, start)
         return self.postfix(v, span)
 
 
-def _split_word(word: str) -> list[str] | None:
+def _split_word(word: str) -> list[tuple[str, Name]] | None:
     """``mdZ`` -> [m, dZ]: a word of several names written together (longest match first)."""
-    out, k = [], 0
+    out: list[tuple[str, Name]] = []
+    k = 0
     while k < len(word):
         for j in range(min(len(word), k + 12), k, -1):
             name = resolve_ident(word[k:j])
             if name is not None and name.kind in ("sym", "m") and not name.layer:
-                out.append(word[k:j])
+                out.append((word[k:j], name))
                 k = j
                 break
         else:

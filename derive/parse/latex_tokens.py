@@ -1,0 +1,155 @@
+"""LaTeX tokens: the tokenizer, its tables, and the token cursor the parser's levels share.
+
+The LaTeX parser is one class built in levels, each calling only into itself and the levels below:
+:class:`Cursor` (token access and state, here) → :class:`derive.parse.latex_scripts.ScriptMixin`
+(``^{...}``, ``_{...}``, ``'``) → :class:`derive.parse.latex_names.NameMixin` (names and calls) →
+:class:`derive.parse.latex._Parser` (the grammar). The grammar's two entry points, ``expr`` and
+``factor``, are what a lower level may call back into; the cursor declares them abstract.
+
+>>> [t.text for t in tokenize(r"W^{[2]\\top} ⊙ 2", 0, 15)]
+['W', '^', '{', '[', '2', ']', 'top', '}', 'odot', '2', '']
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Literal
+
+from derive.errors import ParseError
+from derive.parse.build import Builder, Span, Value
+from derive.parse.names import MAX_DEPTH, MAX_TOKENS, bad_character, check_number, match_at
+
+SKIP = {",", ";", ":", "!", " ", "quad", "qquad", "left", "right", "big", "Big", "bigl", "bigr",
+        "Bigl", "Bigr", "bigg", "Bigg", "displaystyle", "limits", "mathopen", "mathclose"}
+UNICODE: dict[str, tuple[Literal["op", "cmd"], str]] = {
+    "′": ("op", "'"), "’": ("op", "'"), "⊙": ("cmd", "odot"), "∘": ("cmd", "odot"),
+    "·": ("cmd", "cdot"), "⋅": ("cmd", "cdot"), "×": ("cmd", "times"), "−": ("op", "-"),
+    "ᵀ": ("cmd", "top"), "⊤": ("cmd", "top"), "σ": ("cmd", "sigma"),
+    "∂": ("cmd", "partial"), "𝟙": ("cmd", "ones"), "²": ("op", "²"), "∗": ("op", "*"),
+    "⊘": ("cmd", "oslash")}
+OPS = "{}^_()[]'+-*/=,.<>"
+PRODUCTS = {"*": "*", "ast": "*", "odot": "⊙", "circ": "⊙", "cdot": "·", "times": "·",
+            "/": "/", "oslash": "/", "div": "/"}
+FUNC_CMDS = {"sigma": "sigmoid", "tanh": "tanh", "exp": "exp", "log": "log", "ln": "log"}
+NAME_CMDS = {"mathrm", "operatorname", "text", "textrm", "mathit", "textit", "mathbf",
+             "boldsymbol", "mathsf", "mathbb", "bm", "mathtt", "texttt"}
+FACTOR_CMDS = {"frac", "dfrac", "tfrac", "sum", "partial", "ones", *NAME_CMDS, *FUNC_CMDS}
+TRANSPOSE = {"top", "intercal", "mathsf{T}"}
+
+TokKind = Literal["cmd", "word", "num", "op", "end"]
+_COMMAND = re.compile(r"\\([A-Za-z]+|.)")
+_WORD = re.compile(r"[A-Za-z]+")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+@dataclass(frozen=True)
+class Tok:
+    kind: TokKind
+    text: str
+    start: int
+    end: int
+    space: bool
+
+
+def tokenize(text: str, start: int, end: int) -> list[Tok]:
+    toks: list[Tok] = []
+    i, space = start, False
+    while i < end:
+        ch = text[i]
+        if ch in " \t\r\n~":
+            i, space = i + 1, True
+            continue
+        if len(toks) >= MAX_TOKENS:
+            raise ParseError(f"more than {MAX_TOKENS} tokens in one formula", i, text)
+        if ch == "\\":
+            mt = _COMMAND.match(text, i, end)
+            if not mt:
+                raise ParseError("a lone backslash", i, text)
+            name = mt.group(1)
+            i = mt.end()
+            if name in SKIP:
+                if name in ("left", "right") and i < end and text[i] == ".":
+                    i += 1
+                space = True
+                continue
+            if name in ("{", "}"):
+                toks.append(Tok("op", "(" if name == "{" else ")", mt.start(), i, space))
+            elif name.isalpha():
+                toks.append(Tok("cmd", name, mt.start(), i, space))
+            else:
+                raise ParseError(f"the LaTeX command \\{name} is not read in formulas",
+                                 mt.start(), text)
+        elif ch.isascii() and ch.isalpha():
+            mt = match_at(_WORD, text, i, end)
+            toks.append(Tok("word", mt.group(), i, mt.end(), space))
+            i = mt.end()
+        elif ch.isascii() and ch.isdigit():
+            mt = match_at(_NUMBER, text, i, end)
+            check_number(mt.group(), i, text)
+            toks.append(Tok("num", mt.group(), i, mt.end(), space))
+            i = mt.end()
+        elif ch in OPS:
+            toks.append(Tok("op", ch, i, i + 1, space))
+            i += 1
+        elif ch in UNICODE:
+            kind, val = UNICODE[ch]
+            toks.append(Tok(kind, val, i, i + 1, space))
+            i += 1
+        else:
+            raise bad_character(text, i)
+        space = False
+    toks.append(Tok("end", "", end, end, space))
+    return toks
+
+
+class Cursor(ABC):
+    """The tokens of one formula, the position in them, and the parser's state."""
+
+    def __init__(self, b: Builder, toks: list[Tok]):
+        self.b, self.toks, self.i = b, toks, 0
+        self.depth = 0
+        self.in_call = [False]  # inside call arguments ("1,5" is then two arguments, not 1.5)
+        self.in_sum = 0  # inside \sum (where an example index (i) may appear)
+        self.example_seen = False
+
+    # -- the grammar's entry points (derive.parse.latex._Parser) -------------------------------
+    @abstractmethod
+    def expr(self) -> tuple[Value, Span]:
+        """A whole expression: terms joined by + and -."""
+
+    @abstractmethod
+    def factor(self) -> tuple[Value, Span]:
+        """One operand with its scripts."""
+
+    # -- token access -----------------------------------------------------------------------
+    def peek(self, k: int = 0) -> Tok:
+        return self.toks[min(self.i + k, len(self.toks) - 1)]
+
+    def next(self) -> Tok:
+        t = self.peek()
+        self.i = min(self.i + 1, len(self.toks) - 1)
+        return t
+
+    def err(self, message: str, t: Tok) -> ParseError:
+        return ParseError(message, t.start, self.b.text)
+
+    def expect(self, text: str) -> Tok:
+        t = self.next()
+        if t.text != text or t.kind in ("end", "word", "num"):
+            raise self.err(f"expected {text!r} here" if t.kind != "end" else
+                           f"the formula ends where {text!r} was expected", t)
+        return t
+
+    def enter(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.err(f"the formula nests more than {MAX_DEPTH} levels deep", self.peek())
+
+    def starts_factor(self, t: Tok) -> bool:
+        if t.kind in ("word", "num"):
+            return True
+        if t.kind == "op":
+            return t.text in "({"
+        return t.kind == "cmd" and t.text in FACTOR_CMDS
