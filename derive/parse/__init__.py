@@ -26,7 +26,9 @@ derive.errors.ShapeMismatch: matrix product dZ[2] and W[2]T: (1×m)·(3×1) — 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from derive.core import expr as E
 from derive.core.expr import Expr, Sym
@@ -34,7 +36,7 @@ from derive.errors import ParseError, ShapeMismatch
 from derive.network.spec import Network
 from derive.parse import latex as _latex
 from derive.parse import text as _text
-from derive.parse.build import Builder, Const, OnesVec, check_tree_depth
+from derive.parse.build import Builder, Const, OnesVec, Value, check_tree_depth
 from derive.parse.names import (
     MAX_DEPTH,
     MAX_EXPONENT,
@@ -46,12 +48,14 @@ from derive.parse.names import (
     LayerOutOfRange,
     check_nesting,
     check_text,
+    gradients,
 )
 
 SYNTAXES = ("auto", "latex", "text")
-GRADIENTS = ("dW", "db", "dZ", "dA")
+GRADIENTS = gradients()  # what a left side may name: dW, db, dZ, dA (from the symbol table)
 _TEXT_TEX = "|".join(_text.TEX)
 MAX_TREE_DEPTH = 2 * MAX_DEPTH
+T = TypeVar("T")
 
 __all__ = [
     "Equation", "parse_equation", "parse_expression", "detect_syntax", "LayerOutOfRange",
@@ -112,7 +116,10 @@ def _syntax(text: str, syntax: str) -> str:
     return detect_syntax(text) if syntax == "auto" else syntax
 
 
-def _side(b: Builder, syntax: str, start: int, end: int):
+Read = Callable[[Builder, str], T]  # one reading of the whole text with a Builder and a syntax
+
+
+def _side(b: Builder, syntax: str, start: int, end: int) -> Value:
     if not b.text[start:end].strip():
         where = "right" if start else "left"
         raise ParseError(f"nothing on the {where} side of '='", min(start, len(b.text)), b.text)
@@ -120,7 +127,7 @@ def _side(b: Builder, syntax: str, start: int, end: int):
     return parser(b, start, end)
 
 
-def _finish(b: Builder, v, start: int, end: int) -> Expr:
+def _finish(b: Builder, v: Value, start: int, end: int) -> Expr:
     if isinstance(v, OnesVec):
         raise ParseError("𝟙 alone is not a formula", start, b.text)
     if isinstance(v, Const):
@@ -129,14 +136,15 @@ def _finish(b: Builder, v, start: int, end: int) -> Expr:
     return v
 
 
-def _attempt(text, net, syntax, layer, generic, sides):
-    """One parse with the generic index l (if any) set to ``generic``."""
-    current = layer if layer is not None else (1 if net.L == 1 else None)
-    b = Builder(net, text, current=current, generic=generic if generic is not None else layer)
-    if sides is None:
-        v = _side(b, syntax, 0, len(text))
-        return _finish(b, v, 0, len(text)), b
-    (ls, le), (rs, re_) = sides
+def _read_expression(b: Builder, syntax: str) -> Expr:
+    """The whole text as one expression."""
+    return _finish(b, _side(b, syntax, 0, len(b.text)), 0, len(b.text))
+
+
+def _read_equation(b: Builder, syntax: str, eq: int, layer: int | None) -> tuple[Sym, Expr]:
+    """``target = rhs`` split at the '=' at ``eq``: the gradient named on the left, the right."""
+    text = b.text
+    (ls, le), (rs, re_) = (0, eq), (eq + 1, len(text))
     target = _side(b, syntax, ls, le)
     if not isinstance(target, Sym) or target.base not in GRADIENTS:
         raise ParseError("the left side must name one gradient: dZ1, dW[2], db^{[1]}, "
@@ -144,38 +152,48 @@ def _attempt(text, net, syntax, layer, generic, sides):
     b.current = layer if layer is not None else target.layer
     b.mode = "math"
     v = _side(b, syntax, rs, re_)
-    return (target, _finish(b, v, rs, re_)), b
+    return target, _finish(b, v, rs, re_)
 
 
-def _parse(text: str, net: Network, syntax: str, layer: int | None, equation: bool):
+def _attempt(text: str, net: Network, syntax: str, layer: int | None, generic: int | None,
+             read: Read[T]) -> tuple[T, Builder]:
+    """One reading with the generic index l (if any) set to ``generic``."""
+    current = layer if layer is not None else (1 if net.L == 1 else None)
+    b = Builder(net, text, current=current, generic=generic if generic is not None else layer)
+    return read(b, syntax), b
+
+
+def _check(text: object, net: object) -> None:
     check_text(text)
     if not isinstance(net, Network):
         raise ParseError("parsing needs a Network (derive.Network(...))", None, None)
-    sides = None
-    if equation:
-        eq = _equals(text)
-        sides = ((0, eq), (eq + 1, len(text)))
+
+
+def _parse(text: str, net: Network, syntax: str, layer: int | None,
+           read: Read[T]) -> tuple[T, Builder, str, int | None]:
+    """The reading, its builder, the syntax, and the layer a generic l was read as (or None)."""
     check_nesting(text, 0, len(text))
     syn = _syntax(text, syntax)
     try:
         try:
-            out, b = _attempt(text, net, syn, layer, None, sides)
+            out, b = _attempt(text, net, syn, layer, None, read)
             return out, b, syn, None
         except GenericLayerNeeded as first:
             for l in range(1, net.L + 1):
                 try:
-                    out, b = _attempt(text, net, syn, layer, l, sides)
+                    out, b = _attempt(text, net, syn, layer, l, read)
                 except LayerOutOfRange:
                     continue
                 return out, b, syn, l
-            raise _first_out_of_range(text, net, syn, layer, sides) or first from None
+            raise _first_out_of_range(text, net, syn, layer, read) or first from None
     except RecursionError:
         raise ParseError("the formula nests too deeply to read", None, text) from None
 
 
-def _first_out_of_range(text, net, syn, layer, sides):
+def _first_out_of_range(text: str, net: Network, syn: str, layer: int | None,
+                        read: Read[object]) -> LayerOutOfRange | None:
     try:
-        _attempt(text, net, syn, layer, 1, sides)
+        _attempt(text, net, syn, layer, 1, read)
     except LayerOutOfRange as exc:
         return exc
     return None
@@ -186,7 +204,13 @@ def parse_equation(text: str, net: Network, syntax: str = "auto",
     """Read ``gradient = formula``; ``layer`` is the concrete l for a generic index (and the
     layer of unindexed names such as ``dW``). Without it, a generic l takes the smallest layer
     at which every index exists, and a note says so."""
-    (target, rhs), b, syn, chosen = _parse(text, net, syntax, layer, True)
+    _check(text, net)
+    eq = _equals(text)
+
+    def read(b: Builder, syn: str) -> tuple[Sym, Expr]:
+        return _read_equation(b, syn, eq, layer)
+
+    (target, rhs), b, syn, chosen = _parse(text, net, syntax, layer, read)
     notes = list(b.notes)
     if chosen is not None:
         notes.append(f"generic layer l read as l = {chosen} (pass the layer to check another)")
@@ -196,5 +220,6 @@ def parse_equation(text: str, net: Network, syntax: str = "auto",
 def parse_expression(text: str, net: Network, syntax: str = "auto",
                      layer: int | None = None) -> Expr:
     """Read a right side alone (no '='): the expression tree over the network's symbols."""
-    expr, _, _, _ = _parse(text, net, syntax, layer, False)
+    _check(text, net)
+    expr, _, _, _ = _parse(text, net, syntax, layer, _read_expression)
     return expr

@@ -22,23 +22,27 @@ mathematical notation, numpy broadcasting in numpy text), ``cdot`` (· resolved 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from typing import TypeGuard
 
 import sympy as sp
 
+from derive.catalogue import rules
 from derive.core import expr as E
 from derive.core.expr import as_sympy
 from derive.errors import ParseError, ShapeMismatch
 from derive.network.spec import Network
-from derive.network.symbols import SymbolTable
+from derive.network.symbols import GLOBAL, SymbolTable
 from derive.parse.names import (
     MAX_EXPONENT,
     MAX_MAGNITUDE,
     MAX_SYMBOLS,
     GenericLayerNeeded,
+    LayerIndex,
     LayerOutOfRange,
     Name,
+    quantities,
 )
 
 Span = tuple[int, int]
@@ -65,21 +69,22 @@ Value = E.Expr | Const | OnesVec
 _STEP = sp.Piecewise((1, X[0] > 0), (0, True))
 
 
-def _is_relu_prime(v) -> bool:
-    return isinstance(v, E.Deriv) and v.activation is not None and v.activation.name == "relu"
+def _is_relu_prime(v: Value) -> TypeGuard[E.Deriv]:
+    return (isinstance(v, E.Deriv) and isinstance(v.activation, rules.Activation)
+            and v.activation.name == "relu")
 
 
-def is_indicator(v) -> bool:
+def is_indicator(v: Value) -> bool:
     """A 0/1 array: (Z > 0), np.where(..., 1, 0) or relu′(Z)."""
     return _is_relu_prime(v) or (isinstance(v, E.Pointwise) and isinstance(v.expr, sp.Piecewise)
                                  and all(a.expr in (0, 1) for a in v.expr.args))
 
 
-def _same(a, b) -> bool:
+def _same(a: object, b: object) -> bool:
     return bool(as_sympy(a) == as_sympy(b))
 
 
-def _fmt(shape) -> str:
+def _fmt(shape: Iterable[object]) -> str:
     return "×".join(str(d) for d in shape)
 
 
@@ -130,7 +135,7 @@ class Builder:
         return ParseError(message, pos, self.text)
 
     # -- names ------------------------------------------------------------------------------
-    def layer(self, index, what: str, pos: int) -> int:
+    def layer(self, index: LayerIndex | None, what: str, pos: int) -> int:
         """A concrete layer number from a parsed index (see names.parse_layer_index)."""
         L = self.net.L
         if index is None:
@@ -155,7 +160,8 @@ class Builder:
         self.generic_used = True
         return self.generic + k
 
-    def symbol(self, base: str, index, span: Span, pos: int, lower: bool = False) -> E.Sym:
+    def symbol(self, base: str, index: LayerIndex | None, span: Span, pos: int,
+               lower: bool = False) -> E.Sym:
         """The table's symbol for ``base`` at the layer ``index`` names, with ``src`` set."""
         self.n_symbols += 1
         if self.n_symbols > MAX_SYMBOLS:
@@ -163,7 +169,8 @@ class Builder:
         if lower:
             self.note("lower-case names (dz, a, w, x, ...) are read as the same quantities as "
                       "upper case (one example is the case m = 1)")
-        if base in ("X", "Y"):
+        layer: int | None
+        if base in GLOBAL:
             if index is not None:
                 raise self.error(f"{base} has no layer index", pos)
             layer = None
@@ -180,12 +187,12 @@ class Builder:
 
     def gradient_of(self, value: Value, span: Span, pos: int) -> E.Sym:
         """∂L/∂Q for a quantity Q as written in a fraction: Z[1] -> dZ[1]."""
-        if not isinstance(value, E.Sym) or value.base.startswith("d") or value.base == "Y":
+        if not isinstance(value, E.Sym) or value.base != "X" and "d" + value.base not in quantities():
             raise self.error("∂L/∂(...) needs one of W, b, Z, A or X below the fraction bar", pos)
         base, layer = ("dA", 0) if value.base == "X" else ("d" + value.base, value.layer)
         return replace(self.table[base, layer], src=self.src(span))
 
-    def const(self, value, span: Span, pos: int) -> Const:
+    def const(self, value: sp.Expr | int, span: Span, pos: int) -> Const:
         value = as_sympy(value)
         if value.is_Number and (value.is_infinite or value is sp.nan or
                                 abs(value) > MAX_MAGNITUDE):
@@ -215,15 +222,15 @@ class Builder:
         """A B (juxtaposition, @, np.dot): scalars scale, 𝟙 sums, matrices multiply."""
         if isinstance(a, Const) and isinstance(b, Const):
             return self.const(a.value * b.value, span, pos)
-        if isinstance(a, Const) and not isinstance(b, OnesVec):
+        if isinstance(a, Const) and isinstance(b, E.Expr):
             return self.scale(a, b, span)
-        if isinstance(b, Const) and not isinstance(a, OnesVec):
+        if isinstance(b, Const) and isinstance(a, E.Expr):
             return self.scale(b, a, span)
-        if isinstance(b, OnesVec) and not isinstance(a, OnesVec | Const) and not b.transposed:
+        if isinstance(b, OnesVec) and isinstance(a, E.Expr) and not b.transposed:
             return E.Sum(a, 1, src=self.src(span))
-        if isinstance(a, OnesVec) and not isinstance(b, OnesVec | Const) and a.transposed:
+        if isinstance(a, OnesVec) and isinstance(b, E.Expr) and a.transposed:
             return E.Sum(b, 0, src=self.src(span))
-        if isinstance(a, OnesVec) or isinstance(b, OnesVec):
+        if not (isinstance(a, E.Expr) and isinstance(b, E.Expr)):  # a 𝟙 anywhere else
             raise self.error("𝟙 must sit right of a matrix (dZ 𝟙) or as 𝟙ᵀ on its left", pos)
         return E.MatMul(a, b, src=self.src(span))
 
@@ -243,7 +250,7 @@ class Builder:
         for v, sp_ in mats[1:]:
             acc_span = (acc_span[0], sp_[1])
             acc = self.matmul(acc, v, acc_span, pos)
-        if isinstance(acc, OnesVec):
+        if not isinstance(acc, E.Expr):  # a product of matrices is never a Const: a lone 𝟙
             raise self.error("𝟙 must multiply a matrix", pos)
         if coeff != 1:
             acc = self.scale(Const(coeff), acc, span)
@@ -348,9 +355,12 @@ class Builder:
         raise self.error("an exponent must be a number (a matrix power is not element-wise)", pos)
 
     # -- functions --------------------------------------------------------------------------
-    def pointwise(self, fn: Callable, args: list[Value], span: Span, pos: int) -> Value:
+    def pointwise(self, fn: Callable[..., sp.Expr], args: list[Value], span: Span,
+                  pos: int) -> Value:
         """fn applied entry by entry; all-scalar arguments give a scalar."""
-        syms, mats, params = [], [], []
+        syms: list[sp.Expr] = []
+        mats: list[E.Expr] = []
+        params: list[sp.Symbol] = []
         for v in args:
             if isinstance(v, Const):
                 syms.append(v.value)
@@ -376,13 +386,12 @@ class Builder:
 
     def _relu_prime(self, v: Value, span: Span) -> Value:
         """(Z[l] > 0) is relu′(Z[l]) exactly (the catalogue's relu′(0) = 0): say it that way."""
-        from derive.catalogue.rules import activations
-
-        if (isinstance(v, E.Pointwise) and len(v.args) == 1 and isinstance(v.args[0], E.Sym)
-                and v.args[0].base == "Z" and v.expr == _STEP):
+        if isinstance(v, E.Pointwise) and len(v.args) == 1:
             z = v.args[0]
-            self.note(f"{self.src(span)} read as relu′({z.written()}) (1 where positive, else 0)")
-            return E.Deriv(activations()["relu"], z.layer, z, src=self.src(span))
+            if isinstance(z, E.Sym) and z.base == "Z" and z.layer is not None and v.expr == _STEP:
+                self.note(f"{self.src(span)} read as relu′({z.written()}) (1 where positive, "
+                          "else 0)")
+                return E.Deriv(rules.activations()["relu"], z.layer, z, src=self.src(span))
         return v
 
     def where(self, cond: Value, a: Value, b: Value, span: Span, pos: int) -> Value:
@@ -395,13 +404,14 @@ class Builder:
         args: list[Value] = list(cond.args)
         n = len(args)
 
-        def fn(*xs):
+        def fn(*xs: sp.Expr) -> sp.Expr:
             inner = rel.subs(dict(zip(cond.params, xs[:n], strict=False)), simultaneous=True)
             return sp.Piecewise((xs[n], inner), (xs[n + 1], True))
 
         return self._relu_prime(self.pointwise(fn, [*args, a, b], span, pos), span)
 
-    def activation(self, name: Name, index, arg: Value, span: Span, pos: int) -> Value:
+    def activation(self, name: Name, index: LayerIndex | None, arg: Value, span: Span,
+                   pos: int) -> Value:
         """g(arg) or g′(arg) for a named activation or the layer's own g."""
         if not isinstance(arg, E.Expr) or isinstance(arg, OnesVec):
             raise self.error(f"{self.src(span)}: an activation applies to a matrix such as Z[1]",
@@ -417,7 +427,7 @@ class Builder:
         node = E.Deriv if name.prime else E.Act
         return node(act, layer, arg, src=self.src(span))
 
-    def _activation_layer(self, index, arg: E.Expr, pos: int) -> int:
+    def _activation_layer(self, index: LayerIndex | None, arg: E.Expr, pos: int) -> int:
         if index is not None:
             layer = self.layer(index, "g", pos)
         else:
@@ -433,7 +443,8 @@ class Builder:
                                   f"{self.net.L}", pos, self.text)
         return layer
 
-    def total(self, v: Value, axis, keepdims: bool, span: Span, pos: int) -> Value:
+    def total(self, v: Value, axis: int | None, keepdims: bool, span: Span,
+              pos: int) -> Const | E.Sum:
         """np.sum(v, axis, keepdims): Sum node; without keepdims a note (numpy gives 1-D)."""
         if isinstance(v, Const):
             return v
@@ -447,7 +458,7 @@ class Builder:
                       f"{_fmt(out.shape)} {'column' if axis == 1 else 'row'} keepdims=True gives")
         return out
 
-    def mean(self, v: Value, axis, keepdims: bool, span: Span, pos: int) -> Value:
+    def mean(self, v: Value, axis: int | None, keepdims: bool, span: Span, pos: int) -> Value:
         s = self.total(v, axis, keepdims, span, pos)
         if isinstance(s, Const) or not isinstance(v, E.Expr):
             return s

@@ -31,20 +31,23 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 from derive.errors import ParseError
-from derive.parse.build import Builder, Value
+from derive.parse.build import Builder, Span, Value
 from derive.parse.names import (
     MAX_DEPTH,
     MAX_TOKENS,
+    LayerIndex,
     Name,
     bad_character,
     check_number,
     known_names,
+    match_at,
     parse_layer_index,
     resolve_ident,
 )
-from derive.parse.walker import METHODS, NP_DTYPES, Piece, Walker
+from derive.parse.walker import METHODS, NP_DTYPES, Entry, Piece, Walker
 
 UNICODE = {"′": "'", "’": "'", "ʹ": "'", "ᵀ": "ᵀ", "⊤": "ᵀ", "⊙": "⊙", "∘": "⊙", "∗": "*",
            "·": "·", "⋅": "·", "×": "·", "−": "-", "–": "-", "÷": "/", "⊘": "/", "²": "²",
@@ -62,11 +65,16 @@ NP_FUNCS = {"dot", "matmul", "multiply", "divide", "add", "subtract", "sum", "me
 RAW = {"True", "False", "None", "float", "int"}
 _NUM = re.compile(r"\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_COMMAND = re.compile(r"\\([A-Za-z]+)")
+TokKind = Literal["NAME", "NUM", "OP", "END"]
+# One element of a run the pre-pass collects: an operator ("o") or an operand ("x"), as pieces
+# of Python text with the input span it came from.
+Elem = tuple[Literal["o", "x"], list[Piece], Span]
 
 
 @dataclass(frozen=True)
 class Tok:
-    kind: str  # NAME, NUM, OP, END
+    kind: TokKind
     text: str
     start: int
     end: int
@@ -85,25 +93,25 @@ def tokenize(text: str, start: int, end: int) -> list[Tok]:
         if len(toks) >= MAX_TOKENS:
             raise ParseError(f"more than {MAX_TOKENS} tokens in one formula", i, text)
         if ch.isascii() and (ch.isalpha() or ch == "_"):
-            mt = _IDENT.match(text, i, end)
+            mt = match_at(_IDENT, text, i, end)
             toks.append(Tok("NAME", mt.group(), i, mt.end(), space))
             i = mt.end()
         elif ch.isascii() and (ch.isdigit() or (ch == "." and i + 1 < end and
                                                 text[i + 1].isdigit())):
-            mt = _NUM.match(text, i, end)
+            mt = match_at(_NUM, text, i, end)
             check_number(mt.group(), i, text)
             toks.append(Tok("NUM", mt.group(), i, mt.end(), space))
             i = mt.end()
         elif ch == "\\":
-            mt = re.compile(r"\\([A-Za-z]+)").match(text, i, end)
-            if not mt or mt.group(1) not in TEX:
+            cmd = _COMMAND.match(text, i, end)
+            if not cmd or cmd.group(1) not in TEX:
                 raise ParseError("a LaTeX command in text: only \\cdot, \\odot, \\circ, \\times, "
                                  "\\top, \\prime, \\ast, \\partial and \\sigma are read here "
                                  "(use LaTeX syntax for the rest)", i, text)
-            sym = TEX[mt.group(1)]
-            kind = "NAME" if sym == "σ" else "OP"
-            toks.append(Tok(kind, sym, i, mt.end(), space))
-            i = mt.end()
+            sym = TEX[cmd.group(1)]
+            kind: TokKind = "NAME" if sym == "σ" else "OP"
+            toks.append(Tok(kind, sym, i, cmd.end(), space))
+            i = cmd.end()
         elif ch == "σ":
             toks.append(Tok("NAME", "σ", i, i + 1, space))
             i += 1
@@ -128,7 +136,7 @@ class _Prepass:
 
     def __init__(self, b: Builder, toks: list[Tok]):
         self.b, self.toks, self.i = b, toks, 0
-        self.table: dict[str, tuple] = {}
+        self.table: dict[str, Entry] = {}
         self.flags: set[str] = set()
         self.depth = 0
 
@@ -150,7 +158,7 @@ class _Prepass:
     def err(self, message: str, t: Tok) -> ParseError:
         return ParseError(message, t.start, self.b.text)
 
-    def placeholder(self, entry: tuple, start: int, end: int) -> Piece:
+    def placeholder(self, entry: Entry, start: int, end: int) -> Piece:
         name = f"_p{len(self.table)}"
         self.table[name] = entry
         return (name, start, end)
@@ -164,7 +172,7 @@ class _Prepass:
         return ps
 
     def seq(self, in_call: bool) -> list[Piece]:
-        elems: list[tuple] = []
+        elems: list[Elem] = []
         while True:
             t = self.peek()
             if t.kind == "END" or t.text in (")", "]") or (in_call and t.text == ","):
@@ -177,7 +185,7 @@ class _Prepass:
                     self.flags.add("weak")
                 elif t.text == "@":
                     self.flags.add("numpy")
-                elems.append(("o", [(BINOPS[t.text], t.start, t.end)]))
+                elems.append(("o", [(BINOPS[t.text], t.start, t.end)], (t.start, t.end)))
             else:
                 ps, span = self.operand(in_call)
                 elems.append(("x", ps, span))
@@ -216,7 +224,7 @@ class _Prepass:
             out.append((")", e1, e1))
         return out
 
-    def operand(self, in_call: bool) -> tuple[list[Piece], tuple[int, int]]:
+    def operand(self, in_call: bool) -> tuple[list[Piece], Span]:
         self.depth += 1
         if self.depth > MAX_DEPTH:
             raise self.err(f"the formula nests more than {MAX_DEPTH} levels deep", self.peek())
@@ -326,10 +334,10 @@ class _Prepass:
             ps.append((")", sep.start, sep.end))
             return ps, sep.end
 
-    def bracket_index(self, what: str):
+    def bracket_index(self, what: str) -> tuple[LayerIndex, int]:
         """``[2]``, ``[l-1]`` right after a name (the '[' is next)."""
         open_ = self.next()
-        parts = []
+        parts: list[str] = []
         while self.peek().text != "]":
             t = self.next()
             if t.kind == "END":
@@ -390,7 +398,7 @@ class _Prepass:
         if open_.text != "(":
             shown = self.b.text[t.start:end]
             raise self.err(f"{shown} needs its argument in parentheses: {shown}(Z1)", open_)
-        entry = ("func", name) if name.kind == "func" else ("act", Name(
+        entry: Entry = ("func", name) if name.kind == "func" else ("act", Name(
             "act", name.base, None, prime=prime, act=name.act), index)
         args, end2 = self.call_args(open_)
         return [self.placeholder(entry, t.start, end), *args], end2
@@ -432,7 +440,7 @@ class _Prepass:
         return self.gradient(den, den.text, t.start)
 
 
-def _ast_depth_ok(tree, limit: int) -> bool:
+def _ast_depth_ok(tree: ast.AST, limit: int) -> bool:
     stack = [(tree, 0)]
     while stack:
         node, d = stack.pop()

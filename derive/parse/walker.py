@@ -16,21 +16,30 @@ operators, one-operator comparisons, ``.T``, calls of ``_jx`` (juxtaposition), o
 from __future__ import annotations
 
 import ast
+from typing import Literal
 
 import sympy as sp
 
 from derive.errors import ParseError
 from derive.network.spec import m
-from derive.parse.build import Builder, Const, OnesVec, Value, is_indicator
-from derive.parse.names import Name
+from derive.parse.build import Builder, Const, OnesVec, Span, Value, is_indicator
+from derive.parse.names import LayerIndex, Name, activation_name
 
 METHODS = {"sum", "mean", "astype", "dot", "transpose"}
 NP_DTYPES = {"int64", "int32", "int_", "float64", "float32", "float_"}
+FUNCTIONS = {"exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "abs": sp.Abs}
 Piece = tuple[str, int, int]  # emitted Python text and the input span it stands for
+# What a placeholder _pN stands for: a quantity, ∂L/∂(quantity), an activation (with its layer
+# index as written), a function such as exp, or m, e, 𝟙.
+Entry = (tuple[Literal["sym", "grad", "act"], Name, LayerIndex | None]
+         | tuple[Literal["func"], Name] | tuple[Literal["m", "e", "ones"]])
+KwValue = bool | int | None  # axis= and keepdims= values
 
 
 class Walker:
-    def __init__(self, b: Builder, table: dict, pieces: list[Piece]):
+    """Expressions from the nodes of the pre-pass's Python text; positions map back to the input."""
+
+    def __init__(self, b: Builder, table: dict[str, Entry], pieces: list[Piece]):
         self.b, self.table = b, table
         self.ostart: list[int] = []
         self.oend: list[int] = []
@@ -38,16 +47,19 @@ class Walker:
             self.ostart += [s] * len(text)
             self.oend += [e] * len(text)
 
-    def span(self, node) -> tuple[int, int]:
-        return (self.ostart[node.col_offset], self.oend[node.end_col_offset - 1])
+    def span(self, node: ast.expr) -> Span:
+        end = node.end_col_offset
+        if end is None:  # ast.parse sets it on every node it makes
+            end = node.col_offset + 1
+        return (self.ostart[node.col_offset], self.oend[end - 1])
 
-    def pos(self, node) -> int:
+    def pos(self, node: ast.expr) -> int:
         return self.ostart[node.col_offset]
 
-    def err(self, message: str, node) -> ParseError:
+    def err(self, message: str, node: ast.expr) -> ParseError:
         return ParseError(message, self.pos(node), self.b.text)
 
-    def ev(self, node) -> Value:
+    def ev(self, node: ast.expr) -> Value:
         if isinstance(node, ast.Constant):
             return self.constant(node)
         if isinstance(node, ast.Name):
@@ -70,7 +82,7 @@ class Walker:
             return self.call(node)
         raise self.err(f"{type(node).__name__.lower()} is not allowed in a formula", node)
 
-    def constant(self, node) -> Value:
+    def constant(self, node: ast.Constant) -> Value:
         v = node.value
         if isinstance(v, bool) or not isinstance(v, int | float):
             raise self.err(f"{v!r} is not a number", node)
@@ -80,29 +92,28 @@ class Walker:
             raise self.err("a number too large to compute with", node)
         return self.b.const(value, self.span(node), self.pos(node))
 
-    def name(self, node) -> Value:
+    def name(self, node: ast.Name) -> Value:
         entry = self.table.get(node.id)
         if entry is None:
             raise self.err(f"{node.id} is only allowed as an argument (axis=1, keepdims=True, "
                            ".astype(float))", node)
-        kind = entry[0]
         span, pos = self.span(node), self.pos(node)
-        if kind == "sym":
+        if entry[0] == "sym":
             _, name, index = entry
             return self.b.symbol(name.base, index, span, pos, lower=name.lower)
-        if kind == "grad":
+        if entry[0] == "grad":
             _, name, index = entry
             q = self.b.symbol(name.base, index, span, pos, lower=name.lower)
             return self.b.gradient_of(q, span, pos)
-        if kind == "m":
+        if entry[0] == "m":
             return self.b.const(m, span, pos)
-        if kind == "e":
+        if entry[0] == "e":
             return self.b.const(sp.E, span, pos)
-        if kind == "ones":
+        if entry[0] == "ones":
             return OnesVec(False, self.b.src(span))
         raise self.err(f"{self.b.src(span)} needs an argument in parentheses", node)
 
-    def binop(self, node) -> Value:
+    def binop(self, node: ast.BinOp) -> Value:
         a, c = self.ev(node.left), self.ev(node.right)
         span, pos, op, b = self.span(node), self.pos(node), node.op, self.b
         if isinstance(op, ast.Add | ast.Sub):
@@ -120,7 +131,7 @@ class Walker:
         raise self.err(f"the operator {type(op).__name__} is not allowed", node)
 
     # -- calls --------------------------------------------------------------------------------
-    def literal(self, node):
+    def literal(self, node: ast.expr) -> KwValue:
         """axis= / keepdims= values: an int, -int, True, False or None."""
         if isinstance(node, ast.Constant) and isinstance(node.value, int | type(None)):
             return node.value
@@ -131,23 +142,27 @@ class Walker:
             return {"True": True, "False": False, "None": None}[node.id]
         raise self.err("expected a number, True, False or None here", node)
 
-    def args(self, node, names: tuple[str, ...], required: int) -> list:
-        """Positional and keyword arguments by name; the rest must be literals."""
-        if len(node.args) > len(names) or len(node.args) < required and not node.keywords:
-            raise self.err(f"expected {required} to {len(names)} arguments", node)
-        out: dict[str, object] = dict(zip(names, node.args, strict=False))
+    def args(self, node: ast.Call, required: tuple[str, ...], optional: tuple[str, ...] = ()
+             ) -> tuple[list[ast.expr], list[ast.expr | None]]:
+        """The arguments ``required`` then ``optional``, by position or keyword: the required
+        ones, and the optional ones (None where not given)."""
+        names, n = required + optional, len(required)
+        if len(node.args) > len(names) or len(node.args) < n and not node.keywords:
+            raise self.err(f"expected {n} to {len(names)} arguments", node)
+        out: dict[str | None, ast.expr] = dict(zip(names, node.args, strict=False))
         for kw in node.keywords:
             if kw.arg not in names or kw.arg in out:
                 raise self.err(f"unexpected keyword argument {kw.arg}=", kw.value)
             out[kw.arg] = kw.value
-        if any(n not in out for n in names[:required]):
-            raise self.err(f"expected {required} argument(s)", node)
-        return [out.get(n) for n in names]
+        if any(r not in out for r in required):
+            raise self.err(f"expected {n} argument(s)", node)
+        return [out[r] for r in required], [out.get(o) for o in optional]
 
-    def reduce(self, node, x, axis_node, keep_node, mean: bool, keep_default: bool) -> Value:
+    def reduce(self, node: ast.Call, x: ast.expr, axis_node: ast.expr | None,
+               keep_node: ast.expr | None, mean: bool, keep_default: bool) -> Value:
         axis = self.literal(axis_node) if axis_node is not None else None
         keep = self.literal(keep_node) if keep_node is not None else keep_default
-        if axis is not None and not -2 <= axis <= 1:
+        if axis_node is not None and axis is not None and not -2 <= axis <= 1:
             raise self.err(f"axis={axis}: a matrix has axes 0 and 1", axis_node)
         axis = axis % 2 if axis is not None else None
         v = self.ev(x)
@@ -156,20 +171,20 @@ class Walker:
             return self.b.mean(v, axis, bool(keep), span, pos)
         return self.b.total(v, axis, bool(keep), span, pos)
 
-    def cast(self, node, v: Value, integer: bool) -> Value:
+    def cast(self, node: ast.Call, v: Value, integer: bool) -> Value:
         if integer and not is_indicator(v) and not isinstance(v, Const):
             raise self.err("an integer cast would truncate these values; it is only read for "
                            "0/1 arrays such as (Z1 > 0)", node)
         return v
 
-    def call(self, node) -> Value:
+    def call(self, node: ast.Call) -> Value:
         f, span, pos, b = node.func, self.span(node), self.pos(node), self.b
         if isinstance(f, ast.Name) and f.id == "_jx":
             return b.juxtapose([(self.ev(a), self.span(a)) for a in node.args], pos)
         if isinstance(f, ast.Name) and f.id in self.table:
             entry = self.table[f.id]
             if entry[0] == "act":
-                (x,) = self.args(node, ("x",), 1)
+                (x,), _ = self.args(node, ("x",))
                 return b.activation(entry[1], entry[2], self.ev(x), span, pos)
             if entry[0] == "func":
                 return self.func(node, entry[1].base, keep_default=True)
@@ -179,18 +194,18 @@ class Walker:
             return self.method(node, f.attr, f.value)
         raise self.err("this is not a function a formula may call", node)
 
-    def method(self, node, attr: str, obj) -> Value:
+    def method(self, node: ast.Call, attr: str, obj: ast.expr) -> Value:
         span, pos = self.span(node), self.pos(node)
         if attr in ("sum", "mean"):
-            axis, keep = self.args(node, ("axis", "keepdims"), 0)
+            _, (axis, keep) = self.args(node, (), ("axis", "keepdims"))
             return self.reduce(node, obj, axis, keep, attr == "mean", False)
         if attr == "dot":
-            (other,) = self.args(node, ("b",), 1)
+            (other,), _ = self.args(node, ("b",))
             return self.b.matmul(self.ev(obj), self.ev(other), span, pos)
         if attr == "transpose":
-            self.args(node, (), 0)
+            self.args(node, ())
             return self.b.transpose(self.ev(obj), span)
-        (dtype,) = self.args(node, ("dtype",), 1)  # astype
+        (dtype,), _ = self.args(node, ("dtype",))  # astype
         if isinstance(dtype, ast.Name) and dtype.id in ("float", "int"):
             integer = dtype.id == "int"
         elif isinstance(dtype, ast.Attribute) and isinstance(dtype.value, ast.Name) and \
@@ -200,14 +215,14 @@ class Walker:
             raise self.err(".astype takes float, int or np.float64 / np.int64", node)
         return self.cast(node, self.ev(obj), integer)
 
-    def func(self, node, name: str, keep_default: bool) -> Value:
+    def func(self, node: ast.Call, name: str, keep_default: bool) -> Value:
         span, pos, b = self.span(node), self.pos(node), self.b
         if name in ("sum", "mean"):
-            x, axis, keep = self.args(node, ("a", "axis", "keepdims"), 1)
+            (x,), (axis, keep) = self.args(node, ("a",), ("axis", "keepdims"))
             return self.reduce(node, x, axis, keep, name == "mean", keep_default)
         if name in ("dot", "matmul", "multiply", "divide", "add", "subtract", "power", "where"):
             names = ("a", "b", "c") if name == "where" else ("a", "b")
-            vals = [self.ev(a) for a in self.args(node, names, len(names))]
+            vals = [self.ev(a) for a in self.args(node, names)[0]]
             if name in ("dot", "matmul"):
                 return b.matmul(vals[0], vals[1], span, pos)
             if name == "multiply":
@@ -219,15 +234,14 @@ class Walker:
             if name == "power":
                 return b.power(vals[0], vals[1], span, pos)
             return b.where(vals[0], vals[1], vals[2], span, pos)
-        (x,) = self.args(node, ("x",), 1)
+        (x,), _ = self.args(node, ("x",))
         v = self.ev(x)
         if name == "square":
             return b.power(v, Const(sp.Integer(2)), span, pos)
-        if name in ("exp", "log", "sqrt", "abs"):
-            fn = {"exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "abs": sp.Abs}[name]
-            return b.pointwise(fn, [v], span, pos)
+        if name in FUNCTIONS:
+            return b.pointwise(FUNCTIONS[name], [v], span, pos)
         if name == "tanh":
-            return b.activation(Name("act", "tanh", act=_tanh()), None, v, span, pos)
+            return b.activation(activation_name("tanh"), None, v, span, pos)
         if name == "transpose":
             return b.transpose(v, span)
         if name in ("ones_like", "zeros_like"):
@@ -237,8 +251,3 @@ class Walker:
             return v
         return self.cast(node, v, name.startswith("int"))
 
-
-def _tanh():
-    from derive.catalogue.rules import activations
-
-    return activations()["tanh"]
