@@ -6,8 +6,12 @@ into a string; :func:`convention_lines` is the convention statement every output
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 
-def convention_lines(net) -> list[str]:
+from derive.network.spec import Network
+
+
+def convention_lines(net: Network) -> list[str]:
     """The conventions in force, in words (printed by every output)."""
     lines = [net.layout.statement()]
     if net.scale == "mean":
@@ -24,5 +28,5 @@ def convention_lines(net) -> list[str]:
     return lines
 
 
-def shape_text(shape) -> str:
+def shape_text(shape: Iterable[object]) -> str:
     return "×".join(str(d) for d in shape)

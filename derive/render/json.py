@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 
+from derive.engine.backward import Derivation
+from derive.engine.proof import Proof
 from derive.render import convention_lines
 
 SCHEMA_VERSION = 1
+Json = str | int | float | bool | None | Sequence["Json"] | Mapping[str, "Json"]
 
 
-def to_dict(derivation) -> dict:
+def to_dict(derivation: Derivation) -> dict[str, Json]:
+    """The derivation as JSON-ready data (docs/json.md)."""
     net = derivation.network
+    proof = derivation.proof
     return {
         "schema": SCHEMA_VERSION,
         "network": net.to_dict(),
@@ -43,9 +49,9 @@ def to_dict(derivation) -> dict:
             }
             for s in derivation.steps
         ],
-        "proof": derivation.proof.to_dict() if derivation.proof is not None else None,
+        "proof": proof.to_dict() if isinstance(proof, Proof) else None,
     }
 
 
-def render(derivation) -> str:
+def render(derivation: Derivation) -> str:
     return json.dumps(to_dict(derivation), ensure_ascii=False, indent=2)

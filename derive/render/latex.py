@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from derive.engine.backward import Derivation
 from derive.render import convention_lines
 
 
@@ -22,7 +23,7 @@ def escape(text: str) -> str:
     return "".join(table.get(ch, ch) for ch in text)
 
 
-def formulas_block(derivation) -> str:
+def formulas_block(derivation: Derivation) -> str:
     rows = []
     for f in derivation.formulas:
         lhs, rhs = f.latex.split(" = ", 1)
@@ -30,7 +31,7 @@ def formulas_block(derivation) -> str:
     return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}"
 
 
-def render(derivation, steps: bool = False) -> str:
+def render(derivation: Derivation, steps: bool = False) -> str:
     net = derivation.network
     out = [f"% derive: {escape(net.describe())}"]
     out += [f"% {line}" for line in convention_lines(net)]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from derive.engine.backward import Derivation
+from derive.engine.proof import Proof
 from derive.render import convention_lines, shape_text
 
 
-def render(derivation, steps: bool = False) -> str:
+def render(derivation: Derivation, steps: bool = False) -> str:
     net = derivation.network
     out = [f"**Network:** {net.describe()}", ""]
     out += [f"- {line}" for line in convention_lines(net)]
@@ -20,8 +22,8 @@ def render(derivation, steps: bool = False) -> str:
         for f in derivation.formulas:
             if f.layer == l:
                 out.append(f"| ${f.latex}$ | {shape_text(f.shape)} |")
-    if derivation.proof is not None:
-        p = derivation.proof
+    p = derivation.proof
+    if isinstance(p, Proof):  # else None: not run
         out += [
             "",
             f"**Proof:** {'all proven' if p.passed else 'FAILED'}: element-wise (SymPy, exact) "

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from derive.engine.backward import Derivation
+from derive.engine.proof import Proof
+from derive.network.spec import Network
 from derive.render import convention_lines, shape_text
 
 
-def _layer_title(net, l: int) -> str:
+def _layer_title(net: Network, l: int) -> str:
     act = net.activation(l)
     name = act.name if act is not None else f"generic g[{l}]"
     role = "output" if l == net.L else "hidden"
     return f"Layer {l} ({name}, {role})"
 
 
-def render(derivation, steps: bool = False, verify: bool = False) -> str:
+def render(derivation: Derivation, steps: bool = False, verify: bool = False) -> str:
     net = derivation.network
     out = [f"Network: {net.describe()}"]
     out += [f"  {line}" for line in convention_lines(net)]
@@ -39,7 +42,7 @@ def render(derivation, steps: bool = False, verify: bool = False) -> str:
                 out.append(f"  {f.text.ljust(width)}   {shape_text(f.shape)}")
     proof = derivation.proof
     out.append("")
-    if proof is None:
+    if not isinstance(proof, Proof):  # None: not run
         out.append("Proof: not run")
     else:
         status = "all proven" if proof.passed else "FAILED"
