@@ -87,6 +87,8 @@ CORRECT = [
     (ROWS, r"dW^{[1]} = \frac{1}{m} X^T dZ^{[1]}"),
     (ROWS, r"db^{[1]} = \frac{1}{m} \mathbf{1}^T dZ^{[1]}"),
     (ROWS, r"db^{[1]} = \frac{1}{m} \sum_{i=1}^{m} dZ^{[1](i)}"),
+    (ROWS, r"db^{[1]} = \frac{1}{m} \operatorname{sum}(dZ^{[1]})"),
+    (NET, r"db^{[1]} = \frac{1}{m} \operatorname{sum}(dZ^{[1]})"),
     (ROWS, r"dA^{[1]} = dZ^{[2]} W^{[2]T}"),
     # generic g[l]
     (GEN, r"dZ^{[1]} = W^{[2]T} dZ^{[2]} \odot g^{[1]\prime}(Z^{[1]})"),

@@ -17,8 +17,9 @@ from derive.engine.values import bind_m, gradient_values
 from derive.errors import ParseError, ShapeMismatch
 from derive.network.model import random_instance, standins
 from derive.network.spec import Network
-from derive.network.symbols import SymbolTable
-from derive.parse import Equation, LayerOutOfRange, parse_equation, parse_expression
+from derive.network.symbols import GLOBAL, LAYERED, SymbolTable
+from derive.parse import GRADIENTS, Equation, LayerOutOfRange, parse_equation, parse_expression
+from derive.parse.names import known_names, resolve_ident
 
 NET = Network(layers=[3, 4, 2], activations=["relu", "sigmoid"], loss="bce")
 TANH = Network(layers=[3, 4, 2], activations=["tanh", "sigmoid"], loss="bce")
@@ -317,3 +318,24 @@ def test_powers_and_functions():
     assert np.allclose(ev(e, env, backend), s * (1 - s))
     e = parse_expression("np.log(A2) * Y", NET)
     assert np.allclose(ev(e, env, backend), np.log(env["A", 2]) * env["Y", None])
+
+
+@pytest.mark.parametrize("net", [NET, ROWS], ids=["columns", "rows"])
+def test_vocabulary_is_the_symbol_tables(net):
+    """Every quantity of the symbol table is a name both syntaxes read, as the table's own symbol
+    (one-letter ones in either case); the left side may name exactly the table's gradients."""
+    table = SymbolTable(net)
+    for q in GLOBAL:
+        assert parse_expression(q, net) == table[q]
+        assert q in known_names(net.L)
+    for q in LAYERED:
+        assert parse_expression(f"{q}[1]", net) == table[q, 1]
+        assert parse_expression(f"{q}^{{[1]}}", net, syntax="latex") == table[q, 1]
+        assert f"{q}[l]" in known_names(net.L)
+        stem = q[1:] if q.startswith("d") else q
+        if len(stem) == 1:
+            other = ("d" if q.startswith("d") else "") + stem.swapcase()
+            assert resolve_ident(other).base == q
+    assert set(GRADIENTS) == {q for q in LAYERED if q.startswith("d")}
+    for q in GRADIENTS:
+        assert parse_equation(f"{q}1 = {q}1", net).target == table[q, 1]

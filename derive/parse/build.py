@@ -42,7 +42,7 @@ from derive.parse.names import (
     LayerIndex,
     LayerOutOfRange,
     Name,
-    quantities,
+    below_bar,
 )
 
 Span = tuple[int, int]
@@ -187,8 +187,10 @@ class Builder:
 
     def gradient_of(self, value: Value, span: Span, pos: int) -> E.Sym:
         """∂L/∂Q for a quantity Q as written in a fraction: Z[1] -> dZ[1]."""
-        if not isinstance(value, E.Sym) or value.base != "X" and "d" + value.base not in quantities():
-            raise self.error("∂L/∂(...) needs one of W, b, Z, A or X below the fraction bar", pos)
+        if not isinstance(value, E.Sym) or value.base not in below_bar():
+            *some, last = below_bar()
+            raise self.error(f"∂L/∂(...) needs one of {', '.join(some)} or {last} below the "
+                             "fraction bar", pos)
         base, layer = ("dA", 0) if value.base == "X" else ("d" + value.base, value.layer)
         return replace(self.table[base, layer], src=self.src(span))
 

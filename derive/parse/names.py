@@ -68,6 +68,12 @@ def gradients() -> tuple[str, ...]:
     return tuple(q for q in names if q.startswith("d") and q[1:] in names)
 
 
+def below_bar() -> tuple[str, ...]:
+    """What ∂L/∂(...) may have below the bar: W, b, Z, A (those with a gradient) and X (whose
+    gradient is dA[0])."""
+    return (*(q[1:] for q in gradients()), "X")
+
+
 @cache
 def _letters(names: tuple[str, ...]) -> dict[str, str]:
     """One-letter quantities by the letter a user may write: each in either case (w is W, B is

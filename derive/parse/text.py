@@ -41,6 +41,7 @@ from derive.parse.names import (
     LayerIndex,
     Name,
     bad_character,
+    below_bar,
     check_number,
     known_names,
     match_at,
@@ -422,7 +423,8 @@ class _Prepass:
     def gradient(self, den: Tok, ident: str, start: int) -> tuple[list[Piece], int]:
         name = resolve_ident(ident)
         if name is None or name.kind != "sym" or name.base.startswith("d"):
-            raise self.err(f"∂L/∂{ident}: below the bar write one of W, b, Z, A, X", den)
+            raise self.err(f"∂L/∂{ident}: below the bar write one of {', '.join(below_bar())}",
+                           den)
         index, end = name.layer, den.end
         if self.peek().text == "[" and not self.peek().space and index is None:
             index, end = self.bracket_index(ident)

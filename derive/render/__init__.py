@@ -7,8 +7,10 @@ into a string; :func:`convention_lines` is the convention statement every output
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from derive.network.spec import Network
+if TYPE_CHECKING:  # annotations only: render.latex.escape is imported without the model
+    from derive.network.spec import Network
 
 
 def convention_lines(net: Network) -> list[str]:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from derive.engine.backward import Derivation
+from typing import TYPE_CHECKING
+
 from derive.render import convention_lines
+
+if TYPE_CHECKING:  # annotations only: escape() is used without a derivation
+    from derive.engine.backward import Derivation
 
 
 def escape(text: str) -> str:
