@@ -16,6 +16,7 @@ import sympy as sp
 from derive.cli import main
 from derive.errors import DeriveError, ParseError, SpecError
 from derive.jacobian.naive import activation_step, naive_chain_rule
+from derive.jacobian.quantities import sizes_of
 from derive.jacobian.steps import contraction
 from derive.jacobian.tensor import jacobian, parse_quantity
 from derive.network import model
@@ -268,6 +269,14 @@ def test_limits():
 def test_unrelated_quantities_give_all_zeros():
     r = jacobian("Z1", "W2", Network(depth=2))
     assert r.nonzero == 0 and "does not depend" in r.to_text()
+
+
+def test_a_result_knows_the_sizes_it_was_computed_at():
+    r = jacobian("Z1", "W1", Network(layers=[3, None, None]), {"n1": 2, "m": 3})
+    assert r.sizes == {"n0": 3, "n1": 2, "n2": 2, "m": 3}
+    assert jacobian("Z2", "W2", r.network, r.sizes).sizes == r.sizes  # they fill nothing anew
+    with pytest.raises(ValueError, match="symbolic sizes"):
+        sizes_of(Network(depth=2))
 
 
 # -- the CLI -----------------------------------------------------------------------------------

@@ -18,30 +18,45 @@ by the smooth stand-ins of :mod:`derive.network.model`) to 1e-9.
 
 from __future__ import annotations
 
-import itertools
 import random
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import sympy as sp
 
 from derive.catalogue import rules
 from derive.core.expr import as_sympy
+from derive.jacobian.quantities import Quantity, SymbolicModel, cells
+from derive.network.model import standin_activation, standin_loss
+from derive.network.spec import Network
 
 SUB = {"i": "ᵢ", "j": "ⱼ", "k": "ₖ", "l": "ₗ", "p": "ₚ"}
+
+Entry = Callable[[int, int, int, int], sp.Expr | int]  # (i, j, k, l) → ∂of_ij/∂wrt_kl
+Candidate = tuple[Entry, str, str, str]  # the entries, their text, their LaTeX, why
+
+
+@dataclass(frozen=True)
+class ClosedForm:
+    """A closed form of every entry (text, LaTeX), checked against all entries of the array."""
+
+    text: str
+    latex: str
+    why: str
 
 
 def _d(a: int, b: int) -> int:
     return 1 if a == b else 0
 
 
-def closed_form(of, wrt, model, array: sp.Array):
+def closed_form(of: Quantity, wrt: Quantity, model: SymbolicModel,
+                array: sp.NDimArray) -> ClosedForm | None:
     """The checked closed form of ∂of/∂wrt for a layer's own maps, else None."""
-    from derive.jacobian.tensor import ClosedForm
-
     found = _candidate(of, wrt, model)
     if found is None:
         return None
     fn, rhs_text, rhs_latex, why = found
-    for idx in itertools.product(*map(range, array.shape)):
+    for idx in cells(array.shape):
         if not _equal(array[idx], fn(*idx), model.net):
             return None
     lhs = f"∂{of.text}{SUB['i']}{SUB['j']}/∂{wrt.text}{SUB['k']}{SUB['l']}"
@@ -53,19 +68,17 @@ def _el(q_text: str, a: str, b: str) -> str:
     return f"{q_text}{SUB[a]}{SUB[b]}"
 
 
-def _candidate(of, wrt, model):
-    from derive.jacobian.tensor import Quantity
-
+def _candidate(of: Quantity, wrt: Quantity, model: SymbolicModel) -> Candidate | None:
     net = model.net
-    cols = net.convention == "columns"
-    V = model.values
+    cols = net.layout.columns
+    V = model.matrix
     if of.key == wrt.key:
         return (lambda i, j, k, l: _d(i, k) * _d(j, l), "δᵢₖ δⱼₗ", r"\delta_{ik}\,\delta_{jl}",
                 "every entry depends on itself only")
     if of.base == "Z" and of.layer is not None:
         l_ = of.layer
         prev = Quantity("X", None) if l_ == 1 else Quantity("A", l_ - 1)
-        W, A = V["W", l_], V[prev.key]
+        W, A = V(("W", l_)), V(prev.key)
         Wt, At, Wl, Al = f"W[{l_}]", prev.text, f"W^{{[{l_}]}}", prev.latex
         defn = (f"Z[{l_}]ᵢⱼ = Σₚ W[{l_}]ᵢₚ {At}ₚⱼ + b[{l_}]ᵢ" if cols
                 else f"Z[{l_}]ᵢⱼ = Σₚ {At}ᵢₚ W[{l_}]ₚⱼ + b[{l_}]ⱼ")
@@ -94,10 +107,10 @@ def _candidate(of, wrt, model):
                         "gets bᵢ only")
             return (lambda i, j, k, l: _d(j, l), "δⱼₗ", r"\delta_{jl}",
                     f"{defn}: b[{l_}] is added to every row (k = 1 always), unit j gets bⱼ only")
-    if of.base == "A" and wrt.key == ("Z", of.layer):
+    if of.base == "A" and of.layer is not None and wrt.key == ("Z", of.layer):
         l_ = of.layer
         act = net.activation(l_)
-        Z, A = V["Z", l_], V["A", l_]
+        Z, A = V(("Z", l_)), V(("A", l_))
         if act is None or act.elementwise:
             name = f"g[{l_}]" if act is None else act.text
             lname = f"g^{{[{l_}]}}" if act is None else act.latex
@@ -123,7 +136,7 @@ def _candidate(of, wrt, model):
     return None
 
 
-def _gprime(act, layer: int):
+def _gprime(act: rules.Activation | None, layer: int) -> Callable[[sp.Expr], sp.Expr]:
     if act is None:
         g = sp.Function(f"g{layer}")
         return lambda e: sp.diff(g(e), e) if e.is_Symbol else sp.Subs(
@@ -134,7 +147,7 @@ def _gprime(act, layer: int):
 _T = sp.Dummy("t")
 
 
-def _equal(a: sp.Expr, b: sp.Expr, net) -> bool:
+def _equal(a: sp.Expr | int, b: sp.Expr | int, net: Network) -> bool:
     a, b = as_sympy(a), as_sympy(b)
     if a == b:
         return True
@@ -157,12 +170,10 @@ def _equal(a: sp.Expr, b: sp.Expr, net) -> bool:
     return True
 
 
-def with_standins(expr: sp.Expr, net) -> sp.Expr:
+def with_standins(expr: sp.Expr, net: Network) -> sp.Expr:
     """Replace the undefined g{l} and ℓ by :mod:`derive.network.model`'s stand-ins, derivatives done."""
-    from derive.network.model import standin_activation, standin_loss
-
     t, u = sp.Dummy("t"), sp.Dummy("u")
-    reps = {}
+    reps: dict[sp.FunctionClass, sp.Lambda] = {}
     for f in expr.atoms(sp.core.function.AppliedUndef):
         name = f.func.__name__
         if name == "ℓ":
@@ -178,7 +189,7 @@ def with_standins(expr: sp.Expr, net) -> sp.Expr:
     return out.doit()
 
 
-def numeric_value(expr: sp.Expr, point: dict, net) -> complex:
+def numeric_value(expr: sp.Expr, point: dict[sp.Symbol, sp.Float], net: Network) -> complex:
     """``expr`` at ``point`` (a symbol → number map) as a Python number."""
     e = with_standins(as_sympy(expr), net).xreplace(point)
     return complex(sp.N(e, 30))

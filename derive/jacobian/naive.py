@@ -20,18 +20,36 @@ examples).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import sympy as sp
 
 from derive.core import expr as E
-from derive.core.expr import as_sympy
-from derive.errors import DeriveError, ParseError, ProofFailure, ShapeMismatch, SpecError
-from derive.jacobian.tensor import jacobian, resolve_sizes
+from derive.core import fd
+from derive.core.expr import NumpyBackend, as_sympy, evaluate
+from derive.core.printing import to_text
+from derive.engine.backward import Derivation, Formula, derive
+from derive.engine.values import bind_m, gradient_values
+from derive.errors import ParseError, ProofFailure, ShapeMismatch, SpecError
+from derive.jacobian.entries import (
+    bmatrix_numbers,
+    entry_latex,
+    entry_text,
+    matrix_text,
+    num,
+    tex_escape,
+)
+from derive.jacobian.quantities import fmt_shape, resolve_sizes, sizes_of
+from derive.jacobian.render import JacobianResult, array_latex, array_text, zeros_text
+from derive.jacobian.tensor import jacobian
+from derive.network import model
 from derive.network.spec import Network, dim_symbol
 from derive.network.spec import m as m_symbol
+from derive.network.symbols import SymbolTable
+from derive.parse import parse_expression
 
 BUILTINS = ("seed", "dW")
 _TARGET = re.compile(r"\s*d(?P<base>[WbZA])\s*(?:(?P<a>\d{1,4})|\[(?P<b>\d{1,4})\]|"
@@ -49,7 +67,7 @@ class NaiveResult:
     concrete_error: str | None  # ShapeMismatch (or wrong result shape) at the concrete sizes
     sizes: tuple[int, ...]
     m: int
-    correct: object  # derive.engine.backward.Formula
+    correct: Formula  # the engine's
     student_value: np.ndarray | None
     correct_value: np.ndarray | None
     differing: tuple[tuple[int, int, float, float], ...]  # 1-based (i, j), student, correct
@@ -58,17 +76,13 @@ class NaiveResult:
     seed: int = 0
 
     def to_text(self) -> str:
-        from derive.jacobian.text import naive_text
-
         return naive_text(self)
 
     def to_latex(self) -> str:
-        from derive.jacobian.text import naive_latex
-
         return naive_latex(self)
 
-    def to_dict(self) -> dict:
-        def arr(v):
+    def to_dict(self) -> dict[str, Any]:
+        def arr(v: np.ndarray | None) -> list[Any] | None:
             return None if v is None else np.round(v, 12).tolist()
 
         return {
@@ -83,13 +97,15 @@ class NaiveResult:
         }
 
 
-def _table(net: Network, m: int | None):
-    """Sym lookup with the network's shapes; ``m`` given: every size concrete."""
-    from derive.network.symbols import SymbolTable
+Table = Callable[..., E.Sym]  # (base, layer=None) → the symbol
+Builder = Callable[[Table], E.Expr]
 
+
+def _table(net: Network, m: int | None) -> Table:
+    """Sym lookup with the network's shapes; ``m`` given: every size concrete."""
     T = SymbolTable(net)
 
-    def get(base, layer=None):
+    def get(base: str, layer: int | None = None) -> E.Sym:
         s = T[base, layer]
         if m is None:
             return s
@@ -98,29 +114,28 @@ def _table(net: Network, m: int | None):
     return get
 
 
-def builtin(name: str, net: Network):
+def builtin(name: str, net: Network) -> tuple[str, int, Builder]:
     """(target kind, layer, builder) of a built-in naive ordering: ``seed`` is seed 002's
     dZ[l] = dZ[l+1] W[l+1]ᵀ ⊙ g[l]′(Z[l]) (l = L−1), ``dW`` is dW[l] = (1/m) dZ[l] A[l-1]
     (∂Z/∂W taken as A, the scalar rule's guess; rows: (1/m) A[l-1] dZ[l])."""
-    cols = net.convention == "columns"
     if name == "seed":
         if net.L < 2:
             raise SpecError("the seed example dZ[1] = dZ[2] W[2]ᵀ ⊙ g[1]′(Z[1]) needs two layers "
                             "(--layers n0,n1,n2)")
         l_ = net.L - 1
 
-        def build(T):
+        def build(T: Table) -> E.Expr:
             return E.Hadamard(E.MatMul(T("dZ", l_ + 1), E.Transpose(T("W", l_ + 1))),
                               E.Deriv(net.activation(l_), l_, T("Z", l_)))
         return "dZ", l_, build
     if name == "dW":
         l_ = net.L
 
-        def build(T):
+        def build_dW(T: Table) -> E.Expr:
             prev = T("X") if l_ == 1 else T("A", l_ - 1)
-            prod = E.MatMul(T("dZ", l_), prev) if cols else E.MatMul(prev, T("dZ", l_))
+            prod = E.MatMul(*net.layout.ordered(T("dZ", l_), prev))
             return E.Scale(1 / m_symbol, prod) if net.scale == "mean" else prod
-        return "dW", l_, build
+        return "dW", l_, build_dW
     raise SpecError(f"unknown built-in example {name!r}; known: {', '.join(BUILTINS)}")
 
 
@@ -142,16 +157,7 @@ def _split(text: str, net: Network) -> tuple[str, int, str]:
     return kind, layer, rhs
 
 
-def _parser():
-    try:
-        from derive.parse import parse_expression
-    except ImportError:
-        raise DeriveError("reading a formula needs derive.parse, which is not installed in this "
-                          "version; omit the formula to use the built-in example") from None
-    return parse_expression
-
-
-def _concrete(e: E.Expr, subs: dict) -> E.Expr:
+def _concrete(e: E.Expr, subs: dict[sp.Symbol, int]) -> E.Expr:
     """The same tree with every symbolic size replaced (shapes re-checked on rebuilding)."""
     overrides = {}
     if isinstance(e, E.Sym | E.Ones):
@@ -167,16 +173,14 @@ def naive_chain_rule(net: Network, formula: str | None = None,
     """Try a student's ordering (``formula`` as ``"dZ1 = ..."``, read by derive.parse; default the
     built-in ``example``) with symbolic sizes and with the concrete ones; when it fits, compare its
     numbers with the engine's formula on a random instance."""
-    from derive.core.printing import to_text
-    from derive.engine.backward import derive
-
     cnet, m = resolve_sizes(net, sizes)
-    sym_net = Network((None,) * (cnet.L + 1), cnet.activations, cnet.loss, cnet.convention,
-                      cnet.scale)
-    subs = {dim_symbol(l): n for l, n in enumerate(cnet.layers)}  # type: ignore[arg-type]
+    sym_net = cnet.replace(layers=(None,) * (cnet.L + 1))
+    concrete_sizes = sizes_of(cnet)
+    subs = {dim_symbol(l): n for l, n in enumerate(concrete_sizes)}
     subs[m_symbol] = m
-    general = concrete = None
-    expr = None
+    general: str | None = None
+    concrete: str | None = None
+    expr: E.Expr | None = None
     if formula is None:
         kind, layer, build = builtin(example, cnet)
         try:
@@ -193,9 +197,8 @@ def naive_chain_rule(net: Network, formula: str | None = None,
     else:
         kind, layer, rhs = _split(formula, cnet)
         written = formula.strip()
-        parse = _parser()
         try:
-            tree = parse(rhs, sym_net, syntax="auto")
+            tree = parse_expression(rhs, sym_net, syntax="auto")
         except ShapeMismatch as exc:
             general = str(exc)
             concrete = "not evaluated: the formula is rejected before any sizes are chosen"
@@ -210,11 +213,12 @@ def naive_chain_rule(net: Network, formula: str | None = None,
         raise SpecError(f"the engine derives no {kind}[{layer}] for this network")
     want = tuple(int(as_sympy(x).subs(subs)) for x in correct.shape)
     if expr is not None and tuple(int(x) for x in expr.shape) != want:
-        concrete = (f"the result is {_fmt(expr.shape)} but {correct.name} is {_fmt(want)}")
+        concrete = (f"the result is {fmt_shape(expr.shape)} but {correct.name} is {fmt_shape(want)}")
         expr = None
-    student_v = correct_v = None
-    differing: list = []
-    fd_err = None
+    student_v: np.ndarray | None = None
+    correct_v: np.ndarray | None = None
+    differing: list[tuple[int, int, float, float]] = []
+    fd_err: float | None = None
     if expr is not None:
         student_v, correct_v, fd_err = _numbers(cnet, d, correct, expr, m, seed)
         for (i, j), s in np.ndenumerate(student_v):
@@ -228,27 +232,22 @@ def naive_chain_rule(net: Network, formula: str | None = None,
     else:
         verdict = "agrees"
     return NaiveResult(f"{kind}[{layer}]" if not (kind == "dA" and layer == 0) else "dX",
-                       written, general, concrete, tuple(cnet.layers), m, correct, student_v,
+                       written, general, concrete, concrete_sizes, m, correct, student_v,
                        correct_v, tuple(differing), fd_err, verdict, seed)
 
 
 def _builtin_text(example: str, net: Network, layer: int) -> str:
-    g = f"g[{layer}]" if net.activation(layer) is None else net.activation(layer).text
+    act = net.activation(layer)
+    g = f"g[{layer}]" if act is None else act.text
     if example == "seed":
         return f"dZ[{layer}] = dZ[{layer + 1}] W[{layer + 1}]ᵀ ⊙ {g}′(Z[{layer}])"
     prev = "X" if layer == 1 else f"A[{layer - 1}]"
     scale = "(1/m) " if net.scale == "mean" else ""
-    if net.convention == "columns":
-        return f"dW[{layer}] = {scale}dZ[{layer}] {prev}"
-    return f"dW[{layer}] = {scale}{prev} dZ[{layer}]"
+    return f"dW[{layer}] = {scale}" + " ".join(net.layout.ordered(f"dZ[{layer}]", prev))
 
 
-def _numbers(net, d, correct, expr, m, seed):
-    from derive.core import fd
-    from derive.core.expr import NumpyBackend, evaluate
-    from derive.engine.values import bind_m, gradient_values
-    from derive.network import model
-
+def _numbers(net: Network, d: Derivation, correct: Formula, expr: E.Expr, m: int,
+             seed: int) -> tuple[np.ndarray, np.ndarray, float]:
     inst = model.random_instance(net, seed=seed, m=m, sizes=net.layers)
     env = gradient_values(d, inst)
     student = np.asarray(evaluate(bind_m(expr, m), env, NumpyBackend(model.standins(net))),
@@ -258,26 +257,22 @@ def _numbers(net, d, correct, expr, m, seed):
     scale = 1.0 / m if net.scale == "mean" else 1.0
     params = inst.params
 
-    def cost(cache):
+    def cost(cache: dict) -> np.ndarray:
         return model.cost(net, cache, inst.Y)
 
     if kind in ("dW", "db"):
         key = (kind[1], layer)
 
-        def J(P):
+        def J_param(P: np.ndarray) -> np.ndarray:
             return cost(model.forward(net, {**params, key: P}, inst.X))
-        fd_err = fd.relative_error(fd.central_differences(J, params[key]), right)
+        fd_err = fd.relative_error(fd.central_differences(J_param, params[key]), right)
     else:
         base = kind[1]
 
-        def J(V):
+        def J_value(V: np.ndarray) -> np.ndarray:
             return cost(model.forward(net, params, inst.X, start=layer, start_value=(base, V)))
-        fd_err = fd.relative_error(fd.central_differences(J, env[base, layer]), scale * right)
+        fd_err = fd.relative_error(fd.central_differences(J_value, env[base, layer]), scale * right)
     return student, right, fd_err
-
-
-def _fmt(shape) -> str:
-    return "×".join(str(d) for d in shape)
 
 
 # -- the activation step -----------------------------------------------------------------------
@@ -286,22 +281,18 @@ class ActivationStep:
     """∂A[l]/∂Z[l] for an element-wise g next to softmax, on the same Z."""
 
     layer: int
-    elementwise: object  # JacobianResult
-    softmax: object | None  # JacobianResult (None when the layer has one unit)
+    elementwise: JacobianResult
+    softmax: JacobianResult | None  # None when the layer has one unit
     block: sp.Matrix | None  # one example's softmax block, diag(a) − a aᵀ, in A's entries
     note: str
 
     def to_text(self) -> str:
-        from derive.jacobian.text import activation_text
-
         return activation_text(self)
 
     def to_latex(self) -> str:
-        from derive.jacobian.text import activation_latex
-
         return activation_latex(self)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "layer": self.layer,
             "elementwise": self.elementwise.to_dict(),
@@ -319,25 +310,109 @@ def activation_step(net: Network, layer: int = 1,
     cnet, m = resolve_sizes(net, sizes)
     if not 1 <= layer <= cnet.L:
         raise SpecError(f"layer {layer}: this network has layers 1 to {cnet.L}")
-    acts = list(cnet.activations)  # type: ignore[arg-type]
+    acts: list[str | None] = list(cnet.activations or ())
     own = cnet.activation(layer)
     note = ""
     if own is not None and not own.elementwise:
         acts[layer - 1] = None
         note = f"layer {layer} is softmax; the element-wise side uses a generic g[{layer}]"
-    el_net = Network(cnet.layers, tuple(acts), None, cnet.convention, cnet.scale)
+    el_net = cnet.replace(activations=tuple(acts), loss=None)
     elem = jacobian(f"A{layer}", f"Z{layer}", el_net, {"m": m})
     soft = block = None
-    if cnet.layers[layer] >= 2:  # type: ignore[index]
+    n = sizes_of(cnet)[layer]
+    if n >= 2:
         acts[layer - 1] = "softmax"
-        sm_net = Network(cnet.layers, tuple(acts), None, cnet.convention, cnet.scale)
+        sm_net = cnet.replace(activations=tuple(acts), loss=None)
         soft = jacobian(f"A{layer}", f"Z{layer}", sm_net, {"m": m})
         if soft.rule is None:  # the closed form δ·a(δ − a) must match every SymPy entry
             raise ProofFailure(f"softmax Jacobian of layer {layer} does not match diag(a) − a aᵀ")
-        n = cnet.layers[layer]  # type: ignore[index]
-        a = [sp.Symbol(f"A{layer}_{i}_0" if cnet.convention == "columns" else f"A{layer}_0_{i}",
-                       real=True) for i in range(n)]
+        # one example's units: A[l]ᵢ₀ (columns) or A[l]₀ᵢ (rows)
+        a = [sp.Symbol(f"A{layer}_" + "_".join(map(str, cnet.layout.batch(i, 0))), real=True)
+             for i in range(n)]
         block = sp.Matrix(n, n, lambda i, k: a[i] * ((1 if i == k else 0) - a[k]))
     else:
         note = (note + "; " if note else "") + f"layer {layer} has one unit: no softmax to compare"
     return ActivationStep(layer, elem, soft, block, note)
+
+
+# -- text and LaTeX ------------------------------------------------------------------------------
+_VERDICT = {
+    "shape_error": "the shapes do not multiply",
+    "fits_only_here": "it type-checks only because the sizes happen to be equal, and the numbers "
+                      "come out wrong — the trap",
+    "wrong_numbers": "the shapes fit, but the numbers come out different",
+    "agrees": "it agrees with the engine's formula here",
+}
+
+
+def naive_text(r: NaiveResult) -> str:
+    sizes = ",".join(str(s) for s in r.sizes)
+    lines = [f"The naive scalar chain rule: {r.written}", "",
+             "With symbolic sizes (n0, n1, …, m): "
+             + (f"✗ {r.general_error}" if r.general_error else "the shapes fit")]
+    lines.append(f"With sizes {sizes} and m = {r.m}: "
+                 + (f"✗ {r.concrete_error}" if r.concrete_error else "the shapes fit"))
+    if r.student_value is not None and r.correct_value is not None:
+        mark = frozenset((i, j) for i, j, _, _ in r.differing)
+        lines.append(f"Numbers on a random instance (seed {r.seed}); * marks a differing entry:")
+        left = ["student:"] + matrix_text(r.student_value, mark)
+        right = [f"engine: {r.correct.text}"] + matrix_text(r.correct_value)
+        w = max(len(s) for s in left) + 4
+        lines += ["  " + a.ljust(w) + b for a, b in zip(left, right, strict=True)]
+        for i, j, s, c in r.differing:
+            lines.append(f"  {r.target} entry ({i}, {j}): student {num(s)}, correct {num(c)}")
+        lines.append(f"  the engine's {r.correct.name} matches central differences of J "
+                     f"(relative error {r.fd_error:.1e})")
+    lines.append(f"Verdict: {_VERDICT[r.verdict]}. The correct formula: {r.correct.text}")
+    return "\n".join(lines)
+
+
+def naive_latex(r: NaiveResult, level: str = "subsection") -> str:
+    parts = [rf"\{level}{{The naive scalar chain rule}}",
+             "Student's ordering: " + tex_escape(r.written) + "."]
+    if r.general_error:
+        parts.append("With symbolic sizes: " + tex_escape(r.general_error) + ".")
+    if r.concrete_error:
+        parts.append("At the chosen sizes: " + tex_escape(r.concrete_error) + ".")
+    if r.student_value is not None and r.correct_value is not None:
+        parts.append(rf"\[ \text{{student}} = {bmatrix_numbers(r.student_value)} "
+                     rf"\neq {bmatrix_numbers(r.correct_value)}"
+                     r" = \text{engine} \]")
+    parts.append(f"Verdict: {tex_escape(_VERDICT[r.verdict])}. "
+                 rf"The correct formula: ${r.correct.latex}$.")
+    return "\n\n".join(parts) + "\n"
+
+
+def activation_text(a: ActivationStep) -> str:
+    l_ = a.layer
+    lines = [f"The activation step of layer {l_}: ∂A[{l_}]/∂Z[{l_}]", ""]
+    e = a.elementwise
+    g = e.network.activation(l_)
+    name = f"g[{l_}]" if g is None else g.text
+    lines.append(f"Element-wise {name}: diagonal, so Σ dA ⊙ (∂A/∂Z) is dA ⊙ {name}′(Z[{l_}])")
+    lines += [array_text(e), zeros_text(e), ""]
+    if a.softmax is not None and a.block is not None:
+        s = a.softmax
+        lines.append("Softmax: a full Jacobian within each example, zero across examples")
+        lines += [array_text(s), zeros_text(s)]
+        lines.append("One example's block, diag(a) − a aᵀ (from the checked closed form):")
+        lines += ["  " + " | ".join(entry_text(x) for x in row) for row in a.block.tolist()]
+    if a.note:
+        lines.append(f"Note: {a.note}")
+    return "\n".join(lines)
+
+
+def activation_latex(a: ActivationStep, level: str = "subsection") -> str:
+    l_ = a.layer
+    parts = [rf"\{level}{{The activation step: $\partial A^{{[{l_}]}}/\partial Z^{{[{l_}]}}$}}",
+             r"Element-wise: the Jacobian is diagonal, so the chain rule becomes $\odot g'(Z)$.",
+             array_latex(a.elementwise)]
+    if a.elementwise.rule is not None:
+        parts.append(rf"\[ {a.elementwise.rule.latex} \]")
+    if a.softmax is not None and a.softmax.rule is not None and a.block is not None:
+        parts += [r"Softmax: a full Jacobian within each example, block diagonal across examples.",
+                  rf"\[ {a.softmax.rule.latex} \]",
+                  r"\[ \operatorname{diag}(a) - a a^{\top} = \begin{bmatrix} "
+                  + r" \\ ".join(" & ".join(entry_latex(x) for x in row)
+                                 for row in a.block.tolist()) + r" \end{bmatrix} \]"]
+    return "\n\n".join(parts) + "\n"

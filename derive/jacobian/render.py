@@ -1,171 +1,105 @@
-"""Text, LaTeX and JSON for a :class:`derive.jacobian.JacobianResult`, and its entries as numbers.
+"""The result of a Jacobian computation, and its text, LaTeX and JSON, and its entries as numbers.
 
-Entry symbols print in the course's names with 1-based indices: ``W1_0_1`` is ``W[1]₁₂`` in text
-and ``W^{[1]}_{12}`` in LaTeX; a generic g[l]′ prints as ``g[1]′(Z[1]₁₁)``.
+:class:`JacobianResult` holds the array ∂of_ij/∂wrt_kl that :func:`derive.jacobian.tensor.jacobian`
+computes; the functions below lay it out as blocks of matrices (text), ``bmatrix`` (LaTeX) or
+nested lists (JSON), with entries printed by :mod:`derive.jacobian.entries`.
 
->>> import sympy as sp
->>> entry_text(sp.Symbol("W1_0_1") * sp.Symbol("X_1_0"))
-'W[1]₁₂·X₂₁'
->>> entry_latex(sp.Symbol("Z2_1_1"))
-'Z^{[2]}_{22}'
+>>> from derive.jacobian.tensor import jacobian
+>>> from derive.network.spec import Network
+>>> print(pattern_text(jacobian("Z1", "W1", Network(depth=1))))
+  ■ ■ │ ■ ■
+  · · │ · ·
+  ────┼────
+  · · │ · ·
+  ■ ■ │ ■ ■
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import sympy as sp
-from sympy.core.function import AppliedUndef
-from sympy.printing.latex import LatexPrinter
-from sympy.printing.str import StrPrinter
 
-from derive.core.expr import as_sympy
+from derive.jacobian.entries import DIGITS, entry_latex, entry_text, subscript
+from derive.jacobian.forms import ClosedForm, with_standins
+from derive.jacobian.quantities import Key, Quantity, SymbolicModel, cells, nested, size_map
+from derive.network.spec import Network
 
-_ENTRY = re.compile(r"(dJd)?(d?(?:X|Y|[WbZA]\d+))_(\d+)_(\d+)")
-_DIGITS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 GRID_WIDTH = 16  # entries wider than this are listed one per line instead of drawn in blocks
 
 
-def _parts(name: str):
-    """``W1_0_1`` → ("W", 1, 1, 2, False); ``dZ2_0_0`` → ("dZ", 2, …); ``dJdZ1_0_0`` is ∂J/∂Z."""
-    hit = _ENTRY.fullmatch(name)
-    if hit is None:
-        return None
-    stem, i, j = hit[2], int(hit[3]) + 1, int(hit[4]) + 1
-    d = "d" if stem.startswith("d") else ""
-    stem = stem[len(d):]
-    base, layer = (stem, None) if stem in ("X", "Y") else (stem[0], int(stem[1:]))
-    return d + base, layer, i, j, bool(hit[1])
+@dataclass(frozen=True)
+class JacobianResult:
+    """∂of/∂wrt on concrete sizes. ``array[i][j][k][l] = ∂of_ij/∂wrt_kl`` (a sympy.Array; for J,
+    ``array[k][l]``); ``zero_pattern`` has the same shape, True where the entry is identically 0;
+    ``deltas`` the index pairs (p, q) with every nonzero entry on p = q (a factor δ_pq);
+    ``display`` the entries with forward quantities abbreviated (Z[l]ᵢⱼ for its expression)."""
 
+    of: Quantity
+    wrt: Quantity
+    network: Network
+    m: int
+    array: sp.NDimArray
+    display: sp.NDimArray
+    zero_pattern: tuple[Any, ...]
+    deltas: tuple[tuple[str, str], ...]
+    rule: ClosedForm | None
+    model: SymbolicModel = field(repr=False, compare=False)
 
-def _sub(i: int, j: int | None) -> str:
-    idx = [i] if j is None else [i, j]
-    sep = "," if any(x > 9 for x in idx) else ""
-    return sep.join(str(x) for x in idx)
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.array.shape)
 
+    @property
+    def of_shape(self) -> tuple[int, ...]:
+        return self.shape[:-2]
 
-def _bias_index(base: str, i: int, j: int) -> tuple[int, int | None]:
-    if base != "b":
-        return i, j
-    return (i, None) if j == 1 else (j, None)
+    @property
+    def wrt_shape(self) -> tuple[int, ...]:
+        return self.shape[-2:]
 
+    @property
+    def size(self) -> int:
+        return len(self.array)
 
-def _gname(fn) -> tuple[str, str] | None:
-    name = fn.__name__
-    if name.startswith("g") and name[1:].isdigit():
-        return f"g[{name[1:]}]", f"g^{{[{name[1:]}]}}"
-    if name == "ℓ":
-        return "ℓ", r"\ell"
-    return None
+    @property
+    def nonzero(self) -> int:
+        return sum(1 for e in sp.flatten(self.array) if e != 0)
 
+    @property
+    def sizes(self) -> dict[str, int]:
+        """Every size it was computed at, as ``sizes=`` takes them: {"n0": 2, …, "m": 2}."""
+        return size_map(self.network, self.m)
 
-def _undef_derivative(expr):
-    """(function, point args, which arg) for g′ / ∂ℓ/∂a written as Derivative or Subs."""
-    if isinstance(expr, sp.Subs):
-        inner, vars_, points = expr.expr, expr.variables, expr.point
-        if isinstance(inner, sp.Derivative) and isinstance(inner.expr, AppliedUndef) \
-                and len(inner.variables) == 1:
-            f = inner.expr
-            args = [points[vars_.index(a)] if a in vars_ else a for a in f.args]
-            return f.func, args, f.args.index(inner.variables[0])
-        return None
-    if isinstance(expr, sp.Derivative) and isinstance(expr.expr, AppliedUndef) \
-            and len(expr.variables) == 1 and expr.variables[0] in expr.expr.args:
-        f = expr.expr
-        return f.func, list(f.args), f.args.index(expr.variables[0])
-    return None
+    def entry(self, *index: int) -> sp.Expr:
+        """The entry at 1-based indices (i, j, k, l), as printed."""
+        return self.array[tuple(i - 1 for i in index)]
 
+    def at(self, values: Mapping[Key, Any], standins: Mapping | None = None) -> np.ndarray:
+        """The array as numbers (numpy float64) at ``values[(base, layer)] = ndarray`` for every
+        leaf (X, Y, W, b and the cut quantity); generic g{l} / ℓ replaced by ``standins``."""
+        return numeric(self, values, standins)
 
-class _Text(StrPrinter):
-    def _print_Symbol(self, expr):
-        parts = _parts(expr.name)
-        if parts is None:
-            return expr.name
-        base, layer, i, j, grad = parts
-        from derive.network.symbols import text_name
+    def to_text(self) -> str:
+        return result_text(self)
 
-        i, j = _bias_index(base.lstrip("d"), i, j)
-        name = f"{text_name(base, layer)}{_sub(i, j).translate(_DIGITS)}"
-        return f"∂J/∂{name}" if grad else name
+    def to_latex(self) -> str:
+        return result_latex(self)
 
-    def _print_Function(self, expr):
-        names = _gname(expr.func)
-        if names is None:
-            return super()._print_Function(expr)
-        return f"{names[0]}({', '.join(self._print(a) for a in expr.args)})"
+    def to_dict(self) -> dict[str, Any]:
+        return result_dict(self)
 
-    def _print_Derivative(self, expr):
-        found = _undef_derivative(expr)
-        return self._undef(found) if found else super()._print_Derivative(expr)
-
-    def _print_Subs(self, expr):
-        found = _undef_derivative(expr)
-        return self._undef(found) if found else super()._print_Subs(expr)
-
-    def _undef(self, found):
-        fn, args, which = found
-        names = _gname(fn) or (fn.__name__, fn.__name__)
-        inner = ", ".join(self._print(a) for a in args)
-        if len(args) == 1:
-            return f"{names[0]}′({inner})"
-        return f"∂{names[0]}/∂{'ay'[which] if len(args) == 2 else which}({inner})"
-
-
-class _Latex(LatexPrinter):
-    def _print_Symbol(self, expr, style="plain"):
-        parts = _parts(expr.name)
-        if parts is None:
-            return super()._print_Symbol(expr)
-        base, layer, i, j, grad = parts
-        from derive.network.symbols import latex_name
-
-        i, j = _bias_index(base.lstrip("d"), i, j)
-        name = f"{latex_name(base, layer)}_{{{_sub(i, j)}}}"
-        return rf"\frac{{\partial J}}{{\partial {name}}}" if grad else name
-
-    def _print_Function(self, expr, exp=None):
-        names = _gname(expr.func)
-        if names is None:
-            return super()._print_Function(expr, exp)
-        out = rf"{names[1]}\left({', '.join(self._print(a) for a in expr.args)}\right)"
-        return out if exp is None else rf"{out}^{{{exp}}}"
-
-    def _print_Derivative(self, expr):
-        found = _undef_derivative(expr)
-        return self._undef(found) if found else super()._print_Derivative(expr)
-
-    def _print_Subs(self, subs):
-        found = _undef_derivative(subs)
-        return self._undef(found) if found else super()._print_Subs(subs)
-
-    def _undef(self, found):
-        fn, args, which = found
-        names = _gname(fn) or (fn.__name__, fn.__name__)
-        inner = ", ".join(self._print(a) for a in args)
-        if len(args) == 1:
-            return rf"{names[1]}^{{\prime}}\left({inner}\right)"
-        var = "ay"[which] if len(args) == 2 else str(which)
-        return rf"\frac{{\partial {names[1]}}}{{\partial {var}}}\left({inner}\right)"
-
-
-def entry_text(expr) -> str:
-    """One entry in text: course names, 1-based indices, ``·`` for products."""
-    s = _Text({"order": "none"}).doprint(as_sympy(expr))
-    s = re.sub(r"\*\*2(?!\d)", "²", s)
-    return s.replace("**", "^").replace("*", "·")
-
-
-def entry_latex(expr) -> str:
-    return _Latex({"mul_symbol": None}).doprint(as_sympy(expr))
 
 
 # -- numbers -----------------------------------------------------------------------------------
-def numeric(result, values, standins=None) -> np.ndarray:
+def numeric(result: JacobianResult, values: Mapping[Key, Any],
+            standins: Mapping | None = None) -> np.ndarray:
     """The array at concrete leaf values (see :meth:`JacobianResult.at`)."""
-    from derive.jacobian.forms import with_standins
-
-    syms, vals = [], []
+    syms: list[sp.Symbol] = []
+    vals: list[float] = []
     for key, mat in result.model.leaves.items():
         if key not in values:
             continue
@@ -177,16 +111,16 @@ def numeric(result, values, standins=None) -> np.ndarray:
     flat = [with_standins(e, result.network) for e in sp.flatten(result.array)]
     # our own expressions (the model's forward map), never user text
     fn = sp.lambdify(syms, flat, "numpy")
-    out = np.array(fn(*vals), dtype=float)
+    out = np.asarray(fn(*vals), dtype=float)
     return out.reshape(result.shape)
 
 
 # -- text --------------------------------------------------------------------------------------
-def _shape(shape) -> str:
+def _shape(shape: tuple[int, ...]) -> str:
     return "×".join(str(d) for d in shape) if shape else "1×1 (a scalar)"
 
 
-def convention_text(result) -> str:
+def convention_text(result: JacobianResult) -> str:
     of, wrt = result.of.text, result.wrt.text
     if result.of.base == "J":
         return (f"Entry (k, l) is ∂J/∂{wrt}ₖₗ: a scalar's derivative has the shape of "
@@ -196,7 +130,7 @@ def convention_text(result) -> str:
             "indices from 1.")
 
 
-def header_text(result) -> str:
+def header_text(result: JacobianResult) -> str:
     of, wrt, net = result.of, result.wrt, result.network
     lines = [
         f"∂{of.text}/∂{wrt.text}: shape {_shape(result.shape)}  "
@@ -208,7 +142,7 @@ def header_text(result) -> str:
     return "\n".join(lines)
 
 
-def zeros_text(result) -> str:
+def zeros_text(result: JacobianResult) -> str:
     zeros = result.size - result.nonzero
     if result.nonzero == 0:
         return (f"All {result.size} entries vanish: {result.of.text} does not depend on "
@@ -239,7 +173,7 @@ def _bracket(rows: list[list[str]], widths: list[int]) -> list[str]:
     return out
 
 
-def array_text(result) -> str:
+def array_text(result: JacobianResult) -> str:
     """The array laid out as blocks (short entries) or listed entry by entry (long ones)."""
     disp = result.display
     strings = {idx: entry_text(disp[idx]) for idx in _indices(result.shape)}
@@ -267,7 +201,7 @@ def array_text(result) -> str:
     return "\n".join(lines)
 
 
-def _list_text(result, strings) -> str:
+def _list_text(result: JacobianResult, strings: dict[tuple[int, ...], str]) -> str:
     of, wrt = result.of.text, result.wrt.text
     lines = ["Zero pattern (■ nonzero, · zero), laid out as the blocks:"]
     lines += pattern_text(result).splitlines()
@@ -277,15 +211,15 @@ def _list_text(result, strings) -> str:
             continue
         one = tuple(i + 1 for i in idx)
         if result.of.base == "J":
-            lines.append(f"  ∂J/∂{wrt}{_sub(*one).translate(_DIGITS)} = {s}")
+            lines.append(f"  ∂J/∂{wrt}{subscript(*one).translate(DIGITS)} = {s}")
         else:
             i, j, k, l = one
-            lines.append(f"  ∂{of}{_sub(i, j).translate(_DIGITS)}/∂{wrt}"
-                         f"{_sub(k, l).translate(_DIGITS)} = {s}")
+            lines.append(f"  ∂{of}{subscript(i, j).translate(DIGITS)}/∂{wrt}"
+                         f"{subscript(k, l).translate(DIGITS)} = {s}")
     return "\n".join(lines)
 
 
-def pattern_text(result) -> str:
+def pattern_text(result: JacobianResult) -> str:
     shape = result.shape
     mark = {idx: ("·" if result.array[idx] == 0 else "■") for idx in _indices(shape)}
     if len(shape) == 2:
@@ -302,7 +236,7 @@ def pattern_text(result) -> str:
     return "\n".join(lines)
 
 
-def result_text(result) -> str:
+def result_text(result: JacobianResult) -> str:
     return "\n".join([header_text(result), "", array_text(result), "", zeros_text(result)])
 
 
@@ -312,36 +246,36 @@ def _bmatrix(rows: list[list[str]]) -> str:
     return rf"\begin{{bmatrix}} {body} \end{{bmatrix}}"
 
 
-def array_latex(result) -> str:
+def array_latex(result: JacobianResult) -> str:
     disp = result.display
-    cells = {idx: entry_latex(disp[idx]) for idx in _indices(result.shape)}
+    shown = {idx: entry_latex(disp[idx]) for idx in _indices(result.shape)}
     of, wrt = result.of.latex, result.wrt.latex
     lhs = rf"\frac{{\partial {of}}}{{\partial {wrt}}}"
-    long = max(len(c) for c in cells.values()) > 60
+    long = max(len(c) for c in shown.values()) > 60
     if long:
         lines = []
-        for idx, c in cells.items():
+        for idx, c in shown.items():
             if c == "0":
                 continue
             one = tuple(i + 1 for i in idx)
             if result.of.base == "J":
-                lines.append(rf"\frac{{\partial J}}{{\partial {wrt}_{{{_sub(*one)}}}}} &= {c}")
+                lines.append(rf"\frac{{\partial J}}{{\partial {wrt}_{{{subscript(*one)}}}}} &= {c}")
             else:
                 i, j, k, l = one
-                lines.append(rf"\frac{{\partial {of}_{{{_sub(i, j)}}}}}"
-                             rf"{{\partial {wrt}_{{{_sub(k, l)}}}}} &= {c}")
+                lines.append(rf"\frac{{\partial {of}_{{{subscript(i, j)}}}}}"
+                             rf"{{\partial {wrt}_{{{subscript(k, l)}}}}} &= {c}")
         return "\\begin{align*}\n" + " \\\\\n".join(lines) + "\n\\end{align*}"
     if result.of.base == "J":
         k, l = result.shape
-        return rf"\[ {lhs} = " + _bmatrix([[cells[a, b] for b in range(l)]
+        return rf"\[ {lhs} = " + _bmatrix([[shown[a, b] for b in range(l)]
                                            for a in range(k)]) + r" \]"
     I, Jn, K, L = result.shape
-    outer = [[_bmatrix([[cells[i, j, k, l] for l in range(L)] for k in range(K)])
+    outer = [[_bmatrix([[shown[i, j, k, l] for l in range(L)] for k in range(K)])
               for j in range(Jn)] for i in range(I)]
     return rf"\[ {lhs} = " + _bmatrix(outer) + r" \]"
 
 
-def result_latex(result, level: str = "section") -> str:
+def result_latex(result: JacobianResult, level: str = "section") -> str:
     """A ``\\section{...}`` fragment (no preamble) a handout can ``\\input``."""
     of, wrt = result.of, result.wrt
     zeros = result.size - result.nonzero
@@ -369,12 +303,10 @@ def result_latex(result, level: str = "section") -> str:
 
 
 # -- JSON --------------------------------------------------------------------------------------
-def result_dict(result) -> dict:
-    def nested(fn):
-        flat = [fn(result.array[idx], result.display[idx]) for idx in _indices(result.shape)]
-        from derive.jacobian.tensor import _nested
-
-        return _nested(flat, result.shape)
+def result_dict(result: JacobianResult) -> dict[str, Any]:
+    def each(fn: Callable[[sp.Expr, sp.Expr], object]) -> tuple[Any, ...]:
+        return nested([fn(result.array[idx], result.display[idx]) for idx in _indices(result.shape)],
+                      result.shape)
 
     return {
         "of": result.of.text,
@@ -383,9 +315,9 @@ def result_dict(result) -> dict:
         "m": result.m,
         "shape": list(result.shape),
         "index_convention": convention_text(result),
-        "entries": nested(lambda raw, disp: sp.sstr(raw)),
-        "display": nested(lambda raw, disp: entry_text(disp)),
-        "zero_pattern": nested(lambda raw, disp: raw == 0),
+        "entries": each(lambda raw, disp: sp.sstr(raw)),
+        "display": each(lambda raw, disp: entry_text(disp)),
+        "zero_pattern": each(lambda raw, disp: raw == 0),
         "nonzero": result.nonzero,
         "deltas": [f"{p}={q}" for p, q in result.deltas],
         "rule": None if result.rule is None else {
@@ -393,7 +325,5 @@ def result_dict(result) -> dict:
     }
 
 
-def _indices(shape):
-    import itertools
-
-    return list(itertools.product(*map(range, shape)))
+def _indices(shape: tuple[int, ...]) -> list[tuple[int, ...]]:
+    return list(cells(shape))

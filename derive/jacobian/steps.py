@@ -22,17 +22,28 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
+import numpy as np
 import sympy as sp
 
 from derive.catalogue import rules
-from derive.core.expr import as_sympy
+from derive.core import fd
+from derive.core.expr import SympyBackend, as_sympy, evaluate
+from derive.core.printing import to_latex, to_text
+from derive.engine.backward import Derivation, Formula, derive
+from derive.engine.values import gradient_values
 from derive.errors import ProofFailure, SpecError
-from derive.jacobian.render import entry_latex, entry_text
-from derive.jacobian.tensor import Quantity, jacobian, parse_quantity, resolve_sizes
+from derive.jacobian.entries import DIGITS, entry_latex, entry_text, tex_escape
+from derive.jacobian.quantities import Quantity, code, parse_quantity, resolve_sizes
+from derive.jacobian.render import JacobianResult
+from derive.jacobian.tensor import jacobian
+from derive.network import model
 from derive.network.model import symbol_matrix
+from derive.network.spec import Network
+from derive.network.spec import m as m_symbol
 
 
 # Elementary facts the contraction uses that the catalogue (rules/identities.toml) does not hold;
@@ -61,24 +72,20 @@ class Contraction:
 
     wrt: Quantity
     layer: int
-    jacobian: object  # JacobianResult of Z[l] with respect to wrt
+    jacobian: JacobianResult  # of Z[l] with respect to wrt
     steps: tuple[ContractionStep, ...]
-    formula: object  # derive.engine.backward.Formula, the engine's
+    formula: Formula  # the engine's
     factor: sp.Expr  # ∂J/∂wrt = factor · formula (1 for dW, db; 1/m for dA under scale mean)
     checked: bool
     fd_error: float  # relative error of (1/m) dZ against central differences of J w.r.t. Z
 
     def to_text(self) -> str:
-        from derive.jacobian.text import contraction_text
-
         return contraction_text(self)
 
     def to_latex(self) -> str:
-        from derive.jacobian.text import contraction_latex
-
         return contraction_latex(self)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {
             "wrt": self.wrt.text,
             "layer": self.layer,
@@ -92,17 +99,13 @@ class Contraction:
         }
 
 
-def contraction(net, wrt: str | Quantity = "W1", sizes: Mapping[str, int] | None = None,
+def contraction(net: Network, wrt: str | Quantity = "W1", sizes: Mapping[str, int] | None = None,
                 seed: int = 0) -> Contraction:
     """Contract ∂J/∂Z[l] with ∂Z[l]/∂wrt (wrt one of W[l], b[l], A[l-1] for l ≥ 2) on concrete
     sizes and end at the engine's vectorized formula (dW, db or dA)."""
-    from derive.core.expr import SympyBackend, evaluate
-    from derive.engine.backward import derive
-    from derive.network.spec import m as m_symbol
-
     cnet, m = resolve_sizes(net, sizes)
     q = wrt if isinstance(wrt, Quantity) else parse_quantity(wrt, cnet)
-    if q.base in ("W", "b"):
+    if q.base in ("W", "b") and q.layer is not None:
         l_, kind, at = q.layer, "d" + q.base, q.layer
     elif q.base == "A" and q.layer is not None and q.layer < cnet.L:
         l_, kind, at = q.layer + 1, "dA", q.layer
@@ -127,7 +130,8 @@ def contraction(net, wrt: str | Quantity = "W1", sizes: Mapping[str, int] | None
     lhs = {c: f"∂J/∂{_name(q, *c)}" for c in cells}
     lhs_tex = {c: rf"\frac{{\partial J}}{{\partial {_name_tex(q, *c)}}}" for c in cells}
 
-    def terms(c, keep_zero: bool, symbols, fmt):
+    def terms(c: tuple[int, int], keep_zero: bool, symbols: sp.Matrix,
+              fmt: Callable[[sp.Expr, sp.Expr], str]) -> list[str]:
         out = []
         for i, j in zcells:
             e = arr[i, j, c[0], c[1]]
@@ -136,11 +140,11 @@ def contraction(net, wrt: str | Quantity = "W1", sizes: Mapping[str, int] | None
             out.append(fmt(symbols[i, j], e))
         return out
 
-    def t_fmt(s, e):
+    def t_fmt(s: sp.Expr, e: sp.Expr) -> str:
         es = entry_text(e)
         return entry_text(s) if e == 1 else f"{entry_text(s)}·{_paren(es, e)}"
 
-    def l_fmt(s, e):
+    def l_fmt(s: sp.Expr, e: sp.Expr) -> str:
         es = entry_latex(e)
         return entry_latex(s) if e == 1 else rf"{entry_latex(s)}\, {_paren_tex(es, e)}"
 
@@ -185,7 +189,7 @@ def contraction(net, wrt: str | Quantity = "W1", sizes: Mapping[str, int] | None
         env[key] = mat
     eng = sp.Matrix(evaluate(formula.expr, env, SympyBackend(generic=True))).subs(m_symbol, m)
     shown = {k: (v if k in jac.model.leaves or not isinstance(v, sp.MatrixBase)
-                 else symbol_matrix(_code(Quantity(*k)), v.rows, v.cols)) for k, v in env.items()}
+                 else symbol_matrix(code(*k), v.rows, v.cols)) for k, v in env.items()}
     shown["dZ", l_] = dZ
     eng_shown = sp.Matrix(evaluate(formula.expr, shown, SympyBackend(generic=True)))
     eng_shown = eng_shown.subs(m_symbol, m)
@@ -217,18 +221,14 @@ def contraction(net, wrt: str | Quantity = "W1", sizes: Mapping[str, int] | None
     return Contraction(q, l_, jac, tuple(steps), formula, factor, checked, fd)
 
 
-def _fd_check(net, d, layer: int, m: int, seed: int) -> float:
+def _fd_check(net: Network, d: Derivation, layer: int, m: int, seed: int) -> float:
     """Relative error between (scale)·dZ[layer] from the engine's formulas and central differences
     of J with respect to Z[layer], on a random instance."""
-    from derive.core import fd
-    from derive.engine.values import gradient_values
-    from derive.network import model
-
     inst = model.random_instance(net, seed=seed, m=m, sizes=net.layers)
     vals = gradient_values(d, inst)
     Z = vals["Z", layer]
 
-    def J(Zs):
+    def J(Zs: np.ndarray) -> np.ndarray:
         cache = model.forward(net, inst.params, inst.X, start=layer, start_value=("Z", Zs))
         return model.cost(net, cache, inst.Y)
 
@@ -237,39 +237,63 @@ def _fd_check(net, d, layer: int, m: int, seed: int) -> float:
 
 
 def _name(q: Quantity, k: int, l: int) -> str:
-    return entry_text(sp.Symbol(f"{_code(q)}_{k}_{l}"))
+    return entry_text(sp.Symbol(f"{q.code}_{k}_{l}"))
 
 
 def _name_tex(q: Quantity, k: int, l: int) -> str:
-    return entry_latex(sp.Symbol(f"{_code(q)}_{k}_{l}"))
+    return entry_latex(sp.Symbol(f"{q.code}_{k}_{l}"))
 
 
-def _code(q: Quantity) -> str:
-    return q.base if q.layer is None else f"{q.base}{q.layer}"
-
-
-def _paren(s: str, e) -> str:
+def _paren(s: str, e: sp.Expr) -> str:
     return f"({s})" if isinstance(as_sympy(e), sp.Add) else s
 
 
-def _paren_tex(s: str, e) -> str:
+def _paren_tex(s: str, e: sp.Expr) -> str:
     return rf"\left({s}\right)" if isinstance(as_sympy(e), sp.Add) else s
 
 
-def _sub1(c) -> str:
-    digits = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
-    return f"{c[0] + 1}{c[1] + 1}".translate(digits)
+def _sub1(c: tuple[int, int]) -> str:
+    return f"{c[0] + 1}{c[1] + 1}".translate(DIGITS)
 
 
-def _expr_text(formula) -> str:
-    from derive.core.printing import to_text
-
+def _expr_text(formula: Formula) -> str:
     return to_text(formula.expr)
 
 
-def _expr_latex(formula) -> str:
-    from derive.core.printing import to_latex
-
+def _expr_latex(formula: Formula) -> str:
     return to_latex(formula.expr)
+
+
+# -- text and LaTeX ------------------------------------------------------------------------------
+def contraction_text(c: Contraction) -> str:
+    wt, zt = c.wrt.text, f"Z[{c.layer}]"
+    lines = [f"The contraction: ∂J/∂{wt} from ∂J/∂{zt} and the array ∂{zt}/∂{wt}", ""]
+    for n, s in enumerate(c.steps, 1):
+        lines.append(f"{n}. {s.title}")
+        lines.append(f"   rule {s.rule} ({s.rule_title}): {s.index}")
+        lines += [f"     {e}" for e in s.entries]
+        if s.note:
+            lines.append(f"   ({s.note})")
+    lines.append("")
+    lines.append(f"Checked: every entry of the contraction equals the engine's {c.formula.name}"
+                 f"{'' if c.factor == 1 else ' times ' + str(c.factor)} (SymPy), and ∂J/∂{zt} "
+                 f"from the engine's formulas matches central differences of J (relative error "
+                 f"{c.fd_error:.1e}).")
+    return "\n".join(lines)
+
+
+def contraction_latex(c: Contraction, level: str = "subsection") -> str:
+    wt, zt = c.wrt.latex, f"Z^{{[{c.layer}]}}"
+    parts = [rf"\{level}{{The contraction: $\partial J/\partial {wt}$}}", r"\begin{enumerate}"]
+    for s in c.steps:
+        body = " \\\\\n".join(s.entries_latex)
+        name = s.rule.replace("_", r"\_")
+        parts.append(rf"\item {tex_escape(s.title)} (rule \texttt{{{name}}})"
+                     "\n\\begin{align*}\n" + body.replace(" = ", " &= ", 1) + "\n\\end{align*}")
+    parts.append(r"\end{enumerate}")
+    parts.append(rf"Checked: every entry equals the engine's ${c.formula.latex.split(' = ')[0]}$ "
+                 rf"(SymPy); $\partial J/\partial {zt}$ matches central differences "
+                 rf"(relative error ${c.fd_error:.1e}$).")
+    return "\n".join(parts) + "\n"
 
 
