@@ -249,9 +249,12 @@ def test_depth_bound():
 
 
 def test_plugin_sections():
+    from derive.handout import plugins
     from derive.handout.document import PLUGINS, plugin_available
 
     assert all(plugin_available(p) for p in PLUGINS)  # every feature ships with the package
+    assert PLUGINS == tuple(plugins.SECTIONS) == ("jacobian", "stability", "numbers")
+    assert not plugin_available("nope")
     assert set(PLUGINS) <= set(parse_sections("all"))
     h = handout(DLS, sections=list(PLUGINS))
     assert h.tex.isascii() and r"\documentclass" not in h.tex.split(r"\begin{document}")[1]

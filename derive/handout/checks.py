@@ -22,18 +22,24 @@ installed, else by shapes (the tool's own :class:`ShapeMismatch`) and by value o
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 import sympy as sp
 
+from derive.check.checker import check
 from derive.core import expr as E
 from derive.core import fd
 from derive.core.expr import as_sympy
 from derive.core.printing import to_text
+from derive.engine.backward import Derivation, Formula, derive
+from derive.engine.proof import MAX_FD_WIDTH
 from derive.engine.values import bind_m, gradient_values
 from derive.errors import ShapeMismatch
 from derive.network import model
+from derive.network.spec import Network
 from derive.network.symbols import SymbolTable
 
 NOISE_MARGIN = 0.1  # a row counts only when float64 noise is below this fraction of the threshold
@@ -64,21 +70,15 @@ class FDRow:
         return self.error < self.threshold or not self.meaningful
 
 
-def fd_network(net):
+def fd_network(net: Network) -> Network:
     """The network the finite-difference table runs on: its own sizes (symbolic ones filled in),
     layers wider than MAX_FD_WIDTH narrowed to it (the formulas do not depend on the sizes)."""
-    from derive.engine.proof import MAX_FD_WIDTH
-    from derive.network.spec import Network
-
-    sizes = tuple(min(s, MAX_FD_WIDTH) for s in model.concrete_sizes(net))
-    return Network(sizes, net.activations, net.loss, net.convention, net.scale)
+    return net.replace(layers=tuple(min(s, MAX_FD_WIDTH) for s in model.concrete_sizes(net)))
 
 
-def fd_rows(derivation, seed: int = 0, m: int = 4, eps: float = fd.DEFAULT_EPS,
+def fd_rows(derivation: Derivation, seed: int = 0, m: int = 4, eps: float = fd.DEFAULT_EPS,
             threshold: float = fd.DEFAULT_THRESHOLD) -> list[FDRow]:
     """Every W[l] and b[l]: the engine's gradient against central differences of J, end to end."""
-    from derive.engine.backward import derive
-
     net = fd_network(derivation.network)
     if net.layers != derivation.network.layers:
         derivation = derive(net, prove=False)  # the same formulas, at the sizes of the run
@@ -91,7 +91,7 @@ def fd_rows(derivation, seed: int = 0, m: int = 4, eps: float = fd.DEFAULT_EPS,
         for base in ("W", "b"):
             key = (base, l)
 
-            def f(batch, key=key):
+            def f(batch: np.ndarray, key: tuple[str, int] = key) -> np.ndarray:
                 params = dict(inst.params)
                 params[key] = batch
                 return model.cost(net, model.forward(net, params, inst.X), inst.Y)
@@ -109,7 +109,10 @@ def fd_rows(derivation, seed: int = 0, m: int = 4, eps: float = fd.DEFAULT_EPS,
 
 
 # -- wrong variants -------------------------------------------------------------------------------
-def unchecked(cls, **fields):
+N = TypeVar("N", bound=E.Expr)
+
+
+def unchecked(cls: type[N], **fields: Any) -> N:
     """A node built WITHOUT its shape check, only to print a formula that cannot be built (the
     wrong order ``dZ[2] W[2]ᵀ``); :func:`rebuild` re-creates it through the checked constructors."""
     node = object.__new__(cls)
@@ -139,10 +142,8 @@ class Variant:
     correct: E.Expr
 
     @property
-    def formula(self):
+    def formula(self) -> Formula:
         """The wrong formula as a Formula, so it prints as every derived one does."""
-        from derive.engine.backward import Formula
-
         return Formula(self.layer, self.target, self.expr, self.kind)
 
     @property
@@ -158,13 +159,13 @@ class Variant:
         return self.formula.code
 
 
-def variants(derivation) -> list[Variant]:
+def variants(derivation: Derivation) -> list[Variant]:
     """Typical wrong versions of a hidden layer's dZ, dW, db and the output layer's dZ."""
     net = derivation.network
     T = SymbolTable(net)
     out: list[Variant] = []
 
-    def add(code, f, expr):
+    def add(code: str, f: Formula, expr: E.Expr) -> None:
         out.append(Variant(code, f.kind, f.layer, f.target, expr, f.expr))
 
     h = net.L - 1 if net.L >= 2 else 1
@@ -219,7 +220,7 @@ _REASONS = {
 }
 
 
-def own_verdict(v: Variant, env: dict, net) -> dict:
+def own_verdict(v: Variant, env: dict, net: Network) -> dict[str, Any]:
     """Judge a variant without the checker: shapes first (ShapeMismatch), then the value."""
     expected = f"{to_text(v.target)} = {to_text(v.correct)}"
     base = {"mistakes": [v.code], "expected": expected, "source": "handout"}
@@ -242,7 +243,7 @@ def own_verdict(v: Variant, env: dict, net) -> dict:
                        f"instance); {_REASONS[v.code]}"}
 
 
-def judge(derivation, seed: int = 0) -> list[tuple[Variant, dict]]:
+def judge(derivation: Derivation, seed: int = 0) -> list[tuple[Variant, dict[str, Any]]]:
     """Each variant with its verdict: ``derive.check.check`` when present, else :func:`own_verdict`.
     Variants that turn out correct for this network are dropped."""
     net = derivation.network
@@ -268,9 +269,6 @@ def judge(derivation, seed: int = 0) -> list[tuple[Variant, dict]]:
     return out
 
 
-def _checker():
-    try:
-        from derive.check.checker import check
-    except ImportError:
-        return None
+def _checker() -> Callable[..., Any] | None:
+    """The checker of ``derive check`` (the handout falls back on its own verdicts without it)."""
     return check

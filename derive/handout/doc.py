@@ -19,6 +19,7 @@ see $W^{[2]\\top}$ \\ensuremath{\\odot} \\ensuremath{\\sigma}\\ensuremath{{}^{\\
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from derive.render.latex import escape
@@ -40,6 +41,10 @@ class Blank:
     answer: str
 
 
+Part = str | M | Blank  # an inline part: text (escaped), maths, or a numbered gap
+Parts = tuple[Part, ...]
+
+
 @dataclass(frozen=True)
 class Heading:
     level: int  # 1 section, 2 subsection, 3 run-in paragraph heading
@@ -48,7 +53,7 @@ class Heading:
 
 @dataclass(frozen=True)
 class Para:
-    parts: tuple
+    parts: Parts
 
 
 @dataclass(frozen=True)
@@ -56,8 +61,8 @@ class Row:
     """One line of a display: ``lhs = rhs`` (rhs may be a Blank), with an optional note (parts)."""
 
     lhs: str
-    rhs: object  # str (LaTeX) or Blank
-    note: tuple = ()
+    rhs: str | Blank  # LaTeX, or a gap whose answer is the LaTeX
+    note: Parts = ()
     rel: str = "="
 
 
@@ -69,13 +74,13 @@ class Display:
 @dataclass(frozen=True)
 class Table:
     header: tuple[str, ...]
-    rows: tuple[tuple[tuple, ...], ...]  # each cell is a tuple of parts
+    rows: tuple[tuple[Parts, ...], ...]  # each cell is a tuple of parts
     align: str  # LaTeX column spec such as "lll"
 
 
 @dataclass(frozen=True)
 class Items:
-    items: tuple[tuple, ...]  # each item is a tuple of parts
+    items: tuple[Parts, ...]  # each item is a tuple of parts
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,9 @@ class Raw:
 
     tex: str
     md: str | None = None
+
+
+Block = Heading | Para | Display | Table | Items | Raw
 
 
 # -- LaTeX text escaping -------------------------------------------------------------------------
@@ -124,7 +132,8 @@ def tex_text(text: str) -> str:
 
 
 def _accented(ch: str) -> str:
-    base, *marks = unicodedata.normalize("NFD", ch)
+    decomposed = unicodedata.normalize("NFD", ch)
+    base, marks = decomposed[0], decomposed[1:]
     if base.isascii() and base.isalpha() and len(marks) == 1 and marks[0] in _ACCENTS:
         return rf"\{_ACCENTS[marks[0]]}{{{base}}}"
     return "?"
@@ -158,7 +167,7 @@ def md_text(text: str) -> str:
 
 
 # -- LaTeX ----------------------------------------------------------------------------------------
-def _parts_tex(parts, key: bool, math: bool = False) -> str:
+def _parts_tex(parts: Parts, key: bool, math: bool = False) -> str:
     out = []
     for p in parts:
         if isinstance(p, M):
@@ -181,7 +190,7 @@ def _blank_tex(b: Blank, key: bool, math: bool) -> str:
 _SECTION = {1: "section", 2: "subsection", 3: "paragraph"}
 
 
-def _block_tex(block, key: bool) -> str:
+def _block_tex(block: Block, key: bool) -> str:
     if isinstance(block, Heading):
         return rf"\{_SECTION[block.level]}{{{tex_text(block.text)}}}"
     if isinstance(block, Para):
@@ -208,7 +217,7 @@ def _block_tex(block, key: bool) -> str:
     raise TypeError(type(block).__name__)
 
 
-def render_tex_body(blocks, key: bool) -> str:
+def render_tex_body(blocks: Sequence[Block], key: bool) -> str:
     """The blocks as LaTeX (no preamble); ``key`` shows the answers of the blanks."""
     return "\n\n".join(_block_tex(b, key) for b in blocks) + "\n"
 
@@ -228,7 +237,7 @@ PREAMBLE = r"""\documentclass[11pt,a4paper]{article}
 """
 
 
-def render_tex(blocks, title: str, subtitle: str, key: bool) -> str:
+def render_tex(blocks: Sequence[Block], title: str, subtitle: str, key: bool) -> str:
     """A standalone LaTeX document (pdflatex; packages from texlive-latex-base/-recommended and
     texlive-pictures only). Always ASCII."""
     head = (rf"{{\centering{{\LARGE\bfseries {tex_text(title)}\par}}\vspace{{0.6ex}}"
@@ -239,7 +248,7 @@ def render_tex(blocks, title: str, subtitle: str, key: bool) -> str:
 
 
 # -- Markdown -------------------------------------------------------------------------------------
-def _parts_md(parts, key: bool) -> str:
+def _parts_md(parts: Parts, key: bool) -> str:
     out = []
     for p in parts:
         if isinstance(p, M):
@@ -252,7 +261,7 @@ def _parts_md(parts, key: bool) -> str:
     return "".join(out)
 
 
-def _block_md(block, key: bool) -> str | None:
+def _block_md(block: Block, key: bool) -> str | None:
     if isinstance(block, Heading):
         return "#" * (block.level + 1) + " " + md_text(block.text)
     if isinstance(block, Para):
@@ -281,7 +290,7 @@ def _block_md(block, key: bool) -> str | None:
     raise TypeError(type(block).__name__)
 
 
-def render_md(blocks, title: str, subtitle: str, key: bool) -> str:
+def render_md(blocks: Sequence[Block], title: str, subtitle: str, key: bool) -> str:
     """Markdown with ``$...$`` maths (for notebooks and web pages)."""
     out = [f"# {md_text(title)}", "", f"*{md_text(subtitle)}*", ""]
     for b in blocks:

@@ -21,19 +21,22 @@ None
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from derive.engine.backward import Derivation, derive
+from derive.engine.proof import prove
 from derive.errors import DeriveError, SpecError
+from derive.handout import plugins
 from derive.handout import sections as S
-from derive.handout.doc import Heading, Para, Raw, ascii_fragment, render_md, render_tex
+from derive.handout.doc import Block, Para, render_md, render_tex
+from derive.network.spec import Network
 
-CORE: dict[str, Callable] = {
+CORE: dict[str, plugins.Section] = {
     "network": S.network,        # description, TikZ drawing, activations, loss, convention
     "shapes": S.shapes,          # the shape of every quantity
     "forward": S.forward,        # Z[l] = W[l] A[l-1] + b[l], A[l] = g[l](Z[l]), J
@@ -43,7 +46,7 @@ CORE: dict[str, Callable] = {
     "verification": S.verification,  # finite differences end to end, and the element-wise proof
     "mistakes": S.mistakes,      # wrong variants and their verdicts
 }
-PLUGINS = ("jacobian", "stability", "numbers")
+PLUGINS = tuple(plugins.SECTIONS)  # ("jacobian", "stability", "numbers")
 SECTIONS = tuple(CORE) + PLUGINS
 DEFAULT_SECTIONS = tuple(CORE)
 MAX_DEPTH = 60  # a handout is for reading: beyond this, tables and proofs get long and slow
@@ -111,15 +114,11 @@ def parse_sections(text: str | Sequence[str] | None) -> tuple[str, ...]:
     return tuple(out)
 
 
-def handout(net_or_derivation, title: str | None = None, sections=None, exercises: bool = False,
+def handout(net_or_derivation: Network | Derivation, title: str | None = None,
+            sections: str | Sequence[str] | None = None, exercises: bool = False,
             format: str = "tex", seed: int = 0) -> Handout:
     """Build a handout for a :class:`derive.network.spec.Network` (derived and proven here) or a
     :class:`derive.engine.backward.Derivation` (proven if it is not yet)."""
-    from dataclasses import replace
-
-    from derive.engine.backward import Derivation, derive
-    from derive.engine.proof import prove
-
     if format not in ("tex", "md"):
         raise SpecError(f"unknown handout format {format!r}; known: tex, md")
     if isinstance(net_or_derivation, Derivation):
@@ -132,7 +131,7 @@ def handout(net_or_derivation, title: str | None = None, sections=None, exercise
         d = replace(d, proof=prove(d, seed=seed, strict=True))
     names = parse_sections(sections)
     ctx = S.Context(d, exercises=exercises, seed=seed)
-    blocks: list = []
+    blocks: list[Block] = []
     for name in names:
         blocks += CORE[name](ctx) if name in CORE else _plugin(name, ctx)
     net = d.network
@@ -150,101 +149,18 @@ def handout(net_or_derivation, title: str | None = None, sections=None, exercise
     return Handout(title, format, names, text, key, len(ctx.answers))
 
 
-# -- plug-in sections from other features ----------------------------------------------------------
+# -- plug-in sections from other features (derive.handout.plugins) -------------------------------
 
 
 def plugin_available(name: str) -> bool:
-    """Whether the feature behind a plug-in section is installed, with the function used here."""
-    import importlib
-
-    wanted = {"jacobian": [("derive.jacobian.text", "report_latex")],
-              "numbers": [("derive.numbers.worked", "worked_example"),
-                          ("derive.numbers.render", "render_latex")],
-              "stability": [("derive.stability.analyse", "sweep"),
-                            ("derive.stability.render", "stability_latex")]}[name]
-    for module, attrs in wanted:
-        try:
-            mod = importlib.import_module(module)
-        except ImportError:
-            return False
-        names = (attrs,) if isinstance(attrs, str) else attrs
-        if not any(callable(getattr(mod, a, None)) for a in names):
-            return False
-    return True
+    """Whether a plug-in section is there: every feature behind one ships with the package."""
+    return name in plugins.SECTIONS
 
 
-def _plugin(name: str, ctx) -> list:
+def _plugin(name: str, ctx: S.Context) -> list[Block]:
     if not plugin_available(name):
         raise SpecError(f"section {name!r} needs a feature this installation does not have")
-    return {"jacobian": _jacobian, "stability": _stability, "numbers": _numbers}[name](ctx)
-
-
-def _demote(tex: str) -> str:
-    """Keep another feature's fragment under our own headings: no preamble, no document."""
-    if re.search(r"\\(documentclass|begin\{document\}|input|include|write18)\b", tex):
-        raise DeriveError("a plug-in fragment tried to include a preamble or a file")
-    return tex
-
-
-def _jacobian(ctx) -> list:
-    from derive.jacobian.naive import naive_chain_rule
-    from derive.jacobian.steps import contraction
-    from derive.jacobian.tensor import jacobian
-    from derive.jacobian.text import report_latex
-    from derive.network.spec import Network
-
-    net = Network(depth=2)  # the classic 2×2 example: sizes 2, generic g[1], g[2] and ℓ
-    result = jacobian("Z1", "W1", net, {"n0": 2, "n1": 2, "n2": 2, "m": 2})
-    full = {**{f"n{l}": n for l, n in enumerate(result.network.layers)}, "m": result.m}
-    contr = contraction(result.network, "W1", full, seed=ctx.seed)
-    naive = naive_chain_rule(result.network, None, full, seed=ctx.seed)
-    tex = _demote(report_latex(result, contr, None, naive))
-    md = "*(The Jacobian section is in the LaTeX handout: `derive jacobian Z1 W1 --naive`.)*"
-    return [Heading(1, "Appendix: the full Jacobian behind dW"),
-            Para(("A generic two-layer network with every size 2 (not the network above), so that "
-                  "each array fits on the page.",)), Raw(ascii_fragment(tex.replace(r"\section", r"\subsection")), md)]
-
-
-def _stability(ctx) -> list:
-    """Vanishing and exploding gradients for this network's hidden activation: a sweep over
-    initialisations at depth 30 (constant width 32), measured by ``derive stability``."""
-    from derive.stability.analyse import INITS, sweep
-    from derive.stability.render import stability_latex
-
-    hidden = [a for a in ctx.net.activations[:-1] if a not in (None, "softmax")]
-    act = hidden[0] if hidden else "tanh"
-    result = sweep(depths=(30,), inits=INITS, activations=(act,), width=32, seed=ctx.seed)
-    tex = stability_latex(result).replace(r"\section", r"\subsection")
-    intro = Para((f"Backprop multiplies one Jacobian J[l] = diag(g'(Z[l])) W[l] per layer, so the "
-                  f"gradient norm grows or shrinks geometrically with depth. Measured here for "
-                  f"{act} layers of width 32, depth 30, for each initialisation "
-                  f"(`derive stability --sweep --act {act} --depths 30 --width 32`).",))
-    return [Heading(1, "Vanishing and exploding gradients"), intro,
-            Raw(ascii_fragment(_demote(tex)),
-                f"*(The table is in the LaTeX handout: `derive stability --sweep --act {act}`.)*")]
-
-
-def _numbers(ctx) -> list:
-    import numpy as np
-
-    from derive.network.model import random_instance
-    from derive.numbers.render import render_latex
-    from derive.numbers.worked import worked_example
-
-    net = ctx.net
-    if net.loss is None or any(a is None for a in net.activations):
-        return [Heading(1, "Worked numbers"),
-                Para(("A worked example needs concrete activations and a loss; this network has "
-                      "generic ones, so the section is left out.",))]
-    inst = random_instance(net, seed=ctx.seed, m=2)
-    values = {"X": np.round(inst.X, 2).tolist(), "Y": np.round(inst.Y, 2).tolist()}
-    for (base, layer), v in inst.params.items():
-        values[f"{base}{layer}"] = np.round(v, 2).tolist()
-    w = worked_example(net, values, derivation=ctx.derivation)
-    tex = _demote(render_latex(w, title="Worked numbers"))
-    tex = re.sub(r"\\(sub)?section\*", lambda mt: "\\subsection*" if mt[1] else "\\section", tex)
-    return [Raw(ascii_fragment(tex), "*(The worked numbers are in the LaTeX handout: "
-                "`derive numbers FILE`.)*")]
+    return plugins.SECTIONS[name](ctx)
 
 
 # -- compiling -------------------------------------------------------------------------------------

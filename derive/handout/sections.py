@@ -14,6 +14,7 @@ Every formula shown comes from the derivation (printed by :mod:`derive.core.prin
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import sympy as sp
@@ -22,9 +23,26 @@ from derive.core import expr as E
 from derive.core import fd
 from derive.core.expr import as_sympy
 from derive.core.printing import to_code, to_latex, to_text
+from derive.engine.backward import Derivation, Step
+from derive.engine.proof import Proof
 from derive.errors import ShapeMismatch
-from derive.handout.checks import fd_rows, judge, unchecked
-from derive.handout.doc import Blank, Display, Heading, Items, M, Para, Raw, Row, Table
+from derive.handout.checks import fd_network, fd_rows, judge, unchecked
+from derive.handout.doc import (
+    Blank,
+    Block,
+    Display,
+    Heading,
+    Items,
+    M,
+    Para,
+    Parts,
+    Raw,
+    Row,
+    Table,
+    tex_text,
+)
+from derive.network.model import concrete_sizes
+from derive.network.spec import Network
 from derive.network.symbols import SymbolTable, latex_name, text_name
 from derive.render import convention_lines
 
@@ -33,16 +51,18 @@ from derive.render import convention_lines
 class Context:
     """What the sections share: the derivation, its symbols, the exercise numbering."""
 
-    derivation: object
+    derivation: Derivation
     exercises: bool = False
     seed: int = 0
-    answers: list = field(default_factory=list)  # (number, label, answer LaTeX)
+    answers: list[tuple[int, str, str]] = field(default_factory=list)  # (number, label, answer LaTeX)
+    net: Network = field(init=False)
+    T: SymbolTable = field(init=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.net = self.derivation.network
         self.T = SymbolTable(self.net)
 
-    def maybe_blank(self, latex: str, label: str):
+    def maybe_blank(self, latex: str, label: str) -> str | Blank:
         """The LaTeX itself, or (exercises) a numbered blank whose answer is it."""
         if not self.exercises:
             return latex
@@ -51,29 +71,32 @@ class Context:
         return Blank(n, latex)
 
 
-def shape_latex(shape) -> str:
+Section = Callable[[Context], list[Block]]  # one section of a handout
+
+
+def shape_latex(shape: Sequence[object]) -> str:
     return r" \times ".join(sp.latex(as_sympy(d)) for d in shape)
 
 
-def _act_latex(net, l: int) -> str:
+def _act_latex(net: Network, l: int) -> str:
     act = net.activation(l)
     return act.latex if act is not None else f"g^{{[{l}]}}"
 
 
-def _role(net, l: int) -> str:
+def _role(net: Network, l: int) -> str:
     return "output" if l == net.L else "hidden"
 
 
 # -- network ---------------------------------------------------------------------------------------
-def network(ctx: Context) -> list:
+def network(ctx: Context) -> list[Block]:
     net = ctx.net
-    out: list = [Heading(1, "The network"), Para((f"{net.L} layer{'s' if net.L > 1 else ''}: "
+    out: list[Block] = [Heading(1, "The network"), Para((f"{net.L} layer{'s' if net.L > 1 else ''}: "
                                                   f"{net.describe()}.",))]
     out.append(Raw(_tikz(net), _diagram_md(net)))
-    items = []
+    items: list[Parts] = []
     for l in range(1, net.L + 1):
         act = net.activation(l)
-        head = (f"layer {l} ({_role(net, l)}, ", M(f"n_{{{l}}} = {sp.latex(net.dim(l))}"), "): ")
+        head: Parts = (f"layer {l} ({_role(net, l)}, ", M(f"n_{{{l}}} = {sp.latex(net.dim(l))}"), "): ")
         if act is None:
             items.append(head + ("a generic activation ", M(f"g^{{[{l}]}}"),
                                  "; the formulas hold for any differentiable g."))
@@ -103,7 +126,7 @@ def _shown_layers(L: int) -> list[int | None]:
     return list(range(L + 1)) if L <= 6 else [0, 1, 2, None, L - 1, L]
 
 
-def _tikz(net) -> str:
+def _tikz(net: Network) -> str:
     lines = [r"\begin{center}", r"\begin{tikzpicture}[x=2.6cm, font=\small,",
              r"  box/.style={draw, rounded corners, align=center, minimum width=1.4cm, minimum height=1.1cm}]"]
     for i, l in enumerate(_shown_layers(net.L)):
@@ -127,7 +150,7 @@ def _tikz(net) -> str:
     return "\n".join(lines)
 
 
-def _diagram_md(net) -> str:
+def _diagram_md(net: Network) -> str:
     parts = []
     for l in _shown_layers(net.L):
         if l is None:
@@ -141,12 +164,12 @@ def _diagram_md(net) -> str:
 
 
 # -- shapes ------------------------------------------------------------------------------------------
-def shapes(ctx: Context) -> list:
+def shapes(ctx: Context) -> list[Block]:
     T, net = ctx.T, ctx.net
     header = ("l", "W[l]", "b[l]", "Z[l]", "A[l]", "dW[l]", "db[l]", "dZ[l]", "dA[l]")
-    rows = []
+    rows: list[tuple[Parts, ...]] = []
     for l in range(1, net.L + 1):
-        row = [(str(l),)]
+        row: list[Parts] = [(str(l),)]
         for base in header[1:]:
             b = base[:-3]
             s = shape_latex(T[b, l].shape)
@@ -156,7 +179,7 @@ def shapes(ctx: Context) -> list:
     consistent = all(
         all(bool(as_sympy(a) == as_sympy(b)) for a, b in zip(f.shape, f.target.shape, strict=True))
         for f in ctx.derivation.formulas)
-    intro = ("Every quantity and its shape (rows × columns). The input ", M("X = A^{[0]}"), " is ",
+    intro: Parts = ("Every quantity and its shape (rows × columns). The input ", M("X = A^{[0]}"), " is ",
              M(shape_latex(T["X"].shape)), " and the targets ", M("Y"), " are ",
              M(shape_latex(T["Y"].shape)), ".")
     if consistent:
@@ -166,20 +189,19 @@ def shapes(ctx: Context) -> list:
 
 
 # -- forward -------------------------------------------------------------------------------------
-def forward(ctx: Context) -> list:
+def forward(ctx: Context) -> list[Block]:
     net, T = ctx.net, ctx.T
     rows = []
     for l in range(1, net.L + 1):
         W, A_prev, b = T["W", l], T["A", l - 1], T["b", l]
-        prod = E.MatMul(W, A_prev) if net.convention == "columns" else E.MatMul(A_prev, W)
-        Z = E.Add(prod, b, broadcast=True)
+        Z = E.Add(E.MatMul(*net.layout.ordered(W, A_prev)), b, broadcast=True)
         rows.append(Row(to_latex(T["Z", l]), to_latex(Z), (M(rf"\quad {shape_latex(Z.shape)}"),)))
         A = E.Act(net.activation(l), l, T["Z", l])
         rows.append(Row(to_latex(T["A", l]), to_latex(A), (M(rf"\quad {shape_latex(A.shape)}"),)))
     scale = r"\frac{1}{m}" if net.scale == "mean" else ""
     rows.append(Row("J", rf"{scale}\sum_{{i=1}}^{{m}} \ell\bigl(a^{{[{net.L}](i)}}, y^{{(i)}}\bigr)",
                     (M(r"\quad 1 \times 1"),)))
-    bias = "column" if net.convention == "columns" else "row"
+    bias = net.layout.example_word  # b[l] has the shape of one example: a column or a row
     return [Heading(1, "Forward pass"),
             Para((f"Layer by layer; the bias {bias} is broadcast over the m examples, and the cost "
                   "averages the per-example loss" if net.scale == "mean" else
@@ -190,9 +212,9 @@ def forward(ctx: Context) -> list:
 
 
 # -- backward ------------------------------------------------------------------------------------
-def backward(ctx: Context) -> list:
+def backward(ctx: Context) -> list[Block]:
     net, d = ctx.net, ctx.derivation
-    out: list = [Heading(1, "Backward pass, step by step"), Para((
+    out: list[Block] = [Heading(1, "Backward pass, step by step"), Para((
         "From the output layer back to the input. Each step applies one rule: first for one entry "
         "(indices i, j over units, t over examples), then for the whole matrix. ",
         M(r"\odot"), " is the element-wise product, ", M(r"\oslash"), " element-wise division.",))]
@@ -209,7 +231,7 @@ def backward(ctx: Context) -> list:
             out.append(Display(tuple(rows)))
             if s.rule == "output_simplification":
                 out += _simplification(ctx, s, l)
-            extra = []
+            extra: list[str] = []
             if s.note:
                 extra.append(s.note)
             if s.cites:
@@ -225,7 +247,7 @@ def backward(ctx: Context) -> list:
     return out
 
 
-def _simplification(ctx: Context, s, l: int) -> list:
+def _simplification(ctx: Context, s: Step, l: int) -> list[Block]:
     """The output layer's simplification in full: ∂ℓ/∂a · g′ = (…)(…) = result, checked here."""
     net = ctx.net
     act, loss = net.activation(l), net.loss_entry
@@ -244,14 +266,14 @@ def _simplification(ctx: Context, s, l: int) -> list:
 
 
 # -- where 1/m and the sum come from ---------------------------------------------------------------
-def averaging(ctx: Context) -> list:
+def averaging(ctx: Context) -> list[Block]:
     net, d = ctx.net, ctx.derivation
-    L = net.L
-    cols = net.convention == "columns"
+    L, layout = net.L, net.layout
     dW, db = d.formula("dW", L), d.formula("db", L)
-    out = [Heading(1, "Where the 1/m and the sum over examples come from")]
-    idx = "it" if cols else "ti"
-    jdx = "jt" if cols else "tj"
+    out: list[Block] = [Heading(1, "Where the 1/m and the sum over examples come from")]
+    idx = "".join(layout.batch("i", "t"))  # Z[L]ᵢₜ (columns) or Z[L]ₜᵢ (rows): unit i, example t
+    jdx = "".join(layout.batch("j", "t"))
+    wij = "".join(layout.weight("i", "j"))  # W[L]ᵢⱼ or W[L]ⱼᵢ
     Z, W, A, b = (latex_name(x, L) for x in ("Z", "W", "A", "b"))
     Ap = latex_name("A", L - 1)
     if net.scale == "mean":
@@ -264,11 +286,10 @@ def averaging(ctx: Context) -> list:
         out.append(Para(("The cost is the sum of the per-example losses, ",
                          M(r"J = \sum_{t=1}^{m} \ell_t"), " (scale sum): there is no 1/m anywhere.")))
     out.append(Para(("Every example uses the same weights: ",
-                     M(rf"{Z}_{{{idx}}} = \sum_j {W}_{{{'ij' if cols else 'ji'}}} {Ap}_{{{jdx}}} + {b}_i"),
+                     M(rf"{Z}_{{{idx}}} = \sum_j {W}_{{{wij}}} {Ap}_{{{jdx}}} + {b}_i"),
                      " for each t. So a weight collects one contribution per example, and the chain "
                      "rule adds them up:")))
     factor = r"\frac{1}{m}" if net.scale == "mean" else ""
-    wij = "ij" if cols else "ji"
     out.append(Display((Row(rf"\frac{{\partial J}}{{\partial {W}_{{{wij}}}}}",
                             rf"{factor}\sum_{{t=1}}^{{m}} dZ^{{[{L}]}}_{{{idx}}} {Ap}_{{{jdx}}}"),
                         Row(to_latex(dW.target), to_latex(dW.expr)))))
@@ -276,11 +297,11 @@ def averaging(ctx: Context) -> list:
                      "cost's own." if net.scale == "mean" else
                      "The sum over t is the inner index of the matrix product.",
                      " The bias is broadcast to every example (", M(rf"{b}\,\mathbf{{1}}^{{\top}}"
-                     if cols else rf"\mathbf{{1}}\,{b}"), "), and the derivative of a broadcast is a "
+                     if layout.columns else rf"\mathbf{{1}}\,{b}"), "), and the derivative of a broadcast is a "
                      "sum over the examples:")))
     out.append(Display((Row(to_latex(db.target), to_latex(db.expr)),)))
     out.append(Para(("In numpy: ", M(r"\texttt{" + to_code(db.expr).replace("_", r"\_") + "}"),
-                     f" (keepdims keeps the {'column' if cols else 'row'} shape). ")))
+                     f" (keepdims keeps the {layout.example_word} shape). ")))
     up = d.get("dA", L - 1)
     if up is not None:
         out.append(Para(("By contrast ", M(f"{to_latex(up.target)} = {to_latex(up.expr)}"),
@@ -290,12 +311,14 @@ def averaging(ctx: Context) -> list:
 
 
 # -- why the order --------------------------------------------------------------------------------
-def order(ctx: Context) -> list:
+def order(ctx: Context) -> list[Block]:
     net, d = ctx.net, ctx.derivation
     f = d.get("dA", net.L - 1)
     if f is None or not isinstance(f.expr, E.MatMul):
         f = d.formula("dW", net.L)
     prod = f.expr.arg if isinstance(f.expr, E.Scale) else f.expr
+    if not isinstance(prod, E.MatMul):
+        raise TypeError(f"{f.name} is not a matrix product: {to_text(f.expr)}")
     left, right = prod.left, prod.right
     wrong = unchecked(E.MatMul, left=right, right=left)
     try:
@@ -305,7 +328,7 @@ def order(ctx: Context) -> list:
         message = str(exc)
     good = to_latex(prod)
     bad = to_latex(wrong)
-    out = [Heading(1, f"Why {to_text(prod)} and not {to_text(wrong)}"),
+    out: list[Block] = [Heading(1, f"Why {to_text(prod)} and not {to_text(wrong)}"),
            Para(("The shapes decide. ", M(f"{to_latex(left)}"), " is ", M(shape_latex(left.shape)),
                  " and ", M(f"{to_latex(right)}"), " is ", M(shape_latex(right.shape)), ", so")),
            Display((
@@ -334,13 +357,11 @@ def order(ctx: Context) -> list:
 
 
 def _tex_verbatimish(text: str) -> str:
-    from derive.handout.doc import tex_text
-
     return tex_text(text)
 
 
 # -- verification ---------------------------------------------------------------------------------
-def verification(ctx: Context) -> list:
+def verification(ctx: Context) -> list[Block]:
     d = ctx.derivation
     rows = fd_rows(d, seed=ctx.seed)
     threshold = fd.DEFAULT_THRESHOLD
@@ -351,7 +372,7 @@ def verification(ctx: Context) -> list:
                       (M(_sci(r.first_numeric)),), (M(_sci(r.analytic)),), (M(_sci(r.numeric)),),
                       (M(_sci(r.error)),), (status,)))
     skipped = [r.name for r in rows if not r.meaningful]
-    out = [Heading(1, "Verification"),
+    out: list[Block] = [Heading(1, "Verification"),
            Para(("A real run on a random instance (seed ", str(ctx.seed), ", m = 4, sizes ",
                  ", ".join(str(s) for s in _sizes(ctx)), "): the analytic gradient is the formulas "
                  "above evaluated with numpy; the numeric one is the central difference of the cost "
@@ -371,7 +392,7 @@ def verification(ctx: Context) -> list:
                      f"(largest counted relative error "
                      f"{max((r.error for r in rows if r.meaningful), default=0.0):.1e}).",)))
     proof = d.proof
-    if proof is not None:
+    if isinstance(proof, Proof):  # a Derivation's proof, once it has run
         prows = tuple(((M(to_latex(d.formula(p.kind, p.layer).target)),), (p.elementwise,),
                        (str(p.entries),), (M(_sci(p.fd_error)),)) for p in proof.formulas)
         out += [Para(("Element-wise check: every formula was also proven entry by entry. SymPy "
@@ -383,19 +404,15 @@ def verification(ctx: Context) -> list:
     return out
 
 
-def _narrowed(ctx) -> str:
-    from derive.network.model import concrete_sizes
-
+def _narrowed(ctx: Context) -> str:
     if tuple(_sizes(ctx)) == tuple(concrete_sizes(ctx.net)):
         return ""
     return (" Wider layers are narrowed for this run: the formulas do not depend on the sizes, "
             "and every perturbed copy of a wide W would cost a forward pass.")
 
 
-def _sizes(ctx):
-    from derive.handout.checks import fd_network
-
-    return fd_network(ctx.net).layers
+def _sizes(ctx: Context) -> tuple[int | None, ...]:
+    return fd_network(ctx.net).layers or ()
 
 
 def _sci(x: float) -> str:
@@ -406,16 +423,16 @@ def _sci(x: float) -> str:
 
 
 # -- common mistakes ---------------------------------------------------------------------------------
-def mistakes(ctx: Context) -> list:
+def mistakes(ctx: Context) -> list[Block]:
     judged = judge(ctx.derivation, seed=ctx.seed)
     source = {v.get("source") for _, v in judged}
     who = ("derive check" if source == {"derive check"} else
            "the tool's own shape check and a numeric comparison (derive check not installed)"
            if source == {"handout"} else "derive check, or the tool's own checks")
-    out = [Heading(1, "Common mistakes"),
+    out: list[Block] = [Heading(1, "Common mistakes"),
            Para((f"Wrong versions of the formulas above, as students write them, each judged by "
                  f"{who}.",))]
-    items = []
+    items: list[Parts] = []
     for v, verdict in judged:
         label = verdict.get("verdict", "?").replace("_", " ")
         found = [x["code"] if isinstance(x, dict) else str(x) for x in verdict.get("mistakes") or []]
@@ -432,7 +449,7 @@ def mistakes(ctx: Context) -> list:
     return out
 
 
-def answers(ctx: Context) -> list:
+def answers(ctx: Context) -> list[Block]:
     """The key's list of answers (exercises only)."""
     if not ctx.answers:
         return []

@@ -1,0 +1,100 @@
+"""Sections other features add to a handout: the full Jacobian, vanishing gradients, worked numbers.
+
+Each plug-in is a function ``(ctx) -> blocks`` over another feature's public functions, imported
+here at the top so that the dependency shows: ``derive.handout`` → ``derive.jacobian``,
+``derive.stability``, ``derive.numbers``, and none of them knows the handout. A feature's LaTeX
+fragment is kept under the handout's own headings (no preamble, no file access) and made ASCII.
+
+>>> sorted(SECTIONS)
+['jacobian', 'numbers', 'stability']
+>>> demote(r"\\documentclass{article}")
+Traceback (most recent call last):
+...
+derive.errors.DeriveError: a plug-in fragment tried to include a preamble or a file
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import numpy as np
+
+from derive.errors import DeriveError
+from derive.handout.doc import Block, Heading, Para, Raw, ascii_fragment
+from derive.handout.sections import Context
+from derive.jacobian.naive import naive_chain_rule
+from derive.jacobian.steps import contraction
+from derive.jacobian.tensor import jacobian
+from derive.jacobian.text import report_latex
+from derive.network.model import random_instance
+from derive.network.spec import Network
+from derive.numbers.render import render_latex
+from derive.numbers.worked import worked_example
+from derive.stability.analyse import INITS, sweep
+from derive.stability.render import stability_latex
+
+Section = Callable[[Context], list[Block]]
+
+
+def demote(tex: str) -> str:
+    """Keep another feature's fragment under our own headings: no preamble, no document."""
+    if re.search(r"\\(documentclass|begin\{document\}|input|include|write18)\b", tex):
+        raise DeriveError("a plug-in fragment tried to include a preamble or a file")
+    return tex
+
+
+def jacobian_appendix(ctx: Context) -> list[Block]:
+    """The full Jacobian behind dW on the classic 2×2 example, its contraction and the naive rule."""
+    net = Network(depth=2)  # the classic 2×2 example: sizes 2, generic g[1], g[2] and ℓ
+    result = jacobian("Z1", "W1", net, {"n0": 2, "n1": 2, "n2": 2, "m": 2})
+    full = result.sizes
+    contr = contraction(result.network, "W1", full, seed=ctx.seed)
+    naive = naive_chain_rule(result.network, None, full, seed=ctx.seed)
+    tex = demote(report_latex(result, contr, None, naive))
+    md = "*(The Jacobian section is in the LaTeX handout: `derive jacobian Z1 W1 --naive`.)*"
+    return [Heading(1, "Appendix: the full Jacobian behind dW"),
+            Para(("A generic two-layer network with every size 2 (not the network above), so that "
+                  "each array fits on the page.",)),
+            Raw(ascii_fragment(tex.replace(r"\section", r"\subsection")), md)]
+
+
+def stability_section(ctx: Context) -> list[Block]:
+    """Vanishing and exploding gradients for this network's hidden activation: a sweep over
+    initialisations at depth 30 (constant width 32), measured by ``derive stability``."""
+    hidden = [a for a in (ctx.net.activations or ())[:-1] if a not in (None, "softmax")]
+    act = hidden[0] if hidden else "tanh"
+    result = sweep(depths=(30,), inits=INITS, activations=(act,), width=32, seed=ctx.seed)
+    tex = stability_latex(result).replace(r"\section", r"\subsection")
+    intro = Para((f"Backprop multiplies one Jacobian J[l] = diag(g'(Z[l])) W[l] per layer, so the "
+                  f"gradient norm grows or shrinks geometrically with depth. Measured here for "
+                  f"{act} layers of width 32, depth 30, for each initialisation "
+                  f"(`derive stability --sweep --act {act} --depths 30 --width 32`).",))
+    return [Heading(1, "Vanishing and exploding gradients"), intro,
+            Raw(ascii_fragment(demote(tex)),
+                f"*(The table is in the LaTeX handout: `derive stability --sweep --act {act}`.)*")]
+
+
+def worked_numbers(ctx: Context) -> list[Block]:
+    """The worked numbers of ``derive numbers`` for this network (m = 2, values to 2 decimals)."""
+    net = ctx.net
+    if net.loss is None or any(a is None for a in net.activations or ()):
+        return [Heading(1, "Worked numbers"),
+                Para(("A worked example needs concrete activations and a loss; this network has "
+                      "generic ones, so the section is left out.",))]
+    inst = random_instance(net, seed=ctx.seed, m=2)
+    values = {"X": np.round(inst.X, 2).tolist(), "Y": np.round(inst.Y, 2).tolist()}
+    for (base, layer), v in inst.params.items():
+        values[f"{base}{layer}"] = np.round(v, 2).tolist()
+    w = worked_example(net, values, derivation=ctx.derivation)
+    tex = demote(render_latex(w, title="Worked numbers"))
+    tex = re.sub(r"\\(sub)?section\*", lambda mt: "\\subsection*" if mt[1] else "\\section", tex)
+    return [Raw(ascii_fragment(tex), "*(The worked numbers are in the LaTeX handout: "
+                "`derive numbers FILE`.)*")]
+
+
+SECTIONS: dict[str, Section] = {
+    "jacobian": jacobian_appendix,  # derive jacobian Z1 W1 --naive, on a generic 2×2 network
+    "stability": stability_section,  # derive stability --sweep for the hidden activation
+    "numbers": worked_numbers,      # derive numbers on a random instance of this network
+}
