@@ -3,7 +3,8 @@
 Each command lives in its own module of this package (``derive/cli/<command>.py``) and defines
 ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``; commands are discovered
 here, so adding one is adding one file. Command modules import the heavy parts of the package
-(SymPy) inside ``run`` only, which keeps ``derive --help`` fast.
+(SymPy) inside ``run`` only, which keeps ``derive --help`` fast: the one place where imports sit
+inside functions on purpose.
 
 Every :class:`derive.errors.DeriveError` is printed once, as ``Error: ...`` on stderr, with its
 exit code (2 for unusable input).
@@ -15,11 +16,15 @@ import argparse
 import importlib
 import pkgutil
 import sys
+from types import ModuleType
+
+from derive.errors import DeriveError
 
 ORDER = ("backward", "check", "handout", "numbers", "gradcheck", "stability", "jacobian")
 
 
-def _commands():
+def _commands() -> list[ModuleType]:
+    """Every command module of this package (not ``common``), in ``ORDER`` then by name."""
     names = [m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")]
     names = [n for n in names if n != "common"]
     names.sort(key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
@@ -47,8 +52,6 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
-    from derive.errors import DeriveError
-
     try:
         return int(args._run(args) or 0)
     except DeriveError as exc:

@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from derive.errors import SpecError
+from derive.network.layout import LAYOUTS
+
+if TYPE_CHECKING:  # the spec module imports SymPy: commands load it in run(), not at --help
+    from derive.network.spec import Network
 
 
 def add_spec_arguments(p: argparse.ArgumentParser, required: bool = False) -> None:
@@ -21,15 +29,16 @@ def add_spec_arguments(p: argparse.ArgumentParser, required: bool = False) -> No
         help="one activation per layer, e.g. relu,sigmoid (g for a generic one)",
     )
     g.add_argument("--loss", help="bce, ce, mse, half_mse (omit for a generic loss)")
-    g.add_argument("--convention", choices=("columns", "rows"), help="columns (default) or rows")
+    g.add_argument("--convention", choices=tuple(LAYOUTS), help="columns (default) or rows")
     g.add_argument(
         "--scale", choices=("mean", "sum"), help="cost scale: mean (default, 1/m) or sum"
     )
 
 
-def network_from_args(args: argparse.Namespace, default=None):
+def network_from_args(args: argparse.Namespace,
+                      default: Callable[[], Network] | None = None) -> Network:
     """The Network the flags describe; ``default`` (a callable) when none is given."""
-    from derive.errors import SpecError
+    # lazy: derive.network.spec imports SymPy, which `derive --help` must not pay for
     from derive.network.spec import Network
 
     if args.spec:
@@ -37,24 +46,16 @@ def network_from_args(args: argparse.Namespace, default=None):
             raise SpecError("give the network either by flags or by --spec, not both")
         net = Network.from_toml(args.spec)
         if args.convention or args.scale:
-            net = Network(
-                net.layers,
-                net.activations,
-                net.loss,
-                args.convention or net.convention,
-                args.scale or net.scale,
-            )
+            net = net.replace(convention=args.convention or net.convention,
+                              scale=args.scale or net.scale)
         return net
     if not (args.layers or args.act) and default is not None:
         return default()
     return Network.from_strings(args.layers, args.act, args.loss, args.convention, args.scale)
 
 
-EXAMPLE = dict(layers=[3, 3, 1], activations=["relu", "sigmoid"], loss="bce")
-
-
-def example_network():
+def example_network() -> Network:
     """The built-in example: the course's 2-layer network (relu hidden, sigmoid + bce output)."""
-    from derive.network.spec import Network
+    from derive.network.spec import Network  # lazy: SymPy (see network_from_args)
 
-    return Network(**EXAMPLE)
+    return Network(layers=[3, 3, 1], activations=["relu", "sigmoid"], loss="bce")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from derive.cli.common import add_spec_arguments, example_network, network_from_args
+from derive.errors import SpecError
 
 NAME = "handout"
 HELP = "write a teaching handout (LaTeX or Markdown; --pdf compiles it) for a network"
@@ -31,9 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from derive.errors import SpecError
+    # lazy: the handout imports SymPy and every feature; `derive --help` loads every command module
     from derive.handout.document import handout, key_path, write_pdf
 
     if (args.pdf or args.exercises) and not args.output:

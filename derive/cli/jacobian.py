@@ -5,8 +5,18 @@ where the scalar chain rule breaks."""
 from __future__ import annotations
 
 import argparse
+import json
+import re
+from typing import TYPE_CHECKING
 
-from derive.cli.common import add_spec_arguments
+from derive.cli.common import add_spec_arguments, network_from_args
+from derive.errors import ParseError
+
+if TYPE_CHECKING:  # SymPy-heavy modules, loaded in run() so that `derive --help` stays fast
+    from derive.jacobian.naive import ActivationStep, NaiveResult
+    from derive.jacobian.quantities import Quantity
+    from derive.jacobian.steps import Contraction
+    from derive.network.spec import Network
 
 NAME = "jacobian"
 HELP = "the full 4-index derivative ∂Y/∂X entry by entry, its contraction, and the naive chain rule"
@@ -28,19 +38,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--format", choices=("text", "latex", "json"), default="text")
 
 
-def default_network():
+def default_network() -> Network:
     """Two generic layers (g[1], g[2], a generic loss ℓ) with symbolic sizes, filled by --sizes."""
-    from derive.network.spec import Network
+    from derive.network.spec import Network  # lazy: SymPy
 
     return Network(depth=2)
 
 
 def parse_sizes(text: str | None) -> dict[str, int]:
     """``"n0=3,n1=2,m=2"`` → {"n0": 3, "n1": 2, "m": 2}; strict, with the position of a problem."""
-    import re
-
-    from derive.errors import ParseError
-
     if not text:
         return {}
     if len(text) > 200:
@@ -59,9 +65,7 @@ def parse_sizes(text: str | None) -> dict[str, int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-
-    from derive.cli.common import network_from_args
+    # lazy: the Jacobian machinery imports SymPy; `derive --help` loads every command module
     from derive.jacobian.naive import activation_step, naive_chain_rule
     from derive.jacobian.steps import contraction
     from derive.jacobian.tensor import jacobian
@@ -70,13 +74,15 @@ def run(args: argparse.Namespace) -> int:
     net = network_from_args(args, default=default_network)
     sizes = parse_sizes(args.sizes)
     result = jacobian(args.of, args.wrt, net, sizes)
-    full = {**{f"n{l}": n for l, n in enumerate(result.network.layers)}, "m": result.m}
+    full = result.sizes
     of, wrt = result.of, result.wrt
-    contr = act = naive = None
+    contr: Contraction | None = None
+    act: ActivationStep | None = None
+    naive: NaiveResult | None = None
     if wrt.base in ("W", "b", "A") and (of.base == "J" or of.key == ("Z", _next(wrt))):
         if not (wrt.base == "A" and wrt.layer == result.network.L):
             contr = contraction(result.network, wrt, full, seed=args.seed)
-    if of.base == "A" and wrt.key == ("Z", of.layer):
+    if of.base == "A" and of.layer is not None and wrt.key == ("Z", of.layer):
         act = activation_step(result.network, of.layer, full)
     if args.naive is not None:
         naive = naive_chain_rule(result.network, args.naive or None, full, seed=args.seed,
@@ -90,6 +96,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _next(q) -> int | None:
+def _next(q: Quantity) -> int | None:
     """The layer whose Z uses ``q``: W[l], b[l] → l; A[l] → l + 1."""
-    return q.layer + 1 if q.base == "A" else q.layer
+    return q.layer + 1 if q.base == "A" and q.layer is not None else q.layer
