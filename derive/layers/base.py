@@ -23,6 +23,7 @@ import sympy as sp
 
 from derive.catalogue import rules
 from derive.core import expr as E
+from derive.core.names import m as M  # the number of examples
 
 if TYPE_CHECKING:  # for annotations only: the network package imports this one
     from derive.network.spec import Network
@@ -125,5 +126,3 @@ class LayerType:
 class SymFn(Protocol):
     def __call__(self, base: str, layer: int | None = None) -> E.Sym: ...
 
-
-M = sp.Symbol("m", positive=True, integer=True)  # the number of examples (spec.m is this symbol)

@@ -19,9 +19,10 @@ from pathlib import Path
 import sympy as sp
 
 from derive.catalogue import rules
+from derive.core.names import m as m  # re-exported: the number of examples
 from derive.errors import SpecError
 from derive.layers import layer_type
-from derive.layers.base import LayerType, M
+from derive.layers.base import LayerType
 from derive.network.layout import LAYOUTS, Layout
 
 CONVENTIONS = tuple(LAYOUTS)
@@ -30,7 +31,6 @@ GENERIC = ("g", "generic", "")  # what a user may write for "no particular activ
 MAX_DEPTH = 1000
 MAX_SIZE = 100_000
 
-m = M  # the number of examples
 
 
 def dim_symbol(layer: int) -> sp.Symbol:
