@@ -21,8 +21,10 @@ import functools
 import numpy as np
 import sympy as sp
 
+from derive.catalogue import rules
 from derive.core import expr as E
 from derive.core.expr import as_sympy
+from derive.engine.backward import derive as run_derive
 from derive.network import model
 from derive.network.spec import Network, dim_symbol
 from derive.network.spec import m as M_SYM
@@ -44,9 +46,9 @@ class Env:
                  size_map: dict | None = None):
         size_map = size_map or {}
         prepare_activations(net)
-        if size_map:  # wide layers: numbers on a narrower copy (the formulas do not see sizes)
-            net = Network(tuple(size_map.get(s, s) for s in net.layers), net.activations,
-                          net.loss, net.convention, net.scale)
+        if size_map and net.layers is not None:  # wide layers: numbers on a narrower copy
+            # (the formulas do not see sizes)
+            net = net.replace(layers=tuple(size_map.get(s, s) for s in net.layers))
         sizes = [free_size(l) for l in range(net.L + 1)]
         # no finite differences here, so only an exact kink would matter: a tiny margin keeps wide
         # ReLU layers drawable (0.05 around every kink fails for a 20-unit layer)
@@ -63,10 +65,9 @@ class Env:
         for (base, layer), v in cache.items():
             if layer != 0:
                 values[base, layer] = v
-        self.subs = {dim_symbol(l): n for l, n in enumerate(self.sizes)}
-        self.subs[M_SYM] = m
-        self.subs[_SIZES] = size_map
-        self.backend = _Backend(model.standins(net))
+        subs: dict[sp.Symbol, int] = {dim_symbol(l): int(n) for l, n in enumerate(self.sizes)}
+        subs[M_SYM] = m
+        self.backend = _Backend(model.standins(net), net.layout.unit_axis, subs, size_map)
         if net.loss is None:  # a generic loss: dA[L] is given, any array will do
             rng = np.random.default_rng(seeds[0] + 7)
             values["dA", net.L] = rng.normal(0.0, 1.0, size=values["A", net.L].shape)
@@ -78,7 +79,11 @@ class Env:
         """The value of ``e`` on every instance at once; KeyError for a symbol with no value."""
         vals = self.values if values is None else values
         with np.errstate(all="ignore"):
-            return np.asarray(_ev(e, vals, self.backend, self.subs), dtype=float)
+            try:
+                out = E.evaluate(e, vals, self.backend)
+            except E.MissingValue as exc:
+                raise KeyError(exc.key) from None  # the checker names the quantity from its key
+            return np.asarray(out, dtype=float)
 
 
 def _fast_lambdify(params, expr):
@@ -88,21 +93,35 @@ def _fast_lambdify(params, expr):
     return sp.lambdify(params, expr, [np])
 
 
-@functools.lru_cache(maxsize=512)
-def _pointwise_fn(params, expr):
-    return _fast_lambdify(params, expr)
-
-
 class _Backend(E.NumpyBackend):
-    def pointwise(self, expr, params, values):
-        return np.asarray(_pointwise_fn(params, expr)(*values), dtype=float) * np.ones_like(values[0])
+    """The core's numpy backend with one instance's numbers bound: m and the free sizes n[l] in
+    constants (1/m) and in the shapes of 𝟙, and a wide layer's size mapped to its stand-in."""
+
+    def __init__(self, standins, unit_axis: int, subs: dict[sp.Symbol, int],
+                 size_map: dict[int, int]):
+        super().__init__(standins, unit_axis=unit_axis)
+        self._subs = subs
+        self._size_map = size_map
+        self._numbers: dict = {}  # constant -> float, memoized (few distinct constants per env)
+
+    def number(self, value) -> float:
+        try:
+            return self._numbers[value]
+        except KeyError:
+            pass
+        v = as_sympy(value)
+        out = float(v.subs(self._subs) if v.free_symbols else v)
+        self._numbers[value] = out
+        return out
+
+    def size(self, d) -> int:
+        n = int(self.number(d))
+        return self._size_map.get(n, n)
 
 
 def prepare_activations(net: Network) -> None:
     """Compile the numpy forms of the network's activations (and stand-ins) the light way; each
     entry caches them (functools.cached_property), so this only fills the cache first."""
-    from derive.catalogue import rules
-
     acts = [net.activation(l) or model.standin_activation(l) for l in range(1, net.L + 1)]
     for act in acts:
         if not act.elementwise:
@@ -112,24 +131,6 @@ def prepare_activations(net: Network) -> None:
             cache["numpy_forward"] = _fast_lambdify(rules.z, act.forward)
         if "numpy_derivative" not in cache:
             cache["numpy_derivative"] = _fast_lambdify(rules.z, act.derivative_at_z)
-
-
-def _num(value, subs) -> float:
-    """A constant such as 1/m as a float, with m and the free sizes bound (memoized per env)."""
-    memo = subs.setdefault(_MEMO, {})
-    try:
-        return memo[value]
-    except KeyError:
-        pass
-    v = as_sympy(value)
-    plain = {k: n for k, n in subs.items() if k is not _MEMO and k is not _SIZES}
-    out = float(v.subs(plain) if v.free_symbols else v)
-    memo[value] = out
-    return out
-
-
-_MEMO = object()
-_SIZES = object()
 
 
 def shrink(layers, cap: int) -> dict[int, int]:
@@ -145,43 +146,6 @@ def shrink(layers, cap: int) -> dict[int, int]:
         used.add(candidate)
         candidate += 1
     return out
-
-
-def _ev(e: E.Expr, env, backend, subs):
-    """Like :func:`derive.core.expr.evaluate`, with m and free sizes bound to the instance's numbers."""
-    if isinstance(e, E.Sym):
-        try:
-            return env[e.key]
-        except KeyError:
-            raise KeyError(e.key) from None
-    if isinstance(e, E.Ones):
-        sizes = subs.get(_SIZES, {})
-        return np.ones(tuple(sizes.get(int(_num(d, subs)), int(_num(d, subs))) for d in e.shape))
-    if isinstance(e, E.Scalar):
-        return np.array([[_num(e.value, subs)]])
-    if isinstance(e, E.Scale):
-        return _num(e.factor, subs) * _ev(e.arg, env, backend, subs)
-    if isinstance(e, E.MatMul):
-        return np.matmul(_ev(e.left, env, backend, subs), _ev(e.right, env, backend, subs))
-    if isinstance(e, E.Hadamard | E.Add | E.Sub | E.Div):
-        a, b = _ev(e.left, env, backend, subs), _ev(e.right, env, backend, subs)
-        if isinstance(e, E.Hadamard):
-            return a * b
-        if isinstance(e, E.Add):
-            return a + b
-        return a - b if isinstance(e, E.Sub) else a / b
-    if isinstance(e, E.Transpose):
-        return np.swapaxes(_ev(e.arg, env, backend, subs), -1, -2)
-    if isinstance(e, E.Sum):
-        return backend.sum(_ev(e.arg, env, backend, subs), e.axis)
-    if isinstance(e, E.Deriv):
-        return backend.deriv(e.activation, e.layer, _ev(e.arg, env, backend, subs))
-    if isinstance(e, E.Act):
-        return backend.act(e.activation, e.layer, _ev(e.arg, env, backend, subs))
-    if isinstance(e, E.Pointwise):
-        vals = [_ev(a, env, backend, subs) for a in e.args]
-        return backend.pointwise(e.expr, e.params, vals)
-    raise TypeError(f"cannot evaluate {type(e).__name__}")
 
 
 def close(got: np.ndarray, want: np.ndarray) -> np.ndarray:
@@ -201,8 +165,6 @@ class Numbers:
     """Everything numeric about one network, computed once."""
 
     def __init__(self, net: Network):
-        from derive.engine.backward import derive as run_derive
-
         self.net = net
         self.table = SymbolTable(net)
         self.derivation = run_derive(net, prove=False)
