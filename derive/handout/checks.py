@@ -116,6 +116,8 @@ def unchecked(cls: type[N], **fields: Any) -> N:
     """A node built WITHOUT its shape check, only to print a formula that cannot be built (the
     wrong order ``dZ[2] W[2]ᵀ``); :func:`rebuild` re-creates it through the checked constructors."""
     node = object.__new__(cls)
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls.__name__} is not an expression node")
     for k, v in fields.items():
         object.__setattr__(node, k, v)
     for f in dataclasses.fields(cls):
@@ -234,8 +236,8 @@ def own_verdict(v: Variant, env: dict, net: Network) -> dict[str, Any]:
                 "message": f"the right side is {got} but {v.target.text} is {want}; {_REASONS[v.code]}"}
     backend = E.NumpyBackend(model.standins(net))
     m_value = model.example_count(net, env["X", None])
-    got = E.evaluate(bind_m(built, m_value), env, backend)
-    err = fd.relative_error(got, env[v.kind, v.layer])
+    value = np.asarray(E.evaluate(bind_m(built, m_value), env, backend), dtype=float)
+    err = fd.relative_error(value, env[v.kind, v.layer])
     if err < 1e-9:
         return {**base, "verdict": "correct", "mistakes": [], "message": "equal on this instance"}
     return {**base, "verdict": "not_equivalent",
