@@ -32,10 +32,10 @@ import numpy as np
 import sympy as sp
 
 from derive.core.names import z
-from derive.core.node import Expr, Shape
+from derive.core.node import Backend, Expr, Shape
 
 
-def evaluate(expr: Expr, env: Mapping, backend) -> Any:
+def evaluate(expr: Expr, env: Mapping, backend: Backend) -> Any:
     """The value of ``expr`` with ``env[(base, layer)]`` giving each symbol's value (a missing one
     raises :class:`~derive.core.node.MissingValue`, a KeyError).
 
