@@ -238,8 +238,7 @@ def _prove_local(net: Network, f: Formula) -> tuple[str, int, str]:
     loc = f.local
     if loc is None:  # only a layer's backward rule states what its formula differentiates
         return ("failed", 0, f"{f.name} was not derived by a layer: no local problem to prove")
-    layer_acts = {k: net.activation(k) for k in range(1, net.L + 1)}
-    backend = model.SympyForward(net, generic=loc.generic, layers=layer_acts)
+    backend = model.sympy_backend(net, generic=loc.generic)
     env: dict = {}
     for key in (loc.wrt, *loc.leaves):
         env[key] = _mat(_name(key), _shape(net, *key))
@@ -327,7 +326,7 @@ def _local_numeric(net, f, rng, m_value):
     the same local problem, random values (V first where it is not a leaf: a Z off the kinks, or
     A[L] inside the loss's domain), the layers' definitions evaluated with numpy."""
     loc = f.local
-    backend = model.NumpyForward(net)
+    backend = model.numpy_backend(net)
 
     def shape(key):
         r, c = shape_of(net, *key)
@@ -377,7 +376,7 @@ def _finite_differences(derivation, seed, eps):
     fd_net = net.replace(layers=sizes)
     m_value = 4
     rng = np.random.default_rng(seed)
-    backend = model.NumpyForward(net)
+    backend = model.numpy_backend(net)
     errors = {}
     for f in derivation.formulas:
         V, surrogate, env = _local_numeric(fd_net, f, rng, m_value)

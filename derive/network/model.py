@@ -21,6 +21,7 @@ import sympy as sp
 
 from derive.catalogue import rules
 from derive.core import expr as E
+from derive.core.evaluation import numpy_softmax, sympy_softmax
 from derive.core.expr import evaluate
 from derive.network.spec import Network
 from derive.network.symbols import SymbolTable
@@ -69,42 +70,23 @@ def unit_axis(net: Network) -> int:
     return net.layout.unit_axis
 
 
-def softmax(x: np.ndarray, axis: int) -> np.ndarray:
-    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
-    return e / np.sum(e, axis=axis, keepdims=True)
-
-
 def apply_activation(net: Network, layer: int, Z: np.ndarray) -> np.ndarray:
     act = activation_or_standin(net, layer)
     if act.kind == "softmax":
-        return softmax(Z, unit_axis(net))
+        return numpy_softmax(Z, unit_axis(net))
     return np.asarray(act.numpy_forward(Z), dtype=float) * np.ones_like(Z)
 
 
-class NumpyForward(E.NumpyBackend):
-    """numpy evaluation of the layers' definitions (softmax over the layout's unit axis)."""
-
-    def __init__(self, net: Network):
-        super().__init__(standins(net))
-        self.net = net
-
-    def act(self, act, layer, x):
-        if act is not None and act.kind == "softmax":
-            return softmax(x, self.net.layout.unit_axis)
-        return super().act(act, layer, x)
+def numpy_backend(net: Network) -> E.NumpyBackend:
+    """The numpy backend for this network: stand-ins for generic g[l], softmax over its units."""
+    return E.NumpyBackend(standins(net), unit_axis=net.layout.unit_axis)
 
 
-class SympyForward(E.SympyBackend):
-    """SymPy evaluation of the layers' definitions on explicit matrices (softmax per example)."""
-
-    def __init__(self, net: Network, generic: bool, layers=None):
-        super().__init__(generic=generic, layers=layers)
-        self.net = net
-
-    def act(self, act, layer, x):
-        if act is not None and act.kind == "softmax":
-            return sympy_softmax(x, columns=self.net.layout.columns)
-        return super().act(act, layer, x)
+def sympy_backend(net: Network, generic: bool) -> E.SympyBackend:
+    """The SymPy backend for this network (``generic``: an undefined g_l for each layer's own
+    element-wise activation), softmax per example."""
+    layers = {l: net.activation(l) for l in range(1, net.L + 1)}
+    return E.SympyBackend(generic=generic, layers=layers, unit_axis=net.layout.unit_axis)
 
 
 def definitions(net: Network, layer: int, table: SymbolTable | None = None) -> tuple:
@@ -121,7 +103,7 @@ def forward(net: Network, params: dict, X: np.ndarray, start: int = 1, start_val
     there (how the proofs perturb an intermediate quantity).
     """
     T = SymbolTable(net)
-    backend = NumpyForward(net)
+    backend = numpy_backend(net)
     env: dict = {("X", None): X, **params}
     cache: dict = {("A", 0): X}
     given = None if start_value is None else (start_value[0], start)
@@ -190,7 +172,7 @@ def random_instance(
     n = concrete_sizes(net, sizes)
     X = rng.normal(0.0, 1.0, size=net.layout.batch(n[0], m))
     T = SymbolTable(net)
-    backend = NumpyForward(net)
+    backend = numpy_backend(net)
     params: dict = {}
     env: dict = {("X", None): X}
     A = X
@@ -230,14 +212,3 @@ def sympy_activation(net: Network, layer: int, Z: sp.Matrix, generic: bool) -> s
     if act is None or generic:
         return Z.applyfunc(sp.Function(f"g{layer}"))
     return Z.applyfunc(lambda e: act.forward.subs(rules.z, e))
-
-
-def sympy_softmax(Z: sp.Matrix, columns: bool) -> sp.Matrix:
-    if not columns:
-        return sympy_softmax(Z.T, True).T
-    out = sp.zeros(Z.rows, Z.cols)
-    for t in range(Z.cols):
-        denom = sum(sp.exp(Z[k, t]) for k in range(Z.rows))
-        for i in range(Z.rows):
-            out[i, t] = sp.exp(Z[i, t]) / denom
-    return out
