@@ -27,6 +27,7 @@ import sympy as sp
 from derive.catalogue import rules
 from derive.core import expr as E
 from derive.core.printing import to_code, to_latex, to_text
+from derive.engine.proof import Proof
 from derive.engine.proof import prove as run_proof
 from derive.layers import loss
 from derive.layers.base import Local, Upstream
@@ -100,7 +101,7 @@ class Derivation:
     formulas: tuple[Formula, ...]
     steps: tuple[Step, ...]
     notes: tuple[str, ...] = ()
-    proof: object = field(default=None, compare=False)  # derive.engine.proof.Proof
+    proof: Proof | None = field(default=None, compare=False)
 
     def formula(self, kind: str, layer: int) -> Formula:
         for f in self.formulas:
