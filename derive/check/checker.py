@@ -28,12 +28,19 @@ matrix product dZ[2] and W[2]T: (n2×m)·(n1×n2) — inner dimensions m and n1 
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
+from dataclasses import fields
 
+from derive.check import diagnose as D
+from derive.check.numeric import numbers_for
 from derive.check.verdict import SEVERITY, Mistake, Verdict
+from derive.core import expr as E
 from derive.core.expr import as_sympy
+from derive.core.names import m as m_symbol
 from derive.errors import DeriveError, ParseError, ShapeMismatch
+from derive.network.spec import Network, dim_symbol
+from derive.network.symbols import SymbolTable
+from derive.parse import LayerOutOfRange, parse_equation, parse_expression
 
 KINDS = ("dA", "dZ", "dW", "db")
 PROBE_DEPTH = 64  # a generic network this deep reads any layer number a student writes
@@ -54,13 +61,9 @@ def check(equation: str, network=None, syntax: str = "auto", *, loss: str | None
         return _unusable(ParseError("the equation must be a string"), None)
 
     def parse(net, layer):
-        from derive.parse import parse_equation
-
         return parse_equation(equation, net, syntax=syntax, layer=layer)
 
     def target_of(net, layer):
-        from derive.parse import parse_expression
-
         left = _left_side(equation)
         return parse_expression(left, net, syntax=syntax, layer=layer) if left else None
 
@@ -135,23 +138,15 @@ def _unusable(exc: Exception, net) -> Verdict:
                    network=net.to_dict() if net is not None else None)
 
 
-def _other() -> Mistake:
-    from derive.check.diagnose import sentence
-
-    return Mistake("other", sentence("other", "", "", None))  # type: ignore[arg-type]
-
-
 # -- which network(s) and layer(s) ----------------------------------------------------------------
 def _plan(parse, network, generic: dict, target_of=None) -> list[tuple[object, int | None]]:
     """(network, layer) pairs to check: one, or one per concrete layer for a generic index l."""
-    from derive.network.spec import Network
-
     if network is not None:
         try:
             probe = parse(network, None)
         except ShapeMismatch:
             try:
-                probe = parse(_square(network), None)
+                probe = parse(square(network), None)
             except ShapeMismatch:  # no tree at all: checked (and reported) as it stands
                 return [(network, None)]
         if not _generic_layer(probe):
@@ -162,10 +157,8 @@ def _plan(parse, network, generic: dict, target_of=None) -> list[tuple[object, i
         return Network(depth=depth, **{k: v for k, v in generic.items() if v is not None})
 
     try:
-        probe = parse(_square(make(PROBE_DEPTH)), None)
+        probe = parse(square(make(PROBE_DEPTH)), None)
     except ShapeMismatch:  # no tree at all: the smallest depth that reads every layer index
-        from derive.parse import LayerOutOfRange
-
         start = _target_layer(target_of, make(PROBE_DEPTH)) + 1
         for depth in range(start, start + 4):
             try:
@@ -178,7 +171,7 @@ def _plan(parse, network, generic: dict, target_of=None) -> list[tuple[object, i
         return [(make(start), None)]
     except ParseError as exc:
         try:  # unindexed names (dw = 1/m X dzᵀ): a one-layer network, as in logistic regression
-            probe = parse(_square(make(1)), None)
+            probe = parse(square(make(1)), None)
         except DeriveError:
             raise exc from None
         return [(make(1), None)]
@@ -219,39 +212,30 @@ def _layers(eq) -> list[int]:
     return out
 
 
-def _square(net):
+def square(net):
     """The same network with every size (and m) equal, so that any student tree can be built:
     the edits of a shape error are then rebuilt over the real network."""
-    return _square_network()(depth=net.L, activations=net.activations, loss=net.loss,
-                             convention=net.convention, scale=net.scale)
+    same = {f.name: getattr(net, f.name) for f in fields(net)
+            if f.init and f.name not in ("layers", "depth", "notes")}
+    return _Square(depth=net.L, **same)
 
 
-@functools.cache
-def _square_network():
-    """The Network subclass whose every dimension is m (defined on first use: derive.network.spec
-    imports SymPy, which ``import derive.check.checker`` does not need)."""
-    from derive.network.spec import Network
-    from derive.network.spec import m as m_symbol
+class _Square(Network):
+    """A network whose every dimension is m."""
 
-    class Square(Network):
-        def dim(self, layer):
-            return m_symbol
-
-    return Square
+    def dim(self, layer):
+        return m_symbol
 
 
 # -- one check at one network and layer -----------------------------------------------------------
 def _check_one(parse, net, layer, target_of=None) -> Verdict:
-    from derive.check import diagnose as D
-    from derive.check.numeric import numbers_for
-
-    mismatch = None
+    mismatch: ShapeMismatch | str | None = None
     try:
         eq = parse(net, layer)
     except ShapeMismatch as exc:
         mismatch = exc
         try:
-            eq = parse(_square(net), layer)  # the same tree, without the clash, to diagnose
+            eq = parse(square(net), layer)  # the same tree, without the clash, to diagnose
         except ShapeMismatch:
             return _undiagnosed(exc, net, layer, target_of)
     nums = numbers_for(net)
@@ -301,14 +285,15 @@ def _check_one(parse, net, layer, target_of=None) -> Verdict:
                        f"{_fmt(target.shape)}")
             mismatch = message
     if mismatch is not None:
-        if base == "dW" and net.dim(tl) == 1 and accept(D.Raw("Transpose", (raw,))):
+        if base == "dW" and net.dim(tl) == 1 and accept(D.Raw(E.Transpose, (raw,))):
             notes.append(f"this is {formula.name}ᵀ: with one output unit, as in logistic "
                          "regression, the course often keeps w as a column (n0×1) and "
                          f"dw = (1/m) X dZᵀ; here W[{tl}] is a row (1×n{tl - 1}), so "
                          f"{formula.text}")
         edits = D.search(raw, ctx, accept)
-        return Verdict("shape_error", message=str(mismatch), mistakes=_mistakes(edits, raw, ctx, T),
+        return Verdict("shape_error", message=str(mismatch), mistakes=_mistakes(edits, ctx, T),
                        notes=tuple(notes + _generic_notes(net, base, tl)), **info)
+    assert student is not None  # built above: the shapes fit
     notes += _coincidence_notes(raw, net, target)
     try:
         right = nums.equal(student, target)
@@ -322,14 +307,12 @@ def _check_one(parse, net, layer, target_of=None) -> Verdict:
     cex = nums.counterexample(student, target, formula.expr)
     return Verdict("not_equivalent",
                    message="the shapes fit, but the value differs from the derivation",
-                   mistakes=_mistakes(edits, raw, ctx, T), counterexample=cex,
+                   mistakes=_mistakes(edits, ctx, T), counterexample=cex,
                    notes=tuple(notes + _generic_notes(net, base, tl)), **info)
 
 
 def _undiagnosed(exc: ShapeMismatch, net, layer, target_of) -> Verdict:
     """A shape error whose tree cannot be built even with every size equal: no diagnosis."""
-    from derive.check.numeric import numbers_for
-
     info: dict = {"network": net.to_dict()}
     try:
         t = target_of(net, layer) if target_of else None
@@ -338,42 +321,14 @@ def _undiagnosed(exc: ShapeMismatch, net, layer, target_of) -> Verdict:
     formula = numbers_for(net).derivation.get(t.base, t.layer) if t is not None else None
     if formula is not None:
         info.update(target=formula.name, expected=formula.text, expected_latex=formula.latex)
-    return Verdict("shape_error", message=str(exc), mistakes=(_other(),), **info)
+    return Verdict("shape_error", message=str(exc), mistakes=(D.no_edit(),), **info)
 
 
-def _mistakes(edits, raw, ctx, T) -> tuple[Mistake, ...]:
-    from derive.check import diagnose as D
-
-    if not edits:
-        return (_other(),)
-    out: list[Mistake] = []
-    tree = raw
-    for e in edits:
-        shown_before, shown_after = e.shown or (e.before, e.after)
-        before = shown_before.src or _text(shown_before, T, ctx)
-        after = _text(shown_after, T, ctx)
-        if e.code in ("sign_error", "missing_scale", "extra_scale") and not e.path:
-            after = _text(D.apply(tree, e), T, ctx)
-        tree = D.apply(tree, e)
-        if shown_before.kind == "Sym" and shown_before.attrs[0] == "?":
-            before = "?"
-        if all(m.code != e.code for m in out):
-            out.append(Mistake(e.code, D.sentence(e.code, _paren(before), after, ctx, e.detail)))
-    return tuple(out)
-
-
-def _paren(text: str) -> str:
-    """``1 - A1`` → ``(1 - A1)`` where a part of a product is a sum, as the user meant it."""
-    if " * " not in text:
-        return text
-    parts = text.split(" * ")
-    return " * ".join(f"({p})" if (" - " in p or " + " in p) and not p.startswith("(") else p
-                      for p in parts)
+def _mistakes(edits, ctx, T) -> tuple[Mistake, ...]:
+    return D.describe(edits, ctx, lambda r: _text(r, T, ctx))
 
 
 def _text(r, T, ctx) -> str:
-    from derive.check import diagnose as D
-
     for table in (T, _square_table(ctx.net)):
         try:
             return str(D.build(r, table))
@@ -383,9 +338,7 @@ def _text(r, T, ctx) -> str:
 
 
 def _square_table(net):
-    from derive.network.symbols import SymbolTable
-
-    return SymbolTable(_square(net))
+    return SymbolTable(square(net))
 
 
 def _same_shape(a, b) -> bool:
@@ -415,13 +368,9 @@ def _generic_notes(net, base, layer) -> list[str]:
 
 def _coincidence_notes(raw, net, target) -> list[str]:
     """A note when the formula fits only because two sizes of this network are equal (or 1)."""
-    from derive.check import diagnose as D
-    from derive.network.spec import Network, dim_symbol
-    from derive.network.symbols import SymbolTable
-
     if all(s is None for s in net.layers):
         return []
-    free = Network((None,) * (net.L + 1), net.activations, net.loss, net.convention, net.scale)
+    free = net.replace(layers=(None,) * (net.L + 1))
     T = SymbolTable(free)
     sizes = {dim_symbol(l): s for l, s in enumerate(net.layers) if s is not None}
     try:
@@ -492,4 +441,4 @@ def _generic_target(name: str | None) -> str | None:
     return name[: name.index("[")] + "[l]"
 
 
-__all__ = ["Mistake", "Verdict", "check", "check_with"]
+__all__ = ["Mistake", "Verdict", "check", "check_with", "square"]

@@ -47,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
     from derive.cli.common import network_from_args
 
     try:
-        net = network_from_args(args, default=lambda: None)
+        given = args.spec or args.layers or args.act  # else a generic network, from the formula
+        net = network_from_args(args) if given else None
         verdict = check(args.equation, net, syntax=args.syntax, loss=args.loss,
                         convention=args.convention or "columns", scale=args.scale or "mean")
     except DeriveError as exc:  # a bad spec: unusable input, reported in the verdict's form
