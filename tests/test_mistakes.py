@@ -61,8 +61,6 @@ def test_one_entry_per_code_with_priority_sentence_and_rules():
 
 def test_codes_are_the_documented_ones():
     assert sorted(documented_codes()) == sorted(CODES)
-    listed = re.findall(r"``(\w+)``", D.__doc__.split("Mistake codes", 1)[1].split(">>>")[0])
-    assert listed == list(CODES)
 
 
 def test_priorities_and_sentences_unchanged():

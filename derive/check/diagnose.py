@@ -6,13 +6,8 @@ student's shapes clash. Each edited tree is then rebuilt over the real network's
 re-runs the shape checks, and compared numerically with the engine's formula by the caller. The
 edits come from the mistake catalogue (:mod:`derive.check.mistakes`: one entry per code, with its
 priority, its edit rules and its sentence), composed into one pass. The search is breadth-first:
-every single edit, then pairs of edits, with a cap on the number of trees tried.
-
-Mistake codes (DESIGN.md): ``wrong_order``, ``missing_transpose``, ``extra_transpose``,
-``missing_scale``, ``extra_scale``, ``wrong_activation_derivative``,
-``activation_instead_of_derivative``, ``matmul_instead_of_elementwise``,
-``elementwise_instead_of_matmul``, ``wrong_layer_index``, ``missing_sum``, ``wrong_sum_axis``,
-``sign_error``, ``other``.
+every single edit, then pairs of edits, with a cap on the number of trees tried. The codes are
+:data:`~derive.check.mistakes.CODES` (docs/checking.md explains each one).
 
 >>> from derive.core import expr as E
 >>> from derive.network.spec import Network

@@ -19,7 +19,8 @@ SEVERITY = {"correct": 0, "not_equivalent": 1, "shape_error": 2, "parse_error": 
 
 @dataclass(frozen=True)
 class Mistake:
-    """One mistake: a code from DESIGN.md and one plain sentence."""
+    """One mistake: a code of the mistake catalogue (:mod:`derive.check.mistakes`, listed in
+    docs/checking.md) and one plain sentence."""
 
     code: str
     message: str

@@ -10,7 +10,11 @@ import argparse
 import json
 import sys
 
-from derive.cli.common import add_spec_arguments
+from derive.cli.common import add_spec_arguments, network_from_args
+from derive.errors import DeriveError
+
+# the checker and the network spec import SymPy: they load in run(), since `derive --help` loads
+# every command module
 
 NAME = "check"
 HELP = "check a proposed gradient formula (text, numpy or LaTeX) against the derivation"
@@ -33,8 +37,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from derive.errors import DeriveError
-
     if args.batch:
         if args.equation:
             raise _usage("give either an equation or --batch FILE, not both")
@@ -44,7 +46,6 @@ def run(args: argparse.Namespace) -> int:
     if not args.equation:
         raise _usage("give an equation, e.g. derive check \"dZ1 = W2^T dZ2 * g1'(Z1)\"")
     from derive.check.checker import Verdict, check
-    from derive.cli.common import network_from_args
 
     try:
         given = args.spec or args.layers or args.act  # else a generic network, from the formula
@@ -60,9 +61,7 @@ def run(args: argparse.Namespace) -> int:
     return verdict.exit_code
 
 
-def _usage(message: str):
-    from derive.errors import DeriveError
-
+def _usage(message: str) -> DeriveError:
     return DeriveError(message)
 
 
@@ -106,8 +105,6 @@ def _mat(value) -> str:
 # -- batch ------------------------------------------------------------------------------------------
 def run_batch(args: argparse.Namespace) -> int:
     """One JSON result per input line, in order, flushed line by line; exit with the worst."""
-    from derive.errors import DeriveError
-
     try:
         src = sys.stdin if args.batch == "-" else open(args.batch, encoding="utf-8")  # noqa: SIM115
     except OSError as exc:
@@ -142,7 +139,6 @@ def run_batch(args: argparse.Namespace) -> int:
 def check_line(line: str, default_syntax: str = "auto") -> dict:
     """The result object for one input line (never raises for bad input)."""
     from derive.check.checker import Verdict, check
-    from derive.errors import DeriveError
 
     item_id = None
     try:
