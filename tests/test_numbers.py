@@ -133,6 +133,26 @@ def test_kink_warning_names_the_value_used():
     assert w.value("dZ1").item() == 0.0  # the catalogue's choice, applied
 
 
+def test_rows_worked_example_is_the_columns_one_transposed(worked):
+    # the rows convention (CS231n): X is m×n0, W[l] is n[l-1]×n[l], Z[l] = A[l-1] W[l] + b[l];
+    # every quantity is the transpose of its columns value, the scalar J unchanged
+    rows = worked_example(SEED_NET.replace(convention="rows"), {k: v.T for k, v in VALUES.items()})
+    assert [s.key for s in rows.steps] == [s.key for s in worked.steps]
+    for s in worked.steps:
+        np.testing.assert_allclose(rows.value(s.key), s.value.T, rtol=1e-12, atol=0)
+    assert worked.step(("Z", 1)).formula_text == "Z[1] = W[1] X + b[1]"
+    assert rows.step(("Z", 1)).formula_text == "Z[1] = X W[1] + b[1]"
+    assert rows.step(("Z", 2)).formula_text == "Z[2] = A[1] W[2] + b[2]"
+    assert "convention rows: X is m×n[0], one row per example" in rows.notes
+    assert "convention columns: X is n[0]×m, one column per example" in worked.notes
+
+
+def test_read_file_picks_the_reader_by_suffix():
+    tex = DATA / "seed003_network.tex"
+    assert read_file(tex) == parse_latex(tex.read_text())
+    assert read_file(DATA / "seed003_student.json").network is not None
+
+
 def test_latex_input_with_decimal_commas_equals_the_json_values():
     inp = parse_latex((DATA / "seed003_network.tex").read_text())
     w = worked_example(SEED_NET, inp.values)
