@@ -25,9 +25,10 @@ from typing import Generic, NotRequired, Protocol, TypedDict, TypeVar
 
 import sympy as sp
 
+from derive.core.names import z  # an activation is written in z (the core's own symbol)
 from derive.errors import SpecError
 
-z, a, y = sp.symbols("z a y", real=True)
+a, y = sp.symbols("a y", real=True)  # a loss is written in the output a and the target y
 
 
 def rules_dir() -> Path:
