@@ -41,7 +41,7 @@ from derive.handout.doc import (
     Table,
     tex_text,
 )
-from derive.network.model import concrete_sizes
+from derive.network.model import concrete_sizes, definitions
 from derive.network.spec import Network
 from derive.network.symbols import SymbolTable, latex_name, text_name
 from derive.render import convention_lines
@@ -192,12 +192,9 @@ def shapes(ctx: Context) -> list[Block]:
 def forward(ctx: Context) -> list[Block]:
     net, T = ctx.net, ctx.T
     rows = []
-    for l in range(1, net.L + 1):
-        W, A_prev, b = T["W", l], T["A", l - 1], T["b", l]
-        Z = E.Add(E.MatMul(*net.layout.ordered(W, A_prev)), b, broadcast=True)
-        rows.append(Row(to_latex(T["Z", l]), to_latex(Z), (M(rf"\quad {shape_latex(Z.shape)}"),)))
-        A = E.Act(net.activation(l), l, T["Z", l])
-        rows.append(Row(to_latex(T["A", l]), to_latex(A), (M(rf"\quad {shape_latex(A.shape)}"),)))
+    for l in range(1, net.L + 1):  # each layer's own forward definitions: Z[l] = W[l] A[l-1] + b[l], ...
+        for target, e in definitions(net, l, T):
+            rows.append(Row(to_latex(target), to_latex(e), (M(rf"\quad {shape_latex(e.shape)}"),)))
     scale = r"\frac{1}{m}" if net.scale == "mean" else ""
     rows.append(Row("J", rf"{scale}\sum_{{i=1}}^{{m}} \ell\bigl(a^{{[{net.L}](i)}}, y^{{(i)}}\bigr)",
                     (M(r"\quad 1 \times 1"),)))
