@@ -222,3 +222,13 @@ def test_cli(capsys):
     data_file = Path(__file__).parent / "data" / "seed003_student.json"
     assert main(["gradcheck", "--values", str(data_file), "--json"]) == 0
     capsys.readouterr()
+
+
+def test_impl_names_a_file_that_is_not_python(tmp_path, capsys):
+    notes = tmp_path / "backward.txt"
+    notes.write_text("def backward(p, X, Y): ...\n", encoding="utf-8")
+    assert main(["gradcheck", "--impl", f"{notes}:backward"]) == 2
+    err = capsys.readouterr().err
+    assert f"--impl: '{notes}' is not a Python file: give a .py file or a module name" in err
+    assert main(["gradcheck", "--impl", f"{tmp_path / 'missing.py'}:backward"]) == 2
+    assert "--impl: no file" in capsys.readouterr().err

@@ -112,11 +112,12 @@ def load_impl(spec: str):
             if not path.is_file():
                 raise DeriveError(f"--impl: no file {mod_name!r}")
             s = importlib.util.spec_from_file_location(path.stem, path)
-            # s is None for a file that is not Python source (no .py): the AttributeError this
-            # raises is reported below like any other failed import, as it always was
-            module = importlib.util.module_from_spec(s)  # type: ignore[arg-type]
+            if s is None or s.loader is None:  # not Python source (no .py ending)
+                raise DeriveError(f"--impl: {mod_name!r} is not a Python file: give a .py file "
+                                  "or a module name (mynet:backward)")
+            module = importlib.util.module_from_spec(s)
             sys.modules.setdefault(path.stem, module)
-            s.loader.exec_module(module)  # type: ignore[union-attr]
+            s.loader.exec_module(module)
         else:
             if "" not in sys.path and "." not in sys.path:
                 sys.path.insert(0, "")  # the current directory, as `python -m` would

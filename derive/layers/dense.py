@@ -32,14 +32,18 @@ if TYPE_CHECKING:
     from derive.network.spec import Network
 
 
-def affine(layout: Layout, W: Any, A: Any, b: Any) -> Any:
-    """Z = W A + b broadcast over the examples, in the layout's order (numpy or SymPy)."""
+def affine(layout: Layout, W: Any, A: Any, b: Any = None) -> Any:
+    """Z = W A + b broadcast over the examples, in the layout's order (numpy or SymPy); without
+    ``b``, the bias-free map W A."""
     first, second = layout.ordered(W, A)
     if isinstance(first, sp.MatrixBase):
         product = first * second
+        if b is None:
+            return product
         ones = sp.ones(1, product.cols) if layout.columns else sp.ones(product.rows, 1)
         return product + (b * ones if layout.columns else ones * b)
-    return np.matmul(first, second) + b
+    product = np.matmul(first, second)
+    return product if b is None else product + b
 
 
 class Dense(LayerType):

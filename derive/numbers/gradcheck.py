@@ -356,7 +356,7 @@ def _check_numbers(eps: float, rtol: float) -> None:
 
 
 def _concrete(net: Network, instance, sizes) -> Network:
-    if all(s is not None for s in net.layers or ()):  # (layers is never None once built)
+    if all(s is not None for s in net.layers):
         return net
     if instance is not None:
         return net.with_sizes(instance.sizes)
@@ -365,7 +365,7 @@ def _concrete(net: Network, instance, sizes) -> Network:
 
 def _notes(net: Network) -> tuple[str, ...]:
     notes = [f"cost J = {'(1/m) ' if net.scale == 'mean' else ''}Σ ℓ over the m examples"]
-    if any(a is None for a in net.activations or ()):
+    if any(a is None for a in net.activations):
         notes.append("generic g[l] replaced by g(z) = tanh(z) + z/(l + 2) for numbers")
     if net.loss is None:
         notes.append("generic loss ℓ replaced by log cosh(a − y) + (a − y)²/4 for numbers")

@@ -137,7 +137,7 @@ def given_arrays(net: Network, values: dict) -> tuple[Network, dict]:
     for k in ("X", "Y"):
         if (k, None) not in arrays:
             raise SpecError(f"no value for {k}")
-    if any(s is None for s in net.layers or ()):  # (layers is never None once a Network is built)
+    if any(s is None for s in net.layers):
         net = net.with_sizes(_infer_sizes(net, arrays))
     m = _count(arrays[("X", None)], net.dim(0))
     out = {key: _fit(raw, _shape(net, key, m), key) for key, raw in arrays.items()}
@@ -187,7 +187,7 @@ def _fit(raw, shape, key) -> np.ndarray:
 
 def worked_example(net: Network, values: dict, derivation=None) -> Worked:
     """Every quantity of ``net`` on the given X, Y, W[l], b[l], in order (module docstring)."""
-    if net.loss is None or any(a is None for a in net.activations or ()):
+    if net.loss is None or any(a is None for a in net.activations):
         raise SpecError("a worked example needs concrete activations and a loss "
                         "(e.g. --act relu,sigmoid --loss mse)")
     net, given = given_arrays(net, values)

@@ -331,7 +331,7 @@ def analyse(depth: int = 50, width: int = 64, activation: str = "tanh", init: st
     with np.errstate(all="ignore"):
         for l in range(L):
             W = weight(l)
-            Z = affine(LAYOUT, W, A, 0.0)  # the dense layer's map, biases 0
+            Z = affine(LAYOUT, W, A)  # the dense layer's map, without biases
             if not np.all(np.isfinite(Z)):
                 raise DeriveError(
                     f"layer {l + 1}: the forward pass overflowed float64 (the activations grow "

@@ -338,7 +338,7 @@ def scaled_identity(n: int = 2, depth: int = 4) -> SymbolicResult:
         small_ok &= sp.simplify(P - s**k * I) == sp.zeros(n)
     a, fwd_ok = x, True
     for k in range(1, depth + 1):  # the forward pass with b = 0
-        a = affine(LAYOUT, W, a, sp.zeros(n, 1))
+        a = affine(LAYOUT, W, a)
         fwd_ok &= sp.simplify(a - s**k * x) == sp.zeros(n, 1)
     induction = sp.simplify((J.T * (s**L * I)) - s ** (L + 1) * I) == sp.zeros(n)
     limits = {str(v): sp.limit(v**L, L, sp.oo) for v in (sp.Rational(1, 2), 1, sp.Rational(3, 2))}
