@@ -1,7 +1,8 @@
 """The dense layer: Z[l] = W[l] A[l-1] + b[l] (columns) or A[l-1] W[l] + b[l] (rows), A[l] = g[l](Z[l]).
 
-The affine map is written here once, for numpy arrays (with any leading batch axes) and for
-explicit SymPy matrices alike:
+The affine map is written here once (:func:`pre_activation`, an expression tree): the layer's
+forward definition is that tree, and :func:`affine` evaluates it on numpy arrays (with any leading
+batch axes) or explicit SymPy matrices for the code that works on arrays (stability, jacobian):
 
 >>> import numpy as np, sympy as sp
 >>> from derive.network.layout import LAYOUTS
@@ -16,6 +17,7 @@ Matrix([
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +25,7 @@ import numpy as np
 import sympy as sp
 
 from derive.core import expr as E
+from derive.core.expr import evaluate
 from derive.errors import SpecError
 from derive.layers.base import Definition, Key, LayerType, Local, SymFn, Upstream, Walk
 from derive.layers.loss import fuse_output, output_local
@@ -32,18 +35,36 @@ if TYPE_CHECKING:
     from derive.network.spec import Network
 
 
+def pre_activation(layout: Layout, W: E.Expr, A: E.Expr, b: E.Expr | None) -> E.Expr:
+    """Z = W A + b in the layout's order, b broadcast over the examples: the affine map, written
+    once (the layer's forward definition and :func:`affine` both are this tree)."""
+    product = E.MatMul(*layout.ordered(W, A))
+    return product if b is None else E.Add(product, b, broadcast=True)
+
+
+@functools.lru_cache(maxsize=256)
+def _affine_tree(layout: Layout, shapes: tuple[tuple[int, ...], ...]) -> E.Expr:
+    W, A, *b = (E.Sym(name, None, tuple(sp.Integer(d) for d in shape))
+                for name, shape in zip("WAb", shapes, strict=False))
+    return pre_activation(layout, W, A, b[0] if b else None)
+
+
+_NUMPY, _SYMPY = E.NumpyBackend(), E.SympyBackend()
+
+
 def affine(layout: Layout, W: Any, A: Any, b: Any = None) -> Any:
-    """Z = W A + b broadcast over the examples, in the layout's order (numpy or SymPy); without
-    ``b``, the bias-free map W A."""
-    first, second = layout.ordered(W, A)
-    if isinstance(first, sp.MatrixBase):
-        product = first * second
-        if b is None:
-            return product
-        ones = sp.ones(1, product.cols) if layout.columns else sp.ones(product.rows, 1)
-        return product + (b * ones if layout.columns else ones * b)
-    product = np.matmul(first, second)
-    return product if b is None else product + b
+    """:func:`pre_activation` evaluated on numpy arrays (leading batch axes allowed; a 1-D A is
+    one example, and so is the result) or explicit SymPy matrices; without ``b``, W A."""
+    sympy = isinstance(W, sp.MatrixBase)
+    vector = not sympy and np.ndim(A) == 1
+    if vector:  # one example as a vector: a column (columns) or a row (rows), and back
+        A = np.reshape(A, layout.batch(-1, 1))
+        b = None if b is None else np.reshape(b, layout.bias(-1, 1))
+    values = (W, A) if b is None else (W, A, b)
+    tree = _affine_tree(layout, tuple(tuple(v.shape[-2:]) for v in values))
+    env = {(name, None): v for name, v in zip("WAb", values, strict=False)}
+    Z = evaluate(tree, env, _SYMPY if sympy else _NUMPY)
+    return np.reshape(Z, Z.shape[:-2] + (-1,)) if vector else Z
 
 
 class Dense(LayerType):
@@ -72,8 +93,7 @@ class Dense(LayerType):
 
     def forward(self, net: Network, l: int, sym: SymFn) -> tuple[Definition, ...]:
         W, b, Z, A = sym("W", l), sym("b", l), sym("Z", l), sym("A", l)
-        product = E.MatMul(*net.layout.ordered(W, sym("A", l - 1)))
-        return ((Z, E.Add(product, b, broadcast=True)), (A, E.Act(net.activation(l), l, Z)))
+        return ((Z, pre_activation(net.layout, W, sym("A", l - 1), b)), (A, E.Act(net.activation(l), l, Z)))
 
     def init(self, net: Network, l: int, rng: np.random.Generator, sizes: Sequence[int],
              A_prev: np.ndarray, margin: float) -> dict[Key, np.ndarray]:
