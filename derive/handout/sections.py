@@ -190,10 +190,10 @@ def shapes(ctx: Context) -> list[Block]:
 
 # -- forward -------------------------------------------------------------------------------------
 def forward(ctx: Context) -> list[Block]:
-    net, T = ctx.net, ctx.T
+    net = ctx.net
     rows = []
     for l in range(1, net.L + 1):  # each layer's own forward definitions: Z[l] = W[l] A[l-1] + b[l], ...
-        for target, e in definitions(net, l, T):
+        for target, e in definitions(net, l):
             rows.append(Row(to_latex(target), to_latex(e), (M(rf"\quad {shape_latex(e.shape)}"),)))
     scale = r"\frac{1}{m}" if net.scale == "mean" else ""
     rows.append(Row("J", rf"{scale}\sum_{{i=1}}^{{m}} \ell\bigl(a^{{[{net.L}](i)}}, y^{{(i)}}\bigr)",

@@ -23,6 +23,7 @@ from derive.catalogue import rules
 from derive.core import expr as E
 from derive.core.evaluation import numpy_softmax, sympy_softmax
 from derive.core.expr import evaluate
+from derive.layers.base import Definition
 from derive.network.spec import Network
 from derive.network.symbols import SymbolTable
 
@@ -89,9 +90,11 @@ def sympy_backend(net: Network, generic: bool) -> E.SympyBackend:
     return E.SympyBackend(generic=generic, layers=layers, unit_axis=net.layout.unit_axis)
 
 
-def definitions(net: Network, layer: int, table: SymbolTable | None = None) -> tuple:
-    """Layer ``layer``'s forward definitions over the network's symbols (Z[l] = ..., A[l] = ...)."""
-    T = table if table is not None else SymbolTable(net)
+@functools.lru_cache(maxsize=4096)
+def definitions(net: Network, layer: int) -> tuple[Definition, ...]:
+    """Layer ``layer``'s forward definitions over the network's symbols (Z[l] = ..., A[l] = ...);
+    built once per network and layer (the forward pass runs them many times)."""
+    T = SymbolTable(net)
     return net.block(layer).forward(net, layer, lambda base, l=None: T[base, l])
 
 
@@ -102,13 +105,12 @@ def forward(net: Network, params: dict, X: np.ndarray, start: int = 1, start_val
     With ``start=l`` and ``start_value`` given as ``("Z", Zl)`` or ``("A", Al)`` the pass starts
     there (how the proofs perturb an intermediate quantity).
     """
-    T = SymbolTable(net)
     backend = numpy_backend(net)
     env: dict = {("X", None): X, **params}
     cache: dict = {("A", 0): X}
     given = None if start_value is None else (start_value[0], start)
     for layer in range(start, net.L + 1):
-        defs = definitions(net, layer, T)
+        defs = definitions(net, layer)
         if given is not None and layer == start:  # skip what comes before the given quantity
             keys = [sym.key for sym, _ in defs]
             env[given] = cache[given] = start_value[1]
@@ -171,7 +173,6 @@ def random_instance(
     rng = np.random.default_rng(seed)
     n = concrete_sizes(net, sizes)
     X = rng.normal(0.0, 1.0, size=net.layout.batch(n[0], m))
-    T = SymbolTable(net)
     backend = numpy_backend(net)
     params: dict = {}
     env: dict = {("X", None): X}
@@ -180,7 +181,7 @@ def random_instance(
         drawn = net.block(l).init(net, l, rng, n, A, margin)
         params.update(drawn)
         env.update(drawn)
-        for sym, e in definitions(net, l, T):
+        for sym, e in definitions(net, l):
             env[sym.key] = evaluate(e, env, backend)
         A = env["A", l]
     Y = _random_targets(net, rng, n[-1], m)

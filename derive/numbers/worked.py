@@ -211,7 +211,7 @@ def plan(net: Network, d: Derivation) -> list[PlanStep]:
     T = SymbolTable(net)
     out: list[PlanStep] = []
     for l in range(1, net.L + 1):
-        for target, definition in model.definitions(net, l, T):
+        for target, definition in model.definitions(net, l):
             out.append((target.key, target, definition, "forward model", ()))
     loss = _loss(net)
     per = E.Pointwise(loss.per_unit, (rules.a, rules.y), (T["A", net.L], T["Y"]))
