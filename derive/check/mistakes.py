@@ -260,6 +260,10 @@ def _minus(n: Raw, site: Site) -> bool:
     return bool(n.get("factor") == -1)
 
 
+def _not_minus(n: Raw, site: Site) -> bool:
+    return not _minus(n, site)
+
+
 def drop_m_operand(n: Raw, site: Site) -> Iterator[Fix]:
     """(1/m) ⊙ D or (1/m) D → D."""
     if any(is_m_scalar(c) for c in n.kids):
@@ -369,7 +373,7 @@ CATALOGUE: tuple[Entry, ...] = (
           "carries 1/m.",
           (whole_last(times_mean, 0),)),
     Entry("extra_scale", 6, _extra_scale,
-          (at_each(condition(lambda n, s: not _minus(n, s), drop_factor), 100, on=(E.Scale,)),
+          (at_each(condition(_not_minus, drop_factor), 100, on=(E.Scale,)),
            at_each(drop_m_operand, 110, on=(E.Hadamard, E.MatMul)),
            at_each(drop_m_divisor, 120, on=(E.Div,)),
            whole_last(times_m, 1))),
