@@ -22,6 +22,7 @@ import sympy as sp
 from derive.core import expr as E
 from derive.core import fd
 from derive.core.expr import as_sympy
+from derive.core.names import latex_name, text_name
 from derive.core.printing import to_code, to_latex, to_text
 from derive.engine.backward import Derivation, Step
 from derive.engine.proof import Proof
@@ -43,7 +44,7 @@ from derive.handout.doc import (
 )
 from derive.network.model import concrete_sizes, definitions
 from derive.network.spec import Network
-from derive.network.symbols import SymbolTable, latex_name, text_name
+from derive.network.symbols import SymbolTable
 from derive.render import convention_lines
 
 

@@ -26,7 +26,7 @@ from sympy.printing.latex import LatexPrinter
 from sympy.printing.str import StrPrinter
 
 from derive.core.expr import as_sympy
-from derive.network.symbols import latex_name, text_name
+from derive.core.names import latex_name, text_name
 
 _ENTRY = re.compile(r"(dJd)?(d?(?:X|Y|[WbZA]\d+))_(\d+)_(\d+)")
 DIGITS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")  # 12 → ₁₂

@@ -25,12 +25,13 @@ import sympy as sp
 
 from derive.catalogue import rules
 from derive.core.expr import as_sympy
+from derive.core.names import latex_name, text_name
 from derive.errors import ParseError, SpecError
 from derive.layers.dense import affine
 from derive.network.model import symbol_matrix, sympy_activation
 from derive.network.spec import Network
 from derive.network.spec import m as m_symbol
-from derive.network.symbols import latex_name, shape_of, text_name
+from derive.network.symbols import shape_of
 
 MAX_SIZE = 64  # any one size
 DEFAULT_SIZE = 2

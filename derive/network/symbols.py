@@ -1,4 +1,5 @@
-"""One place for names: W[2] ↔ text ``W[2]`` ↔ LaTeX ``W^{[2]}`` ↔ code ``W2``, and every shape.
+"""The network's symbols: every quantity its layers own, with its shape under the layout (how a
+name prints, W[2] ↔ ``W^{[2]}`` ↔ ``W2``, is :mod:`derive.core.names`).
 
 Quantities: X (= A[0]), Y, and per layer W, b, Z, A and their gradients dW, db, dZ, dA.
 
@@ -16,7 +17,6 @@ from __future__ import annotations
 import sympy as sp
 
 from derive.core.expr import Sym
-from derive.core.names import code_name, latex_name, text_name  # noqa: F401  (re-exported)
 from derive.layers import vocabulary
 from derive.network.spec import Network, m
 
