@@ -25,7 +25,6 @@ from derive.core.expr import as_sympy
 from derive.core.names import latex_name, text_name
 from derive.core.printing import to_code, to_latex, to_text
 from derive.engine.backward import Derivation, Step
-from derive.engine.proof import Proof
 from derive.errors import ShapeMismatch
 from derive.handout.checks import fd_network, fd_rows, judge, unchecked
 from derive.handout.doc import (
@@ -390,7 +389,7 @@ def verification(ctx: Context) -> list[Block]:
                      f"(largest counted relative error "
                      f"{max((r.error for r in rows if r.meaningful), default=0.0):.1e}).",)))
     proof = d.proof
-    if isinstance(proof, Proof):  # a Derivation's proof, once it has run
+    if proof is not None:  # a Derivation's proof, once it has run
         prows = tuple(((M(to_latex(d.formula(p.kind, p.layer).target)),), (p.elementwise,),
                        (str(p.entries),), (M(_sci(p.fd_error)),)) for p in proof.formulas)
         out += [Para(("Element-wise check: every formula was also proven entry by entry. SymPy "

@@ -6,7 +6,6 @@ import json
 from collections.abc import Mapping, Sequence
 
 from derive.engine.backward import Derivation
-from derive.engine.proof import Proof
 from derive.render import convention_lines
 
 SCHEMA_VERSION = 1
@@ -49,7 +48,7 @@ def to_dict(derivation: Derivation) -> dict[str, Json]:
             }
             for s in derivation.steps
         ],
-        "proof": proof.to_dict() if isinstance(proof, Proof) else None,
+        "proof": proof.to_dict() if proof is not None else None,
     }
 
 

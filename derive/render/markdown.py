@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from derive.engine.backward import Derivation
-from derive.engine.proof import Proof
 from derive.render import convention_lines, shape_text
 
 
@@ -23,7 +22,7 @@ def render(derivation: Derivation, steps: bool = False) -> str:
             if f.layer == l:
                 out.append(f"| ${f.latex}$ | {shape_text(f.shape)} |")
     p = derivation.proof
-    if isinstance(p, Proof):  # else None: not run
+    if p is not None:  # else not run
         out += [
             "",
             f"**Proof:** {'all proven' if p.passed else 'FAILED'}: element-wise (SymPy, exact) "

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from derive.engine.backward import Derivation
-from derive.engine.proof import Proof
 from derive.network.spec import Network
 from derive.render import convention_lines, shape_text
 
@@ -42,7 +41,7 @@ def render(derivation: Derivation, steps: bool = False, verify: bool = False) ->
                 out.append(f"  {f.text.ljust(width)}   {shape_text(f.shape)}")
     proof = derivation.proof
     out.append("")
-    if not isinstance(proof, Proof):  # None: not run
+    if proof is None:  # not run
         out.append("Proof: not run")
     else:
         status = "all proven" if proof.passed else "FAILED"
