@@ -150,25 +150,25 @@ def compose(coded_steps: Sequence[tuple[str, Step]]) -> Callable[[Raw, Context],
     def edits(root: Raw, ctx: Context) -> Iterator[Edit]:
         whole = Site(root, (), None, ctx)
         for code, step in first:
-            yield from _edits(code, step.rule(root, whole), whole, root)
+            for p in step.rule(root, whole):
+                yield _edit(code, p, whole, root)
         for path, node, parent in walk(root):
             site = Site(root, path, parent, ctx)
             for code, step in steps_for(node.kind):
-                yield from _edits(code, step.rule(node, site), site, node)
+                for p in step.rule(node, site):
+                    yield _edit(code, p, site, node)
         for code, step in last:
-            yield from _edits(code, step.rule(root, whole), whole, root)
+            for p in step.rule(root, whole):
+                yield _edit(code, p, whole, root)
 
     return edits
 
 
-def _edits(code: str, proposals: Iterable[Raw | Fix], site: Site, node: Raw) -> Iterator[Edit]:
-    for p in proposals:
-        if type(p) is Raw:
-            yield Edit(code, site.path, node, p)
-        elif isinstance(p, Fix):
-            if p.up:
-                path = site.path[: len(site.path) - p.up]
-                before = at(site.root, path)
-                yield Edit(code, path, before, p.after, p.shown, p.detail)
-            else:
-                yield Edit(code, site.path, node, p.after, p.shown, p.detail)
+def _edit(code: str, p: Raw | Fix, site: Site, node: Raw) -> Edit:
+    if type(p) is Raw:
+        return Edit(code, site.path, node, p)
+    assert isinstance(p, Fix)
+    if p.up:
+        path = site.path[: len(site.path) - p.up]
+        return Edit(code, path, at(site.root, path), p.after, p.shown, p.detail)
+    return Edit(code, site.path, node, p.after, p.shown, p.detail)

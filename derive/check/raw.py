@@ -299,8 +299,13 @@ def _shape(r: Raw, table, memo: dict) -> Shape | None:
         clash = False
         for a in r.args:
             if type(a) is Raw:
-                s = _slot(a, table, memo)
-                clash = clash or s is None
+                if a.kids or a.kind is E.Sym or a.kind is E.Ones:  # as _slot, inlined: hot
+                    s = memo.get(a, _MISSING)
+                    if s is _MISSING:
+                        s = _shape(a, table, memo)
+                    clash = clash or s is None
+                else:
+                    s = a
                 parts.append(s)
             elif type(a) is tuple and a and type(a[0]) is Raw:
                 ss = tuple(_slot(x, table, memo) for x in a)
