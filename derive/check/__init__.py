@@ -1,2 +1,4 @@
-"""``derive check``: a proposed formula parsed, shape-checked, valued and diagnosed (checker),
-with the numeric comparison (numeric), the mistake search (diagnose) and the result (verdict)."""
+"""``derive check``: a proposed formula parsed, shape-checked, valued and diagnosed (checker), with
+the numeric comparison (numeric), the mistake search (diagnose) over the mistake catalogue
+(mistakes: one entry per code), its edit rules and combinators (edits) and the shape-free tree
+they edit (raw), and the result (verdict)."""
