@@ -38,7 +38,6 @@ from derive.catalogue import rules
 from derive.core import fd
 from derive.core.expr import evaluate
 from derive.core.printing import to_text
-from derive.engine.values import bind_m
 from derive.errors import ProofFailure
 from derive.network import model
 from derive.network.spec import Network
@@ -211,9 +210,16 @@ def _shape(net, base, layer):
     return (int(r.subs(m_symbol, SYMBOLIC_M)), int(c.subs(m_symbol, SYMBOLIC_M)))
 
 
-def _name(key) -> str:
-    base, layer = key
-    return base if layer is None else f"{base}{layer}"
+def _names(keys) -> list[str]:
+    """Entry names for a problem's matrices: the base alone (W, A, b: the same names at every
+    layer, so SymPy's cache serves the repeated problems of a deep network), numbered only where
+    one problem has two quantities of the same base."""
+    seen: dict[str, int] = {}
+    out = []
+    for base, _ in keys:
+        seen[base] = seen.get(base, -1) + 1
+        out.append(base if seen[base] == 0 else f"{base}{seen[base]}")
+    return out
 
 
 def _targets(net):
@@ -240,8 +246,9 @@ def _prove_local(net: Network, f: Formula) -> tuple[str, int, str]:
         return ("failed", 0, f"{f.name} was not derived by a layer: no local problem to prove")
     backend = model.sympy_backend(net, generic=loc.generic)
     env: dict = {}
-    for key in (loc.wrt, *loc.leaves):
-        env[key] = _mat(_name(key), _shape(net, *key))
+    keys = (loc.wrt, *loc.leaves)
+    for key, name in zip(keys, _names(keys), strict=True):
+        env[key] = _mat(name, _shape(net, *key))
     V = env[loc.wrt]
     for target, definition in loc.through:
         env[target.key] = evaluate(definition, env, backend)
@@ -251,10 +258,11 @@ def _prove_local(net: Network, f: Formula) -> tuple[str, int, str]:
         assert loss is not None, "only a network with a loss poses a loss problem"
         Y = env["Y", None] = _targets(net)
         surrogate = sum(loss.per_unit.subs({rules.a: out[i], rules.y: Y[i]}) for i in range(len(out)))
-        env[_grad_key(loc.output)] = sp.Matrix(
-            out.rows, out.cols,
-            lambda i, j: loss.gradient.subs({rules.a: out[i, j], rules.y: Y[i, j]}, simultaneous=True),
-        )
+        if any(s.key == _grad_key(loc.output) for s in f.expr.symbols()):  # dA[L] = ∂ℓ/∂A[L]
+            env[_grad_key(loc.output)] = sp.Matrix(
+                out.rows, out.cols,
+                lambda i, j: loss.gradient.subs({rules.a: out[i, j], rules.y: Y[i, j]}, simultaneous=True),
+            )
     else:
         U = env[_grad_key(loc.output)] = _mat("U", out.shape)
         s = (sp.Rational(1, SYMBOLIC_M) if net.scale == "mean" else sp.Integer(1)) if loc.scaled else 1
@@ -376,13 +384,13 @@ def _finite_differences(derivation, seed, eps):
     fd_net = net.replace(layers=sizes)
     m_value = 4
     rng = np.random.default_rng(seed)
-    backend = model.numpy_backend(net)
+    backend = model.numpy_backend(net, m_value)
     errors = {}
     for f in derivation.formulas:
         V, surrogate, env = _local_numeric(fd_net, f, rng, m_value)
         numeric = fd.central_differences(surrogate, V, eps)
         try:
-            analytic = evaluate(bind_m(f.expr, m_value), env, backend)
+            analytic = evaluate(f.expr, env, backend)
         except KeyError:
             errors[f.kind, f.layer] = 1.0
             continue

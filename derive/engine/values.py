@@ -17,7 +17,7 @@ import sympy as sp
 
 from derive.catalogue import rules
 from derive.core import expr as E
-from derive.core.expr import NumpyBackend, as_sympy, evaluate
+from derive.core.expr import as_sympy, evaluate
 from derive.network import model
 from derive.network.spec import m as m_symbol
 
@@ -46,10 +46,9 @@ def gradient_values(derivation, instance: model.Instance, env: dict | None = Non
     env = dict(env) if env is not None else forward_env(net, instance)
     if net.loss is None:
         env["dA", net.L] = generic_upstream(net, env)
-    backend = NumpyBackend(model.standins(net))
-    m_value = model.example_count(net, instance.X)
+    backend = model.numpy_backend(net, model.example_count(net, instance.X))
     for f in derivation.formulas:
-        env[f.kind, f.layer] = evaluate(bind_m(f.expr, m_value), env, backend)
+        env[f.kind, f.layer] = evaluate(f.expr, env, backend)
     return env
 
 

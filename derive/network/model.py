@@ -22,7 +22,8 @@ import sympy as sp
 from derive.catalogue import rules
 from derive.core import expr as E
 from derive.core.evaluation import numpy_softmax, sympy_softmax
-from derive.core.expr import evaluate
+from derive.core.expr import as_sympy, evaluate
+from derive.core.names import m as m_symbol
 from derive.layers.base import Definition
 from derive.network.spec import Network
 from derive.network.symbols import SymbolTable
@@ -78,9 +79,31 @@ def apply_activation(net: Network, layer: int, Z: np.ndarray) -> np.ndarray:
     return np.asarray(act.numpy_forward(Z), dtype=float) * np.ones_like(Z)
 
 
-def numpy_backend(net: Network) -> E.NumpyBackend:
-    """The numpy backend for this network: stand-ins for generic g[l], softmax over its units."""
-    return E.NumpyBackend(standins(net), unit_axis=net.layout.unit_axis)
+def numpy_backend(net: Network, m: int | None = None) -> E.NumpyBackend:
+    """The numpy backend for this network: stand-ins for generic g[l], softmax over its units;
+    with ``m``, the number of examples is bound in constants (1/m) and sizes as they are read, so a
+    formula is evaluated as it stands (no rebuilt tree)."""
+    if m is None:
+        return E.NumpyBackend(standins(net), unit_axis=net.layout.unit_axis)
+    return _ExamplesBound(standins(net), net.layout.unit_axis, m)
+
+
+class _ExamplesBound(E.NumpyBackend):
+    def __init__(self, standins_: dict, unit_axis: int, m_value: int):
+        super().__init__(standins_, unit_axis=unit_axis)
+        self._m = m_value
+        self._numbers: dict = {}  # constant -> float (a formula has few distinct constants)
+
+    def number(self, value) -> float:
+        try:
+            return self._numbers[value]
+        except KeyError:
+            v = as_sympy(value)
+            out = self._numbers[value] = float(v.subs(m_symbol, self._m) if v.free_symbols else v)
+            return out
+
+    def size(self, d) -> int:
+        return int(self.number(d))
 
 
 def sympy_backend(net: Network, generic: bool) -> E.SympyBackend:
