@@ -121,6 +121,13 @@ def definitions(net: Network, layer: int) -> tuple[Definition, ...]:
     return net.block(layer).forward(net, layer, lambda base, l=None: T[base, l])
 
 
+@functools.lru_cache(maxsize=256)
+def _fold(net: Network) -> tuple[E.NumpyBackend, tuple[tuple[Definition, ...], ...]]:
+    """What a forward pass of ``net`` runs, looked up once per call (gradient checks run
+    thousands of passes of one network)."""
+    return numpy_backend(net), tuple(definitions(net, l) for l in range(1, net.L + 1))
+
+
 def forward(net: Network, params: dict, X: np.ndarray, start: int = 1, start_value=None) -> dict:
     """Forward pass: the fold of the layers' own definitions, evaluated with numpy.
     ``params[("W", l)]``, ``params[("b", l)]``; arrays may be batched (..., r, c).
@@ -128,12 +135,12 @@ def forward(net: Network, params: dict, X: np.ndarray, start: int = 1, start_val
     With ``start=l`` and ``start_value`` given as ``("Z", Zl)`` or ``("A", Al)`` the pass starts
     there (how the proofs perturb an intermediate quantity).
     """
-    backend = numpy_backend(net)
+    backend, layers = _fold(net)
     env: dict = {("X", None): X, **params}
     cache: dict = {("A", 0): X}
     given = None if start_value is None else (start_value[0], start)
     for layer in range(start, net.L + 1):
-        defs = definitions(net, layer)
+        defs = layers[layer - 1]
         if given is not None and layer == start:  # skip what comes before the given quantity
             keys = [sym.key for sym, _ in defs]
             env[given] = cache[given] = start_value[1]
