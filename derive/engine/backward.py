@@ -21,18 +21,20 @@ db[1] = (1/m) sum(dZ[1], axis=1)
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import sympy as sp
 
 from derive.catalogue import rules
 from derive.core import expr as E
 from derive.core.printing import to_code, to_latex, to_text
-from derive.engine.proof import Proof
-from derive.engine.proof import prove as run_proof
 from derive.layers import loss
 from derive.layers.base import Local, Upstream
 from derive.network.spec import Network, m
 from derive.network.symbols import SymbolTable
+
+if TYPE_CHECKING:
+    from derive.engine.proof import Proof
 
 KINDS = ("dA", "dZ", "dW", "db")
 
@@ -134,6 +136,10 @@ def derive(net: Network, prove: bool = True) -> Derivation:
     raise :class:`derive.errors.ProofFailure` if any fails."""
     d = _derive(net)
     if prove:
+        # imported here, not at the top: derive check derives without proving, and its cold start
+        # is measured (bench/bench_check.py); proof.py does not import this module at run time
+        from derive.engine.proof import prove as run_proof
+
         d = replace(d, proof=run_proof(d, strict=True))
     return d
 
