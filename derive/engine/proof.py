@@ -301,17 +301,6 @@ def _simplifies_to_zero(d: sp.Expr) -> bool:
 
 
 # -- 2. finite differences, local ---------------------------------------------------------------
-def _random_targets(net, rng, shape):
-    if net.loss == "ce":
-        cols = net.layout.columns
-        n_out, count = (shape[0], shape[1]) if cols else (shape[1], shape[0])
-        Y = rng.dirichlet(np.ones(n_out), size=count)
-        return Y.T.copy() if cols else Y
-    if net.loss == "bce":
-        return rng.uniform(0.05, 0.95, size=shape)
-    return rng.normal(size=shape)
-
-
 def _random_z(net, layer, rng, shape, margin=0.05):
     act = net.activation(layer)
     kinks = [float(k) for k in act.kinks] if act is not None else []
@@ -359,7 +348,7 @@ def _local_numeric(net, f, rng, m_value):
     out_shape = np.shape(env[loc.output])
     fixed = dict(env)
     if loc.loss:
-        Y = env["Y", None] = rng_targets = _random_targets(net, rng, shape(("Y", None)))
+        Y = env["Y", None] = rng_targets = model.random_targets(net, rng, int(net.dim(net.L)), m_value)
         grad = sp.lambdify((rules.a, rules.y), net.loss_entry.gradient, [np])
         out = env[loc.output]
         env[_grad_key(loc.output)] = np.asarray(grad(out, Y)) * np.ones_like(out)

@@ -214,11 +214,13 @@ def random_instance(
         for sym, e in definitions(net, l):
             env[sym.key] = evaluate(e, env, backend)
         A = env["A", l]
-    Y = _random_targets(net, rng, n[-1], m)
+    Y = random_targets(net, rng, n[-1], m)
     return Instance(n, m, X, Y, params)
 
 
-def _random_targets(net: Network, rng, n_out: int, m: int) -> np.ndarray:
+def random_targets(net: Network, rng: np.random.Generator, n_out: int, m: int) -> np.ndarray:
+    """Targets in the loss's own domain: for ce each example's sum to 1 (Dirichlet), for bce in
+    (0.05, 0.95), else normal."""
     shape = net.layout.batch(n_out, m)
     loss = net.loss
     if loss == "ce":
