@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import sympy as sp
 
@@ -131,28 +131,36 @@ class MatMul(Expr):
 
 
 @dataclass(frozen=True)
-class Hadamard(Expr):
-    """The element-wise product A ⊙ B (numpy ``*``); ``broadcast`` allows numpy broadcasting."""
+class _EntryWise(Expr):
+    """A binary operation entry by entry: equal shapes, or numpy's broadcasting where
+    ``broadcast`` (a scalar always broadcasts where the class says ``scalars_broadcast``)."""
 
     left: Expr
     right: Expr
     broadcast: bool = False
     src: str | None = field(default=None, compare=False)
 
+    operation: ClassVar[str]  # how a shape error names it: "sum", "element-wise product", ...
+    scalars_broadcast: ClassVar[bool] = False
+
     def __post_init__(self):
-        broadcast_shape(
-            "element-wise product",
-            self.left,
-            self.right,
-            self.broadcast or _is_scalar(self.left) or _is_scalar(self.right),
-        )
+        scalar = self.scalars_broadcast and (_is_scalar(self.left) or _is_scalar(self.right))
+        broadcast_shape(self.operation, self.left, self.right, self.broadcast or scalar)
 
     @property
     def shape(self) -> Shape:
-        return broadcast_shape("element-wise product", self.left, self.right, True)
+        return broadcast_shape(self.operation, self.left, self.right, True)
 
     def children(self):
         return (self.left, self.right)
+
+
+@dataclass(frozen=True)
+class Hadamard(_EntryWise):
+    """The element-wise product A ⊙ B (numpy ``*``); ``broadcast`` allows numpy broadcasting."""
+
+    operation = "element-wise product"
+    scalars_broadcast = True
 
     def compute(self, backend: Backend, ev: Ev, env: Mapping) -> Any:
         return backend.multiply(ev(self.left), ev(self.right))
@@ -174,23 +182,10 @@ class Hadamard(Expr):
 
 
 @dataclass(frozen=True)
-class Add(Expr):
+class Add(_EntryWise):
     """A + B; ``broadcast`` allows numpy broadcasting (Z = W A + b)."""
 
-    left: Expr
-    right: Expr
-    broadcast: bool = False
-    src: str | None = field(default=None, compare=False)
-
-    def __post_init__(self):
-        broadcast_shape("sum", self.left, self.right, self.broadcast)
-
-    @property
-    def shape(self) -> Shape:
-        return broadcast_shape("sum", self.left, self.right, True)
-
-    def children(self):
-        return (self.left, self.right)
+    operation = "sum"
 
     def compute(self, backend: Backend, ev: Ev, env: Mapping) -> Any:
         return backend.add(ev(self.left), ev(self.right))
@@ -212,23 +207,10 @@ class Add(Expr):
 
 
 @dataclass(frozen=True)
-class Sub(Expr):
+class Sub(_EntryWise):
     """A − B; ``broadcast`` allows numpy broadcasting."""
 
-    left: Expr
-    right: Expr
-    broadcast: bool = False
-    src: str | None = field(default=None, compare=False)
-
-    def __post_init__(self):
-        broadcast_shape("difference", self.left, self.right, self.broadcast)
-
-    @property
-    def shape(self) -> Shape:
-        return broadcast_shape("difference", self.left, self.right, True)
-
-    def children(self):
-        return (self.left, self.right)
+    operation = "difference"
 
     def compute(self, backend: Backend, ev: Ev, env: Mapping) -> Any:
         return backend.subtract(ev(self.left), ev(self.right))
@@ -250,28 +232,11 @@ class Sub(Expr):
 
 
 @dataclass(frozen=True)
-class Div(Expr):
+class Div(_EntryWise):
     """Element-wise division A ⊘ B (numpy ``/``); its SymPy form is a named matrix symbol."""
 
-    left: Expr
-    right: Expr
-    broadcast: bool = False
-    src: str | None = field(default=None, compare=False)
-
-    def __post_init__(self):
-        broadcast_shape(
-            "element-wise division",
-            self.left,
-            self.right,
-            self.broadcast or _is_scalar(self.left) or _is_scalar(self.right),
-        )
-
-    @property
-    def shape(self) -> Shape:
-        return broadcast_shape("element-wise division", self.left, self.right, True)
-
-    def children(self):
-        return (self.left, self.right)
+    operation = "element-wise division"
+    scalars_broadcast = True
 
     def compute(self, backend: Backend, ev: Ev, env: Mapping) -> Any:
         return backend.divide(ev(self.left), ev(self.right))
