@@ -10,6 +10,7 @@ derive.errors.SpecError: unknown layer kind 'conv'; known: dense
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from types import MappingProxyType
 
@@ -26,12 +27,14 @@ def register(layer: LayerType) -> LayerType:
     if layer.kind in _TYPES:
         raise ValueError(f"layer kind {layer.kind!r} is registered twice")
     _TYPES[layer.kind] = layer
+    vocabulary.cache_clear()
     return layer
 
 
 def unregister(kind: str) -> None:
     """Remove a layer type (for tests that register one of their own)."""
     _TYPES.pop(kind, None)
+    vocabulary.cache_clear()
 
 
 def layer_type(kind: str) -> LayerType:
@@ -42,6 +45,7 @@ def layer_type(kind: str) -> LayerType:
         raise SpecError(f"unknown layer kind {kind!r}; known: {', '.join(sorted(_TYPES))}") from None
 
 
+@functools.cache
 def vocabulary() -> tuple[str, ...]:
     """Every quantity name some layer type owns (W, b, Z, A, ...), in registration order."""
     return tuple(dict.fromkeys(q for t in _TYPES.values() for q in t.quantities()))
