@@ -29,6 +29,7 @@ from derive.layers.base import LayerType, Local, Upstream
 from derive.network import model
 from derive.network.spec import Network
 from derive.network.symbols import SymbolTable
+from derive.parse.names import gradients, quantities
 from tests.oracle import LOSSES, activation
 
 FACTOR = 3
@@ -234,3 +235,25 @@ def test_the_spec_page_sequence_example(tmp_path):
     assert message in page
     with pytest.raises(SpecError, match=re.escape(message)):
         Network.from_toml(spec)
+
+
+class Hold(LayerType):
+    """A layer type with a quantity of its own, H, to see the vocabulary follow the registry."""
+
+    kind = "hold"
+    title = "H = A[l-1], A = H"
+    values = ("H", "A")
+
+
+def test_the_vocabulary_follows_the_registry():
+    assert "H" not in quantities()
+    layers.register(Hold())
+    try:
+        assert {"H", "dH"} <= set(quantities()) and "dH" in gradients()
+        T = SymbolTable(Network(layers=[2, 2, 1], kinds=("dense", "hold")))
+        assert T["dH", 2].shape == T["A", 2].shape
+        with pytest.raises(KeyError, match=r"layer 1 \(dense\) has no H"):
+            T["H", 1]
+    finally:
+        layers.unregister("hold")
+    assert "H" not in quantities()

@@ -17,9 +17,9 @@ from derive.engine.values import bind_m, gradient_values
 from derive.errors import ParseError, ShapeMismatch
 from derive.network.model import random_instance, standins
 from derive.network.spec import Network
-from derive.network.symbols import GLOBAL, LAYERED, SymbolTable
-from derive.parse import GRADIENTS, Equation, LayerOutOfRange, parse_equation, parse_expression
-from derive.parse.names import known_names, resolve_ident
+from derive.network.symbols import GLOBAL, SymbolTable, layered
+from derive.parse import Equation, LayerOutOfRange, parse_equation, parse_expression
+from derive.parse.names import gradients, known_names, resolve_ident
 
 NET = Network(layers=[3, 4, 2], activations=["relu", "sigmoid"], loss="bce")
 TANH = Network(layers=[3, 4, 2], activations=["tanh", "sigmoid"], loss="bce")
@@ -328,7 +328,7 @@ def test_vocabulary_is_the_symbol_tables(net):
     for q in GLOBAL:
         assert parse_expression(q, net) == table[q]
         assert q in known_names(net.L)
-    for q in LAYERED:
+    for q in layered():
         assert parse_expression(f"{q}[1]", net) == table[q, 1]
         assert parse_expression(f"{q}^{{[1]}}", net, syntax="latex") == table[q, 1]
         assert f"{q}[l]" in known_names(net.L)
@@ -336,6 +336,6 @@ def test_vocabulary_is_the_symbol_tables(net):
         if len(stem) == 1:
             other = ("d" if q.startswith("d") else "") + stem.swapcase()
             assert resolve_ident(other).base == q
-    assert set(GRADIENTS) == {q for q in LAYERED if q.startswith("d")}
-    for q in GRADIENTS:
+    assert set(gradients()) == {q for q in layered() if q.startswith("d")}
+    for q in gradients():
         assert parse_equation(f"{q}1 = {q}1", net).target == table[q, 1]

@@ -20,9 +20,13 @@ from derive.core.expr import Sym
 from derive.layers import vocabulary
 from derive.network.spec import Network, m
 
-# Every name some registered layer type owns, and the gradient of each: the parsers' vocabulary.
-LAYERED = vocabulary() + tuple(f"d{base}" for base in vocabulary())
 GLOBAL = ("X", "Y")
+
+
+def layered() -> tuple[str, ...]:
+    """Every name some registered layer type owns, then the gradient of each (W, b, Z, A, dW, db,
+    dZ, dA for dense): with :data:`GLOBAL`, the parsers' vocabulary."""
+    return vocabulary() + tuple(f"d{base}" for base in vocabulary())
 
 
 def shape_of(net: Network, base: str, layer: int | None) -> tuple[sp.Expr, sp.Expr]:

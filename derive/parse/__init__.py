@@ -52,7 +52,6 @@ from derive.parse.names import (
 )
 
 SYNTAXES = ("auto", "latex", "text")
-GRADIENTS = gradients()  # what a left side may name: dW, db, dZ, dA (from the symbol table)
 _TEXT_TEX = "|".join(_text.TEX)
 MAX_TREE_DEPTH = 2 * MAX_DEPTH
 T = TypeVar("T")
@@ -146,7 +145,7 @@ def _read_equation(b: Builder, syntax: str, eq: int, layer: int | None) -> tuple
     text = b.text
     (ls, le), (rs, re_) = (0, eq), (eq + 1, len(text))
     target = _side(b, syntax, ls, le)
-    if not isinstance(target, Sym) or target.base not in GRADIENTS:
+    if not isinstance(target, Sym) or target.base not in gradients():  # dW, db, dZ, dA, ...
         raise ParseError("the left side must name one gradient: dZ1, dW[2], db^{[1]}, "
                          "\\frac{\\partial L}{\\partial Z^{[1]}} or dL/dZ1", ls, text)
     b.current = layer if layer is not None else target.layer

@@ -59,7 +59,7 @@ LayerIndex = tuple[Literal["num", "l", "L", "prev"], int]
 def quantities() -> tuple[str, ...]:
     """The quantities a formula may name, from the symbol table: X, Y, then W, b, Z, A and the
     gradients dW, db, dZ, dA (the layers' declared quantities)."""
-    return (*symbols.GLOBAL, *symbols.LAYERED)
+    return (*symbols.GLOBAL, *symbols.layered())
 
 
 def gradients() -> tuple[str, ...]:
