@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import functools
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,8 +34,9 @@ MAX_SIZE = 100_000
 
 
 
+@functools.cache
 def dim_symbol(layer: int) -> sp.Symbol:
-    """The symbolic size n[l]."""
+    """The symbolic size n[l] (made once per layer: shapes ask for it thousands of times)."""
     return sp.Symbol(f"n{layer}", positive=True, integer=True)
 
 
