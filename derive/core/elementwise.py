@@ -66,8 +66,8 @@ def _fname_text(activation: Activation | None, layer: int) -> str:
 
 
 @dataclass(frozen=True)
-class Deriv(Expr):
-    """g′(arg) applied entry by entry: the layer's activation derivative (``None``: generic g[l])."""
+class _Applied(Expr):
+    """A layer's activation (or its derivative) applied to ``arg``: same shape as ``arg``."""
 
     activation: Activation | None
     layer: int
@@ -80,6 +80,11 @@ class Deriv(Expr):
 
     def children(self):
         return (self.arg,)
+
+
+@dataclass(frozen=True)
+class Deriv(_Applied):
+    """g′(arg) applied entry by entry: the layer's activation derivative (``None``: generic g[l])."""
 
     def compute(self, backend: Backend, ev: Ev, env: Mapping) -> Any:
         return backend.deriv(self.activation, self.layer, ev(self.arg))
@@ -109,20 +114,8 @@ class Deriv(Expr):
 
 
 @dataclass(frozen=True)
-class Act(Expr):
+class Act(_Applied):
     """g(arg) applied entry by entry (``None``: generic g[l]); a softmax along the unit axis."""
-
-    activation: Activation | None
-    layer: int
-    arg: Expr
-    src: str | None = field(default=None, compare=False)
-
-    @property
-    def shape(self) -> Shape:
-        return self.arg.shape
-
-    def children(self):
-        return (self.arg,)
 
     def compute(self, backend: Backend, ev: Ev, env: Mapping) -> Any:
         return backend.act(self.activation, self.layer, ev(self.arg))
