@@ -257,3 +257,12 @@ def test_the_vocabulary_follows_the_registry():
     finally:
         layers.unregister("hold")
     assert "H" not in quantities()
+
+
+def test_a_spec_that_is_not_utf8_is_a_spec_error(tmp_path, capsys):
+    spec = tmp_path / "latin1.toml"
+    spec.write_bytes('inputs = 3  # größe\n'.encode("latin-1"))
+    with pytest.raises(SpecError, match=r"not UTF-8 text \(byte 17 is 0xf6\); save the spec as UTF-8"):
+        Network.from_toml(spec)
+    assert main(["backward", "--spec", str(spec)]) == 2
+    assert "Error:" in capsys.readouterr().err

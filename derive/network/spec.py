@@ -305,6 +305,9 @@ class Network:
             data = tomllib.loads(p.read_text(encoding="utf-8"))
         except OSError as exc:
             raise SpecError(f"cannot read spec file {str(p)!r}: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise SpecError(f"{p}: not UTF-8 text (byte {exc.start + 1} is {exc.object[exc.start]:#04x}); "
+                            "save the spec as UTF-8") from None
         except tomllib.TOMLDecodeError as exc:
             raise SpecError(f"{p}: malformed TOML: {exc}") from None
         return cls.from_mapping(data, where=str(p))
