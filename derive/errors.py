@@ -12,6 +12,11 @@ class DeriveError(Exception):
     exit_code = 2
 
 
+class UsageError(DeriveError):
+    """A command line that cannot be run as given (flags that exclude each other, a missing
+    argument); the CLI prints the command's usage line with it."""
+
+
 class SpecError(DeriveError):
     """A network spec that cannot describe a network (unknown activation, bad size, ...)."""
 
@@ -59,3 +64,34 @@ class ProofFailure(DeriveError):
     """A formula the engine produced did not pass its own proof: never printed as a result."""
 
     exit_code = 3
+
+
+class ResourceLimit(DeriveError):
+    """A request whose work estimate exceeds a documented limit (``derive.limits``): refused
+    before anything is allocated, naming the limit and the flag that narrows the work."""
+
+    def __init__(self, name: str, amount: int, limit: int, unit: str, flag: str, what: str = ""):
+        self.name, self.amount, self.limit, self.unit, self.flag = name, amount, limit, unit, flag
+        asked = f"{what} needs" if what else "this needs"
+        super().__init__(
+            f"{asked} {human(amount, unit)}, over the limit of {human(limit, unit)} "
+            f"({name}); narrow the work with {flag}"
+        )
+
+
+class InternalError(DeriveError):
+    """A bug in derive itself, not in the input (exit code 3); the CLI asks for a report."""
+
+    exit_code = 3
+
+
+def human(amount: int, unit: str) -> str:
+    """``amount`` of ``unit`` as a person reads it: 80,000,000,000 bytes is "74.5 GiB"."""
+    if unit != "bytes":
+        return f"{amount:,} {unit}"
+    size = float(amount)
+    for suffix in ("bytes", "KiB", "MiB", "GiB"):
+        if size < 1024:
+            return f"{size:.0f} {suffix}" if suffix == "bytes" else f"{size:.1f} {suffix}"
+        size /= 1024
+    return f"{size:.1f} TiB"

@@ -93,8 +93,12 @@ def test_check_line_never_raises():
                                  ["check", "dW1 = X", "--batch", "x.jsonl"],
                                  ["check"], ["check", "dW1 = 1/m dZ1 X^T", "-o", "out.jsonl"]])
 def test_usage_errors_exit_2(bad, capsys):
+    """Exit 2 with one ``Error:`` line; a command line that cannot be run also shows the
+    command's usage (an unreadable file is not a usage error)."""
     assert main(bad) == 2
-    assert capsys.readouterr().err.startswith("Error: ")
+    err = capsys.readouterr().err.splitlines()
+    assert [line for line in err if line.startswith("Error: ")] == [err[-1]]
+    assert err[0].startswith("usage: derive check") == (bad[1:2] != ["--batch"])
 
 
 def test_progress_bar_only_on_a_terminal(tmp_path, capsys, monkeypatch):

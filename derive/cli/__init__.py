@@ -6,59 +6,138 @@ here, so adding one is adding one file. Command modules import the heavy parts o
 (SymPy) inside ``run`` only, which keeps ``derive --help`` fast: the one place where imports sit
 inside functions on purpose.
 
-Every :class:`derive.errors.DeriveError` is printed once, as ``Error: ...`` on stderr, with its
-exit code (2 for unusable input).
+The contract every command keeps (docs/cli.md):
+
+* exit 0: done, the answer is "correct" / "passed"; 1: done, the answer is "incorrect" / "failed";
+  2: the input or the command line cannot be used (``Error: ...`` on stderr, naming the input and
+  the position); 3: a bug in derive (a one-line report on stderr; ``--debug`` shows the traceback);
+  130: interrupted (Ctrl-C); 141: the reader of the output went away (``| head``), quietly.
+* no traceback unless ``--debug``.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import pkgutil
 import sys
 from types import ModuleType
 
-from derive.errors import DeriveError
+from derive.errors import DeriveError, UsageError
 
 ORDER = ("backward", "check", "handout", "numbers", "gradcheck", "stability", "jacobian")
+
+#: the exit codes of the contract above
+OK, NEGATIVE, UNUSABLE, INTERNAL, INTERRUPTED, CLOSED_PIPE = 0, 1, 2, 3, 130, 141
 
 
 def _commands() -> list[ModuleType]:
     """Every command module of this package (not ``common``), in ``ORDER`` then by name."""
     names = [m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")]
-    names = [n for n in names if n != "common"]
+    names = [n for n in names if n not in ("common", "completion")]
     names.sort(key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
     return [importlib.import_module(f"{__name__}.{n}") for n in names]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with exit code 2 for usage errors (its default) and messages in our form."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(UNUSABLE, f"Error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="derive",
-        description="Derive, check and teach the backpropagation formulas of dense neural networks.",
+    common = _Parser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="on an internal error, show the Python traceback")
+    parser = _Parser(
+        prog="derive", parents=[common],
+        description="Derive, check and teach the backpropagation formulas of neural networks.",
+        epilog="Exit codes: 0 correct/passed, 1 incorrect/failed, 2 unusable input, 3 a bug in "
+               "derive. `derive COMMAND --help` for a command's flags.",
     )
     parser.add_argument("--version", action="version", version="derive 0.1.0")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for module in _commands():
-        p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP)
+        p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP,
+                           parents=[common])
         module.add_arguments(p)
-        p.set_defaults(_run=module.run)
+        p.set_defaults(_run=module.run, _parser=p)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (0 ok, 1 a negative verdict, 2 unusable input)."""
+    """Run the CLI; returns the exit code (see the module's docstring)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args, extra = parser.parse_known_args(argv)
+        if extra:  # named by the command's parser, so the usage shown is the command's
+            getattr(args, "_parser", parser).error(f"unrecognized arguments: {' '.join(extra)}")
+    except SystemExit as exc:  # usage errors (2), --help and --version (0)
+        return exc.code if isinstance(exc.code, int) else UNUSABLE
     if not getattr(args, "_run", None):
         parser.print_help()
-        return 2
+        return UNUSABLE
+    debug = getattr(args, "debug", False)
+    for stream in (sys.stdout, sys.stderr):  # a name the user typed may not be encodable
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     try:
-        return int(args._run(args) or 0)
+        code = int(args._run(args) or 0)
+        sys.stdout.flush()  # a full disk or a closed pipe shows here, inside the contract
+        return code
+    except UsageError as exc:
+        args._parser.print_usage(sys.stderr)
+        print(f"Error: {exc}", file=sys.stderr)
+        return UNUSABLE
     except DeriveError as exc:
+        if debug and exc.exit_code == INTERNAL:
+            raise
         print(f"Error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        return 130
+        print("interrupted", file=sys.stderr)
+        return INTERRUPTED
+    except BrokenPipeError:
+        _silence_stdout()
+        return CLOSED_PIPE
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG):
+            return _internal(exc, debug)
+        _silence_stdout()
+        print(f"Error: cannot write the output: {exc.strerror}", file=sys.stderr)
+        return UNUSABLE
+    except RecursionError:
+        print("Error: the input is nested too deeply to read", file=sys.stderr)
+        return UNUSABLE
+    except MemoryError:
+        print("Error: out of memory: give smaller sizes (docs/limits.md lists the limits)",
+              file=sys.stderr)
+        return UNUSABLE
+    except Exception as exc:  # noqa: BLE001 - the contract: a bug is exit 3, one line
+        return _internal(exc, debug)
+
+
+def _internal(exc: BaseException, debug: bool) -> int:
+    if debug:
+        raise exc
+    print(f"Error: internal error in derive ({type(exc).__name__}: {exc}); this is a bug: "
+          "please report it with the command line (--debug shows the traceback)", file=sys.stderr)
+    return INTERNAL
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so that Python's final flush at exit does not print a
+    second error about the same closed pipe or full disk."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # a stdout without a descriptor (tests)
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterable, Iterator
+from typing import IO
 
-from derive.cli.common import add_spec_arguments, network_from_args
-from derive.errors import DeriveError
+from derive.cli.common import add_spec_arguments, dumps, network_from_args, output, read_argument
+from derive.errors import DeriveError, UsageError
 
 # the checker and the network spec import SymPy: they load in run(), since `derive --help` loads
 # every command module
@@ -23,7 +25,8 @@ SPEC_FIELDS = ("layers", "activations", "loss", "scale", "convention")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("equation", nargs="?",
-                   help="e.g. \"dZ1 = W2^T dZ2 * g1'(Z1)\" or \"dW^{[1]} = \\frac{1}{m} dZ^{[1]} X^T\"")
+                   help="e.g. \"dZ1 = W2^T dZ2 * g1'(Z1)\" or "
+                        "\"dW^{[1]} = \\frac{1}{m} dZ^{[1]} X^T\"; - reads it from standard input")
     add_spec_arguments(p)
     p.add_argument("--syntax", choices=("auto", "latex", "text"), default="auto",
                    help="how to read the right side (default: detect)")
@@ -39,30 +42,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.batch:
         if args.equation:
-            raise _usage("give either an equation or --batch FILE, not both")
+            raise UsageError("give either an equation or --batch FILE, not both")
         return run_batch(args)
     if args.output:
-        raise _usage("-o/--output goes with --batch")
+        raise UsageError("-o/--output goes with --batch")
     if not args.equation:
-        raise _usage("give an equation, e.g. derive check \"dZ1 = W2^T dZ2 * g1'(Z1)\"")
+        raise UsageError("give an equation, e.g. derive check \"dZ1 = W2^T dZ2 * g1'(Z1)\" "
+                         "(or - to read it from standard input)")
     from derive.check.checker import Verdict, check
 
+    equation = read_argument(args.equation, "the equation")
     try:
         given = args.spec or args.layers or args.act  # else a generic network, from the formula
         net = network_from_args(args) if given else None
-        verdict = check(args.equation, net, syntax=args.syntax, loss=args.loss,
+        verdict = check(equation, net, syntax=args.syntax, loss=args.loss,
                         convention=args.convention or "columns", scale=args.scale or "mean")
     except DeriveError as exc:  # a bad spec: unusable input, reported in the verdict's form
+        if exc.exit_code != 2:
+            raise
         verdict = Verdict("parse_error", message=str(exc))
     if args.json:
-        print(json.dumps(verdict.to_dict(), ensure_ascii=False))
+        print(dumps(verdict.to_dict()))
     else:
-        print(render(verdict, args.equation))
+        print(render(verdict, equation))
     return verdict.exit_code
-
-
-def _usage(message: str) -> DeriveError:
-    return DeriveError(message)
 
 
 def render(v, equation: str | None = None) -> str:
@@ -103,37 +106,88 @@ def _mat(value) -> str:
 
 
 # -- batch ------------------------------------------------------------------------------------------
+#: the exit code a batch result contributes (the batch exits with the worst)
+_LINE_EXIT = {"correct": 0, "shape_error": 1, "not_equivalent": 1}
+
+#: one line of a batch: longer ones are a parse_error result (the line is not read whole)
+LINE_LIMIT = 1 << 20
+
+
 def run_batch(args: argparse.Namespace) -> int:
-    """One JSON result per input line, in order, flushed line by line; exit with the worst."""
+    """One JSON result per input line, in order, flushed line by line; exit with the worst.
+
+    The input is read as bytes and decoded line by line (a line that is not UTF-8 is a
+    parse_error result with its line number; a BOM and CRLF line ends are accepted; only \\n
+    ends a line). The output is UTF-8 JSON Lines with every line-breaking character escaped."""
+    if args.batch == "-":
+        return _run_stream(sys.stdin.buffer, args, total=None)
     try:
-        src = sys.stdin if args.batch == "-" else open(args.batch, encoding="utf-8")  # noqa: SIM115
+        source = open(args.batch, "rb")  # noqa: SIM115 - closed below
     except OSError as exc:
-        raise DeriveError(f"cannot read {args.batch!r}: {exc.strerror}") from None
-    try:
-        out = sys.stdout if not args.output else open(args.output, "w", encoding="utf-8")  # noqa: SIM115
-    except OSError as exc:
-        raise DeriveError(f"cannot write {args.output!r}: {exc.strerror}") from None
-    lines = src.readlines() if src is not sys.stdin else None
-    total = len(lines) if lines is not None else None
+        raise DeriveError(f"cannot read {args.batch}: {exc.strerror}") from None
+    with source:
+        total = None
+        if sys.stderr.isatty():  # the progress bar's total: one cheap pass over the file
+            total = sum(chunk.count(b"\n") for chunk in iter(lambda: source.read(1 << 16), b""))
+            source.seek(0)
+        return _run_stream(source, args, total)
+
+
+def _run_stream(source: IO[bytes], args: argparse.Namespace, total: int | None) -> int:
+    with output(args.output, inputs=(args.batch,)) as out:
+        return _run_lines(_lines(source), out, total, args.syntax)
+
+
+def _run_lines(lines: Iterable[bytes], out: IO[bytes], total: int | None, syntax: str) -> int:
     bar = _Progress(total) if sys.stderr.isatty() else None
     worst = 0
     try:
-        for i, line in enumerate(lines if lines is not None else src):
-            result = check_line(line, default_syntax=args.syntax)
-            out.write(json.dumps(result, ensure_ascii=False) + "\n")
+        for number, raw in enumerate(lines, start=1):
+            result = check_bytes(raw, number, default_syntax=syntax)
+            out.write((dumps(result) + "\n").encode("utf-8"))
             out.flush()
-            worst = max(worst, {"correct": 0, "shape_error": 1, "not_equivalent": 1}.get(
-                result["verdict"], 2))
+            worst = max(worst, _LINE_EXIT.get(result["verdict"], 2))
             if bar:
-                bar.update(i + 1)
+                bar.update(number)
     finally:
         if bar:
             bar.close()
-        if out is not sys.stdout:
-            out.close()
-        if src is not sys.stdin:
-            src.close()
     return worst
+
+
+def check_bytes(raw: bytes, number: int = 1, default_syntax: str = "auto") -> dict:
+    """The result for line ``number`` of a batch, as read (bytes, with its line end)."""
+    if number == 1:
+        raw = raw.removeprefix(b"\xef\xbb\xbf")
+    raw = raw.removesuffix(b"\n").removesuffix(b"\r")
+    if len(raw) > LINE_LIMIT:
+        return _line_error(f"line {number} is {len(raw):,} bytes, over the limit of "
+                           f"{LINE_LIMIT:,} bytes per line")
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return _line_error(f"line {number} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at "
+                           f"byte {exc.start + 1} of the line)")
+    return check_line(line, default_syntax)
+
+
+def _line_error(message: str) -> dict:
+    from derive.check.verdict import Verdict
+
+    return Verdict("parse_error", message=message).to_dict()
+
+
+def _lines(stream: IO[bytes]) -> Iterator[bytes]:
+    """The lines of ``stream`` (split at \\n only), each cut at ``LINE_LIMIT + 1`` bytes so that
+    one huge line costs no more memory than that (the rest of it is skipped)."""
+    while True:
+        line = stream.readline(LINE_LIMIT + 1)
+        if not line:
+            return
+        if len(line) > LINE_LIMIT and not line.endswith(b"\n"):
+            while (rest := stream.readline(LINE_LIMIT)) and not rest.endswith(b"\n"):
+                pass
+        yield line
 
 
 def check_line(line: str, default_syntax: str = "auto") -> dict:

@@ -1,12 +1,19 @@
-"""Flags shared by the commands that take a network spec."""
+"""What the commands share: the network-spec flags, the output formats, the numeric flags, and
+writing results safely (JSON that any reader parses, files replaced whole or not at all)."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+import contextlib
+import json
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from typing import IO, TYPE_CHECKING, Any
 
-from derive.errors import SpecError
+from derive.errors import DeriveError, SpecError
 from derive.network.layout import LAYOUTS
 
 if TYPE_CHECKING:  # the spec module imports SymPy: commands load it in run(), not at --help
@@ -59,3 +66,155 @@ def example_network() -> Network:
     from derive.network.spec import Network  # lazy: SymPy (see network_from_args)
 
     return Network(layers=[3, 3, 1], activations=["relu", "sigmoid"], loss="bce")
+
+
+# -- output formats ---------------------------------------------------------------------------------
+#: the other names a format answers to (``--format tex`` is ``--format latex``)
+FORMAT_ALIASES = {"tex": "latex", "md": "markdown"}
+
+
+def add_format_arguments(p: argparse.ArgumentParser, formats: tuple[str, ...],
+                         default: str = "text") -> None:
+    """``--format`` (one of ``formats``; tex|latex and md|markdown are the same format) and
+    ``--json`` (the same as ``--format json``), mutually exclusive; the value is ``args.format``."""
+    names = ", ".join(f"{f} ({alias})" if (alias := _alias_of(f)) else f for f in formats)
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--format", type=_format_name, choices=formats, default=default,
+                   metavar="FORMAT", help=f"output format: {names}; default {default}")
+    if "json" in formats:
+        g.add_argument("--json", action="store_const", const="json", dest="format",
+                       help="the same as --format json")
+
+
+def _alias_of(fmt: str) -> str | None:
+    return next((a for a, f in FORMAT_ALIASES.items() if f == fmt), None)
+
+
+def _format_name(text: str) -> str:
+    return FORMAT_ALIASES.get(text.lower(), text.lower())
+
+
+# -- numeric flags ----------------------------------------------------------------------------------
+def whole(low: int, high: int | None = None, what: str = "") -> Callable[[str], int]:
+    """An argparse ``type``: a whole number in [low, high], with an error that says the range."""
+    def parse(text: str) -> int:
+        span = f"from {low:,} to {high:,}" if high is not None else f"at least {low:,}"
+        if not re.fullmatch(r"\s*[+-]?\d{1,19}\s*", text):
+            raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a whole number ({span})")
+        value = int(text)
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{value} is out of range: give {what}{span}")
+        return value
+    parse.__name__ = "whole number"  # argparse names the type in its messages
+    return parse
+
+
+#: numpy's generators take any non-negative integer; 2**63 - 1 keeps seeds printable and portable
+SEED = whole(0, 2**63 - 1)
+
+
+def add_seed_argument(p: argparse.ArgumentParser, help: str) -> None:
+    p.add_argument("--seed", type=SEED, default=0, help=f"{help} (a whole number ≥ 0; default 0)")
+
+
+# -- writing ----------------------------------------------------------------------------------------
+#: characters JSON allows raw in strings that some readers take for line ends or cannot encode:
+#: U+2028/U+2029 (JavaScript), C1 controls such as U+0085 (Python's splitlines), lone surrogates
+_UNSAFE = re.compile("[\u007f-\u009f\u2028\u2029\ud800-\udfff]")
+
+
+def dumps(obj: Any, indent: int | None = None) -> str:
+    """JSON text that is always valid UTF-8 and one line per object without ``indent``: the
+    characters above are written as ``\\uXXXX`` escapes (the same value to any JSON reader)."""
+    text = json.dumps(obj, ensure_ascii=False, indent=indent, allow_nan=False, default=str)
+    return _UNSAFE.sub(lambda hit: f"\\u{ord(hit.group()):04x}", text)
+
+
+def same_file(a: str, b: str) -> bool:
+    """Whether two paths name one file (by device and inode: ``./x``, a symlink, a hard link)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def output(path: str | None, inputs: tuple[str | None, ...] = ()) -> Iterator[IO[bytes]]:
+    """A binary stream for the results: standard output, or ``path`` written to a temporary file
+    beside it and renamed over it only when everything is written (a failure leaves the old file,
+    or none; Ctrl-C installs the results finished so far). A path that is not a regular file
+    (``/dev/null``, a FIFO) is written directly. A ``path`` that is one of the ``inputs`` is
+    refused before anything is opened."""
+    if path is None or path == "-":
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    for source in inputs:
+        if source not in (None, "-") and same_file(path, source):
+            raise DeriveError(f"-o {path}: that is the input file {source}; "
+                              "write the results to another file")
+    if os.path.exists(path) and not os.path.isfile(path):  # /dev/null, a FIFO: write through
+        try:
+            stream = open(path, "wb")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            raise DeriveError(f"cannot write {path}: {exc.strerror}") from None
+        try:
+            with stream:
+                yield stream
+        except OSError as exc:
+            raise DeriveError(f"cannot write {path}: {exc.strerror}") from None
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".derive-", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise DeriveError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            try:
+                yield stream
+            except KeyboardInterrupt:  # Ctrl-C: keep the results finished so far, then stop
+                _install(stream, tmp, path)
+                raise
+            _install(stream, tmp, path)
+    except OSError as exc:
+        raise DeriveError(f"cannot write {path}: {exc.strerror}") from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def _install(stream: IO[bytes], tmp: str, path: str) -> None:
+    stream.flush()
+    os.fsync(stream.fileno())
+    os.chmod(tmp, 0o666 & ~_umask())
+    os.replace(tmp, path)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def read_argument(text: str, what: str) -> str:
+    """``text``, or standard input when it is ``-`` (read as UTF-8, a BOM and a final newline
+    dropped); an input that is not UTF-8 is an error naming the byte."""
+    if text != "-":
+        return text
+    data = sys.stdin.buffer.read(_STDIN_LIMIT + 1)
+    if len(data) > _STDIN_LIMIT:
+        raise DeriveError(f"{what} from standard input is over {_STDIN_LIMIT:,} bytes")
+    return decode(data, f"{what} (standard input)").removesuffix("\n").removesuffix("\r")
+
+
+_STDIN_LIMIT = 1 << 20
+
+
+def decode(data: bytes, where: str) -> str:
+    """UTF-8 bytes as text (a leading BOM dropped), or an error naming the first bad byte."""
+    try:
+        return data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise DeriveError(f"{where}: not UTF-8 text (byte 0x{data[exc.start]:02x} at byte "
+                          f"{exc.start + 1})") from None
