@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from derive.cli.common import add_spec_arguments, example_network, network_from_args
+from derive.cli.common import (
+    add_format_arguments,
+    add_seed_argument,
+    add_spec_arguments,
+    example_network,
+    network_from_args,
+)
 
 NAME = "backward"
 HELP = "derive dA, dZ, dW, db for every layer, step by step, each formula proven"
@@ -12,10 +18,10 @@ HELP = "derive dA, dZ, dW, db for every layer, step by step, each formula proven
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_spec_arguments(p)
-    p.add_argument("--format", choices=("text", "latex", "json", "markdown"), default="text")
+    add_format_arguments(p, ("text", "latex", "markdown", "json"))
     p.add_argument("--steps", action="store_true", help="show the step-by-step derivation")
     p.add_argument("--verify", action="store_true", help="show both proofs of every formula")
-    p.add_argument("--seed", type=int, default=0, help="seed of the finite-difference instance")
+    add_seed_argument(p, "seed of the finite-difference instance")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,7 +12,14 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import IO
 
-from derive.cli.common import add_spec_arguments, dumps, network_from_args, output, read_argument
+from derive.cli.common import (
+    add_format_arguments,
+    add_spec_arguments,
+    dumps,
+    network_from_args,
+    output,
+    read_argument,
+)
 from derive.errors import DeriveError, UsageError
 
 # the checker and the network spec import SymPy: they load in run(), since `derive --help` loads
@@ -30,7 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_spec_arguments(p)
     p.add_argument("--syntax", choices=("auto", "latex", "text"), default="auto",
                    help="how to read the right side (default: detect)")
-    p.add_argument("--json", action="store_true", help="print the verdict as one JSON object")
+    add_format_arguments(p, ("text", "json"))
     p.add_argument("--batch", metavar="IN.jsonl",
                    help="check every line of a JSON Lines file ('-' for stdin): objects with "
                         "'equation' and optional layers, activations, loss, scale, convention, "
@@ -61,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         if exc.exit_code != 2:
             raise
         verdict = Verdict("parse_error", message=str(exc))
-    if args.json:
+    if args.format == "json":
         print(dumps(verdict.to_dict()))
     else:
         print(render(verdict, equation))

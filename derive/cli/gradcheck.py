@@ -6,11 +6,17 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
-import json
 import sys
 from pathlib import Path
 
-from derive.cli.common import add_spec_arguments, example_network, network_from_args
+from derive.cli.common import (
+    add_format_arguments,
+    add_seed_argument,
+    add_spec_arguments,
+    dumps,
+    example_network,
+    network_from_args,
+)
 from derive.errors import DeriveError, SpecError
 
 NAME = "gradcheck"
@@ -19,8 +25,8 @@ HELP = "check gradients against central differences of the whole cost (derived, 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_spec_arguments(p)
-    p.add_argument("--json", action="store_true", help="one JSON object")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random parameters and data")
+    add_format_arguments(p, ("text", "json"))
+    add_seed_argument(p, "seed of the random parameters and data")
     p.add_argument("--m", type=int, default=4, help="number of examples (default 4)")
     p.add_argument("--eps", type=float, default=None, help="central-difference step (default 1e-4)")
     p.add_argument("--rtol", type=float, default=None, help="relative tolerance (default 1e-6)")
@@ -53,8 +59,8 @@ def run(args: argparse.Namespace) -> int:
                              instance=instance, source=args.impl)
     else:
         r = G.gradcheck(net, seed=args.seed, m=args.m, eps=eps, rtol=rtol, instance=instance)
-    if args.json:
-        print(json.dumps(r.to_dict(), indent=2, ensure_ascii=False))
+    if args.format == "json":
+        print(dumps(r.to_dict(), indent=2))
     else:
         print(render_text(r))
     return 0 if r.passed else 1

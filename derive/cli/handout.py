@@ -5,8 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from derive.cli.common import add_spec_arguments, example_network, network_from_args
-from derive.errors import SpecError
+from derive.cli.common import (
+    add_format_arguments,
+    add_seed_argument,
+    add_spec_arguments,
+    dumps,
+    example_network,
+    network_from_args,
+    output,
+)
+from derive.errors import UsageError
 
 NAME = "handout"
 HELP = "write a teaching handout (LaTeX or Markdown; --pdf compiles it) for a network"
@@ -22,35 +30,45 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", metavar="FILE",
                    help="where to write the handout (default: standard output)")
     p.add_argument("--title", help="the handout's title (plain text; escaped)")
-    p.add_argument("--format", choices=("tex", "md"), default="tex",
-                   help="tex (standalone LaTeX, default) or md (Markdown with $...$ maths)")
+    add_format_arguments(p, ("latex", "markdown", "json"), default="latex")
     p.add_argument("--pdf", action="store_true",
                    help="also compile FILE.tex to FILE.pdf with pdflatex (needs -o)")
     p.add_argument("--exercises", action="store_true",
                    help="a worksheet with numbered blanks, plus FILE-key.tex with the answers (needs -o)")
     p.add_argument("--sections", metavar="LIST", help=SECTION_HELP)
-    p.add_argument("--seed", type=int, default=0, help="seed of the numeric instance")
+    add_seed_argument(p, "seed of the numeric instance")
 
 
 def run(args: argparse.Namespace) -> int:
     # lazy: the handout imports SymPy and every feature; `derive --help` loads every command module
-    from derive.handout.document import handout, key_path, write_pdf
+    from derive.handout.document import compile_tex, handout, key_path
 
     if (args.pdf or args.exercises) and not args.output:
-        raise SpecError("--pdf and --exercises write files: give -o FILE.tex")
-    if args.pdf and args.format != "tex":
-        raise SpecError("--pdf compiles LaTeX: use it with --format tex")
+        raise UsageError("--pdf and --exercises write files: give -o FILE.tex")
+    if args.pdf and args.format == "markdown":
+        raise UsageError("--pdf compiles LaTeX: use it with --format latex")
     net = network_from_args(args, default=example_network)
     h = handout(net, title=args.title, sections=args.sections, exercises=args.exercises,
-                format=args.format, seed=args.seed)
-    if not args.output:
-        print(h.text, end="")
-        return 0
-    written = h.write(args.output)
-    if args.pdf:
-        written.append(write_pdf(h.text, Path(args.output).with_suffix(".pdf")))
+                format="md" if args.format == "markdown" else "tex", seed=args.seed)
+    files: list[tuple[Path, bytes]] = []
+    if args.output:
+        files.append((Path(args.output), h.text.encode("utf-8")))
         if h.key is not None:
-            written.append(write_pdf(h.key, key_path(args.output).with_suffix(".pdf")))
-    for path in written:
+            files.append((key_path(args.output), h.key.encode("utf-8")))
+        if args.pdf:  # compiled before anything is written: a TeX failure writes no file
+            files += [(path.with_suffix(".pdf"), compile_tex(text.decode("utf-8")).pdf)
+                      for path, text in list(files)]
+    for path, data in files:
+        with output(str(path), inputs=(args.spec,)) as stream:
+            stream.write(data)
+    if args.format == "json":
+        print(dumps({"title": h.title, "format": h.format, "sections": list(h.sections),
+                     "blanks": h.answers, "text": None if files else h.text,
+                     "key": None if files else h.key, "written": [str(p) for p, _ in files]},
+                    indent=2))
+        return 0
+    if not files:
+        print(h.text, end="")
+    for path, _ in files:
         print(f"wrote {path}")
     return 0

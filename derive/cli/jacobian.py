@@ -5,11 +5,16 @@ where the scalar chain rule breaks."""
 from __future__ import annotations
 
 import argparse
-import json
 import re
 from typing import TYPE_CHECKING
 
-from derive.cli.common import add_spec_arguments, network_from_args
+from derive.cli.common import (
+    add_format_arguments,
+    add_seed_argument,
+    add_spec_arguments,
+    dumps,
+    network_from_args,
+)
 from derive.errors import ParseError
 
 if TYPE_CHECKING:  # SymPy-heavy modules, loaded in run() so that `derive --help` stays fast
@@ -19,6 +24,9 @@ if TYPE_CHECKING:  # SymPy-heavy modules, loaded in run() so that `derive --help
     from derive.network.spec import Network
 
 NAME = "jacobian"
+#: the built-in naive formulas, by the name on the command line: the name derive.jacobian uses
+EXAMPLES = {"dZ": "seed", "dW": "dW"}
+
 HELP = "the full 4-index derivative ∂Y/∂X entry by entry, its contraction, and the naive chain rule"
 
 
@@ -29,13 +37,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sizes", metavar="n0=2,n1=2,m=2",
                    help="sizes for the symbolic ones (default 2 each, m = 2)")
     p.add_argument("--naive", nargs="?", const="", metavar="FORMULA",
-                   help="also try the naive scalar chain rule: a formula 'dZ1 = ...' "
-                        "(needs derive.parse), or nothing for seed 002's "
-                        "dZ[1] = dZ[2] W[2]ᵀ ⊙ g[1]′(Z[1])")
-    p.add_argument("--example", choices=("seed", "dW"), default="seed",
-                   help="the built-in naive ordering used by a bare --naive (default seed)")
-    p.add_argument("--seed", type=int, default=0, help="random instance for the numbers")
-    p.add_argument("--format", choices=("text", "latex", "json"), default="text")
+                   help="also try the naive scalar chain rule: a formula 'dZ1 = ...', or nothing "
+                        "for the ordering students write, dZ[1] = dZ[2] W[2]ᵀ ⊙ g[1]′(Z[1])")
+    p.add_argument("--example", choices=tuple(EXAMPLES), default="dZ",
+                   help="the built-in naive formula of a bare --naive: dZ (the default, "
+                        "dZ[1] = dZ[2] W[2]ᵀ ⊙ g[1]′(Z[1])) or dW (dW[L] = (1/m) dZ[L] A[L−1], "
+                        "without its transpose)")
+    add_seed_argument(p, "seed of the random instance for the numbers")
+    add_format_arguments(p, ("text", "latex", "json"))
 
 
 def default_network() -> Network:
@@ -86,9 +95,9 @@ def run(args: argparse.Namespace) -> int:
         act = activation_step(result.network, of.layer, full)
     if args.naive is not None:
         naive = naive_chain_rule(result.network, args.naive or None, full, seed=args.seed,
-                                 example=args.example)
+                                 example=EXAMPLES[args.example])
     if args.format == "json":
-        print(json.dumps(report_dict(result, contr, act, naive), ensure_ascii=False, indent=2))
+        print(dumps(report_dict(result, contr, act, naive), indent=2))
     elif args.format == "latex":
         print(report_latex(result, contr, act, naive), end="")
     else:

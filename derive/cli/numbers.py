@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from derive.cli.common import add_spec_arguments
+from derive.cli.common import add_format_arguments, add_spec_arguments
 from derive.errors import DeriveError, SpecError
 
 NAME = "numbers"
@@ -18,10 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a LaTeX fragment with bmatrix values (decimal commas allowed); the network "
                         "from the flags (sizes inferred from the values if --layers is omitted)")
     add_spec_arguments(p)
-    fmt = p.add_mutually_exclusive_group()
-    fmt.add_argument("--format", choices=("text", "latex", "json"), default="text")
-    fmt.add_argument("--json", action="store_const", const="json", dest="format",
-                     help="the same as --format json")
+    add_format_arguments(p, ("text", "latex", "json"))
     p.add_argument("--tolerance", type=float, metavar="REL",
                    help="also accept a student value within this relative tolerance")
     p.add_argument("--no-student", action="store_true", help="ignore the student's values")

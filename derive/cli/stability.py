@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 
+from derive.cli.common import add_format_arguments, add_seed_argument, dumps
 from derive.errors import ParseError, SpecError
 
 NAME = "stability"
@@ -24,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init", default="xavier", choices=INITS, help="weight initialisation")
     p.add_argument("--gain", type=float, default=1.0,
                    help="scales the initialisation: --init identity --gain 1.5 is W = 1.5·I")
-    p.add_argument("--seed", type=int, default=0, help="numpy default_rng seed (default 0)")
+    add_seed_argument(p, "seed of the random weights and inputs")
     p.add_argument("--batch", type=int, default=32, help="examples forwarded (default 32)")
     p.add_argument("--every", type=int, default=None, metavar="K",
                    help="show every K-th layer in the text table (default: all up to 60 layers)")
@@ -38,9 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--symbolic", action="store_true",
                    help="derive and check the maths instead: J = diag(g′)W, the norm bound, "
                         "s^L for W = s·I, gradient descent on ½aθ²")
-    p.add_argument("--format", choices=("text", "json", "latex"), default=None,
-                   help="text table (default), JSON, or a LaTeX \\section for a handout")
-    p.add_argument("--json", action="store_true", help="same as --format json")
+    add_format_arguments(p, ("text", "latex", "json"))
 
 
 def _ints(text: str, flag: str) -> list[int]:
@@ -66,9 +64,7 @@ def run(args: argparse.Namespace) -> int:
     R = importlib.import_module("derive.stability.render")
     from derive.stability.symbolic import symbolic_stability  # loaded with render already
 
-    fmt = "json" if args.json else (args.format or "text")
-    if args.json and args.format not in (None, "json"):
-        raise SpecError(f"--json and --format {args.format} disagree: give one of them")
+    fmt = args.format
     if args.every is not None and args.every < 1:
         raise SpecError(f"--every must be at least 1, not {args.every}")
 
@@ -76,8 +72,7 @@ def run(args: argparse.Namespace) -> int:
         act = S.element_wise_activation(_names(args.act)[0] if _names(args.act) else "")
         results = symbolic_stability(act.name)
         out = {"text": R.symbolic_text, "latex": R.stability_latex,
-               "json": lambda r: json.dumps(R.symbolic_json(r), ensure_ascii=False, indent=2,
-                                            default=str)}[fmt](results)
+               "json": lambda r: dumps(R.symbolic_json(r), indent=2)}[fmt](results)
         print(out)
         return 0
 
@@ -87,8 +82,7 @@ def run(args: argparse.Namespace) -> int:
                          activations=acts, width=args.width, gain=args.gain, seed=args.seed,
                          batch=args.batch)
         text = {"text": lambda: R.sweep_text(result), "latex": lambda: R.stability_latex(result),
-                "json": lambda: json.dumps(R.sweep_json(result), ensure_ascii=False,
-                                           allow_nan=False)}[fmt]()
+                "json": lambda: dumps(R.sweep_json(result))}[fmt]()
         sweep = result
     else:
         if len(acts) != 1:
@@ -97,8 +91,7 @@ def run(args: argparse.Namespace) -> int:
                            init=args.init, gain=args.gain, seed=args.seed, batch=args.batch)
         text = {"text": lambda: R.to_text(result, args.every),
                 "latex": lambda: R.stability_latex(result),
-                "json": lambda: json.dumps(R.to_json(result), ensure_ascii=False,
-                                           allow_nan=False)}[fmt]()
+                "json": lambda: dumps(R.to_json(result))}[fmt]()
         sweep = S.SweepResult((result,), (result.depth,))
     if args.plot:
         R.plot_sweep(sweep, args.plot)

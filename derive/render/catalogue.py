@@ -80,3 +80,30 @@ def render() -> str:
             "",
         ]
     return "\n".join(out).rstrip() + "\n"
+
+
+def to_dict() -> dict:
+    """The same catalogue as data (``derive rules --json``): what the Markdown tables show."""
+    acts, losses, ids = rules.activations(), rules.losses(), rules.identities()
+    return {
+        "activations": [
+            {"name": a.name, "aliases": list(a.aliases), "kind": a.kind,
+             "forward": None if a.kind == "softmax" else sp.sstr(a.forward),
+             "derivative": a.derivative_text, "derivative_numpy": a.derivative_numpy,
+             "range": [sp.sstr(v) for v in a.range],
+             "kinks": [sp.sstr(k) for k in a.kinks]}
+            for a in acts.values()],
+        "losses": [
+            {"name": e.name, "aliases": list(e.aliases), "title": e.title,
+             "per_unit": sp.sstr(e.per_unit), "gradient": sp.sstr(e.gradient, order="none"),
+             "natural_output": e.natural_output, "assumes": e.assumes or None}
+            for e in losses.values()],
+        "layers": [
+            {"kind": kind, "title": t.title, "keys": ["kind", *t.keys],
+             "parameters": list(t.parameters), "values": list(t.values), "cites": list(t.cites)}
+            for kind, t in layers.REGISTRY.items()],
+        "identities": [
+            {"name": i.name, "title": i.title, "convention": i.convention, "index": i.index,
+             "source": i.source}
+            for i in ids.values()],
+    }
