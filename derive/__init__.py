@@ -47,6 +47,8 @@ _EXPORTS = {
     "ParseError": ("derive.errors", "ParseError"),
     "ShapeMismatch": ("derive.errors", "ShapeMismatch"),
     "ProofFailure": ("derive.errors", "ProofFailure"),
+    "ResourceLimit": ("derive.errors", "ResourceLimit"),
+    "InternalError": ("derive.errors", "InternalError"),
 }
 
 __all__ = sorted(_EXPORTS)
@@ -63,7 +65,8 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_EXPORTS})
+    """The API only (what ``dir(derive)`` and tab completion show), not this module's plumbing."""
+    return [*__all__, "__version__"]
 
 
 class _Package(types.ModuleType):

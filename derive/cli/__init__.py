@@ -11,7 +11,8 @@ The contract every command keeps (docs/cli.md):
 * exit 0: done, the answer is "correct" / "passed"; 1: done, the answer is "incorrect" / "failed";
   2: the input or the command line cannot be used (``Error: ...`` on stderr, naming the input and
   the position); 3: a bug in derive (a one-line report on stderr; ``--debug`` shows the traceback);
-  130: interrupted (Ctrl-C); 141: the reader of the output went away (``| head``), quietly.
+  130: interrupted (Ctrl-C), 143: terminated (SIGTERM), both after finishing the line at hand;
+  141: the reader of the output went away (``| head``), quietly.
 * no traceback unless ``--debug``.
 """
 
@@ -22,7 +23,9 @@ import errno
 import importlib
 import os
 import pkgutil
+import signal
 import sys
+import threading
 from types import ModuleType
 
 from derive.errors import DeriveError, UsageError
@@ -30,13 +33,28 @@ from derive.errors import DeriveError, UsageError
 ORDER = ("backward", "check", "handout", "numbers", "gradcheck", "stability", "jacobian")
 
 #: the exit codes of the contract above
-OK, NEGATIVE, UNUSABLE, INTERNAL, INTERRUPTED, CLOSED_PIPE = 0, 1, 2, 3, 130, 141
+OK, NEGATIVE, UNUSABLE, INTERNAL, INTERRUPTED, CLOSED_PIPE, TERMINATED = 0, 1, 2, 3, 130, 141, 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C is: a batch keeps the lines it finished, temporary files go."""
+
+
+def _terminate_as_interrupt():
+    """Handle SIGTERM as an interrupt while a command runs; returns the handler it replaced."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise Terminated
 
 
 def _commands() -> list[ModuleType]:
     """Every command module of this package (not ``common``), in ``ORDER`` then by name."""
     names = [m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")]
-    names = [n for n in names if n not in ("common", "completion")]
+    names = [n for n in names if n != "common"]
     names.sort(key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
     return [importlib.import_module(f"{__name__}.{n}") for n in names]
 
@@ -65,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP,
                            parents=[common])
         module.add_arguments(p)
-        p.set_defaults(_run=module.run, _parser=p)
+        p.set_defaults(_run=module.run, _parser=p, _root=parser)
     return parser
 
 
@@ -86,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
             reconfigure(errors="backslashreplace")
+    previous = _terminate_as_interrupt()
     try:
         code = int(args._run(args) or 0)
         sys.stdout.flush()  # a full disk or a closed pipe shows here, inside the contract
@@ -99,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"Error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        return TERMINATED
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return INTERRUPTED
@@ -120,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         return UNUSABLE
     except Exception as exc:  # noqa: BLE001 - the contract: a bug is exit 3, one line
         return _internal(exc, debug)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _internal(exc: BaseException, debug: bool) -> int:

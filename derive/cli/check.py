@@ -19,6 +19,7 @@ from derive.cli.common import (
     network_from_args,
     output,
     read_argument,
+    takes_file,
 )
 from derive.errors import DeriveError, UsageError
 
@@ -38,12 +39,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--syntax", choices=("auto", "latex", "text"), default="auto",
                    help="how to read the right side (default: detect)")
     add_format_arguments(p, ("text", "json"))
-    p.add_argument("--batch", metavar="IN.jsonl",
+    takes_file(p.add_argument("--batch", metavar="IN.jsonl",
                    help="check every line of a JSON Lines file ('-' for stdin): objects with "
                         "'equation' and optional layers, activations, loss, scale, convention, "
-                        "syntax, id")
-    p.add_argument("-o", "--output", metavar="OUT.jsonl",
-                   help="with --batch: write the results here instead of stdout")
+                        "syntax, id"))
+    takes_file(p.add_argument("-o", "--output", metavar="OUT.jsonl",
+                              help="with --batch: write the results here instead of stdout"))
 
 
 def run(args: argparse.Namespace) -> int:

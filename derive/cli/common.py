@@ -20,11 +20,21 @@ if TYPE_CHECKING:  # the spec module imports SymPy: commands load it in run(), n
     from derive.network.spec import Network
 
 
+#: shtab's marker for "complete a file name" (shtab.FILE), set on file flags as ``.complete``
+FILE_COMPLETION = {"bash": "_shtab_compgen_files", "zsh": "_files", "tcsh": "f"}
+
+
+def takes_file(action: argparse.Action) -> argparse.Action:
+    """Mark a flag as naming a file, for the shell completion (``derive completion``)."""
+    action.complete = FILE_COMPLETION  # type: ignore[attr-defined]
+    return action
+
+
 def add_spec_arguments(p: argparse.ArgumentParser, required: bool = False) -> None:
     g = p.add_argument_group("network spec (flags, or --spec FILE)")
-    g.add_argument(
+    takes_file(g.add_argument(
         "--spec", metavar="FILE", help="a TOML spec file (layers, activations, loss, ...)"
-    )
+    ))
     g.add_argument(
         "--layers", metavar="N0,N1,..", help="layer sizes n[0..L], e.g. 3,3,1 (? for symbolic)"
     )

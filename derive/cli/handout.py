@@ -13,6 +13,7 @@ from derive.cli.common import (
     example_network,
     network_from_args,
     output,
+    takes_file,
 )
 from derive.errors import UsageError
 
@@ -27,8 +28,8 @@ SECTION_HELP = (
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_spec_arguments(p)
-    p.add_argument("-o", "--output", metavar="FILE",
-                   help="where to write the handout (default: standard output)")
+    takes_file(p.add_argument("-o", "--output", metavar="FILE",
+                              help="where to write the handout (default: standard output)"))
     p.add_argument("--title", help="the handout's title (plain text; escaped)")
     add_format_arguments(p, ("latex", "markdown", "json"), default="latex")
     p.add_argument("--pdf", action="store_true",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from derive.cli.common import add_format_arguments, add_spec_arguments
+from derive.cli.common import add_format_arguments, add_spec_arguments, takes_file
 from derive.errors import DeriveError, SpecError
 
 NAME = "numbers"
@@ -12,11 +12,13 @@ HELP = "a worked example with numbers (forward and backward), and a check of a s
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", nargs="?", metavar="FILE",
-                   help="JSON or TOML: network, values (X, Y, W1, b1, ...), optional student, tolerance")
-    p.add_argument("--latex", metavar="FILE.tex",
-                   help="a LaTeX fragment with bmatrix values (decimal commas allowed); the network "
-                        "from the flags (sizes inferred from the values if --layers is omitted)")
+    takes_file(p.add_argument(
+        "file", nargs="?", metavar="FILE",
+        help="JSON or TOML: network, values (X, Y, W1, b1, ...), optional student, tolerance"))
+    takes_file(p.add_argument(
+        "--latex", metavar="FILE.tex",
+        help="a LaTeX fragment with bmatrix values (decimal commas allowed); the network "
+             "from the flags (sizes inferred from the values if --layers is omitted)"))
     add_spec_arguments(p)
     add_format_arguments(p, ("text", "latex", "json"))
     p.add_argument("--tolerance", type=float, metavar="REL",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
-from derive.cli.common import add_format_arguments, add_seed_argument, dumps
+from derive.cli.common import add_format_arguments, add_seed_argument, dumps, takes_file
 from derive.errors import ParseError, SpecError
 
 NAME = "stability"
@@ -33,8 +33,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--depths", default="10,20,50", help="depths for --sweep (default 10,20,50)")
     p.add_argument("--inits", default=",".join(INITS),
                    help="inits for --sweep; NAME:GAIN sets one init's gain, e.g. identity:1.5")
-    p.add_argument("--plot", metavar="OUT.png",
-                   help="write a PNG of log10 ‖δ[l]‖ against layer (needs matplotlib)")
+    takes_file(p.add_argument("--plot", metavar="OUT.png",
+                              help="write a PNG of log10 ‖δ[l]‖ against layer (needs matplotlib)"))
     p.add_argument("--symbolic", action="store_true",
                    help="derive and check the maths instead: J = diag(g′)W, the norm bound, "
                         "s^L for W = s·I, gradient descent on ½aθ²")
