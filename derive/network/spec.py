@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import functools
-import tomllib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,16 +21,27 @@ import sympy as sp
 
 from derive.catalogue import rules
 from derive.core.names import m as m  # re-exported: the number of examples
-from derive.errors import SpecError
+from derive.errors import DeriveError, SpecError
 from derive.layers import layer_type
 from derive.layers.base import LayerType
+from derive.limits import Limit, require
 from derive.network.layout import LAYOUTS, Layout
+from derive.network.textfile import MAX_DIGITS, load_toml, read_bounded
 
 CONVENTIONS = tuple(LAYOUTS)
 SCALES = ("mean", "sum")
 GENERIC = ("g", "generic", "")  # what a user may write for "no particular activation"
-MAX_DEPTH = 1000
-MAX_SIZE = 100_000
+
+#: layers of one network: a 1000-layer derivation with its proofs takes about 5 s (every layer a
+#: different size and activation; bench/bench_backward.py), and nothing is allocated per size
+DEPTH = Limit("network.depth", 1000, "layers", "--layers", "the network")
+#: units of one layer: the derivation and its proofs never allocate by size (the proofs run at
+#: 2-16 units), but the numbers of one 100,000 × 100,000 W would already be 80 GB
+LAYER_SIZE = Limit("network.layer_size", 100_000, "units", "--layers")
+#: a spec file: a real one is well under 10 kB, and tomllib holds the whole text in memory
+SPEC_BYTES = Limit("network.spec_bytes", 1 << 20, "bytes", "a smaller --spec file")
+MAX_DEPTH = DEPTH.value
+MAX_SIZE = LAYER_SIZE.value
 
 
 
@@ -87,10 +98,16 @@ class Network:
         notes_in: Sequence[str],
     ) -> None:
         """Check the input and store the normalized fields (a frozen dataclass sets them once)."""
+        for given, extra in ((layers_in, 1), (activations_in, 0), (kinds_in, 0)):
+            if isinstance(given, Sequence) and not isinstance(given, str):  # before any loop over it
+                require(DEPTH, len(given) - extra, "this network")
         layers = _sizes(layers_in)
         acts = _activations(activations_in)
-        if depth is not None and (not isinstance(depth, int) or depth < 1 or depth > MAX_DEPTH):
-            raise SpecError(f"depth must be a whole number from 1 to {MAX_DEPTH}, not {depth!r}")
+        if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 1
+                                  or depth.bit_length() > 64):
+            raise SpecError(f"depth must be a whole number from 1 to {MAX_DEPTH}, not {_show(depth)}")
+        if depth is not None:
+            require(DEPTH, depth, "this network")
         if layers is not None and len(layers) < 2:
             raise SpecError("a network needs at least two sizes (input and output): n0,n1")
         if layers is None:
@@ -99,8 +116,7 @@ class Network:
                 raise SpecError("give the layer sizes (--layers 3,3,1), the activations or a depth")
             layers = (None,) * (L + 1)
         L = len(layers) - 1
-        if L > MAX_DEPTH:
-            raise SpecError(f"at most {MAX_DEPTH} layers, not {L}")
+        require(DEPTH, L, "this network")
         if depth is not None and depth != L:
             raise SpecError(f"depth {depth} disagrees with the {L} layers the sizes give")
         if acts is None:
@@ -270,8 +286,7 @@ class Network:
         tables = data["layer"]
         if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
             raise SpecError(f"{where}: give each layer as a [[layer]] table (kind, units, activation)")
-        if len(tables) > MAX_DEPTH:
-            raise SpecError(f"{where}: at most {MAX_DEPTH} layers, not {len(tables)}")
+        require(DEPTH, len(tables), f"the network of {where}")
         sizes: list[int | None] = [data.get("inputs")]
         kinds, acts = [], []
         for l, table in enumerate(tables, start=1):
@@ -299,18 +314,18 @@ class Network:
 
     @classmethod
     def from_toml(cls, path: str | Path) -> Network:
-        """Read a spec file (TOML)."""
+        """Read a spec file (TOML): at most :data:`SPEC_BYTES`, UTF-8, nested at most
+        :data:`derive.network.textfile.NESTING` deep; every error names the file (and the line
+        and column where the TOML reader gives one)."""
         p = Path(path)
+        text = read_bounded(p, SPEC_BYTES, "spec file")
+        data = load_toml(text, str(p))
         try:
-            data = tomllib.loads(p.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise SpecError(f"cannot read spec file {str(p)!r}: {exc.strerror}") from None
-        except UnicodeDecodeError as exc:
-            raise SpecError(f"{p}: not UTF-8 text (byte {exc.start + 1} is {exc.object[exc.start]:#04x}); "
-                            "save the spec as UTF-8") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise SpecError(f"{p}: malformed TOML: {exc}") from None
-        return cls.from_mapping(data, where=str(p))
+            return cls.from_mapping(data, where=str(p))
+        except DeriveError as exc:  # every error names the file: "net.toml: layer size n1 is 0: ..."
+            if exc.args and isinstance(exc.args[0], str) and not exc.args[0].startswith(str(p)):
+                exc.args = (f"{p}: {exc.args[0]}", *exc.args[1:])
+            raise
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -322,11 +337,15 @@ def _parse_size(tok: str, index: int) -> int | None:
     tok = tok.strip()
     if tok in ("", "?", f"n{index}", "n"):
         return None
+    digits = tok.lstrip("+-").replace("_", "")
+    if digits.isdecimal() and len(digits) > MAX_DIGITS:  # int() refuses 4,300 digits: say why first
+        raise SpecError(f"layer size {index} has {len(digits):,} digits: at most "
+                        f"{LAYER_SIZE.value:,} {LAYER_SIZE.unit} per layer ({LAYER_SIZE.name})")
     try:
         return int(tok)
     except ValueError:
         raise SpecError(
-            f"layer size {index} is {tok!r}: sizes are whole numbers like 3,3,1"
+            f"layer size {index} is {_show(tok)}: sizes are whole numbers like 3,3,1"
         ) from None
 
 
@@ -339,11 +358,13 @@ def _sizes(layers) -> tuple[int | None, ...] | None:
             out.append(None)
             continue
         if isinstance(s, bool) or not isinstance(s, int):
-            raise SpecError(f"layer size n{i} is {s!r}: sizes are whole numbers like 3,3,1")
+            raise SpecError(f"layer size n{i} is {_show(s)}: sizes are whole numbers like 3,3,1")
         if s < 1:
-            raise SpecError(f"layer size n{i} is {s}: every layer needs at least one unit")
-        if s > MAX_SIZE:
-            raise SpecError(f"layer size n{i} is {s}: at most {MAX_SIZE} units per layer")
+            raise SpecError(f"layer size n{i} is {_show(s)}: every layer needs at least one unit")
+        if s.bit_length() > 64:  # too long to print (str() refuses 4,300 digits): named by length
+            raise SpecError(f"layer size n{i} has about {int(math.log10(s)) + 1:,} digits: at most "
+                            f"{LAYER_SIZE.value:,} {LAYER_SIZE.unit} per layer ({LAYER_SIZE.name})")
+        require(LAYER_SIZE, s, f"layer n{i}")
         out.append(s)
     return tuple(out)
 
@@ -382,6 +403,15 @@ def _check_pairing(loss: str, act: str, notes: list[str]) -> None:
             f"{act} output with {loss} is an unusual pairing (usual: {entry.natural_output}); "
             "the formulas still follow from the general chain rule"
         )
+
+
+def _show(value, width: int = 40) -> str:
+    """``repr(value)`` cut to ``width`` characters (a user's 5,000-digit size is not echoed whole;
+    an int too long for ``repr`` is described by its length)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return f"a number of about {int(math.log10(abs(value))) + 1:,} digits"
+    text = repr(value)
+    return text if len(text) <= width else f"{text[:width]}… ({len(text):,} characters)"
 
 
 def _fmt(layers) -> str:
