@@ -24,7 +24,9 @@ from derive.core import expr as E
 from derive.core.evaluation import numpy_softmax, sympy_softmax
 from derive.core.expr import as_sympy, evaluate
 from derive.core.names import m as m_symbol
+from derive.errors import DeriveError
 from derive.layers.base import Definition
+from derive.limits import FLOAT, Limit, require
 from derive.network.spec import Network
 from derive.network.symbols import SymbolTable
 
@@ -180,6 +182,31 @@ class Instance:
 
 DEFAULT_SIZES = (3, 4, 2, 5, 3, 4, 2, 3)
 
+#: float64 entries of one random instance (X, Y, every W, b, Z and A): 400 MB, about a fifth of
+#: the 2 GB a command may use, since a forward pass over it makes copies of the same size
+INSTANCE = Limit("network.instance_entries", 50_000_000, "entries", "--layers (or --m)",
+                 "a random instance of the network")
+#: the largest seed: numpy takes any whole number ≥ 0; 2**63 − 1 keeps seeds printable, portable
+MAX_SEED = 2**63 - 1
+
+
+def checked_seed(seed) -> int:
+    """``seed`` as an int, or a :class:`DeriveError` when it is not a whole number from 0 to
+    :data:`MAX_SEED` (numpy's own error for ``-1`` names none of this)."""
+    if isinstance(seed, np.integer):
+        seed = int(seed)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        shown = repr(seed) if not isinstance(seed, int) or seed.bit_length() < 200 else "a huge number"
+        raise DeriveError(f"seed must be a whole number ≥ 0 (at most 2**63 − 1), not {shown[:40]}")
+    return seed
+
+
+def instance_entries(sizes, m: int) -> int:
+    """The float64 entries :func:`random_instance` allocates for ``sizes`` and ``m`` examples:
+    X and Y, and each layer's W (n[l]·n[l-1]), b, Z and A (n[l]·m each)."""
+    n = [int(s) for s in sizes]
+    return n[0] * m + n[-1] * m + sum(n[l] * n[l - 1] + n[l] + 2 * n[l] * m for l in range(1, len(n)))
+
 
 def concrete_sizes(net: Network, sizes=None) -> tuple[int, ...]:
     """The network's sizes with symbolic ones filled by distinct small numbers (2..5)."""
@@ -199,9 +226,17 @@ def random_instance(
 ) -> Instance:
     """A random, well-scaled instance: each layer draws its own parameters (a dense layer keeps
     every pre-activation at least ``margin`` from a kink, so central differences do not straddle
-    one), then the layer's definitions give the next layer's input."""
-    rng = np.random.default_rng(seed)
+    one), then the layer's definitions give the next layer's input. An instance over
+    :data:`INSTANCE` entries is refused before anything is drawn."""
+    seed = checked_seed(seed)
+    m = int(m) if isinstance(m, np.integer) else m
+    if isinstance(m, bool) or not isinstance(m, int) or m < 1:
+        raise DeriveError(f"the number of examples m must be a whole number ≥ 1, not {m!r}"[:120])
     n = concrete_sizes(net, sizes)
+    entries = instance_entries(n, m)
+    require(INSTANCE, entries, f"a random instance of sizes {_sizes_text(n)} with m = {m} "
+                               f"({entries * FLOAT / 2**30:.1f} GiB)")
+    rng = np.random.default_rng(seed)
     X = rng.normal(0.0, 1.0, size=net.layout.batch(n[0], m))
     backend = numpy_backend(net)
     params: dict = {}
@@ -216,6 +251,11 @@ def random_instance(
         A = env["A", l]
     Y = random_targets(net, rng, n[-1], m)
     return Instance(n, m, X, Y, params)
+
+
+def _sizes_text(n) -> str:
+    text = ",".join(str(s) for s in n)
+    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 def random_targets(net: Network, rng: np.random.Generator, n_out: int, m: int) -> np.ndarray:
