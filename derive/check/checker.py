@@ -32,12 +32,13 @@ from collections.abc import Callable
 from dataclasses import fields
 
 from derive.check import diagnose as D
+from derive.check.layers import layers_to_check
 from derive.check.numeric import numbers_for
 from derive.check.verdict import SEVERITY, Mistake, Verdict
 from derive.core import expr as E
 from derive.core.expr import as_sympy
 from derive.core.names import m as m_symbol
-from derive.errors import DeriveError, ParseError, ShapeMismatch
+from derive.errors import DeriveError, InternalError, ParseError, ShapeMismatch
 from derive.network.spec import Network, dim_symbol
 from derive.network.symbols import SymbolTable
 from derive.parse import LayerOutOfRange, parse_equation, parse_expression
@@ -94,22 +95,29 @@ def check_with(parse: Callable, network=None, generic: dict | None = None,
     parse = _memo(parse)
     try:
         plans = _plan(parse, network, generic, target_of)
-    except DeriveError as exc:
-        return _unusable(exc, network)
-    except RecursionError:
-        return _unusable(ParseError("the formula nests too deeply"), network)
+    except Exception as exc:  # noqa: BLE001 - a verdict, never a crash, for any input
+        return _failed(exc, network)
     results = []
     for net, layer in plans:
         try:
             results.append((layer, _check_one(parse, net, layer, target_of)))
-        except DeriveError as exc:
-            results.append((layer, _unusable(exc, net)))
-        except RecursionError:
-            results.append((layer, _unusable(ParseError("the formula nests too deeply"), net)))
         except Exception as exc:  # noqa: BLE001 - a verdict, never a crash, for any input
-            message = f"could not check this formula ({type(exc).__name__}: {exc}); please report it"
-            results.append((layer, _unusable(DeriveError(message), net)))
+            results.append((layer, _failed(exc, net)))
     return _combine(results)
+
+
+def _failed(exc: Exception, net) -> Verdict:
+    """The verdict for an exception: unusable input (a DeriveError of exit code 2) is a
+    parse_error; anything else is a bug in derive, the verdict internal_error (exit code 3)."""
+    if isinstance(exc, RecursionError):
+        exc = ParseError("the formula nests too deeply")
+    if isinstance(exc, DeriveError) and exc.exit_code == 2:
+        return _unusable(exc, net)
+    if not isinstance(exc, InternalError):
+        exc = InternalError(f"derive could not check this formula ({type(exc).__name__}: "
+                            f"{exc}); this is a bug in derive, please report it")
+    return Verdict("internal_error", message=str(exc),
+                   network=net.to_dict() if net is not None else None)
 
 
 def _memo(parse: Callable) -> Callable:
@@ -151,7 +159,7 @@ def _plan(parse, network, generic: dict, target_of=None) -> list[tuple[object, i
                 return [(network, None)]
         if not _generic_layer(probe):
             return [(network, None)]
-        return [(network, l) for l in range(1, network.L + 1)]
+        return [(network, l) for l in layers_to_check(parse, network, square)]
 
     def make(depth: int):
         return Network(depth=depth, **{k: v for k, v in generic.items() if v is not None})
@@ -296,12 +304,13 @@ def _check_one(parse, net, layer, target_of=None) -> Verdict:
     assert student is not None  # built above: the shapes fit
     notes += _coincidence_notes(raw, net, target)
     try:
-        right = nums.equal(student, target)
+        judgement = nums.judge(student, target, formula.expr)
     except KeyError as exc:
         used = T[exc.args[0]] if exc.args[0][1] is not None else T[exc.args[0][0]]
         raise ParseError(f"the right side uses {used.text}, which is computed from "
                          f"{formula.name}: a formula for {formula.name} cannot use it") from None
-    if right:
+    notes += judgement.notes
+    if judgement.equal:
         return Verdict("correct", message=f"{formula.name}: correct.", notes=tuple(notes), **info)
     edits = D.search(raw, ctx, accept)
     cex = nums.counterexample(student, target, formula.expr)
@@ -411,6 +420,10 @@ def _condition(pairs, sizes, broadcast: bool) -> str:
 def _combine(results: list[tuple[int | None, Verdict]]) -> Verdict:
     if len(results) == 1 and results[0][0] is None:
         return results[0][1]
+    for layer, v in results:  # a bug at one layer is reported as it is
+        if v.verdict == "internal_error":
+            return Verdict("internal_error", v.target, message=f"at l = {layer}: {v.message}",
+                           network=v.network)
     usable = [(l, v) for l, v in results if v.verdict != "parse_error"]
     if not usable:
         return results[0][1]
@@ -418,6 +431,8 @@ def _combine(results: list[tuple[int | None, Verdict]]) -> Verdict:
     worst_l, worst = max(usable, key=lambda lv: SEVERITY[lv[1].verdict])
     target = _generic_target(usable[0][1].target)
     checked = f"checked at l = {', '.join(map(str, layers))}"
+    if len(results) < len((worst.network or {}).get("activations") or ()):
+        checked += " (each other layer poses the same problem as one of these)"
     if worst.verdict == "correct":
         notes = (*worst.notes, checked)
         return Verdict("correct", target, message=f"{target}: correct at every layer ({checked})",

@@ -22,6 +22,7 @@ import numpy as np
 import sympy as sp
 
 from derive.catalogue import rules
+from derive.check.precise import Judgement, judge_instances
 from derive.core import expr as E
 from derive.core.expr import as_sympy
 from derive.engine.backward import derive as run_derive
@@ -29,6 +30,7 @@ from derive.network import model
 from derive.network.spec import Network, dim_symbol
 from derive.network.spec import m as M_SYM
 from derive.network.symbols import SymbolTable
+from derive.parse.scalars import Evaluator, finite_float
 
 MAIN_SIZES = (3, 4, 5, 2, 6)  # free sizes n[l] cycle through these; m is 7: all differ from m
 MAIN_M = 7
@@ -103,16 +105,49 @@ class _Backend(E.NumpyBackend):
         self._subs = subs
         self._size_map = size_map
         self._numbers: dict = {}  # constant -> float, memoized (few distinct constants per env)
+        self._pointwise: dict = {}  # (expr, params) -> (function, its constants' values)
 
     def number(self, value) -> float:
         try:
             return self._numbers[value]
         except KeyError:
             pass
+        # bounded, and NaN or ±inf where the constant is not a finite real number (log(0) is
+        # SymPy's zoo, log(-1) is complex): float() of those raises, evalf of exp(exp(7**64))
+        # never returns
         v = as_sympy(value)
-        out = float(v.subs(self._subs) if v.free_symbols else v)
+        out = finite_float(Evaluator(), v, {s: self._subs[s] for s in v.free_symbols
+                                            if s in self._subs})
         self._numbers[value] = out
         return out
+
+    def pointwise(self, expr, params, values):
+        key = (expr, params)
+        if key not in self._pointwise:
+            self._pointwise[key] = self._compile(expr, params)
+        fn, consts = self._pointwise[key]
+        return np.asarray(fn(*values, *consts), dtype=float) * np.ones_like(values[0])
+
+    def _compile(self, expr, params):
+        """``expr`` lambdified with each constant part (1/m, exp(exp(m**64)), log(2)) given as a
+        float argument: m and the sizes bound, every constant computed by the bounded evaluator
+        (numpy cannot take m, nor an integer beyond float64's range)."""
+        consts: dict[sp.Dummy, float] = {}
+        mine = set(params)
+
+        def lift(e):
+            if isinstance(e, sp.Expr) and not (e.free_symbols & mine):
+                if e.is_Integer and abs(e) < 2**53:
+                    return e
+                d = sp.Dummy()
+                consts[d] = self.number(e)
+                return d
+            if not e.args:
+                return e
+            return e.func(*(lift(a) for a in e.args))
+
+        lifted = lift(expr)
+        return _fast_lambdify((*params, *consts), lifted), tuple(consts.values())
 
     def size(self, d) -> int:
         n = int(self.number(d))
@@ -196,6 +231,20 @@ class Numbers:
         env = env or self.main
         got = env.evaluate(e, self.allowed(env, target))
         return bool(np.all(close(got, env.values[target.key])))
+
+    def judge(self, e: E.Expr, target: E.Sym, expected: E.Expr) -> Judgement:
+        """Does ``e`` equal the engine's ``expected`` (the formula for ``target``)? float64 first;
+        where it finds a difference, the instances are decided again at high precision
+        (:mod:`derive.check.precise`), so that an overflow or a cancellation of float64 never
+        makes a correct formula wrong, and a value that is not finite is said so."""
+        env = self.main
+        values = self.allowed(env, target)
+        got = env.evaluate(e, values)
+        ok = close(got, env.values[target.key])
+        if np.all(ok):
+            return Judgement(True)
+        failing = [i for i in range(len(ok)) if not ok[i]]
+        return judge_instances(env, e, expected, values, failing, got)
 
     def counterexample(self, e: E.Expr, target: E.Sym, expected: E.Expr) -> dict | None:
         """A small instance where ``e`` and the correct value differ: sizes, the inputs both sides

@@ -12,9 +12,13 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 
-VERDICTS = ("correct", "shape_error", "not_equivalent", "parse_error")
-EXIT_CODES = {"correct": 0, "shape_error": 1, "not_equivalent": 1, "parse_error": 2}
-SEVERITY = {"correct": 0, "not_equivalent": 1, "shape_error": 2, "parse_error": 3}
+# internal_error: a bug in derive itself (derive.errors.InternalError), never the input's fault;
+# the message asks for a report. Exit code 3, as for every internal error of the CLI.
+VERDICTS = ("correct", "shape_error", "not_equivalent", "parse_error", "internal_error")
+EXIT_CODES = {"correct": 0, "shape_error": 1, "not_equivalent": 1, "parse_error": 2,
+              "internal_error": 3}
+SEVERITY = {"correct": 0, "not_equivalent": 1, "shape_error": 2, "parse_error": 3,
+            "internal_error": 4}
 
 
 @dataclass(frozen=True)

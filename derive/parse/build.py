@@ -22,6 +22,7 @@ mathematical notation, numpy broadcasting in numpy text), ``cdot`` (· resolved 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import TypeGuard
@@ -44,6 +45,7 @@ from derive.parse.names import (
     Name,
     below_bar,
 )
+from derive.parse.scalars import Evaluator, finite_float
 
 Span = tuple[int, int]
 X = tuple(sp.Symbol(f"x{i}", real=True) for i in range(4))  # Pointwise parameters
@@ -338,12 +340,15 @@ class Builder:
     def power(self, a: Value, k: Value, span: Span, pos: int) -> Value:
         """A**k: numbers are computed (|k| bounded); a matrix to a number is element-wise."""
         if isinstance(k, Const):
-            if not k.value.is_number or k.value.is_infinite or k.value.has(sp.zoo, sp.nan):
+            # the exponent's value, bounded (SymPy's own comparison of exp(exp(7**64)) with 64
+            # never returns); NaN where it is not a finite real number
+            power = finite_float(Evaluator(), k.value) if k.value.is_number else math.nan
+            if math.isnan(power):
                 raise self.error("an exponent must be a number", pos)
-            if abs(k.value) > MAX_EXPONENT:
+            if abs(power) > MAX_EXPONENT:
                 raise self.error(f"the exponent {k.value} is larger than {MAX_EXPONENT}", pos)
             if isinstance(a, Const):
-                if a.value == 0 and k.value < 0:
+                if a.value == 0 and power < 0:
                     raise self.error("division by zero (0 to a negative power)", pos)
                 return self.const(a.value ** k.value, span, pos)
             a = self._as_matrix(a, pos)
