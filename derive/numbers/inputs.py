@@ -20,14 +20,19 @@ from __future__ import annotations
 import json
 import math
 import re
-import tomllib
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from derive.errors import ParseError
+from derive.limits import Limit, require
+from derive.network.textfile import load_toml, scan
 
-MAX_ENTRIES = 100_000  # numbers in one file
+#: numbers in one numbers file (given values and the student's together): a worked example is
+#: read by a person, and a 1 MB file holds at most about this many
+ENTRIES = Limit("numbers.entries", 100_000, "numbers", "a smaller FILE",
+                "the numbers of one file")
+MAX_ENTRIES = ENTRIES.value
 MAX_DIGITS = 30
 
 
@@ -75,9 +80,11 @@ def as_num(x, where: str) -> Num:
     if isinstance(x, bool) or x is None:
         raise ParseError(f"{where}: {x!r} is not a number")
     if isinstance(x, int):
+        if x.bit_length() > 100:  # more than 30 digits: float() would lose them or overflow
+            raise ParseError(f"{where}: a whole number with more than {MAX_DIGITS} digits")
         return Num(float(x), str(x), 1.0)
-    if isinstance(x, float):
-        return parse_number(repr(x)) if math.isfinite(x) else Num(x, repr(x), None)
+    if isinstance(x, float):  # NaN and ±inf are kept here and refused, with their place, by to_matrix
+        return parse_number(repr(x)) if math.isfinite(x) else Num(x, _NONFINITE.get(repr(x), repr(x)), None)
     if isinstance(x, str):
         try:
             return parse_number(x)
@@ -118,20 +125,34 @@ class Matrix:
         return np.array([[x.value for x in r] for r in self.rows], dtype=float)
 
 
+_NONFINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}  # as JSON writes them
+
+
 def to_matrix(x, where: str) -> Matrix:
-    """A number, a flat list or a list of rows into a :class:`Matrix`."""
+    """A number, a flat list or a list of rows into a :class:`Matrix`; every entry finite (NaN or
+    an infinity is refused naming ``where`` and the entry, 1-based)."""
     if isinstance(x, list | tuple):
         if not x:
             raise ParseError(f"{where}: empty list")
         if all(isinstance(r, list | tuple) for r in x):
             rows = tuple(tuple(as_num(v, where) for v in r) for r in x)
             if len({len(r) for r in rows}) != 1 or not rows[0]:
-                raise ParseError(f"{where}: rows of different lengths {[len(r) for r in rows]}")
-            return Matrix(rows)
+                lengths = [len(r) for r in rows]
+                raise ParseError(f"{where}: rows of different lengths {lengths if len(lengths) <= 20 else ''}".rstrip())
+            return _finite(Matrix(rows), where)
         if any(isinstance(r, list | tuple) for r in x):
             raise ParseError(f"{where}: mixes numbers and lists")
-        return Matrix((tuple(as_num(v, where) for v in x),), flat=True)
-    return Matrix(((as_num(x, where),),))
+        return _finite(Matrix((tuple(as_num(v, where) for v in x),), flat=True), where)
+    return _finite(Matrix(((as_num(x, where),),)), where, scalar=True)
+
+
+def _finite(mat: Matrix, where: str, scalar: bool = False) -> Matrix:
+    for i, row in enumerate(mat.rows, start=1):
+        for j, x in enumerate(row, start=1):
+            if not math.isfinite(x.value):
+                at = "the value" if scalar else f"entry {j}" if mat.flat else f"entry ({i}, {j})"
+                raise ParseError(f"{where}: {at} is {x.text}: every value must be a finite number")
+    return mat
 
 
 # -- names ---------------------------------------------------------------------------------------
@@ -214,20 +235,32 @@ class NumbersInput:
 
 
 def parse_mapping_text(text: str, where: str = "input") -> NumbersInput:
-    """JSON (first non-space character ``{``) or TOML, numbers kept as written."""
-    if text.lstrip().startswith("{"):
-        try:
+    """JSON (first non-space character ``{``) or TOML, numbers kept as written; nesting and
+    digits bounded first (:func:`derive.network.textfile.scan`), errors with line and column."""
+    try:
+        if text.lstrip().startswith("{"):
+            scan(text, where, "json", error=ParseError)
             data = json.loads(text, parse_float=parse_number, object_pairs_hook=_Pairs)
-        except json.JSONDecodeError as exc:
-            raise ParseError(f"{where}: malformed JSON: {exc.msg}", exc.pos, None) from None
-        except RecursionError:
-            raise ParseError(f"{where}: nested too deeply") from None
-    else:
-        try:
-            data = tomllib.loads(text, parse_float=parse_number)
-        except tomllib.TOMLDecodeError as exc:
-            raise ParseError(f"{where}: malformed TOML: {exc}") from None
+        else:
+            data = load_toml(text, where, ParseError, parse_float=_toml_float)
+    except json.JSONDecodeError as exc:
+        raise ParseError(f"{where}, line {exc.lineno}, column {exc.colno}: malformed JSON: "
+                         f"{exc.msg}") from None
+    except (RecursionError, ValueError):  # scan() bounds both; kept as a last guard
+        raise ParseError(f"{where}: cannot be read as JSON (nested too deeply or too long a "
+                         "number)") from None
+    except ParseError as exc:  # a number the reader handed to parse_number: "1e999"
+        if exc.message.startswith(where):
+            raise
+        raise ParseError(f"{where}: {exc.message}") from None
     return from_mapping(data, where)
+
+
+def _toml_float(text: str):
+    """A TOML float as written; nan and inf pass as floats, to be refused with their place."""
+    if text.lstrip("+-") in ("nan", "inf"):
+        return float(text)
+    return parse_number(text.replace("_", ""))
 
 
 class _Pairs(list):
@@ -287,15 +320,14 @@ def from_mapping(data, where: str = "input") -> NumbersInput:
         key = resolve_name(name)
         if key is None or key[0] not in ("X", "Y", "W", "b"):
             raise ParseError(f"{where}: values: {name!r} is not X, Y or a W/b (W1, b1, ...)")
-        values[key] = to_matrix(raw, f"values.{name}")
+        values[key] = to_matrix(raw, f"{where}: values.{name}")
         count += values[key].size
     entries = []
     for i, (name, raw) in enumerate(_student_items(top.get("student"), where)):
-        mat = to_matrix(raw, f"student.{name}")
+        mat = to_matrix(raw, f"{where}: student.{name}")
         count += mat.size
         entries.append(Entry((name,), (resolve_name(name) or ("?", None),), mat, i + 1))
-    if count > MAX_ENTRIES:
-        raise ParseError(f"{where}: more than {MAX_ENTRIES} numbers")
+    require(ENTRIES, count, f"{where}")
     tol = top.get("tolerance")
     if tol is not None:
         tol = as_num(tol, "tolerance").value

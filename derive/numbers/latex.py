@@ -16,8 +16,9 @@ from __future__ import annotations
 import re
 
 from derive.errors import ParseError
+from derive.limits import require
 from derive.numbers.inputs import (
-    MAX_ENTRIES,
+    ENTRIES,
     Entry,
     Matrix,
     NumbersInput,
@@ -49,8 +50,7 @@ def parse_latex(text: str) -> NumbersInput:
                 continue
             names, keys, mat = parsed
             count += mat.size
-            if count > MAX_ENTRIES:
-                raise ParseError(f"more than {MAX_ENTRIES} numbers")
+            require(ENTRIES, count, "the LaTeX fragment")
             if keys[0][0] in ("X", "Y", "W", "b"):
                 values[keys[0]] = mat
                 continue

@@ -17,6 +17,7 @@ Z[1] = W[1] X + b[1]
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import sympy as sp
@@ -35,6 +36,8 @@ def fmt(x: float, digits: int = 8) -> str:
     x = float(x)
     if x == 0:
         return "0"
+    if not math.isfinite(x):  # a student's value recomputed from huge numbers of their own
+        return str(x)
     if x == int(x) and abs(x) < 1e15:
         return str(int(x))
     return f"{x:.{digits}g}"
@@ -220,7 +223,7 @@ def to_dict(w, report=None) -> dict:
                 "wrong_entries": [list(e) for e in c.wrong_entries],
                 "new_slip_entries": [list(e) for e in c.new_slip_entries],
                 "recomputed_from_student": None if c.recomputed is None or c.status == "not_given"
-                else np.asarray(c.recomputed).tolist(),
+                else _json_numbers(c.recomputed),
                 "message": c.message,
             })
         steps.append(item)
@@ -251,6 +254,13 @@ def _first_code(w, report):
         return None
     s = next(s for s in w.steps if s.name == name)
     return s.code if s.key[0] != "gp" else f"g{s.key[1]}'(Z{s.key[1]})"
+
+
+def _json_numbers(v) -> list:
+    """An array as nested lists, an entry that is not finite as null (JSON has no inf or NaN; a
+    recomputation from a student's own huge numbers can overflow)."""
+    arr = np.asarray(v, dtype=float)
+    return [[x if math.isfinite(x) else None for x in row] for row in arr.tolist()]
 
 
 def _code(key) -> str:

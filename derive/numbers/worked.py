@@ -31,7 +31,8 @@ from derive.core.expr import as_sympy
 from derive.core.printing import to_latex, to_text
 from derive.engine.backward import Derivation, derive
 from derive.engine.values import bind_m
-from derive.errors import SpecError
+from derive.errors import DeriveError, InternalError, SpecError
+from derive.limits import Limit, require
 from derive.network import model
 from derive.network.spec import Network
 from derive.network.spec import m as m_symbol
@@ -42,6 +43,12 @@ Key = tuple[str, int | None]  # (base, layer): ("Z", 1) is Z[1], ("J", None) the
 PlanStep = tuple[Key, E.Expr, E.Expr, str, tuple[E.Expr, ...]]  # key, target, formula, source, forms
 
 SATURATION = 1e-4  # |g′(z)| below this fraction of sup|g′| counts as saturated
+
+#: float64 entries of every quantity of a worked example together (X, Y, W, b; Z, A, g′, dA,
+#: dZ, dW, db): each is printed, so a worked example is for a page, not for a data set; 2,000,000
+#: entries take about 5 s to compute and print
+WORK = Limit("numbers.worked_entries", 2_000_000, "entries",
+             "fewer examples or units in the values", "the worked example")
 
 
 @dataclass(frozen=True)
@@ -140,8 +147,20 @@ def given_arrays(net: Network, values: dict) -> tuple[Network, dict]:
     if any(s is None for s in net.layers):
         net = net.with_sizes(_infer_sizes(net, arrays))
     m = _count(arrays[("X", None)], net.dim(0))
+    require(WORK, work_entries(net, m), f"the worked example of sizes "
+                                        f"{','.join(str(s) for s in net.layers)} with m = {m}")
     out = {key: _fit(raw, _shape(net, key, m), key) for key, raw in arrays.items()}
     return net, out
+
+
+def work_entries(net: Network, m: int) -> int:
+    """The entries of every quantity a worked example computes and prints (per layer W, b, and
+    Z, A, g′, dA, dZ, dW, db; X, Y), from the sizes alone: what :data:`WORK` bounds."""
+    total = 2 * int(net.dim(0)) * m + 2 * int(net.dim(net.L)) * m
+    for l in range(1, net.L + 1):
+        n, prev = int(net.dim(l)), int(net.dim(l - 1))
+        total += 2 * (n * prev + n) + 5 * n * m
+    return total
 
 
 def _shape(net: Network, key, m: int) -> tuple[int, int]:
@@ -174,14 +193,23 @@ def _fit(raw, shape, key) -> np.ndarray:
         if fitted is None:
             raise SpecError(f"{name} is {raw.shape[0]}×{raw.shape[1]} ({raw.size} numbers) but the "
                             f"network needs {shape[0]}×{shape[1]}")
-        return fitted.values()
-    arr = np.asarray(raw, dtype=float)
-    if arr.ndim < 2 and arr.size == shape[0] * shape[1] and 1 in shape:
-        arr = arr.reshape(shape)
-    if arr.shape != shape:
-        raise SpecError(f"{name} has shape {arr.shape} but the network needs {shape[0]}×{shape[1]}")
-    if not np.all(np.isfinite(arr)):
-        raise SpecError(f"{name} contains NaN or infinite values")
+        arr = fitted.values()
+    else:
+        try:
+            arr = np.asarray(raw, dtype=float)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise SpecError(f"{name} is not an array of numbers ({type(exc).__name__}: "
+                            f"{str(exc)[:80]})") from None
+        if arr.ndim < 2 and arr.size == shape[0] * shape[1] and 1 in shape:
+            arr = arr.reshape(shape)
+        if arr.shape != shape:
+            raise SpecError(f"{name} has shape {arr.shape} but the network needs {shape[0]}×{shape[1]}")
+    bad = np.argwhere(~np.isfinite(arr))
+    if len(bad):
+        i, j = (int(v) + 1 for v in bad[0])
+        raise SpecError(f"{name} entry ({i}, {j}) is {_g(float(arr[i - 1, j - 1]))}: every value "
+                        "must be a finite number"
+                        + (f" ({len(bad)} entries are not)" if len(bad) > 1 else ""))
     return arr
 
 
@@ -195,11 +223,13 @@ def worked_example(net: Network, values: dict, derivation=None) -> Worked:
     m = model.example_count(net, given[("X", None)])
     env = dict(given)
     steps: list[NumStep] = []
-    for key, target, expr_, source, alts in plan(net, d):
-        value = evaluate_step(net, key, expr_, env, m)
-        env[key] = value
-        steps.append(NumStep(key, target, expr_, value, source, alts))
-    _cross_check(net, given, env)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        for key, target, expr_, source, alts in plan(net, d):
+            value = evaluate_step(net, key, expr_, env, m)
+            _require_finite(target, source, value, given)
+            env[key] = value
+            steps.append(NumStep(key, target, expr_, value, source, alts))
+        _cross_check(net, given, env)
     w = Worked(net, d, tuple(steps), given, m)
     return replace(w, warnings=tuple(teacher_warnings(w)), notes=tuple(_notes(net, d, m)))
 
@@ -246,12 +276,15 @@ def _deriv_node(net: Network, d, layer: int) -> E.Deriv | None:
 
 
 def evaluate_step(net: Network, key, expr_: E.Expr, env: dict, m: int) -> np.ndarray:
-    """The value of one step's expression on ``env`` (the NumpyBackend; m bound to its value)."""
-    if key[0] == "A" and _activation(net, key[1]).kind == "softmax":
-        return model.apply_activation(net, key[1], env[("Z", key[1])])
-    backend = E.NumpyBackend(model.standins(net))
-    out = E.evaluate(bind_m(expr_, m), env, backend)
-    return np.asarray(out, dtype=float)
+    """The value of one step's expression on ``env`` (the NumpyBackend; m bound to its value).
+    Overflow is not warned about: a caller checks the value (a student's own huge numbers give an
+    infinite recomputation, which simply matches nothing)."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        if key[0] == "A" and _activation(net, key[1]).kind == "softmax":
+            return model.apply_activation(net, key[1], env[("Z", key[1])])
+        backend = E.NumpyBackend(model.standins(net))
+        out = E.evaluate(bind_m(expr_, m), env, backend)
+        return np.asarray(out, dtype=float)
 
 
 def substitute_gp(expr_: E.Expr, layer: int) -> E.Expr:
@@ -262,17 +295,46 @@ def substitute_gp(expr_: E.Expr, layer: int) -> E.Expr:
     return E.map_children(expr_, lambda c: substitute_gp(c, layer))
 
 
+def _require_finite(target: E.Expr, source: str, value: np.ndarray, given: dict) -> None:
+    """A step whose value is not finite (the given numbers are finite: they overflowed float64
+    on the way, or the loss met log 0) is an input error naming the step, its layer and the
+    first entry, never a wrong worked example."""
+    bad = np.flatnonzero(~np.isfinite(value))
+    if not len(bad):
+        return
+    first = float(value.reshape(-1)[bad[0]])
+    i, j = (int(v) + 1 for v in np.unravel_index(bad[0], value.shape)) if value.ndim == 2 else (1, 1)
+    name = to_text(target)
+    layer = getattr(target, "layer", None)
+    at = f"{name} (layer {layer})" if layer else name
+    entry = f"entry ({i}, {j}) is {_g(first)}" + (f", {len(bad)} entries in all" if len(bad) > 1 else "")
+    largest = max(float(np.max(np.abs(v))) for v in given.values())
+    if name == "J":
+        at = "J (the cost)"
+        why = ("the loss is too large for float64 (about 1.8e308), or takes log 0 where an output "
+               "reached 0 or 1 exactly")
+    else:
+        why = (f"the given values (largest magnitude {_g(largest)}) are too large for float64, "
+               "whose largest number is about 1.8e308")
+    pass_ = "forward pass" if source == "forward model" else "backward pass"
+    verb = "overflows" if np.isinf(first) else "is not a number (NaN)"
+    raise DeriveError(f"the {pass_} {verb} at {at}: {entry}; {why}; scale the values down")
+
+
 def _cross_check(net: Network, given: dict, env: dict) -> None:
-    """The forward steps agree with :func:`derive.network.model.forward` (the proofs' model)."""
+    """The forward steps agree with :func:`derive.network.model.forward` (the proofs' model); a
+    disagreement on finite values is a bug in derive, never the user's input."""
     params = {k: v for k, v in given.items() if k[0] in ("W", "b")}
     cache = model.forward(net, params, given[("X", None)])
     for l in range(1, net.L + 1):
         for base in ("Z", "A"):
             if not np.allclose(cache[base, l], env[base, l], rtol=1e-12, atol=1e-300):
-                raise AssertionError(f"{base}[{l}] disagrees with the forward model")
+                raise InternalError(f"{base}[{l}] of the worked example disagrees with the forward "
+                                    "model: this is a bug in derive")
     J = float(model.cost(net, cache, given[("Y", None)]))
     if not np.isclose(J, float(env[("J", None)].squeeze()), rtol=1e-12, atol=0):
-        raise AssertionError("J disagrees with the forward model")
+        raise InternalError("J of the worked example disagrees with the forward model: this is a "
+                            "bug in derive")
 
 
 # -- what a teacher would say --------------------------------------------------------------------
