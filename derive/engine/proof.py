@@ -193,8 +193,8 @@ def _local_key(net, f) -> tuple:
     the formula, the forward definitions it is differentiated through, and the size, kind and
     activation of exactly the layers these read (dZ[l] reads layers l and l + 1, not l − 1).
     Keying on the layers read, not on a window around l, is what keeps a deep network with
-    varied layers cheap: 1000 layers of random sizes and activations pose about 500 problems
-    (with a window: 3,900, 40 s)."""
+    varied layers cheap: 1000 layers of random sizes and activations pose 116 problems, proven
+    in about 4 s (keyed on a window of three layers: 3,888 problems, 26-42 s)."""
     l = f.layer
     loc = f.local
 
