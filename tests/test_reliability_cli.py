@@ -343,3 +343,24 @@ def test_bash_completion_completes():
         'echo "${COMPREPLY[@]}"\n')
     run = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, timeout=60)
     assert run.stdout.splitlines() == ["check", "columns rows"]
+
+
+def test_a_bug_on_one_batch_line_is_internal_error_and_the_batch_goes_on(tmp_path, monkeypatch,
+                                                                          capsys):
+    import derive.check.checker as checker
+
+    real = checker.check
+
+    def flaky(equation, *args, **kw):
+        if "X.T" in equation and "1/m" not in equation:
+            raise ZeroDivisionError("planted")
+        return real(equation, *args, **kw)
+
+    monkeypatch.setattr(checker, "check", flaky)
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join([GOOD, WRONG, "[" * 100_000, GOOD]) + "\n", encoding="utf-8")
+    assert main(["check", "--batch", str(src)]) == 3
+    res = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [r["verdict"] for r in res] == ["correct", "internal_error", "parse_error", "correct"]
+    assert "ZeroDivisionError: planted" in res[1]["message"] and "bug" in res[1]["message"]
+    assert "nested too deeply" in res[2]["message"]

@@ -114,8 +114,6 @@ def _mat(value) -> str:
 
 
 # -- batch ------------------------------------------------------------------------------------------
-#: the exit code a batch result contributes (the batch exits with the worst)
-_LINE_EXIT = {"correct": 0, "shape_error": 1, "not_equivalent": 1}
 
 #: one line of a batch: longer ones are a parse_error result (the line is not read whole)
 LINE_LIMIT = 1 << 20
@@ -147,6 +145,8 @@ def _run_stream(source: IO[bytes], args: argparse.Namespace, total: int | None) 
 
 
 def _run_lines(lines: Iterable[bytes], out: IO[bytes], total: int | None, syntax: str) -> int:
+    from derive.check.verdict import EXIT_CODES
+
     bar = _Progress(total) if sys.stderr.isatty() else None
     worst = 0
     try:
@@ -154,7 +154,7 @@ def _run_lines(lines: Iterable[bytes], out: IO[bytes], total: int | None, syntax
             result = check_bytes(raw, number, default_syntax=syntax)
             out.write((dumps(result) + "\n").encode("utf-8"))
             out.flush()
-            worst = max(worst, _LINE_EXIT.get(result["verdict"], 2))
+            worst = max(worst, EXIT_CODES[result["verdict"]])
             if bar:
                 bar.update(number)
     finally:
@@ -208,6 +208,8 @@ def check_line(line: str, default_syntax: str = "auto") -> dict:
             item = json.loads(line)
         except ValueError as exc:
             raise _LineError(f"line is not valid JSON: {exc}") from None
+        except RecursionError:
+            raise _LineError("line is not usable JSON: nested too deeply") from None
         if not isinstance(item, dict):
             raise _LineError("each line must be a JSON object with an 'equation'")
         item_id = item.get("id")
@@ -219,10 +221,15 @@ def check_line(line: str, default_syntax: str = "auto") -> dict:
             raise _LineError(f"unknown syntax {syntax!r}; known: auto, latex, text")
         net, generic = _line_network(item)
         verdict = check(eq, net, syntax=syntax, **generic)
-    except (_LineError, DeriveError) as exc:
+    except _LineError as exc:
         verdict = Verdict("parse_error", message=str(exc))
+    except DeriveError as exc:
+        kind = "internal_error" if exc.exit_code == 3 else "parse_error"
+        verdict = Verdict(kind, message=str(exc))
     except Exception as exc:  # noqa: BLE001 - one bad line never stops a batch
-        verdict = Verdict("parse_error", message=f"internal error on this line: {exc!r}")
+        verdict = Verdict("internal_error", message=f"internal error in derive on this line "
+                                                    f"({type(exc).__name__}: {exc}); this is a "
+                                                    "bug: please report it with the line")
     result = verdict.to_dict()
     if item_id is not None:
         result = {"id": item_id, **result}
