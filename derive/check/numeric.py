@@ -163,9 +163,34 @@ def prepare_activations(net: Network) -> None:
             continue
         cache = act.__dict__
         if "numpy_forward" not in cache:
-            cache["numpy_forward"] = _fast_lambdify(rules.z, act.forward)
+            cache["numpy_forward"] = _in_z(act.forward)
         if "numpy_derivative" not in cache:
-            cache["numpy_derivative"] = _fast_lambdify(rules.z, act.derivative_at_z)
+            cache["numpy_derivative"] = _in_z(act.derivative_at_z)
+
+
+def _in_z(expr: sp.Expr):
+    """``expr`` (in z) as a numpy function, its fractions passed as arguments: expressions that
+    differ only in their constants, as the stand-ins g[l](z) = tanh(z) + z/(l + 2) of a deep
+    generic network do, share one lambdify (5 ms each: 10 s for 1,000 layers)."""
+    consts: list[float] = []
+
+    def lift(e):
+        if e.is_Rational and not e.is_Integer:
+            consts.append(float(e))
+            return sp.Symbol(f"_c{len(consts) - 1}")
+        if not e.args:
+            return e
+        return e.func(*(lift(a) for a in e.args))
+
+    shape = lift(expr)
+    fn = _lambdify_shape((rules.z, *(sp.Symbol(f"_c{i}") for i in range(len(consts)))), shape)
+    values = tuple(consts)
+    return lambda x: fn(x, *values)
+
+
+@functools.lru_cache(maxsize=256)
+def _lambdify_shape(params, expr):
+    return _fast_lambdify(params, expr)
 
 
 def shrink(layers, cap: int) -> dict[int, int]:

@@ -178,10 +178,18 @@ def _parse(text: str, net: Network, syntax: str, layer: int | None,
             out, b = _attempt(text, net, syn, layer, None, read)
             return out, b, syn, None
         except GenericLayerNeeded as first:
-            for l in range(1, net.L + 1):
+            l, low = 1, None
+            while l <= net.L:  # an index only grows with l: one too high stays too high
                 try:
                     out, b = _attempt(text, net, syn, layer, l, read)
-                except LayerOutOfRange:
+                except LayerOutOfRange as exc:
+                    if exc.layer is None or exc.low is None or exc.high is None:
+                        l += 1
+                    elif exc.layer > exc.high or (exc.position, exc.layer) == low:
+                        break  # too high, or too low and not moving with l (W[0])
+                    else:  # too low: the smallest l that lifts this index into range
+                        l += max(1, exc.low - exc.layer)
+                        low = (exc.position, exc.layer)
                     continue
                 return out, b, syn, l
             raise _first_out_of_range(text, net, syn, layer, read) or first from None

@@ -184,7 +184,7 @@ class Builder:
             lo = 0 if base in ("A", "dA") else 1
             raise LayerOutOfRange(
                 f"{base}[{layer}] is not in this network: {base} has layers {lo} to "
-                f"{self.net.L}", pos, self.text) from None
+                f"{self.net.L}", pos, self.text, layer, lo, self.net.L) from None
         return replace(sym, src=self.src(span))
 
     def gradient_of(self, value: Value, span: Span, pos: int) -> E.Sym:
@@ -203,6 +203,15 @@ class Builder:
             raise self.error("a number too large to compute with", pos)
         if value.is_Rational and value.q > MAX_MAGNITUDE:
             raise self.error("a number too small to compute with", pos)
+        if not value.is_Number and value.is_number:
+            # exp(7**64), log(2)**64: the same bounds, on the value the bounded evaluator gives
+            # (SymPy itself, asked whether exp(exp(7**64)) - 5 is negative, never answers); a
+            # value that is not a real number (log(-1)) stays, for the checker to say so
+            size = abs(Evaluator(15).value(value))
+            if size > MAX_MAGNITUDE:
+                raise self.error("a number too large to compute with", pos)
+            if 0 < size < 1 / MAX_MAGNITUDE:
+                raise self.error("a number too small to compute with", pos)
         return Const(value, self.src(span))
 
     # -- products ---------------------------------------------------------------------------
@@ -447,7 +456,7 @@ class Builder:
                 layer = self.layer(None, "g", pos)
         if not 1 <= layer <= self.net.L:
             raise LayerOutOfRange(f"g[{layer}] is not in this network: layers 1 to "
-                                  f"{self.net.L}", pos, self.text)
+                                  f"{self.net.L}", pos, self.text, layer, 1, self.net.L)
         return layer
 
     def total(self, v: Value, axis: int | None, keepdims: bool, span: Span,

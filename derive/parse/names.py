@@ -36,7 +36,13 @@ MAX_MAGNITUDE = 10**300  # largest constant a formula may compute (2**999 is ref
 
 
 class LayerOutOfRange(ParseError):
-    """A layer index the network does not have (W[3] in a 2-layer network)."""
+    """A layer index the network does not have (W[3] in a 2-layer network); ``layer`` is the
+    index read and ``low``..``high`` the layers that exist (None where not known)."""
+
+    def __init__(self, message: str, position: int | None = None, text: str | None = None,
+                 layer: int | None = None, low: int | None = None, high: int | None = None):
+        super().__init__(message, position, text)
+        self.layer, self.low, self.high = layer, low, high
 
 
 class GenericLayerNeeded(ParseError):
