@@ -9,6 +9,7 @@ are the point here, and in-process calls would not see them.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -347,7 +348,7 @@ def test_bash_completion_completes():
 
 def test_a_bug_on_one_batch_line_is_internal_error_and_the_batch_goes_on(tmp_path, monkeypatch,
                                                                           capsys):
-    import derive.check.checker as checker
+    checker = importlib.import_module("derive.check.checker")
 
     real = checker.check
 
