@@ -178,17 +178,18 @@ def _elementwise(derivation: Derivation) -> dict[tuple[str, int], tuple[str, int
     net = _symbolic_net(derivation.network)
     out: dict[tuple[str, int], tuple[str, int, str]] = {}
     done: dict[tuple, tuple[str, int, str]] = {}
+    shapes: dict = {}
     for f in derivation.formulas:
         # Layers of a deep network repeat the same local problem up to the names of its symbols;
         # such a problem is proven once (a renaming of symbols does not change a derivative).
-        key = _local_key(net, f)
+        key = _local_key(net, f, shapes)
         if key not in done:
             done[key] = _prove_local(net, f)
         out[f.kind, f.layer] = done[key]
     return out
 
 
-def _local_key(net, f) -> tuple:
+def _local_key(net, f, shapes: dict | None = None) -> tuple:
     """What decides the answer of ``f``'s local problem, with layers named relative to ``f``'s:
     the formula, the forward definitions it is differentiated through, and the size, kind and
     activation of exactly the layers these read (dZ[l] reads layers l and l + 1, not l − 1).
@@ -215,11 +216,18 @@ def _local_key(net, f) -> tuple:
             elif isinstance(node, E.Act | E.Deriv):
                 activated.add(node.layer)
     layers = activated | {k for _, k in keys if k is not None}
+    shapes = {} if shapes is None else shapes  # (base, layer) -> shape: SymPy's subs is the slow part
+
+    def shape(base, k):
+        if (base, k) not in shapes:
+            shapes[base, k] = _shape(net, base, k)
+        return shapes[base, k]
+
     return (
         f.kind, l == net.L, l == 1, loc.loss, loc.scaled, loc.generic,
         relative(to_text(f.expr)), relative(loc.method),
         tuple(relative(f"{to_text(t)} = {to_text(d)}") for t, d in loc.through),
-        tuple(sorted(((base, None if k is None else k - l, _shape(net, base, k)) for base, k in keys),
+        tuple(sorted(((base, None if k is None else k - l, shape(base, k)) for base, k in keys),
                      key=repr)),
         tuple((k - l, net.kinds[k - 1]) for k in sorted(layers) if 1 <= k <= net.L),
         tuple((k - l, net.activation(k)) for k in sorted(activated) if 1 <= k <= net.L),
@@ -345,16 +353,18 @@ def _loss_sum(net, A, Y):
     )
 
 
-def _local_numeric(net, f, rng, m_value):
+def _local_numeric(net, f, rng, m_value, backend, shapes: dict):
     """(V, J̃(V batch), env): the numeric twin of the element-wise surrogate for formula ``f``:
     the same local problem, random values (V first where it is not a leaf: a Z off the kinks, or
-    A[L] inside the loss's domain), the layers' definitions evaluated with numpy."""
+    A[L] inside the loss's domain), the layers' definitions evaluated with numpy. ``backend``
+    and ``shapes`` (a cache, key -> shape) are shared by the network's formulas."""
     loc = f.local
-    backend = model.numpy_backend(net)
 
     def shape(key):
-        r, c = shape_of(net, *key)
-        return (int(r.subs(m_symbol, m_value)), int(c.subs(m_symbol, m_value)))
+        if key not in shapes:
+            r, c = shape_of(net, *key)
+            shapes[key] = (int(r.subs(m_symbol, m_value)), int(c.subs(m_symbol, m_value)))
+        return shapes[key]
 
     env: dict = {}
     if loc.wrt not in loc.leaves:
@@ -401,9 +411,11 @@ def _finite_differences(derivation, seed, eps):
     m_value = 4
     rng = np.random.default_rng(seed)
     backend = model.numpy_backend(net, m_value)
+    fd_backend = model.numpy_backend(fd_net)  # once: it looks at every layer (quadratic if per formula)
+    shapes: dict = {}
     errors = {}
     for f in derivation.formulas:
-        V, surrogate, env = _local_numeric(fd_net, f, rng, m_value)
+        V, surrogate, env = _local_numeric(fd_net, f, rng, m_value, fd_backend, shapes)
         numeric = fd.central_differences(surrogate, V, eps)
         try:
             analytic = evaluate(f.expr, env, backend)
