@@ -261,8 +261,10 @@ class _Prepass:
             self.b.note(f"{self.b.text[t.start:end]} read as the decimal number {text}")
         ps: list[Piece] = [(text, t.start, end)]
         slash, den = self.peek(), self.peek(1)
+        after = self.peek(2)  # 1/m**2 and 1/m(...) stay as written; 1/m (dZ1) Xᵀ is (1/m)(...)
         if slash.text == "/" and (den.kind == "NUM" or (den.kind == "NAME" and den.text == "m")) \
-                and self.peek(2).text not in ("**", "^", "²", "(", "["):
+                and after.text not in ("**", "^", "²", "[") \
+                and not (after.text == "(" and not after.space):
             self.i += 2
             d = (den.text, den.start, den.end) if den.kind == "NUM" else \
                 self.placeholder(("m",), den.start, den.end)
