@@ -23,15 +23,30 @@ from typing import Literal
 
 from derive.catalogue import rules
 from derive.errors import ParseError
+from derive.limits import Limit
 from derive.network import symbols
 
 # -- bounds on untrusted input (see docs/parsing.md) ---------------------------------------------
-MAX_LENGTH = 2000  # characters in one equation
-MAX_DEPTH = 40  # nesting of brackets, braces, unary signs and powers
-MAX_TOKENS = 400  # tokens in one equation
-MAX_SYMBOLS = 120  # named quantities (W[2], dZ[1], ...) in one equation
-MAX_EXPONENT = 64  # |k| in a power A**k or 2**k
-MAX_NUMBER_DIGITS = 30  # digits in one number literal
+# Each is a ParseError at the position where the input crosses it (declared as a Limit too, so
+# that docs/limits.md lists it). Together they bound the time one formula takes to read: a
+# generic l is read at most once per layer, every pass over the text is linear in it, and every
+# constant is computed by a bounded evaluator (derive.parse.scalars).
+LENGTH = Limit("parse.length", 2000, "characters", "a shorter formula", "one formula")
+DEPTH = Limit("parse.depth", 40, "levels", "fewer nested brackets",
+              "nesting of brackets, braces, unary signs and powers")
+TOKENS = Limit("parse.tokens", 400, "tokens", "a shorter formula", "one formula")
+SYMBOLS = Limit("parse.symbols", 120, "symbols", "a shorter formula",
+                "named quantities (W[2], dZ[1], ...) in one formula")
+EXPONENT = Limit("parse.exponent", 64, "largest exponent", "a smaller exponent",
+                 "the exponent k of a power A**k or 2**k")
+NUMBER_DIGITS = Limit("parse.number_digits", 30, "digits", "a shorter number",
+                      "one number literal")
+MAX_LENGTH = LENGTH.value  # characters in one equation
+MAX_DEPTH = DEPTH.value  # nesting of brackets, braces, unary signs and powers
+MAX_TOKENS = TOKENS.value  # tokens in one equation
+MAX_SYMBOLS = SYMBOLS.value  # named quantities (W[2], dZ[1], ...) in one equation
+MAX_EXPONENT = EXPONENT.value  # |k| in a power A**k or 2**k
+MAX_NUMBER_DIGITS = NUMBER_DIGITS.value  # digits in one number literal
 MAX_MAGNITUDE = 10**300  # largest constant a formula may compute (2**999 is refused)
 
 
