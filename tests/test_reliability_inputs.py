@@ -361,6 +361,19 @@ def test_numbers_files_and_their_arrays_are_bounded(tmp_path, capsys):
     assert code == 2 and "numbers.worked_entries" in err_text and "m = 1000" in err_text
 
 
+def test_text_that_once_took_quadratic_time_is_read_in_one_pass(tmp_path):
+    # 30,000 unclosed \\[ took 33 s (a lazy display regex rescanned to the end from each), and
+    # a number followed by 32,000 spaces 37 s (nested optional spaces in the number pattern);
+    # 300,000 of each now fit in well under the test's time
+    fragment = tmp_path / "post.tex"
+    fragment.write_text("\\[" * 300_000, encoding="utf-8")
+    with pytest.raises(ParseError, match="no given values found"):
+        read_file(fragment, latex=True)
+    spaced = numbers_json(tmp_path, {**VALUES, "Y": [["1" + " " * 300_000 + "x"]]})
+    with pytest.raises(ParseError, match=r"values.Y: not a number: '1 .*300,002 characters; a number is at most 100"):
+        read_file(spaced)
+
+
 # -- no assert for what a user can cause ---------------------------------------------------------
 MINE = [*(PACKAGE / "network").glob("*.py"), *(PACKAGE / "engine").glob("*.py"),
         *(PACKAGE / "catalogue").glob("*.py"),

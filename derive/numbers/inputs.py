@@ -34,6 +34,7 @@ ENTRIES = Limit("numbers.entries", 100_000, "numbers", "a smaller FILE",
                 "the numbers of one file")
 MAX_ENTRIES = ENTRIES.value
 MAX_DIGITS = 30
+MAX_NUMBER_TEXT = 100  # characters of one number as written: -3,7 \cdot 10^{-7} is 18
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,13 @@ _NUM_RE = re.compile(
 
 
 def parse_number(text: str) -> Num:
-    """``"0,999"``, ``"-3.7e-7"``, ``"1,1 \\cdot 10^{-8}"``, ``"−34"`` -> :class:`Num`."""
+    """``"0,999"``, ``"-3.7e-7"``, ``"1,1 \\cdot 10^{-8}"``, ``"−34"`` -> :class:`Num`; at most
+    :data:`MAX_NUMBER_TEXT` characters (the pattern's optional spaces take quadratic time on a
+    long run of them)."""
     s = str(text).strip().strip("$").strip()
+    if len(s) > MAX_NUMBER_TEXT:
+        raise ParseError(f"not a number: {s[:30]!r}… ({len(s):,} characters; a number is at most "
+                         f"{MAX_NUMBER_TEXT})")
     s = s.replace("{,}", ",").replace("\\!", "").replace("\\,", "")
     mt = _NUM_RE.match(s)
     if not mt or not (mt.group("int") or mt.group("frac")):
