@@ -188,6 +188,13 @@ def _plan(parse, network, generic: dict, target_of=None) -> list[tuple[object, i
     here = _layers(probe)
     fixed = [a for a in here if a < PROBE_DEPTH - MAX_OFFSET]
     uses_L = len(fixed) < len(here)  # layers near the probe's depth were written as L, L-1, ...
+    try:  # read one layer deeper: an index written with L moves, a number (dZ63) does not
+        moved = _layers(parse(square(make(PROBE_DEPTH + 1)), None))
+    except DeriveError:
+        moved = []
+    if len(moved) == len(here):
+        fixed = [a for a, b in zip(here, moved, strict=True) if a == b]
+        uses_L = len(fixed) < len(here)
     target_layer = probe.target.layer or 1
     top = max(fixed, default=1)
     if uses_L:

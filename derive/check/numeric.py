@@ -264,10 +264,12 @@ class Numbers:
         makes a correct formula wrong, and a value that is not finite is said so."""
         env = self.main
         values = self.allowed(env, target)
-        got = env.evaluate(e, values)
-        ok = close(got, env.values[target.key])
+        got, want = env.evaluate(e, values), env.values[target.key]
+        ok = close(got, want)
         if np.all(ok):
             return Judgement(True)
+        if got.shape != want.shape:  # a constant (1×1, no instance axis): the same everywhere
+            got = np.broadcast_to(got, want.shape)
         failing = [i for i in range(len(ok)) if not ok[i]]
         return judge_instances(env, e, expected, values, failing, got)
 
