@@ -73,8 +73,9 @@ class ResourceLimit(DeriveError):
     def __init__(self, name: str, amount: int, limit: int, unit: str, flag: str, what: str = ""):
         self.name, self.amount, self.limit, self.unit, self.flag = name, amount, limit, unit, flag
         asked = f"{what} needs" if what else "this needs"
+        exact = human(amount, unit) == human(limit, unit)  # 1.0 MiB over 1.0 MiB: say the bytes
         super().__init__(
-            f"{asked} {human(amount, unit)}, over the limit of {human(limit, unit)} "
+            f"{asked} {human(amount, unit, exact)}, over the limit of {human(limit, unit, exact)} "
             f"({name}); narrow the work with {flag}"
         )
 
@@ -85,9 +86,10 @@ class InternalError(DeriveError):
     exit_code = 3
 
 
-def human(amount: int, unit: str) -> str:
-    """``amount`` of ``unit`` as a person reads it: 80,000,000,000 bytes is "74.5 GiB"."""
-    if unit != "bytes":
+def human(amount: int, unit: str, exact: bool = False) -> str:
+    """``amount`` of ``unit`` as a person reads it: 80,000,000,000 bytes is "74.5 GiB" (with
+    ``exact``, "80,000,000,000 bytes")."""
+    if unit != "bytes" or exact:
         return f"{amount:,} {unit}"
     size = float(amount)
     for suffix in ("bytes", "KiB", "MiB", "GiB"):

@@ -41,7 +41,12 @@ def run(args: argparse.Namespace) -> int:
     if inp.network is not None and flags:
         raise SpecError("the file has a [network] table: give the network there or by flags, not both")
     if inp.network is not None:
-        net = Network.from_mapping(inp.network, where=args.file)
+        try:
+            net = Network.from_mapping(inp.network, where=args.file)
+        except SpecError as exc:  # name the file, as a --spec error does
+            if str(exc).startswith(str(args.file)):
+                raise
+            raise SpecError(f"{args.file}, [network]: {exc}") from None
     elif args.spec:
         net = Network.from_toml(args.spec)
     elif args.act:

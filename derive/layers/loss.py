@@ -12,6 +12,7 @@ import sympy as sp
 
 from derive.catalogue import rules
 from derive.core import expr as E
+from derive.errors import InternalError
 from derive.layers.base import Definition, Local, SymFn, Walk
 
 if TYPE_CHECKING:
@@ -36,7 +37,8 @@ def seed(walk: Walk) -> None:
 def output_local(net: Network, L: int, activation: tuple[Definition, ...],
                  act: rules.Activation | None) -> Local:
     """The output layer's dZ[L] is proven against the loss through the activation."""
-    assert net.loss is not None
+    if net.loss is None:
+        raise InternalError("the output layer's dZ was fused with a loss, but the network has none")
     g_name = act.name if act is not None else f"g{L}"
     return Local(("Z", L), activation, ("A", L), (), f"Σ ℓ({g_name}(Z[{L}]), Y) with ℓ = {net.loss}",
                  loss=True, generic=False)
