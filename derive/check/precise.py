@@ -4,7 +4,7 @@ float64 decides almost every formula. When a student's value differs from the en
 instance, the difference may be an accident of float64 rather than a mistake: an exponential that
 overflows (``np.exp(1000 * W2) / np.exp(1000 * W2)``), a cancellation (``(dZ1 + 1e10) - 1e10``),
 an underflow to 0 that a division turns into NaN. So the instance is evaluated again with ``mpmath``
-with at least 30 significant digits, and more where the magnitudes met call for it (a sum loses
+with at least 40 significant digits, and more where the magnitudes met call for it (a sum loses
 the digits between its largest operand and its result), then confirmed with twice the digits;
 mpmath has no exponent range to overflow. The formula is judged by that value: an equal value is
 correct (with a note on the float64 accident), a different or a non-finite one is a real
@@ -42,7 +42,7 @@ from derive.core.expr import as_sympy
 from derive.core.names import z
 from derive.parse.scalars import Evaluator
 
-MIN_DPS, MAX_DPS = 30, 2400  # significant digits: the first reading's, and the most tried
+MIN_DPS, MAX_DPS = 40, 2400  # significant digits: the first reading's, and the most tried
 AGREE = 1e-12  # two precisions agree when they differ by at most this (relative)
 REL, ABS = 1e-8, 1e-12  # the checker's tolerance (numeric.close): err <= REL * scale + ABS
 
