@@ -16,8 +16,10 @@ from derive.cli.common import (
     dumps,
     example_network,
     network_from_args,
+    whole,
 )
 from derive.errors import DeriveError, SpecError
+from derive.limits import require
 
 NAME = "gradcheck"
 HELP = "check gradients against central differences of the whole cost (derived, or --impl yours)"
@@ -27,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_spec_arguments(p)
     add_format_arguments(p, ("text", "json"))
     add_seed_argument(p, "seed of the random parameters and data")
-    p.add_argument("--m", type=int, default=4, help="number of examples (default 4)")
+    p.add_argument("--m", type=whole(1), default=4, help="number of examples (default 4)")
     p.add_argument("--eps", type=float, default=None, help="central-difference step (default 1e-4)")
     p.add_argument("--rtol", type=float, default=None, help="relative tolerance (default 1e-6)")
     p.add_argument("--values", metavar="FILE",
@@ -43,22 +45,25 @@ def run(args: argparse.Namespace) -> int:
     G = importlib.import_module("derive.numbers.gradcheck")
     eps = args.eps if args.eps is not None else G.EPS
     rtol = args.rtol if args.rtol is not None else G.RTOL
-    if not 1 <= args.m <= 10_000:
-        raise DeriveError(f"--m {args.m}: give 1 to 10000 examples")
+    require(G.EXAMPLES, args.m)
     instance = None
     if args.values:
         net, instance = _from_values(args)
     else:
         net = network_from_args(args, default=example_network)
-    if net.layers is not None and all(s is not None for s in net.layers):
-        if sum(a * b + a for a, b in zip(net.layers[1:], net.layers[:-1], strict=False)) > 2_000_000:
-            raise DeriveError("more than 2,000,000 parameters: too many to check entry by entry")
-    if args.impl:
-        fn = load_impl(args.impl)
-        r = G.gradcheck_impl(net, fn, seed=args.seed, m=args.m, eps=eps, rtol=rtol,
-                             instance=instance, source=args.impl)
-    else:
-        r = G.gradcheck(net, seed=args.seed, m=args.m, eps=eps, rtol=rtol, instance=instance)
+    # the limits before the user's module is imported: refused work runs none of their code
+    G.require_within_limits(net, instance.m if instance is not None else args.m)
+    try:
+        if args.impl:
+            fn = load_impl(args.impl)
+            r = G.gradcheck_impl(net, fn, seed=args.seed, m=args.m, eps=eps, rtol=rtol,
+                                 instance=instance, source=args.impl)
+        else:
+            r = G.gradcheck(net, seed=args.seed, m=args.m, eps=eps, rtol=rtol, instance=instance)
+    except G.UserCodeError as exc:  # main() prints the error; --debug adds where in their code
+        if getattr(args, "debug", False) and exc.user_traceback:
+            sys.stderr.write(exc.user_traceback)
+        raise
     if args.format == "json":
         print(dumps(r.to_dict(), indent=2))
     else:
@@ -76,7 +81,11 @@ def render_text(r) -> str:
     for a in r.arrays:
         shape = "×".join(map(str, a.shape))
         verdict = {"pass": "ok", "fail": "WRONG", "unresolved": "below float64 resolution"}[a.status]
-        if a.status == "fail" and a.worst_entry is not None:
+        if a.status == "unresolved" and a.reason is not None:
+            verdict = "not resolved at this step: try a smaller --eps"
+        elif a.status == "fail" and a.reason is not None:
+            verdict += f" ({a.reason})"
+        elif a.status == "fail" and a.worst_entry is not None:
             verdict += f" (worst entry {tuple(i + 1 for i in a.worst_entry)})"
         out.append(f"  {a.name:<8} {shape:<9} {a.relative_error:>11.2e} {a.analytic_norm:>10.2e} "
                    f"{a.floor:>9.1e}  {verdict}")
@@ -108,11 +117,32 @@ def _from_values(args):
 
 def load_impl(spec: str):
     """``module:function`` or ``path/to/file.py:function`` -> the function (the user's own code,
-    imported at their explicit request)."""
+    imported at their explicit request). What ``--impl`` executes, in derive's own process, with
+    no sandbox and no limit on what the code does (files, network, ``os._exit``):
+
+    - the module is imported once, as Python's ``import`` does: its top-level code runs, and so
+      does everything it imports. A path to a ``.py`` file is loaded under its file name (its
+      folder is not added to ``sys.path``); a module name is looked up with the current
+      directory first on ``sys.path``, as ``python -m`` would;
+    - the function is called once, as ``function(params, X, Y)``: ``params`` a dict
+      ``{"W1": ..., "b1": ..., "W2": ...}`` of float64 numpy arrays (copies of the parameters,
+      in the spec's convention), ``X`` and ``Y`` copies of the inputs and targets (n[0]×m and
+      n[L]×m in the columns convention). It returns a dict ``{"dW1": ..., "db1": ...}`` of real
+      arrays (or nested lists) of the parameters' shapes: the gradients of the cost J as the
+      spec defines it. Other keys are ignored (and noted). The central differences never call
+      it again: they run derive's own forward pass;
+    - an exception, ``sys.exit()`` or Ctrl-C in the import or the call is reported as an error
+      naming it (exit code 2; 130 for Ctrl-C), with the traceback of the user's code under
+      ``--debug``.
+    """
     if ":" not in spec:
         raise DeriveError(f"--impl {spec!r}: write MODULE:FUNCTION, e.g. mynet:backward")
     mod_name, _, fn_name = spec.rpartition(":")
-    try:
+    # here, not at the top: numpy (see run)
+    from derive.numbers.usercode import user_code
+
+    with user_code(f"--impl: importing {mod_name!r}",
+                   f"importing {mod_name!r} (--impl runs the module's top-level code)"):
         if mod_name.endswith(".py") or "/" in mod_name:
             path = Path(mod_name)
             if not path.is_file():
@@ -128,10 +158,6 @@ def load_impl(spec: str):
             if "" not in sys.path and "." not in sys.path:
                 sys.path.insert(0, "")  # the current directory, as `python -m` would
             module = importlib.import_module(mod_name)
-    except DeriveError:
-        raise
-    except Exception as exc:
-        raise DeriveError(f"--impl: importing {mod_name!r} raised {type(exc).__name__}: {exc}") from None
     fn = getattr(module, fn_name, None)
     if not callable(fn):
         raise DeriveError(f"--impl: {mod_name!r} has no function {fn_name!r}")

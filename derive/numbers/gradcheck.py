@@ -1,18 +1,30 @@
 """Gradient checking, end to end: derived gradients against central differences of the whole cost.
 
 For every parameter array P (each W[l] and b[l]) the numeric gradient is
-ĝₖ = (J(P + ε eₖ) − J(P − ε eₖ)) / 2ε, all k of one array in ONE batched forward pass (the
-perturbed copies ride on a leading batch axis through :func:`derive.network.model.forward`). The analytic
-gradient g is the engine's own formulas evaluated by :func:`derive.engine.values.gradient_values`.
+ĝₖ = (J(P + ε eₖ) − J(P − ε eₖ)) / 2ε, with ε = eps · max(1, max|P|) per array. Each entry is
+also moved by ±ε/2, and the copies of W[l] and b[l] ride together on a leading batch axis through
+:func:`derive.network.model.forward` (in chunks of bounded memory). The analytic gradient g is
+the engine's own formulas evaluated by :func:`derive.engine.values.gradient_values` (or the user's
+function, :func:`gradcheck_impl`).
 
 The criterion (see docs/numbers.md, "Gradient checking"): an array passes when
 
-    ‖g − ĝ‖ ≤ rtol · (‖g‖ + ‖ĝ‖) + floor,    floor = 8 · √n · u · max|J| / ε
+    ‖g − ĝ‖ ≤ rtol · (‖g‖ + ‖ĝ‖) + floor,   floor = round-off + noise + truncation
 
-with ε = 1e-4 · max(1, max|P|) per array, rtol = 1e-6, u = 2⁻⁵² (float64). The floor is the
-round-off of the central difference itself: J is known to about u·|J|, so no gradient entry below
-u·|J|/ε can be resolved. An array whose gradients both sit below the floor is reported as
-"unresolved" (neither right nor wrong: it vanished below float64 resolution at this ε).
+where the floor estimates the error of ĝ itself, from what the differences measured:
+
+- round-off: 8 · u · (√n · max|J| + √n₀ · s·Σ(|A[L]| + |Y|)) / ε (u = 2⁻⁵²): J is known to about
+  u·|J|; and an entry whose steps did not move J at all (n₀ of them) is below J's resolution,
+  which near saturation (log a with a ≈ 1) is u times the size of what J is computed from;
+- noise: 4 · √n · σ / ε, σ the noise of J along the layer's steps, measured by the fourth
+  difference J(−ε) − 4J(−ε/2) + 6J(0) − 4J(ε/2) + J(ε) of every entry (≈ √70 σ for noise, ε⁴J⁗/16
+  for a smooth J): a saturated layer's cancellation (tanh(z) ≈ ±1, a − y with a ≈ y) shows here;
+- truncation: 3 · ‖ĝ(ε) − ĝ(ε/2)‖ (≈ 9/4 of the leading error ε²J‴/6 of ĝ(ε)), so large steps
+  (``eps=1e-1``) do not fail correct gradients.
+
+An array whose floor exceeds 5 % of max(‖g‖, ‖ĝ‖) is "unresolved" (neither right nor wrong: a
+mistake of that size could not be told at this ε); one whose error exceeds the allowance fails,
+as does one with a non-finite entry (named) or norm.
 
 >>> from derive.network.spec import Network
 >>> r = gradcheck(Network(layers=[3, 4, 2], activations=["tanh", "sigmoid"], loss="bce"), seed=1)
@@ -24,26 +36,59 @@ True
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from derive.core import fd
 from derive.engine.backward import Derivation, derive
 from derive.engine.values import gradient_values
 from derive.errors import DeriveError
+from derive.limits import Limit, require
 from derive.network import model
 from derive.network.spec import Network
+from derive.numbers.differences import (
+    EPS,
+    Differences,
+    differences,
+    entry,
+    entry_index,
+    given_sizes,
+    norm,
+    numeric_gradients,
+    param_keys,
+    relative_error,
+    work_estimate,
+)
+from derive.numbers.usercode import UserCodeError, UserInterrupt, user_code, validate_grads
 
-EPS = 1e-4  # central-difference step (relative to the array's largest entry, at least 1e-4)
-RTOL = 1e-6  # relative tolerance on ‖g − ĝ‖ / (‖g‖ + ‖ĝ‖) above the round-off floor
-FLOOR_FACTOR = 8.0  # safety factor on the round-off estimate u·|J|/ε per entry
+__all__ = ["EPS", "GradCheck", "UserCodeError", "UserInterrupt", "gradcheck", "gradcheck_impl",
+           "numeric_gradients", "param_keys", "user_code"]
+
+RTOL = 1e-6  # relative tolerance on ‖g − ĝ‖ / (‖g‖ + ‖ĝ‖) above the floor
+FLOOR_FACTOR = 8.0  # safety factor on the round-off estimates u·|J|/ε and u·s·Σ(|A| + |Y|)/ε
+NOISE_FACTOR = 4.0  # on the measured noise σ/ε of J (ĝ's own is σ/(√2 ε) per entry)
+TRUNCATION_FACTOR = 3.0  # on ‖ĝ(ε) − ĝ(ε/2)‖ (the leading truncation term is 4/3 of it)
+RESOLUTION = 0.05  # a floor above this part of the gradients' norm leaves an array unresolved
 U = float(np.finfo(float).eps)
 CRITERION = (
-    "pass if ‖g − ĝ‖ ≤ rtol·(‖g‖ + ‖ĝ‖) + floor, floor = 8·√n·u·max|J|/ε "
-    "(u = 2⁻⁵², the round-off of a central difference); ε = eps·max(1, max|P|) per array"
+    "pass if ‖g − ĝ‖ ≤ rtol·(‖g‖ + ‖ĝ‖) + floor, floor = the error of ĝ: round-off "
+    "8·u·(√n·max|J| + √n₀·s·Σ(|A[L]| + |Y|))/ε (u = 2⁻⁵², n₀ entries that did not move J) + "
+    "noise 4·√n·σ/ε (σ of J, measured along the steps) + truncation 3·‖ĝ(ε) − ĝ(ε/2)‖; "
+    "unresolved when floor > 5 % of max(‖g‖, ‖ĝ‖); ε = eps·max(1, max|P|) per array"
 )
+
+# -- the work one check may do (docs/limits.md) ------------------------------------------------
+PARAMETERS = Limit("gradcheck.parameters", 2_000_000, "parameters", "--layers",
+                   "checking every entry of every W[l] and b[l]")
+EXAMPLES = Limit("gradcheck.examples", 10_000, "examples", "--m", "a gradient check")
+#: the work estimate of the central differences (:func:`derive.numbers.differences.work_estimate`,
+#: in multiply-adds of ≈ 0.2 ns): 5·10¹⁰ is about 10 s, at most 20 s measured on a loaded laptop
+WORK = Limit("gradcheck.work", 50_000_000_000, "operations", "--m or --layers",
+             "checking every entry of W[l] and b[l] by central differences")
+MEMORY = Limit("gradcheck.memory", 1_500_000_000, "bytes", "--m or --layers",
+               "holding the arrays of the gradient check")
 
 
 @dataclass(frozen=True)
@@ -61,6 +106,7 @@ class ArrayCheck:
     floor: float
     status: str  # "pass", "fail" or "unresolved"
     worst_entry: tuple[int, ...] | None = None  # the entry with the largest |g − ĝ|
+    reason: str | None = None  # why it failed other than by its error, or why it is unresolved
 
     @property
     def passed(self) -> bool:
@@ -69,11 +115,17 @@ class ArrayCheck:
     def to_dict(self) -> dict:
         return {
             "name": self.name, "shape": list(self.shape), "eps": self.eps,
-            "relative_error": self.relative_error, "abs_error": self.abs_error,
-            "analytic_norm": self.analytic_norm, "numeric_norm": self.numeric_norm,
-            "floor": self.floor, "status": self.status,
+            "relative_error": _finite_or_none(self.relative_error),
+            "abs_error": _finite_or_none(self.abs_error),
+            "analytic_norm": _finite_or_none(self.analytic_norm),
+            "numeric_norm": self.numeric_norm, "floor": self.floor, "status": self.status,
             "worst_entry": list(self.worst_entry) if self.worst_entry is not None else None,
+            "reason": self.reason,
         }
+
+
+def _finite_or_none(x: float) -> float | None:
+    return x if math.isfinite(x) else None  # JSON has no NaN: a failed array says why instead
 
 
 @dataclass(frozen=True)
@@ -113,7 +165,8 @@ class GradCheck:
 
     @property
     def max_relative_error(self) -> float:
-        return max((a.relative_error for a in self.arrays if a.status != "unresolved"), default=0.0)
+        errors = [a.relative_error for a in self.arrays if a.status != "unresolved"]
+        return max(errors, default=0.0, key=lambda e: e if math.isfinite(e) else math.inf)
 
     @property
     def failed(self) -> tuple[str, ...]:
@@ -122,8 +175,8 @@ class GradCheck:
     def to_dict(self) -> dict:
         return {
             "network": self.network.to_dict(), "source": self.source, "passed": self.passed,
-            "max_relative_error": self.max_relative_error,
-            "overall_relative_error": self.overall_relative_error,
+            "max_relative_error": _finite_or_none(self.max_relative_error),
+            "overall_relative_error": _finite_or_none(self.overall_relative_error),
             "criterion": self.criterion, "rtol": self.rtol, "eps": self.eps, "seed": self.seed,
             "m": self.m, "arrays": [a.to_dict() for a in self.arrays],
             "failed": list(self.failed), "kinks": [k.message() for k in self.kinks],
@@ -131,115 +184,70 @@ class GradCheck:
         }
 
 
-def param_keys(net: Network) -> list[tuple[str, int]]:
-    return [(base, l) for l in range(1, net.L + 1) for base in ("W", "b")]
+def require_within_limits(net: Network, m: int) -> None:
+    """Refuse, before allocating, a check over :data:`PARAMETERS`, :data:`EXAMPLES`,
+    :data:`MEMORY` or :data:`WORK` (a :class:`derive.errors.ResourceLimit` naming the flag)."""
+    n = given_sizes(_concrete(net, None, None))
+    require(PARAMETERS, sum(a * (b + 1) for a, b in zip(n[1:], n[:-1], strict=False)))
+    require(EXAMPLES, m)
+    ops, memory = work_estimate(net, m)
+    require(MEMORY, memory)
+    require(WORK, ops)
 
 
-def numeric_gradients(net: Network, params: dict, X: np.ndarray, Y: np.ndarray, eps: float = EPS
-                      ) -> tuple[dict, dict, float]:
-    """Central differences of the whole cost J w.r.t. every W[l], b[l].
-
-    Returns (gradients, steps, max|J| seen). All copies of one array go through ONE forward
-    pass. Moving entry (i, j) of W[l] by δ moves Z[l] = W[l] A[l−1] + b[l] by exactly
-    δ eᵢ A[l−1][j, :] (columns convention), so each copy is Z[l] with one unit shifted, not a
-    product of its own. The copies enter the network at Z[l] (the layers below do not depend on
-    W[l], b[l]) and run through every later layer and the cost, side by side as extra examples
-    (:func:`_batched_cost`).
-    """
-    base_cache = model.forward(net, params, X)
-    grads, steps = {}, {}
-    jmax = abs(float(model.cost(net, base_cache, Y)))
-    cols = net.layout.columns
-    for key in param_keys(net):
-        base, layer = key
-        P = np.asarray(params[key], dtype=float)
-        step = eps * max(1.0, float(np.max(np.abs(P))) if P.size else 1.0)
-        Z, A_prev = base_cache["Z", layer], base_cache["A", layer - 1]
-        n = P.size
-        rows, cols_idx = np.unravel_index(np.arange(n), P.shape)
-        if base == "W":  # columns: W is n_l × n_{l-1}, entry (i, j) moves row i of Z by δ A_prev[j]
-            unit, src = (rows, cols_idx) if cols else (cols_idx, rows)
-            shift = A_prev[src, :] if cols else A_prev[:, src].T  # (n, m)
-        else:
-            unit = rows if cols else cols_idx
-            shift = np.ones((n, Z.shape[1] if cols else Z.shape[0]))
-        unit2 = np.tile(unit, 2)
-        delta = np.concatenate([step * shift, -step * shift])  # copies 0..n-1: +δ, n..2n-1: −δ
-        act = model.activation_or_standin(net, layer)
-        if layer < net.L and act.elementwise:
-            Jb = _cost_from_next_layer(net, params, X, Y, base_cache, layer, unit2, delta)
-        else:
-            Zp = np.broadcast_to(Z, (2 * n, *Z.shape)).copy()
-            if cols:
-                Zp[np.arange(2 * n), unit2, :] += delta
-            else:
-                Zp[np.arange(2 * n), :, unit2] += delta
-            Jb = _batched_cost(net, params, X, Y, layer, Zp)
-        J = (Jb[:n], Jb[n:])
-        grads[key] = ((J[0] - J[1]) / (2 * step)).reshape(P.shape)
-        steps[key] = step
-        jmax = max(jmax, float(np.max(np.abs(J[0]))), float(np.max(np.abs(J[1]))))
-    return grads, steps, jmax
-
-
-def _batched_cost(net: Network, params: dict, X, Y, layer: int, Zp: np.ndarray) -> np.ndarray:
-    """J of each of the k copies Zp[k] of Z[layer], through ONE batched forward pass of
-    :func:`derive.network.model.forward` (which takes leading batch axes) and :func:`derive.network.model.cost`."""
-    cache = model.forward(net, params, X, start=layer, start_value=("Z", Zp))
-    return model.cost(net, cache, Y)
-
-
-def _cost_from_next_layer(net, params, X, Y, cache, layer, unit, delta) -> np.ndarray:
-    """The same copies, entering one layer higher: copy k changes only unit uₖ of Z[l] (by
-    δₖ, a row of m numbers), so only that unit of A[l] changes, by Δₖ = g(Z[l]ᵤ + δₖ) − A[l]ᵤ
-    (the activation applied by :func:`derive.network.model.apply_activation`), and
-    Z[l+1] = W[l+1] A[l] + b[l+1] moves by exactly W[l+1][:, uₖ] Δₖ. The copies then run from
-    Z[l+1] through the batched forward pass and the cost (an outer product per copy: the affine
-    map is linear in A[l], and a full product per copy would cost n[l] times more). Element-wise
-    layers only."""
-    cols = net.layout.columns
-    Z, A, Z_next, W_next = cache["Z", layer], cache["A", layer], cache["Z", layer + 1], params["W", layer + 1]
-    if cols:
-        rows = Z[unit, :] + delta  # (k, m)
-        change = model.apply_activation(net, layer, rows) - A[unit, :]
-        Zp = Z_next[None, :, :] + W_next[:, unit].T[:, :, None] * change[:, None, :]
-    else:
-        rows = Z[:, unit].T + delta
-        change = model.apply_activation(net, layer, rows) - A[:, unit].T
-        Zp = Z_next[None, :, :] + change[:, :, None] * W_next[unit, :][:, None, :]
-    return _batched_cost(net, params, X, Y, layer + 1, Zp)
-
-
+# -- the comparison ----------------------------------------------------------------------------
 def analytic_gradients(derivation: Derivation, instance: model.Instance) -> dict:
     """dW[l], db[l] from the engine's own formulas (:func:`derive.engine.values.gradient_values`)."""
-    values = gradient_values(derivation, instance)
+    with np.errstate(all="ignore"):  # a non-finite entry fails its array, by name
+        values = gradient_values(derivation, instance)
     return {(base, l): values["d" + base, l] for base, l in param_keys(derivation.network)}
 
 
-def compare(net: Network, analytic: dict, numeric: dict, steps: dict, jmax: float,
-            rtol: float = RTOL) -> tuple[tuple[ArrayCheck, ...], float]:
+def compare(net: Network, analytic: dict, d: Differences, rtol: float = RTOL
+            ) -> tuple[tuple[ArrayCheck, ...], float]:
     """Apply the criterion array by array; also the overall relative error over all arrays."""
     checks = []
     for key in param_keys(net):
-        g, h = np.asarray(analytic[key], dtype=float), np.asarray(numeric[key], dtype=float)
+        g, h = np.asarray(analytic[key], dtype=float), np.asarray(d.gradients[key], dtype=float)
+        step, base, layer = d.steps[key], key[0], key[1]
+        name = f"{base}[{layer}]"
+        n = h.size
+        roundoff = (FLOOR_FACTOR * U * (math.sqrt(n) * max(d.jmax, 1e-300)
+                                        + math.sqrt(d.still[key]) * d.jscale) / step
+                    + NOISE_FACTOR * math.sqrt(n) * d.noise[key] / step)
+        truncation = TRUNCATION_FACTOR * norm(h - d.halves[key])
+        floor = roundoff + truncation
+        hn = norm(h)
+        if g.shape != h.shape:
+            checks.append(ArrayCheck(name, key, tuple(h.shape), step, math.nan, hn, math.nan,
+                                     math.nan, floor, "fail", None,
+                                     f"shape {_fmt(g.shape)}, not {_fmt(h.shape)}"))
+            continue
         diff = g - h
-        err = float(np.linalg.norm(diff))
-        gn, hn = float(np.linalg.norm(g)), float(np.linalg.norm(h))
-        floor = FLOOR_FACTOR * np.sqrt(g.size) * U * max(jmax, 1e-300) / steps[key]
-        rel = fd.relative_error(g, h)
-        if gn + hn <= 2 * floor:
-            status = "unresolved"
-        elif err <= rtol * (gn + hn) + floor:
-            status = "pass"
-        else:
+        err, gn = norm(diff), norm(g)
+        rel = relative_error(g, h)
+        reason = None
+        worst = entry_index(np.abs(diff)) if diff.size else None
+        if not np.all(np.isfinite(g)):
+            worst = entry_index(~np.isfinite(g))
+            reason = f"entry {entry(worst)} is {g[worst]}"
+        elif not all(math.isfinite(v) for v in (err, gn, rel)):
+            reason = f"‖g‖ = {gn:.3g} overflows" if not math.isfinite(gn) else "the error overflows"
+        if reason is not None or err > rtol * (gn + hn) + floor:
             status = "fail"
-        worst = tuple(int(i) for i in np.unravel_index(np.argmax(np.abs(diff)), diff.shape)) if diff.size else None
-        base, layer = key
-        checks.append(ArrayCheck(f"{base}[{layer}]", key, tuple(g.shape), steps[key], gn, hn, err,
-                                 rel, float(floor), status, worst))
-    G = np.concatenate([np.ravel(analytic[k]) for k in param_keys(net)])
-    H = np.concatenate([np.ravel(numeric[k]) for k in param_keys(net)])
-    return tuple(checks), fd.relative_error(G, H)
+        elif floor > RESOLUTION * max(gn, hn):
+            status = "unresolved"
+            if truncation > roundoff:  # not float64's resolution: the step itself
+                reason = "ĝ at ε and ε/2 disagree (a kink or strong curvature within the step)"
+        else:
+            status = "pass"
+        checks.append(ArrayCheck(name, key, tuple(g.shape), step, gn, hn, err, rel, float(floor),
+                                 status, worst, reason))
+    G = np.concatenate([np.ravel(analytic[k]) for k in param_keys(net)
+                        if np.shape(analytic[k]) == np.shape(d.gradients[k])] or [np.zeros(0)])
+    H = np.concatenate([np.ravel(d.gradients[k]) for k in param_keys(net)
+                        if np.shape(analytic[k]) == np.shape(d.gradients[k])] or [np.zeros(0)])
+    return tuple(checks), relative_error(G, H)
 
 
 def kink_warnings(net: Network, params: dict, X: np.ndarray, eps: float = EPS) -> tuple[KinkWarning, ...]:
@@ -261,6 +269,7 @@ def kink_warnings(net: Network, params: dict, X: np.ndarray, eps: float = EPS) -
     return tuple(out)
 
 
+# -- the checks --------------------------------------------------------------------------------
 def gradcheck(net: Network, seed: int | None = 0, m: int = 4, eps: float = EPS, rtol: float = RTOL,
               instance: model.Instance | None = None, derivation: Derivation | None = None,
               sizes=None) -> GradCheck:
@@ -269,18 +278,12 @@ def gradcheck(net: Network, seed: int | None = 0, m: int = 4, eps: float = EPS, 
     ``instance`` gives the parameters and data (else a seeded random one, away from kinks);
     ``derivation`` the formulas to check (else ``derive(net, prove=False)``).
     """
-    _check_numbers(eps, rtol)
-    net = _concrete(net, instance, sizes)
-    if instance is None:
-        instance = random_instance(net, seed, m, sizes, eps)
+    net, instance = _prepare(net, seed, m, eps, rtol, instance, sizes)
     d = derivation if derivation is not None else derive(net, prove=False)
     if d.network != net:
         d = replace(d, network=net)
     analytic = analytic_gradients(d, instance)
-    numeric, steps, jmax = numeric_gradients(net, instance.params, instance.X, instance.Y, eps)
-    arrays, overall = compare(net, analytic, numeric, steps, jmax, rtol)
-    return GradCheck(net, "derived formulas", arrays, overall, rtol, eps, seed, instance.m,
-                     kink_warnings(net, instance.params, instance.X, eps), notes=_notes(net))
+    return _result(net, "derived formulas", analytic, instance, seed, eps, rtol, ())
 
 
 def gradcheck_impl(net: Network, backward: Callable, seed: int | None = 0, m: int = 4,
@@ -288,26 +291,42 @@ def gradcheck_impl(net: Network, backward: Callable, seed: int | None = 0, m: in
                    sizes=None, source: str = "user function") -> GradCheck:
     """Check a user's numpy backward function against central differences.
 
-    ``backward(params, X, Y) -> grads`` with ``params = {"W1": ..., "b1": ..., "W2": ...}`` (the
-    network's convention) and ``grads = {"dW1": ..., "db1": ..., ...}`` of the cost J as defined
-    by the spec (mean over the m examples unless scale = "sum").
+    ``backward(params, X, Y) -> grads`` is called once, in this process, with ``params = {"W1":
+    ..., "b1": ..., "W2": ...}`` (copies, the network's convention) and copies of X and Y;
+    ``grads = {"dW1": ..., "db1": ..., ...}`` are gradients of the cost J as defined by the spec
+    (mean over the m examples unless scale = "sum"), each a real array (or nested lists) of its
+    parameter's shape; other keys are ignored (and noted). An exception, ``sys.exit`` or Ctrl-C
+    in it is a :class:`UserCodeError` naming it.
     """
+    net, instance = _prepare(net, seed, m, eps, rtol, instance, sizes)
+    named = {f"{b}{l}": np.array(instance.params[b, l], copy=True) for b, l in param_keys(net)}
+    function = f"your backward function {source}"
+    with user_code(function, f"running {function}"):
+        out = backward(named, instance.X.copy(), instance.Y.copy())
+    with user_code(f"the value {source} returned", f"reading the value {source} returned"):
+        analytic, extra = validate_grads(net, instance, out, source)
+    notes = (f"keys not checked: {', '.join(extra)}",) if extra else ()
+    return _result(net, source, analytic, instance, seed, eps, rtol, notes)
+
+
+def _prepare(net, seed, m, eps, rtol, instance, sizes) -> tuple[Network, model.Instance]:
+    """The concrete network and a finite instance, within the limits (checked before drawing)."""
     _check_numbers(eps, rtol)
     net = _concrete(net, instance, sizes)
+    require_within_limits(net, instance.m if instance is not None else m)
     if instance is None:
         instance = random_instance(net, seed, m, sizes, eps)
-    named = {f"{b}{l}": np.array(instance.params[b, l], copy=True) for b, l in param_keys(net)}
-    try:
-        out = backward(named, instance.X.copy(), instance.Y.copy())
-    except DeriveError:
-        raise
-    except Exception as exc:  # the user's code: report what it raised, in their terms
-        raise DeriveError(f"{source} raised {type(exc).__name__}: {exc}") from None
-    analytic = _validate_grads(net, instance, out, source)
-    numeric, steps, jmax = numeric_gradients(net, instance.params, instance.X, instance.Y, eps)
-    arrays, overall = compare(net, analytic, numeric, steps, jmax, rtol)
+    _require_finite_instance(net, instance)
+    return net, instance
+
+
+def _result(net, source, analytic, instance, seed, eps, rtol, notes) -> GradCheck:
+    with np.errstate(all="ignore"):  # a non-finite cost or gradient is reported, by name
+        d = differences(net, instance.params, instance.X, instance.Y, eps)
+    arrays, overall = compare(net, analytic, d, rtol)
     return GradCheck(net, source, arrays, overall, rtol, eps, seed, instance.m,
-                     kink_warnings(net, instance.params, instance.X, eps), notes=_notes(net))
+                     kink_warnings(net, instance.params, instance.X, eps),
+                     notes=_notes(net) + notes)
 
 
 def random_instance(net: Network, seed: int | None, m: int, sizes, eps: float) -> model.Instance:
@@ -321,27 +340,35 @@ def random_instance(net: Network, seed: int | None, m: int, sizes, eps: float) -
     raise DeriveError("could not draw parameters away from the activation kinks; try another --seed")
 
 
-def _validate_grads(net: Network, instance: model.Instance, out, source: str) -> dict:
-    if not isinstance(out, dict):
-        raise DeriveError(f"{source} returned {type(out).__name__}; expected a dict with keys "
-                          + ", ".join(f"d{b}{l}" for b, l in param_keys(net)))
-    grads = {}
-    for b, l in param_keys(net):
-        name = f"d{b}{l}"
-        if name not in out:
-            raise DeriveError(f"{source} returned no {name!r} (keys: {', '.join(map(str, out)) or 'none'})")
-        try:
-            value = np.asarray(out[name], dtype=float)
-        except (TypeError, ValueError):
-            raise DeriveError(f"{source}: {name} is not a numeric array") from None
-        want = np.shape(instance.params[b, l])
-        if value.shape != want:
-            raise DeriveError(f"{source}: {name} has shape {_fmt(value.shape)}, but {b}{l} has "
-                              f"shape {_fmt(want)} (a gradient has its parameter's shape)")
+def _require_finite_instance(net: Network, instance: model.Instance) -> None:
+    """Non-finite values, or a forward pass or cost that is not finite at them, are input
+    errors naming the array and the entry."""
+    given = [("X", instance.X), ("Y", instance.Y)]
+    given += [(f"{b}{l}", instance.params[b, l]) for b, l in param_keys(net)]
+    for name, value in given:
+        value = np.asarray(value, dtype=float)
         if not np.all(np.isfinite(value)):
-            raise DeriveError(f"{source}: {name} contains NaN or infinite entries")
-        grads[b, l] = value
-    return grads
+            i = entry_index(~np.isfinite(value))
+            raise DeriveError(f"entry {entry(i)} of {name} is {value[i]}: the values must be "
+                              "finite numbers")
+    with np.errstate(all="ignore"):
+        cache = model.forward(net, instance.params, instance.X)
+        for l in range(1, net.L + 1):
+            for base in ("Z", "A"):
+                value = cache[base, l]
+                if not np.all(np.isfinite(value)):
+                    i = entry_index(~np.isfinite(value))
+                    raise DeriveError(f"entry {entry(i)} of {base}[{l}] is {value[i]} at these "
+                                      "values (beyond float64): give smaller values")
+        A = cache["A", net.L]
+        per = np.asarray(model.loss_or_standin(net).numpy_per_unit(A, instance.Y), dtype=float)
+        per = np.broadcast_to(per, A.shape)
+    if not np.all(np.isfinite(per)):
+        i = entry_index(~np.isfinite(per))
+        raise DeriveError(
+            f"the cost J is not finite at these values: the loss at entry {entry(i)} of "
+            f"A[{net.L}] is {per[i]} (A[{net.L}] = {A[i]:.17g}, Y = {instance.Y[i]:.17g}); "
+            "give values where the loss is finite")
 
 
 def _fmt(shape) -> str:
