@@ -214,12 +214,17 @@ def known_names(L: int) -> str:
 def bad_character(text: str, pos: int) -> ParseError:
     """A clear error for a character no parser accepts: look-alike letters are named."""
     ch = text[pos]
+    code = f"U+{ord(ch):04X}"
     try:
         uname = unicodedata.name(ch)
     except ValueError:
-        uname = f"U+{ord(ch):04X}"
-    if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn"):
-        return ParseError(f"control or invisible character {uname} (U+{ord(ch):04X})", pos, text)
+        uname = code
+    if unicodedata.category(ch) == "Cs":
+        return ParseError(f"a lone surrogate {code}: not a character (the text is not valid "
+                          "Unicode)", pos, text)
+    if unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cn"):
+        shown = code if uname == code else f"{uname} ({code})"
+        return ParseError(f"control or invisible character {shown}", pos, text)
     if unicodedata.category(ch).startswith("L"):
         last = uname.rsplit(" ", 1)[-1]
         hint = ""
