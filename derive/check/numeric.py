@@ -104,6 +104,7 @@ class _Backend(E.NumpyBackend):
         super().__init__(standins, unit_axis=unit_axis)
         self._subs = subs
         self._size_map = size_map
+        self.subs, self.size_map = subs, size_map  # for the high-precision backend (precise)
         self._numbers: dict = {}  # constant -> float, memoized (few distinct constants per env)
         self._pointwise: dict = {}  # (expr, params) -> (function, its constants' values)
 

@@ -20,7 +20,7 @@ non-finite and why (``log of 0 in np.log(1 - A2)``).
 >>> nums = numbers_for(Network(layers=[3, 3, 1], activations=["relu", "sigmoid"], loss="bce"))
 >>> f = nums.derivation.formula("dZ", 2)
 >>> from derive.core import expr as E
->>> big = E.Scale(10**200, f.target)  # dZ2 + 1e200 - 1e200: float64 loses every digit of dZ2
+>>> # dZ2 + 1e200 - 1e200: float64 loses every digit of dZ2
 >>> lost = E.Sub(E.Add(E.Scalar(10**200), f.expr, broadcast=True), E.Scalar(10**200),
 ...              broadcast=True)
 >>> nums.equal(lost, f.target), nums.judge(lost, f.target, f.expr).equal
@@ -194,12 +194,12 @@ def _evaluate(e: E.Expr, values: Mapping, backend: PreciseBackend):
 def _read(env, e: E.Expr, expected: E.Expr, values: Mapping, dps: int) -> _Reading:
     ev = Evaluator(dps)
     b = env.backend
-    backend = PreciseBackend(ev, b.standins, b.unit_axis, b._subs, b._size_map)
+    backend = PreciseBackend(ev, b.standins, b.unit_axis, b.subs, b.size_map)
     used = {s.key for s in e.symbols() | expected.symbols()}
     exact = {k: backend.convert(v) for k, v in values.items() if k in used}
     got, culprit, top = _evaluate(e, exact, backend)
     reason = ev.reason
-    reference = PreciseBackend(Evaluator(dps), b.standins, b.unit_axis, b._subs, b._size_map)
+    reference = PreciseBackend(Evaluator(dps), b.standins, b.unit_axis, b.subs, b.size_map)
     want, _, _ = _evaluate(expected, exact, reference)
     got = np.broadcast_to(got, want.shape) if got.shape != want.shape else got
     return _Reading(got, want, culprit, reason, top, dps)
