@@ -137,6 +137,34 @@ def test_batched_differences_equal_plain_ones():
             assert np.allclose(g[key], plain, rtol=1e-7, atol=1e-12), (conv, key)
 
 
+def test_batched_sweeps_equal_plain_differences():
+    # a sweep carries copies of several layers, each joining at its own layer, in batches: the
+    # same numbers as one plain central difference per entry, whatever the batch size
+    D = importlib.import_module("derive.numbers.differences")
+    net = Network(layers=[3, 4, 4, 2], activations=["gelu", "tanh", "softmax"], loss="ce")
+    inst = model.random_instance(net, seed=4, m=3)
+    d = D.differences(net, inst.params, inst.X, inst.Y)
+    small = D.BATCH_BYTES
+    try:
+        D.BATCH_BYTES = 1  # one copy per batch: every sweep of one copy
+        one = D.differences(net, inst.params, inst.X, inst.Y)
+    finally:
+        D.BATCH_BYTES = small
+    for k in G.param_keys(net):
+        P = inst.params[k]
+        plain = np.empty(P.shape)
+        for idx in np.ndindex(P.shape):
+            costs = []
+            for sign in (1, -1):
+                p = dict(inst.params)
+                p[k] = P.copy()
+                p[k][idx] += sign * d.steps[k]
+                costs.append(float(model.cost(net, model.forward(net, p, inst.X), inst.Y)))
+            plain[idx] = (costs[0] - costs[1]) / (2 * d.steps[k])
+        assert np.allclose(d.gradients[k], plain, rtol=1e-8, atol=1e-13), k
+        assert np.allclose(one.gradients[k], d.gradients[k], rtol=1e-12, atol=0), k
+
+
 def test_numeric_and_analytic_gradients_match_autograd():
     net = Network(layers=[3, 4, 2], activations=["tanh", "sigmoid"], loss="bce")
     inst = model.random_instance(net, seed=5, m=6)
