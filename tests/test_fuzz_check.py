@@ -13,9 +13,9 @@ DeriveError), one of the documented verdicts and never ``internal_error``, with 
 message, and a JSON form. The run must also reach every other verdict, so the generator is not
 only producing parse errors.
 
-The default run checks DEFAULT_EXAMPLES formulas (about 20 s on a laptop); the issue's bar is
+The default run checks DEFAULT_EXAMPLES formulas (15 to 20 s on a laptop); the issue's bar is
 10,000 without an internal error: ``DERIVE_FUZZ_EXAMPLES=10000 python -m pytest
-tests/test_fuzz_check.py`` (about two minutes). Hypothesis is derandomized and keeps no database,
+tests/test_fuzz_check.py`` (two to three minutes). Hypothesis is derandomized and keeps no database,
 so every run checks the same formulas.
 """
 
@@ -33,7 +33,7 @@ from derive.check.numeric import numbers_for
 from derive.check.verdict import EXIT_CODES, VERDICTS, Verdict
 from derive.network.spec import Network
 
-DEFAULT_EXAMPLES = 1200
+DEFAULT_EXAMPLES = 1500
 EXAMPLES = int(os.environ.get("DERIVE_FUZZ_EXAMPLES", DEFAULT_EXAMPLES))
 
 NETS = [
