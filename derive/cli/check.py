@@ -79,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
 def render(v, equation: str | None = None) -> str:
     """The human-readable verdict: verdict line, message, mistakes, the correct formula, numbers."""
     label = {"correct": "correct", "shape_error": "incorrect: shape error",
-             "not_equivalent": "incorrect: not equivalent", "parse_error": "cannot check"}
+             "not_equivalent": "incorrect: not equivalent", "parse_error": "cannot check",
+             "internal_error": "internal error in derive (a bug: please report it)"}
     lines = [f"{label[v.verdict]}" + (f" — {v.target}" if v.target else "")]
     if v.message:
         lines.append(f"  {v.message}")
