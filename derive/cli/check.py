@@ -22,6 +22,7 @@ from derive.cli.common import (
     takes_file,
 )
 from derive.errors import DeriveError, UsageError
+from derive.limits import Limit
 
 # the checker and the network spec import SymPy: they load in run(), since `derive --help` loads
 # every command module
@@ -117,7 +118,8 @@ def _mat(value) -> str:
 # -- batch ------------------------------------------------------------------------------------------
 
 #: one line of a batch: longer ones are a parse_error result (the line is not read whole)
-LINE_LIMIT = 1 << 20
+LINE = Limit("check.batch_line", 1 << 20, "bytes", "a shorter line", "one line of a batch")
+LINE_LIMIT = LINE.value
 
 
 def run_batch(args: argparse.Namespace) -> int:
@@ -170,8 +172,8 @@ def check_bytes(raw: bytes, number: int = 1, default_syntax: str = "auto") -> di
         raw = raw.removeprefix(b"\xef\xbb\xbf")
     raw = raw.removesuffix(b"\n").removesuffix(b"\r")
     if len(raw) > LINE_LIMIT:
-        return _line_error(f"line {number} is {len(raw):,} bytes, over the limit of "
-                           f"{LINE_LIMIT:,} bytes per line")
+        return _line_error(f"line {number} is {len(raw):,} bytes or more, over the limit of "
+                           f"{LINE_LIMIT:,} bytes per line ({LINE.name})")
     try:
         line = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import IO, TYPE_CHECKING, Any
 
 from derive.errors import DeriveError, SpecError
+from derive.limits import Limit
 from derive.network.layout import LAYOUTS
 
 if TYPE_CHECKING:  # the spec module imports SymPy: commands load it in run(), not at --help
@@ -212,13 +213,15 @@ def read_argument(text: str, what: str) -> str:
     dropped); an input that is not UTF-8 is an error naming the byte."""
     if text != "-":
         return text
-    data = sys.stdin.buffer.read(_STDIN_LIMIT + 1)
-    if len(data) > _STDIN_LIMIT:
-        raise DeriveError(f"{what} from standard input is over {_STDIN_LIMIT:,} bytes")
+    data = sys.stdin.buffer.read(STDIN.value + 1)
+    if len(data) > STDIN.value:  # not read to its end: its size is unknown, only "too large"
+        raise DeriveError(f"{what} from standard input is over the limit of {STDIN.value:,} "
+                          f"bytes ({STDIN.name}); give {STDIN.flag}")
     return decode(data, f"{what} (standard input)").removesuffix("\n").removesuffix("\r")
 
 
-_STDIN_LIMIT = 1 << 20
+STDIN = Limit("cli.stdin_bytes", 1 << 20, "bytes", "a shorter input",
+              "an argument read from standard input")
 
 
 def decode(data: bytes, where: str) -> str:
