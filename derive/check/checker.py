@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import fields
 
 from derive.check import diagnose as D
-from derive.check.layers import layers_to_check
+from derive.check.layers import layer_indices, layers_to_check
 from derive.check.numeric import numbers_for
 from derive.check.verdict import SEVERITY, Mistake, Verdict
 from derive.core import expr as E
@@ -185,11 +185,11 @@ def _plan(parse, network, generic: dict, target_of=None) -> list[tuple[object, i
         return [(make(1), None)]
     if _generic_layer(probe):
         return [(make(GENERIC_DEPTH), l) for l in range(1, GENERIC_DEPTH + 1)]
-    here = _layers(probe)
+    here = layer_indices(probe)
     fixed = [a for a in here if a < PROBE_DEPTH - MAX_OFFSET]
     uses_L = len(fixed) < len(here)  # layers near the probe's depth were written as L, L-1, ...
     try:  # read one layer deeper: an index written with L moves, a number (dZ63) does not
-        moved = _layers(parse(square(make(PROBE_DEPTH + 1)), None))
+        moved = layer_indices(parse(square(make(PROBE_DEPTH + 1)), None))
     except DeriveError:
         moved = []
     if len(moved) == len(here):
@@ -216,15 +216,6 @@ def _target_layer(target_of, net) -> int:
 
 def _generic_layer(eq) -> bool:
     return bool(getattr(eq, "generic_layer", False))
-
-
-def _layers(eq) -> list[int]:
-    out = [eq.target.layer or 0]
-    for node in eq.rhs.walk():
-        layer = getattr(node, "layer", None)
-        if isinstance(layer, int):
-            out.append(layer)
-    return out
 
 
 def square(net):

@@ -61,7 +61,7 @@ def _offsets(parse: Callable, net, L: int) -> tuple[set[int], set[int]]:
         return set(range(-2, 3)), set()  # read at one layer only: a wide neighbourhood
     (a, ea), (_, eb) = readings
     relative, fixed = {0}, set()
-    for x, y in zip(_layer_indices(ea), _layer_indices(eb), strict=False):
+    for x, y in zip(layer_indices(ea), layer_indices(eb), strict=False):
         if y == x + 1:
             relative.add(x - a)
         else:
@@ -69,7 +69,8 @@ def _offsets(parse: Callable, net, L: int) -> tuple[set[int], set[int]]:
     return relative, fixed
 
 
-def _layer_indices(eq) -> list[int]:
+def layer_indices(eq) -> list[int]:
+    """The layer numbers an equation names: its target's (0 for none), then its right side's."""
     out = [eq.target.layer or 0]
     for node in eq.rhs.walk():
         layer = getattr(node, "layer", None)
