@@ -14,7 +14,7 @@ import pytest
 import sympy as sp
 
 from derive.cli import main
-from derive.errors import DeriveError, ParseError, SpecError
+from derive.errors import DeriveError, ParseError, ResourceLimit, SpecError
 from derive.jacobian.naive import activation_step, naive_chain_rule
 from derive.jacobian.quantities import sizes_of
 from derive.jacobian.steps import contraction
@@ -256,8 +256,10 @@ def test_bad_names(text):
 def test_limits():
     with pytest.raises(SpecError, match="layers 1 to 2"):
         jacobian("Z3", "W1", Network(depth=2))
-    with pytest.raises(SpecError, match="at most 4096"):
-        jacobian("Z1", "W1", Network(depth=1), {"n0": 9, "n1": 9, "m": 9})
+    with pytest.raises(ResourceLimit, match=r"6,561 entries, over the limit of 4,096 entries"):
+        jacobian("Z1", "W1", Network(depth=1), {"n0": 9, "n1": 9, "m": 9})  # (9·9)·(9·9)
+    with pytest.raises(ResourceLimit, match=r"jacobian\.size"):
+        jacobian("Z1", "W1", Network(depth=1), {"n0": 65})
     with pytest.raises(SpecError, match="disagrees"):
         jacobian("Z1", "W1", Network(layers=[3, 2]), {"n0": 2})
     with pytest.raises(SpecError):
@@ -305,7 +307,7 @@ def test_cli_json_and_latex(capsys):
 @pytest.mark.parametrize("argv,msg", [
     (["jacobian", "Q1", "W1"], "cannot read"),
     (["jacobian", "Z1", "W1", "--sizes", "n0=2;m=2"], "n0=2,n1=2,m=2"),
-    (["jacobian", "Z1", "W1", "--sizes", "n0=20,n1=20,m=20"], "at most 4096"),
+    (["jacobian", "Z1", "W1", "--sizes", "n0=20,n1=20,m=20"], "(jacobian.entries)"),
     (["jacobian", "J", "W1", "--layers", "2,2,2,2,2,2"], "at most 3"),
 ])
 def test_cli_errors(argv, msg, capsys):

@@ -1,7 +1,7 @@
 """Where the scalar chain rule breaks for matrices, and what the activation step really is.
 
-:func:`naive_chain_rule` takes a student's ordering (the built-in one is seed 002's
-``dZ[1] = dZ[2] W[2]ᵀ ⊙ g[1]′(Z[1])``: "multiply the derivatives in order") and tries it on the
+:func:`naive_chain_rule` takes a student's ordering (the built-in one is the ordering
+students write, ``dZ[1] = dZ[2] W[2]ᵀ ⊙ g[1]′(Z[1])``: "multiply the derivatives in order") and tries it on the
 same small sizes as the Jacobian: with symbolic sizes the product dZ[2] W[2]ᵀ is (n2×m)·(n1×n2) and
 fails; with every size 2 it type-checks (the trap), so both formulas are evaluated on a random
 instance and the entries that differ are listed, next to the engine's formula and a central
@@ -51,7 +51,8 @@ from derive.network.spec import m as m_symbol
 from derive.network.symbols import SymbolTable
 from derive.parse import parse_expression
 
-BUILTINS = ("seed", "dW")
+BUILTINS = ("dZ", "dW")
+ALIASES = {"seed": "dZ"}  # the name the CLI used for dZ before; still accepted
 _TARGET = re.compile(r"\s*d(?P<base>[WbZA])\s*(?:(?P<a>\d{1,4})|\[(?P<b>\d{1,4})\]|"
                      r"\^\{\[(?P<c>\d{1,4})\]\}|\^\[(?P<d>\d{1,4})\]|_\{?(?P<e>\d{1,4})\}?)\s*")
 TOLERANCE = 1e-9
@@ -115,13 +116,15 @@ def _table(net: Network, m: int | None) -> Table:
 
 
 def builtin(name: str, net: Network) -> tuple[str, int, Builder]:
-    """(target kind, layer, builder) of a built-in naive ordering: ``seed`` is seed 002's
-    dZ[l] = dZ[l+1] W[l+1]ᵀ ⊙ g[l]′(Z[l]) (l = L−1), ``dW`` is dW[l] = (1/m) dZ[l] A[l-1]
-    (∂Z/∂W taken as A, the scalar rule's guess; rows: (1/m) A[l-1] dZ[l])."""
-    if name == "seed":
+    """(target kind, layer, builder) of a built-in naive ordering: ``dZ`` is the ordering
+    students write, dZ[l] = dZ[l+1] W[l+1]ᵀ ⊙ g[l]′(Z[l]) (l = L−1); ``dW`` is
+    dW[l] = (1/m) dZ[l] A[l-1] (∂Z/∂W taken as A, the scalar rule's guess; rows: (1/m) A[l-1]
+    dZ[l]). ``seed`` is an old name of ``dZ``."""
+    name = ALIASES.get(name, name)
+    if name == "dZ":
         if net.L < 2:
-            raise SpecError("the seed example dZ[1] = dZ[2] W[2]ᵀ ⊙ g[1]′(Z[1]) needs two layers "
-                            "(--layers n0,n1,n2)")
+            raise SpecError("the built-in dZ example dZ[1] = dZ[2] W[2]ᵀ ⊙ g[1]′(Z[1]) needs two "
+                            "layers (--layers n0,n1,n2)")
         l_ = net.L - 1
 
         def build(T: Table) -> E.Expr:
@@ -169,7 +172,7 @@ def _concrete(e: E.Expr, subs: dict[sp.Symbol, int]) -> E.Expr:
 
 def naive_chain_rule(net: Network, formula: str | None = None,
                      sizes: Mapping[str, int] | None = None, seed: int = 0,
-                     example: str = "seed") -> NaiveResult:
+                     example: str = "dZ") -> NaiveResult:
     """Try a student's ordering (``formula`` as ``"dZ1 = ..."``, read by derive.parse; default the
     built-in ``example``) with symbolic sizes and with the concrete ones; when it fits, compare its
     numbers with the engine's formula on a random instance."""
@@ -239,7 +242,7 @@ def naive_chain_rule(net: Network, formula: str | None = None,
 def _builtin_text(example: str, net: Network, layer: int) -> str:
     act = net.activation(layer)
     g = f"g[{layer}]" if act is None else act.text
-    if example == "seed":
+    if ALIASES.get(example, example) == "dZ":
         return f"dZ[{layer}] = dZ[{layer + 1}] W[{layer + 1}]ᵀ ⊙ {g}′(Z[{layer}])"
     prev = "X" if layer == 1 else f"A[{layer - 1}]"
     scale = "(1/m) " if net.scale == "mean" else ""

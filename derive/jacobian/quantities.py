@@ -28,12 +28,15 @@ from derive.core.expr import as_sympy
 from derive.core.names import latex_name, text_name
 from derive.errors import ParseError, SpecError
 from derive.layers.dense import affine
+from derive.limits import Limit, require
 from derive.network.model import symbol_matrix, sympy_activation
 from derive.network.spec import Network
 from derive.network.spec import m as m_symbol
 from derive.network.symbols import shape_of
 
-MAX_SIZE = 64  # any one size
+#: any one size: the entries are listed one by one, and a quantity of 64 × 64 already has 4096
+SIZE = Limit("jacobian.size", 64, "units", "--sizes (or --layers)", "one size, entry by entry,")
+MAX_SIZE = SIZE.value
 DEFAULT_SIZE = 2
 
 Key = tuple[str, int | None]  # (base, layer) of a quantity: ("W", 1), ("X", None), ("J", None)
@@ -125,17 +128,17 @@ def resolve_sizes(net: Network, sizes: Mapping[str, int] | None = None) -> tuple
         if key not in known:
             raise SpecError(f"unknown size {key!r}: this network has "
                             f"{', '.join(sorted(known - {'m'}, key=lambda k: int(k[1:])))} and m")
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_SIZE:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise SpecError(f"size {key} = {value!r}: give a whole number from 1 to {MAX_SIZE}")
+        require(SIZE, value, f"size {key}")
     filled = []
     for l, given in enumerate(net.layers or ()):
         want = given_sizes.get(f"n{l}")
         if given is not None and want is not None and want != given:
             raise SpecError(f"size n{l} = {want} disagrees with the spec's layer size {given}")
         size = given if given is not None else (want if want is not None else DEFAULT_SIZE)
-        if given is not None and given > MAX_SIZE:
-            raise SpecError(f"layer size n{l} = {given} is too large to show entry by entry "
-                            f"(at most {MAX_SIZE}); give smaller --layers or --sizes")
+        if given is not None:
+            require(SIZE, given, f"the layer size n{l}")
         filled.append(size)
     return net.replace(layers=tuple(filled)), given_sizes.get("m", DEFAULT_SIZE)
 

@@ -21,21 +21,23 @@ LaTeX show block (i, j) as the matrix over (k, l). For the scalar cost J the arr
 
 from __future__ import annotations
 
+import inspect
+import sys
+import types
 from collections.abc import Mapping
 
 import sympy as sp
 
 from derive.errors import SpecError
+from derive.jacobian.cost import require_work
 from derive.jacobian.forms import ClosedForm, closed_form
 from derive.jacobian.quantities import (
     Quantity,
     SymbolicModel,
     cells,
     code,
-    fmt_shape,
     nested,
     parse_quantity,
-    prod,
     quantity_shape,
     resolve_sizes,
     symbolic_model,
@@ -48,10 +50,13 @@ from derive.network.spec import Network
 __all__ = ["ClosedForm", "JacobianResult", "Quantity", "SymbolicModel", "jacobian",
            "parse_quantity", "quantity_shape", "resolve_sizes", "symbolic_model"]
 
-MAX_ENTRIES = 4096  # entries of the whole array (e.g. 8×8×8×8)
 MAX_SPAN = 3  # layers a derivative may pass through (entries grow with every layer)
 SIMPLIFY_OPS = 80  # entries up to this many operations are simplified for display
 SIMPLIFY_ENTRIES = 256
+#: Python calls one display simplification may make. sp.simplify of a 40-80 operation entry took
+#: 3-50 s when it did not shorten it (gelu, swish, a relu before sigmoid and bce: 3-11 million
+#: calls) and at most 2 s, under 0.6 million calls, when it did (softmax with ce, sigmoid)
+SIMPLIFY_CALLS = 1_500_000
 
 
 def jacobian(of: str | Quantity, wrt: str | Quantity, net: Network,
@@ -72,12 +77,6 @@ def jacobian(of: str | Quantity, wrt: str | Quantity, net: Network,
                         "quantity (derive jacobian J W1), not the other way round")
     of_shape = quantity_shape(cnet, m, of_q)
     wrt_shape = quantity_shape(cnet, m, wrt_q)
-    count = prod(of_shape) * prod(wrt_shape)
-    if count > MAX_ENTRIES:
-        raise SpecError(
-            f"∂{of_q.text}/∂{wrt_q.text} has {fmt_shape(of_shape + wrt_shape)} = {count} entries; "
-            f"at most "
-            f"{MAX_ENTRIES} are shown: choose smaller --sizes (e.g. n0=2,n1=2,m=2)")
     cut = wrt_q if wrt_q.base in ("Z", "A") else None
     upto = _layer_of(of_q, cnet)
     span = upto - _layer_of(wrt_q, cnet)
@@ -85,6 +84,7 @@ def jacobian(of: str | Quantity, wrt: str | Quantity, net: Network,
         raise SpecError(
             f"∂{of_q.text}/∂{wrt_q.text} passes through {span} layers; entry by entry this is "
             f"shown for at most {MAX_SPAN}: pick quantities closer together")
+    require_work(of_q, wrt_q, cnet, m)  # the entries and SymPy's work, before anything is built
     model = symbolic_model(cnet, m, cut=cut, upto=max(upto, 0), with_cost=of_q.base == "J")
     if wrt_q.key not in model.leaves:  # wrt lies downstream of of (e.g. ∂Z1/∂W2): all zero
         model = symbolic_model(cnet, m, cut=cut, upto=cnet.L, with_cost=of_q.base == "J")
@@ -131,13 +131,57 @@ def _abbreviate(flat: list[sp.Expr], model: SymbolicModel, of: Quantity) -> list
     small = len(flat) <= SIMPLIFY_ENTRIES
     for e in flat:
         if e != 0 and reps:
-            e = e.subs(reps)
+            e = _substituted(e, reps)
         if small and e != 0 and not e.is_Atom and sp.count_ops(e) <= SIMPLIFY_OPS:
-            tidy = sp.simplify(e)
-            if sp.count_ops(tidy) < 0.6 * sp.count_ops(e):  # only when clearly shorter
+            tidy = _simplified(e)
+            if tidy is not None and sp.count_ops(tidy) < 0.6 * sp.count_ops(e):  # clearly shorter
                 e = tidy
         out.append(e)
     return out
+
+
+def _substituted(e: sp.Expr, reps: list[tuple[sp.Expr, sp.Symbol]]) -> sp.Expr:
+    """``e.subs(reps)``: the pairs in order, one at a time, as ``subs`` takes a list, but a pair
+    whose expression has a free symbol that ``e`` (as substituted so far) lacks is skipped: it
+    cannot occur in ``e`` in any form (SymPy matches subexpressions of ``e``, exactly or as part
+    of a sum, product or power, and their free symbols are among ``e``'s), so ``subs`` would
+    return ``e`` unchanged after a walk over all of it. An entry of ∂Z[1]/∂W[1] is one symbol:
+    without the test it was walked once per forward name, 64 times at sizes 8."""
+    for old, new in reps:
+        if old.free_symbols <= e.free_symbols:
+            e = e.subs(old, new)
+    return e
+
+
+_RESUMABLE = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
+
+
+class _OverBudget(BaseException):  # not an Exception: SymPy's own ``except Exception`` lets it by
+    pass
+
+
+def _simplified(e: sp.Expr) -> sp.Expr | None:
+    """``sp.simplify(e)``, or None when it makes more than :data:`SIMPLIFY_CALLS` Python calls
+    (counted by a profile hook, so the cut is the same on a slow machine as on a fast one; the
+    entry is then shown as it is, which is the same function)."""
+    calls = 0
+
+    def count(frame: types.FrameType, event: str, arg: object) -> None:
+        nonlocal calls
+        if event == "call":
+            calls += 1
+            # raised once, and never in a generator's frame, where a close() would swallow it
+            if calls > SIMPLIFY_CALLS and not frame.f_code.co_flags & _RESUMABLE:
+                sys.setprofile(None)
+                raise _OverBudget
+    previous = sys.getprofile()
+    sys.setprofile(count)
+    try:
+        return sp.simplify(e)
+    except _OverBudget:
+        return None
+    finally:
+        sys.setprofile(previous)
 
 
 INDEX_NAMES = ("i", "j", "k", "l")
