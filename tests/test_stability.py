@@ -18,7 +18,7 @@ from autograd import grad, jacobian
 
 from derive.catalogue import rules
 from derive.cli import main
-from derive.errors import ParseError, SpecError
+from derive.errors import ParseError, ResourceLimit, SpecError
 from derive.stability.analyse import (
     LOG_TINY,
     analyse,
@@ -292,8 +292,10 @@ def test_bad_input_is_a_clear_error():
         analyse(init="kaiming")
     with pytest.raises(SpecError, match="depth must be"):
         analyse(depth=0)
-    with pytest.raises(SpecError, match="weights is more than"):
+    with pytest.raises(ResourceLimit, match=r"stability\.work"):  # 1000 × 4096² weights
         analyse(depth=1000, width=4096)
+    with pytest.raises(ResourceLimit, match=r"stability\.depth"):
+        analyse(depth=1001, width=2)
     with pytest.raises(SpecError, match="gain must be"):
         analyse(gain=float("nan"))
     with pytest.raises(SpecError, match="gain in"):
@@ -370,7 +372,8 @@ def test_cli_symbolic(capsys):
     (["--sweep", "--depths", "10,x"], "not a whole number"),
     (["--sweep", "--inits", "foo"], "unknown init"),
     (["--json", "--format", "latex"], "not allowed with argument --json"),
-    (["--depth", "100000"], "depth must be"),
+    (["--depth", "100000"], "over the limit of 1,000 layers (stability.depth)"),
+    (["--depth", "0"], "depth must be a whole number"),
 ])
 def test_cli_errors(capsys, argv, needle):
     assert main(["stability", *argv]) == 2

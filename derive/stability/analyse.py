@@ -34,6 +34,7 @@ float64 (2.2e-308) or above the largest (1.8e308), or is exactly 0.
 from __future__ import annotations
 
 import functools
+import gc
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,18 +47,23 @@ from derive.catalogue import rules
 from derive.errors import DeriveError, SpecError
 from derive.layers.dense import affine
 from derive.network.layout import LAYOUTS
+from derive.stability.cost import (
+    DEPTH,
+    SVD_WIDTH,
+    keeps_weights,
+    norm_chunk,
+    require_run,
+    require_sweep,
+)
 
 LAYOUT = LAYOUTS["columns"]  # one column per example: a[l] is width×batch
 
 INITS = ("identity", "normal", "xavier", "he", "orthogonal")
 STABLE_DECADES = 1.0  # stable when the fitted factor changes ‖δ‖ by less than 10^1 over the depth
-MAX_DEPTH, MAX_WIDTH, MAX_BATCH = 1000, 4096, 4096
-MAX_WEIGHTS = 2**27  # depth × width²: the weights drawn (twice: forward, then backward)
-MAX_ACTIVATIONS = 2**25  # depth × width × batch: the stored g′(z)
+MAX_DEPTH = DEPTH.value  # the limits on depth, work and memory: derive.stability.cost
 MAX_GAIN = 1e6
 LOG_TINY = math.log(np.finfo(float).tiny)  # smallest normal float64
 LOG_HUGE = math.log(np.finfo(float).max)
-SVD_WIDTH = 96  # up to this width ‖·‖₂ comes from a full SVD; above, from Lanczos
 LANCZOS_STEPS, LANCZOS_TOL, LANCZOS_CHUNK = 80, 1e-11, 8
 
 
@@ -181,16 +187,10 @@ def positively_homogeneous(name: str) -> bool:
 
 
 def _check_sizes(depth: int, width: int, batch: int, gain: float, init: str) -> None:
-    for what, v, hi in (("depth", depth, MAX_DEPTH), ("width", width, MAX_WIDTH),
-                        ("batch", batch, MAX_BATCH)):
-        if isinstance(v, bool) or not isinstance(v, int | np.integer) or not 1 <= v <= hi:
-            raise SpecError(f"{what} must be a whole number from 1 to {hi}, not {v!r}")
-    if depth * width * width > MAX_WEIGHTS:
-        raise SpecError(f"depth × width² = {depth * width * width:,} weights is more than "
-                        f"{MAX_WEIGHTS:,}: use a smaller depth or width")
-    if depth * width * batch > MAX_ACTIVATIONS:
-        raise SpecError(f"depth × width × batch = {depth * width * batch:,} is more than "
-                        f"{MAX_ACTIVATIONS:,}: use a smaller batch")
+    """Bad values are a SpecError (the limits on depth, work and memory are checked after)."""
+    for what, v in (("depth", depth), ("width", width), ("batch", batch)):
+        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
+            raise SpecError(f"{what} must be a whole number of at least 1, not {v!r}")
     if not (isinstance(gain, int | float) and math.isfinite(gain) and abs(gain) <= MAX_GAIN):
         raise SpecError(f"gain must be a finite number of size at most {MAX_GAIN:g}, not {gain!r}")
     if init not in INITS:
@@ -316,6 +316,7 @@ def analyse(depth: int = 50, width: int = 64, activation: str = "tanh", init: st
     act = element_wise_activation(activation)
     init = str(init).strip().lower()
     _check_sizes(depth, width, batch, gain, init)
+    require_run(int(depth), int(width), int(batch), init)  # before anything is drawn
     gain = float(gain)
     weight, A, upstream = draw(depth, width, init, gain, seed, batch)
     n, L = width, depth
@@ -326,12 +327,19 @@ def analyse(depth: int = 50, width: int = 64, activation: str = "tanh", init: st
     log_act = np.empty(L + 1)
     log_act[0] = _log_rms(np.log(np.linalg.norm(A, axis=0)))
     D = np.empty((L, n, batch))
-    stack = np.empty((2 * LANCZOS_CHUNK, n, n))  # W[l] and example 0's J[l], a chunk at a time
+    chunk = norm_chunk(n, L)  # layers whose norms are taken together (fewer when wide)
+    stack = np.empty((2 * chunk, n, n))  # W[l] and example 0's J[l], a chunk at a time
     wn, jn, method = np.empty(L), np.empty(L), "svd"
+    kept: list[np.ndarray] | None = [] if keeps_weights(L, n) else None  # else drawn again
     with np.errstate(all="ignore"):
         for l in range(L):
             W = weight(l)
+            if kept is not None:
+                kept.append(W)
             Z = affine(LAYOUT, W, A)  # the dense layer's map, without biases
+            # the evaluation behind affine leaves a reference cycle that holds W: collected now,
+            # not after many layers (at width 4096 each one kept 128 MB: 1.2 GB at depth 4)
+            gc.collect(1)
             if not np.all(np.isfinite(Z)):
                 raise DeriveError(
                     f"layer {l + 1}: the forward pass overflowed float64 (the activations grow "
@@ -340,10 +348,10 @@ def analyse(depth: int = 50, width: int = 64, activation: str = "tanh", init: st
             D[l] = np.asarray(der(Z), dtype=float) * np.ones_like(Z)
             if not np.all(np.isfinite(D[l])):
                 raise DeriveError(f"layer {l + 1}: {act.name}′(z) is not finite")
-            k = l % LANCZOS_CHUNK
+            k = l % chunk
             stack[2 * k] = W
             np.multiply(D[l, :, :1], W, out=stack[2 * k + 1])
-            if k == LANCZOS_CHUNK - 1 or l == L - 1:
+            if k == chunk - 1 or l == L - 1:
                 norms2, method = spectral_norms(stack[:2 * k + 2])
                 wn[l - k:l + 1], jn[l - k:l + 1] = norms2[0::2], norms2[1::2]
             A = np.asarray(fwd(Z), dtype=float) * np.ones_like(Z)
@@ -356,7 +364,8 @@ def analyse(depth: int = 50, width: int = 64, activation: str = "tanh", init: st
         delta = upstream
         log_delta = np.zeros((L + 1, batch))
         for l in range(L, 0, -1):
-            delta = weight(l - 1).T @ (delta * D[l - 1])
+            W = kept[l - 1] if kept is not None else weight(l - 1)
+            delta = W.T @ (delta * D[l - 1])
             c = np.linalg.norm(delta, axis=0)
             log_delta[l - 1] = log_delta[l] + np.log(c)
             delta = delta / np.where(c > 0, c, 1.0)
@@ -445,9 +454,13 @@ def sweep(depths: Sequence[int] = (10, 20, 50), inits: Sequence[str] = INITS,
     """
     if not depths or not inits or not activations:
         raise SpecError("a sweep needs at least one depth, one init and one activation")
-    if len(depths) * len(inits) * len(activations) > 60:
-        raise SpecError("at most 60 runs in one sweep (depths × inits × activations)")
     parsed = [parse_init(i) for i in inits]
+    for a in activations:
+        element_wise_activation(a)
+    for d in depths:
+        _check_sizes(d, width, batch, gain, parsed[0][0])  # bad values first, as a run says them
+    require_sweep([(int(d), name) for d in depths for _ in activations for name, _g in parsed],
+                  width, batch)
     runs = tuple(
         analyse(depth=int(d), width=width, activation=a, init=name,
                 gain=gain if g is None else g, seed=seed, batch=batch)

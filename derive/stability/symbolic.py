@@ -356,7 +356,7 @@ def scaled_identity(n: int = 2, depth: int = 4) -> SymbolicResult:
               r"\lim_{L\to\infty} s^L = 0,\ 1,\ \infty", "SymPy limit",
               limits == {"1/2": 0, "1": 1, "3/2": sp.oo}),
         Claim("forward too", "with b = 0 also A[L] = s^L X: the activations explode or vanish "
-              "with the same factor (seed 000)", r"A^{[L]} = s^L X",
+              "with the same factor, not only the gradients", r"A^{[L]} = s^L X",
               f"SymPy: W(⋯(W x)) = s^L x for L = 1..{depth}", fwd_ok),
     )
     return SymbolicResult("scaled_identity", "Linear layers with W[l] = s·I", steps,
