@@ -11,7 +11,7 @@ from derive.cli import main
 from derive.core.printing import to_latex
 from derive.engine.backward import derive
 from derive.engine.values import gradient_values
-from derive.errors import DeriveError, SpecError
+from derive.errors import DeriveError, ResourceLimit, SpecError
 from derive.handout.checks import fd_rows, judge, own_verdict, variants
 from derive.handout.doc import md_text, tex_text
 from derive.handout.document import handout, key_path, parse_sections
@@ -244,7 +244,7 @@ def test_missing_tex_engine_is_a_clear_error(monkeypatch):
 
 
 def test_depth_bound():
-    with pytest.raises(SpecError, match="at most"):
+    with pytest.raises(ResourceLimit, match=r"61 layers, over the limit of 60 layers \(handout"):
         handout(Network(depth=61))
 
 

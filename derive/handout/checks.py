@@ -222,8 +222,12 @@ _REASONS = {
 }
 
 
-def own_verdict(v: Variant, env: dict, net: Network) -> dict[str, Any]:
-    """Judge a variant without the checker: shapes first (ShapeMismatch), then the value."""
+def own_verdict(v: Variant, env: dict, net: Network, narrowed: Variant | None = None
+                ) -> dict[str, Any]:
+    """Judge a variant without the checker: shapes first (ShapeMismatch), then the value on
+    ``env`` (the values of ``net``'s quantities). ``narrowed``: the same variant of a narrowed
+    copy of the network, whose values ``env`` holds (:func:`judge`; the shapes are the full
+    network's)."""
     expected = f"{to_text(v.target)} = {to_text(v.correct)}"
     base = {"mistakes": [v.code], "expected": expected, "source": "handout"}
     try:
@@ -234,6 +238,8 @@ def own_verdict(v: Variant, env: dict, net: Network) -> dict[str, Any]:
         got, want = "×".join(map(str, built.shape)), "×".join(map(str, v.target.shape))
         return {**base, "verdict": "shape_error",
                 "message": f"the right side is {got} but {v.target.text} is {want}; {_REASONS[v.code]}"}
+    if narrowed is not None:
+        v, built = narrowed, rebuild(narrowed.expr)
     backend = E.NumpyBackend(model.standins(net))
     m_value = model.example_count(net, env["X", None])
     value = np.asarray(E.evaluate(bind_m(built, m_value), env, backend), dtype=float)
@@ -249,10 +255,15 @@ def judge(derivation: Derivation, seed: int = 0) -> list[tuple[Variant, dict[str
     """Each variant with its verdict: ``derive.check.check`` when present, else :func:`own_verdict`.
     Variants that turn out correct for this network are dropped."""
     net = derivation.network
-    env = gradient_values(derivation, model.random_instance(net, seed=seed, m=4))
+    # the numbers for own_verdict, drawn only when the checker gives no verdict, on the network
+    # with layers wider than MAX_FD_WIDTH narrowed (a 100,000-unit W would be 80 GB)
+    small = fd_network(net)
+    narrowed = small.layers != tuple(model.concrete_sizes(net))
+    small_derivation = derive(small, prove=False) if narrowed else derivation
+    values: dict | None = None
     checker = _checker()
     out = []
-    for v in variants(derivation):
+    for v, sv in zip(variants(derivation), variants(small_derivation), strict=True):
         verdict = None
         if checker is not None:
             for text in (v.text, v.code_text):
@@ -265,7 +276,11 @@ def judge(derivation: Derivation, seed: int = 0) -> list[tuple[Variant, dict[str
                     break
                 verdict = None
         if verdict is None:
-            verdict = own_verdict(v, env, net)
+            if values is None:
+                values = gradient_values(small_derivation,
+                                         model.random_instance(small_derivation.network,
+                                                               seed=seed, m=4))
+            verdict = own_verdict(v, values, small_derivation.network, sv if narrowed else None)
         if verdict.get("verdict") != "correct":
             out.append((v, verdict))
     return out

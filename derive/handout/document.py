@@ -34,6 +34,7 @@ from derive.errors import DeriveError, SpecError
 from derive.handout import plugins
 from derive.handout import sections as S
 from derive.handout.doc import Block, Para, render_md, render_tex
+from derive.limits import Limit, require
 from derive.network.spec import Network
 
 CORE: dict[str, plugins.Section] = {
@@ -49,7 +50,10 @@ CORE: dict[str, plugins.Section] = {
 PLUGINS = tuple(plugins.SECTIONS)  # ("jacobian", "stability", "numbers")
 SECTIONS = tuple(CORE) + PLUGINS
 DEFAULT_SECTIONS = tuple(CORE)
-MAX_DEPTH = 60  # a handout is for reading: beyond this, tables and proofs get long and slow
+#: a handout is for reading: beyond 60 layers its tables and proofs run to many pages (and the
+#: whole handout of a 60-layer network takes about 10 s to build)
+DEPTH = Limit("handout.depth", 60, "layers", "--layers", "a handout")
+MAX_DEPTH = DEPTH.value
 TEX_TIMEOUT = 120  # seconds per pdflatex run
 TEX_PACKAGES = "texlive-latex-base texlive-latex-recommended texlive-pictures"
 
@@ -124,8 +128,7 @@ def handout(net_or_derivation: Network | Derivation, title: str | None = None,
     if isinstance(net_or_derivation, Derivation):
         d = net_or_derivation
     else:
-        if net_or_derivation.L > MAX_DEPTH:
-            raise SpecError(f"a handout covers at most {MAX_DEPTH} layers, not {net_or_derivation.L}")
+        require(DEPTH, net_or_derivation.L)
         d = derive(net_or_derivation, prove=False)
     if d.proof is None:
         d = replace(d, proof=prove(d, seed=seed, strict=True))

@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from derive.engine.backward import derive
 from derive.errors import DeriveError
 from derive.handout.doc import Block, Heading, Para, Raw, ascii_fragment
 from derive.handout.sections import Context
@@ -27,7 +28,7 @@ from derive.jacobian.naive import naive_chain_rule
 from derive.jacobian.steps import contraction
 from derive.jacobian.tensor import jacobian
 from derive.jacobian.text import report_latex
-from derive.network.model import random_instance
+from derive.network.model import concrete_sizes, random_instance
 from derive.network.spec import Network
 from derive.numbers.render import render_latex
 from derive.numbers.worked import worked_example
@@ -35,6 +36,7 @@ from derive.stability.analyse import INITS, sweep
 from derive.stability.render import stability_latex
 
 Section = Callable[[Context], list[Block]]
+NUMBERS_WIDTH = 64  # the worked numbers run on layers of at most this many units
 
 
 def demote(tex: str) -> str:
@@ -82,15 +84,28 @@ def worked_numbers(ctx: Context) -> list[Block]:
         return [Heading(1, "Worked numbers"),
                 Para(("A worked example needs concrete activations and a loss; this network has "
                       "generic ones, so the section is left out.",))]
+    derivation = ctx.derivation
+    # a matrix of more than 16 entries is named, not written out; a layer of 100,000 units would
+    # still need 80 GB for its W: wider layers than NUMBERS_WIDTH are narrowed to it
+    sizes = concrete_sizes(net)
+    small = net.replace(layers=tuple(min(n, NUMBERS_WIDTH) for n in sizes))
+    narrowed = small.layers != sizes
+    if narrowed:
+        net, derivation = small, derive(small, prove=False)
     inst = random_instance(net, seed=ctx.seed, m=2)
     values = {"X": np.round(inst.X, 2).tolist(), "Y": np.round(inst.Y, 2).tolist()}
     for (base, layer), v in inst.params.items():
         values[f"{base}{layer}"] = np.round(v, 2).tolist()
-    w = worked_example(net, values, derivation=ctx.derivation)
+    w = worked_example(net, values, derivation=derivation)
     tex = demote(render_latex(w, title="Worked numbers"))
     tex = re.sub(r"\\(sub)?section\*", lambda mt: "\\subsection*" if mt[1] else "\\section", tex)
-    return [Raw(ascii_fragment(tex), "*(The worked numbers are in the LaTeX handout: "
-                "`derive numbers FILE`.)*")]
+    out: list[Block] = [Raw(ascii_fragment(tex), "*(The worked numbers are in the LaTeX handout: "
+                            "`derive numbers FILE`.)*")]
+    if narrowed:
+        out.append(Para((f"These numbers are for layers narrowed to at most {NUMBERS_WIDTH} units "
+                         f"(sizes {', '.join(map(str, small.layers or ()))}): the formulas do "
+                         "not depend on the sizes.",)))
+    return out
 
 
 SECTIONS: dict[str, Section] = {
