@@ -50,9 +50,10 @@ from derive.parse.names import (
     check_text,
     gradients,
 )
+from derive.parse.text_tokens import TEX
 
 SYNTAXES = ("auto", "latex", "text")
-_TEXT_TEX = "|".join(_text.TEX)
+_TEXT_TEX = "|".join(TEX)
 MAX_TREE_DEPTH = 2 * MAX_DEPTH
 T = TypeVar("T")
 

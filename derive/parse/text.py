@@ -29,34 +29,23 @@ primes, ·, ² or ^; plain Python-like text (``A2 - Y``) is numpy.
 from __future__ import annotations
 
 import ast
-import re
-from dataclasses import dataclass
 from typing import Literal
 
 from derive.errors import ParseError
 from derive.parse.build import Builder, Span, Value
 from derive.parse.names import (
     MAX_DEPTH,
-    MAX_TOKENS,
     LayerIndex,
     Name,
-    bad_character,
     below_bar,
     check_number,
     known_names,
-    match_at,
     parse_layer_index,
     resolve_ident,
 )
+from derive.parse.text_tokens import Tok, tokenize
 from derive.parse.walker import METHODS, NP_DTYPES, Entry, Piece, Walker
 
-UNICODE = {"′": "'", "’": "'", "ʹ": "'", "ᵀ": "ᵀ", "⊤": "ᵀ", "⊙": "⊙", "∘": "⊙", "∗": "*",
-           "·": "·", "⋅": "·", "×": "·", "−": "-", "–": "-", "÷": "/", "⊘": "/", "²": "²",
-           "𝟙": "𝟙", "∂": "∂"}
-TEX = {"cdot": "·", "odot": "⊙", "circ": "⊙", "times": "·", "top": "ᵀ", "prime": "'",
-       "ast": "*", "partial": "∂", "sigma": "σ"}
-OPS2 = ("**", ">=", "<=", "==", "!=")
-OPS1 = "+-*/@^()[],.=<>'"
 BINOPS = {"+": "+", "-": "-", "*": "*", "/": "/", "@": "@", "⊙": "*", "·": "%", ">": ">",
           "<": "<", ">=": ">=", "<=": "<=", "==": "==", "!=": "!="}
 NP_FUNCS = {"dot", "matmul", "multiply", "divide", "add", "subtract", "sum", "mean", "power",
@@ -64,72 +53,9 @@ NP_FUNCS = {"dot", "matmul", "multiply", "divide", "add", "subtract", "sum", "me
             "float64", "float32", "float_", "array", "asarray", "transpose", "ones_like",
             "zeros_like"}
 RAW = {"True", "False", "None", "float", "int"}
-_NUM = re.compile(r"\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?")
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_COMMAND = re.compile(r"\\([A-Za-z]+)")
-TokKind = Literal["NAME", "NUM", "OP", "END"]
 # One element of a run the pre-pass collects: an operator ("o") or an operand ("x"), as pieces
 # of Python text with the input span it came from.
 Elem = tuple[Literal["o", "x"], list[Piece], Span]
-
-
-@dataclass(frozen=True)
-class Tok:
-    kind: TokKind
-    text: str
-    start: int
-    end: int
-    space: bool  # whitespace before it
-
-
-def tokenize(text: str, start: int, end: int) -> list[Tok]:
-    """Tokens of ``text[start:end]``; an unknown character is a ParseError naming it."""
-    toks: list[Tok] = []
-    i, space = start, False
-    while i < end:
-        ch = text[i]
-        if ch in " \t\r\n":
-            i, space = i + 1, True
-            continue
-        if len(toks) >= MAX_TOKENS:
-            raise ParseError(f"more than {MAX_TOKENS} tokens in one formula", i, text)
-        if ch.isascii() and (ch.isalpha() or ch == "_"):
-            mt = match_at(_IDENT, text, i, end)
-            toks.append(Tok("NAME", mt.group(), i, mt.end(), space))
-            i = mt.end()
-        elif ch.isascii() and (ch.isdigit() or (ch == "." and i + 1 < end and
-                                                text[i + 1].isdigit())):
-            mt = match_at(_NUM, text, i, end)
-            check_number(mt.group(), i, text)
-            toks.append(Tok("NUM", mt.group(), i, mt.end(), space))
-            i = mt.end()
-        elif ch == "\\":
-            cmd = _COMMAND.match(text, i, end)
-            if not cmd or cmd.group(1) not in TEX:
-                raise ParseError("a LaTeX command in text: only \\cdot, \\odot, \\circ, \\times, "
-                                 "\\top, \\prime, \\ast, \\partial and \\sigma are read here "
-                                 "(use LaTeX syntax for the rest)", i, text)
-            sym = TEX[cmd.group(1)]
-            kind: TokKind = "NAME" if sym == "σ" else "OP"
-            toks.append(Tok(kind, sym, i, cmd.end(), space))
-            i = cmd.end()
-        elif ch == "σ":
-            toks.append(Tok("NAME", "σ", i, i + 1, space))
-            i += 1
-        elif text.startswith(OPS2, i) and text[i:i + 2] in OPS2:
-            toks.append(Tok("OP", text[i:i + 2], i, i + 2, space))
-            i += 2
-        elif ch in OPS1:
-            toks.append(Tok("OP", ch, i, i + 1, space))
-            i += 1
-        elif ch in UNICODE:
-            toks.append(Tok("OP", UNICODE[ch], i, i + 1, space))
-            i += 1
-        else:
-            raise bad_character(text, i)
-        space = False
-    toks.append(Tok("END", "", end, end, space))
-    return toks
 
 
 class _Prepass:

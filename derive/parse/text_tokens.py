@@ -1,0 +1,89 @@
+"""The text tokenizer: ASCII names, numbers, a fixed set of operators and symbols; anything else
+is refused with the character named (docs/parsing.md, "Characters").
+
+>>> [t.text for t in tokenize("W2ᵀ dZ2 ⊙ g′(Z1)", 0, 16)]
+['W2', 'ᵀ', 'dZ2', '⊙', 'g', "'", '(', 'Z1', ')', '']
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from derive.errors import ParseError
+from derive.parse.names import MAX_TOKENS, bad_character, check_number, match_at
+
+UNICODE = {"′": "'", "’": "'", "ʹ": "'", "ᵀ": "ᵀ", "⊤": "ᵀ", "⊙": "⊙", "∘": "⊙", "∗": "*",
+           "·": "·", "⋅": "·", "×": "·", "−": "-", "–": "-", "÷": "/", "⊘": "/", "²": "²",
+           "𝟙": "𝟙", "∂": "∂"}
+TEX = {"cdot": "·", "odot": "⊙", "circ": "⊙", "times": "·", "top": "ᵀ", "prime": "'",
+       "ast": "*", "partial": "∂", "sigma": "σ"}
+OPS2 = ("**", ">=", "<=", "==", "!=")
+OPS1 = "+-*/@^()[],.=<>'"
+_NUM = re.compile(r"\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_COMMAND = re.compile(r"\\([A-Za-z]+)")
+TokKind = Literal["NAME", "NUM", "OP", "END"]
+
+
+@dataclass(frozen=True)
+class Tok:
+    kind: TokKind
+    text: str
+    start: int
+    end: int
+    space: bool  # whitespace before it
+
+
+def tokenize(text: str, start: int, end: int) -> list[Tok]:
+    """Tokens of ``text[start:end]``; an unknown character is a ParseError naming it."""
+    toks: list[Tok] = []
+    i, space = start, False
+    while i < end:
+        ch = text[i]
+        if ch in " \t\r\n":
+            i, space = i + 1, True
+            continue
+        if len(toks) >= MAX_TOKENS:
+            raise ParseError(f"more than {MAX_TOKENS} tokens in one formula", i, text)
+        if ch.isascii() and (ch.isalpha() or ch == "_"):
+            mt = match_at(_IDENT, text, i, end)
+            toks.append(Tok("NAME", mt.group(), i, mt.end(), space))
+            i = mt.end()
+        elif ch.isascii() and (ch.isdigit() or (ch == "." and i + 1 < end and
+                                                text[i + 1].isdigit())):
+            mt = match_at(_NUM, text, i, end)
+            check_number(mt.group(), i, text)
+            toks.append(Tok("NUM", mt.group(), i, mt.end(), space))
+            i = mt.end()
+        elif ch == "\\":
+            cmd = _COMMAND.match(text, i, end)
+            if not cmd or cmd.group(1) not in TEX:
+                raise ParseError("a LaTeX command in text: only \\cdot, \\odot, \\circ, \\times, "
+                                 "\\top, \\prime, \\ast, \\partial and \\sigma are read here "
+                                 "(use LaTeX syntax for the rest)", i, text)
+            sym = TEX[cmd.group(1)]
+            kind: TokKind = "NAME" if sym == "σ" else "OP"
+            toks.append(Tok(kind, sym, i, cmd.end(), space))
+            i = cmd.end()
+        elif ch == "σ":
+            toks.append(Tok("NAME", "σ", i, i + 1, space))
+            i += 1
+        elif text.startswith(OPS2, i) and text[i:i + 2] in OPS2:
+            toks.append(Tok("OP", text[i:i + 2], i, i + 2, space))
+            i += 2
+        elif ch in OPS1:
+            toks.append(Tok("OP", ch, i, i + 1, space))
+            i += 1
+        elif ch in UNICODE:
+            toks.append(Tok("OP", UNICODE[ch], i, i + 1, space))
+            i += 1
+        else:
+            raise bad_character(text, i)
+        space = False
+    toks.append(Tok("END", "", end, end, space))
+    return toks
+
+
+__all__ = ["TEX", "Tok", "TokKind", "UNICODE", "tokenize"]
