@@ -13,7 +13,7 @@ Two numbers bound that work:
 Sizes are counted on the expression trees (nodes, shared subtrees counted each time they occur,
 as SymPy's substitution walks them). One entry of Z[l] = W[l] A[l-1] + b[l] is a sum over n[l-1]
 products, so S grows with the product of the sizes below it: J's entry for sizes 4,4,4 and m = 4
-has about 1,200 nodes, for sizes 64 about 1.1 × 10⁹. :func:`estimate` follows the layers the way
+has about 1,200 nodes, for sizes 64 about 5 × 10⁷. :func:`estimate` follows the layers the way
 :func:`derive.jacobian.quantities.symbolic_model` builds them (a cut quantity is a leaf).
 
 >>> from derive.network.spec import Network
@@ -21,9 +21,10 @@ has about 1,200 nodes, for sizes 64 about 1.1 × 10⁹. :func:`estimate` follows
 >>> net, m = resolve_sizes(Network(depth=2), {"n0": 3, "n1": 3, "n2": 3, "m": 3})
 >>> w = estimate(Quantity("J", None), Quantity("W", 1), net, m)
 >>> w.entries, w.nonzero, w.size
-(9, 9, 424)
->>> estimate(Quantity("Z", 1), Quantity("W", 1), net, m).nonzero  # δ_ik: one row of Z[1] each
-81
+(9, 9, 434)
+>>> z = estimate(Quantity("Z", 1), Quantity("W", 1), net, m)  # δ_ik: W[1]_kl is in row k only
+>>> z.entries, z.nonzero
+(81, 27)
 """
 
 from __future__ import annotations
@@ -42,9 +43,11 @@ from derive.network.spec import Network
 #: contraction or the activation step beside the array, which is as long as a command should take
 ENTRIES = Limit("jacobian.entries", 4096, "entries", "--sizes",
                 "the array of partial derivatives")
-#: SymPy's work, P · (S + D · (1 + R)) (the module docstring): J by W[1] at sizes 3 (327,000)
-#: takes 5-15 s, at sizes 4 (2.7 million) 30-80 s, so the limit sits between them
-SYMBOLIC = Limit("jacobian.symbolic", 1_000_000, "symbolic operations", "--sizes",
+#: SymPy's work, P · (S + D · (1 + R)) (the module docstring). Measured on this machine: J by W[1]
+#: at sizes 3 (490,000) 9 s, with m = 4 (870,000) 16 s, at sizes 4 (4.1 million) 44 s; the
+#: slowest per operation of the pairs tried is J by a first layer's W, about 18 µs. At the limit a
+#: command takes up to about 14 s, plus at most about 10 s of display simplification
+SYMBOLIC = Limit("jacobian.symbolic", 750_000, "symbolic operations", "--sizes",
                  "differentiating the forward map entry by entry")
 
 

@@ -25,6 +25,7 @@ import inspect
 import sys
 import types
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import sympy as sp
 
@@ -56,7 +57,9 @@ SIMPLIFY_ENTRIES = 256
 #: Python calls one display simplification may make. sp.simplify of a 40-80 operation entry took
 #: 3-50 s when it did not shorten it (gelu, swish, a relu before sigmoid and bce: 3-11 million
 #: calls) and at most 2 s, under 0.6 million calls, when it did (softmax with ce, sigmoid)
-SIMPLIFY_CALLS = 1_500_000
+SIMPLIFY_CALLS = 1_000_000
+#: ... and all the simplifications of one array together (about 5-10 s); past it, none is shown
+SIMPLIFY_TOTAL = 2_500_000
 
 
 def jacobian(of: str | Quantity, wrt: str | Quantity, net: Network,
@@ -127,13 +130,16 @@ def _abbreviate(flat: list[sp.Expr], model: SymbolicModel, of: Quantity) -> list
             for i, j in cells((value.rows, value.cols)):
                 if not value[i, j].is_Symbol:
                     reps.append((value[i, j], names[i, j]))
+    shown = [_substituted(e, reps) if e != 0 and reps else e for e in flat]
+    if len(flat) > SIMPLIFY_ENTRIES:
+        return shown
+    budget = Budget(SIMPLIFY_TOTAL)
     out: list[sp.Expr] = []
-    small = len(flat) <= SIMPLIFY_ENTRIES
-    for e in flat:
-        if e != 0 and reps:
-            e = _substituted(e, reps)
-        if small and e != 0 and not e.is_Atom and sp.count_ops(e) <= SIMPLIFY_OPS:
-            tidy = _simplified(e)
+    for e in shown:
+        if e != 0 and not e.is_Atom and sp.count_ops(e) <= SIMPLIFY_OPS:
+            tidy = _simplified(e, budget)
+            if budget.spent:  # every entry as it is, rather than some simplified and some not
+                return shown
             if tidy is not None and sp.count_ops(tidy) < 0.6 * sp.count_ops(e):  # clearly shorter
                 e = tidy
         out.append(e)
@@ -160,10 +166,21 @@ class _OverBudget(BaseException):  # not an Exception: SymPy's own ``except Exce
     pass
 
 
-def _simplified(e: sp.Expr) -> sp.Expr | None:
-    """``sp.simplify(e)``, or None when it makes more than :data:`SIMPLIFY_CALLS` Python calls
-    (counted by a profile hook, so the cut is the same on a slow machine as on a fast one; the
-    entry is then shown as it is, which is the same function)."""
+@dataclass
+class Budget:
+    """Python calls left for the display simplifications of one array (:data:`SIMPLIFY_TOTAL`);
+    ``spent`` once they ran out."""
+
+    calls: int
+    spent: bool = False
+
+
+def _simplified(e: sp.Expr, budget: Budget) -> sp.Expr | None:
+    """``sp.simplify(e)``, or None when it makes more than :data:`SIMPLIFY_CALLS` Python calls or
+    more than the ``budget`` left (then ``budget.spent``). Calls are counted by a profile hook, so
+    the cut falls at the same place on a slow machine as on a fast one; an entry not simplified
+    is shown as it is, which is the same function."""
+    allowed = min(SIMPLIFY_CALLS, budget.calls)
     calls = 0
 
     def count(frame: types.FrameType, event: str, arg: object) -> None:
@@ -171,7 +188,7 @@ def _simplified(e: sp.Expr) -> sp.Expr | None:
         if event == "call":
             calls += 1
             # raised once, and never in a generator's frame, where a close() would swallow it
-            if calls > SIMPLIFY_CALLS and not frame.f_code.co_flags & _RESUMABLE:
+            if calls > allowed and not frame.f_code.co_flags & _RESUMABLE:
                 sys.setprofile(None)
                 raise _OverBudget
     previous = sys.getprofile()
@@ -179,9 +196,11 @@ def _simplified(e: sp.Expr) -> sp.Expr | None:
     try:
         return sp.simplify(e)
     except _OverBudget:
+        budget.spent = allowed < SIMPLIFY_CALLS
         return None
     finally:
         sys.setprofile(previous)
+        budget.calls -= min(calls, budget.calls)
 
 
 INDEX_NAMES = ("i", "j", "k", "l")
