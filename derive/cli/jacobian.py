@@ -24,8 +24,8 @@ if TYPE_CHECKING:  # SymPy-heavy modules, loaded in run() so that `derive --help
     from derive.network.spec import Network
 
 NAME = "jacobian"
-#: the built-in naive formulas, by the name on the command line: the name derive.jacobian uses
-EXAMPLES = {"dZ": "seed", "dW": "dW"}
+#: the built-in naive formulas (derive.jacobian.naive.BUILTINS)
+EXAMPLES = {"dZ": "dZ", "dW": "dW"}
 
 HELP = "the full 4-index derivative ∂Y/∂X entry by entry, its contraction, and the naive chain rule"
 
