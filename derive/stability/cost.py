@@ -8,7 +8,8 @@ example 0's J[l]: a full SVD up to width 96, Lanczos above it). The work is coun
 *operations*, one being a multiply-add of a matrix product; the other parts are weighted by what
 they cost on this machine relative to it (one core, measured with ``OPENBLAS_NUM_THREADS=1``:
 about 21 × 10⁹ multiply-adds per second, 80 × 10⁶ normals per second, 0.13-0.2 ns per n³ of a
-QR factorisation, 25-75 ns per entry for a Lanczos norm, 0.2 ms of Python per layer).
+QR factorisation, 25-75 ns per entry for a Lanczos norm, about 40 ns per entry of the n × b
+arrays for g(z), g′(z) and the norms, 0.2 ms of Python per layer).
 
 Memory: the stored g′(z) (depth × n × b floats), the weights when kept, a chunk of matrices whose
 norms are taken together, and a few n × n and n × b arrays.
@@ -29,9 +30,9 @@ from derive.limits import FLOAT, Limit, require
 #: layers: the text table, the fit and the per-layer Python work stay small (depth 1,000 at width
 #: 16 takes under a second); the forward and backward pass are a loop over the layers
 DEPTH = Limit("stability.depth", 1000, "layers", "--depth", "the network")
-#: about 15 s on one core of this machine (3 × 10¹¹ multiply-adds at 2 × 10¹⁰ a second), so a
-#: loaded or slower machine still finishes within about 30 s; depth 1,000 at width 256 (the
-#: benchmark) is 2.4 × 10¹¹, depth 8 at width 4096 with batch 1024 7.5 × 10¹¹
+#: about 15 s on one core of this machine (3 × 10¹¹ multiply-adds at 2 × 10¹⁰ a second): measured
+#: with one BLAS thread, runs at 0.6-0.96 of it took 8.5-21 s (depth 1,000 at width 256, the
+#: benchmark, is 0.81: 8.5 s); the issue's depth 8 at width 4096 with batch 1024 is 2.6 times it
 WORK = Limit("stability.work", 300_000_000_000, "operations", "--depth, --width or --batch",
              "the run")
 #: the arrays one run holds at once, under the 2 GB a command may use (numpy and SymPy add about
@@ -49,7 +50,7 @@ CHUNK_BYTES = 256 << 20  # ... and at most this many bytes of matrices in one ba
 KEEP_BYTES = 256 << 20  # the weights are kept for the backward pass up to this size
 
 # the cost of each part, in multiply-adds of a matrix product (see the module docstring)
-DRAW, QR, SVD, LANCZOS, LAYER, ELEMENT = 250, 4, 10, 1500, 4_000_000, 40
+DRAW, QR, SVD, LANCZOS, LAYER, ELEMENT = 250, 4, 10, 1500, 4_000_000, 800
 
 
 @dataclass(frozen=True)
