@@ -43,9 +43,12 @@ def evaluate(expr: Expr, env: Mapping, backend: Backend) -> Any:
     its evaluation time), so a subtree written twice is evaluated twice."""
 
     def ev(e: Expr) -> Any:
-        return e.compute(backend, ev, env)
+        return e.compute(backend, ev, env)  # noqa: F821 - ev is deleted only after the call
 
-    return ev(expr)
+    try:
+        return ev(expr)
+    finally:  # ev refers to itself through its closure: break that cycle, which would keep env
+        del ev  # and every input array alive until the garbage collector runs (128 MB a W wide)
 
 
 def _unit_axis(axis: int) -> int:

@@ -34,7 +34,6 @@ float64 (2.2e-308) or above the largest (1.8e308), or is exactly 0.
 from __future__ import annotations
 
 import functools
-import gc
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -337,9 +336,6 @@ def analyse(depth: int = 50, width: int = 64, activation: str = "tanh", init: st
             if kept is not None:
                 kept.append(W)
             Z = affine(LAYOUT, W, A)  # the dense layer's map, without biases
-            # the evaluation behind affine leaves a reference cycle that holds W: collected now,
-            # not after many layers (at width 4096 each one kept 128 MB: 1.2 GB at depth 4)
-            gc.collect(1)
             if not np.all(np.isfinite(Z)):
                 raise DeriveError(
                     f"layer {l + 1}: the forward pass overflowed float64 (the activations grow "
