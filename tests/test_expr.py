@@ -337,3 +337,13 @@ def test_a_node_without_a_rule_says_so():
         E.evaluate(Bare((N, M)), {}, E.NumpyBackend())
     with pytest.raises(TypeError, match="Bare"):
         to_text(Bare((N, M)))
+
+
+def test_a_transpose_of_a_superscripted_name_is_one_superscript():
+    from derive.core.matrix import transpose_latex
+
+    assert transpose_latex("A^{[1]}") == r"A^{[1]\top}"  # not A^{[1]}^{\top}, a LaTeX error
+    assert transpose_latex("X") == r"X^{\top}"
+    assert transpose_latex(r"\begin{bmatrix} 1 \end{bmatrix}") == r"\begin{bmatrix} 1 \end{bmatrix}^{\top}"
+    assert transpose_latex(r"\left(x\right)") == r"\left(x\right)^{\top}"
+    assert transpose_latex(r"g^{[1]\prime}(Z^{[1]})") == r"g^{[1]\prime}(Z^{[1]})^{\top}"

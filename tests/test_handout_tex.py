@@ -24,6 +24,8 @@ NETWORKS = {
     "tanh-softmax": Network(layers=[4, 5, 5, 5, 3], activations=["tanh", "tanh", "tanh", "softmax"],
                             loss="ce"),
     "generic": Network(depth=2),
+    # a layer wider than bmatrix's 10 columns, whose named A[1] is shown transposed in dW[2]
+    "wide": Network(layers=[4, 17, 3], activations=["relu", "softmax"], loss="ce"),
 }
 
 
@@ -37,7 +39,8 @@ def _clean(log: str) -> None:
 @pytest.mark.parametrize("name", list(NETWORKS))
 def test_handout_compiles_cleanly(name):
     title = r"Hostile \input{/etc/passwd} \write18{ls} $x$ 100% {a}_b^c ~#& }" if name == "dls" else None
-    sections = "all" if name == "dls" else None  # the plug-in sections too, where installed
+    # the plug-in sections too, where installed
+    sections = "all" if name == "dls" else "numbers" if name == "wide" else None
     h = handout(NETWORKS[name], title=title, exercises=name == "tanh-softmax", sections=sections)
     result = compile_tex(h.tex)
     _clean(result.log)

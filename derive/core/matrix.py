@@ -301,6 +301,20 @@ class Scale(Expr):
         return f"{fs} * {wrap_code(self.arg, 2)}"
 
 
+def transpose_latex(s: str) -> str:
+    """``s^{\\top}``, or, when ``s`` already ends in a superscript group (``A^{[1]}``, a quantity
+    named in a worked example), ``\\top`` inside that group: a second ``^`` is a LaTeX error."""
+    if s.endswith("}"):
+        depth = 0
+        for i in range(len(s) - 1, -1, -1):
+            depth += {"}": 1, "{": -1}.get(s[i], 0)
+            if depth == 0:
+                if s[i - 1:i] == "^" and not s[:i - 1].endswith("\\"):
+                    return s[:-1] + r"\top}"
+                break
+    return f"{s}^{{\\top}}"
+
+
 @dataclass(frozen=True)
 class Transpose(Expr):
     """Aᵀ (numpy ``.T``)."""
@@ -333,7 +347,7 @@ class Transpose(Expr):
             and not (inner.base == "A" and inner.layer == 0)
         ):
             return latex_name(inner.base, inner.layer)[:-1] + r"\top}"  # W^{[2]\top}
-        return f"{wrap_latex(inner, ATOM)}^{{\\top}}"
+        return transpose_latex(wrap_latex(inner, ATOM))
 
     def to_code(self) -> str:
         return f"{wrap_code(self.arg, ATOM)}.T"

@@ -24,6 +24,7 @@ import sympy as sp
 
 from derive.core import expr as E
 from derive.core.expr import as_sympy
+from derive.core.matrix import transpose_latex
 from derive.core.printing import to_latex, to_text
 from derive.network.spec import m as m_symbol
 from derive.render.latex import escape
@@ -63,6 +64,8 @@ def matrix_latex(v: np.ndarray, digits: int = 6) -> str:
     if v.size == 1:
         return fmt_latex_number(v.item(), digits)
     body = r" \\ ".join(" & ".join(fmt_latex_number(x, digits) for x in row) for row in v)
+    if v.shape[-1] > 10:  # amsmath's bmatrix takes at most 10 columns (MaxMatrixCols)
+        return rf"\left[\begin{{array}}{{{'c' * v.shape[-1]}}} {body} \end{{array}}\right]"
     return rf"\begin{{bmatrix}} {body} \end{{bmatrix}}"
 
 
@@ -95,6 +98,8 @@ def substituted(expr: E.Expr, env: dict, m: int, latex: bool = False) -> str:
             num = matrix_text(value)
             if value.size == 1 and value.item() < 0:
                 num = f"({num})"
+        if latex:  # A^{[1]} transposed is A^{[1]\top}, not A^{[1]}^{\top} (a LaTeX error)
+            s = s.replace(f"⟨{i}⟩^{{\\top}}", transpose_latex(num))
         s = s.replace(f"⟨{i}⟩", num)
     return s
 
