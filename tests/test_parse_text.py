@@ -149,8 +149,13 @@ def test_unindexed_names_take_the_layer_argument_or_the_single_layer():
     assert eq.target.key == ("dW", 2) and agrees(eq, NET)
     eq = parse_equation("dA_prev = np.dot(W.T, dZ)", NET, layer=2)
     assert eq.target.key == ("dA", 1) and agrees(eq, NET)
-    with pytest.raises(ParseError, match="needs a layer index"):
-        parse_equation("dW = 1/m * np.dot(dZ, A_prev.T)", NET)
+    eq = parse_equation("dW = 1/m * np.dot(dZ, A_prev.T)", NET)  # the current layer l: 1 first
+    assert eq.target.key == ("dW", 1) and agrees(eq, NET) and not eq.generic_layer
+    assert eq.unindexed == (("dW", "dW", 0), ("dZ", "dZ", 0), ("A_prev", "A", -1))
+    assert eq.notes[-1] == ("names without a layer index read at layer 1: dW as dW[1], dZ as "
+                            "dZ[1], A_prev as X (pass the layer to check another)")
+    eq = parse_equation("dZ1 = np.dot(W2.T, dZ2) * (A > 0)", NET)  # the left side's own layer
+    assert ("A", 1) in {s.key for s in eq.rhs.symbols()} and eq.unindexed == ()
 
 
 @pytest.mark.parametrize("layer", [1, 2, 3])

@@ -29,10 +29,19 @@ matrix product dZ[2] and W[2]T: (n2×m)·(n1×n2) — inner dimensions m and n1 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import fields
+from dataclasses import fields, replace
 
 from derive.check import diagnose as D
-from derive.check.layers import layer_indices, layers_to_check
+from derive.check.layers import (
+    GENERIC_DEPTH,
+    MAX_OFFSET,
+    PROBE_DEPTH,
+    current_plan,
+    generic_network,
+    layer_indices,
+    layers_to_check,
+    one_example,
+)
 from derive.check.numeric import numbers_for
 from derive.check.verdict import SEVERITY, Mistake, Verdict
 from derive.core import expr as E
@@ -44,19 +53,21 @@ from derive.network.symbols import SymbolTable
 from derive.parse import LayerOutOfRange, parse_equation, parse_expression
 
 KINDS = ("dA", "dZ", "dW", "db")
-PROBE_DEPTH = 64  # a generic network this deep reads any layer number a student writes
-MAX_OFFSET = 16  # L - 16 .. L in the probe are read as written with L
-GENERIC_DEPTH = 4  # a generic index l is checked at l = 1..4 of a 4-layer generic network
 
 
 # -- the public entry point ---------------------------------------------------------------------
 def check(equation: str, network=None, syntax: str = "auto", *, loss: str | None = None,
-          convention: str = "columns", scale: str = "mean") -> Verdict:
+          convention: str = "columns", scale: str = "mean", layer: int | None = None) -> Verdict:
     """Check ``equation`` (e.g. ``"dZ1 = W2^T dZ2 * g1'(Z1)"``) against the derivation of
     ``network``; without one, a generic network (``loss``, ``convention``, ``scale`` apply to it).
+    ``layer`` pins the current layer of names without an index (``dW = 1/m dZ A_prev.T``) and a
+    generic l; without it they are checked at every layer where they make sense.
 
     >>> check("dW1 = 1/m np.dot(dZ1, X.T)").verdict
     'correct'
+    >>> v = check("dA_prev = np.dot(W.T, dZ)")
+    >>> v.verdict, v.target, v.notes[-2]
+    ('correct', 'dA[l-1]', 'checked at l = 2, 3, 4')
     """
     if not isinstance(equation, str):
         return _unusable(ParseError("the equation must be a string"), None)
@@ -69,7 +80,7 @@ def check(equation: str, network=None, syntax: str = "auto", *, loss: str | None
         return parse_expression(left, net, syntax=syntax, layer=layer) if left else None
 
     generic = dict(loss=loss, convention=convention, scale=scale)
-    return check_with(parse, network, generic, target_of)
+    return check_with(parse, network, generic, target_of, layer=layer)
 
 
 def _left_side(text: str) -> str | None:
@@ -85,25 +96,33 @@ def _left_side(text: str) -> str | None:
 
 
 def check_with(parse: Callable, network=None, generic: dict | None = None,
-               target_of: Callable | None = None) -> Verdict:
+               target_of: Callable | None = None, layer: int | None = None) -> Verdict:
     """The checker over any ``parse(net, layer) -> Equation`` (the tests build trees directly).
 
     ``parse`` raises ParseError for unreadable input and ShapeMismatch where shapes clash;
-    ``target_of(net, layer)`` reads the left side alone (used when no tree can be built at all).
+    ``target_of(net, layer)`` reads the left side alone (used when no tree can be built at all);
+    ``layer`` pins the current layer (names without an index) and a generic l.
     """
     generic = generic or {}
     parse = _memo(parse)
     try:
-        plans = _plan(parse, network, generic, target_of)
+        current, unused = current_plan(parse, network, generic_network(generic), layer, square,
+                                       _combine)
+        plans = current.plans if current else _plan(parse, network, generic, target_of)
+        plans, single = one_example(parse, plans, square)
     except Exception as exc:  # noqa: BLE001 - a verdict, never a crash, for any input
         return _failed(exc, network)
     results = []
-    for net, layer in plans:
+    for net, l in plans:
         try:
-            results.append((layer, _check_one(parse, net, layer, target_of)))
+            results.append((l, _check_one(parse, net, l, target_of)))
         except Exception as exc:  # noqa: BLE001 - a verdict, never a crash, for any input
-            results.append((layer, _failed(exc, net)))
-    return _combine(results)
+            results.append((l, _failed(exc, net)))
+    verdict = _combine(results) if current is None else current.combine(results)
+    extra = tuple(n for n in (single, unused) if n)
+    if extra and verdict.verdict not in ("parse_error", "internal_error"):
+        verdict = replace(verdict, notes=(*verdict.notes, *extra))
+    return verdict
 
 
 def _failed(exc: Exception, net) -> Verdict:
@@ -161,9 +180,7 @@ def _plan(parse, network, generic: dict, target_of=None) -> list[tuple[object, i
             return [(network, None)]
         return [(network, l) for l in layers_to_check(parse, network, square)]
 
-    def make(depth: int):
-        return Network(depth=depth, **{k: v for k, v in generic.items() if v is not None})
-
+    make = generic_network(generic)
     try:
         probe = parse(square(make(PROBE_DEPTH)), None)
     except ShapeMismatch:  # no tree at all: the smallest depth that reads every layer index
@@ -415,7 +432,10 @@ def _condition(pairs, sizes, broadcast: bool) -> str:
 
 
 # -- a generic index l: one verdict from several layers ----------------------------------------------
-def _combine(results: list[tuple[int | None, Verdict]]) -> Verdict:
+def _combine(results: list[tuple[int | None, Verdict]], name: str | None = None,
+             sampled: bool | None = None) -> Verdict:
+    """One verdict from a verdict per layer; ``name`` the gradient as named for every layer,
+    ``sampled`` whether the layers are one per kind of neighbourhood (default: fewer than L)."""
     if len(results) == 1 and results[0][0] is None:
         return results[0][1]
     for layer, v in results:  # a bug at one layer is reported as it is
@@ -427,9 +447,11 @@ def _combine(results: list[tuple[int | None, Verdict]]) -> Verdict:
         return results[0][1]
     layers = [l for l, _ in usable]
     worst_l, worst = max(usable, key=lambda lv: SEVERITY[lv[1].verdict])
-    target = _generic_target(usable[0][1].target)
+    target = name or _generic_target(usable[0][1].target)
     checked = f"checked at l = {', '.join(map(str, layers))}"
-    if len(results) < len((worst.network or {}).get("activations") or ()):
+    if sampled is None:
+        sampled = len(results) < len((worst.network or {}).get("activations") or ())
+    if sampled:
         checked += " (each other layer poses the same problem as one of these)"
     if worst.verdict == "correct":
         notes = (*worst.notes, checked)

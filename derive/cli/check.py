@@ -39,13 +39,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_spec_arguments(p)
     p.add_argument("--syntax", choices=("auto", "latex", "text"), default="auto",
                    help="how to read the right side (default: detect)")
+    p.add_argument("--layer", type=_layer, metavar="N",
+                   help="the layer l of names without a layer index (dW = 1/m dZ A_prev.T: dZ "
+                        "is dZ[N], A_prev is A[N-1]) and of a generic l (default: every layer "
+                        "where the formula makes sense)")
     add_format_arguments(p, ("text", "json"))
     takes_file(p.add_argument("--batch", metavar="IN.jsonl",
                    help="check every line of a JSON Lines file ('-' for stdin): objects with "
                         "'equation' and optional layers, activations, loss, scale, convention, "
-                        "syntax, id"))
+                        "syntax, layer, id"))
     takes_file(p.add_argument("-o", "--output", metavar="OUT.jsonl",
                               help="with --batch: write the results here instead of stdout"))
+
+
+def _layer(text: str) -> int:
+    """--layer N: a layer number, 1 or more."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a layer number such as 2, not {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"layers are numbered from 1, not {n}")
+    return n
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
         given = args.spec or args.layers or args.act  # else a generic network, from the formula
         net = network_from_args(args) if given else None
         verdict = check(equation, net, syntax=args.syntax, loss=args.loss,
-                        convention=args.convention or "columns", scale=args.scale or "mean")
+                        convention=args.convention or "columns", scale=args.scale or "mean",
+                        layer=args.layer)
     except DeriveError as exc:  # a bad spec: unusable input, reported in the verdict's form
         if exc.exit_code != 2:
             raise
@@ -223,7 +239,10 @@ def check_line(line: str, default_syntax: str = "auto") -> dict:
         if syntax not in ("auto", "latex", "text"):
             raise _LineError(f"unknown syntax {syntax!r}; known: auto, latex, text")
         net, generic = _line_network(item)
-        verdict = check(eq, net, syntax=syntax, **generic)
+        layer = item.get("layer")
+        if layer is not None and (type(layer) is not int or layer < 1):
+            raise _LineError(f"'layer' must be a layer number (1, 2, ...), not {layer!r}")
+        verdict = check(eq, net, syntax=syntax, layer=layer, **generic)
     except _LineError as exc:
         verdict = Verdict("parse_error", message=str(exc))
     except DeriveError as exc:

@@ -50,9 +50,11 @@ from derive.parse.names import (
     check_text,
     gradients,
 )
+from derive.parse.resolve import LOWER_NOTE, ONE_EXAMPLE_NOTE, Unindexed, reading
 from derive.parse.text_tokens import TEX
 
 SYNTAXES = ("auto", "latex", "text")
+_COMMENT = re.compile(r"(?<!\\)#[^\n]*")  # a Python comment to the end of its line (not \#)
 _TEXT_TEX = "|".join(TEX)
 MAX_TREE_DEPTH = 2 * MAX_DEPTH
 T = TypeVar("T")
@@ -73,6 +75,10 @@ class Equation:
     syntax: str  # "latex" or "text"
     notes: tuple[str, ...]  # readings that needed a choice (·, broadcasting, keepdims, ...)
     generic_layer: bool  # True if the user wrote a generic index l
+    # names written without a layer index (dZ, A_prev): (as written, quantity, offset from the
+    # current layer), unless the left side's own index gave their layer
+    unindexed: tuple[Unindexed, ...] = ()
+    one_example: bool = False  # every name in lower case and no m: one example, m = 1
 
 
 def detect_syntax(text: str) -> str:
@@ -149,7 +155,11 @@ def _read_equation(b: Builder, syntax: str, eq: int, layer: int | None) -> tuple
     if not isinstance(target, Sym) or target.base not in gradients():  # dW, db, dZ, dA, ...
         raise ParseError("the left side must name one gradient: dZ1, dW[2], db^{[1]}, "
                          "\\frac{\\partial L}{\\partial Z^{[1]}} or dL/dZ1", ls, text)
-    b.current = layer if layer is not None else target.layer
+    if layer is not None:
+        b.current = layer
+    elif not b.unindexed:  # the left side names its layer: so do its unindexed names (dZ1 = .. A)
+        b.current, b.from_target = target.layer, True
+    # else the left side has no index either (dW = ...): the current layer l is still to be chosen
     b.mode = "math"
     v = _side(b, syntax, rs, re_)
     return target, _finish(b, v, rs, re_)
@@ -158,15 +168,17 @@ def _read_equation(b: Builder, syntax: str, eq: int, layer: int | None) -> tuple
 def _attempt(text: str, net: Network, syntax: str, layer: int | None, generic: int | None,
              read: Read[T]) -> tuple[T, Builder]:
     """One reading with the generic index l (if any) set to ``generic``."""
-    current = layer if layer is not None else (1 if net.L == 1 else None)
-    b = Builder(net, text, current=current, generic=generic if generic is not None else layer)
+    b = Builder(net, text, current=layer, generic=generic if generic is not None else layer)
     return read(b, syntax), b
 
 
-def _check(text: object, net: object) -> None:
+def _check(text: object, net: object) -> str:
+    """The text to read: checked, with its ``#`` comments blanked (positions are kept)."""
     check_text(text)
     if not isinstance(net, Network):
         raise ParseError("parsing needs a Network (derive.Network(...))", None, None)
+    assert isinstance(text, str)  # check_text refuses anything else
+    return _COMMENT.sub(lambda mt: " " * len(mt.group()), text)
 
 
 def _parse(text: str, net: Network, syntax: str, layer: int | None,
@@ -212,7 +224,7 @@ def parse_equation(text: str, net: Network, syntax: str = "auto",
     """Read ``gradient = formula``; ``layer`` is the concrete l for a generic index (and the
     layer of unindexed names such as ``dW``). Without it, a generic l takes the smallest layer
     at which every index exists, and a note says so."""
-    _check(text, net)
+    text = _check(text, net)
     eq = _equals(text)
 
     def read(b: Builder, syn: str) -> tuple[Sym, Expr]:
@@ -220,14 +232,20 @@ def parse_equation(text: str, net: Network, syntax: str = "auto",
 
     (target, rhs), b, syn, chosen = _parse(text, net, syntax, layer, read)
     notes = list(b.notes)
-    if chosen is not None:
+    if b.one_example:
+        notes = [n for n in notes if n != LOWER_NOTE] + [ONE_EXAMPLE_NOTE]
+    if chosen is not None and b.generic_used:
         notes.append(f"generic layer l read as l = {chosen} (pass the layer to check another)")
-    return Equation(target, rhs, syn, tuple(notes), b.generic_used)
+    elif chosen is not None:
+        notes.append(f"names without a layer index read at layer {chosen}: "
+                     f"{reading(b.unindexed, chosen)} (pass the layer to check another)")
+    return Equation(target, rhs, syn, tuple(notes), b.generic_used, tuple(b.unindexed),
+                    b.one_example)
 
 
 def parse_expression(text: str, net: Network, syntax: str = "auto",
                      layer: int | None = None) -> Expr:
     """Read a right side alone (no '='): the expression tree over the network's symbols."""
-    _check(text, net)
+    text = _check(text, net)
     expr, _, _, _ = _parse(text, net, syntax, layer, _read_expression)
     return expr

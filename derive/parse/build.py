@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TypeGuard
 
 import sympy as sp
@@ -34,20 +34,11 @@ from derive.core import expr as E
 from derive.core.expr import as_sympy
 from derive.errors import ParseError, ShapeMismatch
 from derive.network.spec import Network
-from derive.network.symbols import GLOBAL, SymbolTable
-from derive.parse.names import (
-    MAX_EXPONENT,
-    MAX_MAGNITUDE,
-    MAX_SYMBOLS,
-    GenericLayerNeeded,
-    LayerIndex,
-    LayerOutOfRange,
-    Name,
-    below_bar,
-)
+from derive.network.spec import m as M
+from derive.parse.names import MAX_EXPONENT, MAX_MAGNITUDE, LayerIndex, LayerOutOfRange, Name
+from derive.parse.resolve import Resolver, Span
 from derive.parse.scalars import Evaluator, finite_float
 
-Span = tuple[int, int]
 X = tuple(sp.Symbol(f"x{i}", real=True) for i in range(4))  # Pointwise parameters
 
 
@@ -90,112 +81,21 @@ def _fmt(shape: Iterable[object]) -> str:
     return "×".join(str(d) for d in shape)
 
 
-class Builder:
+class Builder(Resolver):
     """Builds expression nodes over one network's :class:`SymbolTable` for one input text.
 
     ``mode`` is "math" (⊙ and * need equal shapes) or "numpy" (* and + broadcast as numpy does).
     ``current`` is the layer an unindexed name (``dW``, ``A``) refers to; ``generic`` the value of
-    a generic index ``l``.
+    a generic index ``l`` (names: :class:`~derive.parse.resolve.Resolver`).
     """
 
     def __init__(self, net: Network, text: str, mode: str = "math", current: int | None = None,
                  generic: int | None = None):
-        self.net, self.text, self.mode = net, text, mode
-        self.table = SymbolTable(net)
-        self.current, self.generic = current, generic
-        self.generic_used = False
-        self.notes: list[str] = []
-        self.n_symbols = 0
+        super().__init__(net, text, current=current, generic=generic)
+        self.mode = mode
+        self.octave = False  # Octave's .* was written: * is a matrix product, ' a transpose
 
-    # -- bookkeeping ------------------------------------------------------------------------
-    def src(self, span: Span) -> str:
-        """The operand as written; widened to balance its brackets (a span may begin inside a
-        parenthesized factor, as in ``(1/m) dZ1 Xᵀ``)."""
-        a, b = span
-        text = self.text
-        for _ in range(len(text)):
-            piece = text[a:b]
-            opened = sum(piece.count(c) for c in "([{") - sum(piece.count(c) for c in ")]}")
-            if opened < 0 and a > 0:
-                a = max(text.rfind(c, 0, a) for c in "([{")
-                if a < 0:
-                    break
-            elif opened > 0 and b < len(text):
-                ends = [i for i in (text.find(c, b) for c in ")]}") if i >= 0]
-                if not ends:
-                    break
-                b = min(ends) + 1
-            else:
-                break
-        return text[max(a, 0):b].strip()
-
-    def note(self, text: str) -> None:
-        if text not in self.notes:
-            self.notes.append(text)
-
-    def error(self, message: str, pos: int) -> ParseError:
-        return ParseError(message, pos, self.text)
-
-    # -- names ------------------------------------------------------------------------------
-    def layer(self, index: LayerIndex | None, what: str, pos: int) -> int:
-        """A concrete layer number from a parsed index (see names.parse_layer_index)."""
-        L = self.net.L
-        if index is None:
-            if self.current is not None:
-                return self.current
-            if L == 1:
-                return 1
-            raise self.error(
-                f"{what} needs a layer index (the network has {L} layers): write {what}[1] or "
-                f"{what}1, or give the layer to check", pos)
-        kind, k = index
-        if kind == "num":
-            return k
-        if kind == "L":
-            self.note(f"L read as the output layer L = {L}")
-            return L + k
-        if kind == "prev":
-            return self.layer(None, what, pos) - 1
-        if self.generic is None:
-            raise GenericLayerNeeded(f"{what}: a generic layer l needs a concrete layer", pos,
-                                     self.text)
-        self.generic_used = True
-        return self.generic + k
-
-    def symbol(self, base: str, index: LayerIndex | None, span: Span, pos: int,
-               lower: bool = False) -> E.Sym:
-        """The table's symbol for ``base`` at the layer ``index`` names, with ``src`` set."""
-        self.n_symbols += 1
-        if self.n_symbols > MAX_SYMBOLS:
-            raise self.error(f"more than {MAX_SYMBOLS} symbols in one formula", pos)
-        if lower:
-            self.note("lower-case names (dz, a, w, x, ...) are read as the same quantities as "
-                      "upper case (one example is the case m = 1)")
-        layer: int | None
-        if base in GLOBAL:
-            if index is not None:
-                raise self.error(f"{base} has no layer index", pos)
-            layer = None
-        else:
-            layer = self.layer(index, base, pos)
-        try:
-            sym = self.table[base, layer]
-        except KeyError:
-            lo = 0 if base in ("A", "dA") else 1
-            raise LayerOutOfRange(
-                f"{base}[{layer}] is not in this network: {base} has layers {lo} to "
-                f"{self.net.L}", pos, self.text, layer, lo, self.net.L) from None
-        return replace(sym, src=self.src(span))
-
-    def gradient_of(self, value: Value, span: Span, pos: int) -> E.Sym:
-        """∂L/∂Q for a quantity Q as written in a fraction: Z[1] -> dZ[1]."""
-        if not isinstance(value, E.Sym) or value.base not in below_bar():
-            *some, last = below_bar()
-            raise self.error(f"∂L/∂(...) needs one of {', '.join(some)} or {last} below the "
-                             "fraction bar", pos)
-        base, layer = ("dA", 0) if value.base == "X" else ("d" + value.base, value.layer)
-        return replace(self.table[base, layer], src=self.src(span))
-
+    # -- scalars ----------------------------------------------------------------------------
     def const(self, value: sp.Expr | int, span: Span, pos: int) -> Const:
         value = as_sympy(value)
         if value.is_Number and (value.is_infinite or value is sp.nan or
@@ -212,6 +112,8 @@ class Builder:
                 raise self.error("a number too large to compute with", pos)
             if 0 < size < 1 / MAX_MAGNITUDE:
                 raise self.error("a number too small to compute with", pos)
+        if M in value.free_symbols:
+            self.uses_m = True
         return Const(value, self.src(span))
 
     # -- products ---------------------------------------------------------------------------
@@ -474,11 +376,57 @@ class Builder:
                       f"{_fmt(out.shape)} {'column' if axis == 1 else 'row'} keepdims=True gives")
         return out
 
+    # -- numpy's scalars and element-wise helpers -------------------------------------------
+    def dimension(self, v: Value, k: int, span: Span, pos: int) -> Const:
+        """x.shape[k]: m for the examples' axis of X, A, Z, dZ, ...; n[l] for the units'."""
+        if not isinstance(v, E.Expr):
+            raise self.error("x.shape applies to a matrix such as X or A_prev", pos)
+        if not -2 <= k <= 1:
+            raise self.error(f"x.shape[{k}]: a matrix has axes 0 and 1", pos)
+        return self.const(v.shape[k % 2], span, pos)
+
+    def scalar_of(self, fn: str, v: Value, span: Span, pos: int) -> Const:
+        """float(m), int(m): the number itself; len(x) is x.shape[0], as numpy has it."""
+        if fn == "len":
+            out = self.dimension(v, 0, span, pos)
+            layout = self.net.layout
+            axis = layout.example_axis % 2
+            if isinstance(v, E.Expr) and axis != 0 and not _same(out.value, M):
+                self.note(f"{self.src(span)} is {v.written()}.shape[0] = {out.value}, its number "
+                          f"of rows (numpy's len); the number of examples m is "
+                          f"{v.written()}.shape[{axis}] in this convention")
+            return out
+        if not isinstance(v, Const):
+            raise self.error(f"{fn}() of a matrix: numpy converts only a single number", pos)
+        return Const(v.value, self.src(span))
+
+    def maximum(self, a: Value, b: Value, span: Span, pos: int) -> Value:
+        """np.maximum(0, Z) and np.maximum(Z, 0): relu(Z)."""
+        zero, z = (a, b) if isinstance(a, Const) else (b, a)
+        if not (isinstance(zero, Const) and zero.value == 0 and isinstance(z, E.Expr)):
+            raise self.error("np.maximum is read as relu: np.maximum(0, Z) or np.maximum(Z, 0)",
+                             pos)
+        return self.activation(Name("act", "relu", act=rules.activations()["relu"]), None, z,
+                               span, pos)
+
+    def heaviside(self, x: Value, h: Value, span: Span, pos: int) -> Value:
+        """np.heaviside(Z, h): 1 where Z > 0, h where Z = 0, else 0; with h = 0 relu′(Z)."""
+        if not isinstance(h, Const):
+            raise self.error("np.heaviside(Z, h) takes a number h, its value at 0", pos)
+
+        def step(z: sp.Expr) -> sp.Expr:
+            if h.value == 0:
+                return sp.Piecewise((1, z > 0), (0, True))
+            return sp.Piecewise((1, z > 0), (h.value, sp.Eq(z, 0)), (0, True))
+
+        return self._relu_prime(self.pointwise(step, [x], span, pos), span)
+
     def mean(self, v: Value, axis: int | None, keepdims: bool, span: Span, pos: int) -> Value:
         s = self.total(v, axis, keepdims, span, pos)
         if isinstance(s, Const) or not isinstance(v, E.Expr):
             return s
         count = v.shape[axis] if axis is not None else v.shape[0] * v.shape[1]
+        self.uses_m = self.uses_m or M in as_sympy(count).free_symbols
         return E.Scale(1 / as_sympy(count), s, src=self.src(span))
 
 

@@ -172,6 +172,7 @@ class Evaluator:
         ctx = self.ctx
         rules: dict[type, Callable[[Any], Any]] = {
             sp.exp: self._exp, sp.log: self._log, sp.tanh: ctx.tanh, sp.Abs: abs,
+            sp.cosh: self._cosh,
         }
         if kind not in rules:
             raise Unsupported(f"no numeric rule for {kind.__name__}")
@@ -188,6 +189,12 @@ class Evaluator:
                 return ctx.inf
             return ctx.mpf(0)
         return ctx.exp(x)
+
+    def _cosh(self, x: Any) -> Any:
+        """cosh x = (e^x + e^-x) / 2, as bounded as exp (infinite where exp is)."""
+        if self.ctx.isnan(x):
+            return self.ctx.nan
+        return (self._exp(x) + self._exp(-x)) / 2
 
     def _log(self, x: Any) -> Any:
         ctx = self.ctx

@@ -47,12 +47,14 @@ from derive.parse.text_tokens import Tok, tokenize
 from derive.parse.walker import METHODS, NP_DTYPES, Entry, Piece, Walker
 
 BINOPS = {"+": "+", "-": "-", "*": "*", "/": "/", "@": "@", "⊙": "*", "·": "%", ">": ">",
-          "<": "<", ">=": ">=", "<=": "<=", "==": "==", "!=": "!="}
+          "<": "<", ">=": ">=", "<=": "<=", "==": "==", "!=": "!=", ".*": "*", "./": "/"}
+OCTAVE = (".*", "./", ".^")  # Octave's element-wise operators: then * is a matrix product, ' ᵀ
 NP_FUNCS = {"dot", "matmul", "multiply", "divide", "add", "subtract", "sum", "mean", "power",
             "square", "sqrt", "exp", "log", "tanh", "abs", "where", "int64", "int32", "int_",
             "float64", "float32", "float_", "array", "asarray", "transpose", "ones_like",
-            "zeros_like"}
-RAW = {"True", "False", "None", "float", "int"}
+            "zeros_like", "ones", "zeros", "maximum", "heaviside", "greater", "greater_equal",
+            "less", "less_equal", "cosh", "copy"}
+RAW = {"True", "False", "None", "float", "int", "len"}
 # One element of a run the pre-pass collects: an operator ("o") or an operand ("x"), as pieces
 # of Python text with the input span it came from.
 Elem = tuple[Literal["o", "x"], list[Piece], Span]
@@ -66,6 +68,7 @@ class _Prepass:
         self.table: dict[str, Entry] = {}
         self.flags: set[str] = set()
         self.depth = 0
+        self.octave = any(t.kind == "OP" and t.text in OCTAVE for t in toks)
 
     # -- token access -----------------------------------------------------------------------
     def peek(self, k: int = 0) -> Tok:
@@ -98,11 +101,11 @@ class _Prepass:
             raise self.err(f"unexpected {t.text!r}", t)
         return ps
 
-    def seq(self, in_call: bool) -> list[Piece]:
+    def seq(self, in_call: bool, comma: bool = False) -> list[Piece]:
         elems: list[Elem] = []
         while True:
             t = self.peek()
-            if t.kind == "END" or t.text in (")", "]") or (in_call and t.text == ","):
+            if t.kind == "END" or t.text in (")", "]") or ((in_call or comma) and t.text == ","):
                 break
             if t.kind == "OP" and t.text in BINOPS:
                 self.next()
@@ -110,9 +113,10 @@ class _Prepass:
                     self.flags.add("odot")
                 elif t.text == "·":
                     self.flags.add("weak")
-                elif t.text == "@":
+                elif t.text in ("@", ".*", "./"):
                     self.flags.add("numpy")
-                elems.append(("o", [(BINOPS[t.text], t.start, t.end)], (t.start, t.end)))
+                py = "@" if t.text == "*" and self.octave else BINOPS[t.text]
+                elems.append(("o", [(py, t.start, t.end)], (t.start, t.end)))
             else:
                 ps, span = self.operand(in_call)
                 elems.append(("x", ps, span))
@@ -159,7 +163,10 @@ class _Prepass:
         if t.kind == "NUM":
             ps, end = self.number(t, in_call)
         elif t.text == "(" and t.kind == "OP":
-            inner = self.seq(False)
+            inner = self.seq(False, comma=True)
+            while self.peek().text == ",":  # a tuple: only a shape, np.ones((m, 1)), reads one
+                c = self.next()
+                inner += [(", ", c.start, c.end), *self.seq(False, comma=True)]
             close = self.expect(")")
             ps, end = [("(", t.start, t.start), *inner, (")", close.end, close.end)], close.end
         elif t.kind == "NAME":
@@ -207,6 +214,9 @@ class _Prepass:
                 if p2.text == "T":
                     self.flags.add("numpy")
                     ps, end = [*ps, (".T", p.start, p2.end)], p2.end
+                elif p2.text == "shape":
+                    self.flags.add("numpy")
+                    ps, end = self.shape(ps, p, p2)
                 elif p2.text in METHODS:
                     self.flags.add("numpy")
                     open_ = self.next()
@@ -225,9 +235,12 @@ class _Prepass:
                 self.i += 2
                 self.flags.add("weak")
                 ps, end = [*ps, (".T", p.start, p2.end)], p2.end
-            elif p.text in ("^", "**"):
+            elif p.text == "'" and self.octave and not p.space:
                 self.i += 1
-                self.flags.add("numpy" if p.text == "**" else "weak")
+                ps, end = [*ps, (".T", p.start, p.end)], p.end
+            elif p.text in ("^", "**", ".^"):
+                self.i += 1
+                self.flags.add("weak" if p.text == "^" else "numpy")
                 sign: list[Piece] = []
                 if self.peek().text in ("-", "+"):
                     s = self.next()
@@ -241,6 +254,18 @@ class _Prepass:
                 ps, end = [*ps, ("**2", p.start, p.end)], p.end
             else:
                 return ps, end
+
+    def shape(self, ps: list[Piece], dot: Tok, name: Tok) -> tuple[list[Piece], int]:
+        """``x.shape[1]`` (a dimension of x), or ``x.shape`` inside np.ones(x.shape)."""
+        if self.peek().text != "[" or self.peek().space:
+            return [*ps, (".shape", dot.start, name.end)], name.end
+        self.next()
+        sign = self.next() if self.peek().text == "-" else None
+        k, close = self.next(), self.next()
+        if k.kind != "NUM" or not k.text.isdigit() or close.text != "]":
+            raise self.err("x.shape takes a number: x.shape[0] or x.shape[1]", k)
+        text = f".shape[{'-' if sign else ''}{k.text}]"
+        return [*ps, (text, dot.start, close.end)], close.end
 
     def call_args(self, open_: Tok) -> tuple[list[Piece], int]:
         ps: list[Piece] = [("(", open_.start, open_.end)]
@@ -284,6 +309,9 @@ class _Prepass:
         if ident in ("np", "numpy"):
             return self.np_name(t)
         if ident in RAW:
+            if ident in ("float", "int", "len") and self.peek().text == "(":  # float(m), len(Y)
+                args, end = self.call_args(self.next())
+                return [(ident, t.start, t.end), *args], end
             return [(ident, t.start, t.end)], t.end
         if ident in ("dL", "dJ") and self.peek().text == "/" and self.peek(1).kind == "NAME" \
                 and self.peek(1).text.startswith("d"):
@@ -314,6 +342,8 @@ class _Prepass:
                 self.next()
                 prime, end = True, p.end
                 self.flags.add("weak")
+            elif p.text == "'" and self.octave and name.kind == "sym":
+                break  # Octave's transpose, read after the name
             elif p.text == "'":
                 raise self.err("a prime ′ follows an activation name: g′(Z1), relu′(Z1)", p)
             else:
@@ -395,6 +425,7 @@ def parse(b: Builder, start: int, end: int) -> Value:
     pre = _Prepass(b, toks)
     pieces = pre.run()
     b.mode = detect_mode(pre.flags)
+    b.octave = pre.octave
     source = "".join(p[0] for p in pieces)
     walker = Walker(b, pre.table, pieces)
     try:

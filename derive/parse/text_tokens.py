@@ -19,7 +19,7 @@ UNICODE = {"′": "'", "’": "'", "ʹ": "'", "ᵀ": "ᵀ", "⊤": "ᵀ", "⊙":
            "𝟙": "𝟙", "∂": "∂"}
 TEX = {"cdot": "·", "odot": "⊙", "circ": "⊙", "times": "·", "top": "ᵀ", "prime": "'",
        "ast": "*", "partial": "∂", "sigma": "σ"}
-OPS2 = ("**", ">=", "<=", "==", "!=")
+OPS2 = ("**", ">=", "<=", "==", "!=", ".*", "./", ".^")  # the last three: Octave
 OPS1 = "+-*/@^()[],.=<>'"
 _NUM = re.compile(r"\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -44,6 +44,9 @@ def tokenize(text: str, start: int, end: int) -> list[Tok]:
         ch = text[i]
         if ch in " \t\r\n":
             i, space = i + 1, True
+            continue
+        if ch == "\\" and text[i + 1:end].lstrip(" \t")[:1] in ("\n", "\r"):
+            i, space = i + 1, True  # a line continuation, as Python reads it
             continue
         if len(toks) >= MAX_TOKENS:
             raise ParseError(f"more than {MAX_TOKENS} tokens in one formula", i, text)

@@ -25,9 +25,10 @@ from derive.network.spec import m
 from derive.parse.build import Builder, Const, OnesVec, Span, Value, is_indicator
 from derive.parse.names import LayerIndex, Name, activation_name
 
-METHODS = {"sum", "mean", "astype", "dot", "transpose"}
+METHODS = {"sum", "mean", "astype", "dot", "transpose", "copy"}
 NP_DTYPES = {"int64", "int32", "int_", "float64", "float32", "float_"}
-FUNCTIONS = {"exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "abs": sp.Abs}
+FUNCTIONS = {"exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "abs": sp.Abs, "cosh": sp.cosh}
+COMPARE = {"greater": ">", "greater_equal": ">=", "less": "<", "less_equal": "<="}
 Piece = tuple[str, int, int]  # emitted Python text and the input span it stands for
 # What a placeholder _pN stands for: a quantity, ∂L/∂(quantity), an activation (with its layer
 # index as written), a function such as exp, or m, e, 𝟙.
@@ -78,6 +79,11 @@ class Walker:
                                       self.span(node), self.pos(node))
         if isinstance(node, ast.Attribute) and node.attr == "T":
             return self.b.transpose(self.ev(node.value), self.span(node))
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute):
+            k = self.literal(node.slice)
+            if not isinstance(k, int) or isinstance(k, bool):
+                raise self.err("x.shape takes a number: x.shape[0] or x.shape[1]", node)
+            return self.b.dimension(self.ev(node.value.value), k, self.span(node), self.pos(node))
         if isinstance(node, ast.Call):
             return self.call(node)
         raise self.err(f"{type(node).__name__.lower()} is not allowed in a formula", node)
@@ -163,7 +169,8 @@ class Walker:
         axis = self.literal(axis_node) if axis_node is not None else None
         keep = self.literal(keep_node) if keep_node is not None else keep_default
         if axis_node is not None and axis is not None and not -2 <= axis <= 1:
-            raise self.err(f"axis={axis}: a matrix has axes 0 and 1", axis_node)
+            hint = " (Octave's sum(x, 2) is numpy's axis=1)" if axis == 2 else ""
+            raise self.err(f"axis={axis}: a matrix has axes 0 and 1{hint}", axis_node)
         axis = axis % 2 if axis is not None else None
         v = self.ev(x)
         span, pos = self.span(node), self.pos(node)
@@ -188,6 +195,9 @@ class Walker:
                 return b.activation(entry[1], entry[2], self.ev(x), span, pos)
             if entry[0] == "func":
                 return self.func(node, entry[1].base, keep_default=True)
+        if isinstance(f, ast.Name) and f.id in ("float", "int", "len"):
+            (x,), _ = self.args(node, ("x",))
+            return b.scalar_of(f.id, self.ev(x), span, pos)
         if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id == "np":
             return self.func(node, f.attr, keep_default=False)
         if isinstance(f, ast.Attribute) and f.attr in METHODS:
@@ -205,21 +215,64 @@ class Walker:
         if attr == "transpose":
             self.args(node, ())
             return self.b.transpose(self.ev(obj), span)
+        if attr == "copy":
+            self.args(node, ())
+            return self.ev(obj)
         (dtype,), _ = self.args(node, ("dtype",))  # astype
+        return self.cast(node, self.ev(obj), self.dtype(dtype, node))
+
+    def dtype(self, dtype: ast.expr, node: ast.Call) -> bool:
+        """float, int, np.float64, np.int64, ...: whether it is an integer type."""
         if isinstance(dtype, ast.Name) and dtype.id in ("float", "int"):
-            integer = dtype.id == "int"
-        elif isinstance(dtype, ast.Attribute) and isinstance(dtype.value, ast.Name) and \
+            return dtype.id == "int"
+        if isinstance(dtype, ast.Attribute) and isinstance(dtype.value, ast.Name) and \
                 dtype.value.id == "np" and dtype.attr in NP_DTYPES:
-            integer = dtype.attr.startswith("int")
-        else:
-            raise self.err(".astype takes float, int or np.float64 / np.int64", node)
-        return self.cast(node, self.ev(obj), integer)
+            return dtype.attr.startswith("int")
+        raise self.err("the type is float, int or np.float64 / np.int64", node)
+
+    def ones(self, shape: ast.expr, one: bool, span: Span, pos: int) -> Value:
+        """np.ones(x.shape) like np.ones_like(x); np.ones((m, 1)) is 𝟙, np.ones((1, m)) 𝟙ᵀ."""
+        b = self.b
+        if isinstance(shape, ast.Attribute) and shape.attr == "shape":
+            value = 1 if one else 0
+            return b.pointwise(lambda x_: sp.Integer(value) + 0 * x_, [self.ev(shape.value)],
+                               span, pos)
+        dims = [self.ev(e) for e in shape.elts] if isinstance(shape, ast.Tuple) else []
+        if one and len(dims) == 2 and all(isinstance(d, Const) for d in dims):
+            values = [d.value for d in dims if isinstance(d, Const)]
+            if values[1] == 1 and values[0] == m or values[0] == 1 and values[1] == m:
+                b.uses_m = True
+                return OnesVec(values[0] == 1, b.src(span))
+        raise self.err(f"np.{'ones' if one else 'zeros'} is read for x.shape"
+                       + (", (m, 1) (𝟙, a column of m ones) and (1, m)" if one else ""), shape)
 
     def func(self, node: ast.Call, name: str, keep_default: bool) -> Value:
         span, pos, b = self.span(node), self.pos(node), self.b
         if name in ("sum", "mean"):
             (x,), (axis, keep) = self.args(node, ("a",), ("axis", "keepdims"))
+            if b.octave and axis is not None and node.args[1:2] == [axis]:  # sum(x, 2): 1-based
+                k = self.literal(axis)
+                if k not in (1, 2):
+                    raise self.err("Octave's sum(x, dim) sums along dim 1 or 2", axis)
+                axis = ast.copy_location(ast.Constant(int(k) - 1), axis)
             return self.reduce(node, x, axis, keep, name == "mean", keep_default)
+        if name in ("ones", "zeros"):
+            (shape,), _ = self.args(node, ("shape",))
+            return self.ones(shape, name == "ones", span, pos)
+        if name in ("maximum", "heaviside") or name in COMPARE:
+            a, c = (self.ev(x) for x in self.args(node, ("a", "b"))[0])
+            if name == "maximum":
+                return b.maximum(a, c, span, pos)
+            if name == "heaviside":
+                return b.heaviside(a, c, span, pos)
+            return b.compare(a, COMPARE[name], c, span, pos)
+        if name in ("array", "asarray", "copy"):
+            (x,), (copy, dtype) = self.args(node, ("x",), ("copy", "dtype"))
+            if copy is not None:
+                self.literal(copy)
+            if dtype is not None:
+                self.dtype(dtype, node)
+            return self.ev(x)
         if name in ("dot", "matmul", "multiply", "divide", "add", "subtract", "power", "where"):
             names = ("a", "b", "c") if name == "where" else ("a", "b")
             vals = [self.ev(a) for a in self.args(node, names)[0]]

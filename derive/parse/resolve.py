@@ -1,0 +1,182 @@
+"""Which quantity a name means, for one input text: layer indices, the current layer of names
+written without one, and how the names were written (the bookkeeping both parsers share).
+
+Names without a layer index (``dZ, dA, dW, db, W, b, Z, A``) are the *current layer*, as in the
+course's ``linear_backward(dZ, cache)``; ``A_prev``, ``dA_prev`` are the layer below it. The
+current layer is the ``layer`` argument, else the left side's own index (``dZ1 = ... * A``), else
+a layer l to be chosen, like a generic index: the parser then reads the formula at each l
+(:class:`~derive.parse.names.GenericLayerNeeded`), and each such name is recorded in
+``unindexed`` as (as written, quantity, offset from l), which :func:`reading` puts into words.
+
+>>> from derive.network.spec import Network
+>>> r = Resolver(Network(layers=[3, 4, 2]), "dA_prev = np.dot(W.T, dZ)", current=2)
+>>> r.symbol("dA", ("prev", -1), (0, 7), 0).text, r.symbol("W", None, (17, 18), 17).text
+('dA[1]', 'W[2]')
+>>> reading(r.unindexed), reading(r.unindexed, 2)
+('dA_prev as dA[l-1], W as W[l]', 'dA_prev as dA[1], W as W[2]')
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from derive.core import expr as E
+from derive.errors import ParseError
+from derive.network.spec import Network
+from derive.network.symbols import GLOBAL, SymbolTable
+from derive.parse.names import (
+    MAX_SYMBOLS,
+    GenericLayerNeeded,
+    LayerIndex,
+    LayerOutOfRange,
+    below_bar,
+)
+
+Span = tuple[int, int]
+LOWER_NOTE = ("lower-case names (dz, a, w, x, ...) are read as the same quantities as upper case "
+              "(one example is the case m = 1)")
+ONE_EXAMPLE_NOTE = ("every name is in lower case and m is not written: read as one example "
+                    "(m = 1), so dw and db carry no 1/m")
+Unindexed = tuple[str, str, int]  # a name without a layer index: as written, quantity, offset
+
+
+class Resolver:
+    """Names into the symbols of one network's :class:`SymbolTable`, for one input text.
+
+    ``current`` is the layer a name without an index refers to (None: a layer l still to be
+    chosen, given by ``generic`` when the parser reads the formula at l); ``generic`` is the value
+    of a generic index ``l``. ``from_target`` says the current layer is the left side's own index.
+    """
+
+    def __init__(self, net: Network, text: str, current: int | None = None,
+                 generic: int | None = None):
+        self.net, self.text = net, text
+        self.table = SymbolTable(net)
+        self.current, self.generic = current, generic
+        self.from_target = False
+        self.generic_used = False  # a generic index l was written
+        self.unindexed: list[Unindexed] = []
+        self.cases: set[str] = set()  # "lower", "upper": how the quantities were written
+        self.uses_m = False  # m was written (1/m, np.mean over the examples, X.shape[1])
+        self.notes: list[str] = []
+        self.n_symbols = 0
+
+    # -- bookkeeping ------------------------------------------------------------------------
+    def src(self, span: Span) -> str:
+        """The operand as written; widened to balance its brackets (a span may begin inside a
+        parenthesized factor, as in ``(1/m) dZ1 Xᵀ``)."""
+        a, b = span
+        text = self.text
+        for _ in range(len(text)):
+            piece = text[a:b]
+            opened = sum(piece.count(c) for c in "([{") - sum(piece.count(c) for c in ")]}")
+            if opened < 0 and a > 0:
+                a = max(text.rfind(c, 0, a) for c in "([{")
+                if a < 0:
+                    break
+            elif opened > 0 and b < len(text):
+                ends = [i for i in (text.find(c, b) for c in ")]}") if i >= 0]
+                if not ends:
+                    break
+                b = min(ends) + 1
+            else:
+                break
+        return text[max(a, 0):b].strip()
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+    def error(self, message: str, pos: int) -> ParseError:
+        return ParseError(message, pos, self.text)
+
+    @property
+    def one_example(self) -> bool:
+        """Every quantity written in lower case (b, db are either), and m never written."""
+        return self.cases == {"lower"} and not self.uses_m
+
+    # -- names ------------------------------------------------------------------------------
+    def layer(self, index: LayerIndex | None, what: str, pos: int) -> int:
+        """A concrete layer number from a parsed index (see names.parse_layer_index)."""
+        L = self.net.L
+        if index is None or index[0] == "prev":
+            offset = 0 if index is None else index[1]
+            here = self.current if self.current is not None else self.generic
+            if here is None and L == 1:
+                here = 1
+            if here is None:
+                raise GenericLayerNeeded(
+                    f"{what} needs a layer index (the network has {L} layers): write {what}[1] "
+                    f"or {what}1, or give the layer to check", pos, self.text)
+            return here + offset
+        kind, k = index
+        if kind == "num":
+            return k
+        if kind == "L":
+            self.note(f"L read as the output layer L = {L}")
+            return L + k
+        if self.generic is None:
+            raise GenericLayerNeeded(f"{what}: a generic layer l needs a concrete layer", pos,
+                                     self.text)
+        self.generic_used = True
+        return self.generic + k
+
+    def symbol(self, base: str, index: LayerIndex | None, span: Span, pos: int,
+               lower: bool = False) -> E.Sym:
+        """The table's symbol for ``base`` at the layer ``index`` names, with ``src`` set."""
+        self.n_symbols += 1
+        if self.n_symbols > MAX_SYMBOLS:
+            raise self.error(f"more than {MAX_SYMBOLS} symbols in one formula", pos)
+        if lower:
+            self.note(LOWER_NOTE)
+        stem = base[1:] if base.startswith("d") and len(base) > 1 else base
+        if lower or stem != "b":  # b and db are written the same in both cases
+            self.cases.add("lower" if lower else "upper")
+        layer: int | None
+        if base in GLOBAL:
+            if index is not None:
+                raise self.error(f"{base} has no layer index", pos)
+            layer = None
+        else:
+            layer = self.layer(index, base, pos)
+            if (index is None or index[0] == "prev") and not self.from_target:
+                self.unindexed.append((self.src(span), base, 0 if index is None else index[1]))
+        try:
+            sym = self.table[base, layer]
+        except KeyError:
+            lo = 0 if base in ("A", "dA") else 1
+            raise LayerOutOfRange(
+                f"{base}[{layer}] is not in this network: {base} has layers {lo} to "
+                f"{self.net.L}", pos, self.text, layer, lo, self.net.L) from None
+        return replace(sym, src=self.src(span))
+
+    def gradient_of(self, value: object, span: Span, pos: int) -> E.Sym:
+        """∂L/∂Q for a quantity Q as written in a fraction: Z[1] -> dZ[1]."""
+        if not isinstance(value, E.Sym) or value.base not in below_bar():
+            *some, last = below_bar()
+            raise self.error(f"∂L/∂(...) needs one of {', '.join(some)} or {last} below the "
+                             "fraction bar", pos)
+        base, layer = ("dA", 0) if value.base == "X" else ("d" + value.base, value.layer)
+        if self.unindexed and self.unindexed[-1][1] == value.base and value.base != "X":
+            self.unindexed[-1] = (self.src(span), base, self.unindexed[-1][2])  # dL/dZ is dZ
+        return replace(self.table[base, layer], src=self.src(span))
+
+
+def _at(base: str, offset: int, layer: int | None) -> str:
+    if layer is None:
+        return f"{base}[l{offset:+d}]" if offset else f"{base}[l]"
+    if layer + offset == 0 and base == "A":
+        return "X"
+    return f"{base}[{layer + offset}]"
+
+
+def reading(unindexed: list[Unindexed] | tuple[Unindexed, ...], layer: int | None = None) -> str:
+    """What each name without a layer index was read as: ``dZ as dZ[l], A_prev as A[l-1]`` (at
+    a generic current layer l), or at the concrete ``layer``; each name once, in order."""
+    seen: dict[str, str] = {}
+    for written, base, offset in unindexed:
+        seen.setdefault(written, f"{written} as {_at(base, offset, layer)}")
+    return ", ".join(seen.values())
+
+
+__all__ = ["LOWER_NOTE", "ONE_EXAMPLE_NOTE", "Resolver", "Span", "Unindexed", "reading"]
