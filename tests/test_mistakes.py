@@ -69,7 +69,7 @@ def test_priorities_and_sentences_unchanged():
         "wrong_order": 0, "missing_transpose": 1, "extra_transpose": 1,
         "activation_instead_of_derivative": 2, "matmul_instead_of_elementwise": 3,
         "elementwise_instead_of_matmul": 3, "wrong_layer_index": 4, "missing_sum": 5,
-        "wrong_sum_axis": 5, "missing_scale": 6, "extra_scale": 6, "sign_error": 7,
+        "wrong_sum_axis": 5, "missing_scale": 6, "extra_scale": 6, "wrong_scale": 6, "sign_error": 7,
         "wrong_activation_derivative": 8, "other": 9,
     }
     rows = Context(Network(depth=2, convention="rows", scale="sum"), "dA", 1)
@@ -79,6 +79,13 @@ def test_priorities_and_sentences_unchanged():
     assert D.sentence("extra_scale", "1/m W2^T dZ2", "", rows, "1/m") == (
         "There is the factor 1/m too many in 1/m W2^T dZ2: dA[1] has no such factor (with scale "
         "sum there is no 1/m anywhere).")
+    cols = Context(Network(depth=2), "dW", 2)
+    assert D.sentence("wrong_scale", "4/m", "1/m", cols, "4") == (
+        "The factor 4/m should be 1/m: the formula gives 4 × dW[2].")
+    assert D.sentence("wrong_scale", "?", "1/2", cols, "2", added=True) == (
+        "A factor 1/2 is missing: the formula gives 2 × dW[2].")
+    assert D.sentence("wrong_scale", "2", "1", cols, "2") == (
+        "The factor 2 does not belong here: the formula gives 2 × dW[2].")
     assert D.sentence("wrong_activation_derivative", "?", "g[1]′(Z[1])", rows, added=True) == (
         "The factor g[1]′(Z[1]) is missing: multiply element-wise by it (the chain rule).")
     assert D.no_edit().message == (
@@ -119,6 +126,9 @@ CASES = [
     ("extra_scale", ROWS, (("dA", 1), lambda T: E.Div(
         E.MatMul(T["dZ", 2], E.Transpose(T["W", 2])), E.Scalar(m)))),
     ("extra_scale", RELU_SIG, (("dW", 1), lambda T: E.Scale(1 / m**2, mean_dw1(T)))),
+    ("wrong_scale", RELU_SIG, "dW2 = 1./m * np.dot(dZ2, A1.T) * 2"),  # the course's planted bug
+    ("wrong_scale", ROWS, "db1 = 4./m * np.sum(dZ1, axis=0, keepdims=True)"),
+    ("wrong_scale", RELU_SIG, "dA1 = 2 * np.dot(W2.T, dZ2)"),
     ("wrong_activation_derivative", RELU_SIG, "dZ1 = W2^T dZ2 * (1 - A1**2)"),
     ("wrong_activation_derivative", TANH_SIG, "dZ1 = W2^T dZ2 * A1 * (1 - A1)"),
     ("wrong_activation_derivative", RELU_SIG, "dZ2 = (A2 - Y) * g2'(Z2)"),

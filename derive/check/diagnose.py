@@ -29,12 +29,24 @@ derive.errors.ShapeMismatch: matrix product W[2] and dZ[2]: (n2×n1)·(n2×m) �
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
-from derive.check.edits import Context, Edit, compose
-from derive.check.mistakes import CATALOGUE, CODES, ENTRIES, PRIORITY, Words
+from derive.check.edits import Context, Edit, compose, same_value
+from derive.check.mistakes import (
+    CATALOGUE,
+    CODES,
+    ENTRIES,
+    PRIORITY,
+    Words,
+    deriv_at,
+    layer_of_elementwise,
+)
+from derive.check.numeric import numbers_for
 from derive.check.raw import Raw, Unknown, build, raw_shape, replace_at, to_raw
 from derive.check.verdict import Mistake
+from derive.core import expr as E
+from derive.errors import DeriveError
+from derive.parse import parse_equation
 
 MAX_TRIES = 1500  # edited trees tried per diagnosis (single edits first, then pairs)
 
@@ -47,13 +59,25 @@ def apply(root: Raw, edit: Edit) -> Raw:
     return replace_at(root, edit.path, edit.after)
 
 
+class Found(tuple):
+    """The edits a search found (a tuple of :class:`Edit`), with the tree they make (``tree``:
+    the student's formula corrected, which ``accept`` took)."""
+
+    tree: Raw
+
+    def __new__(cls, edits: Sequence[Edit], tree: Raw) -> Found:
+        self = super().__new__(cls, edits)
+        self.tree = tree
+        return self
+
+
 def search(root: Raw, ctx: Context, accept: Callable[[Raw], bool],
-           max_tries: int = MAX_TRIES) -> tuple[Edit, ...] | None:
+           max_tries: int = MAX_TRIES) -> Found | None:
     """The smallest sequence of edits (one, else two) whose result ``accept`` takes; None if none
     is found within ``max_tries`` trees. Among single edits the most specific code wins."""
     seen: set[Raw] = {root}
     first: list[tuple[Edit, Raw]] = []
-    winners: list[Edit] = []
+    winners: list[tuple[Edit, Raw]] = []
     for e in single_edits(root, ctx):
         if len(first) >= max_tries:
             break
@@ -63,9 +87,10 @@ def search(root: Raw, ctx: Context, accept: Callable[[Raw], bool],
         seen.add(t)
         first.append((e, t))
         if accept(t):
-            winners.append(e)
+            winners.append((e, t))
     if winners:
-        return (min(winners, key=lambda e: PRIORITY[e.code]),)
+        best, tree = min(winners, key=lambda et: PRIORITY[et[0].code])
+        return Found((best,), tree)
     tries = len(first)
     first.sort(key=lambda et: PRIORITY[et[0].code])
     for e1, t1 in first:
@@ -78,7 +103,7 @@ def search(root: Raw, ctx: Context, accept: Callable[[Raw], bool],
             if tries > max_tries:
                 return None
             if accept(t2):
-                return (e1, e2)
+                return Found((e1, e2), t2)
     return None
 
 
@@ -93,9 +118,12 @@ def sentence(code: str, before: str, after: str, ctx: Context | None, detail: st
 def describe(edits: Sequence[Edit] | None, ctx: Context,
              text: Callable[[Raw], str]) -> tuple[Mistake, ...]:
     """The mistakes a sequence of edits names, one sentence per code (the first edit of each);
-    ``text`` prints a part of a tree ("" where it cannot). No edits: ``other``."""
+    ``text`` prints a part of a tree ("" where it cannot). No edits: ``other``. Edits that
+    :func:`search` found carry their tree: each mistake then holds the fix, the student's
+    formula corrected (:func:`fix_text`)."""
     if not edits:
         return (no_edit(),)
+    fix = fix_text(edits.tree, ctx, text) if isinstance(edits, Found) else None
     out: list[Mistake] = []
     for e in edits:
         shown_before, shown_after = e.shown or (e.before, e.after)
@@ -103,8 +131,56 @@ def describe(edits: Sequence[Edit] | None, ctx: Context,
         before = "?" if shown_before is None else shown_before.src or text(shown_before)
         after = text(shown_after)
         if all(m.code != e.code for m in out):
-            out.append(Mistake(e.code, sentence(e.code, _paren(before), after, ctx, e.detail, added)))
+            out.append(Mistake(e.code, sentence(e.code, _paren(before), after, ctx, e.detail, added),
+                               fix))
     return tuple(out)
+
+
+def fix_text(tree: Raw, ctx: Context, text: Callable[[Raw], str]) -> str | None:
+    """``dW[2] = (1/m) dZ[2] A[1]ᵀ``: the gradient and the corrected tree, printed as the engine
+    prints its own formulas, and read back: the first printing that the parser reads as a
+    correct formula (the tree as text, else as numpy code, else the text with each factor that
+    has the value of g[l]′(Z[l]) written so, as ``(A1 > 0)`` for ReLU); None if none does."""
+    name = text(Raw(E.Sym, (ctx.kind, ctx.layer)))
+    if not name:
+        return None
+    for rhs in _printings(tree, ctx, text):
+        fix = f"{name} = {rhs}"
+        if rhs and reads_back(fix, ctx):
+            return fix
+    return None
+
+
+def _printings(tree: Raw, ctx: Context, text: Callable[[Raw], str]) -> Iterator[str]:
+    yield text(tree)
+    try:
+        yield build(tree, numbers_for(ctx.net).table).to_code()
+    except (DeriveError, KeyError, TypeError):
+        pass
+    plain = with_derivatives(tree, ctx)
+    if plain != tree:
+        yield text(plain)
+
+
+def reads_back(equation: str, ctx: Context) -> bool:
+    """Does the parser read ``equation`` over the network as the gradient with its right value?"""
+    try:
+        eq = parse_equation(equation, ctx.net)
+    except (DeriveError, KeyError, TypeError, ValueError, RecursionError):
+        return False
+    return ((eq.target.base, eq.target.layer) == (ctx.kind, ctx.layer)
+            and ctx.ratio(to_raw(eq.rhs)) == 1)
+
+
+def with_derivatives(tree: Raw, ctx: Context) -> Raw:
+    """``tree`` with each outermost part of one layer l (an expression of Z[l] and A[l] only)
+    whose value is g[l]′(Z[l]) replaced by g[l]′(Z[l]) itself."""
+    lay = layer_of_elementwise(tree)
+    if lay is not None and 1 <= lay <= ctx.net.L:
+        d = deriv_at(ctx, lay)
+        return d if tree != d and same_value(tree, d, ctx) else tree
+    kids = [with_derivatives(k, ctx) for k in tree.kids]
+    return tree if kids == list(tree.kids) else tree.with_kids(kids)
 
 
 def no_edit() -> Mistake:
@@ -122,6 +198,6 @@ def _paren(text: str) -> str:
 
 
 __all__ = [
-    "CODES", "MAX_TRIES", "PRIORITY", "Context", "Edit", "Raw", "Unknown", "apply", "build",
-    "describe", "no_edit", "raw_shape", "search", "sentence", "single_edits", "to_raw",
+    "CODES", "MAX_TRIES", "PRIORITY", "Context", "Edit", "Found", "Raw", "Unknown", "apply", "build",
+    "describe", "fix_text", "no_edit", "raw_shape", "search", "sentence", "single_edits", "to_raw",
 ]

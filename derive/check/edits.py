@@ -21,11 +21,21 @@ turns the steps of every mistake (each with its code) into one generator of :cla
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
-from derive.check.raw import Raw, at, walk
+import numpy as np
+import sympy as sp
+
+from derive.check.numeric import close, numbers_for
+from derive.check.raw import Raw, Unknown, at, build, raw_shape, walk
+from derive.core.expr import as_sympy
+from derive.errors import DeriveError
 from derive.network.spec import Network
+from derive.network.spec import m as M_SYM
 
 
 @dataclass(frozen=True)
@@ -40,6 +50,10 @@ class Context:
     def example_sum_axis(self) -> int:
         """The ``axis=`` that sums over the examples (for db): 1 in columns, 0 in rows."""
         return self.net.layout.example_sum_axis
+
+    def ratio(self, tree: Raw) -> sp.Expr | None:
+        """The constant c for which ``tree`` is c times the right value (:func:`value_ratio`)."""
+        return value_ratio(tree, self)
 
 
 @dataclass(frozen=True)
@@ -172,3 +186,95 @@ def _edit(code: str, p: Raw | Fix, site: Site, node: Raw) -> Edit:
         path = site.path[: len(site.path) - p.up]
         return Edit(code, path, at(site.root, path), p.after, p.shown, p.detail)
     return Edit(code, site.path, node, p.after, p.shown, p.detail)
+
+
+# -- the constant between a formula and the right value ----------------------------------------------
+MAX_POWER = 2  # c = (p/q)·m^k with |k| ≤ 2 ...
+MAX_DENOMINATOR = 64  # ... and q ≤ 64, |p| ≤ 4096: the constants people write (2, 1/2, 4/m, 1/m²)
+MAX_NUMERATOR = 4096
+
+
+@functools.lru_cache(maxsize=4096)
+def value_ratio(tree: Raw, ctx: Context) -> sp.Expr | None:
+    """The constant c, a rational number times a power of m, with ``tree`` = c · the right value
+    of the gradient on every entry of every random instance; None where there is none (shapes
+    that clash, a value that is not proportional, no gradient to compare with).
+
+    The value is compared on the checker's instances (m = 7) and on its tiny ones (m = 2): a
+    ratio that differs between them is read as c₀·m^k (2 and 7 tell the power apart; a ratio
+    that depends on some other size fits no such form and is None).
+    """
+    nums = numbers_for(ctx.net)
+    T = nums.table
+    try:
+        target = T[ctx.kind, ctx.layer]
+        try:
+            shape = raw_shape(tree, T)
+            if shape is None or _differ(shape, target.shape):
+                return None
+        except Unknown:
+            pass
+        e = build(tree, T)
+        if _differ(e.shape, target.shape):
+            return None
+        found = []
+        for env in (nums.main, nums.tiny):
+            got = env.evaluate(e, nums.allowed(env, target))
+            r = _constant(got, env.values[target.key])
+            if r is None:
+                return None
+            found.append((env.m, r))
+    except (DeriveError, KeyError, TypeError, ValueError, ZeroDivisionError, OverflowError):
+        return None
+    return _fit(found)
+
+
+def same_value(a: Raw, b: Raw, ctx: Context) -> bool:
+    """Do two trees (parts of a formula for the gradient, e.g. a derivative factor) have the
+    same value on the checker's instances? False where either cannot be built or valued."""
+    nums = numbers_for(ctx.net)
+    T, env = nums.table, nums.main
+    try:
+        values = nums.allowed(env, T[ctx.kind, ctx.layer])
+        got, want = (env.evaluate(build(t, T), values) for t in (a, b))
+        return got.shape == want.shape and bool(np.all(close(got, want)))
+    except (DeriveError, KeyError, TypeError, ValueError, ZeroDivisionError, OverflowError):
+        return False
+
+
+def _differ(a, b) -> bool:
+    return not all(bool(as_sympy(x) == as_sympy(y)) for x, y in zip(a, b, strict=True))
+
+
+def _constant(got: np.ndarray, want: np.ndarray) -> float | None:
+    """r with got = r · want on every instance (to the checker's tolerance), if there is one."""
+    if got.shape != want.shape:
+        try:
+            got = np.broadcast_to(got, want.shape)
+        except ValueError:
+            return None
+    if not np.all(np.isfinite(got)) or not np.all(np.isfinite(want)):
+        return None
+    i = int(np.argmax(np.abs(want)))
+    if want.flat[i] == 0:
+        return None
+    r = float(got.flat[i] / want.flat[i])
+    if r == 0 or not math.isfinite(r) or not np.all(close(got, r * want)):
+        return None
+    return r
+
+
+def _fit(found: list[tuple[int, float]]) -> sp.Expr | None:
+    """c₀·m^k through the ratios (m, r) measured at two values of m; None if no such c fits."""
+    (m1, r1), (m2, r2) = found
+    if (r1 > 0) != (r2 > 0):
+        return None
+    k = math.log(r1 / r2) / math.log(m1 / m2)
+    power = round(k)
+    if abs(k - power) > 1e-6 or abs(power) > MAX_POWER:
+        return None
+    c0 = r1 / m1**power
+    f = Fraction(c0).limit_denominator(MAX_DENOMINATOR)
+    if abs(float(f) - c0) > 1e-9 * abs(c0) or abs(f.numerator) > MAX_NUMERATOR:
+        return None
+    return sp.Rational(f.numerator, f.denominator) * M_SYM**power

@@ -102,6 +102,47 @@ def factor_text(f) -> str:
     return sp.sstr(as_sympy(f))
 
 
+def split_factor(r: Raw) -> tuple[sp.Expr, Raw]:
+    """(K, rest): the constant factors through which the whole value scales (a Scale, a scalar
+    operand of a product, a division by a scalar, under products, transposes and sums)
+    multiplied into K, and ``r`` without them (``r`` itself when it has none).
+
+    >>> k, rest = split_factor(Raw(E.Scale, (2 / M_SYM, Raw(E.Transpose, (sym("A", 1),)))))
+    >>> k, rest
+    (2/m, Raw(Transpose, (Raw(Sym, ('A', 1)),)))
+    """
+    kind = r.kind
+    if kind is E.Scale:
+        k, rest = split_factor(r.kids[0])
+        return as_sympy(r.get("factor")) * k, rest
+    if kind is E.Div and r.kids[1].kind is E.Scalar:
+        k, rest = split_factor(r.kids[0])
+        return k / as_sympy(r.kids[1].get("value")), rest
+    if kind in (E.MatMul, E.Hadamard):
+        a, b = r.kids
+        for scalar, other in ((a, b), (b, a)):
+            if scalar.kind is E.Scalar and other.kind is not E.Scalar:
+                k, rest = split_factor(other)
+                return as_sympy(scalar.get("value")) * k, rest
+    if kind in (E.MatMul, E.Hadamard, E.Transpose, E.Sum):
+        parts = [split_factor(kid) for kid in r.kids]
+        if all(rest is kid for (_, rest), kid in zip(parts, r.kids, strict=True)):
+            return sp.Integer(1), r
+        k = sp.Integer(1)
+        for f, _ in parts:
+            k *= f
+        return k, r.with_kids([rest for _, rest in parts])
+    return sp.Integer(1), r
+
+
+def rescale(r: Raw, c) -> Raw:
+    """``r`` divided by the constant c, its own constant factor K folded in: (K/c) rest, or
+    rest alone when K/c = 1 (so 2/m ÷ 2 reads 1/m, not (1/2)(2/m))."""
+    k, rest = split_factor(r)
+    new = k / as_sympy(c)
+    return rest if new == 1 else Raw(E.Scale, (new, rest))
+
+
 def _factors(r: Raw) -> list[Raw]:
     if r.kind is E.Hadamard:
         return _factors(r.kids[0]) + _factors(r.kids[1])
@@ -260,8 +301,10 @@ def _minus(n: Raw, site: Site) -> bool:
     return bool(n.get("factor") == -1)
 
 
-def _not_minus(n: Raw, site: Site) -> bool:
-    return not _minus(n, site)
+def _with_m(n: Raw, site: Site) -> bool:
+    """A factor with m in it (1/m, 2/m): the mean's 1/m where it does not belong; any other
+    factor is a wrong scale (:func:`to_ratio`)."""
+    return M_SYM in as_sympy(n.get("factor")).free_symbols
 
 
 def drop_m_operand(n: Raw, site: Site) -> Iterator[Fix]:
@@ -278,15 +321,35 @@ def drop_m_divisor(n: Raw, site: Site) -> Iterator[Fix]:
 
 
 def times_mean(root: Raw, site: Site) -> Iterator[Raw]:
-    yield Raw(E.Scale, (1 / M_SYM, root))
+    yield rescale(root, M_SYM)
 
 
 def times_m(root: Raw, site: Site) -> Iterator[Fix]:
-    yield Fix(Raw(E.Scale, (M_SYM, root)), detail="1/m")
+    yield Fix(rescale(root, 1 / M_SYM), detail="1/m")
 
 
 def negate(root: Raw, site: Site) -> Iterator[Raw]:
-    yield Raw(E.Scale, (sp.Integer(-1), root))
+    yield rescale(root, sp.Integer(-1))
+
+
+# the ratios other entries name: 1/m missing (m), 1/m twice (1/m), the sign (-1)
+_NAMED_RATIOS = frozenset({M_SYM, 1 / M_SYM, sp.Integer(-1), sp.Integer(1)})
+
+
+def to_ratio(root: Raw, site: Site) -> Iterator[Fix]:
+    """A formula that is a constant c times the right value (c measured, :func:`value_ratio`)
+    with its constant factor K (all of them, multiplied) replaced by K/c."""
+    c = site.ctx.ratio(root)
+    if c is None or c in _NAMED_RATIOS:
+        return
+    k, _ = split_factor(root)
+    new = k / c
+    yield Fix(rescale(root, c), detail=factor_text(c),
+              shown=(None if k == 1 else _written(k), _written(new)))
+
+
+def _written(value) -> Raw:
+    return Raw(E.Scalar, (value,), factor_text(value))
 
 
 def times_derivative(root: Raw, site: Site) -> Iterator[Fix]:
@@ -321,6 +384,15 @@ def _extra_scale(w: Words) -> str:
     why = ("with the mean cost, 1/m appears once, in dW and db; dZ and dA carry none"
            if w.ctx.net.scale == "mean" else "with scale sum there is no 1/m anywhere")
     return f"There is {what} too many in {w.before}: {w.name} has no such factor ({why})."
+
+
+def _wrong_scale(w: Words) -> str:
+    gives = f"the formula gives {w.detail} × {w.name}"
+    if w.added:
+        return f"A factor {w.after} is missing: {gives}."
+    if w.after == "1":
+        return f"The factor {w.before} does not belong here: {gives}."
+    return f"The factor {w.before} should be {w.after}: {gives}."
 
 
 def _wrong_derivative(w: Words) -> str:
@@ -373,10 +445,11 @@ CATALOGUE: tuple[Entry, ...] = (
           "carries 1/m.",
           (whole_last(times_mean, 0),)),
     Entry("extra_scale", 6, _extra_scale,
-          (at_each(condition(_not_minus, drop_factor), 100, on=(E.Scale,)),
+          (at_each(condition(_with_m, drop_factor), 100, on=(E.Scale,)),
            at_each(drop_m_operand, 110, on=(E.Hadamard, E.MatMul)),
            at_each(drop_m_divisor, 120, on=(E.Div,)),
            whole_last(times_m, 1))),
+    Entry("wrong_scale", 6, _wrong_scale, (whole_last(to_ratio, 4),)),
     Entry("wrong_activation_derivative", 8, _wrong_derivative,
           (at_each(to_derivative(lone=False), 50),
            at_each(regroup(lone=False), 60, on=HADAMARD),

@@ -28,6 +28,9 @@ class Mistake:
 
     code: str
     message: str
+    # the student's formula with the edits that name this mistake (and any other mistake found
+    # with it) made, printed: "dW[2] = (1/m) dZ[2] A[1]ᵀ"; None where the diagnosis found none
+    fix: str | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict:
         return {"code": self.code, "message": self.message}
@@ -57,6 +60,17 @@ class Verdict:
     def correct(self) -> bool:
         return self.verdict == "correct"
 
+    @property
+    def fix(self) -> str | None:
+        """The student's own formula corrected by the smallest edit the diagnosis found, as the
+        engine prints formulas (``dW[2] = (1/m) dZ[2] A[1]ᵀ``); the checker calls it correct.
+        None when correct, when no edit was found (``other``), and for a generic index l (each
+        layer has its own fix)."""
+        for mk in self.mistakes:
+            if mk.fix and self.target and mk.fix.startswith(f"{self.target} = "):
+                return mk.fix
+        return None
+
     def to_dict(self) -> dict:
         return {
             "verdict": self.verdict,
@@ -65,6 +79,7 @@ class Verdict:
             "message": self.message,
             "expected": self.expected,
             "expected_latex": self.expected_latex,
+            "fix": self.fix,
             "counterexample": self.counterexample,
             "notes": list(self.notes),
             "position": self.position,
