@@ -127,9 +127,25 @@ def capabilities() -> dict:
     }
 
 
-def _layer_of(target: str) -> int | None:
-    match = re.match(r"-?d\w*?\[(\d+)\]", target)
-    return int(match.group(1)) if match else None
+def layer_of(names: dict) -> int | None:
+    """The layer an item's un-indexed names are at (what ``layer=`` pins), from the ``names``
+    annotation: the index of a name without digits that holds one of the layer's own quantities
+    (``dZ`` → dZ[2], ``w`` → W[2], ``A`` → A[2]: layer 2), else one more than a previous
+    layer's (``A_prev`` → A[1]: layer 2). None when every name carries its index."""
+    own, previous = [], []
+    for key, value in names.items():
+        match = re.fullmatch(r"-?(d?)([A-Za-z]+)\[(\d+)\]", value) if isinstance(value, str) else None
+        if match is None or re.search(r"\d", key) or key in ("X", "Y", "m"):
+            continue
+        quantity, layer = match.group(1) + match.group(2), int(match.group(3))
+        if quantity in ("W", "b", "Z", "dZ", "dW", "db") and "prev" not in key:
+            own.append(layer)
+        elif quantity in ("A", "dA") and key in ("A", "dA", "AL", "dAL"):
+            own.append(layer)  # the course's A and dA are the layer's own, A[l] and dA[l]
+        elif quantity in ("A", "dA") and "prev" in key:
+            previous.append(layer + 1)
+    found = own or previous
+    return Counter(found).most_common(1)[0][0] if found else None
 
 
 def network_for(item: dict, caps: dict, nearest: bool = False):
@@ -177,10 +193,8 @@ def network_for(item: dict, caps: dict, nearest: bool = False):
     network = Network(layers=sizes, activations=acts, loss=loss, convention=convention,
                       scale=scale)
     names = item.get("names") or {}
-    layer = _layer_of(targets[0])
-    unindexed = any(not re.search(r"\d", k) and re.match(r"-?d?[A-Za-z]+\[\d+\]", v)
-                    for k, v in names.items() if isinstance(v, str) and k not in ("X", "Y"))
-    if caps["layer"] and layer is not None and unindexed:
+    layer = layer_of(names)
+    if caps["layer"] and layer is not None:
         kwargs["layer"] = layer
     if caps["bind"] and item.get("group") == "bound":
         kwargs[caps["bind"]] = {k: v for k, v in names.items()
@@ -341,8 +355,8 @@ def cause_of(result: dict) -> tuple[str, str]:
 
 
 # -- all items ---------------------------------------------------------------------------------
-def run(items: list[dict]) -> list[dict]:
-    caps = capabilities()
+def run(items: list[dict], pin_layer: bool = True) -> list[dict]:
+    caps = {**capabilities(), **({} if pin_layer else {"layer": False})}
     return [run_item(item, caps) for item in items]
 
 
@@ -443,6 +457,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dialect", help="only this dialect or notation family")
     parser.add_argument("--id", help="only the items whose id contains this")
     parser.add_argument("--json", action="store_true", help="per-item results as JSON Lines")
+    parser.add_argument("--no-layer", action="store_true",
+                        help="do not pin un-indexed names to the item's layer (derive's layer=)")
     parser.add_argument("--update-baseline", action="store_true",
                         help=f"rewrite {BASELINE.relative_to(ROOT)} (needs every item)")
     args = parser.parse_args(argv)
@@ -456,10 +472,10 @@ def main(argv: list[str] | None = None) -> int:
         items = [i for i in items if i["group"] == args.dialect]
     if args.id:
         items = [i for i in items if args.id in i["id"]]
-    if args.update_baseline and (args.dialect or args.id or args.corpus != "all"):
+    if args.update_baseline and (args.dialect or args.id or args.corpus != "all" or args.no_layer):
         parser.error("--update-baseline runs every item of both corpora")
     started = time.perf_counter()
-    results = run(items)
+    results = run(items, pin_layer=not args.no_layer)
     if args.json:
         for r in results:
             print(json.dumps(r, ensure_ascii=False))

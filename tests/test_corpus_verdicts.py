@@ -146,3 +146,14 @@ def test_the_bench_skips_cleanly_without_the_texts(monkeypatch, tmp_path, capsys
     monkeypatch.setattr(B, "CORPUS", tmp_path)
     assert B.main(["--corpus", "latex"]) == 0
     assert capsys.readouterr().out.startswith("skipped: the corpus texts are not here")
+
+
+@pytest.mark.parametrize("names, layer", [
+    ({"dZ": "dZ[2]", "A_prev": "A[1]", "W": "W[2]", "m": "m"}, 2),  # the course's linear_backward
+    ({"A_prev": "A[2]", "m": "m"}, 3),  # only the previous layer's activation: one above it
+    ({"x": "A[1]", "w": "W[2]", "dout": "dZ[2]"}, 2),  # CS231n's affine_backward at layer 2
+    ({"A": "A[1]", "X": "X", "Y": "Y"}, 1),  # logistic regression
+    ({"A1": "A[1]", "W2": "W[2]", "X": "X"}, None),  # every name carries its index
+])
+def test_the_layer_of_un_indexed_names(names, layer):
+    assert B.layer_of(names) == layer
