@@ -81,6 +81,8 @@ LINEAR_BACKWARD = [  # (formula, the layers where it is defined in DEEP)
     ("db = 1/m * np.sum(dZ, axis=1, keepdims=True)", (1, 2, 3)),
     ("dZ = dA * (1 - np.power(np.tanh(Z), 2))", (2,)),  # tanh: layer 2 only
     ("dW = np.dot(dZ, A_prev.T) / A_prev.shape[1]", (1, 2, 3)),
+    (r"dW = \frac{1}{m} dZ A_{prev}^T", (1, 2, 3)),  # LaTeX
+    (r"dA_{prev} = W^{T} dZ", (2, 3)),
 ]
 
 

@@ -58,6 +58,8 @@ class ScriptMixin(Cursor):
 
     def layer_of(self, toks: list[Tok], where: Tok) -> LayerIndex:
         text = "".join(u.text for u in toks).strip("[]")
+        if text == "prev":  # A_{prev}: the course's layer below the current one
+            return ("prev", -1)
         index = parse_layer_index(text)
         if index is None:
             raise self.err(f"cannot read {text!r} as a layer (a number, l, L, l-1, L-1)", where)

@@ -18,6 +18,7 @@ a layer l to be chosen, like a generic index: the parser then reads the formula 
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from derive.core import expr as E
@@ -38,6 +39,7 @@ LOWER_NOTE = ("lower-case names (dz, a, w, x, ...) are read as the same quantiti
 ONE_EXAMPLE_NOTE = ("every name is in lower case and m is not written: read as one example "
                     "(m = 1), so dw and db carry no 1/m")
 Unindexed = tuple[str, str, int]  # a name without a layer index: as written, quantity, offset
+_NAME = re.compile(r"[A-Za-z]+(?:_\{prev\}|_prev)?")
 
 
 class Resolver:
@@ -140,7 +142,8 @@ class Resolver:
         else:
             layer = self.layer(index, base, pos)
             if (index is None or index[0] == "prev") and not self.from_target:
-                self.unindexed.append((self.src(span), base, 0 if index is None else index[1]))
+                self.unindexed.append((_name(self.src(span)), base, 0 if index is None else
+                                       index[1]))
         try:
             sym = self.table[base, layer]
         except KeyError:
@@ -160,6 +163,13 @@ class Resolver:
         if self.unindexed and self.unindexed[-1][1] == value.base and value.base != "X":
             self.unindexed[-1] = (self.src(span), base, self.unindexed[-1][2])  # dL/dZ is dZ
         return replace(self.table[base, layer], src=self.src(span))
+
+
+def _name(written: str) -> str:
+    """The name alone, without the scripts LaTeX writes on it: ``A_{prev}^T`` is ``A_{prev}``,
+    ``dZ^{(i)}`` is ``dZ``; a fraction (``dL/dZ``) stays whole."""
+    mt = _NAME.match(written)
+    return mt.group() if mt and "/" not in written else written
 
 
 def _at(base: str, offset: int, layer: int | None) -> str:
