@@ -103,6 +103,8 @@ def render(v, equation: str | None = None) -> str:
         lines.append(f"  {v.message}")
     for mk in v.mistakes:
         lines.append(f"  - {mk.code}: {mk.message}")
+    if v.verdict != "correct" and v.fix and v.fix != v.expected:  # the student's own form
+        lines.append(f"  suggested fix: {v.fix}")
     if v.expected and v.verdict != "correct":
         lines.append(f"  correct formula: {v.expected}")
         lines.append(f"  LaTeX: {v.expected_latex}")
