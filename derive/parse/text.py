@@ -10,7 +10,8 @@ Rewrites of the pre-pass (semi-math text): ``W[2]T``, ``W2ᵀ``, ``X^T`` -> tran
 ``dZ_1`` -> layer; ``g1'(Z1)``, ``g′``, ``σ′``, ``relu'`` -> derivative; ``⊙ ∘`` -> element-wise;
 ``· ⋅ × \\cdot`` -> resolved by shapes; ``−`` -> minus; ``A^2``, ``A²`` -> power; ``dL/dZ1``,
 ``∂L/∂Z1`` -> dZ[1]; ``1/m`` -> one factor; a run of operands side by side -> one matrix product,
-which binds tighter than ``*``, ``⊙``, ``/`` and ``@``.
+which binds tighter than ``*``, ``⊙``, ``/`` and ``@``. Octave: a text with ``.*``, ``./`` or ``.^``
+reads ``*`` as the matrix product and ``'`` after a quantity as its transpose.
 
 Which semantics (see docs/parsing.md): the text is *mathematical* (``*`` and ``+`` need equal
 shapes) if it uses juxtaposition or ⊙/∘; otherwise *numpy* (``*`` and ``+`` broadcast) if it uses

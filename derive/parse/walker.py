@@ -1,9 +1,10 @@
 """The whitelisted walk over the ``ast`` the text pre-pass produced: nodes into expressions.
 
 Only these nodes are read: constants, the pre-pass's placeholders ``_pN``, binary and unary
-operators, one-operator comparisons, ``.T``, calls of ``_jx`` (juxtaposition), of placeholders
-(activations, exp, log, sum), of ``np.<function>`` from a fixed list, and of the methods ``.sum``,
-``.mean``, ``.dot``, ``.astype``, ``.transpose``. Anything else is a ParseError at its position.
+operators, one-operator comparisons, ``.T``, ``x.shape[k]``, calls of ``_jx`` (juxtaposition),
+of placeholders (activations, exp, log, sum), of ``float``, ``int``, ``len``, of ``np.<function>``
+from a fixed list, and of the methods ``.sum``, ``.mean``, ``.dot``, ``.astype``, ``.transpose``,
+``.copy``; a tuple only as np.ones's shape. Anything else is a ParseError at its position.
 
 >>> from derive.network.spec import Network
 >>> from derive.parse.text import parse
