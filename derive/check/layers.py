@@ -274,14 +274,14 @@ def _readable(parse: Callable, net, layer: int | None, square: Callable, square_
 
 def _generic_depth(parse: Callable, make: Callable, square: Callable, eq,
                    layer: int | None) -> int:
-    """The generic network's depth for a formula with names without a layer index: 4, or 1 when
-    it names both X and Y (logistic regression), or the given layer's when it names Y (the
-    output), deep enough for every layer number it writes."""
+    """The generic network's depth for a formula with names without a layer index: 4, or when
+    it names Y (the output layer's) 1 (dz = a - y; logistic regression) or the given layer;
+    deep enough for every layer number it writes."""
     names = {s.base for s in eq.rhs.symbols()}
     if layer is not None:
         depth = layer if "Y" in names else max(GENERIC_DEPTH, layer)
     else:
-        depth = 1 if {"X", "Y"} <= names else GENERIC_DEPTH
+        depth = 1 if "Y" in names else GENERIC_DEPTH
     try:
         readings = [_readable(parse, make(PROBE_DEPTH), l, square, True) for l in (2, 3)]
     except DeriveError:
