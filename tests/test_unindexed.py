@@ -126,6 +126,9 @@ def test_a_given_layer_pins_the_current_layer():
     v = check("dW1 = 1/m * np.dot(dZ1, X.T)", DEEP, layer=2)  # every name has its index
     assert v.verdict == "correct" and v.target == "dW[1]"
     assert v.notes[-1] == "layer 2 was not used: every name in the formula has its layer index"
+    for bad in ("2", 0, True):
+        v = check("dW = 1/m * np.dot(dZ, A_prev.T)", DEEP, layer=bad)
+        assert v.verdict == "parse_error" and "layer must be a layer number" in v.message
     v = check("dW[l] = 1/m * np.dot(dZ[l], A[l-1].T)", DEEP, layer=2)  # a generic l too
     assert v.target == "dW[2]" and v.notes[-1] == "generic layer l read as l = 2 (layer 2 as given)"
 

@@ -71,6 +71,9 @@ def check(equation: str, network=None, syntax: str = "auto", *, loss: str | None
     """
     if not isinstance(equation, str):
         return _unusable(ParseError("the equation must be a string"), None)
+    if layer is not None and (type(layer) is not int or layer < 1):
+        return _unusable(ParseError(f"layer must be a layer number (1, 2, ...), not {layer!r}"),
+                         None)
 
     def parse(net, layer):
         return parse_equation(equation, net, syntax=syntax, layer=layer)
