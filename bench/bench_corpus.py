@@ -326,6 +326,9 @@ CAUSES = [  # (cause, pattern of the first line of derive's message; group 1 is 
     ("layer not readable", r"cannot read '([^']*)' as a layer"),
     ("function without its argument", r"a function needs its argument"),
     ("not an equation", r"an equation needs a left side"),
+    ("layer not in the network", r"^(\S+) is not in this network"),
+    ("attribute not allowed", r"the attribute (\.\w+) is not allowed"),
+    ("dA_prev at layer 1 (dX)", r"dA_prev would be dA\[0\]"),
     ("unknown function or method", r"unknown (?:function|method|call) '?([\w.]+)"),
 ]
 
