@@ -33,6 +33,8 @@ from typing import Any
 import mpmath
 import sympy as sp
 
+from derive.core.node import as_sympy
+
 EXP_BITS = 4000  # exp(x) with |x| ≥ 2**4000 (about 10**1204) is taken as ∞ (or 0 below zero)
 
 Fn = Callable[[Sequence[Any]], Any]  # compiled: the values of the parameters -> the value
@@ -73,7 +75,7 @@ class Evaluator:
         key = (expr, params)
         fn = self._compiled.get(key)
         if fn is None:
-            fn = self._compile(sp.sympify(expr), {p: i for i, p in enumerate(params)})
+            fn = self._compile(as_sympy(expr), {p: i for i, p in enumerate(params)})  # never text
             self._compiled[key] = fn
         return fn
 
