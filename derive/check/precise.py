@@ -38,6 +38,7 @@ import numpy as np
 import sympy as sp
 
 from derive.core import expr as E
+from derive.core.evaluation import NumpyBackend
 from derive.core.expr import as_sympy
 from derive.core.names import z
 from derive.parse.scalars import Evaluator
@@ -107,13 +108,9 @@ class PreciseBackend:
             return ctx.nan if x == 0 or ctx.isnan(x) else ctx.inf if x > 0 else -ctx.inf
         return x / y
 
-    def transpose(self, a):
-        return np.swapaxes(a, -1, -2)
-
-    def sum(self, a, axis):
-        if axis is None:
-            return np.sum(a, axis=(-2, -1), keepdims=True)
-        return np.sum(a, axis=axis - 2, keepdims=True)
+    # the same on object arrays as on float ones: the numpy backend's own
+    transpose = NumpyBackend.transpose
+    sum = NumpyBackend.sum
 
     def _entrywise(self, expr: sp.Expr, params: tuple[sp.Symbol, ...], values: Sequence):
         fn = self.ev.compile(expr, params)
