@@ -60,7 +60,7 @@ def cost_from(net, start, value, params, X, Y):
         Z = (anp.dot(W, A) if columns else anp.dot(A, W)) + b
         A = activation(net.activations[l - 1], l, columns)(Z)
     total = anp.sum(LOSSES[net.loss](A, Y))
-    return total / m if net.scale == "mean" else total
+    return total / m if net.scale in ("mean", "dZ") else total  # J is a mean under mean and dZ
 
 
 def param_gradients(net, params, X, Y):

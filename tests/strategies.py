@@ -18,14 +18,19 @@ def output_activations_for(loss):
     return ALL_ACTIVATIONS
 
 
+SCALES = ("mean", "sum")  # the scales every command has had from the start
+ALL_SCALES = (*SCALES, "dZ")
+
+
 @st.composite
-def networks(draw, max_depth: int = 4):
-    """A random dense network: depth 1..max_depth, any activations, a compatible loss, either
-    convention and scale, each size a small integer or symbolic."""
+def networks(draw, max_depth: int = 4, scales=SCALES, losses=LOSSES):
+    """A random dense network: depth 1..max_depth, any activations, a compatible loss (from
+    ``losses``), either convention, a scale from ``scales``, each size a small integer or
+    symbolic."""
     from derive.network.spec import Network
 
     depth = draw(st.integers(1, max_depth))
-    loss = draw(st.sampled_from(LOSSES))
+    loss = draw(st.sampled_from(losses))
     hidden = [draw(st.sampled_from(ALL_ACTIVATIONS)) for _ in range(depth - 1)]
     out = draw(st.sampled_from(output_activations_for(loss)))
     acts = [*hidden, out]
@@ -38,5 +43,5 @@ def networks(draw, max_depth: int = 4):
         activations=acts,
         loss=loss,
         convention=draw(st.sampled_from(("columns", "rows"))),
-        scale=draw(st.sampled_from(("mean", "sum"))),
+        scale=draw(st.sampled_from(scales)),
     )

@@ -88,6 +88,48 @@ def test_rows_convention_and_sum_scale():
     assert got["dZ[1]"] == "dZ[2] W[2]ᵀ ⊙ tanh′(Z[1])"
 
 
+@pytest.mark.parametrize("convention", ["columns", "rows"])
+def test_scale_dZ_puts_the_mean_in_dZ_L(convention):
+    # CS231n: dscores = (probs − y)/N, dW = Xᵀ dscores, db = sum(dscores, axis=0), no 1/N more
+    net = derive.Network(layers=[4, 5, 3], activations=["relu", "softmax"], loss="ce",
+                         convention=convention, scale="dZ")
+    d = derive.backward(net)
+    got = {f.name: f.text.split(" = ", 1)[1] for f in d.formulas}
+    assert got["dZ[2]"] == "(1/m) (A[2] − Y)"
+    assert got["dA[2]"] == "(1/m) (−Y ⊘ A[2])"
+    axis = 1 if convention == "columns" else 0
+    assert got["dW[1]"] == ("dZ[1] Xᵀ" if convention == "columns" else "Xᵀ dZ[1]")
+    assert got["db[2]"] == f"sum(dZ[2], axis={axis})"
+    assert d.formula("dZ", 2).code == "dZ2 = (1/m) * (A2 - Y)"
+    assert net.cost_is_mean and not net.per_example_dZ
+    from derive.network.spec import m
+    assert (net.cost_factor, net.weight_factor, net.output_factor) == (1 / m, 1, 1 / m)
+    # every output says where the 1/m is
+    from derive.render import convention_lines
+    assert any("the 1/m sits in dA[L] and dZ[L]" in line for line in convention_lines(net))
+    assert any("scale dZ" in s.note for s in d.steps if s.target.base == "dZ")
+    assert d.proof.passed and len(d.proof.formulas) == len(d.formulas)
+
+
+def test_scale_dZ_generic_loss_takes_dA_as_dJ():
+    d = derive.backward(derive.Network(depth=2, scale="dZ"))
+    assert d.formula("dW", 1).text == "dW[1] = dZ[1] Xᵀ"
+    assert any("∂J/∂A[L]" in n for n in d.notes)
+
+
+def test_the_three_scales_agree_on_dW_and_differ_only_where_they_say():
+    base = dict(layers=[3, 4, 2], activations=["tanh", "sigmoid"], loss="bce")
+    inst = random_instance(derive.Network(**base), seed=5)
+    vals = {}
+    for scale in ("mean", "dZ", "sum"):
+        net = derive.Network(**base, scale=scale)
+        vals[scale] = gradient_values(derive.backward(net, prove=False), inst)
+    for key in (("dW", 1), ("db", 1), ("dW", 2), ("db", 2)):
+        np.testing.assert_allclose(vals["mean"][key], vals["dZ"][key], rtol=1e-12)
+        np.testing.assert_allclose(vals["sum"][key], inst.m * vals["mean"][key], rtol=1e-12)
+    np.testing.assert_allclose(vals["dZ"]["dZ", 1], vals["mean"]["dZ", 1] / inst.m, rtol=1e-12)
+
+
 def test_every_step_cites_a_catalogue_identity():
     from derive.catalogue.rules import identities
 
@@ -112,6 +154,11 @@ NETS = [
     ),
     dict(layers=[2, 3, 2], activations=["softplus", "linear"], loss="half_mse"),
     dict(layers=[3, 2, 2], activations=[None, None], loss=None),
+    dict(layers=[4, 5, 3], activations=["tanh", "softmax"], loss="ce", scale="dZ"),
+    dict(layers=[4, 5, 3], activations=["relu", "softmax"], loss="ce", scale="dZ", convention="rows"),
+    dict(layers=[3, 3, 2, 1], activations=["elu", "relu", "sigmoid"], loss="bce", scale="dZ"),
+    dict(layers=[3, 2, 2], activations=[None, None], loss=None, scale="dZ", convention="rows"),
+    dict(layers=[2, 3, 3], activations=["tanh", "softmax"], loss="mse", scale="dZ"),
 ]
 
 
@@ -126,7 +173,7 @@ def test_agrees_with_autograd(spec):
     for l in range(1, net.L + 1):
         np.testing.assert_allclose(values["dW", l], ref[f"W{l}"], rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(values["db", l], ref[f"b{l}"], rtol=1e-9, atol=1e-12)
-    # dZ and dA are per-example gradients: m ∂J/∂Z under a mean cost
+    # dZ and dA are per-example gradients: m ∂J/∂Z under a mean cost (scale mean); else ∂J/∂Z
     env = forward_env(net, inst)
     per_example = inst.m if net.scale == "mean" else 1
     for f in d.formulas:

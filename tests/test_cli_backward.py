@@ -88,3 +88,25 @@ def test_spec_file_and_rows(tmp_path, capsys):
     assert main(["backward", "--spec", str(f), "--convention", "rows"]) == 0
     out = capsys.readouterr().out
     assert "dW[1] = (1/m) Xᵀ dZ[1]" in out
+
+
+def test_scale_dZ_flag_in_every_format(capsys, tmp_path):
+    argv = ["backward", "--layers", "4,5,3", "--act", "relu,softmax", "--loss", "ce",
+            "--convention", "rows", "--scale", "dZ"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "dZ[2] = (1/m) (A[2] − Y)" in out and "dW[1] = Xᵀ dZ[1]" in out
+    assert "the 1/m sits in dA[L] and dZ[L]" in out and "Proof: all proven" in out
+    assert main([*argv, "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["network"]["scale"] == "dZ" and data["proof"]["passed"] is True
+    assert any("the 1/m sits in dA[L] and dZ[L]" in c for c in data["conventions"])
+    assert main([*argv, "--format", "latex"]) == 0
+    assert r"dZ^{[2]} &= \frac{1}{m} \left(A^{[2]} - Y\right)" in capsys.readouterr().out
+    assert main([*argv, "--format", "markdown"]) == 0
+    assert "the 1/m sits in dA[L] and dZ[L]" in capsys.readouterr().out
+    spec = tmp_path / "net.toml"
+    spec.write_text('layers = [4, 5, 3]\nactivations = ["relu", "softmax"]\nloss = "ce"\n'
+                    'scale = "dZ"\n')
+    assert main(["backward", "--spec", str(spec)]) == 0
+    assert "dW[1] = dZ[1] Xᵀ" in capsys.readouterr().out

@@ -12,7 +12,7 @@ import derive
 from derive.engine.values import gradient_values
 from derive.network.model import random_instance
 from tests import oracle
-from tests.strategies import ALL_ACTIVATIONS, LOSSES, networks, output_activations_for
+from tests.strategies import ALL_ACTIVATIONS, ALL_SCALES, LOSSES, networks, output_activations_for
 
 
 def _check(net):
@@ -26,10 +26,19 @@ def _check(net):
     for l in range(1, net.L + 1):
         np.testing.assert_allclose(values["dW", l], ref[f"W{l}"], rtol=1e-8, atol=1e-11)
         np.testing.assert_allclose(values["db", l], ref[f"b{l}"], rtol=1e-8, atol=1e-11)
+    # dZ[l], dA[l]: m ∂J/∂Z[l] under scale mean (per-example gradients), ∂J/∂Z[l] otherwise
+    per_example = inst.m if net.scale == "mean" else 1
+    for f in full.formulas:
+        if f.kind in ("dZ", "dA"):
+            base = f.kind[1]
+            true = oracle.intermediate_gradient(net, base, f.layer, values[base, f.layer], params,
+                                                inst.X, inst.Y)
+            np.testing.assert_allclose(values[f.kind, f.layer], per_example * true, rtol=1e-8,
+                                       atol=1e-11)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(networks())
+@given(networks(scales=ALL_SCALES))
 def test_random_networks_prove_and_match_autograd(net):
     _check(net)
 

@@ -49,7 +49,9 @@ def add_spec_arguments(p: argparse.ArgumentParser, required: bool = False) -> No
     g.add_argument("--loss", help="bce, ce, mse, half_mse (omit for a generic loss)")
     g.add_argument("--convention", choices=tuple(LAYOUTS), help="columns (default) or rows")
     g.add_argument(
-        "--scale", choices=("mean", "sum"), help="cost scale: mean (default, 1/m) or sum"
+        "--scale", choices=("mean", "sum", "dZ"),
+        help="cost scale: mean (default: J = (1/m) Σ ℓ, the 1/m in dW and db), sum (no 1/m), or "
+             "dZ (J = (1/m) Σ ℓ, the 1/m in dZ[L], as in CS231n)"
     )
 
 

@@ -30,7 +30,7 @@ from derive.core import expr as E
 from derive.core.printing import to_code, to_latex, to_text
 from derive.layers import loss
 from derive.layers.base import Local, Upstream
-from derive.network.spec import Network, m
+from derive.network.spec import Network
 from derive.network.symbols import SymbolTable
 
 if TYPE_CHECKING:
@@ -150,7 +150,7 @@ class _Walk:
     def __init__(self, net: Network):
         self.net = net
         self.table = SymbolTable(net)
-        self.scale: sp.Expr = sp.Integer(1) / m if net.scale == "mean" else sp.Integer(1)
+        self.scale: sp.Expr = net.weight_factor  # the 1/m of dW and db, or 1
         self.steps: list[Step] = []
         self.formulas: list[Formula] = []
         self.notes = list(net.notes)
@@ -185,7 +185,11 @@ def _derive(net: Network) -> Derivation:
     walk = _Walk(net)
     loss.seed(walk)
     if net.loss_entry is None:
-        walk.notes.append("generic loss ℓ: the derivation starts at dA[L] = ∂ℓ/∂A[L], taken as given")
+        walk.notes.append(
+            "generic loss ℓ: the derivation starts at dA[L] = ∂ℓ/∂A[L], taken as given"
+            if net.output_factor == 1 else
+            "generic loss ℓ: the derivation starts at dA[L] = ∂J/∂A[L] = (1/m) ∂ℓ/∂A[L] (scale dZ: "
+            "the 1/m is in it), taken as given")
     upstream: Upstream | None = None
     for l in range(net.L, 0, -1):
         upstream = net.block(l).backward(walk, l, upstream)

@@ -41,7 +41,7 @@ from derive.core.expr import evaluate
 from derive.core.printing import to_text
 from derive.errors import InternalError, ProofFailure
 from derive.network import model
-from derive.network.spec import Network
+from derive.network.spec import Network, factor_at
 from derive.network.spec import m as m_symbol
 from derive.network.symbols import shape_of
 
@@ -292,15 +292,16 @@ def _prove_local(net: Network, f: Formula) -> tuple[str, int, str]:
             raise InternalError(f"{f.name} poses a loss problem in a network without a loss: "
                                 "this is a bug in derive's layers")
         Y = env["Y", None] = _targets(net)
-        surrogate = sum(loss.per_unit.subs({rules.a: out[i], rules.y: Y[i]}) for i in range(len(out)))
-        if any(s.key == _grad_key(loc.output) for s in f.expr.symbols()):  # dA[L] = ∂ℓ/∂A[L]
+        c = net.output_factor.subs(m_symbol, SYMBOLIC_M)  # 1/m for scale dZ, else 1
+        surrogate = c * sum(loss.per_unit.subs({rules.a: out[i], rules.y: Y[i]}) for i in range(len(out)))
+        if any(s.key == _grad_key(loc.output) for s in f.expr.symbols()):  # dA[L] = c ∂ℓ/∂A[L]
             env[_grad_key(loc.output)] = sp.Matrix(
                 out.rows, out.cols,
-                lambda i, j: loss.gradient.subs({rules.a: out[i, j], rules.y: Y[i, j]}, simultaneous=True),
+                lambda i, j: c * loss.gradient.subs({rules.a: out[i, j], rules.y: Y[i, j]}, simultaneous=True),
             )
     else:
         U = env[_grad_key(loc.output)] = _mat("U", out.shape)
-        s = (sp.Rational(1, SYMBOLIC_M) if net.scale == "mean" else sp.Integer(1)) if loc.scaled else 1
+        s = net.weight_factor.subs(m_symbol, SYMBOLIC_M) if loc.scaled else 1
         surrogate = s * sum(U[i] * out[i] for i in range(len(U)))
     try:
         ours = evaluate(f.expr, env, backend)
@@ -388,13 +389,14 @@ def _local_numeric(net, f, rng, m_value, backend, shapes: dict):
         Y = env["Y", None] = rng_targets = model.random_targets(net, rng, int(net.dim(net.L)), m_value)
         grad = sp.lambdify((rules.a, rules.y), net.loss_entry.gradient, [np])
         out = env[loc.output]
-        env[_grad_key(loc.output)] = np.asarray(grad(out, Y)) * np.ones_like(out)
+        c = factor_at(net.output_factor, m_value)  # 1/m for scale dZ, else 1
+        env[_grad_key(loc.output)] = c * np.asarray(grad(out, Y)) * np.ones_like(out)
 
         def surrogate(v):
-            return _loss_sum(net, run({**fixed, loc.wrt: v}), rng_targets)
+            return c * _loss_sum(net, run({**fixed, loc.wrt: v}), rng_targets)
     else:
         U = env[_grad_key(loc.output)] = rng.normal(size=out_shape)
-        s = 1.0 if not loc.scaled or net.scale == "sum" else 1.0 / m_value
+        s = factor_at(net.weight_factor, m_value) if loc.scaled else 1.0
 
         def surrogate(v):
             return s * np.sum(U * run({**fixed, loc.wrt: v}), axis=(-2, -1))

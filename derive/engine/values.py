@@ -19,6 +19,7 @@ from derive.catalogue import rules
 from derive.core import expr as E
 from derive.core.expr import as_sympy, evaluate
 from derive.network import model
+from derive.network.spec import factor_at
 from derive.network.spec import m as m_symbol
 
 
@@ -33,10 +34,12 @@ def forward_env(net, instance: model.Instance) -> dict:
 
 
 def generic_upstream(net, env: dict) -> np.ndarray:
-    """dA[L] for a generic loss: the stand-in loss's ∂ℓ/∂a at (A[L], Y)."""
+    """dA[L] for a generic loss: the stand-in loss's ∂ℓ/∂a at (A[L], Y), times the network's
+    output factor (1/m for scale dZ, where dA[L] is ∂J/∂A[L])."""
     loss = model.standin_loss()
     grad = sp.lambdify((rules.a, rules.y), sp.diff(loss.per_unit, rules.a), [np])
-    return np.asarray(grad(env["A", net.L], env["Y", None]), dtype=float)
+    c = factor_at(net.output_factor, model.example_count(net, env["Y", None]))
+    return c * np.asarray(grad(env["A", net.L], env["Y", None]), dtype=float)
 
 
 def gradient_values(derivation, instance: model.Instance, env: dict | None = None) -> dict:

@@ -195,13 +195,13 @@ def forward(ctx: Context) -> list[Block]:
     for l in range(1, net.L + 1):  # each layer's own forward definitions: Z[l] = W[l] A[l-1] + b[l], ...
         for target, e in definitions(net, l):
             rows.append(Row(to_latex(target), to_latex(e), (M(rf"\quad {shape_latex(e.shape)}"),)))
-    scale = r"\frac{1}{m}" if net.scale == "mean" else ""
+    scale = r"\frac{1}{m}" if net.cost_is_mean else ""
     rows.append(Row("J", rf"{scale}\sum_{{i=1}}^{{m}} \ell\bigl(a^{{[{net.L}](i)}}, y^{{(i)}}\bigr)",
                     (M(r"\quad 1 \times 1"),)))
     bias = net.layout.example_word  # b[l] has the shape of one example: a column or a row
     return [Heading(1, "Forward pass"),
             Para((f"Layer by layer; the bias {bias} is broadcast over the m examples, and the cost "
-                  "averages the per-example loss" if net.scale == "mean" else
+                  "averages the per-example loss" if net.cost_is_mean else
                   f"Layer by layer; the bias {bias} is broadcast over the m examples, and the cost "
                   "sums the per-example loss (scale sum)",
                   ", where ", M(r"a^{(i)}"), " is example i's output.")),
@@ -273,12 +273,18 @@ def averaging(ctx: Context) -> list[Block]:
     wij = "".join(layout.weight("i", "j"))  # W[L]ᵢⱼ or W[L]ⱼᵢ
     Z, W, A, b = (latex_name(x, L) for x in ("Z", "W", "A", "b"))
     Ap = latex_name("A", L - 1)
-    if net.scale == "mean":
+    if net.per_example_dZ:
         out.append(Para(("The cost is the mean of the per-example losses, ",
                          M(r"J = \frac{1}{m}\sum_{t=1}^{m} \ell_t"), ". The matrices ",
                          M(latex_name("dZ", L)), " and ", M(latex_name("dA", L)),
                          " hold the per-example gradients ", M(r"\partial \ell_t / \partial Z"),
                          " (one column per example) and carry no 1/m.")))
+    elif net.cost_is_mean:  # scale dZ: the 1/m is in dZ[L]
+        out.append(Para(("The cost is the mean of the per-example losses, ",
+                         M(r"J = \frac{1}{m}\sum_{t=1}^{m} \ell_t"), " (scale dZ): the 1/m is "
+                         "written in ", M(latex_name("dA", L)), " and ", M(latex_name("dZ", L)),
+                         ", which are the true gradients ", M(r"\partial J / \partial Z"),
+                         ", so dW and db carry no 1/m of their own.")))
     else:
         out.append(Para(("The cost is the sum of the per-example losses, ",
                          M(r"J = \sum_{t=1}^{m} \ell_t"), " (scale sum): there is no 1/m anywhere.")))
@@ -286,12 +292,12 @@ def averaging(ctx: Context) -> list[Block]:
                      M(rf"{Z}_{{{idx}}} = \sum_j {W}_{{{wij}}} {Ap}_{{{jdx}}} + {b}_i"),
                      " for each t. So a weight collects one contribution per example, and the chain "
                      "rule adds them up:")))
-    factor = r"\frac{1}{m}" if net.scale == "mean" else ""
+    factor = r"\frac{1}{m}" if net.per_example_dZ else ""
     out.append(Display((Row(rf"\frac{{\partial J}}{{\partial {W}_{{{wij}}}}}",
                             rf"{factor}\sum_{{t=1}}^{{m}} dZ^{{[{L}]}}_{{{idx}}} {Ap}_{{{jdx}}}"),
                         Row(to_latex(dW.target), to_latex(dW.expr)))))
     out.append(Para(("The sum over t is the inner index of the matrix product; the 1/m is the "
-                     "cost's own." if net.scale == "mean" else
+                     "cost's own." if net.per_example_dZ else
                      "The sum over t is the inner index of the matrix product.",
                      " The bias is broadcast to every example (", M(rf"{b}\,\mathbf{{1}}^{{\top}}"
                      if layout.columns else rf"\mathbf{{1}}\,{b}"), "), and the derivative of a broadcast is a "

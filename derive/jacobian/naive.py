@@ -137,7 +137,7 @@ def builtin(name: str, net: Network) -> tuple[str, int, Builder]:
         def build_dW(T: Table) -> E.Expr:
             prev = T("X") if l_ == 1 else T("A", l_ - 1)
             prod = E.MatMul(*net.layout.ordered(T("dZ", l_), prev))
-            return E.Scale(1 / m_symbol, prod) if net.scale == "mean" else prod
+            return E.Scale(net.weight_factor, prod) if net.weight_factor != 1 else prod
         return "dW", l_, build_dW
     raise SpecError(f"unknown built-in example {name!r}; known: {', '.join(BUILTINS)}")
 
@@ -245,7 +245,7 @@ def _builtin_text(example: str, net: Network, layer: int) -> str:
     if ALIASES.get(example, example) == "dZ":
         return f"dZ[{layer}] = dZ[{layer + 1}] W[{layer + 1}]ᵀ ⊙ {g}′(Z[{layer}])"
     prev = "X" if layer == 1 else f"A[{layer - 1}]"
-    scale = "(1/m) " if net.scale == "mean" else ""
+    scale = "(1/m) " if net.per_example_dZ else ""
     return f"dW[{layer}] = {scale}" + " ".join(net.layout.ordered(f"dZ[{layer}]", prev))
 
 
@@ -257,7 +257,7 @@ def _numbers(net: Network, d: Derivation, correct: Formula, expr: E.Expr, m: int
                          dtype=float)
     kind, layer = correct.kind, correct.layer
     right = np.asarray(env[kind, layer], dtype=float)
-    scale = 1.0 / m if net.scale == "mean" else 1.0
+    scale = 1.0 / m if net.per_example_dZ else 1.0  # ∂J/∂V = scale · dV
     params = inst.params
 
     def cost(cache: dict) -> np.ndarray:

@@ -220,7 +220,7 @@ def symbolic_model(net: Network, m: int, cut: Quantity | None = None, upto: int 
             else:
                 terms.append(loss.per_unit.subs({rules.a: A[i, j], rules.y: Y[i, j]},
                                                 simultaneous=True))
-        scale = sp.Rational(1, m) if net.scale == "mean" else sp.Integer(1)
+        scale = sp.Rational(1, m) if net.cost_is_mean else sp.Integer(1)
         values["J", None] = scale * sp.Add(*terms)
     return SymbolicModel(net, m, values, leaves)
 

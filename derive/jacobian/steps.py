@@ -117,7 +117,7 @@ def contraction(net: Network, wrt: str | Quantity = "W1", sizes: Mapping[str, in
     d = derive(cnet, prove=False)
     formula = d.formula(kind, at)
     eng_step = next(s for s in d.steps if s.target.key == (kind, at))
-    scale = sp.Rational(1, m) if cnet.scale == "mean" else sp.Integer(1)
+    scale = sp.Rational(1, m) if cnet.per_example_dZ else sp.Integer(1)  # ∂J/∂Z = scale · dZ
     factor = scale if kind == "dA" else sp.Integer(1)
 
     zshape = jac.of_shape
@@ -174,7 +174,8 @@ def contraction(net: Network, wrt: str | Quantity = "W1", sizes: Mapping[str, in
     scale_t = "" if scale == 1 else f"({sp.sstr(scale)})"
     scale_tex = "" if scale == 1 else sp.latex(scale) + r"\,"
     steps.append(ContractionStep(
-        f"∂J/∂{zt} = {scale_t + ' ' if scale_t else ''}d{zt}: d{zt} is the per-example gradient",
+        (f"∂J/∂{zt} = {scale_t} d{zt}: d{zt} is the per-example gradient" if scale_t else
+         f"∂J/∂{zt} = d{zt}: d{zt} is J's own gradient ({cnet.scale_rule.name} scale)"),
         mean.name, mean.title, mean.index.replace("[l]", f"[{l_}]"),
         tuple(f"{lhs[c]} = {scale_t}(" + (" + ".join(terms(c, False, dZ, t_fmt)) or "0") + ")"
               for c in cells),
@@ -232,7 +233,7 @@ def _fd_check(net: Network, d: Derivation, layer: int, m: int, seed: int) -> flo
         cache = model.forward(net, inst.params, inst.X, start=layer, start_value=("Z", Zs))
         return model.cost(net, cache, inst.Y)
 
-    scale = 1.0 / m if net.scale == "mean" else 1.0
+    scale = 1.0 / m if net.per_example_dZ else 1.0  # ∂J/∂Z = scale · dZ
     return fd.relative_error(fd.central_differences(J, Z), scale * vals["dZ", layer])
 
 

@@ -39,8 +39,9 @@ class Local:
     The formula is the gradient with respect to ``wrt``. ``through`` are forward definitions,
     in order, from ``wrt`` to the quantity ``output``; ``leaves`` are the other inputs of those
     definitions (drawn at random, in this order, for the numeric proof). With ``loss`` the
-    surrogate is Σ ℓ(output, Y); otherwise J̃ = s · Σ d(output) ⊙ output, with s the cost's
-    scale (1/m for a mean) where ``scaled``, else 1. By the multivariable chain rule a formula
+    surrogate is c · Σ ℓ(output, Y), c the network's ``output_factor`` (1/m for scale dZ, else 1);
+    otherwise J̃ = s · Σ d(output) ⊙ output, with s the network's ``weight_factor`` (1/m for
+    scale mean) where ``scaled``, else 1. By the multivariable chain rule a formula
     that passes holds for any upstream value. ``method`` says it in words; ``forward_text`` is
     ``output``'s definition as text (how a layer below names the map it is substituted into).
     """
@@ -60,7 +61,7 @@ class Walk(Protocol):
     """What a layer's backward rule may ask of the derivation (derive.engine.backward)."""
 
     net: Network
-    scale: sp.Expr  # 1/m or 1
+    scale: sp.Expr  # the factor of dW and db: the network's weight_factor, 1/m or 1
 
     def sym(self, base: str, layer: int | None = None) -> E.Sym: ...
 

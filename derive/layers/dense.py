@@ -145,6 +145,9 @@ class Dense(LayerType):
             fused = fuse_output(net, act, loss, walk.sym)
             if fused is not None:
                 result, note = fused
+                if net.output_factor != 1:  # scale dZ: the mean's 1/m is written here
+                    result = E.Scale(net.output_factor, result)
+                    note = f"{note}; {net.scale_rule.output_note}"
                 walk.step(l, dZ, result, "output_simplification", (*cite_act, f"loss:{loss.name}"), note)
         elif upstream is not None and (act is None or act.elementwise):
             # substitute dA[l] from the layer above: the proof runs through both maps
@@ -166,7 +169,7 @@ class Dense(LayerType):
         text = f"Σ dZ[{l}] ⊙ Z[{l}]"
         scaled_text = text if walk.scale == 1 else f"(1/m) {text}"
         forward_text = f"W[{l}] A[{l - 1}] + b[{l}]"
-        mean_note = "the 1/m comes from J = (1/m) Σₜ ℓₜ" if net.scale == "mean" else "scale sum: no 1/m"
+        mean_note = net.scale_rule.weight_note
         dW_expr = _unit_scale(walk.scale, E.MatMul(*layout.ordered(dZ, E.Transpose(A_prev))))
         db_expr = _unit_scale(walk.scale, E.Sum(dZ, layout.example_sum_axis))
         walk.step(l, walk.sym("dW", l), dW_expr, layout.identity("weight_gradient"), (), mean_note)

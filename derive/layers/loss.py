@@ -27,11 +27,19 @@ def seed(walk: Walk) -> None:
     if loss is None:
         return
     dl = loss.gradient
-    dA_L = E.Pointwise(dl, (rules.a, rules.y), (walk.sym("A", L), walk.sym("Y")))
-    walk.step(L, walk.sym("dA", L), dA_L, "loss_gradient", (f"loss:{loss.name}",),
-              f"ℓ = {loss.text}; SymPy: ∂ℓ/∂a = {sp.sstr(dl, order='none')} (element-wise)")
-    walk.emit(L, "dA", dA_L, Local(("A", L), (), ("A", L), (), f"Σ ℓ(A[{L}], Y) with ℓ = {loss.name}",
+    dA_L: E.Expr = E.Pointwise(dl, (rules.a, rules.y), (walk.sym("A", L), walk.sym("Y")))
+    note = f"ℓ = {loss.text}; SymPy: ∂ℓ/∂a = {sp.sstr(dl, order='none')} (element-wise)"
+    if net.output_factor != 1:  # scale dZ: dA[L] = ∂J/∂A[L], the mean's 1/m written here
+        dA_L = E.Scale(net.output_factor, dA_L)
+        note = f"{note}; {net.scale_rule.output_note}"
+    walk.step(L, walk.sym("dA", L), dA_L, "loss_gradient", (f"loss:{loss.name}",), note)
+    walk.emit(L, "dA", dA_L, Local(("A", L), (), ("A", L), (), f"{_factor(net)}Σ ℓ(A[{L}], Y) with ℓ = {loss.name}",
                                    loss=True, generic=False))
+
+
+def _factor(net: Network) -> str:
+    """The loss problem's factor in words: ``(1/m) `` for scale dZ, else nothing."""
+    return "" if net.output_factor == 1 else f"({sp.sstr(net.output_factor)}) "
 
 
 def output_local(net: Network, L: int, activation: tuple[Definition, ...],
@@ -40,7 +48,7 @@ def output_local(net: Network, L: int, activation: tuple[Definition, ...],
     if net.loss is None:
         raise InternalError("the output layer's dZ was fused with a loss, but the network has none")
     g_name = act.name if act is not None else f"g{L}"
-    return Local(("Z", L), activation, ("A", L), (), f"Σ ℓ({g_name}(Z[{L}]), Y) with ℓ = {net.loss}",
+    return Local(("Z", L), activation, ("A", L), (), f"{_factor(net)}Σ ℓ({g_name}(Z[{L}]), Y) with ℓ = {net.loss}",
                  loss=True, generic=False)
 
 

@@ -153,11 +153,11 @@ def forward(net: Network, params: dict, X: np.ndarray, start: int = 1, start_val
 
 
 def cost(net: Network, cache: dict, Y: np.ndarray) -> np.ndarray:
-    """J = (1/m) Σ ℓ (scale mean) or Σ ℓ (scale sum); batched over leading axes."""
+    """J = (1/m) Σ ℓ (scales mean and dZ) or Σ ℓ (scale sum); batched over leading axes."""
     A = cache["A", net.L]
     per = np.asarray(loss_or_standin(net).numpy_per_unit(A, Y), dtype=float)
     total = np.sum(per, axis=(-2, -1))
-    if net.scale == "mean":
+    if net.cost_is_mean:
         total = total / example_count(net, Y)
     return total
 

@@ -29,7 +29,43 @@ from derive.network.layout import LAYOUTS, Layout
 from derive.network.textfile import MAX_DIGITS, load_toml, read_bounded
 
 CONVENTIONS = tuple(LAYOUTS)
-SCALES = ("mean", "sum")
+
+
+@dataclass(frozen=True)
+class CostScale:
+    """What a scale means, in one place: whether J is a mean, and where its 1/m is written.
+
+    ``mean`` (the course's): J = (1/m) Σ ℓ, dZ[l] stacks the per-example ∂ℓ/∂Z[l], the 1/m sits in
+    dW and db. ``sum``: J = Σ ℓ, no 1/m anywhere. ``dZ`` (CS231n's): J = (1/m) Σ ℓ, the 1/m sits in
+    dA[L] and dZ[L], so every dZ[l], dA[l] is the true gradient ∂J/∂Z[l], and dW, db carry none."""
+
+    name: str
+    cost_is_mean: bool  # J = (1/m) Σ ℓ (else Σ ℓ)
+    in_output: bool  # the mean's 1/m is written in dA[L], dZ[L] (else in dW, db)
+    statement: str  # where the 1/m is, in words: every output prints it
+    weight_note: str  # the note on a dW, db step
+    output_note: str = ""  # the note on the step that puts the 1/m in dA[L] or dZ[L]
+
+
+SCALE_RULES: dict[str, CostScale] = {
+    "mean": CostScale(
+        "mean", True, False,
+        "cost J = (1/m) Σ over examples of ℓ; dZ[l] and dA[l] are the per-example gradients "
+        "∂ℓ/∂Z[l] stacked (so J's gradient is dZ[l]/m); the 1/m sits in dW and db",
+        "the 1/m comes from J = (1/m) Σₜ ℓₜ"),
+    "sum": CostScale(
+        "sum", False, False,
+        "cost J = Σ over examples of ℓ (scale sum): no 1/m anywhere; dZ[l] = ∂J/∂Z[l]",
+        "scale sum: no 1/m"),
+    "dZ": CostScale(
+        "dZ", True, True,
+        "cost J = (1/m) Σ over examples of ℓ (scale dZ, CS231n's): the 1/m sits in dA[L] and "
+        "dZ[L], so every dZ[l] and dA[l] is the true gradient ∂J/∂Z[l], ∂J/∂A[l]; dW and db "
+        "carry no 1/m",
+        "scale dZ: no 1/m here, it is already in dZ (from dZ[L])",
+        "scale dZ: the 1/m of J = (1/m) Σₜ ℓₜ is written here, so this is ∂J/∂·, not ∂ℓ/∂·"),
+}
+SCALES = tuple(SCALE_RULES)
 GENERIC = ("g", "generic", "")  # what a user may write for "no particular activation"
 
 #: layers of one network: `derive backward` on 1000 layers of random sizes and activations,
@@ -43,6 +79,15 @@ SPEC_BYTES = Limit("network.spec_bytes", 1 << 20, "bytes", "a smaller --spec fil
 MAX_DEPTH = DEPTH.value
 MAX_SIZE = LAYER_SIZE.value
 
+
+
+def factor_at(factor: sp.Expr, m_value: int) -> float:
+    """A scale factor (1/m, 1) as a float for ``m_value`` examples.
+
+    >>> factor_at(Network(depth=1).cost_factor, 4), factor_at(Network(depth=1, scale="dZ").weight_factor, 4)
+    (0.25, 1.0)
+    """
+    return float(sp.sympify(factor).subs(m, m_value))
 
 
 @functools.cache
@@ -130,8 +175,10 @@ class Network:
             raise SpecError(
                 f"unknown convention {convention!r}; known: {', '.join(CONVENTIONS)}"
             )
+        if isinstance(scale, str):  # "dz" and "DZ" are scale dZ; "Mean" is mean
+            scale = {s.casefold(): s for s in SCALES}.get(scale.strip().casefold(), scale)
         if scale not in SCALES:
-            raise SpecError(f"unknown scale {scale!r}; known: {', '.join(SCALES)}")
+            raise SpecError(f"unknown scale {_show(scale)}; known: {', '.join(SCALES)}")
         kinds = ("dense",) * L if kinds_in is None else tuple(kinds_in)
         if len(kinds) != L:
             raise SpecError(f"{len(kinds)} layer kinds for {L} layers: give one kind per layer")
@@ -155,6 +202,39 @@ class Network:
             object.__setattr__(self, name, value)
 
     # -- views ------------------------------------------------------------------------------
+    @property
+    def scale_rule(self) -> CostScale:
+        """The scale as one object (:data:`SCALE_RULES`): nothing else compares its name."""
+        return SCALE_RULES[self.scale]
+
+    @property
+    def cost_is_mean(self) -> bool:
+        """J = (1/m) Σ ℓ (scales mean and dZ), not Σ ℓ (sum)."""
+        return self.scale_rule.cost_is_mean
+
+    @property
+    def per_example_dZ(self) -> bool:
+        """dZ[l], dA[l] stack the per-example gradients ∂ℓ/∂Z[l] while J is a mean, so
+        ∂J/∂Z[l] = dZ[l]/m and the 1/m sits in dW, db (scale mean); else dZ[l] = ∂J/∂Z[l]."""
+        return self.cost_is_mean and not self.scale_rule.in_output
+
+    @property
+    def cost_factor(self) -> sp.Expr:
+        """J = cost_factor · Σₜ ℓₜ: 1/m or 1."""
+        return 1 / m if self.cost_is_mean else sp.Integer(1)
+
+    @property
+    def weight_factor(self) -> sp.Expr:
+        """The factor written in dW[l] and db[l], and ∂J/∂Z[l] = weight_factor · dZ[l]: 1/m
+        (scale mean) or 1."""
+        return 1 / m if self.per_example_dZ else sp.Integer(1)
+
+    @property
+    def output_factor(self) -> sp.Expr:
+        """The factor written in dA[L] (and dZ[L]) beside ∂ℓ/∂A[L]: 1/m (scale dZ) or 1.
+        ``weight_factor · output_factor == cost_factor``."""
+        return 1 / m if self.cost_is_mean and self.scale_rule.in_output else sp.Integer(1)
+
     @property
     def layout(self) -> Layout:
         """The convention as one object: axes, shapes, the order of products."""

@@ -90,7 +90,7 @@ def differences(net: Network, params: dict, X: np.ndarray, Y: np.ndarray, eps: f
     """
     cache = model.forward(net, params, X)
     J = float(model.cost(net, cache, Y))
-    scale = 1.0 / model.example_count(net, Y) if net.scale == "mean" else 1.0
+    scale = 1.0 / model.example_count(net, Y) if net.cost_is_mean else 1.0
     jscale = scale * float(np.sum(np.abs(cache["A", net.L])) + np.sum(np.abs(Y)))
     steps = {k: eps * max(1.0, float(np.max(np.abs(params[k]))) if np.size(params[k]) else 1.0)
              for k in param_keys(net)}

@@ -294,9 +294,9 @@ def gradcheck_impl(net: Network, backward: Callable, seed: int | None = 0, m: in
     ``backward(params, X, Y) -> grads`` is called once, in this process, with ``params = {"W1":
     ..., "b1": ..., "W2": ...}`` (copies, the network's convention) and copies of X and Y;
     ``grads = {"dW1": ..., "db1": ..., ...}`` are gradients of the cost J as defined by the spec
-    (mean over the m examples unless scale = "sum"), each a real array (or nested lists) of its
-    parameter's shape; other keys are ignored (and noted). An exception, ``sys.exit`` or Ctrl-C
-    in it is a :class:`UserCodeError` naming it.
+    (mean over the m examples unless scale = "sum": mean and dZ give the same dW, db), each a
+    real array (or nested lists) of its parameter's shape; other keys are ignored (and noted).
+    An exception, ``sys.exit`` or Ctrl-C in it is a :class:`UserCodeError` naming it.
     """
     net, instance = _prepare(net, seed, m, eps, rtol, instance, sizes)
     named = {f"{b}{l}": np.array(instance.params[b, l], copy=True) for b, l in param_keys(net)}
@@ -391,7 +391,7 @@ def _concrete(net: Network, instance, sizes) -> Network:
 
 
 def _notes(net: Network) -> tuple[str, ...]:
-    notes = [f"cost J = {'(1/m) ' if net.scale == 'mean' else ''}Σ ℓ over the m examples"]
+    notes = [f"cost J = {'(1/m) ' if net.cost_is_mean else ''}Σ ℓ over the m examples"]
     if any(a is None for a in net.activations):
         notes.append("generic g[l] replaced by g(z) = tanh(z) + z/(l + 2) for numbers")
     if net.loss is None:

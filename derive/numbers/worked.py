@@ -246,8 +246,8 @@ def plan(net: Network, d: Derivation) -> list[PlanStep]:
     loss = _loss(net)
     per = E.Pointwise(loss.per_unit, (rules.a, rules.y), (T["A", net.L], T["Y"]))
     J: E.Expr = E.Sum(per, None)
-    if net.scale == "mean":
-        J = E.Scale(sp.Integer(1) / m_symbol, J)
+    if net.cost_factor != 1:
+        J = E.Scale(net.cost_factor, J)
     out.append((("J", None), E.Sym("J", None, (sp.Integer(1), sp.Integer(1))), J, "forward model", ()))
     for f in d.formulas:
         key = (f.kind, f.layer)
@@ -404,9 +404,11 @@ def _notes(net: Network, d, m: int) -> list[str]:
     notes = list(d.notes)
     loss = _loss(net)
     notes.append(f"loss {loss.name}: ℓ = {loss.text} ({loss.title})")
-    if net.scale == "mean":
+    if net.cost_is_mean:
         notes.append(f"J = (1/m) Σ ℓ over the m = {m} example{'s' if m != 1 else ''}"
-                     + ("; with m = 1 the mean and the sum agree" if m == 1 else ""))
+                     + ("; with m = 1 the mean and the sum agree" if m == 1 else "")
+                     + ("; scale dZ: the 1/m is in dA[L] and dZ[L], none in dW and db"
+                        if not net.per_example_dZ else ""))
     else:
         notes.append("J = Σ ℓ over the examples (scale sum: no 1/m)")
     layout = net.layout

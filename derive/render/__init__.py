@@ -15,14 +15,7 @@ if TYPE_CHECKING:  # annotations only: render.latex.escape is imported without t
 
 def convention_lines(net: Network) -> list[str]:
     """The conventions in force, in words (printed by every output)."""
-    lines = [net.layout.statement()]
-    if net.scale == "mean":
-        lines.append(
-            "cost J = (1/m) Σ over examples of ℓ; dZ[l] and dA[l] are the per-example "
-            "gradients ∂ℓ/∂Z[l] stacked (so J's gradient is dZ[l]/m); the 1/m sits in dW and db"
-        )
-    else:
-        lines.append("cost J = Σ over examples of ℓ (scale sum): no 1/m anywhere; dZ[l] = ∂J/∂Z[l]")
+    lines = [net.layout.statement(), net.scale_rule.statement]
     lines.append(
         "⊙ is the element-wise product, ⊘ element-wise division, juxtaposition the matrix "
         "product, ᵀ the transpose"
