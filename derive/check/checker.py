@@ -57,11 +57,14 @@ KINDS = ("dA", "dZ", "dW", "db")
 
 # -- the public entry point ---------------------------------------------------------------------
 def check(equation: str, network=None, syntax: str = "auto", *, loss: str | None = None,
-          convention: str = "columns", scale: str = "mean", layer: int | None = None) -> Verdict:
+          convention: str = "columns", scale: str = "mean", layer: int | None = None,
+          names=None, dialect: str | None = None) -> Verdict:
     """Check ``equation`` (e.g. ``"dZ1 = W2^T dZ2 * g1'(Z1)"``) against the derivation of
     ``network``; without one, a generic network (``loss``, ``convention``, ``scale`` apply to it).
     ``layer`` pins the current layer of names without an index (``dW = 1/m dZ A_prev.T``) and a
-    generic l; without it they are checked at every layer where they make sense.
+    generic l; without it they are checked at every layer where they make sense. ``names`` binds
+    identifiers to quantities (``{"dL_dh2": "dA[2]"}``) or expressions, ``dialect`` forces a
+    course's vocabulary (both as :func:`derive.parse.parse_equation` reads them).
 
     >>> check("dW1 = 1/m np.dot(dZ1, X.T)").verdict
     'correct'
@@ -76,11 +79,13 @@ def check(equation: str, network=None, syntax: str = "auto", *, loss: str | None
                          None)
 
     def parse(net, layer):
-        return parse_equation(equation, net, syntax=syntax, layer=layer)
+        return parse_equation(equation, net, syntax=syntax, layer=layer, names=names,
+                              dialect=dialect)
 
     def target_of(net, layer):
         left = _left_side(equation)
-        return parse_expression(left, net, syntax=syntax, layer=layer) if left else None
+        return parse_expression(left, net, syntax=syntax, layer=layer, names=names,
+                                dialect=dialect) if left else None
 
     generic = dict(loss=loss, convention=convention, scale=scale)
     return check_with(parse, network, generic, target_of, layer=layer)

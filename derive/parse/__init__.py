@@ -26,7 +26,7 @@ derive.errors.ShapeMismatch: matrix product dZ[2] and W[2]T: (1×m)·(3×1) — 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -36,6 +36,7 @@ from derive.errors import ParseError, ShapeMismatch
 from derive.network.spec import Network
 from derive.parse import latex as _latex
 from derive.parse import text as _text
+from derive.parse.bindings import Bindings, read_bindings
 from derive.parse.build import Builder, Const, OnesVec, Value, check_tree_depth
 from derive.parse.names import (
     MAX_DEPTH,
@@ -54,6 +55,7 @@ from derive.parse.resolve import LOWER_NOTE, ONE_EXAMPLE_NOTE, Unindexed, readin
 from derive.parse.text_tokens import TEX
 
 SYNTAXES = ("auto", "latex", "text")
+DIALECTS = ("course", "cs231n", "nielsen", "logreg", "single_example")
 _COMMENT = re.compile(r"(?<!\\)#[^\n]*")  # a Python comment to the end of its line (not \#)
 _TEXT_TEX = "|".join(TEX)
 MAX_TREE_DEPTH = 2 * MAX_DEPTH
@@ -62,7 +64,7 @@ T = TypeVar("T")
 __all__ = [
     "Equation", "parse_equation", "parse_expression", "detect_syntax", "LayerOutOfRange",
     "ParseError", "ShapeMismatch", "MAX_LENGTH", "MAX_DEPTH", "MAX_TOKENS", "MAX_SYMBOLS",
-    "MAX_EXPONENT", "MAX_NUMBER_DIGITS", "MAX_TREE_DEPTH", "SYNTAXES",
+    "MAX_EXPONENT", "MAX_NUMBER_DIGITS", "MAX_TREE_DEPTH", "SYNTAXES", "DIALECTS",
 ]
 
 
@@ -152,6 +154,10 @@ def _read_equation(b: Builder, syntax: str, eq: int, layer: int | None) -> tuple
     text = b.text
     (ls, le), (rs, re_) = (0, eq), (eq + 1, len(text))
     target = _side(b, syntax, ls, le)
+    flipped = isinstance(target, E.Transpose) and isinstance(target.arg, Sym)
+    if flipped:  # dw bound to dW[1].T (a column w): dW[1] is the right side transposed
+        assert isinstance(target, E.Transpose)
+        target = target.arg
     if not isinstance(target, Sym) or target.base not in gradients():  # dW, db, dZ, dA, ...
         raise ParseError("the left side must name one gradient: dZ1, dW[2], db^{[1]}, "
                          "\\frac{\\partial L}{\\partial Z^{[1]}} or dL/dZ1", ls, text)
@@ -162,13 +168,19 @@ def _read_equation(b: Builder, syntax: str, eq: int, layer: int | None) -> tuple
     # else the left side has no index either (dW = ...): the current layer l is still to be chosen
     b.mode = "math"
     v = _side(b, syntax, rs, re_)
-    return target, _finish(b, v, rs, re_)
+    rhs = _finish(b, v, rs, re_)
+    if flipped:
+        b.note(f"{text[ls:le].strip()} is {target.text}ᵀ: checked as {target.text} = "
+               "(right side)ᵀ")
+        rhs = E.Transpose(rhs, src=rhs.src)
+    return target, rhs
 
 
 def _attempt(text: str, net: Network, syntax: str, layer: int | None, generic: int | None,
-             read: Read[T]) -> tuple[T, Builder]:
+             read: Read[T], bindings: Bindings) -> tuple[T, Builder]:
     """One reading with the generic index l (if any) set to ``generic``."""
-    b = Builder(net, text, current=layer, generic=generic if generic is not None else layer)
+    b = Builder(net, text, current=layer, generic=generic if generic is not None else layer,
+                bindings=bindings)
     return read(b, syntax), b
 
 
@@ -182,19 +194,19 @@ def _check(text: object, net: object) -> str:
 
 
 def _parse(text: str, net: Network, syntax: str, layer: int | None,
-           read: Read[T]) -> tuple[T, Builder, str, int | None]:
+           read: Read[T], bindings: Bindings) -> tuple[T, Builder, str, int | None]:
     """The reading, its builder, the syntax, and the layer a generic l was read as (or None)."""
     check_nesting(text, 0, len(text))
     syn = _syntax(text, syntax)
     try:
         try:
-            out, b = _attempt(text, net, syn, layer, None, read)
+            out, b = _attempt(text, net, syn, layer, None, read, bindings)
             return out, b, syn, None
         except GenericLayerNeeded as first:
             l, low = 1, None
             while l <= net.L:  # an index only grows with l: one too high stays too high
                 try:
-                    out, b = _attempt(text, net, syn, layer, l, read)
+                    out, b = _attempt(text, net, syn, layer, l, read, bindings)
                 except LayerOutOfRange as exc:
                     if exc.layer is None or exc.low is None or exc.high is None:
                         l += 1
@@ -205,33 +217,49 @@ def _parse(text: str, net: Network, syntax: str, layer: int | None,
                         low = (exc.position, exc.layer)
                     continue
                 return out, b, syn, l
-            raise _first_out_of_range(text, net, syn, layer, read) or first from None
+            raise _first_out_of_range(text, net, syn, layer, read, bindings) or first from None
     except RecursionError:
         raise ParseError("the formula nests too deeply to read", None, text) from None
 
 
 def _first_out_of_range(text: str, net: Network, syn: str, layer: int | None,
-                        read: Read[object]) -> LayerOutOfRange | None:
+                        read: Read[object], bindings: Bindings) -> LayerOutOfRange | None:
     try:
-        _attempt(text, net, syn, layer, 1, read)
+        _attempt(text, net, syn, layer, 1, read, bindings)
     except LayerOutOfRange as exc:
         return exc
     return None
 
 
-def parse_equation(text: str, net: Network, syntax: str = "auto",
-                   layer: int | None = None) -> Equation:
+def _options(names: Mapping[str, Expr | str] | None, dialect: str | None) -> Bindings:
+    """The bindings, checked, and the dialect's name checked."""
+    if dialect is not None and dialect not in DIALECTS:
+        raise ParseError(f"unknown dialect {dialect!r}; known: {', '.join(DIALECTS)}", None, None)
+    return read_bindings(names)
+
+
+def parse_equation(text: str, net: Network, syntax: str = "auto", layer: int | None = None, *,
+                   names: Mapping[str, Expr | str] | None = None,
+                   dialect: str | None = None) -> Equation:
     """Read ``gradient = formula``; ``layer`` is the concrete l for a generic index (and the
     layer of unindexed names such as ``dW``). Without it, a generic l takes the smallest layer
-    at which every index exists, and a note says so."""
+    at which every index exists, and a note says so.
+
+    ``names`` binds identifiers to quantities (``{"dL_dh2": "dA[2]", "h1": "A[1]"}``) or to
+    expressions over the same network's symbols; a bound name shadows every other reading
+    (derive.parse.bindings). ``dialect`` forces one course's vocabulary (:data:`DIALECTS`).
+    """
     text = _check(text, net)
+    bindings = _options(names, dialect)
     eq = _equals(text)
 
     def read(b: Builder, syn: str) -> tuple[Sym, Expr]:
         return _read_equation(b, syn, eq, layer)
 
-    (target, rhs), b, syn, chosen = _parse(text, net, syntax, layer, read)
+    (target, rhs), b, syn, chosen = _parse(text, net, syntax, layer, read, bindings)
     notes = list(b.notes)
+    if b.bound:
+        notes.append(f"bound names: {', '.join(b.bound)}")
     if b.one_example:
         notes = [n for n in notes if n != LOWER_NOTE] + [ONE_EXAMPLE_NOTE]
     if chosen is not None and b.generic_used:
@@ -243,9 +271,12 @@ def parse_equation(text: str, net: Network, syntax: str = "auto",
                     b.one_example)
 
 
-def parse_expression(text: str, net: Network, syntax: str = "auto",
-                     layer: int | None = None) -> Expr:
-    """Read a right side alone (no '='): the expression tree over the network's symbols."""
+def parse_expression(text: str, net: Network, syntax: str = "auto", layer: int | None = None,
+                     *, names: Mapping[str, Expr | str] | None = None,
+                     dialect: str | None = None) -> Expr:
+    """Read a right side alone (no '='): the expression tree over the network's symbols
+    (``names`` and ``dialect`` as for :func:`parse_equation`)."""
     text = _check(text, net)
-    expr, _, _, _ = _parse(text, net, syntax, layer, _read_expression)
+    bindings = _options(names, dialect)
+    expr, _, _, _ = _parse(text, net, syntax, layer, _read_expression, bindings)
     return expr

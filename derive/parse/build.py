@@ -35,6 +35,7 @@ from derive.core.expr import as_sympy
 from derive.errors import ParseError, ShapeMismatch
 from derive.network.spec import Network
 from derive.network.spec import m as M
+from derive.parse.bindings import Bindings
 from derive.parse.names import MAX_EXPONENT, MAX_MAGNITUDE, LayerIndex, LayerOutOfRange, Name
 from derive.parse.resolve import Resolver, Span
 from derive.parse.scalars import Evaluator, finite_float
@@ -90,8 +91,8 @@ class Builder(Resolver):
     """
 
     def __init__(self, net: Network, text: str, mode: str = "math", current: int | None = None,
-                 generic: int | None = None):
-        super().__init__(net, text, current=current, generic=generic)
+                 generic: int | None = None, bindings: Bindings | None = None):
+        super().__init__(net, text, current=current, generic=generic, bindings=bindings)
         self.mode = mode
         self.octave = False  # Octave's .* was written: * is a matrix product, ' a transpose
 

@@ -61,6 +61,14 @@ class NameMixin(ScriptMixin):
             self.next()
             f = self.next()
             ident, end = "np." + f.text, f.end
+        binding = self.b.bindings.get(ident)
+        if binding is not None:  # a bound name shadows every other reading
+            if binding.expr is not None:
+                bv = self.b.bound_expr(binding, (start, end), start)
+                return self.postfix(bv, (start, end))
+            assert binding.name is not None  # a binding is an expression or a name
+            self.b.note_bound(binding)
+            return self.decorated(binding.name, start, end, binding.transposed)
         if ident.startswith("np."):
             return self.np_call(ident[3:], start, end)
         name = resolve_ident(ident)
@@ -90,7 +98,8 @@ class NameMixin(ScriptMixin):
             raise self.err("a function name inside a longer word", self.peek())
         return self.b.symbol(name.base, name.layer, span, span[0], lower=name.lower)
 
-    def decorated(self, name: Name, start: int, end: int) -> tuple[Value, Span]:
+    def decorated(self, name: Name, start: int, end: int,
+                  transposed: bool = False) -> tuple[Value, Span]:
         if name.kind == "e" and self.peek().text == "^":
             hat = self.next()
             if self.peek().text == "{":
@@ -103,7 +112,7 @@ class NameMixin(ScriptMixin):
             return self.postfix(self.plain(name, (start, end)), (start, end))
         index: LayerIndex | None = name.layer
         prime = name.prime
-        post: list[tuple[SupItem, int]] = []
+        post: list[tuple[SupItem, int]] = [(("T",), end)] if transposed else []
         v: Value
         nxt = self.peek()
         if nxt.kind == "num" and not nxt.space and index is None and name.kind in ("sym", "act") \
@@ -144,7 +153,8 @@ class NameMixin(ScriptMixin):
                 break
         span = (start, end)
         if name.kind == "sym":
-            v = self.b.symbol(name.base, index, span, start, lower=name.lower)
+            v = self.b.symbol(name.base, index, span, start, lower=name.lower,
+                              counted=not name.bound)
             for item, e in post:
                 v = self.apply_item(v, item, (start, e), self.peek())
             return self.postfix(v, span)

@@ -4,7 +4,7 @@ One table for both parsers (LaTeX and text): an identifier such as ``dZ1``, ``dz
 ``AL``, ``dA_prev``, ``relu``, ``sigmoid_prime`` or ``g1`` is resolved here into what it names.
 
 >>> resolve_ident("dZ_1")
-Name(kind='sym', base='dZ', layer=('num', 1), lower=False, prime=False, act=None)
+Name(kind='sym', base='dZ', layer=('num', 1), lower=False, prime=False, act=None, bound=False)
 >>> resolve_ident("dz1").lower, resolve_ident("AL").layer
 (True, ('L', 0))
 >>> resolve_ident("sigmoid_prime").prime, resolve_ident("g2").layer
@@ -128,6 +128,7 @@ class Name:
     lower: bool = False
     prime: bool = False
     act: rules.Activation | None = None
+    bound: bool = False  # read through an explicit binding (derive.parse.bindings)
 
 
 def parse_layer_index(text: str) -> LayerIndex | None:

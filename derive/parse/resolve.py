@@ -25,6 +25,7 @@ from derive.core import expr as E
 from derive.errors import ParseError
 from derive.network.spec import Network
 from derive.network.symbols import GLOBAL, SymbolTable
+from derive.parse.bindings import Binding, Bindings, rebind
 from derive.parse.names import (
     MAX_SYMBOLS,
     GenericLayerNeeded,
@@ -51,8 +52,10 @@ class Resolver:
     """
 
     def __init__(self, net: Network, text: str, current: int | None = None,
-                 generic: int | None = None):
+                 generic: int | None = None, bindings: Bindings | None = None):
         self.net, self.text = net, text
+        self.bindings: Bindings = bindings or {}  # identifiers bound to quantities (bindings.py)
+        self.bound: list[str] = []  # the bound names used, as "h1 as A[1]"
         self.table = SymbolTable(net)
         self.current, self.generic = current, generic
         self.from_target = False
@@ -124,15 +127,16 @@ class Resolver:
         return self.generic + k
 
     def symbol(self, base: str, index: LayerIndex | None, span: Span, pos: int,
-               lower: bool = False) -> E.Sym:
-        """The table's symbol for ``base`` at the layer ``index`` names, with ``src`` set."""
+               lower: bool = False, counted: bool = True) -> E.Sym:
+        """The table's symbol for ``base`` at the layer ``index`` names, with ``src`` set;
+        ``counted=False`` (a bound name) leaves it out of how the quantities were written."""
         self.n_symbols += 1
         if self.n_symbols > MAX_SYMBOLS:
             raise self.error(f"more than {MAX_SYMBOLS} symbols in one formula", pos)
         if lower:
             self.note(LOWER_NOTE)
         stem = base[1:] if base.startswith("d") and len(base) > 1 else base
-        if lower or stem != "b":  # b and db are written the same in both cases
+        if counted and (lower or stem != "b"):  # b and db are written the same in both cases
             self.cases.add("lower" if lower else "upper")
         layer: int | None
         if base in GLOBAL:
@@ -163,6 +167,21 @@ class Resolver:
         if self.unindexed and self.unindexed[-1][1] == value.base and value.base != "X":
             self.unindexed[-1] = (self.src(span), base, self.unindexed[-1][2])  # dL/dZ is dZ
         return replace(self.table[base, layer], src=self.src(span))
+
+    def bound_expr(self, binding: Binding, span: Span, pos: int) -> E.Expr:
+        """A name bound to an expression: that expression over this network's symbols."""
+        assert binding.expr is not None  # the caller looked
+        self.n_symbols += 1
+        if self.n_symbols > MAX_SYMBOLS:
+            raise self.error(f"more than {MAX_SYMBOLS} symbols in one formula", pos)
+        self.note_bound(binding)
+        e = rebind(binding.expr, self.net, self.table, self.text, pos)
+        return replace(e, src=self.src(span))
+
+    def note_bound(self, binding: Binding) -> None:
+        said = f"{binding.ident} as {binding.meaning}"
+        if said not in self.bound:
+            self.bound.append(said)
 
 
 def _name(written: str) -> str:

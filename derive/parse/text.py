@@ -33,6 +33,7 @@ import ast
 from typing import Literal
 
 from derive.errors import ParseError
+from derive.parse.bindings import Binding
 from derive.parse.build import Builder, Span, Value
 from derive.parse.names import (
     MAX_DEPTH,
@@ -307,6 +308,9 @@ class _Prepass:
 
     def name(self, t: Tok) -> tuple[list[Piece], int]:
         ident = t.text
+        binding = self.b.bindings.get(ident)
+        if binding is not None:  # a bound name shadows every other reading
+            return self.bound(t, binding)
         if ident in ("np", "numpy"):
             return self.np_name(t)
         if ident in RAW:
@@ -322,6 +326,22 @@ class _Prepass:
         name = resolve_ident(ident)
         if name is None:
             raise self.err(f"unknown name {ident!r}; known: {known_names(self.b.net.L)}", t)
+        return self.named(t, name)
+
+    def bound(self, t: Tok, binding: Binding) -> tuple[list[Piece], int]:
+        """A bound identifier: its expression, or the quantity it names (maybe transposed)."""
+        if binding.expr is not None:
+            return [self.placeholder(("expr", binding), t.start, t.end)], t.end
+        assert binding.name is not None  # a binding is an expression or a name
+        self.b.note_bound(binding)
+        ps, end = self.named(t, binding.name)
+        if binding.transposed:
+            ps = [*ps, (".T", end, end)]
+        return ps, end
+
+    def named(self, t: Tok, name: Name) -> tuple[list[Piece], int]:
+        """A name the resolver (or a binding) read, with its index, prime and transpose."""
+        ident = t.text
         if name.kind in ("m", "e"):
             return [self.placeholder((name.kind,), t.start, t.end)], t.end
         index, end, prime, transposed = name.layer, t.end, name.prime, None

@@ -23,6 +23,7 @@ import sympy as sp
 
 from derive.errors import ParseError
 from derive.network.spec import m
+from derive.parse.bindings import Binding
 from derive.parse.build import Builder, Const, OnesVec, Span, Value, is_indicator
 from derive.parse.names import LayerIndex, Name, activation_name
 
@@ -34,7 +35,8 @@ Piece = tuple[str, int, int]  # emitted Python text and the input span it stands
 # What a placeholder _pN stands for: a quantity, ∂L/∂(quantity), an activation (with its layer
 # index as written), a function such as exp, or m, e, 𝟙.
 Entry = (tuple[Literal["sym", "grad", "act"], Name, LayerIndex | None]
-         | tuple[Literal["func"], Name] | tuple[Literal["m", "e", "ones"]])
+         | tuple[Literal["func"], Name] | tuple[Literal["m", "e", "ones"]]
+         | tuple[Literal["expr"], Binding])
 KwValue = bool | int | None  # axis= and keepdims= values
 
 
@@ -107,7 +109,10 @@ class Walker:
         span, pos = self.span(node), self.pos(node)
         if entry[0] == "sym":
             _, name, index = entry
-            return self.b.symbol(name.base, index, span, pos, lower=name.lower)
+            return self.b.symbol(name.base, index, span, pos, lower=name.lower,
+                                 counted=not name.bound)
+        if entry[0] == "expr":
+            return self.b.bound_expr(entry[1], span, pos)
         if entry[0] == "grad":
             _, name, index = entry
             q = self.b.symbol(name.base, index, span, pos, lower=name.lower)

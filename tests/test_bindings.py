@@ -1,0 +1,149 @@
+"""Explicit bindings (issue 12, item 4): an autograder's own variable names mapped to the
+network's quantities, as quantities in the course's notation or as expressions of earlier lines.
+
+What a bound formula means is fixed here by hand (``dL_dh1 = np.dot(w2.T, dL_dz2)`` with
+dL_dh1 → dA[1], w2 → W[2], dL_dz2 → dZ[2] is dA[1] = W[2]ᵀ dZ[2]); every formula called correct
+is also evaluated (derive's reading, numpy) on an instance drawn in tests/test_unindexed.py and
+compared with the true gradient from autograd (tests/oracle.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from derive.check.checker import check
+from derive.core.expr import NumpyBackend, evaluate
+from derive.engine.values import bind_m
+from derive.errors import ParseError, ShapeMismatch
+from derive.network.model import standins
+from derive.network.spec import Network
+from derive.parse import parse_equation, parse_expression
+from tests.test_unindexed import DEEP, LOGREG, TWO, M, instance
+
+SIG = Network(layers=[3, 4, 2], activations=["sigmoid", "sigmoid"], loss="bce")
+
+
+def agrees(text: str, net: Network, names, layer: int | None = None) -> bool:
+    """derive's reading of the bound formula, evaluated here, equals autograd's gradient."""
+    try:
+        eq = parse_equation(text, net, layer=layer, names=names)
+    except ShapeMismatch:
+        return False
+    values = instance(net)
+    got = np.asarray(evaluate(bind_m(eq.rhs, M), values, NumpyBackend(standins(net))), float)
+    want = values[eq.target.key]
+    return got.shape == want.shape and np.allclose(got, want, rtol=1e-9, atol=1e-12)
+
+
+CORRECT = [  # (formula, bindings, network): right by the course's definitions
+    ("dL_dh1 = np.dot(w2.T, dL_dz2)", {"dL_dh1": "dA[1]", "w2": "W[2]", "dL_dz2": "dZ[2]"}, TWO),
+    ("grad_w2 = 1/m * np.dot(grad_z2, h_relu.T)",
+     {"grad_w2": "dW[2]", "grad_z2": "dZ[2]", "h_relu": "A[1]"}, TWO),
+    ("grad_h = grad_a * (h > 0)", {"grad_h": "dZ[1]", "grad_a": "dA[1]", "h": "Z[1]"}, TWO),
+    ("g = dA1 * (1 - np.power(t, 2))", {"g": "dZ[1]", "t": "A[1]"},
+     Network(layers=[3, 4, 2], activations=["tanh", "sigmoid"], loss="bce")),
+    ("delta2 = out - target", {"delta2": "dZ[2]", "out": "A[2]", "target": "Y"}, TWO),
+    ("dW = 1/N * np.dot(dZ, inp.T)", {"N": "m", "inp": "A[1]"}, TWO),  # at layer 2
+    ("db1 = np.sum(dz, axis=1, keepdims=True) / batch", {"dz": "dZ[1]", "batch": "m"}, TWO),
+    # a column w (logistic regression): w is W[1]ᵀ, so dw = (1/m) X dZᵀ is dW[1]ᵀ
+    ("dw = 1/m * np.dot(X, dz.T)", {"dw": "dW[1].T", "dz": "dZ[1]"}, LOGREG),
+    (r"dW^{[1]} = \frac{1}{m} delta X^T", {"delta": "dZ[1]"}, TWO),  # LaTeX
+]
+
+
+@pytest.mark.parametrize("text,names,net", CORRECT, ids=[c[0] for c in CORRECT])
+def test_bound_formulas_are_correct_and_agree_with_autograd(text, names, net):
+    layer = 2 if text.startswith("dW = ") else None
+    assert agrees(text, net, names, layer=layer)
+    v = check(text, net, names=names)
+    assert v.verdict == "correct", v.message
+    said = next(n for n in v.notes if n.startswith("bound names: "))
+    for ident, value in names.items():
+        if ident in text:
+            assert f"{ident} as {value}" in said
+
+
+WRONG = [  # (formula, bindings, network, the mistake a student makes)
+    ("dL_dh1 = np.dot(dL_dz2, w2.T)", {"dL_dh1": "dA[1]", "w2": "W[2]", "dL_dz2": "dZ[2]"}, TWO,
+     "wrong_order"),
+    ("grad_w2 = np.dot(grad_z2, h_relu.T)",
+     {"grad_w2": "dW[2]", "grad_z2": "dZ[2]", "h_relu": "A[1]"}, TWO, "missing_scale"),
+    ("grad_h = grad_a * h", {"grad_h": "dZ[1]", "grad_a": "dA[1]", "h": "A[1]"}, TWO,
+     "activation_instead_of_derivative"),
+    ("delta2 = target - out", {"delta2": "dZ[2]", "out": "A[2]", "target": "Y"}, TWO,
+     "sign_error"),
+    ("dw = 1/m * np.dot(dz, X.T)", {"dw": "dW[1].T", "dz": "dZ[1]"}, LOGREG, "wrong_order"),
+]
+
+
+@pytest.mark.parametrize("text,names,net,code", WRONG, ids=[w[0] for w in WRONG])
+def test_bound_mistakes_are_named(text, names, net, code):
+    assert not agrees(text, net, names)  # wrong by the oracle too
+    v = check(text, net, names=names)
+    assert v.verdict in ("shape_error", "not_equivalent")
+    assert code in [mk.code for mk in v.mistakes]
+
+
+def test_a_helper_expression_is_used_as_is():
+    s = parse_expression("1/(1+np.exp(-Z1))", SIG)  # an earlier line: s = sigmoid(Z1)
+    assert agrees("dZ1 = dA1 * s * (1-s)", SIG, {"s": s})
+    v = check("dZ1 = dA1 * s * (1-s)", SIG, names={"s": s})
+    assert v.verdict == "correct"
+    wrong = check("dZ1 = dA1 * s", SIG, names={"s": s})
+    assert wrong.verdict == "not_equivalent"  # s is σ(Z1) spelled out, not an Act node:
+    assert [mk.code for mk in wrong.mistakes] in (["activation_instead_of_derivative"],
+                                                  ["wrong_activation_derivative"])
+    # an expression built over the network is rebuilt over each network the checker reads
+    # (every size equal, to diagnose a shape error): the clash is still found and named
+    one_minus = parse_expression("1 - 1/(1+np.exp(-Z1))", SIG)
+    v = check("dZ1 = np.dot(dA1, s) * r", SIG, names={"s": s, "r": one_minus})
+    assert v.verdict == "shape_error" and "matrix product dA1 and s" in v.message
+    assert [mk.code for mk in v.mistakes] == ["matmul_instead_of_elementwise"]
+
+
+def test_a_bound_name_shadows_every_other_reading():
+    # Z is a quantity, dL a gradient's prefix, sigmoid an activation: bound, they are the binding
+    eq = parse_equation("Z = np.dot(W2.T, dZ2)", TWO, names={"Z": "dA[1]"})
+    assert eq.target.key == ("dA", 1)
+    eq = parse_equation("dZ1 = dA1 * sigmoid", SIG, names={"sigmoid": "A[1]"})
+    assert {s.key for s in eq.rhs.symbols()} == {("dA", 1), ("A", 1)}
+    # a binding that is a generic l or the current layer is read like the written name
+    v = check("dW = 1/m * np.dot(dout, inp.T)", DEEP, names={"dout": "dZ", "inp": "A_prev"})
+    assert v.verdict == "correct" and "checked at l = 1, 2, 3" in v.notes
+    assert any("dout as dZ[l]" in n and "inp as A[l-1]" in n for n in v.notes)
+    v = check("dW[l] = 1/m * np.dot(dZ[l], h.T)", DEEP, names={"h": "A[l-1]"})
+    assert v.verdict == "correct" and v.target == "dW[l]"
+
+
+def test_bound_names_do_not_decide_one_example():
+    # all written names upper case: the batch of m examples, whatever the bound names look like
+    v = check("dW1 = np.dot(dZ1, x.T)", TWO, names={"x": "X"})
+    assert [mk.code for mk in v.mistakes] == ["missing_scale"]
+
+
+@pytest.mark.parametrize("names,says", [
+    ({"1x": "A[1]"}, "binding '1x': not a valid name"),
+    ({"np": "A[1]"}, "binding np: np is reserved"),
+    ({"h": "A[x]"}, "binding h='A[x]': a layer index"),
+    ({"h": "Q[1]"}, "binding h='Q[1]': Q is not a quantity"),
+    ({"h": 3}, "binding h: the value must be a quantity"),
+    ({"h": "m.T"}, "binding h='m.T': m is a number"),
+    ({"h": "W2[1]"}, "binding h='W2[1]': W2 already has its layer"),
+])
+def test_a_bad_binding_is_a_parse_error_naming_it(names, says):
+    with pytest.raises(ParseError) as err:
+        parse_equation("dZ1 = h", TWO, names=names)
+    assert says in str(err.value)
+    v = check("dZ1 = h", TWO, names=names)
+    assert v.verdict == "parse_error" and says in v.message
+
+
+def test_a_binding_to_a_layer_the_network_lacks_is_named():
+    v = check("dZ1 = h", TWO, names={"h": "A[7]"})
+    assert v.verdict == "parse_error" and "A[7] is not in this network" in v.message
+
+
+def test_an_unknown_dialect_is_a_parse_error():
+    with pytest.raises(ParseError, match="unknown dialect 'klingon'"):
+        parse_equation("dZ1 = dA1", TWO, dialect="klingon")
