@@ -314,6 +314,7 @@ def _run(item: dict, caps: dict, result: dict) -> None:
 CAUSES = [  # (cause, pattern of the first line of derive's message; group 1 is the detail)
     ("needs a layer index (un-indexed name)", r"^(\w+) needs a layer index"),
     ("unknown name", r"unknown name '([^']*)'"),
+    ("unknown name", r"unknown names ([^:]*):"),
     ("LaTeX command not read", r"LaTeX command (\\\w+) is not read"),
     ("more than one '=' (chain or where-clause)", r"more than one '='"),
     ("example index (i)", r"an example index is written"),

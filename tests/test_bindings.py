@@ -147,3 +147,26 @@ def test_a_binding_to_a_layer_the_network_lacks_is_named():
 def test_an_unknown_dialect_is_a_parse_error():
     with pytest.raises(ParseError, match="unknown dialect 'klingon'"):
         parse_equation("dZ1 = dA1", TWO, dialect="klingon")
+
+
+# -- unknown names (item 4): all of them, and how to bind them ---------------------------------
+def test_an_unknown_name_error_lists_every_unknown_name_and_how_to_bind_them():
+    text = "grad_w2 = 1/m * np.dot(grad_z2, h_relu.T)"
+    v = check(text, TWO)
+    assert v.verdict == "parse_error" and v.position == 0  # the first unknown name
+    assert v.message.startswith(
+        'unknown names grad_w2, grad_z2, h_relu: bind them to the network\'s quantities, e.g. '
+        '--bind "grad_w2=dW[2],grad_z2=dZ[2],h_relu=A[1]" (batch field "names")')
+    # binding what the example suggests makes the formula readable, and here correct
+    names = {"grad_w2": "dW[2]", "grad_z2": "dZ[2]", "h_relu": "A[1]"}
+    assert check(text, TWO, names=names).verdict == "correct" and agrees(text, TWO, names)
+    # names already bound, attributes, keyword arguments and layer indices are not listed
+    v = check("dZ1 = np.sum(W2.T @ dZ2, axis=1, keepdims=True) * h + s[l] * q", TWO,
+              names={"q": "A[1]"})
+    assert v.message.startswith("unknown names h, s: ") and v.position == 50
+    v = check(r"dW^{[1]} = \frac{1}{m} delta X^T", TWO)  # LaTeX too
+    assert v.message.startswith("unknown name 'delta': bind it to a network quantity, e.g. "
+                                '--bind "delta=dZ[1]"')
+    # an unknown function is not a quantity to bind: it says what is known
+    v = check("dZ1 = foo(Z1) * h", TWO)
+    assert v.message.startswith("unknown name 'foo'; known: X, Y")

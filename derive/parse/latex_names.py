@@ -22,7 +22,14 @@ from derive.network.spec import m
 from derive.parse.build import OnesVec, Span, Value
 from derive.parse.latex_scripts import ScriptMixin, SupItem
 from derive.parse.latex_tokens import FUNC_CMDS, Tok
-from derive.parse.names import LayerIndex, Name, activation_name, known_names, resolve_ident
+from derive.parse.names import (
+    LayerIndex,
+    Name,
+    activation_name,
+    known_names,
+    resolve_ident,
+    unknown_names_error,
+)
 
 NP_LATEX = {"sum", "mean", "dot", "matmul", "multiply", "power", "exp", "log", "sqrt", "tanh"}
 FUNCTIONS = {"exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "abs": sp.Abs}
@@ -74,9 +81,12 @@ class NameMixin(ScriptMixin):
         name = resolve_ident(ident)
         if name is None:
             parts = _split_word(ident)
-            if parts is None:
+            if parts is None and self.peek().text == "(":
                 raise ParseError(f"unknown name {ident!r}; known: {known_names(self.b.net.L)}",
                                  start, self.b.text)
+            if parts is None:
+                raise unknown_names_error(unknown_words(self.toks, self.b.bindings, ident), start,
+                                          self.b.text)
             items: list[tuple[Value, Span]] = []
             pos = start
             for p, pname in parts[:-1]:
@@ -244,6 +254,25 @@ class NameMixin(ScriptMixin):
         else:
             v = b.pointwise(FUNCTIONS[f], vals, span, start)
         return self.postfix(v, span)
+
+
+def unknown_words(toks: list[Tok], bindings: object, first: str) -> list[str]:
+    """The words of a LaTeX formula that name nothing (``first`` among them), in order."""
+    out: list[str] = []
+    square = 0
+    for k, t in enumerate(toks):
+        square += (t.kind == "op" and t.text == "[") - (t.kind == "op" and t.text == "]")
+        if t.kind != "word" or square > 0 or t.text in out:
+            continue
+        before = toks[k - 1] if k else None
+        if before is not None and before.kind == "op" and before.text == "^" and t.text == "T":
+            continue
+        if t.text == first or (resolve_ident(t.text) is None and _split_word(t.text) is None
+                               and t.text not in bindings  # type: ignore[operator]
+                               and t.text not in ("np", "numpy", "axis", "keepdims", "True",
+                                                  "False", "None")):
+            out.append(t.text)
+    return out or [first]
 
 
 def _split_word(word: str) -> list[tuple[str, Name]] | None:

@@ -211,6 +211,29 @@ def known_names(L: int) -> str:
             "exp, log, np.dot, np.sum, np.multiply, np.power, np.where")
 
 
+def _guess(ident: str) -> str:
+    """A plausible quantity for an unknown name, for the example in its error (grad_w2 ->
+    dW[2], h_relu -> A[1]): a gradient if it says so, its layer from its digits."""
+    low = ident.casefold()
+    grad = bool(re.match(r"(grad|d[a-z]*_?d|delta|d)", low))
+    stem = re.sub(r"^(grad_?|dl_?d|dj_?d|d(?=[a-z]))", "", low)
+    letter = "z" if low.startswith("delta") else next((c for c in stem if c in "wbza"), "a")
+    digits = re.findall(r"\d+", ident)
+    layer = digits[-1] if digits and len(digits[-1]) <= 3 else "1"
+    return f"{'d' if grad else ''}{letter.upper() if letter != 'b' else 'b'}[{layer}]"
+
+
+def unknown_names_error(idents: list[str], pos: int, text: str) -> ParseError:
+    """Every name of the formula no notation reads, and how to bind them (issue 12)."""
+    example = ",".join(f"{i}={_guess(i)}" for i in idents)
+    if len(idents) == 1:
+        head, them = f"unknown name {idents[0]!r}", "it to a network quantity"
+    else:
+        head, them = f"unknown names {', '.join(idents)}", "them to the network's quantities"
+    return ParseError(f'{head}: bind {them}, e.g. --bind "{example}" (batch field "names")',
+                      pos, text)
+
+
 # -- characters ----------------------------------------------------------------------------------
 def bad_character(text: str, pos: int) -> ParseError:
     """A clear error for a character no parser accepts: look-alike letters are named."""

@@ -30,6 +30,7 @@ primes, ·, ² or ^; plain Python-like text (``A2 - Y``) is numpy.
 from __future__ import annotations
 
 import ast
+import keyword
 from typing import Literal
 
 from derive.errors import ParseError
@@ -44,6 +45,7 @@ from derive.parse.names import (
     known_names,
     parse_layer_index,
     resolve_ident,
+    unknown_names_error,
 )
 from derive.parse.text_tokens import Tok, tokenize
 from derive.parse.walker import METHODS, NP_DTYPES, Entry, Piece, Walker
@@ -324,8 +326,11 @@ class _Prepass:
             den = self.next()
             return self.gradient(den, den.text[1:], t.start)
         name = resolve_ident(ident)
-        if name is None:
+        if name is None and (self.peek().text == "(" or keyword.iskeyword(ident)):
+            # a function or a Python keyword: no binding names one
             raise self.err(f"unknown name {ident!r}; known: {known_names(self.b.net.L)}", t)
+        if name is None:
+            raise unknown_names_error(unknown_idents(self.b), t.start, self.b.text)
         return self.named(t, name)
 
     def bound(self, t: Tok, binding: Binding) -> tuple[list[Piece], int]:
@@ -419,6 +424,35 @@ class _Prepass:
         if den.kind != "NAME":
             raise self.err("∂L/∂ needs a name below the bar", den)
         return self.gradient(den, den.text, t.start)
+
+
+def unknown_idents(b: Builder) -> list[str]:
+    """The quantity-like names of the whole equation that nothing reads (not bound, not a
+    quantity, function, np. call, attribute, keyword argument or layer index), in order."""
+    try:
+        toks = tokenize(b.text, 0, len(b.text))
+    except ParseError:
+        return []
+    out: list[str] = []
+    square = paren = 0
+    for k, t in enumerate(toks):
+        if t.kind == "OP":
+            square += (t.text == "[") - (t.text == "]")
+            paren += (t.text == "(") - (t.text == ")")
+            continue
+        if t.kind != "NAME" or square > 0 or t.text in out:
+            continue
+        before = toks[k - 1] if k else None
+        after = toks[k + 1] if k + 1 < len(toks) else None
+        if before is not None and before.text in (".", "^", "]") and not t.space:
+            continue  # .T, .dot, np.sum; X^T; W[2]T
+        if after is not None and (after.text == "(" or (after.text == "=" and paren > 0)):
+            continue  # a call (its own error), a keyword argument
+        if t.text in ("np", "numpy", "dL", "dJ") or t.text in RAW or t.text in b.bindings:
+            continue
+        if resolve_ident(t.text) is None and not keyword.iskeyword(t.text):
+            out.append(t.text)
+    return out
 
 
 def _ast_depth_ok(tree: ast.AST, limit: int) -> bool:
