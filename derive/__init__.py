@@ -34,6 +34,8 @@ _EXPORTS = {
     # features on top of the derivation
     "check": ("derive.check.checker", "check"),
     "Verdict": ("derive.check.verdict", "Verdict"),
+    "check_code": ("derive.code.checking", "check_code"),
+    "CodeResult": ("derive.code.result", "CodeResult"),
     "parse_equation": ("derive.parse", "parse_equation"),
     "handout": ("derive.handout.document", "handout"),
     "numbers": ("derive.numbers.worked", "worked_example"),

@@ -1,7 +1,8 @@
 """``derive check``: a verdict on a proposed formula, one at a time or a batch of JSON Lines.
 
 Exit codes: 0 correct, 1 incorrect (shape_error, not_equivalent), 2 unusable input (parse_error,
-bad spec). A batch exits with the worst of its lines.
+bad spec). A batch exits with the worst of its lines. ``--code FILE`` checks every gradient a
+snippet computes (docs/code.md): exit 1 if any is wrong, 2 if none could be read.
 """
 
 from __future__ import annotations
@@ -39,6 +40,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_spec_arguments(p)
     p.add_argument("--syntax", choices=("auto", "latex", "text"), default="auto",
                    help="how to read the right side (default: detect)")
+    takes_file(p.add_argument("--code", metavar="FILE",
+                              help="check every gradient a code snippet computes (a function, "
+                                   "several, or lines of numpy code; '-' for stdin), read "
+                                   "statically, never run"))
+    p.add_argument("--bind", metavar="NAME=QUANTITY,..", type=_bindings,
+                   help="what the code's own names mean: \"dL_dh2=dA[2],h1=A[1]\"")
+    p.add_argument("--dialect", metavar="NAME",
+                   help="read the names as this dialect does (course, cs231n, nielsen, logreg, "
+                        "single_example; default: recognised from the names)")
     p.add_argument("--layer", type=_layer, metavar="N",
                    help="the layer l of names without a layer index (dW = 1/m dZ A_prev.T: dZ "
                         "is dZ[N], A_prev is A[N-1]) and of a generic l (default: every layer "
@@ -46,8 +56,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_format_arguments(p, ("text", "json"))
     takes_file(p.add_argument("--batch", metavar="IN.jsonl",
                    help="check every line of a JSON Lines file ('-' for stdin): objects with "
-                        "'equation' and optional layers, activations, loss, scale, convention, "
-                        "syntax, layer, id"))
+                        "'equation' (or 'code') and optional layers, activations, loss, scale, "
+                        "convention, syntax, layer, names, dialect, id"))
     takes_file(p.add_argument("-o", "--output", metavar="OUT.jsonl",
                               help="with --batch: write the results here instead of stdout"))
 
@@ -63,13 +73,28 @@ def _layer(text: str) -> int:
     return n
 
 
+def _bindings(text: str) -> dict[str, str]:
+    """--bind "h1=A[1],dL_dh2=dA[2]": each name and the quantity it holds."""
+    out: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, eq, quantity = part.partition("=")
+        if not eq or not name.strip() or not quantity.strip():
+            raise argparse.ArgumentTypeError(f"write NAME=QUANTITY (h1=A[1]), not {part!r}")
+        out[name.strip()] = quantity.strip()
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     if args.batch:
-        if args.equation:
-            raise UsageError("give either an equation or --batch FILE, not both")
+        if args.equation or args.code:
+            raise UsageError("give an equation, --code FILE or --batch FILE, not two of them")
         return run_batch(args)
     if args.output:
         raise UsageError("-o/--output goes with --batch")
+    if args.code:
+        if args.equation:
+            raise UsageError("give either an equation or --code FILE, not both")
+        return run_code(args)
     if not args.equation:
         raise UsageError("give an equation, e.g. derive check \"dZ1 = W2^T dZ2 * g1'(Z1)\" "
                          "(or - to read it from standard input)")
@@ -81,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         net = network_from_args(args) if given else None
         verdict = check(equation, net, syntax=args.syntax, loss=args.loss,
                         convention=args.convention or "columns", scale=args.scale or "mean",
-                        layer=args.layer)
+                        layer=args.layer, **_reading(args.bind, args.dialect))
     except DeriveError as exc:  # a bad spec: unusable input, reported in the verdict's form
         if exc.exit_code != 2:
             raise
@@ -91,6 +116,69 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(render(verdict, equation))
     return verdict.exit_code
+
+
+def _reading(names, dialect) -> dict:
+    """names= and dialect= for the checker, only when given (so that a checker without them
+    still runs the rest)."""
+    out: dict = {}
+    if names:
+        out["names"] = names
+    if dialect:
+        out["dialect"] = dialect
+    return out
+
+
+def run_code(args: argparse.Namespace) -> int:
+    """``derive check --code FILE``: one block (or JSON result) per gradient of the snippet."""
+    from derive.code.checking import check_code
+    from derive.code.result import CodeResult
+
+    code = read_code(args.code)
+    try:
+        given = args.spec or args.layers or args.act
+        net = network_from_args(args) if given else None
+        result = check_code(code, net, layer=args.layer, loss=args.loss,
+                            convention=args.convention or "columns", scale=args.scale or "mean",
+                            **_reading(args.bind, args.dialect))
+    except DeriveError as exc:  # a bad spec: unusable input
+        if exc.exit_code != 2:
+            raise
+        result = CodeResult([], (str(exc),))
+    if args.format == "json":
+        print(dumps(result.to_dict()))
+    else:
+        print(render_code(result))
+    return result.exit_code
+
+
+def read_code(path: str) -> str:
+    """The snippet: a file, or standard input for ``-`` (UTF-8; a BOM is dropped)."""
+    from derive.cli.common import decode
+    from derive.code.source import LENGTH
+
+    if path == "-":
+        return read_argument("-", "the code")
+    try:
+        with open(path, "rb") as f:
+            data = f.read(4 * LENGTH.value + 1)
+    except OSError as exc:
+        raise DeriveError(f"cannot read {path}: {exc.strerror}") from None
+    return decode(data, path)
+
+
+def render_code(result) -> str:
+    """One block per gradient: ``line N: name`` and its verdict as ``derive check`` shows it."""
+    blocks = []
+    for r in result.results:
+        head = f"line {r.line}: {r.name}" + (f" (in {r.function})" if r.function else "")
+        body = render(r.verdict)
+        blocks.append(head + " — " + body)
+    if not result.results:
+        blocks.append("cannot check: no gradient could be read from this code")
+    for problem in result.problems:
+        blocks.append(f"note: {problem}")
+    return "\n".join(blocks)
 
 
 def render(v, equation: str | None = None) -> str:
@@ -235,8 +323,14 @@ def check_line(line: str, default_syntax: str = "auto") -> dict:
             raise _LineError("each line must be a JSON object with an 'equation'")
         item_id = item.get("id")
         eq = item.get("equation")
-        if not isinstance(eq, str) or not eq.strip():
-            raise _LineError("missing 'equation' (a non-empty string)")
+        code = item.get("code")
+        if code is not None:
+            if eq is not None:
+                raise _LineError("give either 'equation' or 'code', not both")
+            if not isinstance(code, str) or not code.strip():
+                raise _LineError("'code' must be a non-empty string")
+        elif not isinstance(eq, str) or not eq.strip():
+            raise _LineError("missing 'equation' (a non-empty string) or 'code'")
         syntax = item.get("syntax", default_syntax)
         if syntax not in ("auto", "latex", "text"):
             raise _LineError(f"unknown syntax {syntax!r}; known: auto, latex, text")
@@ -244,7 +338,11 @@ def check_line(line: str, default_syntax: str = "auto") -> dict:
         layer = item.get("layer")
         if layer is not None and (type(layer) is not int or layer < 1):
             raise _LineError(f"'layer' must be a layer number (1, 2, ...), not {layer!r}")
-        verdict = check(eq, net, syntax=syntax, layer=layer, **generic)
+        reading = _line_reading(item)
+        if code is not None:
+            return _code_line(item_id, code, net, layer, generic, reading)
+        assert isinstance(eq, str)  # checked above: an equation when there is no code
+        verdict = check(eq, net, syntax=syntax, layer=layer, **generic, **reading)
     except _LineError as exc:
         verdict = Verdict("parse_error", message=str(exc))
     except DeriveError as exc:
@@ -262,6 +360,26 @@ def check_line(line: str, default_syntax: str = "auto") -> dict:
 
 class _LineError(Exception):
     pass
+
+
+def _line_reading(item: dict) -> dict:
+    """A batch line's ``names`` (an object of strings) and ``dialect``."""
+    names, dialect = item.get("names"), item.get("dialect")
+    if names is not None and not (isinstance(names, dict) and
+                                  all(isinstance(v, str) for v in names.values())):
+        raise _LineError("'names' must be an object mapping names to quantities "
+                         "({\"h1\": \"A[1]\"})")
+    if dialect is not None and not isinstance(dialect, str):
+        raise _LineError("'dialect' must be a string")
+    return _reading(names, dialect)
+
+
+def _code_line(item_id, code: str, net, layer, generic: dict, reading: dict) -> dict:
+    """A batch line with ``code``: the snippet's object, ``id`` first."""
+    from derive.code.checking import check_code
+
+    out = check_code(code, net, layer=layer, **generic, **reading).to_dict()
+    return {"id": item_id, **out} if item_id is not None else out
 
 
 def _line_network(item: dict):

@@ -1,0 +1,243 @@
+"""``check_code``: every gradient a snippet computes, checked on its own by the formula checker.
+
+The snippet is split into units: each function (methods included) and the lines outside any
+function. A unit is read (:mod:`.reader`) once per network and layer the checker asks about
+(memoized), and each gradient it computes becomes an :class:`~derive.parse.Equation` for
+:func:`derive.check.checker.check_with`, so a snippet's gradient gets exactly the verdict, the
+diagnosis and the layer handling (names without an index are checked at every layer) that the
+same formula gets from ``derive check``.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Mapping
+
+from derive.check.checker import check_with
+from derive.check.verdict import Verdict
+from derive.code.known import ACTIVATION_NAMES, KNOWN, pinned_activation
+from derive.code.reader import Reader, Reading
+from derive.code.result import CodeResult, GradientResult
+from derive.code.source import Source, read_source
+from derive.errors import DeriveError, ParseError, ResourceLimit
+from derive.network.spec import Network
+from derive.parse import Equation
+from derive.parse.names import GenericLayerNeeded, LayerOutOfRange
+
+MODULE = "<module>"
+
+
+def check_code(code: str, network: Network | None = None, *, layer: int | None = None,
+               names: Mapping | None = None, dialect: str | None = None,
+               loss: str | None = None, convention: str = "columns",
+               scale: str = "mean") -> CodeResult:
+    """Check every gradient ``code`` computes (a function, several, or lines of numpy code)
+    against the derivation of ``network`` (without one, a generic network as for
+    :func:`derive.check`). ``layer`` pins the layer of names without an index; ``names`` binds
+    the snippet's variables to quantities (``{"h1": "A[1]"}``); ``dialect`` forces a dialect.
+
+    >>> code = '''
+    ... def linear_backward(dZ, cache):
+    ...     A_prev, W, b = cache
+    ...     m = A_prev.shape[1]
+    ...     dW = 1 / m * np.dot(dZ, A_prev.T)
+    ...     db = 1 / m * np.sum(dZ, axis=1, keepdims=False)
+    ...     dA_prev = np.dot(dZ, W)
+    ...     return dA_prev, dW, db
+    ... '''
+    >>> out = check_code(code, layer=2)
+    >>> [(r.line, r.name, r.verdict.verdict) for r in out.results]
+    [(5, 'dW', 'correct'), (6, 'db', 'correct'), (7, 'dA_prev', 'shape_error')]
+    """
+    try:
+        src = read_source(code)
+    except DeriveError as exc:
+        if exc.exit_code != 2:
+            raise
+        return CodeResult([], (str(exc),))
+    if layer is not None and (type(layer) is not int or layer < 1):
+        return CodeResult([], (f"layer must be a layer number (1, 2, ...), not {layer!r}",))
+    functions = _functions(src.tree)
+    generic = dict(loss=loss, convention=convention, scale=scale)
+    results: list[GradientResult] = []
+    problems: list[str] = []
+    for fname, node in _units(src.tree):
+        try:
+            results += _check_unit(src, functions, fname, node, network, layer, names,
+                                   dialect, generic, problems)
+        except ResourceLimit as exc:
+            problems.append(str(exc))
+    return CodeResult(results, tuple(problems))
+
+
+def _functions(tree: ast.Module) -> dict[str, ast.FunctionDef]:
+    out: dict[str, ast.FunctionDef] = {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            out[node.name] = node
+        elif isinstance(node, ast.ClassDef):
+            out.update({n.name: n for n in node.body if isinstance(n, ast.FunctionDef)})
+    return out
+
+
+def _units(tree: ast.Module) -> list[tuple[str, object]]:
+    units: list[tuple[str, object]] = []
+    loose = [n for n in tree.body if not isinstance(n, ast.FunctionDef | ast.ClassDef)
+             and not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))
+             and not isinstance(n, ast.Import | ast.ImportFrom)]
+    if loose:
+        units.append((MODULE, loose))
+    units += list(_functions(tree).items())
+    return units
+
+
+def _roles(fname: str, node) -> dict[str, str]:
+    if not isinstance(node, ast.FunctionDef):
+        return {}
+    known = KNOWN.get(fname)
+    table = known.roles if known else {}
+    return {a.arg: table[a.arg] for a in node.args.args if a.arg in table}
+
+
+def _branch_activations(node) -> list[str]:
+    """The activation names a unit compares with (``activation == "relu"``), in order."""
+    body = node if isinstance(node, list) else [node]
+    found: list[str] = []
+    for top in body:
+        for n in ast.walk(top):
+            if isinstance(n, ast.Constant) and isinstance(n.value, str) and \
+                    n.value in ACTIVATION_NAMES and n.value not in found:
+                found.append(n.value)
+    return found
+
+
+def _check_unit(src: Source, functions, fname, node, network, layer, names, dialect, generic,
+                problems: list[str]) -> list[GradientResult]:
+    roles = _roles(fname, node)
+    pin = pinned_activation(fname) if fname != MODULE else None
+    branches = _branch_activations(node) if "activation" in roles.values() else []
+    if "activation" in roles.values() and not branches:
+        branches = ["relu", "sigmoid"]  # the course's body (a call of the known function)
+    check_net = network
+    notes: list[str] = []
+    if network is None and (pin or branches):
+        acts = [pin] if pin else branches
+        depth = max(4, len(acts))
+        check_net = Network(depth=depth, activations=[acts[i % len(acts)] for i in range(depth)],
+                            **{k: v for k, v in generic.items() if v is not None})
+        notes.append(f"checked on a generic {depth}-layer network whose activations are "
+                     f"{', '.join(map(str, check_net.activations))} (give the network to check yours)")
+    if pin:
+        notes.append(f"{fname} computes {pin}'s derivative itself: it is checked at the layers "
+                     f"whose activation is {pin}")
+
+    seen: dict = {}
+
+    def read(net, l) -> tuple[Reading, bool]:
+        key = (type(net), net, l)
+        if key not in seen:
+            try:
+                seen[key] = (True, _read(src, functions, fname, node, roles, pin, net, l,
+                                         dialect, names))
+            except DeriveError as exc:
+                seen[key] = (False, exc)
+        ok, out = seen[key]
+        if not ok:
+            raise out
+        return out
+
+    ref_net = check_net if check_net is not None else Network(
+        depth=4, **{k: v for k, v in generic.items() if v is not None})
+    try:
+        reference, generic_l = read(ref_net, layer)
+    except ResourceLimit:
+        raise
+    except DeriveError as exc:
+        problems.append(f"{_where(fname)}: {exc}")
+        return []
+    problems += [f"{_where(fname)}: {n}" for n in reference.notes if n.startswith("line ")]
+    out = []
+    for entry in list(reference.entries.values()):
+        gname = entry.name
+        if entry.quantity.key == ("dA", 0) and not generic_l:
+            problems.append(f"{_where(fname)}: line {entry.line}: {gname} is dA[0] = dX, the "
+                            "gradient with respect to the input, which the derivation does not "
+                            "compute (no parameter's gradient needs it): not checked")
+            continue
+
+        def parse(net, l, gname=gname):
+            reading, needs_layer = read(net, l)
+            found = reading.entries.get(gname)
+            if found is None and l is None and needs_layer:  # the first layer that has it
+                for k in range(1, net.L + 1):
+                    try:
+                        reading, _ = read(net, k)
+                    except DeriveError:
+                        continue
+                    found = reading.entries.get(gname)
+                    if found is not None:
+                        break
+            if found is None:
+                raise ParseError(f"{gname} is not computed by {_where(fname)} at this layer")
+            value = found.value
+            if not hasattr(value, "expr"):
+                raise value.error
+            extra = [n for n in reading.notes if not n.startswith("line ")]
+            return Equation(found.quantity, value.expr, "text", tuple(extra + notes), False,
+                            tuple(reading.unindexed.values()) if needs_layer else (), False)
+
+        def target_of(net, l, gname=gname):
+            try:
+                found = read(net, l)[0].entries.get(gname)
+            except DeriveError:
+                return None
+            return found.quantity if found else None
+
+        try:
+            verdict = check_with(parse, check_net, generic, target_of, layer=layer)
+        except ResourceLimit:
+            raise
+        except DeriveError as exc:
+            verdict = Verdict("parse_error", message=str(exc))
+        out.append(GradientResult(entry.line, gname, verdict,
+                                  None if fname == MODULE else fname))
+    return out
+
+
+def _where(fname: str) -> str:
+    return "the code outside any function" if fname == MODULE else f"function {fname}"
+
+
+def _read(src, functions, fname, node, roles, pin, net, layer, dialect, names):
+    """One reading at ``layer``; with None and names that need a layer, the first layer where
+    the unit reads (the checker then asks about each layer)."""
+    if layer is not None:
+        return _read_at(src, functions, fname, node, roles, pin, net, layer, dialect, names), \
+            True
+    try:
+        return _read_at(src, functions, fname, node, roles, pin, net, None, dialect, names), \
+            False
+    except GenericLayerNeeded as first:
+        for l in range(1, net.L + 1):
+            try:
+                return _read_at(src, functions, fname, node, roles, pin, net, l, dialect,
+                                names), True
+            except (GenericLayerNeeded, LayerOutOfRange):
+                continue
+            except ParseError:
+                continue
+        raise first from None
+
+
+def _read_at(src, functions, fname, node, roles, pin, net, layer, dialect, names) -> Reading:
+    if pin and layer is not None:
+        act = net.activation(layer)
+        if act is None or act.name != pin:
+            what = "generic" if act is None else act.name
+            raise ParseError(f"{fname} computes {pin}'s derivative: layer {layer}'s activation "
+                             f"is {what}, not {pin}")
+    reader = Reader(src, functions, net, layer, dialect, names)
+    return reader.run(fname, node, roles)
+
+
+__all__ = ["check_code"]

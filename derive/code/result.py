@@ -1,0 +1,71 @@
+"""The result of checking a snippet: one :class:`GradientResult` per gradient it computes.
+
+``CodeResult.to_dict()`` is the object ``derive check --code FILE --json`` prints:
+``{"verdict": ..., "results": [{"line": 5, "name": "dW", "function": "linear_backward",
+"verdict": ..., ...every field of Verdict.to_dict()}], "problems": [...]}``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from derive.check.verdict import EXIT_CODES, SEVERITY, Verdict
+
+
+@dataclass(frozen=True)
+class GradientResult:
+    """One gradient of the snippet: the line of its final assignment, its name as written,
+    the function it is computed in (None outside any), and its verdict."""
+
+    line: int
+    name: str
+    verdict: Verdict
+    function: str | None = None
+
+    @property
+    def target(self) -> str | None:
+        return self.verdict.target
+
+    def to_dict(self) -> dict:
+        return {"line": self.line, "name": self.name, "function": self.function,
+                **self.verdict.to_dict()}
+
+
+@dataclass(frozen=True)
+class CodeResult:
+    """Every gradient's result, in the order the code computes them, and the problems that
+    stopped a part of the code from being read (each naming its line)."""
+
+    results: list[GradientResult] = field(default_factory=list)
+    problems: tuple[str, ...] = ()
+
+    @property
+    def verdict(self) -> str:
+        """The summary: ``correct`` if every gradient is; else the worst wrong verdict if any
+        gradient is wrong; else the worst verdict (``parse_error`` when none could be read)."""
+        verdicts = [r.verdict.verdict for r in self.results]
+        if not verdicts:
+            return "parse_error"
+        if "internal_error" in verdicts:
+            return "internal_error"
+        wrong = [v for v in verdicts if EXIT_CODES[v] == 1]
+        return max(wrong or verdicts, key=SEVERITY.__getitem__)
+
+    @property
+    def exit_code(self) -> int:
+        """0 all correct, 1 any gradient wrong, 2 none wrong but some unreadable (or none
+        read at all), 3 a bug in derive."""
+        return EXIT_CODES[self.verdict]
+
+    def to_dict(self) -> dict:
+        return {"verdict": self.verdict, "results": [r.to_dict() for r in self.results],
+                "problems": list(self.problems)}
+
+    def __iter__(self):
+        return iter(self.results)
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+
+__all__ = ["CodeResult", "GradientResult"]

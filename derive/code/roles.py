@@ -1,0 +1,117 @@
+"""The values a snippet's known names hold: the course's caches and dicts, Nielsen's lists and
+``self``'s attributes, and the roles of a well-known function's parameters (:mod:`.known`), at
+one network and layer (used by :mod:`.reader`)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from derive.code import evaluate as X
+from derive.code import values as V
+from derive.code.known import LISTS, SELF_DICTS, SELF_LISTS
+from derive.core import expr as E
+from derive.errors import ParseError
+from derive.parse import parse_expression
+from derive.parse.names import GenericLayerNeeded
+
+if TYPE_CHECKING:
+    from derive.code.reader import Frame, Reader
+
+KINDS = ("dA", "dZ", "dW", "db")
+
+
+def item(reader: Reader, frame: Frame, container, key, node) -> V.Value:
+    if isinstance(container, V.Mapping):
+        if not isinstance(key, V.Str):
+            raise X.error(frame, node, f"{V.describe(container)} is indexed by strings")
+        if key.value in container.items:
+            return container.items[key.value]
+        if container.keyed:
+            return V.Tensor(X.tensor_of_name(frame, key.value, node))
+        q = reader.key_quantity(container, key.value, frame.layer)
+        if q is not None:
+            return V.Tensor(q, q)
+        raise X.error(frame, node, f"{frame.source.segment(node)} is not set")
+    if isinstance(container, V.Seq):
+        if not isinstance(key, V.Int):
+            raise X.error(frame, node, f"{V.describe(container)} is indexed by a number "
+                                       f"here, not {V.describe(key)}")
+        n = len(container.items)
+        if not -n <= key.value < n:
+            raise X.error(frame, node, f"index {key.value} is outside {V.describe(container)}"
+                                       f" ({n} items)")
+        return container.items[key.value]
+    raise X.error(frame, node, f"cannot index {V.describe(container)}")
+
+def known_list(reader: Reader, name: str) -> V.Seq:
+    base, first = LISTS[name]
+    L = reader.net.L
+    last = L if first == 1 else L
+    items = []
+    for i in range(first, last + 1):
+        sym = parse_expression(f"{base}{i}", reader.net, syntax="text") if (base, i) != ("A", 0) \
+            else parse_expression("X", reader.net, syntax="text")
+        assert isinstance(sym, E.Sym)
+        items.append(V.Tensor(sym, sym if base in KINDS else None))
+    return V.Seq(items, "list", name)
+
+def self_attribute(reader: Reader, frame: Frame, attr: str, node) -> V.Value:
+    if attr in SELF_LISTS:
+        base = SELF_LISTS[attr]
+        return V.Seq([V.Tensor(X.tensor_of_name(frame, f"{base}{i}", node))
+                      for i in range(1, reader.net.L + 1)], "list", f"self.{attr}")
+    if attr in SELF_DICTS:
+        return V.Mapping({}, "quantity", f"self.{attr}")
+    if attr == "num_layers":
+        return V.Int(reader.net.L + 1)
+    if attr == "cost":
+        return V.Self()
+    if attr == "reg":
+        return V.Own("reg")
+    return V.Own(attr)
+
+
+def role(reader: Reader, kind: str, layer: int | None, frame_for_names: Frame) -> V.Value:
+    """The value of a parameter with this role (known.py's table) at ``layer``."""
+    L = reader.net.L
+    f = frame_for_names
+    if kind == "caches":
+        return V.Seq([role(reader, "layer_cache", k, f) for k in range(1, L + 1)], "list",
+                     "caches")
+    if kind in ("parameters", "forward"):
+        return V.Mapping({}, "quantity", "")
+    if kind == "labels":
+        return V.Labels("y")
+    if layer is None:
+        if kind in ("linear_cache", "activation_cache", "layer_cache", "activation") \
+                or "[l" in kind:
+            raise GenericLayerNeeded("this function's parameters belong to a layer l: give the "
+                                     "layer to check", None, None)
+        return V.Tensor(X.tensor_of_name(f, kind.replace("[L]", f"[{L}]"), None))
+    if kind == "linear_cache":
+        return linear_cache(reader, layer, f)
+    if kind == "activation_cache":
+        return V.Tensor(X.tensor_of_name(f, f"Z{layer}", None))
+    if kind == "layer_cache":
+        return V.Seq([linear_cache(reader, layer, f),
+                      V.Tensor(X.tensor_of_name(f, f"Z{layer}", None))], "tuple",
+                     f"the cache of layer {layer}", layer)
+    if kind == "activation":
+        act = reader.net.activation(layer)
+        if act is None:
+            raise ParseError(f"this function branches on the activation's name, and layer "
+                             f"{layer}'s activation is generic: give the network's "
+                             "activations (--act relu,sigmoid, ...)", None, None)
+        return V.Str(act.name)
+    text = kind.replace("[l]", f"[{layer}]").replace("[L]", f"[{L}]")
+    return V.Tensor(X.tensor_of_name(f, text, None))
+
+
+def linear_cache(reader: Reader, layer: int, f: Frame) -> V.Seq:
+    prev = "X" if layer == 1 else f"A{layer - 1}"
+    return V.Seq([V.Tensor(X.tensor_of_name(f, t, None)) for t in (prev, f"W{layer}",
+                                                                    f"b{layer}")],
+                 "tuple", f"the linear cache of layer {layer}", layer)
+
+
+__all__ = ["item", "known_list", "linear_cache", "role", "self_attribute"]
