@@ -60,7 +60,22 @@ def cost_from(net, start, value, params, X, Y):
         Z = (anp.dot(W, A) if columns else anp.dot(A, W)) + b
         A = activation(net.activations[l - 1], l, columns)(Z)
     total = anp.sum(LOSSES[net.loss](A, Y))
-    return total / m if net.scale in ("mean", "dZ") else total  # J is a mean under mean and dZ
+    mean = net.scale in ("mean", "dZ")  # J is a mean under scales mean and dZ
+    return (total / m if mean else total) + l2_penalty(net, params, m, mean)
+
+
+L2_STANDIN = 0.37  # documented: what numbers use for a symbolic λ
+
+
+def l2_penalty(net, params, m, mean):
+    """The L2 term as docs/spec.md defines its forms: course (λ/(2m)) Σ‖W‖² ((λ/2) Σ‖W‖² when J
+    is a sum), half ½ λ Σ‖W‖², plain λ Σ‖W‖²; b is not regularised."""
+    if net.l2 is None:
+        return 0.0
+    lam = L2_STANDIN if net.l2.free_symbols else float(net.l2)
+    coef = {"course": lam / (2 * m) if mean else lam / 2, "half": lam / 2, "plain": lam}[net.l2_form]
+    layers = net.l2_layers if net.l2_layers is not None else range(1, net.L + 1)
+    return coef * sum(anp.sum(params[f"W{l}"] ** 2) for l in layers)
 
 
 def param_gradients(net, params, X, Y):

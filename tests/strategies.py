@@ -20,13 +20,15 @@ def output_activations_for(loss):
 
 SCALES = ("mean", "sum")  # the scales every command has had from the start
 ALL_SCALES = (*SCALES, "dZ")
+L2S = (None, 0.3, True)  # no L2, a numeric λ, a symbolic one
 
 
 @st.composite
-def networks(draw, max_depth: int = 4, scales=SCALES, losses=LOSSES):
+def networks(draw, max_depth: int = 4, scales=SCALES, losses=LOSSES, l2s=(None,)):
     """A random dense network: depth 1..max_depth, any activations, a compatible loss (from
     ``losses``), either convention, a scale from ``scales``, each size a small integer or
-    symbolic."""
+    symbolic; an L2 coefficient from ``l2s`` (None: no L2; True: a symbolic λ) in any form, on
+    every layer or a random nonempty set of them."""
     from derive.network.spec import Network
 
     depth = draw(st.integers(1, max_depth))
@@ -38,7 +40,14 @@ def networks(draw, max_depth: int = 4, scales=SCALES, losses=LOSSES):
     for l, a in enumerate(acts, start=1):
         if a == "softmax" and sizes[l] == 1:
             sizes[l] = 2
+    l2 = draw(st.sampled_from(l2s))
+    extra = {}
+    if l2 is not None:
+        chosen = draw(st.lists(st.integers(1, depth), min_size=1, max_size=depth, unique=True))
+        extra = dict(l2=l2, l2_form=draw(st.sampled_from(("course", "half", "plain"))),
+                     l2_layers=draw(st.sampled_from((None, sorted(chosen)))))
     return Network(
+        **extra,
         layers=sizes,
         activations=acts,
         loss=loss,

@@ -12,7 +12,14 @@ import derive
 from derive.engine.values import gradient_values
 from derive.network.model import random_instance
 from tests import oracle
-from tests.strategies import ALL_ACTIVATIONS, ALL_SCALES, LOSSES, networks, output_activations_for
+from tests.strategies import (
+    ALL_ACTIVATIONS,
+    ALL_SCALES,
+    L2S,
+    LOSSES,
+    networks,
+    output_activations_for,
+)
 
 
 def _check(net):
@@ -38,7 +45,7 @@ def _check(net):
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(networks(scales=ALL_SCALES))
+@given(networks(scales=ALL_SCALES, l2s=L2S))
 def test_random_networks_prove_and_match_autograd(net):
     _check(net)
 

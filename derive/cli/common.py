@@ -53,6 +53,18 @@ def add_spec_arguments(p: argparse.ArgumentParser, required: bool = False) -> No
         help="cost scale: mean (default: J = (1/m) Σ ℓ, the 1/m in dW and db), sum (no 1/m), or "
              "dZ (J = (1/m) Σ ℓ, the 1/m in dZ[L], as in CS231n)"
     )
+    g.add_argument(
+        "--l2", nargs="?", const="λ", metavar="LAMBDA",
+        help="L2 regularisation of every W[l] (b is not): the coefficient, e.g. 0.01; "
+             "--l2 alone is a symbolic λ"
+    )
+    g.add_argument(
+        "--l2-form", choices=("course", "half", "plain"),
+        help="course (default): (λ/(2m)) Σ‖W‖², dW += (λ/m) W; half (CS231n): ½ reg Σ‖W‖², "
+             "dW += reg W; plain: λ Σ‖W‖², dW += 2λ W"
+    )
+    g.add_argument("--l2-layers", metavar="L1,L2,..",
+                   help="regularise only these layers' W (default: all)")
 
 
 def network_from_args(args: argparse.Namespace,
@@ -61,17 +73,23 @@ def network_from_args(args: argparse.Namespace,
     # lazy: derive.network.spec imports SymPy, which `derive --help` must not pay for
     from derive.network.spec import Network
 
+    l2 = l2_flags(args)
     if args.spec:
         if args.layers or args.act or args.loss:
             raise SpecError("give the network either by flags or by --spec, not both")
         net = Network.from_toml(args.spec)
-        if args.convention or args.scale:
+        if args.convention or args.scale or l2:
             net = net.replace(convention=args.convention or net.convention,
-                              scale=args.scale or net.scale)
+                              scale=args.scale or net.scale, **l2)
         return net
     if not (args.layers or args.act) and default is not None:
-        return default()
-    return Network.from_strings(args.layers, args.act, args.loss, args.convention, args.scale)
+        return default().replace(**l2) if l2 else default()
+    return Network.from_strings(args.layers, args.act, args.loss, args.convention, args.scale, **l2)
+
+
+def l2_flags(args: argparse.Namespace) -> dict[str, str]:
+    """The L2 flags given (``--l2``, ``--l2-form``, ``--l2-layers``) as Network keywords."""
+    return {k: v for k in ("l2", "l2_form", "l2_layers") if (v := getattr(args, k, None)) is not None}
 
 
 def example_network() -> Network:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from derive.cli.common import add_format_arguments, add_spec_arguments, takes_file
+from derive.cli.common import add_format_arguments, add_spec_arguments, l2_flags, takes_file
 from derive.errors import DeriveError, SpecError
 
 NAME = "numbers"
@@ -37,6 +37,9 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.file) == bool(args.latex):
         raise DeriveError("give one input: FILE (JSON or TOML) or --latex FILE.tex")
     inp = read_file(args.latex, latex=True) if args.latex else read_file(args.file)
+    if l2_flags(args):
+        raise SpecError("L2 regularisation is not yet in worked examples: drop --l2 for "
+                        "derive numbers (derive backward and derive gradcheck take it)")
     flags = args.spec or args.layers or args.act or args.loss or args.convention or args.scale
     if inp.network is not None and flags:
         raise SpecError("the file has a [network] table: give the network there or by flags, not both")

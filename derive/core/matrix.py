@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import sympy as sp
 
-from derive.core.names import latex_name, m
+from derive.core.names import factor_text, latex_name, m, scalar_code
 from derive.core.node import (
     ATOM,
     Backend,
@@ -282,10 +282,8 @@ class Scale(Expr):
         f = as_sympy(self.factor)
         if f == -1:
             factor = "−"
-        elif f.is_Integer:
-            factor = f"{f} "
-        else:
-            factor = f"({sp.sstr(f)}) "
+        else:  # 2 W, 0.1 W, λ W; (1/m) W, (2λ) W
+            factor = f"{factor_text(f)} "
         return f"{factor}{wrap_text(self.arg, 3)}"
 
     def to_latex(self) -> str:
@@ -297,7 +295,7 @@ class Scale(Expr):
         f = as_sympy(self.factor)
         if f == -1:
             return f"-{wrap_code(self.arg, ATOM)}"
-        fs = f"({sp.sstr(f)})" if not f.is_Integer else sp.sstr(f)
+        fs = scalar_code(f) if f.is_Integer or f.is_Float or f.is_Symbol else f"({scalar_code(f)})"
         return f"{fs} * {wrap_code(self.arg, 2)}"
 
 

@@ -15,10 +15,72 @@ symbols, so an equal symbol made elsewhere (same name, same assumptions) is the 
 
 from __future__ import annotations
 
+import re
+
 import sympy as sp
+from sympy.printing.str import StrPrinter
 
 m = sp.Symbol("m", positive=True, integer=True)
 z = sp.Symbol("z", real=True)
+
+
+class ScalarName(sp.Symbol):
+    r"""A named scalar of the cost (the L2 coefficient λ) that prints as the course writes it:
+    ``λ`` in text, ``\lambda`` in LaTeX, ``lambd`` in numpy code (``lambda`` is a Python keyword,
+    and ``lambd`` is the course's name for it)."""
+
+    _printed = {"lambda": ("λ", r"\lambda", "lambd")}
+
+    def _forms(self) -> tuple[str, str, str]:
+        return self._printed.get(self.name, (self.name, self.name, self.name))
+
+    def _sympystr(self, printer) -> str:
+        return self._forms()[0]
+
+    def _latex(self, printer) -> str:
+        return self._forms()[1]
+
+    def _pythoncode(self, printer) -> str:
+        return self._forms()[2]
+
+    _numpycode = _pythoncode
+    _derive_code = _pythoncode
+
+
+#: the L2 coefficient λ of a spec that gives no value (``--l2`` alone, ``l2 = true``); the names a
+#: user may write for it are :data:`LAMBDA_NAMES`
+LAMBDA = ScalarName("lambda", nonnegative=True, real=True)
+LAMBDA_NAMES = ("λ", "lambda", "lambd", "reg", "\\lambda")
+
+
+class _CodeStr(StrPrinter):
+    """SymPy's str printer with short floats (0.1, not 0.100000000000000) and λ as ``lambd``."""
+
+    printmethod = "_derive_code"
+
+
+def scalar_text(value) -> str:
+    """A scalar factor in text: ``1/m``, ``λ/m``, ``0.1/m``.
+
+    >>> scalar_text(LAMBDA / m), scalar_text(sp.Float(0.1) / (2 * m)), scalar_code(LAMBDA / m)
+    ('λ/m', '0.05/m', 'lambd/m')
+    >>> scalar_text(2 * LAMBDA), scalar_text(LAMBDA / (2 * m)), factor_text(LAMBDA), factor_text(1 / m)
+    ('2λ', 'λ/(2m)', 'λ', '(1/m)')
+    """
+    return re.sub(r"(\d)\*(?=[^\W\d])", r"\1", sp.sstr(value, full_prec=False))
+
+
+def factor_text(value) -> str:
+    """A scalar factor as it stands before a matrix: ``2``, ``0.1``, ``λ``, else bracketed:
+    ``(1/m)``, ``(2λ)``."""
+    value = sp.sympify(value)
+    plain = value.is_Integer or value.is_Float or value.is_Symbol
+    return scalar_text(value) if plain else f"({scalar_text(value)})"
+
+
+def scalar_code(value) -> str:
+    """A scalar factor in numpy code: ``1/m``, ``lambd/m``, ``0.1/m``."""
+    return _CodeStr({"full_prec": False}).doprint(value)
 
 
 def _input_name(base: str, layer: int | None) -> str | None:

@@ -190,6 +190,8 @@ def _derive(net: Network) -> Derivation:
             if net.output_factor == 1 else
             "generic loss ℓ: the derivation starts at dA[L] = ∂J/∂A[L] = (1/m) ∂ℓ/∂A[L] (scale dZ: "
             "the 1/m is in it), taken as given")
+    if net.l2 is not None:
+        walk.notes.append(net.l2_statement())
     upstream: Upstream | None = None
     for l in range(net.L, 0, -1):
         upstream = net.block(l).backward(walk, l, upstream)

@@ -37,7 +37,7 @@ import sympy as sp
 from derive.catalogue import rules
 from derive.core import expr as E
 from derive.core import fd
-from derive.core.expr import evaluate
+from derive.core.expr import as_sympy, evaluate
 from derive.core.printing import to_text
 from derive.errors import InternalError, ProofFailure
 from derive.network import model
@@ -224,7 +224,7 @@ def _local_key(net, f, shapes: dict | None = None) -> tuple:
         return shapes[base, k]
 
     return (
-        f.kind, l == net.L, l == 1, loc.loss, loc.scaled, loc.generic,
+        f.kind, l == net.L, l == 1, loc.loss, loc.scaled, loc.generic, loc.penalty,
         relative(to_text(f.expr)), relative(loc.method),
         tuple(relative(f"{to_text(t)} = {to_text(d)}") for t, d in loc.through),
         tuple(sorted(((base, None if k is None else k - l, shape(base, k)) for base, k in keys),
@@ -303,6 +303,8 @@ def _prove_local(net: Network, f: Formula) -> tuple[str, int, str]:
         U = env[_grad_key(loc.output)] = _mat("U", out.shape)
         s = net.weight_factor.subs(m_symbol, SYMBOLIC_M) if loc.scaled else 1
         surrogate = s * sum(U[i] * out[i] for i in range(len(U)))
+        if loc.penalty != 0:  # an L2 term on wrt: p Σ wrt², p with m bound (λ stays a symbol)
+            surrogate += as_sympy(loc.penalty).subs(m_symbol, SYMBOLIC_M) * sum(v**2 for v in V)
     try:
         ours = evaluate(f.expr, env, backend)
     except KeyError as exc:  # the formula uses a quantity this step cannot depend on
@@ -397,9 +399,11 @@ def _local_numeric(net, f, rng, m_value, backend, shapes: dict):
     else:
         U = env[_grad_key(loc.output)] = rng.normal(size=out_shape)
         s = factor_at(net.weight_factor, m_value) if loc.scaled else 1.0
+        p = factor_at(loc.penalty, m_value)  # an L2 term on wrt (λ at its stand-in value)
 
         def surrogate(v):
-            return s * np.sum(U * run({**fixed, loc.wrt: v}), axis=(-2, -1))
+            return (s * np.sum(U * run({**fixed, loc.wrt: v}), axis=(-2, -1))
+                    + p * np.sum(v**2, axis=(-2, -1)))
 
     return env[loc.wrt], surrogate, env
 

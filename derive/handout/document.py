@@ -130,6 +130,7 @@ def handout(net_or_derivation: Network | Derivation, title: str | None = None,
     else:
         require(DEPTH, net_or_derivation.L)
         d = derive(net_or_derivation, prove=False)
+    d.network.require_no_l2("handouts")
     if d.proof is None:
         d = replace(d, proof=prove(d, seed=seed, strict=True))
     names = parse_sections(sections)

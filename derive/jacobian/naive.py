@@ -176,6 +176,7 @@ def naive_chain_rule(net: Network, formula: str | None = None,
     """Try a student's ordering (``formula`` as ``"dZ1 = ..."``, read by derive.parse; default the
     built-in ``example``) with symbolic sizes and with the concrete ones; when it fits, compare its
     numbers with the engine's formula on a random instance."""
+    net.require_no_l2("derive jacobian's chain-rule orderings")
     cnet, m = resolve_sizes(net, sizes)
     sym_net = cnet.replace(layers=(None,) * (cnet.L + 1))
     concrete_sizes = sizes_of(cnet)

@@ -44,6 +44,7 @@ class Local:
     scale mean) where ``scaled``, else 1. By the multivariable chain rule a formula
     that passes holds for any upstream value. ``method`` says it in words; ``forward_text`` is
     ``output``'s definition as text (how a layer below names the map it is substituted into).
+    ``penalty`` p adds p · Σ (wrt)² to the surrogate (the L2 term of a regularised W).
     """
 
     wrt: Key
@@ -55,6 +56,7 @@ class Local:
     scaled: bool = False
     generic: bool = True  # prove with an undefined g_l for the layer's element-wise activation
     forward_text: str = ""
+    penalty: sp.Expr = sp.Integer(0)  # p: the surrogate gains p Σ wrt² (an L2 penalty on wrt)
 
 
 class Walk(Protocol):

@@ -27,6 +27,7 @@ import sympy as sp
 from derive.core import expr as E
 from derive.core.expr import evaluate
 from derive.errors import SpecError
+from derive.layers import l2
 from derive.layers.base import Definition, Key, LayerType, Local, SymFn, Upstream, Walk
 from derive.layers.loss import fuse_output, output_local
 from derive.network.layout import Layout
@@ -76,7 +77,7 @@ class Dense(LayerType):
     parameters = ("W", "b")
     values = ("Z", "A")
     cites = ("elementwise_chain", "softmax_chain", "output_simplification", "substitution",
-             "weight_gradient", "bias_gradient", "input_gradient")
+             "weight_gradient", "bias_gradient", "input_gradient", "frobenius_gradient")
 
     def units(self, table: Mapping[str, Any], previous: int | None, where: str) -> int | None:
         if "units" not in table:
@@ -173,8 +174,11 @@ class Dense(LayerType):
         dW_expr = _unit_scale(walk.scale, E.MatMul(*layout.ordered(dZ, E.Transpose(A_prev))))
         db_expr = _unit_scale(walk.scale, E.Sum(dZ, layout.example_sum_axis))
         walk.step(l, walk.sym("dW", l), dW_expr, layout.identity("weight_gradient"), (), mean_note)
-        walk.emit(l, "dW", dW_expr, Local(("W", l), affine_def, ("Z", l), leaves, scaled_text, scaled=True))
-        walk.step(l, walk.sym("db", l), db_expr, layout.identity("bias_gradient"), (), mean_note)
+        dW_local = Local(("W", l), affine_def, ("Z", l), leaves, scaled_text, scaled=True)
+        dW_expr, dW_local = l2.weight_gradient(walk, l, dW_expr, dW_local)
+        walk.emit(l, "dW", dW_expr, dW_local)
+        walk.step(l, walk.sym("db", l), db_expr, layout.identity("bias_gradient"), (),
+                  l2.bias_note(walk, mean_note))
         walk.emit(l, "db", db_expr, Local(("b", l), affine_def, ("Z", l), leaves, scaled_text, scaled=True))
         if l == 1:
             return None

@@ -23,11 +23,10 @@ from derive.catalogue import rules
 from derive.core import expr as E
 from derive.core.evaluation import numpy_softmax, sympy_softmax
 from derive.core.expr import as_sympy, evaluate
-from derive.core.names import m as m_symbol
 from derive.errors import DeriveError
 from derive.layers.base import Definition
 from derive.limits import FLOAT, Limit, require
-from derive.network.spec import Network
+from derive.network.spec import Network, factor_at
 from derive.network.symbols import SymbolTable
 
 
@@ -101,7 +100,7 @@ class _ExamplesBound(E.NumpyBackend):
             return self._numbers[value]
         except KeyError:
             v = as_sympy(value)
-            out = self._numbers[value] = float(v.subs(m_symbol, self._m) if v.free_symbols else v)
+            out = self._numbers[value] = factor_at(v, self._m) if v.free_symbols else float(v)
             return out
 
     def size(self, d) -> int:
@@ -152,8 +151,29 @@ def forward(net: Network, params: dict, X: np.ndarray, start: int = 1, start_val
     return cache
 
 
-def cost(net: Network, cache: dict, Y: np.ndarray) -> np.ndarray:
-    """J = (1/m) Σ ℓ (scales mean and dZ) or Σ ℓ (scale sum); batched over leading axes."""
+def cost(net: Network, cache: dict, Y: np.ndarray, params: dict | None = None) -> np.ndarray:
+    """J = (1/m) Σ ℓ (scales mean and dZ) or Σ ℓ (scale sum), plus the L2 penalty of ``params``
+    (which a network with L2 must give); batched over leading axes."""
+    total = loss_cost(net, cache, Y)
+    if net.l2 is not None:
+        if params is None:
+            raise DeriveError("the cost of a network with L2 needs its W[l]: this is a bug in derive")
+        total = total + penalty(net, params, example_count(net, Y))
+    return total
+
+
+def penalty(net: Network, params: dict, m_value: int) -> np.ndarray:
+    """p Σₗ ‖W[l]‖²_F over the regularised layers (0 without L2; a symbolic λ at its stand-in);
+    batched over leading axes of the W[l]."""
+    if net.l2 is None:
+        return np.asarray(0.0)
+    p = factor_at(net.l2_penalty, m_value)
+    return p * sum((np.sum(np.asarray(params["W", l]) ** 2, axis=(-2, -1))
+                    for l in range(1, net.L + 1) if net.regularised(l)), np.asarray(0.0))
+
+
+def loss_cost(net: Network, cache: dict, Y: np.ndarray) -> np.ndarray:
+    """The data part of J: (1/m) Σ ℓ or Σ ℓ, without any penalty."""
     A = cache["A", net.L]
     per = np.asarray(loss_or_standin(net).numpy_per_unit(A, Y), dtype=float)
     total = np.sum(per, axis=(-2, -1))

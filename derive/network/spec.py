@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,73 +20,37 @@ import sympy as sp
 
 from derive.catalogue import rules
 from derive.core.names import m as m  # re-exported: the number of examples
+from derive.core.names import scalar_text
 from derive.errors import DeriveError, SpecError
 from derive.layers import layer_type
 from derive.layers.base import LayerType
-from derive.limits import Limit, require
+from derive.limits import require
+from derive.network import penalty
+from derive.network.fields import (  # noqa: F401 - the limits are re-exported
+    DEPTH,
+    GENERIC,
+    LAYER_SIZE,
+    MAX_DEPTH,
+    MAX_SIZE,
+    SPEC_BYTES,
+    activation_names,
+    check_pairing,
+    fmt_sizes,
+    parse_size,
+    show,
+    sizes,
+    split_list,
+)
 from derive.network.layout import LAYOUTS, Layout
-from derive.network.textfile import MAX_DIGITS, load_toml, read_bounded
+from derive.network.scales import SCALE_RULES, SCALES, CostScale
+from derive.network.scales import factor_at as factor_at  # re-exported: proofs and values use it
+from derive.network.textfile import load_toml, read_bounded
 
 CONVENTIONS = tuple(LAYOUTS)
 
 
-@dataclass(frozen=True)
-class CostScale:
-    """What a scale means, in one place: whether J is a mean, and where its 1/m is written.
+L2_KEYS = ("l2", "l2_form", "l2_layers")  # a spec's L2 keys (TOML, JSON, Python)
 
-    ``mean`` (the course's): J = (1/m) Σ ℓ, dZ[l] stacks the per-example ∂ℓ/∂Z[l], the 1/m sits in
-    dW and db. ``sum``: J = Σ ℓ, no 1/m anywhere. ``dZ`` (CS231n's): J = (1/m) Σ ℓ, the 1/m sits in
-    dA[L] and dZ[L], so every dZ[l], dA[l] is the true gradient ∂J/∂Z[l], and dW, db carry none."""
-
-    name: str
-    cost_is_mean: bool  # J = (1/m) Σ ℓ (else Σ ℓ)
-    in_output: bool  # the mean's 1/m is written in dA[L], dZ[L] (else in dW, db)
-    statement: str  # where the 1/m is, in words: every output prints it
-    weight_note: str  # the note on a dW, db step
-    output_note: str = ""  # the note on the step that puts the 1/m in dA[L] or dZ[L]
-
-
-SCALE_RULES: dict[str, CostScale] = {
-    "mean": CostScale(
-        "mean", True, False,
-        "cost J = (1/m) Σ over examples of ℓ; dZ[l] and dA[l] are the per-example gradients "
-        "∂ℓ/∂Z[l] stacked (so J's gradient is dZ[l]/m); the 1/m sits in dW and db",
-        "the 1/m comes from J = (1/m) Σₜ ℓₜ"),
-    "sum": CostScale(
-        "sum", False, False,
-        "cost J = Σ over examples of ℓ (scale sum): no 1/m anywhere; dZ[l] = ∂J/∂Z[l]",
-        "scale sum: no 1/m"),
-    "dZ": CostScale(
-        "dZ", True, True,
-        "cost J = (1/m) Σ over examples of ℓ (scale dZ, CS231n's): the 1/m sits in dA[L] and "
-        "dZ[L], so every dZ[l] and dA[l] is the true gradient ∂J/∂Z[l], ∂J/∂A[l]; dW and db "
-        "carry no 1/m",
-        "scale dZ: no 1/m here, it is already in dZ (from dZ[L])",
-        "scale dZ: the 1/m of J = (1/m) Σₜ ℓₜ is written here, so this is ∂J/∂·, not ∂ℓ/∂·"),
-}
-SCALES = tuple(SCALE_RULES)
-GENERIC = ("g", "generic", "")  # what a user may write for "no particular activation"
-
-#: layers of one network: `derive backward` on 1000 layers of random sizes and activations,
-#: proofs included, takes 7-9 s, and nothing in the derivation is allocated by size
-DEPTH = Limit("network.depth", 1000, "layers", "--layers", "the network")
-#: units of one layer: the derivation and its proofs never allocate by size (the proofs run at
-#: 2-16 units), but the numbers of one 100,000 × 100,000 W would already be 80 GB
-LAYER_SIZE = Limit("network.layer_size", 100_000, "units", "--layers")
-#: a spec file: a real one is well under 10 kB, and tomllib holds the whole text in memory
-SPEC_BYTES = Limit("network.spec_bytes", 1 << 20, "bytes", "a smaller --spec file")
-MAX_DEPTH = DEPTH.value
-MAX_SIZE = LAYER_SIZE.value
-
-
-
-def factor_at(factor: sp.Expr, m_value: int) -> float:
-    """A scale factor (1/m, 1) as a float for ``m_value`` examples.
-
-    >>> factor_at(Network(depth=1).cost_factor, 4), factor_at(Network(depth=1, scale="dZ").weight_factor, 4)
-    (0.25, 1.0)
-    """
-    return float(sp.sympify(factor).subs(m, m_value))
 
 
 @functools.cache
@@ -116,6 +79,9 @@ class Network:
     scale: str
     depth: int
     kinds: tuple[str, ...]
+    l2: sp.Expr | None  # the L2 coefficient: None, a Float (printed as given) or the symbol λ
+    l2_form: str  # "course", "half" or "plain" (derive.network.penalty)
+    l2_layers: tuple[int, ...] | None  # the layers whose W is regularised (None: all)
     notes: tuple[str, ...] = field(compare=False)
 
     def __init__(
@@ -128,8 +94,19 @@ class Network:
         depth: int | None = None,
         kinds: Sequence[str] | None = None,
         notes: Sequence[str] = (),
+        l2=None,
+        l2_form: str | None = None,
+        l2_layers: Sequence[int] | str | None = None,
     ) -> None:
         self._normalize(layers, activations, loss, convention, scale, depth, kinds, notes)
+        lam = penalty.l2_value(l2)
+        if lam is None and (l2_form not in (None, "course") or l2_layers is not None):
+            raise SpecError("l2_form and l2_layers need l2 (the coefficient λ, or true for a symbolic λ)")
+        object.__setattr__(self, "l2", lam)
+        object.__setattr__(self, "l2_form", penalty.l2_form(l2_form))
+        layers_l2 = penalty.l2_layers(l2_layers, self.depth)
+        object.__setattr__(self, "l2_layers", None if layers_l2 == tuple(range(1, self.depth + 1))
+                           else layers_l2)
 
     def _normalize(
         self,
@@ -146,11 +123,11 @@ class Network:
         for given, extra in ((layers_in, 1), (activations_in, 0), (kinds_in, 0)):
             if isinstance(given, Sequence) and not isinstance(given, str):  # before any loop over it
                 require(DEPTH, len(given) - extra, "this network")
-        layers = _sizes(layers_in)
-        acts = _activations(activations_in)
+        layers = sizes(layers_in)
+        acts = activation_names(activations_in)
         if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 1
                                   or depth.bit_length() > 64):
-            raise SpecError(f"depth must be a whole number from 1 to {MAX_DEPTH}, not {_show(depth)}")
+            raise SpecError(f"depth must be a whole number from 1 to {MAX_DEPTH}, not {show(depth)}")
         if depth is not None:
             require(DEPTH, depth, "this network")
         if layers is not None and len(layers) < 2:
@@ -169,7 +146,7 @@ class Network:
         if len(acts) != L:
             raise SpecError(
                 f"{len(acts)} activation{'s' if len(acts) != 1 else ''} for {L} layer"
-                f"{'s' if L != 1 else ''}: give one activation per layer (sizes {_fmt(layers)})"
+                f"{'s' if L != 1 else ''}: give one activation per layer (sizes {fmt_sizes(layers)})"
             )
         if convention not in CONVENTIONS:
             raise SpecError(
@@ -178,7 +155,7 @@ class Network:
         if isinstance(scale, str):  # "dz" and "DZ" are scale dZ; "Mean" is mean
             scale = {s.casefold(): s for s in SCALES}.get(scale.strip().casefold(), scale)
         if scale not in SCALES:
-            raise SpecError(f"unknown scale {_show(scale)}; known: {', '.join(SCALES)}")
+            raise SpecError(f"unknown scale {show(scale)}; known: {', '.join(SCALES)}")
         kinds = ("dense",) * L if kinds_in is None else tuple(kinds_in)
         if len(kinds) != L:
             raise SpecError(f"{len(kinds)} layer kinds for {L} layers: give one kind per layer")
@@ -195,7 +172,7 @@ class Network:
                 )
         notes = list(notes_in)
         if loss is not None and acts[-1] is not None:
-            _check_pairing(loss, acts[-1], notes)
+            check_pairing(loss, acts[-1], notes)
         for name, value in (("layers", layers), ("activations", acts), ("loss", loss),
                             ("convention", convention), ("scale", scale), ("depth", L),
                             ("kinds", kinds), ("notes", tuple(notes))):
@@ -234,6 +211,42 @@ class Network:
         """The factor written in dA[L] (and dZ[L]) beside ∂ℓ/∂A[L]: 1/m (scale dZ) or 1.
         ``weight_factor · output_factor == cost_factor``."""
         return 1 / m if self.cost_is_mean and self.scale_rule.in_output else sp.Integer(1)
+
+    # -- L2 regularisation (derive.network.penalty) --------------------------------------------
+    def regularised(self, layer: int) -> bool:
+        """Whether the cost penalises ‖W[layer]‖² (b is never regularised)."""
+        return self.l2 is not None and (self.l2_layers is None or layer in self.l2_layers)
+
+    @property
+    def l2_symbolic(self) -> bool:
+        return self.l2 is not None and self.l2.free_symbols != set()
+
+    @property
+    def l2_coefficient(self) -> sp.Expr:
+        """k in dW[l] = … + k W[l] for a regularised layer: λ/m, λ, reg, 2λ (0 without L2)."""
+        if self.l2 is None:
+            return sp.Integer(0)
+        return penalty.gradient_coefficient(self.l2_form, self.l2, self.cost_is_mean)
+
+    @property
+    def l2_penalty(self) -> sp.Expr:
+        """p in J = … + p Σₗ ‖W[l]‖²_F: half of :attr:`l2_coefficient`."""
+        return self.l2_coefficient / 2
+
+    def l2_statement(self) -> str:
+        """The penalty in words, or "" without L2."""
+        if self.l2 is None:
+            return ""
+        which = ("every layer" if self.l2_layers is None else
+                 "layer" + ("s " if len(self.l2_layers) > 1 else " ") + ", ".join(map(str, self.l2_layers)))
+        return (f"L2: J gains {penalty.penalty_text(self.l2_form, self.l2, self.cost_is_mean, which)}"
+                "; b is not regularised")
+
+    def require_no_l2(self, what: str) -> None:
+        """Refuse L2 where it is not supported (never a wrong answer)."""
+        if self.l2 is not None:
+            raise SpecError(f"L2 regularisation is not yet in {what}: drop --l2 (l2 = ...) for it; "
+                            "derive backward and derive gradcheck take it")
 
     @property
     def layout(self) -> Layout:
@@ -274,7 +287,8 @@ class Network:
         """The same network with some fields changed (``net.replace(layers=...)``), checked anew;
         the notes are derived again, never carried over."""
         fields = {"layers": self.layers, "activations": self.activations, "loss": self.loss,
-                  "convention": self.convention, "scale": self.scale, "kinds": self.kinds}
+                  "convention": self.convention, "scale": self.scale, "kinds": self.kinds,
+                  **self._l2_fields()}
         return Network(**{**fields, **changes})
 
     def with_sizes(self, sizes: Sequence[int]) -> Network:
@@ -282,13 +296,19 @@ class Network:
         filled = tuple(s if s is not None else int(t) for s, t in zip(self.layers, sizes, strict=True))
         return self.replace(layers=filled)
 
+    def _l2_fields(self) -> dict:
+        if self.l2 is None:
+            return {}
+        return {"l2": self.l2, "l2_form": self.l2_form, "l2_layers": self.l2_layers}
+
     def describe(self) -> str:
         acts = ", ".join(a or f"g[{l}]" for l, a in enumerate(self.activations, 1))
         loss = self.loss or "generic ℓ"
         kinds = "" if self.all_dense else f"layers {', '.join(self.kinds)}; "
+        l2 = "" if self.l2 is None else f"; L2 {scalar_text(self.l2)} ({self.l2_form})"
         return (
-            f"{kinds}sizes {_fmt(self.layers)}; activations {acts}; loss {loss}; "
-            f"convention {self.convention}; scale {self.scale}"
+            f"{kinds}sizes {fmt_sizes(self.layers)}; activations {acts}; loss {loss}; "
+            f"convention {self.convention}; scale {self.scale}{l2}"
         )
 
     def to_dict(self) -> dict:
@@ -299,6 +319,9 @@ class Network:
             "convention": self.convention,
             "scale": self.scale,
             **({} if self.all_dense else {"kinds": list(self.kinds)}),
+            **({} if self.l2 is None else {
+                "l2": "λ" if self.l2_symbolic else float(self.l2), "l2_form": self.l2_form,
+                "l2_layers": None if self.l2_layers is None else list(self.l2_layers)}),
         }
 
     # -- constructors -----------------------------------------------------------------------
@@ -310,18 +333,25 @@ class Network:
         loss: str | None = None,
         convention: str | None = None,
         scale: str | None = None,
+        l2: str | None = None,
+        l2_form: str | None = None,
+        l2_layers: str | None = None,
     ) -> Network:
-        """From CLI-style strings: ``layers="3,3,1"``, ``activations="relu,sigmoid"``."""
+        """From CLI-style strings: ``layers="3,3,1"``, ``activations="relu,sigmoid"``,
+        ``l2="0.1"`` (or "λ"), ``l2_layers="1,2"``."""
         sizes = None
         if layers:
-            sizes = [_parse_size(tok, i) for i, tok in enumerate(_split(layers))]
-        acts = _split(activations) if activations else None
+            sizes = [parse_size(tok, i) for i, tok in enumerate(split_list(layers))]
+        acts = split_list(activations) if activations else None
         return cls(
             sizes,
             acts,
             loss,
             convention or "columns",
             scale or "mean",
+            l2=l2,
+            l2_form=l2_form,
+            l2_layers=l2_layers,
         )
 
     @classmethod
@@ -331,7 +361,7 @@ class Network:
             data = data["network"]
         if "layer" in data:
             return cls._from_sequence(data, where)
-        known = {"layers", "activations", "loss", "convention", "scale", "depth"}
+        known = {"layers", "activations", "loss", "convention", "scale", "depth", *L2_KEYS}
         unknown = sorted(set(data) - known)
         if unknown:
             raise SpecError(
@@ -339,10 +369,10 @@ class Network:
             )
         layers = data.get("layers")
         if isinstance(layers, str):
-            layers = [_parse_size(tok, i) for i, tok in enumerate(_split(layers))]
+            layers = [parse_size(tok, i) for i, tok in enumerate(split_list(layers))]
         acts = data.get("activations")
         if isinstance(acts, str):
-            acts = _split(acts)
+            acts = split_list(acts)
         return cls(
             layers=layers,
             activations=acts,
@@ -350,13 +380,14 @@ class Network:
             convention=data.get("convention", "columns"),
             scale=data.get("scale", "mean"),
             depth=data.get("depth"),
+            **{k: data[k] for k in L2_KEYS if k in data},
         )
 
     @classmethod
     def _from_sequence(cls, data: dict, where: str) -> Network:
         """The sequence form: ``inputs = n0`` and one ``[[layer]]`` table per layer, each with a
         ``kind`` (default "dense") and that kind's keys (dense: ``units``, ``activation``)."""
-        known = {"inputs", "layer", "loss", "convention", "scale"}
+        known = {"inputs", "layer", "loss", "convention", "scale", *L2_KEYS}
         unknown = sorted(set(data) - known)
         if unknown:
             raise SpecError(
@@ -390,6 +421,7 @@ class Network:
             convention=data.get("convention", "columns"),
             scale=data.get("scale", "mean"),
             kinds=tuple(kinds),
+            **{k: data[k] for k in L2_KEYS if k in data},
         )
 
     @classmethod
@@ -408,91 +440,3 @@ class Network:
             raise
 
 
-# -- helpers ---------------------------------------------------------------------------------
-def _split(text: str) -> list[str]:
-    return [tok.strip() for tok in text.split(",")]
-
-
-def _parse_size(tok: str, index: int) -> int | None:
-    tok = tok.strip()
-    if tok in ("", "?", f"n{index}", "n"):
-        return None
-    digits = tok.lstrip("+-").replace("_", "")
-    if digits.isdecimal() and len(digits) > MAX_DIGITS:  # int() refuses 4,300 digits: say why first
-        raise SpecError(f"layer size {index} has {len(digits):,} digits: at most "
-                        f"{LAYER_SIZE.value:,} {LAYER_SIZE.unit} per layer ({LAYER_SIZE.name})")
-    try:
-        return int(tok)
-    except ValueError:
-        raise SpecError(
-            f"layer size {index} is {_show(tok)}: sizes are whole numbers like 3,3,1"
-        ) from None
-
-
-def _sizes(layers) -> tuple[int | None, ...] | None:
-    if layers is None:
-        return None
-    out: list[int | None] = []
-    for i, s in enumerate(layers):
-        if s is None or (isinstance(s, str) and s.strip() in ("", "?", f"n{i}")):
-            out.append(None)
-            continue
-        if isinstance(s, bool) or not isinstance(s, int):
-            raise SpecError(f"layer size n{i} is {_show(s)}: sizes are whole numbers like 3,3,1")
-        if s < 1:
-            raise SpecError(f"layer size n{i} is {_show(s)}: every layer needs at least one unit")
-        if s.bit_length() > 64:  # too long to print (str() refuses 4,300 digits): named by length
-            raise SpecError(f"layer size n{i} has about {int(math.log10(s)) + 1:,} digits: at most "
-                            f"{LAYER_SIZE.value:,} {LAYER_SIZE.unit} per layer ({LAYER_SIZE.name})")
-        require(LAYER_SIZE, s, f"layer n{i}")
-        out.append(s)
-    return tuple(out)
-
-
-def _activations(acts) -> tuple[str | None, ...] | None:
-    if acts is None:
-        return None
-    if isinstance(acts, str):
-        acts = _split(acts)
-    out: list[str | None] = []
-    registry = rules.activations()
-    for name in acts:
-        if name is None or str(name).strip().casefold() in GENERIC:
-            out.append(None)
-        else:
-            out.append(registry.lookup(str(name).strip()).name)
-    return tuple(out)
-
-
-def _check_pairing(loss: str, act: str, notes: list[str]) -> None:
-    entry = rules.losses()[loss]
-    activation = rules.activations()[act]
-    lo, hi = entry.a_range
-    alo, ahi = activation.range
-    if bool(alo < lo) or bool(ahi > hi):
-
-        def fmt(v):
-            return str(v).replace("oo", "∞")
-
-        raise SpecError(
-            f"loss {loss} needs outputs in ({fmt(lo)}, {fmt(hi)}), but {act} on the output layer "
-            f"ranges over ({fmt(alo)}, {fmt(ahi)}); use {entry.natural_output} on the output layer"
-        )
-    if entry.natural_output != act:
-        notes.append(
-            f"{act} output with {loss} is an unusual pairing (usual: {entry.natural_output}); "
-            "the formulas still follow from the general chain rule"
-        )
-
-
-def _show(value, width: int = 40) -> str:
-    """``repr(value)`` cut to ``width`` characters (a user's 5,000-digit size is not echoed whole;
-    an int too long for ``repr`` is described by its length)."""
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
-        return f"a number of about {int(math.log10(abs(value))) + 1:,} digits"
-    text = repr(value)
-    return text if len(text) <= width else f"{text[:width]}… ({len(text):,} characters)"
-
-
-def _fmt(layers) -> str:
-    return ",".join("?" if s is None else str(s) for s in layers)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import sympy as sp
 
 from derive.core.expr import Sym
+from derive.core.names import LAMBDA, LAMBDA_NAMES
 from derive.layers import vocabulary
 from derive.network.spec import Network, m
 
@@ -44,11 +45,30 @@ def shape_of(net: Network, base: str, layer: int | None) -> tuple[sp.Expr, sp.Ex
 
 
 class SymbolTable:
-    """The symbols of one network, looked up by ``table[base, layer]`` or ``table["X"]``."""
+    """The symbols of one network, looked up by ``table[base, layer]`` or ``table["X"]``; the
+    cost's scalars (a symbolic L2 coefficient λ) by ``table.scalars`` or ``table.scalar(name)``.
+
+    >>> SymbolTable(Network(depth=1, l2=True)).scalar("lambd"), SymbolTable(Network(depth=1)).scalars
+    (λ, {})
+    """
 
     def __init__(self, net: Network):
         self.net = net
         self._cache: dict[tuple[str, int | None], Sym] = {}
+
+    @property
+    def scalars(self) -> dict[str, sp.Symbol]:
+        """The network's scalar symbols by key: ``{"lambda": LAMBDA}`` when its L2 coefficient is
+        symbolic (what ``lambd``, ``lambda``, ``reg``, ``λ`` and ``\\lambda`` name), else empty."""
+        return {"lambda": LAMBDA} if self.net.l2_symbolic else {}
+
+    def scalar(self, name: str) -> sp.Symbol:
+        """The scalar a user's name stands for (any of :data:`LAMBDA_NAMES`); KeyError if the
+        network has none by that name."""
+        if name.strip() in LAMBDA_NAMES and "lambda" in self.scalars:
+            return self.scalars["lambda"]
+        raise KeyError(f"{name!r} is not a scalar of this network"
+                       + ("" if self.scalars else " (its cost has no symbolic λ: give --l2)"))
 
     def __getitem__(self, key) -> Sym:
         base, layer = (key, None) if isinstance(key, str) else key

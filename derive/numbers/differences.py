@@ -31,7 +31,7 @@ from derive.core.expr import evaluate
 from derive.errors import DeriveError, InternalError
 from derive.limits import FLOAT
 from derive.network import model
-from derive.network.spec import Network
+from derive.network.spec import Network, factor_at
 
 EPS = 1e-4  # central-difference step (relative to the array's largest entry, at least 1e-4)
 #: the steps of every entry, in units of its array's ε; one more copy per layer is not moved
@@ -89,7 +89,7 @@ def differences(net: Network, params: dict, X: np.ndarray, Y: np.ndarray, eps: f
     run through every later layer and the cost, side by side as extra examples (:func:`_sweep`).
     """
     cache = model.forward(net, params, X)
-    J = float(model.cost(net, cache, Y))
+    J = float(model.cost(net, cache, Y, params))
     scale = 1.0 / model.example_count(net, Y) if net.cost_is_mean else 1.0
     jscale = scale * float(np.sum(np.abs(cache["A", net.L])) + np.sum(np.abs(Y)))
     steps = {k: eps * max(1.0, float(np.max(np.abs(params[k]))) if np.size(params[k]) else 1.0)
@@ -100,6 +100,9 @@ def differences(net: Network, params: dict, X: np.ndarray, Y: np.ndarray, eps: f
         out = _sweep(net, params, X, Y, cache, [(copies[l], a, b) for l, a, b in group])
         for (l, a, b), values in zip(group, out, strict=True):
             costs[l][a:b] = values
+    if net.l2 is not None:
+        for l, c in copies.items():
+            costs[l] += _penalties(net, params, c, steps, model.example_count(net, X))
     grads, halves, noise, still_count = {}, {}, {}, {}
     jmax = abs(J)
     for layer, c in copies.items():
@@ -120,6 +123,19 @@ def differences(net: Network, params: dict, X: np.ndarray, Y: np.ndarray, eps: f
             still_count[k] = int(np.sum(still[start:start + n]))
             start += n
     return Differences(grads, halves, steps, noise, still_count, jmax, jscale)
+
+
+def _penalties(net: Network, params: dict, c: _Copies, steps: dict, m_value: int) -> np.ndarray:
+    """The L2 penalty of each copy of layer ``c.layer``: the unmoved penalty, and where a copy
+    moves an entry w of a regularised W[l] by δ, p((w + δ)² − w²) more (b is not regularised)."""
+    out = np.full(c.total, float(model.penalty(net, params, m_value)))
+    if net.regularised(c.layer):
+        p = factor_at(net.l2_penalty, m_value)
+        w = np.asarray(params["W", c.layer], dtype=float).ravel()
+        for q, multiple in enumerate(MULTIPLES):
+            delta = multiple * steps["W", c.layer]
+            out[q * c.E:q * c.E + w.size] += p * ((w + delta) ** 2 - w**2)
+    return out
 
 
 @dataclass(frozen=True)
@@ -222,7 +238,7 @@ def _sweep(net: Network, params: dict, X, Y, cache: dict, group) -> list[np.ndar
                     break
         for key in keys:  # only the batch goes up: the layers passed are not kept
             env.pop(key, None)
-    J = np.asarray(model.cost(net, {("A", net.L): A}, Y))
+    J = np.asarray(model.loss_cost(net, {("A", net.L): A}, Y))  # the L2 term: _penalties
     out: list[np.ndarray] = [np.empty(0)] * len(group)
     start = 0
     for i in order:

@@ -47,6 +47,7 @@ from derive.engine.values import gradient_values
 from derive.errors import DeriveError
 from derive.limits import Limit, require
 from derive.network import model
+from derive.network.scales import LAMBDA_STANDIN
 from derive.network.spec import Network
 from derive.numbers.differences import (
     EPS,
@@ -298,6 +299,9 @@ def gradcheck_impl(net: Network, backward: Callable, seed: int | None = 0, m: in
     real array (or nested lists) of its parameter's shape; other keys are ignored (and noted).
     An exception, ``sys.exit`` or Ctrl-C in it is a :class:`UserCodeError` naming it.
     """
+    if net.l2_symbolic:
+        raise DeriveError("the cost has a symbolic L2 coefficient λ: give its value (--l2 0.1, "
+                          "l2 = 0.1), the one your function uses")
     net, instance = _prepare(net, seed, m, eps, rtol, instance, sizes)
     named = {f"{b}{l}": np.array(instance.params[b, l], copy=True) for b, l in param_keys(net)}
     function = f"your backward function {source}"
@@ -392,6 +396,9 @@ def _concrete(net: Network, instance, sizes) -> Network:
 
 def _notes(net: Network) -> tuple[str, ...]:
     notes = [f"cost J = {'(1/m) ' if net.cost_is_mean else ''}Σ ℓ over the m examples"]
+    if net.l2 is not None:
+        notes.append(net.l2_statement() + (f" (λ = {LAMBDA_STANDIN} for numbers)" if net.l2_symbolic
+                                           else ""))
     if any(a is None for a in net.activations):
         notes.append("generic g[l] replaced by g(z) = tanh(z) + z/(l + 2) for numbers")
     if net.loss is None:

@@ -215,6 +215,7 @@ def _fit(raw, shape, key) -> np.ndarray:
 
 def worked_example(net: Network, values: dict, derivation=None) -> Worked:
     """Every quantity of ``net`` on the given X, Y, W[l], b[l], in order (module docstring)."""
+    net.require_no_l2("worked examples (derive numbers)")
     if net.loss is None or any(a is None for a in net.activations):
         raise SpecError("a worked example needs concrete activations and a loss "
                         "(e.g. --act relu,sigmoid --loss mse)")
