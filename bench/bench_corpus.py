@@ -197,8 +197,14 @@ def network_for(item: dict, caps: dict, nearest: bool = False):
     if caps["layer"] and layer is not None:
         kwargs["layer"] = layer
     if caps["bind"] and item.get("group") == "bound":
-        kwargs[caps["bind"]] = {k: v for k, v in names.items()
-                                if isinstance(v, str) and re.match(r"-?d?[A-Za-z]+\[", v)}
+        bound = {k: v for k, v in names.items()
+                 if isinstance(v, str) and re.match(r"-?d?[A-Za-z]+\[", v)}
+        left = re.match(r"\s*([A-Za-z_]\w*)\s*\+?=", textwrap.dedent(item.get("text") or ""))
+        target = item["target"]  # the gradient the left side names, when the index omits it
+        if left and left.group(1) not in names and isinstance(target, str) \
+                and re.fullmatch(r"d?[A-Za-z]+\[\d+\](\.T)?", target):
+            bound[left.group(1)] = target
+        kwargs[caps["bind"]] = bound
     return network, kwargs
 
 

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import fields, replace
 
 from derive.check import diagnose as D
+from derive.check.dialect import Runner, check_dialect
 from derive.check.layers import (
     GENERIC_DEPTH,
     MAX_OFFSET,
@@ -50,14 +51,14 @@ from derive.core.names import m as m_symbol
 from derive.errors import DeriveError, InternalError, ParseError, ShapeMismatch
 from derive.network.spec import Network, dim_symbol
 from derive.network.symbols import SymbolTable
-from derive.parse import LayerOutOfRange, parse_equation, parse_expression
+from derive.parse import LayerOutOfRange
 
 KINDS = ("dA", "dZ", "dW", "db")
 
 
 # -- the public entry point ---------------------------------------------------------------------
 def check(equation: str, network=None, syntax: str = "auto", *, loss: str | None = None,
-          convention: str = "columns", scale: str = "mean", layer: int | None = None,
+          convention: str = "columns", scale: str | None = None, layer: int | None = None,
           names=None, dialect: str | None = None) -> Verdict:
     """Check ``equation`` (e.g. ``"dZ1 = W2^T dZ2 * g1'(Z1)"``) against the derivation of
     ``network``; without one, a generic network (``loss``, ``convention``, ``scale`` apply to it).
@@ -78,17 +79,9 @@ def check(equation: str, network=None, syntax: str = "auto", *, loss: str | None
         return _unusable(ParseError(f"layer must be a layer number (1, 2, ...), not {layer!r}"),
                          None)
 
-    def parse(net, layer):
-        return parse_equation(equation, net, syntax=syntax, layer=layer, names=names,
-                              dialect=dialect)
-
-    def target_of(net, layer):
-        left = _left_side(equation)
-        return parse_expression(left, net, syntax=syntax, layer=layer, names=names,
-                                dialect=dialect) if left else None
-
     generic = dict(loss=loss, convention=convention, scale=scale)
-    return check_with(parse, network, generic, target_of, layer=layer)
+    return check_dialect(equation, network, syntax, generic, layer, names, dialect,
+                         Runner(check_with, _unusable, _left_side))
 
 
 def _left_side(text: str) -> str | None:

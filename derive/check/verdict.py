@@ -51,6 +51,7 @@ class Verdict:
     position: int | None = None  # 0-based offset of a parse error in the equation
     syntax: str | None = None  # "latex" or "text", as detected
     network: dict | None = field(default=None)
+    dialect: str | None = None  # whose names were read: course, cs231n, nielsen, logreg, ...
 
     @property
     def exit_code(self) -> int:
@@ -85,6 +86,7 @@ class Verdict:
             "position": self.position,
             "syntax": self.syntax,
             "network": self.network,
+            "dialect": self.dialect,
         }
 
     def _repr_latex_(self) -> str:

@@ -36,8 +36,10 @@ from derive.errors import ParseError, ShapeMismatch
 from derive.network.spec import Network
 from derive.parse import latex as _latex
 from derive.parse import text as _text
-from derive.parse.bindings import Bindings, read_bindings
+from derive.parse.bindings import Bindings, binding, read_bindings
 from derive.parse.build import Builder, Const, OnesVec, Value, check_tree_depth
+from derive.parse.dialects import DIALECTS as _DIALECTS
+from derive.parse.dialects import Dialect, Reading, bindings_for, detect
 from derive.parse.names import (
     MAX_DEPTH,
     MAX_EXPONENT,
@@ -51,11 +53,12 @@ from derive.parse.names import (
     check_text,
     gradients,
 )
-from derive.parse.resolve import LOWER_NOTE, ONE_EXAMPLE_NOTE, Unindexed, reading
+from derive.parse.resolve import LOWER_NOTE, ONE_EXAMPLE_NOTE, Unindexed
+from derive.parse.resolve import reading as _said
 from derive.parse.text_tokens import TEX
 
 SYNTAXES = ("auto", "latex", "text")
-DIALECTS = ("course", "cs231n", "nielsen", "logreg", "single_example")
+DIALECTS = tuple(_DIALECTS)  # course, single_example, cs231n, nielsen, logreg
 _COMMENT = re.compile(r"(?<!\\)#[^\n]*")  # a Python comment to the end of its line (not \#)
 _TEXT_TEX = "|".join(TEX)
 MAX_TREE_DEPTH = 2 * MAX_DEPTH
@@ -81,6 +84,9 @@ class Equation:
     # current layer), unless the left side's own index gave their layer
     unindexed: tuple[Unindexed, ...] = ()
     one_example: bool = False  # every name in lower case and no m: one example, m = 1
+    dialect: str = "course"  # whose names were read (derive.parse.dialects.DIALECTS)
+    reading: str | None = None  # which reading of the dialect's names (cs231n: relu_backward)
+    readings: tuple[str, ...] = ()  # each dialect or bound name and its quantity: "dout as dZ"
 
 
 def detect_syntax(text: str) -> str:
@@ -167,6 +173,8 @@ def _read_equation(b: Builder, syntax: str, eq: int, layer: int | None) -> tuple
         b.current, b.from_target = target.layer, True
     # else the left side has no index either (dW = ...): the current layer l is still to be chosen
     b.mode = "math"
+    if b.rhs_bindings is not None:  # a dialect whose names differ by side (Nielsen's delta)
+        b.bindings = b.rhs_bindings
     v = _side(b, syntax, rs, re_)
     rhs = _finish(b, v, rs, re_)
     if flipped:
@@ -176,11 +184,22 @@ def _read_equation(b: Builder, syntax: str, eq: int, layer: int | None) -> tuple
     return target, rhs
 
 
+@dataclass(frozen=True)
+class _Options:
+    """The names bound on each side of '=' (the user's over the dialect's) and the dialect."""
+
+    lhs: Bindings
+    rhs: Bindings
+    dialect: Dialect | None = None
+    reading: Reading | None = None
+
+
 def _attempt(text: str, net: Network, syntax: str, layer: int | None, generic: int | None,
-             read: Read[T], bindings: Bindings) -> tuple[T, Builder]:
+             read: Read[T], bindings: _Options) -> tuple[T, Builder]:
     """One reading with the generic index l (if any) set to ``generic``."""
     b = Builder(net, text, current=layer, generic=generic if generic is not None else layer,
-                bindings=bindings)
+                bindings=bindings.lhs)
+    b.rhs_bindings, b.dialect = bindings.rhs, bindings.dialect
     return read(b, syntax), b
 
 
@@ -194,7 +213,7 @@ def _check(text: object, net: object) -> str:
 
 
 def _parse(text: str, net: Network, syntax: str, layer: int | None,
-           read: Read[T], bindings: Bindings) -> tuple[T, Builder, str, int | None]:
+           read: Read[T], bindings: _Options) -> tuple[T, Builder, str, int | None]:
     """The reading, its builder, the syntax, and the layer a generic l was read as (or None)."""
     check_nesting(text, 0, len(text))
     syn = _syntax(text, syntax)
@@ -223,7 +242,7 @@ def _parse(text: str, net: Network, syntax: str, layer: int | None,
 
 
 def _first_out_of_range(text: str, net: Network, syn: str, layer: int | None,
-                        read: Read[object], bindings: Bindings) -> LayerOutOfRange | None:
+                        read: Read[object], bindings: _Options) -> LayerOutOfRange | None:
     try:
         _attempt(text, net, syn, layer, 1, read, bindings)
     except LayerOutOfRange as exc:
@@ -231,52 +250,83 @@ def _first_out_of_range(text: str, net: Network, syn: str, layer: int | None,
     return None
 
 
-def _options(names: Mapping[str, Expr | str] | None, dialect: str | None) -> Bindings:
-    """The bindings, checked, and the dialect's name checked."""
+def _options(text: str, net: Network, names: Mapping[str, Expr | str] | None,
+             dialect: str | None, reading: str | None) -> _Options:
+    """The bindings of each side: the dialect's names (given, or recognised from the names the
+    formula writes), then the user's, which win."""
     if dialect is not None and dialect not in DIALECTS:
         raise ParseError(f"unknown dialect {dialect!r}; known: {', '.join(DIALECTS)}", None, None)
-    return read_bindings(names)
+    user = read_bindings(names)
+    key = dialect if dialect is not None else detect(text, net.L, user)
+    d = _DIALECTS.get(key if key is not None else "course")
+    if d is None or not (d.shared or any(r.names for r in d.readings)) and d.key != "nielsen":
+        return _Options(user, user, d)
+    chosen = next((r for r in d.readings if r.name == reading), d.readings[0])
+    sides = [{k: binding(k, v) for k, v in bindings_for(d, chosen, text, side).items()}
+             for side in ("lhs", "rhs")]
+    return _Options({**sides[0], **user}, {**sides[1], **user}, d, chosen)
+
+
+def _readings(b: Builder, user: Mapping[str, object] | None) -> tuple[str, ...]:
+    return tuple(said for said in b.bound if said.split(" as ", 1)[0] not in (user or {}))
 
 
 def parse_equation(text: str, net: Network, syntax: str = "auto", layer: int | None = None, *,
                    names: Mapping[str, Expr | str] | None = None,
-                   dialect: str | None = None) -> Equation:
+                   dialect: str | None = None, reading: str | None = None) -> Equation:
     """Read ``gradient = formula``; ``layer`` is the concrete l for a generic index (and the
     layer of unindexed names such as ``dW``). Without it, a generic l takes the smallest layer
     at which every index exists, and a note says so.
 
     ``names`` binds identifiers to quantities (``{"dL_dh2": "dA[2]", "h1": "A[1]"}``) or to
     expressions over the same network's symbols; a bound name shadows every other reading
-    (derive.parse.bindings). ``dialect`` forces one course's vocabulary (:data:`DIALECTS`).
+    (derive.parse.bindings). ``dialect`` forces one course's vocabulary (:data:`DIALECTS`;
+    None: recognised from the names written), ``reading`` one reading of its names (CS231n's
+    ``affine_backward`` or ``relu_backward``; None: the first).
     """
     text = _check(text, net)
-    bindings = _options(names, dialect)
     eq = _equals(text)
+    bindings = _options(text, net, names, dialect, reading)
 
     def read(b: Builder, syn: str) -> tuple[Sym, Expr]:
         return _read_equation(b, syn, eq, layer)
 
     (target, rhs), b, syn, chosen = _parse(text, net, syntax, layer, read, bindings)
     notes = list(b.notes)
-    if b.bound:
-        notes.append(f"bound names: {', '.join(b.bound)}")
-    if b.one_example:
-        notes = [n for n in notes if n != LOWER_NOTE] + [ONE_EXAMPLE_NOTE]
+    d = bindings.dialect
+    said = _readings(b, names)
+    user = tuple(x for x in b.bound if x not in said)
+    if user:
+        notes.append(f"bound names: {', '.join(user)}")
+    if d is not None and said:
+        how = f" ({bindings.reading.name})" if bindings.reading and len(d.readings) > 1 else ""
+        notes.append(f"read as {d.title}{how}: {', '.join(said)}")
+    if d is not None and d.key != "course":
+        notes += [n for n in d.notes if n not in notes]
+    one = b.one_example if d is None or d.key == "course" and dialect is None else d.one_example
+    if d is not None and d.key == "single_example":
+        one = True
+    if one:
+        notes = [n for n in notes if n != LOWER_NOTE]
+        if d is None or d.key in ("course", "single_example"):
+            notes.append(ONE_EXAMPLE_NOTE)
+    key = d.key if d is not None and not (d.key == "course" and one) else (
+        "single_example" if one else "course")
     if chosen is not None and b.generic_used:
         notes.append(f"generic layer l read as l = {chosen} (pass the layer to check another)")
     elif chosen is not None:
         notes.append(f"names without a layer index read at layer {chosen}: "
-                     f"{reading(b.unindexed, chosen)} (pass the layer to check another)")
-    return Equation(target, rhs, syn, tuple(notes), b.generic_used, tuple(b.unindexed),
-                    b.one_example)
+                     f"{_said(b.unindexed, chosen)} (pass the layer to check another)")
+    return Equation(target, rhs, syn, tuple(notes), b.generic_used, tuple(b.unindexed), one,
+                    key, bindings.reading.name if bindings.reading else None, said)
 
 
 def parse_expression(text: str, net: Network, syntax: str = "auto", layer: int | None = None,
                      *, names: Mapping[str, Expr | str] | None = None,
-                     dialect: str | None = None) -> Expr:
+                     dialect: str | None = None, reading: str | None = None) -> Expr:
     """Read a right side alone (no '='): the expression tree over the network's symbols
-    (``names`` and ``dialect`` as for :func:`parse_equation`)."""
+    (``names``, ``dialect`` and ``reading`` as for :func:`parse_equation`)."""
     text = _check(text, net)
-    bindings = _options(names, dialect)
+    bindings = _options(text, net, names, dialect, reading)
     expr, _, _, _ = _parse(text, net, syntax, layer, _read_expression, bindings)
     return expr

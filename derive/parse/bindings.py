@@ -72,11 +72,13 @@ def read_bindings(names: Mapping[str, object] | None) -> dict[str, Binding]:
         if ident in RESERVED or keyword.iskeyword(ident):
             raise ParseError(f"binding {ident}: {ident} is reserved and cannot be bound",
                              None, None)
-        out[ident] = _binding(ident, value)
+        out[ident] = binding(ident, value)
     return out
 
 
-def _binding(ident: str, value: object) -> Binding:
+def binding(ident: str, value: object) -> Binding:
+    """One identifier's binding (a dialect's entries, such as ``nabla_w[-l]``, are not
+    identifiers: only :func:`read_bindings` checks the key)."""
     if isinstance(value, E.Expr):
         return Binding(ident, value.to_text(), expr=value)
     if not isinstance(value, str):
@@ -133,4 +135,4 @@ def rebind(e: E.Expr, net: Network, table: SymbolTable, text: str, pos: int) -> 
     return walk(e)
 
 
-__all__ = ["Binding", "Bindings", "read_bindings", "rebind"]
+__all__ = ["Binding", "Bindings", "binding", "read_bindings", "rebind"]

@@ -26,6 +26,7 @@ from derive.errors import ParseError
 from derive.network.spec import Network
 from derive.network.symbols import GLOBAL, SymbolTable
 from derive.parse.bindings import Binding, Bindings, rebind
+from derive.parse.dialects import Dialect
 from derive.parse.names import (
     MAX_SYMBOLS,
     GenericLayerNeeded,
@@ -56,6 +57,8 @@ class Resolver:
         self.net, self.text = net, text
         self.bindings: Bindings = bindings or {}  # identifiers bound to quantities (bindings.py)
         self.bound: list[str] = []  # the bound names used, as "h1 as A[1]"
+        self.dialect: Dialect | None = None  # the dialect whose names are bound, if any
+        self.rhs_bindings: Bindings | None = None  # the right side's, where they differ
         self.table = SymbolTable(net)
         self.current, self.generic = current, generic
         self.from_target = False

@@ -36,6 +36,7 @@ from typing import Literal
 from derive.errors import ParseError
 from derive.parse.bindings import Binding
 from derive.parse.build import Builder, Span, Value
+from derive.parse.dialects import FUNCS, compounds
 from derive.parse.names import (
     MAX_DEPTH,
     LayerIndex,
@@ -48,6 +49,7 @@ from derive.parse.names import (
     unknown_names_error,
 )
 from derive.parse.text_tokens import Tok, tokenize
+from derive.parse.unknown import unknown_idents
 from derive.parse.walker import METHODS, NP_DTYPES, Entry, Piece, Walker
 
 BINOPS = {"+": "+", "-": "-", "*": "*", "/": "/", "@": "@", "⊙": "*", "·": "%", ">": ">",
@@ -313,6 +315,10 @@ class _Prepass:
         binding = self.b.bindings.get(ident)
         if binding is not None:  # a bound name shadows every other reading
             return self.bound(t, binding)
+        if ident in FUNCS and self.peek().text == "(":  # a dialect's function: Nielsen's a - y
+            self.flags.add("numpy")
+            args, end = self.call_args(self.next())
+            return [(FUNCS[ident], t.start, t.end), *args], end
         if ident in ("np", "numpy"):
             return self.np_name(t)
         if ident in RAW:
@@ -330,7 +336,7 @@ class _Prepass:
             # a function or a Python keyword: no binding names one
             raise self.err(f"unknown name {ident!r}; known: {known_names(self.b.net.L)}", t)
         if name is None:
-            raise unknown_names_error(unknown_idents(self.b), t.start, self.b.text)
+            raise unknown_names_error(unknown_idents(self.b, RAW), t.start, self.b.text)
         return self.named(t, name)
 
     def bound(self, t: Tok, binding: Binding) -> tuple[list[Piece], int]:
@@ -426,35 +432,6 @@ class _Prepass:
         return self.gradient(den, den.text, t.start)
 
 
-def unknown_idents(b: Builder) -> list[str]:
-    """The quantity-like names of the whole equation that nothing reads (not bound, not a
-    quantity, function, np. call, attribute, keyword argument or layer index), in order."""
-    try:
-        toks = tokenize(b.text, 0, len(b.text))
-    except ParseError:
-        return []
-    out: list[str] = []
-    square = paren = 0
-    for k, t in enumerate(toks):
-        if t.kind == "OP":
-            square += (t.text == "[") - (t.text == "]")
-            paren += (t.text == "(") - (t.text == ")")
-            continue
-        if t.kind != "NAME" or square > 0 or t.text in out:
-            continue
-        before = toks[k - 1] if k else None
-        after = toks[k + 1] if k + 1 < len(toks) else None
-        if before is not None and before.text in (".", "^", "]") and not t.space:
-            continue  # .T, .dot, np.sum; X^T; W[2]T
-        if after is not None and (after.text == "(" or (after.text == "=" and paren > 0)):
-            continue  # a call (its own error), a keyword argument
-        if t.text in ("np", "numpy", "dL", "dJ") or t.text in RAW or t.text in b.bindings:
-            continue
-        if resolve_ident(t.text) is None and not keyword.iskeyword(t.text):
-            out.append(t.text)
-    return out
-
-
 def _ast_depth_ok(tree: ast.AST, limit: int) -> bool:
     stack = [(tree, 0)]
     while stack:
@@ -476,7 +453,9 @@ def detect_mode(flags: set[str]) -> str:
 
 def parse(b: Builder, start: int, end: int) -> Value:
     """Parse ``b.text[start:end]`` as text; sets ``b.mode`` from what the text uses."""
-    toks = tokenize(b.text, start, end)
+    joined = {a: (e, key) for a, e, key in compounds(b.text)
+              if key in b.bindings or (b.dialect is not None and key in FUNCS)}
+    toks = tokenize(b.text, start, end, joined)
     pre = _Prepass(b, toks)
     pieces = pre.run()
     b.mode = detect_mode(pre.flags)

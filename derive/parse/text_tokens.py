@@ -8,6 +8,7 @@ is refused with the character named (docs/parsing.md, "Characters").
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -36,12 +37,21 @@ class Tok:
     space: bool  # whitespace before it
 
 
-def tokenize(text: str, start: int, end: int) -> list[Tok]:
-    """Tokens of ``text[start:end]``; an unknown character is a ParseError naming it."""
+def tokenize(text: str, start: int, end: int,
+             joined: Mapping[int, tuple[int, str]] | None = None) -> list[Tok]:
+    """Tokens of ``text[start:end]``; an unknown character is a ParseError naming it.
+    ``joined`` maps a start to (end, name): a dialect's list or dict entry (``nabla_w[-l]``,
+    ``grads['W1']``) read as one name."""
     toks: list[Tok] = []
     i, space = start, False
+    joined = joined or {}
     while i < end:
         ch = text[i]
+        if i in joined and joined[i][0] <= end:
+            stop, key = joined[i]
+            toks.append(Tok("NAME", key, i, stop, space))
+            i, space = stop, False
+            continue
         if ch in " \t\r\n":
             i, space = i + 1, True
             continue

@@ -27,7 +27,7 @@ from derive.parse.bindings import Binding
 from derive.parse.build import Builder, Const, OnesVec, Span, Value, is_indicator
 from derive.parse.names import LayerIndex, Name, activation_name
 
-METHODS = {"sum", "mean", "astype", "dot", "transpose", "copy"}
+METHODS = {"sum", "mean", "astype", "dot", "transpose", "copy", "reshape"}
 NP_DTYPES = {"int64", "int32", "int_", "float64", "float32", "float_"}
 FUNCTIONS = {"exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "abs": sp.Abs, "cosh": sp.cosh}
 COMPARE = {"greater": ">", "greater_equal": ">=", "less": "<", "less_equal": "<="}
@@ -224,6 +224,15 @@ class Walker:
         if attr == "copy":
             self.args(node, ())
             return self.ev(obj)
+        if attr == "reshape":  # CS231n's x.reshape(N, -1), dx.reshape(x.shape): 2-D already
+            for a in node.args:
+                if not isinstance(a, ast.Attribute | ast.Subscript | ast.Constant | ast.UnaryOp):
+                    self.ev(a)
+            v = self.ev(obj)
+            self.b.note(f"{self.b.src(span)} read as {self.b.src(self.span(obj))}: a reshape "
+                        "of a matrix to its own 2-D shape changes nothing (derive checks the "
+                        "shape the formula has)")
+            return v
         (dtype,), _ = self.args(node, ("dtype",))  # astype
         return self.cast(node, self.ev(obj), self.dtype(dtype, node))
 
