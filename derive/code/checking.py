@@ -15,6 +15,7 @@ from collections.abc import Mapping
 
 from derive.check.checker import check_with
 from derive.check.verdict import Verdict
+from derive.code import depends, numeric_unit
 from derive.code.known import ACTIVATION_NAMES, KNOWN, pinned_activation
 from derive.code.reader import Reader, Reading
 from derive.code.result import CodeResult, GradientResult
@@ -201,7 +202,18 @@ def _check_unit(src: Source, functions, fname, node, network, layer, names, dial
             verdict = Verdict("parse_error", message=str(exc))
         out.append(GradientResult(entry.line, gname, verdict,
                                   None if fname == MODULE else fname))
-    return out
+
+    def quantity(net, l, gname):
+        try:
+            found = read(net, l)[0].entries.get(gname)
+        except DeriveError:
+            return None
+        return found.quantity if found else None
+
+    if fname != MODULE and numeric_unit.wanted(node, out):
+        out = numeric_unit.judge(src, fname, node, roles, check_net, layer, out, problems,
+                                 quantity)
+    return depends.mark(out, reference.entries)
 
 
 def _where(fname: str) -> str:

@@ -34,6 +34,9 @@ class Known:
     body: str | None = None  # the course's code, used when the snippet does not define it
     activation: str | None = None  # the activation the function spells out
     bodies: dict[str, str] = field(default_factory=dict)  # by the network's loss
+    numeric: str | None = None  # the course's code for a numeric reading only (forward helpers)
+    bias: bool = True  # False: the function's model has no b (CS231n's linear classifiers)
+    outputs: dict[str, str] = field(default_factory=dict)  # a name it computes -> its quantity
 
 
 _LINEAR = """
@@ -78,11 +81,59 @@ def _activation_body(fname: str, param: str, formula: str) -> str:
     return f"\ndef {fname}({param}, cache):\n    Z = cache\n    dZ = {formula}\n    return dZ\n"
 
 
+_AFFINE_FORWARD = """
+def affine_forward(x, w, b):
+    out = x.reshape(x.shape[0], -1).dot(w) + b
+    cache = (x, w, b)
+    return out, cache
+"""
+_RELU_FORWARD = """
+def relu_forward(x):
+    out = np.maximum(0, x)
+    return out, x
+"""
+_AFFINE_RELU_FORWARD = """
+def affine_relu_forward(x, w, b):
+    a, fc_cache = affine_forward(x, w, b)
+    out, relu_cache = relu_forward(a)
+    return out, (fc_cache, relu_cache)
+"""
+_SOFTMAX_LOSS = """
+def softmax_loss(x, y):
+    shifted = x - np.max(x, axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.sum(np.exp(shifted), axis=1, keepdims=True))
+    probs = np.exp(log_probs)
+    N = x.shape[0]
+    loss = -np.sum(log_probs[np.arange(N), y]) / N
+    dx = probs.copy()
+    dx[np.arange(N), y] -= 1
+    dx /= N
+    return loss, dx
+"""
+_SVM_LOSS = """
+def svm_loss(x, y):
+    N = x.shape[0]
+    correct = x[np.arange(N), y]
+    margins = np.maximum(0, x - correct[:, np.newaxis] + 1.0)
+    margins[np.arange(N), y] = 0
+    loss = np.sum(margins) / N
+    num_pos = np.sum(margins > 0, axis=1)
+    dx = np.zeros_like(x)
+    dx[margins > 0] = 1
+    dx[np.arange(N), y] -= num_pos
+    dx /= N
+    return loss, dx
+"""
+_SIGMOID = "\ndef sigmoid(z):\n    return 1 / (1 + np.exp(-z))\n"
+_RELU = "\ndef relu(z):\n    return np.maximum(0, z)\n"
+_LINEAR_LOSS = {"W": "W[1]", "X": "X", "y": "labels"}
+
 KNOWN: dict[str, Known] = {
     # the Deep Learning Specialization, course 1 week 4 (and its helpers dnn_utils)
     "linear_backward": Known({"dZ": "dZ[l]", "cache": "linear_cache"}, _LINEAR),
     "relu_backward": Known({"dA": "dA[l]", "dout": "dA[l]", "cache": "activation_cache"},
-                           _activation_body("relu_backward", "dA", "dA * (Z > 0)"), "relu"),
+                           _activation_body("relu_backward", "dA", "dA * (Z > 0)"), "relu",
+                           outputs={"dx": "dZ[l]"}),
     "sigmoid_backward": Known({"dA": "dA[l]", "cache": "activation_cache"},
                               _activation_body("sigmoid_backward", "dA",
                                                "dA * sigmoid_prime(Z)"), "sigmoid"),
@@ -100,6 +151,23 @@ KNOWN: dict[str, Known] = {
     # CS231n assignment 2, layers.py and layer_utils.py
     "affine_backward": Known({"dout": "dZ[l]", "cache": "linear_cache"}, _AFFINE),
     "affine_relu_backward": Known({"dout": "dA[l]", "cache": "layer_cache"}, _AFFINE_RELU),
+    # CS231n assignment 1: linear classifiers (W is D×C, no bias) and TwoLayerNet.loss; the
+    # layer helpers a loss method calls (forward ones only for a numeric reading)
+    "svm_loss_naive": Known(_LINEAR_LOSS, bias=False),
+    "svm_loss_vectorized": Known(_LINEAR_LOSS, bias=False),
+    "softmax_loss_naive": Known(_LINEAR_LOSS, bias=False),
+    "softmax_loss_vectorized": Known(_LINEAR_LOSS, bias=False),
+    "loss": Known({"X": "X", "y": "labels"}),  # TwoLayerNet / FullyConnectedNet.loss(self, X, y)
+    "affine_forward": Known({}, numeric=_AFFINE_FORWARD),
+    "relu_forward": Known({}, numeric=_RELU_FORWARD),
+    "affine_relu_forward": Known({}, numeric=_AFFINE_RELU_FORWARD),
+    "softmax_loss": Known({"x": "Z[L]", "y": "labels"}, numeric=_SOFTMAX_LOSS,
+                          outputs={"dx": "dZ[L]"}),
+    "svm_loss": Known({"x": "Z[L]", "y": "labels"}, numeric=_SVM_LOSS, outputs={"dx": "dZ[L]"}),
+    "sigmoid": Known({}, numeric=_SIGMOID),
+    "relu": Known({}, numeric=_RELU),
+    # the course's logistic regression: w is the n×1 column W[1]ᵀ, b the number b[1]
+    "propagate": Known({"w": "W[1].T", "b": "b[1]", "X": "X", "Y": "Y"}),
     # Nielsen's network.py and network2.py
     "cost_derivative": Known({}, "\ndef cost_derivative(output_activations, y):\n"
                                  "    return output_activations - y\n"),

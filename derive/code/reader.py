@@ -24,7 +24,7 @@ from derive.code import evaluate as X
 from derive.code import masks as M
 from derive.code import roles as R
 from derive.code import values as V
-from derive.code.known import GRADIENT_DICTS, LISTS
+from derive.code.known import GRADIENT_DICTS, KNOWN, LISTS
 from derive.code.source import Source
 from derive.core import expr as E
 from derive.errors import DeriveError, ResourceLimit
@@ -105,6 +105,7 @@ class Reader:
         self.started = time.monotonic()
         self._fresh = 0
         self._names: dict = {}
+        self.outputs: dict = {}  # a known function's output names -> quantities (known.py)
 
     # -- bookkeeping ---------------------------------------------------------------------------
     def fresh(self) -> str:
@@ -149,7 +150,15 @@ class Reader:
         return self._names[key]
 
     def gradient(self, ident: str, layer: int | None) -> E.Sym | None:
-        """The gradient quantity a name means (dZ at layer 2 is dZ[2]), or None."""
+        """The gradient quantity a name means (dZ at layer 2 is dZ[2]), or None; a known
+        function's outputs mean what the table says (CS231n's relu_backward's dx is dZ[l])."""
+        if ident in self.outputs:
+            text = self.outputs[ident].replace("[L]", f"[{self.net.L}]")
+            if "[l]" in text and layer is None:
+                raise GenericLayerNeeded(f"{ident} belongs to a layer l: give the layer to check",
+                                         None, None)
+            sym = self._quantity(text.replace("[l]", f"[{layer}]"), None)
+            return sym if sym is not None and sym.base in KINDS else None
         sym = self._quantity(ident, layer)
         return sym if sym is not None and sym.base in KINDS else None
 
@@ -158,6 +167,8 @@ class Reader:
         """Follow the unit's statements; its parameters have their ``roles`` (known.py) or
         mean themselves (``self`` is the object of a method)."""
         frame = Frame(self, self.sources.get(fname, self.source), {}, self.layer, fname, True)
+        known = KNOWN.get(fname)
+        self.outputs = dict(known.outputs) if known and isinstance(node, ast.FunctionDef) else {}
         for p, role in roles.items():
             frame.env[p] = R.role(self, role, self.layer, frame)
         if isinstance(node, ast.FunctionDef) and node.args.args and node.args.args[0].arg == "self":

@@ -21,6 +21,14 @@ class GradientResult:
     name: str
     verdict: Verdict
     function: str | None = None
+    # the snippet's wrong gradients this one's value depends on (each {"name", "line",
+    # "target"}): judged on its own it may be correct, but the value returned is wrong
+    uses_wrong: tuple[dict, ...] = ()
+
+    @property
+    def wrong(self) -> bool:
+        """Whether the value the code computes is wrong: its own verdict, or one it uses."""
+        return EXIT_CODES[self.verdict.verdict] == 1 or bool(self.uses_wrong)
 
     @property
     def target(self) -> str | None:
@@ -28,7 +36,7 @@ class GradientResult:
 
     def to_dict(self) -> dict:
         return {"line": self.line, "name": self.name, "function": self.function,
-                **self.verdict.to_dict()}
+                **self.verdict.to_dict(), "uses_wrong": [dict(u) for u in self.uses_wrong]}
 
 
 @dataclass(frozen=True)
@@ -42,13 +50,16 @@ class CodeResult:
     @property
     def verdict(self) -> str:
         """The summary: ``correct`` if every gradient is; else the worst wrong verdict if any
-        gradient is wrong; else the worst verdict (``parse_error`` when none could be read)."""
+        gradient is wrong (one that uses a wrong gradient counts as ``not_equivalent``); else
+        the worst verdict (``parse_error`` when none could be read)."""
         verdicts = [r.verdict.verdict for r in self.results]
         if not verdicts:
             return "parse_error"
         if "internal_error" in verdicts:
             return "internal_error"
         wrong = [v for v in verdicts if EXIT_CODES[v] == 1]
+        if not wrong and any(r.uses_wrong for r in self.results):
+            wrong = ["not_equivalent"]  # correct on its own, but computed from a wrong gradient
         return max(wrong or verdicts, key=SEVERITY.__getitem__)
 
     @property
