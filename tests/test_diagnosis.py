@@ -47,7 +47,12 @@ DEEP_ROWS = Network(layers=[3, 4, 5, 2], activations=["relu", "tanh", "sigmoid"]
 SUM = Network(layers=[2, 3, 3, 1], activations=["leaky_relu", "tanh", "sigmoid"], loss="mse",
               scale="sum")
 GENERIC = Network(depth=3)
-NETS = [COURSE, PLANAR, ROWS, DEEP_ROWS, SUM, GENERIC]
+# L2 (issue 11): the course's form with a symbolic λ; CS231n's (rows, scale dZ, a numeric reg)
+COURSE_L2 = Network(layers=[4, 5, 3, 1], activations=["relu", "relu", "sigmoid"], loss="bce",
+                    l2=True)
+ROWS_L2 = Network(layers=[4, 3, 2], activations=["relu", "softmax"], loss="ce", convention="rows",
+                  scale="dZ", l2=0.1, l2_form="half")
+NETS = [COURSE, PLANAR, ROWS, DEEP_ROWS, SUM, GENERIC, COURSE_L2, ROWS_L2]
 SYNTAXES = ("text", "code", "latex")
 # another activation's derivative, for wrong_activation_derivative
 OTHER = {"relu": "tanh", "tanh": "sigmoid", "sigmoid": "tanh", "leaky_relu": "relu",
@@ -114,7 +119,12 @@ def plants(code: str, tree: Raw, target: tuple[str, int], net: Network) -> Itera
         if mean and kind in ("dA", "dZ") and tree.kind is not E.Scale:
             yield Raw(E.Scale, (1 / m, tree))
     elif code == "wrong_scale":
-        if tree.kind is E.Scale:  # the course's planted bug: 2/m where 1/m belongs; or 2 missing
+        if kind == "dW" and net.regularised(layer) and tree.kind is E.Add:  # the L2 term's
+            data, term = tree.kids  # factor: the ½ of the penalty kept, or without its 1/m
+            yield Raw(E.Add, (data, _scaled(sym("W", layer), net.l2_coefficient / 2), False))
+            if net.l2_coefficient.has(m):
+                yield Raw(E.Add, (data, _scaled(sym("W", layer), net.l2_coefficient * m), False))
+        elif tree.kind is E.Scale:  # the course's planted bug: 2/m where 1/m belongs; or 2 missing
             yield tree.kids[0] if tree.args[0] == 2 else _scaled(tree, sp.Integer(2))
         else:  # a factor where none belongs
             yield from (Raw(E.Scale, (c, tree)) for c in (sp.Integer(2), sp.Rational(1, 2)))
@@ -144,6 +154,12 @@ def plants(code: str, tree: Raw, target: tuple[str, int], net: Network) -> Itera
     elif code == "sign_error":
         yield Raw(E.Scale, (sp.Integer(-1), tree))
         yield from each(lambda n, p: [n.with_kids(n.kids[::-1])] if n.kind is E.Sub else [])
+    elif code in ("missing_l2_term", "wrong_l2_term"):  # dW[l] = data + k W[l]
+        if kind == "dW" and net.regularised(layer) and tree.kind is E.Add:
+            data, term = tree.kids
+            W = sym("W", layer)
+            yield data if code == "missing_l2_term" else Raw(E.Add, (
+                data, _scaled(Raw(E.Hadamard, (W, W, False)), net.l2_coefficient), False))
     elif code == "other":  # a sum over the examples where none belongs
         if kind in ("dA", "dZ"):
             yield Raw(E.Sum, (tree, net.layout.example_sum_axis))

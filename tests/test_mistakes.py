@@ -70,7 +70,7 @@ def test_priorities_and_sentences_unchanged():
         "activation_instead_of_derivative": 2, "matmul_instead_of_elementwise": 3,
         "elementwise_instead_of_matmul": 3, "wrong_layer_index": 4, "missing_sum": 5,
         "wrong_sum_axis": 5, "missing_scale": 6, "extra_scale": 6, "wrong_scale": 6, "sign_error": 7,
-        "wrong_activation_derivative": 8, "other": 9,
+        "wrong_activation_derivative": 8, "missing_l2_term": 6, "wrong_l2_term": 6, "other": 9,
     }
     rows = Context(Network(depth=2, convention="rows", scale="sum"), "dA", 1)
     assert D.sentence("wrong_sum_axis", "sum(dZ[1], axis=1)", "sum(dZ[1], axis=0)", rows) == (
@@ -99,6 +99,9 @@ DEEP = Network(layers=[5, 4, 3, 2], activations=["relu", "tanh", "sigmoid"], los
 ROWS = Network(layers=[4, 3, 2], activations=["relu", "sigmoid"], loss="bce", convention="rows")
 GENERIC = Network(depth=3)
 SUM = Network(layers=[4, 3, 2], activations=["relu", "sigmoid"], loss="bce", scale="sum")
+L2 = Network(layers=[4, 3, 2], activations=["relu", "sigmoid"], loss="bce", l2=True)
+L2_ROWS = Network(layers=[4, 3, 2], activations=["relu", "sigmoid"], loss="bce", convention="rows",
+                  l2=0.1, l2_form="half")
 m_ = sp.Symbol("m", positive=True, integer=True)
 
 
@@ -129,6 +132,12 @@ CASES = [
     ("wrong_scale", RELU_SIG, "dW2 = 1./m * np.dot(dZ2, A1.T) * 2"),  # the course's planted bug
     ("wrong_scale", ROWS, "db1 = 4./m * np.sum(dZ1, axis=0, keepdims=True)"),
     ("wrong_scale", RELU_SIG, "dA1 = 2 * np.dot(W2.T, dZ2)"),
+    ("wrong_scale", L2, "dW2 = 1/m * np.dot(dZ2, A1.T) + lambd * W2"),  # the L2 term's factor
+    ("wrong_scale", L2_ROWS, "dW2 = 1/m * np.dot(A1.T, dZ2) + 0.5 * reg * W2"),
+    ("missing_l2_term", L2, "dW1 = 1/m * np.dot(dZ1, X.T)"),
+    ("missing_l2_term", L2_ROWS, "dW1 = 1/m * np.dot(X.T, dZ1)"),
+    ("wrong_l2_term", L2, "dW2 = 1/m * np.dot(dZ2, A1.T) + lambd/m * W2 * W2"),
+    ("wrong_l2_term", L2_ROWS, "dW2 = 1/m * np.dot(A1.T, dZ2) + reg * np.sum(W2 * W2)"),
     ("wrong_activation_derivative", RELU_SIG, "dZ1 = W2^T dZ2 * (1 - A1**2)"),
     ("wrong_activation_derivative", TANH_SIG, "dZ1 = W2^T dZ2 * A1 * (1 - A1)"),
     ("wrong_activation_derivative", RELU_SIG, "dZ2 = (A2 - Y) * g2'(Z2)"),

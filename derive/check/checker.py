@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import fields, replace
 
 from derive.check import diagnose as D
+from derive.check.augmented import with_data_term
 from derive.check.dialect import Runner, check_dialect
 from derive.check.layers import (
     GENERIC_DEPTH,
@@ -42,6 +43,7 @@ from derive.check.layers import (
     layer_indices,
     layers_to_check,
     one_example,
+    one_example_sum,
 )
 from derive.check.numeric import numbers_for
 from derive.check.verdict import SEVERITY, Mistake, Verdict
@@ -59,13 +61,15 @@ KINDS = ("dA", "dZ", "dW", "db")
 # -- the public entry point ---------------------------------------------------------------------
 def check(equation: str, network=None, syntax: str = "auto", *, loss: str | None = None,
           convention: str = "columns", scale: str | None = None, layer: int | None = None,
-          names=None, dialect: str | None = None) -> Verdict:
+          names=None, dialect: str | None = None, l2=None, l2_form: str | None = None,
+          l2_layers=None) -> Verdict:
     """Check ``equation`` (e.g. ``"dZ1 = W2^T dZ2 * g1'(Z1)"``) against the derivation of
     ``network``; without one, a generic network (``loss``, ``convention``, ``scale`` apply to it).
     ``layer`` pins the current layer of names without an index (``dW = 1/m dZ A_prev.T``) and a
     generic l; without it they are checked at every layer where they make sense. ``names`` binds
     identifiers to quantities (``{"dL_dh2": "dA[2]"}``) or expressions, ``dialect`` forces a
-    course's vocabulary (both as :func:`derive.parse.parse_equation` reads them).
+    course's vocabulary (both as :func:`derive.parse.parse_equation` reads them). ``l2``,
+    ``l2_form``, ``l2_layers`` give the generic network an L2 term (as ``Network`` takes them).
 
     >>> check("dW1 = 1/m np.dot(dZ1, X.T)").verdict
     'correct'
@@ -79,7 +83,8 @@ def check(equation: str, network=None, syntax: str = "auto", *, loss: str | None
         return _unusable(ParseError(f"layer must be a layer number (1, 2, ...), not {layer!r}"),
                          None)
 
-    generic = dict(loss=loss, convention=convention, scale=scale)
+    generic = dict(loss=loss, convention=convention, scale=scale, l2=l2, l2_form=l2_form,
+                   l2_layers=l2_layers)
     return check_dialect(equation, network, syntax, generic, layer, names, dialect,
                          Runner(check_with, _unusable, _left_side))
 
@@ -92,7 +97,7 @@ def _left_side(text: str) -> str | None:
         depth -= ch in ")]}"
         if ch == "=" and depth == 0 and text[i - 1:i] not in ("=", "<", ">", "!") \
                 and text[i + 1:i + 2] != "=":
-            return text[:i]
+            return text[:i - 1] if text[i - 1:i] in ("+", "-") else text[:i]  # dW += ...
     return None
 
 
@@ -105,7 +110,7 @@ def check_with(parse: Callable, network=None, generic: dict | None = None,
     ``layer`` pins the current layer (names without an index) and a generic l.
     """
     generic = generic or {}
-    parse = _memo(parse)
+    parse = _memo(_completed(parse))
     try:
         current, unused = current_plan(parse, network, generic_network(generic), layer, square,
                                        _combine)
@@ -138,6 +143,15 @@ def _failed(exc: Exception, net) -> Verdict:
                             f"{exc}); this is a bug in derive, please report it")
     return Verdict("internal_error", message=str(exc),
                    network=net.to_dict() if net is not None else None)
+
+
+def _completed(parse: Callable) -> Callable:
+    """``parse`` with the readings that need the network: an in-place update's data term
+    (``dW += reg * W``, derive.check.augmented) and one example's sum (``db = dz``)."""
+    def completed(net, layer):
+        return one_example_sum(with_data_term(parse(net, layer), net), net)
+
+    return completed
 
 
 def _memo(parse: Callable) -> Callable:
@@ -448,7 +462,7 @@ def _combine(results: list[tuple[int | None, Verdict]], name: str | None = None,
         return results[0][1]
     layers = [l for l, _ in usable]
     worst_l, worst = max(usable, key=lambda lv: SEVERITY[lv[1].verdict])
-    target = name or _generic_target(usable[0][1].target)
+    target = name or _generic_target(usable[0][1].target, usable[0][0])
     checked = f"checked at l = {', '.join(map(str, layers))}"
     if sampled is None:
         sampled = len(results) < len((worst.network or {}).get("activations") or ())
@@ -471,10 +485,15 @@ def _combine(results: list[tuple[int | None, Verdict]], name: str | None = None,
                    (*worst.notes, note), None, worst.syntax, worst.network)
 
 
-def _generic_target(name: str | None) -> str | None:
+def _generic_target(name: str | None, layer: int | None) -> str | None:
+    """``dA[1]`` checked at l = 2 is dA[l-1]: the target's layer relative to l."""
     if not name or "[" not in name:
         return name
-    return name[: name.index("[")] + "[l]"
+    base, _, rest = name.partition("[")
+    if layer is None or not rest[:-1].isdigit():
+        return f"{base}[l]"
+    offset = int(rest[:-1]) - layer
+    return f"{base}[l{offset:+d}]" if offset else f"{base}[l]"
 
 
 __all__ = ["Mistake", "Verdict", "check", "check_with", "square"]

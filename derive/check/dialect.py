@@ -54,7 +54,7 @@ def check_dialect(equation: str, network, syntax: str, generic: dict, layer, nam
             network = network.replace(scale=d.scale)
             notes.append(f"{d.key}: checked with scale = {d.scale}, the dialect's (the spec "
                          "said otherwise)")
-    generic = dict(loss=generic["loss"], convention=convention, scale=scale)
+    generic = {**generic, "convention": convention, "scale": scale}
     verdicts = []
     for reading in (r.name for r in d.readings) if d is not None else (None,):
         verdicts.append(_check_reading(equation, network, generic, syntax, layer, names, key,

@@ -23,7 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from derive.core import expr as E
 from derive.core.expr import as_sympy
+from derive.core.names import m as m_symbol
 from derive.errors import DeriveError, ParseError, ShapeMismatch
 from derive.limits import Limit, require
 from derive.network.spec import Network
@@ -319,7 +321,7 @@ def one_example(parse: Callable, plans: list, square: Callable) -> tuple[list, s
             eq = parse(candidate, layer)
         except DeriveError:
             continue
-        if not getattr(eq, "one_example", False) or net.scale != "mean":
+        if not getattr(eq, "one_example", False) or not net.cost_is_mean:
             return plans, None
         return ([(n.replace(scale="sum"), l) for n, l in plans],
                 "checked with scale = sum: for one example the mean cost is that example's "
@@ -327,6 +329,24 @@ def one_example(parse: Callable, plans: list, square: Callable) -> tuple[list, s
     return plans, None
 
 
+def one_example_sum(eq, net):
+    """An equation read as one example whose gradient has one column (db, n×1) and whose right
+    side has one per example (dz, n×m): at m = 1 the two shapes are the same and db = dz, the
+    sum over the one example. Checked at the checker's m examples (scale sum), that reading is
+    the sum over the examples of the right side (Nielsen's ``nabla_b[-1] = delta``); a note says
+    so. Any other equation is returned as it is."""
+    if not getattr(eq, "one_example", False):
+        return eq
+    axis = net.layout.example_sum_axis
+    want, got = tuple(eq.target.shape), tuple(eq.rhs.shape)
+    if want[axis] != 1 or got[axis] != m_symbol or want[1 - axis] != got[1 - axis]:
+        return eq
+    rhs = E.Sum(eq.rhs, axis, src=eq.rhs.src)
+    note = (f"one example (m = 1): {eq.target.text} is {eq.rhs.src or eq.rhs} itself (its sum over "
+            "the one example), checked as that sum over the examples")
+    return replace(eq, rhs=rhs, notes=(*eq.notes, note))
+
+
 __all__ = ["ALL_LAYERS", "GENERIC_DEPTH", "GENERIC_LAYERS", "MAX_OFFSET", "PROBE_DEPTH",
            "Current", "Plan", "current_layers", "current_plan", "generic_network", "layers_to_check",
-           "one_example"]
+           "one_example", "one_example_sum"]

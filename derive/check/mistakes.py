@@ -32,6 +32,16 @@ from derive.check.edits import (
     whole_first,
     whole_last,
 )
+from derive.check.factors import factor_text, rescale, split_factor, sym, written
+from derive.check.penalty import (
+    L2_DETAIL,
+    add_l2_term,
+    l2_factor,
+    l2_not_penalty,
+    missing_l2_term,
+    wrong_l2_scale,
+    wrong_l2_term,
+)
 from derive.check.raw import Raw, layer_bound, walk
 from derive.core import expr as E
 from derive.core.expr import as_sympy
@@ -39,10 +49,6 @@ from derive.core.names import m as M_SYM
 
 
 # -- the pieces the rules are made of --------------------------------------------------------------
-def sym(base: str, layer: int | None) -> Raw:
-    return Raw(E.Sym, (base, layer))
-
-
 def deriv_at(ctx: Context, layer: int) -> Raw:
     """g[l]′(Z[l]) with the network's own activation at layer l."""
     return Raw(E.Deriv, (ctx.net.activation(layer), layer, sym("Z", layer)))
@@ -96,51 +102,6 @@ def layer_of_elementwise(r: Raw) -> int | None:
 
 def is_m_scalar(r: Raw) -> bool:
     return r.kind is E.Scalar and M_SYM in as_sympy(r.get("value")).free_symbols
-
-
-def factor_text(f) -> str:
-    return sp.sstr(as_sympy(f))
-
-
-def split_factor(r: Raw) -> tuple[sp.Expr, Raw]:
-    """(K, rest): the constant factors through which the whole value scales (a Scale, a scalar
-    operand of a product, a division by a scalar, under products, transposes and sums)
-    multiplied into K, and ``r`` without them (``r`` itself when it has none).
-
-    >>> k, rest = split_factor(Raw(E.Scale, (2 / M_SYM, Raw(E.Transpose, (sym("A", 1),)))))
-    >>> k, rest
-    (2/m, Raw(Transpose, (Raw(Sym, ('A', 1)),)))
-    """
-    kind = r.kind
-    if kind is E.Scale:
-        k, rest = split_factor(r.kids[0])
-        return as_sympy(r.get("factor")) * k, rest
-    if kind is E.Div and r.kids[1].kind is E.Scalar:
-        k, rest = split_factor(r.kids[0])
-        return k / as_sympy(r.kids[1].get("value")), rest
-    if kind in (E.MatMul, E.Hadamard):
-        a, b = r.kids
-        for scalar, other in ((a, b), (b, a)):
-            if scalar.kind is E.Scalar and other.kind is not E.Scalar:
-                k, rest = split_factor(other)
-                return as_sympy(scalar.get("value")) * k, rest
-    if kind in (E.MatMul, E.Hadamard, E.Transpose, E.Sum):
-        parts = [split_factor(kid) for kid in r.kids]
-        if all(rest is kid for (_, rest), kid in zip(parts, r.kids, strict=True)):
-            return sp.Integer(1), r
-        k = sp.Integer(1)
-        for f, _ in parts:
-            k *= f
-        return k, r.with_kids([rest for _, rest in parts])
-    return sp.Integer(1), r
-
-
-def rescale(r: Raw, c) -> Raw:
-    """``r`` divided by the constant c, its own constant factor K folded in: (K/c) rest, or
-    rest alone when K/c = 1 (so 2/m ÷ 2 reads 1/m, not (1/2)(2/m))."""
-    k, rest = split_factor(r)
-    new = k / as_sympy(c)
-    return rest if new == 1 else Raw(E.Scale, (new, rest))
 
 
 def _factors(r: Raw) -> list[Raw]:
@@ -345,11 +306,7 @@ def to_ratio(root: Raw, site: Site) -> Iterator[Fix]:
     k, _ = split_factor(root)
     new = k / c
     yield Fix(rescale(root, c), detail=factor_text(c),
-              shown=(None if k == 1 else _written(k), _written(new)))
-
-
-def _written(value) -> Raw:
-    return Raw(E.Scalar, (value,), factor_text(value))
+              shown=(None if k == 1 else written(k), written(new)))
 
 
 def times_derivative(root: Raw, site: Site) -> Iterator[Fix]:
@@ -380,13 +337,23 @@ class Words:
 
 def _extra_scale(w: Words) -> str:
     assert w.ctx is not None
+    net, ctx = w.ctx.net, w.ctx
     what = f"the factor {w.detail}" if w.detail else "a factor"
-    why = ("with the mean cost, 1/m appears once, in dW and db; dZ and dA carry none"
-           if w.ctx.net.scale == "mean" else "with scale sum there is no 1/m anywhere")
-    return f"There is {what} too many in {w.before}: {w.name} has no such factor ({why})."
+    if net.per_example_dZ:
+        why = "with the mean cost, 1/m appears once, in dW and db; dZ and dA carry none"
+    elif net.cost_is_mean:  # scale dZ: the 1/m is written in the output's gradients
+        why = (f"with scale {net.scale}, 1/m appears once, in dA[{net.L}] and dZ[{net.L}]; every "
+               "other gradient gets it from them")
+    else:
+        why = "with scale sum there is no 1/m anywhere"
+    output = net.output_factor != 1 and ctx.kind in ("dA", "dZ") and ctx.layer == net.L
+    has = "carries 1/m once" if output else "has no such factor"
+    return f"There is {what} too many in {w.before}: {w.name} {has} ({why})."
 
 
 def _wrong_scale(w: Words) -> str:
+    if w.detail.startswith(L2_DETAIL):  # the factor of the L2 term, not of the whole formula
+        return wrong_l2_scale(w.before, w.detail, _ctx(w), w.added)
     gives = f"the formula gives {w.detail} × {w.name}"
     if w.added:
         return f"A factor {w.after} is missing: {gives}."
@@ -407,6 +374,11 @@ def _wrong_axis(w: Words) -> str:
     assert w.ctx is not None
     axis = "axis=1 (along each row)" if w.ctx.example_sum_axis == 1 else "axis=0 (down each column)"
     return f"{w.before} sums over the wrong axis: sum over the examples, {axis}: {w.after}."
+
+
+def _ctx(w: Words) -> Context:
+    assert w.ctx is not None
+    return w.ctx
 
 
 def _other(w: Words) -> str:
@@ -449,7 +421,7 @@ CATALOGUE: tuple[Entry, ...] = (
            at_each(drop_m_operand, 110, on=(E.Hadamard, E.MatMul)),
            at_each(drop_m_divisor, 120, on=(E.Div,)),
            whole_last(times_m, 1))),
-    Entry("wrong_scale", 6, _wrong_scale, (whole_last(to_ratio, 4),)),
+    Entry("wrong_scale", 6, _wrong_scale, (whole_last(to_ratio, 4), at_each(l2_factor, 95))),
     Entry("wrong_activation_derivative", 8, _wrong_derivative,
           (at_each(to_derivative(lone=False), 50),
            at_each(regroup(lone=False), 60, on=HADAMARD),
@@ -475,6 +447,10 @@ CATALOGUE: tuple[Entry, ...] = (
           (at_each(swap_operands, 90, on=(E.Sub,)),
            at_each(condition(_minus, drop_factor), 100, on=(E.Scale,)),
            whole_last(negate, 2))),
+    Entry("missing_l2_term", 6, lambda w: missing_l2_term(w.after, _ctx(w)),
+          (whole_last(add_l2_term, 5),)),
+    Entry("wrong_l2_term", 6, lambda w: wrong_l2_term(w.before, w.after, _ctx(w)),
+          (at_each(l2_not_penalty, 96),)),
     Entry("other", 9, _other, (at_each(drop_sum, 81, on=(E.Sum,)),)),  # a sum that should not be there
 )
 ENTRIES: dict[str, Entry] = {e.code: e for e in CATALOGUE}

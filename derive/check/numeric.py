@@ -25,8 +25,10 @@ from derive.catalogue import rules
 from derive.check.precise import Judgement, judge_instances
 from derive.core import expr as E
 from derive.core.expr import as_sympy
+from derive.core.names import LAMBDA
 from derive.engine.backward import derive as run_derive
 from derive.network import model
+from derive.network.scales import LAMBDA_STANDIN
 from derive.network.spec import Network, dim_symbol
 from derive.network.spec import m as M_SYM
 from derive.network.symbols import SymbolTable
@@ -67,8 +69,9 @@ class Env:
         for (base, layer), v in cache.items():
             if layer != 0:
                 values[base, layer] = v
-        subs: dict[sp.Symbol, int] = {dim_symbol(l): int(n) for l, n in enumerate(self.sizes)}
+        subs: dict[sp.Symbol, float] = {dim_symbol(l): int(n) for l, n in enumerate(self.sizes)}
         subs[M_SYM] = m
+        subs[LAMBDA] = LAMBDA_STANDIN  # a symbolic L2 strength λ: the engine's numbers use this
         self.backend = _Backend(model.standins(net), net.layout.unit_axis, subs, size_map)
         if net.loss is None:  # a generic loss: dA[L] is given, any array will do
             rng = np.random.default_rng(seeds[0] + 7)
@@ -99,7 +102,7 @@ class _Backend(E.NumpyBackend):
     """The core's numpy backend with one instance's numbers bound: m and the free sizes n[l] in
     constants (1/m) and in the shapes of 𝟙, and a wide layer's size mapped to its stand-in."""
 
-    def __init__(self, standins, unit_axis: int, subs: dict[sp.Symbol, int],
+    def __init__(self, standins, unit_axis: int, subs: dict[sp.Symbol, float],
                  size_map: dict[int, int]):
         super().__init__(standins, unit_axis=unit_axis)
         self._subs = subs

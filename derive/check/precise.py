@@ -60,7 +60,7 @@ class PreciseBackend:
     """The numpy backend's operations on object arrays of mpmath numbers (..., rows, cols)."""
 
     def __init__(self, ev: Evaluator, standins: Mapping, unit_axis: int,
-                 subs: Mapping[sp.Symbol, int], size_map: Mapping[int, int]):
+                 subs: Mapping[sp.Symbol, float], size_map: Mapping[int, int]):
         self.ev, self.ctx = ev, ev.ctx
         self.standins = standins
         self.unit_axis = unit_axis  # -2: examples in columns, -1: in rows

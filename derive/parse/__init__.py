@@ -87,11 +87,16 @@ class Equation:
     dialect: str = "course"  # whose names were read (derive.parse.dialects.DIALECTS)
     reading: str | None = None  # which reading of the dialect's names (cs231n: relu_backward)
     readings: tuple[str, ...] = ()  # each dialect or bound name and its quantity: "dout as dZ"
+    # "+" or "-" for ``G += e`` / ``G -= e``: the right side is e alone, what the line adds to the
+    # gradient's value so far (derive.check reads it as G's data term ± e)
+    augmented: str | None = None
+    written: str = ""  # the left side as written ("grads['W2']"), for notes
 
 
 def detect_syntax(text: str) -> str:
     """"latex" if the text uses braces or a LaTeX command other than the few that text also
-    reads (\\cdot, \\odot, \\circ, \\times, \\top, \\prime, \\ast, \\partial, \\sigma);
+    reads (\\cdot, \\odot, \\circ, \\times, \\top, \\prime, \\ast, \\partial, \\sigma,
+    \\lambda);
     else "text".
 
     >>> detect_syntax(r"dW^{[1]} = \\frac{1}{m} dZ^{[1]} X^T"), detect_syntax("dW1 = dZ1 @ X.T / m")
@@ -155,10 +160,12 @@ def _read_expression(b: Builder, syntax: str) -> Expr:
     return _finish(b, _side(b, syntax, 0, len(b.text)), 0, len(b.text))
 
 
-def _read_equation(b: Builder, syntax: str, eq: int, layer: int | None) -> tuple[Sym, Expr]:
-    """``target = rhs`` split at the '=' at ``eq``: the gradient named on the left, the right."""
+def _read_equation(b: Builder, syntax: str, eq: int, layer: int | None,
+                   augmented: str | None = None) -> tuple[Sym, Expr]:
+    """``target = rhs`` split at the '=' at ``eq``: the gradient named on the left, the right
+    (``G += e``: the left side ends before the ``+``)."""
     text = b.text
-    (ls, le), (rs, re_) = (0, eq), (eq + 1, len(text))
+    (ls, le), (rs, re_) = (0, eq - (augmented is not None)), (eq + 1, len(text))
     target = _side(b, syntax, ls, le)
     flipped = isinstance(target, E.Transpose) and isinstance(target.arg, Sym)
     if flipped:  # dw bound to dW[1].T (a column w): dW[1] is the right side transposed
@@ -286,10 +293,11 @@ def parse_equation(text: str, net: Network, syntax: str = "auto", layer: int | N
     """
     text = _check(text, net)
     eq = _equals(text)
+    augmented = _augmented(text, eq)
     bindings = _options(text, net, names, dialect, reading)
 
     def read(b: Builder, syn: str) -> tuple[Sym, Expr]:
-        return _read_equation(b, syn, eq, layer)
+        return _read_equation(b, syn, eq, layer, augmented)
 
     (target, rhs), b, syn, chosen = _parse(text, net, syntax, layer, read, bindings)
     notes = list(b.notes)
@@ -318,7 +326,21 @@ def parse_equation(text: str, net: Network, syntax: str = "auto", layer: int | N
         notes.append(f"names without a layer index read at layer {chosen}: "
                      f"{_said(b.unindexed, chosen)} (pass the layer to check another)")
     return Equation(target, rhs, syn, tuple(notes), b.generic_used, tuple(b.unindexed), one,
-                    key, bindings.reading.name if bindings.reading else None, said)
+                    key, bindings.reading.name if bindings.reading else None, said, augmented,
+                    text[:eq - (augmented is not None)].strip())
+
+
+def _augmented(text: str, eq: int) -> str | None:
+    """``+`` or ``-`` when the '=' at ``eq`` is an in-place update (``dW += reg * W``); other
+    in-place operators are an error: their meaning depends on the lines before."""
+    op = text[eq - 1] if eq else ""
+    if op in ("+", "-"):
+        return op
+    if op in ("*", "/", "@", "%"):
+        raise ParseError(f"{op}= updates the value of earlier lines, which one formula does not "
+                         "have: write the gradient whole (dW = ...), or check the lines together "
+                         "(derive check --code FILE)", eq - 1, text)
+    return None
 
 
 def parse_expression(text: str, net: Network, syntax: str = "auto", layer: int | None = None,

@@ -132,7 +132,8 @@ def compounds(text: str) -> list[tuple[int, int, str]]:
         out.append((mt.start(), mt.end(), re.sub(r"\s", "", mt.group())))
     taken = [(a, b) for a, b, _ in out]
     for mt in _SELF.finditer(text):
-        if mt.group() in FUNCS and not any(a <= mt.start() < b for a, b in taken):
+        if (mt.group() in FUNCS or mt.group() == "self.reg") \
+                and not any(a <= mt.start() < b for a, b in taken):
             out.append((mt.start(), mt.end(), mt.group()))
     return sorted(out)
 

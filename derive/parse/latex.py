@@ -120,6 +120,10 @@ class _Parser(NameMixin):
                 return self.partial(t)
             if t.text == "ones":
                 return OnesVec(False, self.b.src((t.start, t.end))), (t.start, t.end)
+            if t.text == "lambda":  # the L2 strength
+                written = self.b.text[t.start:t.end]
+                span = (t.start, t.end)
+                return self.b.const(self.b.l2_strength(written, t.start), span, t.start), span
         if t.kind == "end":
             raise self.err("the formula ends where an operand was expected", t)
         raise self.err(f"unexpected {t.text!r}" if t.kind != "cmd" else

@@ -23,6 +23,7 @@ from derive.parse.build import OnesVec, Span, Value
 from derive.parse.latex_scripts import ScriptMixin, SupItem
 from derive.parse.latex_tokens import FUNC_CMDS, Tok
 from derive.parse.names import (
+    L2_NAMES,
     LayerIndex,
     Name,
     activation_name,
@@ -78,6 +79,9 @@ class NameMixin(ScriptMixin):
             return self.decorated(binding.name, start, end, binding.transposed)
         if ident.startswith("np."):
             return self.np_call(ident[3:], start, end)
+        if ident in L2_NAMES:  # lambd, reg: the L2 strength
+            value = self.b.const(self.b.l2_strength(ident, start), (start, end), start)
+            return self.postfix(value, (start, end))
         name = resolve_ident(ident)
         if name is None:
             parts = _split_word(ident)
@@ -269,6 +273,7 @@ def unknown_words(toks: list[Tok], bindings: object, first: str) -> list[str]:
             continue
         if t.text == first or (resolve_ident(t.text) is None and _split_word(t.text) is None
                                and t.text not in bindings  # type: ignore[operator]
+                               and t.text not in L2_NAMES
                                and t.text not in ("np", "numpy", "axis", "keepdims", "True",
                                                   "False", "None")):
             out.append(t.text)

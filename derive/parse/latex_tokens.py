@@ -28,14 +28,15 @@ UNICODE: dict[str, tuple[Literal["op", "cmd"], str]] = {
     "·": ("cmd", "cdot"), "⋅": ("cmd", "cdot"), "×": ("cmd", "times"), "−": ("op", "-"),
     "ᵀ": ("cmd", "top"), "⊤": ("cmd", "top"), "σ": ("cmd", "sigma"),
     "∂": ("cmd", "partial"), "𝟙": ("cmd", "ones"), "²": ("op", "²"), "∗": ("op", "*"),
-    "⊘": ("cmd", "oslash")}
+    "⊘": ("cmd", "oslash"), "λ": ("cmd", "lambda")}
 OPS = "{}^_()[]'+-*/=,.<>"
 PRODUCTS = {"*": "*", "ast": "*", "odot": "⊙", "circ": "⊙", "cdot": "·", "times": "·",
             "/": "/", "oslash": "/", "div": "/"}
 FUNC_CMDS = {"sigma": "sigmoid", "tanh": "tanh", "exp": "exp", "log": "log", "ln": "log"}
 NAME_CMDS = {"mathrm", "operatorname", "text", "textrm", "mathit", "textit", "mathbf",
              "boldsymbol", "mathsf", "mathbb", "bm", "mathtt", "texttt"}
-FACTOR_CMDS = {"frac", "dfrac", "tfrac", "sum", "partial", "ones", *NAME_CMDS, *FUNC_CMDS}
+FACTOR_CMDS = {"frac", "dfrac", "tfrac", "sum", "partial", "ones", "lambda", *NAME_CMDS,
+               *FUNC_CMDS}
 TRANSPOSE = {"top", "intercal", "mathsf{T}"}
 
 TokKind = Literal["cmd", "word", "num", "op", "end"]

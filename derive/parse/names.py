@@ -22,6 +22,7 @@ from functools import cache
 from typing import Literal
 
 from derive.catalogue import rules
+from derive.core.names import LAMBDA_NAMES
 from derive.errors import ParseError
 from derive.limits import Limit
 from derive.network import symbols
@@ -64,6 +65,9 @@ class GenericLayerNeeded(ParseError):
     """A generic index l and no concrete layer to put in its place."""
 
 
+# the names of the L2 strength λ (the course's lambd, CS231n's reg and self.reg, λ, \lambda): the
+# network's λ, or its number (derive.parse.resolve.Resolver.l2_strength)
+L2_NAMES = frozenset({*LAMBDA_NAMES, "self.reg"})
 MATH_FUNCS = {"exp": "exp", "log": "log", "ln": "log", "sqrt": "sqrt", "sum": "sum",
               "mean": "mean", "abs": "abs"}
 PRIME_SUFFIXES = ("_prime", "_derivative", "_deriv", "_grad", "prime")

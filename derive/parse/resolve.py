@@ -21,7 +21,10 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+import sympy as sp
+
 from derive.core import expr as E
+from derive.core.names import scalar_text
 from derive.errors import ParseError
 from derive.network.spec import Network
 from derive.network.symbols import GLOBAL, SymbolTable
@@ -159,6 +162,22 @@ class Resolver:
                 f"{base}[{layer}] is not in this network: {base} has layers {lo} to "
                 f"{self.net.L}", pos, self.text, layer, lo, self.net.L) from None
         return replace(sym, src=self.src(span))
+
+    def l2_strength(self, written: str, pos: int) -> sp.Expr:
+        """The L2 coefficient a name such as ``lambd``, ``reg``, ``λ`` or ``\\lambda`` stands for:
+        the network's symbol λ, or its number (a note says so); a ParseError if the network's
+        cost has no L2 term."""
+        lam = self.net.l2
+        if lam is None:
+            raise self.error(f"{written} reads as the L2 strength λ, but the network has no L2 "
+                             "term: pass --l2 (and --l2-form) (Python: Network(l2=..., "
+                             "l2_form=...)), or bind the name", pos)
+        if self.net.l2_symbolic:
+            if written not in ("λ", "\\lambda"):
+                self.note(f"{written} read as the L2 strength λ")
+            return self.table.scalar("lambda")
+        self.note(f"{written} read as the L2 strength {scalar_text(lam)}")
+        return lam
 
     def gradient_of(self, value: object, span: Span, pos: int) -> E.Sym:
         """∂L/∂Q for a quantity Q as written in a fraction: Z[1] -> dZ[1]."""

@@ -34,10 +34,12 @@ import keyword
 from typing import Literal
 
 from derive.errors import ParseError
+from derive.network.symbols import GLOBAL
 from derive.parse.bindings import Binding
 from derive.parse.build import Builder, Span, Value
 from derive.parse.dialects import FUNCS, compounds
 from derive.parse.names import (
+    L2_NAMES,
     MAX_DEPTH,
     LayerIndex,
     Name,
@@ -74,6 +76,7 @@ class _Prepass:
         self.table: dict[str, Entry] = {}
         self.flags: set[str] = set()
         self.depth = 0
+        self.sizes = 0  # inside .reshape(...): its arguments are sizes, which derive does not read
         self.octave = any(t.kind == "OP" and t.text in OCTAVE for t in toks)
 
     # -- token access -----------------------------------------------------------------------
@@ -198,9 +201,13 @@ class _Prepass:
             text, end = f"{text}.{after.text}", after.end
             check_number(text, t.start, self.b.text)
             self.b.note(f"{self.b.text[t.start:end]} read as the decimal number {text}")
-        ps: list[Piece] = [(text, t.start, end)]
+        return self.over(t, [(text, t.start, end)], end)
+
+    def over(self, t: Tok, ps: list[Piece], end: int) -> tuple[list[Piece], int]:
+        """A scalar (a number, λ) followed by ``/m`` or ``/2``: one factor, ``1/m dZ1 Xᵀ`` and
+        ``λ/m W`` as (1/m)(dZ1 Xᵀ) and (λ/m) W; 1/m**2 and 1/m(...) stay as written."""
         slash, den = self.peek(), self.peek(1)
-        after = self.peek(2)  # 1/m**2 and 1/m(...) stay as written; 1/m (dZ1) Xᵀ is (1/m)(...)
+        after = self.peek(2)
         if slash.text == "/" and (den.kind == "NUM" or (den.kind == "NAME" and den.text == "m")) \
                 and after.text not in ("**", "^", "²", "[") \
                 and not (after.text == "(" and not after.space):
@@ -228,7 +235,9 @@ class _Prepass:
                     open_ = self.next()
                     if open_.text != "(":
                         raise self.err(f".{p2.text} needs parentheses: .{p2.text}(...)", open_)
+                    self.sizes += p2.text == "reshape"
                     args, end = self.call_args(open_)
+                    self.sizes -= p2.text == "reshape"
                     ps = [*ps, ("." + p2.text, p.start, p2.end), *args]
                 else:
                     raise self.err(f"the attribute .{p2.text} is not allowed (only .T, "
@@ -315,6 +324,9 @@ class _Prepass:
         binding = self.b.bindings.get(ident)
         if binding is not None:  # a bound name shadows every other reading
             return self.bound(t, binding)
+        if ident in L2_NAMES:  # lambd, reg, self.reg, λ, \lambda: the L2 strength
+            written = self.b.text[t.start:t.end]
+            return self.over(t, [self.placeholder(("l2", written), t.start, t.end)], t.end)
         if ident in FUNCS and self.peek().text == "(":  # a dialect's function: Nielsen's a - y
             self.flags.add("numpy")
             args, end = self.call_args(self.next())
@@ -332,11 +344,16 @@ class _Prepass:
             den = self.next()
             return self.gradient(den, den.text[1:], t.start)
         name = resolve_ident(ident)
+        if self.sizes and (name is None or name.kind != "sym"):  # x.reshape(N, D): a size
+            return [self.placeholder(("size",), t.start, t.end)], t.end
+        if name is not None and name.kind == "sym" and name.base in GLOBAL and name.layer:
+            name = None  # X2, Y1: X and Y have no layer, so this is some other name
         if name is None and (self.peek().text == "(" or keyword.iskeyword(ident)):
             # a function or a Python keyword: no binding names one
             raise self.err(f"unknown name {ident!r}; known: {known_names(self.b.net.L)}", t)
         if name is None:
-            raise unknown_names_error(unknown_idents(self.b, RAW), t.start, self.b.text)
+            raise unknown_names_error(unknown_idents(self.b, RAW, joined_names(self.b)), t.start,
+                                      self.b.text)
         return self.named(t, name)
 
     def bound(self, t: Tok, binding: Binding) -> tuple[list[Piece], int]:
@@ -451,10 +468,16 @@ def detect_mode(flags: set[str]) -> str:
     return "math" if "weak" in flags else "numpy"
 
 
+def joined_names(b: Builder) -> dict[int, tuple[int, str]]:
+    """The list and dict entries (``nabla_w[-l]``) and ``self.`` names the text reads as one
+    name: bound ones, a dialect's functions, and ``self.reg``."""
+    return {a: (e, key) for a, e, key in compounds(b.text)
+            if key in b.bindings or (b.dialect is not None and key in FUNCS) or key in L2_NAMES}
+
+
 def parse(b: Builder, start: int, end: int) -> Value:
     """Parse ``b.text[start:end]`` as text; sets ``b.mode`` from what the text uses."""
-    joined = {a: (e, key) for a, e, key in compounds(b.text)
-              if key in b.bindings or (b.dialect is not None and key in FUNCS)}
+    joined = joined_names(b)
     toks = tokenize(b.text, start, end, joined)
     pre = _Prepass(b, toks)
     pieces = pre.run()

@@ -19,7 +19,8 @@ UNICODE = {"′": "'", "’": "'", "ʹ": "'", "ᵀ": "ᵀ", "⊤": "ᵀ", "⊙":
            "·": "·", "⋅": "·", "×": "·", "−": "-", "–": "-", "÷": "/", "⊘": "/", "²": "²",
            "𝟙": "𝟙", "∂": "∂"}
 TEX = {"cdot": "·", "odot": "⊙", "circ": "⊙", "times": "·", "top": "ᵀ", "prime": "'",
-       "ast": "*", "partial": "∂", "sigma": "σ"}
+       "ast": "*", "partial": "∂", "sigma": "σ", "lambda": "λ"}
+NAMES = ("σ", "λ")  # the Greek letters read as names (σ the sigmoid, λ the L2 strength)
 OPS2 = ("**", ">=", "<=", "==", "!=", ".*", "./", ".^")  # the last three: Octave
 OPS1 = "+-*/@^()[],.=<>'"
 _NUM = re.compile(r"\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?")
@@ -74,14 +75,14 @@ def tokenize(text: str, start: int, end: int,
             cmd = _COMMAND.match(text, i, end)
             if not cmd or cmd.group(1) not in TEX:
                 raise ParseError("a LaTeX command in text: only \\cdot, \\odot, \\circ, \\times, "
-                                 "\\top, \\prime, \\ast, \\partial and \\sigma are read here "
+                                 "\\top, \\prime, \\ast, \\partial, \\sigma and \\lambda are read here "
                                  "(use LaTeX syntax for the rest)", i, text)
             sym = TEX[cmd.group(1)]
-            kind: TokKind = "NAME" if sym == "σ" else "OP"
+            kind: TokKind = "NAME" if sym in NAMES else "OP"
             toks.append(Tok(kind, sym, i, cmd.end(), space))
             i = cmd.end()
-        elif ch == "σ":
-            toks.append(Tok("NAME", "σ", i, i + 1, space))
+        elif ch in NAMES:
+            toks.append(Tok("NAME", ch, i, i + 1, space))
             i += 1
         elif text.startswith(OPS2, i) and text[i:i + 2] in OPS2:
             toks.append(Tok("OP", text[i:i + 2], i, i + 2, space))
@@ -99,4 +100,4 @@ def tokenize(text: str, start: int, end: int,
     return toks
 
 
-__all__ = ["TEX", "Tok", "TokKind", "UNICODE", "tokenize"]
+__all__ = ["NAMES", "TEX", "Tok", "TokKind", "UNICODE", "tokenize"]

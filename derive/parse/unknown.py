@@ -9,19 +9,21 @@
 from __future__ import annotations
 
 import keyword
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 from derive.errors import ParseError
-from derive.parse.names import resolve_ident
+from derive.parse.names import L2_NAMES, resolve_ident
 from derive.parse.resolve import Resolver
 from derive.parse.text_tokens import tokenize
 
 
-def unknown_idents(b: Resolver, raw: Collection[str]) -> list[str]:
+def unknown_idents(b: Resolver, raw: Collection[str],
+                   joined: Mapping[int, tuple[int, str]] | None = None) -> list[str]:
     """The quantity-like names of the whole equation that nothing reads (not bound, not a
-    quantity, function, np. call, attribute, keyword argument or layer index), in order."""
+    quantity, function, np. call, attribute, keyword argument, layer index or the L2 strength),
+    in order; ``joined``: the entries read as one name (``self.weights[-l+1]``)."""
     try:
-        toks = tokenize(b.text, 0, len(b.text))
+        toks = tokenize(b.text, 0, len(b.text), joined)
     except ParseError:
         return []
     out: list[str] = []
@@ -39,10 +41,13 @@ def unknown_idents(b: Resolver, raw: Collection[str]) -> list[str]:
             continue  # .T, .dot, np.sum; X^T; W[2]T
         if after is not None and (after.text == "(" or (after.text == "=" and paren > 0)):
             continue  # a call (its own error), a keyword argument
-        if t.text in ("np", "numpy", "dL", "dJ") or t.text in raw or t.text in b.bindings:
+        if t.text in ("np", "numpy", "dL", "dJ") or t.text in raw or t.text in b.bindings \
+                or t.text in L2_NAMES:
             continue
-        if resolve_ident(t.text) is None and not keyword.iskeyword(t.text):
-            out.append(t.text)
+        name = resolve_ident(t.text)
+        if (name is None or name.kind == "sym" and name.base in ("X", "Y") and name.layer) \
+                and not keyword.iskeyword(t.text):
+            out.append(t.text)  # X2: X has no layer, so some other name
     return out
 
 

@@ -36,7 +36,8 @@ Piece = tuple[str, int, int]  # emitted Python text and the input span it stands
 # index as written), a function such as exp, or m, e, 𝟙.
 Entry = (tuple[Literal["sym", "grad", "act"], Name, LayerIndex | None]
          | tuple[Literal["func"], Name] | tuple[Literal["m", "e", "ones"]]
-         | tuple[Literal["expr"], Binding])
+         | tuple[Literal["expr"], Binding] | tuple[Literal["l2"], str]
+         | tuple[Literal["size"]])
 KwValue = bool | int | None  # axis= and keepdims= values
 
 
@@ -119,8 +120,12 @@ class Walker:
             return self.b.gradient_of(q, span, pos)
         if entry[0] == "m":
             return self.b.const(m, span, pos)
+        if entry[0] == "l2":  # lambd, reg, λ: the network's L2 strength
+            return self.b.const(self.b.l2_strength(entry[1], pos), span, pos)
         if entry[0] == "e":
             return self.b.const(sp.E, span, pos)
+        if entry[0] == "size":
+            raise self.err(f"{self.b.src(span)} is read only as a size of .reshape(...)", node)
         if entry[0] == "ones":
             return OnesVec(False, self.b.src(span))
         raise self.err(f"{self.b.src(span)} needs an argument in parentheses", node)
@@ -226,7 +231,9 @@ class Walker:
             return self.ev(obj)
         if attr == "reshape":  # CS231n's x.reshape(N, -1), dx.reshape(x.shape): 2-D already
             for a in node.args:
-                if not isinstance(a, ast.Attribute | ast.Subscript | ast.Constant | ast.UnaryOp):
+                size = isinstance(a, ast.Name) and self.table.get(a.id, ("",))[0] == "size"
+                if not size and not isinstance(a, ast.Attribute | ast.Subscript | ast.Constant
+                                               | ast.UnaryOp):
                     self.ev(a)
             v = self.ev(obj)
             self.b.note(f"{self.b.src(span)} read as {self.b.src(self.span(obj))}: a reshape "
