@@ -19,7 +19,9 @@ from the item's ``network`` field:
 - the scale: ``dW`` (the course: 1/m in dW and db) is ``mean``; ``sum`` is ``sum``; one example
   (m = 1) is ``sum`` (the mean over one example); ``dZ`` (CS231n: the 1/N inside dZ[L]) needs a
   scale derive does not have yet;
-- L2 regularisation matters only to dW (the full gradient), so other targets drop it.
+- L2 regularisation (strength, and the form from its factor: ½ with 1/m the course's, ½ without
+  CS231n's half, 1 plain) matters only to dW (the full gradient), so other targets, and dWdata
+  (the data term alone), drop it.
 An item derive cannot be told about (the dZ scale, L2 on dW, dropout, a loss outside the
 catalogue, a ``loss`` target, a whole function while derive reads no snippets) counts as a miss,
 "not expressible"; it is still checked on the nearest network it can be told about
@@ -31,7 +33,20 @@ apart); ``correct under an assumption`` (LaTeX README) must be ``correct`` with 
 ``conditions`` list, or ``not_equivalent``/``shape_error`` when the assumption contradicts the
 network given (``holds_with`` sizes other than the network's). Un-indexed names (``dZ``,
 ``dout``, ``delta``) are checked at the item's layer when derive takes ``layer=``, and the
-``bound`` dialect passes its ``names`` when derive takes bindings.
+``bound`` dialect passes its ``names`` when derive takes bindings. A target that is minus a
+gradient (``-dZ[1]``, gradient ascent) is checked as the gradient with its right side negated
+(a function's: derive's sign_error alone is right).
+
+Whole functions are checked at the layer of their ``call`` (the quantities and caches it is
+handed, when they name one layer) when derive.check_code takes ``layer=``; a result for a
+generic target (dW[l], dA[l-1]) is matched at that layer, and a gradient correct on its own
+that uses a wrong one (``uses_wrong``) counts as wrong.
+
+Two protocols, two rates: (1) each item alone, as above; (2) after a parse error that lists
+unknown names, one retry binding exactly those names from the item's ``names`` annotation (and
+its left side to the item's target), where it gives a quantity (``A[2]``, ``dZ[1]``,
+``W[1].T``, X, Y, m): the user following the error's advice (``--bind``). The misses are those
+of protocol 2 (bench/corpus_report.py prints the table).
 """
 
 from __future__ import annotations
@@ -47,6 +62,16 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: bench/ is on the path, its package is not
+    sys.path.insert(0, str(ROOT))
+from bench.corpus_report import (  # noqa: E402 - after the path it needs
+    WRONG as WRONG,
+)
+from bench.corpus_report import _short as _short  # noqa: E402
+from bench.corpus_report import cause_of as cause_of  # noqa: E402
+from bench.corpus_report import rates as rates  # noqa: E402
+from bench.corpus_report import report as report  # noqa: E402
+
 CORPUS = ROOT / "tests" / "data" / "corpus"
 BASELINE = Path(__file__).resolve().parent / "corpus_baseline.json"
 SOURCES = {  # corpus -> (kind, index file, text file)
@@ -57,7 +82,6 @@ SOURCES = {  # corpus -> (kind, index file, text file)
 LOSSES = {"bce": "bce", "ce": "ce", "mse_half": "half_mse", "half_mse": "half_mse",
           "sse": "mse", "mse": "mse"}
 SCALE_DZ = ("dZ", "dz", "output", "in_dZ")  # names a scale "1/m inside dZ[L]" may get in derive
-WRONG = ("not_equivalent", "shape_error")
 
 
 class NotExpressible(Exception):
@@ -121,6 +145,8 @@ def capabilities() -> dict:
         "m": "m" in params,
         "code": "code" in params,
         "snippet": snippet,
+        "snippet_layer": snippet is not None
+        and "layer" in inspect.signature(getattr(derive, snippet)).parameters,
         "scale_dz": next((s for s in SCALE_DZ if s in spec.SCALES), None),
         "l2": any(n in net_params for n in ("regularization", "regularisation", "l2")),
         "losses": {e.name for e in rules.losses().values()},
@@ -146,6 +172,33 @@ def layer_of(names: dict) -> int | None:
             previous.append(layer + 1)
     found = own or previous
     return Counter(found).most_common(1)[0][0] if found else None
+
+
+def l2_of(reg: dict) -> dict:
+    """derive's L2 keywords for an item's ``regularization``: the strength, and the form from its
+    factor (½ with 1/m: the course's λ/(2m); ½ without: CS231n's half; 1: plain) or its name;
+    {} for a form derive does not have (λ/m Σ‖W‖²)."""
+    form = reg.get("form") if reg.get("form") in ("course", "half", "plain") else None
+    if form is None:
+        factor, per_m = reg.get("factor"), reg.get("per_m")
+        form = {(0.5, True): "course", (0.5, False): "half", (1.0, False): "plain"}.get(
+            (factor, bool(per_m)))
+    if form is None or reg.get("strength") is None:
+        return {}
+    out = {"l2": float(reg["strength"]), "l2_form": form}
+    if reg.get("layers"):
+        out["l2_layers"] = list(reg["layers"])
+    return out
+
+
+def call_layer(item: dict) -> int | None:
+    """The layer a whole function was called at, from the item's ``call``: the one layer of the
+    quantities it is handed that a layer owns (dZ[2], dA[2], Z[2], W[2], b[2]) and of the
+    caches (``'linear_cache:2'``); None when they name none, or several."""
+    call = item.get("call") or ""
+    found = {int(n) for n in re.findall(r"_q\('(?:dZ|dA|Z|W|b)\[(\d+)\]", call)}
+    found |= {int(n) for n in re.findall(r"_s\('[\w]+:(\d+)'\)", call)}
+    return found.pop() if len(found) == 1 else None
 
 
 def network_for(item: dict, caps: dict, nearest: bool = False):
@@ -181,7 +234,9 @@ def network_for(item: dict, caps: dict, nearest: bool = False):
             scale = "sum"  # the mean over one example is the sum
     targets = item["target"] if isinstance(item["target"], list) else [item["target"]]
     reg = net.get("regularization") or net.get("regularisation")
-    if reg and not caps["l2"] and any(re.match(r"-?d(W|Theta)\[", t) for t in targets):
+    full = any(re.match(r"-?d(W|Theta)\[", t) for t in targets)  # not dWdata: the data term
+    l2 = l2_of(reg) if reg and caps["l2"] and full else {}
+    if reg and not l2 and full:
         problems.append("L2 regularisation (of dW) is not expressible in derive")
     if net.get("dropout"):
         problems.append("dropout is not expressible in derive")
@@ -191,9 +246,11 @@ def network_for(item: dict, caps: dict, nearest: bool = False):
         raise NotExpressible("; ".join(problems))
     convention = "columns" if net["convention"] == "1d" else net["convention"]
     network = Network(layers=sizes, activations=acts, loss=loss, convention=convention,
-                      scale=scale)
+                      scale=scale, **l2)
     names = item.get("names") or {}
     layer = layer_of(names)
+    if item.get("kind") == "function":
+        layer = call_layer(item) if caps["snippet_layer"] else None
     if caps["layer"] and layer is not None:
         kwargs["layer"] = layer
     if caps["bind"] and item.get("group") == "bound":
@@ -213,7 +270,8 @@ def _verdict_fields(v) -> dict:
     d = v.to_dict()
     return {"verdict": d["verdict"], "message": d["message"], "target": d.get("target"),
             "mistakes": [m["code"] for m in d["mistakes"]],
-            "conditions": list(d.get("conditions") or ()), "notes": d.get("notes") or []}
+            "conditions": list(d.get("conditions") or ()), "notes": d.get("notes") or [],
+            "uses_wrong": list(d.get("uses_wrong") or ())}
 
 
 def _check(item: dict, network, kwargs: dict, caps: dict) -> dict:
@@ -221,20 +279,43 @@ def _check(item: dict, network, kwargs: dict, caps: dict) -> dict:
 
     text = textwrap.dedent(item["text"]).strip()
     if item["kind"] != "function":
-        return _verdict_fields(derive.check(text, network, **kwargs))
+        return _verdict_fields(derive.check(negated(text, item["target"]), network, **kwargs))
     if caps["snippet"]:
         out = getattr(derive, caps["snippet"])(text, network, **kwargs)
     else:
         out = derive.check(None, network, code=text, **kwargs)
     results = list(getattr(out, "results", out))
-    return _function_verdict(item, [_verdict_fields(v) for v in results])
+    return _function_verdict(item, [_verdict_fields(v) for v in results], kwargs.get("layer"))
 
 
-def _function_verdict(item: dict, results: list[dict]) -> dict:
-    """One verdict for a whole function: right iff every target has its label's verdict."""
+def negated(text: str, target) -> str:
+    """A formula whose target is minus a gradient (``-dZ[1]``: gradient ascent) checked as the
+    gradient: its right side negated, ``G = -(...)``."""
+    if not (isinstance(target, str) and target.startswith("-")) or "=" not in text:
+        return text
+    head, sep, rhs = text.partition("=")
+    return f"{head}{sep} -({rhs.split('#')[0].strip()})"
+
+
+def concrete(target: str | None, layer: int | None) -> str | None:
+    """A generic target as checked at ``layer``: dW[l] at 2 is dW[2], dA[l-1] is dA[1]."""
+    match = re.fullmatch(r"(\w+)\[l([+-]\d+)?\]", target or "")
+    if match is None or layer is None:
+        return target
+    return f"{match.group(1)}[{layer + int(match.group(2) or 0)}]"
+
+
+def _function_verdict(item: dict, results: list[dict], layer: int | None = None) -> dict:
+    """One verdict for a whole function: right iff every target has its label's verdict; a
+    gradient correct on its own but computed from a wrong one (``uses_wrong``) is wrong."""
     labels = item.get("target_labels") or {}
     fallback = "correct" if item["label"] == "correct" else "wrong"
-    by_target = {r["target"]: r for r in results}
+    for r in results:
+        if r["verdict"] == "correct" and r.get("uses_wrong"):
+            r["verdict"] = "not_equivalent"
+            r["message"] = "uses a wrong gradient: " + ", ".join(
+                str(u.get("target") or u.get("name")) for u in r["uses_wrong"])
+    by_target = {concrete(r["target"], layer): r for r in results}
     wrong_targets, messages = [], []
     for target in item["target"]:
         if target == "loss":
@@ -243,6 +324,9 @@ def _function_verdict(item: dict, results: list[dict]) -> dict:
         want = "correct" if want == "correct" else "wrong"
         got = by_target.get(target.lstrip("-").split(".")[0])
         verdict = got["verdict"] if got else "missing"
+        if target.startswith("-") and got:  # minus the gradient (ascent): the sign alone differs
+            verdict = "correct" if verdict in WRONG and got["mistakes"] == ["sign_error"] else \
+                "not_equivalent" if verdict == "correct" else verdict
         if (want == "correct") != (verdict == "correct") or verdict not in ("correct", *WRONG):
             wrong_targets.append(target)
             messages.append(f"{target}: {verdict}: {got['message'] if got else 'no result'}")
@@ -314,134 +398,41 @@ def _run(item: dict, caps: dict, result: dict) -> None:
     else:
         got = _check(item, network, kwargs, caps)
         result.update(got, right=is_right(item, got))
+        bound = retry_bindings(item, got, caps)
+        if bound:  # the user follows the error's advice (--bind): the second protocol
+            again = _check(item, network, {**kwargs, caps["bind"]: {
+                **kwargs.get(caps["bind"], {}), **bound}}, caps)
+            result["retry"] = {**again, "bound": bound, "right": is_right(item, again)}
 
 
-# -- why it missed --------------------------------------------------------------------------------
-CAUSES = [  # (cause, pattern of the first line of derive's message; group 1 is the detail)
-    ("needs a layer index (un-indexed name)", r"^(\w+) needs a layer index"),
-    ("unknown name", r"unknown name '([^']*)'"),
-    ("unknown name", r"unknown names ([^:]*):"),
-    ("LaTeX command not read", r"LaTeX command (\\\w+) is not read"),
-    ("more than one '=' (chain or where-clause)", r"more than one '='"),
-    ("example index (i)", r"an example index is written"),
-    ("∂ read as ∂L/∂Q only", r"∂ is read as"),
-    ("comment (#) not read", r"unexpected character '#'"),
-    ("unexpected character", r"unexpected character '(.)'"),
-    ("operand expected (a += line?)", r"operand was expected after '(.)'"),
-    ("expected a character", r"expected '(.)' here"),
-    ("unexpected keyword", r"keyword '?(\w+)"),
-    ("layer not readable", r"cannot read '([^']*)' as a layer"),
-    ("function without its argument", r"a function needs its argument"),
-    ("not an equation", r"an equation needs a left side"),
-    ("layer not in the network", r"^(\S+) is not in this network"),
-    ("attribute not allowed", r"the attribute (\.\w+) is not allowed"),
-    ("dA_prev at layer 1 (dX)", r"dA_prev would be dA\[0\]"),
-    ("unknown function or method", r"unknown (?:function|method|call) '?([\w.]+)"),
-]
+# -- the second protocol: binding the names an error lists -----------------------------------------
+UNKNOWN = re.compile(r"unknown name '([^']*)'|unknown names ([^:]*):")
+QUANTITY = re.compile(r"d?[WbZA]\[\d+\](\.T)?|X|Y|m")
 
 
-def cause_of(result: dict) -> tuple[str, str]:
-    """(cause, detail): a short name for why ``result`` missed, ("", "") when it is right."""
-    if result["right"]:
-        return "", ""
-    verdict, first = result["verdict"], (result["message"] or "").splitlines()[0:1]
-    message = first[0] if first else ""
-    if verdict == "not_expressible":
-        return "not expressible: " + re.sub(r" is not .*| \(.*", "", message.split(";")[0]), ""
-    if verdict == "unsupported":
-        return "no snippet support", ""
-    if verdict == "correct":
-        return ("conditions not stated" if result.get("expected") == "conditional"
-                else "false pass: called correct"), ""
-    if verdict in WRONG:
-        return f"false alarm: {verdict}", ", ".join(result["mistakes"])
-    if verdict == "parse_error":
-        for cause, pattern in CAUSES:
-            match = re.search(pattern, message)
-            if match:
-                return f"parse error: {cause}", match.group(1) if match.groups() else ""
-        return "parse error: other", message[:60]
-    return verdict, message[:60]  # internal_error, crash
+def retry_bindings(item: dict, got: dict, caps: dict) -> dict:
+    """After a parse error that lists unknown names, the names to bind on a retry: exactly those
+    names, from the item's ``names`` annotation, where it gives a quantity (``A[2]``, ``dZ[1]``,
+    ``W[1].T``, X, Y, m); {} when there is nothing to retry (a function, no binding in derive,
+    no such error, no such annotation)."""
+    if item["kind"] != "formula" or not caps["bind"] or got["verdict"] != "parse_error":
+        return {}
+    match = UNKNOWN.search((got["message"] or "").splitlines()[0] if got["message"] else "")
+    if match is None:
+        return {}
+    listed = [match.group(1)] if match.group(1) else [n.strip() for n in match.group(2).split(",")]
+    names = dict(item.get("names") or {})
+    left = re.match(r"\s*([A-Za-z_]\w*)\s*[-+]?=", textwrap.dedent(item.get("text") or ""))
+    if left and left.group(1) not in names and isinstance(item["target"], str):
+        names[left.group(1)] = item["target"]  # the left side names the item's target
+    return {n: names[n] for n in listed
+            if isinstance(names.get(n), str) and QUANTITY.fullmatch(names[n].strip())}
 
 
 # -- all items ---------------------------------------------------------------------------------
 def run(items: list[dict], pin_layer: bool = True) -> list[dict]:
     caps = {**capabilities(), **({} if pin_layer else {"layer": False})}
     return [run_item(item, caps) for item in items]
-
-
-def rates(results: list[dict]) -> dict:
-    """group -> counts: items, right, parse errors, wrong verdicts, not expressible, other."""
-    table: dict[str, Counter] = {}
-    for r in results:
-        row = table.setdefault(f"{r['corpus']}:{r['group']}", Counter())
-        row["items"] += 1
-        row["right"] += r["right"]
-        if not r["right"]:
-            key = {"parse_error": "parse_errors", "correct": "wrong_verdicts",
-                   "not_equivalent": "wrong_verdicts", "shape_error": "wrong_verdicts",
-                   "not_expressible": "not_expressible", "unsupported": "not_expressible"}
-            row[key.get(r["verdict"], "internal")] += 1
-    return {k: dict(v) for k, v in sorted(table.items())}
-
-
-COLUMNS = ("items", "right", "parse_errors", "wrong_verdicts", "not_expressible", "internal")
-
-
-def report(results: list[dict], out=sys.stdout) -> None:
-    table = rates(results)
-    width = max([len(k) for k in table] + [5])
-    print(f"{'group':<{width}}  " + "  ".join(f"{c:>15}" for c in COLUMNS) + "     rate", file=out)
-    totals: Counter = Counter()
-    for group, row in table.items():
-        totals.update(row)
-        print(f"{group:<{width}}  " + "  ".join(f"{row.get(c, 0):>15}" for c in COLUMNS)
-              + f"  {row['right'] / row['items']:>6.1%}", file=out)
-    for corpus in sorted({r["corpus"] for r in results}):
-        sub = [r for r in results if r["corpus"] == corpus]
-        right = sum(r["right"] for r in sub)
-        print(f"{corpus}: {right}/{len(sub)} right ({right / len(sub):.1%})", file=out)
-    if results:
-        print(f"overall: {totals['right']}/{totals['items']} right "
-              f"({totals['right'] / totals['items']:.1%})", file=out)
-    named = [r for r in results if "mistake_named" in r]
-    if named:
-        hits = sum(r["mistake_named"] for r in named)
-        print(f"mistake codes: {hits}/{len(named)} right wrong-verdicts name the labelled mistake",
-              file=out)
-        for r in named:
-            if not r["mistake_named"]:
-                print(f"  {r['id']}: wants {r['mistake_wanted']}, derive names "
-                      f"{', '.join(r['mistakes']) or 'none'}", file=out)
-    misses = [r for r in results if not r["right"]]
-    print("\nmisses by cause (details: the name, command or mistake codes derive gave):", file=out)
-    _causes(misses, out)
-    nearest = [{**r["nearest"], "id": r["id"]} for r in misses if r.get("nearest")]
-    if nearest:
-        print(f"\nthe {len(nearest)} not expressible items on their nearest network:", file=out)
-        _causes([n for n in nearest if not n["right"]], out)
-        print(f"  {sum(n['right'] for n in nearest):>4}  right there", file=out)
-    print("\nmisses (derive's message, first line):", file=out)
-    for r in misses:
-        near = r.get("nearest")
-        extra = f"  [nearest: {near['verdict']}: {_short(near['message'])}]" if near else ""
-        print(f"  {r['id']} ({r['expected']}; {r['verdict']}): {_short(r['message'])}{extra}",
-              file=out)
-
-
-def _causes(misses: list[dict], out) -> None:
-    causes = Counter(r["cause"] for r in misses)
-    for cause, n in causes.most_common():
-        details = Counter(r["detail"] for r in misses if r["cause"] == cause and r["detail"])
-        shown = ", ".join(f"{d} {k}" if k > 1 else d for d, k in details.most_common(8))
-        more = "" if len(details) <= 8 else f", … ({len(details) - 8} more)"
-        print(f"  {n:>4}  {cause}" + (f"  [{shown}{more}]" if shown else ""), file=out)
-
-
-def _short(message: str) -> str:
-    """The first line of a message, without the list of known names."""
-    first = (message or "").splitlines()[0] if message else ""
-    return re.sub(r"; known: .*?(?= \(at position|$)", "", first)[:160]
 
 
 # -- the baseline -------------------------------------------------------------------------------
