@@ -5,6 +5,7 @@ given (used by :mod:`.reader`)."""
 from __future__ import annotations
 
 import ast
+import re
 from typing import TYPE_CHECKING
 
 from derive.code import evaluate as X
@@ -76,7 +77,27 @@ def inline(reader: Reader, frame: Frame, func: V.Func, args: list, kwargs: dict,
         bound["self"] = func.self_value
     layer = call_layer(func.name, bound, frame.layer)
     src = reader.sources.get(func.name) or reader.sources.get(f"known:{func.name}", reader.source)
-    return reader.call_body(src, bound, layer, func.name, frame.depth + 1, fdef.body)
+    try:
+        out = reader.call_body(src, bound, layer, func.name, frame.depth + 1, fdef.body)
+    except X.WrongValue as exc:
+        raise _called(frame, node, func.name, exc) from None
+    if isinstance(out, V.Broken) and isinstance(out.error, X.WrongValue):
+        return V.Broken(_called(frame, node, func.name, out.error), out.line, out.grad)
+    if isinstance(out, V.Seq):
+        out.items = [V.Broken(_called(frame, node, func.name, v.error), v.line, v.grad)
+                     if isinstance(v, V.Broken) and isinstance(v.error, X.WrongValue) else v
+                     for v in out.items]
+    return out
+
+
+def _called(frame: Frame, node, fname: str, exc: X.WrongValue) -> X.WrongValue:
+    """The error of code that cannot run, at the line of the call in the caller."""
+    if exc.message.startswith(f"line {node.lineno}: "):
+        return exc
+    inner = re.sub(r"^line \d+: (in the call of \w+: )?", "", exc.message)
+    error = X.error(frame, node, f"in the call of {fname}: {inner}", True)
+    assert isinstance(error, X.WrongValue)
+    return error
 
 def call_layer(fname: str, bound: dict, layer):
     """A called function's layer: the layer of the cache it is given, else the caller's."""

@@ -15,14 +15,17 @@ from collections.abc import Mapping
 
 from derive.check.checker import check_with
 from derive.check.verdict import Verdict
-from derive.code import depends, numeric_unit
+from derive.code import depends, numeric_unit, returns
+from derive.code.evaluate import WrongValue
 from derive.code.known import ACTIVATION_NAMES, KNOWN, pinned_activation
 from derive.code.reader import Reader, Reading
 from derive.code.result import CodeResult, GradientResult
 from derive.code.source import Source, read_source
+from derive.core.names import m
 from derive.errors import DeriveError, ParseError, ResourceLimit
 from derive.network.spec import Network
-from derive.parse import Equation
+from derive.parse import Equation, parse_expression
+from derive.parse.dialects import DIALECTS, detect
 from derive.parse.names import GenericLayerNeeded, LayerOutOfRange
 
 MODULE = "<module>"
@@ -59,12 +62,16 @@ def check_code(code: str, network: Network | None = None, *, layer: int | None =
     if layer is not None and (type(layer) is not int or layer < 1):
         return CodeResult([], (f"layer must be a layer number (1, 2, ...), not {layer!r}",))
     functions = _functions(src.tree)
+    try:  # a key naming one of the snippet's functions binds what it returns (returns.py)
+        bound = returns.split(names, functions)
+    except ParseError as exc:
+        return CodeResult([], (str(exc),))
     generic = dict(loss=loss, convention=convention, scale=scale)
     results: list[GradientResult] = []
     problems: list[str] = []
     for fname, node in _units(src.tree):
         try:
-            results += _check_unit(src, functions, fname, node, network, layer, names,
+            results += _check_unit(src, functions, fname, node, network, layer, bound,
                                    dialect, generic, problems)
         except ResourceLimit as exc:
             problems.append(str(exc))
@@ -133,6 +140,9 @@ def _check_unit(src: Source, functions, fname, node, network, layer, names, dial
                      f"whose activation is {pin}")
 
     seen: dict = {}
+    one = _one_example(node, dialect, network)
+    known = KNOWN.get(fname) if fname != MODULE else None
+    flipped = {k for k, v in known.outputs.items() if v.endswith(".T")} if known else set()
 
     def read(net, l) -> tuple[Reading, bool]:
         key = (type(net), net, l)
@@ -184,8 +194,17 @@ def _check_unit(src: Source, functions, fname, node, network, layer, names, dial
             if not hasattr(value, "expr"):
                 raise value.error
             extra = [n for n in reading.notes if not n.startswith("line ")]
-            return Equation(found.quantity, value.expr, "text", tuple(extra + notes), False,
-                            tuple(reading.unindexed.values()) if needs_layer else (), False)
+            rhs, target = value.expr, found.quantity
+            if gname in flipped:  # propagate's dw is the column dW[1]ᵀ
+                rhs = parse_expression("code_rhs.T", net, syntax="text", layer=l,
+                                       names={"code_rhs": rhs})
+                extra.append(f"{gname} is a column, {target.to_text()}ᵀ: checked as "
+                             f"{target.to_text()} = {gname}ᵀ")
+            if target.base == "db" and rhs.shape[1] == m:
+                rhs, target, why = _columns(net, l, rhs, target, gname, one)
+                extra += [why] if why else []
+            return Equation(target, rhs, "text", tuple(extra + notes), False,
+                            tuple(reading.unindexed.values()) if needs_layer else (), one)
 
         def target_of(net, l, gname=gname):
             try:
@@ -200,6 +219,7 @@ def _check_unit(src: Source, functions, fname, node, network, layer, names, dial
             raise
         except DeriveError as exc:
             verdict = Verdict("parse_error", message=str(exc))
+        verdict = _cannot_run(verdict, entry)
         out.append(GradientResult(entry.line, gname, verdict,
                                   None if fname == MODULE else fname))
 
@@ -214,6 +234,47 @@ def _check_unit(src: Source, functions, fname, node, network, layer, names, dial
         out = numeric_unit.judge(src, fname, node, roles, check_net, layer, out, problems,
                                  quantity)
     return depends.mark(out, reference.entries)
+
+
+def _one_example(node, dialect: str | None, net: Network | None) -> bool:
+    """Whether the unit is one example's code (Nielsen's ``backprop(x, y)``): its dialect,
+    forced or recognised from the names the unit writes, is a one-example one."""
+    if dialect is None:
+        body = node if isinstance(node, list) else [node]
+        text = "\n".join(ast.unparse(n) for n in body)
+        dialect = detect(text, net.L if net is not None else None)
+        params = [a.arg for a in node.args.args] if isinstance(node, ast.FunctionDef) else []
+        if dialect == "nielsen" and "X" in params:
+            return False  # a mini-batch as the columns of X (a matrix form of network.py)
+    found = DIALECTS.get(dialect) if dialect else None
+    return bool(found and found.one_example)
+
+
+def _columns(net: Network, l, rhs, target, gname: str, one: bool):
+    """A bias gradient whose value has m columns: for one example (m = 1) its one column is db
+    (``nabla_b[-1] = delta``); in a list of a mini-batch's (``nabla_B``, parameters X, Y) the
+    per-example gradients, dZ of the layer (the caller sums them). Else as written."""
+    if one:
+        total = parse_expression("np.sum(code_rhs, axis=1, keepdims=True)", net,
+                                 syntax="text", layer=l, names={"code_rhs": rhs})
+        return total, target, f"{gname}: one example (m = 1), so its one column is db"
+    if "[" in gname and target.layer is not None:
+        dz = parse_expression(f"dZ{target.layer}", net, syntax="text")
+        return rhs, dz, (f"{gname} has a column per example: read as the per-example "
+                         f"gradients dZ[{target.layer}] (summed to db by the caller)")
+    return rhs, target, ""
+
+
+def _cannot_run(verdict: Verdict, entry) -> Verdict:
+    """A gradient the code cannot compute at all (it passes a tuple where an array belongs):
+    wrong, not unreadable; the message says where and why."""
+    error = getattr(entry.value, "error", None)
+    if verdict.verdict != "parse_error" or not isinstance(error, WrongValue):
+        return verdict
+    target = entry.quantity.to_text()
+    return Verdict("shape_error", target, message=f"{entry.name} is never computed: the code "
+                   f"fails on every instance ({error.message})",
+                   notes=("the code raises before it computes this gradient",))
 
 
 def _where(fname: str) -> str:
@@ -248,7 +309,8 @@ def _read_at(src, functions, fname, node, roles, pin, net, layer, dialect, names
             what = "generic" if act is None else act.name
             raise ParseError(f"{fname} computes {pin}'s derivative: layer {layer}'s activation "
                              f"is {what}, not {pin}")
-    reader = Reader(src, functions, net, layer, dialect, names)
+    user, results = names  # the variables' bindings, the functions' bound results
+    reader = Reader(src, functions, net, layer, dialect, user, results)
     return reader.run(fname, node, roles)
 
 

@@ -32,9 +32,15 @@ BUILTINS = ("len", "range", "xrange", "reversed", "zip", "str", "list", "tuple",
 CONTAINERS = (V.Seq, V.Mapping, V.Self, V.Func, V.Str, V.Null, V.Rows, V.Labels)
 
 
-def error(frame: Frame, node: ast.AST | None, message: str) -> ParseError:
+class WrongValue(ParseError):
+    """The code itself cannot run on these values (a tuple where an array belongs, a cache
+    unpacked into the wrong number of names): the gradient it should give is wrong, not
+    unreadable."""
+
+
+def error(frame: Frame, node: ast.AST | None, message: str, wrong: bool = False) -> ParseError:
     line = getattr(node, "lineno", None) or frame.line
-    return ParseError(f"line {line}: {message}", None, None)
+    return (WrongValue if wrong else ParseError)(f"line {line}: {message}", None, None)
 
 
 def at_line(exc: DeriveError, line: int) -> DeriveError:
@@ -338,7 +344,8 @@ def as_expr(frame: Frame, v: V.Value, node: ast.AST, what: str) -> E.Expr:
         if v.grad is not None and v.grad != frame.building:
             return v.grad
         raise v.error
-    raise error(frame, node, f"{what} is {V.describe(v)}, not an array")
+    raise error(frame, node, f"{what} is {V.describe(v)}, not an array",
+                wrong=isinstance(v, V.Seq))
 
 
 def tensor_of_name(frame: Frame, ident: str, node: ast.AST | None) -> E.Expr:
@@ -353,4 +360,4 @@ def tensor_of_name(frame: Frame, ident: str, node: ast.AST | None) -> E.Expr:
     return expr
 
 
-__all__ = ["as_expr", "at_line", "error", "tensor", "tensor_of_name", "truth", "value"]
+__all__ = ["WrongValue", "as_expr", "at_line", "error", "tensor", "tensor_of_name", "truth", "value"]

@@ -36,7 +36,8 @@ class Known:
     bodies: dict[str, str] = field(default_factory=dict)  # by the network's loss
     numeric: str | None = None  # the course's code for a numeric reading only (forward helpers)
     bias: bool = True  # False: the function's model has no b (CS231n's linear classifiers)
-    outputs: dict[str, str] = field(default_factory=dict)  # a name it computes -> its quantity
+    # a name it computes -> its quantity (``.T``: the name holds the gradient transposed)
+    outputs: dict[str, str] = field(default_factory=dict)
 
 
 _LINEAR = """
@@ -167,7 +168,8 @@ KNOWN: dict[str, Known] = {
     "sigmoid": Known({}, numeric=_SIGMOID),
     "relu": Known({}, numeric=_RELU),
     # the course's logistic regression: w is the n×1 column W[1]ᵀ, b the number b[1]
-    "propagate": Known({"w": "W[1].T", "b": "b[1]", "X": "X", "Y": "Y"}),
+    "propagate": Known({"w": "W[1].T", "b": "b[1]", "X": "X", "Y": "Y"},
+                       outputs={"dw": "dW[1].T"}),
     # Nielsen's network.py and network2.py
     "cost_derivative": Known({}, "\ndef cost_derivative(output_activations, y):\n"
                                  "    return output_activations - y\n"),

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from derive.code import calls as C
 from derive.code import evaluate as X
 from derive.code import masks as M
+from derive.code import returns
 from derive.code import roles as R
 from derive.code import values as V
 from derive.code.known import GRADIENT_DICTS, KNOWN, LISTS
@@ -45,8 +46,8 @@ _FREE = re.compile(r"(?<![\w.])([A-Za-z_]\w*)(?!\s*[(\w=])")
 
 
 class _Return(Exception):  # noqa: N818 - control flow, never escapes a call
-    def __init__(self, value):
-        self.value = value
+    def __init__(self, value, node=None):
+        self.value, self.node = value, node
 
 
 class _Break(Exception):  # noqa: N818
@@ -95,9 +96,12 @@ class Reading:
 class Reader:
     """One reading of one unit at ``net`` and ``layer`` (None: names carry their layers)."""
 
-    def __init__(self, source: Source, functions: dict, net, layer, dialect, user_names):
+    def __init__(self, source: Source, functions: dict, net, layer, dialect, user_names,
+                 results: dict | None = None):
         self.source, self.net, self.layer = source, net, layer
         self.dialect, self.user_names = dialect, dict(user_names or {})
+        self.results = dict(results or {})  # a function's bound results (returns.py)
+        self.helpers_only = False  # True in such a function: its locals are not gradients
         self.globals: dict = {k: V.Func(k, f) for k, f in functions.items()}
         self.sources = {k: source for k in functions}
         self.reading = Reading()
@@ -149,11 +153,13 @@ class Reader:
             self._names[key] = e if isinstance(e, E.Sym) else None
         return self._names[key]
 
-    def gradient(self, ident: str, layer: int | None) -> E.Sym | None:
+    def gradient(self, ident: str, layer: int | None, helper: bool = True) -> E.Sym | None:
         """The gradient quantity a name means (dZ at layer 2 is dZ[2]), or None; a known
         function's outputs mean what the table says (CS231n's relu_backward's dx is dZ[l])."""
+        if self.helpers_only and helper:  # a function whose results are bound (returns.py)
+            return None
         if ident in self.outputs:
-            text = self.outputs[ident].replace("[L]", f"[{self.net.L}]")
+            text = self.outputs[ident].replace("[L]", f"[{self.net.L}]").removesuffix(".T")
             if "[l]" in text and layer is None:
                 raise GenericLayerNeeded(f"{ident} belongs to a layer l: give the layer to check",
                                          None, None)
@@ -174,10 +180,12 @@ class Reader:
         if isinstance(node, ast.FunctionDef) and node.args.args and node.args.args[0].arg == "self":
             frame.env["self"] = V.Self()
         body = node.body if isinstance(node, ast.FunctionDef) else node
+        wanted = self.results.get(fname) if isinstance(node, ast.FunctionDef) else None
+        self.helpers_only = bool(wanted)
         try:
             self.block(frame, body)
-        except _Return:
-            pass
+        except _Return as ret:
+            returns.finish(self, frame, ret.value, ret.node, wanted)
         except (_Break, _Continue):
             pass
         return self.reading
@@ -207,7 +215,8 @@ class Reader:
         elif isinstance(node, ast.AugAssign):
             self.augmented(frame, node)
         elif isinstance(node, ast.Return):
-            raise _Return(X.value(frame, node.value) if node.value is not None else V.Null())
+            raise _Return(X.value(frame, node.value) if node.value is not None else V.Null(),
+                          node)
         elif isinstance(node, ast.If):
             decided = X.truth(frame, node.test)
             if decided is None:
@@ -286,7 +295,7 @@ class Reader:
         if isinstance(v, V.Seq):
             if len(v.items) != len(elts):
                 raise X.error(frame, stmt, f"{len(elts)} names are unpacked from "
-                                           f"{V.describe(v)}, which has {len(v.items)}")
+                                           f"{V.describe(v)}, which has {len(v.items)}", True)
             items = v.items
         elif isinstance(v, V.Own | V.Mapping):  # an unknown cache: each name means itself
             items = [V.Own(t.id) if isinstance(t, ast.Name) else V.Null() for t in elts]
@@ -324,6 +333,7 @@ class Reader:
         return q
 
     def store(self, frame: Frame, target, v, q: E.Sym | None, value_node) -> None:
+        q = R.rekeyed(self, frame, target, v, q, value_node)
         if q is not None and isinstance(v, V.Tensor):
             expr = v.expr
             if v.grad is not None and v.grad != q and not isinstance(value_node, ast.Call) \

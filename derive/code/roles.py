@@ -107,6 +107,21 @@ def role(reader: Reader, kind: str, layer: int | None, frame_for_names: Frame) -
     return V.Tensor(X.tensor_of_name(f, text, None))
 
 
+def rekeyed(reader: Reader, frame: Frame, target, v, q, value_node):
+    """The quantity an unpacked gradient is stored as: the one its call computed when the key
+    names another of the same kind that its shape does not fit (the course's old
+    ``grads["dA" + str(l + 1)]`` holds dA[l], linear_backward's dA_prev); else ``q``."""
+    if q is None or value_node is not None or not isinstance(v, V.Tensor) or v.grad is None \
+            or v.grad == q or v.grad.base != q.base:
+        return q
+    if v.expr.shape != v.grad.shape or v.expr.shape == q.shape:
+        return q
+    reader.note(f"{frame.source.segment(target)} (line {frame.line}) holds {v.grad.to_text()}, "
+                f"the value its call computes (the key's {q.to_text()} is "
+                f"{'×'.join(map(str, q.shape))}, the value {'×'.join(map(str, v.expr.shape))})")
+    return v.grad
+
+
 def linear_cache(reader: Reader, layer: int, f: Frame) -> V.Seq:
     prev = "X" if layer == 1 else f"A{layer - 1}"
     return V.Seq([V.Tensor(X.tensor_of_name(f, t, None)) for t in (prev, f"W{layer}",
@@ -114,4 +129,4 @@ def linear_cache(reader: Reader, layer: int, f: Frame) -> V.Seq:
                  "tuple", f"the linear cache of layer {layer}", layer)
 
 
-__all__ = ["item", "known_list", "linear_cache", "role", "self_attribute"]
+__all__ = ["item", "known_list", "linear_cache", "rekeyed", "role", "self_attribute"]
