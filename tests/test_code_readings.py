@@ -262,3 +262,51 @@ def test_a_key_one_layer_off_holds_what_its_call_computes():
     r = next(r for r in out.results if r.name == "grads['dA3']")
     assert (r.target, r.verdict.verdict) == ("dA[2]", "correct")
     assert any("holds dA[2], the value its call computes" in n for n in r.verdict.notes)
+
+
+# -- a gradient a later line turns into another quantity, with L2 in the network ----------------
+TWO = '''
+def loss(self, X, y):
+    W1, b1 = self.params['W1'], self.params['b1']
+    W2, b2 = self.params['W2'], self.params['b2']
+    N = X.shape[0]
+    a1 = np.maximum(0, X.dot(W1) + b1)
+    scores = a1.dot(W2) + b2
+    e = np.exp(scores - np.max(scores, axis=1, keepdims=True))
+    probs = e / np.sum(e, axis=1, keepdims=True)
+    loss = -np.sum(np.log(probs[range(N), y])) / N
+    loss += 0.5 * self.reg * (np.sum(W1 * W1) + np.sum(W2 * W2))
+    grads = {}
+    dscores = probs
+    dscores[range(N), y] -= 1
+    dscores /= N
+    grads['W2'] = np.dot(a1.T, dscores) + self.reg * W2
+    grads['b2'] = np.sum(dscores, axis=0)
+    dhidden = np.dot(dscores, W2.T)
+    dhidden[a1 <= 0] = 0
+    grads['W1'] = np.dot(X.T, dhidden) + self.reg * W1
+    grads['b1'] = np.sum(dhidden, axis=0)
+    return loss, grads
+'''
+
+
+def test_a_masked_dhidden_is_right_when_the_network_has_the_codes_l2():
+    net = Network(layers=[4, 5, 3], activations=["relu", "softmax"], loss="ce",
+                  convention="rows", scale="dZ", l2=0.1, l2_form="half")
+    rng = np.random.default_rng(5)
+    X, y = rng.normal(size=(6, 4)), rng.integers(0, 3, size=6)
+    params = {"W1": rng.normal(size=(4, 5)), "b1": rng.normal(size=(1, 5)),
+              "W2": rng.normal(size=(5, 3)), "b2": rng.normal(size=(1, 3))}
+
+    class Obj:
+        reg = 0.1
+
+    Obj.params = {k: (v.ravel() if k.startswith("b") else v) for k, v in params.items()}
+    _, grads = run_snippet(TWO, "loss", Obj(), X, y)
+    true = oracle.param_gradients(net, params, X, np.eye(3)[y])
+    for k in ("W1", "b1", "W2", "b2"):  # the oracle: the code is right
+        assert np.allclose(grads[k].reshape(true[k].shape), true[k]), k
+    got = {r.name: r for r in check_code(TWO, net).results}
+    for name in ("grads['W1']", "grads['b1']", "grads['W2']", "grads['b2']", "dhidden"):
+        assert got[name].verdict.verdict == "correct", (name, got[name].verdict.message)
+        assert not got[name].uses_wrong

@@ -72,8 +72,8 @@ def affine_backward(dout, cache):
 _AFFINE_RELU = """
 def affine_relu_backward(dout, cache):
     fc_cache, relu_cache = cache
-    da = relu_backward(dout, relu_cache)
-    dx, dw, db = affine_backward(da, fc_cache)
+    upstream = relu_backward(dout, relu_cache)
+    dx, dw, db = affine_backward(upstream, fc_cache)
     return dx, dw, db
 """
 

@@ -148,10 +148,14 @@ def judge(src, fname: str, node, roles: dict, net: Network | None, layer: int | 
             case.env = N.judged_values(judged_net, case)
     final = []
     for r in out:
-        if r.target == "loss" or (r.verdict.verdict != "parse_error" and not changed):
+        if r.target == "loss" or r.verdict.verdict == "correct" and not changed:
             final.append(r)
             continue
-        final.append(_numeric(r, runs, quantity, judged_net, tuple(notes)))
+        again = _numeric(r, runs, quantity, judged_net, tuple(notes))
+        if changed or r.verdict.verdict == "parse_error" or again.verdict.verdict == "correct":
+            final.append(again)  # a symbolic 'wrong' stands (with its diagnosis) unless the
+        else:  # numbers say correct: an earlier line of the name holds it (dhidden[a1 <= 0])
+            final.append(r)
     return final
 
 
