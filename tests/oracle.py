@@ -19,13 +19,29 @@ ACTIVATIONS = {
     "gelu": lambda z: 0.5 * z * (1 + anp.tanh(anp.sqrt(2 / anp.pi) * (z + 0.044715 * z**3))),
 }
 
-LOSSES = {
+PER_UNIT = {
     "bce": lambda a, y: -(y * anp.log(a) + (1 - y) * anp.log(1 - a)),
     "ce": lambda a, y: -y * anp.log(a),
     "mse": lambda a, y: (a - y) ** 2,
     "half_mse": lambda a, y: 0.5 * (a - y) ** 2,
     None: lambda a, y: anp.log(anp.cosh(a - y)) + (a - y) ** 2 / 4,  # the documented stand-in
 }
+
+
+def _mean_over_units(A, Y, columns):
+    """Keras' MSE: each example's squared errors averaged over its output units."""
+    units = A.shape[0] if columns else A.shape[1]
+    return anp.sum((A - Y) ** 2) / units
+
+
+WHOLE = {"mse_units": _mean_over_units}  # losses that are not a plain sum of per-unit terms
+
+
+def total_loss(name, A, Y, columns):
+    """Σ over the examples of the per-example loss (no 1/m)."""
+    if name in WHOLE:
+        return WHOLE[name](A, Y, columns)
+    return anp.sum(PER_UNIT[name](A, Y))
 
 
 def activation(name, layer, columns):
@@ -59,7 +75,7 @@ def cost_from(net, start, value, params, X, Y):
         W, b = params[f"W{l}"], params[f"b{l}"]
         Z = (anp.dot(W, A) if columns else anp.dot(A, W)) + b
         A = activation(net.activations[l - 1], l, columns)(Z)
-    total = anp.sum(LOSSES[net.loss](A, Y))
+    total = total_loss(net.loss, A, Y, columns)
     mean = net.scale in ("mean", "dZ")  # J is a mean under scales mean and dZ
     return (total / m if mean else total) + l2_penalty(net, params, m, mean)
 

@@ -30,7 +30,7 @@ from derive.network import model
 from derive.network.spec import Network
 from derive.network.symbols import SymbolTable
 from derive.parse.names import gradients, quantities
-from tests.oracle import LOSSES, activation
+from tests.oracle import PER_UNIT, activation
 
 FACTOR = 3
 
@@ -116,7 +116,7 @@ def _autograd_cost(columns, X, Y):
         A2 = FACTOR * relu(Z1)
         Z3 = (anp.dot(p["W3"], A2) if columns else anp.dot(A2, p["W3"])) + p["b3"]
         A3 = sigmoid(Z3)
-        return anp.sum(LOSSES["bce"](A3, Y)) / (X.shape[1] if columns else X.shape[0])
+        return anp.sum(PER_UNIT["bce"](A3, Y)) / (X.shape[1] if columns else X.shape[0])
 
     return cost
 

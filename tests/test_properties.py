@@ -50,6 +50,15 @@ def test_random_networks_prove_and_match_autograd(net):
     _check(net)
 
 
+NEW_LOSSES = ("mse_units",)  # the losses beyond a plain per-unit sum, each drawn often
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(networks(scales=ALL_SCALES, l2s=L2S, losses=NEW_LOSSES))
+def test_new_losses_prove_and_match_autograd(net):
+    _check(net)
+
+
 MATRIX = [
     (out, loss, conv, depth)
     for loss in LOSSES

@@ -38,7 +38,11 @@ def test_catalogue_has_what_the_issue_asks_for():
         "swish",
         "gelu",
     } <= acts
-    assert set(rules.losses()) == {"bce", "ce", "mse", "half_mse"}
+    assert set(rules.losses()) == {"bce", "ce", "mse", "half_mse", "mse_units"}
+    assert rules.losses()["sse"].name == "mse"  # Σ, no ½: sse is its alias, not mse_units'
+    for alias in ("mean_squared_error", "mse_mean"):
+        assert rules.losses()[alias].name == "mse_units"
+    assert "mean squared error over the output units" in rules.losses()["mse_units"].title
 
 
 @pytest.mark.parametrize("act", ELEMENTWISE, ids=lambda a: a.name)
@@ -142,7 +146,7 @@ def run_numpy_template(code: str, **arrays) -> np.ndarray:
 
 _GLYPHS = {"⊙": "*", "·": "*", "−": "-", "²": "**2", "³": "**3", "½": "(1/2)", "π": "pi",
            "α": "alpha", "√": "sqrt", "ₖ": "", "Σ": "", "Z": "z", "A": "a"}
-_LATEX = {r"\bigl(": "(", r"\bigr)": ")", r"\sum_k": "", r"\tfrac{1}{2}": "(1/2)",
+_LATEX = {r"\bigl(": "(", r"\bigr)": ")", r"\sum_k": "", r"\tfrac{1}{2}": "(1/2)", r"\frac{1}{n}": "(1/n)",
           r"\log": " log ", "_k": "", "^2": "**2"}
 _FUNCTIONS = {"log", "exp", "tanh", "sqrt", "Piecewise"}
 _TOKEN = re.compile(r"\d+\.\d+|\d+|[A-Za-z_]\w*|\*\*|[-+*/(),<>]|\S")

@@ -29,6 +29,8 @@ from derive.core.names import z  # an activation is written in z (the core's own
 from derive.errors import SpecError
 
 a, y = sp.symbols("a y", real=True)  # a loss is written in the output a and the target y
+#: a loss may also use n, the number of output units n[L] (the mean over units of mse_units)
+n = sp.Symbol("n", positive=True, integer=True)
 
 
 def rules_dir() -> Path:
@@ -50,11 +52,12 @@ class ActivationSource(TypedDict):
 
 
 class LossSource(TypedDict):
-    """A loss's catalogue text: ``per_unit`` in a and y, and the ranges of a and y."""
+    """A loss's catalogue text: ``per_unit`` in a, y (and n), and the ranges of a and y."""
 
     per_unit: str
     a_range: list[str]
     y_range: list[str]
+    targets: NotRequired[str]  # what random targets look like: real, probability, distribution
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,10 @@ class Activation:
 
 @dataclass(frozen=True)
 class Loss:
-    """A per-example loss Σₖ per_unit(aₖ, yₖ); SymPy parts parsed on first use."""
+    """A per-example loss Σₖ per_unit(aₖ, yₖ); SymPy parts parsed on first use.
+
+    ``per_unit`` may use n, the number of output units (bound to n[L] wherever it is evaluated:
+    :meth:`per_unit_at`, :meth:`numpy_terms`, :meth:`sympy_terms`)."""
 
     name: str
     aliases: tuple[str, ...]
@@ -151,15 +157,56 @@ class Loss:
         lo, hi = (_expr(v) for v in self.source["y_range"])
         return (lo, hi)
 
+    @property
+    def targets(self) -> str:
+        """How random targets are drawn: ``real``, ``probability`` (in (0, 1)), ``distribution``
+        (each example's sum to 1) or ``one_hot``."""
+        return self.source.get("targets", "real")
+
     @functools.cached_property
     def gradient(self) -> sp.Expr:
         """∂ per_unit / ∂a, by SymPy (unsimplified: the textbook form)."""
         d = sp.diff(self.per_unit, a)
         return tidy(sp.factor(d) if d.is_polynomial(a, y) else d)
 
+    def per_unit_at(self, expr: sp.Expr, units) -> sp.Expr:
+        """``expr`` (per_unit or a derivative of it) with n bound to ``units`` (n[L]), factored
+        again: 2 (a − y)/3, not SymPy's 2a/3 − 2y/3."""
+        if n not in expr.free_symbols:
+            return expr
+        bound = expr.subs(n, units)
+        return tidy(sp.factor(bound)) if bound.is_polynomial(a, y) else bound
+
     @functools.cached_property
-    def numpy_per_unit(self) -> Callable:
-        return _numpy_function((a, y), self.per_unit)
+    def _numpy_terms(self) -> Callable:
+        return _numpy_function((a, y, n), self.per_unit)
+
+    def numpy_terms(self, A, Y, unit_axis: int):
+        """The per-unit terms ℓₖ of every example (A's shape; leading batch axes allowed), n bound
+        to the size of ``unit_axis``."""
+        import numpy  # here, not at the top: see _numpy_function
+
+        units = numpy.shape(A)[unit_axis]
+        return numpy.asarray(self._numpy_terms(A, Y, units), dtype=float) * numpy.ones_like(A)
+
+    @functools.cached_property
+    def _numpy_gradient(self) -> Callable:
+        return _numpy_function((a, y, n), self.gradient)
+
+    def numpy_gradient(self, A, Y, unit_axis: int):
+        """∂(Σₖ ℓₖ)/∂A of every example, entry by entry (A's shape), n bound as in
+        :meth:`numpy_terms`."""
+        import numpy
+
+        units = numpy.shape(A)[unit_axis]
+        return numpy.asarray(self._numpy_gradient(A, Y, units), dtype=float) * numpy.ones_like(A)
+
+    def sympy_terms(self, A: sp.Matrix, Y: sp.Matrix, columns: bool) -> sp.Matrix:
+        """The per-unit terms ℓₖ on explicit SymPy matrices (one example per column when
+        ``columns``), n bound to the number of units."""
+        per = self.per_unit_at(self.per_unit, A.rows if columns else A.cols)
+        return sp.Matrix(A.rows, A.cols, lambda i, j: per.subs(
+            {a: A[i, j], y: Y[i, j]}, simultaneous=True))
 
 
 def _numpy_function(params, expr) -> Callable:
@@ -199,6 +246,10 @@ def tidy(expr: sp.Expr) -> sp.Expr:
         coeff, rest = expr.as_coeff_Mul()
         if coeff < 0 and isinstance(rest, sp.Add):
             return sp.Mul(-coeff, _order_terms(-rest), evaluate=False)
+        sums = [f for f in sp.Mul.make_args(rest) if isinstance(f, sp.Add)]
+        if coeff < 0 and len(sums) == 1:  # −2 (y − a)/n: the sign goes into the one sum
+            others = [f for f in sp.Mul.make_args(rest) if f is not sums[0]]
+            return sp.Mul(-coeff, *others, _order_terms(-sums[0]), evaluate=False)
         return sp.Mul(*[tidy(f) for f in expr.args], evaluate=False)
     if isinstance(expr, sp.Add):
         return _order_terms(expr)
@@ -223,7 +274,7 @@ def _fill(template: str, layer: int) -> str:
     )
 
 
-_NAMES = {"z": z, "a": a, "y": y, "pi": sp.pi, "oo": sp.oo, "E": sp.E, "True": sp.true}
+_NAMES = {"z": z, "a": a, "y": y, "n": n, "pi": sp.pi, "oo": sp.oo, "E": sp.E, "True": sp.true}
 _FUNCTIONS = {"exp": sp.exp, "log": sp.log, "tanh": sp.tanh, "cosh": sp.cosh, "sinh": sp.sinh,
               "sqrt": sp.sqrt, "Abs": sp.Abs, "Max": sp.Max, "Min": sp.Min,
               "Piecewise": sp.Piecewise, "Heaviside": sp.Heaviside}
@@ -360,7 +411,8 @@ def losses() -> _Registry[Loss]:
             text=e["text"],
             natural_output=e["natural_output"],
             assumes=e.get("assumes", ""),
-            source=LossSource(per_unit=e["per_unit"], a_range=e["a_range"], y_range=e["y_range"]),
+            source=LossSource(per_unit=e["per_unit"], a_range=e["a_range"], y_range=e["y_range"],
+                              targets=e.get("targets", "real")),
         )
         for e in _load("losses.toml")
     ]

@@ -15,6 +15,7 @@ symbols, so an equal symbol made elsewhere (same name, same assumptions) is the 
 
 from __future__ import annotations
 
+import functools
 import re
 
 import sympy as sp
@@ -22,6 +23,12 @@ from sympy.printing.str import StrPrinter
 
 m = sp.Symbol("m", positive=True, integer=True)
 z = sp.Symbol("z", real=True)
+
+
+@functools.cache
+def dim_symbol(layer: int) -> sp.Symbol:
+    """The symbolic size n[l], ``n2`` (made once per layer: shapes ask for it thousands of times)."""
+    return sp.Symbol(f"n{layer}", positive=True, integer=True)
 
 
 class ScalarName(sp.Symbol):

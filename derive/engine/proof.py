@@ -41,7 +41,7 @@ from derive.core.expr import as_sympy, evaluate
 from derive.core.printing import to_text
 from derive.errors import InternalError, ProofFailure
 from derive.network import model
-from derive.network.spec import Network, factor_at
+from derive.network.spec import Network, dim_symbol, factor_at
 from derive.network.spec import m as m_symbol
 from derive.network.symbols import shape_of
 
@@ -267,6 +267,15 @@ def _targets(net):
     return Y
 
 
+def _loss_gradient(net: Network, loss: rules.Loss, out: sp.Matrix, Y: sp.Matrix) -> sp.Matrix:
+    """∂(Σ ℓ)/∂A[L] at A[L] = ``out``, by SymPy's diff of the catalogue's terms at free entries
+    (not from the engine's formula): the value of dA[L] where a proof of dZ[L] reads it."""
+    free = model.symbol_matrix("Aₗ", out.rows, out.cols)
+    total = sum(loss.sympy_terms(free, Y, net.layout.columns))
+    at = dict(zip(free, out, strict=True))
+    return sp.Matrix(out.rows, out.cols, lambda i, j: sp.diff(total, free[i, j]).subs(at, simultaneous=True))
+
+
 def _grad_key(key):
     return (f"d{key[0]}", key[1]) if key != ("X", None) else ("dX", None)
 
@@ -293,12 +302,9 @@ def _prove_local(net: Network, f: Formula) -> tuple[str, int, str]:
                                 "this is a bug in derive's layers")
         Y = env["Y", None] = _targets(net)
         c = net.output_factor.subs(m_symbol, SYMBOLIC_M)  # 1/m for scale dZ, else 1
-        surrogate = c * sum(loss.per_unit.subs({rules.a: out[i], rules.y: Y[i]}) for i in range(len(out)))
+        surrogate = c * sum(loss.sympy_terms(out, Y, net.layout.columns))
         if any(s.key == _grad_key(loc.output) for s in f.expr.symbols()):  # dA[L] = c ∂ℓ/∂A[L]
-            env[_grad_key(loc.output)] = sp.Matrix(
-                out.rows, out.cols,
-                lambda i, j: c * loss.gradient.subs({rules.a: out[i, j], rules.y: Y[i, j]}, simultaneous=True),
-            )
+            env[_grad_key(loc.output)] = c * _loss_gradient(net, loss, out, Y)
     else:
         U = env[_grad_key(loc.output)] = _mat("U", out.shape)
         s = net.weight_factor.subs(m_symbol, SYMBOLIC_M) if loc.scaled else 1
@@ -309,7 +315,7 @@ def _prove_local(net: Network, f: Formula) -> tuple[str, int, str]:
         ours = evaluate(f.expr, env, backend)
     except KeyError as exc:  # the formula uses a quantity this step cannot depend on
         return ("failed", 0, f"{exc.args[0]} is not an input of this step")
-    ours = ours.subs(m_symbol, SYMBOLIC_M)
+    ours = ours.subs({m_symbol: SYMBOLIC_M, **{dim_symbol(l): s for l, s in enumerate(net.layers)}})
     true = sp.Matrix(V.rows, V.cols, lambda i, j: sp.diff(surrogate, V[i, j]))
     if ours.shape != true.shape:
         return ("failed", 0, f"shape {ours.shape} instead of {true.shape}")
@@ -351,9 +357,7 @@ def _random_z(net, layer, rng, shape, margin=0.05):
 
 def _loss_sum(net, A, Y):
     loss = model.loss_or_standin(net)
-    return np.sum(
-        np.asarray(loss.numpy_per_unit(A, Y), dtype=float) * np.ones_like(A), axis=(-2, -1)
-    )
+    return np.sum(loss.numpy_terms(A, Y, net.layout.unit_axis), axis=(-2, -1))
 
 
 def _local_numeric(net, f, rng, m_value, backend, shapes: dict):
@@ -389,10 +393,9 @@ def _local_numeric(net, f, rng, m_value, backend, shapes: dict):
     fixed = dict(env)
     if loc.loss:
         Y = env["Y", None] = rng_targets = model.random_targets(net, rng, int(net.dim(net.L)), m_value)
-        grad = sp.lambdify((rules.a, rules.y), net.loss_entry.gradient, [np])
         out = env[loc.output]
         c = factor_at(net.output_factor, m_value)  # 1/m for scale dZ, else 1
-        env[_grad_key(loc.output)] = c * np.asarray(grad(out, Y)) * np.ones_like(out)
+        env[_grad_key(loc.output)] = c * net.loss_entry.numpy_gradient(out, Y, net.layout.unit_axis)
 
         def surrogate(v):
             return c * _loss_sum(net, run({**fixed, loc.wrt: v}), rng_targets)
@@ -416,7 +419,7 @@ def _finite_differences(derivation, seed, eps):
     fd_net = net.replace(layers=sizes)
     m_value = 4
     rng = np.random.default_rng(seed)
-    backend = model.numpy_backend(net, m_value)
+    backend = model.numpy_backend(net, m_value, sizes)
     fd_backend = model.numpy_backend(fd_net)  # once: it looks at every layer (quadratic if per formula)
     shapes: dict = {}
     errors = {}

@@ -19,7 +19,7 @@ from derive.catalogue import rules
 from derive.core import expr as E
 from derive.core.expr import as_sympy, evaluate
 from derive.network import model
-from derive.network.spec import factor_at
+from derive.network.spec import dim_symbol, factor_at
 from derive.network.spec import m as m_symbol
 
 
@@ -49,15 +49,40 @@ def gradient_values(derivation, instance: model.Instance, env: dict | None = Non
     env = dict(env) if env is not None else forward_env(net, instance)
     if net.loss is None:
         env["dA", net.L] = generic_upstream(net, env)
-    backend = model.numpy_backend(net, model.example_count(net, instance.X))
+    backend = model.numpy_backend(net, model.example_count(net, instance.X), instance.sizes)
     for f in derivation.formulas:
         env[f.kind, f.layer] = evaluate(f.expr, env, backend)
     return env
 
 
-def bind_m(expr, m_value: int):
-    """The expression with the symbol m replaced by the instance's number of examples."""
+def bind_m(expr, m_value: int, sizes=None):
+    """The expression with the symbol m replaced by the instance's number of examples, and with
+    ``sizes`` (n[0..L], see :func:`env_sizes`) each symbolic size n[l] in a factor (the 2/n[L]
+    of mse_units) by its value."""
+    binding = {m_symbol: m_value}
+    if sizes is not None:
+        binding.update({dim_symbol(l): int(s) for l, s in enumerate(sizes)})
+    return _bind(expr, binding)
+
+
+def _bind(expr, binding: dict):
     if isinstance(expr, E.Scale):
-        factor = as_sympy(expr.factor).subs(m_symbol, m_value)
-        return E.map_children(expr, lambda c: bind_m(c, m_value), factor=factor)
-    return E.map_children(expr, lambda c: bind_m(c, m_value))
+        factor = as_sympy(expr.factor).subs(binding)
+        return E.map_children(expr, lambda c: _bind(c, binding), factor=factor)
+    return E.map_children(expr, lambda c: _bind(c, binding))
+
+
+def env_sizes(net, env: dict) -> tuple[int, ...] | None:
+    """n[0..L]: the network's given sizes, else those of the arrays in ``env`` (X and every
+    A[l]); None while some are unknown (a forward pass still under way)."""
+    axis = net.layout.unit_axis
+    out = []
+    for l in range(net.L + 1):
+        key = ("X", None) if l == 0 else ("A", l)
+        if net.layers[l] is not None:
+            out.append(int(net.layers[l]))
+        elif key in env:
+            out.append(int(np.shape(env[key])[axis]))
+        else:
+            return None
+    return tuple(out)

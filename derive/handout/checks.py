@@ -36,7 +36,7 @@ from derive.core.expr import as_sympy
 from derive.core.printing import to_text
 from derive.engine.backward import Derivation, Formula, derive
 from derive.engine.proof import MAX_FD_WIDTH
-from derive.engine.values import bind_m, gradient_values
+from derive.engine.values import bind_m, env_sizes, gradient_values
 from derive.errors import ShapeMismatch
 from derive.network import model
 from derive.network.spec import Network
@@ -242,7 +242,7 @@ def own_verdict(v: Variant, env: dict, net: Network, narrowed: Variant | None = 
         v, built = narrowed, rebuild(narrowed.expr)
     backend = E.NumpyBackend(model.standins(net))
     m_value = model.example_count(net, env["X", None])
-    value = np.asarray(E.evaluate(bind_m(built, m_value), env, backend), dtype=float)
+    value = np.asarray(E.evaluate(bind_m(built, m_value, env_sizes(net, env)), env, backend), dtype=float)
     err = fd.relative_error(value, env[v.kind, v.layer])
     if err < 1e-9:
         return {**base, "verdict": "correct", "mistakes": [], "message": "equal on this instance"}

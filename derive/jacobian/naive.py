@@ -254,7 +254,7 @@ def _numbers(net: Network, d: Derivation, correct: Formula, expr: E.Expr, m: int
              seed: int) -> tuple[np.ndarray, np.ndarray, float]:
     inst = model.random_instance(net, seed=seed, m=m, sizes=net.layers)
     env = gradient_values(d, inst)
-    student = np.asarray(evaluate(bind_m(expr, m), env, NumpyBackend(model.standins(net))),
+    student = np.asarray(evaluate(bind_m(expr, m, inst.sizes), env, NumpyBackend(model.standins(net))),
                          dtype=float)
     kind, layer = correct.kind, correct.layer
     right = np.asarray(env[kind, layer], dtype=float)

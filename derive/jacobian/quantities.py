@@ -23,7 +23,6 @@ from typing import Any, TypeVar
 
 import sympy as sp
 
-from derive.catalogue import rules
 from derive.core.expr import as_sympy
 from derive.core.names import latex_name, text_name
 from derive.errors import ParseError, SpecError
@@ -213,13 +212,10 @@ def symbolic_model(net: Network, m: int, cut: Quantity | None = None, upto: int 
         Y = leaf("Y", None)
         loss = net.loss_entry
         ell = sp.Function("ℓ")
-        terms = []
-        for i, j in cells((A.rows, A.cols)):
-            if loss is None:
-                terms.append(ell(A[i, j], Y[i, j]))
-            else:
-                terms.append(loss.per_unit.subs({rules.a: A[i, j], rules.y: Y[i, j]},
-                                                simultaneous=True))
+        if loss is None:
+            terms = [ell(A[i, j], Y[i, j]) for i, j in cells((A.rows, A.cols))]
+        else:
+            terms = list(loss.sympy_terms(A, Y, net.layout.columns))
         scale = sp.Rational(1, m) if net.cost_is_mean else sp.Integer(1)
         values["J", None] = scale * sp.Add(*terms)
     return SymbolicModel(net, m, values, leaves)

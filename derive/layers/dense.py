@@ -145,9 +145,8 @@ class Dense(LayerType):
             result, local = general, output_local(net, l, defs[1:], act)
             fused = fuse_output(net, act, loss, walk.sym)
             if fused is not None:
-                result, note = fused
-                if net.output_factor != 1:  # scale dZ: the mean's 1/m is written here
-                    result = E.Scale(net.output_factor, result)
+                result, note = fused  # with the output factor (the 1/m of scale dZ) in front
+                if net.output_factor != 1:
                     note = f"{note}; {net.scale_rule.output_note}"
                 walk.step(l, dZ, result, "output_simplification", (*cite_act, f"loss:{loss.name}"), note)
         elif upstream is not None and (act is None or act.elementwise):

@@ -12,6 +12,7 @@ import sympy as sp
 
 from derive.catalogue import rules
 from derive.core import expr as E
+from derive.core.names import dim_symbol
 from derive.errors import InternalError
 from derive.layers.base import Definition, Local, SymFn, Walk
 
@@ -26,15 +27,43 @@ def seed(walk: Walk) -> None:
     loss = net.loss_entry
     if loss is None:
         return
-    dl = loss.gradient
-    dA_L: E.Expr = E.Pointwise(dl, (rules.a, rules.y), (walk.sym("A", L), walk.sym("Y")))
-    note = f"ℓ = {loss.text}; SymPy: ∂ℓ/∂a = {sp.sstr(dl, order='none')} (element-wise)"
+    dl = loss.per_unit_at(loss.gradient, dim_symbol(L))
+    dA_L = entrywise(dl, (rules.a, rules.y), (walk.sym("A", L), walk.sym("Y")), net.output_factor)
+    note = f"ℓ = {loss.text}; SymPy: ∂ℓ/∂a = {sp.sstr(loss.gradient, order='none')} (element-wise)"
+    if rules.n in loss.per_unit.free_symbols:
+        given = "" if net.layers[L] is None else f" (= {net.layers[L]} here)"
+        note = f"{note}, with n = n{L}{given}, the number of output units"
     if net.output_factor != 1:  # scale dZ: dA[L] = ∂J/∂A[L], the mean's 1/m written here
-        dA_L = E.Scale(net.output_factor, dA_L)
         note = f"{note}; {net.scale_rule.output_note}"
     walk.step(L, walk.sym("dA", L), dA_L, "loss_gradient", (f"loss:{loss.name}",), note)
     walk.emit(L, "dA", dA_L, Local(("A", L), (), ("A", L), (), f"{_factor(net)}Σ ℓ(A[{L}], Y) with ℓ = {loss.name}",
                                    loss=True, generic=False))
+
+
+def entrywise(expr: sp.Expr, params: tuple[sp.Symbol, ...], args: tuple[E.Expr, ...],
+              factor: sp.Expr = sp.S.One) -> E.Expr:
+    """``factor`` times ``expr`` applied entry by entry to ``args``; a coefficient of ``expr``
+    that is not a whole number (2/n[L] of mse_units, 2/3 at n[L] = 3) stands in front, as a
+    person writes it: (2/n2) (A[2] − Y), not 2 (A[2] − Y) ⊘ n2; ``factor`` outside it."""
+    coeff, rest = expr.as_independent(*params, as_Add=False)
+    if coeff.is_Integer or rest == 1:
+        coeff, rest = sp.Integer(1), expr
+    else:
+        rest = rules.tidy(rest)
+    out: E.Expr = E.Pointwise(rest, params, args)
+    for c in (coeff, factor):  # (1/m) (2/n2) (A[2] − Y): the mean's factor outside the loss's
+        out = out if c == 1 else E.Scale(c, out)
+    return out
+
+
+def terms(net: Network, sym: SymFn) -> E.Expr:
+    """The per-unit terms ℓₖ of every example as an expression over A[L] and Y (J is their sum,
+    times the cost's scale), n bound to n[L]: how a worked example computes J."""
+    loss = net.loss_entry
+    if loss is None:
+        raise InternalError("the per-unit terms of a generic loss were asked for")
+    per = loss.per_unit_at(loss.per_unit, dim_symbol(net.L))
+    return entrywise(per, (rules.a, rules.y), (sym("A", net.L), sym("Y")))
 
 
 def _factor(net: Network) -> str:
@@ -54,10 +83,11 @@ def output_local(net: Network, L: int, activation: tuple[Definition, ...],
 
 def fuse_output(net: Network, act: rules.Activation | None, loss: rules.Loss,
                 sym: SymFn) -> tuple[E.Expr, str] | None:
-    """Try to simplify dZ[L] from ∂ℓ/∂a and the activation; None when nothing simpler comes out."""
+    """Try to simplify dZ[L] from ∂ℓ/∂a and the activation; None when nothing simpler comes out.
+    The result carries the network's output factor (1/m for scale dZ)."""
     a, y, z = rules.a, rules.y, rules.z
     L = net.L
-    dl = loss.gradient
+    dl = loss.per_unit_at(loss.gradient, dim_symbol(L))
     if act is None:
         return None
     args = (sym("A", L), sym("Y"))
@@ -66,13 +96,14 @@ def fuse_output(net: Network, act: rules.Activation | None, loss: rules.Loss,
         if z in gprime.free_symbols:
             return None  # the derivative is not a function of a alone (relu, gelu, ...)
         fused = rules.tidy(sp.factor(sp.cancel(dl * gprime)))
-        if sp.count_ops(fused) >= sp.count_ops(dl) + sp.count_ops(gprime) + 1:
+        core = [e.as_independent(a, y, as_Add=False)[1] for e in (fused, dl)]  # without 2/n[L]
+        if sp.count_ops(core[0]) >= sp.count_ops(core[1]) + sp.count_ops(gprime) + 1:
             return None
         note = (
             f"∂ℓ/∂a · {act.text}′ = ({sp.sstr(dl)}) · ({sp.sstr(gprime)}) "
             f"= {sp.sstr(fused, order='none')} (SymPy cancel)"
         )
-        return E.Pointwise(fused, (a, y), args), note
+        return entrywise(fused, (a, y), args, net.output_factor), note
     # softmax: dzⱼ = aⱼ (∂ℓ/∂aⱼ − Σₖ aₖ ∂ℓ/∂aₖ); fusable when aₖ ∂ℓ/∂aₖ = c yₖ and Σₖ yₖ = 1
     weighted = sp.cancel(a * dl)
     c = sp.cancel(weighted / y)
@@ -83,4 +114,4 @@ def fuse_output(net: Network, act: rules.Activation | None, loss: rules.Loss,
         f"aₖ ∂ℓ/∂aₖ = {sp.sstr(weighted)}, so Σₖ aₖ ∂ℓ/∂aₖ = {sp.sstr(c)} because "
         f"{loss.assumes}; then aⱼ(∂ℓ/∂aⱼ − ({sp.sstr(c)})) = {sp.sstr(fused, order='none')}"
     )
-    return E.Pointwise(fused, (a, y), args), note
+    return entrywise(fused, (a, y), args, net.output_factor), note

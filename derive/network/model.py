@@ -26,7 +26,7 @@ from derive.core.expr import as_sympy, evaluate
 from derive.errors import DeriveError
 from derive.layers.base import Definition
 from derive.limits import FLOAT, Limit, require
-from derive.network.spec import Network, factor_at
+from derive.network.spec import Network, dim_symbol, factor_at
 from derive.network.symbols import SymbolTable
 
 
@@ -80,19 +80,22 @@ def apply_activation(net: Network, layer: int, Z: np.ndarray) -> np.ndarray:
     return np.asarray(act.numpy_forward(Z), dtype=float) * np.ones_like(Z)
 
 
-def numpy_backend(net: Network, m: int | None = None) -> E.NumpyBackend:
+def numpy_backend(net: Network, m: int | None = None, sizes=None) -> E.NumpyBackend:
     """The numpy backend for this network: stand-ins for generic g[l], softmax over its units;
     with ``m``, the number of examples is bound in constants (1/m) and sizes as they are read, so a
-    formula is evaluated as it stands (no rebuilt tree)."""
+    formula is evaluated as it stands (no rebuilt tree); with ``sizes`` (n[0..L], the instance's),
+    so are the network's symbolic sizes (the 2/n[L] of mse_units)."""
     if m is None:
         return E.NumpyBackend(standins(net), unit_axis=net.layout.unit_axis)
-    return _ExamplesBound(standins(net), net.layout.unit_axis, m)
+    dims = {} if sizes is None else {dim_symbol(l): int(s) for l, s in enumerate(sizes)}
+    return _ExamplesBound(standins(net), net.layout.unit_axis, m, dims)
 
 
 class _ExamplesBound(E.NumpyBackend):
-    def __init__(self, standins_: dict, unit_axis: int, m_value: int):
+    def __init__(self, standins_: dict, unit_axis: int, m_value: int, dims: dict):
         super().__init__(standins_, unit_axis=unit_axis)
         self._m = m_value
+        self._dims = dims
         self._numbers: dict = {}  # constant -> float (a formula has few distinct constants)
 
     def number(self, value) -> float:
@@ -100,7 +103,7 @@ class _ExamplesBound(E.NumpyBackend):
             return self._numbers[value]
         except KeyError:
             v = as_sympy(value)
-            out = self._numbers[value] = factor_at(v, self._m) if v.free_symbols else float(v)
+            out = self._numbers[value] = factor_at(v, self._m, self._dims) if v.free_symbols else float(v)
             return out
 
     def size(self, d) -> int:
@@ -175,7 +178,7 @@ def penalty(net: Network, params: dict, m_value: int) -> np.ndarray:
 def loss_cost(net: Network, cache: dict, Y: np.ndarray) -> np.ndarray:
     """The data part of J: (1/m) Σ ℓ or Σ ℓ, without any penalty."""
     A = cache["A", net.L]
-    per = np.asarray(loss_or_standin(net).numpy_per_unit(A, Y), dtype=float)
+    per = loss_or_standin(net).numpy_terms(A, Y, net.layout.unit_axis)
     total = np.sum(per, axis=(-2, -1))
     if net.cost_is_mean:
         total = total / example_count(net, Y)
@@ -279,14 +282,17 @@ def _sizes_text(n) -> str:
 
 
 def random_targets(net: Network, rng: np.random.Generator, n_out: int, m: int) -> np.ndarray:
-    """Targets in the loss's own domain: for ce each example's sum to 1 (Dirichlet), for bce in
-    (0.05, 0.95), else normal."""
+    """Targets in the loss's own domain (its catalogue ``targets``): a distribution per example
+    (Dirichlet: ce), one-hot labels, probabilities in (0.05, 0.95) (bce), else normal."""
     shape = net.layout.batch(n_out, m)
-    loss = net.loss
-    if loss == "ce":
-        Y = rng.dirichlet(np.ones(n_out), size=m)  # m × n_out, each row sums to 1
+    kind = net.loss_entry.targets if net.loss_entry is not None else "real"
+    if kind in ("distribution", "one_hot"):
+        if kind == "distribution":
+            Y = rng.dirichlet(np.ones(n_out), size=m)  # m × n_out, each row sums to 1
+        else:
+            Y = np.eye(n_out)[rng.integers(0, n_out, size=m)]  # m × n_out, one 1 per row
         return Y.T.copy() if net.layout.columns else Y
-    if loss == "bce":
+    if kind == "probability":
         return rng.uniform(0.05, 0.95, size=shape)
     return rng.normal(0.0, 1.0, size=shape)
 

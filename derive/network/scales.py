@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import sympy as sp
@@ -56,7 +57,8 @@ SCALE_RULES: dict[str, CostScale] = {
 SCALES = tuple(SCALE_RULES)
 
 
-def factor_at(factor, m_value: int) -> float:
+def factor_at(factor, m_value: int, dims: Mapping[sp.Symbol, int] | None = None) -> float:
     """A scalar factor (1/m, λ/m, 1) as a float for ``m_value`` examples, a symbolic λ at
-    :data:`LAMBDA_STANDIN`."""
-    return float(sp.sympify(factor).subs({m: m_value, LAMBDA: LAMBDA_STANDIN}))
+    :data:`LAMBDA_STANDIN`, and the symbolic sizes n[l] at ``dims`` (n2 → 3: the 2/n[L] of
+    mse_units)."""
+    return float(sp.sympify(factor).subs({m: m_value, LAMBDA: LAMBDA_STANDIN, **(dims or {})}))

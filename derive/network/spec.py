@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import sympy as sp
 
 from derive.catalogue import rules
+from derive.core.names import dim_symbol as dim_symbol  # re-exported: n[l], a symbolic size
 from derive.core.names import m as m  # re-exported: the number of examples
 from derive.core.names import scalar_text
 from derive.errors import DeriveError, SpecError
@@ -50,13 +50,6 @@ CONVENTIONS = tuple(LAYOUTS)
 
 
 L2_KEYS = ("l2", "l2_form", "l2_layers")  # a spec's L2 keys (TOML, JSON, Python)
-
-
-
-@functools.cache
-def dim_symbol(layer: int) -> sp.Symbol:
-    """The symbolic size n[l] (made once per layer: shapes ask for it thousands of times)."""
-    return sp.Symbol(f"n{layer}", positive=True, integer=True)
 
 
 @dataclass(frozen=True, init=False)

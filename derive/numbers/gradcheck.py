@@ -365,7 +365,7 @@ def _require_finite_instance(net: Network, instance: model.Instance) -> None:
                     raise DeriveError(f"entry {entry(i)} of {base}[{l}] is {value[i]} at these "
                                       "values (beyond float64): give smaller values")
         A = cache["A", net.L]
-        per = np.asarray(model.loss_or_standin(net).numpy_per_unit(A, instance.Y), dtype=float)
+        per = model.loss_or_standin(net).numpy_terms(A, instance.Y, net.layout.unit_axis)
         per = np.broadcast_to(per, A.shape)
     if not np.all(np.isfinite(per)):
         i = entry_index(~np.isfinite(per))

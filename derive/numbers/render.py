@@ -26,6 +26,7 @@ from derive.core import expr as E
 from derive.core.expr import as_sympy
 from derive.core.matrix import transpose_latex
 from derive.core.printing import to_latex, to_text
+from derive.network.spec import dim_symbol
 from derive.network.spec import m as m_symbol
 from derive.render.latex import escape
 
@@ -70,21 +71,25 @@ def matrix_latex(v: np.ndarray, digits: int = 6) -> str:
 
 
 # -- substitution --------------------------------------------------------------------------------
-def _placeholders(expr: E.Expr, m: int, table: list):
-    """The expression with each symbol replaced by a placeholder symbol ``⟨i⟩`` and m by its value."""
+def _placeholders(expr: E.Expr, shown: dict, table: list):
+    """The expression with each symbol replaced by a placeholder symbol ``⟨i⟩``, and m (and the
+    sizes n[l]) in factors by a symbol that prints their value (``shown``)."""
     if isinstance(expr, E.Sym):
         table.append(expr)
         return E.Sym(f"⟨{len(table) - 1}⟩", None, expr.shape)
     if isinstance(expr, E.Scale):
-        factor = as_sympy(expr.factor).subs(m_symbol, sp.Symbol(str(m)))
-        return E.map_children(expr, lambda c: _placeholders(c, m, table), factor=factor)
-    return E.map_children(expr, lambda c: _placeholders(c, m, table))
+        factor = as_sympy(expr.factor).subs(shown)
+        return E.map_children(expr, lambda c: _placeholders(c, shown, table), factor=factor)
+    return E.map_children(expr, lambda c: _placeholders(c, shown, table))
 
 
-def substituted(expr: E.Expr, env: dict, m: int, latex: bool = False) -> str:
-    """``expr`` printed with the numbers of ``env`` in place of its symbols."""
+def substituted(expr: E.Expr, env: dict, m: int, latex: bool = False, sizes=None) -> str:
+    """``expr`` printed with the numbers of ``env`` in place of its symbols (m and, given
+    ``sizes``, each n[l] of a factor by its value: the 2/n[L] of mse_units)."""
     table: list = []
-    shown = _placeholders(expr, m, table)
+    values = {m_symbol: sp.Symbol(str(m))}
+    values.update({dim_symbol(l): sp.Symbol(str(s)) for l, s in enumerate(sizes or ()) if s is not None})
+    shown = _placeholders(expr, values, table)
     s = to_latex(shown) if latex else to_text(shown)
     for i, sym in enumerate(table):
         value = np.asarray(env[sym.key], dtype=float)
@@ -105,10 +110,10 @@ def substituted(expr: E.Expr, env: dict, m: int, latex: bool = False) -> str:
 
 
 # -- text ----------------------------------------------------------------------------------------
-def text_step(step, env: dict, m: int) -> str:
+def text_step(step, env: dict, m: int, sizes=None) -> str:
     pad = " " * len(step.name)
     lines = [step.formula_text]
-    lines.append(f"{pad} = {substituted(step.expr, env, m)}")
+    lines.append(f"{pad} = {substituted(step.expr, env, m, sizes=sizes)}")
     lines.append(f"{pad} = {matrix_text(step.value)}")
     return "\n".join(lines)
 
@@ -124,7 +129,7 @@ def render_text(w) -> str:
         if s.source == "derivation" and not backward_started:
             out += ["", "Backward pass (the derivation's formulas, each proven by `derive backward`)"]
             backward_started = True
-        out.append(text_step(s, env, w.m))
+        out.append(text_step(s, env, w.m, w.network.layers))
     if w.warnings:
         out += ["", "Warnings"]
         out += [f"  ! {x.message}" for x in w.warnings]
@@ -195,7 +200,7 @@ def render_latex(w, title: str = "Worked example") -> str:
         lhs = s.formula_latex
         out.append(r"\[ \begin{aligned}")
         out.append(rf"  {lhs} \\")
-        out.append(rf"  &= {substituted(s.expr, env, w.m, latex=True)} \\")
+        out.append(rf"  &= {substituted(s.expr, env, w.m, latex=True, sizes=w.network.layers)} \\")
         out.append(rf"  &= {matrix_latex(s.value)}")
         out.append(r"\end{aligned} \]")
     if w.warnings:
@@ -215,7 +220,7 @@ def to_dict(w, report=None) -> dict:
         item = {
             "name": s.code if s.key[0] != "gp" else f"g{s.key[1]}'(Z{s.key[1]})",
             "label": s.name, "formula": s.formula_text, "formula_latex": s.formula_latex,
-            "substituted": substituted(s.expr, env, w.m), "value": s.value.tolist(),
+            "substituted": substituted(s.expr, env, w.m, sizes=w.network.layers), "value": s.value.tolist(),
             "source": s.source,
         }
         c = checks.get(s.key)  # with a report, every step has its check

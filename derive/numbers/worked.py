@@ -30,8 +30,9 @@ from derive.core import expr as E
 from derive.core.expr import as_sympy
 from derive.core.printing import to_latex, to_text
 from derive.engine.backward import Derivation, derive
-from derive.engine.values import bind_m
+from derive.engine.values import bind_m, env_sizes
 from derive.errors import DeriveError, InternalError, SpecError
+from derive.layers import loss as loss_layer
 from derive.limits import Limit, require
 from derive.network import model
 from derive.network.spec import Network
@@ -244,9 +245,8 @@ def plan(net: Network, d: Derivation) -> list[PlanStep]:
     for l in range(1, net.L + 1):
         for target, definition in model.definitions(net, l):
             out.append((target.key, target, definition, "forward model", ()))
-    loss = _loss(net)
-    per = E.Pointwise(loss.per_unit, (rules.a, rules.y), (T["A", net.L], T["Y"]))
-    J: E.Expr = E.Sum(per, None)
+    _loss(net)  # a worked example needs a concrete loss
+    J: E.Expr = E.Sum(loss_layer.terms(net, lambda base, l=None: T[base, l]), None)
     if net.cost_factor != 1:
         J = E.Scale(net.cost_factor, J)
     out.append((("J", None), E.Sym("J", None, (sp.Integer(1), sp.Integer(1))), J, "forward model", ()))
@@ -284,7 +284,7 @@ def evaluate_step(net: Network, key, expr_: E.Expr, env: dict, m: int) -> np.nda
         if key[0] == "A" and _activation(net, key[1]).kind == "softmax":
             return model.apply_activation(net, key[1], env[("Z", key[1])])
         backend = E.NumpyBackend(model.standins(net))
-        out = E.evaluate(bind_m(expr_, m), env, backend)
+        out = E.evaluate(bind_m(expr_, m, env_sizes(net, env)), env, backend)
         return np.asarray(out, dtype=float)
 
 
@@ -351,7 +351,7 @@ def teacher_warnings(w: Worked) -> list[Warning_]:
         y = float(Y[outside][0])
         edge = hi if y > hi else lo
         loss = _loss(net)
-        floor = float(loss.per_unit.subs({rules.a: edge, rules.y: y}))
+        floor = float(loss.per_unit_at(loss.per_unit, net.dim(L)).subs({rules.a: edge, rules.y: y}))
         out.append(Warning_("target_range", (
             f"the target y = {_g(y)} lies outside the range ({_g(lo)}, {_g(hi)}) of {act.name} on "
             f"the output layer: A[{L}] can never reach it, and this example's loss stays above "

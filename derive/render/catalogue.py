@@ -44,7 +44,7 @@ def render() -> str:
         )
     out += [
         "",
-        "## Losses (per example: the sum over output units of ℓ(a, y))",
+        "## Losses (per example: the sum over output units of ℓ(a, y); n is the number of output units n[L])",
         "",
         "| name | aliases | ℓ(a, y) | ∂ℓ/∂a (SymPy) | usual output | assumes |",
         "|---|---|---|---|---|---|",
