@@ -134,3 +134,34 @@ def test_logreg_w_is_a_column():
 def test_bindings_override_a_dialect_name():
     v = check("dx = dout.dot(w.T)", ROWS, names={"w": "W[2]", "dout": "dZ[2]", "dx": "dA[1]"})
     assert v.verdict == "correct" and v.target == "dA[1]"
+
+
+NETWORK2_CE = Network(layers=[4, 5, 3], activations=["sigmoid"] * 2, loss="bce")
+NETWORK2_QUAD = Network(layers=[4, 5, 3], activations=["sigmoid"] * 2, loss="half_mse")
+
+
+@pytest.mark.parametrize("net", [NETWORK2_CE, NETWORK2_QUAD])
+@pytest.mark.parametrize("call", ["(self.cost).delta(zs[-1], activations[-1], y)",
+                                  "self.cost.delta(zs[-1], activations[-1], y)"])
+def test_network2_cost_delta_is_read_per_the_loss(net, call):
+    # network2.py: CrossEntropyCost.delta is a - y, QuadraticCost.delta (a - y) * σ'(z); each is
+    # dZ[L] for its own loss, by autograd
+    text = f"delta = {call}"
+    v = check(text, net)
+    assert v.verdict == "correct" and v.dialect == "nielsen", v.message
+    assert agrees(text, net.replace(scale="sum"))
+    assert any(("QuadraticCost" if net.loss == "half_mse" else "CrossEntropyCost") in n
+               for n in v.notes)
+
+
+def test_network2_cost_delta_wrong_uses_and_unknown_losses():
+    # the quadratic delta on a tanh network is still (a - y) σ'(z): not dZ[L] there
+    tanh = Network(layers=[4, 5, 3], activations=["tanh"] * 2, loss="half_mse")
+    assert check("delta = (self.cost).delta(zs[-1], activations[-1], y)", tanh).verdict \
+        == "not_equivalent"
+    # the quadratic delta of the wrong layer's z: wrong
+    assert check("delta = (self.cost).delta(zs[-2], activations[-1], y)",
+                 NETWORK2_QUAD).verdict in ("shape_error", "not_equivalent")
+    v = check("delta = (self.cost).delta(zs[-1], activations[-1], y)",
+              Network(layers=[4, 5, 3], activations=["sigmoid"] * 2))
+    assert v.verdict == "parse_error" and "cost class" in v.message

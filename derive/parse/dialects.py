@@ -70,7 +70,7 @@ DIALECTS: dict[str, Dialect] = {d.key: d for d in (
         "nielsen", "Nielsen's network.py",
         (Reading("network.py", {"x": "X", "y": "Y"}),),
         marks=frozenset({"nabla_w", "nabla_b", "nabla_W", "activations", "zs", "self.weights",
-                         "self.biases", "self.cost_derivative"}),
+                         "self.biases", "self.cost_derivative", "self.cost.delta"}),
         one_example=True,
         notes=("nielsen: backprop(x, y) is one example (m = 1); its l counts layers from the "
                "output (nabla_w[-l] is dW[L-l+1]), read here as the course's layer l",)),
@@ -90,7 +90,11 @@ LISTS = {"nabla_w": ("dW", 1), "nabla_b": ("db", 1), "nabla_W": ("dW", 1),
 # Dicts keyed by a name: grads['W1'] is dW[1] (a gradient of the key, unless the key is one).
 DICTS = {"grads": True, "params": False, "self.params": False, "parameters": False,
          "cache": False}
-FUNCS = {"self.cost_derivative": "np.subtract"}  # Nielsen's quadratic cost: a - y
+# Nielsen's functions: network.py's quadratic cost_derivative(a, y) is a - y; network2.py's
+# (self.cost).delta(z, a, y) is its cost class's delta, read per the network's loss
+# (derive.parse.walker.Walker.cost_delta: cross-entropy a - y, quadratic (a - y) ⊙ σ′(z))
+FUNCS = {"self.cost_derivative": "np.subtract", "self.cost.delta": "_nd"}
+COST_DELTA = re.compile(r"\(\s*self\.cost\s*\)\s*\.\s*delta|self\.cost\.delta")
 COMPOUND = re.compile(
     r"(self\.[A-Za-z_]\w*|[A-Za-z_]\w*)\s*\[\s*(?:'(\w+)'|\"(\w+)\"|(-?\s*(?:\d+|l(?:\s*[-+]\s*\d+)?)))\s*\]")
 _SELF = re.compile(r"self\.[A-Za-z_]\w*")
@@ -130,6 +134,7 @@ def compounds(text: str) -> list[tuple[int, int, str]]:
     out = []
     for mt in COMPOUND.finditer(text):
         out.append((mt.start(), mt.end(), re.sub(r"\s", "", mt.group())))
+    out += [(mt.start(), mt.end(), "self.cost.delta") for mt in COST_DELTA.finditer(text)]
     taken = [(a, b) for a, b, _ in out]
     for mt in _SELF.finditer(text):
         if (mt.group() in FUNCS or mt.group() == "self.reg") \

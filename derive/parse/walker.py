@@ -199,6 +199,8 @@ class Walker:
         f, span, pos, b = node.func, self.span(node), self.pos(node), self.b
         if isinstance(f, ast.Name) and f.id == "_jx":
             return b.juxtapose([(self.ev(a), self.span(a)) for a in node.args], pos)
+        if isinstance(f, ast.Name) and f.id == "_nd":
+            return self.cost_delta(node)
         if isinstance(f, ast.Name) and f.id in self.table:
             entry = self.table[f.id]
             if entry[0] == "act":
@@ -214,6 +216,26 @@ class Walker:
         if isinstance(f, ast.Attribute) and f.attr in METHODS:
             return self.method(node, f.attr, f.value)
         raise self.err("this is not a function a formula may call", node)
+
+    def cost_delta(self, node: ast.Call) -> Value:
+        """Nielsen's network2.py ``(self.cost).delta(z, a, y)``: what its cost class returns for
+        the network's loss (CrossEntropyCost: a − y; QuadraticCost, ½‖a − y‖²: (a − y) ⊙ σ′(z))."""
+        span, pos, b = self.span(node), self.pos(node), self.b
+        (z, a, y), _ = self.args(node, ("z", "a", "y"))
+        loss = b.net.loss
+        if loss not in ("bce", "ce", "half_mse"):
+            raise self.err("(self.cost).delta(z, a, y) is network2.py's cost class: give the "
+                           "network's loss, bce or ce (CrossEntropyCost: a - y) or half_mse "
+                           "(QuadraticCost: (a - y) * sigmoid_prime(z))", node)
+        diff = b.add(self.ev(a), self.ev(y), span, pos, minus=True)
+        if loss != "half_mse":
+            b.note(f"{b.src(span)} read as CrossEntropyCost.delta: a - y (the loss is {loss})")
+            return diff
+        b.note(f"{b.src(span)} read as QuadraticCost.delta: (a - y) ⊙ σ′(z) (the loss is "
+               "half_mse)")
+        prime = b.activation(Name("act", "sigmoid", prime=True, act=activation_name(
+            "sigmoid").act), None, self.ev(z), span, pos)
+        return b.elementwise(diff, prime, span, pos, op="*")
 
     def method(self, node: ast.Call, attr: str, obj: ast.expr) -> Value:
         span, pos = self.span(node), self.pos(node)
