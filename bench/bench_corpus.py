@@ -45,7 +45,8 @@ that uses a wrong one (``uses_wrong``) counts as wrong.
 Two protocols, two rates: (1) each item alone, as above; (2) after a parse error that lists
 unknown names, one retry binding exactly those names from the item's ``names`` annotation (and
 its left side to the item's target), where it gives a quantity (``A[2]``, ``dZ[1]``,
-``W[1].T``, X, Y, m): the user following the error's advice (``--bind``). The misses are those
+``W[1].T``, X, Y, m) or a formula derive reads (``g[2]'(Z[2])``): the user following the
+error's advice (``--bind``). The misses are those
 of protocol 2 (bench/corpus_report.py prints the table).
 """
 
@@ -71,6 +72,7 @@ from bench.corpus_report import _short as _short  # noqa: E402
 from bench.corpus_report import cause_of as cause_of  # noqa: E402
 from bench.corpus_report import rates as rates  # noqa: E402
 from bench.corpus_report import report as report  # noqa: E402
+from bench.corpus_report import retry_bindings as retry_bindings  # noqa: E402
 
 CORPUS = ROOT / "tests" / "data" / "corpus"
 BASELINE = Path(__file__).resolve().parent / "corpus_baseline.json"
@@ -398,35 +400,11 @@ def _run(item: dict, caps: dict, result: dict) -> None:
     else:
         got = _check(item, network, kwargs, caps)
         result.update(got, right=is_right(item, got))
-        bound = retry_bindings(item, got, caps)
+        bound = retry_bindings(item, got, caps, network)
         if bound:  # the user follows the error's advice (--bind): the second protocol
             again = _check(item, network, {**kwargs, caps["bind"]: {
                 **kwargs.get(caps["bind"], {}), **bound}}, caps)
             result["retry"] = {**again, "bound": bound, "right": is_right(item, again)}
-
-
-# -- the second protocol: binding the names an error lists -----------------------------------------
-UNKNOWN = re.compile(r"unknown name '([^']*)'|unknown names ([^:]*):")
-QUANTITY = re.compile(r"d?[WbZA]\[\d+\](\.T)?|X|Y|m")
-
-
-def retry_bindings(item: dict, got: dict, caps: dict) -> dict:
-    """After a parse error that lists unknown names, the names to bind on a retry: exactly those
-    names, from the item's ``names`` annotation, where it gives a quantity (``A[2]``, ``dZ[1]``,
-    ``W[1].T``, X, Y, m); {} when there is nothing to retry (a function, no binding in derive,
-    no such error, no such annotation)."""
-    if item["kind"] != "formula" or not caps["bind"] or got["verdict"] != "parse_error":
-        return {}
-    match = UNKNOWN.search((got["message"] or "").splitlines()[0] if got["message"] else "")
-    if match is None:
-        return {}
-    listed = [match.group(1)] if match.group(1) else [n.strip() for n in match.group(2).split(",")]
-    names = dict(item.get("names") or {})
-    left = re.match(r"\s*([A-Za-z_]\w*)\s*[-+]?=", textwrap.dedent(item.get("text") or ""))
-    if left and left.group(1) not in names and isinstance(item["target"], str):
-        names[left.group(1)] = item["target"]  # the left side names the item's target
-    return {n: names[n] for n in listed
-            if isinstance(names.get(n), str) and QUANTITY.fullmatch(names[n].strip())}
 
 
 # -- all items ---------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import sys
+import textwrap
 from collections import Counter
 
 WRONG = ("not_equivalent", "shape_error")
@@ -174,3 +175,43 @@ def _short(message: str) -> str:
 
 
 __all__ = ["CAUSES", "COLUMNS", "PROTOCOLS", "WRONG", "cause_of", "rates", "report", "with_retry"]
+
+
+# -- the second protocol: binding the names an error lists -----------------------------------------
+UNKNOWN = re.compile(r"unknown name '([^']*)'|unknown names ([^:]*):")
+QUANTITY = re.compile(r"d?[WbZA]\[\d+\](\.T)?|X|Y|m")
+
+
+def retry_bindings(item: dict, got: dict, caps: dict, network=None) -> dict:
+    """After a parse error that lists unknown names, the names to bind on a retry: exactly those
+    names, from the item's ``names`` annotation, where it gives a quantity (``A[2]``, ``dZ[1]``,
+    ``W[1].T``, X, Y, m) or a formula derive reads over the item's network (``g[2]'(Z[2])``,
+    ``sigmoid_prime(Z[1])``: derive reads a binding's formula with its own parser); {} when
+    there is nothing to retry (a function, no binding in derive, no such error, no such
+    annotation)."""
+    if item["kind"] != "formula" or not caps["bind"] or got["verdict"] != "parse_error":
+        return {}
+    match = UNKNOWN.search((got["message"] or "").splitlines()[0] if got["message"] else "")
+    if match is None:
+        return {}
+    listed = [match.group(1)] if match.group(1) else [n.strip() for n in match.group(2).split(",")]
+    names = dict(item.get("names") or {})
+    left = re.match(r"\s*([A-Za-z_]\w*)\s*[-+]?=", textwrap.dedent(item.get("text") or ""))
+    if left and left.group(1) not in names and isinstance(item["target"], str):
+        names[left.group(1)] = item["target"]  # the left side names the item's target
+    return {n: names[n] for n in listed if isinstance(names.get(n), str) and (
+        QUANTITY.fullmatch(names[n].strip()) or is_formula(names[n], network))}
+
+
+def is_formula(value: str, network) -> bool:
+    """Whether derive reads ``value`` as a formula over ``network`` (a binding it accepts)."""
+    if network is None:
+        return False
+    from derive.errors import DeriveError
+    from derive.parse import parse_expression
+
+    try:
+        parse_expression(value, network)
+    except DeriveError:
+        return False
+    return True

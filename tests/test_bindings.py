@@ -170,3 +170,36 @@ def test_an_unknown_name_error_lists_every_unknown_name_and_how_to_bind_them():
     # an unknown function is not a quantity to bind: it says what is known
     v = check("dZ1 = foo(Z1) * h", TWO)
     assert v.message.startswith("unknown name 'foo'; known: X, Y")
+
+
+# -- a binding's value written as a formula (issue 12): read by derive's parser, never eval'd -----
+FORMULA_BOUND = [  # (formula, bindings, network, right?) on a tanh hidden layer
+    ("dZ1 = np.dot(W2.T, dZ2) * sp", {"sp": "g[1]'(Z[1])"}, True),
+    ("dZ1 = np.dot(W2.T, dZ2) * sp", {"sp": "tanh_prime(Z[1])"}, True),
+    ("dZ1 = np.dot(W2.T, dZ2) * sp", {"sp": "1 - A1**2"}, True),
+    ("dZ1 = np.dot(W2.T, dZ2) * sp", {"sp": "sigmoid_prime(Z[1])"}, False),
+    ("dZ1 = np.dot(W2.T, dZ2) * sp", {"sp": "1 - A1"}, False),
+    (r"dZ^{[1]} = W^{[2]T} dZ^{[2]} \odot sp", {"sp": r"1 - (A^{[1]})^2"}, True),
+    ("dZ1 = np.dot(W2.T, dZ2) * sp", {"sp": "g[2]'(Z[1])"}, False),
+]
+TANH = Network(layers=[3, 4, 2], activations=["tanh", "sigmoid"], loss="bce")
+
+
+@pytest.mark.parametrize("text,names,right", FORMULA_BOUND)
+def test_a_binding_may_be_a_formula(text, names, right):
+    v = check(text, TANH, names=names)
+    assert (v.verdict == "correct") is right, v.message
+    assert agrees(text, TANH, names) is right  # autograd decides, not derive
+    assert f"bound names: sp as {names['sp']}" in v.notes
+
+
+def test_a_formula_binding_that_does_not_read_names_the_binding(monkeypatch):
+    import builtins
+
+    def trap(*a, **k):
+        raise AssertionError("eval called")
+    monkeypatch.setattr(builtins, "eval", trap)
+    v = check("dZ1 = np.dot(W2.T, dZ2) * sp", TANH, names={"sp": "__import__('os')"})
+    assert v.verdict == "parse_error" and v.message.startswith("binding sp=\"__import__")
+    with pytest.raises(ParseError, match="binding sp='foo\\(Z1\\)': unknown name 'foo'"):
+        parse_expression("sp", TANH, names={"sp": "foo(Z1)"})

@@ -36,7 +36,7 @@ from derive.errors import ParseError, ShapeMismatch
 from derive.network.spec import Network
 from derive.parse import latex as _latex
 from derive.parse import text as _text
-from derive.parse.bindings import Bindings, binding, read_bindings
+from derive.parse.bindings import Bindings, Formula, binding, is_quantity, read_bindings
 from derive.parse.build import Builder, Const, OnesVec, Value, check_tree_depth
 from derive.parse.dialects import DIALECTS as _DIALECTS
 from derive.parse.dialects import Dialect, Reading, bindings_for, detect
@@ -257,13 +257,34 @@ def _first_out_of_range(text: str, net: Network, syn: str, layer: int | None,
     return None
 
 
+def _formulas(names: Mapping[str, Expr | str] | None, net: Network,
+              layer: int | None) -> Mapping[str, object] | None:
+    """The bindings with each value that is a formula, not a quantity (``sp="g[2]'(Z[2])"``,
+    ``"sigmoid_prime(Z[2])"``), read by derive's own parser over the same network (never
+    evaluated); a formula that does not read is a ParseError naming the binding."""
+    if not isinstance(names, Mapping):
+        return names
+    out: dict[str, object] = {}
+    for ident, value in names.items():
+        if isinstance(value, str) and not is_quantity(value) and value.strip():
+            try:
+                expr = parse_expression(value, net, "auto", layer)
+            except ParseError as exc:
+                raise ParseError(f"binding {ident}={value!r}: {exc.message}", None,
+                                 None) from None
+            out[ident] = Formula(value.strip(), expr)
+        else:
+            out[ident] = value
+    return out
+
+
 def _options(text: str, net: Network, names: Mapping[str, Expr | str] | None,
-             dialect: str | None, reading: str | None) -> _Options:
+             dialect: str | None, reading: str | None, layer: int | None = None) -> _Options:
     """The bindings of each side: the dialect's names (given, or recognised from the names the
     formula writes), then the user's, which win."""
     if dialect is not None and dialect not in DIALECTS:
         raise ParseError(f"unknown dialect {dialect!r}; known: {', '.join(DIALECTS)}", None, None)
-    user = read_bindings(names)
+    user = read_bindings(_formulas(names, net, layer))
     key = dialect if dialect is not None else detect(text, net.L, user)
     d = _DIALECTS.get(key if key is not None else "course")
     if d is None or not (d.shared or any(r.names for r in d.readings)) and d.key != "nielsen":
@@ -294,7 +315,7 @@ def parse_equation(text: str, net: Network, syntax: str = "auto", layer: int | N
     text = _check(text, net)
     eq = _equals(text)
     augmented = _augmented(text, eq)
-    bindings = _options(text, net, names, dialect, reading)
+    bindings = _options(text, net, names, dialect, reading, layer)
 
     def read(b: Builder, syn: str) -> tuple[Sym, Expr]:
         return _read_equation(b, syn, eq, layer, augmented)
@@ -349,6 +370,6 @@ def parse_expression(text: str, net: Network, syntax: str = "auto", layer: int |
     """Read a right side alone (no '='): the expression tree over the network's symbols
     (``names``, ``dialect`` and ``reading`` as for :func:`parse_equation`)."""
     text = _check(text, net)
-    bindings = _options(text, net, names, dialect, reading)
+    bindings = _options(text, net, names, dialect, reading, layer)
     expr, _, _, _ = _parse(text, net, syntax, layer, _read_expression, bindings)
     return expr

@@ -34,7 +34,7 @@ from derive.parse.names import LayerIndex, LayerOutOfRange, Name, parse_layer_in
 
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _VALUE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\[([^\]]*)\])?\s*(\.T|ᵀ|\^T)?\s*")
-RESERVED = frozenset({"np", "numpy", "True", "False", "None", "float", "int", "len", "_jx"})
+RESERVED = frozenset({"np", "numpy", "True", "False", "None", "float", "int", "len", "_jx", "_nd"})
 HINT = "a binding names one such as dA[2], A[l-1], W[1].T, X, Y or m"
 
 
@@ -55,6 +55,21 @@ class Binding:
 
 
 Bindings = Mapping[str, Binding]
+
+
+@dataclass(frozen=True)
+class Formula:
+    """A binding's value given as a formula (``"g[2]'(Z[2])"``), read by derive's parser over
+    the network: the text as given and its expression."""
+
+    text: str
+    expr: E.Expr
+
+
+def is_quantity(value: str) -> bool:
+    """Whether a binding's value is written as one quantity (``dA[2]``, ``W[1].T``, ``m``), not
+    as a formula to read."""
+    return _VALUE.fullmatch(value) is not None
 
 
 def read_bindings(names: Mapping[str, object] | None) -> dict[str, Binding]:
@@ -81,6 +96,8 @@ def binding(ident: str, value: object) -> Binding:
     identifiers: only :func:`read_bindings` checks the key)."""
     if isinstance(value, E.Expr):
         return Binding(ident, value.to_text(), expr=value)
+    if isinstance(value, Formula):
+        return Binding(ident, value.text, expr=value.expr)
     if not isinstance(value, str):
         raise ParseError(f"binding {ident}: the value must be a quantity such as 'dA[2]' or an "
                          f"expression, not {type(value).__name__}", None, None)
@@ -135,4 +152,4 @@ def rebind(e: E.Expr, net: Network, table: SymbolTable, text: str, pos: int) -> 
     return walk(e)
 
 
-__all__ = ["Binding", "Bindings", "binding", "read_bindings", "rebind"]
+__all__ = ["Binding", "Bindings", "Formula", "binding", "is_quantity", "read_bindings", "rebind"]
