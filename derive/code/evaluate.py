@@ -19,10 +19,18 @@ import ast
 import re
 from typing import TYPE_CHECKING, Any
 
+import sympy as sp
+
 from derive.code import values as V
 from derive.core import expr as E
 from derive.errors import DeriveError, ParseError
+from derive.limits import Limit, require
 from derive.parse import parse_expression
+
+MAX_BITS = 1400  # a constant of a snippet: about 420 digits (x = x * x in a loop stops here)
+TERMS = Limit("code.terms", 5_000, "terms", "a snippet whose variables hold shorter formulas",
+              "the terms one variable of a snippet holds, written out (s = s * s in a loop "
+              "doubles them each time)")
 
 if TYPE_CHECKING:
     from derive.code.reader import Frame
@@ -271,8 +279,33 @@ def tensor(frame: Frame, node: ast.AST, suffix: str = "",
         raise error(frame, node, "the expression nests too deeply") from None
     except DeriveError as exc:
         raise at_line(exc, getattr(node, "lineno", frame.line)) from None
+    require(TERMS, _terms(expr), f"line {getattr(node, 'lineno', frame.line)}: the formula "
+                                 f"{text[:40]}{'...' if len(text) > 40 else ''}")
+    number = getattr(expr, "value", None) if isinstance(expr, E.Scalar) else \
+        getattr(expr, "factor", None) if isinstance(expr, E.Scale) else None
+    if number is not None and any(isinstance(p, sp.Integer) and int(p).bit_length() > MAX_BITS
+                                  for p in sp.fraction(number)):
+        raise error(frame, node, "a number too large to compute with")  # x = x * x in a loop
     frame.reader.saw(text, frame, names)
     return V.Tensor(expr)
+
+
+def _terms(expr: E.Expr) -> int:
+    """The nodes of ``expr`` written out as a tree (a shared subtree counted each time it is
+    used), counted over the shared nodes once each (so ``s * s`` doubling costs nothing)."""
+    size: dict[int, int] = {}
+    stack: list[tuple[E.Expr, bool]] = [(expr, False)]
+    while stack:
+        e, done = stack.pop()
+        if id(e) in size:
+            continue
+        kids = e.children()
+        if done or not kids:
+            size[id(e)] = 1 + sum(size[id(c)] for c in kids)
+        else:
+            stack.append((e, True))
+            stack.extend((c, False) for c in kids if id(c) not in size)
+    return size[id(expr)]
 
 
 def _collect(frame: Frame, node: ast.AST, pieces: list, names: dict) -> None:

@@ -258,6 +258,14 @@ class Interpreter(Expressions):
             return v.items()
         raise self.fail(node, f"a loop over {type(v).__name__} is not read")
 
+    def items(self, v, node) -> list:
+        """What ``v`` holds, as a list (for the builtins that take all of it at once): a range
+        is counted as the elements it makes *before* it is made (``sorted(range(10**9))``)."""
+        it = self.iterate(v, node)
+        if isinstance(it, range):
+            self.made(len(it), "a list made of a range")
+        return list(it)
+
     def assign(self, target, value, env: dict) -> None:
         if isinstance(target, ast.Name):
             env[target.id] = value
@@ -410,6 +418,9 @@ class Interpreter(Expressions):
                     self.made(int(np.prod(np.broadcast_shapes(sa, sb))), "an array")
                 except ValueError:
                     pass  # numpy's own message names the shapes
+        if op in (operator.mul, operator.lshift) and _whole(a) and _whole(b) and \
+                abs(a).bit_length() + abs(b).bit_length() > 4096:
+            raise self.fail(node, "this product of whole numbers is too large")
         with np.errstate(all="ignore"):
             return op(a, b)
 
@@ -419,3 +430,7 @@ class Interpreter(Expressions):
 
 
 __all__ = ["ELEMENTS", "NUMPY", "CodeFailure", "Fn", "Interpreter", "Obj", "read_source"]
+
+
+def _whole(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)

@@ -23,6 +23,7 @@ from derive.code.numeric_table import (
     _FLOAT_TYPES,
     _NEW,
     _OUTER,
+    _SAME,
     ELEMENTS,
     NUMPY,
     Builtin,
@@ -104,16 +105,16 @@ def python_builtin(run: Interpreter, name: str, args: list, kwargs: dict, node):
             raise run.fail(node, "len() of a number")
         return len(v)
     if name == "reversed":
-        return list(reversed(list(run.iterate(args[0], node))))
+        return run.items(args[0], node)[::-1]
     if name == "enumerate":
-        items = list(run.iterate(args[0], node))
+        items = run.items(args[0], node)
         run.made(len(items), "a list")
         return [(i, v) for i, v in enumerate(items)]
     if name == "zip":
-        seqs = [list(run.iterate(a, node)) for a in args]
+        seqs = [run.items(a, node) for a in args]
         return [tuple(t) for t in zip(*seqs, strict=False)]
     if name in ("list", "tuple", "sorted"):
-        items = list(run.iterate(args[0], node)) if args else []
+        items = run.items(args[0], node) if args else []
         run.made(len(items), "a list")
         if name == "sorted":
             return sorted(items, reverse=bool(kwargs.get("reverse", False)))
@@ -128,7 +129,7 @@ def python_builtin(run: Interpreter, name: str, args: list, kwargs: dict, node):
                                    "round": round}
         return convert[name](*args)
     if name in ("min", "max", "sum"):
-        items = list(run.iterate(args[0], node)) if len(args) == 1 else args
+        items = run.items(args[0], node) if len(args) == 1 else args
         reduce: dict[str, Any] = {"min": min, "max": max, "sum": sum}
         return reduce[name](items)
     if name == "str":
@@ -169,11 +170,31 @@ def numpy_call(run: Interpreter, name: str, args: list, kwargs: dict, node):
         run.made(_dot_size(np.shape(args[0]), np.shape(args[1])), f"np.{name}")
     elif size == _OUTER:
         run.made(int(np.prod([np.size(a) for a in args])) if args else 0, f"np.{name}")
+    estimate = _result_size(args) if size == _SAME else 0
+    if estimate:  # counted before numpy allocates (np.vstack([x] * 1000))
+        run.made(estimate, f"np.{name}")
     with np.errstate(all="ignore"):
         out = func(*args, **kwargs)
-    if isinstance(out, np.ndarray) and size != _NEW:
-        run.made(out.size, f"np.{name}")
+    if isinstance(out, np.ndarray) and size != _NEW and out.size > estimate:
+        run.made(out.size - estimate, f"np.{name}")
     return out
+
+
+def _result_size(args: list) -> int:
+    """An upper bound, before the call, on the elements an element-wise or joining numpy
+    function returns: the broadcast of its array arguments, or the items of a list it joins."""
+    shapes, joined = [], 0
+    for a in args:
+        if isinstance(a, list | tuple):
+            joined += sum(int(np.size(item)) if isinstance(item, np.ndarray | list | tuple)
+                          else 1 for item in a)
+        elif isinstance(a, np.ndarray | np.generic | int | float):
+            shapes.append(np.shape(a))
+    try:
+        broadcast = int(np.prod(np.broadcast_shapes(*shapes))) if shapes else 0
+    except ValueError:  # shapes that do not broadcast: numpy refuses them itself
+        broadcast = max((int(np.prod(s)) for s in shapes), default=0)
+    return max(broadcast, joined)
 
 
 def require_new(run: Interpreter, n: int, name: str) -> None:
@@ -209,7 +230,7 @@ def container_method(run: Interpreter, owner, name: str, args: list, kwargs: dic
             raise run.fail(node, f".{name}() of a function")
     if isinstance(owner, list):
         if name in ("append", "insert", "extend"):
-            run.made(1 if name != "extend" else len(list(run.iterate(args[0], node))), "a list")
+            run.made(1 if name != "extend" else len(run.items(args[0], node)), "a list")
         if name == "copy":
             run.made(len(owner), "a list")
         return getattr(owner, name)(*args)
