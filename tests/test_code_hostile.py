@@ -68,3 +68,40 @@ def test_hostile_snippet_is_a_problem_with_its_line(problems, key):
     assert found, f"{key}: no problem reported"
     text = " ".join(found)
     assert "line 2" in text or "line 3" in text or "line 4" in text or "limit" in text, text
+
+
+# -- what the summary claims ------------------------------------------------------------------------
+LINEAR = ("def linear_backward(dZ, cache):\n    A_prev, W, b = cache\n    m = A_prev.shape[1]\n"
+          "    dW = 1 / m * np.dot(dZ, A_prev.T)\n    db = 1 / m * np.sum(dZ, axis=1, keepdims=True)\n"
+          "    dA_prev = np.dot(W.T, dZ)\n    return dA_prev, dW, db\n")
+
+
+def test_a_part_that_cannot_be_read_is_not_a_pass():
+    import derive
+
+    net = derive.Network(layers=[3, 4, 2], activations=["relu", "sigmoid"], loss="bce")
+    whole = derive.check_code(LINEAR, net, layer=2)
+    assert whole.verdict == "correct" and whole.exit_code == 0
+    part = derive.check_code(LINEAR + "\ndef other(W):\n    while True:\n        pass\n", net,
+                             layer=2)
+    assert [r.verdict.verdict for r in part.results] == ["correct"] * 3
+    assert part.problems and part.verdict == "parse_error" and part.exit_code == 2
+
+
+def test_a_bug_in_one_function_keeps_the_others(monkeypatch):
+    import derive
+    from derive.code import checking
+
+    real = checking._check_unit
+
+    def buggy(src, functions, fname, *args):
+        if fname == "other":
+            raise ZeroDivisionError("planted")
+        return real(src, functions, fname, *args)
+
+    monkeypatch.setattr(checking, "_check_unit", buggy)
+    net = derive.Network(layers=[3, 4, 2], activations=["relu", "sigmoid"], loss="bce")
+    out = derive.check_code(LINEAR + "\ndef other(W):\n    dW = W\n    return dW\n", net, layer=2)
+    assert [r.name for r in out.results] == ["dW", "db", "dA_prev"]
+    assert out.verdict == "internal_error" and out.exit_code == 3
+    assert any("function other: a bug in derive" in p and "planted" in p for p in out.problems)

@@ -177,7 +177,11 @@ def render_code(result) -> str:
     if not result.results:
         blocks.append("cannot check: no gradient could be read from this code")
     for problem in result.problems:
-        blocks.append(f"note: {problem}")
+        blocks.append(f"not read: {problem}")
+    for note in result.notes:
+        blocks.append(f"note: {note}")
+    if result.results and result.problems and result.verdict == "parse_error":
+        blocks.append("every gradient read is correct, but a part of the code could not be read")
     return "\n".join(blocks)
 
 

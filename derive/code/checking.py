@@ -68,14 +68,23 @@ def check_code(code: str, network: Network | None = None, *, layer: int | None =
         return CodeResult([], (str(exc),))
     generic = dict(loss=loss, convention=convention, scale=scale)
     results: list[GradientResult] = []
-    problems: list[str] = []
+    problems: list[str] = list(src.refused)
+    notes: list[str] = []  # what was read but not checked (dX): not a problem of the code
+    internal = False
     for fname, node in _units(src.tree):
+        where = "the lines outside any function" if fname == MODULE else f"function {fname}"
         try:
             results += _check_unit(src, functions, fname, node, network, layer, bound,
-                                   dialect, generic, problems)
+                                   dialect, generic, problems, notes)
         except ResourceLimit as exc:
             problems.append(str(exc))
-    return CodeResult(results, tuple(problems))
+        except RecursionError:
+            problems.append(f"{where}: nests too deeply to read")
+        except Exception as exc:  # noqa: BLE001 - a bug in derive loses one unit, not the rest
+            internal = True
+            problems.append(f"{where}: a bug in derive stopped the reading "
+                            f"({type(exc).__name__}: {exc}); please report it")
+    return CodeResult(results, tuple(problems), internal, tuple(notes))
 
 
 def _functions(tree: ast.Module) -> dict[str, ast.FunctionDef]:
@@ -120,7 +129,7 @@ def _branch_activations(node) -> list[str]:
 
 
 def _check_unit(src: Source, functions, fname, node, network, layer, names, dialect, generic,
-                problems: list[str]) -> list[GradientResult]:
+                problems: list[str], skipped: list[str]) -> list[GradientResult]:
     roles = _roles(fname, node)
     pin = pinned_activation(fname) if fname != MODULE else None
     branches = _branch_activations(node) if "activation" in roles.values() else []
@@ -171,7 +180,7 @@ def _check_unit(src: Source, functions, fname, node, network, layer, names, dial
     for entry in list(reference.entries.values()):
         gname = entry.name
         if entry.quantity.key == ("dA", 0) and not generic_l:
-            problems.append(f"{_where(fname)}: line {entry.line}: {gname} is dA[0] = dX, the "
+            skipped.append(f"{_where(fname)}: line {entry.line}: {gname} is dA[0] = dX, the "
                             "gradient with respect to the input, which the derivation does not "
                             "compute (no parameter's gradient needs it): not checked")
             continue

@@ -46,20 +46,25 @@ class CodeResult:
 
     results: list[GradientResult] = field(default_factory=list)
     problems: tuple[str, ...] = ()
+    internal: bool = False  # a part of the code hit a bug in derive (named in problems)
+    notes: tuple[str, ...] = ()  # gradients read but not checked (dX, which derive does not derive)
 
     @property
     def verdict(self) -> str:
-        """The summary: ``correct`` if every gradient is; else the worst wrong verdict if any
-        gradient is wrong (one that uses a wrong gradient counts as ``not_equivalent``); else
-        the worst verdict (``parse_error`` when none could be read)."""
+        """The summary: ``correct`` if every gradient is and the whole code was read; else the
+        worst wrong verdict if any gradient is wrong (one that uses a wrong gradient counts as
+        ``not_equivalent``); else ``parse_error`` (nothing wrong, but a part of the code, or all
+        of it, could not be read); ``internal_error`` if a part hit a bug in derive."""
         verdicts = [r.verdict.verdict for r in self.results]
+        if self.internal or "internal_error" in verdicts:
+            return "internal_error"
         if not verdicts:
             return "parse_error"
-        if "internal_error" in verdicts:
-            return "internal_error"
         wrong = [v for v in verdicts if EXIT_CODES[v] == 1]
         if not wrong and any(r.uses_wrong for r in self.results):
             wrong = ["not_equivalent"]  # correct on its own, but computed from a wrong gradient
+        if not wrong and self.problems:
+            return "parse_error"  # what was read is right, but a part could not be read
         return max(wrong or verdicts, key=SEVERITY.__getitem__)
 
     @property
@@ -70,7 +75,8 @@ class CodeResult:
 
     def to_dict(self) -> dict:
         return {"verdict": self.verdict, "results": [r.to_dict() for r in self.results],
-                "problems": list(self.problems)}
+                "problems": list(self.problems), "notes": list(self.notes),
+                "internal": self.internal}
 
     def __iter__(self):
         return iter(self.results)

@@ -63,6 +63,7 @@ class Source:
     text: str
     tree: ast.Module
     offsets: tuple[int, ...]  # offset of each line's start in ``text`` (line 1 at index 0)
+    refused: tuple[str, ...] = ()  # the functions (or lines) left out, and why
 
     def offset(self, line: int, col: int) -> int:
         """The offset in ``text`` of a node position (``col`` as ast gives it: UTF-8 bytes)."""
@@ -106,12 +107,12 @@ def read_source(code: object) -> Source:
                          f"({exc.msg})", None, None) from None
     except (RecursionError, MemoryError, ValueError):
         raise ParseError("the code nests too deeply to read", None, None) from None
-    _whitelist(tree)
+    refused = _whitelist(tree)
     starts, pos = [0], 0
     for line in text.split("\n")[:-1]:
         pos += len(line) + 1
         starts.append(pos)
-    return Source(text, tree, tuple(starts))
+    return Source(text, tree, tuple(starts), refused)
 
 
 def _blank_comments(code: str) -> str:
@@ -145,17 +146,47 @@ def _blank_comments(code: str) -> str:
     return "\n".join(lines)
 
 
-def _whitelist(tree: ast.AST) -> None:
-    """Every node of an allowed type (walked with a queue, not recursion)."""
-    queue: deque[ast.AST] = deque([tree])
+def _whitelist(tree: ast.Module) -> tuple[str, ...]:
+    """Every node of an allowed type (walked with a queue, not recursion). A function (or a
+    method, or a loose statement) holding a refused construct is left out of the tree, and its
+    refusal returned, so the rest of the code is still read; all of it refused is an error."""
+    refused: list[str] = []
+
+    def keep(nodes: list[ast.stmt]) -> list[ast.stmt]:
+        kept = []
+        for n in nodes:
+            message = _refusal(n, skip_body=isinstance(n, ast.ClassDef))
+            if message:
+                refused.append(message)
+                continue
+            if isinstance(n, ast.ClassDef):
+                n.body = keep(n.body) or [ast.Pass(lineno=n.lineno, col_offset=n.col_offset)]
+            kept.append(n)
+        return kept
+
+    tree.body = keep(tree.body)
+    if refused and not any(not isinstance(n, ast.Import | ast.ImportFrom) for n in tree.body):
+        raise ParseError(refused[0], None, None)
+    return tuple(refused)
+
+
+def _refusal(top: ast.AST, skip_body: bool = False) -> str | None:
+    """Why ``top`` cannot be read (its first construct outside :data:`ALLOWED`), or None."""
+    queue: deque[ast.AST] = deque([top])
     while queue:
         node = queue.popleft()
         if not isinstance(node, ALLOWED):
             what = REFUSED.get(type(node), f"the construct {type(node).__name__}")
             line = getattr(node, "lineno", None)
-            raise ParseError(f"line {line}: {what} is not read by derive (it reads assignments, "
-                             "if/for blocks, calls and returns)", None, None)
-        queue.extend(ast.iter_child_nodes(node))
+            where = f" (in {top.name}, left out)" if isinstance(
+                top, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) else ""
+            return (f"line {line}: {what} is not read by derive (it reads assignments, "
+                    f"if/for blocks, calls and returns){where}")
+        children = list(ast.iter_child_nodes(node))
+        if node is top and skip_body and isinstance(node, ast.ClassDef):
+            children = [c for c in children if c not in node.body]
+        queue.extend(children)
+    return None
 
 
 __all__ = ["DEPTH", "LENGTH", "LINES", "Source", "one_line", "read_source"]
