@@ -181,6 +181,11 @@ def l2_of(reg: dict) -> dict:
     factor (½ with 1/m: the course's λ/(2m); ½ without: CS231n's half; 1: plain) or its name;
     {} for a form derive does not have (λ/m Σ‖W‖²)."""
     form = reg.get("form") if reg.get("form") in ("course", "half", "plain") else None
+    if form is None and isinstance(reg.get("factor"), str):  # LaTeX's "lambda/2", "lambda/(2m)"
+        form = {"lambda/2": "half", "lambda/(2m)": "course", "lambda": "plain"}.get(
+            reg["factor"].replace(" ", ""))
+        if form is not None and reg.get("strength") is None:
+            return {"l2": True, "l2_form": form}  # a symbolic λ, as the formulas write it
     if form is None:
         factor, per_m = reg.get("factor"), reg.get("per_m")
         form = {(0.5, True): "course", (0.5, False): "half", (1.0, False): "plain"}.get(

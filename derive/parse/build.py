@@ -337,6 +337,12 @@ class Builder(Resolver):
                              pos)
         layer = self._activation_layer(index, arg, pos)
         act = name.act if name.act is not None else self.net.activation(layer)
+        written = self.text[span[0]:span[0] + 6]
+        if act is not None and act.name == "sigmoid" and self.net.activation(layer) is None \
+                and written.startswith(("σ", "\\sigma")):  # textbooks' σ for any activation
+            act = None
+            self.note(f"σ read as layer {layer}'s activation g (its activation is not given: "
+                      "textbooks write σ for any activation)")
         if act is not None and act.kind == "softmax":
             raise self.error(
                 f"layer {layer}'s activation is softmax, which is not element-wise: "

@@ -27,17 +27,17 @@ from __future__ import annotations
 
 import sympy as sp
 
-from derive.core import expr as E
 from derive.network.spec import m
 from derive.parse.build import Builder, OnesVec, Span, Value
-from derive.parse.latex_names import NameMixin
-from derive.parse.latex_tokens import FUNC_CMDS, NAME_CMDS, PRODUCTS, Tok, tokenize
+from derive.parse.latex_calculus import CalculusMixin
+from derive.parse.latex_names import MACRO
+from derive.parse.latex_tokens import FUNC_CMDS, GREEK, HATS, NAME_CMDS, PRODUCTS, Tok, tokenize
 from derive.parse.names import check_number
 
 __all__ = ["parse", "tokenize"]
 
 
-class _Parser(NameMixin):
+class _Parser(CalculusMixin):
     """The grammar (module docstring), over the levels below it (derive.parse.latex_tokens)."""
 
     # -- grammar ----------------------------------------------------------------------------
@@ -90,7 +90,10 @@ class _Parser(NameMixin):
     def factor(self) -> tuple[Value, Span]:
         self.enter()
         t = self.peek()
-        if t.kind == "word" or (t.kind == "cmd" and t.text in NAME_CMDS | set(FUNC_CMDS)):
+        self.unbrace()
+        t = self.peek()
+        if t.kind == "word" or (t.kind == "cmd" and (t.text in NAME_CMDS | set(FUNC_CMDS) | set(
+                GREEK) | HATS or MACRO.fullmatch(t.text))):
             v, span = self.name()
         else:
             v, span = self.atom()
@@ -118,6 +121,8 @@ class _Parser(NameMixin):
                 return self.sum(t)
             if t.text == "partial":
                 return self.partial(t)
+            if t.text == "nabla":
+                return self.nabla(t)
             if t.text == "ones":
                 return OnesVec(False, self.b.src((t.start, t.end))), (t.start, t.end)
             if t.text == "lambda":  # the L2 strength
@@ -148,84 +153,6 @@ class _Parser(NameMixin):
                 raise self.err("division by zero", slash)
             end = den.end
         return self.b.const(value, (t.start, end), t.start), (t.start, end)
-
-    # -- fractions, sums, ∂ -------------------------------------------------------------------
-    def is_dL(self) -> int:
-        """Tokens of a derivative numerator (∂L, dL, ∂J, ∂\\mathcal{L}, d\\ell) at the cursor."""
-        a, b_, c = self.peek(), self.peek(1), self.peek(2)
-        if a.kind == "word" and a.text in ("dL", "dJ"):
-            return 1
-        if a.kind == "word" and a.text == "d" and b_.kind == "word" and b_.text in ("L", "J"):
-            return 2
-        if (a.kind == "cmd" and a.text == "partial") or (a.kind == "word" and a.text == "d"):
-            if b_.kind == "word" and b_.text in ("L", "J") or b_.text == "ell":
-                return 2
-            if b_.text == "mathcal" and c.text == "{":
-                return 5
-        return 0
-
-    def frac(self, t: Tok) -> tuple[Value, Span]:
-        if self.peek().text == "{":
-            save = self.i
-            self.next()
-            n = self.is_dL()
-            if n and self.toks[self.i + n].text == "}":
-                self.i += n + 1
-                if self.next().text != "{":
-                    raise self.err("\\frac needs two {groups}", t)
-                q, _ = self.derivative_denominator(t)
-                close = self.expect("}")
-                span = (t.start, close.end)
-                return self.b.gradient_of(q, span, t.start), span
-            self.i = save
-        num, _ = self.group(t)
-        den, dspan = self.group(t)
-        span = (t.start, dspan[1])
-        if isinstance(num, E.Expr) and isinstance(den, E.Expr):
-            self.b.note(f"{self.b.src(span)} of two matrices read element-wise (⊘)")
-        return self.b.divide(num, den, span, t.start), span
-
-    def derivative_denominator(self, t: Tok) -> tuple[Value, Span]:
-        u = self.peek()
-        if u.kind == "cmd" and u.text == "partial":
-            self.next()
-            return self.factor()
-        if u.kind == "word" and u.text.startswith("d") and len(u.text) > 1:
-            self.next()
-            rest = Tok("word", u.text[1:], u.start + 1, u.end, False)
-            self.toks.insert(self.i, rest)
-            return self.factor()
-        if u.kind == "word" and u.text == "d":
-            self.next()
-            return self.factor()
-        raise self.err("below a derivative's bar write ∂Z^{[1]} or dZ_1", u)
-
-    def partial(self, t: Tok) -> tuple[Value, Span]:
-        self.i -= 1
-        n = self.is_dL()
-        if not n:
-            raise self.err("∂ is read as \\partial L / \\partial Q", t)
-        self.i += n
-        self.expect("/")
-        q, qspan = self.derivative_denominator(t)
-        span = (t.start, qspan[1])
-        return self.b.gradient_of(q, span, t.start), span
-
-    def sum(self, t: Tok) -> tuple[Value, Span]:
-        for _ in range(2):
-            if self.peek().text in ("_", "^") and self.peek().kind == "op":
-                self.next()
-                self.script()
-        self.in_sum += 1
-        seen, self.example_seen = self.example_seen, False
-        body, bspan = self.jux()
-        self.in_sum -= 1
-        span = (t.start, bspan[1])
-        if not self.example_seen:
-            self.b.note(f"{self.b.src(span)}: \\sum read as the sum over the m examples")
-        self.example_seen = seen
-        axis = self.b.net.layout.example_sum_axis
-        return self.b.total(body, axis, True, span, t.start), span
 
 
 def parse(b: Builder, start: int, end: int) -> Value:

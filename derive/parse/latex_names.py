@@ -15,13 +15,15 @@ A level of the LaTeX parser (see :mod:`derive.parse.latex_tokens`): it reads scr
 
 from __future__ import annotations
 
+import re
+
 import sympy as sp
 
 from derive.errors import ParseError
 from derive.network.spec import m
 from derive.parse.build import OnesVec, Span, Value
 from derive.parse.latex_scripts import ScriptMixin, SupItem
-from derive.parse.latex_tokens import FUNC_CMDS, Tok
+from derive.parse.latex_tokens import FUNC_CMDS, GREEK, HATS, Tok
 from derive.parse.names import (
     L2_NAMES,
     LayerIndex,
@@ -34,6 +36,11 @@ from derive.parse.names import (
 
 NP_LATEX = {"sum", "mean", "dot", "matmul", "multiply", "power", "exp", "log", "sqrt", "tanh"}
 FUNCTIONS = {"exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "abs": sp.Abs}
+# the Deep Learning book's macros: \\Vx a bold vector x, \\MW a bold matrix W; only the letters
+# that mean the same quantity here (its \\Va is the pre-activation, \\Vg the running gradient,
+# \\Vh the hidden layer: unknown names, to bind)
+MACRO = re.compile(r"[VM]([A-Za-z])")
+MACRO_LETTERS = {"W", "b", "x", "y", "X", "Y"}
 KwValue = bool | int | str | None  # a keyword argument's value: axis=1, keepdims=True
 Keywords = dict[str, tuple[KwValue, Tok]]
 
@@ -48,6 +55,24 @@ class NameMixin(ScriptMixin):
             return t.text, t.start, t.end
         if t.text in FUNC_CMDS:
             return FUNC_CMDS[t.text], t.start, t.end
+        if t.text in GREEK:
+            return "\\" + t.text, t.start, t.end
+        if t.text in HATS:  # \hat{y}, \hat y, \hat{\Vy}: the prediction A[L]
+            inner, _, end = self.read_ident() if self.peek().text != "{" else self.braced(t)
+            if inner.lstrip("\\V") not in ("y", "Y"):
+                raise self.err(f"\\{t.text} is read on y (\\hat{{y}}, the prediction A[L]), "
+                               f"not on {inner}", t)
+            self.b.note(f"{self.b.text[t.start:end]} read as A[L], the prediction")
+            return ("aL" if inner[-1] == "y" else "AL"), t.start, end
+        if t.kind == "cmd" and MACRO.fullmatch(t.text):  # the Deep Learning book's \Vx, \MW
+            return t.text, t.start, t.end
+        ident, _, end = self.braced(t)
+        if t.text in ("mathbf", "mathbb", "boldsymbol", "bm") and ident == "1":
+            return "𝟙", t.start, end
+        return ident, t.start, end
+
+    def braced(self, t: Tok) -> tuple[str, int, int]:
+        """The name inside ``\\mathbf{...}`` (or another decoration's braces)."""
         open_ = self.expect("{")
         parts: list[str] = []
         while self.peek().text != "}":
@@ -56,10 +81,7 @@ class NameMixin(ScriptMixin):
                 raise self.err("unclosed '{'", open_)
             parts.append(u.text if u.kind != "cmd" else "\\" + u.text)
         end = self.next().end
-        ident = "".join(parts)
-        if t.text in ("mathbf", "mathbb", "boldsymbol", "bm") and ident == "1":
-            return "𝟙", t.start, end
-        return ident, t.start, end
+        return "".join(parts), t.start, end
 
     def name(self) -> tuple[Value, Span]:
         ident, start, end = self.read_ident()
@@ -69,7 +91,12 @@ class NameMixin(ScriptMixin):
             self.next()
             f = self.next()
             ident, end = "np." + f.text, f.end
-        binding = self.b.bindings.get(ident)
+        if ident == "d" and not self.peek().space:
+            self.unbrace()
+        if ident == "d" and self.peek().kind == "word" and not self.peek().space:
+            u = self.next()  # d{{w}^{[l]}} (the course's notes): the braces gone, dw
+            ident, end = "d" + u.text, u.end
+        binding = self.b.bindings.get(ident.lstrip("\\"))
         if binding is not None:  # a bound name shadows every other reading
             if binding.expr is not None:
                 bv = self.b.bound_expr(binding, (start, end), start)
@@ -82,7 +109,7 @@ class NameMixin(ScriptMixin):
         if ident in L2_NAMES:  # lambd, reg: the L2 strength
             value = self.b.const(self.b.l2_strength(ident, start), (start, end), start)
             return self.postfix(value, (start, end))
-        name = resolve_ident(ident)
+        name = self.special(ident, start)
         if name is None:
             parts = _split_word(ident)
             if parts is None and self.peek().text == "(":
@@ -102,6 +129,16 @@ class NameMixin(ScriptMixin):
             span = (start, lspan[1])
             return self.b.juxtapose(items, start), span
         return self.decorated(name, start, end)
+
+    def special(self, ident: str, start: int) -> Name | None:
+        """What an identifier names, with LaTeX's own: δ (dZ), the book's macros (\\MW)."""
+        if ident.startswith("\\") and ident[1:] in GREEK:
+            self.b.note(f"{ident} read as {GREEK[ident[1:]]}, ∂L/∂z of its layer")
+            return resolve_ident(GREEK[ident[1:]])
+        mt = MACRO.fullmatch(ident)
+        if mt and mt.group(1) in MACRO_LETTERS:
+            return resolve_ident(mt.group(1))
+        return resolve_ident(ident)
 
     def plain(self, name: Name, span: Span) -> Value:
         if name.kind == "m":

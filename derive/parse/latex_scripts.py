@@ -19,8 +19,12 @@ import sympy as sp
 
 from derive.errors import ParseError
 from derive.parse.build import Const, Span, Value
-from derive.parse.latex_tokens import TRANSPOSE, Cursor, Tok
+from derive.parse.latex_tokens import GREEK, HATS, NAME_CMDS, TRANSPOSE, Cursor, Tok
 from derive.parse.names import LayerIndex, parse_layer_index
+
+DECORATIONS = NAME_CMDS | HATS  # \\mathbf{W}, \\hat{y}: a name in braces after the command
+NAMED_CMDS = {*GREEK, "sigma"}  # commands that are a name alone
+EXAMPLE_LETTERS = ("i", "j", "n", "t", "x")  # ^{(i)}: an example's index, not a layer
 
 # One item of a superscript: ^{[2]} is a layer, ^{(i)} an example index, ^T, ^{\prime}, ^{2}.
 SupItem = (tuple[Literal["layer"], LayerIndex] | tuple[Literal["example"]] | tuple[Literal["T"]]
@@ -56,6 +60,68 @@ class ScriptMixin(Cursor):
             raise self.err("the formula ends after ^ or _", t)
         return [t]
 
+    def unbrace(self) -> None:
+        """``{w}^{[l]}``, ``{{w}^{[l]}}``, ``{\\mathbf{W}^{(2)}}^\\top``: a name (with its scripts)
+        in braces, as the course's notes write it, is that name: the braces are dropped."""
+        while self.peek().kind == "op" and self.peek().text == "{":
+            j = self._close(self.i)
+            if j is None or not self._name_like(self.i + 1, j):
+                return
+            del self.toks[j]
+            del self.toks[self.i]
+            # the name the braces held: drop its own inner braces as well ({{w}^{[l]}})
+
+    def _close(self, k: int) -> int | None:
+        level = 0
+        for j in range(k, len(self.toks)):
+            u = self.toks[j]
+            if u.kind == "op" and u.text == "{":
+                level += 1
+            elif u.kind == "op" and u.text == "}":
+                level -= 1
+                if level == 0:
+                    return j
+        return None
+
+    def _name_like(self, k: int, stop: int) -> bool:
+        """Whether tokens k..stop-1 are one name and its scripts (no operator, no product)."""
+        toks = self.toks
+        if k >= stop:
+            return False
+        first = toks[k]
+        if first.kind == "word":
+            k += 1
+        elif first.kind == "op" and first.text == "{":  # {{w}^{[l]}}: the inner braces too
+            end = self._close(k)
+            if end is None or end >= stop or not self._name_like(k + 1, end):
+                return False
+            k = end + 1
+        elif first.kind == "cmd" and first.text in DECORATIONS and k + 1 < stop \
+                and toks[k + 1].text == "{":
+            end = self._close(k + 1)
+            if end is None or end >= stop:
+                return False
+            k = end + 1
+        elif first.kind == "cmd" and first.text in NAMED_CMDS:
+            k += 1
+        else:
+            return False
+        while k < stop:
+            u = toks[k]
+            if u.kind == "op" and u.text == "'":
+                k += 1
+            elif u.kind == "op" and u.text in "^_" and k + 1 < stop:
+                if toks[k + 1].kind == "op" and toks[k + 1].text == "{":
+                    end = self._close(k + 1)
+                    if end is None or end >= stop:
+                        return False
+                    k = end + 1
+                else:
+                    k += 2
+            else:
+                return False
+        return True
+
     def layer_of(self, toks: list[Tok], where: Tok) -> LayerIndex:
         text = "".join(u.text for u in toks).strip("[]")
         if text == "prev":  # A_{prev}: the course's layer below the current one
@@ -79,10 +145,29 @@ class ScriptMixin(Cursor):
                 continue
             if u.text == "(" and u.kind == "op":
                 j = next((j for j in range(k, len(toks)) if toks[j].text == ")"), None)
-                if j is None or j != k + 2 or toks[k + 1].kind != "word":
-                    raise self.err("an example index is written (i)", u)
-                items.append(("example",))
-                k = j + 1
+                inside = "".join(x.text for x in toks[k + 1:j]) if j is not None else ""
+                index = parse_layer_index(inside) if j is not None else None
+                if index is not None:  # ^{(l)}, ^{(2)}, ^{(l+1)}: a layer, as textbooks write it
+                    self.b.note(f"^{{({inside})}} read as the layer {inside} (a layer in "
+                                "parentheses, as textbooks write it; an example is (i))")
+                    items.append(("layer", index))
+                elif j is not None and j == k + 2 and toks[k + 1].kind == "word" \
+                        and toks[k + 1].text in EXAMPLE_LETTERS:
+                    items.append(("example",))
+                else:
+                    raise self.err(f"cannot read ({inside}) in a superscript: a layer is (l), "
+                                   "(2), (l+1) or [l], an example (i)", u)
+                k = (j if j is not None else k) + 1
+                continue
+            if u.kind == "word" and u.text in ("l", "L"):  # Nielsen's z^l, w^{l+1}, a^{L-1}
+                j = k + 1
+                if j + 1 < len(toks) and toks[j].text in "+-" and toks[j + 1].kind == "num":
+                    j += 2
+                index = parse_layer_index("".join(x.text for x in toks[k:j]))
+                if index is None:  # not reached: l, L and l±k are layer indices
+                    raise self.err("cannot read this layer index", u)
+                items.append(("layer", index))
+                k = j
                 continue
             if (u.kind == "word" and u.text == "T") or (u.kind == "cmd" and u.text in TRANSPOSE):
                 items.append(("T",))

@@ -34,14 +34,18 @@ PRODUCTS = {"*": "*", "ast": "*", "odot": "⊙", "circ": "⊙", "cdot": "·", "t
             "/": "/", "oslash": "/", "div": "/"}
 FUNC_CMDS = {"sigma": "sigmoid", "tanh": "tanh", "exp": "exp", "log": "log", "ln": "log"}
 NAME_CMDS = {"mathrm", "operatorname", "text", "textrm", "mathit", "textit", "mathbf",
-             "boldsymbol", "mathsf", "mathbb", "bm", "mathtt", "texttt"}
-FACTOR_CMDS = {"frac", "dfrac", "tfrac", "sum", "partial", "ones", "lambda", *NAME_CMDS,
-               *FUNC_CMDS}
+             "boldsymbol", "mathsf", "mathbb", "bm", "mathtt", "texttt", "textbf", "rm"}
+# Greek letters read as quantities: δ is ∂L/∂z of its layer (textbooks' δ^{(l)}, δ^l, δ^{[l]})
+GREEK = {"delta": "dZ"}
+HATS = {"hat", "widehat"}  # \hat{y}, \hat{Y}: the prediction, A[L]
+FACTOR_CMDS = {"frac", "dfrac", "tfrac", "sum", "partial", "nabla", "ones", "lambda", "delta",
+               "hat", "widehat", *NAME_CMDS, *FUNC_CMDS}
 TRANSPOSE = {"top", "intercal", "mathsf{T}"}
 
 TokKind = Literal["cmd", "word", "num", "op", "end"]
 _COMMAND = re.compile(r"\\([A-Za-z]+|.)")
 _WORD = re.compile(r"[A-Za-z]+")
+_BLANK = re.compile(r"\{[\s~]*\}")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
@@ -70,6 +74,10 @@ def tokenize(text: str, start: int, end: int) -> list[Tok]:
                 raise ParseError("a lone backslash", i, text)
             name = mt.group(1)
             i = mt.end()
+            blank = _BLANK.match(text, i, end)
+            if name in NAME_CMDS and blank:  # \text{ }: a space
+                i, space = blank.end(), True
+                continue
             if name in SKIP:
                 if name in ("left", "right") and i < end and text[i] == ".":
                     i += 1
@@ -123,6 +131,10 @@ class Cursor(ABC):
     @abstractmethod
     def factor(self) -> tuple[Value, Span]:
         """One operand with its scripts."""
+
+    @abstractmethod
+    def jux(self) -> tuple[Value, Span]:
+        """Factors side by side (a matrix product)."""
 
     # -- token access -----------------------------------------------------------------------
     def peek(self, k: int = 0) -> Tok:

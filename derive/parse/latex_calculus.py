@@ -1,0 +1,186 @@
+"""Derivatives in LaTeX: ``\\frac{\\partial L}{\\partial Z^{[1]}}``, ``\\frac{dJ}{dW_1}``,
+``\\frac{\\partial}{\\partial W^{[1]}} J``, ``\\partial J / \\partial W``, ``\\nabla_{W^{[1]}} J``,
+Nielsen's ``\\nabla_a C``, and ``\\sum`` over the examples.
+
+A level of the LaTeX parser (see :mod:`derive.parse.latex_tokens`), above names and scripts. The
+cost a derivative is taken of may be written ``L``, ``J``, ``C``, ``E``, ``\\ell``,
+``\\mathcal{L}``, with a subscript (``C_0``, one example's) and its arguments (``J(W, b)``,
+``\\mathcal{L}(\\hat y, y)``): each means the network's cost (:data:`COSTS`).
+
+>>> from derive.network.spec import Network
+>>> from derive.parse.build import Builder
+>>> from derive.parse.latex import parse
+>>> text = r"\\nabla_{W^{[1]}} J"
+>>> parse(Builder(Network(layers=[3, 4, 1]), text), 0, len(text)).text
+'dW[1]'
+"""
+
+from __future__ import annotations
+
+from derive.core import expr as E
+from derive.parse.build import Span, Value
+from derive.parse.latex_names import NameMixin
+from derive.parse.latex_tokens import Tok
+
+COSTS = ("L", "J", "C", "E", "c")  # the letters a cost is written with (one word alone)
+COST_CMDS = ("ell", "mathcal", "mathscr", "textbf", "mathbf", "boldsymbol", "bm")
+
+
+class CalculusMixin(NameMixin):
+    """Reading derivatives of the cost and sums over the examples."""
+
+    # -- the cost ----------------------------------------------------------------------------
+    def cost_length(self, k: int) -> int:
+        """How many tokens, from ``self.i + k``, write the cost (``J``, ``C_0``, ``J(W,b)``,
+        ``\\mathcal{L}``); 0 if they write none."""
+        t = self.peek(k)
+        n = 0
+        if t.kind == "word" and t.text in COSTS:
+            n = 1
+        elif t.kind == "cmd" and t.text == "ell":
+            n = 1
+        elif t.kind == "cmd" and t.text in COST_CMDS and self.peek(k + 1).text == "{" \
+                and self.peek(k + 2).kind == "word" and self.peek(k + 2).text in COSTS \
+                and self.peek(k + 3).text == "}":
+            n = 4
+        if not n:
+            return 0
+        if self.peek(k + n).text == "_":  # C_0, \mathcal{L}_i: one example's cost
+            n += 1
+            n += self._group_length(k + n) if self.peek(k + n).text == "{" else 1
+        if self.peek(k + n).text == "(" and not self.peek(k + n).space:  # J(W, b)
+            n += self._group_length(k + n)
+        return n
+
+    def _group_length(self, k: int) -> int:
+        """Tokens of the bracketed group opening at ``self.i + k`` (its brackets included)."""
+        open_ = self.peek(k)
+        close = ")" if open_.text == "(" else "}"
+        level, j = 0, k
+        while True:
+            u = self.peek(j)
+            if u.kind == "end":
+                raise self.err(f"unclosed {open_.text!r}", open_)
+            if u.kind == "op" and u.text == open_.text:
+                level += 1
+            elif u.kind == "op" and u.text == close:
+                level -= 1
+                if level == 0:
+                    return j - k + 1
+            j += 1
+
+    def is_dL(self) -> int:
+        """Tokens of a derivative numerator (∂L, dL, ∂J, ∂\\mathcal{L}, d\\ell, ∂C_0) at the cursor."""
+        a = self.peek()
+        if a.kind == "word" and a.text in ("dL", "dJ", "dC", "dE"):
+            return 1
+        if (a.kind == "cmd" and a.text == "partial") or (a.kind == "word" and a.text == "d"):
+            n = self.cost_length(1)
+            return n + 1 if n else 0
+        return 0
+
+    def skip_cost(self) -> None:
+        """After ``\\frac{\\partial}{\\partial W}`` or ``\\nabla_W``: the cost, if written."""
+        self.i += self.cost_length(0)
+
+    # -- fractions and ∂ ----------------------------------------------------------------------
+    def frac(self, t: Tok) -> tuple[Value, Span]:
+        if self.peek().text == "{":
+            save = self.i
+            self.next()
+            n = self.is_dL()
+            operator = self.peek().kind == "cmd" and self.peek().text == "partial" \
+                and self.peek(1).text == "}"
+            if operator:  # \frac{\partial}{\partial W} J: the derivative operator, then the cost
+                n = 1
+            if n and self.toks[self.i + n].text == "}":
+                self.i += n + 1
+                if self.next().text != "{":
+                    raise self.err("\\frac needs two {groups}", t)
+                q, _ = self.derivative_denominator(t)
+                close = self.expect("}")
+                if operator:
+                    if not self.cost_length(0):
+                        raise self.err("\\frac{\\partial}{\\partial Q} is read before the cost "
+                                       "it differentiates: write J, L or C after it", close)
+                    self.skip_cost()
+                span = (t.start, self.toks[self.i - 1].end)
+                return self.b.gradient_of(q, span, t.start), span
+            self.i = save
+        num, _ = self.group(t)
+        den, dspan = self.group(t)
+        span = (t.start, dspan[1])
+        if isinstance(num, E.Expr) and isinstance(den, E.Expr):
+            self.b.note(f"{self.b.src(span)} of two matrices read element-wise (⊘)")
+        return self.b.divide(num, den, span, t.start), span
+
+    def derivative_denominator(self, t: Tok) -> tuple[Value, Span]:
+        u = self.peek()
+        if u.kind == "cmd" and u.text == "partial":
+            self.next()
+            return self.factor()
+        if u.kind == "word" and u.text.startswith("d") and len(u.text) > 1:
+            self.next()
+            rest = Tok("word", u.text[1:], u.start + 1, u.end, False)
+            self.toks.insert(self.i, rest)
+            return self.factor()
+        if u.kind == "word" and u.text == "d":
+            self.next()
+            return self.factor()
+        raise self.err("below a derivative's bar write ∂Z^{[1]} or dZ_1", u)
+
+    def partial(self, t: Tok) -> tuple[Value, Span]:
+        self.i -= 1
+        n = self.is_dL()
+        if not n:
+            raise self.err("∂ is read as ∂L/∂Q, the gradient of the cost (L, J, C) with "
+                           "respect to a quantity Q: \\frac{\\partial L}{\\partial Z^{[1]}}; "
+                           "a derivative of anything else (∂z/∂w, an entry's ∂C/∂w_{jk}) is "
+                           "not read here", t)
+        self.i += n
+        self.expect("/")
+        q, qspan = self.derivative_denominator(t)
+        span = (t.start, qspan[1])
+        return self.b.gradient_of(q, span, t.start), span
+
+    def nabla(self, t: Tok) -> tuple[Value, Span]:
+        """``\\nabla_{W^{[1]}} J`` is dW[1]; Nielsen's ``\\nabla_a C`` (a without a layer) dA[L]."""
+        if self.peek().text != "_":
+            raise self.err("∇ needs what it differentiates by as a subscript: \\nabla_{W^{[1]}} J "
+                           "or \\nabla_a C", t)
+        self.next()
+        u, v = self.peek(), self.peek(1)
+        if u.kind == "word" and u.text in ("a", "A") and v.text not in ("^", "_"):
+            self.next()  # ∇_a C: the gradient of the cost with respect to the output a^L
+            q: Value = self.b.symbol("A", ("L", 0), (u.start, u.end), u.start, lower=u.text == "a")
+            self.b.note("∇_a C read as dA[L], the gradient with respect to the output "
+                        "activation (Nielsen's notation)")
+        elif u.text == "{" and self.peek(1).kind == "word" and self.peek(1).text in ("a", "A") \
+                and self.peek(2).text == "}":
+            self.i += 3
+            q = self.b.symbol("A", ("L", 0), (v.start, v.end), v.start, lower=v.text == "a")
+            self.b.note("∇_a C read as dA[L], the gradient with respect to the output "
+                        "activation (Nielsen's notation)")
+        else:
+            q, _ = self.group(t)
+        end = self.toks[self.i - 1].end
+        self.skip_cost()
+        span = (t.start, max(end, self.toks[self.i - 1].end))
+        return self.b.gradient_of(q, span, t.start), span
+
+    # -- sums ---------------------------------------------------------------------------------
+    def sum(self, t: Tok) -> tuple[Value, Span]:
+        for _ in range(2):
+            if self.peek().text in ("_", "^") and self.peek().kind == "op":
+                self.next()
+                self.script()
+        self.in_sum += 1
+        seen, self.example_seen = self.example_seen, False
+        body, bspan = self.jux()
+        self.in_sum -= 1
+        span = (t.start, bspan[1])
+        if not self.example_seen:
+            self.b.note(f"{self.b.src(span)}: \\sum read as the sum over the m examples")
+        self.example_seen = seen
+        axis = self.b.net.layout.example_sum_axis
+        return self.b.total(body, axis, True, span, t.start), span
