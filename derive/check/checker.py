@@ -28,11 +28,12 @@ matrix product dZ[2] and W[2]T: (n2×m)·(n1×n2) — inner dimensions m and n1 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import fields, replace
 
 from derive.check import diagnose as D
 from derive.check.augmented import with_data_term
+from derive.check.chain import check_chain, left_side
 from derive.check.dialect import Runner, check_dialect
 from derive.check.layers import (
     GENERIC_DEPTH,
@@ -85,20 +86,13 @@ def check(equation: str, network=None, syntax: str = "auto", *, loss: str | None
 
     generic = dict(loss=loss, convention=convention, scale=scale, l2=l2, l2_form=l2_form,
                    l2_layers=l2_layers)
-    return check_dialect(equation, network, syntax, generic, layer, names, dialect,
-                         Runner(check_with, _unusable, _left_side))
+    run = Runner(check_with, _unusable, left_side)
 
+    def one(text: str, local: Mapping[str, str]) -> Verdict:
+        bound = {**(names if isinstance(names, Mapping) else {}), **local} or names
+        return check_dialect(text, network, syntax, generic, layer, bound, dialect, run)
 
-def _left_side(text: str) -> str | None:
-    """The text before the one top-level '=' (not part of ==, <=, >=, !=)."""
-    depth = 0
-    for i, ch in enumerate(text):
-        depth += ch in "([{"
-        depth -= ch in ")]}"
-        if ch == "=" and depth == 0 and text[i - 1:i] not in ("=", "<", ">", "!") \
-                and text[i + 1:i + 2] != "=":
-            return text[:i - 1] if text[i - 1:i] in ("+", "-") else text[:i]  # dW += ...
-    return None
+    return check_chain(equation, one) or one(equation, {})
 
 
 def check_with(parse: Callable, network=None, generic: dict | None = None,

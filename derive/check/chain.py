@@ -1,0 +1,109 @@
+"""Checking a chained equality link by link (issue 13, item 5).
+
+``dZ^{[2]} = \\frac{\\partial \\mathcal{L}}{\\partial Z^{[2]}} = A^{[2]} - Y``: the left side
+names the gradient; each further link is either a *definition* (it only writes derivatives: a
+``\\frac{\\partial …}`` that must name the same gradient, or a chain-rule product of fractions,
+which is not evaluated) or a *formula*, checked for value exactly as ``G = formula`` alone would
+be. The chain is correct when every formula link is, and wrong at its first wrong link, which the
+message names. A where-clause (``…, where s = e``) defines the local name s as the formula e (a
+binding, read by derive's parser); one that restates a quantity of the network (``Y = [y⁽¹⁾ …]``)
+is noted and not read. Each link keeps its positions in the text, so errors point into it.
+
+>>> from derive.check.checker import check
+>>> from derive.network.spec import Network
+>>> net = Network(layers=[3, 4, 1], activations=["tanh", "sigmoid"], loss="bce")
+>>> v = check(r"dZ^{[2]} = \\frac{\\partial L}{\\partial Z^{[2]}} = A^{[2]} - Y", net)
+>>> v.verdict, v.notes[0]
+('correct', 'chain: link 1 (\\\\frac{\\\\partial L}{\\\\partial Z^{[2]}}) names dZ[2], the same gradient')
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+
+from derive.check.verdict import Verdict
+from derive.parse.chain import Chain, fractions, is_definition, links
+from derive.parse.names import resolve_ident
+
+CheckOne = Callable[[str, Mapping[str, str]], Verdict]  # one equation, extra bindings -> Verdict
+# the checker's words for G = (a formula using G): the link names the left side's gradient
+_ITSELF = re.compile(r"the right side uses (\S+), which is computed from (\S+?):")
+_LOCAL = re.compile(r"\\delta\s*(?:_\{?\w+\}?|\^\{?\(?\w+\)?\}?)*\s*")  # = \delta_1 at the end
+
+
+def left_side(text: str) -> str | None:
+    """The text before the first top-level '=' (not part of ==, <=, >=, !=; ``dW += …``: before
+    the ``+``)."""
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if ch == "=" and depth == 0 and text[i - 1:i] not in ("=", "<", ">", "!") \
+                and text[i + 1:i + 2] != "=":
+            return text[:i - 1] if text[i - 1:i] in ("+", "-") else text[:i]  # dW += ...
+    return None
+
+
+def _single(c: Chain, k: int) -> str:
+    """The chain's text with only its left side, its first '=' and link k kept (positions kept)."""
+    lhs_end = c.links[0][1]
+    a, b = c.links[k]
+    return "".join(ch if i < lhs_end or i == lhs_end or a <= i < b else " "
+                   for i, ch in enumerate(c.text))
+
+
+def check_chain(equation: str, check_one: CheckOne) -> Verdict | None:
+    """The chain's verdict, or None when ``equation`` is a single equation."""
+    c = links(equation)
+    if len(c.links) < 3 and not c.where:  # one equation; its layout (&, \\, :=) blanked
+        return check_one(c.text, {}) if c.text != equation else None
+    notes: list[str] = []
+    extra: dict[str, str] = {}
+    for name, (a, b) in c.where:
+        value = c.text[a:b].strip()
+        known = resolve_ident(name)
+        if known is not None and known.kind == "sym":
+            notes.append(f"where-clause {name} = … restates {name}, a quantity of the network: "
+                         "not read")
+        else:
+            extra[name.lstrip("\\")] = value
+            notes.append(f"where-clause: {name} read as {value}")
+    formulas: list[tuple[int, str, Verdict]] = []
+    last = len(c.links) - 1
+    for k in range(1, len(c.links)):
+        a, b = c.links[k]
+        link = c.text[a:b].strip()
+        if k == last and k > 1 and _LOCAL.fullmatch(link):
+            notes.append(f"chain: the last link {link} names the value (a local name), not read")
+            continue
+        verdict = check_one(_single(c, k), extra) if not (
+            is_definition(link) and fractions(link) > 1) else Verdict("parse_error")
+        if is_definition(link) and fractions(link) == 1:  # names one gradient: the same?
+            same = _ITSELF.search(verdict.message)
+            if verdict.verdict == "parse_error" and same and same.group(1) == same.group(2):
+                notes.append(f"chain: link {k} ({link}) names {same.group(1)}, the same "
+                             "gradient")
+                continue
+        elif is_definition(link):
+            notes.append(f"chain: link {k} ({link}) is a chain-rule product of derivatives, "
+                         "a definition: not evaluated")
+            continue
+        formulas.append((k, link, verdict))
+    if not formulas:
+        return Verdict("parse_error", message="no link of the chain is a formula to check: "
+                       "write the gradient's value after the last '='", notes=tuple(notes))
+    for k, link, v in formulas:
+        if v.verdict != "correct":
+            said = f"link {k} of the chain ({link}): {v.message}"
+            return replace(v, message=said, notes=(*notes, *v.notes))
+    k, link, v = formulas[-1]
+    checked = ", ".join(str(k) for k, _, _ in formulas)
+    notes.append(f"chain: every formula link is correct (link{'s' if len(formulas) > 1 else ''}"
+                 f" {checked})")
+    return replace(v, message=f"{v.target}: correct (every link of the chain)",
+                   notes=(*notes, *v.notes))
+
+
+__all__ = ["check_chain", "left_side"]

@@ -1,0 +1,127 @@
+"""Chained equalities and where-clauses: ``G = \\frac{\\partial L}{\\partial Z} = A - Y``, aligned
+chains (``&=``, ``\\\\``, ``\\begin{array}{rcl}``), ``:=``, ``\\equiv``, ``\\leftarrow``, and
+``..., where s = ...``.
+
+:func:`links` splits such a text into its links (positions kept, so errors still point into
+the text); :func:`is_definition` tells a link that only names a derivative (a chain-rule product
+of fractions such as ``\\frac{\\partial L}{\\partial z}\\frac{\\partial z}{\\partial w}``) from a
+formula. derive.check.chain checks every link.
+
+>>> c = links(r"dZ^{[2]} = \\frac{\\partial L}{\\partial Z^{[2]}} = A^{[2]} - Y")
+>>> [c.text[a:b].strip() for a, b in c.links]
+['dZ^{[2]}', '\\\\frac{\\\\partial L}{\\\\partial Z^{[2]}}', 'A^{[2]} - Y']
+>>> is_definition(r"\\frac{dL}{dz^{[l]}} \\frac{dz^{[l]}}{dw^{[l]}}"), is_definition("A - Y")
+(True, False)
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# what an aligned chain writes around its links: blanked (positions kept)
+_LAYOUT = re.compile(r"\\begin\{(?:array|aligned|align\*?|split|eqnarray\*?)\}(?:\{[a-z|]*\})?"
+                     r"|\\end\{(?:array|aligned|align\*?|split|eqnarray\*?)\}|\\\\|\\newline"
+                     r"|\\tag\{[^{}]*\}|\\nonumber|\\notag|&")
+_EQUALS = re.compile(r"\\equiv(?![A-Za-z])|\\leftarrow(?![A-Za-z])|:=")
+_WHERE = re.compile(r"(?:[,;]\s*)?(?:\\quad\s*)?(?:\\text\{\s*,?\s*where\s*\}|\bwhere\b|[,;]|\\quad)"
+                    r"\s*([A-Za-z]\w*|\\[A-Za-z]+(?:_\{?\w+\}?)?)\s*$")
+_FRAC_D = re.compile(r"\\[dt]?frac\s*\{\s*(?:\\partial|d|∂)")
+_NAMING = re.compile(r"\\left|\\right|\\bigg?[lr]?|\\Bigg?[lr]?|\\displaystyle|\\[,;:! ]|\\quad"
+                     r"|\\qquad|\\textrm\{prod\}|\\operatorname\{prod\}|\\mathrm\{prod\}"
+                     r"|\\sum_\{[^{}]*\}(?:\^\{[^{}]*\})?|\\sum_\w|\\sum|[\s(),\[\]~.]|\\cdot")
+
+
+@dataclass(frozen=True)
+class Chain:
+    """The text with its layout blanked, each link's span, and where-clauses (name, span)."""
+
+    text: str
+    links: tuple[tuple[int, int], ...]
+    where: tuple[tuple[str, tuple[int, int]], ...] = ()
+
+
+def _blank(text: str) -> str:
+    text = _LAYOUT.sub(lambda mt: " " * len(mt.group()), text)
+    return _EQUALS.sub(lambda mt: " " * (len(mt.group()) - 1) + "=", text)
+
+
+def _equals(text: str) -> list[int]:
+    """Top-level '=' positions (not ==, <=, >=, !=, +=, -=, or inside brackets)."""
+    depth, out = 0, []
+    for i, ch in enumerate(text):
+        if ch in "([{" and text[i - 1:i] != "\\":
+            depth += 1
+        elif ch in ")]}" and text[i - 1:i] != "\\":
+            depth -= 1
+        elif ch == "=" and depth == 0 and text[i - 1:i] not in ("=", "<", ">", "!", "+", "-",
+                                                                  "*", "/", "@", "%") \
+                and text[i + 1:i + 2] != "=":
+            out.append(i)
+    return out
+
+
+def links(text: str) -> Chain:
+    """The links of ``text`` (one link: no chain); a where-clause (``..., s = e``) ends the
+    chain and defines s."""
+    blanked = _blank(text)
+    cuts = _equals(blanked)
+    spans = [(a + 1 if k else 0, b) for k, (a, b) in
+             enumerate(zip([-1, *cuts], [*cuts, len(blanked)], strict=True))]
+    out: list[tuple[int, int]] = []
+    where: list[tuple[str, tuple[int, int]]] = []
+    k = 0
+    while k < len(spans):
+        a, b = spans[k]
+        mt = _WHERE.search(blanked, a, b) if k + 1 < len(spans) and k > 0 else None
+        if mt is not None and mt.start() > a:  # "A - Y, Y = ...": the link ends at the comma
+            out.append((a, mt.start()))
+            rest = spans[k + 1]
+            where.append((mt.group(1), (rest[0], spans[-1][1])))
+            break
+        out.append((a, b))
+        k += 1
+    return Chain(blanked, tuple(out), tuple(where))
+
+
+def fractions(link: str) -> int:
+    """How many derivative fractions (of ∂ or d) a link writes."""
+    return len(_FRAC_D.findall(link))
+
+
+def is_definition(link: str) -> bool:
+    """Whether a link only writes derivatives (fractions of ∂ or d, ``prod(·,·)``), not a
+    formula: a chain-rule product is the definition of the gradient, not its value."""
+    rest, k, seen = link, 0, False
+    out = []
+    while k < len(rest):
+        mt = _FRAC_D.match(rest, k)
+        if mt is None:
+            out.append(rest[k])
+            k += 1
+            continue
+        seen = True
+        k = _after_groups(rest, rest.index("{", k), 2)
+    remainder = _NAMING.sub("", "".join(out))
+    return seen and not remainder.strip()
+
+
+def _after_groups(text: str, k: int, n: int) -> int:
+    """The position after ``n`` brace groups, the first opening at ``k``."""
+    for _ in range(n):
+        while k < len(text) and text[k] in " \t\n":
+            k += 1
+        if k >= len(text) or text[k] != "{":
+            return k
+        level = 0
+        for j in range(k, len(text)):
+            level += (text[j] == "{") - (text[j] == "}")
+            if level == 0:
+                k = j + 1
+                break
+        else:
+            return len(text)
+    return k
+
+
+__all__ = ["Chain", "fractions", "is_definition", "links"]

@@ -1,0 +1,118 @@
+"""Textbook and lecture LaTeX (issue 13): δ and ∇, layers in parentheses, braced names (the
+course's notes' ``d{{w}^{[l]}}``), \\hat{y}, decorations, chained equalities and where-clauses.
+
+Every formula here is our own, written in each notation for a network of this file (not copied
+from any corpus). A correct one is also evaluated (derive's reading, numpy) and compared with
+autograd's gradient (tests/oracle.py via tests/test_unindexed.instance); a wrong one has a
+planted mistake and must not be called correct.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from derive.check.checker import check
+from derive.core.expr import NumpyBackend, evaluate
+from derive.engine.values import bind_m
+from derive.network.model import standins
+from derive.network.spec import Network
+from derive.parse import parse_equation
+from tests.test_unindexed import M, instance
+
+NET = Network(layers=[4, 3, 5, 2], activations=["tanh", "tanh", "sigmoid"], loss="bce")
+ONE = NET.replace(scale="sum")  # one example's cost: Nielsen's C
+
+
+def agrees(text: str, net: Network, layer: int) -> bool:
+    eq = parse_equation(text, net, layer=layer)
+    values = instance(net)
+    got = np.asarray(evaluate(bind_m(eq.rhs, M), values, NumpyBackend(standins(net))), float)
+    want = values[eq.target.key]
+    return got.shape == want.shape and np.allclose(got, want, rtol=1e-9, atol=1e-12)
+
+
+CORRECT = [  # (formula, layer it is about)
+    (r"\delta^{(l)} = ((W^{(l+1)})^T \delta^{(l+1)}) \odot g'(z^{(l)})", 1),
+    (r"\delta^{(1)} = ((W^{(2)})^T \delta^{(2)}) \odot (1 - (a^{(1)})^2)", 1),
+    (r"\delta^l = ((w^{l+1})^T \delta^{l+1}) \odot g'(z^l)", 2),
+    (r"\delta^{[2]} = W^{[3]T} \delta^{[3]} \odot g^{[2]\prime}(Z^{[2]})", 2),
+    (r"dZ^{(1)} = (W^{(2)})^T dZ^{(2)} \odot g'(Z^{(1)})", 1),
+    (r"\delta^L = \nabla_a C \odot g'(z^L)", 3),
+    (r"\nabla_{W^{[2]}} J = \frac{1}{m} \delta^{[2]} A^{[1]T}", 2),
+    (r"\nabla_{\mathbf{W}^{(1)}} J = \frac{1}{m} \boldsymbol{\delta}^{(1)} \mathbf{X}^\top", 1),
+    (r"\frac{\partial}{\partial W^{[3]}} J = \frac{1}{m} dZ^{[3]} A^{[2]T}", 3),
+    (r"dZ^{[3]} = \hat{Y} - Y", 3),
+    (r"d{{W}^{[l]}}=\frac{1}{m}\text{}d{{Z}^{[l]}}\cdot {{A}^{\left[ l-1 \right]T}}", 2),
+    (r"d{{A}^{[l-1]}}={{W}^{\left[ l \right]T}}\cdot d{{Z}^{[l]}}", 2),
+    (r"d{{Z}^{[l]}}=d{{A}^{[l]}}*{{g}^{\left[ l \right]}}'\left({{Z}^{[l]}} \right)", 1),
+]
+
+
+@pytest.mark.parametrize("text,layer", CORRECT)
+def test_textbook_notations_are_read_and_agree_with_autograd(text, layer):
+    net = ONE if "nabla_a" in text else NET
+    v = check(text, net, layer=layer)
+    assert v.verdict == "correct", v.message
+    assert agrees(text, net, layer)
+
+
+WRONG = [  # planted mistakes in the same notations
+    (r"\delta^{(1)} = (W^{(2)} \delta^{(2)}) \odot g'(z^{(1)})", 1),  # no transpose (square)
+    (r"\delta^l = (\delta^{l+1} (w^{l+1})^T) \odot g'(z^l)", 2),  # wrong order
+    (r"\delta^{(1)} = ((W^{(2)})^T \delta^{(2)}) \odot \sigma'(z^{(1)})", 1),  # σ on tanh
+    (r"\nabla_{W^{[2]}} J = \delta^{[2]} A^{[1]T}", 2),  # the 1/m missing
+    (r"dZ^{[3]} = Y - \hat{Y}", 3),  # sign
+    (r"d{{W}^{[l]}}=\frac{1}{m}d{{Z}^{[l]}}\cdot {{A}^{[l]T}}", 2),  # wrong layer
+]
+
+
+@pytest.mark.parametrize("text,layer", WRONG)
+def test_textbook_notation_mistakes_are_not_correct(text, layer):
+    v = check(text, NET, layer=layer)
+    assert v.verdict in ("not_equivalent", "shape_error"), v.message
+    try:
+        assert not agrees(text, NET, layer)
+    except Exception:  # noqa: BLE001 - a shape clash: the oracle cannot even compare
+        pass
+
+
+def test_example_index_in_parentheses_is_not_a_layer():
+    v = check(r"dW^{(1)} = dZ^{(i)} X^T", NET)
+    assert v.verdict in ("parse_error", "shape_error")
+    assert "(i)" in v.message or "\\sum" in v.message
+
+
+D1 = r"dZ^{[1]} = W^{[2]T} dZ^{[2]} \odot "
+CHAINS = [  # (chain, each link as its own equation for the oracle, right?)
+    (r"dZ^{[3]} = \frac{\partial \mathcal{L}}{\partial Z^{[3]}} = A^{[3]} - Y",
+     ["dZ3 = A3 - Y"], True),
+    (r"dZ^{[3]} = \frac{\partial \mathcal{L}}{\partial Z^{[3]}} = Y - A^{[3]}",
+     ["dZ3 = Y - A3"], False),
+    (r"dZ^{[3]} = \frac{\partial \mathcal{L}}{\partial A^{[3]}} = A^{[3]} - Y",
+     ["dZ3 = dA3", "dZ3 = A3 - Y"], False),
+    (r"\frac{dL}{dW^{[2]}} &= \frac{dL}{dZ^{[2]}} \frac{dZ^{[2]}}{dW^{[2]}} \\ "
+     r"&= \frac{1}{m} dZ^{[2]} A^{[1]T} \\", ["dW2 = 1/m * dZ2 @ A1.T"], True),
+    (r"\frac{dL}{dW^{[2]}} &= \frac{dL}{dZ^{[2]}} \frac{dZ^{[2]}}{dW^{[2]}} \\ "
+     r"&= \frac{1}{m} dZ^{[2]} A^{[1]} \\", [], False),  # (3×m)(3×m): no value at all
+    (D1 + r"s, \text{where } s = 1 - (A^{[1]})^2", ["dZ1 = W2.T @ dZ2 * (1 - A1**2)"], True),
+    (D1 + r"s, \text{where } s = 1 - A^{[1]}", ["dZ1 = W2.T @ dZ2 * (1 - A1)"], False),
+    (r"dW^{[1]} := \frac{1}{m} dZ^{[1]} X^T", ["dW1 = 1/m * dZ1 @ X.T"], True),
+]
+
+
+@pytest.mark.parametrize("text,oracle,right", CHAINS)
+def test_chained_equalities_check_every_link(text, oracle, right):
+    v = check(text, NET)
+    assert (v.verdict == "correct") is right, v.message
+    if not right and len(oracle) != 1:
+        assert v.message.startswith("link ")
+    assert (bool(oracle) and all(agrees(eq, NET, 1) for eq in oracle)) is right
+
+
+def test_a_wrong_link_is_named_and_a_definition_must_name_the_same_gradient():
+    v = check(r"dZ^{[3]} = \frac{\partial L}{\partial Z^{[2]}} = A^{[3]} - Y", NET)
+    assert v.verdict in ("shape_error", "not_equivalent") and v.message.startswith("link 1")
+    v = check(r"dZ^{[3]} = \frac{\partial L}{\partial Z^{[3]}} = A^{[3]} - Y", NET)
+    assert "chain: link 1 (\\frac{\\partial L}{\\partial Z^{[3]}}) names dZ[3], the same " \
+        "gradient" in v.notes
