@@ -242,3 +242,36 @@ def test_wide_network_is_checked_at_a_narrower_stand_in():
     v = check_equation("dW1 = 1/m * np.dot(X.T, dZ1)", net)
     assert (v.verdict, v.mistakes[0].code) == ("shape_error", "wrong_order")
     assert "12288" in v.message
+
+
+# -- the generic network's options reach the checker ------------------------------------------------
+def _json(capsys, argv):
+    code = main(argv)
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_rows_without_a_scale_reads_cs231n_scale(capsys):
+    # CS231n's dW2 = A1.T.dot(dscores): the 1/N is inside dscores (scale dZ), so no 1/m here
+    code, out = _json(capsys, ["check", "--convention", "rows", "--json", "dW2 = A1.T.dot(dZ2)"])
+    assert code == 0 and out["verdict"] == "correct"
+    code, out = _json(capsys, ["check", "--convention", "rows", "--scale", "mean", "--json",
+                               "dW2 = A1.T.dot(dZ2)"])
+    assert code == 1 and [m["code"] for m in out["mistakes"]] == ["missing_scale"]
+
+
+def test_l2_flags_reach_a_generic_network(capsys):
+    eq = "dW1 = 1/m * np.dot(dZ1, X.T) + lambd/m * W1"
+    code, out = _json(capsys, ["check", "--l2", "--json", eq])
+    assert code == 0 and out["verdict"] == "correct"
+    code, out = _json(capsys, ["check", "--l2", "--l2-form", "plain", "--json", eq])
+    assert code == 1 and out["verdict"] == "not_equivalent"
+
+
+def test_code_rows_without_a_scale_says_so(capsys, tmp_path):
+    path = tmp_path / "affine.py"
+    path.write_text("def f(dout, cache):\n    x, w, b = cache\n    dw = x.T.dot(dout)\n"
+                    "    return dw\n", encoding="utf-8")
+    code, out = _json(capsys, ["check", "--code", str(path), "--convention", "rows",
+                               "--layer", "2", "--json"])
+    assert code == 0 and [r["verdict"] for r in out["results"]] == ["correct"]
+    assert any("scale dZ" in n for n in out["notes"])

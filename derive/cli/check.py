@@ -11,12 +11,13 @@ import argparse
 import json
 import sys
 from collections.abc import Iterable, Iterator
-from typing import IO
+from typing import IO, Any
 
 from derive.cli.common import (
     add_format_arguments,
     add_spec_arguments,
     dumps,
+    l2_flags,
     network_from_args,
     output,
     read_argument,
@@ -105,8 +106,8 @@ def run(args: argparse.Namespace) -> int:
         given = args.spec or args.layers or args.act  # else a generic network, from the formula
         net = network_from_args(args) if given else None
         verdict = check(equation, net, syntax=args.syntax, loss=args.loss,
-                        convention=args.convention or "columns", scale=args.scale or "mean",
-                        layer=args.layer, **_reading(args.bind, args.dialect))
+                        convention=args.convention or "columns", scale=args.scale,
+                        layer=args.layer, **_reading(args.bind, args.dialect), **_l2(args, net))
     except DeriveError as exc:  # a bad spec: unusable input, reported in the verdict's form
         if exc.exit_code != 2:
             raise
@@ -118,7 +119,12 @@ def run(args: argparse.Namespace) -> int:
     return verdict.exit_code
 
 
-def _reading(names, dialect) -> dict:
+def _l2(args: argparse.Namespace, net) -> dict[str, Any]:
+    """The L2 flags for a generic network (a given network carries its own)."""
+    return {} if net is not None else dict(l2_flags(args))
+
+
+def _reading(names, dialect) -> dict[str, Any]:
     """names= and dialect= for the checker, only when given (so that a checker without them
     still runs the rest)."""
     out: dict = {}
@@ -139,8 +145,8 @@ def run_code(args: argparse.Namespace) -> int:
         given = args.spec or args.layers or args.act
         net = network_from_args(args) if given else None
         result = check_code(code, net, layer=args.layer, loss=args.loss,
-                            convention=args.convention or "columns", scale=args.scale or "mean",
-                            **_reading(args.bind, args.dialect))
+                            convention=args.convention or "columns", scale=args.scale,
+                            **_reading(args.bind, args.dialect), **_l2(args, net))
     except DeriveError as exc:  # a bad spec: unusable input
         if exc.exit_code != 2:
             raise

@@ -34,11 +34,14 @@ MODULE = "<module>"
 def check_code(code: str, network: Network | None = None, *, layer: int | None = None,
                names: Mapping | None = None, dialect: str | None = None,
                loss: str | None = None, convention: str = "columns",
-               scale: str = "mean") -> CodeResult:
+               scale: str | None = None, l2=None, l2_form: str | None = None,
+               l2_layers=None) -> CodeResult:
     """Check every gradient ``code`` computes (a function, several, or lines of numpy code)
     against the derivation of ``network`` (without one, a generic network as for
     :func:`derive.check`). ``layer`` pins the layer of names without an index; ``names`` binds
     the snippet's variables to quantities (``{"h1": "A[1]"}``); ``dialect`` forces a dialect.
+    Without a network, ``scale`` defaults to ``mean`` in columns and ``dZ`` in rows (CS231n's:
+    the 1/N inside dscores), and ``l2``, ``l2_form``, ``l2_layers`` give it an L2 term.
 
     >>> code = '''
     ... def linear_backward(dZ, cache):
@@ -66,10 +69,17 @@ def check_code(code: str, network: Network | None = None, *, layer: int | None =
         bound = returns.split(names, functions)
     except ParseError as exc:
         return CodeResult([], (str(exc),))
-    generic = dict(loss=loss, convention=convention, scale=scale)
     results: list[GradientResult] = []
     problems: list[str] = list(src.refused)
     notes: list[str] = []  # what was read but not checked (dX): not a problem of the code
+    if scale is None:
+        scale = "dZ" if convention == "rows" else "mean"
+        if network is None and convention == "rows":
+            notes.append("convention rows: read with scale dZ, CS231n's (the 1/N is inside "
+                         "dscores, so dW = A_prevᵀ dZ carries none); --scale mean for the "
+                         "course's per-example dZ")
+    generic = dict(loss=loss, convention=convention, scale=scale, l2=l2, l2_form=l2_form,
+                   l2_layers=l2_layers)
     internal = False
     for fname, node in _units(src.tree):
         where = "the lines outside any function" if fname == MODULE else f"function {fname}"
