@@ -23,6 +23,7 @@ from derive.code.result import CodeResult, GradientResult
 from derive.code.source import Source, read_source
 from derive.core.names import m
 from derive.errors import DeriveError, ParseError, ResourceLimit
+from derive.network.layout import LAYOUTS
 from derive.network.spec import Network
 from derive.parse import Equation, parse_expression
 from derive.parse.dialects import DIALECTS, detect
@@ -72,9 +73,10 @@ def check_code(code: str, network: Network | None = None, *, layer: int | None =
     results: list[GradientResult] = []
     problems: list[str] = list(src.refused)
     notes: list[str] = []  # what was read but not checked (dX): not a problem of the code
+    rows = convention in LAYOUTS and not LAYOUTS[convention].columns
     if scale is None:
-        scale = "dZ" if convention == "rows" else "mean"
-        if network is None and convention == "rows":
+        scale = "dZ" if rows else "mean"
+        if network is None and rows:
             notes.append("convention rows: read with scale dZ, CS231n's (the 1/N is inside "
                          "dscores, so dW = A_prevᵀ dZ carries none); --scale mean for the "
                          "course's per-example dZ")
