@@ -65,6 +65,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: bench/ is on the path, its package is not
     sys.path.insert(0, str(ROOT))
+from bench.corpus_calls import call_names, returns_bound  # noqa: E402
 from bench.corpus_report import (  # noqa: E402 - after the path it needs
     WRONG as WRONG,
 )
@@ -247,7 +248,7 @@ def network_for(item: dict, caps: dict, nearest: bool = False):
         problems.append("L2 regularisation (of dW) is not expressible in derive")
     if net.get("dropout"):
         problems.append("dropout is not expressible in derive")
-    if "loss" in targets:
+    if "loss" in targets and not caps["snippet"]:
         problems.append("derive checks gradients, not the loss a function computes")
     if problems and not nearest:
         raise NotExpressible("; ".join(problems))
@@ -260,7 +261,9 @@ def network_for(item: dict, caps: dict, nearest: bool = False):
         layer = call_layer(item) if caps["snippet_layer"] else None
     if caps["layer"] and layer is not None:
         kwargs["layer"] = layer
-    if caps["bind"] and item.get("group") == "bound":
+    if caps["bind"] and item.get("kind") == "function" and item.get("group") == "bound":
+        kwargs[caps["bind"]] = call_names(item)
+    elif caps["bind"] and item.get("group") == "bound":
         bound = {k: v for k, v in names.items()
                  if isinstance(v, str) and re.match(r"-?d?[A-Za-z]+\[", v)}
         left = re.match(r"\s*([A-Za-z_]\w*)\s*\+?=", textwrap.dedent(item.get("text") or ""))
@@ -322,16 +325,19 @@ def _function_verdict(item: dict, results: list[dict], layer: int | None = None)
             r["verdict"] = "not_equivalent"
             r["message"] = "uses a wrong gradient: " + ", ".join(
                 str(u.get("target") or u.get("name")) for u in r["uses_wrong"])
-    by_target = {concrete(r["target"], layer): r for r in results}
+    by_target: dict = {}
+    for r in results:  # the first result of a target: the code's own, before any copy of it
+        by_target.setdefault(concrete(r["target"], layer), r)
     wrong_targets, messages = [], []
     for target in item["target"]:
-        if target == "loss":
-            continue
+        if target == "loss" and "loss" not in by_target:
+            continue  # a derive that does not recognise losses is not judged on them
         want = labels.get(target, fallback)
         want = "correct" if want == "correct" else "wrong"
         got = by_target.get(target.lstrip("-").split(".")[0])
         verdict = got["verdict"] if got else "missing"
-        if target.startswith("-") and got:  # minus the gradient (ascent): the sign alone differs
+        if target.startswith("-") and got and not returns_bound(item):
+            # minus the gradient (ascent), unbound: the sign alone differs
             verdict = "correct" if verdict in WRONG and got["mistakes"] == ["sign_error"] else \
                 "not_equivalent" if verdict == "correct" else verdict
         if (want == "correct") != (verdict == "correct") or verdict not in ("correct", *WRONG):
