@@ -275,3 +275,14 @@ def test_code_rows_without_a_scale_says_so(capsys, tmp_path):
                                "--layer", "2", "--json"])
     assert code == 0 and [r["verdict"] for r in out["results"]] == ["correct"]
     assert any("scale dZ" in n for n in out["notes"])
+
+
+def test_bind_values_may_be_formulas_with_commas(capsys):
+    code, out = _json(capsys, ["check", "--layers", "3,4,1", "--act", "relu,sigmoid", "--loss",
+                               "bce", "--layer", "2", "--json", "--bind",
+                               "s=np.divide(1, 1 + np.exp(-Z)),q=A[1]", "dZ = dA * s * (1 - s)"])
+    assert code == 0 and out["verdict"] == "correct"
+    code, out = _json(capsys, ["check", "--layers", "3,4,1", "--act", "relu,sigmoid", "--loss",
+                               "bce", "--layer", "2", "--json", "--bind",
+                               "s=np.divide(1, 1 + np.exp(-Z))", "dZ = dA * s"])
+    assert code == 1 and out["verdict"] == "not_equivalent"

@@ -46,7 +46,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                    "several, or lines of numpy code; '-' for stdin), read "
                                    "statically, never run"))
     p.add_argument("--bind", metavar="NAME=QUANTITY,..", type=_bindings,
-                   help="what the code's own names mean: \"dL_dh2=dA[2],h1=A[1]\"")
+                   help="what the code's own names mean, a quantity or a formula: "
+                        "\"dL_dh2=dA[2],h1=A[1],s=sigmoid(Z[1])\"")
     p.add_argument("--dialect", metavar="NAME",
                    help="read the names as this dialect does (course, cs231n, nielsen, logreg, "
                         "single_example; default: recognised from the names)")
@@ -75,9 +76,17 @@ def _layer(text: str) -> int:
 
 
 def _bindings(text: str) -> dict[str, str]:
-    """--bind "h1=A[1],dL_dh2=dA[2]": each name and the quantity it holds."""
+    """--bind "h1=A[1],dL_dh2=dA[2],s=sigmoid(Z[1])": each name and the quantity (or the
+    formula, read by derive's parser) it holds."""
     out: dict[str, str] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):  # split at the commas outside brackets: s=np.sum(x, axis=1)
+        depth += (ch in "([{") - (ch in ")]}")
+        if ch == "," and depth == 0:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    for part in filter(None, (p.strip() for p in parts)):
         name, eq, quantity = part.partition("=")
         if not eq or not name.strip() or not quantity.strip():
             raise argparse.ArgumentTypeError(f"write NAME=QUANTITY (h1=A[1]), not {part!r}")
