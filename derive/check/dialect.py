@@ -43,10 +43,12 @@ def check_dialect(equation: str, network, syntax: str, generic: dict, layer, nam
                            names if isinstance(names, dict) else ())
     d = DIALECTS.get(key) if key else None
     convention, scale = generic["convention"], generic["scale"]
+    notes: list[str] = []
     if scale is None:  # CS231n's rows: the 1/N inside dscores
         rows = convention in LAYOUTS and not LAYOUTS[convention].columns
         scale = "dZ" if rows and "dZ" in SCALES else "mean"
-    notes: list[str] = []
+        if network is None and scale == "dZ" and (d is None or d.scale != "dZ"):
+            notes.append(ROWS_NOTE)
     if d is not None and d.scale in SCALES:
         if network is None:
             convention, scale = d.convention or convention, d.scale
@@ -64,6 +66,11 @@ def check_dialect(equation: str, network, syntax: str, generic: dict, layer, nam
     verdict = _best(verdicts)
     shown = key or ("single_example" if ONE_EXAMPLE_NOTE in verdict.notes else "course")
     return replace(verdict, dialect=shown, notes=(*verdict.notes, *notes))
+
+
+ROWS_NOTE = ("convention rows: read with scale dZ, CS231n's (the 1/N is inside dscores, so dW = "
+             "A_prevᵀ dZ carries none); pass scale mean (--scale mean) for the course's "
+             "per-example dZ")
 
 
 def _check_reading(equation, network, generic, syntax, layer, names, dialect, reading, run):

@@ -14,6 +14,7 @@ import ast
 from collections.abc import Mapping
 
 from derive.check.checker import check_with
+from derive.check.dialect import ROWS_NOTE
 from derive.check.verdict import Verdict
 from derive.code import depends, numeric_unit, returns
 from derive.code.evaluate import WrongValue
@@ -77,9 +78,7 @@ def check_code(code: str, network: Network | None = None, *, layer: int | None =
     if scale is None:
         scale = "dZ" if rows else "mean"
         if network is None and rows:
-            notes.append("convention rows: read with scale dZ, CS231n's (the 1/N is inside "
-                         "dscores, so dW = A_prevᵀ dZ carries none); --scale mean for the "
-                         "course's per-example dZ")
+            notes.append(ROWS_NOTE)
     generic = dict(loss=loss, convention=convention, scale=scale, l2=l2, l2_form=l2_form,
                    l2_layers=l2_layers)
     internal = False
