@@ -26,6 +26,7 @@ from derive.code import returns
 from derive.code import roles as R
 from derive.code import values as V
 from derive.code.known import GRADIENT_DICTS, KNOWN, LISTS
+from derive.code.numeric_table import _Break, _Continue
 from derive.code.source import Source
 from derive.core import expr as E
 from derive.errors import DeriveError, ResourceLimit
@@ -48,14 +49,6 @@ _FREE = re.compile(r"(?<![\w.])([A-Za-z_]\w*)(?!\s*[(\w=])")
 class _Return(Exception):  # noqa: N818 - control flow, never escapes a call
     def __init__(self, value, node=None):
         self.value, self.node = value, node
-
-
-class _Break(Exception):  # noqa: N818
-    pass
-
-
-class _Continue(Exception):  # noqa: N818
-    pass
 
 
 @dataclass
