@@ -34,7 +34,15 @@ def _mean_over_units(A, Y, columns):
     return anp.sum((A - Y) ** 2) / units
 
 
-WHOLE = {"mse_units": _mean_over_units}  # losses that are not a plain sum of per-unit terms
+def _multiclass_hinge(A, Y, columns):
+    """CS231n's SVM loss: Σ over examples of Σ_{j≠y} max(0, s_j − s_y + 1), Y one-hot."""
+    S, T = (A.T, Y.T) if columns else (A, Y)  # one row per example
+    correct = anp.sum(S * T, axis=1, keepdims=True)
+    margins = anp.maximum(0.0, S - correct + 1.0)
+    return anp.sum(margins * (1 - T))
+
+
+WHOLE = {"mse_units": _mean_over_units, "svm": _multiclass_hinge}  # not a sum of per-unit terms
 
 
 def total_loss(name, A, Y, columns):

@@ -8,7 +8,7 @@ from derive.catalogue import rules
 
 ELEMENTWISE = tuple(n for n in rules.activations() if rules.activations()[n].elementwise)
 ALL_ACTIVATIONS = (*ELEMENTWISE, "softmax", None)  # None: a generic g[l]
-LOSSES = (None, "bce", "ce", "mse", "half_mse", "mse_units")
+LOSSES = (None, "bce", "ce", "mse", "half_mse", "mse_units", "svm")
 
 
 def output_activations_for(loss):

@@ -105,3 +105,133 @@ def test_backward_help_lists_every_catalogue_loss(capsys):
     text = " ".join(capsys.readouterr().out.split())
     for name in rules.losses():
         assert name in text.split("--loss LOSS", 2)[-1].split("(omit")[0], name
+
+
+# -- svm ------------------------------------------------------------------------------------------
+def _cs231n_dscores(S, labels):
+    """CS231n's vectorised SVM gradient (one row of scores per example), without its 1/N:
+    binary = margins > 0, the correct class gets minus the row's count."""
+    N = S.shape[0]
+    correct = S[np.arange(N), labels][:, None]
+    margins = np.maximum(0, S - correct + 1)
+    margins[np.arange(N), labels] = 0
+    binary = (margins > 0).astype(float)
+    binary[np.arange(N), labels] = -binary.sum(axis=1)
+    return binary
+
+
+def test_svm_is_in_the_catalogue_with_its_kink():
+    entry = rules.losses()["hinge"]
+    assert entry.name == "svm" and rules.losses()["multiclass_svm"] is entry
+    assert entry.coupled and entry.natural_output == "linear" and entry.targets == "one_hot"
+    assert "margins > 0" in entry.kink and "0" in entry.kink
+    assert entry.kinks == (rules.a - rules.s + 1,)
+
+
+@pytest.mark.parametrize("convention", ["columns", "rows"])
+@pytest.mark.parametrize("scale", ["mean", "sum", "dZ"])
+def test_svm_dA_is_cs231n_s_gradient(convention, scale):
+    net = derive.Network(layers=[3, 4, 5], activations=["relu", "linear"], loss="svm",
+                         convention=convention, scale=scale)
+    d = derive.backward(net)
+    assert d.proof.passed
+    text = d.formula("dA", 2).text
+    axis = 0 if convention == "columns" else 1
+    M = f"(1 − Y) ⊙ [A[2] − sum(Y ⊙ A[2], axis={axis}) + 1 > 0]"
+    inner = f"{M} − Y ⊙ sum({M}, axis={axis})"
+    assert text == f"dA[2] = {'(1/m) (' + inner + ')' if scale == 'dZ' else inner}", text
+    assert d.formula("dZ", 2).expr == d.formula("dA", 2).expr  # a linear output: dZ = dA
+    inst, values = _autograd_check(net, [3, 4, 5])
+    S = values["A", 2] if convention == "rows" else values["A", 2].T
+    labels = np.argmax(inst.Y if convention == "rows" else inst.Y.T, axis=1)
+    want = _cs231n_dscores(S, labels) / (inst.m if scale == "dZ" else 1)
+    got = values["dA", 2] if convention == "rows" else values["dA", 2].T
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+
+
+def test_svm_printed_numpy_code_runs():
+    net = derive.Network(layers=[2, 3, 4], activations=["tanh", "linear"], loss="svm")
+    d = derive.backward(net, prove=False)
+    inst = random_instance(net, seed=5)
+    expected = gradient_values(d, inst)
+    namespace = {"np": np, "m": inst.m, "X": inst.X, "Y": inst.Y,
+                 **{f"{k}{l}": v for (k, l), v in expected.items() if l is not None and l > 0}}
+    exec(d.formula("dA", 2).code, namespace)
+    np.testing.assert_allclose(namespace["dA2"], expected["dA", 2], rtol=1e-12)
+
+
+def test_svm_kink_takes_zero_as_cs231n_does():
+    """A margin exactly 0 contributes nothing (numpy's margins > 0), in the catalogue's gradient
+    and in the engine's formula alike."""
+    loss = rules.losses()["svm"]
+    S = np.array([[2.0, 1.0, 0.5]])  # label 0: margins 0 (exactly), -0.5
+    Y = np.array([[1.0, 0.0, 0.0]])
+    np.testing.assert_array_equal(loss.numpy_gradient(S, Y, -1), [[0.0, 0.0, 0.0]])
+    np.testing.assert_array_equal(_cs231n_dscores(S, np.array([0])), [[0.0, 0.0, 0.0]])
+    net = derive.Network(layers=[2, 3], activations=["linear"], loss="svm", convention="rows")
+    d = derive.backward(net, prove=False)
+    env = {("A", 1): S, ("Y", None): Y}
+    from derive.core.expr import evaluate
+    from derive.network.model import numpy_backend
+    got = evaluate(d.formula("dA", 1).expr, env, numpy_backend(net, 1, (2, 3)))
+    np.testing.assert_array_equal(got, [[0.0, 0.0, 0.0]])
+    S[0, 1] = 1.0 + 1e-9  # just past the kink: the margin counts
+    np.testing.assert_array_equal(loss.numpy_gradient(S, Y, -1), [[-1.0, 1.0, 0.0]])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_svm_instances_keep_every_margin_off_the_kink(seed):
+    net = derive.Network(layers=[3, 6, 7], activations=["relu", "linear"], loss="svm")
+    inst = random_instance(net, seed=seed, m=6)
+    values = gradient_values(derive.backward(net, prove=False), inst)
+    Y = inst.Y
+    assert np.all(Y.sum(axis=0) == 1) and set(np.unique(Y)) == {0.0, 1.0}  # one-hot
+    distance = rules.losses()["svm"].kink_distance(values["A", 2], Y, -2)
+    assert np.min(distance) >= 0.05 / 2 ** 7  # the smallest margin random_instance settles for
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 4])
+@pytest.mark.parametrize("output", ["linear", "tanh", "softmax", None])
+def test_svm_through_any_output_proves_and_matches_autograd(depth, output):
+    acts = ["relu", "tanh", "sigmoid"][: depth - 1] + [output]
+    net = derive.Network(layers=[3] + [4] * (depth - 1) + [3], activations=acts, loss="svm",
+                         l2=0.1 if depth % 2 else None, convention="rows" if depth > 2 else "columns")
+    assert derive.backward(net).proof.passed
+    _autograd_check(net, [3] + [4] * (depth - 1) + [3])
+
+
+def test_svm_mutated_formula_fails_the_proof():
+    """The proof can fail: dA[L] without the correct class's −Σ M term is refused."""
+    from dataclasses import replace
+
+    from derive.engine.proof import prove
+    net = derive.Network(layers=[2, 3, 3], activations=["relu", "linear"], loss="svm")
+    d = derive.backward(net, prove=False)
+    i = next(k for k, f in enumerate(d.formulas) if f.kind == "dA" and f.layer == 2)
+    wrong = replace(d.formulas[i], expr=d.formulas[i].expr.left)  # M alone
+    p = prove(replace(d, formulas=d.formulas[:i] + (wrong,) + d.formulas[i + 1:]))
+    bad = [f for f in p.formulas if not f.passed]
+    assert [f.name for f in bad] == ["dA[2]"] and bad[0].elementwise == "failed"
+
+
+@pytest.mark.parametrize("command", [
+    ["backward", "--verify"],
+    ["backward", "--format", "latex"],
+    ["backward", "--json"],
+    ["gradcheck"],
+    ["handout", "--format", "markdown"],
+    ["jacobian", "J", "Z2"],
+])
+def test_every_command_takes_svm(command, capsys):
+    code = main([*command, "--layers", "3,4,3", "--act", "relu,linear", "--loss", "svm"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "svm" in out
+
+
+def test_rules_lists_svm_and_its_kink(capsys):
+    assert main(["rules"]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("| `svm`"))
+    assert "margins > 0" in row and "∂ℓ/∂s" in row
+    assert "coupled_loss_gradient" in out

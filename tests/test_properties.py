@@ -50,7 +50,7 @@ def test_random_networks_prove_and_match_autograd(net):
     _check(net)
 
 
-NEW_LOSSES = ("mse_units",)  # the losses beyond a plain per-unit sum, each drawn often
+NEW_LOSSES = ("mse_units", "svm")  # the losses beyond a plain per-unit sum, each drawn often
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -38,7 +38,7 @@ def test_catalogue_has_what_the_issue_asks_for():
         "swish",
         "gelu",
     } <= acts
-    assert set(rules.losses()) == {"bce", "ce", "mse", "half_mse", "mse_units"}
+    assert set(rules.losses()) == {"bce", "ce", "mse", "half_mse", "mse_units", "svm"}
     assert rules.losses()["sse"].name == "mse"  # Σ, no ½: sse is its alias, not mse_units'
     for alias in ("mean_squared_error", "mse_mean"):
         assert rules.losses()[alias].name == "mse_units"
@@ -271,7 +271,7 @@ def test_softmax_templates_are_its_jacobian():
         np.testing.assert_allclose(run_numpy_template(form, a=a), jacobian, rtol=1e-12)
 
 
-@pytest.mark.parametrize("loss", list(rules.losses()), ids=str)
+@pytest.mark.parametrize("loss", [n for n in rules.losses() if not rules.losses()[n].coupled], ids=str)
 def test_loss_text_and_latex_are_the_per_unit_loss(loss):
     """``text`` and ``latex`` print the per-example loss Σₖ per_unit(aₖ, yₖ)."""
     entry = rules.losses()[loss]
@@ -300,3 +300,15 @@ def test_printed_numpy_code_runs_and_gives_the_engine_values(name):
         exec(f.code, namespace)  # the printed line, exactly
         np.testing.assert_allclose(namespace[_code_name(f.kind, f.layer)], expected[f.kind, f.layer],
                                    rtol=1e-10, atol=1e-12, err_msg=f.code)
+
+
+def test_hinge_text_latex_and_per_unit_agree():
+    """svm's text and LaTeX say Σ_{k≠y} max(0, aₖ − a_y + 1); its per_unit, at one-hot y and
+    s = a_y, is that term for k ≠ y and 0 for k = y (checked on numbers)."""
+    entry = rules.losses()["svm"]
+    assert entry.text == "Σ_{k≠y} max(0, aₖ − a_y + 1)"
+    assert entry.latex == r"\sum_{k \ne y} \max(0,\, a_k - a_y + 1)"
+    for av, sv in ((0.3, 1.0), (2.0, 0.5), (-1.0, 0.2)):
+        off = entry.per_unit.subs({rules.a: av, rules.y: 0, rules.s: sv})
+        assert float(off) == pytest.approx(max(0.0, av - sv + 1))
+        assert entry.per_unit.subs({rules.a: sv, rules.y: 1, rules.s: sv}) == 0

@@ -57,7 +57,7 @@ def test_toml(tmp_path):
         (dict(layers=[3, -2, 1]), "layer size n1 is -2"),
         (dict(layers=[3, 1], activations=["softmax"]), "layer 1: softmax over a 1-unit layer"),
         (dict(layers=[3, 1], activations=["relu"], loss="bce"), "loss bce needs outputs in .0, 1."),
-        (dict(layers=[3, 1], loss="hinge"), "unknown loss 'hinge'; known: bce, ce, mse, half_mse"),
+        (dict(layers=[3, 1], loss="huber"), "unknown loss 'huber'; known: bce, ce, mse, half_mse, mse_units, svm"),
         (dict(layers=[3, 1], convention="cols"), "unknown convention 'cols'; known: columns, rows"),
         (dict(layers=[3]), "at least two sizes"),
         (dict(), "give the layer sizes"),

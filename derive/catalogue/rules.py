@@ -29,8 +29,10 @@ from derive.core.names import z  # an activation is written in z (the core's own
 from derive.errors import SpecError
 
 a, y = sp.symbols("a y", real=True)  # a loss is written in the output a and the target y
-#: a loss may also use n, the number of output units n[L] (the mean over units of mse_units)
+#: a loss may also use n, the number of output units n[L] (the mean over units of mse_units), and
+#: s = Σₖ yₖ aₖ, the example's target-weighted score (a_y for one-hot targets: the hinge's)
 n = sp.Symbol("n", positive=True, integer=True)
+s = sp.Symbol("s", real=True)
 
 
 def rules_dir() -> Path:
@@ -58,6 +60,8 @@ class LossSource(TypedDict):
     a_range: list[str]
     y_range: list[str]
     targets: NotRequired[str]  # what random targets look like: real, probability, distribution
+    kinks: NotRequired[list[str]]  # expressions in a, y, s whose zero is a kink of per_unit
+    kink: NotRequired[str]  # the value taken at a kink, in words
 
 
 @dataclass(frozen=True)
@@ -132,7 +136,9 @@ class Loss:
     """A per-example loss Σₖ per_unit(aₖ, yₖ); SymPy parts parsed on first use.
 
     ``per_unit`` may use n, the number of output units (bound to n[L] wherever it is evaluated:
-    :meth:`per_unit_at`, :meth:`numpy_terms`, :meth:`sympy_terms`)."""
+    :meth:`per_unit_at`, :meth:`numpy_terms`, :meth:`sympy_terms`), and s = Σₖ yₖ aₖ, which
+    couples the units of an example (the hinge's a_y): then ∂ℓ/∂aⱼ = ∂f/∂a(aⱼ) + yⱼ Σₖ ∂f/∂s(aₖ),
+    the multivariable chain rule through s (:attr:`gradient`, :attr:`gradient_s`)."""
 
     name: str
     aliases: tuple[str, ...]
@@ -165,9 +171,29 @@ class Loss:
 
     @functools.cached_property
     def gradient(self) -> sp.Expr:
-        """∂ per_unit / ∂a, by SymPy (unsimplified: the textbook form)."""
+        """∂ per_unit / ∂a (s held fixed), by SymPy (unsimplified: the textbook form)."""
         d = sp.diff(self.per_unit, a)
         return tidy(sp.factor(d) if d.is_polynomial(a, y) else d)
+
+    @functools.cached_property
+    def gradient_s(self) -> sp.Expr:
+        """∂ per_unit / ∂s, by SymPy: 0 unless the loss couples the units through s."""
+        return sp.diff(self.per_unit, s)
+
+    @property
+    def coupled(self) -> bool:
+        """Does the loss couple an example's units through s = Σₖ yₖ aₖ?"""
+        return s in self.per_unit.free_symbols
+
+    @functools.cached_property
+    def kinks(self) -> tuple[sp.Expr, ...]:
+        """Expressions in a, y, s whose zero is a kink (the hinge's margin a − s + 1)."""
+        return tuple(_expr(k) for k in self.source.get("kinks", ()))
+
+    @property
+    def kink(self) -> str:
+        """What the derivative is taken to be at a kink, in words ("" without kinks)."""
+        return self.source.get("kink", "")
 
     def per_unit_at(self, expr: sp.Expr, units) -> sp.Expr:
         """``expr`` (per_unit or a derivative of it) with n bound to ``units`` (n[L]), factored
@@ -178,35 +204,60 @@ class Loss:
         return tidy(sp.factor(bound)) if bound.is_polynomial(a, y) else bound
 
     @functools.cached_property
-    def _numpy_terms(self) -> Callable:
-        return _numpy_function((a, y, n), self.per_unit)
+    def _numpy(self) -> tuple[Callable, ...]:
+        """per_unit, ∂/∂a, ∂/∂s and the kinks as numpy functions of (a, y, s, n)."""
+        return tuple(_numpy_function((a, y, s, n), e)
+                     for e in (self.per_unit, self.gradient, self.gradient_s, *self.kinks))
 
-    def numpy_terms(self, A, Y, unit_axis: int):
-        """The per-unit terms ℓₖ of every example (A's shape; leading batch axes allowed), n bound
-        to the size of ``unit_axis``."""
+    def _numpy_args(self, A, Y, unit_axis: int):
         import numpy  # here, not at the top: see _numpy_function
 
-        units = numpy.shape(A)[unit_axis]
-        return numpy.asarray(self._numpy_terms(A, Y, units), dtype=float) * numpy.ones_like(A)
+        A, Y = numpy.asarray(A, dtype=float), numpy.asarray(Y, dtype=float)
+        S = numpy.sum(Y * A, axis=unit_axis, keepdims=True)  # each example's Σₖ yₖ aₖ
+        return numpy, (A, Y, S, A.shape[unit_axis])
 
-    @functools.cached_property
-    def _numpy_gradient(self) -> Callable:
-        return _numpy_function((a, y, n), self.gradient)
+    def numpy_terms(self, A, Y, unit_axis: int):
+        """The per-unit terms ℓₖ of every example (A's shape; leading batch axes allowed), with
+        n the size of ``unit_axis`` and s each example's Σₖ yₖ aₖ."""
+        np_, args = self._numpy_args(A, Y, unit_axis)
+        return np_.asarray(self._numpy[0](*args), dtype=float) * np_.ones_like(args[0])
 
     def numpy_gradient(self, A, Y, unit_axis: int):
-        """∂(Σₖ ℓₖ)/∂A of every example, entry by entry (A's shape), n bound as in
-        :meth:`numpy_terms`."""
-        import numpy
+        """∂(Σₖ ℓₖ)/∂A of every example, entry by entry (A's shape): ∂f/∂a, plus Y times each
+        example's Σₖ ∂f/∂s for a loss coupled through s; n and s bound as in :meth:`numpy_terms`."""
+        np_, args = self._numpy_args(A, Y, unit_axis)
+        ones = np_.ones_like(args[0])
+        out = np_.asarray(self._numpy[1](*args), dtype=float) * ones
+        if self.coupled:
+            ds = np_.asarray(self._numpy[2](*args), dtype=float) * ones
+            out = out + args[1] * np_.sum(ds, axis=unit_axis, keepdims=True)
+        return out
 
-        units = numpy.shape(A)[unit_axis]
-        return numpy.asarray(self._numpy_gradient(A, Y, units), dtype=float) * numpy.ones_like(A)
+    def kink_distance(self, A, Y, unit_axis: int):
+        """Each example's smallest |kink| over its units (inf without kinks): how far the
+        instance is from a point where the loss has no derivative."""
+        np_, args = self._numpy_args(A, Y, unit_axis)
+        out = np_.full(np_.sum(args[0], axis=unit_axis, keepdims=True).shape, np_.inf)
+        for fn in self._numpy[3:]:
+            k = np_.abs(np_.asarray(fn(*args), dtype=float) * np_.ones_like(args[0]))
+            out = np_.minimum(out, np_.min(k, axis=unit_axis, keepdims=True))
+        return out
 
     def sympy_terms(self, A: sp.Matrix, Y: sp.Matrix, columns: bool) -> sp.Matrix:
         """The per-unit terms ℓₖ on explicit SymPy matrices (one example per column when
-        ``columns``), n bound to the number of units."""
+        ``columns``), n bound to the number of units and s to each example's Σₖ yₖ aₖ."""
         per = self.per_unit_at(self.per_unit, A.rows if columns else A.cols)
+
+        def score(i, j):
+            if columns:
+                return sum(Y[k, j] * A[k, j] for k in range(A.rows))
+            return sum(Y[i, k] * A[i, k] for k in range(A.cols))
+
+        scores = {}
+        if self.coupled:
+            scores = {(i, j): score(i, j) for i in range(A.rows) for j in range(A.cols)}
         return sp.Matrix(A.rows, A.cols, lambda i, j: per.subs(
-            {a: A[i, j], y: Y[i, j]}, simultaneous=True))
+            {a: A[i, j], y: Y[i, j], s: scores.get((i, j), s)}, simultaneous=True))
 
 
 def _numpy_function(params, expr) -> Callable:
@@ -274,7 +325,7 @@ def _fill(template: str, layer: int) -> str:
     )
 
 
-_NAMES = {"z": z, "a": a, "y": y, "n": n, "pi": sp.pi, "oo": sp.oo, "E": sp.E, "True": sp.true}
+_NAMES = {"z": z, "a": a, "y": y, "n": n, "s": s, "pi": sp.pi, "oo": sp.oo, "E": sp.E, "True": sp.true}
 _FUNCTIONS = {"exp": sp.exp, "log": sp.log, "tanh": sp.tanh, "cosh": sp.cosh, "sinh": sp.sinh,
               "sqrt": sp.sqrt, "Abs": sp.Abs, "Max": sp.Max, "Min": sp.Min,
               "Piecewise": sp.Piecewise, "Heaviside": sp.Heaviside}
@@ -412,7 +463,8 @@ def losses() -> _Registry[Loss]:
             natural_output=e["natural_output"],
             assumes=e.get("assumes", ""),
             source=LossSource(per_unit=e["per_unit"], a_range=e["a_range"], y_range=e["y_range"],
-                              targets=e.get("targets", "real")),
+                              targets=e.get("targets", "real"), kinks=e.get("kinks", []),
+                              kink=e.get("kink", "")),
         )
         for e in _load("losses.toml")
     ]

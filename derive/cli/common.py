@@ -46,7 +46,7 @@ def add_spec_arguments(p: argparse.ArgumentParser, required: bool = False) -> No
         metavar="G1,G2,..",
         help="one activation per layer, e.g. relu,sigmoid (g for a generic one)",
     )
-    g.add_argument("--loss", help="bce, ce, mse, half_mse, mse_units (omit for a generic loss)")
+    g.add_argument("--loss", help="bce, ce, mse, half_mse, mse_units, svm (omit for a generic loss)")
     g.add_argument("--convention", choices=tuple(LAYOUTS), help="columns (default) or rows")
     g.add_argument(
         "--scale", choices=("mean", "sum", "dZ"),

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import sympy as sp
+from sympy.printing.latex import LatexPrinter
 from sympy.printing.pycode import PythonCodePrinter
 from sympy.printing.str import StrPrinter
 
@@ -27,10 +28,12 @@ from derive.core.node import (
     Shape,
     Sym,
     broadcast_shape,
+    same,
     wrap_code,
     wrap_latex,
     wrap_text,
 )
+from derive.errors import ShapeMismatch
 
 
 class Activation(Protocol):
@@ -138,17 +141,26 @@ class Pointwise(Expr):
     """A scalar SymPy expression in ``params`` applied entry by entry to equally shaped ``args``.
 
     ``Pointwise(a - y, (a, y), (A2, Y))`` is A[2] − Y. The engine makes these from SymPy's
-    derivative of a loss (dA[L]) and from output-layer simplifications (dZ[L] = A[L] − Y).
+    derivative of a loss (dA[L]) and from output-layer simplifications (dZ[L] = A[L] − Y). With
+    ``broadcast`` the later operands may be a row or a column that numpy stretches to the first's
+    shape (each example's score Σₖ yₖ aₖ of the hinge loss). An indicator
+    ``Piecewise((v, c), (0, True))`` prints as ``v ⊙ [c]`` (Iverson's bracket, ``v * (c)`` in
+    numpy), and ``Piecewise((v, v > 0), (0, True))`` as ``max(0, v)``.
     """
 
     expr: sp.Expr
     params: tuple[sp.Symbol, ...]
     args: tuple[Expr, ...]
+    broadcast: bool = False
     src: str | None = field(default=None, compare=False)
 
     def __post_init__(self):
         for other in self.args[1:]:
-            broadcast_shape("element-wise expression", self.args[0], other, False)
+            shape = broadcast_shape("element-wise expression", self.args[0], other, self.broadcast)
+            if self.broadcast and not all(same(x, y) for x, y in zip(shape, self.args[0].shape, strict=True)):
+                raise ShapeMismatch("element-wise expression", self.args[0].written(), other.written(),
+                                    self.args[0].shape, other.shape,
+                                    "only the later operands stretch to the first's shape")
 
     @property
     def shape(self) -> Shape:
@@ -183,7 +195,8 @@ class Pointwise(Expr):
 
     def to_latex(self) -> str:
         names = {p: wrap_latex(a, ATOM) for a, p in zip(self.args, self.params, strict=True)}
-        s = sp.latex(self.expr, symbol_names=names, mul_symbol=r" \odot ", order="none")
+        printer = _IndicatorLatex({"symbol_names": names, "mul_symbol": r" \odot ", "order": "none"})
+        s = printer.doprint(self.expr)
         return re.sub(r"(?<![\w}])(\d+) \\odot ", r"\1 ", s)
 
     def to_code(self) -> str:
@@ -193,7 +206,41 @@ class Pointwise(Expr):
         return s
 
 
-class _Placeholders(StrPrinter):
+def _indicator(expr: sp.Piecewise) -> tuple[sp.Expr, Any] | None:
+    """(v, c) of ``Piecewise((v, c), (0, True))``, the indicator form; else None."""
+    if len(expr.args) == 2 and expr.args[1].cond == sp.true and expr.args[1].expr == 0:
+        return expr.args[0].expr, expr.args[0].cond
+    return None
+
+
+def _hinge(expr: sp.Piecewise) -> sp.Expr | None:
+    """v of ``Piecewise((v, v > 0), (0, True))``, which is max(0, v); else None."""
+    pair = _indicator(expr)
+    if pair is not None and isinstance(pair[1], sp.StrictGreaterThan) \
+            and sp.expand(pair[1].lhs - pair[1].rhs - pair[0]) == 0:
+        return pair[0]
+    return None
+
+
+def _condition(c) -> Any:
+    """A comparison with 0 on its right, as a margin is written: a − s + 1 > 0, not SymPy's
+    canonical a − s > −1."""
+    if isinstance(c, sp.core.relational.Relational) and c.rhs != 0 and c.rhs.is_Number:
+        return c.func(sp.Add(*sp.Add.make_args(c.lhs), -c.rhs, evaluate=False), 0, evaluate=False)
+    return c
+
+
+class _AtomicIndicators:
+    """A printer mixin: an indicator or a max(0, ·) prints as one bracketed unit, never wrapped in
+    parentheses again by its product."""
+
+    def parenthesize(self, item, level, strict=False):
+        if isinstance(item, sp.Piecewise) and _indicator(item) is not None:
+            return self._print(item)  # type: ignore[attr-defined]
+        return super().parenthesize(item, level, strict)  # type: ignore[misc]
+
+
+class _Placeholders(_AtomicIndicators, StrPrinter):
     """Prints a Pointwise's parameters as __0__, __1__ (replaced by operands afterwards) without
     re-evaluating the expression (which would undo its student-friendly order)."""
 
@@ -204,14 +251,47 @@ class _Placeholders(StrPrinter):
     def _print_Symbol(self, expr):
         return self._names.get(expr, expr.name)
 
+    def _print_Piecewise(self, expr):
+        hinge, pair = _hinge(expr), _indicator(expr)
+        if hinge is not None:
+            return f"max(0, {self._print(hinge)})"
+        if pair is None:  # SymPy's own form (StrPrinter has no _print_Piecewise of its own)
+            return self._print_Basic(expr)
+        v, c = pair
+        bracket = f"[{self._print(_condition(c))}]"
+        return bracket if v == 1 else f"{self.parenthesize(v, 50)}*{bracket}"
 
-class _PlaceholderCode(PythonCodePrinter):
+
+class _PlaceholderCode(_AtomicIndicators, PythonCodePrinter):
     def __init__(self, params):
         super().__init__({"standard": "python3"})
         self._names = {p: f"__{i}__" for i, p in enumerate(params)}
 
     def _print_Symbol(self, expr):
         return self._names.get(expr, expr.name)
+
+    def _print_Piecewise(self, expr):  # numpy code, entry by entry: np.maximum, a 0/1 mask
+        hinge, pair = _hinge(expr), _indicator(expr)
+        if hinge is not None:
+            return f"np.maximum(0, {self._print(hinge)})"
+        if pair is None:
+            return super()._print_Piecewise(expr)
+        v, c = pair
+        mask = self._print(_condition(c))  # Python's printer brackets a comparison: (x > 0)
+        mask = mask if mask.startswith("(") and mask.endswith(")") else f"({mask})"
+        return mask if v == 1 else f"{self.parenthesize(v, 50)} * {mask}"
+
+
+class _IndicatorLatex(_AtomicIndicators, LatexPrinter):
+    def _print_Piecewise(self, expr):
+        hinge, pair = _hinge(expr), _indicator(expr)
+        if hinge is not None:
+            return rf"\max\left(0, {self._print(hinge)}\right)"
+        if pair is None:
+            return super()._print_Piecewise(expr)
+        v, c = pair
+        bracket = rf"\left[{self._print(_condition(c))}\right]"
+        return bracket if v == 1 else rf"{self.parenthesize(v, 50)}{self._settings['mul_symbol_latex']}{bracket}"
 
 
 def _paren_template(code: str) -> str:

@@ -248,10 +248,14 @@ class SympyBackend:
 
     def pointwise(self, expr, params, values: Sequence):
         first = values[0]
+
+        def entry(v, i, j):  # a row or a column repeats, as numpy broadcasts
+            return v[i if v.rows > 1 else 0, j if v.cols > 1 else 0]
+
         return sp.Matrix(
             first.rows,
             first.cols,
             lambda i, j: expr.subs(
-                {p: v[i, j] for p, v in zip(params, values, strict=True)}, simultaneous=True
+                {p: entry(v, i, j) for p, v in zip(params, values, strict=True)}, simultaneous=True
             ),
         )

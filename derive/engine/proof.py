@@ -51,6 +51,8 @@ if TYPE_CHECKING:  # annotations only: backward imports this module to prove wha
 SYMBOLIC_SIZES = (2, 3)  # the element-wise instance alternates these sizes: distinct, small
 SYMBOLIC_M = 2
 MAX_FD_WIDTH = 16  # finite differences check wide layers at this width
+KINK_MARGIN = 0.05  # a loss's kinks (the hinge's margins) stay this far from 0 in the fd instance
+KINK_DRAWS = 200  # draws of that instance before taking the last one
 
 
 @dataclass(frozen=True)
@@ -295,6 +297,10 @@ def _prove_local(net: Network, f: Formula) -> tuple[str, int, str]:
     for target, definition in loc.through:
         env[target.key] = evaluate(definition, env, backend)
     out = env[loc.output]
+    kinked = loc.loss and net.loss_entry is not None and bool(net.loss_entry.kinks)
+    table: dict = {}  # condition -> the symbol of its side (a loss with kinks: the hinge)
+    if kinked:  # frozen before the loss sees it: SymPy turns a piece inside a condition into ITE
+        out = env[loc.output] = out.applyfunc(lambda e: _frozen(e, table))
     if loc.loss:
         loss = net.loss_entry
         if loss is None:
@@ -316,13 +322,45 @@ def _prove_local(net: Network, f: Formula) -> tuple[str, int, str]:
     except KeyError as exc:  # the formula uses a quantity this step cannot depend on
         return ("failed", 0, f"{exc.args[0]} is not an input of this step")
     ours = ours.subs({m_symbol: SYMBOLIC_M, **{dim_symbol(l): s for l, s in enumerate(net.layers)}})
+    if kinked:  # off the kinks each indicator is locally constant: a symbol of its condition
+        surrogate, ours = _frozen(surrogate, table), ours.applyfunc(lambda e: _frozen(e, table))
     true = sp.Matrix(V.rows, V.cols, lambda i, j: sp.diff(surrogate, V[i, j]))
+    if kinked:  # an indicator is idempotent: h² = h, so h (1 − h) = 0 (nested pieces, elu′)
+        sides = set(table.values())
+        true, ours = (x.applyfunc(lambda e: _idempotent(e, sides)) for x in (true, ours))
     if ours.shape != true.shape:
         return ("failed", 0, f"shape {ours.shape} instead of {true.shape}")
     ok = all(_equal(true[i], ours[i], exact_fast=loc.generic) for i in range(len(true)))
     base, l = loc.wrt
     wrt = base if l is None else f"{base}[{l}]"
-    return ("exact" if ok else "failed", len(true), f"SymPy ∂/∂{wrt} of {loc.method}")
+    how = f"SymPy ∂/∂{wrt} of {loc.method}"
+    if kinked and net.loss_entry is not None:
+        how = (f"{how}, each indicator [c] held constant (its derivative off the kinks); at a kink "
+               f"the formula takes the catalogue's value: {net.loss_entry.kink}")
+    return ("exact" if ok else "failed", len(true), how)
+
+
+def _idempotent(expr: sp.Expr, sides: set) -> sp.Expr:
+    """``expr`` expanded with every power hᵏ of an indicator symbol h written h."""
+    return sp.expand(expr).replace(
+        lambda e: e.is_Pow and e.base in sides and e.exp.is_Integer and e.exp > 0, lambda e: e.base)
+
+
+def _frozen(expr: sp.Expr, table: dict) -> sp.Expr:
+    """``expr`` with each two-piece ``Piecewise((v, c), (w, True))`` written v h + w (1 − h), h a
+    symbol per condition c (shared through ``table``): the function on the side of the kink
+    where the instance is, whose derivative is the formula's off the kink (the kink itself is
+    the catalogue's stated convention, as relu′(0) := 0 is)."""
+
+    def freeze(e):
+        (v, c), (w, _) = e.args
+        # one symbol per condition, however SymPy wrote it: a − s > −1 and a + 1 − s > 0 alike
+        key = (type(c), sp.expand(c.lhs - c.rhs)) if isinstance(c, sp.core.relational.Relational) else c
+        h = table.setdefault(key, sp.Symbol(f"_side{len(table)}", real=True))
+        return v * h + w * (1 - h)
+
+    return expr.replace(lambda e: isinstance(e, sp.Piecewise) and len(e.args) == 2
+                        and e.args[1].cond == sp.true, freeze)
 
 
 def _equal(a, b, exact_fast: bool) -> bool:
@@ -373,26 +411,33 @@ def _local_numeric(net, f, rng, m_value, backend, shapes: dict):
             shapes[key] = (int(r.subs(m_symbol, m_value)), int(c.subs(m_symbol, m_value)))
         return shapes[key]
 
-    env: dict = {}
-    if loc.wrt not in loc.leaves:
-        base, layer = loc.wrt
-        if base == "Z":
-            env[loc.wrt] = _random_z(net, layer, rng, shape(loc.wrt))
-        else:  # A[L] under the loss
-            env[loc.wrt] = rng.uniform(0.05, 0.95, size=shape(loc.wrt))
-    for key in loc.leaves:
-        env[key] = rng.normal(size=shape(key))
-
     def run(values):
         for target, definition in loc.through:
             values[target.key] = evaluate(definition, values, backend)
         return values[loc.output]
 
-    run(env)
+    kinks = loc.loss and net.loss_entry is not None and bool(net.loss_entry.kinks)
+    for _ in range(KINK_DRAWS if kinks else 1):  # a hinge: redraw until every margin is off 0
+        env: dict = {}
+        if loc.wrt not in loc.leaves:
+            base, layer = loc.wrt
+            if base == "Z":
+                env[loc.wrt] = _random_z(net, layer, rng, shape(loc.wrt))
+            elif kinks:  # A[L] under a hinge: scores of either sign about its margin
+                env[loc.wrt] = rng.normal(0.0, 1.5, size=shape(loc.wrt))
+            else:  # A[L] under the loss
+                env[loc.wrt] = rng.uniform(0.05, 0.95, size=shape(loc.wrt))
+        for key in loc.leaves:
+            env[key] = rng.normal(size=shape(key))
+        run(env)
+        Y_drawn = model.random_targets(net, rng, int(net.dim(net.L)), m_value) if loc.loss else None
+        if not kinks or np.min(net.loss_entry.kink_distance(env[loc.output], Y_drawn,
+                                                            net.layout.unit_axis)) >= KINK_MARGIN:
+            break
     out_shape = np.shape(env[loc.output])
     fixed = dict(env)
     if loc.loss:
-        Y = env["Y", None] = rng_targets = model.random_targets(net, rng, int(net.dim(net.L)), m_value)
+        Y = env["Y", None] = rng_targets = Y_drawn
         out = env[loc.output]
         c = factor_at(net.output_factor, m_value)  # 1/m for scale dZ, else 1
         env[_grad_key(loc.output)] = c * net.loss_entry.numpy_gradient(out, Y, net.layout.unit_axis)

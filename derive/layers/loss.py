@@ -28,16 +28,53 @@ def seed(walk: Walk) -> None:
     if loss is None:
         return
     dl = loss.per_unit_at(loss.gradient, dim_symbol(L))
-    dA_L = entrywise(dl, (rules.a, rules.y), (walk.sym("A", L), walk.sym("Y")), net.output_factor)
-    note = f"ℓ = {loss.text}; SymPy: ∂ℓ/∂a = {sp.sstr(loss.gradient, order='none')} (element-wise)"
+    rule = "loss_gradient"
+    if loss.coupled:
+        rule, dA_L, note = "coupled_loss_gradient", *coupled_gradient(net, walk.sym)
+    else:
+        dA_L = entrywise(dl, (rules.a, rules.y), (walk.sym("A", L), walk.sym("Y")), net.output_factor)
+        note = f"ℓ = {loss.text}; SymPy: ∂ℓ/∂a = {sp.sstr(loss.gradient, order='none')} (element-wise)"
     if rules.n in loss.per_unit.free_symbols:
         given = "" if net.layers[L] is None else f" (= {net.layers[L]} here)"
         note = f"{note}, with n = n{L}{given}, the number of output units"
     if net.output_factor != 1:  # scale dZ: dA[L] = ∂J/∂A[L], the mean's 1/m written here
         note = f"{note}; {net.scale_rule.output_note}"
-    walk.step(L, walk.sym("dA", L), dA_L, "loss_gradient", (f"loss:{loss.name}",), note)
+    walk.step(L, walk.sym("dA", L), dA_L, rule, (f"loss:{loss.name}",), note)
     walk.emit(L, "dA", dA_L, Local(("A", L), (), ("A", L), (), f"{_factor(net)}Σ ℓ(A[{L}], Y) with ℓ = {loss.name}",
                                    loss=True, generic=False))
+
+
+def coupled_gradient(net: Network, sym: SymFn) -> tuple[E.Expr, str]:
+    """dA[L] of a loss ℓ = Σₖ f(aₖ, yₖ, s) coupled through s = Σₖ yₖ aₖ (per example): the chain
+    rule through s gives ∂ℓ/∂aⱼ = ∂f/∂a(aⱼ) + yⱼ Σₖ ∂f/∂s(aₖ), both partials SymPy's diff of the
+    catalogue's per_unit. Where ∂f/∂s = −∂f/∂a (the hinge: f depends on a − s) this is
+    M − Y ⊙ Σₖ Mₖ with M = ∂f/∂a, as CS231n writes it; with the output factor (1/m of scale dZ)."""
+    loss, L = net.loss_entry, net.L
+    if loss is None:
+        raise InternalError("a coupled loss gradient was asked for a generic loss")
+    A, Y = sym("A", L), sym("Y")
+    units = net.layout.unit_sum_axis
+    S = E.Sum(E.Hadamard(Y, A), units)  # each example's s = Σₖ yₖ aₖ (a_y for one-hot Y)
+    params = (rules.a, rules.y, rules.s)
+    # folded: (1 − y) [c], one indicator with its factor, printed v ⊙ [c] (numpy: v * (c))
+    fa = sp.piecewise_fold(loss.per_unit_at(loss.gradient, dim_symbol(L)))
+    fs = sp.piecewise_fold(loss.per_unit_at(loss.gradient_s, dim_symbol(L)))
+    M = E.Pointwise(fa, params, (A, Y, S), broadcast=True)
+    if sp.simplify(sp.piecewise_fold(fa + fs)) == 0:
+        out: E.Expr = E.Sub(M, E.Hadamard(Y, E.Sum(M, units), broadcast=True))
+        how = f"∂f/∂s = −∂f/∂a, so dA = M − Y ⊙ sum(M, axis={units}) with M = ∂f/∂a"
+    else:
+        Ms = E.Pointwise(fs, params, (A, Y, S), broadcast=True)
+        out = E.Add(M, E.Hadamard(Y, E.Sum(Ms, units), broadcast=True))
+        how = f"dA = ∂f/∂a + Y ⊙ sum(∂f/∂s, axis={units})"
+    if net.output_factor != 1:
+        out = E.Scale(net.output_factor, out)
+    note = (f"ℓ = {loss.text} = Σₖ f(aₖ, yₖ, s) with s = Σₖ yₖ aₖ = sum(Y ⊙ A[{L}], axis={units}) "
+            f"and f = {sp.sstr(loss.per_unit)}; SymPy: ∂f/∂a = {sp.sstr(loss.gradient, order='none')}, "
+            f"∂f/∂s = {sp.sstr(loss.gradient_s, order='none')}; {how}")
+    if loss.kink:
+        note = f"{note}; kink: {loss.kink}"
+    return out, note
 
 
 def entrywise(expr: sp.Expr, params: tuple[sp.Symbol, ...], args: tuple[E.Expr, ...],
@@ -63,7 +100,11 @@ def terms(net: Network, sym: SymFn) -> E.Expr:
     if loss is None:
         raise InternalError("the per-unit terms of a generic loss were asked for")
     per = loss.per_unit_at(loss.per_unit, dim_symbol(net.L))
-    return entrywise(per, (rules.a, rules.y), (sym("A", net.L), sym("Y")))
+    A, Y = sym("A", net.L), sym("Y")
+    if loss.coupled:
+        S = E.Sum(E.Hadamard(Y, A), net.layout.unit_sum_axis)
+        return E.Pointwise(per, (rules.a, rules.y, rules.s), (A, Y, S), broadcast=True)
+    return entrywise(per, (rules.a, rules.y), (A, Y))
 
 
 def _factor(net: Network) -> str:
@@ -90,6 +131,11 @@ def fuse_output(net: Network, act: rules.Activation | None, loss: rules.Loss,
     dl = loss.per_unit_at(loss.gradient, dim_symbol(L))
     if act is None:
         return None
+    if loss.coupled:  # through a linear output dZ[L] = dA[L]; otherwise the general chain rule
+        if not act.elementwise or act.derivative != 1:
+            return None
+        expr, _ = coupled_gradient(net, sym)
+        return expr, f"{act.text}′ = 1, so dZ[{L}] = dA[{L}], with A[{L}] = Z[{L}]"
     args = (sym("A", L), sym("Y"))
     if act.elementwise:
         gprime = act.derivative

@@ -273,7 +273,32 @@ def random_instance(
             env[sym.key] = evaluate(e, env, backend)
         A = env["A", l]
     Y = random_targets(net, rng, n[-1], m)
+    if net.loss_entry is not None and net.loss_entry.kinks:
+        Y = _targets_off_kinks(net, rng, A, Y, margin)
     return Instance(n, m, X, Y, params)
+
+
+def _targets_off_kinks(net: Network, rng: np.random.Generator, A: np.ndarray, Y: np.ndarray,
+                       margin: float) -> np.ndarray:
+    """Targets redrawn, example by example, until the loss's kinks (the hinge's margins
+    aₖ − a_y + 1) are all at least ``margin`` from 0, so central differences do not straddle
+    one; the margin halves after every 50 draws (a wide output may have no label that clears
+    0.05, and any nonzero margin is off the kink)."""
+    loss, axis = net.loss_entry, net.layout.unit_axis
+    if loss is None:
+        return Y
+    examples = net.layout.example_axis  # the axis that runs over examples
+    for attempt in range(400):
+        near = loss.kink_distance(A, Y, axis) < margin / 2 ** (attempt // 50)
+        bad = np.flatnonzero(near)
+        if bad.size == 0:
+            return Y
+        fresh = random_targets(net, rng, int(np.shape(A)[axis]), int(np.shape(A)[examples]))
+        index: list = [slice(None)] * Y.ndim
+        index[examples] = bad
+        Y[tuple(index)] = fresh[tuple(index)]
+    raise DeriveError(f"could not draw targets with every margin of {net.loss} away from its kink; "
+                      "try another seed")
 
 
 def _sizes_text(n) -> str:

@@ -44,17 +44,18 @@ def render() -> str:
         )
     out += [
         "",
-        "## Losses (per example: the sum over output units of ℓ(a, y); n is the number of output units n[L])",
+        "## Losses (per example: the sum over output units of ℓ(a, y); n is the number of output units "
+        "n[L], s = Σₖ yₖ aₖ the example's target-weighted score, a_y for one-hot targets)",
         "",
-        "| name | aliases | ℓ(a, y) | ∂ℓ/∂a (SymPy) | usual output | assumes |",
-        "|---|---|---|---|---|---|",
+        "| name | aliases | ℓ(a, y) | ∂ℓ/∂a (SymPy) | usual output | assumes | kink |",
+        "|---|---|---|---|---|---|---|",
     ]
     losses = rules.losses()
     for name in losses:
         e = losses[name]
         out.append(
             f"| `{name}` | {', '.join(e.aliases)} | `{sp.sstr(e.per_unit)}` | "
-            f"`{sp.sstr(e.gradient, order='none')}` | {e.natural_output} | {e.assumes or '—'} |"
+            f"`{_gradient_text(e)}` | {e.natural_output} | {e.assumes or '—'} | {e.kink or '—'} |"
         )
     out += [
         "",
@@ -82,6 +83,15 @@ def render() -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+def _gradient_text(e: rules.Loss) -> str:
+    """∂ℓ/∂a, and for a loss coupled through s its ∂ℓ/∂s and the chain rule that joins them."""
+    text = sp.sstr(e.gradient, order="none")
+    if e.coupled:
+        text = (f"{text}; ∂ℓ/∂s = {sp.sstr(e.gradient_s, order='none')}; "
+                "dA = ∂ℓ/∂a + Y ⊙ Σₖ ∂ℓ/∂s (chain rule through s)")
+    return text
+
+
 def to_dict() -> dict:
     """The same catalogue as data (``derive rules --json``): what the Markdown tables show."""
     acts, losses, ids = rules.activations(), rules.losses(), rules.identities()
@@ -96,7 +106,9 @@ def to_dict() -> dict:
         "losses": [
             {"name": e.name, "aliases": list(e.aliases), "title": e.title,
              "per_unit": sp.sstr(e.per_unit), "gradient": sp.sstr(e.gradient, order="none"),
-             "natural_output": e.natural_output, "assumes": e.assumes or None}
+             "gradient_s": sp.sstr(e.gradient_s, order="none") if e.coupled else None,
+             "natural_output": e.natural_output, "assumes": e.assumes or None,
+             "kink": e.kink or None}
             for e in losses.values()],
         "layers": [
             {"kind": kind, "title": t.title, "keys": ["kind", *t.keys],
