@@ -286,7 +286,7 @@ def test_json_flag_on_every_command(argv, capsys):
 
 
 def test_check_reads_the_equation_from_stdin():
-    run = derive_cmd("check", "-", "--json", input="dZ2 = A2 - Y\n".encode(),
+    run = derive_cmd("check", "-", "--json", input=b"dZ2 = A2 - Y\n",
                      )
     assert run.returncode == 1 and json.loads(run.stdout)["target"] == "dZ[2]"
     run = derive_cmd("check", "-", "--act", "relu,sigmoid", "--loss", "bce",

@@ -86,7 +86,7 @@ PARAMETERS = Limit("gradcheck.parameters", 2_000_000, "parameters", "--layers",
 EXAMPLES = Limit("gradcheck.examples", 10_000, "examples", "--m", "a gradient check")
 #: the work estimate of the central differences (:func:`derive.numbers.differences.work_estimate`,
 #: in multiply-adds of ≈ 0.2 ns): 5·10¹⁰ is about 10 s, at most 20 s measured on a loaded laptop
-WORK = Limit("gradcheck.work", 50_000_000_000, "operations", "--m or --layers",
+WORK = Limit("gradcheck.work", 100_000_000_000, "operations", "--m or --layers",
              "checking every entry of W[l] and b[l] by central differences")
 MEMORY = Limit("gradcheck.memory", 1_500_000_000, "bytes", "--m or --layers",
                "holding the arrays of the gradient check")
