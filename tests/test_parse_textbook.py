@@ -116,3 +116,11 @@ def test_a_wrong_link_is_named_and_a_definition_must_name_the_same_gradient():
     v = check(r"dZ^{[3]} = \frac{\partial L}{\partial Z^{[3]}} = A^{[3]} - Y", NET)
     assert "chain: link 1 (\\frac{\\partial L}{\\partial Z^{[3]}}) names dZ[3], the same " \
         "gradient" in v.notes
+
+
+def test_a_python_comment_is_not_a_link_of_a_chain():
+    # the shapes written in a comment (# [HxN] * [NxC] = [HxC]) hold an '=' of their own
+    line = "dW3 = 1/m * np.dot(dZ3, A2.T)   # [n3 x m] * [m x n2] = [n3 x n2]"
+    assert check(line, NET).verdict == "correct" and agrees(line.split("#")[0], NET, 1)
+    wrong = "dW3 = np.dot(dZ3, A2.T)   # [n3 x m] * [m x n2] = [n3 x n2]"
+    assert [m.code for m in check(wrong, NET).mistakes] == ["missing_scale"]

@@ -41,7 +41,11 @@ class Chain:
     where: tuple[tuple[str, tuple[int, int]], ...] = ()
 
 
+_COMMENT = re.compile(r"(?<!\\)#[^\n]*")  # a Python comment (# [HxN] * [NxC] = [HxC]): not a link
+
+
 def _blank(text: str) -> str:
+    text = _COMMENT.sub(lambda mt: " " * len(mt.group()), text)
     text = _LAYOUT.sub(lambda mt: " " * len(mt.group()), text)
     return _EQUALS.sub(lambda mt: " " * (len(mt.group()) - 1) + "=", text)
 
