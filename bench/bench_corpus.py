@@ -81,6 +81,8 @@ SOURCES = {  # corpus -> (kind, index file, text file)
     "code": [("formula", "code/formulas.index.jsonl", "code/formulas.text.jsonl"),
              ("function", "code/functions.index.jsonl", "code/functions.text.jsonl")],
     "latex": [("latex", "latex/index.jsonl", "latex/text.jsonl")],
+    # issue 11's corpus: each item says its kind (a block of lines is read as code)
+    "regularisation": [(None, "regularisation/index.jsonl", "regularisation/text.jsonl")],
 }
 LOSSES = {"bce": "bce", "ce": "ce", "mse_half": "half_mse", "half_mse": "half_mse",
           "sse": "mse", "mse": "mse"}
@@ -113,7 +115,8 @@ def load_items(corpus: str = "all") -> list[dict]:
             for line in (CORPUS / index).read_text(encoding="utf-8").splitlines():
                 if line.strip():
                     row = json.loads(line)
-                    row.update(corpus=name, kind=kind, text=texts[row["id"]],
+                    own = {"block": "function"}.get(row.get("kind"), row.get("kind"))
+                    row.update(corpus=name, kind=kind or own, text=texts[row["id"]],
                                group=row.get("dialect") or row.get("family"))
                     items.append(row)
     return items
@@ -329,7 +332,7 @@ def _function_verdict(item: dict, results: list[dict], layer: int | None = None)
     for r in results:  # the first result of a target: the code's own, before any copy of it
         by_target.setdefault(concrete(r["target"], layer), r)
     wrong_targets, messages = [], []
-    for target in item["target"]:
+    for target in item["target"] if isinstance(item["target"], list) else [item["target"]]:
         if target == "loss" and "loss" not in by_target:
             continue  # a derive that does not recognise losses is not judged on them
         want = labels.get(target, fallback)
@@ -443,7 +446,7 @@ def regressions(results: list[dict], baseline: dict) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", choices=("code", "latex", "all"), default="all")
+    parser.add_argument("--corpus", choices=(*SOURCES, "all"), default="all")
     parser.add_argument("--dialect", help="only this dialect or notation family")
     parser.add_argument("--id", help="only the items whose id contains this")
     parser.add_argument("--json", action="store_true", help="per-item results as JSON Lines")
