@@ -203,3 +203,14 @@ def test_a_formula_binding_that_does_not_read_names_the_binding(monkeypatch):
     assert v.verdict == "parse_error" and v.message.startswith("binding sp=\"__import__")
     with pytest.raises(ParseError, match="binding sp='foo\\(Z1\\)': unknown name 'foo'"):
         parse_expression("sp", TANH, names={"sp": "foo(Z1)"})
+
+
+def test_an_unknown_name_is_always_named_even_when_the_scan_misses_it(monkeypatch):
+    # the whole-formula scan skips names inside brackets; the name being read is still listed
+    import derive.parse.text as T
+    from derive.check.checker import check
+
+    monkeypatch.setattr(T, "unknown_idents", lambda *a, **k: [])
+    v = check("dW1 = grad_z1 @ X.T")
+    assert v.verdict == "parse_error" and "unknown name 'grad_z1'" in v.message
+    assert '--bind "grad_z1=' in v.message

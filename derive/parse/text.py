@@ -351,8 +351,9 @@ class _Prepass:
         if name is None and (self.peek().text == "(" or keyword.iskeyword(ident)):
             # a function or a Python keyword: no binding names one
             raise self.err(f"unknown name {ident!r}; known: {known_names(self.b.net.L)}", t)
-        if name is None:
-            raise unknown_names_error(unknown_idents(self.b, RAW, joined_names(self.b)), t.start,
+        if name is None:  # this name first, and every other one the formula leaves unread
+            others = unknown_idents(self.b, RAW, joined_names(self.b))
+            raise unknown_names_error([ident, *(i for i in others if i != ident)], t.start,
                                       self.b.text)
         return self.named(t, name)
 
