@@ -199,8 +199,16 @@ def retry_bindings(item: dict, got: dict, caps: dict, network=None) -> dict:
     left = re.match(r"\s*([A-Za-z_]\w*)\s*[-+]?=", textwrap.dedent(item.get("text") or ""))
     if left and left.group(1) not in names and isinstance(item["target"], str):
         names[left.group(1)] = item["target"]  # the left side names the item's target
+    names = {k: _written(v) for k, v in names.items()}
     return {n: names[n] for n in listed if isinstance(names.get(n), str) and (
         QUANTITY.fullmatch(names[n].strip()) or is_formula(names[n], network))}
+
+
+def _written(value):
+    """An annotation as a user writes it: the corpora's ``gp[2]`` (g′ at layer 2, evaluated at
+    Z[2]) is ``g[2]'(Z[2])``."""
+    match = re.fullmatch(r"\s*gp\[(\d+)\]\s*", value) if isinstance(value, str) else None
+    return f"g[{match.group(1)}]'(Z[{match.group(1)}])" if match else value
 
 
 def is_formula(value: str, network) -> bool:
