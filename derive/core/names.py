@@ -80,7 +80,7 @@ def scalar_text(value) -> str:
 def factor_text(value) -> str:
     """A scalar factor as it stands before a matrix: ``2``, ``0.1``, ``λ``, else bracketed:
     ``(1/m)``, ``(2λ)``."""
-    value = sp.sympify(value)
+    value = sp.sympify(value, strict=True)
     plain = value.is_Integer or value.is_Float or value.is_Symbol
     return scalar_text(value) if plain else f"({scalar_text(value)})"
 

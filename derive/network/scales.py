@@ -61,4 +61,4 @@ def factor_at(factor, m_value: int, dims: Mapping[sp.Symbol, int] | None = None)
     """A scalar factor (1/m, λ/m, 1) as a float for ``m_value`` examples, a symbolic λ at
     :data:`LAMBDA_STANDIN`, and the symbolic sizes n[l] at ``dims`` (n2 → 3: the 2/n[L] of
     mse_units)."""
-    return float(sp.sympify(factor).subs({m: m_value, LAMBDA: LAMBDA_STANDIN, **(dims or {})}))
+    return float(sp.sympify(factor, strict=True).subs({m: m_value, LAMBDA: LAMBDA_STANDIN, **(dims or {})}))
