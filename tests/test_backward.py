@@ -165,7 +165,8 @@ NETS = [
 @pytest.mark.parametrize("spec", NETS, ids=lambda s: ",".join(str(a) for a in s["activations"]))
 def test_agrees_with_autograd(spec):
     net = derive.Network(**spec)
-    d = derive.backward(net, prove=False)
+    d = derive.backward(net, prove=False, input_gradient=True)  # down to dX = dA[0]
+    assert d.formulas[-1].name == "dX"
     inst = random_instance(net, seed=3)
     values = gradient_values(d, inst)
     params = {f"{k}{l}": v for (k, l), v in inst.params.items()}
@@ -179,8 +180,9 @@ def test_agrees_with_autograd(spec):
     for f in d.formulas:
         if f.kind in ("dZ", "dA"):
             base = f.kind[1]
+            value = inst.X if f.layer == 0 else env[base, f.layer]
             ref_g = oracle.intermediate_gradient(
-                net, base, f.layer, env[base, f.layer], params, inst.X, inst.Y
+                net, base, f.layer, value, params, inst.X, inst.Y
             )
             np.testing.assert_allclose(
                 values[f.kind, f.layer], per_example * ref_g, rtol=1e-9, atol=1e-12

@@ -110,3 +110,16 @@ def test_scale_dZ_flag_in_every_format(capsys, tmp_path):
                     'scale = "dZ"\n')
     assert main(["backward", "--spec", str(spec)]) == 0
     assert "dW[1] = dZ[1] Xᵀ" in capsys.readouterr().out
+
+
+def test_dX_goes_on_below_layer_1(capsys):
+    # dX = W[1]ᵀ dZ[1] (columns) and dZ[1] W[1]ᵀ (rows): Z = W X + b, so ∂Z/∂X is W's transpose
+    base = ["backward", "--layers", "3,4,2", "--act", "relu,sigmoid", "--loss", "bce"]
+    assert main(base) == 0
+    assert "dX" not in capsys.readouterr().out  # training needs no dX: left out by default
+    assert main([*base, "--dX"]) == 0
+    out = capsys.readouterr().out
+    assert "dX = W[1]ᵀ dZ[1]" in out and "Proof: all proven — 9 formulas" in out
+    assert main([*base, "--dX", "--convention", "rows", "--json"]) == 0
+    last = json.loads(capsys.readouterr().out)["formulas"][-1]
+    assert (last["name"], last["numpy"]) == ("dX", "dX = np.dot(dZ1, W1.T)")

@@ -4,8 +4,8 @@ case, and the numpy spellings of the course's assignments.
 The expected verdicts and readings come from the course's own definitions, not from running the
 checker: in ``linear_backward(dZ, cache)`` at layer l, ``dZ, dA, dW, db, W, b, Z, A`` are layer
 l's and ``A_prev, dA_prev`` layer l-1's, so dA_prev = W[l]ᵀ dZ[l], dW = (1/m) dZ[l] A[l-1]ᵀ and
-db = (1/m) Σ over examples of dZ[l] hold at every layer l (dA_prev only from l = 2: at l = 1 it
-is dX, which the derivation does not compute); one example is m = 1, so dw = dz xᵀ.
+db = (1/m) Σ over examples of dZ[l] hold at every layer l (at l = 1, dA_prev is dA[0] = dX, the
+input's gradient); one example is m = 1, so dw = dz xᵀ.
 
 Every formula called correct is also evaluated (derive's reading of it, numpy) on an instance
 drawn here and compared with the true gradient from ``tests/oracle.py`` (autograd of the forward
@@ -61,6 +61,7 @@ def instance(net: Network, seed: int = 0) -> dict:
         for kind in ("Z", "A"):
             g = oracle.intermediate_gradient(net, kind, l, values[kind, l], params, X, Y)
             values[f"d{kind}", l] = per_example * g
+    values["dA", 0] = per_example * oracle.intermediate_gradient(net, "A", 0, X, params, X, Y)
     return values
 
 
@@ -75,14 +76,14 @@ def agrees_with_oracle(text: str, net: Network, layer: int | None = None) -> boo
 
 # -- names without a layer index: linear_backward's lines ------------------------------------------
 LINEAR_BACKWARD = [  # (formula, the layers where it is defined in DEEP)
-    ("dA_prev = np.dot(W.T, dZ)", (2, 3)),
+    ("dA_prev = np.dot(W.T, dZ)", (1, 2, 3)),
     ("dW = 1/m * np.dot(dZ, A_prev.T)", (1, 2, 3)),
     ("dW = 1./m * np.dot(dZ,A_prev.T)", (1, 2, 3)),
     ("db = 1/m * np.sum(dZ, axis=1, keepdims=True)", (1, 2, 3)),
     ("dZ = dA * (1 - np.power(np.tanh(Z), 2))", (2,)),  # tanh: layer 2 only
     ("dW = np.dot(dZ, A_prev.T) / A_prev.shape[1]", (1, 2, 3)),
     (r"dW = \frac{1}{m} dZ A_{prev}^T", (1, 2, 3)),  # LaTeX
-    (r"dA_{prev} = W^{T} dZ", (2, 3)),
+    (r"dA_{prev} = W^{T} dZ", (1, 2, 3)),
 ]
 
 
@@ -107,13 +108,19 @@ def test_without_a_layer_every_layer_is_checked_and_the_reading_is_said(text, la
     assert ("A_prev as A[l-1]" in reading) == ("A_prev" in text.replace("dA_prev", ""))
 
 
-def test_dA_prev_at_layer_1_is_dX_and_is_not_checked():
-    v = check("dA_prev = np.dot(W.T, dZ)", DEEP)
-    assert any("dA[0] = dX" in n and "layer 1 is not checked" in n for n in v.notes)
+def test_dA_prev_at_layer_1_is_dX_and_is_checked():
     for net, layer in ((LOGREG, None), (DEEP, 1)):  # the only layer, or the layer given, is 1
+        assert agrees_with_oracle("dA_prev = np.dot(W.T, dZ)", net, layer=1)
         v = check("dA_prev = np.dot(W.T, dZ)", net, layer=layer)
-        assert v.verdict == "parse_error" and "dA[0] = dX" in v.message
-        assert "W[0]" not in v.message  # the issue: W was read as W[0]
+        assert (v.verdict, v.target) == ("correct", "dX"), v.message
+        assert "W[0]" not in " ".join(v.notes)  # the issue: W was read as W[0]
+    for text in ("dX = np.dot(W1.T, dZ1)", "dA0 = W1.T @ dZ1", r"dX = W^{[1]T} dZ^{[1]}"):
+        assert agrees_with_oracle(text, DEEP)
+        assert check(text, DEEP).verdict == "correct", text
+    v = check("dX = np.dot(W1, dZ1)", DEEP)  # W1 is 4×3 in DEEP: the transpose is missing
+    assert v.verdict == "shape_error" and "missing_transpose" in [mk.code for mk in v.mistakes]
+    v = check("dX = 1/m * np.dot(W1.T, dZ1)", DEEP)  # per example: no 1/m
+    assert v.verdict == "not_equivalent" and "extra_scale" in [mk.code for mk in v.mistakes]
 
 
 def test_a_given_layer_pins_the_current_layer():
@@ -276,8 +283,8 @@ def test_layer_flag_and_batch_field(capsys, tmp_path):
     assert main([*args, "--layer", "2"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["target"] == "dA[1]" and out["expected"] == "dA[1] = W[2]ᵀ dZ[2]"
-    assert main(["check", "dA_prev = np.dot(W.T, dZ)", "--layers", "3,1"]) == 2  # dX only
-    assert "dA[0] = dX" in capsys.readouterr().out
+    assert main(["check", "dA_prev = np.dot(W.T, dZ)", "--layers", "3,1", "--json"]) == 0  # dX
+    assert json.loads(capsys.readouterr().out)["target"] == "dX"
     assert main([*args, "--layer", "0"]) == 2
     assert "layers are numbered from 1" in capsys.readouterr().err
     batch = tmp_path / "in.jsonl"

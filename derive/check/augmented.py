@@ -33,7 +33,7 @@ from derive.parse.names import gradients
 
 @functools.lru_cache(maxsize=64)
 def _derivation(net: Network):
-    return run_derive(net, prove=False)
+    return run_derive(net, prove=False, input_gradient=True)
 
 
 def data_term(net: Network, target: E.Sym) -> E.Expr:

@@ -75,8 +75,8 @@ def check(equation: str, network=None, syntax: str = "auto", *, loss: str | None
     >>> check("dW1 = 1/m np.dot(dZ1, X.T)").verdict
     'correct'
     >>> v = check("dA_prev = np.dot(W.T, dZ)")
-    >>> v.verdict, v.target, v.notes[-2]
-    ('correct', 'dA[l-1]', 'checked at l = 2, 3, 4')
+    >>> v.verdict, v.target, v.notes[-1]
+    ('correct', 'dA[l-1]', 'checked at l = 1, 2, 3, 4')
     """
     if not isinstance(equation, str):
         return _unusable(ParseError("the equation must be a string"), None)
@@ -480,7 +480,8 @@ def _combine(results: list[tuple[int | None, Verdict]], name: str | None = None,
 
 
 def _generic_target(name: str | None, layer: int | None) -> str | None:
-    """``dA[1]`` checked at l = 2 is dA[l-1]: the target's layer relative to l."""
+    """``dA[1]`` checked at l = 2 is dA[l-1]: the target's layer relative to l (dX is dA[0])."""
+    name = "dA[0]" if name == "dX" else name
     if not name or "[" not in name:
         return name
     base, _, rest = name.partition("[")

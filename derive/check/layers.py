@@ -131,12 +131,11 @@ class Current:
 def current_layers(parse: Callable, net, free, square: Callable) -> Current:
     """Every layer where the formula can be read (as for a generic l), narrowed to the layers
     where its shapes fit at free sizes (``dW = 1/m dZ X.T`` fits at layer 1 only); if they fit
-    nowhere, X pins layer 1 and Y the output layer L; else every readable layer. A left side
-    that is dA[0] (``dA_prev`` at layer 1, dX) is left out: the derivation has no dX."""
+    nowhere, X pins layer 1 and Y the output layer L; else every readable layer (``dA_prev`` at
+    layer 1 is dA[0] = dX, which the check derives too)."""
     readable: list[int] = []
     fitting: list[int] = []
     names: set[str] = set()
-    below = False
     for l in layers_to_check(parse, net, square):
         try:
             eq, fits = parse(free, l), True
@@ -147,18 +146,11 @@ def current_layers(parse: Callable, net, free, square: Callable) -> Current:
                 continue
         except DeriveError:
             continue  # W[l+1] at the output layer, ...
-        if eq.target.base == "dA" and eq.target.layer == 0:
-            below = True
-            continue
         names |= {s.base for s in eq.rhs.symbols()}
         readable.append(l)
         if fits and _same_shape(eq.rhs.shape, eq.target.shape):
             fitting.append(l)
     notes: tuple[str, ...] = ()
-    if below:
-        notes = ("at layer 1, A_prev is X and dA_prev would be dA[0] = dX, the gradient with "
-                 "respect to the input, which the derivation does not compute (no parameter's "
-                 "gradient needs it): layer 1 is not checked",)
     if fitting:
         if len(fitting) == len(readable):
             return Current(tuple(fitting), "", notes, net.L > ALL_LAYERS)
@@ -211,7 +203,7 @@ class Plan:
 def _current_target(results: list[tuple[int | None, Verdict]]) -> str | None:
     """``dA[l-1]`` for dA_prev: the left side's layer relative to l, from the first verdict."""
     for l, v in results:
-        base, _, rest = (v.target or "").partition("[")
+        base, _, rest = ("dA[0]" if v.target == "dX" else v.target or "").partition("[")
         if rest[:-1].isdigit() and l is not None:
             offset = int(rest[:-1]) - l
             return f"{base}[l{offset:+d}]" if offset else f"{base}[l]"
@@ -243,24 +235,12 @@ def current_plan(parse: Callable, network, make: Callable, layer: int | None, sq
     if layer is not None:
         if not 1 <= layer <= net.L:
             raise ParseError(f"layer {layer} is not in this network: it has layers 1 to {net.L}")
-        try:
-            at = _readable(parse, net, layer, square, False)
-        except DeriveError:
-            at = None  # reported by the check at that layer
-        if at is not None and at.target.base == "dA" and at.target.layer == 0:
-            raise ParseError(DX)
         cur = Current((layer,), f"layer {layer} as given")
     else:
         cur = current_layers(parse, net, net.replace(layers=(None,) * (net.L + 1)), square)
         if not cur.layers:
-            raise ParseError(DX if cur.notes else "the formula cannot be read at any layer of "
-                             "this network")
+            raise ParseError("the formula cannot be read at any layer of this network")
     return Plan([(net, l) for l in cur.layers], unindexed, cur, merge), None
-
-
-DX = ("at layer 1, A_prev is X and dA_prev would be dA[0] = dX, the gradient with respect to "
-      "the input, which the derivation does not compute (no parameter's gradient needs it): "
-      "check dA_prev at a layer from 2 up")
 
 
 def _readable(parse: Callable, net, layer: int | None, square: Callable, square_only: bool):

@@ -231,7 +231,7 @@ class Numbers:
     def __init__(self, net: Network):
         self.net = net
         self.table = SymbolTable(net)
-        self.derivation = run_derive(net, prove=False)
+        self.derivation = run_derive(net, prove=False, input_gradient=True)
         self.order = {f.target.key: i for i, f in enumerate(self.derivation.formulas)}
         self.size_map = shrink(net.layers, MAX_NUMERIC_SIZE)
         self.main = Env(net, self.derivation, lambda l: MAIN_SIZES[l % len(MAIN_SIZES)],

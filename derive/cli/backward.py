@@ -21,6 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_format_arguments(p, ("text", "latex", "markdown", "json"))
     p.add_argument("--steps", action="store_true", help="show the step-by-step derivation")
     p.add_argument("--verify", action="store_true", help="show both proofs of every formula")
+    p.add_argument("--dX", "--input-gradient", dest="input_gradient", action="store_true",
+                   help="go on below layer 1 to dA[0] = dX, the gradient with respect to the input")
     add_seed_argument(p, "seed of the finite-difference instance")
 
 
@@ -32,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
     used_example = not (args.spec or args.layers or args.act)
     net = network_from_args(args, default=example_network)
-    d = derive(net, prove=False)
+    d = derive(net, prove=False, input_gradient=args.input_gradient)
     d = replace(d, proof=prove(d, seed=args.seed, strict=True))
     if args.format == "json":
         from derive.render.json import render

@@ -190,11 +190,6 @@ def _check_unit(src: Source, functions, fname, node, network, layer, names, dial
     out = []
     for entry in list(reference.entries.values()):
         gname = entry.name
-        if entry.quantity.key == ("dA", 0) and not generic_l:
-            skipped.append(f"{_where(fname)}: line {entry.line}: {gname} is dA[0] = dX, the "
-                            "gradient with respect to the input, which the derivation does not "
-                            "compute (no parameter's gradient needs it): not checked")
-            continue
 
         def parse(net, l, gname=gname):
             reading, needs_layer = read(net, l)

@@ -131,10 +131,18 @@ class Derivation:
         return "\n".join(f.text for f in self.formulas)
 
 
-def derive(net: Network, prove: bool = True) -> Derivation:
+def derive(net: Network, prove: bool = True, input_gradient: bool = False) -> Derivation:
     """Derive every layer's gradients; with ``prove`` (the default) also prove each formula and
-    raise :class:`derive.errors.ProofFailure` if any fails."""
-    d = _derive(net)
+    raise :class:`derive.errors.ProofFailure` if any fails. With ``input_gradient`` the walk goes
+    on below layer 1 to dA[0] = dX, the gradient with respect to the input (what a layer test's
+    ``dx`` or the course's ``grads["dA0"]`` holds); it is left out by default, since training
+    needs no dX.
+
+    >>> net = Network(layers=[3, 3, 1], activations=["relu", "sigmoid"], loss="bce")
+    >>> print(derive(net, prove=False, input_gradient=True).formulas[-1])
+    dX = W[1]ᵀ dZ[1]
+    """
+    d = _derive(net, input_gradient)
     if prove:
         # imported here, not at the top: derive check derives without proving, and its cold start
         # is measured (bench/bench_check.py); proof.py does not import this module at run time
@@ -147,8 +155,9 @@ def derive(net: Network, prove: bool = True) -> Derivation:
 class _Walk:
     """The derivation's state as the layers see it (:class:`derive.layers.base.Walk`)."""
 
-    def __init__(self, net: Network):
+    def __init__(self, net: Network, input_gradient: bool = False):
         self.net = net
+        self.input_gradient = input_gradient
         self.table = SymbolTable(net)
         self.scale: sp.Expr = net.weight_factor  # the 1/m of dW and db, or 1
         self.steps: list[Step] = []
@@ -179,10 +188,10 @@ class _Walk:
         self.formulas.append(Formula(layer, self.table[kind, layer], expr_, kind, local))
 
 
-def _derive(net: Network) -> Derivation:
+def _derive(net: Network, input_gradient: bool = False) -> Derivation:
     """The walk: the loss seeds dA[L], then each layer, from the top, emits its own formulas and
     hands dA[l-1] to the layer below."""
-    walk = _Walk(net)
+    walk = _Walk(net, input_gradient)
     loss.seed(walk)
     if net.loss_entry is None:
         walk.notes.append(

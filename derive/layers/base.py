@@ -64,6 +64,7 @@ class Walk(Protocol):
 
     net: Network
     scale: sp.Expr  # the factor of dW and db: the network's weight_factor, 1/m or 1
+    input_gradient: bool  # also derive dA[0] = dX (the gradient with respect to the input)
 
     def sym(self, base: str, layer: int | None = None) -> E.Sym: ...
 

@@ -179,7 +179,7 @@ class Dense(LayerType):
         walk.step(l, walk.sym("db", l), db_expr, layout.identity("bias_gradient"), (),
                   l2.bias_note(walk, mean_note))
         walk.emit(l, "db", db_expr, Local(("b", l), affine_def, ("Z", l), leaves, scaled_text, scaled=True))
-        if l == 1:
+        if l == 1 and not walk.input_gradient:
             return None
         up_expr = E.MatMul(*layout.ordered(E.Transpose(W), dZ))
         up_local = Local(A_prev.key, affine_def, ("Z", l), leaves, text, forward_text=forward_text)

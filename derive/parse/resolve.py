@@ -145,6 +145,11 @@ class Resolver:
         if counted and (lower or stem != "b"):  # b and db are written the same in both cases
             self.cases.add("lower" if lower else "upper")
         layer: int | None
+        if base == "dX":  # the input's gradient, dA[0], at whatever layer the formula is about
+            if index is not None:
+                raise self.error("dX has no layer index: it is dA[0], the gradient with respect "
+                                 "to the input", pos)
+            return replace(self.table["dA", 0], src=self.src(span))
         if base in GLOBAL:
             if index is not None:
                 raise self.error(f"{base} has no layer index", pos)

@@ -19,7 +19,7 @@ def render(derivation: Derivation, steps: bool = False) -> str:
             out.append("")
         out += ["| formula | shape |", "|---|---|"]
         for f in derivation.formulas:
-            if f.layer == l:
+            if f.layer == l or (l == 1 and f.layer == 0):  # dX shows with layer 1
                 out.append(f"| ${f.latex}$ | {shape_text(f.shape)} |")
     p = derivation.proof
     if p is not None:  # else not run

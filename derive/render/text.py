@@ -37,7 +37,7 @@ def render(derivation: Derivation, steps: bool = False, verify: bool = False) ->
                     out.append(f"       ({s.note})")
             out.append("  Result:")
         for f in derivation.formulas:
-            if f.layer == l:
+            if f.layer == l or (l == 1 and f.layer == 0):  # dX shows with layer 1
                 out.append(f"  {f.text.ljust(width)}   {shape_text(f.shape)}")
     proof = derivation.proof
     out.append("")
