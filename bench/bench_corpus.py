@@ -260,6 +260,10 @@ def network_for(item: dict, caps: dict, nearest: bool = False):
                       scale=scale, **l2)
     names = item.get("names") or {}
     layer = layer_of(names)
+    nielsen_l = names.get("l") if item.get("group") == "nielsen" else None
+    if isinstance(nielsen_l, str) and nielsen_l.startswith("int:"):
+        # Nielsen's loop variable l counts layers from the output: his l is the course's L-l+1
+        layer = len(sizes) - int(nielsen_l.split(":", 1)[1])
     if item.get("kind") == "function":
         layer = call_layer(item) if caps["snippet_layer"] else None
     if caps["layer"] and layer is not None:
@@ -284,7 +288,7 @@ def _verdict_fields(v) -> dict:
     return {"verdict": d["verdict"], "message": d["message"], "target": d.get("target"),
             "mistakes": [m["code"] for m in d["mistakes"]],
             "conditions": list(d.get("conditions") or ()), "notes": d.get("notes") or [],
-            "uses_wrong": list(d.get("uses_wrong") or ())}
+            "uses_wrong": list(d.get("uses_wrong") or ()), "name": d.get("name")}
 
 
 def _check(item: dict, network, kwargs: dict, caps: dict) -> dict:
@@ -330,14 +334,21 @@ def _function_verdict(item: dict, results: list[dict], layer: int | None = None)
                 str(u.get("target") or u.get("name")) for u in r["uses_wrong"])
     by_target: dict = {}
     for r in results:  # the first result of a target: the code's own, before any copy of it
-        by_target.setdefault(concrete(r["target"], layer), r)
+        name = "dA[0]" if r["target"] == "dX" else r["target"]  # the index's name for dX
+        by_target.setdefault(concrete(name, layer), r)
+    # the index's ``returns`` maps the code's own keys onto what they hold (Kulbear's grads["dA1"]
+    # holds dA[0]): a target derive named otherwise is found by its key
+    keys = item.get("returns") if isinstance(item.get("returns"), dict) else {}
+    by_key = {keys[k]: r for r in results
+              for k in [re.sub(r"^\w+\[['\"](\w+)['\"]\]$", r"\1", r.get("name") or "")]
+              if k in keys}
     wrong_targets, messages = [], []
     for target in item["target"] if isinstance(item["target"], list) else [item["target"]]:
         if target == "loss" and "loss" not in by_target:
             continue  # a derive that does not recognise losses is not judged on them
         want = labels.get(target, fallback)
         want = "correct" if want == "correct" else "wrong"
-        got = by_target.get(target.lstrip("-").split(".")[0])
+        got = by_target.get(target.lstrip("-").split(".")[0]) or by_key.get(target)
         verdict = got["verdict"] if got else "missing"
         if target.startswith("-") and got and not returns_bound(item):
             # minus the gradient (ascent), unbound: the sign alone differs

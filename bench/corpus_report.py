@@ -200,8 +200,34 @@ def retry_bindings(item: dict, got: dict, caps: dict, network=None) -> dict:
     if left and left.group(1) not in names and isinstance(item["target"], str):
         names[left.group(1)] = item["target"]  # the left side names the item's target
     names = {k: _written(v) for k, v in names.items()}
+    names.update({n: v for n in listed if (v := entry_value(n, names)) is not None})
     return {n: names[n] for n in listed if isinstance(names.get(n), str) and (
         QUANTITY.fullmatch(names[n].strip()) or is_formula(names[n], network))}
+
+
+def entry_value(key: str, names: dict) -> str | None:
+    """What a list or dict entry an error asks to bind (``Y_oh[i]``, ``self.weights[k]``,
+    ``A[k+1]``) holds, from the annotations of its container and its index, as the user who
+    wrote the code knows it: ``stack:Y`` is one example of Y; ``list:A`` is a list whose entry i
+    is A[i]; ``nielsen:...`` is Nielsen's network, whose ``weights[i]`` is W[i+1]."""
+    match = re.fullmatch(r"(\w+)(?:\.(\w+))?\[(\w+)([+-]\d+)?\]", key)
+    if match is None:
+        return None
+    base, attr, index, offset = match.groups()
+    held = names.get(base)
+    if not isinstance(held, str):
+        return None
+    if held.startswith("stack:") and attr is None:
+        return held.split(":", 1)[1]
+    at = names.get(index)
+    if not (isinstance(at, str) and at.startswith("int:")):
+        return None
+    i = int(at.split(":", 1)[1]) + int(offset or 0)
+    if held.startswith("list:") and attr is None:
+        return f"{held.split(':', 1)[1]}[{i}]"
+    if held.startswith("nielsen:") and attr in ("weights", "biases"):
+        return f"{'W' if attr == 'weights' else 'b'}[{i + 1}]"
+    return None
 
 
 def _written(value):

@@ -160,10 +160,11 @@ def test_an_unknown_name_error_lists_every_unknown_name_and_how_to_bind_them():
     # binding what the example suggests makes the formula readable, and here correct
     names = {"grad_w2": "dW[2]", "grad_z2": "dZ[2]", "h_relu": "A[1]"}
     assert check(text, TWO, names=names).verdict == "correct" and agrees(text, TWO, names)
-    # names already bound, attributes, keyword arguments and layer indices are not listed
+    # names already bound, attributes, keyword arguments and layer indices are not listed; an
+    # unknown name with an index is listed as the entry, what to bind
     v = check("dZ1 = np.sum(W2.T @ dZ2, axis=1, keepdims=True) * h + s[l] * q", TWO,
               names={"q": "A[1]"})
-    assert v.message.startswith("unknown names h, s: ") and v.position == 50
+    assert v.message.startswith("unknown names h, s[l]: ") and v.position == 50
     v = check(r"dW^{[1]} = \frac{1}{m} delta X^T", TWO)  # LaTeX too
     assert v.message.startswith("unknown name 'delta': bind it to a network quantity, e.g. "
                                 '--bind "delta=dZ[1]"')
@@ -214,3 +215,58 @@ def test_an_unknown_name_is_always_named_even_when_the_scan_misses_it(monkeypatc
     v = check("dW1 = grad_z1 @ X.T")
     assert v.verdict == "parse_error" and "unknown name 'grad_z1'" in v.message
     assert '--bind "grad_z1=' in v.message
+
+
+# -- entries: a list or dict entry with a loop's index, bound as one name --------------------------
+ENTRIES = [  # (formula, bindings, network): right by the course's definitions
+    # the SO asker's loop: self.weights[k] is W[3] when k = 2; tmp holds dZ[3]
+    ("delta = np.dot(self.weights[k].T, tmp)",
+     {"delta": "dA[2]", "self.weights[k]": "W[3]", "tmp": "dZ[3]"}, DEEP),
+    ("dz = a - Y_oh[i]", {"dz": "dZ[2]", "a": "A[2]", "Y_oh[i]": "Y"}, TWO),  # Emojify's one-hot
+    ("dW2 = np.dot(d[ 'z2' ], h.T) / m", {"d['z2']": "dZ[2]", "h": "A[1]"}, TWO),
+]
+
+
+@pytest.mark.parametrize("text,names,net", ENTRIES, ids=[c[0] for c in ENTRIES])
+def test_a_bound_entry_reads_as_one_name(text, names, net):
+    assert agrees(text, net, names)
+    v = check(text, net, names=names)
+    assert v.verdict == "correct", v.message
+    assert "bound names:" in " ".join(v.notes)
+
+
+def test_an_unknown_entry_is_what_the_error_asks_to_bind():
+    v = check("delta = np.dot(self.weights[k].T, tmp)", DEEP)
+    assert v.verdict == "parse_error"
+    assert "unknown names self.weights[k], tmp" in v.message and '--bind "self.weights[k]=' in v.message
+    v = check("dz = a - Y_oh[i]", TWO)
+    assert "unknown name 'Y_oh[i]'" in v.message
+    # a dialect's own entry is read, not asked for: Nielsen's nabla_w[-l], CS231n's grads['W2']
+    assert check("nabla_w[-l] = np.dot(delta, activations[-l-1].transpose())", TWO,
+                 layer=2).verdict == "correct"
+
+
+def test_a_gradient_dict_holds_the_gradient_of_its_key():
+    # change_w['W2'] (mlfromscratch) like grads['W2'] (CS231n): dW[2]; params['A1'] holds A[1]
+    one = Network(layers=[3, 4, 2], activations=["sigmoid", "sigmoid"], loss="bce", scale="sum")
+    text = "change_w['W2'] = np.outer(dZ2, params['A1'])"  # one example: the outer product
+    v = check(text, one)
+    assert (v.verdict, v.target) == ("correct", "dW[2]"), v.message
+    assert any("outer product" in n for n in v.notes)
+    v = check("change_w['W2'] = np.dot(dZ2, params['A2'])", one)  # the layer's own output
+    assert v.verdict == "shape_error"
+    assert "wrong_layer_index" in [mk.code for mk in v.mistakes]
+    assert check("stuff['W2'] = np.dot(dZ2, A1.T)", one).verdict == "parse_error"  # no such dict
+
+
+def test_a_vector_reshaped_to_one_row_is_its_transpose():
+    # Emojify: dW += np.dot(dz.reshape(n_y, 1), avg.reshape(1, n_h)), one example, avg the input
+    one = Network(layers=[6, 4], activations=["softmax"], loss="ce", scale="sum")
+    for text in ("dW = np.dot(dz.reshape(n_y, 1), avg.reshape(1, n_h))",
+                 "dW = np.dot(dZ1, avg.reshape((1, -1)))",
+                 "dW = np.dot(dZ1, avg.T.reshape(1, -1))"):  # already a row: unchanged
+        assert agrees(text, one, {"avg": "X"}, layer=1), text
+        v = check(text, one, names={"avg": "X"}, layer=1)
+        assert v.verdict == "correct", (text, v.message)
+    v = check("dW = np.dot(dZ1, avg.reshape(n_h, 1))", one, names={"avg": "X"}, layer=1)
+    assert v.verdict == "shape_error"  # a column stays a column: dZ1 · X does not fit

@@ -27,6 +27,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from derive.parse import dialects
+
 
 @dataclass(frozen=True)
 class Known:
@@ -181,11 +183,10 @@ KNOWN: dict[str, Known] = {
 # self.<name> in a method: Nielsen's lists (index i is layer i+1) and CS231n's dicts
 SELF_LISTS = {"weights": "W", "biases": "b"}
 SELF_DICTS = ("params", "parameters")
-# local lists of Nielsen's backprop: the quantity at index i (activations[0] is X = A[0])
-LISTS = {"activations": ("A", 0), "zs": ("Z", 1), "nabla_w": ("dW", 1), "nabla_b": ("db", 1),
-         "nabla_W": ("dW", 1), "nabla_B": ("db", 1)}
-# dicts whose keys name parameters hold their gradients: grads['W2'] is dW[2] (CS231n)
-GRADIENT_DICTS = re.compile(r"(?i)^(grads?|gradients?|dparams|derivatives|change_w|d\w*)$")
+# local lists of Nielsen's backprop (activations[0] is X = A[0]) and the dicts whose keys name
+# parameters and hold their gradients (grads['W2'] is dW[2]): the formula reader's own tables
+LISTS = {k: v for k, v in dialects.LISTS.items() if not k.startswith("self.")}
+GRADIENT_DICTS = dialects.GRADIENT_DICTS
 
 ACTIVATION_NAMES = ("relu", "leaky_relu", "sigmoid", "tanh", "softmax", "elu", "softplus",
                     "swish", "gelu")

@@ -10,6 +10,8 @@ tokenizer reads it as one word).
 >>> b = read_bindings({"dL_dh2": "dA[2]", "w": "W[1].T", "N": "m"})
 >>> b["dL_dh2"].name.base, b["dL_dh2"].name.layer, b["w"].transposed, b["N"].name.kind
 ('dA', ('num', 2), True, 'm')
+>>> list(read_bindings({"Y_oh[i]": "Y", "self.weights[ k ]": "W[3]"}))  # entries: one name each
+['Y_oh[i]', 'self.weights[k]']
 >>> read_bindings({"h1": "Q[1]"})  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
@@ -30,6 +32,7 @@ from derive.core.matrix import Ones, Scalar, Scale
 from derive.errors import ParseError
 from derive.network.spec import Network, dim_symbol
 from derive.network.symbols import SymbolTable
+from derive.parse.dialects import COMPOUND
 from derive.parse.names import LayerIndex, LayerOutOfRange, Name, parse_layer_index, resolve_ident
 
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -81,9 +84,12 @@ def read_bindings(names: Mapping[str, object] | None) -> dict[str, Binding]:
                          f"{type(names).__name__}", None, None)
     out: dict[str, Binding] = {}
     for ident, value in names.items():
-        if not isinstance(ident, str) or not IDENT.fullmatch(ident):
+        if isinstance(ident, str) and COMPOUND.fullmatch(ident.strip()):  # Y_oh[i], self.w[k]
+            ident = re.sub(r"\s", "", ident)
+        elif not isinstance(ident, str) or not IDENT.fullmatch(ident):
             raise ParseError(f"binding {ident!r}: not a valid name (letters, digits and _, not "
-                             "starting with a digit)", None, None)
+                             "starting with a digit) or entry (Y_oh[i], self.weights[k])",
+                             None, None)
         if ident in RESERVED or keyword.iskeyword(ident):
             raise ParseError(f"binding {ident}: {ident} is reserved and cannot be bound",
                              None, None)

@@ -12,6 +12,8 @@ each and says which one it used.
 (['affine_backward', 'relu_backward'], 'dZ', 'rows')
 >>> entry("nabla_w[-l]"), entry("activations[-l-1]"), entry("zs[-1]"), entry("grads['b2']")
 ('dW[l]', 'A[l-1]', 'Z[L]', 'db[2]')
+>>> entry("change_w['W3']"), entry("params['A3']"), entry("stuff['W3']")
+('dW[3]', 'A[3]', None)
 >>> detect("dx = dout.dot(w.T)", 2), detect("dw = 1/m * np.dot(X, (A - Y).T)", 1)
 ('cs231n', 'logreg')
 """
@@ -62,7 +64,7 @@ DIALECTS: dict[str, Dialect] = {d.key: d for d in (
             "dx": "dA[l-1]", "dw": "dW[l]", "db": "db[l]"}),
          Reading("relu_backward", {"x": "Z[l]", "out": "A[l]", "dout": "dA[l]", "dx": "dZ[l]"})),
         marks=frozenset({"dout", "dx", "dscores", "scores", "probs", "num_train",
-                         "hidden_layer", "dhidden", "grads", "params", "self.params"}),
+                         "hidden_layer", "dhidden", "grads", "self.params"}),
         convention="rows", scale="dZ",
         notes=("cs231n: the 1/N is inside dscores (scale dZ)",),
         shared=_CS231N_SHARED),
@@ -83,20 +85,36 @@ DIALECTS: dict[str, Dialect] = {d.key: d for d in (
 
 # Lists indexed by layer (Nielsen's): the quantity, and the layer of index 0 (activations[0] is
 # X = A[0]; weights[0] is W[1]). A negative index counts from the output: [-1] is layer L, and
-# Nielsen's [-l+k] is the course's layer l+k (his l counts from the output).
-LISTS = {"nabla_w": ("dW", 1), "nabla_b": ("db", 1), "nabla_W": ("dW", 1),
+# Nielsen's [-l+k] is the course's layer l+k (his l counts from the output). The one table: the
+# formula reader and the code reader (derive.code) both read it.
+LISTS = {"nabla_w": ("dW", 1), "nabla_b": ("db", 1), "nabla_W": ("dW", 1), "nabla_B": ("db", 1),
          "activations": ("A", 0), "zs": ("Z", 1), "self.weights": ("W", 1),
          "self.biases": ("b", 1), "weights": ("W", 1), "biases": ("b", 1)}
-# Dicts keyed by a name: grads['W1'] is dW[1] (a gradient of the key, unless the key is one).
-DICTS = {"grads": True, "params": False, "self.params": False, "parameters": False,
-         "cache": False}
+# Dicts keyed by a name. One that holds gradients, named so (grads, gradients, dparams,
+# derivatives, change_w, d...), maps a parameter's key to its gradient: grads['W1'] and
+# change_w['W3'] are dW[1] and dW[3]; in one that holds values (params, parameters, cache) the
+# key names the quantity itself: params['A3'] is A[3].
+GRADIENT_DICTS = re.compile(r"(?i)^(grads?|gradients?|dparams|derivatives|change_w|d\w*)$")
+VALUE_DICTS = ("params", "self.params", "parameters", "self.parameters", "cache")
+
+
+def holds_gradients(base: str) -> bool | None:
+    """Whether the dict ``base`` holds gradients (True), values (False), or is not known (None)."""
+    if base in VALUE_DICTS:
+        return False
+    return True if GRADIENT_DICTS.match(base) else None
+
+
 # Nielsen's functions: network.py's quadratic cost_derivative(a, y) is a - y; network2.py's
 # (self.cost).delta(z, a, y) is its cost class's delta, read per the network's loss
 # (derive.parse.walker.Walker.cost_delta: cross-entropy a - y, quadratic (a - y) ⊙ σ′(z))
 FUNCS = {"self.cost_derivative": "np.subtract", "self.cost.delta": "_nd"}
 COST_DELTA = re.compile(r"\(\s*self\.cost\s*\)\s*\.\s*delta|self\.cost\.delta")
+# A list or dict entry read as one name: name[0], name[-l+1], name['W1'], and name[k], name[i+1]
+# (a loop's index: no dialect reads it, a binding may: --bind "self.weights[k]=W[3]")
 COMPOUND = re.compile(
-    r"(self\.[A-Za-z_]\w*|[A-Za-z_]\w*)\s*\[\s*(?:'(\w+)'|\"(\w+)\"|(-?\s*(?:\d+|l(?:\s*[-+]\s*\d+)?)))\s*\]")
+    r"(self\.[A-Za-z_]\w*|[A-Za-z_]\w*)\s*\[\s*(?:'(\w+)'|\"(\w+)\"|"
+    r"(-?\s*(?:\d+|[A-Za-z_]\w*(?:\s*[-+]\s*\d+)?)))\s*\]")
 _SELF = re.compile(r"self\.[A-Za-z_]\w*")
 
 
@@ -107,12 +125,13 @@ def entry(written: str) -> str | None:
         return None
     base, key = mt.group(1), mt.group(2) or mt.group(3)
     if key is not None:
-        if base not in DICTS:
+        gradients = holds_gradients(base)
+        if gradients is None:
             return None
         name = resolve_ident(key)
         if name is None or name.kind != "sym" or name.layer is None or name.layer[0] != "num":
             return None
-        q = name.base if name.base.startswith("d") or not DICTS[base] else "d" + name.base
+        q = name.base if name.base.startswith("d") or not gradients else "d" + name.base
         return f"{q}[{name.layer[1]}]"
     if base not in LISTS:
         return None
@@ -123,8 +142,8 @@ def entry(written: str) -> str | None:
         if k >= 0:
             return f"{q}[{k + origin}]" if k + origin > 0 or q == "A" else None
         return f"{q}[L{k + 1:+d}]" if k != -1 else f"{q}[L]"
-    if not index.startswith("-l"):
-        return None  # activations[l]: Nielsen's l is only written negated
+    if not re.fullmatch(r"-l([-+]\d+)?", index):
+        return None  # activations[l]: Nielsen's l is only written negated; [k]: a loop's index
     off = index[2:]
     return f"{q}[l{off}]" if off else f"{q}[l]"
 

@@ -51,7 +51,7 @@ from derive.parse.names import (
     unknown_names_error,
 )
 from derive.parse.text_tokens import Tok, tokenize
-from derive.parse.unknown import unknown_idents
+from derive.parse.unknown import entry_at, unknown_idents
 from derive.parse.walker import METHODS, NP_DTYPES, Entry, Piece, Walker
 
 BINOPS = {"+": "+", "-": "-", "*": "*", "/": "/", "@": "@", "⊙": "*", "·": "%", ">": ">",
@@ -61,7 +61,7 @@ NP_FUNCS = {"dot", "matmul", "multiply", "divide", "add", "subtract", "sum", "me
             "square", "sqrt", "exp", "log", "tanh", "abs", "where", "int64", "int32", "int_",
             "float64", "float32", "float_", "array", "asarray", "transpose", "ones_like",
             "zeros_like", "ones", "zeros", "maximum", "heaviside", "greater", "greater_equal",
-            "less", "less_equal", "cosh", "copy"}
+            "less", "less_equal", "cosh", "copy", "outer"}
 RAW = {"True", "False", "None", "float", "int", "len"}
 # One element of a run the pre-pass collects: an operator ("o") or an operand ("x"), as pieces
 # of Python text with the input span it came from.
@@ -353,7 +353,8 @@ class _Prepass:
             raise self.err(f"unknown name {ident!r}; known: {known_names(self.b.net.L)}", t)
         if name is None:  # this name first, and every other one the formula leaves unread
             others = unknown_idents(self.b, RAW, joined_names(self.b))
-            raise unknown_names_error([ident, *(i for i in others if i != ident)], t.start,
+            first = entry_at(self.b.text).get(t.start, ident)  # Y_oh[i]: bind the entry
+            raise unknown_names_error([first, *(i for i in others if i != first)], t.start,
                                       self.b.text)
         return self.named(t, name)
 

@@ -254,10 +254,19 @@ class Walker:
         if attr == "reshape":  # CS231n's x.reshape(N, -1), dx.reshape(x.shape): 2-D already
             for a in node.args:
                 size = isinstance(a, ast.Name) and self.table.get(a.id, ("",))[0] == "size"
-                if not size and not isinstance(a, ast.Attribute | ast.Subscript | ast.Constant
+                if not size and not isinstance(a, ast.Attribute | ast.Subscript | ast.Constant | ast.Tuple
                                                | ast.UnaryOp):
                     self.ev(a)
             v = self.ev(obj)
+            dims = node.args[0].elts if len(node.args) == 1 and isinstance(node.args[0], ast.Tuple) \
+                else node.args
+            if len(dims) == 2 and isinstance(dims[0], ast.Constant) and dims[0].value == 1 and \
+                    not (isinstance(dims[1], ast.Constant) and dims[1].value == 1) and \
+                    not isinstance(v, Const | OnesVec) and v.shape[1] == m:
+                # avg.reshape(1, n_h): a vector (one example, a column here) made one row
+                self.b.note(f"{self.b.src(span)} read as {self.b.src(self.span(obj))}ᵀ: a vector "
+                            "reshaped to one row is its transpose (one example: a column)")
+                return self.b.transpose(v, span)
             self.b.note(f"{self.b.src(span)} read as {self.b.src(self.span(obj))}: a reshape "
                         "of a matrix to its own 2-D shape changes nothing (derive checks the "
                         "shape the formula has)")
@@ -317,11 +326,16 @@ class Walker:
             if dtype is not None:
                 self.dtype(dtype, node)
             return self.ev(x)
-        if name in ("dot", "matmul", "multiply", "divide", "add", "subtract", "power", "where"):
+        if name in ("dot", "matmul", "multiply", "divide", "add", "subtract", "power", "where",
+                    "outer"):
             names = ("a", "b", "c") if name == "where" else ("a", "b")
             vals = [self.ev(a) for a in self.args(node, names)[0]]
             if name in ("dot", "matmul"):
                 return b.matmul(vals[0], vals[1], span, pos)
+            if name == "outer":  # of two vectors (one example): a bᵀ
+                b.note(f"{b.src(span)} read as the outer product of two vectors, a bᵀ (one "
+                       "example: each is a column)")
+                return b.matmul(vals[0], b.transpose(vals[1], span), span, pos)
             if name == "multiply":
                 return b.elementwise(vals[0], vals[1], span, pos, op="*")
             if name == "divide":
