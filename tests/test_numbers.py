@@ -60,7 +60,15 @@ def autograd_reference():
         a2 = 1 / (1 + anp.exp(-(anp.dot(w2, a1) + c2)))
         return anp.sum((a2 - Y) ** 2) / X.shape[1]
 
-    return dict(zip(("dW1", "db1", "dW2", "db2"), grad(cost)([W1, b1, W2, b2]), strict=True))
+    out = dict(zip(("dW1", "db1", "dW2", "db2"), grad(cost)([W1, b1, W2, b2]), strict=True))
+
+    def cost_x(x):  # dX is the per-example gradient ∂ℓ/∂X (m = 1 here: J's own gradient)
+        a1 = anp.maximum(anp.dot(W1, x) + b1, 0.0)
+        a2 = 1 / (1 + anp.exp(-(anp.dot(W2, a1) + b2)))
+        return anp.sum((a2 - Y) ** 2)
+
+    out["dX"] = grad(cost_x)(X)
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +113,8 @@ def test_seed_gradients_match_autograd(worked):
 def test_order_and_formulas_come_from_the_engine(worked):
     codes = [s.code for s in worked.steps]
     assert codes == ["Z1", "A1", "Z2", "A2", "J", "dA2", "gp2", "dZ2", "dW2", "db2", "dA1",
-                     "gp1", "dZ1", "dW1", "db1"]
-    d = derive(SEED_NET, prove=False)
+                     "gp1", "dZ1", "dW1", "db1", "dA0"]
+    d = derive(SEED_NET, prove=False, input_gradient=True)
     for s in worked.steps:
         if s.source == "derivation" and s.key[0] != "gp":
             assert s.formula_text == d.formula(*s.key).text

@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         raise SpecError("no network: give a [network] table in the file, or --act relu,sigmoid "
                         "--loss mse (and --layers 3,3,1)")
-    w = worked_example(net, inp.values)
+    w = worked_example(net, inp.values, input_notes=inp.notes)
     tol = args.tolerance if args.tolerance is not None else inp.tolerance
     if tol is not None and not 0 <= tol < 1:
         raise DeriveError(f"--tolerance {tol:g} must lie in [0, 1)")

@@ -55,11 +55,12 @@ def gradient_values(derivation, instance: model.Instance, env: dict | None = Non
     return env
 
 
-def bind_m(expr, m_value: int, sizes=None):
+def bind_m(expr, m_value: int, sizes=None, extra: dict | None = None):
     """The expression with the symbol m replaced by the instance's number of examples, and with
     ``sizes`` (n[0..L], see :func:`env_sizes`) each symbolic size n[l] in a factor (the 2/n[L]
-    of mse_units) by its value."""
-    binding = {m_symbol: m_value}
+    of mse_units) by its value; ``extra`` binds other symbols of factors (a worked example's
+    learning rate α)."""
+    binding = {m_symbol: m_value, **(extra or {})}
     if sizes is not None:
         binding.update({dim_symbol(l): int(s) for l, s in enumerate(sizes)})
     return _bind(expr, binding)

@@ -117,11 +117,13 @@ class Matrix:
     def entries(self) -> list[Num]:
         return [x for r in self.rows for x in r]
 
-    def fitted(self, shape: tuple[int, int]) -> Matrix | None:
-        """The same numbers in ``shape``: a flat list or a vector refits to any vector shape."""
+    def fitted(self, shape: tuple[int, int], strict: bool = False) -> Matrix | None:
+        """The same numbers in ``shape``: a flat list or a vector refits to any vector shape;
+        ``strict`` (a student's answer): only a flat list does, so a column written where the
+        step is a row (a transposed answer) does not fit."""
         if self.shape == shape:
             return self
-        vec = self.flat or 1 in self.shape
+        vec = self.flat if strict else self.flat or 1 in self.shape
         if vec and 1 in shape and self.size == shape[0] * shape[1]:
             e = self.entries()
             return Matrix(tuple(tuple(e[i * shape[1]:(i + 1) * shape[1]]) for i in range(shape[0])))
@@ -164,6 +166,8 @@ def _finite(mat: Matrix, where: str, scalar: bool = False) -> Matrix:
 # -- names ---------------------------------------------------------------------------------------
 _GRAD_RE = re.compile(r"^(?:d(?:l|j|e|cost|loss)/)?d(w|b|z|a)(\d+|l)$")
 _FWD_RE = re.compile(r"^(w|b|z|a)(\d+|l)$")
+#: a parameter after the update step: W1_new, new W1, W1', W1 (updated), W1^{new}, W1:=
+_NEW_RE = re.compile(r"^(?:new|updated)(w|b)(\d+|l)$|^(w|b)(\d+|l)(?:new|updated|\(updated\)|'|\+|:=)$")
 _GP_RE = re.compile(r"^(?:[a-zσ]+?)(\d*)'\(z(\d+|l)\)$|^(?:g|gprime|gp)(\d+)'?$|^da(\d+|l)/dz(\d+|l)$")
 COST_NAMES = {"l", "j", "cost", "loss", "e", "c"}
 OUTPUT_NAMES = {"yhat", "ŷ", "y^", "output", "al", "a[l]"}
@@ -201,6 +205,13 @@ def resolve_name(text: str, depth: int | None = None) -> tuple[str, int | None] 
         return ("A", depth)
     if s in ("dl/dyhat", "dyhat", "dj/dyhat", "dl/dal", "dal"):
         return ("dA", depth)
+    if s in ("dx", "dl/dx", "dj/dx"):
+        return ("dA", 0)
+    mt = _NEW_RE.match(s)
+    if mt:
+        lay = layer(mt.group(2) or mt.group(4))
+        base = mt.group(1) or mt.group(3)
+        return (f"{base.upper() if base == 'w' else base}_new", lay) if lay is not None else None
     mt = _GRAD_RE.match(s)
     if mt:
         lay = layer(mt.group(2))
@@ -321,11 +332,18 @@ def from_mapping(data, where: str = "input") -> NumbersInput:
     if values_raw is None:
         raise ParseError(f"{where}: no 'values' (X, Y, W1, b1, ...)")
     values: dict = {}
+    notes: list[str] = []
     count = 0
     for name, raw in _items(values_raw, f"{where}: values"):
         key = resolve_name(name)
-        if key is None or key[0] not in ("X", "Y", "W", "b"):
-            raise ParseError(f"{where}: values: {name!r} is not X, Y or a W/b (W1, b1, ...)")
+        if key is None or key == ("?", None) or key[1] is None and key[0] not in ("X", "Y"):
+            key = name  # a course's cache name (A_prev, dout, Z): read once the depth is known
+        elif key[0] not in ("X", "Y", "W", "b", "Z", "A", "dA", "dZ"):
+            raise ParseError(f"{where}: values: {name!r} is not X, Y, a W/b (W1, b1, ...) or a "
+                             "cache value (Z1, A1, dA1, dZ1, ...)")
+        raw, had_bool = _bools(raw)
+        if had_bool:
+            notes.append(f"{name}: true/false read as 1/0")
         values[key] = to_matrix(raw, f"{where}: values.{name}")
         count += values[key].size
     entries = []
@@ -339,7 +357,18 @@ def from_mapping(data, where: str = "input") -> NumbersInput:
         tol = as_num(tol, "tolerance").value
         if not 0 <= tol < 1:
             raise ParseError(f"{where}: tolerance {tol} must lie in [0, 1) (a relative tolerance)")
-    return NumbersInput(net, values, tuple(entries), tol)
+    return NumbersInput(net, values, tuple(entries), tol, tuple(notes))
+
+
+def _bools(raw):
+    """``raw`` with every true/false leaf as 1/0 (the course's labels ``Y = randn(1, m) > 0``
+    saved as booleans), and whether there was one."""
+    if isinstance(raw, bool):
+        return int(raw), True
+    if isinstance(raw, list | tuple):
+        pairs = [_bools(v) for v in raw]
+        return [v for v, _ in pairs], any(b for _, b in pairs)
+    return raw, False
 
 
 def _items(raw, where: str):

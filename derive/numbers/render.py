@@ -83,12 +83,14 @@ def _placeholders(expr: E.Expr, shown: dict, table: list):
     return E.map_children(expr, lambda c: _placeholders(c, shown, table))
 
 
-def substituted(expr: E.Expr, env: dict, m: int, latex: bool = False, sizes=None) -> str:
+def substituted(expr: E.Expr, env: dict, m: int, latex: bool = False, sizes=None, lr=None) -> str:
     """``expr`` printed with the numbers of ``env`` in place of its symbols (m and, given
     ``sizes``, each n[l] of a factor by its value: the 2/n[L] of mse_units)."""
     table: list = []
     values = {m_symbol: sp.Symbol(str(m))}
     values.update({dim_symbol(l): sp.Symbol(str(s)) for l, s in enumerate(sizes or ()) if s is not None})
+    if lr is not None:
+        values[sp.Symbol("α")] = sp.Symbol(fmt(lr))
     shown = _placeholders(expr, values, table)
     s = to_latex(shown) if latex else to_text(shown)
     for i, sym in enumerate(table):
@@ -110,10 +112,17 @@ def substituted(expr: E.Expr, env: dict, m: int, latex: bool = False, sizes=None
 
 
 # -- text ----------------------------------------------------------------------------------------
-def text_step(step, env: dict, m: int, sizes=None) -> str:
+def text_step(step, env: dict, m: int, sizes=None, lr=None) -> str:
     pad = " " * len(step.name)
+    if step.given:  # a cache value: the formula's own value only when it differs
+        lines = [f"{step.name} = {matrix_text(step.value)}   (given)"]
+        if step.computed is not None and not np.allclose(step.computed, step.value, rtol=1e-9,
+                                                         atol=1e-300):
+            lines.append(f"{pad}   ({step.formula_text.split(' = ', 1)[1]} would give "
+                         f"{matrix_text(step.computed)})")
+        return "\n".join(lines)
     lines = [step.formula_text]
-    lines.append(f"{pad} = {substituted(step.expr, env, m, sizes=sizes)}")
+    lines.append(f"{pad} = {substituted(step.expr, env, m, sizes=sizes, lr=lr)}")
     lines.append(f"{pad} = {matrix_text(step.value)}")
     return "\n".join(lines)
 
@@ -124,12 +133,14 @@ def render_text(w) -> str:
     out += [f"  note: {n}" for n in w.notes]
     out.append("")
     out.append("Forward pass")
-    backward_started = False
+    heading = "forward model"
+    titles = {"derivation": "Backward pass (the derivation's formulas, each proven by `derive backward`)",
+              "update": f"Update (gradient descent, learning rate α = {fmt(w.learning_rate or 0)})"}
     for s in w.steps:
-        if s.source == "derivation" and not backward_started:
-            out += ["", "Backward pass (the derivation's formulas, each proven by `derive backward`)"]
-            backward_started = True
-        out.append(text_step(s, env, w.m, w.network.layers))
+        if s.source != heading:
+            out += ["", titles[s.source]]
+            heading = s.source
+        out.append(text_step(s, env, w.m, w.network.layers, w.learning_rate))
     if w.warnings:
         out += ["", "Warnings"]
         out += [f"  ! {x.message}" for x in w.warnings]
@@ -141,7 +152,7 @@ def render_check_text(r) -> str:
     width = max(len(c.name) for c in r.steps)
     for c in r.steps:
         mark = {"right": "ok   ", "not_given": "  -  ", "wrong": "WRONG", "wrong_shape": "SHAPE",
-                "mislabelled": "LABEL"}[c.status]
+                "mislabelled": "LABEL", "given": "given"}[c.status]
         student = "" if c.student is None else ", ".join(x.text for x in c.student.entries())
         digits = 8 if c.value.size == 1 else 4
         line = f"  {mark} {c.name:<{width}}  true {matrix_text(c.value, digits)}"
@@ -193,14 +204,16 @@ def render_latex(w, title: str = "Worked example") -> str:
     out += [rf"\noindent {tex_text(n)}\\" for n in w.notes]
     heading = None
     for s in w.steps:
-        part = "Forward pass" if s.source == "forward model" else "Backward pass"
+        part = {"forward model": "Forward pass", "update": "Update"}.get(s.source, "Backward pass")
         if part != heading:
             out.append(rf"\subsection*{{{part}}}")
             heading = part
         lhs = s.formula_latex
         out.append(r"\[ \begin{aligned}")
         out.append(rf"  {lhs} \\")
-        out.append(rf"  &= {substituted(s.expr, env, w.m, latex=True, sizes=w.network.layers)} \\")
+        if not s.given:
+            sub = substituted(s.expr, env, w.m, latex=True, sizes=w.network.layers, lr=w.learning_rate)
+            out.append(rf"  &= {sub} \\")
         out.append(rf"  &= {matrix_latex(s.value)}")
         out.append(r"\end{aligned} \]")
     if w.warnings:
@@ -220,9 +233,12 @@ def to_dict(w, report=None) -> dict:
         item = {
             "name": s.code if s.key[0] != "gp" else f"g{s.key[1]}'(Z{s.key[1]})",
             "label": s.name, "formula": s.formula_text, "formula_latex": s.formula_latex,
-            "substituted": substituted(s.expr, env, w.m, sizes=w.network.layers), "value": s.value.tolist(),
-            "source": s.source,
+            "substituted": None if s.given else substituted(s.expr, env, w.m, sizes=w.network.layers,
+                                                            lr=w.learning_rate),
+            "value": s.value.tolist(), "source": s.source, "given": s.given,
         }
+        if s.given:
+            item["computed"] = None if s.computed is None else _json_numbers(s.computed)
         c = checks.get(s.key)  # with a report, every step has its check
         if c is not None:
             item.update({
@@ -242,7 +258,7 @@ def to_dict(w, report=None) -> dict:
         "given": {_code(k): v.tolist() for k, v in w.given.items()},
         "steps": steps, "warnings": [{"kind": x.kind, "message": x.message, "layer": x.layer}
                                      for x in w.warnings],
-        "notes": list(w.notes),
+        "notes": list(w.notes), "learning_rate": w.learning_rate,
     }
     if report is not None:
         out["first_wrong_step"] = _first_code(w, report)

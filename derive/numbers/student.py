@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from derive.errors import DeriveError
+from derive.numbers.given import resolve_given
 from derive.numbers.inputs import Entry, Matrix
 from derive.numbers.worked import Worked, evaluate_step, substitute_gp
 
@@ -44,7 +45,7 @@ class StepCheck:
     value: np.ndarray
     student: Matrix | None
     written_as: str | None
-    status: str  # right, wrong, wrong_shape, mislabelled, not_given
+    status: str  # right, wrong, wrong_shape, mislabelled, not_given, given (a cache value)
     cause: str | None = None  # new_slip, follows_from_earlier, carried_rounding
     because: tuple[str, ...] = ()  # the earlier wrong steps it follows from
     wrong_entries: tuple[tuple[int, int], ...] = ()
@@ -54,7 +55,7 @@ class StepCheck:
 
     @property
     def ok(self) -> bool:
-        return self.status in ("right", "not_given")
+        return self.status in ("right", "not_given", "given")
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,7 @@ def check_student(worked: Worked, entries, tolerance: float | None = None) -> St
     """The report on ``entries`` (:class:`derive.numbers.inputs.Entry`), see the module docstring."""
     L = worked.network.L
     known = {s.key: s for s in worked.steps}
+    entries = [_resolved(e, L) for e in entries]
     notes: list[str] = []
     primary: dict = {}
     leftovers: list[Entry] = []
@@ -116,7 +118,7 @@ def check_student(worked: Worked, entries, tolerance: float | None = None) -> St
     for e in entries:  # an equation's other names (Z_1 = [...] = A_1) stand for the same numbers
         for name, key in zip(e.names[1:], e.keys[1:], strict=True):
             if key in known and key not in {x.keys[0] for x in entries}:
-                fitted = e.value.fitted(known[key].value.shape)
+                fitted = e.value.fitted(known[key].value.shape, strict=True)
                 if fitted is not None:
                     entries = [*entries, Entry((name,), (key,), e.value, e.line)]
     for e in entries:
@@ -137,11 +139,15 @@ def check_student(worked: Worked, entries, tolerance: float | None = None) -> St
         raise DeriveError("none of the student's names is a step of this network: "
                           + "; ".join(notes))
     env = dict(worked.given)
+    env.update({s.key: s.value for s in worked.steps if s.given})
     taint: dict = {}
     checks: list[StepCheck] = []
     recomputed_all: dict = {}
     gp_given: set[int] = set()  # layers whose g′(Z) the student gave
     for s in worked.steps:
+        if s.given:  # a cache value: given, like X and W
+            checks.append(StepCheck(s.name, s.key, s.formula_text, s.value, None, None, "given"))
+            continue
         cands = _candidates(s, gp_given)
         recs = []
         for c in cands:
@@ -152,14 +158,15 @@ def check_student(worked: Worked, entries, tolerance: float | None = None) -> St
         rec = recs[0][1] if recs else s.value
         recomputed_all[s.key] = rec
         e = primary.get(s.key)
-        fitted = e.value.fitted(s.value.shape) if e is not None else None
+        fitted = e.value.fitted(s.value.shape, strict=True) if e is not None else None
         if e is None or fitted is None:
             env[s.key] = rec
             taint[s.key] = _inputs_taint(recs[0][0] if recs else None, taint)
             status = "not_given" if e is None else "wrong_shape"
             msg = "" if e is None else (
                 f"{e.names[0]} has {e.value.size} number{'s' if e.value.size != 1 else ''} "
-                f"({e.value.shape[0]}×{e.value.shape[1]}); {s.name} is {_shape(s.value)}")
+                f"({e.value.shape[0]}×{e.value.shape[1]}); {s.name} is {_shape(s.value)}"
+                + _transposed(e.value, s.value))
             if e is not None:
                 taint[s.key] = {s.name}
                 leftovers.append(e)
@@ -200,6 +207,19 @@ def check_student(worked: Worked, entries, tolerance: float | None = None) -> St
     mislabels = _mislabels(worked, entries, leftovers, primary, recomputed_all, tolerance, L)
     checks = _mark_mislabelled(checks, mislabels)
     return StudentReport(worked, tuple(checks), tuple(mislabels), tolerance, tuple(notes))
+
+
+def _resolved(e: Entry, depth: int) -> Entry:
+    """The entry's names read again knowing the network's depth (``AL``, ``dA_prev``, ``dx``)."""
+    keys = tuple(resolve_given(n, depth) or k for n, k in zip(e.names, e.keys, strict=True))
+    return replace(e, keys=keys) if keys != e.keys else e
+
+
+def _transposed(mat: Matrix, truth: np.ndarray) -> str:
+    """": written transposed" when the numbers, read the other way round, have the step's shape."""
+    if mat.shape[::-1] == truth.shape and mat.shape != truth.shape:
+        return ": written transposed (rows for columns)"
+    return ""
 
 
 def _candidates(s, gp_given: set):
@@ -259,7 +279,7 @@ def _mislabels(worked, entries, leftovers, primary, recomputed, tol, L) -> list[
         for t in steps:
             if t.key in exclude:
                 continue
-            fitted = mat.fitted(t.value.shape)
+            fitted = mat.fitted(t.value.shape, strict=True)
             if fitted is None:
                 continue
             if entry_matches(fitted, t.value, tol).all() or entry_matches(
@@ -274,7 +294,7 @@ def _mislabels(worked, entries, leftovers, primary, recomputed, tol, L) -> list[
         key = e.keys[0]
         if _too_vague(e.value):
             continue
-        own = e.value.fitted(worked.step(key).value.shape)
+        own = e.value.fitted(worked.step(key).value.shape, strict=True)
         if own is not None and (entry_matches(own, worked.step(key).value, tol).all()
                                 or entry_matches(own, recomputed[key], tol).all()):
             continue  # the same step written twice, fitting both times
@@ -287,14 +307,14 @@ def _mislabels(worked, entries, leftovers, primary, recomputed, tol, L) -> list[
         if len(e.keys) < 2 or e.keys[0] not in recomputed:
             continue
         first = worked.step(e.keys[0])
-        fitted = e.value.fitted(first.value.shape)
+        fitted = e.value.fitted(first.value.shape, strict=True)
         if fitted is None:
             continue
         for name, key in zip(e.names[1:], e.keys[1:], strict=True):
             if key not in {s.key for s in steps} or key == first.key:
                 continue
             other = worked.step(key)
-            f2 = e.value.fitted(other.value.shape)
+            f2 = e.value.fitted(other.value.shape, strict=True)
             fits = f2 is not None and (entry_matches(f2, other.value, tol).all()
                                        or entry_matches(f2, recomputed[key], tol).all())
             if not fits:

@@ -12,9 +12,14 @@ because that is where hand computations go wrong (seed 003: σ′(18.3) ≈ 1.1e
 >>> net = Network(layers=[1, 1], activations=["sigmoid"], loss="mse")
 >>> w = worked_example(net, {"X": [[0.0]], "Y": [[1.0]], "W1": [[1.0]], "b1": [[0.0]]})
 >>> [s.name for s in w.steps]
-['Z[1]', 'A[1]', 'J', 'dA[1]', 'σ′(Z[1])', 'dZ[1]', 'dW[1]', 'db[1]']
+['Z[1]', 'A[1]', 'J', 'dA[1]', 'σ′(Z[1])', 'dZ[1]', 'dW[1]', 'db[1]', 'dX']
 >>> w.value("J").item(), w.value("dZ1").item()
 (0.25, -0.25)
+
+Given intermediates (:mod:`derive.numbers.given`: a course's cache Z, A and an upstream dA or dZ)
+replace the recomputed values from that point on, and the backward pass then takes the local
+forms (dZ[l] = dA[l] ⊙ g′(Z[l])), as the course's functions do; ``learning_rate`` adds the
+update W[l] − α dW[l], b[l] − α db[l].
 """
 
 from __future__ import annotations
@@ -38,12 +43,23 @@ from derive.network import model
 from derive.network.spec import Network
 from derive.network.spec import m as m_symbol
 from derive.network.symbols import SymbolTable, shape_of
-from derive.numbers.inputs import Matrix, resolve_name
+from derive.numbers import given as G
+from derive.numbers.inputs import Matrix
+from derive.numbers.teacher import (
+    SATURATION,
+    Warning_,
+    activation,
+    notes,
+    teacher_warnings,
+)
+
+__all__ = ["SATURATION", "WORK", "NumStep", "Warning_", "Worked", "given_arrays", "worked_example"]
 
 Key = tuple[str, int | None]  # (base, layer): ("Z", 1) is Z[1], ("J", None) the cost
 PlanStep = tuple[Key, E.Expr, E.Expr, str, tuple[E.Expr, ...]]  # key, target, formula, source, forms
 
-SATURATION = 1e-4  # |g′(z)| below this fraction of sup|g′| counts as saturated
+ALPHA = sp.Symbol("α")  # the learning rate of the update step, printed as α
+UPDATED = ("W_new", "b_new")  # the update step's keys: W[l] − α dW[l], b[l] − α db[l]
 
 #: float64 entries of every quantity of a worked example together (X, Y, W, b; Z, A, g′, dA,
 #: dZ, dW, db): each is printed, so a worked example is for a page, not for a data set; 2,000,000
@@ -62,19 +78,30 @@ class NumStep:
     value: np.ndarray
     source: str  # "forward model" or "derivation" (the engine's formula)
     alternatives: tuple[E.Expr, ...] = ()  # the engine's other forms (dZ[1] = dA[1] ⊙ relu′(Z[1]))
+    given: bool = False  # the value was given (a course's cache), not computed
+    computed: np.ndarray | None = None  # a given step: what its formula gives, if it can
+    local: bool = False  # g′(Z[l]) from Z[l] alone (a cache's A[l] need not be g(Z[l]))
 
     @property
     def name(self) -> str:
+        if self.key[0] in UPDATED:
+            return f"{self.key[0][0]}[{self.key[1]}] (updated)"
         return to_text(self.target)
 
     @property
     def code(self) -> str:
         base, layer = self.key
+        if base in UPDATED:
+            return f"{base[0]}{layer}_new"
         return base if layer is None else f"{base}{layer}"
 
     @property
     def formula_text(self) -> str:
+        if self.key[0] in UPDATED:
+            return f"{self.name} = {to_text(self.expr)}"
         act = self.expr.activation if isinstance(self.expr, E.Deriv) else None
+        if self.key[0] == "gp" and self.local:
+            return to_text(self.target)
         if self.key[0] == "gp" and isinstance(act, rules.Activation):
             l = self.key[1]  # the catalogue's textbook derivative, for layer l
             text = re.sub(r"\bZ\b", f"Z[{l}]", re.sub(r"\bA\b", f"A[{l}]", act.derivative_text))
@@ -83,20 +110,13 @@ class NumStep:
 
     @property
     def formula_latex(self) -> str:
+        if self.key[0] in UPDATED:
+            return f"{to_latex(self.target)} \\leftarrow {to_latex(self.expr)}"
         if self.key[0] == "gp" and self.alternatives:
             return f"{to_latex(self.target)} = {to_latex(self.alternatives[0])}"
         if self.key[0] == "gp":
             return to_latex(self.target)
         return f"{to_latex(self.target)} = {to_latex(self.expr)}"
-
-
-@dataclass(frozen=True)
-class Warning_:
-    """What a teacher would point out: ``kind`` is target_range, saturation, inactive or kink."""
-
-    kind: str
-    message: str
-    layer: int | None = None
 
 
 @dataclass(frozen=True)
@@ -110,9 +130,16 @@ class Worked:
     m: int
     warnings: tuple[Warning_, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    learning_rate: float | None = None
+    skipped: tuple[str, ...] = ()  # steps that could not be computed from what was given
+
+    @property
+    def given_steps(self) -> tuple[str, ...]:
+        """The names of the intermediates that were given (a cache), in order."""
+        return tuple(s.name for s in self.steps if s.given)
 
     def step(self, name) -> NumStep:
-        key = name if isinstance(name, tuple) else resolve_name(name, self.network.L)
+        key = name if isinstance(name, tuple) else G.resolve_given(name, self.network.L)
         for s in self.steps:
             if s.key == key:
                 return s
@@ -131,27 +158,41 @@ class Worked:
 # -- building ------------------------------------------------------------------------------------
 def given_arrays(net: Network, values: dict) -> tuple[Network, dict]:
     """Named values (``{"X": [[20], [3], [4]], "W1": ...}`` or keys (base, layer), or
-    :class:`Matrix`) checked against the network's shapes; sizes inferred when not given."""
-    arrays: dict = {}
-    for name, raw in values.items():
-        key = name if isinstance(name, tuple) else resolve_name(str(name))
-        if key is None or key[0] not in ("X", "Y", "W", "b"):
-            raise SpecError(f"{name!r} is not a given value (X, Y, W1, b1, ...)")
-        arrays[key] = raw
+    :class:`Matrix`) checked against the network's shapes; sizes inferred when not given. The
+    inputs X, Y, W[l], b[l] only (:func:`given_values` has the intermediates too)."""
+    net, inputs, _, _ = given_values(net, values)
+    return net, inputs
+
+
+def given_values(net: Network, values: dict) -> tuple[Network, dict, dict, list[str]]:
+    """(network with sizes, inputs, intermediates, notes): every array fitted to its shape;
+    Y may be booleans or integer class labels (converted, with a note) and is optional when the
+    loss is not needed (a given dA[L] or dZ[L])."""
+    arrays, inter = G.split(net, values)
     for l in range(1, net.L + 1):
         for base in ("W", "b"):
             if (base, l) not in arrays:
                 raise SpecError(f"no value for {base}{l} (the network has {net.L} layers)")
-    for k in ("X", "Y"):
-        if (k, None) not in arrays:
-            raise SpecError(f"no value for {k}")
+    if ("X", None) not in arrays:
+        raise SpecError("no value for X (A_prev: the input of the first layer)")
+    if ("Y", None) not in arrays and not ({("dA", net.L), ("dZ", net.L)} & set(inter)):
+        raise SpecError("no value for Y (or give the upstream gradient dA or dZ of the last layer)")
     if any(s is None for s in net.layers):
         net = net.with_sizes(_infer_sizes(net, arrays))
     m = _count(arrays[("X", None)], net.dim(0))
     require(WORK, work_entries(net, m), f"the worked example of sizes "
                                         f"{','.join(str(s) for s in net.layers)} with m = {m}")
-    out = {key: _fit(raw, _shape(net, key, m), key) for key, raw in arrays.items()}
-    return net, out
+    notes: list[str] = []
+    out = {}
+    for key, raw in arrays.items():
+        if key == ("Y", None):
+            hot, note = G.as_labels(raw, _shape(net, key, m), net.layout.columns)
+            if note is not None:
+                notes.append(note)
+                raw = hot
+        out[key] = _fit(raw, _shape(net, key, m), key)
+    fitted = {key: _fit(raw, _shape(net, key, m), key) for key, raw in inter.items()}
+    return net, out, fitted, notes
 
 
 def work_entries(net: Network, m: int) -> int:
@@ -189,6 +230,7 @@ def _infer_sizes(net: Network, arrays: dict) -> list[int]:
 
 def _fit(raw, shape, key) -> np.ndarray:
     name = key[0] if key[1] is None else f"{key[0]}{key[1]}"
+    raw = raw.tolist() if isinstance(raw, np.ndarray) and raw.dtype == bool else raw
     if isinstance(raw, Matrix):
         fitted = raw.fitted(shape)
         if fitted is None:
@@ -214,45 +256,105 @@ def _fit(raw, shape, key) -> np.ndarray:
     return arr
 
 
-def worked_example(net: Network, values: dict, derivation=None) -> Worked:
-    """Every quantity of ``net`` on the given X, Y, W[l], b[l], in order (module docstring)."""
+def worked_example(net: Network, values: dict | None = None, derivation=None, *, X=None, Y=None,
+                   params: dict | None = None, cache=None, learning_rate: float | None = None,
+                   input_notes: tuple[str, ...] = (), **named) -> Worked:
+    """Every quantity of ``net`` on the given values, in order (module docstring).
+
+    ``values`` names every array (X, Y, W1, b1, ..., and intermediates Z1, A1, dA1, dZ1, ...);
+    or give them as arrays: ``X=``, ``Y=``, ``params={"W1": ..., "b1": ...}``, ``cache=`` (the
+    course's dict ``{"Z1": ..., "A1": ...}``, or its list of ``((A_prev, W, b), Z)`` per layer)
+    and any other name as a keyword (``dAL=...``). ``learning_rate`` adds the update step.
+    """
     net.require_no_l2("worked examples (derive numbers)")
-    if net.loss is None or any(a is None for a in net.activations):
-        raise SpecError("a worked example needs concrete activations and a loss "
-                        "(e.g. --act relu,sigmoid --loss mse)")
-    net, given = given_arrays(net, values)
-    d = derivation if derivation is not None else derive(net, prove=False)
+    values = G.collect(values, X=X, Y=Y, params=params, cache=cache, named=named)
+    if any(a is None for a in net.activations):
+        raise SpecError("a worked example needs concrete activations (e.g. --act relu,sigmoid)")
+    net, given, inter, notes_in = given_values(net, values)
+    if net.loss is None and ("dA", net.L) not in inter and ("dZ", net.L) not in inter:
+        raise SpecError("a worked example needs a concrete loss (e.g. --loss mse), or the "
+                        f"upstream gradient dA{net.L} (as the course's backward tests give it)")
+    if learning_rate is not None and not (0 < learning_rate < 1e6):
+        raise SpecError(f"the learning rate {learning_rate:g} must be a positive number")
+    d = derivation if derivation is not None else derive(net, prove=False, input_gradient=True)
     m = model.example_count(net, given[("X", None)])
     env = dict(given)
     steps: list[NumStep] = []
+    notes_given: list[str] = []
+    skipped: list[str] = []
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        for key, target, expr_, source, alts in plan(net, d):
-            value = evaluate_step(net, key, expr_, env, m)
+        planned = plan(net, d, local=bool(inter), lr=learning_rate)
+        upstream = [k for k in inter if k not in {p[0] for p in planned}]  # dA[L] of a generic ℓ
+        T = SymbolTable(net)
+        for key, target, expr_, source, alts in planned:
+            if source == "derivation" and upstream:
+                for k in upstream:  # given before the backward pass starts
+                    env[k] = inter[k]
+                    steps.append(NumStep(k, T[k], T[k], inter[k], "derivation", (), True, None))
+                upstream = []
+            try:
+                value = evaluate_step(net, key, expr_, env, m, learning_rate)
+            except E.MissingValue:
+                value = None
+            if key in inter:
+                mine = inter[key]
+                note = G.disagreement(to_text(target), mine, value, to_text(expr_))
+                if note is not None:
+                    notes_given.append(note)
+                env[key] = mine
+                steps.append(NumStep(key, target, expr_, mine, source, alts, True, value))
+                continue
+            if value is None:
+                skipped.append(to_text(target))
+                continue
+            if inter and key == ("J", None) and not np.all(np.isfinite(value)):
+                notes_given.append("J is not finite at the given values (a given A[L] outside the "
+                                   "loss's domain, as a course's random cache can be): left out")
+                continue
             _require_finite(target, source, value, given)
             env[key] = value
-            steps.append(NumStep(key, target, expr_, value, source, alts))
-        _cross_check(net, given, env)
-    w = Worked(net, d, tuple(steps), given, m)
-    return replace(w, warnings=tuple(teacher_warnings(w)), notes=tuple(_notes(net, d, m)))
+            steps.append(NumStep(key, target, expr_, value, source, alts, local=bool(inter)))
+        if not inter and net.loss is not None and ("Y", None) in given:
+            _cross_check(net, given, env)
+    missing = [f"d{b}[{l}]" for l in range(1, net.L + 1) for b in ("W", "b")
+               if (f"d{b}", l) not in env]
+    if missing:
+        raise SpecError(f"cannot compute {', '.join(missing)} from the given values: "
+                        f"{', '.join(skipped)} needed values that were not given")
+    if inter:
+        names = ", ".join(s.name for s in steps if s.given)
+        notes_given.insert(0, f"given (a cache): {names}; each replaces the computed value "
+                              "from there on, and dZ[l] = dA[l] ⊙ g′(Z[l]) takes the given Z[l]")
+    w = Worked(net, d, tuple(steps), given, m, learning_rate=learning_rate, skipped=tuple(skipped))
+    all_notes = [*notes(net, d, m), *input_notes, *notes_in, *notes_given]
+    if skipped:
+        all_notes.append(f"not computed (their inputs were not given): {', '.join(skipped)}")
+    return replace(w, warnings=tuple(teacher_warnings(w)), notes=tuple(all_notes))
 
 
-def plan(net: Network, d: Derivation) -> list[PlanStep]:
+def plan(net: Network, d: Derivation, local: bool = False, lr: float | None = None) -> list[PlanStep]:
     """(key, target, expression, source, alternative forms) for every step, in order: the forward
     steps are each layer's own definitions (Z[l] = W[l] A[l-1] + b[l], A[l] = g[l](Z[l]) for a
-    dense layer, in the layout's order), the backward steps the engine's formulas."""
+    dense layer, in the layout's order), the backward steps the engine's formulas (``local``:
+    the engine's local form dZ[l] = dA[l] ⊙ g′(Z[l]) where it has one), then, with a learning
+    rate ``lr``, the update W[l] − α dW[l], b[l] − α db[l]."""
     T = SymbolTable(net)
     out: list[PlanStep] = []
     for l in range(1, net.L + 1):
         for target, definition in model.definitions(net, l):
             out.append((target.key, target, definition, "forward model", ()))
-    _loss(net)  # a worked example needs a concrete loss
-    J: E.Expr = E.Sum(loss_layer.terms(net, lambda base, l=None: T[base, l]), None)
-    if net.cost_factor != 1:
-        J = E.Scale(net.cost_factor, J)
-    out.append((("J", None), E.Sym("J", None, (sp.Integer(1), sp.Integer(1))), J, "forward model", ()))
+    if net.loss is not None:
+        J: E.Expr = E.Sum(loss_layer.terms(net, lambda base, l=None: T[base, l]), None)
+        if net.cost_factor != 1:
+            J = E.Scale(net.cost_factor, J)
+        out.append((("J", None), E.Sym("J", None, (sp.Integer(1), sp.Integer(1))), J,
+                    "forward model", ()))
     for f in d.formulas:
         key = (f.kind, f.layer)
-        alts = tuple(s.expr for s in d.steps if s.target.key == f.target.key and s.expr != f.expr)
+        forms = [f.expr, *(s.expr for s in d.steps if s.target.key == f.target.key and s.expr != f.expr)]
+        if local and f.kind == "dZ":
+            forms.sort(key=lambda e: ("dA", f.layer) not in {x.key for x in e.symbols()})
+        expr_, alts = forms[0], tuple(forms[1:])
         if f.kind == "dZ":
             gp = _deriv_node(net, d, f.layer)
             act = gp.activation if gp is not None else None
@@ -261,7 +363,12 @@ def plan(net: Network, d: Derivation) -> list[PlanStep]:
                 if act.derivative.free_symbols <= {rules.a}:
                     a_form = (E.Pointwise(act.derivative, (rules.a,), (T["A", f.layer],)),)
                 out.append((("gp", f.layer), gp, gp, "derivation", a_form))
-        out.append((key, f.target, f.expr, "derivation", alts))
+        out.append((key, f.target, expr_, "derivation", alts))
+    if lr is not None:
+        for l in range(1, net.L + 1):
+            for base in ("W", "b"):
+                P, dP = T[base, l], T["d" + base, l]
+                out.append(((f"{base}_new", l), P, E.Sub(P, E.Scale(ALPHA, dP)), "update", ()))
     return out
 
 
@@ -276,15 +383,19 @@ def _deriv_node(net: Network, d, layer: int) -> E.Deriv | None:
     return None
 
 
-def evaluate_step(net: Network, key, expr_: E.Expr, env: dict, m: int) -> np.ndarray:
+def evaluate_step(net: Network, key, expr_: E.Expr, env: dict, m: int,
+                  learning_rate: float | None = None) -> np.ndarray:
     """The value of one step's expression on ``env`` (the NumpyBackend; m bound to its value).
     Overflow is not warned about: a caller checks the value (a student's own huge numbers give an
     infinite recomputation, which simply matches nothing)."""
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        if key[0] == "A" and _activation(net, key[1]).kind == "softmax":
+        if key[0] == "A" and activation(net, key[1]).kind == "softmax":
+            if ("Z", key[1]) not in env:
+                raise E.MissingValue(f"no value for Z[{key[1]}]", ("Z", key[1]))
             return model.apply_activation(net, key[1], env[("Z", key[1])])
         backend = E.NumpyBackend(model.standins(net))
-        out = E.evaluate(bind_m(expr_, m, env_sizes(net, env)), env, backend)
+        extra = {ALPHA: learning_rate} if learning_rate is not None else None
+        out = E.evaluate(bind_m(expr_, m, env_sizes(net, env), extra), env, backend)
         return np.asarray(out, dtype=float)
 
 
@@ -309,7 +420,7 @@ def _require_finite(target: E.Expr, source: str, value: np.ndarray, given: dict)
     layer = getattr(target, "layer", None)
     at = f"{name} (layer {layer})" if layer else name
     entry = f"entry ({i}, {j}) is {_g(first)}" + (f", {len(bad)} entries in all" if len(bad) > 1 else "")
-    largest = max(float(np.max(np.abs(v))) for v in given.values())
+    largest = max((float(np.max(np.abs(v))) for v in given.values()), default=0.0)
     if name == "J":
         at = "J (the cost)"
         why = ("the loss is too large for float64 (about 1.8e308), or takes log 0 where an output "
@@ -336,102 +447,6 @@ def _cross_check(net: Network, given: dict, env: dict) -> None:
     if not np.isclose(J, float(env[("J", None)].squeeze()), rtol=1e-12, atol=0):
         raise InternalError("J of the worked example disagrees with the forward model: this is a "
                             "bug in derive")
-
-
-# -- what a teacher would say --------------------------------------------------------------------
-def teacher_warnings(w: Worked) -> list[Warning_]:
-    net = w.network
-    out: list[Warning_] = []
-    Y = w.given[("Y", None)]
-    L = net.L
-    act = _activation(net, L)
-    lo, hi = (float(v) for v in act.range)
-    outside = (Y < lo) | (Y > hi)
-    if np.any(outside):
-        y = float(Y[outside][0])
-        edge = hi if y > hi else lo
-        loss = _loss(net)
-        floor = float(loss.per_unit_at(loss.per_unit, net.dim(L)).subs({rules.a: edge, rules.y: y}))
-        out.append(Warning_("target_range", (
-            f"the target y = {_g(y)} lies outside the range ({_g(lo)}, {_g(hi)}) of {act.name} on "
-            f"the output layer: A[{L}] can never reach it, and this example's loss stays above "
-            f"ℓ({_g(edge)}, {_g(y)}) = {_g(floor)}. Use a linear output, or scale the targets "
-            f"into ({_g(lo)}, {_g(hi)})."), L))
-    ylo, yhi = (float(v) for v in _loss(net).y_range)
-    if np.any((Y < ylo) | (Y > yhi)):
-        out.append(Warning_("target_range", (
-            f"{net.loss} expects targets in [{_g(ylo)}, {_g(yhi)}], but Y has "
-            f"{_g(float(Y.min()))}..{_g(float(Y.max()))}"), L))
-    for l in range(1, L + 1):
-        act = _activation(net, l)
-        if not act.elementwise:
-            continue
-        Z = w.value(("Z", l))
-        gp = np.asarray(act.numpy_derivative(Z), dtype=float) * np.ones_like(Z)
-        bound = float(act.derivative_bound)
-        scale = 1e-12 * max(1.0, float(np.max(np.abs(Z))))
-        on_kink = np.zeros(Z.shape, dtype=bool)
-        for k in act.kinks:
-            on = np.abs(Z - float(k)) <= scale
-            on_kink |= on
-            if np.any(on):
-                i, j = np.argwhere(on)[0]
-                at = float(act.numpy_derivative(float(k)))
-                left = float(act.numpy_derivative(float(k) - 1e-9))
-                right = float(act.numpy_derivative(float(k) + 1e-9))
-                out.append(Warning_("kink", (
-                    f"Z[{l}] entry ({i + 1}, {j + 1}) = {_g(float(Z[i, j]))} sits exactly on "
-                    f"{act.name}'s kink at {_g(float(k))}: {act.name} has no derivative there (left "
-                    f"{_g(left)}, right {_g(right)}); the catalogue, like numpy's {act.derivative_numpy}, "
-                    f"uses {act.text}′({_g(float(k))}) = {_g(at)}"
-                    + (f" ({int(on.sum())} entries on the kink)" if on.sum() > 1 else "")), l))
-        dead = (gp == 0) & ~on_kink if act.kinks else np.zeros(Z.shape, dtype=bool)
-        if np.any(dead):
-            out.append(Warning_("inactive", (
-                f"{int(dead.sum())} entr{'y' if dead.sum() == 1 else 'ies'} of Z[{l}] below the kink: "
-                f"{act.text}′ = 0 there, so no gradient flows back through "
-                f"{'that unit' if dead.sum() == 1 else 'those units'} for this example"), l))
-        sat = (np.abs(gp) < SATURATION * bound) & ~dead & ~on_kink
-        if np.any(sat):
-            idx = tuple(np.argwhere(sat)[0])
-            out.append(Warning_("saturation", (
-                f"{act.text}′(Z[{l}]) = {_g(float(gp[idx]))} at Z[{l}] = {_g(float(Z[idx]))}: the unit "
-                f"is saturated and the gradient has vanished (dZ[{l}] is dA[{l}] times "
-                f"{_g(float(gp[idx]))}); every gradient below layer {l} is scaled down with it"), l))
-    return out
-
-
-def _notes(net: Network, d, m: int) -> list[str]:
-    notes = list(d.notes)
-    loss = _loss(net)
-    notes.append(f"loss {loss.name}: ℓ = {loss.text} ({loss.title})")
-    if net.cost_is_mean:
-        notes.append(f"J = (1/m) Σ ℓ over the m = {m} example{'s' if m != 1 else ''}"
-                     + ("; with m = 1 the mean and the sum agree" if m == 1 else "")
-                     + ("; scale dZ: the 1/m is in dA[L] and dZ[L], none in dW and db"
-                        if not net.per_example_dZ else ""))
-    else:
-        notes.append("J = Σ ℓ over the examples (scale sum: no 1/m)")
-    layout = net.layout
-    notes.append(f"convention {layout.name}: X is {'×'.join(layout.batch('n[0]', 'm'))}, "
-                 f"one {layout.example_word} per example")
-    return notes
-
-
-def _activation(net: Network, layer: int) -> rules.Activation:
-    """Layer ``layer``'s catalogue activation (a worked example has no generic g)."""
-    act = net.activation(layer)
-    if act is None:
-        raise SpecError(f"layer {layer} has a generic activation: a worked example needs a concrete one")
-    return act
-
-
-def _loss(net: Network) -> rules.Loss:
-    """The network's catalogue loss (a worked example has no generic ℓ)."""
-    loss = net.loss_entry
-    if loss is None:
-        raise SpecError("a worked example needs a concrete loss (e.g. --loss mse)")
-    return loss
 
 
 def _g(x: float) -> str:
