@@ -187,9 +187,18 @@ def retry_bindings(item: dict, got: dict, caps: dict, network=None) -> dict:
     names, from the item's ``names`` annotation, where it gives a quantity (``A[2]``, ``dZ[1]``,
     ``W[1].T``, X, Y, m) or a formula derive reads over the item's network (``g[2]'(Z[2])``,
     ``sigmoid_prime(Z[1])``: derive reads a binding's formula with its own parser); {} when
-    there is nothing to retry (a function, no binding in derive, no such error, no such
-    annotation)."""
-    if item["kind"] != "formula" or not caps["bind"] or got["verdict"] != "parse_error":
+    there is nothing to retry (no binding in derive, no such error, no such annotation). For a
+    whole function, the names its errors list that its caller fills (the item's ``call``)."""
+    if not caps["bind"]:
+        return {}
+    if item["kind"] == "function":  # the names an error lists that the caller fills
+        from corpus_calls import call_names
+
+        listed = [n for m in UNKNOWN.finditer(got.get("message") or "")
+                  for n in ([m.group(1)] if m.group(1) else m.group(2).split(","))]
+        given = call_names(item)
+        return {n.strip(): given[n.strip()] for n in listed if n.strip() in given}
+    if item["kind"] != "formula" or got["verdict"] != "parse_error":
         return {}
     match = UNKNOWN.search((got["message"] or "").splitlines()[0] if got["message"] else "")
     if match is None:

@@ -224,3 +224,22 @@ def test_other_in_place_operators_are_refused():
     for text in ("dW2 *= 2", "dscores /= N"):
         v = check(text, net("half"))
         assert v.verdict == "parse_error" and "updates the value of earlier lines" in v.message
+
+
+# -- G = f(G, ...): the G on the right is its value so far ---------------------------------------
+def test_an_accumulated_gradient_divided_by_m_is_the_sum_over_the_examples():
+    # CS231n's softmax_loss_vectorized: dW = X.T.dot(dscores) with dscores not yet divided by N,
+    # then dW = dW/N + 2*reg*W. The dW on the right is the summed gradient, m × the data term.
+    rows = Network(layers=[5, 3], activations=["softmax"], loss="ce", convention="rows",
+                   scale="dZ", l2=True, l2_form="plain")
+    for text in ("dW = dW/N + 2*reg*W", "dW = (1/N) * dW + 2*reg*W"):
+        v = check(text, rows, names={"N": "m"}, layer=1)
+        assert v.verdict == "correct", (text, v.message)
+        assert any("the sum over the examples' gradients, m × Xᵀ dZ[1]" in n for n in v.notes)
+        assert agrees_in_place(text.replace("N", "m"), rows)
+    # not divided: the data term, as for +=; the factor 2 of the plain form missing is named
+    assert check("dW = dW + 2*reg*W", rows, layer=1).verdict == "correct"
+    w = check("dW = dW/N + reg*W", rows, names={"N": "m"}, layer=1)
+    assert [mk.code for mk in w.mistakes] == ["wrong_scale"]
+    # dZ on the right of dZ = ... is a copy of dA (one line cannot say): still refused
+    assert check("dZ1 = dZ1 * (Z1 > 0)", net()).verdict == "parse_error"

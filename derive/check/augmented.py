@@ -21,10 +21,13 @@ from __future__ import annotations
 import functools
 from dataclasses import replace
 
+import sympy as sp
+
 from derive.core import expr as E
 from derive.engine.backward import derive as run_derive
 from derive.errors import ParseError
 from derive.network.spec import Network
+from derive.network.spec import m as m_symbol
 from derive.network.symbols import SymbolTable
 from derive.parse import Equation
 from derive.parse.bindings import rebind
@@ -52,9 +55,10 @@ def with_data_term(eq: Equation, net: Network) -> Equation:
     """``eq`` with an in-place update's right side completed: G_data ± e when e adds a term to
     the gradient (``dW += reg * W``: e uses no gradient); when e is itself a gradient's value
     (``dW += np.dot(dz, x.T)``, a loop that sums one example's gradient into a dW that starts at
-    0), G = ± e. Any other equation is returned as it is."""
+    0), G = ± e. ``G = f(G, ...)`` uses G's value so far likewise (:func:`_prior`). Any other
+    equation is returned as it is."""
     if getattr(eq, "augmented", None) is None:
-        return eq
+        return _prior(eq, net)
     if any(s.base in gradients() for s in eq.rhs.symbols()):
         said = (f"{eq.written or eq.target.text} {eq.augmented}= … read as {eq.target.text} = "
                 f"{'' if eq.augmented == '+' else '−'}{eq.rhs.src or eq.rhs} (the line adds a "
@@ -69,6 +73,43 @@ def with_data_term(eq: Equation, net: Network) -> Equation:
             f"(its data term, {data}) {eq.augmented} "
             f"{eq.rhs.src or eq.rhs}")
     return replace(eq, rhs=rhs, notes=(*eq.notes, said))
+
+
+def _prior(eq: Equation, net: Network) -> Equation:
+    """``G = f(G, ...)`` on one line: the G on the right is its value so far. Divided by m
+    (``dW = dW/N + reg*W``, CS231n's ``dW /= num_train`` after a loop that sums the examples'
+    gradients) it is that sum, m times the data term; otherwise (``dW = dW + reg*W``) the data
+    term itself, as for ``+=``. Only for a parameter's gradient (dW, db), which code accumulates:
+    in ``dZ = dZ * (Z > 0)`` the dZ on the right is a copy of dA, which one line cannot say."""
+    if eq.target.base not in ("dW", "db"):
+        return eq
+    key = eq.target.key
+    found: list[bool] = []  # per occurrence: divided by m
+
+    def scan(e: E.Expr, over_m: bool) -> None:
+        if isinstance(e, E.Sym) and e.key == key:
+            found.append(over_m)
+            return
+        if isinstance(e, E.Scale):
+            den = sp.fraction(sp.together(e.factor))[1]
+            over_m = over_m or bool(den.has(m_symbol))
+        for c in e.children():
+            scan(c, over_m)
+
+    scan(eq.rhs, False)
+    if not found:
+        return eq
+    data = data_term(net, eq.target)
+    summed = all(found)
+    prior = replace(E.Scale(m_symbol, data) if summed else data, src=eq.target.text)
+
+    def put(e: E.Expr) -> E.Expr:
+        return prior if isinstance(e, E.Sym) and e.key == key else E.map_children(e, put)
+
+    said = (f"{eq.target.text} on the right read as its value so far: "
+            + (f"the sum over the examples' gradients, m × {data} (it is divided by m here)"
+               if summed else f"its data term, {data}"))
+    return replace(eq, rhs=put(eq.rhs), notes=(*eq.notes, said))
 
 
 __all__ = ["data_term", "with_data_term"]
