@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 
 from derive.network.spec import Network
+from derive.numbers.gradcheck import gradcheck, gradcheck_impl
 from derive.numbers.layer import layer_backward
 from derive.numbers.worked import worked_example
+from tests.course_impls import cs231n_net, dls_deep, dls_gradcheck, dls_logistic
 
 
 def printed(text: str) -> tuple[np.ndarray, float]:
@@ -141,3 +143,110 @@ def test_cs231n_relu_backward():
     dx_num = numeric_gradient(lambda v: np.maximum(0, v), x.copy(), dout)
     r = layer_backward(None, dA=dout, Z=x, activation="relu", convention="rows")
     assert rel_error(r["dZ"], dx_num) < 1e-8  # the notebook: "should be around 3e-12"
+
+
+def test_update_parameters():
+    np.random.seed(2)
+    params = {"W1": randn(3, 4), "b1": randn(3, 1), "W2": randn(1, 3), "b2": randn(1, 1)}
+    np.random.seed(3)
+    grads = {"dW1": randn(3, 4), "db1": randn(3, 1), "dW2": randn(1, 3), "db2": randn(1, 1)}
+    net = Network(layers=[4, 3, 1], activations=["relu", "sigmoid"], loss="bce")
+    w = worked_example(net, params=params, learning_rate=0.1, **grads)
+    assert_printed(w.value("W1_new"), """[[-0.59562069 -0.09991781 -2.14584584  1.82662008]
+ [-1.76569676 -0.80627147  0.51115557 -1.18258802]
+ [-1.0535704  -0.86128581  0.68284052  2.20374577]]""", "W1")
+    assert_printed(w.value("b1_new"), "[[-0.04659241] [-1.28888275] [ 0.53405496]]", "b1")
+    assert_printed(w.value("W2_new"), "[[-0.55569196  0.0354055   1.32964895]]", "W2")
+    assert_printed(w.value("b2_new"), "[[-0.84610769]]", "b2")
+    assert dls_deep.update_parameters(dict(params), grads, 0.1)["W1"] == pytest.approx(w.value("W1_new"))
+
+
+# -- Logistic Regression as a Neural Network ----------------------------------------------------
+LR = dict(w=np.array([[1.], [2.]]), b=2., X=np.array([[1., 2., -1.], [3., 4., -3.2]]),
+          Y=np.array([[1, 0, 1]]))
+
+
+def test_logistic_regression_propagate():
+    net = Network(layers=[2, 1], activations=["sigmoid"], loss="bce")
+    w = worked_example(net, X=LR["X"], Y=LR["Y"], params={"W1": LR["w"].T, "b1": LR["b"]})
+    assert_printed(w.value("dW1").T, "[[0.99845601] [2.39507239]]", "dw")
+    assert w.value("db1").item() == pytest.approx(0.001455578136784208, abs=5e-19)
+    assert w.value("J").item() == pytest.approx(5.801545319394553, abs=5e-16)
+
+
+@pytest.mark.parametrize("fn, passed", [(dls_logistic.propagate, True),
+                                        (dls_logistic.propagate_forgets_m, False)])
+def test_logistic_regression_propagate_gradcheck(fn, passed):
+    net = Network(layers=[2, 1], activations=["sigmoid"], loss="bce")
+    r = gradcheck_impl(net, fn, X=LR["X"], Y=LR["Y"], params={"W1": LR["w"].T, "b1": LR["b"]})
+    assert r.passed is passed
+    assert any("propagate(w, b, X, Y)" in n for n in r.notes)
+    if not passed:
+        assert r.failed == ("W[1]",)
+
+
+# -- Planar data classification with one hidden layer (testCases_v2) ----------------------------
+PLANAR_PARAMS = {
+    "W1": [[-0.00416758, -0.00056267], [-0.02136196, 0.01640271], [-0.01793436, -0.00841747],
+           [0.00502881, -0.01245288]],
+    "W2": [[-0.01057952, -0.00909008, 0.00551454, 0.02292208]], "b1": [[0.]] * 4, "b2": [[0.]]}
+PLANAR_CACHE = {
+    "A1": [[-0.00616578, 0.0020626, 0.00349619], [-0.05225116, 0.02725659, -0.02646251],
+           [-0.02009721, 0.0036869, 0.02883756], [0.02152675, -0.01385234, 0.02599885]],
+    "A2": [[0.5002307, 0.49985831, 0.50023963]],
+    "Z1": [[-0.00616586, 0.0020626, 0.0034962], [-0.05229879, 0.02726335, -0.02646869],
+           [-0.02009991, 0.00368692, 0.02884556], [0.02153007, -0.01385322, 0.02600471]],
+    "Z2": [[0.00092281, -0.00056678, 0.00095853]]}
+
+
+def test_planar_backward_propagation():
+    np.random.seed(1)
+    X = randn(2, 3)
+    Y = randn(1, 3) > 0  # boolean labels, as the course draws them
+    net = Network(layers=[2, 4, 1], activations=["tanh", "sigmoid"], loss="bce")
+    w = worked_example(net, X=X, Y=Y, params=PLANAR_PARAMS, cache=PLANAR_CACHE)
+    assert_printed(w.value("dW1"), """[[ 0.00301023 -0.00747267]
+ [ 0.00257968 -0.00641288]
+ [-0.00156892  0.003893  ]
+ [-0.00652037  0.01618243]]""", "dW1")
+    assert_printed(w.value("db1"), "[[ 0.00176201] [ 0.00150995] [-0.00091736] [-0.00381422]]", "db1")
+    assert_printed(w.value("dW2"), "[[ 0.00078841  0.01765429 -0.00084166 -0.01022527]]", "dW2")
+    assert_printed(w.value("db2"), "[[-0.16655712]]", "db2")
+    assert any("booleans" in n for n in w.notes)
+
+
+# -- Gradient Checking (testCases: gradient_check_n_test_case) ----------------------------------
+def gradient_check_case():
+    np.random.seed(1)
+    x, y = randn(4, 3), np.array([1, 1, 0])
+    params = {}
+    for l, (rows, cols) in enumerate(((5, 4), (3, 5), (1, 3)), start=1):
+        params[f"W{l}"], params[f"b{l}"] = randn(rows, cols), randn(rows, 1)
+    return x, y, params
+
+
+def test_gradient_checking_assignment():
+    x, y, params = gradient_check_case()
+    net = Network(layers=[4, 5, 3, 1], activations=["relu", "relu", "sigmoid"], loss="bce")
+    assert gradcheck_impl(net, dls_gradcheck.backward, X=x, Y=y, params=params).passed
+    planted = gradcheck_impl(net, dls_gradcheck.backward_planted, X=x, Y=y, params=params)
+    assert planted.failed == ("b[1]", "W[2]")  # the assignment's two planted mistakes, named
+    assert gradcheck(net, X=x, Y=y, params=params).passed  # the derived formulas, same values
+
+
+# -- CS231n's two-layer net (assignment 1): loss(X, y) -> (loss, grads), 1-D biases ------------
+def test_cs231n_two_layer_net():
+    net = Network(layers=[4, 10, 3], activations=["relu", "softmax"], loss="ce", convention="rows")
+    np.random.seed(0)
+    X, y = 10 * randn(5, 4), np.array([0, 1, 2, 2, 1])
+    model = cs231n_net.TwoLayerNet(4, 10, 3, std=1e-1)
+    params = dict(model.params)
+    r = gradcheck_impl(net, model.loss, X=X, Y=y, params=params)
+    assert r.passed and any("1-D biases" in n for n in r.notes)
+    loss, grads = model.loss(X, y)
+    w = worked_example(net, X=X, Y=y, params=params)
+    assert w.value("J").item() == pytest.approx(loss, rel=1e-12)
+    for k in ("W1", "W2"):
+        assert np.allclose(w.value("d" + k), grads[k], rtol=1e-10, atol=1e-14)
+    assert np.allclose(w.value("db1").ravel(), grads["b1"], rtol=1e-10, atol=1e-14)
+    assert any("one-hot" in n for n in w.notes)

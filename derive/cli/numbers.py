@@ -14,7 +14,8 @@ HELP = "a worked example with numbers (forward and backward), and a check of a s
 def add_arguments(p: argparse.ArgumentParser) -> None:
     takes_file(p.add_argument(
         "file", nargs="?", metavar="FILE",
-        help="JSON or TOML: network, values (X, Y, W1, b1, ...), optional student, tolerance"))
+        help="JSON, TOML or .npz: network, values (X, Y, W1, b1, ... and cache values Z1, A1, "
+             "dA1, dZ1), optional student, tolerance"))
     takes_file(p.add_argument(
         "--latex", metavar="FILE.tex",
         help="a LaTeX fragment with bmatrix values (decimal commas allowed); the network "
@@ -24,6 +25,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tolerance", type=float, metavar="REL",
                    help="also accept a student value within this relative tolerance")
     p.add_argument("--no-student", action="store_true", help="ignore the student's values")
+    p.add_argument("--layer", action="store_true",
+                   help="one layer at a time: the values are A_prev (x), W, b, the activation's "
+                        "cache Z and the upstream dA (dout) or dZ; gives dZ, dW, db, dA_prev "
+                        "(--act: the layer's one activation, default linear; --convention rows: "
+                        "CS231n's, no 1/m unless --scale mean)")
+    p.add_argument("--learning-rate", "--lr", type=float, metavar="ALPHA", dest="learning_rate",
+                   help="add the update step W[l] − α dW[l], b[l] − α db[l]")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,9 +49,11 @@ def run(args: argparse.Namespace) -> int:
         raise SpecError("L2 regularisation is not yet in worked examples: drop --l2 for "
                         "derive numbers (derive backward and derive gradcheck take it)")
     flags = args.spec or args.layers or args.act or args.loss or args.convention or args.scale
-    if inp.network is not None and flags:
+    if args.layer:
+        net = _layer_network(args, inp)
+    elif inp.network is not None and flags:
         raise SpecError("the file has a [network] table: give the network there or by flags, not both")
-    if inp.network is not None:
+    elif inp.network is not None:
         try:
             net = Network.from_mapping(inp.network, where=args.file)
         except SpecError as exc:  # name the file, as a --spec error does
@@ -58,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         raise SpecError("no network: give a [network] table in the file, or --act relu,sigmoid "
                         "--loss mse (and --layers 3,3,1)")
-    w = worked_example(net, inp.values, input_notes=inp.notes)
+    w = worked_example(net, inp.values, input_notes=inp.notes, learning_rate=args.learning_rate)
     tol = args.tolerance if args.tolerance is not None else inp.tolerance
     if tol is not None and not 0 <= tol < 1:
         raise DeriveError(f"--tolerance {tol:g} must lie in [0, 1)")
@@ -77,3 +87,18 @@ def run(args: argparse.Namespace) -> int:
     if report is None:
         return 0
     return 0 if report.all_right else 1
+
+
+def _layer_network(args: argparse.Namespace, inp):
+    """The one-layer network of ``--layer``: no loss (the upstream gradient is given), the
+    activation of --act (linear by default), sizes from the values; rows default to scale sum."""
+    from derive.network.spec import Network
+    from derive.numbers.layer import default_scale
+
+    if args.loss or args.spec or (args.act and "," in args.act):
+        raise SpecError("--layer is one layer: give one activation (--act relu) and no loss")
+    if inp.network is not None:
+        raise SpecError("--layer takes the layer's activation by flags, not a [network] table")
+    convention = args.convention or "columns"
+    return Network.from_strings(args.layers or "?,?", args.act or "linear", None, convention,
+                                args.scale or default_scale(convention))

@@ -24,7 +24,7 @@ from derive.errors import SpecError
 from derive.numbers.inputs import Matrix, resolve_name
 
 INPUTS = ("X", "Y", "W", "b")
-INTERMEDIATES = ("Z", "A", "dA", "dZ")
+INTERMEDIATES = ("Z", "A", "dA", "dZ", "dW", "db")  # dW, db: the course's update test gives them
 #: CS231n's and the course's unindexed names in a one-layer network (the layer's own quantities)
 _ONE_LAYER = {
     "x": ("X", None), "aprev": ("X", None), "a_prev": ("X", None), "w": ("W", 1), "b": ("b", 1),
@@ -71,7 +71,7 @@ def _in_range(net, key) -> bool:
     kind, layer = key
     if layer is None:
         return False
-    low = 0 if kind == "dA" else 1
+    low = 0 if kind == "dA" else 1  # dA[0] is dX
     return low <= layer <= net.L
 
 

@@ -62,6 +62,7 @@ from derive.numbers.differences import (
     relative_error,
     work_estimate,
 )
+from derive.numbers.signatures import call_course
 from derive.numbers.usercode import UserCodeError, UserInterrupt, user_code, validate_grads
 
 __all__ = ["EPS", "GradCheck", "UserCodeError", "UserInterrupt", "gradcheck", "gradcheck_impl",
@@ -273,12 +274,13 @@ def kink_warnings(net: Network, params: dict, X: np.ndarray, eps: float = EPS) -
 # -- the checks --------------------------------------------------------------------------------
 def gradcheck(net: Network, seed: int | None = 0, m: int = 4, eps: float = EPS, rtol: float = RTOL,
               instance: model.Instance | None = None, derivation: Derivation | None = None,
-              sizes=None) -> GradCheck:
+              sizes=None, *, X=None, Y=None, params: dict | None = None) -> GradCheck:
     """Check the derived formulas of ``net`` against central differences (see module docstring).
 
     ``instance`` gives the parameters and data (else a seeded random one, away from kinks);
     ``derivation`` the formulas to check (else ``derive(net, prove=False)``).
     """
+    instance = instance if instance is not None else arrays_instance(net, X, Y, params)
     net, instance = _prepare(net, seed, m, eps, rtol, instance, sizes)
     d = derivation if derivation is not None else derive(net, prove=False)
     if d.network != net:
@@ -289,7 +291,8 @@ def gradcheck(net: Network, seed: int | None = 0, m: int = 4, eps: float = EPS, 
 
 def gradcheck_impl(net: Network, backward: Callable, seed: int | None = 0, m: int = 4,
                    eps: float = EPS, rtol: float = RTOL, instance: model.Instance | None = None,
-                   sizes=None, source: str = "user function") -> GradCheck:
+                   sizes=None, source: str = "user function", *, X=None, Y=None,
+                   params: dict | None = None) -> GradCheck:
     """Check a user's numpy backward function against central differences.
 
     ``backward(params, X, Y) -> grads`` is called once, in this process, with ``params = {"W1":
@@ -302,15 +305,32 @@ def gradcheck_impl(net: Network, backward: Callable, seed: int | None = 0, m: in
     if net.l2_symbolic:
         raise DeriveError("the cost has a symbolic L2 coefficient λ: give its value (--l2 0.1, "
                           "l2 = 0.1), the one your function uses")
+    instance = instance if instance is not None else arrays_instance(net, X, Y, params)
     net, instance = _prepare(net, seed, m, eps, rtol, instance, sizes)
-    named = {f"{b}{l}": np.array(instance.params[b, l], copy=True) for b, l in param_keys(net)}
     function = f"your backward function {source}"
     with user_code(function, f"running {function}"):
-        out = backward(named, instance.X.copy(), instance.Y.copy())
+        out, converted = call_course(backward, net, instance)
     with user_code(f"the value {source} returned", f"reading the value {source} returned"):
         analytic, extra = validate_grads(net, instance, out, source)
-    notes = (f"keys not checked: {', '.join(extra)}",) if extra else ()
+    notes = converted + ((f"keys not checked: {', '.join(extra)}",) if extra else ())
     return _result(net, source, analytic, instance, seed, eps, rtol, notes)
+
+
+def arrays_instance(net: Network, X, Y, params: dict | None) -> model.Instance | None:
+    """The instance of arrays given to the API (``X=``, ``Y=``, ``params={"W1": ...}``), or
+    None when none is given; 1-D biases, boolean and integer labels read as the layout wants
+    (:func:`derive.numbers.worked.given_values`)."""
+    if X is None and Y is None and not params:
+        return None
+    if X is None or Y is None or not params:
+        raise DeriveError("give X, Y and params together (or none of them, for random values)")
+    from derive.numbers.worked import given_values  # here: worked loads the derivation engine
+
+    net, given, _, _ = given_values(net, {"X": X, "Y": Y, **params})
+    Xv, Yv = given[("X", None)], given[("Y", None)]
+    ps = {k: v for k, v in given.items() if k[0] in ("W", "b")}
+    return model.Instance(tuple(int(s or 0) for s in net.layers), model.example_count(net, Xv), Xv,
+                          Yv, ps)
 
 
 def _prepare(net, seed, m, eps, rtol, instance, sizes) -> tuple[Network, model.Instance]:

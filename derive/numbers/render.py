@@ -131,9 +131,9 @@ def render_text(w) -> str:
     env = w.env()
     out = [f"Worked example: {w.network.describe()}"]
     out += [f"  note: {n}" for n in w.notes]
-    out.append("")
-    out.append("Forward pass")
     heading = "forward model"
+    if w.steps and w.steps[0].source == heading:
+        out += ["", "Forward pass"]
     titles = {"derivation": "Backward pass (the derivation's formulas, each proven by `derive backward`)",
               "update": f"Update (gradient descent, learning rate α = {fmt(w.learning_rate or 0)})"}
     for s in w.steps:

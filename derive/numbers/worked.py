@@ -173,13 +173,15 @@ def given_values(net: Network, values: dict) -> tuple[Network, dict, dict, list[
         for base in ("W", "b"):
             if (base, l) not in arrays:
                 raise SpecError(f"no value for {base}{l} (the network has {net.L} layers)")
-    if ("X", None) not in arrays:
+    grads_given = all((f"d{b}", l) in inter for l in range(1, net.L + 1) for b in ("W", "b"))
+    if ("X", None) not in arrays and not grads_given:
         raise SpecError("no value for X (A_prev: the input of the first layer)")
-    if ("Y", None) not in arrays and not ({("dA", net.L), ("dZ", net.L)} & set(inter)):
+    if ("Y", None) not in arrays and not grads_given and not (
+            {("dA", net.L), ("dZ", net.L)} & set(inter)):
         raise SpecError("no value for Y (or give the upstream gradient dA or dZ of the last layer)")
     if any(s is None for s in net.layers):
         net = net.with_sizes(_infer_sizes(net, arrays))
-    m = _count(arrays[("X", None)], net.dim(0))
+    m = _count(arrays[("X", None)], net.dim(0)) if ("X", None) in arrays else 1
     require(WORK, work_entries(net, m), f"the worked example of sizes "
                                         f"{','.join(str(s) for s in net.layers)} with m = {m}")
     notes: list[str] = []
@@ -277,7 +279,7 @@ def worked_example(net: Network, values: dict | None = None, derivation=None, *,
     if learning_rate is not None and not (0 < learning_rate < 1e6):
         raise SpecError(f"the learning rate {learning_rate:g} must be a positive number")
     d = derivation if derivation is not None else derive(net, prove=False, input_gradient=True)
-    m = model.example_count(net, given[("X", None)])
+    m = model.example_count(net, given[("X", None)]) if ("X", None) in given else 1
     env = dict(given)
     steps: list[NumStep] = []
     notes_given: list[str] = []
@@ -327,7 +329,9 @@ def worked_example(net: Network, values: dict | None = None, derivation=None, *,
                               "from there on, and dZ[l] = dA[l] ⊙ g′(Z[l]) takes the given Z[l]")
     w = Worked(net, d, tuple(steps), given, m, learning_rate=learning_rate, skipped=tuple(skipped))
     all_notes = [*notes(net, d, m), *input_notes, *notes_in, *notes_given]
-    if skipped:
+    if ("X", None) not in given:
+        all_notes.append("no X: the update step alone, from the given dW[l], db[l]")
+    elif skipped:
         all_notes.append(f"not computed (their inputs were not given): {', '.join(skipped)}")
     return replace(w, warnings=tuple(teacher_warnings(w)), notes=tuple(all_notes))
 
