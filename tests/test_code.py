@@ -266,7 +266,18 @@ def test_cli_code_nothing_readable_is_exit_2(tmp_path, capsys):
     path = tmp_path / "empty.py"
     path.write_text("x = 1\n")
     assert main(["check", "--code", str(path)]) == 2
-    assert "no gradient could be read" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "no gradient could be read" in out
+    # why: the names it assigns, and how to bind the one that is a gradient
+    assert "none of the names the code assigns is a gradient derive knows: x (line 1)" in out
+    assert '--bind "x=dW[1]"' in out
+    # the grad[j] loop of a Q&A thread, bound: the loop is named, and nothing is called correct
+    path.write_text("def step(X, y):\n    grad = np.zeros(3)\n    for j in range(3):\n"
+                    "        grad[j] += X[0, j]\n    return grad\n")
+    assert main(["check", "--code", str(path), "--layers", "3,1", "--bind", "grad=dW[1]"]) == 2
+    out = capsys.readouterr().out
+    assert "cannot check" in out and "correct" not in out.replace("incorrect", "")
+    assert "grad[j] is one entry of an array: derive reads whole arrays" in out
 
 
 def test_batch_line_with_code():

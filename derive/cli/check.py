@@ -195,8 +195,10 @@ def render_code(result) -> str:
         blocks.append(f"not read: {problem}")
     for note in result.notes:
         blocks.append(f"note: {note}")
-    if result.results and result.problems and result.verdict == "parse_error":
-        blocks.append("every gradient read is correct, but a part of the code could not be read")
+    if result.verdict == "parse_error" and any(r.verdict.verdict == "correct"
+                                               for r in result.results):
+        blocks.append("every gradient that could be read is correct, but a part of the code "
+                      "could not be read")
     return "\n".join(blocks)
 
 

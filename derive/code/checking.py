@@ -95,7 +95,32 @@ def check_code(code: str, network: Network | None = None, *, layer: int | None =
             internal = True
             problems.append(f"{where}: a bug in derive stopped the reading "
                             f"({type(exc).__name__}: {exc}); please report it")
+    if not results and not problems:
+        problems.append(nothing_read(src.tree))
     return CodeResult(results, tuple(problems), internal, tuple(notes))
+
+
+def nothing_read(tree: ast.Module) -> str:
+    """Why no gradient came out of code that was read without an error: the names it assigns
+    (with their lines), none of which derive knows as a gradient, and how to bind one."""
+    assigned: dict[str, int] = {}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign):
+            continue
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        for t in targets:
+            while isinstance(t, ast.Subscript | ast.Attribute):
+                t = t.value
+            for name in ([t] if isinstance(t, ast.Name) else
+                         [e for e in getattr(t, "elts", ()) if isinstance(e, ast.Name)]):
+                assigned.setdefault(name.id, node.lineno)
+    if not assigned:
+        return "the code assigns nothing: give the lines that compute the gradients"
+    shown = ", ".join(f"{n} (line {k})" for n, k in list(assigned.items())[:8])
+    first = next(iter(assigned))
+    return (f"none of the names the code assigns is a gradient derive knows: {shown}; bind "
+            f"the one that holds a gradient, e.g. --bind \"{first}=dW[1]\" (batch field "
+            "\"names\"), or name it as the course does (dW1, grads['dW1'])")
 
 
 def _functions(tree: ast.Module) -> dict[str, ast.FunctionDef]:

@@ -187,7 +187,21 @@ def subscript(frame: Frame, node: ast.Subscript) -> V.Value:
     if isinstance(container, V.Seq | V.Mapping):
         key = value(frame, node.slice)
         return frame.reader.item(frame, container, key, node)
+    if isinstance(container, V.Tensor | V.Broken) and _entry_index(frame, node.slice):
+        what = frame.source.segment(node)
+        raise error(frame, node, f"{what} is one entry of an array: derive reads whole arrays "
+                                 "(vectorised code such as np.dot(X.T, A - Y)), not a loop over "
+                                 "their entries")
     return tensor(frame, node)
+
+
+def _entry_index(frame: Frame, index: ast.expr) -> bool:
+    """Whether ``index`` picks single entries: integers or loop indices (``grad[j]``,
+    ``X[i, j]``), not a slice, a mask or the labels' pick."""
+    parts = index.elts if isinstance(index, ast.Tuple) else [index]
+    return all(isinstance(p, ast.Constant) and type(p.value) is int
+               or isinstance(p, ast.Name) and isinstance(frame.lookup(p.id), V.Int)
+               for p in parts)
 
 
 def attribute(frame: Frame, node: ast.Attribute) -> V.Value:
