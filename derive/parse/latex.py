@@ -27,17 +27,22 @@ from __future__ import annotations
 
 import sympy as sp
 
+from derive.core import expr as E
+from derive.core.expr import as_sympy
+from derive.errors import ParseError
 from derive.network.spec import m
-from derive.parse.build import Builder, OnesVec, Span, Value
-from derive.parse.latex_calculus import CalculusMixin
+from derive.parse.build import Builder, Const, OnesVec, Span, Value
+from derive.parse.latex_layers import NOTES, numbering
 from derive.parse.latex_names import MACRO
+from derive.parse.latex_state import state
+from derive.parse.latex_textbook import TextbookMixin
 from derive.parse.latex_tokens import FUNC_CMDS, GREEK, HATS, NAME_CMDS, PRODUCTS, Tok, tokenize
 from derive.parse.names import check_number
 
 __all__ = ["parse", "tokenize"]
 
 
-class _Parser(CalculusMixin):
+class _Parser(TextbookMixin):
     """The grammar (module docstring), over the levels below it (derive.parse.latex_tokens)."""
 
     # -- grammar ----------------------------------------------------------------------------
@@ -66,9 +71,11 @@ class _Parser(CalculusMixin):
         while True:
             t = self.peek()
             key = t.text if t.kind in ("op", "cmd") else None
-            if key not in PRODUCTS or (t.kind == "op" and key not in "*/"):
+            if key not in PRODUCTS or (t.kind == "op" and key not in "*/."):
                 return v, span
             self.next()
+            if key == "." and self.peek().text == "*":  # Octave's .* (element-wise)
+                key = self.next().text
             r, rspan = self.jux()
             span, op, b = (span[0], rspan[1]), PRODUCTS[key], self.b
             if op == "*" or op == "⊙":
@@ -82,10 +89,46 @@ class _Parser(CalculusMixin):
         items = [self.factor()]
         while self.starts_factor(self.peek()):
             items.append(self.factor())
+        return self.product(items)
+
+    def product(self, items: list[tuple[Value, Span]]) -> tuple[Value, Span]:
+        """Factors side by side; Nielsen's Σ′(z) (a diagonal matrix) times what follows it is
+        σ′(z) ⊙ that product."""
         if len(items) == 1:
             return items[0]
         span = (items[0][1][0], items[-1][1][1])
+        k = next((k for k, (v, _) in enumerate(items) if self.is_diagonal(v)), None)
+        if k is not None and k + 1 < len(items):
+            rest, rspan = self.product(items[k + 1:])
+            dspan = (items[k][1][0], rspan[1])
+            v = self.b.elementwise(items[k][0], rest, dspan, dspan[0])
+            items = [*items[:k], (v, dspan)]
+            if len(items) == 1:
+                return v, dspan
+        items = self.one_unit(items)
+        if len(items) == 1:
+            return items[0]
         return self.b.juxtapose(items, items[0][1][0]), span
+
+    def one_unit(self, items: list[tuple[Value, Span]]) -> list[tuple[Value, Span]]:
+        """Side by side, two quantities of one unit each (1×m: one neuron per layer, the
+        scalar notation of 3Blue1Brown's videos) are multiplied entry by entry, with a note;
+        their matrix product would not fit."""
+        one = self.b.net.layout.batch(sp.Integer(1), m)
+        out = [items[0]]
+        for v, span in items[1:]:
+            u, uspan = out[-1]
+            if all(isinstance(x, E.Expr) and all(bool(as_sympy(a) == b) for a, b in zip(
+                    x.shape, one, strict=True)) for x in (u, v)):
+                both = (uspan[0], span[1])
+                self.b.note(f"{self.b.src(both)}: two one-unit quantities side by side read "
+                            "entry by entry")
+                self.b.note("condition: only when every layer has one neuron (the products "
+                            "are of scalars)")
+                out[-1] = (self.b.elementwise(u, v, both, both[0]), both)
+            else:
+                out.append((v, span))
+        return out
 
     def factor(self) -> tuple[Value, Span]:
         self.enter()
@@ -123,16 +166,38 @@ class _Parser(CalculusMixin):
                 return self.partial(t)
             if t.text == "nabla":
                 return self.nabla(t)
+            found = self.textbook(t)
+            if found is not None:
+                return found
             if t.text == "ones":
                 return OnesVec(False, self.b.src((t.start, t.end))), (t.start, t.end)
             if t.text == "lambda":  # the L2 strength
                 written = self.b.text[t.start:t.end]
                 span = (t.start, t.end)
+                zero = self.zero_penalty(t)
+                if zero is not None:
+                    return zero
                 return self.b.const(self.b.l2_strength(written, t.start), span, t.start), span
         if t.kind == "end":
             raise self.err("the formula ends where an operand was expected", t)
-        raise self.err(f"unexpected {t.text!r}" if t.kind != "cmd" else
-                       f"the LaTeX command \\{t.text} is not read in formulas", t)
+        if t.kind == "cmd":
+            raise self.err(f"the LaTeX command \\{t.text} is not read in formulas", t)
+        raise self.unexpected(t)
+
+    def zero_penalty(self, t: Tok) -> tuple[Value, Span] | None:
+        """``\\lambda \\nabla_{b} \\Omega(\\theta)`` on a network without L2: the penalty's
+        gradient of a bias is 0 whatever λ is, so the term is 0 (None: not such a term)."""
+        if self.b.net.l2 is not None or self.peek().text != "nabla":
+            return None
+        save, notes = self.i, list(self.b.notes)
+        try:
+            v, span = self.factor()
+        except ParseError:
+            v = None
+        if isinstance(v, Const) and v.value == 0:
+            return v, (t.start, span[1])
+        self.i, self.b.notes[:] = save, notes
+        return None
 
     def number(self, t: Tok) -> tuple[Value, Span]:
         text, end = t.text, t.end
@@ -158,10 +223,16 @@ class _Parser(CalculusMixin):
 def parse(b: Builder, start: int, end: int) -> Value:
     """Parse ``b.text[start:end]`` as LaTeX (mathematical notation: strict element-wise)."""
     b.mode = "math"
+    own = state(b)
+    if start == 0 and end < len(b.text) and not own.trial:  # the left side: count the layers
+        own.numbering = numbering(b, end)
+        if own.numbering != "face":
+            b.note(NOTES[own.numbering])
     p = _Parser(b, tokenize(b.text, start, end))
     v, _ = p.expr()
     t = p.peek()
     if t.kind != "end":
-        raise p.err(f"unexpected {t.text!r}" if t.kind != "cmd" else
-                    f"the LaTeX command \\{t.text} is not read here", t)
+        raise p.unexpected(t)
+    if start == 0 and end < len(b.text) and isinstance(v, E.Sym):  # the left side: its gradient
+        state(b).target = v
     return v

@@ -35,7 +35,10 @@ class CalculusMixin(NameMixin):
         ``\\mathcal{L}``); 0 if they write none."""
         t = self.peek(k)
         n = 0
-        if t.kind == "word" and t.text in COSTS:
+        if t.kind == "op" and t.text == "{" and self.peek(k + 2).text == "}" \
+                and self.cost_length(k + 1) == 1:  # \partial{C}: the cost in braces
+            n = 3
+        elif t.kind == "word" and t.text in COSTS:
             n = 1
         elif t.kind == "cmd" and t.text == "ell":
             n = 1
@@ -164,6 +167,8 @@ class CalculusMixin(NameMixin):
         else:
             q, _ = self.group(t)
         end = self.toks[self.i - 1].end
+        if self.peek().kind == "cmd" and self.peek().text == "Omega":  # ∇_W Ω(θ)
+            return self.regulariser(q, t)
         self.skip_cost()
         span = (t.start, max(end, self.toks[self.i - 1].end))
         return self.b.gradient_of(q, span, t.start), span

@@ -15,32 +15,47 @@ A level of the LaTeX parser (see :mod:`derive.parse.latex_tokens`): it reads scr
 
 from __future__ import annotations
 
-import re
-
 import sympy as sp
 
 from derive.errors import ParseError
 from derive.network.spec import m
 from derive.parse.build import OnesVec, Span, Value
+from derive.parse.latex_layers import renumbered
 from derive.parse.latex_scripts import ScriptMixin, SupItem
-from derive.parse.latex_tokens import FUNC_CMDS, GREEK, HATS, Tok
+from derive.parse.latex_state import state
+from derive.parse.latex_tokens import (
+    FUNC_CMDS,
+    GREEK,
+    GREEK_CONDITIONS,
+    GREEK_NOTES,
+    HATS,
+    MACRO,
+    Tok,
+)
 from derive.parse.names import (
     L2_NAMES,
     LayerIndex,
     Name,
     activation_name,
     known_names,
+    parse_layer_index,
     resolve_ident,
     unknown_names_error,
 )
 
 NP_LATEX = {"sum", "mean", "dot", "matmul", "multiply", "power", "exp", "log", "sqrt", "tanh"}
 FUNCTIONS = {"exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "abs": sp.Abs}
-# the Deep Learning book's macros: \\Vx a bold vector x, \\MW a bold matrix W; only the letters
-# that mean the same quantity here (its \\Va is the pre-activation, \\Vg the running gradient,
-# \\Vh the hidden layer: unknown names, to bind)
-MACRO = re.compile(r"[VM]([A-Za-z])")
-MACRO_LETTERS = {"W", "b", "x", "y", "X", "Y"}
+# the Deep Learning book's macros: \Vx a bold vector x, \MW a bold matrix W; its \Va is the
+# pre-activation Z, \Vh the hidden layer's activation A, \Vg the running gradient
+# (latex_textbook)
+MACRO_LETTERS = {"W": "W", "b": "b", "x": "x", "y": "y", "X": "X", "Y": "Y", "a": "z", "h": "a"}
+# letters textbooks use for the course's quantities (each read with a note): f the activation
+# (UFLDL's f'(z), f^\prime), h the hidden activation (d2l's \mathbf{h}), o the output's
+# pre-activation (d2l's \mathbf{o}), D Ng's gradient D^{(l)} of the weights
+TEXTBOOK = {"f": ("g", "the layer's activation g"),
+            "h": ("a", "A, the hidden layer's activation"),
+            "o": ("zL", "Z[L], the output layer's pre-activation"),
+            "D": ("dW", "dW, Ng's D^{(l)}")}
 KwValue = bool | int | str | None  # a keyword argument's value: axis=1, keepdims=True
 Keywords = dict[str, tuple[KwValue, Tok]]
 
@@ -54,6 +69,8 @@ class NameMixin(ScriptMixin):
         if t.kind == "word":
             return t.text, t.start, t.end
         if t.text in FUNC_CMDS:
+            if FUNC_CMDS[t.text] == "g":
+                self.b.note(f"\\{t.text} read as the layer's activation g")
             return FUNC_CMDS[t.text], t.start, t.end
         if t.text in GREEK:
             return "\\" + t.text, t.start, t.end
@@ -97,6 +114,8 @@ class NameMixin(ScriptMixin):
             u = self.next()  # d{{w}^{[l]}} (the course's notes): the braces gone, dw
             ident, end = "d" + u.text, u.end
         binding = self.b.bindings.get(ident.lstrip("\\"))
+        if ident == "Vg" and binding is None:  # the Deep Learning book's running gradient
+            return self.running_gradient(start, end)
         if binding is not None:  # a bound name shadows every other reading
             if binding.expr is not None:
                 bv = self.b.bound_expr(binding, (start, end), start)
@@ -133,11 +152,23 @@ class NameMixin(ScriptMixin):
     def special(self, ident: str, start: int) -> Name | None:
         """What an identifier names, with LaTeX's own: δ (dZ), the book's macros (\\MW)."""
         if ident.startswith("\\") and ident[1:] in GREEK:
-            self.b.note(f"{ident} read as {GREEK[ident[1:]]}, ∂L/∂z of its layer")
+            self.b.note(f"{ident} read as {GREEK[ident[1:]]}, {GREEK_NOTES[ident[1:]]}")
+            if ident[1:] in GREEK_CONDITIONS:
+                self.b.note(GREEK_CONDITIONS[ident[1:]])
             return resolve_ident(GREEK[ident[1:]])
         mt = MACRO.fullmatch(ident)
         if mt and mt.group(1) in MACRO_LETTERS:
-            return resolve_ident(mt.group(1))
+            letter = MACRO_LETTERS[mt.group(1)]
+            if letter != mt.group(1):
+                self.b.note(f"\\{ident} read as {letter.upper()} (the Deep Learning book's "
+                            f"{mt.group(1)})")
+            return resolve_ident(letter)
+        if ident in TEXTBOOK and resolve_ident(ident) is None:
+            name, said = TEXTBOOK[ident]
+            if ident == "h" and self.b.net.L == 2 and self.peek().text not in ("^", "_"):
+                name, said = "a1", "A[1], the hidden layer's activation"  # the one hidden layer
+            self.b.note(f"{ident} read as {said}")
+            return resolve_ident(name)
         return resolve_ident(ident)
 
     def plain(self, name: Name, span: Span) -> Value:
@@ -170,11 +201,21 @@ class NameMixin(ScriptMixin):
                 and nxt.text.isdigit():
             self.next()
             index, end = ("num", int(nxt.text)), nxt.end
+        elif nxt.text == "[" and not nxt.space and index is None and name.kind == "act" \
+                and self.peek(2).text == "]":  # g[1]' (a layer in plain brackets)
+            found = parse_layer_index(self.peek(1).text)
+            if found is not None:
+                index, end = found, self.peek(2).end
+                self.i += 3
+        origin = "sub"  # how the layer is written: "sub" (W_2, z2), "sup" (z^{(2)}, z^l) or
+        # "bracket" (the course's [l]: never renumbered; see derive.parse.latex_layers)
         while True:
             t = self.peek()
             if t.kind == "op" and t.text == "_" and index is None:
                 self.next()
-                index = self.layer_of(self.script(), t)
+                toks = self.script()
+                origin = "bracket" if any(u.text == "[" for u in toks) else "sub"
+                index = self.layer_of(toks, t)
                 end = self.toks[self.i - 1].end
             elif t.kind == "op" and t.text == "^":
                 self.next()
@@ -183,6 +224,7 @@ class NameMixin(ScriptMixin):
                 for item in self.sup_items(toks, t):
                     if item[0] == "layer" and index is None:
                         index = item[1]
+                        origin = "bracket" if any(u.text == "[" for u in toks) else "sup"
                     elif item[0] == "prime" and name.kind == "act":
                         prime = True
                     elif item[0] == "example" and name.kind == "sym":
@@ -203,6 +245,8 @@ class NameMixin(ScriptMixin):
             else:
                 break
         span = (start, end)
+        index = renumbered(state(self.b).numbering, name.base if name.kind == "sym" else "g",
+                           index, origin)
         if name.kind == "sym":
             v = self.b.symbol(name.base, index, span, start, lower=name.lower,
                               counted=not name.bound)
@@ -217,6 +261,8 @@ class NameMixin(ScriptMixin):
                                   index, arg, span, start)
         elif name.base in ("sum", "mean"):
             v = self.b.total(arg, self.b.net.layout.example_sum_axis, True, span, start)
+            self.b.note(f"condition: only when {self.b.src(span)} sums over the examples "
+                        f"(axis={self.b.net.layout.example_sum_axis}, keepdims)")
         else:
             v = self.b.pointwise(FUNCTIONS[name.base], [arg], span, start)
         for item, _ in post:
@@ -310,7 +356,7 @@ def unknown_words(toks: list[Tok], bindings: object, first: str) -> list[str]:
             continue
         if t.text == first or (resolve_ident(t.text) is None and _split_word(t.text) is None
                                and t.text not in bindings  # type: ignore[operator]
-                               and t.text not in L2_NAMES
+                               and t.text not in L2_NAMES and t.text not in TEXTBOOK
                                and t.text not in ("np", "numpy", "axis", "keepdims", "True",
                                                   "False", "None")):
             out.append(t.text)

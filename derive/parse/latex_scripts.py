@@ -13,6 +13,7 @@ script, the items of a superscript, and the postfix operators after an operand.
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 import sympy as sp
@@ -25,6 +26,7 @@ from derive.parse.names import LayerIndex, parse_layer_index
 DECORATIONS = NAME_CMDS | HATS  # \\mathbf{W}, \\hat{y}: a name in braces after the command
 NAMED_CMDS = {*GREEK, "sigma"}  # commands that are a name alone
 EXAMPLE_LETTERS = ("i", "j", "n", "t", "x")  # ^{(i)}: an example's index, not a layer
+GOODFELLOW_K = re.compile(r"k(?:[+-]\d)?")  # the Deep Learning book's layer k, k-1
 
 # One item of a superscript: ^{[2]} is a layer, ^{(i)} an example index, ^T, ^{\prime}, ^{2}.
 SupItem = (tuple[Literal["layer"], LayerIndex] | tuple[Literal["example"]] | tuple[Literal["T"]]
@@ -147,7 +149,13 @@ class ScriptMixin(Cursor):
                 j = next((j for j in range(k, len(toks)) if toks[j].text == ")"), None)
                 inside = "".join(x.text for x in toks[k + 1:j]) if j is not None else ""
                 index = parse_layer_index(inside) if j is not None else None
-                if index is not None:  # ^{(l)}, ^{(2)}, ^{(l+1)}: a layer, as textbooks write it
+                if index is None and j is not None and GOODFELLOW_K.fullmatch(inside):
+                    index = parse_layer_index("l" + inside[1:])  # the book's layer k
+                    assert index is not None  # l, l-1, l+1 are layer indices
+                    self.b.note(f"^{{({inside})}} read as the layer l{inside[1:]} (the Deep "
+                                "Learning book's k is a generic layer)")
+                    items.append(("layer", index))
+                elif index is not None:  # ^{(l)}, ^{(2)}, ^{(l+1)}: a layer (textbooks')
                     self.b.note(f"^{{({inside})}} read as the layer {inside} (a layer in "
                                 "parentheses, as textbooks write it; an example is (i))")
                     items.append(("layer", index))

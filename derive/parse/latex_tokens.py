@@ -29,18 +29,28 @@ UNICODE: dict[str, tuple[Literal["op", "cmd"], str]] = {
     "ᵀ": ("cmd", "top"), "⊤": ("cmd", "top"), "σ": ("cmd", "sigma"),
     "∂": ("cmd", "partial"), "𝟙": ("cmd", "ones"), "²": ("op", "²"), "∗": ("op", "*"),
     "⊘": ("cmd", "oslash"), "λ": ("cmd", "lambda")}
-OPS = "{}^_()[]'+-*/=,.<>"
-PRODUCTS = {"*": "*", "ast": "*", "odot": "⊙", "circ": "⊙", "cdot": "·", "times": "·",
-            "/": "/", "oslash": "/", "div": "/"}
-FUNC_CMDS = {"sigma": "sigmoid", "tanh": "tanh", "exp": "exp", "log": "log", "ln": "log"}
+OPS = "{}^_()[]'+-*/=,.<>;:"
+PRODUCTS = {"*": "*", "ast": "*", "odot": "⊙", "circ": "⊙", "bullet": "⊙", "cdot": "·",
+            "centerdot": "·", "times": "·", ".": "·", "/": "/", "oslash": "/", "div": "/"}
+# \phi, \varphi: textbooks' name for a layer's activation (d2l's φ), read as its g
+FUNC_CMDS = {"sigma": "sigmoid", "tanh": "tanh", "exp": "exp", "log": "log", "ln": "log",
+             "phi": "g", "varphi": "g"}
 NAME_CMDS = {"mathrm", "operatorname", "text", "textrm", "mathit", "textit", "mathbf",
              "boldsymbol", "mathsf", "mathbb", "bm", "mathtt", "texttt", "textbf", "rm"}
-# Greek letters read as quantities: δ is ∂L/∂z of its layer (textbooks' δ^{(l)}, δ^l, δ^{[l]})
-GREEK = {"delta": "dZ"}
+# Greek letters read as quantities: δ is ∂L/∂z of its layer (textbooks' δ^{(l)}, δ^l, δ^{[l]});
+# Ng's Θ^{(l)} is the weights W[l] (without the bias column the course removes)
+GREEK = {"delta": "dZ", "Theta": "W"}
+GREEK_NOTES = {"delta": "∂L/∂z of its layer",
+               "Theta": "the weights (Ng's Θ without its bias column)"}
+GREEK_CONDITIONS = {"Theta": "condition: only when Θ's bias column is left out of the product "
+                             "(δ₀ removed, as the course does)"}
 HATS = {"hat", "widehat"}  # \hat{y}, \hat{Y}: the prediction, A[L]
-FACTOR_CMDS = {"frac", "dfrac", "tfrac", "sum", "partial", "nabla", "ones", "lambda", "delta",
-               "hat", "widehat", *NAME_CMDS, *FUNC_CMDS}
+# Ng's Δ^{(l)} (the accumulator), Nielsen's Σ'(z) (a diagonal matrix), \underbrace{x}_{...}
+SPECIAL_CMDS = {"Delta", "Sigma", "underbrace", "overbrace"}
+FACTOR_CMDS = {"frac", "dfrac", "tfrac", "sum", "partial", "nabla", "ones", "lambda",
+               "hat", "widehat", *GREEK, *SPECIAL_CMDS, *NAME_CMDS, *FUNC_CMDS}
 TRANSPOSE = {"top", "intercal", "mathsf{T}"}
+MACRO = re.compile(r"[VM]([A-Za-z])")  # the Deep Learning book's \Vx, \MW (latex_names)
 
 TokKind = Literal["cmd", "word", "num", "op", "end"]
 _COMMAND = re.compile(r"\\([A-Za-z]+|.)")
@@ -122,6 +132,7 @@ class Cursor(ABC):
         self.in_call = [False]  # inside call arguments ("1,5" is then two arguments, not 1.5)
         self.in_sum = 0  # inside \sum (where an example index (i) may appear)
         self.example_seen = False
+        self.diagonals: list[Value] = []  # Nielsen's Σ′(z): diagonal matrices (latex_textbook)
 
     # -- the grammar's entry points (derive.parse.latex._Parser) -------------------------------
     @abstractmethod
@@ -136,6 +147,15 @@ class Cursor(ABC):
     def jux(self) -> tuple[Value, Span]:
         """Factors side by side (a matrix product)."""
 
+    # -- hooks a higher level fills in (derive.parse.latex_textbook) ---------------------------
+    def running_gradient(self, start: int, end: int) -> tuple[Value, Span]:
+        """The Deep Learning book's ``\\Vg``."""
+        raise self.err("\\Vg is not read here", self.peek())
+
+    def regulariser(self, q: Value, t: Tok) -> tuple[Value, Span]:
+        """``\\nabla_Q \\Omega(\\theta)``."""
+        raise self.err("\\Omega is not read here", t)
+
     # -- token access -----------------------------------------------------------------------
     def peek(self, k: int = 0) -> Tok:
         return self.toks[min(self.i + k, len(self.toks) - 1)]
@@ -148,8 +168,18 @@ class Cursor(ABC):
     def err(self, message: str, t: Tok) -> ParseError:
         return ParseError(message, t.start, self.b.text)
 
+    def unexpected(self, t: Tok) -> ParseError:
+        """``unexpected ...`` for a token no rule reads here (``;`` and ``:`` named as the
+        characters they are: they are read only inside a cost's arguments, J(W,b;x,y))."""
+        if t.kind == "op" and t.text in ";:":
+            return bad_character(self.b.text, t.start)
+        return self.err(f"unexpected {t.text!r}" if t.kind != "cmd" else
+                        f"the LaTeX command \\{t.text} is not read here", t)
+
     def expect(self, text: str) -> Tok:
         t = self.next()
+        if t.kind == "op" and t.text in ";:" and text not in ";:":
+            raise bad_character(self.b.text, t.start)
         if t.text != text or t.kind in ("end", "word", "num"):
             raise self.err(f"expected {text!r} here" if t.kind != "end" else
                            f"the formula ends where {text!r} was expected", t)
@@ -165,4 +195,4 @@ class Cursor(ABC):
             return True
         if t.kind == "op":
             return t.text in "({"
-        return t.kind == "cmd" and t.text in FACTOR_CMDS
+        return t.kind == "cmd" and (t.text in FACTOR_CMDS or bool(MACRO.fullmatch(t.text)))

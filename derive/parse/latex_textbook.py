@@ -1,0 +1,117 @@
+"""Textbooks' own symbols in LaTeX (issue 13): Ng's accumulator ``\\Delta^{(l)}``, Nielsen's
+diagonal ``\\Sigma'(z^l)``, the Deep Learning book's running gradient ``\\Vg`` and regulariser
+``\\nabla_{\\MW} \\Omega(\\theta)``, and ``\\underbrace{x}_{label}``.
+
+A level of the LaTeX parser (see :mod:`derive.parse.latex_tokens`), above derivatives. Each
+reading is a translation into the course's quantities, stated in a note:
+
+- ``\\Delta^{(l)}`` (Ng's Machine Learning course: Δ accumulates δ^{(l+1)} (a^{(l)})ᵀ over the
+  examples) is dZ[l] A[l-1]ᵀ in derive's layers (A[l-1]ᵀ dZ[l] in rows); ``D^{(l)}`` is dW[l];
+- ``\\Sigma'(z)`` is diag(σ′(z)): a product ``\\Sigma'(z) v`` is σ′(z) ⊙ v (Nielsen's ch. 2
+  problem, one example; for a batch the same entry by entry);
+- ``\\Vg`` (the book's algorithm 6.4) is the gradient the step before computed: for
+  ``\\nabla_{\\Va^{(k)}} J`` (dZ[k]) it is dA[k], for dA[k-1], dW[k] and db[k] it is dZ[k];
+- ``\\nabla_{\\MW^{(k)}} \\Omega(\\theta)`` is W[k] (Ω = ½ Σ ‖W‖², the L2 penalty on the weights);
+  of a bias it is 0.
+
+>>> from derive.network.spec import Network
+>>> from derive.parse import parse_equation
+>>> net = Network(layers=[4, 3, 2])
+>>> print(parse_equation(r"\\delta^L = \\Sigma'(z^L) \\nabla_a C", net).rhs)
+g[2]′(Z[2]) ⊙ dA[2]
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from derive.core import expr as E
+from derive.parse.build import Const, Span, Value
+from derive.parse.latex_calculus import CalculusMixin
+from derive.parse.latex_state import state
+from derive.parse.latex_tokens import Tok
+from derive.parse.names import Name, resolve_ident
+
+
+class TextbookMixin(CalculusMixin):
+    """Reading textbooks' own symbols (module docstring)."""
+
+    def textbook(self, t: Tok) -> tuple[Value, Span] | None:
+        """The value of the textbook command ``t`` (already read), or None if it is not one."""
+        if t.text == "Delta":
+            return self.accumulator(t)
+        if t.text == "Sigma":
+            return self.diagonal(t)
+        if t.text in ("underbrace", "overbrace"):
+            v, span = self.group(t)
+            if self.peek().kind == "op" and self.peek().text in "_^":
+                self.next()
+                self.script()  # the label: a shape or words, not part of the formula
+                self.b.note(f"\\{t.text}'s label left out: {self.b.src(span)} read alone")
+            return v, (t.start, span[1])
+        return None
+
+    def accumulator(self, t: Tok) -> tuple[Value, Span]:
+        """Ng's Δ^{(l)} = Σ_t δ^{(l+1)(t)} (a^{(l)(t)})ᵀ: dZ[l] A[l-1]ᵀ in derive's layers."""
+        name = resolve_ident("dW")
+        assert name is not None  # dW is a quantity
+        v, span = self.decorated(name, t.start, t.end)
+        if not isinstance(v, E.Sym) or v.layer is None:
+            raise self.err("\\Delta^{(l)} needs its layer: \\Delta^{(2)}, \\Delta^{(l)}", t)
+        layer = v.layer
+        dz = self.b.symbol("dZ", ("num", layer), span, t.start)
+        a = self.b.symbol("A", ("num", layer - 1), span, t.start)
+        first, second = self.b.net.layout.ordered(dz, E.Transpose(a))
+        out = E.MatMul(first, second, src=self.b.src(span))
+        self.b.note(f"{self.b.src(span)} read as Ng's accumulator Σ over the examples of "
+                    f"δ (a)ᵀ: {out} (in derive's layers)")
+        return out, span
+
+    def diagonal(self, t: Tok) -> tuple[Value, Span]:
+        """Nielsen's Σ′(z) = diag(σ′(z)); the product with what follows is made in ``jux``."""
+        if self.peek().text != "'":
+            raise self.err("\\Sigma is read as Nielsen's Σ′(z) = diag(σ′(z)): write "
+                           "\\Sigma'(z^l) before the vector it multiplies", t)
+        self.next()
+        arg, aspan = self.argument(t.start)
+        span = (t.start, aspan[1])
+        v = self.b.activation(Name("act", "g", None, prime=True), None, arg, span, t.start)
+        self.diagonals.append(v)
+        self.b.note(f"{self.b.src(span)} read as diag(σ′): its product with a vector is "
+                    "σ′ ⊙ the vector")
+        return v, span
+
+    def is_diagonal(self, v: Value) -> bool:
+        return any(v is d for d in self.diagonals)
+
+    def running_gradient(self, start: int, end: int) -> tuple[Value, Span]:
+        """The Deep Learning book's ``\\Vg``: the gradient the step before computed."""
+        target = state(self.b).target
+        t = self.toks[self.i - 1]
+        if target is None or target.layer is None or target.base not in ("dZ", "dA", "dW", "db") \
+                or (target.base == "dA" and target.layer >= self.b.net.L):
+            raise self.err("\\Vg (the Deep Learning book's running gradient) is read from the "
+                           "gradient on the left (\\nabla_{\\Va^{(k)}} J = \\Vg \\odot "
+                           "f'(\\Va^{(k)})): name it there, or bind Vg", t)
+        base, layer = {"dZ": ("dA", 0), "dA": ("dZ", 1)}.get(target.base, ("dZ", 0))
+        v = self.b.symbol(base, ("num", target.layer + layer), (start, end), start, lower=True)
+        self.b.note(f"\\Vg read as {v.text}, the running gradient: the one the step before "
+                    f"computed (the book's algorithm 6.4, for {target.text})")
+        return self.postfix(v, (start, end))
+
+    def regulariser(self, q: Value, t: Tok) -> tuple[Value, Span]:
+        """``\\nabla_Q \\Omega(\\theta)`` after ∇: W for a weight (Ω = ½ Σ ‖W‖²), 0 for a bias."""
+        omega = self.next()
+        end = omega.end
+        if self.peek().text == "(":
+            end = self.toks[self.i + self._group_length(0) - 1].end
+            self.i += self._group_length(0)
+        span = (t.start, end)
+        if isinstance(q, E.Sym) and q.base == "W":
+            self.b.note(f"{self.b.src(span)} read as {q.text}: Ω(θ) = ½ Σ ‖W‖², the L2 penalty")
+            return E.Sym("W", q.layer, q.shape, src=self.b.src(span)), span
+        if isinstance(q, E.Sym) and q.base == "b":
+            self.b.note(f"{self.b.src(span)} read as 0: the L2 penalty Ω(θ) holds the weights "
+                        "only")
+            return Const(sp.Integer(0), self.b.src(span)), span
+        raise self.err("∇Ω(θ) is read for a weight W or a bias b", omega)

@@ -1,0 +1,117 @@
+"""Textbooks' own symbols and layer counts (issue 13): Ng's Θ, Δ and D, layers counted from the
+input, Nielsen's Σ′(z), the Deep Learning book's \\Vg and Ω, d2l's φ, h and o, one-neuron
+networks.
+
+Every formula is our own, written in each notation for a network of this file (none is copied
+from the corpus). A correct one is also evaluated (derive's reading, numpy) and compared with
+autograd's gradient (tests/oracle.py, through tests/test_parse_textbook.agrees); a wrong one
+carries a planted mistake and must not be called correct.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from derive.check.checker import check
+from derive.network.spec import Network
+from derive.parse import ParseError, parse_equation
+from tests.test_parse_textbook import agrees
+
+NET = Network(layers=[4, 3, 5, 2], activations=["tanh", "tanh", "sigmoid"], loss="bce")
+ONE = NET.replace(scale="sum")
+ROWS = Network(layers=[4, 3, 2], activations=["tanh", "sigmoid"], loss="bce", convention="rows")
+ROWS_SUM = Network(layers=[4, 3, 2], activations=["sigmoid", "sigmoid"], loss="half_mse",
+                   convention="rows", scale="sum")
+SMALL = Network(layers=[4, 3, 2], activations=["tanh", "sigmoid"], loss="bce", scale="sum")
+
+CORRECT = [  # (formula, network, layer it is about, what a note must say)
+    # Ng's course: the input is layer 1, Θ^{(l)} maps layer l to l + 1
+    (r"\delta^{(2)} = (\Theta^{(2)})^T \delta^{(3)} \ast g'(z^{(2)})", NET, 1, "from the input"),
+    (r"\delta^{(4)} = a^{(4)} - y", NET, 3, "from the input"),
+    (r"D^{(2)} = \frac{1}{m} \Delta^{(2)}", NET, 2, "accumulator"),
+    # Welch (rows): a^{(2)} is the hidden layer, δ^{(3)} the output's error
+    (r"\frac{\partial J}{\partial W^{(2)}} = (a^{(2)})^T \delta^{(3)}", ROWS_SUM, 2, "input"),
+    (r"\delta^{(2)} = \delta^{(3)} (W^{(2)})^T \odot f^\prime(z^{(2)})", ROWS_SUM, 1, "input"),
+    # WildML (rows): only δ counts from the input
+    (r"\delta_3 = \hat{y} - y", ROWS, 2, "δ counted from the input"),
+    (r"\delta_2 = (1 - \tanh^2 z_1) \circ \delta_3 W_2^T", ROWS, 1, "δ counted"),
+    # UFLDL: \bullet, f', cost arguments with ';'
+    (r"\delta^{(2)}=\big((W^{(2)})^{T}\delta^{(3)}\big)\bullet f'(z^{(2)})", ONE, 1, "input"),
+    (r"\nabla_{W^{(2)}}J(W,b;x,y) = \delta^{(3)}\big(a^{(2)}\big)^{T}", ONE, 2, "input"),
+    # Nielsen's Σ′(z) = diag(σ′(z))
+    (r"\delta^l = \Sigma'(z^l) (w^{l+1})^T \delta^{l+1}", ONE, 2, "diag"),
+    (r"\delta^L = \Sigma'(z^L) \nabla_a C", ONE, 3, "diag"),
+    # the Deep Learning book (algorithm 6.4): \Vg is the step before's gradient, k a layer
+    (r"\nabla_{\MW^{(k)}} J = \Vg \; \Vh^{(k-1)\top}", SMALL, 2, "running gradient"),
+    (r"\nabla_{\Vh^{(k-1)}} J = \MW^{(k)\top} \; \Vg", SMALL, 2, "running gradient"),
+    (r"\nabla_{\Va^{(k)}} J = \Vg \odot f'(\Va^{(k)})", SMALL, 1, "running gradient"),
+    # d2l: φ the activation, h the hidden layer, o the output's pre-activation
+    (r"\frac{\partial J}{\partial \mathbf{h}} = {\mathbf{W}^{(2)}}^\top "
+     r"\frac{\partial J}{\partial \mathbf{o}}", SMALL, 1, "hidden layer"),
+    (r"\frac{\partial J}{\partial \mathbf{z}} = \frac{\partial J}{\partial \mathbf{h}} \odot "
+     r"\phi'\left(\mathbf{z}\right)", SMALL, 1, "activation g"),
+    # the course's notes: a period for the product, g[1]' in plain brackets
+    (r"d{{A}^{[l-1]}}={{W}^{\left[ l \right]T}}.d{{Z}^{[l]}}", NET, 2, "matrix product"),
+    (r"dz^{[1]} = W^{[2]T}dz^{[2]} * g[1]^{'}(z^{[1]})", ONE, 1, ""),
+]
+
+
+@pytest.mark.parametrize("text,net,layer,note", CORRECT)
+def test_textbook_symbols_are_read_and_agree_with_autograd(text, net, layer, note):
+    v = check(text, net, layer=layer)
+    assert v.verdict == "correct", v.message
+    assert any(note in n for n in v.notes), v.notes
+    assert agrees(text, net, layer)
+
+
+WRONG = [  # planted mistakes in the same notations
+    (r"\delta^{(2)} = \Theta^{(2)} \delta^{(3)} \ast g'(z^{(2)})", NET, 1),  # no transpose
+    (r"D^{(2)} = \Delta^{(2)}", NET, 2),  # the 1/m missing
+    (r"\frac{\partial J}{\partial W^{(2)}} = \delta^{(3)} (a^{(2)})^T", ROWS_SUM, 2),  # order
+    (r"\delta_3 = y - \hat{y}", ROWS, 2),  # sign
+    (r"\delta_2 = (1 - \tanh^2 z_2) \circ \delta_3 W_2^T", ROWS, 1),  # z_2 for z_1
+    (r"\delta^l = \Sigma'(z^{l+1}) (w^{l+1})^T \delta^{l+1}", ONE, 2),  # wrong layer in Σ′
+    (r"\nabla_{\MW^{(k)}} J = \Vh^{(k-1)} \; \Vg^\top", SMALL, 2),  # transposed
+]
+
+
+@pytest.mark.parametrize("text,net,layer", WRONG)
+def test_textbook_symbol_mistakes_are_not_correct(text, net, layer):
+    v = check(text, net, layer=layer)
+    assert v.verdict in ("not_equivalent", "shape_error"), v.message
+    try:
+        assert not agrees(text, net, layer)
+    except Exception:  # noqa: BLE001 - a shape clash: the oracle cannot even compare
+        pass
+
+
+def test_the_course_brackets_are_never_renumbered():
+    # a wrong layer in the course's notation stays wrong (no count from the input is tried)
+    v = check(r"dZ^{[2]} = W^{[2]T} dZ^{[3]} \odot g^{[2]\prime}(Z^{[2]})", NET)
+    assert v.verdict == "shape_error"
+    assert not any("from the input" in n for n in v.notes)
+
+
+def test_one_neuron_networks_multiply_side_by_side_entry_by_entry():
+    net = Network(layers=[1, 1, 1], activations=["sigmoid", "sigmoid"], loss="mse", scale="sum")
+    text = r"\frac{\partial C}{\partial z^{(L)}} = 2 (a^{(L)} - y) \sigma'(z^{(L)})"
+    v = check(text, net)
+    assert v.verdict == "correct", v.message
+    assert any(n.startswith("condition: only when every layer has one neuron") for n in v.notes)
+
+
+def test_bias_penalty_is_zero_and_the_weights_penalty_is_w():
+    net = SMALL.replace(l2=True, l2_form="half")
+    v = check(r"\nabla_{\MW^{(k)}} J = \Vg \; \Vh^{(k-1)\top} + \lambda \nabla_{\MW^{(k)}} "
+              r"\Omega(\theta)", net, layer=2)
+    assert v.verdict == "correct", v.message
+    v = check(r"\nabla_{\Vb^{(k)}} J = \Vg + \lambda \nabla_{\Vb^{(k)}} \Omega(\theta)", SMALL,
+              layer=2)
+    assert v.verdict == "correct", v.message
+
+
+def test_unsupported_textbook_symbols_name_the_construct():
+    with pytest.raises(ParseError, match=r"Σ′\(z\) = diag"):
+        parse_equation(r"\delta^L = \Sigma \nabla_a C", ONE)
+    with pytest.raises(ParseError, match="running gradient"):
+        parse_equation(r"\nabla_{\hat{\Vy}} J = \Vg", ONE)
