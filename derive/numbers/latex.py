@@ -65,7 +65,8 @@ def parse_latex(text: str) -> NumbersInput:
 def _is_defs(chunk: str) -> bool:
     """A display holding several definitions side by side: ``W_1 = … \\quad b_1 = …``."""
     return len(re.findall(r"(?<![<>!\\])=", chunk)) > 1 and bool(
-        re.search(r"\\q?quad\s*[A-Za-z](?:_\{?\w+\}?)?\s*=", chunk))
+        re.search(r"\\q?quad\s*[A-Za-z](?:\s*[_^]\s*(?:\{[^{}=]*(?:\{[^{}=]*\}[^{}=]*)*\}|\w+))*\s*=",
+                  chunk))
 
 
 def _chunks(text: str) -> list[tuple[int, str]]:

@@ -152,7 +152,8 @@ def check_student(worked: Worked, entries, tolerance: float | None = None) -> St
         recs = []
         for c in cands:
             try:
-                recs.append((c, evaluate_step(worked.network, s.key, c, env, worked.m)))
+                recs.append((c, evaluate_step(worked.network, s.key, c, env, worked.m,
+                                           worked.learning_rate)))
             except (KeyError, ValueError, FloatingPointError):
                 continue
         rec = recs[0][1] if recs else s.value

@@ -1,0 +1,130 @@
+"""Issue 14's inputs and checks, against oracles derive did not write: a consistent cache gives
+what no cache gives and both equal autograd's gradients (tests/oracle.py); dX is autograd's
+∂ℓ/∂X; the update step is W − α·dW by numpy; the files (.npz, boolean labels, two matrices on a
+LaTeX line); a transposed student answer; no numpy warning on a student's impossible A[L]."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from derive.cli import main
+from derive.network.model import forward, random_instance
+from derive.network.spec import Network
+from derive.numbers.files import read_file
+from derive.numbers.inputs import Entry, to_matrix
+from derive.numbers.latex import parse_latex
+from derive.numbers.student import check_student
+from derive.numbers.worked import worked_example
+from tests import oracle
+
+NETS = [Network(layers=[3, 4, 2], activations=["tanh", "sigmoid"], loss="bce"),
+        Network(layers=[3, 4, 3], activations=["relu", "softmax"], loss="ce", convention="rows")]
+
+
+def named(inst):
+    return {"X": inst.X, "Y": inst.Y, **{f"{b}{l}": v for (b, l), v in inst.params.items()}}
+
+
+@pytest.mark.parametrize("net", NETS, ids=lambda n: n.describe())
+def test_a_consistent_cache_gives_autograds_gradients(net):
+    inst = random_instance(net, seed=4, m=3)
+    cache = forward(net, inst.params, inst.X)
+    given = {f"{b}{l}": cache[b, l] for l in (1, 2) for b in ("Z", "A")}
+    w = worked_example(net, {**named(inst), **given})
+    plain = worked_example(net, named(inst))
+    ref = oracle.param_gradients(net, {f"{b}{l}": v for (b, l), v in inst.params.items()},
+                                 inst.X, inst.Y)
+    for k, v in ref.items():
+        assert np.allclose(w.value("d" + k), v, rtol=1e-9, atol=1e-12), k
+        assert np.allclose(plain.value("d" + k), v, rtol=1e-9, atol=1e-12), k
+    assert not any("differs" in n for n in w.notes)  # a consistent cache: no disagreement noted
+    assert set(w.given_steps) == {"Z[1]", "A[1]", "Z[2]", "A[2]"}
+
+
+@pytest.mark.parametrize("net", NETS, ids=lambda n: n.describe())
+def test_dX_is_autograds_input_gradient(net):
+    inst = random_instance(net, seed=5, m=3)
+    w = worked_example(net, named(inst))
+    p = {f"{b}{l}": v for (b, l), v in inst.params.items()}
+    m = 3
+    # dX is the per-example gradient ∂ℓ/∂X (scale mean: m · ∂J/∂X), as dZ and dA are
+    ref = oracle.intermediate_gradient(net, "A", 0, inst.X, p, inst.X, inst.Y) * m
+    assert np.allclose(w.value("dX"), ref, rtol=1e-9, atol=1e-12)
+
+
+def test_a_given_dA_replaces_the_computed_one():
+    """dA[1] given: dZ[1] = dA[1] ⊙ g′(Z[1]) and dW[1] follow from it, by numpy here."""
+    net = Network(layers=[2, 3, 1], activations=["tanh", "sigmoid"], loss="bce")
+    inst = random_instance(net, seed=6, m=4)
+    dA1 = np.arange(12.0).reshape(3, 4) / 10
+    w = worked_example(net, {**named(inst), "dA1": dA1})
+    Z1 = inst.params["W", 1] @ inst.X + inst.params["b", 1]
+    dZ1 = dA1 * (1 - np.tanh(Z1) ** 2)
+    assert np.allclose(w.value("dZ1"), dZ1, rtol=1e-12)
+    assert np.allclose(w.value("dW1"), dZ1 @ inst.X.T / 4, rtol=1e-12)
+    assert any("dA[1] was given and differs" in n for n in w.notes)
+
+
+def test_update_step_and_its_student_check():
+    net = Network(layers=[2, 1], activations=["sigmoid"], loss="bce")
+    vals = {"X": [[1.0], [2.0]], "Y": [[1]], "W1": [[0.1, 0.2]], "b1": [[0.0]]}
+    w = worked_example(net, vals, learning_rate=0.5)
+    new = np.array([[0.1, 0.2]]) - 0.5 * w.value("dW1")
+    assert np.allclose(w.value("W1_new"), new, rtol=1e-15)
+    e = lambda name, v: Entry((name,), (("?", None),), to_matrix(v, name))  # noqa: E731
+    r = check_student(w, [e("W1_new", [f"{new[0, 0]:.6f}", f"{new[0, 1]:.6f}"]),
+                          e("b1_new", "0.3")])
+    assert r.step("W1_new").status == "right" and r.step("b1_new").status == "wrong"
+
+
+def test_a_transposed_answer_is_wrong_shape():
+    net = Network(layers=[2, 1], activations=["sigmoid"], loss="bce")
+    w = worked_example(net, {"X": [[1.0], [2.0]], "Y": [[1]], "W1": [[0.1, 0.2]], "b1": [[0.0]]})
+    dW = w.value("dW1")
+    column = Entry(("dW1",), (("dW", 1),), to_matrix([[f"{dW[0, 0]:.8g}"], [f"{dW[0, 1]:.8g}"]], "dW1"))
+    flat = Entry(("dW1",), (("dW", 1),), to_matrix([f"{dW[0, 0]:.8g}", f"{dW[0, 1]:.8g}"], "dW1"))
+    c = check_student(w, [column]).step("dW1")
+    assert c.status == "wrong_shape" and "transposed" in c.message
+    assert check_student(w, [flat]).step("dW1").status == "right"  # a flat list fits any vector
+
+
+def test_no_numpy_warning_on_an_impossible_student_value(tmp_path, capsys):
+    case = {"network": {"layers": [2, 1], "activations": ["sigmoid"], "loss": "bce"},
+            "values": {"X": [[1.0], [2.0]], "Y": [[True]], "W1": [[0.1, 0.2]], "b1": [[0.0]]},
+            "student": {"A1": "1.5", "J": "0.5", "dA1": "-3", "dZ1": "0.5"}}
+    f = tmp_path / "s.json"
+    f.write_text(json.dumps(case))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(all="warn"):
+            assert main(["numbers", str(f)]) == 1
+    out = capsys.readouterr()
+    assert "Warning" not in out.err and out.err == ""
+    assert "true/false read as 1/0" in out.out
+
+
+def test_npz_and_layer_mode(tmp_path, capsys):
+    np.random.seed(2)
+    dA, A_prev, W, b, Z = (np.random.randn(*s) for s in ((1, 2), (3, 2), (1, 3), (1, 1), (1, 2)))
+    f = tmp_path / "layer.npz"
+    np.savez(f, A_prev=A_prev, W=W, b=b, Z=Z, dA=dA)
+    assert main(["numbers", str(f), "--layer", "--act", "relu", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    steps = {s["name"]: np.array(s["value"]) for s in out["steps"]}
+    dZ = dA * (Z > 0)
+    assert np.allclose(steps["dZ1"], dZ) and np.allclose(steps["dW1"], dZ @ A_prev.T / 2)
+    assert np.allclose(steps["dA0"], W.T @ dZ)
+    assert [s["name"] for s in out["steps"] if s["given"]] == ["Z1", "dA1"]
+    assert read_file(f).values["W"].shape == (1, 3)
+
+
+def test_latex_keeps_every_matrix_of_a_line():
+    inp = parse_latex(r"$$X = \begin{bmatrix} 1 \\ 2 \end{bmatrix}, \quad y = 1$$"
+                      "\n" r"$$W^{[1]} = \begin{bmatrix} 0,1 & 0,2 \end{bmatrix}, \quad "
+                      r"b^{[1]} = \begin{bmatrix} 0,5 \end{bmatrix}$$")
+    assert inp.values[("b", 1)].values().tolist() == [[0.5]]
+    assert inp.values[("W", 1)].values().tolist() == [[0.1, 0.2]]
