@@ -286,3 +286,24 @@ def test_bind_values_may_be_formulas_with_commas(capsys):
                                "bce", "--layer", "2", "--json", "--bind",
                                "s=np.divide(1, 1 + np.exp(-Z))", "dZ = dA * s"])
     assert code == 1 and out["verdict"] == "not_equivalent"
+
+
+def test_a_given_rows_network_is_read_like_the_generic_one(capsys, tmp_path):
+    # issue 12: with --convention rows, CS231n's correct dW2 = A1.T.dot(dZ2) was missing_scale:
+    # the 1/N is inside dscores (scale dZ), for a given network as for the generic one
+    spec = ["--layers", "3,4,2", "--act", "relu,softmax", "--loss", "ce"]
+    assert main(["check", "dW2 = A1.T.dot(dZ2)", *spec, "--convention", "rows", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["verdict"] == "correct" and any("scale dZ" in n for n in out["notes"])
+    # --scale mean keeps the course's per-example dZ: then the 1/m is missing
+    assert main(["check", "dW2 = A1.T.dot(dZ2)", *spec, "--convention", "rows",
+                 "--scale", "mean"]) == 1
+    capsys.readouterr()
+    # --dialect cs231n without --convention: CS231n's rows
+    code = tmp_path / "affine.py"
+    code.write_text("def affine_backward(dout, cache):\n    x, w, b = cache\n"
+                    "    dx = dout.dot(w.T)\n    dw = x.T.dot(dout)\n"
+                    "    db = np.sum(dout, axis=0)\n    return dx, dw, db\n")
+    assert main(["check", "--code", str(code), *spec, "--dialect", "cs231n", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)["results"]
+    assert [r["verdict"] for r in res] == ["correct"] * 3

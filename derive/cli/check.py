@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from typing import IO, Any
 
 from derive.cli.common import (
@@ -113,10 +114,12 @@ def run(args: argparse.Namespace) -> int:
     equation = read_argument(args.equation, "the equation")
     try:
         given = args.spec or args.layers or args.act  # else a generic network, from the formula
-        net = network_from_args(args) if given else None
+        net, note = _rows_scale(args, network_from_args(args)) if given else (None, None)
         verdict = check(equation, net, syntax=args.syntax, loss=args.loss,
                         convention=args.convention or "columns", scale=args.scale,
                         layer=args.layer, **_reading(args.bind, args.dialect), **_l2(args, net))
+        if note and verdict.verdict != "parse_error":
+            verdict = replace(verdict, notes=(*verdict.notes, note))
     except DeriveError as exc:  # a bad spec: unusable input, reported in the verdict's form
         if exc.exit_code != 2:
             raise
@@ -126,6 +129,21 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(render(verdict, equation))
     return verdict.exit_code
+
+
+def _rows_scale(args: argparse.Namespace, net):
+    """(network, note): a network given by --layers/--act takes the convention of --dialect when
+    --convention is not given (cs231n: rows); in convention rows without --scale it is read with
+    scale dZ, as the generic network is (CS231n's 1/N inside dscores). A spec file says its own."""
+    from derive.check.dialect import ROWS_NOTE
+    from derive.parse.dialects import DIALECTS
+
+    dialect = DIALECTS.get(args.dialect) if args.dialect else None
+    if not args.spec and not args.convention and dialect is not None and dialect.convention:
+        net = net.replace(convention=dialect.convention)  # --dialect cs231n: rows
+    if args.spec or args.scale or net.layout.columns or net.scale == "dZ":
+        return net, None
+    return net.replace(scale="dZ"), ROWS_NOTE
 
 
 def _l2(args: argparse.Namespace, net) -> dict[str, Any]:
@@ -152,10 +170,12 @@ def run_code(args: argparse.Namespace) -> int:
     code = read_code(args.code)
     try:
         given = args.spec or args.layers or args.act
-        net = network_from_args(args) if given else None
+        net, note = _rows_scale(args, network_from_args(args)) if given else (None, None)
         result = check_code(code, net, layer=args.layer, loss=args.loss,
                             convention=args.convention or "columns", scale=args.scale,
                             **_reading(args.bind, args.dialect), **_l2(args, net))
+        if note:
+            result = replace(result, notes=(*result.notes, note))
     except DeriveError as exc:  # a bad spec: unusable input
         if exc.exit_code != 2:
             raise
@@ -355,15 +375,17 @@ def check_line(line: str, default_syntax: str = "auto") -> dict:
         syntax = item.get("syntax", default_syntax)
         if syntax not in ("auto", "latex", "text"):
             raise _LineError(f"unknown syntax {syntax!r}; known: auto, latex, text")
-        net, generic = _line_network(item)
+        net, generic, note = _line_network(item)
         layer = item.get("layer")
         if layer is not None and (type(layer) is not int or layer < 1):
             raise _LineError(f"'layer' must be a layer number (1, 2, ...), not {layer!r}")
         reading = _line_reading(item)
         if code is not None:
-            return _code_line(item_id, code, net, layer, generic, reading)
+            return _code_line(item_id, code, net, layer, generic, reading, note)
         assert isinstance(eq, str)  # checked above: an equation when there is no code
         verdict = check(eq, net, syntax=syntax, layer=layer, **generic, **reading)
+        if note and verdict.verdict != "parse_error":
+            verdict = replace(verdict, notes=(*verdict.notes, note))
     except _LineError as exc:
         verdict = Verdict("parse_error", message=str(exc))
     except DeriveError as exc:
@@ -395,16 +417,20 @@ def _line_reading(item: dict) -> dict:
     return _reading(names, dialect)
 
 
-def _code_line(item_id, code: str, net, layer, generic: dict, reading: dict) -> dict:
+def _code_line(item_id, code: str, net, layer, generic: dict, reading: dict,
+               note: str | None = None) -> dict:
     """A batch line with ``code``: the snippet's object, ``id`` first."""
     from derive.code.checking import check_code
 
     out = check_code(code, net, layer=layer, **generic, **reading).to_dict()
+    if note:
+        out["notes"] = [*out["notes"], note]
     return {"id": item_id, **out} if item_id is not None else out
 
 
 def _line_network(item: dict):
-    """(network or None, generic-network options) from a batch line's optional spec fields."""
+    """(network or None, generic-network options, note or None) from a batch line's optional
+    spec fields."""
     from derive.network.spec import Network
 
     fields = {k: item.get(k) for k in SPEC_FIELDS}
@@ -412,15 +438,20 @@ def _line_network(item: dict):
         if fields[k] is not None and not isinstance(fields[k], str):
             raise _LineError(f"'{k}' must be a string")
     convention = fields["convention"] or "columns"
-    scale = fields["scale"] or "mean"
+    scale = fields["scale"]  # None: the convention's (rows: dZ, with a note)
     layers, acts = fields["layers"], fields["activations"]
     for k, v in (("layers", layers), ("activations", acts)):
         if v is not None and not isinstance(v, str | list):
             raise _LineError(f"'{k}' must be a list or a comma-separated string")
     if layers is None and acts is None:
-        return None, dict(loss=fields["loss"], convention=convention, scale=scale)
+        return None, dict(loss=fields["loss"], convention=convention, scale=scale), None
     spec = {k: v for k, v in fields.items() if v is not None}
-    return Network.from_mapping(spec, where="this line"), {}
+    net = Network.from_mapping(spec, where="this line")
+    if scale is None and not net.layout.columns:  # as the generic network and --layers read it
+        from derive.check.dialect import ROWS_NOTE
+
+        return net.replace(scale="dZ"), {}, ROWS_NOTE
+    return net, {}, None
 
 
 class _Progress:
