@@ -128,3 +128,31 @@ def test_latex_keeps_every_matrix_of_a_line():
                       r"b^{[1]} = \begin{bmatrix} 0,5 \end{bmatrix}$$")
     assert inp.values[("b", 1)].values().tolist() == [[0.5]]
     assert inp.values[("W", 1)].values().tolist() == [[0.1, 0.2]]
+
+
+def _student(name, v):
+    rows = np.atleast_2d(v)
+    return Entry((name,), (("?", None),), to_matrix([[f"{x:.6g}" for x in r] for r in rows], name))
+
+
+@pytest.mark.parametrize("mistake, code", [
+    ("activation", "activation_instead_of_derivative"), ("no_m", "missing_scale"),
+    ("sign", "sign_error"), ("no_derivative", "missing_derivative")])
+def test_a_wrong_number_comes_with_its_likely_cause(mistake, code):
+    """The student's numbers are made here by numpy with the mistake in them."""
+    net = Network(layers=[2, 3, 1], activations=["tanh", "sigmoid"], loss="bce")
+    inst = random_instance(net, seed=3, m=2)
+    W1, b1, W2, b2 = (inst.params[k] for k in (("W", 1), ("b", 1), ("W", 2), ("b", 2)))
+    X, Y = inst.X, inst.Y
+    A1 = np.tanh(W1 @ X + b1)
+    A2 = 1 / (1 + np.exp(-(W2 @ A1 + b2)))
+    dZ2 = A2 - Y
+    dZ1 = {"activation": W2.T @ dZ2 * A1, "no_derivative": W2.T @ dZ2}.get(
+        mistake, W2.T @ dZ2 * (1 - A1 ** 2))
+    dW1 = {"no_m": dZ1 @ X.T, "sign": -(dZ1 @ X.T) / 2}.get(mistake, dZ1 @ X.T / 2)
+    w = worked_example(net, named(inst))
+    r = check_student(w, [_student("dZ2", dZ2), _student("dZ1", dZ1), _student("dW1", dW1)])
+    where = "dZ1" if mistake in ("activation", "no_derivative") else "dW1"
+    c = r.step(where)
+    assert c.status == "wrong" and c.mistake == code, (c.mistake, c.likely)
+    assert c.likely.startswith(f"your {c.name} equals")

@@ -161,6 +161,8 @@ def render_check_text(r) -> str:
         out.append(line)
         if c.message:
             out.append(f"        {c.message}")
+        if c.likely:
+            out.append(f"        likely: {c.likely}")
         if c.cause in ("follows_from_earlier", "carried_rounding") and c.recomputed is not None:
             out.append(f"        (from your values the formula gives {matrix_text(c.recomputed, 3)})")
     attached = {c.message for c in r.steps}
@@ -250,7 +252,7 @@ def to_dict(w, report=None) -> dict:
                 "new_slip_entries": [list(e) for e in c.new_slip_entries],
                 "recomputed_from_student": None if c.recomputed is None or c.status == "not_given"
                 else _json_numbers(c.recomputed),
-                "message": c.message,
+                "message": c.message, "mistake": c.mistake, "likely": c.likely or None,
             })
         steps.append(item)
     out = {

@@ -28,11 +28,15 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from derive.errors import DeriveError
+from derive.numbers.causes import likely_cause
 from derive.numbers.given import resolve_given
 from derive.numbers.inputs import Entry, Matrix
 from derive.numbers.worked import Worked, evaluate_step, substitute_gp
 
 TINY = 1e-12
+#: a likely cause may match within this relative tolerance: the student computed it from their
+#: own rounded values, a suggestion, not a verdict
+CAUSE_TOLERANCE = 5e-3
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,8 @@ class StepCheck:
     new_slip_entries: tuple[tuple[int, int], ...] = ()
     recomputed: np.ndarray | None = None  # from the student's own earlier values
     message: str = ""
+    mistake: str | None = None  # a new slip's likely cause: a mistake code of derive check
+    likely: str = ""  # "your dZ[1] equals W[2]ᵀ dZ[2] ⊙ A[1]: the activation itself ..."
 
     @property
     def ok(self) -> bool:
@@ -202,12 +208,28 @@ def check_student(worked: Worked, entries, tolerance: float | None = None) -> St
         else:
             cause, because = "carried_rounding", ()
             taint[s.key] = {s.name}
+        found = None
+        if cause == "new_slip":
+            found = _likely(worked, s, env, fitted, tolerance)
         checks.append(StepCheck(s.name, s.key, s.formula_text, s.value, fitted, e.names[0], "wrong",
                                 cause, because, wrong, new, rec,
-                                _message(s.name, cause, because, wrong, new)))
+                                _message(s.name, cause, because, wrong, new),
+                                found[0] if found else None, found[2] if found else ""))
     mislabels = _mislabels(worked, entries, leftovers, primary, recomputed_all, tolerance, L)
     checks = _mark_mislabelled(checks, mislabels)
     return StudentReport(worked, tuple(checks), tuple(mislabels), tolerance, tuple(notes))
+
+
+def _likely(worked: Worked, s, env: dict, fitted: Matrix, tolerance: float | None):
+    """A new slip's likely cause (:func:`derive.numbers.causes.likely_cause`) on the student's
+    own earlier values ``env``, matched within :data:`CAUSE_TOLERANCE`."""
+    def value(v):
+        return evaluate_step(worked.network, s.key, v, env, worked.m, worked.learning_rate)
+
+    def matches(v):
+        return entry_matches(fitted, v, max(tolerance or 0, CAUSE_TOLERANCE))
+
+    return likely_cause(s, value, matches)
 
 
 def _resolved(e: Entry, depth: int) -> Entry:
