@@ -66,15 +66,35 @@ def activation(name, layer, columns):
     return ACTIVATIONS[name]
 
 
-def cost_from(net, start, value, params, X, Y):
-    """J as a function of Z[start] (kind 'Z'), A[start] (kind 'A') or of the parameters."""
+KEEP_PROB_STANDIN = 0.8  # documented: what numbers use for a symbolic keep_prob
+
+
+def keep_prob(net, layer):
+    """Layer ``layer``'s keep probability, or None where it has no dropout mask (the output layer
+    never has one; docs/spec.md): read from the spec's field, never from derive's formulas."""
+    probs = getattr(net, "keep_prob", None)
+    if probs is None or layer >= net.L or probs[layer - 1] is None:
+        return None
+    p = probs[layer - 1]
+    return KEEP_PROB_STANDIN if p.free_symbols else float(p)
+
+
+def dropped(net, layer, A, masks):
+    """Inverted dropout: A ⊙ D / keep_prob with the layer's fixed mask (unchanged without one)."""
+    p = keep_prob(net, layer)
+    return A if p is None else A * masks[layer] / p
+
+
+def cost_from(net, start, value, params, X, Y, masks=None):
+    """J as a function of Z[start] (kind 'Z'), A[start] (kind 'A') or of the parameters;
+    ``masks`` (layer -> 0/1 array) are the dropout masks, held fixed."""
     columns = net.convention == "columns"
     kind, layer = start
     m = X.shape[1] if columns else X.shape[0]
     A = X
     first = 1
     if kind == "Z":
-        A = activation(net.activations[layer - 1], layer, columns)(value)
+        A = dropped(net, layer, activation(net.activations[layer - 1], layer, columns)(value), masks)
         first = layer + 1
     elif kind == "A":
         A = value
@@ -82,7 +102,7 @@ def cost_from(net, start, value, params, X, Y):
     for l in range(first, net.L + 1):
         W, b = params[f"W{l}"], params[f"b{l}"]
         Z = (anp.dot(W, A) if columns else anp.dot(A, W)) + b
-        A = activation(net.activations[l - 1], l, columns)(Z)
+        A = dropped(net, l, activation(net.activations[l - 1], l, columns)(Z), masks)
     total = total_loss(net.loss, A, Y, columns)
     mean = net.scale in ("mean", "dZ")  # J is a mean under scales mean and dZ
     return (total / m if mean else total) + l2_penalty(net, params, m, mean)
@@ -102,9 +122,9 @@ def l2_penalty(net, params, m, mean):
     return coef * sum(anp.sum(params[f"W{l}"] ** 2) for l in layers)
 
 
-def param_gradients(net, params, X, Y):
-    return grad(lambda p: cost_from(net, ("P", 0), None, p, X, Y))(params)
+def param_gradients(net, params, X, Y, masks=None):
+    return grad(lambda p: cost_from(net, ("P", 0), None, p, X, Y, masks))(params)
 
 
-def intermediate_gradient(net, kind, layer, value, params, X, Y):
-    return grad(lambda v: cost_from(net, (kind, layer), v, params, X, Y))(value)
+def intermediate_gradient(net, kind, layer, value, params, X, Y, masks=None):
+    return grad(lambda v: cost_from(net, (kind, layer), v, params, X, Y, masks))(value)

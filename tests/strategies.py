@@ -21,17 +21,20 @@ def output_activations_for(loss):
 SCALES = ("mean", "sum")  # the scales every command has had from the start
 ALL_SCALES = (*SCALES, "dZ")
 L2S = (None, 0.3, True)  # no L2, a numeric λ, a symbolic one
+KEEP_PROBS = (None, 0.5, True, "per layer")  # no dropout, one number, the symbol, one per layer
 
 
 @st.composite
-def networks(draw, max_depth: int = 4, scales=SCALES, losses=LOSSES, l2s=(None,)):
+def networks(draw, max_depth: int = 4, scales=SCALES, losses=LOSSES, l2s=(None,),
+             keep_probs=(None,), min_depth: int = 1):
     """A random dense network: depth 1..max_depth, any activations, a compatible loss (from
     ``losses``), either convention, a scale from ``scales``, each size a small integer or
     symbolic; an L2 coefficient from ``l2s`` (None: no L2; True: a symbolic λ) in any form, on
-    every layer or a random nonempty set of them."""
+    every layer or a random nonempty set of them; a dropout keep probability from ``keep_probs``
+    ("per layer": one drawn per hidden layer, 1 among them; a softmax hidden layer keeps 1)."""
     from derive.network.spec import Network
 
-    depth = draw(st.integers(1, max_depth))
+    depth = draw(st.integers(min_depth, max_depth))
     loss = draw(st.sampled_from(losses))
     hidden = [draw(st.sampled_from(ALL_ACTIVATIONS)) for _ in range(depth - 1)]
     out = draw(st.sampled_from(output_activations_for(loss)))
@@ -46,6 +49,12 @@ def networks(draw, max_depth: int = 4, scales=SCALES, losses=LOSSES, l2s=(None,)
         chosen = draw(st.lists(st.integers(1, depth), min_size=1, max_size=depth, unique=True))
         extra = dict(l2=l2, l2_form=draw(st.sampled_from(("course", "half", "plain"))),
                      l2_layers=draw(st.sampled_from((None, sorted(chosen)))))
+    keep = draw(st.sampled_from(keep_probs)) if depth > 1 else None
+    if keep is not None and (keep == "per layer" or "softmax" in hidden):
+        keep = [1 if a == "softmax" else draw(st.sampled_from((1, 0.8, 0.5))) if keep == "per layer"
+                else keep for a in hidden]
+    if keep is not None:
+        extra["keep_prob"] = keep
     return Network(
         **extra,
         layers=sizes,

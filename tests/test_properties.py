@@ -15,6 +15,7 @@ from tests import oracle
 from tests.strategies import (
     ALL_ACTIVATIONS,
     ALL_SCALES,
+    KEEP_PROBS,
     L2S,
     LOSSES,
     networks,
@@ -28,8 +29,10 @@ def _check(net):
     inst = random_instance(net.with_sizes([3] * (net.L + 1)), seed=1)
     full = derive.backward(net.with_sizes(inst.sizes), prove=False)
     values = gradient_values(full, inst)
-    params = {f"{k}{l}": v for (k, l), v in inst.params.items()}
-    ref = oracle.param_gradients(net, params, inst.X, inst.Y)
+    params = {f"{k}{l}": v for (k, l), v in inst.params.items() if k != "D"}
+    masks = {l: v for (k, l), v in inst.params.items() if k == "D"}  # dropout: fixed 0/1 masks
+    assert all(set(np.unique(v)) <= {0.0, 1.0} for v in masks.values())
+    ref = oracle.param_gradients(net, params, inst.X, inst.Y, masks)
     for l in range(1, net.L + 1):
         np.testing.assert_allclose(values["dW", l], ref[f"W{l}"], rtol=1e-8, atol=1e-11)
         np.testing.assert_allclose(values["db", l], ref[f"b{l}"], rtol=1e-8, atol=1e-11)
@@ -39,7 +42,7 @@ def _check(net):
         if f.kind in ("dZ", "dA"):
             base = f.kind[1]
             true = oracle.intermediate_gradient(net, base, f.layer, values[base, f.layer], params,
-                                                inst.X, inst.Y)
+                                                inst.X, inst.Y, masks)
             np.testing.assert_allclose(values[f.kind, f.layer], per_example * true, rtol=1e-8,
                                        atol=1e-11)
 
@@ -47,6 +50,15 @@ def _check(net):
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(networks(scales=ALL_SCALES, l2s=L2S))
 def test_random_networks_prove_and_match_autograd(net):
+    _check(net)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(networks(scales=ALL_SCALES, l2s=(None, 0.3), keep_probs=KEEP_PROBS[1:], min_depth=2,
+                losses=("bce", "ce", "mse", "half_mse", None)))
+def test_random_networks_with_dropout_prove_and_match_autograd(net):
+    # issue 11: inverted dropout (fixed masks) × activations × losses × both conventions, and
+    # L2 + dropout; the oracle applies the masks itself (tests/oracle.py)
     _check(net)
 
 

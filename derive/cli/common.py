@@ -65,6 +65,12 @@ def add_spec_arguments(p: argparse.ArgumentParser, required: bool = False) -> No
     )
     g.add_argument("--l2-layers", metavar="L1,L2,..",
                    help="regularise only these layers' W (default: all)")
+    g.add_argument(
+        "--keep-prob", nargs="?", const="keep_prob", metavar="P",
+        help="inverted dropout on the hidden layers, A[l] = g(Z[l]) ⊙ D[l] / P with a fixed 0/1 "
+             "mask D[l]: one P for every hidden layer (0.8) or one per hidden layer (1,0.8); "
+             "--keep-prob alone is a symbolic keep_prob"
+    )
 
 
 def network_from_args(args: argparse.Namespace,
@@ -73,7 +79,7 @@ def network_from_args(args: argparse.Namespace,
     # lazy: derive.network.spec imports SymPy, which `derive --help` must not pay for
     from derive.network.spec import Network
 
-    l2 = l2_flags(args)
+    l2 = {**l2_flags(args), **dropout_flags(args)}
     if args.spec:
         if args.layers or args.act or args.loss:
             raise SpecError("give the network either by flags or by --spec, not both")
@@ -90,6 +96,12 @@ def network_from_args(args: argparse.Namespace,
 def l2_flags(args: argparse.Namespace) -> dict[str, str]:
     """The L2 flags given (``--l2``, ``--l2-form``, ``--l2-layers``) as Network keywords."""
     return {k: v for k in ("l2", "l2_form", "l2_layers") if (v := getattr(args, k, None)) is not None}
+
+
+def dropout_flags(args: argparse.Namespace) -> dict[str, str]:
+    """``--keep-prob`` as a Network keyword, when given."""
+    value = getattr(args, "keep_prob", None)
+    return {} if value is None else {"keep_prob": value}
 
 
 def example_network() -> Network:

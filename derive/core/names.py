@@ -36,7 +36,8 @@ class ScalarName(sp.Symbol):
     ``λ`` in text, ``\lambda`` in LaTeX, ``lambd`` in numpy code (``lambda`` is a Python keyword,
     and ``lambd`` is the course's name for it)."""
 
-    _printed = {"lambda": ("λ", r"\lambda", "lambd")}
+    _printed = {"lambda": ("λ", r"\lambda", "lambd"),
+                "keep_prob": ("keep_prob", r"\mathrm{keep\_prob}", "keep_prob")}
 
     def _forms(self) -> tuple[str, str, str]:
         return self._printed.get(self.name, (self.name, self.name, self.name))
@@ -58,6 +59,12 @@ class ScalarName(sp.Symbol):
 #: user may write for it are :data:`LAMBDA_NAMES`
 LAMBDA = ScalarName("lambda", nonnegative=True, real=True)
 LAMBDA_NAMES = ("λ", "lambda", "lambd", "reg", "\\lambda")
+
+#: the dropout keep probability of a spec that gives no value (``--keep-prob`` alone,
+#: ``keep_prob = true``): the course's ``keep_prob``, each unit of a hidden layer kept with it
+KEEP_PROB = ScalarName("keep_prob", positive=True, real=True)
+KEEP_PROB_NAMES = ("keep_prob", "keepprob", "keep_probability", "\\mathrm{keep\\_prob}",
+                   "\\text{keep\\_prob}")
 
 
 class _CodeStr(StrPrinter):

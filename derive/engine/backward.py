@@ -201,6 +201,8 @@ def _derive(net: Network, input_gradient: bool = False) -> Derivation:
             "the 1/m is in it), taken as given")
     if net.l2 is not None:
         walk.notes.append(net.l2_statement())
+    if net.keep_prob is not None:
+        walk.notes.append(net.dropout_statement())
     upstream: Upstream | None = None
     for l in range(net.L, 0, -1):
         upstream = net.block(l).backward(walk, l, upstream)

@@ -40,6 +40,7 @@ from derive.core import fd
 from derive.core.expr import as_sympy, evaluate
 from derive.core.printing import to_text
 from derive.errors import InternalError, ProofFailure
+from derive.layers.dropout import draw_mask
 from derive.network import model
 from derive.network.spec import Network, dim_symbol, factor_at
 from derive.network.spec import m as m_symbol
@@ -427,8 +428,9 @@ def _local_numeric(net, f, rng, m_value, backend, shapes: dict):
                 env[loc.wrt] = rng.normal(0.0, 1.5, size=shape(loc.wrt))
             else:  # A[L] under the loss
                 env[loc.wrt] = rng.uniform(0.05, 0.95, size=shape(loc.wrt))
-        for key in loc.leaves:
-            env[key] = rng.normal(size=shape(key))
+        for key in loc.leaves:  # a dropout mask is a 0/1 constant, drawn as the course draws it
+            env[key] = (draw_mask(net, key[1], rng, shape(key)) if key[0] == "D"
+                        else rng.normal(size=shape(key)))
         run(env)
         Y_drawn = model.random_targets(net, rng, int(net.dim(net.L)), m_value) if loc.loss else None
         if not kinks or np.min(net.loss_entry.kink_distance(env[loc.output], Y_drawn,

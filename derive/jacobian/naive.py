@@ -177,6 +177,7 @@ def naive_chain_rule(net: Network, formula: str | None = None,
     built-in ``example``) with symbolic sizes and with the concrete ones; when it fits, compare its
     numbers with the engine's formula on a random instance."""
     net.require_no_l2("derive jacobian's chain-rule orderings")
+    net.require_no_dropout("derive jacobian")
     cnet, m = resolve_sizes(net, sizes)
     sym_net = cnet.replace(layers=(None,) * (cnet.L + 1))
     concrete_sizes = sizes_of(cnet)

@@ -104,6 +104,7 @@ def contraction(net: Network, wrt: str | Quantity = "W1", sizes: Mapping[str, in
     """Contract ∂J/∂Z[l] with ∂Z[l]/∂wrt (wrt one of W[l], b[l], A[l-1] for l ≥ 2) on concrete
     sizes and end at the engine's vectorized formula (dW, db or dA)."""
     net.require_no_l2("derive jacobian's contractions")
+    net.require_no_dropout("derive jacobian")
     cnet, m = resolve_sizes(net, sizes)
     q = wrt if isinstance(wrt, Quantity) else parse_quantity(wrt, cnet)
     if q.base in ("W", "b") and q.layer is not None:

@@ -73,6 +73,7 @@ def jacobian(of: str | Quantity, wrt: str | Quantity, net: Network,
     ((('i', 'k'), ('j', 'l')), 1 - tanh(Z1_1_0)**2)
     """
     net.require_no_l2("derive jacobian")
+    net.require_no_dropout("derive jacobian")
     cnet, m = resolve_sizes(net, sizes)
     of_q = of if isinstance(of, Quantity) else parse_quantity(of, cnet)
     wrt_q = wrt if isinstance(wrt, Quantity) else parse_quantity(wrt, cnet)

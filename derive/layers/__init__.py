@@ -1,7 +1,7 @@
 """Layer types: one module each, and the registry that maps a kind to its type.
 
 >>> REGISTRY["dense"].parameters, REGISTRY["dense"].quantities()
-(('W', 'b'), ('W', 'b', 'Z', 'A'))
+(('W', 'b'), ('W', 'b', 'D', 'Z', 'A'))
 >>> layer_type("conv")
 Traceback (most recent call last):
 ...
@@ -28,6 +28,7 @@ def register(layer: LayerType) -> LayerType:
         raise ValueError(f"layer kind {layer.kind!r} is registered twice")
     _TYPES[layer.kind] = layer
     vocabulary.cache_clear()
+    constants.cache_clear()
     return layer
 
 
@@ -35,6 +36,7 @@ def unregister(kind: str) -> None:
     """Remove a layer type (for tests that register one of their own)."""
     _TYPES.pop(kind, None)
     vocabulary.cache_clear()
+    constants.cache_clear()
 
 
 def layer_type(kind: str) -> LayerType:
@@ -49,6 +51,12 @@ def layer_type(kind: str) -> LayerType:
 def vocabulary() -> tuple[str, ...]:
     """Every quantity name some layer type owns (W, b, Z, A, ...), in registration order."""
     return tuple(dict.fromkeys(q for t in _TYPES.values() for q in t.quantities()))
+
+
+@functools.cache
+def constants() -> tuple[str, ...]:
+    """The quantities some layer type owns that have no gradient (dropout's mask D)."""
+    return tuple(dict.fromkeys(q for t in _TYPES.values() for q in t.constants))
 
 
 register(Dense())

@@ -89,6 +89,7 @@ class LayerType:
     title: ClassVar[str]  # one line for ``derive rules``
     keys: ClassVar[tuple[str, ...]] = ()  # what a ``[[layer]]`` table may give besides ``kind``
     parameters: ClassVar[tuple[str, ...]] = ()  # trained quantities, e.g. ("W", "b")
+    constants: ClassVar[tuple[str, ...]] = ()  # fixed inputs with no gradient (a dropout mask D)
     values: ClassVar[tuple[str, ...]] = ("A",)  # per-example quantities, the output last
     cites: ClassVar[tuple[str, ...]] = ()  # identities the backward rule cites (rules/identities)
     identities: ClassVar[Mapping[str, rules.Identity]] = {}  # a layer's own, beside the catalogue
@@ -100,8 +101,8 @@ class LayerType:
 
     # -- quantities ------------------------------------------------------------------------
     def quantities(self) -> tuple[str, ...]:
-        """The named quantities a layer of this type owns, parameters first (W, b, Z, A)."""
-        return self.parameters + self.values
+        """The named quantities a layer of this type owns, parameters first (W, b, D, Z, A)."""
+        return self.parameters + self.constants + self.values
 
     def shape(self, net: Network, base: str, l: int) -> tuple[sp.Expr, sp.Expr]:
         """The shape of quantity ``base`` of layer ``l`` under the network's layout."""

@@ -27,7 +27,7 @@ import sympy as sp
 from derive.core import expr as E
 from derive.core.expr import evaluate
 from derive.errors import SpecError
-from derive.layers import l2
+from derive.layers import dropout, l2
 from derive.layers.base import Definition, Key, LayerType, Local, SymFn, Upstream, Walk
 from derive.layers.loss import fuse_output, output_local
 from derive.network.layout import Layout
@@ -75,9 +75,11 @@ class Dense(LayerType):
     title = "affine map and an element-wise (or softmax) activation: Z = W A + b, A = g(Z)"
     keys = ("units", "activation")
     parameters = ("W", "b")
+    constants = ("D",)  # a hidden layer's dropout mask (derive.layers.dropout), where it has one
     values = ("Z", "A")
     cites = ("elementwise_chain", "softmax_chain", "output_simplification", "substitution",
-             "weight_gradient", "bias_gradient", "input_gradient", "frobenius_gradient")
+             "weight_gradient", "bias_gradient", "input_gradient", "frobenius_gradient",
+             "dropout_mask")
 
     def units(self, table: Mapping[str, Any], previous: int | None, where: str) -> int | None:
         if "units" not in table:
@@ -90,11 +92,16 @@ class Dense(LayerType):
             return layout.weight(n, net.dim(l - 1))
         if base == "b":
             return layout.bias(n, sp.Integer(1))
+        if base == "D":  # the mask has A[l]'s shape
+            return super().shape(net, "A", l)
         return super().shape(net, base, l)
 
     def forward(self, net: Network, l: int, sym: SymFn) -> tuple[Definition, ...]:
         W, b, Z, A = sym("W", l), sym("b", l), sym("Z", l), sym("A", l)
-        return ((Z, pre_activation(net.layout, W, sym("A", l - 1), b)), (A, E.Act(net.activation(l), l, Z)))
+        out: E.Expr = E.Act(net.activation(l), l, Z)
+        if net.dropout(l) is not None:  # inverted dropout: A[l] = g(Z[l]) ⊙ (1/keep_prob) D[l]
+            out = dropout.masked(net, l, out, sym("D", l))
+        return ((Z, pre_activation(net.layout, W, sym("A", l - 1), b)), (A, out))
 
     def init(self, net: Network, l: int, rng: np.random.Generator, sizes: Sequence[int],
              A_prev: np.ndarray, margin: float) -> dict[Key, np.ndarray]:
@@ -112,7 +119,10 @@ class Dense(LayerType):
             for k in kinks:
                 near |= np.any(np.abs(Z - k) < margin, axis=example_axis)
             if not near.any():
-                return {("W", l): W, ("b", l): b}
+                drawn: dict[Key, np.ndarray] = {("W", l): W, ("b", l): b}
+                if net.dropout(l) is not None:  # the mask, drawn from the same generator
+                    drawn["D", l] = dropout.draw_mask(net, l, rng, np.shape(Z))
+                return drawn
             count = int(near.sum())
             if layout.columns:
                 W[near] = rng.normal(0.0, 1.0 / np.sqrt(n_in), size=(count, n_in))
@@ -129,7 +139,9 @@ class Dense(LayerType):
         Z, A, dA, dZ = walk.sym("Z", l), walk.sym("A", l), walk.sym("dA", l), walk.sym("dZ", l)
         cite_act = (f"activation:{act.name}",) if act is not None else ()
         defs = self.forward(net, l, walk.sym)
-        own = Local(("Z", l), defs[1:], ("A", l), (), f"Σ dA[{l}] ⊙ g(Z[{l}])")
+        masks = dropout.mask_keys(net, l)  # (D[l],) under dropout: a constant leaf of the proofs
+        g_text = f"g(Z[{l}]) ⊙ D[{l}]/keep_prob" if masks else f"g(Z[{l}])"
+        own = Local(("Z", l), defs[1:], ("A", l), masks, f"Σ dA[{l}] ⊙ {g_text}")
         if act is not None and not act.elementwise:  # softmax: its full Jacobian, per example
             units = layout.unit_sum_axis
             spread = E.Sum(E.Hadamard(A, dA), units)  # Σₖ aₖ ∂ℓ/∂aₖ, one per example
@@ -137,9 +149,16 @@ class Dense(LayerType):
             walk.step(l, dZ, general, "softmax_chain", cite_act,
                       f"sum(A ⊙ dA, axis={units}) is each example's Σₖ aₖ ∂ℓ/∂aₖ, broadcast over its units")
         else:
-            general = E.Hadamard(dA, E.Deriv(act, l, Z))
-            walk.step(l, dZ, general, "elementwise_chain", cite_act,
-                      f"{act.text}′ = {act.derivative_text}" if act is not None else "")
+            general = E.Hadamard(dropout.masked(net, l, dA, walk.sym("D", l)) if masks else dA,
+                                 E.Deriv(act, l, Z))
+            act_note = f"{act.text}′ = {act.derivative_text}" if act is not None else ""
+            if masks and act is not None and "A" in act.derivative_text:
+                act_note += f" with A = {act.text}(Z[{l}]) before the mask"
+            if masks:
+                walk.step(l, dZ, general, "dropout_mask", cite_act,
+                          "; ".join(n for n in (dropout.note(l), act_note) if n))
+            else:
+                walk.step(l, dZ, general, "elementwise_chain", cite_act, act_note)
         loss = net.loss_entry
         if upstream is None and loss is not None:  # the output layer: the loss's own problem
             result, local = general, output_local(net, l, defs[1:], act)
@@ -151,13 +170,16 @@ class Dense(LayerType):
                 walk.step(l, dZ, result, "output_simplification", (*cite_act, f"loss:{loss.name}"), note)
         elif upstream is not None and (act is None or act.elementwise):
             # substitute dA[l] from the layer above: the proof runs through both maps
-            result = E.Hadamard(upstream.expr, E.Deriv(act, l, Z))
+            through = upstream.expr if not masks else dropout.masked(net, l, upstream.expr,
+                                                                     walk.sym("D", l))
+            result = E.Hadamard(through, E.Deriv(act, l, Z))
             walk.step(l, dZ, result, "substitution", cite_act,
                       f"dA[{l}] = {upstream.expr} from layer {l + 1}", index_layer=l)
             up = upstream.local
-            method = f"Σ d{up.output[0]}[{up.output[1]}] ⊙ ({up.forward_text.replace(f'A[{l}]', f'g(Z[{l}])')})"
+            inner = f"({g_text})" if masks else g_text
+            method = f"Σ d{up.output[0]}[{up.output[1]}] ⊙ ({up.forward_text.replace(f'A[{l}]', inner)})"
             local = Local(("Z", l), defs[1:] + up.through, up.output,
-                          tuple(k for k in up.leaves if k != ("A", l)), method, scaled=up.scaled)
+                          tuple(k for k in up.leaves if k != ("A", l)) + masks, method, scaled=up.scaled)
         else:  # dA[l] is given (a generic loss) or comes from above unsubstituted (softmax)
             result, local = general, own
         walk.emit(l, "dZ", result, local)

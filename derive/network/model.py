@@ -85,6 +85,8 @@ def numpy_backend(net: Network, m: int | None = None, sizes=None) -> E.NumpyBack
     with ``m``, the number of examples is bound in constants (1/m) and sizes as they are read, so a
     formula is evaluated as it stands (no rebuilt tree); with ``sizes`` (n[0..L], the instance's),
     so are the network's symbolic sizes (the 2/n[L] of mse_units)."""
+    if m is None and net.keep_prob_symbolic:  # the forward map's 1/keep_prob at its stand-in
+        return _ExamplesBound(standins(net), net.layout.unit_axis, 1, {})
     if m is None:
         return E.NumpyBackend(standins(net), unit_axis=net.layout.unit_axis)
     dims = {} if sizes is None else {dim_symbol(l): int(s) for l, s in enumerate(sizes)}
@@ -226,9 +228,10 @@ def checked_seed(seed) -> int:
 
 def instance_entries(sizes, m: int) -> int:
     """The float64 entries :func:`random_instance` allocates for ``sizes`` and ``m`` examples:
-    X and Y, and each layer's W (n[l]·n[l-1]), b, Z and A (n[l]·m each)."""
+    X and Y, and each layer's W (n[l]·n[l-1]), b, Z, A and a dropout mask D (n[l]·m each; an
+    upper bound: only a hidden layer with dropout has a mask)."""
     n = [int(s) for s in sizes]
-    return n[0] * m + n[-1] * m + sum(n[l] * n[l - 1] + n[l] + 2 * n[l] * m for l in range(1, len(n)))
+    return n[0] * m + n[-1] * m + sum(n[l] * n[l - 1] + n[l] + 3 * n[l] * m for l in range(1, len(n)))
 
 
 def concrete_sizes(net: Network, sizes=None) -> tuple[int, ...]:
@@ -249,7 +252,9 @@ def random_instance(
 ) -> Instance:
     """A random, well-scaled instance: each layer draws its own parameters (a dense layer keeps
     every pre-activation at least ``margin`` from a kink, so central differences do not straddle
-    one), then the layer's definitions give the next layer's input. An instance over
+    one; a hidden layer with dropout also draws its 0/1 mask D[l], kept in ``params`` beside W
+    and b, a constant the forward pass reads and nothing differentiates), then the layer's
+    definitions give the next layer's input. An instance over
     :data:`INSTANCE` entries is refused before anything is drawn."""
     seed = checked_seed(seed)
     m = int(m) if isinstance(m, np.integer) else m

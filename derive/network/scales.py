@@ -13,11 +13,14 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from derive.core.names import LAMBDA, m
+from derive.core.names import KEEP_PROB, LAMBDA, m
 
 #: the value a symbolic L2 coefficient λ takes wherever numbers are computed from a formula
 #: (the numeric proof, gradient values): any positive number serves, one not 1 shows a lost λ
 LAMBDA_STANDIN = 0.37
+#: the value a symbolic dropout keep probability takes wherever numbers are computed: the
+#: course's 0.8 (the masks are drawn with it too)
+KEEP_PROB_STANDIN = 0.8
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ SCALES = tuple(SCALE_RULES)
 
 def factor_at(factor, m_value: int, dims: Mapping[sp.Symbol, int] | None = None) -> float:
     """A scalar factor (1/m, λ/m, 1) as a float for ``m_value`` examples, a symbolic λ at
-    :data:`LAMBDA_STANDIN`, and the symbolic sizes n[l] at ``dims`` (n2 → 3: the 2/n[L] of
-    mse_units)."""
-    return float(sp.sympify(factor, strict=True).subs({m: m_value, LAMBDA: LAMBDA_STANDIN, **(dims or {})}))
+    :data:`LAMBDA_STANDIN`, a symbolic keep_prob at :data:`KEEP_PROB_STANDIN`, and the symbolic
+    sizes n[l] at ``dims`` (n2 → 3: the 2/n[L] of mse_units)."""
+    return float(sp.sympify(factor, strict=True).subs({m: m_value, LAMBDA: LAMBDA_STANDIN,
+                                                       KEEP_PROB: KEEP_PROB_STANDIN, **(dims or {})}))

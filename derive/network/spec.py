@@ -25,7 +25,7 @@ from derive.errors import DeriveError, SpecError
 from derive.layers import layer_type
 from derive.layers.base import LayerType
 from derive.limits import require
-from derive.network import penalty
+from derive.network import dropout, penalty
 from derive.network.fields import (  # noqa: F401 - the limits are re-exported
     DEPTH,
     GENERIC,
@@ -50,6 +50,7 @@ CONVENTIONS = tuple(LAYOUTS)
 
 
 L2_KEYS = ("l2", "l2_form", "l2_layers")  # a spec's L2 keys (TOML, JSON, Python)
+COST_KEYS = (*L2_KEYS, "keep_prob")  # the regularisation keys: L2 and dropout
 
 
 @dataclass(frozen=True, init=False)
@@ -75,6 +76,7 @@ class Network:
     l2: sp.Expr | None  # the L2 coefficient: None, a Float (printed as given) or the symbol λ
     l2_form: str  # "course", "half" or "plain" (derive.network.penalty)
     l2_layers: tuple[int, ...] | None  # the layers whose W is regularised (None: all)
+    keep_prob: tuple[sp.Expr | None, ...] | None  # per hidden layer (None: no mask); None: no dropout
     notes: tuple[str, ...] = field(compare=False)
 
     def __init__(
@@ -90,6 +92,7 @@ class Network:
         l2=None,
         l2_form: str | None = None,
         l2_layers: Sequence[int] | str | None = None,
+        keep_prob=None,
     ) -> None:
         self._normalize(layers, activations, loss, convention, scale, depth, kinds, notes)
         lam = penalty.l2_value(l2)
@@ -100,6 +103,15 @@ class Network:
         layers_l2 = penalty.l2_layers(l2_layers, self.depth)
         object.__setattr__(self, "l2_layers", None if layers_l2 == tuple(range(1, self.depth + 1))
                            else layers_l2)
+        keep = dropout.keep_probs(keep_prob, self.depth)
+        for l, p in enumerate(keep or (), start=1):
+            if p is not None and self.kinds[l - 1] != "dense":
+                raise SpecError(f"layer {l} ({self.kinds[l - 1]}): dropout is on dense layers only")
+            act = self.activation(l) if p is not None else None
+            if act is not None and not act.elementwise:
+                raise SpecError(f"layer {l}: dropout after {act.name} (not element-wise) is not "
+                                "supported; give that layer keep_prob 1")
+        object.__setattr__(self, "keep_prob", keep)
 
     def _normalize(
         self,
@@ -241,6 +253,33 @@ class Network:
             raise SpecError(f"L2 regularisation is not yet in {what}: drop --l2 (l2 = ...) for it; "
                             "derive backward and derive gradcheck take it")
 
+    # -- dropout (derive.network.dropout) ----------------------------------------------------------
+    def dropout(self, layer: int) -> sp.Expr | None:
+        """The keep probability of layer ``layer`` (a Float or the symbol keep_prob), or None
+        where the layer has no mask (the output layer never has one)."""
+        if self.keep_prob is None or not 1 <= layer < self.L:
+            return None
+        return self.keep_prob[layer - 1]
+
+    @property
+    def keep_prob_symbolic(self) -> bool:
+        return any(p is not None and p.free_symbols for p in self.keep_prob or ())
+
+    def dropout_statement(self) -> str:
+        """Dropout in words, or "" without it."""
+        if self.keep_prob is None:
+            return ""
+        kept = ", ".join(f"layer {l}" + ("" if p.free_symbols else f" (keep_prob = {scalar_text(p)})")
+                         for l, p in enumerate(self.keep_prob, start=1) if p is not None)
+        return (f"dropout (inverted): A[l] = g(Z[l]) ⊙ D[l] / keep_prob on {kept}; each D[l] is a "
+                "fixed 0/1 mask, held fixed: these are the gradients of the sampled network")
+
+    def require_no_dropout(self, what: str) -> None:
+        """Refuse dropout where it is not supported (never a wrong answer)."""
+        if self.keep_prob is not None:
+            raise SpecError(f"dropout is not supported by {what} yet: drop --keep-prob "
+                            "(keep_prob = ...) for it; derive backward and derive check take it")
+
     @property
     def layout(self) -> Layout:
         """The convention as one object: axes, shapes, the order of products."""
@@ -281,13 +320,17 @@ class Network:
         the notes are derived again, never carried over."""
         fields = {"layers": self.layers, "activations": self.activations, "loss": self.loss,
                   "convention": self.convention, "scale": self.scale, "kinds": self.kinds,
-                  **self._l2_fields()}
+                  **self._l2_fields(),
+                  **({} if self.keep_prob is None else {"keep_prob": self._keep_prob_values()})}
         return Network(**{**fields, **changes})
 
     def with_sizes(self, sizes: Sequence[int]) -> Network:
         """The same network with every size given (symbolic sizes filled from ``sizes``)."""
         filled = tuple(s if s is not None else int(t) for s, t in zip(self.layers, sizes, strict=True))
         return self.replace(layers=filled)
+
+    def _keep_prob_values(self) -> list:
+        return [dropout.value_of(p) for p in self.keep_prob or ()]
 
     def _l2_fields(self) -> dict:
         if self.l2 is None:
@@ -299,9 +342,11 @@ class Network:
         loss = self.loss or "generic ℓ"
         kinds = "" if self.all_dense else f"layers {', '.join(self.kinds)}; "
         l2 = "" if self.l2 is None else f"; L2 {scalar_text(self.l2)} ({self.l2_form})"
+        keep = "" if self.keep_prob is None else \
+            f"; keep_prob {','.join(str(v) for v in self._keep_prob_values())}"
         return (
             f"{kinds}sizes {fmt_sizes(self.layers)}; activations {acts}; loss {loss}; "
-            f"convention {self.convention}; scale {self.scale}{l2}"
+            f"convention {self.convention}; scale {self.scale}{l2}{keep}"
         )
 
     def to_dict(self) -> dict:
@@ -315,6 +360,7 @@ class Network:
             **({} if self.l2 is None else {
                 "l2": "λ" if self.l2_symbolic else float(self.l2), "l2_form": self.l2_form,
                 "l2_layers": None if self.l2_layers is None else list(self.l2_layers)}),
+            **({} if self.keep_prob is None else {"keep_prob": self._keep_prob_values()}),
         }
 
     # -- constructors -----------------------------------------------------------------------
@@ -329,9 +375,10 @@ class Network:
         l2: str | None = None,
         l2_form: str | None = None,
         l2_layers: str | None = None,
+        keep_prob: str | None = None,
     ) -> Network:
         """From CLI-style strings: ``layers="3,3,1"``, ``activations="relu,sigmoid"``,
-        ``l2="0.1"`` (or "λ"), ``l2_layers="1,2"``."""
+        ``l2="0.1"`` (or "λ"), ``l2_layers="1,2"``, ``keep_prob="0.8"`` (or "1,0.8", "keep_prob")."""
         sizes = None
         if layers:
             sizes = [parse_size(tok, i) for i, tok in enumerate(split_list(layers))]
@@ -345,6 +392,7 @@ class Network:
             l2=l2,
             l2_form=l2_form,
             l2_layers=l2_layers,
+            keep_prob=keep_prob,
         )
 
     @classmethod
@@ -354,7 +402,7 @@ class Network:
             data = data["network"]
         if "layer" in data:
             return cls._from_sequence(data, where)
-        known = {"layers", "activations", "loss", "convention", "scale", "depth", *L2_KEYS}
+        known = {"layers", "activations", "loss", "convention", "scale", "depth", *COST_KEYS}
         unknown = sorted(set(data) - known)
         if unknown:
             raise SpecError(
@@ -373,14 +421,14 @@ class Network:
             convention=data.get("convention", "columns"),
             scale=data.get("scale", "mean"),
             depth=data.get("depth"),
-            **{k: data[k] for k in L2_KEYS if k in data},
+            **{k: data[k] for k in COST_KEYS if k in data},
         )
 
     @classmethod
     def _from_sequence(cls, data: dict, where: str) -> Network:
         """The sequence form: ``inputs = n0`` and one ``[[layer]]`` table per layer, each with a
         ``kind`` (default "dense") and that kind's keys (dense: ``units``, ``activation``)."""
-        known = {"inputs", "layer", "loss", "convention", "scale", *L2_KEYS}
+        known = {"inputs", "layer", "loss", "convention", "scale", *COST_KEYS}
         unknown = sorted(set(data) - known)
         if unknown:
             raise SpecError(
@@ -414,7 +462,7 @@ class Network:
             convention=data.get("convention", "columns"),
             scale=data.get("scale", "mean"),
             kinds=tuple(kinds),
-            **{k: data[k] for k in L2_KEYS if k in data},
+            **{k: data[k] for k in COST_KEYS if k in data},
         )
 
     @classmethod

@@ -17,17 +17,18 @@ from __future__ import annotations
 import sympy as sp
 
 from derive.core.expr import Sym
-from derive.core.names import LAMBDA, LAMBDA_NAMES
-from derive.layers import vocabulary
+from derive.core.names import KEEP_PROB, KEEP_PROB_NAMES, LAMBDA, LAMBDA_NAMES
+from derive.layers import constants, vocabulary
 from derive.network.spec import Network, m
 
 GLOBAL = ("X", "Y")
 
 
 def layered() -> tuple[str, ...]:
-    """Every name some registered layer type owns, then the gradient of each (W, b, Z, A, dW, db,
-    dZ, dA for dense): with :data:`GLOBAL`, the parsers' vocabulary."""
-    return vocabulary() + tuple(f"d{base}" for base in vocabulary())
+    """Every name some registered layer type owns, then the gradient of each but the constants
+    (W, b, D, Z, A, dW, db, dZ, dA for dense: the mask D has none): with :data:`GLOBAL`, the
+    parsers' vocabulary."""
+    return vocabulary() + tuple(f"d{base}" for base in vocabulary() if base not in constants())
 
 
 def shape_of(net: Network, base: str, layer: int | None) -> tuple[sp.Expr, sp.Expr]:
@@ -59,14 +60,20 @@ class SymbolTable:
     @property
     def scalars(self) -> dict[str, sp.Symbol]:
         """The network's scalar symbols by key: ``{"lambda": LAMBDA}`` when its L2 coefficient is
-        symbolic (what ``lambd``, ``lambda``, ``reg``, ``λ`` and ``\\lambda`` name), else empty."""
-        return {"lambda": LAMBDA} if self.net.l2_symbolic else {}
+        symbolic (what ``lambd``, ``lambda``, ``reg``, ``λ`` and ``\\lambda`` name),
+        ``"keep_prob": KEEP_PROB`` when its dropout keep probability is; else empty."""
+        out: dict[str, sp.Symbol] = {"lambda": LAMBDA} if self.net.l2_symbolic else {}
+        if self.net.keep_prob_symbolic:
+            out["keep_prob"] = KEEP_PROB
+        return out
 
     def scalar(self, name: str) -> sp.Symbol:
         """The scalar a user's name stands for (any of :data:`LAMBDA_NAMES`); KeyError if the
         network has none by that name."""
         if name.strip() in LAMBDA_NAMES and "lambda" in self.scalars:
             return self.scalars["lambda"]
+        if name.strip() in KEEP_PROB_NAMES and "keep_prob" in self.scalars:
+            return self.scalars["keep_prob"]
         raise KeyError(f"{name!r} is not a scalar of this network"
                        + ("" if self.scalars else " (its cost has no symbolic λ: give --l2)"))
 
@@ -84,7 +91,8 @@ class SymbolTable:
             if layer is not None:
                 raise KeyError(f"{base} has no layer")
             return
-        stem = base[1:] if base.startswith("d") and base[1:] in vocabulary() else base
+        stem = base[1:] if base.startswith("d") and base[1:] in vocabulary() \
+            and base[1:] not in constants() else base
         if stem not in vocabulary():
             raise KeyError(f"unknown quantity {base!r}")
         lo = 0 if stem == "A" else 1
@@ -92,3 +100,6 @@ class SymbolTable:
             raise KeyError(f"{base} needs a layer from {lo} to {self.net.L}, not {layer}")
         if layer >= 1 and stem not in self.net.block(layer).quantities():
             raise KeyError(f"layer {layer} ({self.net.kinds[layer - 1]}) has no {stem}")
+        if stem in constants() and (layer == 0 or self.net.dropout(layer) is None):
+            raise KeyError(f"{base}[{layer}] is a dropout mask, and layer {layer} has no dropout "
+                           "(give --keep-prob for its hidden layers)")
