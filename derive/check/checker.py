@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import fields, replace
 
+from derive.check import conditions
 from derive.check import diagnose as D
 from derive.check.augmented import with_data_term
 from derive.check.chain import check_chain, left_side
@@ -88,11 +89,17 @@ def check(equation: str, network=None, syntax: str = "auto", *, loss: str | None
                    l2_layers=l2_layers)
     run = Runner(check_with, _unusable, left_side)
 
-    def one(text: str, local: Mapping[str, str]) -> Verdict:
-        bound = {**(names if isinstance(names, Mapping) else {}), **local} or names
-        return check_dialect(text, network, syntax, generic, layer, bound, dialect, run)
+    def once(options: dict) -> Verdict:
+        def one(text: str, local: Mapping[str, str]) -> Verdict:
+            bound = {**(names if isinstance(names, Mapping) else {}), **local} or names
+            return check_dialect(text, network, syntax, options, layer, bound, dialect, run)
 
-    return check_chain(equation, one) or one(equation, {})
+        return conditions.from_notes(check_chain(equation, one) or one(equation, {}))
+
+    verdict = once(generic)
+    if network is None:  # the output activation is not known: the loss's usual one?
+        verdict = conditions.paired(verdict, loss, lambda act: once({**generic, "output": act}))
+    return verdict
 
 
 def check_with(parse: Callable, network=None, generic: dict | None = None,
@@ -109,16 +116,23 @@ def check_with(parse: Callable, network=None, generic: dict | None = None,
         current, unused = current_plan(parse, network, generic_network(generic), layer, square,
                                        _combine)
         plans = current.plans if current else _plan(parse, network, generic, target_of)
+        as_given = plans
         plans, single = one_example(parse, plans, square)
     except Exception as exc:  # noqa: BLE001 - a verdict, never a crash, for any input
         return _failed(exc, network)
-    results = []
-    for net, l in plans:
-        try:
-            results.append((l, _check_one(parse, net, l, target_of)))
-        except Exception as exc:  # noqa: BLE001 - a verdict, never a crash, for any input
-            results.append((l, _failed(exc, net)))
-    verdict = _combine(results) if current is None else current.combine(results)
+
+    def run(plans: list) -> Verdict:
+        results = []
+        for net, l in plans:
+            try:
+                results.append((l, _check_one(parse, net, l, target_of)))
+            except Exception as exc:  # noqa: BLE001 - a verdict, never a crash, for any input
+                results.append((l, _failed(exc, net)))
+        return _combine(results) if current is None else current.combine(results)
+
+    verdict = run(plans)
+    if single:  # read as one example: is it right with m examples too?
+        verdict = conditions.one_example(verdict, lambda: run(as_given))
     extra = tuple(n for n in (single, unused) if n)
     if extra and verdict.verdict not in ("parse_error", "internal_error"):
         verdict = replace(verdict, notes=(*verdict.notes, *extra))

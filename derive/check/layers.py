@@ -285,9 +285,13 @@ def _generic_depth(parse: Callable, make: Callable, square: Callable, eq,
 
 # -- the network a formula is checked on --------------------------------------------------------
 def generic_network(generic: dict) -> Callable[[int], Network]:
-    """The generic network of a depth, with the options (loss, convention, scale) given."""
+    """The generic network of a depth, with the options (loss, convention, scale; ``output``,
+    an output activation assumed) given."""
     def make(depth: int) -> Network:
-        return Network(depth=depth, **{k: v for k, v in generic.items() if v is not None})
+        options = {k: v for k, v in generic.items() if v is not None and k != "output"}
+        if generic.get("output"):  # the output activation assumed (derive.check.conditions)
+            return Network(activations=[None] * (depth - 1) + [generic["output"]], **options)
+        return Network(depth=depth, **options)
 
     return make
 

@@ -52,6 +52,9 @@ class Verdict:
     syntax: str | None = None  # "latex" or "text", as detected
     network: dict | None = field(default=None)
     dialect: str | None = None  # whose names were read: course, cs231n, nielsen, logreg, ...
+    # the assumptions a correct verdict rests on ("only when m = 1 (one example)"): the formula
+    # is right under them, and only then (derive.check.conditions)
+    conditions: tuple[str, ...] = ()
 
     @property
     def exit_code(self) -> int:
@@ -87,6 +90,7 @@ class Verdict:
             "syntax": self.syntax,
             "network": self.network,
             "dialect": self.dialect,
+            "conditions": list(self.conditions),
         }
 
     def _repr_latex_(self) -> str:
@@ -97,6 +101,7 @@ class Verdict:
         esc = html.escape
         rows = [f"<b>{esc(self.verdict.replace('_', ' '))}</b>"
                 + (f" &mdash; {esc(self.target)}" if self.target else "")]
+        rows += [f"{esc(c)}" for c in self.conditions]
         if self.message:
             rows.append(esc(self.message))
         rows += [f"<code>{esc(m.code)}</code>: {esc(m.message)}" for m in self.mistakes]

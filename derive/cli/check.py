@@ -227,9 +227,12 @@ def render(v, equation: str | None = None) -> str:
     label = {"correct": "correct", "shape_error": "incorrect: shape error",
              "not_equivalent": "incorrect: not equivalent", "parse_error": "cannot check",
              "internal_error": "internal error in derive (a bug: please report it)"}
-    lines = [f"{label[v.verdict]}" + (f" — {v.target}" if v.target else "")]
+    lines = [f"{label[v.verdict]}" + (" (under a condition)" if v.conditions else "")
+             + (f" — {v.target}" if v.target else "")]
     if v.message:
         lines.append(f"  {v.message}")
+    for c in v.conditions:  # what a correct verdict rests on
+        lines.append(f"  condition: {c}")
     for mk in v.mistakes:
         lines.append(f"  - {mk.code}: {mk.message}")
     if v.verdict != "correct" and v.fix and v.fix != v.expected:  # the student's own form

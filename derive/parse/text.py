@@ -344,7 +344,8 @@ class _Prepass:
             den = self.next()
             return self.gradient(den, den.text[1:], t.start)
         name = resolve_ident(ident)
-        if self.sizes and (name is None or name.kind != "sym"):  # x.reshape(N, D): a size
+        if self.sizes and (name is None or name.kind != "sym" or
+                           (name.layer is None and len(ident) == 1)):  # x.reshape(N, D): a size
             return [self.placeholder(("size",), t.start, t.end)], t.end
         if name is not None and name.kind == "sym" and name.base in GLOBAL and name.layer:
             name = None  # X2, Y1: X and Y have no layer, so this is some other name
