@@ -250,3 +250,74 @@ def test_cs231n_two_layer_net():
         assert np.allclose(w.value("d" + k), grads[k], rtol=1e-10, atol=1e-14)
     assert np.allclose(w.value("db1").ravel(), grads["b1"], rtol=1e-10, atol=1e-14)
     assert any("one-hot" in n for n in w.notes)
+
+
+# -- Regularization (testCases: backward_propagation_with_regularization_test_case) -------------
+REG_CACHE = dict(zip(("Z1", "A1", "W1", "b1", "Z2", "A2", "W2", "b2", "Z3", "A3", "W3", "b3"), (
+    [[-1.52855314, 3.32524635, 2.13994541, 2.60700654, -0.75942115],
+     [-1.98043538, 4.1600994, 0.79051021, 1.46493512, -0.45506242]],
+    [[0., 3.32524635, 2.13994541, 2.60700654, 0.], [0., 4.1600994, 0.79051021, 1.46493512, 0.]],
+    [[-1.09989127, -0.17242821, -0.87785842], [0.04221375, 0.58281521, -1.10061918]],
+    [[1.14472371], [0.90159072]],
+    [[0.53035547, 5.94892323, 2.31780174, 3.16005701, 0.53035547],
+     [-0.69166075, -3.47645987, -2.25194702, -2.65416996, -0.69166075],
+     [-0.39675353, -4.62285846, -2.61101729, -3.22874921, -0.39675353]],
+    [[0.53035547, 5.94892323, 2.31780174, 3.16005701, 0.53035547], [0.] * 5, [0.] * 5],
+    [[0.50249434, 0.90085595], [-0.68372786, -0.12289023], [-0.93576943, -0.26788808]],
+    [[0.53035547], [-0.69166075], [-0.39675353]],
+    [[-0.3771104, -4.10060224, -1.60539468, -2.18416951, -0.3771104]],
+    [[0.40682402, 0.01629284, 0.16722898, 0.10118111, 0.40682402]],
+    [[-0.6871727, -0.84520564, -0.67124613]],
+    [[-0.0126646]]), strict=True))
+
+
+def test_backward_propagation_with_regularization():
+    np.random.seed(1)
+    X = randn(3, 5)
+    Y = np.array([[1, 1, 0, 1, 0]])
+    net = Network(layers=[3, 2, 3, 1], activations=["relu", "relu", "sigmoid"], loss="bce", l2=0.7)
+    w = worked_example(net, X=X, Y=Y, **{k: np.array(v) for k, v in REG_CACHE.items()})
+    assert_printed(w.value("dW1"), """[[-0.25604646  0.12298827 -0.28297129]
+ [-0.17706303  0.34536094 -0.4410571 ]]""", "dW1")
+    assert_printed(w.value("dW2"), """[[ 0.79276486  0.85133918]
+ [-0.0957219  -0.01720463]
+ [-0.13100772 -0.03750433]]""", "dW2")
+    assert_printed(w.value("dW3"), "[[-1.77691347 -0.11832879 -0.09397446]]", "dW3")
+
+
+def test_compute_cost_with_regularization():
+    np.random.seed(1)
+    Y = np.array([[1, 1, 0, 1, 0]])
+    params = {}
+    for l, (rows, cols) in enumerate(((2, 3), (3, 2), (1, 3)), start=1):
+        params[f"W{l}"], params[f"b{l}"] = randn(rows, cols), randn(rows, 1)
+    A3 = np.array([[0.40682402, 0.01629284, 0.16722898, 0.10118111, 0.40682402]])
+    net = Network(layers=[3, 2, 3, 1], activations=["relu", "relu", "sigmoid"], loss="bce", l2=0.1)
+    X = np.zeros((3, 5))  # not used: A3 is given (the course's test gives no X)
+    w = worked_example(net, X=X, Y=Y, params=params, A3=A3)
+    assert w.value("J").item() == pytest.approx(1.7864859451590758, abs=5e-16)
+
+
+# -- CS231n's loss layers: softmax_loss and svm_loss on scores x, against numeric gradients -----
+@pytest.mark.parametrize("loss, activation, about", [("ce", "softmax", 2.3), ("svm", "linear", 9.0)])
+def test_cs231n_loss_layers(loss, activation, about):
+    np.random.seed(231)
+    num_classes, num_inputs = 10, 50
+    x = 0.001 * randn(num_inputs, num_classes)
+    y = np.random.randint(num_classes, size=num_inputs)
+    # the scores pass an identity layer; scale dZ puts CS231n's 1/N into the gradient, so dX is dx
+    net = Network(layers=[10, 10], activations=[activation], loss=loss, convention="rows", scale="dZ")
+    w = worked_example(net, X=x, Y=y, W1=np.eye(10), b1=np.zeros(10))
+    onehot = np.eye(num_classes)[y]
+
+    def cs231n_loss(scores):
+        if loss == "ce":
+            e = np.exp(scores - scores.max(axis=1, keepdims=True))
+            return -np.log((e / e.sum(axis=1, keepdims=True))[np.arange(num_inputs), y]).mean()
+        correct = scores[np.arange(num_inputs), y][:, None]
+        return (np.maximum(0, scores - correct + 1) * (1 - onehot)).sum() / num_inputs
+
+    dx_num = numeric_gradient(lambda v: np.array(cs231n_loss(v)), x.copy(), np.array(1.0))
+    assert w.value("J").item() == pytest.approx(cs231n_loss(x), rel=1e-12)
+    assert abs(w.value("J").item() - about) < 0.1  # the notebook: "should be close to 2.3 / 9"
+    assert rel_error(w.value("dX"), dx_num) < 1e-7  # the notebook: "dx error around 1e-8 / 1e-9"

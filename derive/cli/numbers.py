@@ -45,9 +45,6 @@ def run(args: argparse.Namespace) -> int:
     if bool(args.file) == bool(args.latex):
         raise DeriveError("give one input: FILE (JSON or TOML) or --latex FILE.tex")
     inp = read_file(args.latex, latex=True) if args.latex else read_file(args.file)
-    if l2_flags(args):
-        raise SpecError("L2 regularisation is not yet in worked examples: drop --l2 for "
-                        "derive numbers (derive backward and derive gradcheck take it)")
     flags = args.spec or args.layers or args.act or args.loss or args.convention or args.scale
     if args.layer:
         net = _layer_network(args, inp)
@@ -64,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
         net = Network.from_toml(args.spec)
     elif args.act:
         layers = args.layers or ",".join("?" for _ in range(len(args.act.split(",")) + 1))
-        net = Network.from_strings(layers, args.act, args.loss, args.convention, args.scale)
+        net = Network.from_strings(layers, args.act, args.loss, args.convention, args.scale,
+                                   **l2_flags(args))
     else:
         raise SpecError("no network: give a [network] table in the file, or --act relu,sigmoid "
                         "--loss mse (and --layers 3,3,1)")

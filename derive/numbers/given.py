@@ -97,13 +97,15 @@ def as_labels(raw, want: tuple[int, int], columns: bool) -> tuple[np.ndarray | N
 
 def disagreement(name: str, given: np.ndarray, computed: np.ndarray | None, formula: str) -> str | None:
     """A note when a given value is not what the forward (or backward) formula gives from the
-    values before it; None when they agree (to 1e-9 relative) or cannot be compared."""
+    values before it; None when they agree (to 1e-6 relative, or 1e-8 of the largest entry: a
+    cache printed to 8 decimals agrees) or cannot be compared."""
     if computed is None or computed.shape != given.shape:
         return None
     with np.errstate(all="ignore"):
         diff = np.abs(given - computed)
         scale = np.maximum(np.abs(computed), np.abs(given))
-        if bool(np.all(diff <= 1e-9 * scale + 1e-300)):
+        floor = 1e-8 * float(np.max(np.abs(given), initial=0.0)) + 1e-300
+        if bool(np.all(diff <= 1e-6 * scale + floor)):
             return None
         worst = np.unravel_index(int(np.nanargmax(diff)), diff.shape)
     i, j = (int(v) + 1 for v in worst)

@@ -17,8 +17,9 @@ because that is where hand computations go wrong (seed 003: σ′(18.3) ≈ 1.1e
 (0.25, -0.25)
 
 Given intermediates (:mod:`derive.numbers.given`: a course's cache Z, A and an upstream dA or dZ)
-replace the recomputed values from that point on, and the backward pass then takes the local
-forms (dZ[l] = dA[l] ⊙ g′(Z[l])), as the course's functions do; ``learning_rate`` adds the
+replace the recomputed values from that point on; where a given A[l] is not g(Z[l]) (a random
+cache) or dA[l] is given, dZ[l] takes the local form dZ[l] = dA[l] ⊙ g′(Z[l]), as the course's
+``linear_activation_backward`` does; ``learning_rate`` adds the
 update W[l] − α dW[l], b[l] − α db[l].
 """
 
@@ -268,7 +269,9 @@ def worked_example(net: Network, values: dict | None = None, derivation=None, *,
     course's dict ``{"Z1": ..., "A1": ...}``, or its list of ``((A_prev, W, b), Z)`` per layer)
     and any other name as a keyword (``dAL=...``). ``learning_rate`` adds the update step.
     """
-    net.require_no_l2("worked examples (derive numbers)")
+    if net.l2_symbolic:
+        raise SpecError("a worked example needs the L2 coefficient's value (l2 = 0.7), not a "
+                        "symbolic λ")
     values = G.collect(values, X=X, Y=Y, params=params, cache=cache, named=named)
     if any(a is None for a in net.activations):
         raise SpecError("a worked example needs concrete activations (e.g. --act relu,sigmoid)")
@@ -284,11 +287,14 @@ def worked_example(net: Network, values: dict | None = None, derivation=None, *,
     steps: list[NumStep] = []
     notes_given: list[str] = []
     skipped: list[str] = []
+    differs: set = set()  # layers whose given A[l] is not g(Z[l]): dZ[l] from dA[l] and Z[l]
     with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-        planned = plan(net, d, local=bool(inter), lr=learning_rate)
+        planned = plan(net, d, lr=learning_rate)
         upstream = [k for k in inter if k not in {p[0] for p in planned}]  # dA[L] of a generic ℓ
         T = SymbolTable(net)
         for key, target, expr_, source, alts in planned:
+            if key[0] == "dZ" and (("dA", key[1]) in inter or key[1] in differs):
+                expr_, alts = _local_first(expr_, alts, key[1])
             if source == "derivation" and upstream:
                 for k in upstream:  # given before the backward pass starts
                     env[k] = inter[k]
@@ -303,6 +309,8 @@ def worked_example(net: Network, values: dict | None = None, derivation=None, *,
                 note = G.disagreement(to_text(target), mine, value, to_text(expr_))
                 if note is not None:
                     notes_given.append(note)
+                    if key[0] == "A":
+                        differs.add(key[1])
                 env[key] = mine
                 steps.append(NumStep(key, target, expr_, mine, source, alts, True, value))
                 continue
@@ -315,7 +323,8 @@ def worked_example(net: Network, values: dict | None = None, derivation=None, *,
                 continue
             _require_finite(target, source, value, given)
             env[key] = value
-            steps.append(NumStep(key, target, expr_, value, source, alts, local=bool(inter)))
+            steps.append(NumStep(key, target, expr_, value, source, alts,
+                                 local=key[0] == "gp" and key[1] in differs))
         if not inter and net.loss is not None and ("Y", None) in given:
             _cross_check(net, given, env)
     missing = [f"d{b}[{l}]" for l in range(1, net.L + 1) for b in ("W", "b")
@@ -326,7 +335,9 @@ def worked_example(net: Network, values: dict | None = None, derivation=None, *,
     if inter:
         names = ", ".join(s.name for s in steps if s.given)
         notes_given.insert(0, f"given (a cache): {names}; each replaces the computed value "
-                              "from there on, and dZ[l] = dA[l] ⊙ g′(Z[l]) takes the given Z[l]")
+                              "from there on; where a given A[l] is not g(Z[l]) or dA[l] is "
+                              "given, dZ[l] = dA[l] ⊙ g′(Z[l]) (g′ of the given Z[l], as the "
+                              "course's relu_backward and sigmoid_backward)")
     w = Worked(net, d, tuple(steps), given, m, learning_rate=learning_rate, skipped=tuple(skipped))
     all_notes = [*notes(net, d, m), *input_notes, *notes_in, *notes_given]
     if ("X", None) not in given:
@@ -336,11 +347,10 @@ def worked_example(net: Network, values: dict | None = None, derivation=None, *,
     return replace(w, warnings=tuple(teacher_warnings(w)), notes=tuple(all_notes))
 
 
-def plan(net: Network, d: Derivation, local: bool = False, lr: float | None = None) -> list[PlanStep]:
+def plan(net: Network, d: Derivation, lr: float | None = None) -> list[PlanStep]:
     """(key, target, expression, source, alternative forms) for every step, in order: the forward
     steps are each layer's own definitions (Z[l] = W[l] A[l-1] + b[l], A[l] = g[l](Z[l]) for a
-    dense layer, in the layout's order), the backward steps the engine's formulas (``local``:
-    the engine's local form dZ[l] = dA[l] ⊙ g′(Z[l]) where it has one), then, with a learning
+    dense layer, in the layout's order), the backward steps the engine's formulas, then, with a learning
     rate ``lr``, the update W[l] − α dW[l], b[l] − α db[l]."""
     T = SymbolTable(net)
     out: list[PlanStep] = []
@@ -351,13 +361,15 @@ def plan(net: Network, d: Derivation, local: bool = False, lr: float | None = No
         J: E.Expr = E.Sum(loss_layer.terms(net, lambda base, l=None: T[base, l]), None)
         if net.cost_factor != 1:
             J = E.Scale(net.cost_factor, J)
+        for l in range(1, net.L + 1):  # the L2 term p Σ‖W[l]‖² (p = λ/(2m) in the course's form)
+            if net.regularised(l):
+                W = T["W", l]
+                J = E.Add(J, E.Scale(net.l2_penalty, E.Sum(E.Hadamard(W, W), None)))
         out.append((("J", None), E.Sym("J", None, (sp.Integer(1), sp.Integer(1))), J,
                     "forward model", ()))
     for f in d.formulas:
         key = (f.kind, f.layer)
         forms = [f.expr, *(s.expr for s in d.steps if s.target.key == f.target.key and s.expr != f.expr)]
-        if local and f.kind == "dZ":
-            forms.sort(key=lambda e: ("dA", f.layer) not in {x.key for x in e.symbols()})
         expr_, alts = forms[0], tuple(forms[1:])
         if f.kind == "dZ":
             gp = _deriv_node(net, d, f.layer)
@@ -374,6 +386,15 @@ def plan(net: Network, d: Derivation, local: bool = False, lr: float | None = No
                 P, dP = T[base, l], T["d" + base, l]
                 out.append(((f"{base}_new", l), P, E.Sub(P, E.Scale(ALPHA, dP)), "update", ()))
     return out
+
+
+def _local_first(expr_: E.Expr, alts: tuple[E.Expr, ...], layer: int) -> tuple[E.Expr, tuple]:
+    """The engine's local form dZ[l] = dA[l] ⊙ g′(Z[l]) first, if it has one."""
+    forms = [expr_, *alts]
+    local = [f for f in forms if ("dA", layer) in {x.key for x in f.symbols()}]
+    if not local:
+        return expr_, alts
+    return local[0], tuple(f for f in forms if f is not local[0])
 
 
 def _deriv_node(net: Network, d, layer: int) -> E.Deriv | None:
@@ -447,7 +468,7 @@ def _cross_check(net: Network, given: dict, env: dict) -> None:
             if not np.allclose(cache[base, l], env[base, l], rtol=1e-12, atol=1e-300):
                 raise InternalError(f"{base}[{l}] of the worked example disagrees with the forward "
                                     "model: this is a bug in derive")
-    J = float(model.cost(net, cache, given[("Y", None)]))
+    J = float(model.cost(net, cache, given[("Y", None)], params))
     if not np.isclose(J, float(env[("J", None)].squeeze()), rtol=1e-12, atol=0):
         raise InternalError("J of the worked example disagrees with the forward model: this is a "
                             "bug in derive")
