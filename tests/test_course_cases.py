@@ -12,6 +12,9 @@ import re
 import numpy as np
 import pytest
 
+from derive.engine.backward import derive
+from derive.engine.values import gradient_values
+from derive.network.model import Instance, cost
 from derive.network.spec import Network
 from derive.numbers.gradcheck import gradcheck, gradcheck_impl
 from derive.numbers.layer import layer_backward
@@ -272,30 +275,35 @@ REG_CACHE = dict(zip(("Z1", "A1", "W1", "b1", "Z2", "A2", "W2", "b2", "Z3", "A3"
 
 
 def test_backward_propagation_with_regularization():
+    """derive's derived formulas (with the course's L2 term) evaluated on the course's cache: worked
+    examples do not take L2 yet, the engine's formulas do (derive.engine.values)."""
     np.random.seed(1)
     X = randn(3, 5)
     Y = np.array([[1, 1, 0, 1, 0]])
     net = Network(layers=[3, 2, 3, 1], activations=["relu", "relu", "sigmoid"], loss="bce", l2=0.7)
-    w = worked_example(net, X=X, Y=Y, **{k: np.array(v) for k, v in REG_CACHE.items()})
-    assert_printed(w.value("dW1"), """[[-0.25604646  0.12298827 -0.28297129]
+    cache = {(k[:-1], int(k[-1])): np.array(v) for k, v in REG_CACHE.items()}
+    params = {k: v for k, v in cache.items() if k[0] in ("W", "b")}
+    inst = Instance((3, 2, 3, 1), 5, X, Y.astype(float), params)
+    env = {("X", None): X, ("Y", None): Y.astype(float), **cache}
+    values = gradient_values(derive(net, prove=False), inst, env)
+    assert_printed(values["dW", 1], """[[-0.25604646  0.12298827 -0.28297129]
  [-0.17706303  0.34536094 -0.4410571 ]]""", "dW1")
-    assert_printed(w.value("dW2"), """[[ 0.79276486  0.85133918]
+    assert_printed(values["dW", 2], """[[ 0.79276486  0.85133918]
  [-0.0957219  -0.01720463]
  [-0.13100772 -0.03750433]]""", "dW2")
-    assert_printed(w.value("dW3"), "[[-1.77691347 -0.11832879 -0.09397446]]", "dW3")
+    assert_printed(values["dW", 3], "[[-1.77691347 -0.11832879 -0.09397446]]", "dW3")
 
 
 def test_compute_cost_with_regularization():
     np.random.seed(1)
-    Y = np.array([[1, 1, 0, 1, 0]])
+    Y = np.array([[1, 1, 0, 1, 0]], dtype=float)
     params = {}
     for l, (rows, cols) in enumerate(((2, 3), (3, 2), (1, 3)), start=1):
-        params[f"W{l}"], params[f"b{l}"] = randn(rows, cols), randn(rows, 1)
+        params["W", l], params["b", l] = randn(rows, cols), randn(rows, 1)
     A3 = np.array([[0.40682402, 0.01629284, 0.16722898, 0.10118111, 0.40682402]])
     net = Network(layers=[3, 2, 3, 1], activations=["relu", "relu", "sigmoid"], loss="bce", l2=0.1)
-    X = np.zeros((3, 5))  # not used: A3 is given (the course's test gives no X)
-    w = worked_example(net, X=X, Y=Y, params=params, A3=A3)
-    assert w.value("J").item() == pytest.approx(1.7864859451590758, abs=5e-16)
+    J = cost(net, {("A", 3): A3}, Y, params)  # derive's cost model: (1/m) Σ ℓ + (λ/(2m)) Σ‖W‖²
+    assert float(J) == pytest.approx(1.7864859451590758, abs=5e-16)
 
 
 # -- CS231n's loss layers: softmax_loss and svm_loss on scores x, against numeric gradients -----

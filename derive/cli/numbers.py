@@ -61,11 +61,13 @@ def run(args: argparse.Namespace) -> int:
         net = Network.from_toml(args.spec)
     elif args.act:
         layers = args.layers or ",".join("?" for _ in range(len(args.act.split(",")) + 1))
-        net = Network.from_strings(layers, args.act, args.loss, args.convention, args.scale,
-                                   **l2_flags(args))
+        net = Network.from_strings(layers, args.act, args.loss, args.convention, args.scale)
     else:
         raise SpecError("no network: give a [network] table in the file, or --act relu,sigmoid "
                         "--loss mse (and --layers 3,3,1)")
+    if l2_flags(args):
+        raise SpecError("L2 regularisation is not yet in worked examples: drop --l2 for "
+                        "derive numbers (derive backward and derive gradcheck take it)")
     w = worked_example(net, inp.values, input_notes=inp.notes, learning_rate=args.learning_rate)
     tol = args.tolerance if args.tolerance is not None else inp.tolerance
     if tol is not None and not 0 <= tol < 1:

@@ -269,9 +269,7 @@ def worked_example(net: Network, values: dict | None = None, derivation=None, *,
     course's dict ``{"Z1": ..., "A1": ...}``, or its list of ``((A_prev, W, b), Z)`` per layer)
     and any other name as a keyword (``dAL=...``). ``learning_rate`` adds the update step.
     """
-    if net.l2_symbolic:
-        raise SpecError("a worked example needs the L2 coefficient's value (l2 = 0.7), not a "
-                        "symbolic λ")
+    net.require_no_l2("worked examples (derive numbers)")
     values = G.collect(values, X=X, Y=Y, params=params, cache=cache, named=named)
     if any(a is None for a in net.activations):
         raise SpecError("a worked example needs concrete activations (e.g. --act relu,sigmoid)")
@@ -361,10 +359,6 @@ def plan(net: Network, d: Derivation, lr: float | None = None) -> list[PlanStep]
         J: E.Expr = E.Sum(loss_layer.terms(net, lambda base, l=None: T[base, l]), None)
         if net.cost_factor != 1:
             J = E.Scale(net.cost_factor, J)
-        for l in range(1, net.L + 1):  # the L2 term p Σ‖W[l]‖² (p = λ/(2m) in the course's form)
-            if net.regularised(l):
-                W = T["W", l]
-                J = E.Add(J, E.Scale(net.l2_penalty, E.Sum(E.Hadamard(W, W), None)))
         out.append((("J", None), E.Sym("J", None, (sp.Integer(1), sp.Integer(1))), J,
                     "forward model", ()))
     for f in d.formulas:
