@@ -382,7 +382,7 @@ def plan(net: Network, d: Derivation, lr: float | None = None) -> list[PlanStep]
     return out
 
 
-def _local_first(expr_: E.Expr, alts: tuple[E.Expr, ...], layer: int) -> tuple[E.Expr, tuple]:
+def _local_first(expr_: E.Expr, alts: tuple[E.Expr, ...], layer: int | None) -> tuple[E.Expr, tuple]:
     """The engine's local form dZ[l] = dA[l] ⊙ g′(Z[l]) first, if it has one."""
     forms = [expr_, *alts]
     local = [f for f in forms if ("dA", layer) in {x.key for x in f.symbols()}]
