@@ -32,17 +32,21 @@ from derive.core.expr import as_sympy
 from derive.errors import ParseError
 from derive.network.spec import m
 from derive.parse.build import Builder, Const, OnesVec, Span, Value
+from derive.parse.latex_index import IndexMixin
 from derive.parse.latex_layers import NOTES, numbering
 from derive.parse.latex_names import MACRO
 from derive.parse.latex_state import state
-from derive.parse.latex_textbook import TextbookMixin
 from derive.parse.latex_tokens import FUNC_CMDS, GREEK, HATS, NAME_CMDS, PRODUCTS, Tok, tokenize
 from derive.parse.names import check_number
 
 __all__ = ["parse", "tokenize"]
 
 
-class _Parser(TextbookMixin):
+def _same(a: object, b: object) -> bool:
+    return bool(as_sympy(a) == as_sympy(b))
+
+
+class _Parser(IndexMixin):
     """The grammar (module docstring), over the levels below it (derive.parse.latex_tokens)."""
 
     # -- grammar ----------------------------------------------------------------------------
@@ -52,6 +56,9 @@ class _Parser(TextbookMixin):
             op = self.next()
             r, rspan = self.term()
             span = (span[0], rspan[1])
+            if self.index_mode:
+                v = self.ix_add(v, r, span, op.start, minus=op.text == "-")
+                continue
             v = self.b.add(v, r, span, op.start, minus=op.text == "-")
         return v, span
 
@@ -78,10 +85,15 @@ class _Parser(TextbookMixin):
                 key = self.next().text
             r, rspan = self.jux()
             span, op, b = (span[0], rspan[1]), PRODUCTS[key], self.b
-            if op == "*" or op == "⊙":
+            if self.index_mode and op != "/":  # entries: every product is entry by entry
+                v, span = self.ix_product([(v, span), (r, rspan)])
+            elif op == "*" or op == "⊙":
                 v = b.elementwise(v, r, span, t.start, op=op)
             elif op == "·":
                 v = b.cdot(v, r, span, t.start, sign="\\" + key if key != "·" else "·")
+                if isinstance(v, E.Hadamard):
+                    self.b.note(f"condition: only when {'·' if key == '.' else chr(92) + key} "
+                                "means the element-wise product ⊙")
             else:
                 v = b.divide(v, r, span, t.start)
 
@@ -96,6 +108,8 @@ class _Parser(TextbookMixin):
         σ′(z) ⊙ that product."""
         if len(items) == 1:
             return items[0]
+        if self.index_mode:
+            return self.ix_product(items)
         span = (items[0][1][0], items[-1][1][1])
         k = next((k for k, (v, _) in enumerate(items) if self.is_diagonal(v)), None)
         if k is not None and k + 1 < len(items):
@@ -105,30 +119,52 @@ class _Parser(TextbookMixin):
             items = [*items[:k], (v, dspan)]
             if len(items) == 1:
                 return v, dspan
-        items = self.one_unit(items)
-        if len(items) == 1:
-            return items[0]
-        return self.b.juxtapose(items, items[0][1][0]), span
+        if any(isinstance(v, OnesVec) for v, _ in items):
+            return self.b.juxtapose(items, items[0][1][0]), span
+        return self.fold(items), span
 
-    def one_unit(self, items: list[tuple[Value, Span]]) -> list[tuple[Value, Span]]:
-        """Side by side, two quantities of one unit each (1×m: one neuron per layer, the
-        scalar notation of 3Blue1Brown's videos) are multiplied entry by entry, with a note;
-        their matrix product would not fit."""
-        one = self.b.net.layout.batch(sp.Integer(1), m)
-        out = [items[0]]
-        for v, span in items[1:]:
-            u, uspan = out[-1]
-            if all(isinstance(x, E.Expr) and all(bool(as_sympy(a) == b) for a, b in zip(
-                    x.shape, one, strict=True)) for x in (u, v)):
-                both = (uspan[0], span[1])
-                self.b.note(f"{self.b.src(both)}: two one-unit quantities side by side read "
-                            "entry by entry")
-                self.b.note("condition: only when every layer has one neuron (the products "
-                            "are of scalars)")
-                out[-1] = (self.b.elementwise(u, v, both, both[0]), both)
+    def fold(self, items: list[tuple[Value, Span]]) -> Value:
+        """Factors side by side: scalars pulled out, matrices multiplied left to right. Where
+        a matrix product cannot fit but the two operands have the same shape and one is an
+        activation's derivative (textbooks' δ f′(z)) or both have one unit (one neuron's
+        a σ′(z)), they are multiplied entry by entry, with a note and the condition that the
+        juxtaposition means ⊙."""
+        span = (items[0][1][0], items[-1][1][1])
+        coeff = sp.Integer(1)
+        mats: list[tuple[Value, Span]] = []
+        for v, vspan in items:
+            if isinstance(v, Const):
+                coeff = coeff * v.value
             else:
-                out.append((v, span))
-        return out
+                mats.append((v, vspan))
+        if not mats:
+            return self.b.juxtapose(items, span[0])
+        acc, aspan = mats[0]
+        one = self.b.net.layout.batch(sp.Integer(1), m)
+        for v, vspan in mats[1:]:
+            both = (aspan[0], vspan[1])
+            unit = isinstance(v, E.Expr) and all(
+                _same(a, b) for a, b in zip(v.shape, one, strict=True))
+            if isinstance(acc, E.Expr) and isinstance(v, E.Expr) \
+                    and (unit or isinstance(acc, E.Deriv) or isinstance(v, E.Deriv)) \
+                    and not _same(acc.shape[1], v.shape[0]) \
+                    and all(_same(a, b) for a, b in zip(acc.shape, v.shape, strict=True)):
+                left, right = self.b.src(aspan), self.b.src(vspan)
+                self.b.note(f"{left} and {right} side by side read entry by entry (⊙): their "
+                            "matrix product does not fit")
+                if unit:
+                    self.b.note("condition: only when every layer has one neuron (the products "
+                                "are of scalars)")
+                else:
+                    self.b.note(f"condition: only when the juxtaposition {left} {right} means "
+                                "the element-wise product ⊙")
+                acc = self.b.elementwise(acc, v, both, both[0])
+            else:
+                acc = self.b.matmul(acc, v, both, both[0])
+            aspan = both
+        if coeff != 1:
+            acc = self.b.matmul(Const(coeff), acc, span, span[0])
+        return acc
 
     def factor(self) -> tuple[Value, Span]:
         self.enter()
@@ -148,8 +184,8 @@ class _Parser(TextbookMixin):
         t = self.next()
         if t.kind == "num":
             return self.number(t)
-        if t.kind == "op" and t.text in "({":
-            close = ")" if t.text == "(" else "}"
+        if t.kind == "op" and t.text in "({[":  # \left[ ... \right]: a bracket too
+            close = {"(": ")", "{": "}", "[": "]"}[t.text]
             self.in_call.append(False)
             if self.peek().text == close:
                 raise self.err("empty brackets", t)
@@ -229,10 +265,23 @@ def parse(b: Builder, start: int, end: int) -> Value:
         if own.numbering != "face":
             b.note(NOTES[own.numbering])
     p = _Parser(b, tokenize(b.text, start, end))
-    v, _ = p.expr()
+    p.left_side = start == 0 and end < len(b.text)
+    if not p.left_side and own.indices and own.target is not None:  # an entry's formula
+        p.start_index(own.indices)
+        p.lhs_target_letters = own.indices
+    try:
+        v, _ = p.expr()
+    except ParseError:
+        if not p.index_mode or p.terms:
+            raise
+        p = _Parser(b, tokenize(b.text, start, end))  # no entry at all: the whole gradient
+        v, _ = p.expr()
+        b.note("the right side writes no entry's index: read as the whole gradient's formula")
     t = p.peek()
     if t.kind != "end":
         raise p.unexpected(t)
-    if start == 0 and end < len(b.text) and isinstance(v, E.Sym):  # the left side: its gradient
-        state(b).target = v
+    if p.left_side and isinstance(v, E.Sym):  # the left side: its gradient and its indices
+        own.target, own.indices = v, tuple(p.lhs_letters)
+    elif p.index_mode and own.target is not None:
+        v = p.finish_index(v, own.target, start)
     return v

@@ -18,6 +18,8 @@ cost a derivative is taken of may be written ``L``, ``J``, ``C``, ``E``, ``\\ell
 from __future__ import annotations
 
 from derive.core import expr as E
+from derive.core.expr import as_sympy
+from derive.network.spec import m as M
 from derive.parse.build import Span, Value
 from derive.parse.latex_names import NameMixin
 from derive.parse.latex_tokens import Tok
@@ -77,7 +79,8 @@ class CalculusMixin(NameMixin):
         a = self.peek()
         if a.kind == "word" and a.text in ("dL", "dJ", "dC", "dE"):
             return 1
-        if (a.kind == "cmd" and a.text == "partial") or (a.kind == "word" and a.text == "d"):
+        if (a.kind == "cmd" and a.text in ("partial", "delta")) \
+                or (a.kind == "word" and a.text == "d"):
             n = self.cost_length(1)
             return n + 1 if n else 0
         return 0
@@ -85,6 +88,49 @@ class CalculusMixin(NameMixin):
     def skip_cost(self) -> None:
         """After ``\\frac{\\partial}{\\partial W}`` or ``\\nabla_W``: the cost, if written."""
         self.i += self.cost_length(0)
+
+    def gradient(self, q: Value, span: Span, pos: int) -> Value:
+        """∂L/∂q for the quantity q below the bar (an entry's, in index form: the gradient's
+        entry with the same indices)."""
+        if self.index_mode:
+            return self.entry_gradient(q, span, pos)
+        return self.b.gradient_of(q, span, pos)
+
+    def one_example_cost(self, start: int, stop: int) -> bool:
+        """Whether the cost in tokens start..stop-1 is one example's: C_x, C_k, \\mathcal{L}_i,
+        J(W,b;x^{(i)},y^{(i)})."""
+        toks = self.toks[start:stop]
+        return any(u.kind == "op" and u.text == "_" for u in toks) or any(
+            a.text == "(" and b.kind == "word" and c.text == ")"
+            for a, b, c in zip(toks, toks[1:], toks[2:], strict=False))
+
+    def examples_gradient(self, q: Value, span: Span, pos: int) -> Value:
+        """Inside a sum over the examples, ∂C_x/∂W[l] of example x's cost: the sum of the
+        examples' gradients is dZ[l] A[l-1]ᵀ (Σ of dZ[l] for b[l]), the data term without the
+        cost's 1/m; the sum is then done (the value has no example axis)."""
+        sym = q.arg if isinstance(q, E.Transpose) else q
+        if isinstance(sym, E.Scale) and isinstance(sym.arg, E.Transpose | E.Sym):
+            sym = sym.arg.arg if isinstance(sym.arg, E.Transpose) else sym.arg
+        if not isinstance(sym, E.Sym) or sym.base not in ("W", "b") or sym.layer is None:
+            raise self.b.error("a sum over the examples of one example's gradient is read for "
+                               "W and b: \\sum_i \\frac{\\partial C_i}{\\partial W^{[l]}}", pos)
+        layout = self.b.net.layout
+        dz = self.b.symbol("dZ", ("num", sym.layer), span, pos)
+        out: E.Expr
+        if sym.base == "W":
+            a = self.b.symbol("A", ("num", sym.layer - 1), span, pos)
+            first, second = layout.ordered(dz, E.Transpose(a))
+            out = E.MatMul(first, second, src=self.b.src(span))
+        else:
+            out = E.Sum(dz, layout.example_sum_axis, src=self.b.src(span))
+        self.example_seen = True
+        self.b.note(f"{self.b.src(span)}: one example's gradient, summed over the examples: "
+                    f"{out}")
+        return self.entry_total(q, out)
+
+    def entry_total(self, q: Value, out: E.Expr) -> Value:
+        """``out`` in place of the entry q (index form: with q's indices); here ``out``."""
+        return out
 
     # -- fractions and ∂ ----------------------------------------------------------------------
     def frac(self, t: Tok) -> tuple[Value, Span]:
@@ -102,13 +148,18 @@ class CalculusMixin(NameMixin):
                     raise self.err("\\frac needs two {groups}", t)
                 q, _ = self.derivative_denominator(t)
                 close = self.expect("}")
+                cost = (save + 2, save + 1 + n)
                 if operator:
-                    if not self.cost_length(0):
+                    if not self.cost_length(0) and not (self.left_side
+                                                        and self.peek().kind == "end"):
                         raise self.err("\\frac{\\partial}{\\partial Q} is read before the cost "
                                        "it differentiates: write J, L or C after it", close)
+                    cost = (self.i, self.i + self.cost_length(0))
                     self.skip_cost()
                 span = (t.start, self.toks[self.i - 1].end)
-                return self.b.gradient_of(q, span, t.start), span
+                if self.in_sum and self.one_example_cost(*cost):
+                    return self.examples_gradient(q, span, t.start), span
+                return self.gradient(q, span, t.start), span
             self.i = save
         num, _ = self.group(t)
         den, dspan = self.group(t)
@@ -119,7 +170,7 @@ class CalculusMixin(NameMixin):
 
     def derivative_denominator(self, t: Tok) -> tuple[Value, Span]:
         u = self.peek()
-        if u.kind == "cmd" and u.text == "partial":
+        if u.kind == "cmd" and u.text in ("partial", "delta"):  # \frac{\delta C}{\delta a}: ∂
             self.next()
             return self.factor()
         if u.kind == "word" and u.text.startswith("d") and len(u.text) > 1:
@@ -144,7 +195,7 @@ class CalculusMixin(NameMixin):
         self.expect("/")
         q, qspan = self.derivative_denominator(t)
         span = (t.start, qspan[1])
-        return self.b.gradient_of(q, span, t.start), span
+        return self.gradient(q, span, t.start), span
 
     def nabla(self, t: Tok) -> tuple[Value, Span]:
         """``\\nabla_{W^{[1]}} J`` is dW[1]; Nielsen's ``\\nabla_a C`` (a without a layer) dA[L]."""
@@ -171,19 +222,60 @@ class CalculusMixin(NameMixin):
             return self.regulariser(q, t)
         self.skip_cost()
         span = (t.start, max(end, self.toks[self.i - 1].end))
-        return self.b.gradient_of(q, span, t.start), span
+        return self.gradient(q, span, t.start), span
 
     # -- sums ---------------------------------------------------------------------------------
     def sum(self, t: Tok) -> tuple[Value, Span]:
+        letter: str | None = None
         for _ in range(2):
             if self.peek().text in ("_", "^") and self.peek().kind == "op":
-                self.next()
-                self.script()
+                below = self.next().text == "_"
+                toks = self.script()
+                if below and toks and toks[0].kind == "word" and len(toks[0].text) == 1 \
+                        and (len(toks) == 1 or toks[1].text == "="):
+                    letter = toks[0].text  # \sum_i, \sum_{i=1}: the index summed over
+        if self.index_mode and letter is not None and letter not in ("l", "L") \
+                and not self.examples_ahead(letter):
+            return self.ix_sum(letter, t)
+        self.sum_letters.append(letter)
+        try:
+            return self.example_sum(t)
+        finally:
+            self.sum_letters.pop()
+
+    def examples_ahead(self, letter: str) -> bool:
+        """Whether the sum's body (up to a top-level + or -) indexes an example by ``letter``
+        (x^{(i)}, J(W,b;x^{(i)},y^{(i)})): a sum over the examples, not over units."""
+        depth = 0
+        for k in range(self.i, len(self.toks) - 2):
+            u = self.toks[k]
+            if u.kind == "op" and u.text in "({[":
+                depth += 1
+            elif u.kind == "op" and u.text in ")}]":
+                depth -= 1
+                if depth < 0:
+                    return False
+            elif u.kind == "op" and u.text in "+-=" and depth == 0:
+                return False
+            if u.text == "(" and self.toks[k + 1].text == letter and self.toks[k + 2].text == ")":
+                return True
+        return False
+
+    def example_sum(self, t: Tok) -> tuple[Value, Span]:
+        """``\\sum`` over the examples (the sum's script read already). A product whose
+        factors are indexed by the example (``dZ^{(i)} x^{(i)T}``, an outer product per
+        example) is already the sum over the examples as a matrix product (dZ Xᵀ)."""
         self.in_sum += 1
         seen, self.example_seen = self.example_seen, False
         body, bspan = self.jux()
         self.in_sum -= 1
         span = (t.start, bspan[1])
+        if self.example_seen and isinstance(body, E.Expr) and not any(
+                M in as_sympy(d).free_symbols for d in body.shape):
+            self.b.note(f"{self.b.src(span)}: the sum over the examples of products of their "
+                        f"columns read as the matrix product {body}")
+            self.example_seen = seen
+            return body, span
         if not self.example_seen:
             self.b.note(f"{self.b.src(span)}: \\sum read as the sum over the m examples")
         self.example_seen = seen

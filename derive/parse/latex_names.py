@@ -15,6 +15,8 @@ A level of the LaTeX parser (see :mod:`derive.parse.latex_tokens`): it reads scr
 
 from __future__ import annotations
 
+import re
+
 import sympy as sp
 
 from derive.errors import ParseError
@@ -55,7 +57,11 @@ MACRO_LETTERS = {"W": "W", "b": "b", "x": "x", "y": "y", "X": "X", "Y": "Y", "a"
 TEXTBOOK = {"f": ("g", "the layer's activation g"),
             "h": ("a", "A, the hidden layer's activation"),
             "o": ("zL", "Z[L], the output layer's pre-activation"),
-            "D": ("dW", "dW, Ng's D^{(l)}")}
+            "D": ("dW", "dW, Ng's D^{(l)}"),
+            "s": ("aL", "A[L], the softmax output"),
+            "n": ("m", "m, the number of examples"),
+            "N": ("m", "m, the number of examples")}
+ENTRY = re.compile(r"[a-km-zA-KM-Z]{1,2}|\d{2}")  # an entry's indices: j, jk, 11 (not l, L)
 KwValue = bool | int | str | None  # a keyword argument's value: axis=1, keepdims=True
 Keywords = dict[str, tuple[KwValue, Tok]]
 
@@ -163,9 +169,11 @@ class NameMixin(ScriptMixin):
                 self.b.note(f"\\{ident} read as {letter.upper()} (the Deep Learning book's "
                             f"{mt.group(1)})")
             return resolve_ident(letter)
-        if ident in TEXTBOOK and resolve_ident(ident) is None:
+        if ident in TEXTBOOK and (resolve_ident(ident) is None or ident == "D" and not any(
+                k == "dropout" for k in self.b.net.kinds)):  # D: dropout's mask, else Ng's D
             name, said = TEXTBOOK[ident]
-            if ident == "h" and self.b.net.L == 2 and self.peek().text not in ("^", "_"):
+            if ident == "h" and self.b.net.L == 2 and (self.peek().text not in ("^", "_") or (
+                    self.peek().text == "^" and self.peek(1).text in ("T", "top"))):
                 name, said = "a1", "A[1], the hidden layer's activation"  # the one hidden layer
             self.b.note(f"{ident} read as {said}")
             return resolve_ident(name)
@@ -209,13 +217,12 @@ class NameMixin(ScriptMixin):
                 self.i += 3
         origin = "sub"  # how the layer is written: "sub" (W_2, z2), "sup" (z^{(2)}, z^l) or
         # "bracket" (the course's [l]: never renumbered; see derive.parse.latex_layers)
+        sub: tuple[list[Tok], Tok] | None = None  # a subscript: a layer, or an entry's indices
         while True:
             t = self.peek()
-            if t.kind == "op" and t.text == "_" and index is None:
+            if t.kind == "op" and t.text == "_" and sub is None:
                 self.next()
-                toks = self.script()
-                origin = "bracket" if any(u.text == "[" for u in toks) else "sub"
-                index = self.layer_of(toks, t)
+                sub = (self.script(), t)
                 end = self.toks[self.i - 1].end
             elif t.kind == "op" and t.text == "^":
                 self.next()
@@ -245,11 +252,31 @@ class NameMixin(ScriptMixin):
             else:
                 break
         span = (start, end)
+        letters: list[str] = []
+        powers = [k for k, (item, _) in enumerate(post) if item[0] == "pow"]
+        if sub is not None and index is None and name.kind == "sym" and powers:
+            item = post[powers[0]][0]  # Nielsen's a^2_1, w^3_{jk}: the layer, then the entry
+            if item[0] == "pow" and item[1].is_Integer and item[1] > 0:
+                index, origin = ("num", int(item[1])), "sup"
+                del post[powers[0]]
+        if sub is not None:
+            toks, t = sub
+            written = "".join(u.text for u in toks if u.text != ",").strip("[]")
+            if index is None and (parse_layer_index(written) is not None or written == "prev"
+                                  or not ENTRY.fullmatch(written)):
+                origin = "bracket" if any(u.text == "[" for u in toks) else "sub"
+                index = self.layer_of(toks, t)
+            else:  # w^l_{jk}, W_{ij}^{(l)}, x_i: an entry's indices (latex_index)
+                letters = [u.text for u in toks if u.text != ","]
+                letters = [c for x in letters for c in (x if x.isalpha() else [x])]
         index = renumbered(state(self.b).numbering, name.base if name.kind == "sym" else "g",
                            index, origin)
         if name.kind == "sym":
             v = self.b.symbol(name.base, index, span, start, lower=name.lower,
                               counted=not name.bound)
+            if letters:
+                assert sub is not None  # the letters are the subscript's
+                v = self.entry(v, letters, span, sub[1])
             for item, e in post:
                 v = self.apply_item(v, item, (start, e), self.peek())
             return self.postfix(v, span)

@@ -133,6 +133,12 @@ class Cursor(ABC):
         self.in_sum = 0  # inside \sum (where an example index (i) may appear)
         self.example_seen = False
         self.diagonals: list[Value] = []  # Nielsen's Σ′(z): diagonal matrices (latex_textbook)
+        # index form (latex_index): the side read, the left side's indices, \sum's letters
+        self.left_side = False
+        self.index_mode = False
+        self.lhs_letters: list[str] = []
+        self.lhs_target_letters: tuple[str, ...] = ()
+        self.sum_letters: list[str | None] = []
 
     # -- the grammar's entry points (derive.parse.latex._Parser) -------------------------------
     @abstractmethod
@@ -151,6 +157,18 @@ class Cursor(ABC):
     def running_gradient(self, start: int, end: int) -> tuple[Value, Span]:
         """The Deep Learning book's ``\\Vg``."""
         raise self.err("\\Vg is not read here", self.peek())
+
+    def entry(self, v: Value, letters: list[str], span: Span, where: Tok) -> Value:
+        """A quantity written with entry indices (a^l_j, w^l_{jk}: latex_index)."""
+        raise self.err("index form is not read here", where)
+
+    def entry_gradient(self, q: Value, span: Span, pos: int) -> Value:
+        """∂C/∂q for an entry q (latex_index)."""
+        raise self.err("index form is not read here", self.peek())
+
+    def ix_sum(self, letter: str, t: Tok) -> tuple[Value, Span]:
+        """``\\sum_i`` over an entry index (latex_index)."""
+        raise self.err("index form is not read here", t)
 
     def regulariser(self, q: Value, t: Tok) -> tuple[Value, Span]:
         """``\\nabla_Q \\Omega(\\theta)``."""
@@ -194,5 +212,5 @@ class Cursor(ABC):
         if t.kind in ("word", "num"):
             return True
         if t.kind == "op":
-            return t.text in "({"
+            return t.text in "({["
         return t.kind == "cmd" and (t.text in FACTOR_CMDS or bool(MACRO.fullmatch(t.text)))
