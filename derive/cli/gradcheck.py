@@ -35,8 +35,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--values", metavar="FILE",
                    help="a `derive numbers` JSON/TOML file: check at its X, Y, W, b")
     p.add_argument("--impl", metavar="MODULE:FUNCTION",
-                   help="your backward(params, X, Y) -> {'dW1': ..., 'db1': ...}; MODULE is a "
-                        "module name or a path to a .py file")
+                   help="your backward(params, X, Y) -> {'dW1': ..., 'db1': ...}, or a course's "
+                        "own signature (propagate(w, b, X, Y); a CS231n model class or its "
+                        "loss(X, y)); MODULE is a module name or a path to a .py file")
+    p.add_argument("--forward", metavar="MODULE:FUNCTION",
+                   help="a course's forward pass whose cache --impl (the backward pass) takes: "
+                        "forward_propagation(X, parameters) -> (A2, cache) with "
+                        "backward_propagation(parameters, cache, X, Y), arguments matched by name")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,10 +59,13 @@ def run(args: argparse.Namespace) -> int:
     # the limits before the user's module is imported: refused work runs none of their code
     G.require_within_limits(net, instance.m if instance is not None else args.m)
     try:
+        if args.forward and not args.impl:
+            raise DeriveError("--forward needs --impl: the backward function its cache goes to")
         if args.impl:
             fn = load_impl(args.impl)
+            fwd = load_impl(args.forward) if args.forward else None
             r = G.gradcheck_impl(net, fn, seed=args.seed, m=args.m, eps=eps, rtol=rtol,
-                                 instance=instance, source=args.impl)
+                                 instance=instance, source=args.impl, forward=fwd)
         else:
             r = G.gradcheck(net, seed=args.seed, m=args.m, eps=eps, rtol=rtol, instance=instance)
     except G.UserCodeError as exc:  # main() prints the error; --debug adds where in their code
@@ -106,9 +114,12 @@ def _from_values(args):
     from derive.numbers.worked import given_arrays
 
     inp = read_file(args.values)
-    if inp.network is None:
-        raise SpecError(f"{args.values}: no [network] table")
-    net, given = given_arrays(Network.from_mapping(inp.network, where=args.values), inp.values)
+    if inp.network is None and not args.act:
+        raise SpecError(f"{args.values}: no [network] table: give one, or the flags "
+                        "(--act relu,sigmoid --loss bce)")
+    base = (Network.from_mapping(inp.network, where=args.values) if inp.network is not None
+            else network_from_args(args, default=example_network))
+    net, given = given_arrays(base, inp.values)
     X, Y = given[("X", None)], given[("Y", None)]
     params = {k: v for k, v in given.items() if k[0] in ("W", "b")}
     return net, model.Instance(tuple(int(s) for s in net.layers), model.example_count(net, X),

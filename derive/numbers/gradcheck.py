@@ -62,7 +62,7 @@ from derive.numbers.differences import (
     relative_error,
     work_estimate,
 )
-from derive.numbers.signatures import call_course
+from derive.numbers.signatures import call_course, call_pair
 from derive.numbers.usercode import UserCodeError, UserInterrupt, user_code, validate_grads
 
 __all__ = ["EPS", "GradCheck", "UserCodeError", "UserInterrupt", "gradcheck", "gradcheck_impl",
@@ -292,7 +292,7 @@ def gradcheck(net: Network, seed: int | None = 0, m: int = 4, eps: float = EPS, 
 def gradcheck_impl(net: Network, backward: Callable, seed: int | None = 0, m: int = 4,
                    eps: float = EPS, rtol: float = RTOL, instance: model.Instance | None = None,
                    sizes=None, source: str = "user function", *, X=None, Y=None,
-                   params: dict | None = None) -> GradCheck:
+                   params: dict | None = None, forward: Callable | None = None) -> GradCheck:
     """Check a user's numpy backward function against central differences.
 
     ``backward(params, X, Y) -> grads`` is called once, in this process, with ``params = {"W1":
@@ -300,7 +300,9 @@ def gradcheck_impl(net: Network, backward: Callable, seed: int | None = 0, m: in
     ``grads = {"dW1": ..., "db1": ..., ...}`` are gradients of the cost J as defined by the spec
     (mean over the m examples unless scale = "sum": mean and dZ give the same dW, db), each a
     real array (or nested lists) of its parameter's shape; other keys are ignored (and noted).
-    An exception, ``sys.exit`` or Ctrl-C in it is a :class:`UserCodeError` naming it.
+    An exception, ``sys.exit`` or Ctrl-C in it is a :class:`UserCodeError` naming it. The
+    courses' own signatures are called as they are (:mod:`derive.numbers.signatures`), and with
+    ``forward`` a forward/backward pair whose cache goes from one to the other.
     """
     if net.l2_symbolic:
         raise DeriveError("the cost has a symbolic L2 coefficient λ: give its value (--l2 0.1, "
@@ -309,7 +311,8 @@ def gradcheck_impl(net: Network, backward: Callable, seed: int | None = 0, m: in
     net, instance = _prepare(net, seed, m, eps, rtol, instance, sizes)
     function = f"your backward function {source}"
     with user_code(function, f"running {function}"):
-        out, converted = call_course(backward, net, instance)
+        out, converted = (call_pair(forward, backward, net, instance) if forward is not None
+                          else call_course(backward, net, instance))
     with user_code(f"the value {source} returned", f"reading the value {source} returned"):
         analytic, extra = validate_grads(net, instance, out, source)
     notes = converted + ((f"keys not checked: {', '.join(extra)}",) if extra else ())

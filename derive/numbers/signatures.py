@@ -126,3 +126,49 @@ def _cs231n(obj, net: Network, named: dict, X, instance: model.Instance):
         notes.append(f"the model's reg = {obj.reg} adds ½·reg·Σ‖W‖² to its loss: give --l2 "
                      f"{obj.reg} --l2-form half, or build it with reg=0")
     return converted, tuple(notes)
+
+
+_ROLES = {"x": "X", "xassess": "X", "y": "Y", "yassess": "Y", "parameters": "params",
+          "params": "params", "cache": "cache", "caches": "cache"}
+
+
+def _role(name: str) -> str:
+    """What a parameter of a course function stands for, by its name (``AL``, ``A2``, ``A3``,
+    ``yhat`` are the forward pass's output)."""
+    s = name.replace("_", "").casefold()
+    if s in _ROLES:
+        return _ROLES[s]
+    if s in ("al", "yhat", "a", "output", "probs") or (s[:1] == "a" and s[1:].isdigit()):
+        return "output"
+    return "?"
+
+
+def call_pair(forward, backward, net: Network, instance: model.Instance
+              ) -> tuple[object, tuple[str, ...]]:
+    """A course's forward/backward pair (``forward_propagation(X, parameters) -> (A2, cache)``
+    with ``backward_propagation(parameters, cache, X, Y)``, ``L_model_forward`` with
+    ``L_model_backward(AL, Y, caches)``, ``forward_propagation_n(X, Y, parameters) -> (cost,
+    cache)`` with ``backward_propagation_n(X, Y, cache)``): the arguments are matched by name,
+    the forward pass's cache handed to the backward pass."""
+    named = {f"{b}{l}": np.array(instance.params[b, l], copy=True) for b, l in param_keys(net)}
+    have = {"X": instance.X.copy(), "Y": instance.Y.copy(), "params": named}
+    fwd = _parameters(forward)
+    unknown = [n for n in fwd if _role(n) not in ("X", "Y", "params")]
+    if unknown:
+        raise DeriveError(f"--forward: cannot tell what {', '.join(unknown)} stand(s) for (known: "
+                          "X, Y, parameters)")
+    out = forward(*(have[_role(n)] for n in fwd))
+    if not isinstance(out, tuple) or len(out) < 2:
+        raise DeriveError("--forward returned no (output, cache) pair")
+    have["cache"], first = out[-1], out[0]
+    if np.ndim(first) > 0:
+        have["output"] = first
+    bwd = _parameters(backward)
+    unknown = [n for n in bwd if _role(n) not in have]
+    if unknown:
+        raise DeriveError(f"--impl (the backward function): cannot tell what {', '.join(unknown)} "
+                          "stand(s) for (known: X, Y, parameters, cache, the forward output AL)")
+    grads = _grads_of(backward(*(have[_role(n)] for n in bwd)))
+    used = ", ".join(bwd)
+    return grads, (f"forward/backward pair: the forward pass's cache handed to the backward "
+                   f"function as its ({used})",)
