@@ -87,3 +87,11 @@ def test_unknown_argument_names_are_named(capsys):
         gradcheck_impl(net, backward, forward=dls_planar.forward_propagation)
     assert main(["gradcheck", "--forward", f"{IMPLS / 'dls_planar.py'}:forward_propagation"]) == 2
     assert "--forward needs --impl" in capsys.readouterr().err
+
+
+def test_the_deep_networks_pair():
+    from tests.course_impls import dls_deep
+
+    net = Network(layers=[5, 4, 3, 1], activations=["relu", "relu", "sigmoid"], loss="bce")
+    r = gradcheck_impl(net, dls_deep.L_model_backward, forward=dls_deep.L_model_forward, seed=2)
+    assert r.passed and any("(AL, Y, caches)" in n for n in r.notes)
