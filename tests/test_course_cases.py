@@ -7,6 +7,7 @@ as printed (8 decimals), and every one must match to that precision."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -329,3 +330,28 @@ def test_cs231n_loss_layers(loss, activation, about):
     assert w.value("J").item() == pytest.approx(cs231n_loss(x), rel=1e-12)
     assert abs(w.value("J").item() - about) < 0.1  # the notebook: "should be close to 2.3 / 9"
     assert rel_error(w.value("dX"), dx_num) < 1e-7  # the notebook: "dx error around 1e-8 / 1e-9"
+
+
+def test_the_courses_own_answers_check_right(tmp_path, capsys):
+    """The issue's first complaint: a student check of a backward test's correct numbers said
+    "new slip". Now the cache is given in the file, and the course's printed answers are right."""
+    from derive.cli import main
+
+    AL, Y, caches = l_model_backward_case()
+    values = {"Y": Y.tolist(), "AL": AL.tolist()}
+    for l, ((A_prev, W, b), Z) in enumerate(caches, start=1):
+        values.update({"X" if l == 1 else f"A{l - 1}": A_prev.tolist(), f"W{l}": W.tolist(),
+                       f"b{l}": b.tolist(), f"Z{l}": Z.tolist()})
+    student = {"dW1": [["0.41010002", "0.07807203", "0.13798444", "0.10502167"], ["0"] * 4,
+                       ["0.05283652", "0.01005865", "0.01777766", "0.0135308"]],
+               "db1": [["-0.22007063"], ["0."], ["-0.02835349"]],
+               "dA1": [["0.12913162", "-0.44014127"], ["-0.14175655", "0.48317296"],
+                       ["0.01663708", "-0.05670698"]]}
+    f = tmp_path / "l_model_backward.json"
+    f.write_text(json.dumps({"network": {"layers": [4, 3, 1], "activations": ["relu", "sigmoid"],
+                                         "loss": "bce"}, "values": values, "student": student}))
+    assert main(["numbers", str(f), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    status = {s["name"]: s["status"] for s in out["steps"]}
+    assert status["dW1"] == status["db1"] == status["dA1"] == "right"
+    assert status["Z1"] == status["A2"] == "given" and out["all_right"]
