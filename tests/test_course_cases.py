@@ -355,3 +355,40 @@ def test_the_courses_own_answers_check_right(tmp_path, capsys):
     status = {s["name"]: s["status"] for s in out["steps"]}
     assert status["dW1"] == status["db1"] == status["dA1"] == "right"
     assert status["Z1"] == status["A2"] == "given" and out["all_right"]
+
+
+def test_cs231n_toy_two_layer_net_scores_and_loss():
+    """assignment 1's two_layer_net notebook: init_toy_model (seed 0, std 1e-1) and init_toy_data
+    (seed 1); its correct_scores and correct_loss = 1.30378789133 at reg = 0.05 (reg·Σ‖W‖²)."""
+    np.random.seed(0)
+    W1, b1 = 1e-1 * randn(4, 10), np.zeros(10)
+    W2, b2 = 1e-1 * randn(10, 3), np.zeros(3)
+    np.random.seed(1)
+    X, y = 10 * randn(5, 4), np.array([0, 1, 2, 2, 1])
+    net = Network(layers=[4, 10, 3], activations=["relu", "softmax"], loss="ce", convention="rows")
+    w = worked_example(net, X=X, Y=y, params={"W1": W1, "b1": b1, "W2": W2, "b2": b2})
+    assert_printed(w.value("Z2"), """[[-0.81233741 -1.27654624 -0.70335995]
+ [-0.17129677 -1.18803311 -0.47310444]
+ [-0.51590475 -1.01354314 -0.8504215 ]
+ [-0.15419291 -0.48629638 -0.52901952]
+ [-0.00618733 -0.12435261 -0.15226949]]""", "scores")
+    reg = net.replace(l2=0.05, l2_form="plain")
+    params = {("W", 1): W1, ("b", 1): b1.reshape(1, -1), ("W", 2): W2, ("b", 2): b2.reshape(1, -1)}
+    J = cost(reg, {("A", 2): w.value("A2")}, np.eye(3)[y], params)
+    assert float(J) == pytest.approx(1.30378789133, abs=5e-12)  # "we get < 1e-12"
+
+
+def test_cs231n_affine_and_relu_forward():
+    """The layers notebook's forward checks (linspace inputs, its correct_out to 8 decimals): the
+    worked example's Z[1] = x w + b of (N, 4, 5, 6) x read as N×120, and A[1] = relu(Z[1])."""
+    x = np.linspace(-0.1, 0.5, num=240).reshape(2, 4, 5, 6)
+    w = np.linspace(-0.2, 0.3, num=360).reshape(120, 3)
+    b = np.linspace(-0.3, 0.1, num=3)
+    r = layer_backward(x, w, b, dA=np.zeros((2, 3)), convention="rows")
+    assert_printed(r.worked.value("Z1"), """[[ 1.49834967  1.70660132  1.91485297]
+ [ 3.25553199  3.5141327   3.77273342]]""", "affine out")
+    z = np.linspace(-0.5, 0.5, num=12).reshape(3, 4)
+    r = layer_backward(None, dA=np.zeros((3, 4)), Z=z, activation="relu", convention="rows")
+    assert_printed(r.worked.value("A1"), """[[ 0.          0.          0.          0.        ]
+ [ 0.          0.          0.04545455  0.13636364]
+ [ 0.22727273  0.31818182  0.40909091  0.5       ]]""", "relu out")

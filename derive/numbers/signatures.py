@@ -123,8 +123,9 @@ def _cs231n(obj, net: Network, named: dict, X, instance: model.Instance):
         converted[base] = arr.reshape(shape.shape) if shape is not None and arr.size == shape.size \
             and arr.ndim == 1 else value
     if getattr(obj, "reg", 0):
-        notes.append(f"the model's reg = {obj.reg} adds ½·reg·Σ‖W‖² to its loss: give --l2 "
-                     f"{obj.reg} --l2-form half, or build it with reg=0")
+        notes.append(f"the model's reg = {obj.reg} adds its penalty to the loss: give --l2 "
+                     f"{obj.reg} --l2-form plain (reg·Σ‖W‖², CS231n since 2017) or half "
+                     "(½·reg·Σ‖W‖²), or build it with reg=0")
     return converted, tuple(notes)
 
 
