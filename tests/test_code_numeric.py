@@ -121,6 +121,7 @@ def oracle_says_right(code: str, name: str) -> bool:
 @pytest.fixture
 def no_python(monkeypatch):
     """derive must never run the snippet as Python."""
+    np.random.default_rng(0)  # numpy imports its random module on first use, by exec: before
     real_compile = builtins.compile
 
     def trap(*args, **kwargs):
@@ -298,3 +299,44 @@ def test_with_the_wrong_line_fixed_nothing_is_used_wrong():
     net = Network(layers=[3, 4, 2], activations=["tanh", "sigmoid"], loss="bce")
     out = check_code(PLANAR.replace("(1 - A1)", "(1 - np.power(A1, 2))"), net)
     assert out.exit_code == 0 and not any(r.uses_wrong for r in out.results)
+
+
+# -- the mistake of a value read numerically: one explanation that holds on every instance --------
+NUMERIC_MISTAKES = [  # (what the student did, the code, the mistake code derive names)
+    ("the L2 term's 2 missing", source(SOFTMAX_NAIVE, "reg * np.sum(W * W)", "reg * W"),
+     "wrong_scale"),
+    ("the L2 term missing", source(SOFTMAX_NAIVE, "0.5 * reg * np.sum(W * W)", "0"),
+     "missing_l2_term"),
+    ("no division by N", source(SOFTMAX_NAIVE, *FORMS["half"]).replace(
+        "    dW /= num_train\n", "").replace("dW += reg * W", "dW += num_train * reg * W"),
+     "missing_scale"),
+    ("the whole gradient doubled after it was right", source(SOFTMAX_NAIVE, *FORMS["half"])
+     .replace("    return loss, dW", "    dW *= 2\n    return loss, dW"), "wrong_scale"),
+]
+
+
+@pytest.mark.parametrize("what,code,mistake", NUMERIC_MISTAKES, ids=[w for w, _, _ in NUMERIC_MISTAKES])
+def test_a_numerically_read_mistake_is_named(what, code, mistake, no_python):
+    dW = by_target(check(code))["dW[1]"]
+    assert dW.verdict.verdict == "not_equivalent", (what, dW.verdict.message)
+    assert [mk.code for mk in dW.verdict.mistakes] == [mistake], (what, dW.verdict.mistakes)
+
+
+@pytest.mark.parametrize("what,code", [(w, c) for w, c, _ in NUMERIC_MISTAKES],
+                         ids=[w for w, _, _ in NUMERIC_MISTAKES])
+def test_the_oracle_agrees_the_numeric_mistakes_are_wrong(what, code):
+    assert not _oracle_right(code)  # the code's dW is not ∂loss/∂W of the right loss
+
+
+def test_a_value_changed_after_a_right_line_is_not_called_right(no_python):
+    # dW was right after `dW += reg * W`; `dW *= 2` makes it no quantity at all: the value the
+    # function returns is wrong, and an earlier right line does not excuse it
+    code = NUMERIC_MISTAKES[-1][1]
+    dW = by_target(check(code))["dW[1]"]
+    assert dW.verdict.verdict == "not_equivalent"
+    assert "a factor 2 too many" in dW.verdict.mistakes[0].message
+
+
+def _oracle_right(code: str) -> bool:
+    """The code's dW against the loss it computes, differentiated by central differences."""
+    return oracle_says_right(code, "softmax_loss_naive")

@@ -14,14 +14,17 @@ import re
 from collections.abc import Callable
 
 import numpy as np
+import sympy as sp
 
-from derive.check.verdict import Verdict
+from derive.check.verdict import Mistake, Verdict
 from derive.code import numeric_check as N
 from derive.code.known import KNOWN
 from derive.code.numeric_table import CodeFailure
 from derive.code.result import GradientResult
 from derive.errors import DeriveError, ResourceLimit
+from derive.network.penalty import gradient_coefficient
 from derive.network.spec import Network
+from derive.network.spec import m as m_symbol
 
 _ENTRY = re.compile(r"^(\w+)(?:\[(?:'([^']*)'|(-?\d+))\])?$")
 _NEEDS_LAYER = ("linear_cache", "activation_cache", "layer_cache", "activation")
@@ -160,7 +163,7 @@ def judge(src, fname: str, node, roles: dict, net: Network | None, layer: int | 
 
 
 def _against(r: GradientResult, q, key, rs: list, line: int, shown: str, notes: tuple,
-             per_example: bool = False):
+             net: Network):
     """None when the value at ``line`` matches on every instance; else the wrong result (or
     "unreadable" when there is no value to compare)."""
     for k, run in enumerate(rs):
@@ -173,16 +176,110 @@ def _against(r: GradientResult, q, key, rs: list, line: int, shown: str, notes: 
         if expected is None:
             return "unreadable"
         verdict, counter, message = N.compare(got, expected)
-        if verdict == "not_equivalent" and q.base in ("dZ", "dA") and per_example and \
+        if verdict == "not_equivalent" and q.base in ("dZ", "dA") and net.scale == "dZ" and \
                 N.compare(got, expected * run.case.m)[0] == "correct":
             continue  # the per-example gradients (scale mean's dZ): the 1/N comes later
         if verdict != "correct":
             if counter is not None:
                 counter = {"instance": k, "m": run.case.m, **counter}
+            mistakes = diagnose(q, rs, line, shown, r.name, net) \
+                if verdict == "not_equivalent" else ()
             return GradientResult(r.line, r.name, Verdict(
-                verdict, q.to_text() if hasattr(q, "to_text") else str(q), message=message,
-                counterexample=counter, notes=notes), r.function)
+                verdict, q.to_text() if hasattr(q, "to_text") else str(q), mistakes=mistakes,
+                message=message, counterexample=counter, notes=notes), r.function)
     return None
+
+
+def _another_quantity(rs: list, line: int, shown: str, name: str, key) -> bool:
+    """Whether the value at ``line`` is, on every instance, the true value of a quantity other
+    than ``key`` (``dhidden[a1 <= 0] = 0`` makes dA[1] into dZ[1]): then the name held ``key``
+    at an earlier line, and that line is judged. A value that is no quantity at all (``dW *= 2``
+    after a right dW) is the code's result, and wrong."""
+    for run in rs:
+        got = run.snapshots.get((line, shown))
+        got = _value(run.names, name) if got is None else got
+        if not isinstance(got, np.ndarray) or not any(
+                k != key and np.shape(v) == got.shape and N.close(got, v)
+                for k, v in run.case.env.items() if isinstance(v, np.ndarray)):
+            return False
+    return True
+
+
+def diagnose(q, rs: list, line: int, shown: str, name: str,
+             net: Network) -> tuple[Mistake, ...]:
+    """The mistake of a value read numerically (a loop over the examples has no formula to
+    edit), where one explains it on every instance: the whole value a constant k times the
+    gradient (``wrong_scale``), or, for a dW that ``net`` (the network judged, with the loss the
+    code computes) regularises, its L2 term missing (``missing_l2_term``) or k W in place of the
+    penalty's c W (``wrong_scale``)."""
+    pairs = []
+    for run in rs:
+        got = run.snapshots.get((line, shown))
+        got = _value(run.names, name) if got is None else got
+        want = run.case.env.get((q.base, q.layer))
+        if not isinstance(got, np.ndarray) or want is None or got.shape != np.shape(want):
+            return ()
+        pairs.append((got, np.asarray(want, float), run.case))
+    if not pairs:
+        return ()
+    ks = _factors([(g, w) for g, w, _ in pairs])
+    ms = [float(c.m) for _, _, c in pairs]
+    if ks is not None and np.allclose(ks, ms, rtol=1e-8) and len(set(ms)) > 1:
+        return (Mistake("missing_scale", f"The factor 1/m is missing: the value is m times "
+                                         f"{q.to_text()} on every instance (m examples)."),)
+    if ks is not None and np.allclose(ks, [1 / x for x in ms], rtol=1e-8) and len(set(ms)) > 1:
+        return (Mistake("extra_scale", f"There is a factor 1/m too many: the value is "
+                                       f"{q.to_text()}/m on every instance."),)
+    if ks is not None and np.allclose(ks, ks[0], rtol=1e-8) and not np.isclose(ks[0], 1.0):
+        k = ks[0]
+        if np.isclose(k, -1.0):
+            return (Mistake("sign_error", f"The sign is flipped: the value is −{q.to_text()} on "
+                                          "every instance."),)
+        how = (f"a factor {_factor(k)[1:]} too many" if k > 1 else
+               f"a factor {_factor(1 / k)[1:]} too few" if k > 0 else "its sign flipped as well")
+        return (Mistake("wrong_scale", f"The value is {_factor(k)} the gradient {q.to_text()} "
+                                       f"on every instance: {how}."),)
+    case = pairs[0][2]
+    if q.base != "dW" or net.l2 is None or case.reg is None or not net.regularised(q.layer):
+        return ()
+    coef = float(gradient_coefficient(net.l2_form, sp.Float(case.reg), net.cost_is_mean)
+                 .subs(m_symbol, case.m))
+    data = [(g, w - coef * c.env["W", q.layer], c.env["W", q.layer]) for g, w, c in pairs]
+    if all(N.close(g, d) for g, d, _ in data):
+        return (Mistake("missing_l2_term", f"The L2 term is missing: the cost's penalty adds "
+                                           f"{coef:g} W[{q.layer}] to {q.to_text()}."),)
+    kw = _factors([(g - d, W) for g, d, W in data])
+    term = kw[0] if kw is not None and np.allclose(kw, kw[0], rtol=1e-8) else None
+    if term is not None and coef and not np.isclose(term, coef):
+        return (Mistake("wrong_scale", f"The L2 term is {term:g} W[{q.layer}] where the cost's "
+                                       f"penalty gives {coef:g} W[{q.layer}] "
+                                       f"({_factor(term / coef)} the right factor)."),)
+    return ()
+
+
+def _factors(pairs: list) -> list[float] | None:
+    """Per pair, k with got = k · want (to a relative 1e-8); None if some pair is not so."""
+    ks = []
+    for got, want in pairs:
+        den = float(np.vdot(want, want))
+        if den == 0.0:
+            return None
+        k = float(np.vdot(got, want)) / den
+        if not np.allclose(got, k * want, rtol=1e-8, atol=1e-12 * max(1.0, abs(k))):
+            return None
+        ks.append(k)
+    return ks or None
+
+
+def _factor(k: float) -> str:
+    """×2, ×1/2, ×(−1): how a factor reads."""
+    for d in (1, 2, 3, 4, 5, 6, 8, 10, 100):
+        n = k * d
+        if abs(n - round(n)) < 1e-9 * max(1.0, abs(n)):
+            n = round(n)
+            text = f"{n}" if d == 1 else f"{n}/{d}"
+            return f"×{text}" if n > 0 else f"×({text})"
+    return f"×{k:.6g}"
 
 
 def _failed(r: GradientResult, exc: CodeFailure) -> GradientResult:
@@ -207,9 +304,10 @@ def _numeric(r: GradientResult, runs: dict, quantity: Callable, net: Network,
         lines = [r.line] + [ln for ln in lines if ln != r.line]  # its last line first; an
         first_failure = None  # earlier one holds it when a later line made it another quantity
         for ln in lines:
-            failure = _against(r, q, key, rs, ln, shown, notes, net.scale == "dZ")
+            failure = _against(r, q, key, rs, ln, shown, notes, net)
             if failure is None:
-                first_failure = None
+                if ln == r.line or _another_quantity(rs, r.line, shown, r.name, key):
+                    first_failure = None
                 break
             if failure == "unreadable":
                 return r
