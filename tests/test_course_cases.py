@@ -392,3 +392,73 @@ def test_cs231n_affine_and_relu_forward():
     assert_printed(r.worked.value("A1"), """[[ 0.          0.          0.          0.        ]
  [ 0.          0.          0.04545455  0.13636364]
  [ 0.22727273  0.31818182  0.40909091  0.5       ]]""", "relu out")
+
+
+# -- the newer planar assignment (public_tests.py): a random cache, g′ taken from A --------------
+def test_planar_backward_propagation_public_test():
+    np.random.seed(1)
+    X = randn(3, 7)
+    Y = randn(1, 7) > 0
+    params = {"W1": randn(9, 3), "W2": randn(1, 9), "b1": np.zeros((9, 1)), "b2": np.zeros((1, 1))}
+    cache = {"A1": randn(9, 7), "A2": randn(1, 7), "Z1": randn(9, 7), "Z2": randn(1, 7)}
+    net = Network(layers=[3, 9, 1], activations=["tanh", "sigmoid"], loss="bce")
+    w = worked_example(net, X=X, Y=Y, params=params, cache=cache, derivative_from="A")
+    assert_printed(w.value("dW1"), """[[-0.24468458, -0.24371232,  0.15959609],
+                        [ 0.7370069 , -0.64785999,  0.23669823],
+                        [ 0.47936123, -0.01516428,  0.01566728],
+                        [ 0.03361075, -0.0930929 ,  0.05581073],
+                        [ 0.52445178, -0.03895358,  0.09180612],
+                        [-0.17043596,  0.13406378, -0.20952062],
+                        [ 0.76144791, -0.41766018,  0.02544078],
+                        [ 0.22164791, -0.33081645,  0.19526915],
+                        [ 0.25619969, -0.09561825,  0.05679075]]""".replace(",", ""), "dW1")
+    assert_printed(w.value("db1"), """[[ 0.1463639 ] [-0.33647992] [-0.51738006] [-0.07780329]
+        [-0.57889514] [ 0.28357278] [-0.39756864] [-0.10510329] [-0.13443244]]""", "db1")
+    assert_printed(w.value("dW2"), """[[-0.35768529  0.22046323 -0.29551566 -0.12202786  0.18809552
+        0.13700323  0.35892872 -0.02220353 -0.03976687]]""", "dW2")
+    assert_printed(w.value("db2"), "[[-0.78032466]]", "db2")
+    assert w.step("dZ1").formula_text == "dZ[1] = W[2]ᵀ dZ[2] ⊙ (1 − A[1]²)"  # the course's own
+    z_form = worked_example(net, X=X, Y=Y, params=params, cache=cache)  # g′ from Z: other numbers
+    assert not np.allclose(z_form.value("dW1"), w.value("dW1"))
+
+
+def test_planar_update_parameters_public_test():
+    params = {"W1": [[-0.00615039, 0.0169021], [-0.02311792, 0.03137121], [-0.0169217, -0.01752545],
+                     [0.00935436, -0.05018221]],
+              "W2": [[-0.0104319, -0.04019007, 0.01607211, 0.04440255]],
+              "b1": [[-8.97523455e-07], [8.15562092e-06], [6.04810633e-07], [-2.54560700e-06]],
+              "b2": [[9.14954378e-05]]}
+    grads = {"dW1": [[0.00023322, -0.00205423], [0.00082222, -0.00700776], [-0.00031831, 0.0028636],
+                     [-0.00092857, 0.00809933]],
+             "dW2": [[-1.75740039e-05, 3.70231337e-03, -1.25683095e-03, -2.55715317e-03]],
+             "db1": [[1.05570087e-07], [-3.81814487e-06], [-1.90155145e-07], [5.46467802e-07]],
+             "db2": [[-1.08923140e-05]]}
+    net = Network(layers=[2, 4, 1], activations=["tanh", "sigmoid"], loss="bce")
+    w = worked_example(net, params=params, learning_rate=1.2, **grads)  # the course's default rate
+    assert_printed(w.value("W1_new"), """[[-0.00643025  0.01936718] [-0.02410458  0.03978052]
+        [-0.01653973 -0.02096177] [ 0.01046864 -0.05990141]]""", "W1")
+    assert_printed(w.value("W2_new"), "[[-0.01041081 -0.04463285  0.01758031  0.04747113]]", "W2")
+    assert_printed(w.value("b2_new"), "[[0.00010457]]", "b2")
+    b1 = w.value("b1_new").ravel()
+    want = [-1.02420756e-06, 1.27373948e-05, 8.32996807e-07, -3.20136836e-06]
+    assert np.allclose(b1, want, rtol=5e-9, atol=0)  # printed to 9 significant digits
+
+
+@pytest.mark.parametrize("seed_draw, A, expected", [
+    # the deep network's compute_cost_test_case: Y = [[1, 1, 0]], aL = [[.8, .9, .4]]
+    (None, [[0.8, 0.9, 0.4]], 0.2797765635793422),
+    # the planar network's (testCases_v2 and public_tests): Y = randn(1, 3) > 0 after seed 1
+    ((1, 3), [[0.5002307, 0.49985831, 0.50023963]], 0.6930587610394646),
+    # the newer planar public test: Y = randn(1, 5) > 0 after seed 1
+    ((1, 5), [[0.5002307, 0.49985831, 0.50023963, 0.25, 0.7]], 0.5447066599017815),
+])
+def test_compute_cost(seed_draw, A, expected):
+    if seed_draw is None:
+        Y = np.array([[1, 1, 0]])
+    else:
+        np.random.seed(1)
+        Y = randn(*seed_draw) > 0
+    m = len(A[0])
+    net = Network(layers=[1, 1], activations=["sigmoid"], loss="bce")
+    w = worked_example(net, X=np.zeros((1, m)), Y=Y, W1=[[0.0]], b1=[[0.0]], A1=np.array(A))
+    assert w.value("J").item() == pytest.approx(expected, abs=5e-16)

@@ -32,6 +32,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "CS231n's, no 1/m unless --scale mean)")
     p.add_argument("--learning-rate", "--lr", type=float, metavar="ALPHA", dest="learning_rate",
                    help="add the update step W[l] − α dW[l], b[l] − α db[l]")
+    p.add_argument("--derivative-from", choices=("Z", "A"), default="Z",
+                   help="with a given cache: g′ from Z[l] (default, the deep network's "
+                        "relu_backward, sigmoid_backward) or from A[l] (1 − A², A(1 − A), and "
+                        "dZ[L] = A[L] − Y: the planar network's backward_propagation)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     if l2_flags(args):
         raise SpecError("L2 regularisation is not yet in worked examples: drop --l2 for "
                         "derive numbers (derive backward and derive gradcheck take it)")
-    w = worked_example(net, inp.values, input_notes=inp.notes, learning_rate=args.learning_rate)
+    w = worked_example(net, inp.values, input_notes=inp.notes, learning_rate=args.learning_rate,
+                       derivative_from=args.derivative_from)
     tol = args.tolerance if args.tolerance is not None else inp.tolerance
     if tol is not None and not 0 <= tol < 1:
         raise DeriveError(f"--tolerance {tol:g} must lie in [0, 1)")

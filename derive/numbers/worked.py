@@ -261,14 +261,20 @@ def _fit(raw, shape, key) -> np.ndarray:
 
 def worked_example(net: Network, values: dict | None = None, derivation=None, *, X=None, Y=None,
                    params: dict | None = None, cache=None, learning_rate: float | None = None,
-                   input_notes: tuple[str, ...] = (), **named) -> Worked:
+                   input_notes: tuple[str, ...] = (), derivative_from: str = "Z", **named) -> Worked:
     """Every quantity of ``net`` on the given values, in order (module docstring).
 
     ``values`` names every array (X, Y, W1, b1, ..., and intermediates Z1, A1, dA1, dZ1, ...);
     or give them as arrays: ``X=``, ``Y=``, ``params={"W1": ..., "b1": ...}``, ``cache=`` (the
     course's dict ``{"Z1": ..., "A1": ...}``, or its list of ``((A_prev, W, b), Z)`` per layer)
     and any other name as a keyword (``dAL=...``). ``learning_rate`` adds the update step.
+    ``derivative_from="A"`` takes g′ from A[l] where the catalogue has it in A (1 − A², A(1 − A)),
+    and dZ[L] from the engine's simplified formula (A[L] − Y), as the planar network's
+    ``backward_propagation`` does with its cache; the default "Z" takes g′(Z[l]) from Z[l], as the
+    deep network's ``relu_backward`` and ``sigmoid_backward`` do.
     """
+    if derivative_from not in ("Z", "A"):
+        raise SpecError(f"derivative_from is 'Z' or 'A', not {derivative_from!r}")
     net.require_no_l2("worked examples (derive numbers)")
     values = G.collect(values, X=X, Y=Y, params=params, cache=cache, named=named)
     if any(a is None for a in net.activations):
@@ -293,6 +299,8 @@ def worked_example(net: Network, values: dict | None = None, derivation=None, *,
         for key, target, expr_, source, alts in planned:
             if key[0] == "dZ" and (("dA", key[1]) in inter or key[1] in differs):
                 expr_, alts = _local_first(expr_, alts, key[1])
+            if derivative_from == "A" and key[0] in ("gp", "dZ"):
+                expr_ = in_terms_of_A(net, expr_, key[1])
             if source == "derivation" and upstream:
                 for k in upstream:  # given before the backward pass starts
                     env[k] = inter[k]
@@ -307,7 +315,7 @@ def worked_example(net: Network, values: dict | None = None, derivation=None, *,
                 note = G.disagreement(to_text(target), mine, value, to_text(expr_))
                 if note is not None:
                     notes_given.append(note)
-                    if key[0] == "A":
+                    if key[0] == "A" and derivative_from == "Z":
                         differs.add(key[1])
                 env[key] = mine
                 steps.append(NumStep(key, target, expr_, mine, source, alts, True, value))
@@ -380,6 +388,17 @@ def plan(net: Network, d: Derivation, lr: float | None = None) -> list[PlanStep]
                 P, dP = T[base, l], T["d" + base, l]
                 out.append(((f"{base}_new", l), P, E.Sub(P, E.Scale(ALPHA, dP)), "update", ()))
     return out
+
+
+def in_terms_of_A(net: Network, expr_: E.Expr, layer: int | None) -> E.Expr:
+    """``expr`` with g[layer]′(Z[layer]) written in A[layer] (1 − A[l]², A[l] ⊙ (1 − A[l]))
+    where the catalogue's derivative is a function of a alone; unchanged otherwise (ReLU)."""
+    if isinstance(expr_, E.Deriv) and expr_.layer == layer and isinstance(expr_.activation, rules.Activation):
+        act = expr_.activation
+        if act.derivative.free_symbols <= {rules.a}:
+            return E.Pointwise(act.derivative, (rules.a,), (SymbolTable(net)["A", layer],))
+        return expr_
+    return E.map_children(expr_, lambda c: in_terms_of_A(net, c, layer))
 
 
 def _local_first(expr_: E.Expr, alts: tuple[E.Expr, ...], layer: int | None) -> tuple[E.Expr, tuple]:
