@@ -20,7 +20,7 @@ from derive.network.spec import Network
 from derive.numbers.gradcheck import gradcheck, gradcheck_impl
 from derive.numbers.layer import layer_backward
 from derive.numbers.worked import worked_example
-from tests.course_impls import cs231n_net, dls_deep, dls_gradcheck, dls_logistic
+from tests.course_impls import dls_deep, dls_gradcheck, dls_logistic
 
 
 def printed(text: str) -> tuple[np.ndarray, float]:
@@ -101,52 +101,6 @@ def test_l_model_backward():
  [ 0.01663708 -0.05670698]]""", "dA1")
     assert set(w.given_steps) == {"Z[1]", "A[1]", "Z[2]", "A[2]"}
     assert any("differs from W[1] X + b[1]" in n for n in w.notes)  # a note, not an error
-
-
-# -- CS231n: the layers against numeric gradients, as its notebooks check them -------------------
-def numeric_gradient(f, x, df, h=1e-5):
-    """Central differences of Σ f(x) ⊙ df in every entry of x (CS231n's eval_numerical_gradient_array)."""
-    grad = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"])
-    for _ in it:
-        i = it.multi_index
-        old = x[i]
-        x[i] = old + h
-        pos = np.sum(f(x) * df)
-        x[i] = old - h
-        neg = np.sum(f(x) * df)
-        x[i] = old
-        grad[i] = (pos - neg) / (2 * h)
-    return grad
-
-
-def rel_error(x, y):
-    return np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y)))
-
-
-def test_cs231n_affine_backward():
-    np.random.seed(231)
-    x, w, b, dout = randn(10, 2, 3), randn(6, 5), randn(5), randn(10, 5)
-
-    def affine(x_, w_, b_):
-        return x_.reshape(x_.shape[0], -1) @ w_ + b_
-
-    dx_num = numeric_gradient(lambda v: affine(v, w, b), x.copy(), dout)
-    dw_num = numeric_gradient(lambda v: affine(x, v, b), w.copy(), dout)
-    db_num = numeric_gradient(lambda v: affine(x, w, v), b.copy(), dout)
-    r = layer_backward(x, w, b, dA=dout, convention="rows")
-    assert r["dA_prev"].shape == x.shape and r["db"].shape == b.shape
-    assert rel_error(r["dA_prev"], dx_num) < 1e-8  # the notebook: "should be around e-10"
-    assert rel_error(r["dW"], dw_num) < 1e-8
-    assert rel_error(r["db"], db_num) < 1e-8
-
-
-def test_cs231n_relu_backward():
-    np.random.seed(231)
-    x, dout = randn(10, 10), randn(10, 10)
-    dx_num = numeric_gradient(lambda v: np.maximum(0, v), x.copy(), dout)
-    r = layer_backward(None, dA=dout, Z=x, activation="relu", convention="rows")
-    assert rel_error(r["dZ"], dx_num) < 1e-8  # the notebook: "should be around 3e-12"
 
 
 def test_update_parameters():
@@ -238,24 +192,6 @@ def test_gradient_checking_assignment():
     assert gradcheck(net, X=x, Y=y, params=params).passed  # the derived formulas, same values
 
 
-# -- CS231n's two-layer net (assignment 1): loss(X, y) -> (loss, grads), 1-D biases ------------
-def test_cs231n_two_layer_net():
-    net = Network(layers=[4, 10, 3], activations=["relu", "softmax"], loss="ce", convention="rows")
-    np.random.seed(0)
-    X, y = 10 * randn(5, 4), np.array([0, 1, 2, 2, 1])
-    model = cs231n_net.TwoLayerNet(4, 10, 3, std=1e-1)
-    params = dict(model.params)
-    r = gradcheck_impl(net, model.loss, X=X, Y=y, params=params)
-    assert r.passed and any("1-D biases" in n for n in r.notes)
-    loss, grads = model.loss(X, y)
-    w = worked_example(net, X=X, Y=y, params=params)
-    assert w.value("J").item() == pytest.approx(loss, rel=1e-12)
-    for k in ("W1", "W2"):
-        assert np.allclose(w.value("d" + k), grads[k], rtol=1e-10, atol=1e-14)
-    assert np.allclose(w.value("db1").ravel(), grads["b1"], rtol=1e-10, atol=1e-14)
-    assert any("one-hot" in n for n in w.notes)
-
-
 # -- Regularization (testCases: backward_propagation_with_regularization_test_case) -------------
 REG_CACHE = dict(zip(("Z1", "A1", "W1", "b1", "Z2", "A2", "W2", "b2", "Z3", "A3", "W3", "b3"), (
     [[-1.52855314, 3.32524635, 2.13994541, 2.60700654, -0.75942115],
@@ -307,31 +243,6 @@ def test_compute_cost_with_regularization():
     assert float(J) == pytest.approx(1.7864859451590758, abs=5e-16)
 
 
-# -- CS231n's loss layers: softmax_loss and svm_loss on scores x, against numeric gradients -----
-@pytest.mark.parametrize("loss, activation, about", [("ce", "softmax", 2.3), ("svm", "linear", 9.0)])
-def test_cs231n_loss_layers(loss, activation, about):
-    np.random.seed(231)
-    num_classes, num_inputs = 10, 50
-    x = 0.001 * randn(num_inputs, num_classes)
-    y = np.random.randint(num_classes, size=num_inputs)
-    # the scores pass an identity layer; scale dZ puts CS231n's 1/N into the gradient, so dX is dx
-    net = Network(layers=[10, 10], activations=[activation], loss=loss, convention="rows", scale="dZ")
-    w = worked_example(net, X=x, Y=y, W1=np.eye(10), b1=np.zeros(10))
-    onehot = np.eye(num_classes)[y]
-
-    def cs231n_loss(scores):
-        if loss == "ce":
-            e = np.exp(scores - scores.max(axis=1, keepdims=True))
-            return -np.log((e / e.sum(axis=1, keepdims=True))[np.arange(num_inputs), y]).mean()
-        correct = scores[np.arange(num_inputs), y][:, None]
-        return (np.maximum(0, scores - correct + 1) * (1 - onehot)).sum() / num_inputs
-
-    dx_num = numeric_gradient(lambda v: np.array(cs231n_loss(v)), x.copy(), np.array(1.0))
-    assert w.value("J").item() == pytest.approx(cs231n_loss(x), rel=1e-12)
-    assert abs(w.value("J").item() - about) < 0.1  # the notebook: "should be close to 2.3 / 9"
-    assert rel_error(w.value("dX"), dx_num) < 1e-7  # the notebook: "dx error around 1e-8 / 1e-9"
-
-
 def test_the_courses_own_answers_check_right(tmp_path, capsys):
     """The issue's first complaint: a student check of a backward test's correct numbers said
     "new slip". Now the cache is given in the file, and the course's printed answers are right."""
@@ -355,43 +266,6 @@ def test_the_courses_own_answers_check_right(tmp_path, capsys):
     status = {s["name"]: s["status"] for s in out["steps"]}
     assert status["dW1"] == status["db1"] == status["dA1"] == "right"
     assert status["Z1"] == status["A2"] == "given" and out["all_right"]
-
-
-def test_cs231n_toy_two_layer_net_scores_and_loss():
-    """assignment 1's two_layer_net notebook: init_toy_model (seed 0, std 1e-1) and init_toy_data
-    (seed 1); its correct_scores and correct_loss = 1.30378789133 at reg = 0.05 (reg·Σ‖W‖²)."""
-    np.random.seed(0)
-    W1, b1 = 1e-1 * randn(4, 10), np.zeros(10)
-    W2, b2 = 1e-1 * randn(10, 3), np.zeros(3)
-    np.random.seed(1)
-    X, y = 10 * randn(5, 4), np.array([0, 1, 2, 2, 1])
-    net = Network(layers=[4, 10, 3], activations=["relu", "softmax"], loss="ce", convention="rows")
-    w = worked_example(net, X=X, Y=y, params={"W1": W1, "b1": b1, "W2": W2, "b2": b2})
-    assert_printed(w.value("Z2"), """[[-0.81233741 -1.27654624 -0.70335995]
- [-0.17129677 -1.18803311 -0.47310444]
- [-0.51590475 -1.01354314 -0.8504215 ]
- [-0.15419291 -0.48629638 -0.52901952]
- [-0.00618733 -0.12435261 -0.15226949]]""", "scores")
-    reg = net.replace(l2=0.05, l2_form="plain")
-    params = {("W", 1): W1, ("b", 1): b1.reshape(1, -1), ("W", 2): W2, ("b", 2): b2.reshape(1, -1)}
-    J = cost(reg, {("A", 2): w.value("A2")}, np.eye(3)[y], params)
-    assert float(J) == pytest.approx(1.30378789133, abs=5e-12)  # "we get < 1e-12"
-
-
-def test_cs231n_affine_and_relu_forward():
-    """The layers notebook's forward checks (linspace inputs, its correct_out to 8 decimals): the
-    worked example's Z[1] = x w + b of (N, 4, 5, 6) x read as N×120, and A[1] = relu(Z[1])."""
-    x = np.linspace(-0.1, 0.5, num=240).reshape(2, 4, 5, 6)
-    w = np.linspace(-0.2, 0.3, num=360).reshape(120, 3)
-    b = np.linspace(-0.3, 0.1, num=3)
-    r = layer_backward(x, w, b, dA=np.zeros((2, 3)), convention="rows")
-    assert_printed(r.worked.value("Z1"), """[[ 1.49834967  1.70660132  1.91485297]
- [ 3.25553199  3.5141327   3.77273342]]""", "affine out")
-    z = np.linspace(-0.5, 0.5, num=12).reshape(3, 4)
-    r = layer_backward(None, dA=np.zeros((3, 4)), Z=z, activation="relu", convention="rows")
-    assert_printed(r.worked.value("A1"), """[[ 0.          0.          0.          0.        ]
- [ 0.          0.          0.04545455  0.13636364]
- [ 0.22727273  0.31818182  0.40909091  0.5       ]]""", "relu out")
 
 
 # -- the newer planar assignment (public_tests.py): a random cache, g′ taken from A --------------

@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from derive.catalogue import rules
+from derive.core import expr as E
 from derive.errors import SpecError
+from derive.network.symbols import SymbolTable
 from derive.numbers.inputs import Matrix, resolve_name
 
 INPUTS = ("X", "Y", "W", "b")
@@ -163,3 +166,23 @@ def _is_layer(x) -> bool:
         return True
     return len(x) == 2 and isinstance(x[0], tuple | list) and len(x[0]) == 3 and \
         all(isinstance(v, np.ndarray | int | float) for v in x[0])
+
+
+def in_terms_of_A(net, expr_: E.Expr, layer: int | None) -> E.Expr:
+    """``expr`` with g[layer]′(Z[layer]) written in A[layer] (1 − A[l]², A[l] ⊙ (1 − A[l]))
+    where the catalogue's derivative is a function of a alone; unchanged otherwise (ReLU)."""
+    if isinstance(expr_, E.Deriv) and expr_.layer == layer and isinstance(expr_.activation, rules.Activation):
+        act = expr_.activation
+        if act.derivative.free_symbols <= {rules.a}:
+            return E.Pointwise(act.derivative, (rules.a,), (SymbolTable(net)["A", layer],))
+        return expr_
+    return E.map_children(expr_, lambda c: in_terms_of_A(net, c, layer))
+
+
+def local_first(expr_: E.Expr, alts: tuple[E.Expr, ...], layer: int | None) -> tuple[E.Expr, tuple]:
+    """The engine's local form dZ[l] = dA[l] ⊙ g′(Z[l]) first, if it has one."""
+    forms = [expr_, *alts]
+    local = [f for f in forms if ("dA", layer) in {x.key for x in f.symbols()}]
+    if not local:
+        return expr_, alts
+    return local[0], tuple(f for f in forms if f is not local[0])

@@ -298,9 +298,9 @@ def worked_example(net: Network, values: dict | None = None, derivation=None, *,
         T = SymbolTable(net)
         for key, target, expr_, source, alts in planned:
             if key[0] == "dZ" and (("dA", key[1]) in inter or key[1] in differs):
-                expr_, alts = _local_first(expr_, alts, key[1])
+                expr_, alts = G.local_first(expr_, alts, key[1])
             if derivative_from == "A" and key[0] in ("gp", "dZ"):
-                expr_ = in_terms_of_A(net, expr_, key[1])
+                expr_ = G.in_terms_of_A(net, expr_, key[1])
             if source == "derivation" and upstream:
                 for k in upstream:  # given before the backward pass starts
                     env[k] = inter[k]
@@ -388,26 +388,6 @@ def plan(net: Network, d: Derivation, lr: float | None = None) -> list[PlanStep]
                 P, dP = T[base, l], T["d" + base, l]
                 out.append(((f"{base}_new", l), P, E.Sub(P, E.Scale(ALPHA, dP)), "update", ()))
     return out
-
-
-def in_terms_of_A(net: Network, expr_: E.Expr, layer: int | None) -> E.Expr:
-    """``expr`` with g[layer]′(Z[layer]) written in A[layer] (1 − A[l]², A[l] ⊙ (1 − A[l]))
-    where the catalogue's derivative is a function of a alone; unchanged otherwise (ReLU)."""
-    if isinstance(expr_, E.Deriv) and expr_.layer == layer and isinstance(expr_.activation, rules.Activation):
-        act = expr_.activation
-        if act.derivative.free_symbols <= {rules.a}:
-            return E.Pointwise(act.derivative, (rules.a,), (SymbolTable(net)["A", layer],))
-        return expr_
-    return E.map_children(expr_, lambda c: in_terms_of_A(net, c, layer))
-
-
-def _local_first(expr_: E.Expr, alts: tuple[E.Expr, ...], layer: int | None) -> tuple[E.Expr, tuple]:
-    """The engine's local form dZ[l] = dA[l] ⊙ g′(Z[l]) first, if it has one."""
-    forms = [expr_, *alts]
-    local = [f for f in forms if ("dA", layer) in {x.key for x in f.symbols()}]
-    if not local:
-        return expr_, alts
-    return local[0], tuple(f for f in forms if f is not local[0])
 
 
 def _deriv_node(net: Network, d, layer: int) -> E.Deriv | None:
