@@ -156,3 +156,37 @@ def test_a_wrong_number_comes_with_its_likely_cause(mistake, code):
     c = r.step(where)
     assert c.status == "wrong" and c.mistake == code, (c.mistake, c.likely)
     assert c.likely.startswith(f"your {c.name} equals")
+
+
+def test_dX_is_checkable_under_its_names():
+    net = Network(layers=[2, 1], activations=["sigmoid"], loss="bce")
+    w = worked_example(net, {"X": [[1.0], [2.0]], "Y": [[1]], "W1": [[0.1, 0.2]], "b1": [[0.0]]})
+    dX = w.value("dX")  # = W1ᵀ dZ1, by numpy below
+    a = 1 / (1 + np.exp(-0.5))
+    assert np.allclose(dX, np.array([[0.1], [0.2]]) * (a - 1), rtol=1e-14)
+    for name in ("dX", "dA0", "dA_prev"):
+        e = Entry((name,), (("?", None),), to_matrix([f"{x:.6g}" for x in dX.ravel()], name))
+        assert check_student(w, [e]).step("dX").status == "right", name
+
+
+def test_learning_rate_by_the_cli(tmp_path, capsys):
+    f = tmp_path / "n.json"
+    f.write_text(json.dumps({"network": {"layers": [2, 1], "activations": ["sigmoid"], "loss": "bce"},
+                             "values": {"X": [[1.0], [2.0]], "Y": [[1]], "W1": [[0.1, 0.2]],
+                                        "b1": [[0.0]]}}))
+    assert main(["numbers", str(f), "--learning-rate", "0.5", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    steps = {s["name"]: np.array(s["value"]) for s in out["steps"]}
+    assert np.allclose(steps["W1_new"], np.array([[0.1, 0.2]]) - 0.5 * steps["dW1"], rtol=1e-15)
+    assert out["learning_rate"] == 0.5
+    assert main(["numbers", str(f), "--lr", "0.5"]) == 0
+    assert "Update (gradient descent, learning rate α = 0.5)" in capsys.readouterr().out
+
+
+def test_cs231n_inputs_of_more_axes_are_reshaped():
+    net = Network(layers=[6, 2], activations=["softmax"], loss="ce", convention="rows")
+    np.random.seed(0)
+    x, w, b = np.random.randn(4, 2, 3), np.random.randn(6, 2), np.random.randn(2)
+    r = worked_example(net, X=x, Y=np.array([0, 1, 1, 0]), W1=w, b1=b)
+    assert np.allclose(r.value("Z1"), x.reshape(4, 6) @ w + b, rtol=1e-14)
+    assert any("(CS231n's reshape" in n for n in r.notes)

@@ -187,6 +187,11 @@ def given_values(net: Network, values: dict) -> tuple[Network, dict, dict, list[
                                         f"{','.join(str(s) for s in net.layers)} with m = {m}")
     notes: list[str] = []
     out = {}
+    X = arrays[("X", None)] if ("X", None) in arrays else None
+    if isinstance(X, np.ndarray) and X.ndim > 2 and not net.layout.columns:
+        notes.append(f"X of shape {X.shape} read as {X.shape[0]}×{int(np.prod(X.shape[1:]))} "
+                     "(CS231n's reshape of (N, d1, ..., dk) inputs)")
+        arrays[("X", None)] = X.reshape(X.shape[0], -1)
     for key, raw in arrays.items():
         if key == ("Y", None):
             hot, note = G.as_labels(raw, _shape(net, key, m), net.layout.columns)
