@@ -143,6 +143,20 @@ def test_logistic_regression_propagate_gradcheck(fn, passed):
         assert r.failed == ("W[1]",)
 
 
+def test_logistic_regression_optimize():
+    """optimize(w, b, X, Y, num_iterations=100, learning_rate=0.009): the update step chained 100
+    times; the notebook prints w, b after the last update and the gradients before it."""
+    net = Network(layers=[2, 1], activations=["sigmoid"], loss="bce")
+    params = {"W1": LR["w"].T, "b1": LR["b"]}
+    for _ in range(100):
+        w = worked_example(net, X=LR["X"], Y=LR["Y"], params=params, learning_rate=0.009)
+        params = {"W1": w.value("W1_new"), "b1": w.value("b1_new")}
+    assert_printed(params["W1"].T, "[[0.19033591] [0.12259159]]", "w")
+    assert params["b1"].item() == pytest.approx(1.9253598300845747, abs=1e-15)
+    assert_printed(w.value("dW1").T, "[[0.67752042] [1.41625495]]", "dw")
+    assert w.value("db1").item() == pytest.approx(0.21919450454067654, abs=1e-15)
+
+
 # -- Planar data classification with one hidden layer (testCases_v2) ----------------------------
 PLANAR_PARAMS = {
     "W1": [[-0.00416758, -0.00056267], [-0.02136196, 0.01640271], [-0.01793436, -0.00841747],
