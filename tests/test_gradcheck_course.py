@@ -95,3 +95,20 @@ def test_the_deep_networks_pair():
     net = Network(layers=[5, 4, 3, 1], activations=["relu", "relu", "sigmoid"], loss="bce")
     r = gradcheck_impl(net, dls_deep.L_model_backward, forward=dls_deep.L_model_forward, seed=2)
     assert r.passed and any("(AL, Y, caches)" in n for n in r.notes)
+
+
+def test_the_gradient_checking_assignments_difference():
+    """The notebook's difference ‖grad − gradapprox‖ / (‖grad‖ + ‖gradapprox‖) at ε = 1e-7:
+    0.2850931567761624 with the planted mistakes (derive's overall relative error at --eps 1e-7
+    agrees to 9 digits: the mistakes dominate it) and 1.1890913024229996e-07 without them, which
+    is the course's own finite-difference noise: derive's default step gives 1e-10 or less."""
+    np.random.seed(1)
+    x, y = np.random.randn(4, 3), np.array([1, 1, 0])
+    params = {}
+    for l, (rows, cols) in enumerate(((5, 4), (3, 5), (1, 3)), start=1):
+        params[f"W{l}"], params[f"b{l}"] = np.random.randn(rows, cols), np.random.randn(rows, 1)
+    net = Network(layers=[4, 5, 3, 1], activations=["relu", "relu", "sigmoid"], loss="bce")
+    bad = gradcheck_impl(net, dls_gradcheck.backward_planted, X=x, Y=y, params=params, eps=1e-7)
+    assert bad.overall_relative_error == pytest.approx(0.2850931567761624, rel=1e-8)
+    good = gradcheck_impl(net, dls_gradcheck.backward, X=x, Y=y, params=params)
+    assert good.overall_relative_error < 1e-9 < 1.1890913024229996e-07
