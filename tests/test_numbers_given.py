@@ -190,3 +190,15 @@ def test_cs231n_inputs_of_more_axes_are_reshaped():
     r = worked_example(net, X=x, Y=np.array([0, 1, 1, 0]), W1=w, b1=b)
     assert np.allclose(r.value("Z1"), x.reshape(4, 6) @ w + b, rtol=1e-14)
     assert any("(CS231n's reshape" in n for n in r.notes)
+
+
+def test_a_compressed_npz_is_bounded_before_it_is_read(tmp_path, capsys):
+    f = tmp_path / "bomb.npz"
+    np.savez_compressed(f, X=np.zeros((3000, 3000)))  # 9,000,000 zeros in about 70 kB
+    assert f.stat().st_size < 200_000
+    assert main(["numbers", str(f), "--act", "relu", "--loss", "mse"]) == 2
+    assert "numbers.entries" in capsys.readouterr().err
+    g = tmp_path / "objects.npz"
+    np.savez(g, X=np.array([{"a": 1}], dtype=object))
+    assert main(["numbers", str(g), "--act", "relu", "--loss", "mse"]) == 2
+    assert "not a numpy .npz archive of numeric arrays" in capsys.readouterr().err

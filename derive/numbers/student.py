@@ -153,6 +153,8 @@ def check_student(worked: Worked, entries, tolerance: float | None = None) -> St
     for s in worked.steps:
         if s.given:  # a cache value: given, like X and W
             checks.append(StepCheck(s.name, s.key, s.formula_text, s.value, None, None, "given"))
+            if s.key in primary:
+                notes.append(f"{primary[s.key].names[0]} is a given (cache) value: not checked")
             continue
         cands = _candidates(s, gp_given)
         recs = []
