@@ -30,7 +30,7 @@ INPUTS = ("X", "Y", "W", "b")
 INTERMEDIATES = ("Z", "A", "dA", "dZ", "dW", "db")  # dW, db: the course's update test gives them
 #: CS231n's and the course's unindexed names in a one-layer network (the layer's own quantities)
 _ONE_LAYER = {
-    "x": ("X", None), "aprev": ("X", None), "a_prev": ("X", None), "w": ("W", 1), "b": ("b", 1),
+    "x": ("X", None), "aprev": ("X", None), "w": ("W", 1), "b": ("b", 1),
     "z": ("Z", 1), "cache": ("Z", 1), "activationcache": ("Z", 1), "a": ("A", 1),
     "out": ("A", 1), "dout": ("dA", 1), "da": ("dA", 1), "dz": ("dZ", 1), "dw": ("dW", 1),
     "db": ("db", 1), "dx": ("dA", 0), "daprev": ("dA", 0), "y": ("Y", None),
