@@ -155,6 +155,7 @@ def capabilities() -> dict:
         and "layer" in inspect.signature(getattr(derive, snippet)).parameters,
         "scale_dz": next((s for s in SCALE_DZ if s in spec.SCALES), None),
         "l2": any(n in net_params for n in ("regularization", "regularisation", "l2")),
+        "dropout": "keep_prob" in net_params,
         "losses": {e.name for e in rules.losses().values()},
     }
 
@@ -249,7 +250,13 @@ def network_for(item: dict, caps: dict, nearest: bool = False):
     l2 = l2_of(reg) if reg and caps["l2"] and full else {}
     if reg and not l2 and full:
         problems.append("L2 regularisation (of dW) is not expressible in derive")
-    if net.get("dropout"):
+    drop = net.get("dropout")
+    keep: dict = {}
+    if drop and caps.get("dropout"):  # inverted dropout: one keep_prob per hidden layer, 1 elsewhere
+        layers = drop.get("layers") or range(1, len(sizes) - 1)
+        keep = {"keep_prob": [drop["keep_prob"] if l in layers else 1
+                              for l in range(1, len(sizes) - 1)]}
+    elif drop:
         problems.append("dropout is not expressible in derive")
     if "loss" in targets and not caps["snippet"]:
         problems.append("derive checks gradients, not the loss a function computes")
@@ -257,7 +264,7 @@ def network_for(item: dict, caps: dict, nearest: bool = False):
         raise NotExpressible("; ".join(problems))
     convention = "columns" if net["convention"] == "1d" else net["convention"]
     network = Network(layers=sizes, activations=acts, loss=loss, convention=convention,
-                      scale=scale, **l2)
+                      scale=scale, **l2, **keep)
     names = item.get("names") or {}
     layer = layer_of(names)
     nielsen_l = names.get("l") if item.get("group") == "nielsen" else None
