@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from derive.errors import SpecError
+from derive.network.layout import LAYOUTS
 from derive.network.spec import Network
 from derive.numbers.worked import Worked, worked_example
 
@@ -42,9 +43,16 @@ class LayerResult:
         return self.outputs[name]
 
 
+def _layout(convention: str):
+    """The layout named ``convention`` (only the layout compares convention names)."""
+    if convention not in LAYOUTS:
+        raise SpecError(f"unknown convention {convention!r}; known: {', '.join(LAYOUTS)}")
+    return LAYOUTS[convention]
+
+
 def default_scale(convention: str) -> str:
     """mean for the course's columns (1/m in dW, db), sum for CS231n's rows (dout has it)."""
-    return "sum" if convention == "rows" else "mean"
+    return "mean" if _layout(convention).columns else "sum"
 
 
 def layer_backward(A_prev, W=None, b=None, dA=None, *, Z=None, dZ=None, activation: str = "linear",
@@ -55,7 +63,7 @@ def layer_backward(A_prev, W=None, b=None, dA=None, *, Z=None, dZ=None, activati
     if dA is None and dZ is None:
         raise SpecError("give the upstream gradient dA (dout), or dZ itself")
     notes: list[str] = []
-    columns = convention == "columns"
+    columns = _layout(convention).columns
     x = np.asarray(A_prev if A_prev is not None else Z, dtype=float)
     x_shape = x.shape
     alone = W is None
