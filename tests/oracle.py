@@ -86,7 +86,8 @@ def dropped(net, layer, A, masks):
 
 
 def cost_from(net, start, value, params, X, Y, masks=None):
-    """J as a function of Z[start] (kind 'Z'), A[start] (kind 'A') or of the parameters;
+    """J as a function of Z[start] (kind 'Z'), A[start] (kind 'A'), G[start] (kind 'G', the
+    activation before the mask) or of the parameters;
     ``masks`` (layer -> 0/1 array) are the dropout masks, held fixed."""
     columns = net.convention == "columns"
     kind, layer = start
@@ -98,6 +99,9 @@ def cost_from(net, start, value, params, X, Y, masks=None):
         first = layer + 1
     elif kind == "A":
         A = value
+        first = layer + 1
+    elif kind == "G":  # the activation before a dropout mask, G[l] = g(Z[l])
+        A = dropped(net, layer, value, masks)
         first = layer + 1
     for l in range(first, net.L + 1):
         W, b = params[f"W{l}"], params[f"b{l}"]

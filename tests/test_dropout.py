@@ -30,12 +30,16 @@ def test_golden_derivation_of_the_course_network():
     # the Regularization assignment's 3-layer net, dropout on layers 1 and 2 (keep_prob 0.8);
     # the expected formulas are the course's backward_propagation_with_dropout, written out
     d = derive.backward(derive.Network(**COURSE, keep_prob=0.8))
+    # dG[l]: the gradient with respect to G[l] = g(Z[l]) before the mask, what the course's dA[l]
+    # holds after dA = dA * D; dA = dA / keep_prob
     assert [f.text for f in d.formulas if f.layer in (1, 2)] == [
         "dA[2] = W[3]ᵀ dZ[3]",
+        "dG[2] = W[3]ᵀ dZ[3] ⊙ (1/0.8) D[2]",
         "dZ[2] = W[3]ᵀ dZ[3] ⊙ (1/0.8) D[2] ⊙ relu′(Z[2])",
         "dW[2] = (1/m) dZ[2] A[1]ᵀ",
         "db[2] = (1/m) sum(dZ[2], axis=1)",
         "dA[1] = W[2]ᵀ dZ[2]",
+        "dG[1] = W[2]ᵀ dZ[2] ⊙ (1/0.8) D[1]",
         "dZ[1] = W[2]ᵀ dZ[2] ⊙ (1/0.8) D[1] ⊙ relu′(Z[1])",
         "dW[1] = (1/m) dZ[1] Xᵀ",
         "db[1] = (1/m) sum(dZ[1], axis=1)",
@@ -43,7 +47,7 @@ def test_golden_derivation_of_the_course_network():
     assert d.formula("dZ", 3).text == "dZ[3] = A[3] − Y"  # the output layer has no mask
     assert d.proof.passed
     steps = [s for s in d.steps if s.rule == "dropout_mask"]
-    assert [s.layer for s in steps] == [2, 1]
+    assert [(s.layer, s.target.base) for s in steps] == [(2, "dG"), (2, "dZ"), (1, "dG"), (1, "dZ")]
     assert all("held fixed" in s.note and "D[" in s.index for s in steps)
     assert any("held fixed" in n and "sampled network" in n for n in d.notes)
     assert d.formula("dZ", 1).latex == (r"dZ^{[1]} = W^{[2]\top} dZ^{[2]} \odot \frac{1}{0.8} "
@@ -60,8 +64,10 @@ def test_symbolic_keep_prob_prints_and_is_a_scalar_of_the_table():
     table = SymbolTable(net)
     assert table.scalar("keep_prob") is KEEP_PROB and table.scalars["keep_prob"] is KEEP_PROB
     assert table["D", 1].shape == table["A", 1].shape
-    with pytest.raises(KeyError, match="no dropout"):
-        table["D", 2]  # the output layer has no mask
+    assert table["G", 1].shape == table["dG", 1].shape == table["A", 1].shape
+    for name in ("D", "G", "dG"):
+        with pytest.raises(KeyError, match="no dropout"):
+            table[name, 2]  # the output layer has no mask
     with pytest.raises(KeyError):
         table["dD", 1]  # a mask has no gradient
 
@@ -87,12 +93,17 @@ def test_agrees_with_autograd_with_the_instance_masks(convention, scale):
         assert set(np.unique(D)) <= {0.0, 1.0}
         assert D.shape == tuple(net.layout.batch(inst.sizes[l], inst.m))
         assert 0 < D.mean() < 1  # the mask drops some units and keeps others
-    values = gradient_values(derive.backward(net, prove=False), inst)
+    d = derive.backward(net, prove=False)
+    values = gradient_values(d, inst)
     params = {f"{k}{l}": v for (k, l), v in inst.params.items() if k != "D"}
     ref = oracle.param_gradients(net, params, inst.X, inst.Y, masks)
     for l in (1, 2, 3):
         np.testing.assert_allclose(values["dW", l], ref[f"W{l}"], rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(values["db", l], ref[f"b{l}"], rtol=1e-9, atol=1e-12)
+    for l in (1, 2):  # dG[l] = ∂J/∂G[l] (times m under scale mean), G[l] = g(Z[l]) before the mask
+        true = oracle.intermediate_gradient(net, "G", l, values["G", l], params, inst.X, inst.Y, masks)
+        np.testing.assert_allclose(values["dG", l], (inst.m if scale == "mean" else 1) * true,
+                                   rtol=1e-9, atol=1e-12)
     # without the masks the oracle's gradient differs: the test can fail
     plain = oracle.param_gradients(net, params, inst.X, inst.Y, {l: np.ones_like(D) for l, D in masks.items()})
     assert not np.allclose(values["dW", 1], plain["W1"])
@@ -124,6 +135,13 @@ def test_a_wrong_dropout_rule_fails_both_proofs(wrong):
     proof = next(x for x in p.formulas if x.name == "dZ[1]")
     assert proof.elementwise == "failed" and not proof.fd_passed
     assert all(x.passed for x in p.formulas if x.name != "dZ[1]")
+    # and dG[1] = W[2]ᵀ dZ[2] ⊙ (1/keep_prob) D[1] with the same mistake (no derivative factor)
+    g1 = d.formula("dG", 1)
+    bad_g = {"no mask": upstream, "no division": E.Hadamard(upstream, D),
+             "mask twice": E.Hadamard(upstream, E.Scale(4, E.Hadamard(D, D)))}[wrong]
+    p = prove(replace(d, formulas=tuple(replace(g, expr=bad_g) if g is g1 else g for g in d.formulas)))
+    proof = next(x for x in p.formulas if x.name == "dG[1]")
+    assert proof.elementwise == "failed" and not proof.fd_passed
 
 
 def test_spec_forms_and_errors(tmp_path):

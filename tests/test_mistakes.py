@@ -70,7 +70,8 @@ def test_priorities_and_sentences_unchanged():
         "activation_instead_of_derivative": 2, "matmul_instead_of_elementwise": 3,
         "elementwise_instead_of_matmul": 3, "wrong_layer_index": 4, "missing_sum": 5,
         "wrong_sum_axis": 5, "missing_scale": 6, "extra_scale": 6, "wrong_scale": 6, "sign_error": 7,
-        "wrong_activation_derivative": 8, "missing_l2_term": 6, "wrong_l2_term": 6, "other": 9,
+        "wrong_activation_derivative": 8, "missing_l2_term": 6, "wrong_l2_term": 6,
+        "mask_not_applied": 5, "not_divided_by_keep_prob": 5, "mask_on_dZ": 5, "other": 9,
     }
     rows = Context(Network(depth=2, convention="rows", scale="sum"), "dA", 1)
     assert D.sentence("wrong_sum_axis", "sum(dZ[1], axis=1)", "sum(dZ[1], axis=0)", rows) == (
@@ -102,6 +103,11 @@ SUM = Network(layers=[4, 3, 2], activations=["relu", "sigmoid"], loss="bce", sca
 L2 = Network(layers=[4, 3, 2], activations=["relu", "sigmoid"], loss="bce", l2=True)
 L2_ROWS = Network(layers=[4, 3, 2], activations=["relu", "sigmoid"], loss="bce", convention="rows",
                   l2=0.1, l2_form="half")
+# dropout (issue 11): the course's net (both hidden layers masked) and CS231n's rows
+DROP = Network(layers=[4, 5, 3, 2], activations=["relu", "tanh", "sigmoid"], loss="bce",
+               keep_prob=0.8)
+DROP_ROWS = Network(layers=[4, 3, 2], activations=["relu", "softmax"], loss="ce", convention="rows",
+                    keep_prob=0.5)
 m_ = sp.Symbol("m", positive=True, integer=True)
 
 
@@ -163,6 +169,14 @@ CASES = [
     ("sign_error", RELU_SIG, "dA1 = -np.dot(W2.T, dZ2)"),
     ("sign_error", ROWS, "dW1 = -1/m X^T dZ1"),
     ("other", RELU_SIG, "dA1 = np.sum(W2.T @ dZ2, axis=1, keepdims=True)"),
+    ("mask_not_applied", DROP, "dZ1 = np.dot(W2.T, dZ2) * np.int64(Z1 > 0)"),
+    ("mask_not_applied", DROP, "dZ2 = dA2 * (1 - np.power(np.tanh(Z2), 2))"),
+    ("mask_not_applied", DROP_ROWS, "dZ1 = np.dot(dZ2, W2.T) * (Z1 > 0)"),
+    ("not_divided_by_keep_prob", DROP, "dZ1 = np.dot(W2.T, dZ2) * D1 * np.int64(Z1 > 0)"),
+    ("not_divided_by_keep_prob", DROP_ROWS, "dZ1 = np.dot(dZ2, W2.T) * D1 * (Z1 > 0)"),
+    ("mask_on_dZ", DROP, "dW1 = 1/m * np.dot(dZ1 * D1 / 0.8, X.T)"),
+    ("mask_on_dZ", DROP, "dA1 = np.dot(W2.T, dZ2 * D2 / 0.8)"),
+    ("mask_on_dZ", DROP_ROWS, "db1 = 1/m * np.sum(dZ1 * D1 / 0.5, axis=0, keepdims=True)"),
 ]
 
 

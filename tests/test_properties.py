@@ -36,10 +36,10 @@ def _check(net):
     for l in range(1, net.L + 1):
         np.testing.assert_allclose(values["dW", l], ref[f"W{l}"], rtol=1e-8, atol=1e-11)
         np.testing.assert_allclose(values["db", l], ref[f"b{l}"], rtol=1e-8, atol=1e-11)
-    # dZ[l], dA[l]: m ∂J/∂Z[l] under scale mean (per-example gradients), ∂J/∂Z[l] otherwise
+    # dZ[l], dA[l], dG[l]: m ∂J/∂Z[l] under scale mean (per-example gradients), ∂J/∂Z[l] otherwise
     per_example = inst.m if net.scale == "mean" else 1
     for f in full.formulas:
-        if f.kind in ("dZ", "dA"):
+        if f.kind in ("dZ", "dA", "dG"):
             base = f.kind[1]
             true = oracle.intermediate_gradient(net, base, f.layer, values[base, f.layer], params,
                                                 inst.X, inst.Y, masks)

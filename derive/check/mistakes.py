@@ -22,6 +22,14 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from derive.check.dropout import (
+    add_mask,
+    divide_mask,
+    drop_mask_on_dZ,
+    mask_not_applied,
+    mask_on_dZ,
+    not_divided_by_keep_prob,
+)
 from derive.check.edits import (
     Context,
     Fix,
@@ -451,6 +459,12 @@ CATALOGUE: tuple[Entry, ...] = (
           (whole_last(add_l2_term, 5),)),
     Entry("wrong_l2_term", 6, lambda w: wrong_l2_term(w.before, w.after, _ctx(w)),
           (at_each(l2_not_penalty, 96),)),
+    Entry("mask_not_applied", 5, lambda w: mask_not_applied(w.after, _ctx(w)),
+          (whole_last(add_mask, 6),)),
+    Entry("not_divided_by_keep_prob", 5, lambda w: not_divided_by_keep_prob(w.before, w.after, _ctx(w)),
+          (at_each(divide_mask, 42, on=(E.Sym,)),)),
+    Entry("mask_on_dZ", 5, lambda w: mask_on_dZ(w.before, w.after, _ctx(w)),
+          (at_each(drop_mask_on_dZ, 65, on=(E.Hadamard, E.Div, E.Scale)),)),
     Entry("other", 9, _other, (at_each(drop_sum, 81, on=(E.Sum,)),)),  # a sum that should not be there
 )
 ENTRIES: dict[str, Entry] = {e.code: e for e in CATALOGUE}

@@ -36,7 +36,7 @@ from derive.network.symbols import SymbolTable
 if TYPE_CHECKING:
     from derive.engine.proof import Proof
 
-KINDS = ("dA", "dZ", "dW", "db")
+KINDS = ("dA", "dG", "dZ", "dW", "db")  # dG: a dropout layer's gradient before its mask
 
 
 class _Equation:
@@ -80,7 +80,7 @@ class Formula(_Equation):
     layer: int
     target: E.Sym
     expr: E.Expr
-    kind: str  # "dA", "dZ", "dW" or "db"
+    kind: str  # "dA", "dZ", "dW", "db", or "dG" (before a dropout mask)
     local: Local | None = field(default=None, compare=False, repr=False)  # what its proof differentiates
 
     @property

@@ -104,9 +104,14 @@ class LayerType:
         """The named quantities a layer of this type owns, parameters first (W, b, D, Z, A)."""
         return self.parameters + self.constants + self.values
 
+    def has(self, net: Network, base: str, l: int) -> bool:
+        """Whether layer ``l`` of ``net`` has the quantity ``base`` (one of :meth:`quantities`);
+        a type may own some only in some configurations (dense: D and G under dropout)."""
+        return True
+
     def shape(self, net: Network, base: str, l: int) -> tuple[sp.Expr, sp.Expr]:
         """The shape of quantity ``base`` of layer ``l`` under the network's layout."""
-        if base in self.values:
+        if base in self.values or base in self.constants:
             return net.layout.batch(net.dim(l), M)
         raise KeyError(f"layer {l} ({self.kind}) has no {base}")
 

@@ -72,11 +72,12 @@ class Dense(LayerType):
     """Z[l] = W[l] A[l-1] + b[l] (in the layout's order), A[l] = g[l](Z[l])."""
 
     kind = "dense"
-    title = "affine map and an element-wise (or softmax) activation: Z = W A + b, A = g(Z)"
+    title = ("affine map and an element-wise (or softmax) activation: Z = W A + b, A = g(Z); with "
+             "dropout (keep_prob) G = g(Z), A = G ⊙ D / keep_prob, the mask D held fixed")
     keys = ("units", "activation")
     parameters = ("W", "b")
     constants = ("D",)  # a hidden layer's dropout mask (derive.layers.dropout), where it has one
-    values = ("Z", "A")
+    values = ("Z", "G", "A")  # G[l] = g(Z[l]) before the mask, where the layer has dropout
     cites = ("elementwise_chain", "softmax_chain", "output_simplification", "substitution",
              "weight_gradient", "bias_gradient", "input_gradient", "frobenius_gradient",
              "dropout_mask")
@@ -92,16 +93,20 @@ class Dense(LayerType):
             return layout.weight(n, net.dim(l - 1))
         if base == "b":
             return layout.bias(n, sp.Integer(1))
-        if base == "D":  # the mask has A[l]'s shape
-            return super().shape(net, "A", l)
-        return super().shape(net, base, l)
+        return super().shape(net, base, l)  # Z, G, A (and D, the mask: A[l]'s shape)
+
+    def has(self, net: Network, base: str, l: int) -> bool:
+        return base not in dropout.QUANTITIES or net.dropout(l) is not None
 
     def forward(self, net: Network, l: int, sym: SymFn) -> tuple[Definition, ...]:
         W, b, Z, A = sym("W", l), sym("b", l), sym("Z", l), sym("A", l)
-        out: E.Expr = E.Act(net.activation(l), l, Z)
-        if net.dropout(l) is not None:  # inverted dropout: A[l] = g(Z[l]) ⊙ (1/keep_prob) D[l]
-            out = dropout.masked(net, l, out, sym("D", l))
-        return ((Z, pre_activation(net.layout, W, sym("A", l - 1), b)), (A, out))
+        affine_def = (Z, pre_activation(net.layout, W, sym("A", l - 1), b))
+        g = E.Act(net.activation(l), l, Z)
+        if net.dropout(l) is None:
+            return (affine_def, (A, g))
+        # inverted dropout: G[l] = g(Z[l]), A[l] = G[l] ⊙ (1/keep_prob) D[l]
+        G = sym("G", l)
+        return (affine_def, (G, g), (A, dropout.masked(net, l, G, sym("D", l))))
 
     def init(self, net: Network, l: int, rng: np.random.Generator, sizes: Sequence[int],
              A_prev: np.ndarray, margin: float) -> dict[Key, np.ndarray]:
@@ -142,6 +147,8 @@ class Dense(LayerType):
         masks = dropout.mask_keys(net, l)  # (D[l],) under dropout: a constant leaf of the proofs
         g_text = f"g(Z[{l}]) ⊙ D[{l}]/keep_prob" if masks else f"g(Z[{l}])"
         own = Local(("Z", l), defs[1:], ("A", l), masks, f"Σ dA[{l}] ⊙ {g_text}")
+        if masks and upstream is not None:  # dG[l] = dA[l] ⊙ D[l] / keep_prob, before the mask
+            dropout.emit_gradient(walk, l, defs[-1], upstream)
         if act is not None and not act.elementwise:  # softmax: its full Jacobian, per example
             units = layout.unit_sum_axis
             spread = E.Sum(E.Hadamard(A, dA), units)  # Σₖ aₖ ∂ℓ/∂aₖ, one per example
@@ -156,7 +163,7 @@ class Dense(LayerType):
                 act_note += f" with A = {act.text}(Z[{l}]) before the mask"
             if masks:
                 walk.step(l, dZ, general, "dropout_mask", cite_act,
-                          "; ".join(n for n in (dropout.note(l), act_note) if n))
+                          "; ".join(n for n in (dropout.note(l), act_note) if n))  # = dG[l] ⊙ g′
             else:
                 walk.step(l, dZ, general, "elementwise_chain", cite_act, act_note)
         loss = net.loss_entry

@@ -12,12 +12,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from derive.core import expr as E
-from derive.layers.base import Key
+from derive.layers.base import Definition, Key, Local, Upstream, Walk
 from derive.network.dropout import inverse
 from derive.network.scales import factor_at
 
 if TYPE_CHECKING:
     from derive.network.spec import Network
+
+
+QUANTITIES = ("D", "G")  # what a dense layer has only under dropout: the mask, g(Z) before it
 
 
 def masked(net: Network, l: int, value: E.Expr, D: E.Sym) -> E.Expr:
@@ -39,8 +42,27 @@ def draw_mask(net: Network, l: int, rng: np.random.Generator, shape: tuple[int, 
     return (rng.random(shape) < keep).astype(float)
 
 
+def emit_gradient(walk: Walk, l: int, mask_def: Definition, upstream: Upstream) -> None:
+    """dG[l] = dA[l] ⊙ (1/keep_prob) D[l], the gradient with respect to G[l] = g(Z[l]) before
+    the mask (the course's ``dA = dA * D; dA = dA / keep_prob``): a step citing ``dropout_mask``
+    and the formula with dA[l] substituted from the layer above, proven through the mask (a
+    leaf) and the layer above's map."""
+    net, D = walk.net, walk.sym("D", l)
+    dG = walk.sym("dG", l)
+    walk.step(l, dG, masked(net, l, walk.sym("dA", l), D), "dropout_mask", (),
+              f"G[{l}] = g(Z[{l}]) is the activation before the mask, A[{l}] = G[{l}] ⊙ D[{l}] / "
+              f"keep_prob, the mask held fixed; dA[{l}] = {upstream.expr} from layer {l + 1}; dG[{l}] "
+              f"is what the course's dA{l} holds after dA{l} = dA{l} * D{l}; dA{l} = dA{l} / keep_prob")
+    up = upstream.local
+    method = (f"Σ d{up.output[0]}[{up.output[1]}] ⊙ "
+              f"({up.forward_text.replace(f'A[{l}]', f'(G[{l}] ⊙ D[{l}]/keep_prob)')})")
+    local = Local(("G", l), (mask_def,) + up.through, up.output,
+                  tuple(k for k in up.leaves if k != ("A", l)) + (D.key,), method, scaled=up.scaled)
+    walk.emit(l, "dG", masked(net, l, upstream.expr, D), local)
+
+
 def note(l: int) -> str:
     """The dropout step's note: the mask is held fixed."""
     return (f"A[{l}] = g(Z[{l}]) ⊙ D[{l}] / keep_prob with the mask D[{l}] held fixed (the "
-            f"gradient of the sampled network): the gradient with respect to g(Z[{l}]) is "
+            f"gradient of the sampled network), so dZ[{l}] = dG[{l}] ⊙ g′(Z[{l}]) with dG[{l}] = "
             f"dA[{l}] ⊙ D[{l}] / keep_prob, zero where a unit was dropped")

@@ -100,6 +100,7 @@ class SymbolTable:
             raise KeyError(f"{base} needs a layer from {lo} to {self.net.L}, not {layer}")
         if layer >= 1 and stem not in self.net.block(layer).quantities():
             raise KeyError(f"layer {layer} ({self.net.kinds[layer - 1]}) has no {stem}")
-        if stem in constants() and (layer == 0 or self.net.dropout(layer) is None):
-            raise KeyError(f"{base}[{layer}] is a dropout mask, and layer {layer} has no dropout "
+        if layer >= 1 and not self.net.block(layer).has(self.net, stem, layer):
+            what = "a dropout mask" if stem in constants() else "a quantity of dropout"
+            raise KeyError(f"{base}[{layer}] is {what}, and layer {layer} has no dropout "
                            "(give --keep-prob for its hidden layers)")

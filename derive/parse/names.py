@@ -102,12 +102,14 @@ def below_bar() -> tuple[str, ...]:
 @cache
 def _letters(names: tuple[str, ...]) -> dict[str, str]:
     """One-letter quantities by the letter a user may write: each in either case (w is W, B is
-    b); a gradient is ``d`` before one of these."""
+    b); a gradient is ``d`` before one of these. The dropout mask D and the activation before it
+    G are upper case only: ``d`` is the gradient's prefix and ``g`` the activation."""
     out: dict[str, str] = {}
     for q in names:
         if len(q) == 1:
             out.setdefault(q, q)
-            out.setdefault(q.swapcase(), q)
+            if q.swapcase() not in ("d", "g"):
+                out.setdefault(q.swapcase(), q)
     return out
 
 

@@ -1,0 +1,151 @@
+"""derive check with dropout (issue 11): D1, D[1], G and dG read as the network's quantities,
+correct formulas in the course's and CS231n's dialects called correct, the three dropout mistakes
+named with a fix the checker then calls correct (and that autograd agrees with), and the real
+formulas of the regularisation corpus (tests/data/corpus/regularisation) given their labels.
+
+The expected values come from autograd of the forward pass in tests/oracle.py (masks applied
+there), never from derive's formulas."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import derive
+from derive.core.expr import evaluate
+from derive.engine.values import gradient_values
+from derive.network.model import numpy_backend, random_instance
+from derive.parse import parse_equation
+from tests import oracle
+
+COURSE = derive.Network(layers=[4, 5, 3, 2], activations=["relu", "relu", "sigmoid"], loss="bce",
+                        keep_prob=0.8)
+ROWS = derive.Network(layers=[4, 5, 3], activations=["relu", "softmax"], loss="ce",
+                      convention="rows", scale="dZ", keep_prob=0.5)
+KEEP = {"keep_prob": "0.8"}  # keep_prob bound by name (derive reads it once the parsers do)
+
+
+def agrees(text: str, net, names=None) -> bool:
+    """The formula's value equals autograd's gradient on a random instance with its masks."""
+    eq = parse_equation(text, net, names=names)
+    inst = random_instance(net, seed=5, m=6)
+    params = {f"{k}{l}": v for (k, l), v in inst.params.items() if k != "D"}
+    masks = {l: v for (k, l), v in inst.params.items() if k == "D"}
+    # the student's formula reads the forward values and the other gradients (dZ[l+1], ...)
+    values = gradient_values(derive.backward(net, prove=False), inst)
+    got = evaluate(eq.rhs, values, numpy_backend(net, inst.m, inst.sizes))
+    base, layer = eq.target.key
+    if base in ("dW", "db"):
+        want = oracle.param_gradients(net, params, inst.X, inst.Y, masks)[f"{base[1]}{layer}"]
+    else:
+        scale = inst.m if net.scale == "mean" else 1
+        want = scale * oracle.intermediate_gradient(net, base[1], layer, values[base[1], layer],
+                                                    params, inst.X, inst.Y, masks)
+    return got.shape == want.shape and np.allclose(got, want, rtol=1e-9, atol=1e-12)
+
+
+CORRECT = [
+    (COURSE, "dZ2 = np.multiply(np.dot(W3.T, dZ3) * D2 / keep_prob, np.int64(A2 > 0))", KEEP),
+    (COURSE, "dZ2 = np.dot(W3.T, dZ3) * np.int64(A2 > 0) * D2 / 0.8", None),  # mask after g′
+    (COURSE, "dZ[2] = W[3]ᵀ dZ[3] ⊙ D[2] / 0.8 ⊙ relu'(Z[2])", None),
+    (COURSE, "dZ1 = dG1 * np.int64(Z1 > 0)", None),
+    (COURSE, "dZ1 = np.multiply(dA1, np.int64(A1 > 0))", {"dA1": "dG[1]"}),  # the course's line
+    (COURSE, "dW2 = 1./m * np.dot(dZ2, A1.T)", None),  # A1 is the masked activation
+    (COURSE, "dA1 = np.dot(W2.T, dZ2)", None),
+    (ROWS, "dZ1 = dZ2.dot(W2.T) * D1 / 0.5 * (Z1 > 0)", None),
+    (ROWS, "dW1 = X.T.dot(dZ1)", None),
+]
+
+
+@pytest.mark.parametrize("net, text, names", CORRECT)
+def test_correct_dropout_formulas(net, text, names):
+    assert agrees(text, net, names), "the oracle disagrees: the case itself is wrong"
+    v = derive.check(text, net, names=names) if names else derive.check(text, net)
+    assert v.verdict == "correct", (v.message, [m.message for m in v.mistakes])
+
+
+WRONG = [  # (network, formula, the mistake, what the fix must contain)
+    (COURSE, "dZ1 = np.dot(W2.T, dZ2) * np.int64(Z1 > 0)", "mask_not_applied", "(1/0.8) D[1]"),
+    (COURSE, "dZ2 = dA2 * np.int64(Z2 > 0)", "mask_not_applied", "(1/0.8) D[2]"),
+    (ROWS, "dZ1 = dZ2.dot(W2.T) * (Z1 > 0)", "mask_not_applied", "(1/0.5) D[1]"),
+    (COURSE, "dZ1 = np.dot(W2.T, dZ2) * D1 * np.int64(Z1 > 0)", "not_divided_by_keep_prob",
+     "(1/0.8) D[1]"),
+    (ROWS, "dZ1 = dZ2.dot(W2.T) * D1 * (Z1 > 0)", "not_divided_by_keep_prob", "(1/0.5) D[1]"),
+    (COURSE, "dW1 = 1/m * np.dot(dZ1 * D1 / 0.8, X.T)", "mask_on_dZ", "dW[1] = (1/m) dZ[1] Xᵀ"),
+    (COURSE, "dA1 = np.dot(W2.T, dZ2 * D2 / 0.8)", "mask_on_dZ", "dA[1] = W[2]ᵀ dZ[2]"),
+    (ROWS, "db1 = np.sum(dZ1 * D1 / 0.5, axis=0, keepdims=True)", "mask_on_dZ", "sum(dZ[1], axis=0)"),
+]
+
+
+@pytest.mark.parametrize("net, text, code, fixed", WRONG)
+def test_dropout_mistakes_are_named_and_the_fix_is_right(net, text, code, fixed):
+    assert not agrees(text, net)
+    v = derive.check(text, net)
+    assert v.verdict in ("not_equivalent", "shape_error"), v.message
+    assert [m.code for m in v.mistakes] == [code], [(m.code, m.message) for m in v.mistakes]
+    assert v.fix is not None and fixed in v.fix, v.fix
+    assert derive.check(v.fix, net).verdict == "correct", v.fix
+    assert agrees(v.fix, net)
+    assert derive.check(v.expected, net).verdict == "correct"
+
+
+def test_mistake_sentences_say_why():
+    v = derive.check("dZ1 = np.dot(W2.T, dZ2) * np.int64(Z1 > 0)", COURSE)
+    assert "held fixed" in v.mistakes[0].message and "keep_prob = 0.8" in v.mistakes[0].message
+    v = derive.check("dZ1 = np.dot(W2.T, dZ2) * D1 * np.int64(Z1 > 0)", COURSE)
+    assert "not divided by keep_prob" in v.mistakes[0].message
+
+
+def test_names_of_dropout_quantities():
+    # D and G are upper case only (d is the gradient's prefix, g the activation); they exist
+    # only where a layer has dropout
+    assert derive.check("dZ1 = dG1 * np.int64(Z1 > 0)", COURSE).verdict == "correct"
+    assert derive.check("dZ1 = W2^T dZ2 * g1'(Z1) * D1 / 0.8", COURSE).verdict == "correct"
+    plain = derive.Network(layers=[4, 5, 2], activations=["relu", "sigmoid"], loss="bce")
+    v = derive.check("dZ1 = np.dot(W2.T, dZ2) * D1 * np.int64(Z1 > 0)", plain)
+    assert v.verdict == "parse_error"
+    assert derive.check("dZ2 = np.dot(W3.T, dZ3) * D2", COURSE).verdict != "parse_error"
+
+
+# -- the corpus: real formulas with their labels ---------------------------------------------------
+CORPUS = Path(__file__).parent / "data" / "corpus" / "regularisation"
+TEXT = CORPUS / "text.jsonl"
+
+
+def _corpus_formulas():
+    index = [json.loads(x) for x in (CORPUS / "index.jsonl").read_text(encoding="utf-8").splitlines()
+             if x.strip()]
+    texts = {}
+    if TEXT.exists():
+        texts = {r["id"]: r["text"] for r in map(json.loads, TEXT.read_text(encoding="utf-8")
+                                                  .splitlines()) if r.get("text")}
+    return [(i, texts.get(i["id"])) for i in index
+            if i["network"].get("dropout") and i["kind"] == "formula"]
+
+
+def _network(item) -> derive.Network:
+    n, drop = item["network"], item["network"]["dropout"]
+    sizes = n["sizes"]
+    keep = [drop["keep_prob"] if l in drop["layers"] else 1 for l in range(1, len(sizes) - 1)]
+    return derive.Network(layers=sizes, activations=n["activations"], loss=n["loss"],
+                          convention=n["convention"], keep_prob=keep)
+
+
+@pytest.mark.parametrize("item, text", _corpus_formulas(), ids=lambda x: x["id"] if isinstance(x, dict) else "")
+def test_corpus_dropout_formulas_get_their_label(item, text):
+    if text is None:
+        pytest.skip("the corpus texts are not here (never committed)")
+    net = _network(item)
+    # a name the annotation says holds the gradient before the mask (the course's dA1 after
+    # dA1 = dA1 * D1 / keep_prob) is bound to dG, as the user would (--bind "dA1=dG[1]")
+    names = {k: v for k, v in item["names"].items() if v.startswith("dG[")}
+    v = derive.check(text.strip(), net, names=names) if names else derive.check(text.strip(), net)
+    if item["label"] == "correct":
+        assert v.verdict == "correct", (v.message, [m.message for m in v.mistakes])
+    else:
+        assert v.verdict in ("not_equivalent", "shape_error"), v.message
+        if item["mistake"] != "other":
+            assert item["mistake"] in [m.code for m in v.mistakes]
