@@ -36,7 +36,16 @@ from derive.parse.latex_index import IndexMixin
 from derive.parse.latex_layers import NOTES, numbering
 from derive.parse.latex_names import MACRO
 from derive.parse.latex_state import state
-from derive.parse.latex_tokens import FUNC_CMDS, GREEK, HATS, NAME_CMDS, PRODUCTS, Tok, tokenize
+from derive.parse.latex_tokens import (
+    ELLIPSES,
+    FUNC_CMDS,
+    GREEK,
+    HATS,
+    NAME_CMDS,
+    PRODUCTS,
+    Tok,
+    tokenize,
+)
 from derive.parse.names import check_number
 
 __all__ = ["parse", "tokenize"]
@@ -216,7 +225,7 @@ class _Parser(IndexMixin):
                 return self.b.const(self.b.l2_strength(written, t.start), span, t.start), span
         if t.kind == "end":
             raise self.err("the formula ends where an operand was expected", t)
-        if t.kind == "cmd":
+        if t.kind == "cmd" and t.text not in ELLIPSES:
             raise self.err(f"the LaTeX command \\{t.text} is not read in formulas", t)
         raise self.unexpected(t)
 

@@ -6,7 +6,7 @@ course, UFLDL and Welch's tutorials count the input as layer 1: their a^{(l)}, z
 and so are derive's W[l], b[l]. Nielsen counts the same way but names the weights by the layer
 they feed, so every index is one less in derive's count. WildML numbers only its δ from the
 input (δ₃ is dZ[2]); some answers number δ from 1 at the output side (δ₁ = dZ[2] of a
-two-layer network).
+two-layer network), and some count every layer from 0 (W_0 is the first weights).
 
 A formula's own numbering is not written anywhere, so it is inferred: the formula is read as
 derive counts (``face``) unless that reading does not fit at any layer (a layer the network
@@ -26,6 +26,7 @@ import re
 
 from derive.core.expr import as_sympy
 from derive.errors import ParseError, ShapeMismatch
+from derive.network.spec import m as M
 from derive.parse.build import Builder
 from derive.parse.names import GenericLayerNeeded, LayerIndex, LayerOutOfRange
 
@@ -38,6 +39,7 @@ SCHEMES: dict[str, tuple[frozenset[str], int, frozenset[str]]] = {
     "nielsen": (frozenset({*UNITS, "W", "b", "dW", "db"}), -1, frozenset({"sup"})),
     "delta": (frozenset({"dZ"}), -1, frozenset({"sup", "sub"})),
     "delta_up": (frozenset({"dZ"}), +1, frozenset({"sup", "sub"})),
+    "zero": (frozenset({*UNITS, "W", "b", "dW", "db"}), +1, frozenset({"sup", "sub"})),
 }
 NOTES = {
     "input": "layers counted from the input as layer 1 (Ng, UFLDL): a^{(l)}, z^{(l)}, δ^{(l)} "
@@ -48,6 +50,8 @@ NOTES = {
              "counts them",
     "delta_up": "δ counted from the output side (δ_1 is dZ[2]); the other names as derive "
                 "counts them",
+    "zero": "layers counted from 0 (W_0 is the first weight matrix): every layer index read as "
+            "derive's one more",
 }
 _BRACKETED = re.compile(r"\^\s*\{?\s*(?:\\left\s*)?\[")  # the course's ^{[l]}: its own count
 _CACHE: dict[tuple[str, int, int | None], tuple[object, str]] = {}
@@ -118,4 +122,10 @@ def _fit(b: Builder, eq: int, scheme: str, generic: int | None) -> tuple[int, bo
     if shapes[0] is None or shapes[1] is None:
         return 1, t.generic_used
     same = all(bool(as_sympy(x) == as_sympy(y)) for x, y in zip(*shapes, strict=True))
+    if not same:  # db = δ for one example: the right side per example, summed by the checker
+        axis = b.net.layout.example_axis % 2
+        per_example = [*shapes[0]]
+        per_example[axis] = M
+        same = all(bool(as_sympy(x) == as_sympy(y)) for x, y in zip(per_example, shapes[1],
+                                                                     strict=True))
     return (2 if same else 1), t.generic_used

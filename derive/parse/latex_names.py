@@ -16,6 +16,7 @@ A level of the LaTeX parser (see :mod:`derive.parse.latex_tokens`): it reads scr
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import sympy as sp
 
@@ -32,6 +33,7 @@ from derive.parse.latex_tokens import (
     GREEK_NOTES,
     HATS,
     MACRO,
+    NAME_CMDS,
     Tok,
 )
 from derive.parse.names import (
@@ -60,6 +62,8 @@ TEXTBOOK = {"f": ("g", "the layer's activation g"),
             "D": ("dW", "dW, Ng's D^{(l)}"),
             "s": ("aL", "A[L], the softmax output"),
             "n": ("m", "m, the number of examples"),
+            "T": ("Y", "Y, the targets"),
+            "t": ("y", "Y, the targets"),
             "N": ("m", "m, the number of examples")}
 ENTRY = re.compile(r"[a-km-zA-KM-Z]{1,2}|\d{2}")  # an entry's indices: j, jk, 11 (not l, L)
 KwValue = bool | int | str | None  # a keyword argument's value: axis=1, keepdims=True
@@ -161,7 +165,10 @@ class NameMixin(ScriptMixin):
             self.b.note(f"{ident} read as {GREEK[ident[1:]]}, {GREEK_NOTES[ident[1:]]}")
             if ident[1:] in GREEK_CONDITIONS:
                 self.b.note(GREEK_CONDITIONS[ident[1:]])
-            return resolve_ident(GREEK[ident[1:]])
+            found = resolve_ident(GREEK[ident[1:]])
+            if found is not None and ident == "\\delta":  # δ is lower case: one example's error
+                found = replace(found, lower=True)
+            return found
         mt = MACRO.fullmatch(ident)
         if mt and mt.group(1) in MACRO_LETTERS:
             letter = MACRO_LETTERS[mt.group(1)]
@@ -169,8 +176,8 @@ class NameMixin(ScriptMixin):
                 self.b.note(f"\\{ident} read as {letter.upper()} (the Deep Learning book's "
                             f"{mt.group(1)})")
             return resolve_ident(letter)
-        if ident in TEXTBOOK and (resolve_ident(ident) is None or ident == "D" and not any(
-                k == "dropout" for k in self.b.net.kinds)):  # D: dropout's mask, else Ng's D
+        if ident in TEXTBOOK and (resolve_ident(ident) is None or ident == "D" and not getattr(
+                self.b.net, "keep_prob", None)):  # D: dropout's mask, else Ng's D
             name, said = TEXTBOOK[ident]
             if ident == "h" and self.b.net.L == 2 and (self.peek().text not in ("^", "_") or (
                     self.peek().text == "^" and self.peek(1).text in ("T", "top"))):
@@ -283,6 +290,10 @@ class NameMixin(ScriptMixin):
         # a function: its argument follows
         arg, aspan = self.argument(start)
         span = (start, aspan[1])
+        if name.kind == "act" and not prime and self.peek().kind == "op" \
+                and self.peek().text == "'":  # g(z_1)': the prime after the call
+            prime, span = True, (start, self.next().end)
+            self.b.note(f"{self.b.src(span)} read as the derivative {name.base}′ of its argument")
         if name.kind == "act":
             v = self.b.activation(Name("act", name.base, None, prime=prime, act=name.act),
                                   index, arg, span, start)
@@ -315,10 +326,12 @@ class NameMixin(ScriptMixin):
         kw: Keywords = {}
         self.in_call.append(True)
         while True:
+            self.unwrap_word()  # \operatorname{axis}=1: the word alone
             t, t2 = self.peek(), self.peek(1)
             if t.kind == "word" and t2.text == "=":
                 self.i += 2
                 neg = self.peek().text == "-" and bool(self.next())
+                self.unwrap_word()
                 val = self.next()
                 lit: KwValue = {"True": True, "False": False, "None": None}.get(val.text, val.text)
                 if val.kind == "num" and val.text.isdigit():
@@ -332,6 +345,13 @@ class NameMixin(ScriptMixin):
                 return pos, kw
             if sep.text != ",":
                 raise self.err("expected ',' or ')'", sep)
+
+    def unwrap_word(self) -> None:
+        """``\\operatorname{axis}``, ``\\text{True}`` at the cursor: the word inside alone."""
+        t = self.peek()
+        if t.kind == "cmd" and t.text in NAME_CMDS and self.peek(1).text == "{" \
+                and self.peek(2).kind == "word" and self.peek(3).text == "}":
+            self.toks[self.i:self.i + 4] = [self.peek(2)]
 
     def np_call(self, f: str, start: int, end: int) -> tuple[Value, Span]:
         if f not in NP_LATEX:

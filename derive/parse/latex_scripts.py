@@ -26,6 +26,7 @@ from derive.parse.names import LayerIndex, parse_layer_index
 DECORATIONS = NAME_CMDS | HATS  # \\mathbf{W}, \\hat{y}: a name in braces after the command
 NAMED_CMDS = {*GREEK, "sigma"}  # commands that are a name alone
 EXAMPLE_LETTERS = ("i", "j", "n", "t", "x")  # ^{(i)}: an example's index, not a layer
+OUTPUT_NAMES = ("O", "o", "out", "output")  # a named output layer, dZ^{O}, a^{out}
 GOODFELLOW_K = re.compile(r"k(?:[+-]\d)?")  # the Deep Learning book's layer k, k-1
 
 # One item of a superscript: ^{[2]} is a layer, ^{(i)} an example index, ^T, ^{\prime}, ^{2}.
@@ -128,6 +129,9 @@ class ScriptMixin(Cursor):
         text = "".join(u.text for u in toks).strip("[]")
         if text == "prev":  # A_{prev}: the course's layer below the current one
             return ("prev", -1)
+        if text in OUTPUT_NAMES:  # dZ^{[out]}: the output layer
+            self.b.note(f"{text} read as the output layer L")
+            return ("L", 0)
         index = parse_layer_index(text)
         if index is None:
             raise self.err(f"cannot read {text!r} as a layer (a number, l, L, l-1, L-1)", where)
@@ -149,6 +153,8 @@ class ScriptMixin(Cursor):
                 j = next((j for j in range(k, len(toks)) if toks[j].text == ")"), None)
                 inside = "".join(x.text for x in toks[k + 1:j]) if j is not None else ""
                 index = parse_layer_index(inside) if j is not None else None
+                if inside in OUTPUT_NAMES:
+                    index = ("L", 0)
                 if index is None and j is not None and GOODFELLOW_K.fullmatch(inside):
                     index = parse_layer_index("l" + inside[1:])  # the book's layer k
                     assert index is not None  # l, l-1, l+1 are layer indices
@@ -166,6 +172,11 @@ class ScriptMixin(Cursor):
                     raise self.err(f"cannot read ({inside}) in a superscript: a layer is (l), "
                                    "(2), (l+1) or [l], an example (i)", u)
                 k = (j if j is not None else k) + 1
+                continue
+            if u.kind == "word" and u.text in OUTPUT_NAMES:  # dZ^{O}, a^{out}: the output
+                self.b.note(f"^{{{u.text}}} read as the output layer L")
+                items.append(("layer", ("L", 0)))
+                k += 1
                 continue
             if u.kind == "word" and u.text in ("l", "L"):  # Nielsen's z^l, w^{l+1}, a^{L-1}
                 j = k + 1

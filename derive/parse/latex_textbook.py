@@ -65,7 +65,7 @@ class TextbookMixin(CalculusMixin):
         out = E.MatMul(first, second, src=self.b.src(span))
         self.b.note(f"{self.b.src(span)} read as Ng's accumulator Σ over the examples of "
                     f"δ (a)ᵀ: {out} (in derive's layers)")
-        return out, span
+        return self.entry_total(v, out), span
 
     def diagonal(self, t: Tok) -> tuple[Value, Span]:
         """Nielsen's Σ′(z) = diag(σ′(z)); the product with what follows is made in ``jux``."""

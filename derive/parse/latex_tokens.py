@@ -28,7 +28,8 @@ UNICODE: dict[str, tuple[Literal["op", "cmd"], str]] = {
     "·": ("cmd", "cdot"), "⋅": ("cmd", "cdot"), "×": ("cmd", "times"), "−": ("op", "-"),
     "ᵀ": ("cmd", "top"), "⊤": ("cmd", "top"), "σ": ("cmd", "sigma"),
     "∂": ("cmd", "partial"), "𝟙": ("cmd", "ones"), "²": ("op", "²"), "∗": ("op", "*"),
-    "⊘": ("cmd", "oslash"), "λ": ("cmd", "lambda")}
+    "⊘": ("cmd", "oslash"), "λ": ("cmd", "lambda"), "Σ": ("cmd", "sum"), "∑": ("cmd", "sum"),
+    "δ": ("cmd", "delta"), "∇": ("cmd", "nabla")}
 OPS = "{}^_()[]'+-*/=,.<>;:"
 PRODUCTS = {"*": "*", "ast": "*", "odot": "⊙", "circ": "⊙", "bullet": "⊙", "cdot": "·",
             "centerdot": "·", "times": "·", ".": "·", "/": "/", "oslash": "/", "div": "/"}
@@ -50,6 +51,7 @@ SPECIAL_CMDS = {"Delta", "Sigma", "underbrace", "overbrace"}
 FACTOR_CMDS = {"frac", "dfrac", "tfrac", "sum", "partial", "nabla", "ones", "lambda",
                "hat", "widehat", *GREEK, *SPECIAL_CMDS, *NAME_CMDS, *FUNC_CMDS}
 TRANSPOSE = {"top", "intercal", "mathsf{T}"}
+ELLIPSES = {"ldots", "cdots", "dots", "dotsb", "dotsm"}  # Nielsen's unrolled products: refused
 MACRO = re.compile(r"[VM]([A-Za-z])")  # the Deep Learning book's \Vx, \MW (latex_names)
 
 TokKind = Literal["cmd", "word", "num", "op", "end"]
@@ -191,6 +193,10 @@ class Cursor(ABC):
         characters they are: they are read only inside a cost's arguments, J(W,b;x,y))."""
         if t.kind == "op" and t.text in ";:":
             return bad_character(self.b.text, t.start)
+        if t.kind == "cmd" and t.text in ELLIPSES:
+            return self.err(f"\\{t.text} (a product or sum written with an ellipsis) is not "
+                            "read: write every factor, or the recurrence for one layer "
+                            "(\\delta^l = \\Sigma'(z^l) (w^{l+1})^T \\delta^{l+1})", t)
         return self.err(f"unexpected {t.text!r}" if t.kind != "cmd" else
                         f"the LaTeX command \\{t.text} is not read here", t)
 
