@@ -42,6 +42,10 @@ def _derivation(net: Network):
 def data_term(net: Network, target: E.Sym) -> E.Expr:
     """The engine's formula for ``target`` on ``net`` without its L2 term, over ``net``'s own
     symbols (``net`` may be the checker's variant with every size equal)."""
+    if target.base == "J":  # loss += 0.5 * reg * np.sum(W * W): the loss so far, the data term
+        from derive.check.costs import expression
+
+        return expression(net, SymbolTable(net), "data")
     plain = net.replace(l2=None, l2_form=None, l2_layers=None)
     formula = _derivation(plain).get(target.base, target.layer)
     if formula is None:

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import fields, replace
 
-from derive.check import conditions
+from derive.check import conditions, costs
 from derive.check import diagnose as D
 from derive.check.augmented import with_data_term
 from derive.check.chain import check_chain, left_side
@@ -52,6 +52,7 @@ from derive.check.verdict import SEVERITY, Mistake, Verdict
 from derive.core import expr as E
 from derive.core.expr import as_sympy
 from derive.core.names import m as m_symbol
+from derive.engine.backward import Formula
 from derive.errors import DeriveError, InternalError, ParseError, ShapeMismatch
 from derive.network.spec import Network, dim_symbol
 from derive.network.symbols import SymbolTable
@@ -287,21 +288,30 @@ def _check_one(parse, net, layer, target_of=None) -> Verdict:
     nums = numbers_for(net)
     T = nums.table
     base, tl = eq.target.base, eq.target.layer
-    if base not in KINDS or tl is None:
-        raise ParseError(f"the left side must be a gradient such as dZ[1], dW[2], db[1], dA[1], "
-                         f"not {eq.target.written()}")
-    try:
-        target = T[base, tl]
-    except KeyError as exc:
-        raise ParseError(str(exc.args[0])) from None
-    formula = nums.derivation.get(base, tl)
-    if formula is None:
-        raise ParseError(_no_formula(net, base, tl))
-    ctx = D.Context(net, base, tl)
-    raw = D.to_raw(eq.rhs)
+    if base in costs.KINDS:  # cost = ...: the cost, a 1×1 value (derive.check.costs)
+        target = eq.target
+        formula = Formula(0, target, costs.expression(net, T, base), base)
+    else:
+        if base not in KINDS or tl is None:
+            raise ParseError(f"the left side must be a gradient such as dZ[1], dW[2], db[1], "
+                             f"dA[1], not {eq.target.written()}")
+        try:
+            target = T[base, tl]
+        except KeyError as exc:
+            raise ParseError(str(exc.args[0])) from None
+        found = nums.derivation.get(base, tl)
+        if found is None:
+            raise ParseError(_no_formula(net, base, tl))
+        formula = found
     info = dict(target=formula.name, expected=formula.text, expected_latex=formula.latex,
                 syntax=getattr(eq, "syntax", None), network=net.to_dict())
     notes = list(getattr(eq, "notes", ()))
+    if base in costs.KINDS:
+        if mismatch is not None:
+            raise mismatch if isinstance(mismatch, ShapeMismatch) else ParseError(str(mismatch))
+        return costs.check(eq, net, nums, formula, info, notes)
+    ctx = D.Context(net, base, tl)
+    raw = D.to_raw(eq.rhs)
 
     shapes: dict = {}
 
@@ -431,7 +441,7 @@ def _coincidence_notes(raw, net, target) -> list[str]:
         return [f"this fits only because {cond} in this network; for other sizes: {exc}"]
     except (DeriveError, KeyError):
         return []
-    free_target = T[target.base, target.layer]
+    free_target = target if target.base in costs.KINDS else T[target.base, target.layer]
     if not _same_shape(e.shape, free_target.shape):
         cond = _condition(list(zip(e.shape, free_target.shape, strict=True)), sizes, False)
         return [f"the right side has the gradient's shape only because {cond} in this network"]

@@ -22,6 +22,7 @@ import numpy as np
 import sympy as sp
 
 from derive.catalogue import rules
+from derive.check import costs
 from derive.check.precise import Judgement, judge_instances
 from derive.core import expr as E
 from derive.core.expr import as_sympy
@@ -78,6 +79,8 @@ class Env:
             values["dA", net.L] = rng.normal(0.0, 1.0, size=values["A", net.L].shape)
         for f in derivation.formulas:
             values[f.target.key] = self.evaluate(f.expr, values)
+        for kind, e in costs.expressions(net, SymbolTable(net)).items():  # the cost, 1×1
+            values[kind, None] = self.evaluate(e, values)
         self.values = values
 
     def evaluate(self, e: E.Expr, values: dict | None = None) -> np.ndarray:
@@ -233,6 +236,7 @@ class Numbers:
         self.table = SymbolTable(net)
         self.derivation = run_derive(net, prove=False, input_gradient=True)
         self.order = {f.target.key: i for i, f in enumerate(self.derivation.formulas)}
+        self.order.update({(k, None): -1 for k in costs.KINDS})  # a cost uses no gradient
         self.size_map = shrink(net.layers, MAX_NUMERIC_SIZE)
         self.main = Env(net, self.derivation, lambda l: MAIN_SIZES[l % len(MAIN_SIZES)],
                         MAIN_M, MAIN_SEEDS, self.size_map)

@@ -38,6 +38,8 @@ from derive.parse import latex as _latex
 from derive.parse import text as _text
 from derive.parse.bindings import Bindings, Formula, binding, is_quantity, read_bindings
 from derive.parse.build import Builder, Const, OnesVec, Value, check_tree_depth
+from derive.parse.cost_names import cost_of
+from derive.parse.cost_names import target as cost_target
 from derive.parse.dialects import DIALECTS as _DIALECTS
 from derive.parse.dialects import Dialect, Reading, bindings_for, detect
 from derive.parse.names import (
@@ -166,6 +168,11 @@ def _read_equation(b: Builder, syntax: str, eq: int, layer: int | None,
     (``G += e``: the left side ends before the ``+``)."""
     text = b.text
     (ls, le), (rs, re_) = (0, eq - (augmented is not None)), (eq + 1, len(text))
+    kind = cost_of(text[ls:le]) if text[ls:le].strip() not in b.bindings else None
+    if kind is not None:  # cost = ..., L2_regularization_cost = ...: the cost, not a gradient
+        b.mode = "math"
+        v = _side(b, syntax, rs, re_)
+        return cost_target(kind, text[ls:le]), _finish(b, v, rs, re_)
     target = _side(b, syntax, ls, le)
     flipped = isinstance(target, E.Transpose) and isinstance(target.arg, Sym)
     if flipped:  # dw bound to dW[1].T (a column w): dW[1] is the right side transposed
@@ -173,7 +180,8 @@ def _read_equation(b: Builder, syntax: str, eq: int, layer: int | None,
         target = target.arg
     if not isinstance(target, Sym) or target.base not in gradients():  # dW, db, dZ, dA, ...
         raise ParseError("the left side must name one gradient: dZ1, dW[2], db^{[1]}, "
-                         "\\frac{\\partial L}{\\partial Z^{[1]}} or dL/dZ1", ls, text)
+                         "\\frac{\\partial L}{\\partial Z^{[1]}} or dL/dZ1 (or the cost: cost, J, "
+                         "L2_regularization_cost)", ls, text)
     if layer is not None:
         b.current = layer
     elif not b.unindexed:  # the left side names its layer: so do its unindexed names (dZ1 = .. A)
