@@ -261,7 +261,8 @@ class NameMixin(ScriptMixin):
         span = (start, end)
         letters: list[str] = []
         powers = [k for k, (item, _) in enumerate(post) if item[0] == "pow"]
-        if sub is not None and index is None and name.kind == "sym" and powers:
+        if (sub is not None or name.base == "dZ") and index is None and name.kind == "sym" \
+                and powers:  # δ^3 is a layer too: an error is never squared
             item = post[powers[0]][0]  # Nielsen's a^2_1, w^3_{jk}: the layer, then the entry
             if item[0] == "pow" and item[1].is_Integer and item[1] > 0:
                 index, origin = ("num", int(item[1])), "sup"
