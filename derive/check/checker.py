@@ -58,8 +58,6 @@ from derive.network.spec import Network, dim_symbol
 from derive.network.symbols import SymbolTable
 from derive.parse import LayerOutOfRange
 
-KINDS = ("dA", "dZ", "dW", "db")
-
 
 # -- the public entry point ---------------------------------------------------------------------
 def check(equation: str, network=None, syntax: str = "auto", *, loss: str | None = None,
@@ -292,7 +290,7 @@ def _check_one(parse, net, layer, target_of=None) -> Verdict:
         target = eq.target
         formula = Formula(0, target, costs.expression(net, T, base), base)
     else:
-        if base not in KINDS or tl is None:
+        if not base.startswith("d") or tl is None:  # dA, dZ, dW, db; a layer type's own (dG)
             raise ParseError(f"the left side must be a gradient such as dZ[1], dW[2], db[1], "
                              f"dA[1], not {eq.target.written()}")
         try:

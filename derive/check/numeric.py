@@ -26,10 +26,10 @@ from derive.check import costs
 from derive.check.precise import Judgement, judge_instances
 from derive.core import expr as E
 from derive.core.expr import as_sympy
-from derive.core.names import LAMBDA
+from derive.core.names import KEEP_PROB, LAMBDA
 from derive.engine.backward import derive as run_derive
 from derive.network import model
-from derive.network.scales import LAMBDA_STANDIN
+from derive.network.scales import KEEP_PROB_STANDIN, LAMBDA_STANDIN
 from derive.network.spec import Network, dim_symbol
 from derive.network.spec import m as M_SYM
 from derive.network.symbols import SymbolTable
@@ -73,6 +73,7 @@ class Env:
         subs: dict[sp.Symbol, float] = {dim_symbol(l): int(n) for l, n in enumerate(self.sizes)}
         subs[M_SYM] = m
         subs[LAMBDA] = LAMBDA_STANDIN  # a symbolic L2 strength λ: the engine's numbers use this
+        subs[KEEP_PROB] = KEEP_PROB_STANDIN  # a symbolic dropout keep probability, likewise
         self.backend = _Backend(model.standins(net), net.layout.unit_axis, subs, size_map)
         if net.loss is None:  # a generic loss: dA[L] is given, any array will do
             rng = np.random.default_rng(seeds[0] + 7)

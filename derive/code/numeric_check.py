@@ -83,10 +83,11 @@ def cases(net: Network, labels: bool, bias: bool, reg: float | None) -> list[Cas
 
 
 def judged_values(net: Network, case: Case) -> dict:
-    """Every true value of ``net`` (its derivation evaluated) on the case's inputs."""
-    base = {k: v for k, v in case.env.items() if k[0] in ("X", "Y", "W", "b")}
+    """Every true value of ``net`` (its derivation evaluated) on the case's inputs (and its
+    dropout masks D[l], held fixed)."""
+    base = {k: v for k, v in case.env.items() if k[0] in ("X", "Y", "W", "b", "D")}
     inst = model.Instance(model.concrete_sizes(net), case.m, base["X", None], base["Y", None],
-                          {k: v for k, v in base.items() if k[0] in ("W", "b")})
+                          {k: v for k, v in base.items() if k[0] in ("W", "b", "D")})
     return gradient_values(derivation_of(net, prove=False), inst, forward_env(net, inst))
 
 

@@ -22,7 +22,7 @@ from functools import cache
 from typing import Literal
 
 from derive.catalogue import rules
-from derive.core.names import LAMBDA_NAMES
+from derive.core.names import KEEP_PROB_NAMES, LAMBDA_NAMES
 from derive.errors import ParseError
 from derive.limits import Limit
 from derive.network import symbols
@@ -65,9 +65,10 @@ class GenericLayerNeeded(ParseError):
     """A generic index l and no concrete layer to put in its place."""
 
 
-# the names of the L2 strength λ (the course's lambd, CS231n's reg and self.reg, λ, \lambda): the
-# network's λ, or its number (derive.parse.resolve.Resolver.l2_strength)
-L2_NAMES = frozenset({*LAMBDA_NAMES, "self.reg"})
+# the cost's named scalars: the L2 strength λ (the course's lambd, CS231n's reg and self.reg, λ,
+# \lambda) and the dropout keep probability (keep_prob): the network's symbol, or its number
+# (derive.parse.resolve.Resolver.l2_strength)
+L2_NAMES = frozenset({*LAMBDA_NAMES, "self.reg", *KEEP_PROB_NAMES})
 MATH_FUNCS = {"exp": "exp", "log": "log", "ln": "log", "sqrt": "sqrt", "sum": "sum",
               "mean": "mean", "abs": "abs"}
 PRIME_SUFFIXES = ("_prime", "_derivative", "_deriv", "_grad", "prime")

@@ -24,7 +24,7 @@ from dataclasses import replace
 import sympy as sp
 
 from derive.core import expr as E
-from derive.core.names import scalar_text
+from derive.core.names import KEEP_PROB_NAMES, scalar_text
 from derive.errors import ParseError
 from derive.network.spec import Network
 from derive.network.symbols import GLOBAL, SymbolTable
@@ -171,7 +171,10 @@ class Resolver:
     def l2_strength(self, written: str, pos: int) -> sp.Expr:
         """The L2 coefficient a name such as ``lambd``, ``reg``, ``λ`` or ``\\lambda`` stands for:
         the network's symbol λ, or its number (a note says so); a ParseError if the network's
-        cost has no L2 term."""
+        cost has no L2 term. A keep-prob name (``keep_prob``) is the network's dropout keep
+        probability instead (:meth:`keep_prob`)."""
+        if written.strip() in KEEP_PROB_NAMES:
+            return self.keep_prob(written, pos)
         lam = self.net.l2
         if lam is None:
             raise self.error(f"{written} reads as the L2 strength λ, but the network has no L2 "
@@ -183,6 +186,24 @@ class Resolver:
             return self.table.scalar("lambda")
         self.note(f"{written} read as the L2 strength {scalar_text(lam)}")
         return lam
+
+    def keep_prob(self, written: str, pos: int) -> sp.Expr:
+        """The dropout keep probability ``keep_prob`` stands for: the network's symbol, or its
+        number when every hidden layer with dropout has the same one (a note says so)."""
+        probs = {p for p in self.net.keep_prob or () if p is not None}
+        if not probs:
+            raise self.error(f"{written} reads as the dropout keep probability, but the network "
+                             "has no dropout: pass --keep-prob (Python: Network(keep_prob=...)), "
+                             "or bind the name", pos)
+        if len(probs) > 1:
+            raise self.error(f"{written}: the hidden layers have different keep probabilities "
+                             f"({', '.join(sorted(scalar_text(p) for p in probs))}): write the "
+                             "number, or bind the name", pos)
+        (p,) = probs
+        if p.free_symbols:
+            return self.table.scalar("keep_prob")
+        self.note(f"{written} read as the keep probability {scalar_text(p)}")
+        return p
 
     def gradient_of(self, value: object, span: Span, pos: int) -> E.Sym:
         """∂L/∂Q for a quantity Q as written in a fraction: Z[1] -> dZ[1]."""

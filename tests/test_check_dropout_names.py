@@ -1,0 +1,86 @@
+"""keep_prob in formulas and in the course's dropout code: read as the network's keep probability
+(a number, with a note, or its symbol), and the course's backward_propagation_with_dropout read
+whole. The values are verified against autograd through tests/oracle.py, whose forward pass
+applies the masks itself."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from derive.check.checker import check
+from derive.code import check_code
+from derive.network.spec import Network
+from tests import oracle
+
+NET = Network(layers=[4, 5, 3, 2], activations=["relu", "relu", "sigmoid"], loss="bce",
+              keep_prob=0.8)
+M = 6
+
+COURSE = '''
+def backward_propagation_with_dropout(X, Y, cache, keep_prob):
+    m = X.shape[1]
+    (Z1, D1, A1, W1, b1, Z2, D2, A2, W2, b2, Z3, A3, W3, b3) = cache
+    dZ3 = A3 - Y
+    dW3 = 1./m * np.dot(dZ3, A2.T)
+    db3 = 1./m * np.sum(dZ3, axis=1, keepdims=True)
+    dA2 = np.dot(W3.T, dZ3)
+    dA2 = dA2 * D2
+    dA2 = dA2 / keep_prob
+    dZ2 = np.multiply(dA2, np.int64(A2 > 0))
+    dW2 = 1./m * np.dot(dZ2, A1.T)
+    db2 = 1./m * np.sum(dZ2, axis=1, keepdims=True)
+    dA1 = np.dot(W2.T, dZ2)
+    dA1 = dA1 * D1
+    dA1 = dA1 / keep_prob
+    dZ1 = np.multiply(dA1, np.int64(A1 > 0))
+    dW1 = 1./m * np.dot(dZ1, X.T)
+    db1 = 1./m * np.sum(dZ1, axis=1, keepdims=True)
+    return dZ3, dW3, db3, dA2, dZ2, dW2, db2, dA1, dZ1, dW1, db1
+'''
+
+
+def test_the_course_formula_agrees_with_autograd_and_is_correct():
+    rng = np.random.default_rng(4)
+    n = NET.layers
+    X, Y = rng.normal(size=(n[0], M)), rng.integers(0, 2, size=(n[-1], M)).astype(float)
+    params = {}
+    for l in range(1, 4):
+        params[f"W{l}"] = rng.normal(size=(n[l], n[l - 1])) / np.sqrt(n[l - 1])
+        params[f"b{l}"] = 0.1 * rng.normal(size=(n[l], 1))
+    masks = {l: (rng.random(size=(n[l], M)) < 0.8).astype(float) for l in (1, 2)}
+    A1 = np.maximum(params["W1"] @ X + params["b1"], 0) * masks[1] / 0.8
+    Z2 = params["W2"] @ A1 + params["b2"]
+    A2 = np.maximum(Z2, 0) * masks[2] / 0.8
+    Z3 = params["W3"] @ A2 + params["b3"]
+    dZ3 = M * oracle.intermediate_gradient(NET, "Z", 3, Z3, params, X, Y, masks)
+    dZ2 = M * oracle.intermediate_gradient(NET, "Z", 2, Z2, params, X, Y, masks)
+    # the course's lines, evaluated here: right by autograd
+    assert np.allclose(params["W3"].T @ dZ3 * masks[2] / 0.8 * (A2 > 0), dZ2)
+    v = check("dZ2 = np.dot(W3.T, dZ3) * D2 / keep_prob * np.int64(A2 > 0)", NET)
+    assert v.verdict == "correct", v.message
+    assert "keep_prob read as the keep probability 0.8" in v.notes
+    assert not np.allclose(params["W3"].T @ dZ3 * masks[2] * (Z2 > 0), dZ2)  # no 1/keep_prob
+    v = check("dZ2 = np.dot(W3.T, dZ3) * D2 * np.int64(Z2 > 0)", NET)
+    assert [mk.code for mk in v.mistakes] == ["not_divided_by_keep_prob"]
+
+
+def test_keep_prob_is_the_networks_and_says_when_it_cannot_be():
+    symbolic = NET.replace(keep_prob=True)
+    assert check("dZ2 = np.dot(W3.T, dZ3) * D2 / keep_prob * np.int64(A2 > 0)",
+                 symbolic).verdict == "correct"
+    v = check("dZ2 = np.dot(W3.T, dZ3) / keep_prob", NET.replace(keep_prob=None))
+    assert v.verdict == "parse_error" and "the network has no dropout" in v.message
+    two = NET.replace(keep_prob=(0.8, 0.5))
+    v = check("dZ2 = np.dot(W3.T, dZ3) * D2 / keep_prob * np.int64(A2 > 0)", two)
+    assert v.verdict == "parse_error" and "different keep probabilities (0.5, 0.8)" in v.message
+
+
+def test_the_course_function_is_read_whole():
+    out = check_code(COURSE, NET)
+    got = {r.name: r for r in out.results}
+    assert out.problems == () and out.exit_code == 0, out.problems
+    assert got["dZ2"].target == "dZ[2]" and got["dZ2"].verdict.verdict == "correct"
+    assert got["dA2"].target == "dG[2]"  # after the mask: the gradient before dropout's mask
+    wrong = COURSE.replace("    dA2 = dA2 / keep_prob\n", "")  # the mask not rescaled
+    got = {r.name: r for r in check_code(wrong, NET).results}
+    assert got["dZ2"].verdict.verdict == "not_equivalent"
