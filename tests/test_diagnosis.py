@@ -216,8 +216,7 @@ def planted_cases() -> list[tuple[str, Network, str]]:
                 if code in ONE_UNIT_AMBIGUOUS and net.layers[target[1]] == 1:
                     continue
                 for p in plants(code, tree, target, net):
-                    # LaTeX's D^{[l]} is Ng's D^{(l)} to the LaTeX reader until it reads the mask
-                    for syntax in SYNTAXES if net.keep_prob is None else ("text", "code"):
+                    for syntax in SYNTAXES:
                         equation = printed(p, target, net, syntax)
                         if _wrong(equation, target, net, nums):
                             out.append((code, net, equation))
@@ -345,8 +344,6 @@ def scaled_equation(net: Network, i: int, c, syntax: str, left: bool) -> tuple[s
 @given(st.sampled_from(NETS), st.integers(0, 40), st.sampled_from(CONSTANTS),
        st.sampled_from(SYNTAXES), st.booleans())
 def test_a_constant_factor_is_one_mistake_naming_it(net, i, c, syntax, left):
-    if net.keep_prob is not None and syntax == "latex":
-        syntax = "text"  # LaTeX's D^{[l]} is Ng's D^{(l)} to the LaTeX reader, not the mask
     equation, f = scaled_equation(net, i, c, syntax, left)
     v = derive.check(equation, net)
     assert v.verdict == "not_equivalent", (equation, v.message)

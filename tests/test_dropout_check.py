@@ -149,3 +149,86 @@ def test_corpus_dropout_formulas_get_their_label(item, text):
         assert v.verdict in ("not_equivalent", "shape_error"), v.message
         if item["mistake"] != "other":
             assert item["mistake"] in [m.code for m in v.mistakes]
+
+
+# -- whole functions (derive check --code): the course's and CS231n's dropout backward --------------
+COURSE_CODE = '''
+def backward_propagation_with_dropout(X, Y, cache, keep_prob):
+    m = X.shape[1]
+    (Z1, D1, A1, W1, b1, Z2, D2, A2, W2, b2, Z3, A3, W3, b3) = cache
+    dZ3 = A3 - Y
+    dW3 = 1. / m * np.dot(dZ3, A2.T)
+    db3 = 1. / m * np.sum(dZ3, axis=1, keepdims=True)
+    dA2 = np.dot(W3.T, dZ3)
+    dA2 = dA2 * D2
+    dA2 = dA2 / keep_prob
+    dZ2 = np.multiply(dA2, np.int64(A2 > 0))
+    dW2 = 1. / m * np.dot(dZ2, A1.T)
+    db2 = 1. / m * np.sum(dZ2, axis=1, keepdims=True)
+    dA1 = np.dot(W2.T, dZ2)
+    dA1 = dA1 * D1
+    dA1 = dA1 / keep_prob
+    dZ1 = np.multiply(dA1, np.int64(A1 > 0))
+    dW1 = 1. / m * np.dot(dZ1, X.T)
+    db1 = 1. / m * np.sum(dZ1, axis=1, keepdims=True)
+    return {"dZ3": dZ3, "dW3": dW3, "db3": db3, "dA2": dA2, "dZ2": dZ2, "dW2": dW2,
+            "db2": db2, "dA1": dA1, "dZ1": dZ1, "dW1": dW1, "db1": db1}
+'''
+CS231N_CODE = '''
+def dropout_backward(dout, cache):
+    dropout_param, mask = cache
+    mode = dropout_param["mode"]
+    if mode == "train":
+        dx = dout * mask
+    elif mode == "test":
+        dx = dout
+    return dx
+'''
+
+
+def _reads_dropout_code() -> bool:
+    """Whether the checker takes keep_prob, dG and the masks of a code reading (three changes in
+    modules this helper does not own: derive.parse.resolve, derive.check.checker and
+    derive.code.reader/numeric_check); the tests below run once they do."""
+    keep = derive.check("dZ1 = np.dot(W2.T, dZ2) * D1 / keep_prob * np.int64(Z1 > 0)", COURSE)
+    dG = derive.check("dG1 = np.dot(W2.T, dZ2) * D1 / 0.8", COURSE)
+    return keep.verdict == dG.verdict == "correct"
+
+
+needs_reader = pytest.mark.skipif(not _reads_dropout_code(),
+                                  reason="the checker does not read keep_prob and dG yet")
+
+
+@needs_reader
+def test_the_course_backward_with_dropout_is_correct_and_a_planted_mistake_is_named():
+    from derive.code.checking import check_code
+
+    net = derive.Network(layers=[4, 5, 3, 2], activations=["relu", "relu", "sigmoid"], loss="bce",
+                         keep_prob=0.8)
+    got = {r.verdict.target: r.verdict.verdict for r in check_code(COURSE_CODE, net).results}
+    assert got == {t: "correct" for t in ("dZ[3]", "dW[3]", "db[3]", "dG[2]", "dZ[2]", "dW[2]",
+                                          "db[2]", "dG[1]", "dZ[1]", "dW[1]", "db[1]")}, got
+    planted = COURSE_CODE.replace("    dA1 = dA1 / keep_prob\n", "")
+    results = {r.verdict.target: r.verdict for r in check_code(planted, net).results}
+    assert results["dZ[1]"].verdict == "not_equivalent"
+    assert [m.code for m in results["dZ[1]"].mistakes] == ["not_divided_by_keep_prob"]
+
+
+def _reads_outputs_as_dG() -> bool:
+    """Whether the code reader takes dG[l] as a known function's output (its own KINDS)."""
+    from derive.code import reader
+
+    return "dG" in reader.KINDS
+
+
+@needs_reader
+@pytest.mark.skipif(not _reads_outputs_as_dG(), reason="the code reader's KINDS have no dG yet")
+def test_cs231n_dropout_backward_is_dG_and_a_missing_mask_is_named():
+    from derive.code.checking import check_code
+
+    net = derive.Network(layers=[4, 5, 3], activations=["relu", "softmax"], loss="ce",
+                         convention="rows", scale="dZ", keep_prob=0.75)
+    (r,) = check_code(CS231N_CODE, net, layer=1).results
+    assert (r.verdict.target, r.verdict.verdict) == ("dG[1]", "correct")
+    (r,) = check_code(CS231N_CODE.replace("dx = dout * mask", "dx = dout"), net, layer=1).results
+    assert [m.code for m in r.verdict.mistakes] == ["mask_not_applied"]

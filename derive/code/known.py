@@ -15,6 +15,7 @@ layer l (the layer of the cache it is given, else the layer being checked):
 | ``parameters``, ``forward`` | dicts whose keys name quantities (``'W1'``, ``'A2'``) |
 | ``activation`` | the name of layer l's activation (``"relu"``) |
 | ``labels`` | CS231n's ``y``: one class label per example (Y is one-hot) |
+| ``dropout_cache`` | CS231n's ``(dropout_param, mask)``: training mode, mask = D[l] / p |
 
 ``body`` is the function's code as the course gives it, read like the snippet's own functions
 when the snippet calls it without defining it (``relu_backward(dA, activation_cache)`` in the
@@ -154,6 +155,10 @@ KNOWN: dict[str, Known] = {
     # CS231n assignment 2, layers.py and layer_utils.py
     "affine_backward": Known({"dout": "dZ[l]", "cache": "linear_cache"}, _AFFINE),
     "affine_relu_backward": Known({"dout": "dA[l]", "cache": "layer_cache"}, _AFFINE_RELU),
+    # inverted dropout (assignment 2): cache = (dropout_param, mask), mask = D[l] / p; dx is
+    # the gradient before the mask, dG[l]
+    "dropout_backward": Known({"dout": "dA[l]", "cache": "dropout_cache"},
+                              outputs={"dx": "dG[l]"}),
     # CS231n assignment 1: linear classifiers (W is D×C, no bias) and TwoLayerNet.loss; the
     # layer helpers a loss method calls (forward ones only for a numeric reading)
     "svm_loss_naive": Known(_LINEAR_LOSS, bias=False),

@@ -10,14 +10,17 @@ from derive.code import evaluate as X
 from derive.code import values as V
 from derive.code.known import LISTS, SELF_DICTS, SELF_LISTS
 from derive.core import expr as E
+from derive.core.expr import as_sympy
 from derive.errors import ParseError
+from derive.network.dropout import inverse
+from derive.network.symbols import SymbolTable
 from derive.parse import parse_expression
 from derive.parse.names import GenericLayerNeeded
 
 if TYPE_CHECKING:
     from derive.code.reader import Frame, Reader
 
-KINDS = ("dA", "dZ", "dW", "db")
+KINDS = ("dA", "dG", "dZ", "dW", "db")
 
 
 def item(reader: Reader, frame: Frame, container, key, node) -> V.Value:
@@ -83,13 +86,16 @@ def role(reader: Reader, kind: str, layer: int | None, frame_for_names: Frame) -
     if kind == "labels":
         return V.Labels("y")
     if layer is None:
-        if kind in ("linear_cache", "activation_cache", "layer_cache", "activation") \
+        if kind in ("linear_cache", "activation_cache", "layer_cache", "activation",
+                    "dropout_cache") \
                 or "[l" in kind:
             raise GenericLayerNeeded("this function's parameters belong to a layer l: give the "
                                      "layer to check", None, None)
         return V.Tensor(X.tensor_of_name(f, kind.replace("[L]", f"[{L}]"), None))
     if kind == "linear_cache":
         return linear_cache(reader, layer, f)
+    if kind == "dropout_cache":
+        return dropout_cache(reader, layer)
     if kind == "activation_cache":
         return V.Tensor(X.tensor_of_name(f, f"Z{layer}", None))
     if kind == "layer_cache":
@@ -108,9 +114,14 @@ def role(reader: Reader, kind: str, layer: int | None, frame_for_names: Frame) -
 
 
 def rekeyed(reader: Reader, frame: Frame, target, v, q, value_node):
-    """The quantity an unpacked gradient is stored as: the one its call computed when the key
-    names another of the same kind that its shape does not fit (the course's old
-    ``grads["dA" + str(l + 1)]`` holds dA[l], linear_backward's dA_prev); else ``q``."""
+    """The quantity a gradient is stored as: dG[l] for a dA[l] of a dropout layer whose value
+    goes through the layer's mask (:func:`masked_gradient`); for an unpacked one, the one its
+    call computed when the key names another of the same kind that its shape does not fit (the
+    course's old ``grads["dA" + str(l + 1)]`` holds dA[l], linear_backward's dA_prev); else
+    ``q``."""
+    through_mask, masked = masked_gradient(reader, frame, target, v, q)
+    if through_mask:
+        return masked
     if q is None or value_node is not None or not isinstance(v, V.Tensor) or v.grad is None \
             or v.grad == q or v.grad.base != q.base:
         return q
@@ -122,6 +133,54 @@ def rekeyed(reader: Reader, frame: Frame, target, v, q, value_node):
     return v.grad
 
 
+def masked_gradient(reader: Reader, frame: Frame, target, v, q) -> tuple[bool, E.Sym | None]:
+    """(True, dG[l]) when ``q`` is dA[l] of a layer with dropout and the value assigned goes
+    through the layer's mask D[l] and is divided by its keep_prob: the course's
+    ``dA2 = dA2 * D2; dA2 = dA2 / keep_prob`` leaves in dA2 the gradient with respect to g(Z[2])
+    before the mask, dG[2]. (True, None) for the mask alone, a step on the way (the name holds a
+    helper value until it is divided, or used as it is: a dZ from it then lacks the 1/keep_prob);
+    (False, None) otherwise."""
+    l = q.layer if q is not None and q.base == "dA" else None
+    p = reader.net.dropout(l) if l is not None else None
+    if p is None or not isinstance(v, V.Tensor) or \
+            not any(s.key == ("D", l) for s in v.expr.symbols()):
+        return False, None
+    if not _divided(v.expr, p):
+        return True, None
+    reader.note(f"{frame.source.segment(target)} (line {frame.line}) goes through the mask D{l} "
+                f"and 1/keep_prob: it holds dG[{l}] = dA[{l}] ⊙ D[{l}] / keep_prob, the gradient "
+                "before the mask")
+    return True, SymbolTable(reader.net)["dG", l]
+
+
+def _divided(e: E.Expr, p) -> bool:
+    """Does ``e`` divide by the keep probability ``p`` (⊘ p, a factor 1/p, or ⊙ (1/p))?"""
+    inverse = 1 / as_sympy(p)
+    for n in e.walk():
+        if isinstance(n, E.Scale) and as_sympy(n.factor) == inverse:
+            return True
+        if isinstance(n, E.Div) and isinstance(n.right, E.Scalar) and as_sympy(n.right.value) == p:
+            return True
+        if isinstance(n, E.Hadamard | E.MatMul) and any(
+                isinstance(k, E.Scalar) and as_sympy(k.value) == inverse for k in (n.left, n.right)):
+            return True
+    return False
+
+
+def dropout_cache(reader: Reader, layer: int) -> V.Seq:
+    """CS231n's dropout cache ``(dropout_param, mask)`` at layer l: the parameters in training
+    mode and its stored mask, which is D[l] / p already (``mask = (rand < p) / p``)."""
+    p = reader.net.dropout(layer)
+    if p is None:
+        raise ParseError(f"this is a dropout layer's backward pass, and layer {layer} has no "
+                         "dropout: give --keep-prob", None, None)
+    table = SymbolTable(reader.net)
+    mask = E.Scale(inverse(p), table["D", layer])
+    param = V.Mapping({"p": V.Tensor(E.Scalar(p)), "mode": V.Str("train")}, None,
+                      "dropout_param")
+    return V.Seq([param, V.Tensor(mask)], "tuple", f"the dropout cache of layer {layer}", layer)
+
+
 def linear_cache(reader: Reader, layer: int, f: Frame) -> V.Seq:
     prev = "X" if layer == 1 else f"A{layer - 1}"
     return V.Seq([V.Tensor(X.tensor_of_name(f, t, None)) for t in (prev, f"W{layer}",
@@ -129,4 +188,5 @@ def linear_cache(reader: Reader, layer: int, f: Frame) -> V.Seq:
                  "tuple", f"the linear cache of layer {layer}", layer)
 
 
-__all__ = ["item", "known_list", "linear_cache", "rekeyed", "role", "self_attribute"]
+__all__ = ["item", "known_list", "linear_cache", "masked_gradient", "rekeyed", "role",
+           "self_attribute"]
