@@ -40,7 +40,7 @@ STATEMENTS = Limit("code.statements", 20_000, "statements",
                    "of an unrolled loop and every inlined call")
 SECONDS = Limit("code.seconds", 20, "seconds", "a shorter snippet or a smaller network",
                 "one reading of a snippet at one network and layer")
-KINDS = ("dA", "dZ", "dW", "db")
+KINDS = R.KINDS  # the gradients a name may mean: one table, in roles.py
 _OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**",
         ast.MatMult: "@"}
 _FREE = re.compile(r"(?<![\w.])([A-Za-z_]\w*)(?!\s*[(\w=])")
