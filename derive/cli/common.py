@@ -98,9 +98,17 @@ def l2_flags(args: argparse.Namespace) -> dict[str, str]:
     return {k: v for k in ("l2", "l2_form", "l2_layers") if (v := getattr(args, k, None)) is not None}
 
 
+#: the commands whose numbers do not take dropout yet: their --keep-prob is refused here, by
+#: name, rather than read as a network whose masks they would treat as parameters
+NO_DROPOUT = ("numbers", "gradcheck", "stability")
+
+
 def dropout_flags(args: argparse.Namespace) -> dict[str, str]:
     """``--keep-prob`` as a Network keyword, when given."""
     value = getattr(args, "keep_prob", None)
+    if value is not None and getattr(args, "command", None) in NO_DROPOUT:
+        raise SpecError(f"dropout is not supported by derive {args.command} yet: drop --keep-prob "
+                        "(derive backward and derive check take it)")
     return {} if value is None else {"keep_prob": value}
 
 
