@@ -85,8 +85,22 @@ def test_indices_that_differ_between_the_sides_name_both():
     assert "(k)" in v.message and "(i)" in v.message
 
 
+def test_a_numbered_entry_is_read_for_every_entry_by_the_sizes_of_its_layers():
+    text = r"\frac{\partial C}{\partial w^2_{11}} = a^1_1 \delta^2_1"
+    v = check(text, ONE)
+    assert v.verdict == "correct", v.message
+    said = [*v.notes, *getattr(v, "conditions", ())]
+    assert any("holds for every entry" in n for n in said), said
+    assert agrees(text, ONE, 2)
+    wrong = check(r"\frac{\partial C}{\partial w^2_{11}} = a^1_1 a^2_1", ONE)  # a for δ
+    assert wrong.verdict == "not_equivalent", wrong.message
+    with pytest.raises(ParseError, match="same size"):
+        parse_equation(r"\frac{\partial C}{\partial w^2_{11}} = a^1_1 \delta^2_1",
+                       Network(layers=[3, 3, 3], scale="sum"))
+
+
 @pytest.mark.parametrize("text,construct", [
-    (r"\frac{\partial C}{\partial w^2_{11}} = a^1_1 \delta^2_1", "numbered entries"),
+    (r"\frac{\partial C}{\partial a^2_{1}} = w^3_{11} \delta^3_1", "numbered entries are read on a"),
     (r"dW^{[1]} = \delta^{[1]}_j a_k", "is an entry (index form)"),
 ])
 def test_unsupported_index_forms_name_the_construct_and_the_nearest_form(text, construct):

@@ -37,6 +37,7 @@ from derive.core.expr import as_sympy
 from derive.errors import ParseError, ShapeMismatch
 from derive.network.spec import m as M
 from derive.parse.build import Const, Span, Value
+from derive.parse.latex_state import state
 from derive.parse.latex_textbook import TextbookMixin
 from derive.parse.latex_tokens import Tok
 
@@ -84,9 +85,7 @@ class IndexMixin(TextbookMixin):
     # -- entries ------------------------------------------------------------------------------
     def entry(self, v: Value, letters: list[str], span: Span, where: Tok) -> Value:
         if any(x.isdigit() for x in letters):
-            raise self.err("numbered entries (w^2_{11}) are not read: write the entry with "
-                           "letters (\\frac{\\partial C}{\\partial w^l_{jk}} = a^{l-1}_k "
-                           "\\delta^l_j) or the vectorised formula (dW^{[l]} = ...)", where)
+            return self.numbered(v, [c for x in letters for c in x], span, where)
         if not self.index_mode:
             if self.in_sum and self.sum_letters and letters == [self.sum_letters[-1]] \
                     and isinstance(v, E.Sym) and v.base in PER_EXAMPLE:
@@ -112,6 +111,48 @@ class IndexMixin(TextbookMixin):
             raise self.err(f"{self.b.src(span)}: a vector takes one index (a_j), a weight two "
                            "different ones (w_{jk})", where)
         return self.register(t)
+
+    def numbered(self, v: Value, digits: list[str], span: Span, where: Tok) -> Value:
+        """A numbered entry (w^2_{11}, a^2_1): the formula for that entry is read as the
+        formula of every entry, each index placed by the size of the layer it counts (the row's
+        or the column's of the left side); a one-unit vector is a number per example."""
+        refuse = self.err("numbered entries are read on a vector (a^2_1) and on the left side "
+                          "(w^2_{11}): write the entry with letters (\\frac{\\partial C}"
+                          "{\\partial w^l_{jk}} = a^{l-1}_k \\delta^l_j) or the vectorised "
+                          "formula (dW^{[l]} = ...)", where)
+        if not all(x.isdigit() for x in digits) or not isinstance(v, E.Sym):
+            raise refuse
+        if self.left_side:
+            self.lhs_letters = [f"#{k}" for k in range(len(digits))]
+            self.b.note(f"{self.b.src(span)}: a numbered entry, read as the formula of every "
+                        "entry (each index by the size of the layer it counts)")
+            self.b.note("condition: only when the formula written for one entry holds for "
+                        "every entry")
+            return v
+        target = state(self.b).target
+        if not self.index_mode or target is None or len(digits) != 1 \
+                or v.base not in PER_EXAMPLE | {"b", "db"}:
+            raise refuse
+        layout = self.b.net.layout
+        units = v.shape[layout.unit_axis % 2] if v.base in PER_EXAMPLE else v.shape[
+            0 if layout.columns else 1]
+        rows = target.shape if layout.columns or target.base in ("dW", "W") else target.shape[::-1]
+        sizes = [rows[0]] if len(self.lhs_target_letters) == 1 else list(rows)
+        fits = [k for k, n in enumerate(sizes) if bool(as_sympy(n) == as_sympy(units))]
+        col = v if layout.columns or v.base not in PER_EXAMPLE else E.Transpose(v)
+        if len(fits) == 1:
+            t = Term(per_example=v.base in PER_EXAMPLE)
+            t.v[fits[0]] = col
+            return self.register(t)
+        if not fits and bool(as_sympy(units) == 1):  # one unit: a number per example
+            return self.register(Term(s=col, per_example=v.base in PER_EXAMPLE))
+        if fits:
+            raise self.err(f"{self.b.src(span)}: the left side's rows and columns have the same "
+                           "size, so a numbered entry does not say which it counts: write the "
+                           "entry with letters", where)
+        raise ShapeMismatch("entry formula", self.b.src(span), target.text, (units,),
+                            tuple(sizes), "the entry counts units of a layer the left side's "
+                            "entry does not")
 
     def slot_of(self, letter: str, where: Tok) -> int:
         if letter not in self.slot_letters:
@@ -177,7 +218,7 @@ class IndexMixin(TextbookMixin):
         if found is not None and found[0] is v:
             return found[1]
         slots: set[int] = set()
-        per_example = False
+        per_example = seen = False
         stack = [v]
         while stack:  # the registered values inside v (a function of them keeps their slots)
             node = stack.pop()
@@ -185,11 +226,13 @@ class IndexMixin(TextbookMixin):
             if hit is not None and hit[0] is node:
                 slots |= hit[1].slots()
                 per_example = per_example or hit[1].per_example
+                seen = True
                 continue
             stack.extend(node.children())
+        if seen and not slots:  # a function of numbers per example (σ′ of a one-unit z)
+            return Term(s=v, per_example=per_example)
         one = self.b.net.layout.batch(sp.Integer(1), M)
-        if not slots and isinstance(v, E.Sym) and v.base in PER_EXAMPLE and all(
-                bool(as_sympy(x) == y) for x, y in zip(v.shape, one, strict=True)):
+        if not slots and all(bool(as_sympy(x) == y) for x, y in zip(v.shape, one, strict=True)):
             col = v if self.b.net.layout.columns else E.Transpose(v)
             return Term(s=col, per_example=True)  # a one-unit quantity without an index
         if not slots:

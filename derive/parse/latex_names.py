@@ -261,8 +261,8 @@ class NameMixin(ScriptMixin):
         span = (start, end)
         letters: list[str] = []
         powers = [k for k, (item, _) in enumerate(post) if item[0] == "pow"]
-        if (sub is not None or name.base == "dZ") and index is None and name.kind == "sym" \
-                and powers:  # δ^3 is a layer too: an error is never squared
+        if (sub is not None or name.base == "dZ" or self.index_mode) and index is None \
+                and name.kind == "sym" and powers:  # δ^3, and a^3 in an entry's formula
             item = post[powers[0]][0]  # Nielsen's a^2_1, w^3_{jk}: the layer, then the entry
             if item[0] == "pow" and item[1].is_Integer and item[1] > 0:
                 index, origin = ("num", int(item[1])), "sup"

@@ -26,6 +26,7 @@ from derive.parse.names import LayerIndex, parse_layer_index
 DECORATIONS = NAME_CMDS | HATS  # \\mathbf{W}, \\hat{y}: a name in braces after the command
 NAMED_CMDS = {*GREEK, "sigma"}  # commands that are a name alone
 EXAMPLE_LETTERS = ("i", "j", "n", "t", "x")  # ^{(i)}: an example's index, not a layer
+SUM = re.compile(r"\d{1,3}(?:[+-]\d{1,3}){1,3}")  # a layer written as a sum, δ^{2+1}
 OUTPUT_NAMES = ("O", "o", "out", "output")  # a named output layer, dZ^{O}, a^{out}
 GOODFELLOW_K = re.compile(r"k(?:[+-]\d)?")  # the Deep Learning book's layer k, k-1
 
@@ -140,6 +141,8 @@ class ScriptMixin(Cursor):
     def sup_items(self, toks: list[Tok], where: Tok) -> list[SupItem]:
         items: list[SupItem] = []
         k = 0
+        if len(toks) > 1 and SUM.fullmatch("".join(u.text for u in toks)):  # ^{2+1}: 3
+            return [("pow", sp.sympify("".join(u.text for u in toks), rational=True))]
         while k < len(toks):
             u = toks[k]
             if u.text == "[" and u.kind == "op":
