@@ -91,3 +91,28 @@ def test_every_activation_loss_convention_depth(out, loss, conv, depth):
     )
     net = derive.Network(layers=sizes, activations=[*hidden, out], loss=loss, convention=conv)
     _check(net)
+
+
+# issue 11's matrix for dropout: {dropout, L2 + dropout} × the usual losses × both conventions ×
+# depths 2-4, the hidden activations cycling (a hidden softmax keeps every unit: keep_prob 1)
+DROPOUT_MATRIX = [
+    (loss, conv, depth, l2)
+    for loss in ("bce", "ce", "mse")
+    for conv in ("columns", "rows")
+    for depth in (2, 3, 4)
+    for l2 in (None, 0.3)
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("loss, conv, depth, l2", DROPOUT_MATRIX)
+def test_dropout_matrix(loss, conv, depth, l2):
+    out = output_activations_for(loss)[0] if loss != "mse" else "linear"
+    cycle = itertools.cycle([a for a in ALL_ACTIVATIONS if a not in (out, "softmax")])
+    hidden = [next(cycle) for _ in range(depth - 1)]
+    keep = [0.5 + 0.1 * (l % 4) for l in range(1, depth)]
+    sizes = [3] + [2 + (l % 3) for l in range(1, depth)] + [2]
+    net = derive.Network(layers=sizes, activations=[*hidden, out], loss=loss, convention=conv,
+                         keep_prob=keep, l2=l2)
+    _check(net)
+
