@@ -84,3 +84,28 @@ def test_the_course_function_is_read_whole():
     wrong = COURSE.replace("    dA2 = dA2 / keep_prob\n", "")  # the mask not rescaled
     got = {r.name: r for r in check_code(wrong, NET).results}
     assert got["dZ2"].verdict.verdict == "not_equivalent"
+
+
+def test_the_printed_numpy_under_dropout_is_right():
+    # A[1] is masked under dropout: a snippet written in A (A1 * (1 - A1)) would be wrong there,
+    # so sigmoid′ prints as a call on Z1. The printed line, run here on one instance with the
+    # masks, against autograd.
+    import derive
+
+    net = Network(layers=[3, 4, 2], activations=["sigmoid", "sigmoid"], loss="bce", keep_prob=0.8)
+    code = {f.name: f.code for f in derive.backward(net, prove=False).formulas}
+    assert code["dZ[1]"] == "dZ1 = np.dot(W2.T, dZ2) * (1/0.8) * D1 * sigmoid_prime(Z1)"
+    rng = np.random.default_rng(2)
+    X, Y = rng.normal(size=(3, M)), rng.integers(0, 2, size=(2, M)).astype(float)
+    params = {"W1": rng.normal(size=(4, 3)), "b1": rng.normal(size=(4, 1)),
+              "W2": rng.normal(size=(2, 4)), "b2": rng.normal(size=(2, 1))}
+    masks = {1: (rng.random(size=(4, M)) < 0.8).astype(float)}
+    Z1 = params["W1"] @ X + params["b1"]
+    A1 = 1 / (1 + np.exp(-Z1)) * masks[1] / 0.8
+    Z2 = params["W2"] @ A1 + params["b2"]
+    want = {k: M * oracle.intermediate_gradient(net, "Z", k, z, params, X, Y, masks)
+            for k, z in ((1, Z1), (2, Z2))}
+    space = {"np": np, "W2": params["W2"], "dZ2": want[2], "D1": masks[1], "Z1": Z1,
+             "sigmoid_prime": lambda z: np.exp(-z) / (1 + np.exp(-z)) ** 2}
+    exec(code["dZ[1]"], space)  # noqa: S102 - derive's printed line, run by the test as the oracle side
+    assert np.allclose(space["dZ1"], want[1])

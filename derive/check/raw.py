@@ -138,6 +138,13 @@ def field_names(kind: type) -> tuple[str, ...]:
     return names
 
 
+def make(kind: type, args: Sequence, src: str | None = None):
+    """A node of ``kind`` from the fields a Raw records, by name (a field that only says how a
+    node prints, such as Deriv's ``masked``, may follow ``src``)."""
+    named = dict(zip(field_names(kind), args, strict=False))  # trailing defaults may be left out
+    return kind(**named, src=src) if src else kind(**named)
+
+
 def field_index(kind: type) -> dict[str, int]:
     """Where each recorded field sits in a Raw's ``args``."""
     index = _INDEX.get(kind)
@@ -261,7 +268,7 @@ def build(r: Raw, table, hint: tuple | None = None) -> E.Expr:
         layer = args[il]
         if args[ia] is None and isinstance(layer, int) and 1 <= layer <= table.net.L:
             args[ia] = table.net.activation(layer)
-    return kind(*args, src=r.src) if r.src else kind(*args)
+    return make(kind, args, r.src)
 
 
 # -- the fast shape pass ----------------------------------------------------------------------------
@@ -337,7 +344,7 @@ def _slot(a: Raw, table, memo: dict):
 @functools.lru_cache(maxsize=1024)
 def _constant(r: Raw) -> E.Expr:
     """A leaf that needs no symbol table (a Scalar), built."""
-    return r.kind(*r.args)
+    return make(r.kind, r.args)
 
 
 def _stand_in(slot) -> E.Expr:
@@ -357,7 +364,7 @@ def _constructed_shape(r: Raw, parts: list) -> Shape | None:
         else:
             args.append(p)
     try:
-        node = r.kind(*args)
+        node = make(r.kind, args)
     except ShapeMismatch:
         return None
     return node.shape

@@ -87,7 +87,14 @@ class _Applied(Expr):
 
 @dataclass(frozen=True)
 class Deriv(_Applied):
-    """g′(arg) applied entry by entry: the layer's activation derivative (``None``: generic g[l])."""
+    """g′(arg) applied entry by entry: the layer's activation derivative (``None``: generic g[l]).
+
+    ``masked``: the layer's A[l] is not g(Z[l]) (dropout's A = g(Z) ⊙ D / keep_prob), so the
+    catalogue's numpy snippets written in A (``A1 * (1 - A1)``) do not hold there and the code
+    prints the named call ``sigmoid_prime(Z1)``; the value and the text (σ′(Z[1])) are the same.
+    """
+
+    masked: bool = field(default=False, compare=False)
 
     def compute(self, backend: Backend, ev: Ev, env: Mapping) -> Any:
         return backend.deriv(self.activation, self.layer, ev(self.arg))
@@ -108,6 +115,8 @@ class Deriv(_Applied):
             return f"g{self.layer}_prime({arg})"
         tmpl = act.derivative_numpy
         uses_a = re.search(r"\bA\b", tmpl) is not None
+        if uses_a and self.masked:  # A[l] is masked: a snippet in A would be wrong
+            return f"{act.name}_prime({arg})"
         if isinstance(self.arg, Sym) and self.arg.base == "Z":
             a_name = code_name("A", self.arg.layer)
             return _paren_template(re.sub(r"\bZ\b", arg, re.sub(r"\bA\b", a_name, tmpl)))

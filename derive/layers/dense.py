@@ -157,7 +157,7 @@ class Dense(LayerType):
                       f"sum(A ⊙ dA, axis={units}) is each example's Σₖ aₖ ∂ℓ/∂aₖ, broadcast over its units")
         else:
             general = E.Hadamard(dropout.masked(net, l, dA, walk.sym("D", l)) if masks else dA,
-                                 E.Deriv(act, l, Z))
+                                 E.Deriv(act, l, Z, masked=bool(masks)))
             act_note = f"{act.text}′ = {act.derivative_text}" if act is not None else ""
             if masks and act is not None and "A" in act.derivative_text:
                 act_note += f" with A = {act.text}(Z[{l}]) before the mask"
@@ -179,7 +179,7 @@ class Dense(LayerType):
             # substitute dA[l] from the layer above: the proof runs through both maps
             through = upstream.expr if not masks else dropout.masked(net, l, upstream.expr,
                                                                      walk.sym("D", l))
-            result = E.Hadamard(through, E.Deriv(act, l, Z))
+            result = E.Hadamard(through, E.Deriv(act, l, Z, masked=bool(masks)))
             walk.step(l, dZ, result, "substitution", cite_act,
                       f"dA[{l}] = {upstream.expr} from layer {l + 1}", index_layer=l)
             up = upstream.local
