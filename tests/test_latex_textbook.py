@@ -116,3 +116,9 @@ def test_unsupported_textbook_symbols_name_the_construct():
         parse_equation(r"\delta^L = \Sigma \nabla_a C", ONE)
     with pytest.raises(ParseError, match="running gradient"):
         parse_equation(r"\nabla_{\hat{\Vy}} J = \Vg", ONE)
+
+
+def test_the_old_font_switch_in_braces_is_the_letters_alone():
+    text = r"dz^{[1]} = W^{[2]T}{\rm d}z^{[2]} * g^{[1]\prime}(z^{[1]})"
+    assert check(text, SMALL).verdict == "correct"
+    assert agrees(text, SMALL, 1)

@@ -27,6 +27,7 @@ DECORATIONS = NAME_CMDS | HATS  # \\mathbf{W}, \\hat{y}: a name in braces after 
 NAMED_CMDS = {*GREEK, "sigma"}  # commands that are a name alone
 EXAMPLE_LETTERS = ("i", "j", "n", "t", "x")  # ^{(i)}: an example's index, not a layer
 SUM = re.compile(r"\d{1,3}(?:[+-]\d{1,3}){1,3}")  # a layer written as a sum, δ^{2+1}
+OLD_STYLE = {"rm", "bf", "it", "sf", "tt"}  # {\rm d}: a font switch inside the braces
 OUTPUT_NAMES = ("O", "o", "out", "output")  # a named output layer, dZ^{O}, a^{out}
 GOODFELLOW_K = re.compile(r"k(?:[+-]\d)?")  # the Deep Learning book's layer k, k-1
 
@@ -68,6 +69,16 @@ class ScriptMixin(Cursor):
         """``{w}^{[l]}``, ``{{w}^{[l]}}``, ``{\\mathbf{W}^{(2)}}^\\top``: a name (with its scripts)
         in braces, as the course's notes write it, is that name: the braces are dropped."""
         while self.peek().kind == "op" and self.peek().text == "{":
+            if self.peek(1).kind == "cmd" and self.peek(1).text in OLD_STYLE \
+                    and self.peek(2).kind == "word" and self.peek(3).text == "}":
+                word = self.peek(2)  # {\rm d}: the old font switch, the letters alone
+                self.toks[self.i:self.i + 4] = [Tok("word", word.text, word.start, word.end,
+                                                    self.peek().space)]
+                if self.peek(1).kind == "word" and not self.peek(1).space:  # {\rm d}z: dz
+                    nxt = self.peek(1)
+                    self.toks[self.i:self.i + 2] = [Tok("word", word.text + nxt.text,
+                                                        word.start, nxt.end, word.space)]
+                return
             j = self._close(self.i)
             if j is None or not self._name_like(self.i + 1, j):
                 return
