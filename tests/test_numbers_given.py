@@ -202,3 +202,16 @@ def test_a_compressed_npz_is_bounded_before_it_is_read(tmp_path, capsys):
     np.savez(g, X=np.array([{"a": 1}], dtype=object))
     assert main(["numbers", str(g), "--act", "relu", "--loss", "mse"]) == 2
     assert "not a numpy .npz archive of numeric arrays" in capsys.readouterr().err
+
+
+def test_a_dropout_layer_needs_its_mask():
+    from derive.errors import SpecError
+
+    net = Network(layers=[2, 2, 1], activations=["relu", "sigmoid"], loss="bce", keep_prob=0.5)
+    vals = {"X": [[1.0], [2.0]], "Y": [[1]], "W1": [[0.1, 0.2], [0.3, 0.4]], "b1": [[0.0], [0.0]],
+            "W2": [[1.0, -1.0]], "b2": [[0.0]]}
+    with pytest.raises(SpecError, match="no value for D1"):
+        worked_example(net, vals)
+    w = worked_example(net, {**vals, "D1": [[1], [0]]})
+    G1 = np.maximum(np.array([[0.1, 0.2], [0.3, 0.4]]) @ np.array([[1.0], [2.0]]), 0)
+    assert np.allclose(w.value("A1"), G1 * np.array([[1], [0]]) / 0.5, rtol=1e-15)  # by numpy

@@ -121,7 +121,7 @@ def _from_values(args):
             else network_from_args(args, default=example_network))
     net, given = given_arrays(base, inp.values)
     X, Y = given[("X", None)], given[("Y", None)]
-    params = {k: v for k, v in given.items() if k[0] in ("W", "b")}
+    params = {k: v for k, v in given.items() if k[0] in ("W", "b", "D")}  # D: dropout masks
     return net, model.Instance(tuple(int(s) for s in net.layers), model.example_count(net, X),
                                X, Y, params)
 

@@ -26,8 +26,8 @@ from derive.errors import SpecError
 from derive.network.symbols import SymbolTable
 from derive.numbers.inputs import Matrix, resolve_name
 
-INPUTS = ("X", "Y", "W", "b")
-INTERMEDIATES = ("Z", "A", "dA", "dZ", "dW", "db")  # dW, db: the course's update test gives them
+INPUTS = ("X", "Y", "W", "b", "D")  # D[l]: a dropout layer's 0/1 mask (the course's cache has it)
+INTERMEDIATES = ("Z", "G", "A", "dA", "dG", "dZ", "dW", "db")  # dW, db: the course's update test gives them
 #: CS231n's and the course's unindexed names in a one-layer network (the layer's own quantities)
 _ONE_LAYER = {
     "x": ("X", None), "aprev": ("X", None), "w": ("W", 1), "b": ("b", 1),

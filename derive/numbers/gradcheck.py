@@ -331,7 +331,7 @@ def arrays_instance(net: Network, X, Y, params: dict | None) -> model.Instance |
 
     net, given, _, _ = given_values(net, {"X": X, "Y": Y, **params})
     Xv, Yv = given[("X", None)], given[("Y", None)]
-    ps = {k: v for k, v in given.items() if k[0] in ("W", "b")}
+    ps = {k: v for k, v in given.items() if k[0] in ("W", "b", "D")}  # D: dropout masks
     return model.Instance(tuple(int(s or 0) for s in net.layers), model.example_count(net, Xv), Xv,
                           Yv, ps)
 

@@ -164,8 +164,8 @@ def _finite(mat: Matrix, where: str, scalar: bool = False) -> Matrix:
 
 
 # -- names ---------------------------------------------------------------------------------------
-_GRAD_RE = re.compile(r"^(?:d(?:l|j|e|cost|loss)/)?d(w|b|z|a)(\d+|l)$")
-_FWD_RE = re.compile(r"^(w|b|z|a)(\d+|l)$")
+_GRAD_RE = re.compile(r"^(?:d(?:l|j|e|cost|loss)/)?d(w|b|z|a|g)(\d+|l)$")
+_FWD_RE = re.compile(r"^(w|b|z|a)(\d+|l)$|^(d)(\d+)$")  # D1: a dropout mask (digits only: dL is not one)
 #: a parameter after the update step: W1_new, new W1, W1', W1 (updated), W1^{new}, W1:=
 _NEW_RE = re.compile(r"^(?:new|updated)(w|b)(\d+|l)$|^(w|b)(\d+|l)(?:new|updated|\(updated\)|'|\+|:=)$")
 _GP_RE = re.compile(r"^(?:[a-zσ]+?)(\d*)'\(z(\d+|l)\)$|^(?:g|gprime|gp)(\d+)'?$|^da(\d+|l)/dz(\d+|l)$")
@@ -215,12 +215,13 @@ def resolve_name(text: str, depth: int | None = None) -> tuple[str, int | None] 
     mt = _GRAD_RE.match(s)
     if mt:
         lay = layer(mt.group(2))
-        kind = {"w": "dW", "b": "db", "z": "dZ", "a": "dA"}[mt.group(1)]
+        kind = {"w": "dW", "b": "db", "z": "dZ", "a": "dA", "g": "dG"}[mt.group(1)]
         return (kind, lay) if lay is not None else None
     mt = _FWD_RE.match(s)
     if mt:
-        lay = layer(mt.group(2))
-        return ({"w": "W", "b": "b", "z": "Z", "a": "A"}[mt.group(1)], lay) if lay is not None else None
+        lay = layer(mt.group(2) or mt.group(4))
+        base = {"w": "W", "b": "b", "z": "Z", "a": "A", "d": "D"}[mt.group(1) or mt.group(3)]
+        return (base, lay) if lay is not None else None
     mt = _GP_RE.match(s)
     if mt:
         tok = mt.group(2) or mt.group(3) or mt.group(5)
@@ -338,7 +339,7 @@ def from_mapping(data, where: str = "input") -> NumbersInput:
         key = resolve_name(name)
         if key is None or key == ("?", None) or key[1] is None and key[0] not in ("X", "Y"):
             key = name  # a course's cache name (A_prev, dout, Z): read once the depth is known
-        elif key[0] not in ("X", "Y", "W", "b", "Z", "A", "dA", "dZ"):
+        elif key[0] not in ("X", "Y", "W", "b", "D", "Z", "G", "A", "dA", "dG", "dZ"):
             raise ParseError(f"{where}: values: {name!r} is not X, Y, a W/b (W1, b1, ...) or a "
                              "cache value (Z1, A1, dA1, dZ1, ...)")
         raw, had_bool = _bools(raw)

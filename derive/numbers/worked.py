@@ -174,6 +174,11 @@ def given_values(net: Network, values: dict) -> tuple[Network, dict, dict, list[
         for base in ("W", "b"):
             if (base, l) not in arrays:
                 raise SpecError(f"no value for {base}{l} (the network has {net.L} layers)")
+        if net.dropout(l) is not None and ("D", l) not in arrays:
+            raise SpecError(f"no value for D{l}: layer {l} has dropout, and a worked example "
+                            "needs its 0/1 mask (the course's cache holds D1, D2, ...)")
+        if net.dropout(l) is not None and net.dropout(l).free_symbols:
+            raise SpecError(f"layer {l}: a worked example needs keep_prob's value, not a symbol")
     grads_given = all((f"d{b}", l) in inter for l in range(1, net.L + 1) for b in ("W", "b"))
     if ("X", None) not in arrays and not grads_given:
         raise SpecError("no value for X (A_prev: the input of the first layer)")
@@ -459,7 +464,7 @@ def _require_finite(target: E.Expr, source: str, value: np.ndarray, given: dict)
 def _cross_check(net: Network, given: dict, env: dict) -> None:
     """The forward steps agree with :func:`derive.network.model.forward` (the proofs' model); a
     disagreement on finite values is a bug in derive, never the user's input."""
-    params = {k: v for k, v in given.items() if k[0] in ("W", "b")}
+    params = {k: v for k, v in given.items() if k[0] in ("W", "b", "D")}  # D: dropout masks
     cache = model.forward(net, params, given[("X", None)])
     for l in range(1, net.L + 1):
         for base in ("Z", "A"):
