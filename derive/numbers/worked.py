@@ -174,10 +174,11 @@ def given_values(net: Network, values: dict) -> tuple[Network, dict, dict, list[
         for base in ("W", "b"):
             if (base, l) not in arrays:
                 raise SpecError(f"no value for {base}{l} (the network has {net.L} layers)")
-        if net.dropout(l) is not None and ("D", l) not in arrays:
+        keep = net.dropout(l)
+        if keep is not None and ("D", l) not in arrays:
             raise SpecError(f"no value for D{l}: layer {l} has dropout, and a worked example "
                             "needs its 0/1 mask (the course's cache holds D1, D2, ...)")
-        if net.dropout(l) is not None and net.dropout(l).free_symbols:
+        if keep is not None and keep.free_symbols:
             raise SpecError(f"layer {l}: a worked example needs keep_prob's value, not a symbol")
     grads_given = all((f"d{b}", l) in inter for l in range(1, net.L + 1) for b in ("W", "b"))
     if ("X", None) not in arrays and not grads_given:
