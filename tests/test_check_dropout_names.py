@@ -109,3 +109,13 @@ def test_the_printed_numpy_under_dropout_is_right():
              "sigmoid_prime": lambda z: np.exp(-z) / (1 + np.exp(-z)) ** 2}
     exec(code["dZ[1]"], space)  # noqa: S102 - derive's printed line, run by the test as the oracle side
     assert np.allclose(space["dZ1"], want[1])
+
+
+def test_a_generic_network_takes_keep_prob():
+    # without a network: the generic one, with dropout on its hidden layers (g generic)
+    v = check("dZ1 = W2.T @ dZ2 * D1 / keep_prob * g1_prime(Z1)", keep_prob=True)
+    assert v.verdict == "correct", v.message
+    v = check("dZ1 = W2.T @ dZ2 * g1_prime(Z1)", keep_prob=0.5)
+    assert [mk.code for mk in v.mistakes] == ["mask_not_applied"], v.mistakes
+    out = check_code("dZ1 = np.dot(W2.T, dZ2) * D1 / keep_prob * g1_prime(Z1)", keep_prob=0.5)
+    assert [r.verdict.verdict for r in out.results] == ["correct"]

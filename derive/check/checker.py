@@ -63,14 +63,15 @@ from derive.parse import LayerOutOfRange
 def check(equation: str, network=None, syntax: str = "auto", *, loss: str | None = None,
           convention: str = "columns", scale: str | None = None, layer: int | None = None,
           names=None, dialect: str | None = None, l2=None, l2_form: str | None = None,
-          l2_layers=None) -> Verdict:
+          l2_layers=None, keep_prob=None) -> Verdict:
     """Check ``equation`` (e.g. ``"dZ1 = W2^T dZ2 * g1'(Z1)"``) against the derivation of
     ``network``; without one, a generic network (``loss``, ``convention``, ``scale`` apply to it).
     ``layer`` pins the current layer of names without an index (``dW = 1/m dZ A_prev.T``) and a
     generic l; without it they are checked at every layer where they make sense. ``names`` binds
     identifiers to quantities (``{"dL_dh2": "dA[2]"}``) or expressions, ``dialect`` forces a
     course's vocabulary (both as :func:`derive.parse.parse_equation` reads them). ``l2``,
-    ``l2_form``, ``l2_layers`` give the generic network an L2 term (as ``Network`` takes them).
+    ``l2_form``, ``l2_layers`` give the generic network an L2 term and ``keep_prob`` dropout (as
+    ``Network`` takes them).
 
     >>> check("dW1 = 1/m np.dot(dZ1, X.T)").verdict
     'correct'
@@ -85,7 +86,7 @@ def check(equation: str, network=None, syntax: str = "auto", *, loss: str | None
                          None)
 
     generic = dict(loss=loss, convention=convention, scale=scale, l2=l2, l2_form=l2_form,
-                   l2_layers=l2_layers)
+                   l2_layers=l2_layers, keep_prob=keep_prob)
     run = Runner(check_with, _unusable, left_side)
 
     def once(options: dict) -> Verdict:

@@ -37,7 +37,7 @@ def check_code(code: str, network: Network | None = None, *, layer: int | None =
                names: Mapping | None = None, dialect: str | None = None,
                loss: str | None = None, convention: str = "columns",
                scale: str | None = None, l2=None, l2_form: str | None = None,
-               l2_layers=None) -> CodeResult:
+               l2_layers=None, keep_prob=None) -> CodeResult:
     """Check every gradient ``code`` computes (a function, several, or lines of numpy code)
     against the derivation of ``network`` (without one, a generic network as for
     :func:`derive.check`). ``layer`` pins the layer of names without an index; ``names`` binds
@@ -80,7 +80,7 @@ def check_code(code: str, network: Network | None = None, *, layer: int | None =
         if network is None and rows:
             notes.append(ROWS_NOTE)
     generic = dict(loss=loss, convention=convention, scale=scale, l2=l2, l2_form=l2_form,
-                   l2_layers=l2_layers)
+                   l2_layers=l2_layers, keep_prob=keep_prob)
     internal = False
     for fname, node in _units(src.tree):
         where = "the lines outside any function" if fname == MODULE else f"function {fname}"
