@@ -215,3 +215,42 @@ def test_a_dropout_layer_needs_its_mask():
     w = worked_example(net, {**vals, "D1": [[1], [0]]})
     G1 = np.maximum(np.array([[0.1, 0.2], [0.3, 0.4]]) @ np.array([[1.0], [2.0]]), 0)
     assert np.allclose(w.value("A1"), G1 * np.array([[1], [0]]) / 0.5, rtol=1e-15)  # by numpy
+
+
+LAYER_ACTS = ["linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "swish", "gelu",
+              "softmax"]
+
+
+@pytest.mark.parametrize("convention", ["columns", "rows"])
+@pytest.mark.parametrize("act", LAYER_ACTS)
+def test_one_layer_for_every_activation_against_autograd(act, convention):
+    """layer_backward's dZ = ∂⟨dA, g(Z)⟩/∂Z and its dW, db, dA_prev = the gradients of
+    ⟨dZ, affine(A_prev, W, b)⟩ (÷ m in columns, as the course's linear_backward; rows: CS231n's
+    affine_backward, no 1/m), all by autograd on the oracle's own g."""
+    from autograd import grad
+
+    from derive.numbers.layer import layer_backward
+
+    rng = np.random.default_rng(LAYER_ACTS.index(act))
+    columns = convention == "columns"
+    n_prev, n, m = 4, 3, 5
+    A_prev = rng.normal(size=(n_prev, m) if columns else (m, n_prev))
+    W = rng.normal(size=(n, n_prev) if columns else (n_prev, n))
+    b = rng.normal(size=(n, 1) if columns else (n,))
+    Z = rng.normal(size=(n, m) if columns else (m, n))  # a cache of its own, as the course's tests
+    Z = np.where(np.abs(Z) < 0.05, 0.3, Z)  # off the kinks
+    dA = rng.normal(size=Z.shape)
+    g = oracle.activation(act, 1, columns)
+    dZ = grad(lambda z: (g(z) * dA).sum())(Z)
+    scale = 1 / m if columns else 1.0
+
+    def affine(a, w, c):
+        return (w @ a if columns else a @ w) + c
+
+    dA_prev = grad(lambda a: (dZ * affine(a, W, b)).sum())(A_prev)
+    dW = grad(lambda w: (dZ * affine(A_prev, w, b)).sum() * scale)(W)
+    db = grad(lambda c: (dZ * affine(A_prev, W, c)).sum() * scale)(b)
+    r = layer_backward(A_prev, W, b, dA=dA, Z=Z, activation=act, convention=convention)
+    for name, want in (("dZ", dZ), ("dW", dW), ("db", db), ("dA_prev", dA_prev)):
+        assert np.allclose(r[name], want, rtol=1e-9, atol=1e-12), name
+        assert np.shape(r[name]) == np.shape(want), name
