@@ -75,9 +75,7 @@ def printed(tree: Raw, target: tuple[str, int], net: Network, syntax: str) -> st
 
 
 def formulas(net: Network):
-    # dG[l] (a dropout layer's gradient before its mask) is left out until the checker takes it
-    # as a left side (derive.check.checker.KINDS)
-    return tuple(f for f in numbers_for(net).derivation.formulas if f.kind != "dG")
+    return numbers_for(net).derivation.formulas
 
 
 # -- planting: one mutation of the engine's tree per code ------------------------------------------
