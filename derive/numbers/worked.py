@@ -111,8 +111,12 @@ class NumStep:
 
     @property
     def formula_latex(self) -> str:
-        if self.key[0] in UPDATED:
-            return f"{to_latex(self.target)} \\leftarrow {to_latex(self.expr)}"
+        if self.given:
+            return f"{to_latex(self.target)} \\quad \\text{{(given)}}"
+        if self.key[0] in UPDATED:  # α as LaTeX's \alpha (pdflatex has no Unicode α)
+            return f"{to_latex(self.target)} \\leftarrow {to_latex(self.expr)}".replace("α", "\\alpha ")
+        if self.key[0] == "gp" and self.local:
+            return to_latex(self.target)
         if self.key[0] == "gp" and self.alternatives:
             return f"{to_latex(self.target)} = {to_latex(self.alternatives[0])}"
         if self.key[0] == "gp":
