@@ -186,7 +186,8 @@ def _rule(tol) -> str:
 _UNICODE_TEX = {
     "σ": r"$\sigma$", "′": r"$'$", "ℓ": r"$\ell$", "Σ": r"$\Sigma$", "ₖ": r"$_k$", "½": r"$\tfrac12$",
     "−": "-", "⊙": r"$\odot$", "×": r"$\times$", "ᵀ": r"$^\top$", "≈": r"$\approx$", "²": r"$^2$",
-    "ε": r"$\varepsilon$", "α": r"$\alpha$", "∂": r"$\partial$", "⊘": r"$\oslash$", "…": r"\ldots{}", "⁻": "-", "·": r"$\cdot$",
+    "ε": r"$\varepsilon$", "α": r"$\alpha$", "∂": r"$\partial$", "⊘": r"$\oslash$", "…": r"\ldots{}",
+    "⁻": "-", "·": r"$\cdot$",
 }
 
 
