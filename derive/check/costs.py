@@ -22,7 +22,7 @@ as ``dW += reg * W`` reads dW's (:mod:`derive.check.augmented`).
 >>> net = Network(layers=[3, 2, 1], activations=["relu", "sigmoid"], loss="bce", l2=True)
 >>> e = expressions(net, SymbolTable(net))
 >>> print(e["penalty"])
-(λ/(2m)) (sum(W[1] ⊙ W[1], axis=all) + sum(W[2] ⊙ W[2], axis=all))
+(λ/(2m)) (‖W[1]‖² + ‖W[2]‖²)
 """
 
 from __future__ import annotations

@@ -380,11 +380,24 @@ class Sum(Expr):
             return sp.MatMul(sp.OneMatrix(1, r), inner)
         return sp.MatMul(sp.OneMatrix(1, r), inner, sp.OneMatrix(c, 1))
 
+    def _squared(self) -> Expr | None:
+        """X when this is the sum of every entry of X ⊙ X: ‖X‖²_F, as the L2 penalty prints."""
+        arg = self.arg
+        if self.axis is None and isinstance(arg, Hadamard) and arg.left == arg.right:
+            return arg.left
+        return None
+
     def to_text(self) -> str:
+        x = self._squared()
+        if x is not None:
+            return f"‖{x.to_text()}‖²"
         axis = "all" if self.axis is None else self.axis
         return f"sum({self.arg.to_text()}, axis={axis})"
 
     def to_latex(self) -> str:
+        x = self._squared()
+        if x is not None:
+            return rf"\lVert {x.to_latex()} \rVert_F^2"
         arg = self.arg
         if self.axis is not None and arg.shape[self.axis] == m:  # over the examples: Σᵢ
             if isinstance(arg, Sym) and arg.layer is not None:
