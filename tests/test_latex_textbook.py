@@ -122,3 +122,11 @@ def test_the_old_font_switch_in_braces_is_the_letters_alone():
     text = r"dz^{[1]} = W^{[2]T}{\rm d}z^{[2]} * g^{[1]\prime}(z^{[1]})"
     assert check(text, SMALL).verdict == "correct"
     assert agrees(text, SMALL, 1)
+
+
+def test_a_derivative_whose_numerator_lost_its_d_is_the_costs():
+    text = r"\frac{Co}{dw^{[2]}} = \frac{1}{m} dZ^{[2]} A^{[1]T}"  # a Q&A's ∂Co/∂w, typed so
+    v = check(text, NET)
+    assert v.verdict == "correct", v.message
+    assert any("d is missing" in n for n in v.notes)
+    assert agrees(text, NET, 2)

@@ -32,7 +32,7 @@ from derive.core.expr import as_sympy
 from derive.errors import ParseError
 from derive.network.spec import m
 from derive.parse.build import Builder, Const, OnesVec, Span, Value
-from derive.parse.latex_index import IndexMixin
+from derive.parse.latex_index import NO_INDEX, IndexMixin
 from derive.parse.latex_layers import NOTES, numbering
 from derive.parse.latex_names import MACRO
 from derive.parse.latex_state import state
@@ -280,8 +280,8 @@ def parse(b: Builder, start: int, end: int) -> Value:
         p.lhs_target_letters = own.indices
     try:
         v, _ = p.expr()
-    except ParseError:
-        if not p.index_mode or p.terms:
+    except ParseError as exc:
+        if not p.index_mode or p.terms or NO_INDEX not in exc.message:
             raise
         p = _Parser(b, tokenize(b.text, start, end))  # no entry at all: the whole gradient
         v, _ = p.expr()

@@ -138,6 +138,13 @@ class CalculusMixin(NameMixin):
             save = self.i
             self.next()
             n = self.is_dL()
+            if not n and self.peek().kind == "word" and self.peek().text in (*COSTS, "Co") \
+                    and self.peek(1).text == "}" and self.peek(2).text == "{" and (
+                        self.peek(3).text == "partial" or self.peek(3).kind == "word"
+                        and self.peek(3).text.startswith("d") and len(self.peek(3).text) > 1):
+                n = 1  # \frac{C}{dw_L}: the numerator's d left out (a Q&A's typo)
+                self.b.note(f"\\frac{{{self.peek().text}}}{{...}}: the numerator's d is missing, "
+                            f"read as the derivative of the cost {self.peek().text}")
             operator = self.peek().kind == "cmd" and self.peek().text == "partial" \
                 and self.peek(1).text == "}"
             if operator:  # \frac{\partial}{\partial W} J: the derivative operator, then the cost

@@ -41,6 +41,7 @@ from derive.parse.latex_state import state
 from derive.parse.latex_textbook import TextbookMixin
 from derive.parse.latex_tokens import Tok
 
+NO_INDEX = "has no index"  # the error of a quantity without one in an entry's formula
 PER_EXAMPLE = {"A", "Z", "dA", "dZ", "X", "Y"}  # quantities with one column per example
 
 
@@ -238,7 +239,7 @@ class IndexMixin(TextbookMixin):
         if not slots:
             if all(bool(as_sympy(x) == 1) for x in v.shape) or self.in_sum_over_units():
                 return Term(s=v)
-            raise self.b.error(f"{v.written()} has no index: in an entry's formula every "
+            raise self.b.error(f"{v.written()} {NO_INDEX}: in an entry's formula every "
                                "quantity carries its entry's index (a^l_j, w^l_{jk})", pos)
         if slots == {0, 1}:
             return Term(mat=v, per_example=per_example)
