@@ -112,3 +112,9 @@ def test_the_gradient_checking_assignments_difference():
     assert bad.overall_relative_error == pytest.approx(0.2850931567761624, rel=1e-8)
     good = gradcheck_impl(net, dls_gradcheck.backward, X=x, Y=y, params=params)
     assert good.overall_relative_error < 1e-9 < 1.1890913024229996e-07
+
+
+def test_a_backward_function_that_takes_a_cache_asks_for_its_forward_pass(capsys):
+    code = main(["gradcheck", "--act", "tanh,sigmoid", "--loss", "bce", "--layers", "2,4,1",
+                 "--impl", f"{IMPLS / 'dls_planar.py'}:backward_propagation"])
+    assert code == 2 and "--forward" in capsys.readouterr().err

@@ -36,6 +36,9 @@ def call_course(fn, net: Network, instance: model.Instance) -> tuple[object, tup
     names = _parameters(fn)
     if len(names) == 4 and names[0].lower() == "w" and net.L == 1:
         return _logistic(fn, net, named, X, Y)
+    if any(_role(n) == "cache" for n in names):
+        raise DeriveError(f"the function takes a cache ({', '.join(names)}): give the forward "
+                          "pass that makes it with --forward MODULE:FUNCTION (forward= in Python)")
     out = fn(named, X, Y)
     return _grads_of(out), ()
 
