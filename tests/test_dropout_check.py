@@ -232,3 +232,9 @@ def test_cs231n_dropout_backward_is_dG_and_a_missing_mask_is_named():
     assert (r.verdict.target, r.verdict.verdict) == ("dG[1]", "correct")
     (r,) = check_code(CS231N_CODE.replace("dx = dout * mask", "dx = dout"), net, layer=1).results
     assert [m.code for m in r.verdict.mistakes] == ["mask_not_applied"]
+    # a solution that stores the cache the other way round, (mask, mode)
+    other = CS231N_CODE.replace('dropout_param, mask = cache\n    mode = dropout_param["mode"]',
+                                "(mask, mode) = cache")
+    assert "(mask, mode) = cache" in other
+    (r,) = check_code(other, net, layer=1).results
+    assert (r.verdict.target, r.verdict.verdict) == ("dG[1]", "correct")

@@ -4,6 +4,7 @@ one network and layer (used by :mod:`.reader`)."""
 
 from __future__ import annotations
 
+import ast
 from typing import TYPE_CHECKING
 
 from derive.code import evaluate as X
@@ -95,7 +96,7 @@ def role(reader: Reader, kind: str, layer: int | None, frame_for_names: Frame) -
     if kind == "linear_cache":
         return linear_cache(reader, layer, f)
     if kind == "dropout_cache":
-        return dropout_cache(reader, layer)
+        return dropout_cache(reader, layer, f)
     if kind == "activation_cache":
         return V.Tensor(X.tensor_of_name(f, f"Z{layer}", None))
     if kind == "layer_cache":
@@ -167,9 +168,10 @@ def _divided(e: E.Expr, p) -> bool:
     return False
 
 
-def dropout_cache(reader: Reader, layer: int) -> V.Seq:
+def dropout_cache(reader: Reader, layer: int, f: Frame) -> V.Seq:
     """CS231n's dropout cache ``(dropout_param, mask)`` at layer l: the parameters in training
-    mode and its stored mask, which is D[l] / p already (``mask = (rand < p) / p``)."""
+    mode and its stored mask, which is D[l] / p already (``mask = (rand < p) / p``); a snippet
+    that unpacks ``(mask, mode) = cache`` (some solutions store it so) gets that order."""
     p = reader.net.dropout(layer)
     if p is None:
         raise ParseError(f"this is a dropout layer's backward pass, and layer {layer} has no "
@@ -178,7 +180,20 @@ def dropout_cache(reader: Reader, layer: int) -> V.Seq:
     mask = E.Scale(inverse(p), table["D", layer])
     param = V.Mapping({"p": V.Tensor(E.Scalar(p)), "mode": V.Str("train")}, None,
                       "dropout_param")
-    return V.Seq([param, V.Tensor(mask)], "tuple", f"the dropout cache of layer {layer}", layer)
+    items = [param, V.Tensor(mask)]
+    if _unpacked_names(f, "cache")[:1] == ["mask"]:
+        items = [V.Tensor(mask), V.Str("train")]
+    return V.Seq(items, "tuple", f"the dropout cache of layer {layer}", layer)
+
+
+def _unpacked_names(f: Frame, name: str) -> list[str]:
+    """The names a tuple assignment ``(a, b) = name`` of the snippet unpacks, in order."""
+    for node in ast.walk(f.source.tree):
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Name) \
+                and node.value.id == name and len(node.targets) == 1 \
+                and isinstance(node.targets[0], ast.Tuple | ast.List):
+            return [t.id if isinstance(t, ast.Name) else "" for t in node.targets[0].elts]
+    return []
 
 
 def linear_cache(reader: Reader, layer: int, f: Frame) -> V.Seq:
