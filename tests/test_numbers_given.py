@@ -254,3 +254,14 @@ def test_one_layer_for_every_activation_against_autograd(act, convention):
     for name, want in (("dZ", dZ), ("dW", dW), ("db", db), ("dA_prev", dA_prev)):
         assert np.allclose(r[name], want, rtol=1e-9, atol=1e-12), name
         assert np.shape(r[name]) == np.shape(want), name
+
+
+@pytest.mark.parametrize("sign, alpha, code", [(1, 0.5, "update_sign"),
+                                               (-1, 1.0, "missing_learning_rate")])
+def test_a_wrong_update_comes_with_its_likely_cause(sign, alpha, code):
+    net = Network(layers=[2, 1], activations=["sigmoid"], loss="bce")
+    vals = {"X": [[1.0], [2.0]], "Y": [[1]], "W1": [[0.1, 0.2]], "b1": [[0.0]]}
+    w = worked_example(net, vals, learning_rate=0.5)
+    wrong = np.array([[0.1, 0.2]]) + sign * alpha * w.value("dW1")  # made by numpy
+    c = check_student(w, [_student("W1_new", wrong)]).step("W1_new")
+    assert c.status == "wrong" and c.mistake == code, c.likely

@@ -29,6 +29,8 @@ WORDS = {
     "extra_scale": "an extra factor 1/m",
     "sign_error": "the sign is flipped",
     "factor_two": "a factor 2 (or ½) too many",
+    "update_sign": "the gradient is added, not subtracted (gradient ascent)",
+    "missing_learning_rate": "the learning rate α is left out",
 }
 
 
@@ -80,11 +82,22 @@ def likely_cause(step, evaluate: Callable[[E.Expr], np.ndarray], matches: Callab
     """(code, the formula it matches, message) for the first mistake variant of ``step``'s
     formula whose value (``evaluate``, on the student's own earlier values) matches every
     entry the student wrote (``matches``: per-entry booleans); None when none does."""
+    if step.key[0] in ("W_new", "b_new") and isinstance(step.expr, E.Sub):
+        P, scaled = step.expr.left, step.expr.right  # P − α dP
+        grad = scaled.arg if isinstance(scaled, E.Scale) else scaled
+        forms = [("update_sign", E.Add(P, scaled)), ("missing_learning_rate", E.Sub(P, grad))]
+        return _first(step, forms, {}, evaluate, matches)
     if step.key[0] not in ("dA", "dZ", "dW", "db"):
         return None
     forms = (step.expr, *(a for a in step.alternatives if not isinstance(a, E.Pointwise)))
     details = {code: detail for f in forms for code, _, detail in _everywhere(f, step.key[1])}
-    for code, v in (x for f in forms for x in variants(f, step.key[1])):
+    return _first(step, [x for f in forms for x in variants(f, step.key[1])], details, evaluate,
+                  matches)
+
+
+def _first(step, candidates, details: dict, evaluate, matches) -> tuple[str, str, str] | None:
+    """The first (code, variant) whose value matches every written entry."""
+    for code, v in candidates:
         try:
             value = evaluate(v)
         except (KeyError, ValueError, TypeError, FloatingPointError):
