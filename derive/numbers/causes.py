@@ -85,8 +85,9 @@ def likely_cause(step, evaluate: Callable[[E.Expr], np.ndarray], matches: Callab
     if step.key[0] in ("W_new", "b_new") and isinstance(step.expr, E.Sub):
         P, scaled = step.expr.left, step.expr.right  # P − α dP
         grad = scaled.arg if isinstance(scaled, E.Scale) else scaled
-        forms = [("update_sign", E.Add(P, scaled)), ("missing_learning_rate", E.Sub(P, grad))]
-        return _first(step, forms, {}, evaluate, matches)
+        updates: list[tuple[str, E.Expr]] = [("update_sign", E.Add(P, scaled)),
+                                              ("missing_learning_rate", E.Sub(P, grad))]
+        return _first(step, updates, {}, evaluate, matches)
     if step.key[0] not in ("dA", "dZ", "dW", "db"):
         return None
     forms = (step.expr, *(a for a in step.alternatives if not isinstance(a, E.Pointwise)))
