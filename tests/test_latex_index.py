@@ -107,3 +107,11 @@ def test_unsupported_index_forms_name_the_construct_and_the_nearest_form(text, c
     with pytest.raises(ParseError, match=re.escape(construct)) as info:
         parse_equation(text, ONE)
     assert "vectorised formula" in info.value.message
+
+
+def test_a_sum_limit_off_by_a_bias_unit_is_a_shape_error():
+    right = r"\delta_{i}^{(2)}=\bigg(\sum_{j=1}^{s_{3}}W_{ji}^{(2)}\delta_{j}^{(3)}\bigg)f'(z_{i}^{(2)})"
+    assert check(right, ONE, layer=1).verdict == "correct"
+    wrong = right.replace("s_{3}", "s_{2}+1")
+    v = check(wrong, ONE, layer=1)
+    assert v.verdict == "shape_error" and "bias unit" in v.message, v.message

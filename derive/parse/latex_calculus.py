@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from derive.core import expr as E
 from derive.core.expr import as_sympy
+from derive.errors import ShapeMismatch
 from derive.network.spec import m as M
 from derive.parse.build import Span, Value
 from derive.parse.latex_names import NameMixin
@@ -234,6 +235,7 @@ class CalculusMixin(NameMixin):
     # -- sums ---------------------------------------------------------------------------------
     def sum(self, t: Tok) -> tuple[Value, Span]:
         letter: str | None = None
+        upper: list[Tok] = []
         for _ in range(2):
             if self.peek().text in ("_", "^") and self.peek().kind == "op":
                 below = self.next().text == "_"
@@ -241,8 +243,18 @@ class CalculusMixin(NameMixin):
                 if below and toks and toks[0].kind == "word" and len(toks[0].text) == 1 \
                         and (len(toks) == 1 or toks[1].text == "="):
                     letter = toks[0].text  # \sum_i, \sum_{i=1}: the index summed over
+                elif not below:
+                    upper = toks
         if self.index_mode and letter is not None and letter not in ("l", "L") \
                 and not self.examples_ahead(letter):
+            if len(upper) > 3 and upper[0].kind == "word" and upper[1].text == "_" \
+                    and upper[-2].text in "+-" and upper[-1].kind == "num":
+                written = self.b.text[upper[0].start:upper[-1].end]
+                raise ShapeMismatch(f"\\sum_{letter}", written, letter, (written,),
+                                    (letter,), f"the sum runs to {written}, a layer's size "
+                                    f"{upper[-2].text} {upper[-1].text} (a bias unit): index "
+                                    f"{letter} counts a layer's units, which no vector here has "
+                                    "more or fewer of")
             return self.ix_sum(letter, t)
         self.sum_letters.append(letter)
         try:
