@@ -23,6 +23,7 @@ from dataclasses import replace
 
 import sympy as sp
 
+from derive.check import cost_terms
 from derive.core import expr as E
 from derive.engine.backward import derive as run_derive
 from derive.errors import ParseError
@@ -43,9 +44,7 @@ def data_term(net: Network, target: E.Sym) -> E.Expr:
     """The engine's formula for ``target`` on ``net`` without its L2 term, over ``net``'s own
     symbols (``net`` may be the checker's variant with every size equal)."""
     if target.base == "J":  # loss += 0.5 * reg * np.sum(W * W): the loss so far, the data term
-        from derive.check.costs import expression
-
-        return expression(net, SymbolTable(net), "data")
+        return cost_terms.expression(net, SymbolTable(net), "data")
     plain = net.replace(l2=None, l2_form=None, l2_layers=None)
     formula = _derivation(plain).get(target.base, target.layer)
     if formula is None:

@@ -35,6 +35,8 @@ from derive.check import conditions, costs
 from derive.check import diagnose as D
 from derive.check.augmented import with_data_term
 from derive.check.chain import check_chain, left_side
+from derive.check.coincidence import coincidence_notes
+from derive.check.coincidence import same_shape as _same_shape
 from derive.check.dialect import Runner, check_dialect
 from derive.check.layers import (
     GENERIC_DEPTH,
@@ -50,11 +52,10 @@ from derive.check.layers import (
 from derive.check.numeric import numbers_for
 from derive.check.verdict import SEVERITY, Mistake, Verdict
 from derive.core import expr as E
-from derive.core.expr import as_sympy
 from derive.core.names import m as m_symbol
 from derive.engine.backward import Formula
 from derive.errors import DeriveError, InternalError, ParseError, ShapeMismatch
-from derive.network.spec import Network, dim_symbol
+from derive.network.spec import Network
 from derive.network.symbols import SymbolTable
 from derive.parse import LayerOutOfRange
 
@@ -349,7 +350,7 @@ def _check_one(parse, net, layer, target_of=None) -> Verdict:
         return Verdict("shape_error", message=str(mismatch), mistakes=_mistakes(edits, ctx, T),
                        notes=tuple(notes + _generic_notes(net, base, tl)), **info)
     assert student is not None  # built above: the shapes fit
-    notes += _coincidence_notes(raw, net, target)
+    notes += coincidence_notes(raw, net, target)
     try:
         judgement = nums.judge(student, target, formula.expr)
     except KeyError as exc:
@@ -397,11 +398,6 @@ def _square_table(net):
     return SymbolTable(square(net))
 
 
-def _same_shape(a, b) -> bool:
-
-    return all(bool(as_sympy(x) == as_sympy(y)) for x, y in zip(a, b, strict=True))
-
-
 def _fmt(shape) -> str:
     return "×".join(str(d) for d in shape)
 
@@ -420,47 +416,6 @@ def _generic_notes(net, base, layer) -> list[str]:
                      "give the loss and the output activation (e.g. --act ...,sigmoid --loss bce) "
                      "to check a simplified form such as A − Y")
     return notes
-
-
-def _coincidence_notes(raw, net, target) -> list[str]:
-    """A note when the formula fits only because two sizes of this network are equal (or 1)."""
-    if all(s is None for s in net.layers):
-        return []
-    free = net.replace(layers=(None,) * (net.L + 1))
-    T = SymbolTable(free)
-    sizes = {dim_symbol(l): s for l, s in enumerate(net.layers) if s is not None}
-    try:
-        e = D.build(raw, T)
-    except ShapeMismatch as exc:
-        if exc.operation == "matrix product":
-            pairs = [(exc.left_shape[1], exc.right_shape[0])]
-        else:
-            pairs = list(zip(exc.left_shape, exc.right_shape, strict=True))
-        cond = _condition(pairs, sizes, exc.operation != "matrix product")
-        return [f"this fits only because {cond} in this network; for other sizes: {exc}"]
-    except (DeriveError, KeyError):
-        return []
-    free_target = target if target.base in costs.KINDS else T[target.base, target.layer]
-    if not _same_shape(e.shape, free_target.shape):
-        cond = _condition(list(zip(e.shape, free_target.shape, strict=True)), sizes, False)
-        return [f"the right side has the gradient's shape only because {cond} in this network"]
-    return []
-
-
-def _condition(pairs, sizes, broadcast: bool) -> str:
-
-    out = []
-    for a, b in pairs:
-        if bool(as_sympy(a) == as_sympy(b)):
-            continue
-        ca, cb = as_sympy(a).subs(sizes), as_sympy(b).subs(sizes)
-        if broadcast and ca == 1 and a != 1:
-            out.append(f"{a} = 1")
-        elif broadcast and cb == 1 and b != 1:
-            out.append(f"{b} = 1")
-        elif f"{b} = {a}" not in out:
-            out.append(f"{a} = {b}")
-    return " and ".join(dict.fromkeys(out)) or "two sizes are equal"
 
 
 # -- a generic index l: one verdict from several layers ----------------------------------------------

@@ -22,7 +22,7 @@ import numpy as np
 import sympy as sp
 
 from derive.catalogue import rules
-from derive.check import costs
+from derive.check import cost_terms as costs
 from derive.check.precise import Judgement, judge_instances
 from derive.core import expr as E
 from derive.core.expr import as_sympy
