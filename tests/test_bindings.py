@@ -270,3 +270,31 @@ def test_a_vector_reshaped_to_one_row_is_its_transpose():
         assert v.verdict == "correct", (text, v.message)
     v = check("dW = np.dot(dZ1, avg.reshape(n_h, 1))", one, names={"avg": "X"}, layer=1)
     assert v.verdict == "shape_error"  # a column stays a column: dZ1 · X does not fit
+
+
+def test_a_loop_index_in_a_quantitys_brackets_says_how_to_bind_the_entry():
+    # the SO asker's A[k+1] (A a list of activations, k the loop's index)
+    v = check("dz = da * sigmoid_prime(A[k+1])", DEEP, names={"dz": "dZ[3]", "da": "dA[3]"})
+    assert v.verdict == "parse_error"
+    assert 'A[k+1]: a layer index is a number' in v.message
+    assert '--bind "A[k+1]=A[2]"' in v.message
+    v = check("dz = da * (A[k+1] * (1 - A[k+1]))", DEEP,
+              names={"dz": "dZ[3]", "da": "dA[3]", "A[k+1]": "A[3]"})
+    assert v.verdict == "correct", v.message  # σ′ written on the sigmoid layer's activation
+
+
+def test_a_name_bound_to_the_l2_strength_or_keep_prob_reads_as_it():
+    # an autograder's reg_coeff (Omar Florez's code) is the network's λ; p is its keep_prob
+    net = Network(layers=[3, 4, 2], activations=["relu", "sigmoid"], loss="bce", l2=0.7,
+                  keep_prob=0.8)
+    for text in ("dW2 = 1/m * np.dot(dZ2, A1.T) + reg_coeff/m * W2",
+                 r"dW^{[2]} = \frac{1}{m} dZ^{[2]} A^{[1]T} + \frac{c}{m} W^{[2]}"):
+        v = check(text, net, names={"reg_coeff": "lambda", "c": "lambda"})
+        assert v.verdict == "correct", (text, v.message)
+        assert "reg_coeff read as the L2 strength 0.7" not in v.notes  # the value is named
+        assert any("L2 strength 0.7" in n for n in v.notes)
+    w = check("dW2 = 1/m * np.dot(dZ2, A1.T) + reg_coeff * np.square(W2).sum()", net,
+              names={"reg_coeff": "lambda"})
+    assert [mk.code for mk in w.mistakes] == ["wrong_l2_term"]
+    v = check("dZ1 = np.dot(W2.T, dZ2) * D1 / p * np.int64(Z1 > 0)", net, names={"p": "keep_prob"})
+    assert v.verdict == "correct" and "keep_prob read as the keep probability 0.8" in v.notes

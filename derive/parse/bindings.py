@@ -33,7 +33,14 @@ from derive.errors import ParseError
 from derive.network.spec import Network, dim_symbol
 from derive.network.symbols import SymbolTable
 from derive.parse.dialects import COMPOUND
-from derive.parse.names import LayerIndex, LayerOutOfRange, Name, parse_layer_index, resolve_ident
+from derive.parse.names import (
+    L2_NAMES,
+    LayerIndex,
+    LayerOutOfRange,
+    Name,
+    parse_layer_index,
+    resolve_ident,
+)
 
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _VALUE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\[([^\]]*)\])?\s*(\.T|ᵀ|\^T)?\s*")
@@ -44,13 +51,15 @@ HINT = "a binding names one such as dA[2], A[l-1], W[1].T, X, Y or m"
 @dataclass(frozen=True)
 class Binding:
     """What one bound identifier means: a name as the resolver reads it (``name``, with the layer
-    index the binding wrote) and whether it is transposed, or an expression (``expr``)."""
+    index the binding wrote) and whether it is transposed, an expression (``expr``), or the
+    network's L2 strength (``l2``: the value was ``lambda``, ``λ``, ``reg``, ...)."""
 
     ident: str
     written: str  # the binding's value as given ("dA[2]") or the expression's printing
     name: Name | None = None
     transposed: bool = False
     expr: E.Expr | None = None
+    l2: bool = False  # the network's L2 strength λ (``reg_coeff=lambda``): neither name nor expr
 
     @property
     def meaning(self) -> str:
@@ -107,6 +116,8 @@ def binding(ident: str, value: object) -> Binding:
     if not isinstance(value, str):
         raise ParseError(f"binding {ident}: the value must be a quantity such as 'dA[2]' or an "
                          f"expression, not {type(value).__name__}", None, None)
+    if value.strip() in L2_NAMES:  # reg_coeff=lambda: the L2 strength, as lambd and reg read
+        return Binding(ident, value.strip(), l2=True)
     mt = _VALUE.fullmatch(value)
     if not mt:
         raise ParseError(f"binding {ident}={value!r}: {HINT}", None, None)

@@ -126,6 +126,9 @@ class NameMixin(ScriptMixin):
         binding = self.b.bindings.get(ident.lstrip("\\"))
         if ident == "Vg" and binding is None:  # the Deep Learning book's running gradient
             return self.running_gradient(start, end)
+        if binding is not None and binding.l2:  # c=lambda: what the bound name reads as
+            value = self.b.const(self.b.l2_strength(binding.written, start), (start, end), start)
+            return self.postfix(value, (start, end))
         if binding is not None:  # a bound name shadows every other reading
             if binding.expr is not None:
                 bv = self.b.bound_expr(binding, (start, end), start)

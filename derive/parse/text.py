@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import ast
 import keyword
+import re
 from typing import Literal
 
 from derive.errors import ParseError
@@ -50,7 +51,7 @@ from derive.parse.names import (
     resolve_ident,
     unknown_names_error,
 )
-from derive.parse.text_tokens import Tok, tokenize
+from derive.parse.text_tokens import Tok, ast_depth_ok, detect_mode, tokenize
 from derive.parse.unknown import entry_at, unknown_idents
 from derive.parse.walker import METHODS, NP_DTYPES, Entry, Piece, Walker
 
@@ -315,17 +316,20 @@ class _Prepass:
         close = self.next()
         index = parse_layer_index("".join(parts))
         if index is None:
-            raise self.err(f"{what}[{''.join(parts)}]: a layer index is a number, l, L, l-1, "
-                           "l+1 or L-1", open_)
+            entry = f"{what}[{''.join(parts)}]"
+            bind = f'; a loop\'s entry is bound as one name: --bind "{entry}={what}[2]"' \
+                if re.fullmatch(r"[A-Za-z_]\w*([+-]\d+)?", "".join(parts)) else ""
+            raise self.err(f"{entry}: a layer index is a number, l, L, l-1, l+1 or L-1{bind}",
+                           open_)
         return index, close.end
 
     def name(self, t: Tok) -> tuple[list[Piece], int]:
         ident = t.text
         binding = self.b.bindings.get(ident)
-        if binding is not None:  # a bound name shadows every other reading
+        if binding is not None and not binding.l2:  # a bound name shadows every other reading
             return self.bound(t, binding)
-        if ident in L2_NAMES:  # lambd, reg, self.reg, λ, \lambda: the L2 strength
-            written = self.b.text[t.start:t.end]
+        if ident in L2_NAMES or binding is not None:  # lambd, reg, self.reg, λ: the L2 strength
+            written = binding.written if binding is not None else self.b.text[t.start:t.end]
             return self.over(t, [self.placeholder(("l2", written), t.start, t.end)], t.end)
         if ident in FUNCS and self.peek().text == "(":  # a dialect's function: Nielsen's a - y
             self.flags.add("numpy")
@@ -452,25 +456,6 @@ class _Prepass:
         return self.gradient(den, den.text, t.start)
 
 
-def _ast_depth_ok(tree: ast.AST, limit: int) -> bool:
-    stack = [(tree, 0)]
-    while stack:
-        node, d = stack.pop()
-        if d > limit:
-            return False
-        stack.extend((c, d + 1) for c in ast.iter_child_nodes(node))
-    return True
-
-
-def detect_mode(flags: set[str]) -> str:
-    """"math" or "numpy" from what the text uses (module docstring)."""
-    if "jux" in flags or "odot" in flags:
-        return "math"
-    if "numpy" in flags:
-        return "numpy"
-    return "math" if "weak" in flags else "numpy"
-
-
 def joined_names(b: Builder) -> dict[int, tuple[int, str]]:
     """The list and dict entries (``nabla_w[-l]``) and ``self.`` names the text reads as one
     name: bound ones, a dialect's functions, and ``self.reg``."""
@@ -495,7 +480,7 @@ def parse(b: Builder, start: int, end: int) -> Value:
         pos = walker.ostart[min(max(off - 1, 0), len(walker.ostart) - 1)] if walker.ostart \
             else start
         raise ParseError("cannot read the formula here", pos, b.text) from None
-    if not _ast_depth_ok(tree, 2 * MAX_DEPTH):
+    if not ast_depth_ok(tree, 2 * MAX_DEPTH):
         raise ParseError(f"the formula nests more than {2 * MAX_DEPTH} operations deep", start,
                          b.text)
     return walker.ev(tree.body)

@@ -7,6 +7,7 @@ is refused with the character named (docs/parsing.md, "Characters").
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -100,4 +101,24 @@ def tokenize(text: str, start: int, end: int,
     return toks
 
 
-__all__ = ["NAMES", "TEX", "Tok", "TokKind", "UNICODE", "tokenize"]
+def ast_depth_ok(tree: ast.AST, limit: int) -> bool:
+    """Whether the tree nests no deeper than ``limit`` (checked without recursion)."""
+    stack = [(tree, 0)]
+    while stack:
+        node, d = stack.pop()
+        if d > limit:
+            return False
+        stack.extend((c, d + 1) for c in ast.iter_child_nodes(node))
+    return True
+
+
+def detect_mode(flags: set[str]) -> str:
+    """"math" or "numpy" from what the text uses (module docstring)."""
+    if "jux" in flags or "odot" in flags:
+        return "math"
+    if "numpy" in flags:
+        return "numpy"
+    return "math" if "weak" in flags else "numpy"
+
+
+__all__ = ["NAMES", "TEX", "Tok", "TokKind", "UNICODE", "ast_depth_ok", "detect_mode", "tokenize"]
