@@ -270,7 +270,7 @@ def parse(b: Builder, start: int, end: int) -> Value:
     b.mode = "math"
     own = state(b)
     if start == 0 and end < len(b.text) and not own.trial:  # the left side: count the layers
-        own.numbering = numbering(b, end)
+        own.numbering = numbering(b, end, parse)
         if own.numbering != "face":
             b.note(NOTES[own.numbering])
     p = _Parser(b, tokenize(b.text, start, end))

@@ -23,11 +23,13 @@ note. Layers written in brackets (``^{[l]}``, the course's own) are never renumb
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from derive.core.expr import as_sympy
 from derive.errors import ParseError, ShapeMismatch
 from derive.network.spec import m as M
 from derive.parse.build import Builder
+from derive.parse.latex_state import state
 from derive.parse.names import GenericLayerNeeded, LayerIndex, LayerOutOfRange
 
 UNITS = {"A", "Z", "dA", "dZ", "g"}  # a layer's units (g: its activation)
@@ -69,7 +71,7 @@ def renumbered(numbering: str, base: str, index: LayerIndex | None,
     return (index[0], index[1] + by)
 
 
-def numbering(b: Builder, eq: int) -> str:
+def numbering(b: Builder, eq: int, parse: Callable) -> str:
     """The numbering of the equation ``b`` reads, whose '=' is at ``eq`` (module docstring)."""
     text = b.text
     if _BRACKETED.search(text) or text[eq - 1:eq] in ("+", "-"):
@@ -78,11 +80,11 @@ def numbering(b: Builder, eq: int) -> str:
     cached = _CACHE.get(key)
     if cached is not None and cached[0] is b.net:
         return cached[1]
-    face, generic = _fit(b, eq, "face", b.generic)
+    face, generic = _fit(b, eq, "face", b.generic, parse)
     chosen = "face"
     if face < 2:
         layers = list(range(1, min(b.net.L, TRIAL_LAYERS) + 1)) if generic else [b.generic]
-        ranks = {s: max(_fit(b, eq, s, l)[0] for l in layers) for s in SCHEMES}
+        ranks = {s: max(_fit(b, eq, s, l, parse)[0] for l in layers) for s in SCHEMES}
         best = max(ranks.values())
         chosen = next(s for s in SCHEMES if ranks[s] == best)
     if len(_CACHE) > 512:
@@ -91,12 +93,12 @@ def numbering(b: Builder, eq: int) -> str:
     return chosen
 
 
-def _fit(b: Builder, eq: int, scheme: str, generic: int | None) -> tuple[int, bool]:
+def _fit(b: Builder, eq: int, scheme: str, generic: int | None,
+         parse: Callable) -> tuple[int, bool]:
     """How well the equation reads under ``scheme`` at the generic layer ``generic``: 2 its
     sides have the same shape, 1 the shapes clash, 0 it does not read; and whether a layer l
-    was needed."""
-    from derive.parse import latex  # the grammar (it imports this module)
-    from derive.parse.latex_state import state
+    was needed. ``parse`` is the grammar's (derive.parse.latex.parse, handed in: it imports
+    this module)."""
 
     t = Builder(b.net, b.text, mode=b.mode, current=b.current, generic=generic,
                 bindings=b.bindings)
@@ -104,12 +106,12 @@ def _fit(b: Builder, eq: int, scheme: str, generic: int | None) -> tuple[int, bo
     own = state(t)
     own.trial, own.numbering = True, scheme
     try:
-        left = latex.parse(t, 0, eq)
+        left = parse(t, 0, eq)
         if t.current is None and not t.unindexed and getattr(left, "layer", None) is not None:
             t.current, t.from_target = getattr(left, "layer", None), True
         if t.rhs_bindings is not None:
             t.bindings = t.rhs_bindings
-        right = latex.parse(t, eq + 1, len(b.text))
+        right = parse(t, eq + 1, len(b.text))
     except GenericLayerNeeded:
         return 0, True
     except (LayerOutOfRange, RecursionError):
