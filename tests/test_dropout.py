@@ -192,3 +192,19 @@ def test_commands_without_dropout_refuse_it_by_name(command, capsys, tmp_path):
     assert main([*command, *extra]) == 2
     err = capsys.readouterr().err
     assert "dropout is not supported by derive" in err and "--keep-prob" in err
+
+
+def test_gradcheck_refuses_dropout_from_a_spec_file_too(tmp_path, capsys):
+    # the differences run each moved entry as an extra example, which the masks do not cover:
+    # before this refusal a [network] table with keep_prob printed PASSED over unresolved rows
+    from derive.cli import main
+    from derive.numbers.gradcheck import gradcheck
+
+    spec = tmp_path / "net.toml"
+    spec.write_text('[network]\nlayers = [2, 3, 1]\nactivations = ["relu", "sigmoid"]\n'
+                    'loss = "bce"\nkeep_prob = 0.8\n')
+    assert main(["gradcheck", "--spec", str(spec)]) == 2
+    assert "dropout is not supported by derive gradcheck" in capsys.readouterr().err
+    with pytest.raises(SpecError, match="dropout is not supported by derive gradcheck"):
+        gradcheck(derive.Network(layers=[2, 3, 1], activations=["relu", "sigmoid"], loss="bce",
+                                 keep_prob=0.8))

@@ -337,7 +337,10 @@ def arrays_instance(net: Network, X, Y, params: dict | None) -> model.Instance |
 
 
 def _prepare(net, seed, m, eps, rtol, instance, sizes) -> tuple[Network, model.Instance]:
-    """The concrete network and a finite instance, within the limits (checked before drawing)."""
+    """The concrete network and a finite instance, within the limits (checked before drawing).
+    Dropout is refused: the differences run each moved entry as an extra example, which the
+    masks D[l] (one column per example) do not cover, so they would not be held fixed."""
+    net.require_no_dropout("derive gradcheck")
     _check_numbers(eps, rtol)
     net = _concrete(net, instance, sizes)
     require_within_limits(net, instance.m if instance is not None else m)
