@@ -192,7 +192,7 @@ def retry_bindings(item: dict, got: dict, caps: dict, network=None) -> dict:
     if not caps["bind"]:
         return {}
     if item["kind"] == "function":  # the names an error lists that the caller fills
-        from corpus_calls import call_names
+        from bench.corpus_calls import call_names
 
         listed = [n for m in UNKNOWN.finditer(got.get("message") or "")
                   for n in ([m.group(1)] if m.group(1) else m.group(2).split(","))]

@@ -534,6 +534,16 @@ def test_textbook_formulas_are_the_true_gradients(name, instances):
         assert inst.verdict(key, tree, strict=True) == "correct", key
 
 
+
+
+def _juxtaposition_read_as_hadamard(v, expected: str, style: str) -> bool:
+    """In maths and LaTeX two factors side by side are a product, and the reader takes them as
+    ⊙ when their matrix product cannot fit: a shape error in numpy is then correct, under the
+    stated condition that the juxtaposition means ⊙ (and only with that condition)."""
+    return (style in ("math", "latex") and expected == "shape_error" and v.verdict == "correct"
+            and any("juxtaposition" in c and "⊙" in c for c in v.conditions))
+
+
 @pytest.mark.parametrize("name", list(NETWORKS))
 def test_verdicts_agree_with_the_oracle_and_survive_rewrites(name, instances):
     net, inst = NETWORKS[name], instances[name]
@@ -554,6 +564,9 @@ def test_verdicts_agree_with_the_oracle_and_survive_rewrites(name, instances):
             style = "numpy" if broadcast else rng.choice(["numpy", "math", "latex"])
             text = Printer(net, style, rng).equation(key, variant)
             v = derive.check(text, net)
+            if v.verdict != expected and _juxtaposition_read_as_hadamard(v, expected, style):
+                counts["conditional"] += 1  # a matrix product written by juxtaposition that
+                continue  # cannot fit is read as ⊙ (issue 13), correct only under that condition
             assert v.verdict == expected, (origin, canonical, text, v.verdict, v.message)
             counts["rewrites"] += 1
     print(f"metamorphic {name}: {dict(counts)}")

@@ -218,13 +218,14 @@ def test_a_random_instance_is_estimated_before_it_is_drawn():
     wide = Network(layers=[100_000, 100_000, 1], activations=["relu", "sigmoid"], loss="bce")
     with pytest.raises(ResourceLimit) as err:
         model.random_instance(wide, m=2)
-    # X and Y (n·m), then per layer W, b, and Z and A (n·m each): W1 alone is 10^10 entries
+    # X and Y (n·m), then per layer W, b, and Z, A and a dropout mask D (n·m each, an upper
+    # bound: only a hidden layer with dropout has D): W1 alone is 10^10 entries
     x_y = 100_000 * 2 + 1 * 2
-    layer1 = 100_000 * 100_000 + 100_000 + 2 * 100_000 * 2
-    layer2 = 1 * 100_000 + 1 + 2 * 1 * 2
-    assert err.value.amount == x_y + layer1 + layer2 == 10_000_800_007
+    layer1 = 100_000 * 100_000 + 100_000 + 3 * 100_000 * 2
+    layer2 = 1 * 100_000 + 1 + 3 * 1 * 2
+    assert err.value.amount == x_y + layer1 + layer2 == 10_001_000_009
     assert err.value.name == "network.instance_entries" and "--layers" in str(err.value)
-    assert model.instance_entries((3, 3, 1), 4) == 12 + 4 + (9 + 3 + 24) + (3 + 1 + 8)
+    assert model.instance_entries((3, 3, 1), 4) == 12 + 4 + (9 + 3 + 36) + (3 + 1 + 12)
 
 
 def test_refusals_allocate_nothing_under_2_gb():
