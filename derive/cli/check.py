@@ -63,6 +63,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "convention, syntax, layer, names, dialect, id"))
     takes_file(p.add_argument("-o", "--output", metavar="OUT.jsonl",
                               help="with --batch: write the results here instead of stdout"))
+    p.add_argument("--jobs", "-j", type=_jobs, default=1, metavar="N",
+                   help="with --batch: check in N worker processes (0: one per core; default "
+                        "1), lines of one network kept on one worker, results in input order")
 
 
 def _layer(text: str) -> int:
@@ -74,6 +77,15 @@ def _layer(text: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError(f"layers are numbered from 1, not {n}")
     return n
+
+
+def _jobs(text: str) -> int:
+    """--jobs N: worker processes, 0 for one per core (bounded by grade.jobs)."""
+    from derive.cli.common import whole
+    from derive.grade.parallel import JOBS, default_jobs
+
+    n = whole(0, JOBS.value, "a number of processes ")(text)
+    return n or default_jobs()
 
 
 def _bindings(text: str) -> dict[str, str]:
@@ -102,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
         return run_batch(args)
     if args.output:
         raise UsageError("-o/--output goes with --batch")
+    if args.jobs != 1:
+        raise UsageError("--jobs goes with --batch")
     if args.code:
         if args.equation:
             raise UsageError("give either an equation or --code FILE, not both")
@@ -294,17 +308,26 @@ def run_batch(args: argparse.Namespace) -> int:
 
 def _run_stream(source: IO[bytes], args: argparse.Namespace, total: int | None) -> int:
     with output(args.output, inputs=(args.batch,)) as out:
-        return _run_lines(_lines(source), out, total, args.syntax)
+        return _run_lines(_lines(source), out, total, args.syntax, getattr(args, "jobs", 1))
 
 
-def _run_lines(lines: Iterable[bytes], out: IO[bytes], total: int | None, syntax: str) -> int:
+def _run_lines(lines: Iterable[bytes], out: IO[bytes], total: int | None, syntax: str,
+               jobs: int = 1) -> int:
+    """Check every line and write its result, in order. With ``jobs`` > 1 the lines go to a
+    process pool a window at a time (derive.grade.parallel), grouped by network so that each
+    worker's caches stay warm; results are then flushed a window at a time."""
+    from functools import partial
+
     from derive.check.verdict import EXIT_CODES
+    from derive.grade.parallel import ordered_map
 
     bar = _Progress(total) if sys.stderr.isatty() else None
     worst = 0
+    numbered = ((raw, number) for number, raw in enumerate(lines, start=1))
+    results = ordered_map(partial(check_bytes, default_syntax=syntax), numbered, key=line_group,
+                          jobs=jobs)
     try:
-        for number, raw in enumerate(lines, start=1):
-            result = check_bytes(raw, number, default_syntax=syntax)
+        for number, result in enumerate(results, start=1):
             out.write((dumps(result) + "\n").encode("utf-8"))
             out.flush()
             worst = max(worst, EXIT_CODES[result["verdict"]])
@@ -314,6 +337,22 @@ def _run_lines(lines: Iterable[bytes], out: IO[bytes], total: int | None, syntax
         if bar:
             bar.close()
     return worst
+
+
+def line_group(item: tuple) -> tuple:
+    """The network a batch line names (its spec fields as written), the key that keeps lines of
+    one network on one worker; a line that is not a JSON object groups with the generic ones."""
+    raw = item[0]
+    if len(raw) > LINE_LIMIT:
+        return ()
+    try:
+        obj = json.loads(raw)
+    except (ValueError, RecursionError):
+        return ()
+    if not isinstance(obj, dict):
+        return ()
+    return tuple(json.dumps(obj.get(k), sort_keys=True, default=str)
+                 for k in (*SPEC_FIELDS, "l2", "l2_form", "l2_layers", "keep_prob"))
 
 
 def check_bytes(raw: bytes, number: int = 1, default_syntax: str = "auto") -> dict:
