@@ -246,7 +246,8 @@ def network_for(item: dict, caps: dict, nearest: bool = False):
             scale = "sum"  # the mean over one example is the sum
     targets = item["target"] if isinstance(item["target"], list) else [item["target"]]
     reg = net.get("regularization") or net.get("regularisation")
-    full = any(re.match(r"-?d(W|Theta)\[", t) for t in targets)  # not dWdata: the data term
+    full = any(re.match(r"-?d(W|Theta)\[", t) or t in ("loss", "penalty", "J")
+               for t in targets)  # not dWdata: the data term
     l2 = l2_of(reg) if reg and caps["l2"] and full else {}
     if reg and not l2 and full:
         problems.append("L2 regularisation (of dW) is not expressible in derive")
@@ -278,7 +279,9 @@ def network_for(item: dict, caps: dict, nearest: bool = False):
     if caps["bind"] and item.get("kind") == "function" and item.get("group") == "bound":
         kwargs[caps["bind"]] = call_names(item)
     elif caps["bind"] and item.get("group") == "bound":
-        bound = {k: v for k, v in names.items()
+        from bench.corpus_report import _written
+
+        bound = {k: _written(v) for k, v in names.items()
                  if isinstance(v, str) and re.match(r"-?d?[A-Za-z]+\[", v)}
         left = re.match(r"\s*([A-Za-z_]\w*)\s*\+?=", textwrap.dedent(item.get("text") or ""))
         target = item["target"]  # the gradient the left side names, when the index omits it
