@@ -41,6 +41,8 @@ _EXPORTS = {
     "numbers": ("derive.numbers.worked", "worked_example"),
     "check_student": ("derive.numbers.student", "check_student"),
     "gradcheck": ("derive.numbers.gradcheck", "gradcheck"),
+    "gradcheck_impl": ("derive.numbers.gradcheck", "gradcheck_impl"),
+    "layer_backward": ("derive.numbers.layer", "layer_backward"),
     "stability": ("derive.stability.analyse", "analyse"),
     "jacobian": ("derive.jacobian.tensor", "jacobian"),
     # errors
