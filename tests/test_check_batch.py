@@ -111,9 +111,9 @@ def test_progress_bar_only_on_a_terminal(tmp_path, capsys, monkeypatch):
 
 
 def test_interrupted_batch_keeps_complete_lines(tmp_path, capsys, monkeypatch):
-    import derive.cli.check as cli_check
+    import derive.cli._batch as cli_batch
 
-    real = cli_check.check_line
+    real = cli_batch.check_line
     calls = []
 
     def flaky(line, default_syntax="auto"):
@@ -122,7 +122,7 @@ def test_interrupted_batch_keeps_complete_lines(tmp_path, capsys, monkeypatch):
             raise KeyboardInterrupt
         return real(line, default_syntax)
 
-    monkeypatch.setattr(cli_check, "check_line", flaky)
+    monkeypatch.setattr(cli_batch, "check_line", flaky)  # the batch half of derive check
     out = tmp_path / "out.jsonl"
     lines = [json.dumps({**GOOD, "id": i}) for i in range(5)]
     assert main(["check", "--batch", write(tmp_path, lines), "-o", str(out)]) == 130

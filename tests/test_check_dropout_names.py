@@ -119,3 +119,23 @@ def test_a_generic_network_takes_keep_prob():
     assert [mk.code for mk in v.mistakes] == ["mask_not_applied"], v.mistakes
     out = check_code("dZ1 = np.dot(W2.T, dZ2) * D1 / keep_prob * g1_prime(Z1)", keep_prob=0.5)
     assert [r.verdict.verdict for r in out.results] == ["correct"]
+
+
+def test_the_command_line_and_a_batch_line_take_keep_prob_and_l2(tmp_path, capsys):
+    import json
+
+    from derive.cli import main
+
+    # --keep-prob for the generic network (it was ignored without --layers/--act)
+    assert main(["check", "dZ1 = W2.T @ dZ2 * g1_prime(Z1)", "--keep-prob", "0.5"]) == 1
+    assert "mask_not_applied" in capsys.readouterr().out
+    lines = [{"id": 1, "equation": "dZ1 = np.dot(W2.T, dZ2) * D1 / keep_prob * np.int64(Z1 > 0)",
+              "layers": "3,4,2", "activations": "relu,sigmoid", "loss": "bce", "keep_prob": 0.8},
+             {"id": 2, "equation": "dW1 = 1/m * np.dot(dZ1, X.T) + lambd/m * W1", "l2": 0.7},
+             {"id": 3, "equation": "dW1 = 1/m * np.dot(dZ1, X.T)", "l2": "x"}]
+    batch = tmp_path / "in.jsonl"
+    batch.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    assert main(["check", "--batch", str(batch)]) == 2
+    out = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [r["verdict"] for r in out] == ["correct", "correct", "parse_error"]
+    assert "l2 is a number" in out[2]["message"]

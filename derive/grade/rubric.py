@@ -261,7 +261,6 @@ def _numbers_question(table: dict, where: str, net: Network, top_values, common:
     q = Question(steps=tuple(steps), values=dict(values), follow_through=follow, tolerance=tol,
                  **common)
     from derive.errors import DeriveError
-    from derive.grade.score import numbers_example
 
     try:  # the rubric's own values must make a worked example: say so now, not per student
         worked = numbers_example(q, net)
@@ -301,3 +300,14 @@ def _visibility(v, where: str) -> str:
     if v not in VISIBILITIES:
         raise SpecError(f"{where}: visibility {v!r} is not one of {', '.join(VISIBILITIES)}")
     return v
+def numbers_example(q: Question, net):
+    """The question's worked example (computed once per process: the rubric's values are fixed)."""
+    from derive.numbers.inputs import from_mapping
+    from derive.numbers.worked import worked_example
+
+    if "worked" not in q.cache:
+        inp = from_mapping({"values": q.values}, where=f"question {q.id}")
+        q.cache["worked"] = worked_example(net, inp.values)
+    return q.cache["worked"]
+
+

@@ -33,7 +33,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from derive.grade.rubric import Question, Rubric, default_steps
+from derive.grade.rubric import Question, Rubric, default_steps, numbers_example
 from derive.grade.submission import Submission
 
 STATUSES = ("correct", "partial", "incorrect", "shape_error", "not_gradable", "missing", "error")
@@ -256,17 +256,6 @@ def grade_numbers(q: Question, answer: dict, net) -> QuestionGrade:
     return _grade(q, points, status, messages=tuple(messages), steps=tuple(steps),
                   first_wrong_step=report.first_wrong_step, mistakes=mistakes,
                   feedback=tuple(q.feedback[c] for c in mistakes if c in q.feedback))
-
-
-def numbers_example(q: Question, net):
-    """The question's worked example (computed once per process: the rubric's values are fixed)."""
-    from derive.numbers.inputs import from_mapping
-    from derive.numbers.worked import worked_example
-
-    if "worked" not in q.cache:
-        inp = from_mapping({"values": q.values}, where=f"question {q.id}")
-        q.cache["worked"] = worked_example(net, inp.values)
-    return q.cache["worked"]
 
 
 def _code_answers(rubric: Rubric, sub: Submission, notes: list, errors: list) -> dict:
