@@ -1,7 +1,7 @@
 """Layer types: one module each, and the registry that maps a kind to its type.
 
 >>> REGISTRY["dense"].parameters, REGISTRY["dense"].quantities()
-(('W', 'b'), ('W', 'b', 'D', 'Z', 'A'))
+(('W', 'b'), ('W', 'b', 'D', 'Z', 'G', 'A'))
 >>> layer_type("conv")
 Traceback (most recent call last):
 ...

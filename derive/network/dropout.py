@@ -5,8 +5,9 @@ A spec gives one keep probability for every hidden layer, one per hidden layer (
 keeps every unit, so it has no mask), or ``True`` for the symbol :data:`KEEP_PROB`, printed
 ``keep_prob``. Numbers computed from a symbolic keep_prob use :data:`KEEP_PROB_STANDIN`.
 
->>> keep_probs(0.8, 3), keep_probs("1,0.5", 3), keep_probs(True, 2)
-((0.8, 0.8), (None, 0.5), (keep_prob,))
+>>> [[p if p is None or p.free_symbols else float(p) for p in keep_probs(v, n)]
+...  for v, n in ((0.8, 3), ("1,0.5", 3), (True, 2))]
+[[0.8, 0.8], [None, 0.5], [keep_prob]]
 >>> inverse(sp.Float(0.8)), inverse(KEEP_PROB)
 (1/0.8, 1/keep_prob)
 """
