@@ -35,7 +35,7 @@ WORDS = {
 
 
 def _with_m(e: E.Expr) -> bool:
-    return isinstance(e, E.Scale) and m_symbol in sp.sympify(e.factor).free_symbols
+    return isinstance(e, E.Scale) and m_symbol in sp.sympify(e.factor, strict=True).free_symbols
 
 
 def _rewrites(e: E.Expr, layer: int | None) -> Iterator[tuple[str, E.Expr, str]]:

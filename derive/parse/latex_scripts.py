@@ -153,7 +153,8 @@ class ScriptMixin(Cursor):
         items: list[SupItem] = []
         k = 0
         if len(toks) > 1 and SUM.fullmatch("".join(u.text for u in toks)):  # ^{2+1}: 3
-            return [("pow", sp.sympify("".join(u.text for u in toks), rational=True))]
+            total = sum(int(n) for n in re.findall(r"[+-]?\d+", "".join(u.text for u in toks)))
+            return [("pow", sp.Integer(total))]  # added here: user text never reaches SymPy
         while k < len(toks):
             u = toks[k]
             if u.text == "[" and u.kind == "op":
