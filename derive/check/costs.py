@@ -33,6 +33,7 @@ from derive.core import expr as E
 from derive.errors import ParseError
 from derive.network.penalty import gradient_coefficient
 from derive.network.spec import Network
+from derive.network.symbols import SymbolTable
 
 
 # -- the check -------------------------------------------------------------------------------------
@@ -49,6 +50,8 @@ def check(eq, net: Network, nums, formula, info: dict, notes: list) -> Verdict:
                                          "loss of every unit and example (np.sum)."),),
                        notes=tuple(notes), **info)
     envs = [nums.main, nums.tiny]
+    for env in envs:
+        _evaluate_costs(env, net)
     got = [_value(env, eq.rhs, nums, eq.target) for env in envs]
     want = [env.values[kind, None] for env in envs]
     if _all(got, want):
@@ -60,6 +63,15 @@ def check(eq, net: Network, nums, formula, info: dict, notes: list) -> Verdict:
                    mistakes=found or (Mistake("other", "No single factor or term explains the "
                                               "difference; compare with the correct formula."),),
                    notes=tuple(notes), **info)
+
+
+def _evaluate_costs(env, net: Network) -> None:
+    """The cost pieces' values on ``env``'s instances, computed the first time a cost is checked
+    (a gradient's check never needs them)."""
+    if ("J", None) in env.values or ("penalty", None) in env.values:
+        return
+    for kind, e in expressions(net, SymbolTable(net)).items():
+        env.values[kind, None] = env.evaluate(e, env.values)
 
 
 def _value(env, e: E.Expr, nums, target: E.Sym) -> np.ndarray:

@@ -80,8 +80,6 @@ class Env:
             values["dA", net.L] = rng.normal(0.0, 1.0, size=values["A", net.L].shape)
         for f in derivation.formulas:
             values[f.target.key] = self.evaluate(f.expr, values)
-        for kind, e in costs.expressions(net, SymbolTable(net)).items():  # the cost, 1×1
-            values[kind, None] = self.evaluate(e, values)
         self.values = values
 
     def evaluate(self, e: E.Expr, values: dict | None = None) -> np.ndarray:
