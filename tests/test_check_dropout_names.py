@@ -11,32 +11,13 @@ from derive.check.checker import check
 from derive.code import check_code
 from derive.network.spec import Network
 from tests import oracle
+from tests.test_dropout_check import COURSE_CODE
 
 NET = Network(layers=[4, 5, 3, 2], activations=["relu", "relu", "sigmoid"], loss="bce",
               keep_prob=0.8)
 M = 6
 
-COURSE = '''
-def backward_propagation_with_dropout(X, Y, cache, keep_prob):
-    m = X.shape[1]
-    (Z1, D1, A1, W1, b1, Z2, D2, A2, W2, b2, Z3, A3, W3, b3) = cache
-    dZ3 = A3 - Y
-    dW3 = 1./m * np.dot(dZ3, A2.T)
-    db3 = 1./m * np.sum(dZ3, axis=1, keepdims=True)
-    dA2 = np.dot(W3.T, dZ3)
-    dA2 = dA2 * D2
-    dA2 = dA2 / keep_prob
-    dZ2 = np.multiply(dA2, np.int64(A2 > 0))
-    dW2 = 1./m * np.dot(dZ2, A1.T)
-    db2 = 1./m * np.sum(dZ2, axis=1, keepdims=True)
-    dA1 = np.dot(W2.T, dZ2)
-    dA1 = dA1 * D1
-    dA1 = dA1 / keep_prob
-    dZ1 = np.multiply(dA1, np.int64(A1 > 0))
-    dW1 = 1./m * np.dot(dZ1, X.T)
-    db1 = 1./m * np.sum(dZ1, axis=1, keepdims=True)
-    return dZ3, dW3, db3, dA2, dZ2, dW2, db2, dA1, dZ1, dW1, db1
-'''
+COURSE = COURSE_CODE  # the course's backward_propagation_with_dropout, as test_dropout_check has it
 
 
 def test_the_course_formula_agrees_with_autograd_and_is_correct():
