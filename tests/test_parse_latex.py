@@ -64,6 +64,9 @@ CORRECT = [
           r"\left(1 - \frac{1}{1 + \exp(-Z^{[2]})}\right)"),
     (SOFT, r"dZ^{[2]} = A^{[2]} - Y"),
     (SOFT, r"dZ_{2} = A_{2} - Y"),
+    (SOFT, r"dZ^{[2]} = \mathrm{softmax}(Z^{[2]}) - Y"),  # softmax of its own Z: A[2] (issue 13)
+    (SOFT, r"dZ^{[2]} = \operatorname{softmax}(Z^{[2]}) - Y"),
+    (SOFT, r"dZ^{[2]} = g^{[2]}(Z^{[2]}) - Y"),
     # dW
     (NET, r"dW^{[1]} = \frac{1}{m} dZ^{[1]} X^T"),
     (NET, r"dW^{[1]} = \frac{1}{m} dZ^{[1]} A^{[0]T}"),
@@ -207,3 +210,10 @@ def test_target_symbols():
                       (r"\frac{\partial J}{\partial b^{[2]}} = dZ^{[2]} \mathbf{1}", ("db", 2)),
                       (r"\partial L / \partial A^{[1]} = A_1", ("dA", 1))]:
         assert parse_equation(text, NET).target == t[key], text
+
+
+def test_softmax_of_another_layers_z_is_refused():
+    with pytest.raises(ParseError, match="not element-wise"):
+        parse_equation(r"dZ^{[2]} = \mathrm{softmax}(Z^{[1]}) - Y", SOFT)
+    eq = parse_equation(r"dZ^{[2]} = \mathrm{softmax}(Z^{[2]}) - Y", SOFT)
+    assert r"\mathrm{softmax}(Z^{[2]}) read as A[2] (layer 2's activation is softmax)" in eq.notes

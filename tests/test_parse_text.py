@@ -81,6 +81,8 @@ CORRECT = [
     (NET, "dZ2 = np.multiply(dA2, sigmoid_derivative(Z2))"),
     (SOFT, "dZ2 = A2 - Y"),
     (SOFT, "dz2 = a2 − y"),
+    (SOFT, "dZ2 = softmax(Z2) - Y"),  # issue 13: softmax(Z[L]) is A[L] itself
+    (SOFT, "dZ2 = g2(Z2) − Y"),
     # dW
     (NET, "dW2 = (1/m) * np.dot(dZ2, A1.T)"),
     (NET, "dW2 = 1/m * dZ2 @ A1.T"),
@@ -98,6 +100,10 @@ CORRECT = [
     (NET, "db[2] = (1/m) sum(dZ[2], axis=1)"),
     (NET, "db1 = 1/m dZ1 𝟙"),
     (NET, "db1 = (1/m) * np.sum(dZ1, axis=-1, keepdims=True)"),
+    (NET, "db1 = (1/m) Σ dZ1"),  # issue 13: Σ over the m examples, as \\sum in LaTeX
+    (NET, "db2 = 1/m ∑_i dZ2"),
+    (NET, "db[1] = 1/m Σ_i^m dZ[1]"),
+    (ROWS, "db1 = (1/m) Σ dZ1"),
     # dA
     (NET, "dA1 = np.dot(W2.T, dZ2)"),
     (NET, "dA1 = W2.T @ dZ2"),
@@ -347,3 +353,28 @@ def test_vocabulary_is_the_symbol_tables(net):
     assert set(gradients()) == {q for q in layered() if q.startswith("d")}
     for q in gradients():
         assert parse_equation(f"{q}1 = {q}1", net).target == table[q, 1]
+
+
+# -- issue 13's semi-math examples: the verdicts, golden -----------------------------------------
+@pytest.mark.parametrize("text,net,verdict,note", [
+    ("db1 = (1/m) Σ dZ1", TANH, "correct", "Σ dZ1: Σ read as the sum over the m examples"),
+    ("dZ2 = softmax(Z2) - Y", SOFT, "correct",
+     "softmax(Z2) read as A[2] (layer 2's activation is softmax)"),
+    ("db1 = (1/m) Σ dZ2", TANH, "shape_error", "Σ dZ2: Σ read as the sum over the m examples"),
+    ("db1 = Σ dZ1", TANH, "not_equivalent", "Σ dZ1: Σ read as the sum over the m examples"),
+    ("dZ2 = softmax(Z2) + Y", SOFT, "not_equivalent",
+     "softmax(Z2) read as A[2] (layer 2's activation is softmax)"),
+])
+def test_issue_13_semi_math_verdicts(text, net, verdict, note):
+    from derive import check
+    v = check(text, net)
+    assert (v.verdict, v.target) == (verdict, text.split()[0].replace("1", "[1]").replace(
+        "2", "[2]")), v.message
+    assert note in v.notes
+
+
+def test_sum_sign_needs_its_operand_and_softmax_of_another_layer_is_refused():
+    with pytest.raises(ParseError, match="Σ needs what it sums"):
+        parse_equation("db1 = 1/m Σ", NET)
+    with pytest.raises(ParseError, match="not element-wise"):
+        parse_equation("dZ2 = softmax(Z1) - Y", SOFT)  # Z1 is not softmax's input

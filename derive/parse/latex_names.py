@@ -20,6 +20,7 @@ from dataclasses import replace
 
 import sympy as sp
 
+from derive.core import expr as E
 from derive.errors import ParseError
 from derive.network.spec import m
 from derive.parse.build import OnesVec, Span, Value
@@ -298,7 +299,10 @@ class NameMixin(ScriptMixin):
                 and self.peek().text == "'":  # g(z_1)': the prime after the call
             prime, span = True, (start, self.next().end)
             self.b.note(f"{self.b.src(span)} read as the derivative {name.base}′ of its argument")
-        if name.kind == "act":
+        out = self.net_output(name, index, prime, arg, span, start)
+        if out is not None:
+            v = out
+        elif name.kind == "act":
             v = self.b.activation(Name("act", name.base, None, prime=prime, act=name.act),
                                   index, arg, span, start)
         elif name.base in ("sum", "mean"):
@@ -310,6 +314,21 @@ class NameMixin(ScriptMixin):
         for item, _ in post:
             v = self.apply_item(v, item, span, self.peek())
         return self.postfix(v, span)
+
+    def net_output(self, name: Name, index: LayerIndex | None, prime: bool, arg: Value, span: Span,
+                   pos: int) -> Value | None:
+        """``\\mathrm{softmax}(Z^{[2]})`` (or ``g^{[2]}(Z^{[2]})``) on a layer whose activation is
+        softmax: A[2] itself (softmax is not element-wise; no other argument of it is read)."""
+        if name.kind != "act" or prime or not isinstance(arg, E.Sym) or arg.base != "Z" \
+                or arg.layer is None or not 1 <= arg.layer <= self.b.net.L:
+            return None
+        act = self.b.net.activation(arg.layer)
+        if act is None or act.kind != "softmax" or (name.act or act).kind != "softmax" \
+                or (index is not None and self.b.layer(index, "g", pos) != arg.layer):
+            return None
+        self.b.note(f"{self.b.src(span)} read as A[{arg.layer}] (layer {arg.layer}'s activation "
+                    "is softmax)")
+        return self.b.symbol("A", ("num", arg.layer), span, pos)
 
     def argument(self, start: int) -> tuple[Value, Span]:
         t = self.peek()

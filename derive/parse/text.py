@@ -51,12 +51,11 @@ from derive.parse.names import (
     resolve_ident,
     unknown_names_error,
 )
+from derive.parse.text_math import BINOPS, Cursor
 from derive.parse.text_tokens import Tok, ast_depth_ok, detect_mode, tokenize
 from derive.parse.unknown import entry_at, unknown_idents
 from derive.parse.walker import METHODS, NP_DTYPES, Entry, Piece, Walker
 
-BINOPS = {"+": "+", "-": "-", "*": "*", "/": "/", "@": "@", "⊙": "*", "·": "%", ">": ">",
-          "<": "<", ">=": ">=", "<=": "<=", "==": "==", "!=": "!=", ".*": "*", "./": "/"}
 OCTAVE = (".*", "./", ".^")  # Octave's element-wise operators: then * is a matrix product, ' ᵀ
 NP_FUNCS = {"dot", "matmul", "multiply", "divide", "add", "subtract", "sum", "mean", "power",
             "square", "sqrt", "exp", "log", "tanh", "abs", "where", "int64", "int32", "int_",
@@ -69,39 +68,15 @@ RAW = {"True", "False", "None", "float", "int", "len"}
 Elem = tuple[Literal["o", "x"], list[Piece], Span]
 
 
-class _Prepass:
+class _Prepass(Cursor):
     """Tokens -> a Python expression with placeholders, plus the placeholder table."""
 
     def __init__(self, b: Builder, toks: list[Tok]):
-        self.b, self.toks, self.i = b, toks, 0
-        self.table: dict[str, Entry] = {}
+        super().__init__(b, toks)
         self.flags: set[str] = set()
         self.depth = 0
         self.sizes = 0  # inside .reshape(...): its arguments are sizes, which derive does not read
         self.octave = any(t.kind == "OP" and t.text in OCTAVE for t in toks)
-
-    # -- token access -----------------------------------------------------------------------
-    def peek(self, k: int = 0) -> Tok:
-        return self.toks[min(self.i + k, len(self.toks) - 1)]
-
-    def next(self) -> Tok:
-        t = self.peek()
-        self.i = min(self.i + 1, len(self.toks) - 1)
-        return t
-
-    def expect(self, text: str) -> Tok:
-        t = self.next()
-        if t.text != text or t.kind == "END":
-            raise self.err(f"expected {text!r} here", t)
-        return t
-
-    def err(self, message: str, t: Tok) -> ParseError:
-        return ParseError(message, t.start, self.b.text)
-
-    def placeholder(self, entry: Entry, start: int, end: int) -> Piece:
-        name = f"_p{len(self.table)}"
-        self.table[name] = entry
-        return (name, start, end)
 
     # -- grammar ----------------------------------------------------------------------------
     def run(self) -> list[Piece]:
@@ -185,6 +160,8 @@ class _Prepass:
             ps, end = [self.placeholder(("ones",), t.start, t.end)], t.end
         elif t.text == "∂":
             ps, end = self.partial(t)
+        elif t.text == "Σ":
+            ps, end = self.total(t)
         elif t.kind == "END":
             raise self.err("the formula ends where an operand was expected", t)
         else:
@@ -409,6 +386,9 @@ class _Prepass:
             if transposed:
                 ps.append((".T", *transposed))
             return ps, end
+        out = self.softmax_output(t, name, index) if not prime else None
+        if out is not None:
+            return out
         open_ = self.next()
         if open_.text != "(":
             shown = self.b.text[t.start:end]

@@ -18,9 +18,9 @@ from derive.parse.names import MAX_TOKENS, bad_character, check_number, match_at
 
 UNICODE = {"′": "'", "’": "'", "ʹ": "'", "ᵀ": "ᵀ", "⊤": "ᵀ", "⊙": "⊙", "∘": "⊙", "∗": "*",
            "·": "·", "⋅": "·", "×": "·", "−": "-", "–": "-", "÷": "/", "⊘": "/", "²": "²",
-           "𝟙": "𝟙", "∂": "∂"}
+           "𝟙": "𝟙", "∂": "∂", "Σ": "Σ", "∑": "Σ"}
 TEX = {"cdot": "·", "odot": "⊙", "circ": "⊙", "times": "·", "top": "ᵀ", "prime": "'",
-       "ast": "*", "partial": "∂", "sigma": "σ", "lambda": "λ"}
+       "ast": "*", "partial": "∂", "sigma": "σ", "lambda": "λ", "sum": "Σ"}
 NAMES = ("σ", "λ")  # the Greek letters read as names (σ the sigmoid, λ the L2 strength)
 OPS2 = ("**", ">=", "<=", "==", "!=", ".*", "./", ".^")  # the last three: Octave
 OPS1 = "+-*/@^()[],.=<>'"
@@ -76,7 +76,8 @@ def tokenize(text: str, start: int, end: int,
             cmd = _COMMAND.match(text, i, end)
             if not cmd or cmd.group(1) not in TEX:
                 raise ParseError("a LaTeX command in text: only \\cdot, \\odot, \\circ, \\times, "
-                                 "\\top, \\prime, \\ast, \\partial, \\sigma and \\lambda are read here "
+                                 "\\top, \\prime, \\ast, \\partial, \\sigma, \\lambda and \\sum are read "
+                                 "here "
                                  "(use LaTeX syntax for the rest)", i, text)
             sym = TEX[cmd.group(1)]
             kind: TokKind = "NAME" if sym in NAMES else "OP"
