@@ -217,3 +217,15 @@ def test_softmax_of_another_layers_z_is_refused():
         parse_equation(r"dZ^{[2]} = \mathrm{softmax}(Z^{[1]}) - Y", SOFT)
     eq = parse_equation(r"dZ^{[2]} = \mathrm{softmax}(Z^{[2]}) - Y", SOFT)
     assert r"\mathrm{softmax}(Z^{[2]}) read as A[2] (layer 2's activation is softmax)" in eq.notes
+
+
+@pytest.mark.parametrize("text,construct,nearest", [
+    (r"dW^{[1]} = dZ^{[1]} \otimes X", r"\otimes", "u v^T"),
+    (r"dZ^{[1]} = \prod_k W^{[k]}", r"\prod", r"\delta^l = ((w^{l+1})^T \delta^{l+1})"),
+    (r"dW^{[1]} = \int dZ^{[1]}", r"\int", r"\frac{\partial L}{\partial W^{[1]}}"),
+])
+def test_unsupported_command_names_itself_and_the_nearest_form(text, construct, nearest):
+    with pytest.raises(ParseError) as info:
+        parse_equation(text, NET)
+    assert f"the LaTeX command {construct} is not read" in str(info.value)
+    assert nearest in str(info.value)

@@ -45,6 +45,7 @@ from derive.parse.latex_tokens import (
     PRODUCTS,
     Tok,
     tokenize,
+    unsupported,
 )
 from derive.parse.names import check_number
 
@@ -226,7 +227,7 @@ class _Parser(IndexMixin):
         if t.kind == "end":
             raise self.err("the formula ends where an operand was expected", t)
         if t.kind == "cmd" and t.text not in ELLIPSES:
-            raise self.err(f"the LaTeX command \\{t.text} is not read in formulas", t)
+            raise self.err(unsupported(t.text), t)
         raise self.unexpected(t)
 
     def zero_penalty(self, t: Tok) -> tuple[Value, Span] | None:

@@ -52,6 +52,31 @@ FACTOR_CMDS = {"frac", "dfrac", "tfrac", "sum", "partial", "nabla", "ones", "lam
                "hat", "widehat", *GREEK, *SPECIAL_CMDS, *NAME_CMDS, *FUNC_CMDS}
 TRANSPOSE = {"top", "intercal", "mathsf{T}"}
 ELLIPSES = {"ldots", "cdots", "dots", "dotsb", "dotsm"}  # Nielsen's unrolled products: refused
+# commands derive does not read, each with the nearest form it does (the message names both)
+NEAREST = {
+    "otimes": "an outer product is written u v^T (dZ^{[1]} (A^{[0]})^T), element-wise \\odot",
+    "oplus": "a sum is written +",
+    "prod": "a product over layers is written out factor by factor, or as one layer's "
+            "recurrence (\\delta^l = ((w^{l+1})^T \\delta^{l+1}) \\odot \\sigma'(z^l))",
+    "int": "a gradient is written as \\frac{\\partial L}{\\partial W^{[1]}} or dW^{[1]}",
+    "max": "ReLU's derivative is written g'(Z^{[1]}) or (Z^{[1]} > 0)",
+    "in": "a shape is not read: write the formula alone (dW^{[1]} = \\frac{1}{m} dZ^{[1]} X^T)",
+    "mathbb": "a shape is not read: write the formula alone",
+    "approx": "a formula is written with =", "propto": "a formula is written with =",
+    "to": "a formula is written with =", "rightarrow": "a formula is written with =",
+    "Rightarrow": "each formula is checked on its own: write one per line",
+    "implies": "each formula is checked on its own: write one per line",
+    "forall": "a generic layer is written l (dZ^{[l]}), checked at every layer",
+}
+
+
+def unsupported(name: str) -> str:
+    """The message for a LaTeX command derive does not read: the command, and the nearest
+    form derive does read where there is one."""
+    near = NEAREST.get(name)
+    return f"the LaTeX command \\{name} is not read in formulas" + (f"; {near}" if near else "")
+
+
 MACRO = re.compile(r"[VM]([A-Za-z])")  # the Deep Learning book's \Vx, \MW (latex_names)
 
 TokKind = Literal["cmd", "word", "num", "op", "end"]
@@ -100,8 +125,7 @@ def tokenize(text: str, start: int, end: int) -> list[Tok]:
             elif name.isalpha():
                 toks.append(Tok("cmd", name, mt.start(), i, space))
             else:
-                raise ParseError(f"the LaTeX command \\{name} is not read in formulas",
-                                 mt.start(), text)
+                raise ParseError(unsupported(name), mt.start(), text)
         elif ch.isascii() and ch.isalpha():
             mt = match_at(_WORD, text, i, end)
             toks.append(Tok("word", mt.group(), i, mt.end(), space))
@@ -198,7 +222,7 @@ class Cursor(ABC):
                             "read: write every factor, or the recurrence for one layer "
                             "(\\delta^l = \\Sigma'(z^l) (w^{l+1})^T \\delta^{l+1})", t)
         return self.err(f"unexpected {t.text!r}" if t.kind != "cmd" else
-                        f"the LaTeX command \\{t.text} is not read here", t)
+                        unsupported(t.text).replace(" in formulas", " here"), t)
 
     def expect(self, text: str) -> Tok:
         t = self.next()
