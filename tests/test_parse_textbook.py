@@ -98,6 +98,20 @@ CHAINS = [  # (chain, each link as its own equation for the oracle, right?)
     (D1 + r"s, \text{where } s = 1 - (A^{[1]})^2", ["dZ1 = W2.T @ dZ2 * (1 - A1**2)"], True),
     (D1 + r"s, \text{where } s = 1 - A^{[1]}", ["dZ1 = W2.T @ dZ2 * (1 - A1)"], False),
     (r"dW^{[1]} := \frac{1}{m} dZ^{[1]} X^T", ["dW1 = 1/m * dZ1 @ X.T"], True),
+    # the Deep Learning book's algorithm 6.4: the running gradient g assigned with ←
+    (r"\Vg \leftarrow \nabla_{\Va^{(2)}} J = \Vg \odot f'(\Va^{(2)})", ["dZ2 = dA2 * g2'(Z2)"],
+     True),
+    (r"\Vg \leftarrow \nabla_{\Vh^{(1)}} J = \MW^{(2)\top} \Vg", ["dA1 = W2.T @ dZ2"], True),
+    (r"\Vg \leftarrow \nabla_{\Vh^{(1)}} J = \MW^{(2)} \Vg", [], False),  # (5×3)(5×m)
+    # d2l's sum of two prod(·,·) terms: a definition
+    (r"\frac{\partial J}{\partial \mathbf{W}^{(3)}} = \text{prod}\left(\frac{\partial J}"
+     r"{\partial \mathbf{o}}, \frac{\partial \mathbf{o}}{\partial \mathbf{W}^{(3)}}\right) + "
+     r"\text{prod}\left(\frac{\partial J}{\partial s}, \frac{\partial s}{\partial "
+     r"\mathbf{W}^{(3)}}\right) = \frac{1}{m} dZ^{[3]} A^{[2]T}", ["dW3 = 1/m * dZ3 @ A2.T"], True),
+    (r"\frac{\partial J}{\partial \mathbf{W}^{(3)}} = \text{prod}\left(\frac{\partial J}"
+     r"{\partial \mathbf{o}}, \frac{\partial \mathbf{o}}{\partial \mathbf{W}^{(3)}}\right) + "
+     r"\text{prod}\left(\frac{\partial J}{\partial s}, \frac{\partial s}{\partial "
+     r"\mathbf{W}^{(3)}}\right) = dZ^{[3]} A^{[2]T}", ["dW3 = dZ3 @ A2.T"], False),
 ]
 
 
@@ -116,6 +130,18 @@ def test_a_wrong_link_is_named_and_a_definition_must_name_the_same_gradient():
     v = check(r"dZ^{[3]} = \frac{\partial L}{\partial Z^{[3]}} = A^{[3]} - Y", NET)
     assert "chain: link 1 (\\frac{\\partial L}{\\partial Z^{[3]}}) names dZ[3], the same " \
         "gradient" in v.notes
+
+
+def test_a_chain_of_definitions_alone_names_one_gradient():
+    v = check(r"\Vg \leftarrow \nabla_{\hat{\Vy}} J = \nabla_{\hat{\Vy}} L(\hat{\Vy},\Vy)",
+              Network(layers=[4, 3, 2], scale="sum"))  # a generic loss: dA[2] is given
+    assert (v.verdict, v.target) == ("correct", "dA[2]")
+    assert v.message == "dA[2]: correct (every link of the chain names dA[2]; no link computes " \
+        "its value)"
+    assert r"chain: link 1 (\nabla_{\hat{\Vy}} L(\hat{\Vy},\Vy)) names dA[2], the same " \
+        "gradient" in v.notes
+    v = check(r"dA^{[3]} = \frac{\partial L}{\partial A^{[3]}} = \nabla_{Z^{[3]}} L", NET)
+    assert v.verdict != "correct"  # the last link names dZ[3]
 
 
 def test_a_python_comment_is_not_a_link_of_a_chain():

@@ -30,6 +30,8 @@ from derive.parse.names import resolve_ident
 CheckOne = Callable[[str, Mapping[str, str]], Verdict]  # one equation, extra bindings -> Verdict
 # the checker's words for G = (a formula using G): the link names the left side's gradient
 _ITSELF = re.compile(r"the right side uses (\S+), which is computed from (\S+?):")
+_RUNNING = re.compile(r"\s*(?:\\Vg|\\mathbf\{g\}|\\bm\{g\}|\\boldsymbol\{g\}|g)\s*")
+_OWN = re.compile(r"(dA\[\d+\]) is the loss's own gradient")  # a generic loss's dA[L]
 _LOCAL = re.compile(r"\\delta\s*(?:_\{?\w+\}?|\^\{?\(?\w+\)?\}?)*\s*")  # = \delta_1 at the end
 
 
@@ -54,10 +56,34 @@ def _single(c: Chain, k: int) -> str:
                    for i, ch in enumerate(c.text))
 
 
-def check_chain(equation: str, check_one: CheckOne) -> Verdict | None:
-    """The chain's verdict, or None when ``equation`` is a single equation."""
+def _running(c: Chain) -> str | None:
+    """The chain with its left side blanked when that side is the Deep Learning book's running
+    gradient assigned (``\\Vg \\leftarrow \\nabla_{\\Va^{(k)}} J = …``): the next link names
+    the gradient, and is the left side checked."""
+    if len(c.links) < 3 or not _RUNNING.fullmatch(c.text[slice(*c.links[0])]):
+        return None
+    return " " * c.links[1][0] + c.text[c.links[1][0]:]
+
+
+def _named(text: str, check_one: CheckOne) -> str | None:
+    """The gradient ``text`` names when it is read as a left side (``\\nabla_{\\hat{y}} L``:
+    dA[2])."""
+    v = check_one(f"{text} = 0", {})
+    own = _OWN.match(v.message)
+    return v.target or (own.group(1) if own else None)
+
+
+def check_chain(equation: str, check_one: CheckOne, least: int = 3) -> Verdict | None:
+    """The chain's verdict, or None when ``equation`` is a single equation (fewer than ``least``
+    links)."""
     c = links(equation)
-    if len(c.links) < 3 and not c.where:  # one equation; its layout (&, \\, :=) blanked
+    shorter = _running(c)
+    if shorter is not None:
+        v = check_chain(shorter, check_one, least=2) or check_one(shorter, {})
+        return replace(v, notes=("chain: the running gradient g on the left is assigned the "
+                                 "gradient the next link names, checked as that gradient",
+                                 *v.notes))
+    if len(c.links) < least and not c.where:  # one equation; its layout (&, \\, :=) blanked
         return check_one(c.text, {}) if c.text != equation else None
     notes: list[str] = []
     extra: dict[str, str] = {}
@@ -71,6 +97,7 @@ def check_chain(equation: str, check_one: CheckOne) -> Verdict | None:
             extra[name.lstrip("\\")] = value
             notes.append(f"where-clause: {name} read as {value}")
     formulas: list[tuple[int, str, Verdict]] = []
+    named: list[str] = []  # the gradients definition links name (the left side's)
     last = len(c.links) - 1
     for k in range(1, len(c.links)):
         a, b = c.links[k]
@@ -83,14 +110,25 @@ def check_chain(equation: str, check_one: CheckOne) -> Verdict | None:
         if is_definition(link) and fractions(link) == 1:  # names one gradient: the same?
             same = _ITSELF.search(verdict.message)
             if verdict.verdict == "parse_error" and same and same.group(1) == same.group(2):
+                named.append(same.group(1))
                 notes.append(f"chain: link {k} ({link}) names {same.group(1)}, the same "
                              "gradient")
+                continue
+            lhs = c.text[slice(*c.links[0])].strip()
+            gradient = _named(link, check_one) if verdict.verdict == "parse_error" else None
+            if gradient is not None and gradient == _named(lhs, check_one):
+                named.append(gradient)
+                notes.append(f"chain: link {k} ({link}) names {gradient}, the same gradient")
                 continue
         elif is_definition(link):
             notes.append(f"chain: link {k} ({link}) is a chain-rule product of derivatives, "
                          "a definition: not evaluated")
             continue
         formulas.append((k, link, verdict))
+    if not formulas and named:  # every link names the left side's gradient: true as written
+        return Verdict("correct", target=named[0], notes=tuple(notes), message=(
+            f"{named[0]}: correct (every link of the chain names {named[0]}; no link computes "
+            "its value)"))
     if not formulas:
         return Verdict("parse_error", message="no link of the chain is a formula to check: "
                        "write the gradient's value after the last '='", notes=tuple(notes))

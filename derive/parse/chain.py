@@ -12,6 +12,8 @@ formula. derive.check.chain checks every link.
 ['dZ^{[2]}', '\\\\frac{\\\\partial L}{\\\\partial Z^{[2]}}', 'A^{[2]} - Y']
 >>> is_definition(r"\\frac{dL}{dz^{[l]}} \\frac{dz^{[l]}}{dw^{[l]}}"), is_definition("A - Y")
 (True, False)
+>>> is_definition(r"\\nabla_{\\hat{\\Vy}} L(\\hat{\\Vy},\\Vy)"), is_definition(r"\\nabla_a C \\odot g")
+(True, False)
 """
 
 from __future__ import annotations
@@ -27,9 +29,13 @@ _EQUALS = re.compile(r"\\equiv(?![A-Za-z])|\\leftarrow(?![A-Za-z])|:=")
 _WHERE = re.compile(r"(?:[,;]\s*)?(?:\\quad\s*)?(?:\\text\{\s*,?\s*where\s*\}|\bwhere\b|[,;]|\\quad)"
                     r"\s*([A-Za-z]\w*|\\[A-Za-z]+(?:_\{?\w+\}?)?)\s*$")
 _FRAC_D = re.compile(r"\\[dt]?frac\s*\{\s*(?:\\partial|d|∂)")
+# ∇_{W^{[1]}} J, ∇_{\hat{\Vy}} L(\hat{\Vy}, \Vy), Nielsen's ∇_a C: one derivative of the cost
+_NABLA = re.compile(r"\\nabla_(?:\{(?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*\}|\\?[A-Za-z]+)\s*"
+                    r"(?:\\mathcal\{[LJC]\}|\\ell|[LJCE])(?![A-Za-z])(?:_\{?\w+\}?)?"
+                    r"(?:\s*\((?:[^()]|\([^()]*\))*\))?")
 _NAMING = re.compile(r"\\left|\\right|\\bigg?[lr]?|\\Bigg?[lr]?|\\displaystyle|\\[,;:! ]|\\quad"
-                     r"|\\qquad|\\textrm\{prod\}|\\operatorname\{prod\}|\\mathrm\{prod\}"
-                     r"|\\sum_\{[^{}]*\}(?:\^\{[^{}]*\})?|\\sum_\w|\\sum|[\s(),\[\]~.]|\\cdot")
+                     r"|\\qquad|\\(?:text|textrm|operatorname|mathrm)\{prod\}"
+                     r"|\\sum_\{[^{}]*\}(?:\^\{[^{}]*\}|\^\w)?|\\sum_\w|\\sum|[\s(),\[\]~.+]|\\cdot")
 
 
 @dataclass(frozen=True)
@@ -90,7 +96,7 @@ def links(text: str) -> Chain:
 
 def fractions(link: str) -> int:
     """How many derivative fractions (of ∂ or d) a link writes."""
-    return len(_FRAC_D.findall(link))
+    return len(_FRAC_D.findall(link)) + len(_NABLA.findall(link))
 
 
 def is_definition(link: str) -> bool:
@@ -99,6 +105,10 @@ def is_definition(link: str) -> bool:
     rest, k, seen = link, 0, False
     out = []
     while k < len(rest):
+        nabla = _NABLA.match(rest, k)
+        if nabla is not None:
+            seen, k = True, nabla.end()
+            continue
         mt = _FRAC_D.match(rest, k)
         if mt is None:
             out.append(rest[k])
