@@ -50,6 +50,24 @@ def test_one_example_is_a_condition_only_when_it_matters():
     assert check("dW1 = 1/m * np.dot(dZ1, X.T)").conditions == ()
 
 
+def test_a_weight_below_the_bar_leaves_the_one_example_reading_to_the_right_side():
+    # WildML's rows formula: W is a matrix for one example or m, so the right side's lower-case
+    # a_1, δ_3 decide: one example, right only when m = 1 (the mean cost's 1/m is missing)
+    net = Network(layers=[3, 4, 2], activations=["tanh", "sigmoid"], loss="bce")
+    v = check(r"\frac{\partial L}{\partial W_2} = \delta_3 a_1^T", net)
+    assert (v.verdict, v.target) == ("correct", "dW[2]") and v.conditions and \
+        "only when m = 1" in v.conditions[0]
+    for m, holds in ((1, True), (5, False)):  # the oracle, as above: δ_3 a_1ᵀ is dZ[2] A[1]ᵀ
+        X, Y, params, cache = _instance(net, m)
+        dW2 = oracle.param_gradients(net, params, X, Y)["W2"]
+        dZ2 = m * oracle.intermediate_gradient(net, "Z", 2, cache["Z2"], params, X, Y)
+        assert np.allclose(dZ2 @ cache["A1"].T, dW2) == holds, m
+    v = check(r"\frac{\partial L}{\partial W_2} = \frac{1}{m} \delta_3 a_1^T", net)
+    assert (v.verdict, v.conditions) == ("correct", ())
+    v = check(r"\frac{\partial L}{\partial W_2} = \delta_3 A_1^T", net)  # A: m examples
+    assert v.verdict == "not_equivalent"
+
+
 def test_the_usual_output_activation_of_the_loss():
     for loss, act in (("bce", "sigmoid"), ("ce", "softmax")):
         v = check("dZ2 = A2 - Y", loss=loss)

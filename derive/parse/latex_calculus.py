@@ -92,7 +92,11 @@ class CalculusMixin(NameMixin):
 
     def gradient(self, q: Value, span: Span, pos: int) -> Value:
         """∂L/∂q for the quantity q below the bar (an entry's, in index form: the gradient's
-        entry with the same indices)."""
+        entry with the same indices). A weight below the bar on the left is W in either case
+        (a matrix for one example or m), so its case leaves the one-example reading to the
+        right side's names (``\\frac{\\partial L}{\\partial W_2} = a_1^T \\delta_3``)."""
+        if self.left_side and isinstance(q, E.Sym) and q.base == "W":
+            self.b.cases.discard("upper")
         if self.index_mode:
             return self.entry_gradient(q, span, pos)
         return self.b.gradient_of(q, span, pos)
