@@ -148,20 +148,28 @@ def read(body: bytes) -> dict:
     eq = obj.get("equation")
     if not isinstance(eq, str) or not eq.strip():
         raise ApiError("missing 'equation' (a non-empty string)")
-    net = network_of(obj) or _reading_network(obj)
+    given = network_of(obj)
+    nets = [given] if given is not None else _reading_networks(obj)
     syntax = obj.get("syntax", "auto")
     names = obj.get("names") if isinstance(obj.get("names"), dict) else None
     layer = obj.get("layer") if type(obj.get("layer")) is int else None
-    try:
-        e = parse_equation(eq, net, syntax=syntax, layer=layer, names=names,
-                           dialect=obj.get("dialect"))
-    except ShapeMismatch as exc:
-        return {"read": False, "error": str(exc), "position": None, "shape_error": True}
-    except ParseError as exc:
-        return {"read": False, "error": exc.describe(), "position": exc.position,
-                "shape_error": False}
-    except DeriveError as exc:
-        return {"read": False, "error": str(exc), "position": None, "shape_error": False}
+    first: dict | None = None
+    for net in nets:  # without a network: the first depth at which the formula reads
+        try:
+            e = parse_equation(eq, net, syntax=syntax, layer=layer, names=names,
+                               dialect=obj.get("dialect"))
+            break
+        except ShapeMismatch as exc:
+            failed = {"read": False, "error": str(exc), "position": None, "shape_error": True}
+        except ParseError as exc:
+            failed = {"read": False, "error": exc.describe(), "position": exc.position,
+                      "shape_error": False}
+        except DeriveError as exc:
+            failed = {"read": False, "error": str(exc), "position": None, "shape_error": False}
+        first = first or failed
+    else:
+        assert first is not None
+        return first
     target = to_latex(e.target)
     rhs = to_latex(e.rhs)
     return {"read": True, "target": e.target.text, "target_latex": target, "rhs_latex": rhs,
@@ -170,21 +178,24 @@ def read(body: bytes) -> dict:
             "notes": list(e.notes), "generic_layer": e.generic_layer}
 
 
-def _reading_network(obj: dict):
-    """A network to read a formula over when the body names none: as deep as the formula's
-    highest layer index (dZ[3]: four layers), sizes symbolic, the body's loss and convention."""
+def _reading_networks(obj: dict) -> list:
+    """Networks to read a formula over when the body names none, as the checker's generic
+    network is chosen: one layer deeper than the formula's highest layer index (dZ[3]: four
+    layers), then as deep (A2 − Y: Y is the output's), then two deeper; sizes symbolic, the
+    body's loss and convention."""
     import re
 
     from derive.network.spec import Network
 
     eq = obj.get("equation") or ""
     top = max((int(n) for n in re.findall(r"(?<![0-9])([0-9]{1,2})(?![0-9.])", eq)), default=1)
-    depth = min(max(2, top + 1), 12)
     loss = obj.get("loss") if isinstance(obj.get("loss"), str) else None
-    convention = obj.get("convention") if isinstance(obj.get("convention"), str) else "columns"
+    given = obj.get("convention")
+    convention = given if isinstance(given, str) else "columns"
+    depths = dict.fromkeys(min(max(1, d), 12) for d in (top + 1, top, top + 2))
     try:
-        return Network(layers=[None] * (depth + 1), activations=None, loss=loss,
-                       convention=convention)
+        return [Network(layers=[None] * (depth + 1), activations=None, loss=loss,
+                        convention=convention) for depth in depths]
     except DeriveError as exc:
         raise ApiError(str(exc)) from None
 
