@@ -47,6 +47,9 @@ CORRECT = [  # (formula, network, layer, what the note must say)
      r"J(W,b;x^{(i)},y^{(i)})", NET, 2, "summed over the examples"),
     (r"\frac{\partial C}{\partial W^{[3]}} = \frac{1}{n} \sum_{x} \frac{\partial C_x}"
      r"{\partial W^{[3]}}", NET, 3, "number of examples"),
+    # w_k with one index: any weight (a flat index over all of them), on both sides
+    (r"\frac{\partial C}{\partial w_k} = \frac{1}{n} \sum_{\forall x} \frac{\partial C_x}"
+     r"{\partial w_k}", NET, 2, "any weight"),
 ]
 
 
@@ -66,6 +69,8 @@ WRONG = [  # planted mistakes in the same notations
     (r"\delta^L_j = \frac{\partial C}{\partial a^L_j} g(z^L_j)", ONE, 3),  # g for g′
     (r"dW^{[1]} = \sum_{i=1}^{m} dZ^{[1](i)} x^{(i)T}", NET, 1),  # the 1/m missing
     (r"dW^{[1]} = \frac{1}{m} \sum_{i=1}^{m} x^{(i)} dZ^{[1](i)T}", NET, 1),  # transposed
+    (r"\frac{\partial C}{\partial w_k} = \sum_{\forall x} \frac{\partial C_x}{\partial w_k}",
+     NET, 2),  # the mean's 1/n missing
 ]
 
 

@@ -276,6 +276,7 @@ def parse(b: Builder, start: int, end: int) -> Value:
             b.note(NOTES[own.numbering])
     p = _Parser(b, tokenize(b.text, start, end))
     p.left_side = start == 0 and end < len(b.text)
+    p.any_weight = own.any_weight  # shared: w_k read on the left is any weight on the right too
     if not p.left_side and own.indices and own.target is not None:  # an entry's formula
         p.start_index(own.indices)
         p.lhs_target_letters = own.indices

@@ -92,6 +92,15 @@ class IndexMixin(TextbookMixin):
                     and isinstance(v, E.Sym) and v.base in PER_EXAMPLE:
                 self.example_seen = True  # x_i inside \sum_i: example i's column
                 return v
+            if isinstance(v, E.Sym) and v.base == "W" and len(letters) == 1 and (
+                    self.left_side or letters == self.any_weight):
+                # w_k with one index: any weight (a flat index over them all), entry by entry
+                # the same formula as for the whole matrix
+                if not self.any_weight:
+                    self.b.note(f"{self.b.src(span)} read as any weight: the formula holds for "
+                                "every entry of W, so it is read for the whole matrix")
+                self.any_weight[:] = letters
+                return v
             if self.left_side and isinstance(v, E.Sym):  # the left side: its indices
                 self.lhs_letters = list(letters)
                 return v

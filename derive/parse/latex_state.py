@@ -28,6 +28,7 @@ class State:
 
     target: E.Sym | None = None
     indices: tuple[str, ...] = ()
+    any_weight: list[str] = field(default_factory=list)  # w_k on the left: any weight's letter
     numbering: str = "face"  # how the layer numbers are read (derive.parse.latex_layers)
     trial: bool = False  # a trial reading (latex_layers): its numbering is given, not inferred
     notes: list[str] = field(default_factory=list)

@@ -165,6 +165,7 @@ class Cursor(ABC):
         self.lhs_letters: list[str] = []
         self.lhs_target_letters: tuple[str, ...] = ()
         self.sum_letters: list[str | None] = []
+        self.any_weight: list[str] = []  # w_k on the left: any weight, its one index letter
 
     # -- the grammar's entry points (derive.parse.latex._Parser) -------------------------------
     @abstractmethod
