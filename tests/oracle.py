@@ -85,17 +85,40 @@ def dropped(net, layer, A, masks):
     return A if p is None else A * masks[layer] / p
 
 
+EPS_STANDIN = 1e-5  # documented: batch normalisation's ε in numbers (CS231n's eps)
+
+
+def batch_normalised(net, layer, Z, params, columns):
+    """Batch norm in training mode, from its definition (Ioffe & Szegedy 2015, Algorithm 1): the
+    batch mean and (biased) variance of each unit over the examples, then γ x̂ + β."""
+    axis = 1 if columns else 0
+    mu = anp.mean(Z, axis=axis, keepdims=True)
+    var = anp.mean((Z - mu) ** 2, axis=axis, keepdims=True)
+    x_hat = (Z - mu) / anp.sqrt(var + EPS_STANDIN)
+    return params[f"gamma{layer}"] * x_hat + params[f"beta{layer}"]
+
+
+def is_batchnorm(net, layer):
+    return net.kinds[layer - 1] == "batchnorm"
+
+
 def cost_from(net, start, value, params, X, Y, masks=None):
     """J as a function of Z[start] (kind 'Z'), A[start] (kind 'A'), G[start] (kind 'G', the
-    activation before the mask) or of the parameters;
-    ``masks`` (layer -> 0/1 array) are the dropout masks, held fixed."""
+    activation before the mask), Z̃[start] (kind 'Ztilde', batch norm's output) or of the
+    parameters; ``masks`` (layer -> 0/1 array) are the dropout masks, held fixed. A batch-norm
+    layer (kind batchnorm) has no b: Z = W A, then :func:`batch_normalised`."""
     columns = net.convention == "columns"
     kind, layer = start
     m = X.shape[1] if columns else X.shape[0]
     A = X
     first = 1
     if kind == "Z":
+        if is_batchnorm(net, layer):
+            value = batch_normalised(net, layer, value, params, columns)
         A = dropped(net, layer, activation(net.activations[layer - 1], layer, columns)(value), masks)
+        first = layer + 1
+    elif kind == "Ztilde":
+        A = activation(net.activations[layer - 1], layer, columns)(value)
         first = layer + 1
     elif kind == "A":
         A = value
@@ -104,8 +127,9 @@ def cost_from(net, start, value, params, X, Y, masks=None):
         A = dropped(net, layer, value, masks)
         first = layer + 1
     for l in range(first, net.L + 1):
-        W, b = params[f"W{l}"], params[f"b{l}"]
-        Z = (anp.dot(W, A) if columns else anp.dot(A, W)) + b
+        W = params[f"W{l}"]
+        Z = anp.dot(W, A) if columns else anp.dot(A, W)
+        Z = batch_normalised(net, l, Z, params, columns) if is_batchnorm(net, l) else Z + params[f"b{l}"]
         A = dropped(net, l, activation(net.activations[l - 1], l, columns)(Z), masks)
     total = total_loss(net.loss, A, Y, columns)
     mean = net.scale in ("mean", "dZ")  # J is a mean under scales mean and dZ

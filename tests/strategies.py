@@ -26,12 +26,13 @@ KEEP_PROBS = (None, 0.5, True, "per layer")  # no dropout, one number, the symbo
 
 @st.composite
 def networks(draw, max_depth: int = 4, scales=SCALES, losses=LOSSES, l2s=(None,),
-             keep_probs=(None,), min_depth: int = 1):
+             keep_probs=(None,), min_depth: int = 1, batchnorm: bool = False):
     """A random dense network: depth 1..max_depth, any activations, a compatible loss (from
     ``losses``), either convention, a scale from ``scales``, each size a small integer or
     symbolic; an L2 coefficient from ``l2s`` (None: no L2; True: a symbolic λ) in any form, on
     every layer or a random nonempty set of them; a dropout keep probability from ``keep_probs``
-    ("per layer": one drawn per hidden layer, 1 among them; a softmax hidden layer keeps 1)."""
+    ("per layer": one drawn per hidden layer, 1 among them; a softmax hidden layer keeps 1); with
+    ``batchnorm`` a random nonempty set of layers is batch normalised (no dropout then)."""
     from derive.network.spec import Network
 
     depth = draw(st.integers(min_depth, max_depth))
@@ -55,6 +56,10 @@ def networks(draw, max_depth: int = 4, scales=SCALES, losses=LOSSES, l2s=(None,)
                 else keep for a in hidden]
     if keep is not None:
         extra["keep_prob"] = keep
+    if batchnorm:
+        extra.pop("keep_prob", None)
+        extra["batchnorm"] = sorted(draw(st.lists(st.integers(1, depth), min_size=1,
+                                                  max_size=depth, unique=True)))
     return Network(
         **extra,
         layers=sizes,

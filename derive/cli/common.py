@@ -71,6 +71,12 @@ def add_spec_arguments(p: argparse.ArgumentParser, required: bool = False) -> No
              "mask D[l]: one P for every hidden layer (0.8) or one per hidden layer (1,0.8); "
              "--keep-prob alone is a symbolic keep_prob"
     )
+    g.add_argument(
+        "--batchnorm", metavar="L1,L2,..",
+        help="batch normalisation (training mode) on these layers: Z = W A (no b), Z_norm = "
+             "(Z − μ)/√(σ² + ε) over the examples, Z̃ = γ ⊙ Z_norm + β, A = g(Z̃); true: every "
+             "hidden layer"
+    )
 
 
 def network_from_args(args: argparse.Namespace,
@@ -79,7 +85,7 @@ def network_from_args(args: argparse.Namespace,
     # lazy: derive.network.spec imports SymPy, which `derive --help` must not pay for
     from derive.network.spec import Network
 
-    l2 = {**l2_flags(args), **dropout_flags(args)}
+    l2 = {**l2_flags(args), **dropout_flags(args), **batchnorm_flags(args)}
     if args.spec:
         if args.layers or args.act or args.loss:
             raise SpecError("give the network either by flags or by --spec, not both")
@@ -110,6 +116,20 @@ def dropout_flags(args: argparse.Namespace) -> dict[str, str]:
         raise SpecError(f"dropout is not supported by derive {args.command} yet: drop --keep-prob "
                         "(derive backward and derive check take it)")
     return {} if value is None else {"keep_prob": value}
+
+
+#: the commands that take batch normalisation (derive backward and derive check)
+BATCHNORM_COMMANDS = ("backward", "check")
+
+
+def batchnorm_flags(args: argparse.Namespace) -> dict[str, str]:
+    """``--batchnorm`` as a Network keyword, when given (refused by the commands without it)."""
+    value = getattr(args, "batchnorm", None)
+    command = getattr(args, "command", None)
+    if value is not None and command is not None and command not in BATCHNORM_COMMANDS:
+        raise SpecError(f"batch normalisation is not supported by derive {command} yet: drop "
+                        "--batchnorm (derive backward and derive check take it)")
+    return {} if value is None else {"batchnorm": value}
 
 
 def example_network() -> Network:

@@ -117,7 +117,7 @@ class Deriv(_Applied):
         uses_a = re.search(r"\bA\b", tmpl) is not None
         if uses_a and self.masked:  # A[l] is masked: a snippet in A would be wrong
             return f"{act.name}_prime({arg})"
-        if isinstance(self.arg, Sym) and self.arg.base == "Z":
+        if isinstance(self.arg, Sym) and self.arg.base in ("Z", "Ztilde"):  # A = g(Z), g(Z̃)
             a_name = code_name("A", self.arg.layer)
             return _paren_template(re.sub(r"\bZ\b", arg, re.sub(r"\bA\b", a_name, tmpl)))
         if uses_a:

@@ -1,4 +1,4 @@
-"""Names and the language's own symbols: a quantity (base, layer) printed three ways, m and z.
+r"""Names and the language's own symbols: a quantity (base, layer) printed three ways, m and z.
 
 W[2] is text ``W[2]``, LaTeX ``W^{[2]}`` and code ``W2``; A[0] is X in every form (dA[0] is dX), and
 a quantity without a layer (X, Y) is its base:
@@ -7,6 +7,11 @@ a quantity without a layer (X, Y) is its base:
 ('W[2]', 'W^{[2]}', 'W2')
 >>> text_name("A", 0), code_name("dA", 0), latex_name("Y", None)
 ('X', 'dX', 'Y')
+
+Batch normalisation's quantities print as they are written (γ[1], ``\gamma^{[1]}``, ``gamma1``):
+
+>>> text_name("dgamma", 1), text_name("var", 2), latex_name("Ztilde", 1), code_name("dZnorm", 1)
+('dγ[1]', 'σ²[2]', '\\tilde{Z}^{[1]}', 'dZ_norm1')
 
 ``m`` is the number of examples (the 1/m of a mean cost) and ``z`` the scalar variable in which an
 activation's forward definition g(z) and derivative g′(z) are written; both are plain SymPy
@@ -37,7 +42,8 @@ class ScalarName(sp.Symbol):
     and ``lambd`` is the course's name for it)."""
 
     _printed = {"lambda": ("λ", r"\lambda", "lambd"),
-                "keep_prob": ("keep_prob", r"\mathrm{keep\_prob}", "keep_prob")}
+                "keep_prob": ("keep_prob", r"\mathrm{keep\_prob}", "keep_prob"),
+                "epsilon": ("ε", r"\epsilon", "eps")}
 
     def _forms(self) -> tuple[str, str, str]:
         return self._printed.get(self.name, (self.name, self.name, self.name))
@@ -65,6 +71,27 @@ LAMBDA_NAMES = ("λ", "lambda", "lambd", "reg", "\\lambda")
 KEEP_PROB = ScalarName("keep_prob", positive=True, real=True)
 KEEP_PROB_NAMES = ("keep_prob", "keepprob", "keep_probability", "\\mathrm{keep\\_prob}",
                    "\\text{keep\\_prob}")
+
+
+#: batch normalisation's ε in √(σ² + ε), always a symbol in formulas (numbers use
+#: :data:`derive.network.scales.EPS_STANDIN`, CS231n's 1e-5)
+EPS = ScalarName("epsilon", positive=True, real=True)
+EPS_NAMES = ("ε", "eps", "epsilon", "\\epsilon", "\\varepsilon", "ϵ")
+
+#: quantities whose printed names are not their base: batch normalisation's (text, LaTeX, code);
+#: LaTeX puts the layer after the whole name (``\tilde{Z}^{[1]}``, ``(\sigma^{[1]})^{2}``)
+DISPLAY = {"gamma": ("γ", r"\gamma", "gamma"), "beta": ("β", r"\beta", "beta"),
+           "mu": ("μ", r"\mu", "mu"), "var": ("σ²", r"\sigma", "var"),
+           "Znorm": ("Z_norm", r"Z_{\text{norm}}", "Z_norm"), "Ztilde": ("Z̃", r"\tilde{Z}", "Z_tilde")}
+
+
+def _display(base: str) -> tuple[str, tuple[str, str, str]] | None:
+    """(prefix, forms) of a base with a display name (``dgamma``: ("d", γ's forms)), else None."""
+    if base in DISPLAY:
+        return "", DISPLAY[base]
+    if base.startswith("d") and base[1:] in DISPLAY:
+        return "d", DISPLAY[base[1:]]
+    return None
 
 
 class _CodeStr(StrPrinter):
@@ -111,16 +138,27 @@ def _input_name(base: str, layer: int | None) -> str | None:
 def text_name(base: str, layer: int | None) -> str:
     """``W[2]``: the course's text notation."""
     same = _input_name(base, layer)
+    shown = _display(base)
+    if shown is not None and same is None:
+        return f"{shown[0]}{shown[1][0]}[{layer}]"
     return f"{base}[{layer}]" if same is None else same
 
 
 def latex_name(base: str, layer: int | None) -> str:
     """``W^{[2]}``: the layer as a bracketed superscript."""
     same = _input_name(base, layer)
+    shown = _display(base)
+    if shown is not None and same is None:
+        if base.endswith("var"):  # σ²[1] is (σ^{[1]})^{2}
+            return f"{shown[0]}(\\sigma^{{[{layer}]}})^{{2}}"
+        return f"{shown[0]}{shown[1][1]}^{{[{layer}]}}"
     return f"{base}^{{[{layer}]}}" if same is None else same
 
 
 def code_name(base: str, layer: int | None) -> str:
     """``W2``: the numpy variable name."""
     same = _input_name(base, layer)
+    shown = _display(base)
+    if shown is not None and same is None:
+        return f"{shown[0]}{shown[1][2]}{layer}"
     return f"{base}{layer}" if same is None else same

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from derive.engine.proof import Proof
 
 KINDS = ("dA", "dG", "dZ", "dW", "db")  # dG: a dropout layer's gradient before its mask
+#: batch normalisation's gradients (derive.layers.batchnorm), besides dZ, dW and dA
+BATCHNORM_KINDS = ("dZtilde", "dgamma", "dbeta", "dZnorm", "dvar", "dmu")
 
 
 class _Equation:
@@ -106,7 +108,9 @@ class Derivation:
     proof: Proof | None = field(default=None, compare=False)
 
     def formula(self, kind: str, layer: int) -> Formula:
-        for f in self.formulas:
+        """The formula of ``kind`` at ``layer``; where a layer gives two (batch norm's dZ through
+        the graph, then its compact form), the last: what the layers below and dW read."""
+        for f in reversed(self.formulas):
             if f.kind == kind and f.layer == layer:
                 return f
         raise KeyError(f"no formula for {kind}[{layer}] in this derivation")
@@ -203,6 +207,7 @@ def _derive(net: Network, input_gradient: bool = False) -> Derivation:
         walk.notes.append(net.l2_statement())
     if net.keep_prob is not None:
         walk.notes.append(net.dropout_statement())
+    walk.notes.extend(n for l in range(1, net.L + 1) if (n := net.block(l).statement(net, l)))
     upstream: Upstream | None = None
     for l in range(net.L, 0, -1):
         upstream = net.block(l).backward(walk, l, upstream)

@@ -140,10 +140,10 @@ def prove(
     )
     exact = _elementwise(derivation)
     fd_errors, sizes, m_value = _finite_differences(derivation, seed, eps)
-    proofs = tuple(
-        FormulaProof(f.name, f.kind, f.layer, *exact[f.kind, f.layer],  # (elementwise, entries, method)
-                     fd_errors[f.kind, f.layer], fd_errors[f.kind, f.layer] < threshold)
-        for f in derivation.formulas
+    proofs = tuple(  # by position: a layer may give two formulas of one kind (batch norm's dZ)
+        FormulaProof(f.name, f.kind, f.layer, *exact[i],  # (elementwise, entries, method)
+                     fd_errors[i], fd_errors[i] < threshold)
+        for i, f in enumerate(derivation.formulas)
     )
     proof = Proof(proofs, tuple(dict.fromkeys(identities)), eps, threshold, sizes, m_value, seed)
     if strict and not proof.passed:
@@ -177,18 +177,18 @@ def _symbolic_net(net):
     return net.replace(layers=tuple(sizes))
 
 
-def _elementwise(derivation: Derivation) -> dict[tuple[str, int], tuple[str, int, str]]:
+def _elementwise(derivation: Derivation) -> dict[int, tuple[str, int, str]]:
     net = _symbolic_net(derivation.network)
-    out: dict[tuple[str, int], tuple[str, int, str]] = {}
+    out: dict[int, tuple[str, int, str]] = {}
     done: dict[tuple, tuple[str, int, str]] = {}
     shapes: dict = {}
-    for f in derivation.formulas:
+    for i, f in enumerate(derivation.formulas):
         # Layers of a deep network repeat the same local problem up to the names of its symbols;
         # such a problem is proven once (a renaming of symbols does not change a derivative).
         key = _local_key(net, f, shapes)
         if key not in done:
             done[key] = _prove_local(net, f)
-        out[f.kind, f.layer] = done[key]
+        out[i] = done[key]
     return out
 
 
@@ -295,8 +295,10 @@ def _prove_local(net: Network, f: Formula) -> tuple[str, int, str]:
     for key, name in zip(keys, _names(keys), strict=True):
         env[key] = _mat(name, _shape(net, *key))
     V = env[loc.wrt]
+    coupled = not net.all_dense  # batch statistics: their 1/m at this instance's m examples
     for target, definition in loc.through:
-        env[target.key] = evaluate(definition, env, backend)
+        value = evaluate(definition, env, backend)
+        env[target.key] = value.subs(m_symbol, SYMBOLIC_M) if coupled else value
     out = env[loc.output]
     kinked = loc.loss and net.loss_entry is not None and bool(net.loss_entry.kinks)
     table: dict = {}  # condition -> the symbol of its side (a loss with kinks: the hinge)
@@ -422,7 +424,7 @@ def _local_numeric(net, f, rng, m_value, backend, shapes: dict):
         env: dict = {}
         if loc.wrt not in loc.leaves:
             base, layer = loc.wrt
-            if base == "Z":
+            if base in ("Z", "Ztilde"):  # an activation's argument: off its kinks
                 env[loc.wrt] = _random_z(net, layer, rng, shape(loc.wrt))
             elif kinks:  # A[L] under a hinge: scores of either sign about its margin
                 env[loc.wrt] = rng.normal(0.0, 1.5, size=shape(loc.wrt))
@@ -467,19 +469,20 @@ def _finite_differences(derivation, seed, eps):
     m_value = 4
     rng = np.random.default_rng(seed)
     backend = model.numpy_backend(net, m_value, sizes)
-    fd_backend = model.numpy_backend(fd_net)  # once: it looks at every layer (quadratic if per formula)
+    # once: it looks at every layer (quadratic if per formula); batch norm's means need m bound
+    fd_backend = model.numpy_backend(fd_net, None if net.all_dense else m_value)
     shapes: dict = {}
-    errors = {}
-    for f in derivation.formulas:
+    errors: dict[int, float] = {}
+    for i, f in enumerate(derivation.formulas):
         V, surrogate, env = _local_numeric(fd_net, f, rng, m_value, fd_backend, shapes)
         numeric = fd.central_differences(surrogate, V, eps)
         try:
             analytic = evaluate(f.expr, env, backend)
         except KeyError:
-            errors[f.kind, f.layer] = 1.0
+            errors[i] = 1.0
             continue
         if np.shape(analytic) != numeric.shape:
-            errors[f.kind, f.layer] = 1.0
+            errors[i] = 1.0
             continue
-        errors[f.kind, f.layer] = fd.relative_error(analytic, numeric)
+        errors[i] = fd.relative_error(analytic, numeric)
     return errors, sizes, m_value

@@ -5,7 +5,7 @@
 >>> layer_type("conv")
 Traceback (most recent call last):
 ...
-derive.errors.SpecError: unknown layer kind 'conv'; known: dense
+derive.errors.SpecError: unknown layer kind 'conv'; known: batchnorm, dense
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from types import MappingProxyType
 
 from derive.errors import SpecError
 from derive.layers.base import LayerType
+from derive.layers.batchnorm import BatchNorm
 from derive.layers.dense import Dense
 
 _TYPES: dict[str, LayerType] = {}
@@ -60,3 +61,4 @@ def constants() -> tuple[str, ...]:
 
 
 register(Dense())
+register(BatchNorm())

@@ -125,6 +125,10 @@ class LayerType:
         """Random, well-scaled parameters for layer ``l`` (none by default)."""
         return {}
 
+    def statement(self, net: Network, l: int) -> str:
+        """What the derivation's notes say about layer ``l`` of this type ("" for nothing)."""
+        return ""
+
     # -- the backward rule ------------------------------------------------------------------
     def backward(self, walk: Walk, l: int, upstream: Upstream | None) -> Upstream | None:
         """Emit layer ``l``'s formulas (each step citing an identity) given dA[l] from above

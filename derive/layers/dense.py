@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import sympy as sp
@@ -74,11 +75,11 @@ class Dense(LayerType):
     kind = "dense"
     title = ("affine map and an element-wise (or softmax) activation: Z = W A + b, A = g(Z); with "
              "dropout (keep_prob) G = g(Z), A = G ⊙ D / keep_prob, the mask D held fixed")
-    keys = ("units", "activation")
-    parameters = ("W", "b")
-    constants = ("D",)  # a hidden layer's dropout mask (derive.layers.dropout), where it has one
-    values = ("Z", "G", "A")  # G[l] = g(Z[l]) before the mask, where the layer has dropout
-    cites = ("elementwise_chain", "softmax_chain", "output_simplification", "substitution",
+    keys = ("units", "activation", "batchnorm")  # batchnorm = true: the batchnorm kind instead
+    parameters: ClassVar[tuple[str, ...]] = ("W", "b")
+    constants: ClassVar[tuple[str, ...]] = ("D",)  # a hidden layer's dropout mask, where it has one
+    values: ClassVar[tuple[str, ...]] = ("Z", "G", "A")  # G[l] = g(Z[l]) before the mask, where the layer has dropout
+    cites: ClassVar[tuple[str, ...]] = ("elementwise_chain", "softmax_chain", "output_simplification", "substitution",
              "weight_gradient", "bias_gradient", "input_gradient", "frobenius_gradient",
              "dropout_mask")
 
@@ -139,16 +140,24 @@ class Dense(LayerType):
 
     # -- backward: dZ from dA, then dW, db, and dA[l-1] for the layer below ------------------
     def backward(self, walk: Walk, l: int, upstream: Upstream | None) -> Upstream | None:
+        defs = self.forward(walk.net, l, walk.sym)
+        self.activation_backward(walk, l, upstream, defs[1:], "Z")
+        return self.affine_backward(walk, l, defs[:1], bias=True)
+
+    def activation_backward(self, walk: Walk, l: int, upstream: Upstream | None,
+                            act_defs: tuple[Definition, ...], pre: str) -> None:
+        """Emit d{pre}[l] from dA[l] through A[l] = g(pre[l]) (``act_defs``, with dropout's mask
+        where the layer has one): ``pre`` is Z for a dense layer, Z̃ under batch norm."""
         net, layout = walk.net, walk.net.layout
         act = net.activation(l)
-        Z, A, dA, dZ = walk.sym("Z", l), walk.sym("A", l), walk.sym("dA", l), walk.sym("dZ", l)
+        Z, A, dA, dZ = walk.sym(pre, l), walk.sym("A", l), walk.sym("dA", l), walk.sym(f"d{pre}", l)
+        pre_text = Z.text
         cite_act = (f"activation:{act.name}",) if act is not None else ()
-        defs = self.forward(net, l, walk.sym)
         masks = dropout.mask_keys(net, l)  # (D[l],) under dropout: a constant leaf of the proofs
-        g_text = f"g(Z[{l}]) ⊙ D[{l}]/keep_prob" if masks else f"g(Z[{l}])"
-        own = Local(("Z", l), defs[1:], ("A", l), masks, f"Σ dA[{l}] ⊙ {g_text}")
+        g_text = f"g(Z[{l}]) ⊙ D[{l}]/keep_prob" if masks else f"g({pre_text})"
+        own = Local((pre, l), act_defs, ("A", l), masks, f"Σ dA[{l}] ⊙ {g_text}")
         if masks and upstream is not None:  # dG[l] = dA[l] ⊙ D[l] / keep_prob, before the mask
-            dropout.emit_gradient(walk, l, defs[-1], upstream)
+            dropout.emit_gradient(walk, l, act_defs[-1], upstream)
         if act is not None and not act.elementwise:  # softmax: its full Jacobian, per example
             units = layout.unit_sum_axis
             spread = E.Sum(E.Hadamard(A, dA), units)  # Σₖ aₖ ∂ℓ/∂aₖ, one per example
@@ -165,10 +174,13 @@ class Dense(LayerType):
                 walk.step(l, dZ, general, "dropout_mask", cite_act,
                           "; ".join(n for n in (dropout.note(l), act_note) if n))  # = dG[l] ⊙ g′
             else:
-                walk.step(l, dZ, general, "elementwise_chain", cite_act, act_note)
+                rule = "elementwise_chain" if pre == "Z" else "batchnorm_activation"
+                walk.step(l, dZ, general, rule, cite_act, act_note)
         loss = net.loss_entry
         if upstream is None and loss is not None:  # the output layer: the loss's own problem
-            result, local = general, output_local(net, l, defs[1:], act)
+            result, local = general, output_local(net, l, act_defs, act)
+            if pre != "Z":
+                local = replace(local, wrt=(pre, l), method=local.method.replace(f"(Z[{l}])", f"({pre_text})"))
             fused = fuse_output(net, act, loss, walk.sym)
             if fused is not None:
                 result, note = fused  # with the output factor (the 1/m of scale dZ) in front
@@ -185,35 +197,40 @@ class Dense(LayerType):
             up = upstream.local
             inner = f"({g_text})" if masks else g_text
             method = f"Σ d{up.output[0]}[{up.output[1]}] ⊙ ({up.forward_text.replace(f'A[{l}]', inner)})"
-            local = Local(("Z", l), defs[1:] + up.through, up.output,
+            local = Local((pre, l), act_defs + up.through, up.output,
                           tuple(k for k in up.leaves if k != ("A", l)) + masks, method, scaled=up.scaled)
         else:  # dA[l] is given (a generic loss) or comes from above unsubstituted (softmax)
             result, local = general, own
-        walk.emit(l, "dZ", result, local)
+        walk.emit(l, f"d{pre}", result, local)
 
-        # dW, db and dA[l-1]: J̃ = s Σ dZ ⊙ (W A + b)
+    def affine_backward(self, walk: Walk, l: int, affine_def: tuple[Definition, ...],
+                        bias: bool, up_note: str = "per example: no 1/m here") -> Upstream | None:
+        """dW (and db where the layer has a bias) and dA[l-1]: J̃ = s Σ dZ ⊙ (W A + b)."""
+        net, layout = walk.net, walk.net.layout
+        dZ = walk.sym("dZ", l)
         W, A_prev = walk.sym("W", l), walk.sym("A", l - 1)
-        affine_def = defs[:1]
-        leaves: tuple[Key, ...] = (("W", l), ("b", l), A_prev.key)
+        leaves: tuple[Key, ...] = ((("W", l), ("b", l), A_prev.key) if bias
+                                   else (("W", l), A_prev.key))
         text = f"Σ dZ[{l}] ⊙ Z[{l}]"
         scaled_text = text if walk.scale == 1 else f"(1/m) {text}"
-        forward_text = f"W[{l}] A[{l - 1}] + b[{l}]"
+        forward_text = f"W[{l}] A[{l - 1}] + b[{l}]" if bias else f"W[{l}] A[{l - 1}]"
         mean_note = net.scale_rule.weight_note
         dW_expr = _unit_scale(walk.scale, E.MatMul(*layout.ordered(dZ, E.Transpose(A_prev))))
-        db_expr = _unit_scale(walk.scale, E.Sum(dZ, layout.example_sum_axis))
+        db_expr = _unit_scale(walk.scale, E.Sum(dZ, layout.example_sum_axis)) if bias else dZ
         walk.step(l, walk.sym("dW", l), dW_expr, layout.identity("weight_gradient"), (), mean_note)
         dW_local = Local(("W", l), affine_def, ("Z", l), leaves, scaled_text, scaled=True)
         dW_expr, dW_local = l2.weight_gradient(walk, l, dW_expr, dW_local)
         walk.emit(l, "dW", dW_expr, dW_local)
-        walk.step(l, walk.sym("db", l), db_expr, layout.identity("bias_gradient"), (),
-                  l2.bias_note(walk, mean_note))
-        walk.emit(l, "db", db_expr, Local(("b", l), affine_def, ("Z", l), leaves, scaled_text, scaled=True))
+        if bias:
+            walk.step(l, walk.sym("db", l), db_expr, layout.identity("bias_gradient"), (),
+                      l2.bias_note(walk, mean_note))
+            walk.emit(l, "db", db_expr, Local(("b", l), affine_def, ("Z", l), leaves, scaled_text,
+                                              scaled=True))
         if l == 1 and not walk.input_gradient:
             return None
         up_expr = E.MatMul(*layout.ordered(E.Transpose(W), dZ))
         up_local = Local(A_prev.key, affine_def, ("Z", l), leaves, text, forward_text=forward_text)
-        walk.step(l, walk.sym("dA", l - 1), up_expr, layout.identity("input_gradient"), (),
-                  "per example: no 1/m here")
+        walk.step(l, walk.sym("dA", l - 1), up_expr, layout.identity("input_gradient"), (), up_note)
         walk.emit(l - 1, "dA", up_expr, up_local)
         return Upstream(up_expr, up_local)
 

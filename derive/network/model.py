@@ -142,6 +142,8 @@ def forward(net: Network, params: dict, X: np.ndarray, start: int = 1, start_val
     there (how the proofs perturb an intermediate quantity).
     """
     backend, layers = _fold(net)
+    if not net.all_dense:  # batch norm's statistics: the (1/m) of a mean over X's examples
+        backend = numpy_backend(net, example_count(net, X))
     env: dict = {("X", None): X, **params}
     cache: dict = {("A", 0): X}
     given = None if start_value is None else (start_value[0], start)
@@ -266,7 +268,7 @@ def random_instance(
                                f"({entries * FLOAT / 2**30:.1f} GiB)")
     rng = np.random.default_rng(seed)
     X = rng.normal(0.0, 1.0, size=net.layout.batch(n[0], m))
-    backend = numpy_backend(net)
+    backend = numpy_backend(net, m if not net.all_dense else None)
     params: dict = {}
     env: dict = {("X", None): X}
     A = X

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from derive.core.names import KEEP_PROB, LAMBDA, m
+from derive.core.names import EPS, KEEP_PROB, LAMBDA, m
 
 #: the value a symbolic L2 coefficient λ takes wherever numbers are computed from a formula
 #: (the numeric proof, gradient values): any positive number serves, one not 1 shows a lost λ
@@ -21,6 +21,8 @@ LAMBDA_STANDIN = 0.37
 #: the value a symbolic dropout keep probability takes wherever numbers are computed: the
 #: course's 0.8 (the masks are drawn with it too)
 KEEP_PROB_STANDIN = 0.8
+#: the value batch normalisation's ε takes wherever numbers are computed (CS231n's eps = 1e-5)
+EPS_STANDIN = 1e-5
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,9 @@ SCALES = tuple(SCALE_RULES)
 
 def factor_at(factor, m_value: int, dims: Mapping[sp.Symbol, int] | None = None) -> float:
     """A scalar factor (1/m, λ/m, 1) as a float for ``m_value`` examples, a symbolic λ at
-    :data:`LAMBDA_STANDIN`, a symbolic keep_prob at :data:`KEEP_PROB_STANDIN`, and the symbolic
+    :data:`LAMBDA_STANDIN`, a symbolic keep_prob at :data:`KEEP_PROB_STANDIN`, batch
+    normalisation's ε at :data:`EPS_STANDIN`, and the symbolic
     sizes n[l] at ``dims`` (n2 → 3: the 2/n[L] of mse_units)."""
     return float(sp.sympify(factor, strict=True).subs({m: m_value, LAMBDA: LAMBDA_STANDIN,
-                                                       KEEP_PROB: KEEP_PROB_STANDIN, **(dims or {})}))
+                                                       KEEP_PROB: KEEP_PROB_STANDIN, EPS: EPS_STANDIN,
+                                                       **(dims or {})}))

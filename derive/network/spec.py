@@ -25,6 +25,7 @@ from derive.errors import DeriveError, SpecError
 from derive.layers import layer_type
 from derive.layers.base import LayerType
 from derive.limits import require
+from derive.network import batchnorm as bn
 from derive.network import dropout, penalty
 from derive.network.fields import (  # noqa: F401 - the limits are re-exported
     DEPTH,
@@ -50,7 +51,7 @@ CONVENTIONS = tuple(LAYOUTS)
 
 
 L2_KEYS = ("l2", "l2_form", "l2_layers")  # a spec's L2 keys (TOML, JSON, Python)
-COST_KEYS = (*L2_KEYS, "keep_prob")  # the regularisation keys: L2 and dropout
+COST_KEYS = (*L2_KEYS, "keep_prob", "batchnorm")  # L2, dropout and batch norm (not a cost term)
 
 
 @dataclass(frozen=True, init=False)
@@ -93,8 +94,12 @@ class Network:
         l2_form: str | None = None,
         l2_layers: Sequence[int] | str | None = None,
         keep_prob=None,
+        batchnorm=None,
     ) -> None:
         self._normalize(layers, activations, loss, convention, scale, depth, kinds, notes)
+        normalised = bn.batchnorm_layers(batchnorm, self.depth)  # kind batchnorm on those layers
+        if normalised:
+            object.__setattr__(self, "kinds", bn.with_batchnorm(self.kinds, normalised))
         lam = penalty.l2_value(l2)
         if lam is None and (l2_form not in (None, "course") or l2_layers is not None):
             raise SpecError("l2_form and l2_layers need l2 (the coefficient λ, or true for a symbolic λ)")
@@ -356,7 +361,8 @@ class Network:
             "loss": self.loss,
             "convention": self.convention,
             "scale": self.scale,
-            **({} if self.all_dense else {"kinds": list(self.kinds)}),
+            **({} if self.all_dense else {"batchnorm": bn.normalised(self.kinds)}
+               if set(self.kinds) <= {"dense", bn.KIND} else {"kinds": list(self.kinds)}),
             **({} if self.l2 is None else {
                 "l2": "λ" if self.l2_symbolic else float(self.l2), "l2_form": self.l2_form,
                 "l2_layers": None if self.l2_layers is None else list(self.l2_layers)}),
@@ -376,6 +382,7 @@ class Network:
         l2_form: str | None = None,
         l2_layers: str | None = None,
         keep_prob: str | None = None,
+        batchnorm: str | None = None,
     ) -> Network:
         """From CLI-style strings: ``layers="3,3,1"``, ``activations="relu,sigmoid"``,
         ``l2="0.1"`` (or "λ"), ``l2_layers="1,2"``, ``keep_prob="0.8"`` (or "1,0.8", "keep_prob")."""
@@ -393,6 +400,7 @@ class Network:
             l2_form=l2_form,
             l2_layers=l2_layers,
             keep_prob=keep_prob,
+            batchnorm=batchnorm,
         )
 
     @classmethod
@@ -446,6 +454,7 @@ class Network:
             kind = table.get("kind", "dense")
             if not isinstance(kind, str):
                 raise SpecError(f"{here}: kind is a name such as \"dense\", not {kind!r}")
+            kind = bn.table_kind(kind, table, here)
             block = layer_type(kind)
             extra = sorted(set(table) - {"kind", *block.keys})
             if extra:

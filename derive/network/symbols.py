@@ -17,8 +17,9 @@ from __future__ import annotations
 import sympy as sp
 
 from derive.core.expr import Sym
-from derive.core.names import KEEP_PROB, KEEP_PROB_NAMES, LAMBDA, LAMBDA_NAMES
-from derive.layers import constants, vocabulary
+from derive.core.names import EPS, EPS_NAMES, KEEP_PROB, KEEP_PROB_NAMES, LAMBDA, LAMBDA_NAMES
+from derive.core.names import text_name
+from derive.layers import constants, layer_type, vocabulary
 from derive.network.spec import Network, m
 
 GLOBAL = ("X", "Y")
@@ -65,6 +66,8 @@ class SymbolTable:
         out: dict[str, sp.Symbol] = {"lambda": LAMBDA} if self.net.l2_symbolic else {}
         if self.net.keep_prob_symbolic:
             out["keep_prob"] = KEEP_PROB
+        if "batchnorm" in self.net.kinds:  # batch norm's ε in √(σ² + ε)
+            out["epsilon"] = EPS
         return out
 
     def scalar(self, name: str) -> sp.Symbol:
@@ -74,6 +77,8 @@ class SymbolTable:
             return self.scalars["lambda"]
         if name.strip() in KEEP_PROB_NAMES and "keep_prob" in self.scalars:
             return self.scalars["keep_prob"]
+        if name.strip() in EPS_NAMES and "epsilon" in self.scalars:
+            return self.scalars["epsilon"]
         raise KeyError(f"{name!r} is not a scalar of this network"
                        + ("" if self.scalars else " (its cost has no symbolic λ: give --l2)"))
 
@@ -99,6 +104,9 @@ class SymbolTable:
         if layer is None or not lo <= layer <= self.net.L:
             raise KeyError(f"{base} needs a layer from {lo} to {self.net.L}, not {layer}")
         if layer >= 1 and stem not in self.net.block(layer).quantities():
+            if stem in layer_type("batchnorm").quantities():
+                raise KeyError(f"{text_name(base, layer)} is a quantity of batch normalisation, and "
+                               f"layer {layer} has none (give --batchnorm {layer})")
             raise KeyError(f"layer {layer} ({self.net.kinds[layer - 1]}) has no {stem}")
         if layer >= 1 and not self.net.block(layer).has(self.net, stem, layer):
             what = "a dropout mask" if stem in constants() else "a quantity of dropout"

@@ -22,7 +22,7 @@ from functools import cache
 from typing import Literal
 
 from derive.catalogue import rules
-from derive.core.names import KEEP_PROB_NAMES, LAMBDA_NAMES
+from derive.core.names import EPS_NAMES, KEEP_PROB_NAMES, LAMBDA_NAMES
 from derive.errors import ParseError
 from derive.limits import Limit
 from derive.network import symbols
@@ -68,12 +68,20 @@ class GenericLayerNeeded(ParseError):
 # the cost's named scalars: the L2 strength λ (the course's lambd, CS231n's reg and self.reg, λ,
 # \lambda) and the dropout keep probability (keep_prob): the network's symbol, or its number
 # (derive.parse.resolve.Resolver.l2_strength)
-L2_NAMES = frozenset({*LAMBDA_NAMES, "self.reg", *KEEP_PROB_NAMES})
+L2_NAMES = frozenset({*LAMBDA_NAMES, "self.reg", *KEEP_PROB_NAMES, *EPS_NAMES})
 MATH_FUNCS = {"exp": "exp", "log": "log", "ln": "log", "sqrt": "sqrt", "sum": "sum",
               "mean": "mean", "abs": "abs"}
 PRIME_SUFFIXES = ("_prime", "_derivative", "_deriv", "_grad", "prime")
 
 _SYM_RE = re.compile(r"(d?)([A-Za-z])(?:_?(\d+)|_?(L)|(_prev))?")
+# batch normalisation's quantities as people write them (the course's Z_norm, Z_tilde; CS231n's
+# gamma, beta, mu, var, x_hat; Greek letters), with a d for the gradient and a layer
+_BATCHNORM = {"gamma": "gamma", "γ": "gamma", "beta": "beta", "β": "beta", "mu": "mu", "μ": "mu",
+              "var": "var", "sigma2": "var", "σ2": "var", "σ²": "var", "variance": "var",
+              "znorm": "Znorm", "z_norm": "Znorm", "x_hat": "Znorm", "xhat": "Znorm",
+              "ztilde": "Ztilde", "z_tilde": "Ztilde", "z̃": "Ztilde"}
+_BN_RE = re.compile(r"(d_?)?(" + "|".join(sorted(map(re.escape, _BATCHNORM), key=len, reverse=True))
+                    + r")(?:_?(\d+)|_?(L)|(_prev))?", re.IGNORECASE)
 _G_RE = re.compile(r"g(?:_?(\d+)|_?(L))?")
 _LAYER_RE = re.compile(r"\s*(?:(\d+)|([lL])\s*(?:([+-])\s*(\d+))?)\s*")
 
@@ -182,6 +190,12 @@ def resolve_ident(ident: str) -> Name | None:
         base = d + known[letter]
         lower = letter.islower() and letter != known[letter]
         return Name("sym", base, layer, lower=lower)
+    mb = _BN_RE.fullmatch(ident)
+    if mb and (mb.group(2) == mb.group(2).casefold() or mb.group(2)[0] in "ZX"):  # not MU, Var
+        index = (_num(mb.group(3)) if mb.group(3) is not None else ("L", 0) if mb.group(4)
+                 else ("prev", -1) if mb.group(5) else None)
+        if mb.group(3) is None or index is not None:
+            return Name("sym", ("d" if mb.group(1) else "") + _BATCHNORM[mb.group(2).casefold()], index)
     if ident.casefold() in MATH_FUNCS:
         return Name("func", MATH_FUNCS[ident.casefold()])
     prime = False

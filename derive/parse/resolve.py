@@ -24,7 +24,7 @@ from dataclasses import replace
 import sympy as sp
 
 from derive.core import expr as E
-from derive.core.names import KEEP_PROB_NAMES, scalar_text
+from derive.core.names import EPS_NAMES, KEEP_PROB_NAMES, scalar_text
 from derive.errors import ParseError
 from derive.network.spec import Network
 from derive.network.symbols import GLOBAL, SymbolTable
@@ -161,8 +161,10 @@ class Resolver:
                                        index[1]))
         try:
             sym = self.table[base, layer]
-        except KeyError:
+        except KeyError as exc:
             lo = 0 if base in ("A", "dA") else 1
+            if layer is not None and lo <= layer <= self.net.L:  # in range: say what is missing
+                raise self.error(str(exc.args[0]), pos) from None
             raise LayerOutOfRange(
                 f"{base}[{layer}] is not in this network: {base} has layers {lo} to "
                 f"{self.net.L}", pos, self.text, layer, lo, self.net.L) from None
@@ -175,6 +177,12 @@ class Resolver:
         probability instead (:meth:`keep_prob`)."""
         if written.strip() in KEEP_PROB_NAMES:
             return self.keep_prob(written, pos)
+        if written.strip() in EPS_NAMES:
+            if "epsilon" not in self.table.scalars:
+                raise self.error(f"{written} reads as batch normalisation's ε, but the network has "
+                                 "no batch norm: pass --batchnorm (Python: Network(batchnorm=...)), "
+                                 "or bind the name", pos)
+            return self.table.scalar(written)
         lam = self.net.l2
         if lam is None:
             raise self.error(f"{written} reads as the L2 strength λ, but the network has no L2 "
