@@ -131,9 +131,23 @@ def test_the_derivation_reveals_its_steps_one_at_a_time(page):
     assert first.locator(".rule").inner_text()  # each step names its rule
     assert first.locator(".why .katex").count() == 1  # and its element-wise reasoning, as maths
     assert f"(2/{total})" in layer.locator("button.next-step").inner_text()
+    page.locator("#derivation-section").screenshot(path=str(IMG / "web-derivation.png"))
     layer.locator("button.all-steps").click()
     assert layer.locator("li.step:visible").count() == total
-    layer.screenshot(path=str(IMG / "web-derivation.png"))
+
+
+def test_the_whole_page(page):
+    """The page as a class sees it: a wrong formula checked, the derivation a step in."""
+    page.fill("#formula", "dZ1 = dZ2 W2^T * relu'(Z1)")
+    page.wait_for_selector("#preview[data-state]")
+    page.click("#check")
+    page.wait_for_selector("#verdict[data-verdict=shape_error]")
+    assert "wrong_order" in page.inner_text("#verdict")
+    page.click("#derive")
+    page.wait_for_selector("#proof[data-passed=yes]")
+    page.locator(".layer[data-layer='2'] button.next-step").click()
+    assert page.locator(".layer[data-layer='2'] li.step:visible").count() == 1
+    page.screenshot(path=str(IMG / "web-page.png"), full_page=True)
 
 
 def test_a_handout_downloads(page):

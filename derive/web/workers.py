@@ -65,10 +65,12 @@ def call(target: str, *args: Any) -> tuple[int, Any]:
 
 
 def _warm() -> int:
-    """Load what every request needs (SymPy, the checker, the engine) in a new worker."""
+    """Load what the requests need (SymPy, the checker, the engine, the handout) in a new
+    worker."""
     importlib.import_module("derive.cli._batch")
     importlib.import_module("derive.check.checker")
     importlib.import_module("derive.engine.proof")
+    importlib.import_module("derive.handout.document")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the server, which ends us
     return os.getpid()
 

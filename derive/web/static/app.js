@@ -74,12 +74,15 @@ async function preview() {
   const { status, data } = await postJSON("/api/read", { ...network(), equation: formula });
   if (seq !== previewSeq) return;  // a newer keystroke's answer is on its way
   info.replaceChildren();
+  const label = $("preview").querySelector(".label");
   if (status !== 200 || !data.read) {
+    label.textContent = data.shape_error ? "read, but the shapes do not fit:" : "cannot be read yet:";
     box.replaceChildren();
     info.append(el("div", "problem", data.error || `error ${status}`));
     $("preview").dataset.state = "unread";
     return;
   }
+  label.textContent = "read as";
   math(box, data.latex, true);
   const facts = [`syntax: ${data.syntax}`, `names: ${data.dialect}`];
   info.append(el("div", "facts", facts.join(" · ")));
