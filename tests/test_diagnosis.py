@@ -58,6 +58,14 @@ COURSE_DROP = Network(layers=[4, 5, 3, 1], activations=["relu", "relu", "sigmoid
 ROWS_DROP = Network(layers=[3, 4, 5, 2], activations=["relu", "leaky_relu", "softmax"], loss="ce",
                     convention="rows", scale="dZ", keep_prob=[0.5, 0.75])
 NETS = [COURSE, PLANAR, ROWS, DEEP_ROWS, SUM, GENERIC, COURSE_L2, ROWS_L2, COURSE_DROP, ROWS_DROP]
+# batch norm (issue 11): its two codes, planted in its own formulas (numpy code: the text and
+# LaTeX parsers do not read γ, Z̃ yet); a scale that writes no 1/m in dγ, dβ (CS231n's dZ, sum)
+COURSE_BN = Network(layers=[4, 5, 3, 1], activations=["relu", "tanh", "sigmoid"], loss="bce",
+                    scale="sum", batchnorm=[1, 2])
+ROWS_BN = Network(layers=[3, 4, 2], activations=["relu", "softmax"], loss="ce", convention="rows",
+                  scale="dZ", batchnorm=[1])
+BN_NETS = [COURSE_BN, ROWS_BN]
+BN_CODES = ("batch_size_in_gamma_beta", "batchnorm_wrong_axis")
 SYNTAXES = ("text", "code", "latex")
 # another activation's derivative, for wrong_activation_derivative
 OTHER = {"relu": "tanh", "tanh": "sigmoid", "sigmoid": "tanh", "leaky_relu": "relu",
@@ -188,6 +196,12 @@ def plants(code: str, tree: Raw, target: tuple[str, int], net: Network) -> Itera
                 yield Raw(E.Hadamard, (n, mask, False))
         if kind != "dZ":
             yield from each(masked)
+    elif code == "batch_size_in_gamma_beta":  # dγ, dβ divided by m where no 1/m belongs
+        if kind in ("dgamma", "dbeta") and net.weight_factor == 1:
+            yield Raw(E.Scale, (1 / m, tree))
+    elif code == "batchnorm_wrong_axis":  # a batch-norm sum over the units
+        if net.kinds[layer - 1] == "batchnorm" and kind not in ("dW", "dA"):
+            yield from each(lambda n, p: [n.but(axis=1 - n.get("axis"))] if n.kind is E.Sum else [])
     elif code == "other":  # a sum over the examples where none belongs
         if kind in ("dA", "dZ"):
             yield Raw(E.Sum, (tree, net.layout.example_sum_axis))
@@ -206,16 +220,19 @@ def planted_cases() -> list[tuple[str, Network, str]]:
     whose printed form is wrong as the parser reads it (a mutation that keeps the value, numpy
     broadcasting that makes ⊙ an outer product, LaTeX's Σ that names no axis, are left out)."""
     out = []
-    for net in NETS:
+    for net in NETS + BN_NETS:
         nums = numbers_for(net)
         for f in formulas(net):
             tree, target = to_raw(f.expr), f.target.key
-            for code in CODES:
+            for code in BN_CODES if net in BN_NETS else CODES:
                 if code in ONE_UNIT_AMBIGUOUS and net.layers[target[1]] == 1:
                     continue
                 for p in plants(code, tree, target, net):
-                    for syntax in SYNTAXES:
-                        equation = printed(p, target, net, syntax)
+                    for syntax in ("code",) if net in BN_NETS else SYNTAXES:
+                        try:
+                            equation = printed(p, target, net, syntax)
+                        except ShapeMismatch:  # a flipped axis whose shapes clash even square
+                            continue
                         if _wrong(equation, target, net, nums):
                             out.append((code, net, equation))
     return out
@@ -265,7 +282,8 @@ def test_planted_mistakes_are_named_and_every_fix_is_correct(code):
         assert v.fix is not None, (equation, v.mistakes)
         again = _recheck(v.fix, net)
         assert again.verdict == "correct", (equation, v.fix, again.message, again.mistakes)
-        assert _recheck(v.expected, net).verdict == "correct", v.expected
+        if net not in BN_NETS:  # batch norm's expected text has γ, Z̃: not read back yet
+            assert _recheck(v.expected, net).verdict == "correct", v.expected
     assert total and named == total, f"{code}: {named} of {total} named alone"
 
 

@@ -71,7 +71,8 @@ def test_priorities_and_sentences_unchanged():
         "elementwise_instead_of_matmul": 3, "wrong_layer_index": 4, "missing_sum": 5,
         "wrong_sum_axis": 5, "missing_scale": 6, "extra_scale": 6, "wrong_scale": 6, "sign_error": 7,
         "wrong_activation_derivative": 8, "missing_l2_term": 6, "wrong_l2_term": 6,
-        "mask_not_applied": 5, "not_divided_by_keep_prob": 5, "mask_on_dZ": 5, "other": 9,
+        "mask_not_applied": 5, "not_divided_by_keep_prob": 5, "mask_on_dZ": 5,
+        "batch_size_in_gamma_beta": 5, "batchnorm_wrong_axis": 4, "other": 9,
     }
     rows = Context(Network(depth=2, convention="rows", scale="sum"), "dA", 1)
     assert D.sentence("wrong_sum_axis", "sum(dZ[1], axis=1)", "sum(dZ[1], axis=0)", rows) == (
@@ -108,6 +109,10 @@ DROP = Network(layers=[4, 5, 3, 2], activations=["relu", "tanh", "sigmoid"], los
                keep_prob=0.8)
 DROP_ROWS = Network(layers=[4, 3, 2], activations=["relu", "softmax"], loss="ce", convention="rows",
                     keep_prob=0.5)
+# batch norm (issue 11): the course's columns (scale mean) and CS231n's rows (scale dZ)
+BN = Network(layers=[4, 5, 3, 2], activations=["relu", "tanh", "sigmoid"], loss="bce", batchnorm=[1, 2])
+BN_ROWS = Network(layers=[4, 3, 2], activations=["relu", "softmax"], loss="ce", convention="rows",
+                  scale="dZ", batchnorm=[1])
 m_ = sp.Symbol("m", positive=True, integer=True)
 
 
@@ -177,6 +182,10 @@ CASES = [
     ("mask_on_dZ", DROP, "dW1 = 1/m * np.dot(dZ1 * D1 / 0.8, X.T)"),
     ("mask_on_dZ", DROP, "dA1 = np.dot(W2.T, dZ2 * D2 / 0.8)"),
     ("mask_on_dZ", DROP_ROWS, "db1 = 1/m * np.sum(dZ1 * D1 / 0.5, axis=0, keepdims=True)"),
+    ("batch_size_in_gamma_beta", BN_ROWS, "dbeta1 = np.sum(dZ_tilde1, axis=0, keepdims=True) / m"),
+    ("batch_size_in_gamma_beta", BN_ROWS, "dgamma1 = 1/m * np.sum(dZ_tilde1 * x_hat1, axis=0, keepdims=True)"),
+    ("batchnorm_wrong_axis", BN, "dgamma1 = 1/m * np.sum(dZ_tilde1 * Z_norm1, axis=0, keepdims=True)"),
+    ("batchnorm_wrong_axis", BN_ROWS, "dbeta1 = np.sum(dZ_tilde1, axis=1, keepdims=True)"),
 ]
 
 

@@ -45,6 +45,7 @@ from derive.check.numeric import numbers_for
 from derive.check.raw import Raw, Unknown, build, raw_shape, replace_at, to_raw
 from derive.check.verdict import Mistake
 from derive.core import expr as E
+from derive.core.names import code_name
 from derive.errors import DeriveError
 from derive.parse import parse_equation
 
@@ -144,10 +145,12 @@ def fix_text(tree: Raw, ctx: Context, text: Callable[[Raw], str]) -> str | None:
     name = text(Raw(E.Sym, (ctx.kind, ctx.layer)))
     if not name:
         return None
-    for rhs in _printings(tree, ctx, text):
-        fix = f"{name} = {rhs}"
-        if rhs and reads_back(fix, ctx):
-            return fix
+    # the target as printed, else as numpy names it (dγ[1] is dgamma1 where γ is not read)
+    for target in dict.fromkeys((name, code_name(ctx.kind, ctx.layer))):
+        for rhs in _printings(tree, ctx, text):
+            fix = f"{target} = {rhs}"
+            if rhs and reads_back(fix, ctx):
+                return fix
     return None
 
 

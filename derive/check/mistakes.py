@@ -22,6 +22,12 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from derive.check.batchnorm import (
+    batch_parameter,
+    batch_size_in_gamma_beta,
+    batchnorm_wrong_axis,
+    in_batchnorm,
+)
 from derive.check.dropout import (
     add_mask,
     divide_mask,
@@ -465,6 +471,11 @@ CATALOGUE: tuple[Entry, ...] = (
           (at_each(divide_mask, 42, on=(E.Sym,)),)),
     Entry("mask_on_dZ", 5, lambda w: mask_on_dZ(w.before, w.after, _ctx(w)),
           (at_each(drop_mask_on_dZ, 65, on=(E.Hadamard, E.Div, E.Scale)),)),
+    Entry("batch_size_in_gamma_beta", 5, lambda w: batch_size_in_gamma_beta(w.before, w.after, _ctx(w)),
+          (at_each(condition(lambda n, s: _with_m(n, s) and batch_parameter(s.ctx), drop_factor), 99,
+                   on=(E.Scale,)),)),
+    Entry("batchnorm_wrong_axis", 4, lambda w: batchnorm_wrong_axis(w.before, w.after, _ctx(w)),
+          (at_each(condition(lambda n, s: in_batchnorm(s.ctx), other_axes), 79, on=(E.Sum,)),)),
     Entry("other", 9, _other, (at_each(drop_sum, 81, on=(E.Sum,)),)),  # a sum that should not be there
 )
 ENTRIES: dict[str, Entry] = {e.code: e for e in CATALOGUE}

@@ -26,10 +26,10 @@ from derive.check import cost_terms as costs
 from derive.check.precise import Judgement, judge_instances
 from derive.core import expr as E
 from derive.core.expr import as_sympy
-from derive.core.names import KEEP_PROB, LAMBDA
+from derive.core.names import EPS, KEEP_PROB, LAMBDA
 from derive.engine.backward import derive as run_derive
 from derive.network import model
-from derive.network.scales import KEEP_PROB_STANDIN, LAMBDA_STANDIN
+from derive.network.scales import EPS_STANDIN, KEEP_PROB_STANDIN, LAMBDA_STANDIN
 from derive.network.spec import Network, dim_symbol
 from derive.network.spec import m as M_SYM
 from derive.network.symbols import SymbolTable
@@ -74,6 +74,7 @@ class Env:
         subs[M_SYM] = m
         subs[LAMBDA] = LAMBDA_STANDIN  # a symbolic L2 strength λ: the engine's numbers use this
         subs[KEEP_PROB] = KEEP_PROB_STANDIN  # a symbolic dropout keep probability, likewise
+        subs[EPS] = EPS_STANDIN  # batch normalisation's ε
         self.backend = _Backend(model.standins(net), net.layout.unit_axis, subs, size_map)
         if net.loss is None:  # a generic loss: dA[L] is given, any array will do
             rng = np.random.default_rng(seeds[0] + 7)

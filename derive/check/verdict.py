@@ -12,6 +12,8 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 
+from derive.core.names import code_of_text
+
 # internal_error: a bug in derive itself (derive.errors.InternalError), never the input's fault;
 # the message asks for a report. Exit code 3, as for every internal error of the CLI.
 VERDICTS = ("correct", "shape_error", "not_equivalent", "parse_error", "internal_error")
@@ -70,8 +72,9 @@ class Verdict:
         engine prints formulas (``dW[2] = (1/m) dZ[2] A[1]ᵀ``); the checker calls it correct.
         None when correct, when no edit was found (``other``), and for a generic index l (each
         layer has its own fix)."""
-        for mk in self.mistakes:
-            if mk.fix and self.target and mk.fix.startswith(f"{self.target} = "):
+        names = (self.target, code_of_text(self.target)) if self.target else ()
+        for mk in self.mistakes:  # dγ[1] may be fixed as dgamma1 (where γ is not read back)
+            if mk.fix and any(n and mk.fix.startswith(f"{n} = ") for n in names):
                 return mk.fix
         return None
 

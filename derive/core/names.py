@@ -94,6 +94,18 @@ def _display(base: str) -> tuple[str, tuple[str, str, str]] | None:
     return None
 
 
+def code_of_text(text: str) -> str | None:
+    """The numpy name of a quantity with a display name printed as text (``dγ[2]`` → ``dgamma2``);
+    None for any other text."""
+    mt = re.fullmatch(r"(d?)(.+)\[(\d+)\]", text)
+    if mt is None:
+        return None
+    for shown, _, code in DISPLAY.values():
+        if mt.group(2) == shown:
+            return f"{mt.group(1)}{code}{mt.group(3)}"
+    return None
+
+
 class _CodeStr(StrPrinter):
     """SymPy's str printer with short floats (0.1, not 0.100000000000000) and λ as ``lambd``."""
 

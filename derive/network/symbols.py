@@ -17,8 +17,15 @@ from __future__ import annotations
 import sympy as sp
 
 from derive.core.expr import Sym
-from derive.core.names import EPS, EPS_NAMES, KEEP_PROB, KEEP_PROB_NAMES, LAMBDA, LAMBDA_NAMES
-from derive.core.names import text_name
+from derive.core.names import (
+    EPS,
+    EPS_NAMES,
+    KEEP_PROB,
+    KEEP_PROB_NAMES,
+    LAMBDA,
+    LAMBDA_NAMES,
+    text_name,
+)
 from derive.layers import constants, layer_type, vocabulary
 from derive.network.spec import Network, m
 
@@ -104,7 +111,7 @@ class SymbolTable:
         if layer is None or not lo <= layer <= self.net.L:
             raise KeyError(f"{base} needs a layer from {lo} to {self.net.L}, not {layer}")
         if layer >= 1 and stem not in self.net.block(layer).quantities():
-            if stem in layer_type("batchnorm").quantities():
+            if stem in set(layer_type("batchnorm").quantities()) - set(layer_type("dense").quantities()):
                 raise KeyError(f"{text_name(base, layer)} is a quantity of batch normalisation, and "
                                f"layer {layer} has none (give --batchnorm {layer})")
             raise KeyError(f"layer {layer} ({self.net.kinds[layer - 1]}) has no {stem}")
