@@ -69,9 +69,9 @@ def run(args: argparse.Namespace) -> int:
     else:
         raise SpecError("no network: give a [network] table in the file, or --act relu,sigmoid "
                         "--loss mse (and --layers 3,3,1)")
-    if l2_flags(args):
-        raise SpecError("L2 regularisation is not yet in worked examples: drop --l2 for "
-                        "derive numbers (derive backward and derive gradcheck take it)")
+    extra = cost_flags(args)
+    if extra:  # --l2, --l2-form, --l2-layers, --keep-prob on the network from the file or flags
+        net = net.replace(**extra)
     w = worked_example(net, inp.values, input_notes=inp.notes, learning_rate=args.learning_rate,
                        derivative_from=args.derivative_from)
     tol = args.tolerance if args.tolerance is not None else inp.tolerance
@@ -92,6 +92,13 @@ def run(args: argparse.Namespace) -> int:
     if report is None:
         return 0
     return 0 if report.all_right else 1
+
+
+def cost_flags(args: argparse.Namespace) -> dict[str, str]:
+    """The L2 and dropout flags as Network keywords (read here: derive.cli.common's
+    dropout_flags refuses --keep-prob for this command, from before numbers took masks)."""
+    keep = getattr(args, "keep_prob", None)
+    return {**l2_flags(args), **({} if keep is None else {"keep_prob": keep})}
 
 
 def _layer_network(args: argparse.Namespace, inp):

@@ -38,7 +38,7 @@ from derive.core.printing import to_latex, to_text
 from derive.engine.backward import Derivation, derive
 from derive.engine.values import bind_m, env_sizes
 from derive.errors import DeriveError, InternalError, SpecError
-from derive.layers import loss as loss_layer
+from derive.check import cost_terms
 from derive.limits import Limit, require
 from derive.network import model
 from derive.network.spec import Network
@@ -290,7 +290,9 @@ def worked_example(net: Network, values: dict | None = None, derivation=None, *,
     """
     if derivative_from not in ("Z", "A"):
         raise SpecError(f"derivative_from is 'Z' or 'A', not {derivative_from!r}")
-    net.require_no_l2("worked examples (derive numbers)")
+    if net.l2_symbolic:
+        raise SpecError("a worked example needs λ's value, not a symbol: give --l2 0.7 "
+                        "(l2 = 0.7), not --l2 alone")
     values = G.collect(values, X=X, Y=Y, params=params, cache=cache, named=named)
     if any(a is None for a in net.activations):
         raise SpecError("a worked example needs concrete activations (e.g. --act relu,sigmoid)")
@@ -378,10 +380,8 @@ def plan(net: Network, d: Derivation, lr: float | None = None) -> list[PlanStep]
     for l in range(1, net.L + 1):
         for target, definition in model.definitions(net, l):
             out.append((target.key, target, definition, "forward model", ()))
-    if net.loss is not None:
-        J: E.Expr = E.Sum(loss_layer.terms(net, lambda base, l=None: T[base, l]), None)
-        if net.cost_factor != 1:
-            J = E.Scale(net.cost_factor, J)
+    if net.loss is not None:  # the data term and, with L2, the penalty: the checker's own pieces
+        J = cost_terms.expression(net, T, "J")
         out.append((("J", None), E.Sym("J", None, (sp.Integer(1), sp.Integer(1))), J,
                     "forward model", ()))
     for f in d.formulas:
