@@ -245,25 +245,45 @@ def _serve(monkeypatch, argv: list[str]) -> dict:
     import uvicorn
 
     seen: dict = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: seen.update(app=app, **kw))
+
+    def run(server, sockets):
+        seen.update(app=server.config.app, address=sockets[0].getsockname())
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
     assert main(["serve", *argv]) == 0
     return seen
 
 
 def test_serve_listens_on_loopback_and_answers_loopback_names_only(monkeypatch, capsys):
-    seen = _serve(monkeypatch, [])
-    assert (seen["host"], seen["port"]) == ("127.0.0.1", 8000)
-    assert capsys.readouterr().err == ""
-    with TestClient(seen["app"], base_url="http://127.0.0.1:8000") as c:
+    seen = _serve(monkeypatch, ["--port", "0", "--json"])
+    host, port = seen["address"]
+    assert host == "127.0.0.1" and port > 0
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {"url": f"http://127.0.0.1:{port}/", "host": "127.0.0.1",
+                               "port": port}
+    assert err == ""
+    with TestClient(seen["app"], base_url=f"http://127.0.0.1:{port}") as c:
         assert c.get("/").status_code == 200
         assert c.get("/", headers={"Host": "rebound.example"}).status_code == 400
 
 
 def test_serve_warns_when_bound_elsewhere(monkeypatch, capsys):
-    seen = _serve(monkeypatch, ["--host", "0.0.0.0", "--port", "9001"])
-    assert (seen["host"], seen["port"]) == ("0.0.0.0", 9001)
-    err = capsys.readouterr().err
+    seen = _serve(monkeypatch, ["--host", "0.0.0.0", "--port", "0"])
+    assert seen["address"][0] == "0.0.0.0"
+    out, err = capsys.readouterr()
     assert err.startswith("warning: listening on 0.0.0.0, not loopback")
+    assert out.startswith("derive serve: http://0.0.0.0:")
+
+
+def test_serve_says_when_the_port_is_taken(capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 2
+    assert f"Error: cannot listen on 127.0.0.1 port {port}" in capsys.readouterr().err
 
 
 def test_the_command_list_does_not_load_the_web_stack():

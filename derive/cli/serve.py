@@ -2,7 +2,9 @@
 
 Loopback (127.0.0.1) by default; any other address is a warning on stderr, since the page
 then answers anyone who can reach the port (the API is stateless and evaluates no user text,
-but every request costs CPU). Needs the ``web`` extra: ``pip install 'derive[web]'``.
+but every request costs CPU). Once the port is bound, one line on stdout says where the page
+is (``--json``: ``{"url": ..., "host": ..., "port": ...}``), so ``--port 0`` (a free port) can
+be scripted. Needs the ``web`` extra: ``pip install 'derive[web]'``.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from derive.cli.common import whole
+from derive.cli.common import add_format_arguments, dumps, whole
 from derive.errors import DeriveError
 
 NAME = "serve"
@@ -26,10 +28,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="the port (default 8000; 0 picks a free one)")
     p.add_argument("--workers", type=whole(1, 16, "a number of worker processes "), default=2,
                    help="worker processes for the computations (default 2)")
+    add_format_arguments(p, ("text", "json"))
 
 
 def is_loopback(host: str) -> bool:
     return host in LOOPBACK or host.startswith("127.")
+
+
+def bind(host: str, port: int):
+    """A listening socket on ``host``:``port`` (0: a free port), or a DeriveError saying why
+    not (the port is taken, the address is not this machine's)."""
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port,
+                                                             type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
+    except OSError as exc:
+        raise DeriveError(f"cannot listen on {host} port {port}: {exc.strerror or exc}") from None
+    return sock
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,7 +66,19 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"warning: listening on {args.host}, not loopback: anyone who can reach port "
               f"{args.port} of this machine can use the page and the API", file=sys.stderr)
-    app = create_app(workers=args.workers, allowed_hosts=hosts)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
-                limit_concurrency=256, timeout_graceful_shutdown=5)
+    sock = bind(args.host, args.port)
+    port = sock.getsockname()[1]
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    url = f"http://{shown}:{port}/"
+    if args.format == "json":
+        print(dumps({"url": url, "host": args.host, "port": port}), flush=True)
+    else:
+        print(f"derive serve: {url} (Ctrl-C to stop)", flush=True)
+    config = uvicorn.Config(create_app(workers=args.workers, allowed_hosts=hosts),
+                            log_level="warning", access_log=False, limit_concurrency=256,
+                            timeout_graceful_shutdown=5)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
     return 0
