@@ -29,7 +29,7 @@ LINES = [
     {"equation": r"dW^{[2]} = \frac{1}{m} dZ^{[2]} A^{[1]T}", "layers": "4,3,2",
      "activations": "tanh,softmax", "loss": "ce"},
     {"equation": "dZ2 = A2 - Y +", "loss": "bce"},
-    {"equation": "dW1 = 1/m np.dot(dZ1, X.T) + l2 / m * W1", "layers": [2, 2, 1],
+    {"equation": "dW1 = 1/m np.dot(dZ1, X.T) + lambd / m * W1", "layers": [2, 2, 1],
      "activations": ["relu", "sigmoid"], "loss": "bce", "l2": 0.1},
     {"code": "def backward(X, Y, cache):\n    dZ2 = A2 - Y\n    dW2 = np.dot(dZ2, A1.T) / m\n",
      "layers": [3, 3, 1], "activations": ["relu", "sigmoid"], "loss": "bce"},
@@ -59,7 +59,7 @@ def test_check_answers_byte_for_byte_what_the_batch_writes(client, capsys, tmp_p
         assert r.headers["content-type"].startswith("application/json")
         assert r.text == expected
     verdicts = [json.loads(w)["verdict"] for w in written]
-    assert verdicts[:4] == ["not_equivalent", "shape_error", "correct", "parse_error"]
+    assert verdicts[:5] == ["not_equivalent", "shape_error", "correct", "parse_error", "correct"]
     assert json.loads(written[1])["id"] == "q7"
 
 
