@@ -181,3 +181,44 @@ def test_a_dense_network_says_which_quantities_it_lacks():
     assert "D[1] is a dropout mask, and layer 1 has no dropout" in v.message, v.message
     v = derive.check("dZ1 = gamma1 / np.sqrt(var1 + eps)", plain)
     assert v.verdict == "parse_error"
+
+
+# -- derive check --code: CS231n's batchnorm_backward (assignment 2), as its solutions write it ----
+STAGED = """
+def batchnorm_backward(dout, cache):
+    x, x_hat, mu, var, gamma, beta, eps = cache
+    N, D = dout.shape
+    dbeta = np.sum(dout, axis=0)
+    dgamma = np.sum(dout * x_hat, axis=0)
+    dx_hat = dout * gamma
+    dvar = np.sum(dx_hat * (x - mu), axis=0) * -0.5 * (var + eps) ** (-1.5)
+    dmu = np.sum(dx_hat * -1 / np.sqrt(var + eps), axis=0) + dvar * np.mean(-2 * (x - mu), axis=0)
+    dx = dx_hat / np.sqrt(var + eps) + dvar * 2 * (x - mu) / N + dmu / N
+    return dx, dgamma, dbeta
+"""
+ALT = """
+def batchnorm_backward_alt(dout, cache):
+    xmu, ivar, x_hat, gamma = cache
+    N = dout.shape[0]
+    dbeta = np.sum(dout, axis=0)
+    dgamma = np.sum(dout * x_hat, axis=0)
+    dx = (1. / N) * gamma * ivar * (N * dout - np.sum(dout, axis=0) - x_hat * np.sum(dout * x_hat, axis=0))
+    return dx, dgamma, dbeta
+"""
+
+
+@pytest.mark.parametrize("code", [STAGED, ALT], ids=["staged", "alt"])
+def test_cs231n_batchnorm_backward_reads_as_correct(code):
+    result = derive.check_code(code, ROWS)
+    got = {r.verdict.target: r.verdict.verdict for r in result.results}
+    assert {"dZ[1]", "dγ[1]", "dβ[1]"} <= set(got), got
+    assert result.verdict == "correct" and set(got.values()) == {"correct"}, got
+
+
+def test_cs231n_batchnorm_backward_with_dbeta_divided_by_N():
+    result = derive.check_code(ALT.replace("dbeta = np.sum(dout, axis=0)",
+                                           "dbeta = np.sum(dout, axis=0) / N"), ROWS)
+    wrong = [r.verdict for r in result.results if r.verdict.verdict != "correct"]
+    assert [v.target for v in wrong] == ["dβ[1]"]
+    assert [m.code for m in wrong[0].mistakes] == ["batch_size_in_gamma_beta"]
+    assert derive.check(wrong[0].fix, ROWS).verdict == "correct"

@@ -183,6 +183,8 @@ CASES = [
     ("mask_on_dZ", DROP, "dA1 = np.dot(W2.T, dZ2 * D2 / 0.8)"),
     ("mask_on_dZ", DROP_ROWS, "db1 = 1/m * np.sum(dZ1 * D1 / 0.5, axis=0, keepdims=True)"),
     ("batch_size_in_gamma_beta", BN_ROWS, "dbeta1 = np.sum(dZ_tilde1, axis=0, keepdims=True) / m"),
+    ("batch_size_in_gamma_beta", BN_ROWS, (("dbeta", 1), lambda T: E.Div(  # ⊘ N, as --code reads it
+        E.Sum(T["dZtilde", 1], 0), E.Scalar(m_), broadcast=True))),
     ("batch_size_in_gamma_beta", BN_ROWS, "dgamma1 = 1/m * np.sum(dZ_tilde1 * x_hat1, axis=0, keepdims=True)"),
     ("batchnorm_wrong_axis", BN, "dgamma1 = 1/m * np.sum(dZ_tilde1 * Z_norm1, axis=0, keepdims=True)"),
     ("batchnorm_wrong_axis", BN_ROWS, "dbeta1 = np.sum(dZ_tilde1, axis=1, keepdims=True)"),

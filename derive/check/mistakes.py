@@ -473,7 +473,8 @@ CATALOGUE: tuple[Entry, ...] = (
           (at_each(drop_mask_on_dZ, 65, on=(E.Hadamard, E.Div, E.Scale)),)),
     Entry("batch_size_in_gamma_beta", 5, lambda w: batch_size_in_gamma_beta(w.before, w.after, _ctx(w)),
           (at_each(condition(lambda n, s: _with_m(n, s) and batch_parameter(s.ctx), drop_factor), 99,
-                   on=(E.Scale,)),)),
+                   on=(E.Scale,)),
+           at_each(condition(lambda n, s: batch_parameter(s.ctx), drop_m_divisor), 119, on=(E.Div,)))),
     Entry("batchnorm_wrong_axis", 4, lambda w: batchnorm_wrong_axis(w.before, w.after, _ctx(w)),
           (at_each(condition(lambda n, s: in_batchnorm(s.ctx), other_axes), 79, on=(E.Sum,)),)),
     Entry("other", 9, _other, (at_each(drop_sum, 81, on=(E.Sum,)),)),  # a sum that should not be there

@@ -16,6 +16,7 @@ layer l (the layer of the cache it is given, else the layer being checked):
 | ``activation`` | the name of layer l's activation (``"relu"``) |
 | ``labels`` | CS231n's ``y``: one class label per example (Y is one-hot) |
 | ``dropout_cache`` | CS231n's ``(dropout_param, mask)``: training mode, mask = D[l] / p |
+| ``batchnorm_cache`` | CS231n's batch-norm cache, read by the names it unpacks (x, x_hat, mu, ...) |
 
 ``body`` is the function's code as the course gives it, read like the snippet's own functions
 when the snippet calls it without defining it (``relu_backward(dA, activation_cache)`` in the
@@ -159,6 +160,10 @@ KNOWN: dict[str, Known] = {
     # the gradient before the mask, dG[l]
     "dropout_backward": Known({"dout": "dA[l]", "cache": "dropout_cache"},
                               outputs={"dx": "dG[l]"}),
+    # batch normalisation (assignment 2): dout is dZ̃[l], x is Z[l], dx is dZ[l]
+    **dict.fromkeys(("batchnorm_backward", "batchnorm_backward_alt"), Known(
+        {"dout": "dZtilde[l]", "cache": "batchnorm_cache"},
+        outputs={"dx": "dZ[l]", "dgamma": "dgamma[l]", "dbeta": "dbeta[l]"})),
     # CS231n assignment 1: linear classifiers (W is D×C, no bias) and TwoLayerNet.loss; the
     # layer helpers a loss method calls (forward ones only for a numeric reading)
     "svm_loss_naive": Known(_LINEAR_LOSS, bias=False),
