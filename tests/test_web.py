@@ -296,3 +296,27 @@ def test_the_command_list_does_not_load_the_web_stack():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=ROOT, check=True).stdout.split()
     assert out == ["True", "False", "False"]
+
+
+def test_any_text_gets_a_json_answer(client):
+    """Hostile or random formulas: always an answer in the batch's form, never a 500."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from derive.check.verdict import VERDICTS
+
+    pieces = st.sampled_from(["dZ1", "W2", "^T", "<", ">", "&", "\\frac{", "}", "(", ")", "=",
+                              "*", "@", "'", "\"", "\\href{", "javascript:", "\u2028", "1/m",
+                              " ", "np.sum(", ",axis=1", "δ", "\x00", "{[1]}", "\\\\"])
+
+    @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.lists(pieces, min_size=1, max_size=12).map("".join))
+    def answers(text: str) -> None:
+        r = client.post("/api/check", json={"equation": text, "layers": [3, 3, 1]})
+        assert r.status_code == 200, r.text
+        assert r.json()["verdict"] in VERDICTS
+        r = client.post("/api/read", json={"equation": text})
+        assert r.status_code in (200, 400), r.text
+        assert isinstance(r.json(), dict)
+
+    answers()
