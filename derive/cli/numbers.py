@@ -32,6 +32,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "CS231n's, no 1/m unless --scale mean)")
     p.add_argument("--learning-rate", "--lr", type=float, metavar="ALPHA", dest="learning_rate",
                    help="add the update step W[l] − α dW[l], b[l] − α db[l]")
+    p.add_argument("--mask-seed", type=int, metavar="SEED", dest="mask_seed",
+                   help="with --keep-prob: draw the dropout masks not given (D1, D2, ...) as the "
+                        "course does: np.random.seed(SEED), then D[l] = np.random.rand(...) < "
+                        "keep_prob layer by layer")
     p.add_argument("--derivative-from", choices=("Z", "A"), default="Z",
                    help="with a given cache: g′ from Z[l] (default, the deep network's "
                         "relu_backward, sigmoid_backward) or from A[l] (1 − A², A(1 − A), and "
@@ -69,11 +73,17 @@ def run(args: argparse.Namespace) -> int:
     else:
         raise SpecError("no network: give a [network] table in the file, or --act relu,sigmoid "
                         "--loss mse (and --layers 3,3,1)")
+    if getattr(args, "batchnorm", None) is not None:
+        raise SpecError("batch normalisation is not supported by derive numbers yet: drop "
+                        "--batchnorm (derive backward and derive check take it)")
+    if args.mask_seed is not None and not 0 <= args.mask_seed < 2**32:
+        raise SpecError(f"--mask-seed {args.mask_seed} must be a whole number in [0, 2**32)")
     extra = cost_flags(args)
     if extra:  # --l2, --l2-form, --l2-layers, --keep-prob on the network from the file or flags
         net = net.replace(**extra)
     w = worked_example(net, inp.values, input_notes=inp.notes, learning_rate=args.learning_rate,
-                       derivative_from=args.derivative_from)
+                       derivative_from=args.derivative_from,
+                       mask_seed=args.mask_seed if args.mask_seed is not None else inp.mask_seed)
     tol = args.tolerance if args.tolerance is not None else inp.tolerance
     if tol is not None and not 0 <= tol < 1:
         raise DeriveError(f"--tolerance {tol:g} must lie in [0, 1)")

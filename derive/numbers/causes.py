@@ -29,6 +29,10 @@ WORDS = {
     "extra_scale": "an extra factor 1/m",
     "sign_error": "the sign is flipped",
     "factor_two": "a factor 2 (or ½) too many",
+    "missing_l2_term": "the L2 term {d} is left out",
+    "l2_without_scale": "the L2 term without its 1/m ({d})",
+    "mask_not_applied": "the dropout mask {d} is not applied",
+    "not_divided_by_keep_prob": "the mask {d} is not divided by keep_prob",
     "update_sign": "the gradient is added, not subtracted (gradient ascent)",
     "missing_learning_rate": "the learning rate α is left out",
 }
@@ -46,8 +50,31 @@ def _rewrites(e: E.Expr, layer: int | None) -> Iterator[tuple[str, E.Expr, str]]
         for keep, drop in ((e.left, e.right), (e.right, e.left)):
             if isinstance(drop, E.Deriv):
                 yield ("missing_derivative", keep, to_text(drop))
-    if _with_m(e):
+    if isinstance(e, E.Add) and _is_l2_term(e.right):
+        yield ("missing_l2_term", e.left, to_text(e.right))
+    if _with_m(e) and _is_l2_term(e):  # (λ/m) W[l] written λ W[l]
+        assert isinstance(e, E.Scale)
+        yield ("l2_without_scale", E.Scale(e.factor * m_symbol, e.arg), to_text(e))
+    elif _with_m(e):
         yield ("missing_scale", e.arg, "")  # type: ignore[attr-defined]
+    if isinstance(e, E.Hadamard):
+        for keep, mask in ((e.left, e.right), (e.right, e.left)):
+            if _is_mask(mask):
+                yield ("mask_not_applied", keep, to_text(mask))
+            if isinstance(mask, E.Scale) and _is_mask(mask.arg):  # D[l] / keep_prob -> D[l]
+                yield ("not_divided_by_keep_prob", E.Hadamard(keep, mask.arg) if keep is e.left
+                       else E.Hadamard(mask.arg, keep), to_text(mask.arg))
+
+
+def _is_l2_term(e: E.Expr) -> bool:
+    """c W[l]: the gradient of an L2 penalty, as the engine writes it in dW[l]."""
+    return isinstance(e, E.Scale) and isinstance(e.arg, E.Sym) and e.arg.base == "W"
+
+
+def _is_mask(e: E.Expr) -> bool:
+    """D[l] or D[l] / keep_prob: a dropout mask, as the engine writes it in dG[l] and dZ[l]."""
+    inner = e.arg if isinstance(e, E.Scale) else e
+    return isinstance(inner, E.Sym) and inner.base == "D"
 
 
 def _everywhere(e: E.Expr, layer: int | None) -> Iterator[tuple[str, E.Expr, str]]:
@@ -88,7 +115,7 @@ def likely_cause(step, evaluate: Callable[[E.Expr], np.ndarray], matches: Callab
         updates: list[tuple[str, E.Expr]] = [("update_sign", E.Add(P, scaled)),
                                               ("missing_learning_rate", E.Sub(P, grad))]
         return _first(step, updates, {}, evaluate, matches)
-    if step.key[0] not in ("dA", "dZ", "dW", "db"):
+    if step.key[0] not in ("dA", "dG", "dZ", "dW", "db"):
         return None
     forms = (step.expr, *(a for a in step.alternatives if not isinstance(a, E.Pointwise)))
     details = {code: detail for f in forms for code, _, detail in _everywhere(f, step.key[1])}

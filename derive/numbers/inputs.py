@@ -250,6 +250,7 @@ class NumbersInput:
     student: tuple[Entry, ...] = ()
     tolerance: float | None = None
     notes: tuple[str, ...] = field(default=())
+    mask_seed: int | None = None  # dropout masks not given: drawn from this seed (the course's draw)
 
 
 def parse_mapping_text(text: str, where: str = "input") -> NumbersInput:
@@ -322,7 +323,7 @@ def from_mapping(data, where: str = "input") -> NumbersInput:
     if not isinstance(data, dict | _Pairs):
         raise ParseError(f"{where}: expected a table with 'network' and 'values'")
     top = _as_dict(data)
-    known = {"network", "values", "student", "tolerance"}
+    known = {"network", "values", "student", "tolerance", "mask_seed"}
     unknown = sorted(set(top) - known)
     if unknown:
         raise ParseError(f"{where}: unknown key {unknown[0]!r}; known: {', '.join(sorted(known))}")
@@ -358,7 +359,14 @@ def from_mapping(data, where: str = "input") -> NumbersInput:
         tol = as_num(tol, "tolerance").value
         if not 0 <= tol < 1:
             raise ParseError(f"{where}: tolerance {tol} must lie in [0, 1) (a relative tolerance)")
-    return NumbersInput(net, values, tuple(entries), tol, tuple(notes))
+    seed = top.get("mask_seed")
+    if seed is not None:
+        seed = as_num(seed, "mask_seed").value
+        if seed != int(seed) or not 0 <= seed < 2**32:
+            raise ParseError(f"{where}: mask_seed {seed} must be a whole number in [0, 2**32) "
+                             "(numpy's legacy seed, as the course's np.random.seed(1))")
+        seed = int(seed)
+    return NumbersInput(net, values, tuple(entries), tol, tuple(notes), seed)
 
 
 def _bools(raw):

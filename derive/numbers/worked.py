@@ -32,20 +32,18 @@ import numpy as np
 import sympy as sp
 
 from derive.catalogue import rules
+from derive.check import cost_terms
 from derive.core import expr as E
-from derive.core.expr import as_sympy
 from derive.core.printing import to_latex, to_text
 from derive.engine.backward import Derivation, derive
 from derive.engine.values import bind_m, env_sizes
 from derive.errors import DeriveError, InternalError, SpecError
-from derive.check import cost_terms
-from derive.limits import Limit, require
 from derive.network import model
 from derive.network.spec import Network
-from derive.network.spec import m as m_symbol
-from derive.network.symbols import SymbolTable, shape_of
+from derive.network.symbols import SymbolTable
+from derive.numbers import arrays as A
 from derive.numbers import given as G
-from derive.numbers.inputs import Matrix
+from derive.numbers.arrays import WORK
 from derive.numbers.teacher import (
     SATURATION,
     Warning_,
@@ -54,7 +52,7 @@ from derive.numbers.teacher import (
     teacher_warnings,
 )
 
-__all__ = ["SATURATION", "WORK", "NumStep", "Warning_", "Worked", "given_arrays", "worked_example"]
+__all__ = ["SATURATION", "WORK", "given_values", "NumStep", "Warning_", "Worked", "given_arrays", "worked_example"]
 
 Key = tuple[str, int | None]  # (base, layer): ("Z", 1) is Z[1], ("J", None) the cost
 PlanStep = tuple[Key, E.Expr, E.Expr, str, tuple[E.Expr, ...]]  # key, target, formula, source, forms
@@ -62,11 +60,6 @@ PlanStep = tuple[Key, E.Expr, E.Expr, str, tuple[E.Expr, ...]]  # key, target, f
 ALPHA = sp.Symbol("α")  # the learning rate of the update step, printed as α
 UPDATED = ("W_new", "b_new")  # the update step's keys: W[l] − α dW[l], b[l] − α db[l]
 
-#: float64 entries of every quantity of a worked example together (X, Y, W, b; Z, A, g′, dA,
-#: dZ, dW, db): each is printed, so a worked example is for a page, not for a data set; 2,000,000
-#: entries take about 5 s to compute and print
-WORK = Limit("numbers.worked_entries", 2_000_000, "entries",
-             "fewer examples or units in the values", "the worked example")
 
 
 @dataclass(frozen=True)
@@ -161,122 +154,13 @@ class Worked:
 
 
 # -- building ------------------------------------------------------------------------------------
-def given_arrays(net: Network, values: dict) -> tuple[Network, dict]:
-    """Named values (``{"X": [[20], [3], [4]], "W1": ...}`` or keys (base, layer), or
-    :class:`Matrix`) checked against the network's shapes; sizes inferred when not given. The
-    inputs X, Y, W[l], b[l] only (:func:`given_values` has the intermediates too)."""
-    net, inputs, _, _ = given_values(net, values)
-    return net, inputs
-
-
-def given_values(net: Network, values: dict) -> tuple[Network, dict, dict, list[str]]:
-    """(network with sizes, inputs, intermediates, notes): every array fitted to its shape;
-    Y may be booleans or integer class labels (converted, with a note) and is optional when the
-    loss is not needed (a given dA[L] or dZ[L])."""
-    arrays, inter = G.split(net, values)
-    for l in range(1, net.L + 1):
-        for base in ("W", "b"):
-            if (base, l) not in arrays:
-                raise SpecError(f"no value for {base}{l} (the network has {net.L} layers)")
-        keep = net.dropout(l)
-        if keep is not None and ("D", l) not in arrays:
-            raise SpecError(f"no value for D{l}: layer {l} has dropout, and a worked example "
-                            "needs its 0/1 mask (the course's cache holds D1, D2, ...)")
-        if keep is not None and keep.free_symbols:
-            raise SpecError(f"layer {l}: a worked example needs keep_prob's value, not a symbol")
-    grads_given = all((f"d{b}", l) in inter for l in range(1, net.L + 1) for b in ("W", "b"))
-    if ("X", None) not in arrays and not grads_given:
-        raise SpecError("no value for X (A_prev: the input of the first layer)")
-    if ("Y", None) not in arrays and not grads_given and not (
-            {("dA", net.L), ("dZ", net.L)} & set(inter)):
-        raise SpecError("no value for Y (or give the upstream gradient dA or dZ of the last layer)")
-    if any(s is None for s in net.layers):
-        net = net.with_sizes(_infer_sizes(net, arrays))
-    m = _count(arrays[("X", None)], net.dim(0)) if ("X", None) in arrays else 1
-    require(WORK, work_entries(net, m), f"the worked example of sizes "
-                                        f"{','.join(str(s) for s in net.layers)} with m = {m}")
-    notes: list[str] = []
-    out = {}
-    X = arrays[("X", None)] if ("X", None) in arrays else None
-    if isinstance(X, np.ndarray) and X.ndim > 2 and not net.layout.columns:
-        notes.append(f"X of shape {X.shape} read as {X.shape[0]}×{int(np.prod(X.shape[1:]))} "
-                     "(CS231n's reshape of (N, d1, ..., dk) inputs)")
-        arrays[("X", None)] = X.reshape(X.shape[0], -1)
-    for key, raw in arrays.items():
-        if key == ("Y", None):
-            hot, note = G.as_labels(raw, _shape(net, key, m), net.layout.columns)
-            if note is not None:
-                notes.append(note)
-                raw = hot
-        out[key] = _fit(raw, _shape(net, key, m), key)
-    fitted = {key: _fit(raw, _shape(net, key, m), key) for key, raw in inter.items()}
-    return net, out, fitted, notes
-
-
-def work_entries(net: Network, m: int) -> int:
-    """The entries of every quantity a worked example computes and prints (per layer W, b, and
-    Z, A, g′, dA, dZ, dW, db; X, Y), from the sizes alone: what :data:`WORK` bounds."""
-    total = 2 * int(net.dim(0)) * m + 2 * int(net.dim(net.L)) * m
-    for l in range(1, net.L + 1):
-        n, prev = int(net.dim(l)), int(net.dim(l - 1))
-        total += 2 * (n * prev + n) + 5 * n * m
-    return total
-
-
-def _shape(net: Network, key, m: int) -> tuple[int, int]:
-    rows, cols = (int(as_sympy(d).subs(m_symbol, m)) for d in shape_of(net, *key))
-    return rows, cols
-
-
-def _count(X, n0) -> int:
-    size = X.size if isinstance(X, Matrix) else np.asarray(X, dtype=float).size
-    n0 = int(n0)
-    if size % n0:
-        raise SpecError(f"X has {size} numbers, not a multiple of n[0] = {n0}")
-    return size // n0
-
-
-def _infer_sizes(net: Network, arrays: dict) -> list[int]:
-    sizes = []
-    for l in range(1, net.L + 1):
-        b = arrays[("b", l)]
-        sizes.append(b.size if isinstance(b, Matrix) else np.asarray(b).size)
-    W1 = arrays[("W", 1)]
-    n_w = W1.size if isinstance(W1, Matrix) else np.asarray(W1).size
-    return [n_w // sizes[0], *sizes]
-
-
-def _fit(raw, shape, key) -> np.ndarray:
-    name = key[0] if key[1] is None else f"{key[0]}{key[1]}"
-    raw = raw.tolist() if isinstance(raw, np.ndarray) and raw.dtype == bool else raw
-    if isinstance(raw, Matrix):
-        fitted = raw.fitted(shape)
-        if fitted is None:
-            raise SpecError(f"{name} is {raw.shape[0]}×{raw.shape[1]} ({raw.size} numbers) but the "
-                            f"network needs {shape[0]}×{shape[1]}")
-        arr = fitted.values()
-    else:
-        try:
-            arr = np.asarray(raw, dtype=float)
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise SpecError(f"{name} is not an array of numbers ({type(exc).__name__}: "
-                            f"{str(exc)[:80]})") from None
-        if arr.ndim < 2 and arr.size == shape[0] * shape[1] and 1 in shape:
-            arr = arr.reshape(shape)
-        if arr.shape != shape:
-            raise SpecError(f"{name} has shape {arr.shape} but the network needs {shape[0]}×{shape[1]}")
-    bad = np.argwhere(~np.isfinite(arr))
-    if len(bad):
-        i, j = (int(v) + 1 for v in bad[0])
-        raise SpecError(f"{name} entry ({i}, {j}) is {_g(float(arr[i - 1, j - 1]))}: every value "
-                        "must be a finite number"
-                        + (f" ({len(bad)} entries are not)" if len(bad) > 1 else ""))
-    return arr
+given_arrays, given_values = A.given_arrays, A.given_values  # the arrays of a worked example
 
 
 def worked_example(net: Network, values: dict | None = None, derivation=None, *, X=None, Y=None,
                    params: dict | None = None, cache=None, learning_rate: float | None = None,
-                   input_notes: tuple[str, ...] = (), derivative_from: str = "Z", **named) -> Worked:
+                   input_notes: tuple[str, ...] = (), derivative_from: str = "Z",
+                   mask_seed: int | None = None, **named) -> Worked:
     """Every quantity of ``net`` on the given values, in order (module docstring).
 
     ``values`` names every array (X, Y, W1, b1, ..., and intermediates Z1, A1, dA1, dZ1, ...);
@@ -296,14 +180,16 @@ def worked_example(net: Network, values: dict | None = None, derivation=None, *,
     values = G.collect(values, X=X, Y=Y, params=params, cache=cache, named=named)
     if any(a is None for a in net.activations):
         raise SpecError("a worked example needs concrete activations (e.g. --act relu,sigmoid)")
-    net, given, inter, notes_in = given_values(net, values)
+    net, given, inter, notes_in = given_values(net, values, mask_seed)
     if net.loss is None and ("dA", net.L) not in inter and ("dZ", net.L) not in inter:
         raise SpecError("a worked example needs a concrete loss (e.g. --loss mse), or the "
                         f"upstream gradient dA{net.L} (as the course's backward tests give it)")
     if learning_rate is not None and not (0 < learning_rate < 1e6):
         raise SpecError(f"the learning rate {learning_rate:g} must be a positive number")
     d = derivation if derivation is not None else derive(net, prove=False, input_gradient=True)
-    m = model.example_count(net, given[("X", None)]) if ("X", None) in given else 1
+    m = (model.example_count(net, given[("X", None)]) if ("X", None) in given
+         else model.example_count(net, inter[("A", net.L)]) if ("A", net.L) in inter else 1)
+    cost_only = ("X", None) not in given and ("A", net.L) in inter and ("Y", None) in given
     env = dict(given)
     steps: list[NumStep] = []
     notes_given: list[str] = []
@@ -352,7 +238,7 @@ def worked_example(net: Network, values: dict | None = None, derivation=None, *,
             _cross_check(net, given, env)
     missing = [f"d{b}[{l}]" for l in range(1, net.L + 1) for b in ("W", "b")
                if (f"d{b}", l) not in env]
-    if missing:
+    if missing and not cost_only:
         raise SpecError(f"cannot compute {', '.join(missing)} from the given values: "
                         f"{', '.join(skipped)} needed values that were not given")
     if inter:
@@ -363,7 +249,11 @@ def worked_example(net: Network, values: dict | None = None, derivation=None, *,
                               "course's relu_backward and sigmoid_backward)")
     w = Worked(net, d, tuple(steps), given, m, learning_rate=learning_rate, skipped=tuple(skipped))
     all_notes = [*notes(net, d, m), *input_notes, *notes_in, *notes_given]
-    if ("X", None) not in given:
+    if cost_only:
+        all_notes.append(f"no X: the cost from the given A[{net.L}] and Y (and W[l] for the L2 "
+                         "term), and what follows from the given values"
+                         + (f"; not computed: {', '.join(skipped)}" if skipped else ""))
+    elif ("X", None) not in given:
         all_notes.append("no X: the update step alone, from the given dW[l], db[l]")
     elif skipped:
         all_notes.append(f"not computed (their inputs were not given): {', '.join(skipped)}")
