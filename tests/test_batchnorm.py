@@ -222,3 +222,17 @@ def test_cs231n_batchnorm_backward_with_dbeta_divided_by_N():
     assert [v.target for v in wrong] == ["dβ[1]"]
     assert [m.code for m in wrong[0].mistakes] == ["batch_size_in_gamma_beta"]
     assert derive.check(wrong[0].fix, ROWS).verdict == "correct"
+
+
+def test_a_batch_line_gives_batchnorm(tmp_path, capsys):
+    import json
+
+    lines = tmp_path / "in.jsonl"
+    good = {"equation": "dgamma1 = np.sum(dZ_tilde1 * Z_norm1, axis=1, keepdims=True) / m",
+            "layers": [3, 4, 2], "activations": ["relu", "sigmoid"], "loss": "bce", "batchnorm": [1]}
+    plain = {**good, "batchnorm": None}
+    lines.write_text(json.dumps(good) + "\n" + json.dumps(plain) + "\n", encoding="utf-8")
+    main(["check", "--batch", str(lines)])
+    first, second = (json.loads(x) for x in capsys.readouterr().out.splitlines())
+    assert first["verdict"] == "correct" and first["target"] == "dγ[1]"
+    assert second["verdict"] == "parse_error" and "--batchnorm 1" in second["message"]

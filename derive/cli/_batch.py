@@ -17,7 +17,7 @@ from derive.errors import DeriveError
 from derive.limits import Limit
 
 SPEC_FIELDS = ("layers", "activations", "loss", "scale", "convention", "l2", "l2_form",
-               "l2_layers", "keep_prob")
+               "l2_layers", "keep_prob", "batchnorm")  # batchnorm: with the layers given
 EXTRA = ("l2", "l2_form", "l2_layers", "keep_prob")  # a generic network's options besides these
 
 
