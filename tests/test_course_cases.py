@@ -13,9 +13,6 @@ import re
 import numpy as np
 import pytest
 
-from derive.engine.backward import derive
-from derive.engine.values import gradient_values
-from derive.network.model import Instance, cost
 from derive.network.spec import Network
 from derive.numbers.gradcheck import gradcheck, gradcheck_impl
 from derive.numbers.layer import layer_backward
@@ -206,55 +203,7 @@ def test_gradient_checking_assignment():
     assert gradcheck(net, X=x, Y=y, params=params).passed  # the derived formulas, same values
 
 
-# -- Regularization (testCases: backward_propagation_with_regularization_test_case) -------------
-REG_CACHE = dict(zip(("Z1", "A1", "W1", "b1", "Z2", "A2", "W2", "b2", "Z3", "A3", "W3", "b3"), (
-    [[-1.52855314, 3.32524635, 2.13994541, 2.60700654, -0.75942115],
-     [-1.98043538, 4.1600994, 0.79051021, 1.46493512, -0.45506242]],
-    [[0., 3.32524635, 2.13994541, 2.60700654, 0.], [0., 4.1600994, 0.79051021, 1.46493512, 0.]],
-    [[-1.09989127, -0.17242821, -0.87785842], [0.04221375, 0.58281521, -1.10061918]],
-    [[1.14472371], [0.90159072]],
-    [[0.53035547, 5.94892323, 2.31780174, 3.16005701, 0.53035547],
-     [-0.69166075, -3.47645987, -2.25194702, -2.65416996, -0.69166075],
-     [-0.39675353, -4.62285846, -2.61101729, -3.22874921, -0.39675353]],
-    [[0.53035547, 5.94892323, 2.31780174, 3.16005701, 0.53035547], [0.] * 5, [0.] * 5],
-    [[0.50249434, 0.90085595], [-0.68372786, -0.12289023], [-0.93576943, -0.26788808]],
-    [[0.53035547], [-0.69166075], [-0.39675353]],
-    [[-0.3771104, -4.10060224, -1.60539468, -2.18416951, -0.3771104]],
-    [[0.40682402, 0.01629284, 0.16722898, 0.10118111, 0.40682402]],
-    [[-0.6871727, -0.84520564, -0.67124613]],
-    [[-0.0126646]]), strict=True))
-
-
-def test_backward_propagation_with_regularization():
-    """derive's derived formulas (with the course's L2 term) evaluated on the course's cache: worked
-    examples do not take L2 yet, the engine's formulas do (derive.engine.values)."""
-    np.random.seed(1)
-    X = randn(3, 5)
-    Y = np.array([[1, 1, 0, 1, 0]])
-    net = Network(layers=[3, 2, 3, 1], activations=["relu", "relu", "sigmoid"], loss="bce", l2=0.7)
-    cache = {(k[:-1], int(k[-1])): np.array(v) for k, v in REG_CACHE.items()}
-    params = {k: v for k, v in cache.items() if k[0] in ("W", "b")}
-    inst = Instance((3, 2, 3, 1), 5, X, Y.astype(float), params)
-    env = {("X", None): X, ("Y", None): Y.astype(float), **cache}
-    values = gradient_values(derive(net, prove=False), inst, env)
-    assert_printed(values["dW", 1], """[[-0.25604646  0.12298827 -0.28297129]
- [-0.17706303  0.34536094 -0.4410571 ]]""", "dW1")
-    assert_printed(values["dW", 2], """[[ 0.79276486  0.85133918]
- [-0.0957219  -0.01720463]
- [-0.13100772 -0.03750433]]""", "dW2")
-    assert_printed(values["dW", 3], "[[-1.77691347 -0.11832879 -0.09397446]]", "dW3")
-
-
-def test_compute_cost_with_regularization():
-    np.random.seed(1)
-    Y = np.array([[1, 1, 0, 1, 0]], dtype=float)
-    params = {}
-    for l, (rows, cols) in enumerate(((2, 3), (3, 2), (1, 3)), start=1):
-        params["W", l], params["b", l] = randn(rows, cols), randn(rows, 1)
-    A3 = np.array([[0.40682402, 0.01629284, 0.16722898, 0.10118111, 0.40682402]])
-    net = Network(layers=[3, 2, 3, 1], activations=["relu", "relu", "sigmoid"], loss="bce", l2=0.1)
-    J = cost(net, {("A", 3): A3}, Y, params)  # derive's cost model: (1/m) Σ ℓ + (λ/(2m)) Σ‖W‖²
-    assert float(J) == pytest.approx(1.7864859451590758, abs=5e-16)
+# -- Regularization: tests/test_course_cases_regularisation.py ---------------------------------
 
 
 def test_the_courses_own_answers_check_right(tmp_path, capsys):
@@ -350,41 +299,3 @@ def test_compute_cost(seed_draw, A, expected):
     net = Network(layers=[1, 1], activations=["sigmoid"], loss="bce")
     w = worked_example(net, X=np.zeros((1, m)), Y=Y, W1=[[0.0]], b1=[[0.0]], A1=np.array(A))
     assert w.value("J").item() == pytest.approx(expected, abs=5e-16)
-
-
-# -- Regularization: backward_propagation_with_dropout_test_case (keep_prob = 0.8) ------------
-T, F = True, False
-DROPOUT_CACHE = dict(zip("Z1 D1 A1 W1 b1 Z2 D2 A2 W2 b2 Z3 A3 W3 b3".split(), (
-    [[-1.52855314, 3.32524635, 2.13994541, 2.60700654, -0.75942115],
-     [-1.98043538, 4.1600994, 0.79051021, 1.46493512, -0.45506242]],
-    [[T, F, T, T, T], [T, T, T, T, F]],
-    [[0., 0., 4.27989081, 5.21401307, 0.], [0., 8.32019881, 1.58102041, 2.92987024, 0.]],
-    [[-1.09989127, -0.17242821, -0.87785842], [0.04221375, 0.58281521, -1.10061918]],
-    [[1.14472371], [0.90159072]],
-    [[0.53035547, 8.02565606, 4.10524802, 5.78975856, 0.53035547],
-     [-0.69166075, -1.71413186, -3.81223329, -4.61667916, -0.69166075],
-     [-0.39675353, -2.62563561, -4.82528105, -6.0607449, -0.39675353]],
-    [[T, F, T, F, T], [F, T, F, T, T], [F, F, T, F, F]],
-    [[1.06071093, 0., 8.21049603, 0., 1.06071093], [0.] * 5, [0.] * 5],
-    [[0.50249434, 0.90085595], [-0.68372786, -0.12289023], [-0.93576943, -0.26788808]],
-    [[0.53035547], [-0.69166075], [-0.39675353]],
-    [[-0.7415562, -0.0126646, -5.65469333, -0.0126646, -0.7415562]],
-    [[0.32266394, 0.49683389, 0.00348883, 0.49683389, 0.32266394]],
-    [[-0.6871727, -0.84520564, -0.67124613]],
-    [[-0.0126646]]), strict=True))
-
-
-def test_backward_propagation_with_dropout():
-    """The course's dA1 and dA2 are the gradients after the mask, dA[l] ⊙ D[l] / keep_prob:
-    derive's dG[l] (G[l] = g(Z[l]) is the activation before the mask, A[l] = G[l] ⊙ D[l] / p)."""
-    np.random.seed(1)
-    X = randn(3, 5)
-    Y = np.array([[1, 1, 0, 1, 0]])
-    net = Network(layers=[3, 2, 3, 1], activations=["relu", "relu", "sigmoid"], loss="bce",
-                  keep_prob=0.8)
-    w = worked_example(net, X=X, Y=Y, **{k: np.array(v) for k, v in DROPOUT_CACHE.items()})
-    assert_printed(w.value("dG1"), """[[ 0.36544439  0.         -0.00188233  0.         -0.17408748]
- [ 0.65515713  0.         -0.00337459  0.         -0.        ]]""", "dA1")
-    assert_printed(w.value("dG2"), """[[ 0.58180856  0.         -0.00299679  0.         -0.27715731]
- [ 0.          0.53159854 -0.          0.53159854 -0.34089673]
- [ 0.          0.         -0.00292733  0.         -0.        ]]""", "dA2")

@@ -277,6 +277,10 @@ def plan(net: Network, d: Derivation, lr: float | None = None) -> list[PlanStep]
     for f in d.formulas:
         key = (f.kind, f.layer)
         forms = [f.expr, *(s.expr for s in d.steps if s.target.key == f.target.key and s.expr != f.expr)]
+        if f.kind == "dW" and net.l2 is not None and net.regularised(f.layer):
+            # the engine's data-term step (dW[l] before its L2 term) is not a form of dW[l]
+            forms = [e for e in forms if any(isinstance(n, E.Sym) and n.key == ("W", f.layer)
+                                             for n in e.walk())]
         expr_, alts = forms[0], tuple(forms[1:])
         if f.kind == "dZ":
             gp = _deriv_node(net, d, f.layer)
