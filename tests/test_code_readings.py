@@ -310,3 +310,31 @@ def test_a_masked_dhidden_is_right_when_the_network_has_the_codes_l2():
     for name in ("grads['W1']", "grads['b1']", "grads['W2']", "grads['b2']", "dhidden"):
         assert got[name].verdict.verdict == "correct", (name, got[name].verdict.message)
         assert not got[name].uses_wrong
+
+
+# -- a raise in a branch that never runs (issue 11's follow-up) ----------------------------------
+RAISING = """
+def linear_activation_backward(dA, cache, activation):
+    linear_cache, activation_cache = cache
+    if activation == "relu":
+        dZ = relu_backward(dA, activation_cache)
+    elif activation == "sigmoid":
+        dZ = sigmoid_backward(dA, activation_cache)
+    else:
+        raise ValueError(f"unknown activation {activation}")
+    dA_prev, dW, db = linear_backward(dZ, linear_cache)
+    return dA_prev, dW, db
+"""
+
+
+def test_a_raise_in_a_branch_that_never_runs_does_not_refuse_the_function():
+    import derive
+
+    net = derive.Network(layers=[3, 4, 1], activations=["relu", "sigmoid"], loss="bce")
+    result = derive.check_code(RAISING, net)
+    assert result.verdict == "correct", [(r.name, r.verdict.message) for r in result.results]
+    assert {r.name for r in result.results} >= {"dZ", "dA_prev"}
+    # where the branch followed raises, that gradient cannot be checked, and the line says why
+    other = derive.Network(layers=[3, 4, 1], activations=["tanh", "sigmoid"], loss="bce")
+    messages = " ".join(r.verdict.message for r in derive.check_code(RAISING, other).results)
+    assert "line 9: the code raises an exception here" in messages

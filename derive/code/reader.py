@@ -190,6 +190,9 @@ class Reader:
     def statement(self, frame: Frame, node: ast.stmt) -> None:
         self.count(1, node)
         frame.line, frame.building = node.lineno, None
+        if isinstance(node, ast.Raise):  # reached: the branch followed raises, nothing after runs
+            raise X.error(frame, node, "the code raises an exception here, in the branch derive "
+                                       "followed for this network")
         try:
             self._statement(frame, node)
         except (GenericLayerNeeded, ResourceLimit, _Return, _Break, _Continue):

@@ -41,6 +41,7 @@ ALLOWED: tuple[type, ...] = (
     ast.Module, ast.FunctionDef, ast.ClassDef, ast.arguments, ast.arg, ast.keyword,
     ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr, ast.Return, ast.If, ast.For, ast.Pass,
     ast.Break, ast.Continue, ast.Assert, ast.Import, ast.ImportFrom, ast.alias,
+    ast.Raise,  # read only where it runs (an error there); its exception is never evaluated
     ast.Name, ast.Constant, ast.Attribute, ast.Subscript, ast.Slice, ast.Tuple, ast.List,
     ast.Dict, ast.Call, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp, ast.Starred,
     ast.ListComp, ast.comprehension, ast.Load, ast.Store, ast.Del,
@@ -49,7 +50,7 @@ ALLOWED: tuple[type, ...] = (
 REFUSED = {  # a clear word for the common ones
     ast.While: "a while loop", ast.With: "a with block", ast.Try: "a try block",
     ast.Lambda: "a lambda", ast.AsyncFunctionDef: "an async function", ast.Global: "global",
-    ast.Nonlocal: "nonlocal", ast.Delete: "del", ast.Raise: "raise", ast.Yield: "yield",
+    ast.Nonlocal: "nonlocal", ast.Delete: "del", ast.Yield: "yield",
     ast.YieldFrom: "yield from", ast.Await: "await", ast.NamedExpr: "the := operator",
     ast.GeneratorExp: "a generator expression", ast.DictComp: "a dict comprehension",
     ast.SetComp: "a set comprehension", ast.JoinedStr: "an f-string", ast.Set: "a set",
@@ -182,7 +183,7 @@ def _refusal(top: ast.AST, skip_body: bool = False) -> str | None:
                 top, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) else ""
             return (f"line {line}: {what} is not read by derive (it reads assignments, "
                     f"if/for blocks, calls and returns){where}")
-        children = list(ast.iter_child_nodes(node))
+        children = [] if isinstance(node, ast.Raise) else list(ast.iter_child_nodes(node))
         if node is top and skip_body and isinstance(node, ast.ClassDef):
             children = [c for c in children if c not in node.body]
         queue.extend(children)
