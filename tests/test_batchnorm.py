@@ -236,3 +236,13 @@ def test_a_batch_line_gives_batchnorm(tmp_path, capsys):
     first, second = (json.loads(x) for x in capsys.readouterr().out.splitlines())
     assert first["verdict"] == "correct" and first["target"] == "dγ[1]"
     assert second["verdict"] == "parse_error" and "--batchnorm 1" in second["message"]
+
+
+def test_a_spec_file_with_batchnorm_is_refused_by_the_other_commands(tmp_path, capsys):
+    spec = tmp_path / "bn.toml"
+    spec.write_text('inputs = 3\nloss = "bce"\nbatchnorm = [1]\n[[layer]]\nunits = 4\n'
+                    'activation = "relu"\n[[layer]]\nunits = 1\nactivation = "sigmoid"\n',
+                    encoding="utf-8")
+    assert main(["gradcheck", "--spec", str(spec)]) == 2
+    assert "not supported by derive gradcheck" in capsys.readouterr().err
+    assert main(["backward", "--spec", str(spec)]) == 0

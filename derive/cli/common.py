@@ -90,6 +90,10 @@ def network_from_args(args: argparse.Namespace,
         if args.layers or args.act or args.loss:
             raise SpecError("give the network either by flags or by --spec, not both")
         net = Network.from_toml(args.spec)
+        command = getattr(args, "command", None)
+        if "batchnorm" in net.kinds and command is not None and command not in BATCHNORM_COMMANDS:
+            raise SpecError(f"{args.spec}: batch normalisation is not supported by derive "
+                            f"{command} yet (derive backward and derive check take it)")
         if args.convention or args.scale or l2:
             net = net.replace(convention=args.convention or net.convention,
                               scale=args.scale or net.scale, **l2)
