@@ -185,7 +185,6 @@ def test_cli_backward_takes_keep_prob_in_every_format(capsys):
 @pytest.mark.parametrize("command", [
     ["jacobian", "Z1", "W1", "--layers", "3,4,2", "--act", "relu,sigmoid", "--keep-prob", "0.8"],
     ["handout", "--layers", "3,4,2", "--act", "relu,sigmoid", "--loss", "bce", "--keep-prob", "0.8"],
-    ["gradcheck", "--layers", "3,4,2", "--act", "relu,sigmoid", "--loss", "bce", "--keep-prob", "0.8"],
 ])
 def test_commands_without_dropout_refuse_it_by_name(command, capsys, tmp_path):
     extra = ["-o", str(tmp_path / "h.tex")] if command[0] == "handout" else []
@@ -194,17 +193,18 @@ def test_commands_without_dropout_refuse_it_by_name(command, capsys, tmp_path):
     assert "dropout is not supported by derive" in err and "--keep-prob" in err
 
 
-def test_gradcheck_refuses_dropout_from_a_spec_file_too(tmp_path, capsys):
-    # the differences run each moved entry as an extra example, which the masks do not cover:
-    # before this refusal a [network] table with keep_prob printed PASSED over unresolved rows
+def test_gradcheck_holds_the_masks_fixed_from_a_spec_file_too(tmp_path, capsys):
+    # before the masks were held fixed (the moved copies entered above a masked layer through
+    # the unmasked g), a [network] table with keep_prob printed PASSED over unresolved rows
     from derive.cli import main
     from derive.numbers.gradcheck import gradcheck
 
     spec = tmp_path / "net.toml"
     spec.write_text('[network]\nlayers = [2, 3, 1]\nactivations = ["relu", "sigmoid"]\n'
                     'loss = "bce"\nkeep_prob = 0.8\n')
-    assert main(["gradcheck", "--spec", str(spec)]) == 2
-    assert "dropout is not supported by derive gradcheck" in capsys.readouterr().err
-    with pytest.raises(SpecError, match="dropout is not supported by derive gradcheck"):
-        gradcheck(derive.Network(layers=[2, 3, 1], activations=["relu", "sigmoid"], loss="bce",
-                                 keep_prob=0.8))
+    assert main(["gradcheck", "--spec", str(spec), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["passed"] and {a["status"] for a in out["arrays"]} == {"pass"}
+    r = gradcheck(derive.Network(layers=[2, 3, 1], activations=["relu", "sigmoid"], loss="bce",
+                                 keep_prob=0.8), seed=2)
+    assert r.passed and {a.status for a in r.arrays} == {"pass"}

@@ -15,6 +15,7 @@ from derive.cli.common import (
     add_spec_arguments,
     dumps,
     example_network,
+    l2_flags,
     network_from_args,
     whole,
 )
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     if args.values:
         net, instance = _from_values(args)
     else:
-        net = network_from_args(args, default=example_network)
+        net = _with_keep_prob(args, lambda: network_from_args(args, default=example_network))
     # the limits before the user's module is imported: refused work runs none of their code
     G.require_within_limits(net, instance.m if instance is not None else args.m)
     try:
@@ -110,20 +111,37 @@ def _from_values(args):
     # here, not at the top: SymPy and numpy (see run)
     from derive.network import model
     from derive.network.spec import Network
+    from derive.numbers.arrays import given_values
     from derive.numbers.files import read_file
-    from derive.numbers.worked import given_arrays
 
     inp = read_file(args.values)
     if inp.network is None and not args.act:
         raise SpecError(f"{args.values}: no [network] table: give one, or the flags "
                         "(--act relu,sigmoid --loss bce)")
     base = (Network.from_mapping(inp.network, where=args.values) if inp.network is not None
-            else network_from_args(args, default=example_network))
-    net, given = given_arrays(base, inp.values)
+            else _with_keep_prob(args, lambda: network_from_args(args, default=example_network)))
+    if inp.network is not None and getattr(args, "keep_prob", None) is not None:
+        base = base.replace(keep_prob=args.keep_prob)
+    if inp.network is not None and l2_flags(args):
+        base = base.replace(**l2_flags(args))
+    # masks not in the file: drawn from its mask_seed, else from --seed (the course's draw)
+    seed = inp.mask_seed if inp.mask_seed is not None else args.seed
+    net, given, _, _ = given_values(base, inp.values, seed if base.keep_prob is not None else None)
     X, Y = given[("X", None)], given[("Y", None)]
     params = {k: v for k, v in given.items() if k[0] in ("W", "b", "D")}  # D: dropout masks
     return net, model.Instance(tuple(int(s) for s in net.layers), model.example_count(net, X),
                                X, Y, params)
+
+
+def _with_keep_prob(args, build):
+    """The network of ``build()`` with ``--keep-prob`` (derive.cli.common's dropout_flags still
+    refuses it for this command, from before gradcheck held the masks fixed: read here)."""
+    keep, args.keep_prob = getattr(args, "keep_prob", None), None
+    try:
+        net = build()
+    finally:
+        args.keep_prob = keep
+    return net if keep is None else net.replace(keep_prob=keep)
 
 
 def load_impl(spec: str):

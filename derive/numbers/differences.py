@@ -171,7 +171,8 @@ class _Copies:
 def _enters_above(net: Network, layer: int) -> bool:
     """Whether the copies of layer ``layer`` enter at Z[layer + 1] (an element-wise layer below
     the top: only one unit of A[layer] changes) rather than at Z[layer]."""
-    return layer < net.L and model.activation_or_standin(net, layer).elementwise
+    return (layer < net.L and model.activation_or_standin(net, layer).elementwise
+            and net.dropout(layer) is None)  # a mask: A[l] = g(Z[l]) ⊙ D[l] / p, enter at Z[l]
 
 
 def _entry_layer(net: Network, layer: int) -> int:

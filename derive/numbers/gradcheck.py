@@ -316,7 +316,13 @@ def gradcheck_impl(net: Network, backward: Callable, seed: int | None = 0, m: in
     with user_code(f"the value {source} returned", f"reading the value {source} returned"):
         analytic, extra = validate_grads(net, instance, out, source)
     notes = converted + ((f"keys not checked: {', '.join(extra)}",) if extra else ())
-    return _result(net, source, analytic, instance, seed, eps, rtol, notes)
+    r = _result(net, source, analytic, instance, seed, eps, rtol, notes)
+    if not r.passed and (net.keep_prob is not None or net.l2 is not None):
+        from derive.numbers.gradcause import named_mistake  # here: only a failed check needs it
+        found = named_mistake(derive(net, prove=False), instance, analytic)
+        if found is not None:
+            r = replace(r, notes=(*r.notes, found[1]))
+    return r
 
 
 def arrays_instance(net: Network, X, Y, params: dict | None) -> model.Instance | None:
@@ -329,7 +335,9 @@ def arrays_instance(net: Network, X, Y, params: dict | None) -> model.Instance |
         raise DeriveError("give X, Y and params together (or none of them, for random values)")
     from derive.numbers.worked import given_values  # here: worked loads the derivation engine
 
-    net, given, _, _ = given_values(net, {"X": X, "Y": Y, **params})
+    # masks not given are drawn (seed 0, the course's draw); a --forward pair's replace them
+    net, given, _, _ = given_values(net, {"X": X, "Y": Y, **params},
+                                    0 if net.keep_prob is not None else None)
     Xv, Yv = given[("X", None)], given[("Y", None)]
     ps = {k: v for k, v in given.items() if k[0] in ("W", "b", "D")}  # D: dropout masks
     return model.Instance(tuple(int(s or 0) for s in net.layers), model.example_count(net, Xv), Xv,
@@ -338,9 +346,14 @@ def arrays_instance(net: Network, X, Y, params: dict | None) -> model.Instance |
 
 def _prepare(net, seed, m, eps, rtol, instance, sizes) -> tuple[Network, model.Instance]:
     """The concrete network and a finite instance, within the limits (checked before drawing).
-    Dropout is refused: the differences run each moved entry as an extra example, which the
-    masks D[l] (one column per example) do not cover, so they would not be held fixed."""
-    net.require_no_dropout("derive gradcheck")
+    Dropout: the masks D[l] are held fixed (the gradient of the sampled network): they are in
+    the instance's params, and every moved copy (a leading axis, :mod:`differences`) runs
+    through the same masks; a symbolic keep_prob needs its value."""
+    if net.keep_prob_symbolic:
+        raise DeriveError("a gradient check needs keep_prob's value, not a symbol: give "
+                          "--keep-prob 0.8 (keep_prob = 0.8), the one your function uses")
+    if not net.all_dense:
+        net.require_no_dropout("derive gradcheck with batch normalisation")
     _check_numbers(eps, rtol)
     net = _concrete(net, instance, sizes)
     require_within_limits(net, instance.m if instance is not None else m)

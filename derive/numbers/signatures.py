@@ -39,8 +39,9 @@ def call_course(fn, net: Network, instance: model.Instance) -> tuple[object, tup
     if any(_role(n) == "cache" for n in names):
         raise DeriveError(f"the function takes a cache ({', '.join(names)}): give the forward "
                           "pass that makes it with --forward MODULE:FUNCTION (forward= in Python)")
-    out = fn(named, X, Y)
-    return _grads_of(out), ()
+    hyper, notes = _hyper(fn, net)
+    out = fn(named, X, Y, **hyper)
+    return _grads_of(out), notes
 
 
 def _parameters(fn: Callable) -> list[str]:
@@ -156,23 +157,86 @@ def call_pair(forward, backward, net: Network, instance: model.Instance
     the forward pass's cache handed to the backward pass."""
     named = {f"{b}{l}": np.array(instance.params[b, l], copy=True) for b, l in param_keys(net)}
     have = {"X": instance.X.copy(), "Y": instance.Y.copy(), "params": named}
-    fwd = _parameters(forward)
+    f_hyper, notes = _hyper(forward, net)
+    b_hyper, b_notes = _hyper(backward, net)
+    fwd = [n for n in _parameters(forward) if n not in f_hyper]
     unknown = [n for n in fwd if _role(n) not in ("X", "Y", "params")]
     if unknown:
         raise DeriveError(f"--forward: cannot tell what {', '.join(unknown)} stand(s) for (known: "
                           "X, Y, parameters)")
-    out = forward(*(have[_role(n)] for n in fwd))
+    out = forward(*(have[_role(n)] for n in fwd), **f_hyper)
     if not isinstance(out, tuple) or len(out) < 2:
         raise DeriveError("--forward returned no (output, cache) pair")
     have["cache"], first = out[-1], out[0]
+    if net.keep_prob is not None:
+        notes += _masks_from(have["cache"], net, instance)
     if np.ndim(first) > 0:
         have["output"] = first
-    bwd = _parameters(backward)
+    bwd = [n for n in _parameters(backward) if n not in b_hyper]
     unknown = [n for n in bwd if _role(n) not in have]
     if unknown:
         raise DeriveError(f"--impl (the backward function): cannot tell what {', '.join(unknown)} "
                           "stand(s) for (known: X, Y, parameters, cache, the forward output AL)")
-    grads = _grads_of(backward(*(have[_role(n)] for n in bwd)))
+    grads = _grads_of(backward(*(have[_role(n)] for n in bwd), **b_hyper))
     used = ", ".join(bwd)
+    notes += tuple(n for n in b_notes if n not in notes)
     return grads, (f"forward/backward pair: the forward pass's cache handed to the backward "
-                   f"function as its ({used})",)
+                   f"function as its ({used})", *notes)
+
+
+def _hyper(fn, net: Network) -> tuple[dict, tuple[str, ...]]:
+    """The course's hyperparameter arguments, by name, as the network has them: ``keep_prob``
+    (one value for every hidden layer, as the course's functions take it) and ``lambd``
+    (``lambda_``, the course form's λ); passed by keyword, even where they have a default."""
+    try:
+        names = list(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return {}, ()
+    out: dict = {}
+    notes: list[str] = []
+    for name in names:
+        s = name.replace("_", "").casefold()
+        if s == "keepprob":
+            probs = sorted({float(p) for p in net.keep_prob or () if p is not None})
+            if len(probs) > 1:
+                raise DeriveError(f"{name} is one number, and the network has keep_prob "
+                                  f"{', '.join(map(str, probs))}: give one --keep-prob")
+            out[name] = probs[0] if probs else 1.0
+            notes.append(f"{name} = {out[name]:g} passed by name")
+        elif s in ("lambd", "lambda", "lam"):
+            if net.l2 is None or net.l2.free_symbols:
+                raise DeriveError(f"the function takes {name}: give --l2 with its value "
+                                  "(--l2 0.7), the cost then has the same penalty")
+            out[name] = float(net.l2)
+            notes.append(f"{name} = {out[name]:g} passed by name")
+    return out, tuple(notes)
+
+
+def _masks_from(cache, net: Network, instance: model.Instance) -> tuple[str, ...]:
+    """The dropout masks of the user's forward pass (0/1 or boolean arrays of D[l]'s shape in its
+    cache, D1, D2, ... by key or in order), put into the instance: the differences then hold the
+    same masks fixed as the user's backward pass."""
+    found: list[np.ndarray] = []
+
+    def walk(x):
+        if isinstance(x, dict):
+            for k in sorted(x, key=lambda k: (not str(k).startswith("D"), str(k))):
+                walk(x[k])
+        elif isinstance(x, tuple | list):
+            for v in x:
+                walk(v)
+        elif isinstance(x, np.ndarray) and x.ndim == 2 and np.isin(x, (0, 1)).all():
+            found.append(x.astype(float))
+
+    walk(cache)
+    layers = [l for l in range(1, net.L) if net.dropout(l) is not None]
+    taken = []
+    for l in layers:
+        shape = np.shape(instance.params["D", l])
+        hit = next((i for i, a in enumerate(found) if a.shape == shape), None)
+        if hit is None:
+            raise DeriveError(f"the forward pass's cache holds no 0/1 mask of D[{l}]'s shape "
+                              f"{shape}: a gradient check with dropout holds your masks fixed")
+        instance.params["D", l] = found.pop(hit)
+        taken.append(f"D[{l}]")
+    return (f"the masks {', '.join(taken)} of your forward pass held fixed in the differences",)
