@@ -54,6 +54,7 @@ from derive.stability.cost import (
     require_run,
     require_sweep,
 )
+from derive.stability.regularised import check_regularisation, regularisation_notes
 
 LAYOUT = LAYOUTS["columns"]  # one column per example: a[l] is width×batch
 
@@ -93,6 +94,9 @@ class StabilityResult:
     verdict: str
     limit_layer: int | None  # where float64 would under/overflow (vanished/exploded)
     norm_method: str
+    keep_prob: float | None = None  # inverted dropout on every layer (masks held fixed)
+    l2: float | None = None  # an L2 coefficient: it changes no Jacobian (stated in notes)
+    notes: tuple[str, ...] = ()
 
     @property
     def layers(self) -> np.ndarray:
@@ -304,9 +308,15 @@ def draw(depth: int, width: int, init: str, gain: float, seed: int, batch: int):
 
 # -- the analysis ----------------------------------------------------------------------------------
 def analyse(depth: int = 50, width: int = 64, activation: str = "tanh", init: str = "xavier",
-            gain: float = 1.0, seed: int = 0, batch: int = 32) -> StabilityResult:
+            gain: float = 1.0, seed: int = 0, batch: int = 32, keep_prob: float | None = None,
+            l2: float | None = None) -> StabilityResult:
     """Forward a seeded batch, backprop a unit upstream gradient, measure every layer (see the
     module docstring for what is measured and the verdict thresholds).
+
+    ``keep_prob`` p: inverted dropout on every layer, a[l] = g(z[l]) ⊙ D[l] / p with seeded 0/1
+    masks (a fourth stream of the seed), held fixed, so J[l] = diag(g′(z[l])) diag(D[l]) / p · W[l]
+    and δ[l-1] = W[l]ᵀ (δ[l] ⊙ g′(z[l]) ⊙ D[l] / p). ``l2`` changes no Jacobian (the penalty
+    depends on W alone, not on a[l-1]): the numbers are those without it, and a note says so.
 
     >>> r = analyse(depth=10, width=8, activation="linear", init="identity")
     >>> r.verdict, float(abs(r.log_ratio)) < 1e-12
@@ -315,10 +325,13 @@ def analyse(depth: int = 50, width: int = 64, activation: str = "tanh", init: st
     act = element_wise_activation(activation)
     init = str(init).strip().lower()
     _check_sizes(depth, width, batch, gain, init)
+    p = check_regularisation(keep_prob, l2)
     require_run(int(depth), int(width), int(batch), init)  # before anything is drawn
     gain = float(gain)
     weight, A, upstream = draw(depth, width, init, gain, seed, batch)
     n, L = width, depth
+    masks = None if p is None else np.random.default_rng(
+        np.random.SeedSequence(int(seed)).spawn(4)[3])
     fwd, der = act.numpy_forward, act.numpy_derivative
     homogeneous = positively_homogeneous(act.name)
 
@@ -344,6 +357,10 @@ def analyse(depth: int = 50, width: int = 64, activation: str = "tanh", init: st
             D[l] = np.asarray(der(Z), dtype=float) * np.ones_like(Z)
             if not np.all(np.isfinite(D[l])):
                 raise DeriveError(f"layer {l + 1}: {act.name}′(z) is not finite")
+            kept_units = None
+            if masks is not None and p is not None:  # D[l] / p folded into g′: diag(g′) diag(D)/p
+                kept_units = (masks.random(Z.shape) < p) / p
+                D[l] *= kept_units
             k = l % chunk
             stack[2 * k] = W
             np.multiply(D[l, :, :1], W, out=stack[2 * k + 1])
@@ -351,6 +368,8 @@ def analyse(depth: int = 50, width: int = 64, activation: str = "tanh", init: st
                 norms2, method = spectral_norms(stack[:2 * k + 2])
                 wn[l - k:l + 1], jn[l - k:l + 1] = norms2[0::2], norms2[1::2]
             A = np.asarray(fwd(Z), dtype=float) * np.ones_like(Z)
+            if kept_units is not None:
+                A = A * kept_units
             norms = np.linalg.norm(A, axis=0)
             log_act[l + 1] = _log_rms(np.log(norms) + log_scale)
             if homogeneous:
@@ -375,7 +394,8 @@ def analyse(depth: int = 50, width: int = 64, activation: str = "tanh", init: st
         log_activation_norm=log_act, jacobian_norm=jn, derivative_max=np.max(np.abs(D[:, :, 0]),
                                                                             axis=1),
         weight_norm=wn, derivative_bound=float(act.derivative_bound), growth_factor=growth,
-        verdict=verdict, limit_layer=limit, norm_method=method,
+        verdict=verdict, limit_layer=limit, norm_method=method, keep_prob=p,
+        l2=None if l2 is None else float(l2), notes=regularisation_notes(p, l2),
     )
 
 
