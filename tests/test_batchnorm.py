@@ -246,3 +246,22 @@ def test_a_spec_file_with_batchnorm_is_refused_by_the_other_commands(tmp_path, c
     assert main(["gradcheck", "--spec", str(spec)]) == 2
     assert "not supported by derive gradcheck" in capsys.readouterr().err
     assert main(["backward", "--spec", str(spec)]) == 0
+
+
+@pytest.mark.parametrize("text", [
+    "dbeta = np.sum(dout, axis=0)",
+    "dgamma = np.sum(dout * x_hat, axis=0)",
+    "dx_hat = dout * gamma",
+    "dx = (1. / N) * gamma / np.sqrt(var + eps) * (N * dout - np.sum(dout, axis=0) "
+    "- x_hat * np.sum(dout * x_hat, axis=0))",
+    "dw = x.T.dot(dout)",  # an affine layer's names still read as affine_backward's
+])
+def test_cs231n_formulas_without_indices(text):
+    # CS231n's names: dout is batch norm's dZ̃ where the formula names batch norm's quantities
+    v = derive.check(text, ROWS, layer=1)
+    assert v.verdict == "correct", (v.message, v.notes)
+
+
+def test_cs231n_dbeta_divided_by_N_is_named():
+    v = derive.check("dbeta = np.sum(dout, axis=0) / N", ROWS, layer=1)
+    assert [m.code for m in v.mistakes] == ["batch_size_in_gamma_beta"]

@@ -12,6 +12,7 @@ that says which dialect and reading were used.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -58,7 +59,10 @@ def check_dialect(equation: str, network, syntax: str, generic: dict, layer, nam
                          "said otherwise)")
     generic = {**generic, "convention": convention, "scale": scale}
     verdicts = []
-    for reading in (r.name for r in d.readings) if d is not None else (None,):
+    order = [r.name for r in d.readings] if d is not None else [None]
+    if "batchnorm_backward" in order and _batchnorm_names(equation, network):
+        order.insert(0, order.pop(order.index("batchnorm_backward")))  # its names are there
+    for reading in order:
         verdicts.append(_check_reading(equation, network, generic, syntax, layer, names, key,
                                        reading, run))
         if verdicts[-1].verdict == "correct":
@@ -84,6 +88,16 @@ def _check_reading(equation, network, generic, syntax, layer, names, dialect, re
                                 dialect=dialect, reading=reading) if left else None
 
     return run.check_with(parse, network, generic, target_of, layer=layer)
+
+
+_BATCHNORM_NAMES = re.compile(r"\b(d?(gamma|beta|x_?hat|x_?norm|mu|var|ivar|xmu|sqrtvar|std))\b")
+
+
+def _batchnorm_names(equation, network) -> bool:
+    """A formula on a network with batch norm that names batch norm's quantities (CS231n's
+    gamma, x_hat, ...): its dout is batch norm's dZ̃, so that reading is tried first."""
+    return isinstance(network, Network) and "batchnorm" in network.kinds and \
+        isinstance(equation, str) and _BATCHNORM_NAMES.search(equation) is not None
 
 
 def _best(verdicts: list[Verdict]) -> Verdict:

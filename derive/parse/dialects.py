@@ -9,7 +9,7 @@ each and says which one it used.
 
 >>> d = DIALECTS["cs231n"]
 >>> [r.name for r in d.readings], d.scale, d.convention
-(['affine_backward', 'relu_backward'], 'dZ', 'rows')
+(['affine_backward', 'relu_backward', 'batchnorm_backward'], 'dZ', 'rows')
 >>> entry("nabla_w[-l]"), entry("activations[-l-1]"), entry("zs[-1]"), entry("grads['b2']")
 ('dW[l]', 'A[l-1]', 'Z[L]', 'db[2]')
 >>> entry("change_w['W3']"), entry("params['A3']"), entry("stuff['W3']")
@@ -62,7 +62,10 @@ DIALECTS: dict[str, Dialect] = {d.key: d for d in (
         (Reading("affine_backward", {
             "x": "A[l-1]", "w": "W[l]", "b": "b[l]", "out": "Z[l]", "dout": "dZ[l]",
             "dx": "dA[l-1]", "dw": "dW[l]", "db": "db[l]"}),
-         Reading("relu_backward", {"x": "Z[l]", "out": "A[l]", "dout": "dA[l]", "dx": "dZ[l]"})),
+         Reading("relu_backward", {"x": "Z[l]", "out": "A[l]", "dout": "dA[l]", "dx": "dZ[l]"}),
+         # batchnorm_backward (assignment 2) on a layer with batch norm: dout is dZ̃[l], x Z[l]
+         Reading("batchnorm_backward", {"x": "Z[l]", "out": "Ztilde[l]", "dout": "dZtilde[l]",
+                                        "dx": "dZ[l]"})),
         marks=frozenset({"dout", "dx", "dscores", "scores", "probs", "num_train",
                          "hidden_layer", "dhidden", "grads", "self.params"}),
         convention="rows", scale="dZ",
