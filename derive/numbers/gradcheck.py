@@ -438,6 +438,9 @@ def _notes(net: Network) -> tuple[str, ...]:
     if net.l2 is not None:
         notes.append(net.l2_statement() + (f" (λ = {LAMBDA_STANDIN} for numbers)" if net.l2_symbolic
                                            else ""))
+    if net.keep_prob is not None:
+        notes.append(net.dropout_statement() + "; the differences move each entry with the "
+                     "same masks")
     if any(a is None for a in net.activations):
         notes.append("generic g[l] replaced by g(z) = tanh(z) + z/(l + 2) for numbers")
     if net.loss is None:
