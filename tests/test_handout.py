@@ -15,6 +15,7 @@ from derive.errors import DeriveError, ResourceLimit, SpecError
 from derive.handout.checks import fd_rows, judge, own_verdict, variants
 from derive.handout.doc import md_text, tex_text
 from derive.handout.document import handout, key_path, parse_sections
+from derive.handout.prose import rule_name
 from derive.network.model import random_instance
 from derive.network.spec import Network
 
@@ -39,7 +40,8 @@ def test_every_formula_and_step_appears_as_the_engine_prints_it(dls):
         assert to_latex(f.expr) in h.tex, f.name
     for s in d.steps:
         assert s.index_latex in h.tex, (s.rule, s.layer)
-        assert f"(rule: {s.rule.replace('_', chr(92) + '_')})" in h.tex
+        name = rule_name(s.rule)
+        assert name[:1].upper() + name[1:] in h.tex, s.rule  # in the table of rules used
 
 
 def test_textbook_results_appear_independently_typed(dls):
@@ -70,7 +72,7 @@ def test_output_simplification_in_full(dls):
 def test_order_section_uses_the_tools_shape_error(dls):
     _, h = dls
     section = h.tex.split(r"\section{Why")[1].split(r"\section")[0]
-    assert "matrix product dZ[2] and W[2]" in section
+    assert r"matrix product $dZ^{[2]}$ and $W^{[2]\top}$" in section  # the message, in maths
     assert "inner dimensions m and 3 differ" in section
 
 
@@ -194,7 +196,7 @@ def test_exercises_make_a_worksheet_and_a_key(dls):
     assert r"\blank{" not in h.key and h.key.count(r"\boxed{") >= h.answers
     # answers are hidden from the worksheet's backward results
     results = h.tex.split(r"\section{Backward")[1]
-    assert r"W^{[2]\top} dZ^{[2]} \odot" not in results.split("Result for layer 1")[1]
+    assert r"W^{[2]\top} dZ^{[2]} \odot" not in results.split("Results for layer 1")[1]
     assert r"\section{Answers}" in h.key
 
 
@@ -212,7 +214,7 @@ def test_rows_convention_flips_the_order_argument():
     h = handout(Network(layers=[3, 3, 1], activations=["relu", "sigmoid"], loss="bce",
                         convention="rows"), sections=["order"])
     assert r"dZ^{[2]} W^{[2]\top} &:" in h.tex
-    assert "matrix product W[2]" in h.tex
+    assert r"matrix product $W^{[2]\top}$ and $dZ^{[2]}$" in h.tex
 
 
 def test_cli_writes_files(tmp_path, capsys):

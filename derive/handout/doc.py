@@ -41,7 +41,14 @@ class Blank:
     answer: str
 
 
-Part = str | M | Blank  # an inline part: text (escaped), maths, or a numbered gap
+@dataclass(frozen=True)
+class Ref:
+    """A small reference set flush right (a rule's number in the table of rules used)."""
+
+    label: str
+
+
+Part = str | M | Blank | Ref  # an inline part: text (escaped), maths, or a numbered gap
 Parts = tuple[Part, ...]
 
 
@@ -72,6 +79,13 @@ class Display:
 
 
 @dataclass(frozen=True)
+class Boxed:
+    """A display of results framed in one box (a layer's gradients)."""
+
+    rows: tuple[Row, ...]
+
+
+@dataclass(frozen=True)
 class Table:
     header: tuple[str, ...]
     rows: tuple[tuple[Parts, ...], ...]  # each cell is a tuple of parts
@@ -91,7 +105,7 @@ class Raw:
     md: str | None = None
 
 
-Block = Heading | Para | Display | Table | Items | Raw
+Block = Heading | Para | Display | Boxed | Table | Items | Raw
 
 
 # -- LaTeX text escaping -------------------------------------------------------------------------
@@ -174,6 +188,8 @@ def _parts_tex(parts: Parts, key: bool, math: bool = False) -> str:
             out.append(p.latex if math else f"${p.latex}$")
         elif isinstance(p, Blank):
             out.append(_blank_tex(p, key, math))
+        elif isinstance(p, Ref):
+            out.append(rf"\hfill{{\scriptsize\textsf{{[{tex_text(p.label)}]}}}}")
         else:
             s = tex_text(p)
             out.append(rf"\text{{{s}}}" if math else s)
@@ -203,6 +219,11 @@ def _block_tex(block: Block, key: bool) -> str:
             lhs = f"{r.lhs} &{r.rel} " if r.lhs or r.rel else "& "
             lines.append(f"  {lhs}{rhs}{note}")
         return "\\begin{align*}\n" + " \\\\\n".join(lines) + "\n\\end{align*}"
+    if isinstance(block, Boxed):
+        lines = [f"  {r.lhs} &{r.rel} " + (_blank_tex(r.rhs, key, True) if isinstance(r.rhs, Blank)
+                                           else r.rhs) for r in block.rows]
+        return ("\\[\\boxed{\\begin{aligned}\n" + " \\\\\n".join(lines)
+                + "\n\\end{aligned}}\\]")
     if isinstance(block, Table):
         head = " & ".join(rf"\textbf{{{tex_text(h)}}}" for h in block.header)
         body = "\n".join(" & ".join(_parts_tex(c, key) for c in row) + r" \\" for row in block.rows)
@@ -253,6 +274,8 @@ def _parts_md(parts: Parts, key: bool) -> str:
     for p in parts:
         if isinstance(p, M):
             out.append(f"${p.latex}$")
+        elif isinstance(p, Ref):
+            out.append(f" [{md_text(p.label)}]")
         elif isinstance(p, Blank):
             out.append(f"$\\boxed{{{p.answer}}}$ **({p.number})**" if key else
                        f"\\_\\_\\_\\_\\_\\_\\_\\_ **({p.number})**")
@@ -278,6 +301,8 @@ def _block_md(block: Block, key: bool) -> str | None:
                            (p.latex if isinstance(p, M) else "") for p in r.note)
             lines.append(f"{r.lhs} &{r.rel} {rhs}{note}" if r.lhs or r.rel else f"& {rhs}")
         return "$$\n\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}\n$$"
+    if isinstance(block, Boxed):
+        return _block_md(Display(block.rows), key)
     if isinstance(block, Table):
         head = "| " + " | ".join(md_text(h) for h in block.header) + " |"
         sep = "|" + "---|" * len(block.header)

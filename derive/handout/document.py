@@ -47,6 +47,8 @@ CORE: dict[str, plugins.Section] = {
     "verification": S.verification,  # finite differences end to end, and the element-wise proof
     "mistakes": S.mistakes,      # wrong variants and their verdicts
 }
+#: sections that state the results in full: a worksheet leaves them to its key
+REVEALING = frozenset({"averaging", "order", "verification", "mistakes", "numbers"})
 PLUGINS = tuple(plugins.SECTIONS)  # ("jacobian", "stability", "numbers")
 SECTIONS = tuple(CORE) + PLUGINS
 DEFAULT_SECTIONS = tuple(CORE)
@@ -68,6 +70,8 @@ class Handout:
     text: str
     key: str | None = None
     answers: int = 0  # number of blanks
+    #: each blank's (number, label, answer LaTeX, answer as Unicode text)
+    answer_forms: tuple[tuple[int, str, str, str], ...] = ()
 
     @property
     def tex(self) -> str:
@@ -137,21 +141,32 @@ def handout(net_or_derivation: Network | Derivation, title: str | None = None,
     names = parse_sections(sections)
     ctx = S.Context(d, exercises=exercises, seed=seed)
     blocks: list[Block] = []
+    held: list[str] = []  # sections that print the answers: in the key only
+    key_only: list[Block] = []
     for name in names:
-        blocks += CORE[name](ctx) if name in CORE else _plugin(name, ctx)
+        made = CORE[name](ctx) if name in CORE else _plugin(name, ctx)
+        if exercises and name in REVEALING:
+            key_only += made
+            held.append(name)
+        else:
+            blocks += made
+    blocks += S.rules_used(ctx)
     net = d.network
     title = title if title is not None else f"Backpropagation through a {net.L}-layer network"
     subtitle = f"derive handout: {net.describe()}"
     worksheet = blocks
     if exercises:
+        also = f" It also has the sections {', '.join(held)}, which show the answers." if held else ""
         worksheet = [Para((f"Worksheet: fill in the {len(ctx.answers)} numbered blanks; the answer "
-                           "key is a separate file.",)), *blocks]
+                           "key is a separate file." + also,)), *blocks]
         key_blocks = [Para(("Answer key: every blank is filled in and boxed.",)), *blocks,
-                      *S.answers(ctx)]
+                      *key_only, *S.answers(ctx)]
     render = render_tex if format == "tex" else render_md
     text = render(worksheet, title, subtitle, key=False)
     key = render(key_blocks, title + " (answer key)", subtitle, key=True) if exercises else None
-    return Handout(title, format, names, text, key, len(ctx.answers))
+    forms = tuple((n, label, latex, plain)
+                  for (n, label, latex), plain in zip(ctx.answers, ctx.plain, strict=True))
+    return Handout(title, format, names, text, key, len(ctx.answers), forms)
 
 
 # -- plug-in sections from other features (derive.handout.plugins) -------------------------------

@@ -30,6 +30,7 @@ from derive.handout.checks import fd_network, fd_rows, judge, unchecked
 from derive.handout.doc import (
     Blank,
     Block,
+    Boxed,
     Display,
     Heading,
     Items,
@@ -37,10 +38,11 @@ from derive.handout.doc import (
     Para,
     Parts,
     Raw,
+    Ref,
     Row,
     Table,
-    tex_text,
 )
+from derive.handout.prose import mathify, rule_name, sentence
 from derive.network.model import concrete_sizes, definitions
 from derive.network.spec import Network
 from derive.network.symbols import SymbolTable
@@ -55,6 +57,16 @@ class Context:
     exercises: bool = False
     seed: int = 0
     answers: list[tuple[int, str, str]] = field(default_factory=list)  # (number, label, answer LaTeX)
+    plain: list[str] = field(default_factory=list)  # each answer's Unicode text form
+    rules: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # rules used, in order
+
+    def rule_ref(self, rule: str, cites: tuple[str, ...]) -> Ref:
+        """The reference ``R3`` of a rule, numbered in order of first use."""
+        names = [r for r, _ in self.rules]
+        if rule not in names:
+            self.rules.append((rule, cites))
+            names.append(rule)
+        return Ref(f"R{names.index(rule) + 1}")
     net: Network = field(init=False)
     T: SymbolTable = field(init=False)
 
@@ -62,12 +74,14 @@ class Context:
         self.net = self.derivation.network
         self.T = SymbolTable(self.net)
 
-    def maybe_blank(self, latex: str, label: str) -> str | Blank:
-        """The LaTeX itself, or (exercises) a numbered blank whose answer is it."""
+    def maybe_blank(self, latex: str, label: str, plain: str = "") -> str | Blank:
+        """The LaTeX itself, or (exercises) a numbered blank whose answer is it (``plain``: the
+        answer as Unicode text)."""
         if not self.exercises:
             return latex
         n = len(self.answers) + 1
         self.answers.append((n, label, latex))
+        self.plain.append(plain)
         return Blank(n, latex)
 
 
@@ -117,8 +131,9 @@ def network(ctx: Context) -> list[Block]:
                       f" ({loss.assumes})." if loss.assumes else "."))
     out.append(Items(tuple(items)))
     out.append(Heading(2, "Convention"))
-    out.append(Items(tuple((line,) for line in convention_lines(net))
-                     + tuple((f"note: {n}",) for n in ctx.derivation.notes)))
+    out.append(Items(tuple(mathify(line) for line in convention_lines(net)
+                           if not (ctx.exercises and "dZ[l]" in line))
+                     + tuple(mathify(n) for n in ctx.derivation.notes if not ctx.exercises)))
     return out
 
 
@@ -172,8 +187,11 @@ def shapes(ctx: Context) -> list[Block]:
         row: list[Parts] = [(str(l),)]
         for base in header[1:]:
             b = base[:-3]
+            if ctx.exercises and not b.startswith("d"):
+                continue  # a gradient has its quantity's shape: showing W[l]'s gives dW[l]'s away
             s = shape_latex(T[b, l].shape)
-            cell = ctx.maybe_blank(s, f"shape of {text_name(b, l)}") if b.startswith("d") else s
+            cell = ctx.maybe_blank(s, f"shape of {text_name(b, l)}",
+                                   " × ".join(str(d) for d in T[b, l].shape)) if b.startswith("d") else s
             row.append((cell if isinstance(cell, Blank) else M(cell),))
         rows.append(tuple(row))
     consistent = all(
@@ -182,6 +200,11 @@ def shapes(ctx: Context) -> list[Block]:
     intro: Parts = ("Every quantity and its shape (rows × columns). The input ", M("X = A^{[0]}"), " is ",
              M(shape_latex(T["X"].shape)), " and the targets ", M("Y"), " are ",
              M(shape_latex(T["Y"].shape)), ".")
+    if ctx.exercises:
+        return [Heading(1, "Shapes"), Para(("Give the shape (rows × columns) of every gradient, in "
+                                            "terms of the sizes ", M("n_l"), " and ", M("m"), ".")),
+                Table(("l",) + tuple(h for h in header[1:] if h.startswith("d")), tuple(rows),
+                      "r" + "c" * 4)]
     if consistent:
         intro += (" Each gradient has the shape of the quantity it belongs to: the tool checked the "
                   "shape of every derived formula against this table.",)
@@ -194,10 +217,11 @@ def forward(ctx: Context) -> list[Block]:
     rows = []
     for l in range(1, net.L + 1):  # each layer's own forward definitions: Z[l] = W[l] A[l-1] + b[l], ...
         for target, e in definitions(net, l):
-            rows.append(Row(to_latex(target), to_latex(e), (M(rf"\quad {shape_latex(e.shape)}"),)))
+            rows.append(Row(to_latex(target), to_latex(e),
+                            () if ctx.exercises else (M(rf"\quad {shape_latex(e.shape)}"),)))
     scale = r"\frac{1}{m}" if net.cost_is_mean else ""
     rows.append(Row("J", rf"{scale}\sum_{{i=1}}^{{m}} \ell\bigl(a^{{[{net.L}](i)}}, y^{{(i)}}\bigr)",
-                    (M(r"\quad 1 \times 1"),)))
+                    () if ctx.exercises else (M(r"\quad 1 \times 1"),)))
     bias = net.layout.example_word  # b[l] has the shape of one example: a column or a row
     return [Heading(1, "Forward pass"),
             Para((f"Layer by layer; the bias {bias} is broadcast over the m examples, and the cost "
@@ -220,28 +244,32 @@ def backward(ctx: Context) -> list[Block]:
         name = act.name if act is not None else f"generic g[{l}]"
         out.append(Heading(2, f"Layer {l} ({name}, {_role(net, l)})"))
         for i, s in enumerate(d.steps_for(l), 1):
-            out.append(Para((f"Step {i}: {s.title} (rule: {s.rule}).",)))
-            rhs = ctx.maybe_blank(to_latex(s.expr), f"step {i} of layer {l}: {to_text(s.target)}")
+            out.append(Para((f"Step {i}. ", *sentence(s.rule, l), ctx.rule_ref(s.rule, s.cites))))
+            rhs = ctx.maybe_blank(to_latex(s.expr), f"step {i} of layer {l}: {to_text(s.target)}",
+                                  to_text(s.expr))
+            shape = () if ctx.exercises else (M(rf"\quad {shape_latex(s.expr.shape)}"),)
             rows = [Row("", s.index_latex, rel=""),
-                    Row(rf"\Rightarrow\quad {to_latex(s.target)}", rhs,
-                        (M(rf"\quad {shape_latex(s.expr.shape)}"),))]
+                    Row(rf"\Rightarrow\quad {to_latex(s.target)}", rhs, shape)]
             out.append(Display(tuple(rows)))
-            if s.rule == "output_simplification":
+            if s.rule == "output_simplification" and not ctx.exercises:
                 out += _simplification(ctx, s, l)
-            extra: list[str] = []
-            if s.note:
-                extra.append(s.note)
-            if s.cites:
-                extra.append("cites " + ", ".join(s.cites))
-            if extra:
-                out.append(Para(("(" + "; ".join(extra) + ")",)))
         rows = []
         for f in d.formulas:
             if f.layer == l:
-                rhs = ctx.maybe_blank(to_latex(f.expr), f"result {f.name}")
-                rows.append(Row(to_latex(f.target), rhs, (M(rf"\quad {shape_latex(f.shape)}"),)))
-        out += [Para((f"Result for layer {l}:",)), Display(tuple(rows))]
+                rhs = ctx.maybe_blank(to_latex(f.expr), f"result {f.name}", to_text(f.expr))
+                rows.append(Row(to_latex(f.target), rhs))
+        out += [Para((f"Results for layer {l}:",)), Boxed(tuple(rows))]
     return out
+
+
+def rules_used(ctx: Context) -> list[Block]:
+    """The table of the rules the steps referred to, R1, R2, ... (the last block of a handout)."""
+    if not ctx.rules:
+        return []
+    rows = tuple(((f"R{i}",), (rule_name(r)[:1].upper() + rule_name(r)[1:],),
+                  (", ".join(c.replace(":", " ") for c in cites) or "",))
+                 for i, (r, cites) in enumerate(ctx.rules, 1))
+    return [Heading(1, "Rules used"), Table(("ref.", "rule", "catalogue entries"), rows, "llp{5cm}")]
 
 
 def _simplification(ctx: Context, s: Step, l: int) -> list[Block]:
@@ -331,7 +359,8 @@ def order(ctx: Context) -> list[Block]:
         message = str(exc)
     good = to_latex(prod)
     bad = to_latex(wrong)
-    out: list[Block] = [Heading(1, f"Why {to_text(prod)} and not {to_text(wrong)}"),
+    out: list[Block] = [Heading(1, "Why the order of the factors matters"),
+           Para(("Why ", M(good), " and not ", M(bad), "?")),
            Para(("The shapes decide. ", M(f"{to_latex(left)}"), " is ", M(shape_latex(left.shape)),
                  " and ", M(f"{to_latex(right)}"), " is ", M(shape_latex(right.shape)), ", so")),
            Display((
@@ -344,8 +373,7 @@ def order(ctx: Context) -> list[Block]:
            ))]
     if message is not None:
         out.append(Para(("The tool itself refuses the second product: ",)))
-        out.append(Raw(r"\begin{quote}\small " + _tex_verbatimish(message) + r"\end{quote}",
-                       "> `" + message.replace("`", "'") + "`"))
+        out.append(Para(mathify(message)))
     if f.kind == "dA":
         step = next((s for s in d.steps_for(f.layer + 1) if s.target == f.target), None)
         if step is not None:
@@ -357,10 +385,6 @@ def order(ctx: Context) -> list[Block]:
                              "matrices: order and transposes follow from the indices, and the shapes "
                              "are the quick check.",)))
     return out
-
-
-def _tex_verbatimish(text: str) -> str:
-    return tex_text(text)
 
 
 # -- verification ---------------------------------------------------------------------------------
@@ -379,9 +403,9 @@ def verification(ctx: Context) -> list[Block]:
            Para(("A real run on a random instance (seed ", str(ctx.seed), ", m = 4, sizes ",
                  ", ".join(str(s) for s in _sizes(ctx)), "): the analytic gradient is the formulas "
                  "above evaluated with numpy; the numeric one is the central difference of the cost "
-                 f"J, end to end, with step {fd.DEFAULT_EPS:g}. Relative error ",
+                 "J, end to end, with step ", M(_sci(fd.DEFAULT_EPS)), ". Relative error ",
                  M(r"\lVert g - \hat g\rVert / (\lVert g\rVert + \lVert \hat g\rVert)"),
-                 f"; pass below {threshold:g}. Entry (1,1) and the Frobenius norms are shown.",
+                 "; pass below ", M(_sci(threshold)), ". Entry (1,1) and the Frobenius norms are shown.",
                  _narrowed(ctx))),
            Table(("param.", "entries", "analytic (1,1)", "numeric (1,1)", "‖analytic‖",
                   "‖numeric‖", "rel. error", "status"), tuple(cells), "lrrrrrrl")]
@@ -392,13 +416,13 @@ def verification(ctx: Context) -> list[Block]:
                          "proof below covers every layer.",)))
     ok = all(r.passed for r in rows)
     out.append(Para((f"Result: {'every counted parameter passes' if ok else 'A GRADIENT FAILED'} "
-                     f"(largest counted relative error "
-                     f"{max((r.error for r in rows if r.meaningful), default=0.0):.1e}).",)))
+                     "(largest counted relative error ",
+                     M(_sci(max((r.error for r in rows if r.meaningful), default=0.0), 1)), ").")))
     proof = d.proof
     if proof is not None:  # a Derivation's proof, once it has run
         prows = tuple(((M(to_latex(d.formula(p.kind, p.layer).target)),), (p.elementwise,),
                        (str(p.entries),), (M(_sci(p.fd_error)),)) for p in proof.formulas)
-        out += [Para(("Element-wise check: every formula was also proven entry by entry. SymPy "
+        out += [Para(("Element-wise check: every formula was also proven entry by entry. A computer-algebra system "
                       "differentiates the scalar cost of a small symbolic instance (sizes 2 or 3, "
                       "m = 2; a generic g stays an undefined function) and each entry must match "
                       "exactly; a local finite-difference check runs beside it. Result: ",
@@ -418,10 +442,13 @@ def _sizes(ctx: Context) -> tuple[int | None, ...]:
     return fd_network(ctx.net).layers or ()
 
 
-def _sci(x: float) -> str:
+def _sci(x: float, digits: int = 2) -> str:
+    """A number in scientific notation as maths: 9.1e-11 → ``9.1 \\times 10^{-11}``, 1e-05 → ``10^{-5}``."""
     if x == 0:
         return "0"
-    mant, exp = f"{x:.2e}".split("e")
+    mant, exp = f"{x:.{digits}e}".split("e")
+    if float(mant) == 1:
+        return rf"10^{{{int(exp)}}}"
     return rf"{mant}\times 10^{{{int(exp)}}}"
 
 
@@ -441,13 +468,14 @@ def mistakes(ctx: Context) -> list[Block]:
         found = [x["code"] if isinstance(x, dict) else str(x) for x in verdict.get("mistakes") or []]
         why = [x["message"] for x in verdict.get("mistakes") or [] if isinstance(x, dict)]
         msg = verdict.get("message", "")
-        text = f" -- verdict: {label} ({', '.join(found) or v.code}). {msg[:1].upper()}{msg[1:]}."
+        codes = ", ".join(c.replace("_", " ") for c in found) or v.code.replace("_", " ")
+        text = f" -- verdict: {label} ({codes}). {msg[:1].upper()}{msg[1:]}."
         text += "".join(f" {w}" for w in why)
         cx = verdict.get("counterexample")
         if isinstance(cx, dict) and "expected_entry" in cx:
             text += (f" Counterexample: entry {tuple(cx.get('entry', ()))} is {cx['got_entry']:g} "
                      f"instead of {cx['expected_entry']:g}.")
-        items.append((M(v.latex), text.replace("..", ".")))
+        items.append((M(v.latex), *mathify(text.replace("..", "."))))
     out.append(Items(tuple(items)))
     return out
 
