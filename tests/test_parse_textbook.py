@@ -150,3 +150,15 @@ def test_a_python_comment_is_not_a_link_of_a_chain():
     assert check(line, NET).verdict == "correct" and agrees(line.split("#")[0], NET, 1)
     wrong = "dW3 = np.dot(dZ3, A2.T)   # [n3 x m] * [m x n2] = [n3 x n2]"
     assert [m.code for m in check(wrong, NET).mistakes] == ["missing_scale"]
+
+
+def test_a_times_one_minus_a_is_the_sigmoid_derivative_entry_by_entry():
+    sig = Network(layers=[4, 3, 5, 2], activations=["sigmoid", "sigmoid", "sigmoid"], loss="bce")
+    text = r"\boldsymbol{\delta}^{(2)} = (\mathbf{W}^{(3)})^T \delta^{(3)} \odot a_2(1-a_2)"
+    v = check(text, sig)
+    assert (v.verdict, v.target, v.conditions) == ("correct", "dZ[2]", ())
+    assert "a_2(1-a_2) read as a function of a_2 entry by entry (a(1 − a) is the sigmoid's " \
+        "derivative in terms of its output)" in v.notes
+    assert agrees(text, sig, 2)
+    assert check(text, NET).verdict == "not_equivalent"  # tanh: a(1 - a) is not its derivative
+    assert check(text.replace("(1-a_2)", "(1-a_3)"), sig).verdict == "shape_error"

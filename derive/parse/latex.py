@@ -155,14 +155,22 @@ class _Parser(IndexMixin):
             both = (aspan[0], vspan[1])
             unit = isinstance(v, E.Expr) and all(
                 _same(a, b) for a, b in zip(v.shape, one, strict=True))
+            # a_1(1 - a_1): the sigmoid's derivative in terms of its output, as textbooks write it
+            own = isinstance(acc, E.Sym) and acc.base == "A" and isinstance(v, E.Expr) \
+                and not isinstance(v, E.Sym) and {(x.base, x.layer) for x in v.symbols()} == {
+                    (acc.base, acc.layer)}
             if isinstance(acc, E.Expr) and isinstance(v, E.Expr) \
-                    and (unit or isinstance(acc, E.Deriv) or isinstance(v, E.Deriv)) \
+                    and (unit or own or isinstance(acc, E.Deriv) or isinstance(v, E.Deriv)) \
                     and not _same(acc.shape[1], v.shape[0]) \
                     and all(_same(a, b) for a, b in zip(acc.shape, v.shape, strict=True)):
                 left, right = self.b.src(aspan), self.b.src(vspan)
-                self.b.note(f"{left} and {right} side by side read entry by entry (⊙): their "
-                            "matrix product does not fit")
-                if unit:
+                if not own or unit:
+                    self.b.note(f"{left} and {right} side by side read entry by entry (⊙): "
+                                "their matrix product does not fit")
+                if own and not unit:
+                    self.b.note(f"{left}{right} read as a function of {left} entry by entry "
+                                "(a(1 − a) is the sigmoid's derivative in terms of its output)")
+                elif unit:
                     self.b.note("condition: only when every layer has one neuron (the products "
                                 "are of scalars)")
                 else:
