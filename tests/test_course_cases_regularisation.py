@@ -210,3 +210,23 @@ def test_backward_propagation_with_dropout_api_and_cli(tmp_path, capsys):
     steps = {s["name"]: s["value"] for s in json.loads(capsys.readouterr().out)["steps"]}
     for name in ("dG1", "dG2", "dW1", "db1"):
         assert_printed(steps[name], DROPOUT_EXPECTED[name], name)
+
+
+@pytest.mark.parametrize("planted, code", [("no_mask", "mask_not_applied"),
+                                           ("undivided", "not_divided_by_keep_prob")])
+def test_a_students_dropout_slip_is_named(planted, code):
+    """The course's dA2 (derive's dG2) without `* D2`, or without `/ keep_prob` (numpy here)."""
+    from derive.numbers.inputs import Entry, to_matrix
+
+    X, params, cache = dropout_backward_case()
+    net = Network(layers=[3, 2, 3, 1], activations=ACTS, loss="bce", keep_prob=0.8)
+    w = worked_example(net, X=X, Y=Y, params=params, cache=cache)
+    dA2 = params["W3"].T @ (cache["A3"] - Y)
+    wrong = dA2 / 0.8 if planted == "no_mask" else dA2 * cache["D2"]
+    rows = {"dZ3": w.value("dZ3"), "dG2": wrong}
+    entries = tuple(Entry((k,), ((k[:2], int(k[2])),), to_matrix(
+        [[f"{v:.8f}" for v in row] for row in np.asarray(v)], k), i + 1)
+        for i, (k, v) in enumerate(rows.items()))
+    by = {r.name: r for r in check_student(w, entries, None).steps}
+    assert by["dZ[3]"].status == "right"
+    assert by["dG[2]"].status == "wrong" and by["dG[2]"].mistake == code, by["dG[2]"].likely

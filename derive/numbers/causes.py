@@ -61,6 +61,8 @@ def _rewrites(e: E.Expr, layer: int | None) -> Iterator[tuple[str, E.Expr, str]]
         for keep, mask in ((e.left, e.right), (e.right, e.left)):
             if _is_mask(mask):
                 yield ("mask_not_applied", keep, to_text(mask))
+            if isinstance(mask, E.Scale) and _is_mask(mask.arg):  # the course's `dA * D` left out
+                yield ("mask_not_applied", E.Scale(mask.factor, keep), to_text(mask.arg))
             if isinstance(mask, E.Scale) and _is_mask(mask.arg):  # D[l] / keep_prob -> D[l]
                 yield ("not_divided_by_keep_prob", E.Hadamard(keep, mask.arg) if keep is e.left
                        else E.Hadamard(mask.arg, keep), to_text(mask.arg))
