@@ -109,3 +109,22 @@ def test_cli_with_the_courses_own_functions(tmp_path, capsys):
     assert main(["gradcheck", "--layers", "3,4,2", "--act", "relu,sigmoid", "--loss", "bce",
                  "--keep-prob"]) == 2
     assert "keep_prob's value" in capsys.readouterr().err
+
+
+def test_cli_l2_impl_with_the_courses_own_functions(tmp_path, capsys):
+    X, Y, params = course_case()
+    f = tmp_path / "case.json"
+    f.write_text(json.dumps({"network": NET, "values": {"X": X.tolist(), "Y": Y.tolist(),
+                                                         **{k: v.tolist() for k, v in params.items()}}}))
+    base = ["gradcheck", "--values", str(f), "--forward", f"{IMPL}:forward_propagation",
+            "--l2", "0.7", "--json"]
+    assert main([*base, "--impl", f"{IMPL}:backward_propagation_with_regularization"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["passed"] and any("L2" in n for n in out["notes"])
+    assert main([*base, "--impl", f"{IMPL}:backward_regularization_without_term"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert [a["name"] for a in out["arrays"] if a["status"] == "fail"] == ["W[2]"]
+    assert any(n.endswith("(missing_l2_term)") for n in out["notes"])
+    # without --l2 the cost has no penalty: refused by name, not a false alarm
+    assert main(base[:5] + ["--impl", f"{IMPL}:backward_propagation_with_regularization"]) == 2
+    assert "takes lambd: give --l2" in capsys.readouterr().err
