@@ -162,3 +162,21 @@ def test_a_times_one_minus_a_is_the_sigmoid_derivative_entry_by_entry():
     assert agrees(text, sig, 2)
     assert check(text, NET).verdict == "not_equivalent"  # tanh: a(1 - a) is not its derivative
     assert check(text.replace("(1-a_2)", "(1-a_3)"), sig).verdict == "shape_error"
+
+
+def test_ufldl_output_delta_with_the_cost_written_out_and_n_l_layers():
+    # UFLDL: the output layer is n_l, the middle link differentiates the cost as written
+    mse = Network(layers=[4, 3, 5, 2], activations=["tanh", "tanh", "sigmoid"], loss="half_mse",
+                  scale="sum")
+    head = (r"\delta_{i}^{(n_{l})} = \frac{\partial}{\partial z_{i}^{(n_{l})}} \frac{1}{2} "
+            r"\left\|y - h_{W,b}(x)\right\|^{2} = ")
+    right = r"-(y_{i} - a_{i}^{(n_{l})}) \centerdot f^{\prime}(z_{i}^{(n_{l})})"
+    v = check(head + right, mse)
+    assert (v.verdict, v.target) == ("correct", "dZ[3]"), v.message
+    assert any("differentiates the cost as written, a definition: not evaluated" in n
+               for n in v.notes)
+    assert agrees(r"\delta^{(n_l)} = (a^{(n_l)} - y) \odot f'(z^{(n_l)})", mse, 3)
+    assert check(head + right[1:], mse).verdict == "not_equivalent"  # the sign dropped
+    v = check(r"dZ^{[3]} = \frac{\partial}{\partial Z^{[3]}} J = A^{[3]} - Y", NET)
+    assert v.verdict == "correct" and "chain: link 1 (\\frac{\\partial}{\\partial Z^{[3]}} J) " \
+        "names dZ[3], the same gradient" in v.notes

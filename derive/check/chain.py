@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from derive.check.verdict import Verdict
-from derive.parse.chain import Chain, fractions, is_definition, links
+from derive.parse.chain import Chain, fractions, is_definition, is_operator, links
 from derive.parse.names import resolve_ident
 
 CheckOne = Callable[[str, Mapping[str, str]], Verdict]  # one equation, extra bindings -> Verdict
@@ -104,6 +104,10 @@ def check_chain(equation: str, check_one: CheckOne, least: int = 3) -> Verdict |
         link = c.text[a:b].strip()
         if k == last and k > 1 and _LOCAL.fullmatch(link):
             notes.append(f"chain: the last link {link} names the value (a local name), not read")
+            continue
+        if is_operator(link) and k < last:
+            notes.append(f"chain: link {k} ({link}) differentiates the cost as written, a "
+                         "definition: not evaluated")
             continue
         verdict = check_one(_single(c, k), extra) if not (
             is_definition(link) and fractions(link) > 1) else Verdict("parse_error")

@@ -94,6 +94,25 @@ def links(text: str) -> Chain:
     return Chain(blanked, tuple(out), tuple(where))
 
 
+_OPERATOR = re.compile(r"\s*\\[dt]?frac\s*\{\s*(?:\\partial|d|∂)\s*\}\s*")
+_COST = re.compile(r"\s*(?:\\mathcal\{[LJC]\}|\\ell|[LJCE])(?:_\{?\w+\}?)?(?:\s*\(.*\))?\s*")
+
+
+def is_operator(link: str) -> bool:
+    """Whether a link applies the derivative operator to a cost it writes out
+    (UFLDL's ``\\frac{\\partial}{\\partial z_i} \\frac{1}{2} \\|y - h(x)\\|^2``): the definition of
+    the gradient for that cost, not a formula for it.
+
+    >>> is_operator(r"\\frac{\\partial}{\\partial z^{(3)}} \\frac{1}{2} \\|y - a\\|^2"), is_operator("A - Y")
+    (True, False)
+    """
+    mt = _OPERATOR.match(link)
+    if mt is None:
+        return False
+    rest = link[_after_groups(link, mt.end(), 1):]
+    return bool(rest.strip()) and not _COST.fullmatch(rest)
+
+
 def fractions(link: str) -> int:
     """How many derivative fractions (of ∂ or d) a link writes."""
     return len(_FRAC_D.findall(link)) + len(_NABLA.findall(link))
@@ -102,6 +121,9 @@ def fractions(link: str) -> int:
 def is_definition(link: str) -> bool:
     """Whether a link only writes derivatives (fractions of ∂ or d, ``prod(·,·)``), not a
     formula: a chain-rule product is the definition of the gradient, not its value."""
+    op = _OPERATOR.match(link)
+    if op is not None and _COST.fullmatch(link[_after_groups(link, op.end(), 1):]):
+        return True  # \frac{\partial}{\partial Z} J: the operator, then the cost it names
     rest, k, seen = link, 0, False
     out = []
     while k < len(rest):
@@ -138,4 +160,4 @@ def _after_groups(text: str, k: int, n: int) -> int:
     return k
 
 
-__all__ = ["Chain", "fractions", "is_definition", "links"]
+__all__ = ["Chain", "fractions", "is_definition", "is_operator", "links"]
