@@ -170,11 +170,10 @@ class ScriptMixin(Cursor):
                 index = parse_layer_index(inside) if j is not None else None
                 if inside in OUTPUT_NAMES:
                     index = ("L", 0)
-                if inside in ("n_l", "n_{l}", "n_L", "n_{L}"):  # UFLDL's n_l layers: the output
-                    index = ("L", 0)
+                if j is not None and inside in ("n_l", "n_{l}", "n_L", "n_{L}"):  # UFLDL's n_l
                     self.b.note(f"^{{({inside})}} read as the output layer L (UFLDL's network "
                                 "has n_l layers)")
-                    items.append(("layer", index))
+                    items.append(("layer", ("L", 0)))
                     k = j + 1
                     continue
                 if index is None and j is not None and GOODFELLOW_K.fullmatch(inside):
