@@ -108,7 +108,10 @@ def families() -> list[Family]:
                 ("^{(k)}", "the generic layer l")),
                (Example(r"\nabla_{\MW^{(k)}} J = \Vg \; \Vh^{(k-1)\top}", "two_one", 2),)),
         Family("activations", (
-            (_cmds(FUNC_CMDS), "; ".join(f"\\{k}: {v}" for k, v in FUNC_CMDS.items())),),
+            (_cmds(FUNC_CMDS), "; ".join(f"\\{k}: {v}" for k, v in FUNC_CMDS.items())),
+            ("`\\mathrm{softmax}(Z^{[L]})`, `g^{[L]}(Z^{[L]})`", "A[L] on a softmax layer (of "
+             "its own Z only)"),
+            ("`a(1-a)`", "σ′ in terms of the output, entry by entry")),
             (Example(r"\frac{\partial J}{\partial \mathbf{z}} = \frac{\partial J}"
                      r"{\partial \mathbf{h}} \odot \phi'\left(\mathbf{z}\right)", "two_one", 1),)),
         Family("decorations", ((_cmds(NAME_CMDS), "the name inside"),
@@ -129,24 +132,34 @@ def families() -> list[Family]:
         Family("output layers", ((", ".join(f"`^{{{n}}}`" for n in OUTPUT_NAMES),
                                   "the output layer L"),),
                (Example(r"dZ^{O} = A^{O} - Y", "two"),)),
+        Family("UFLDL's n_l layers", (("`^{(n_l)}`, `^{(n_{l})}`", "the output layer L"),),
+               (Example(r"dZ^{(n_l)} = A^{(n_l)} - Y", "two"),)),
         Family("Nielsen's Σ′ and Ng's Δ", (
             (_cmds(SPECIAL_CMDS), "Σ′(z) = diag(σ′(z)): its product is σ′ ⊙; Δ^{(l)} = "
                                   "dZ[l] A[l-1]ᵀ; \\underbrace's label left out"),),
             (Example(r"\delta^l = \Sigma'(z^l) (w^{l+1})^T \delta^{l+1}", "one", 2),)),
         Family("index form", (
             ("`w^l_{jk}`, `a^{l-1}_k`, `\\delta^l_j`, `W_{ij}^{(l)}`, `\\sum_k`",
-             "entries: the vectorised formula they state, for every entry"),),
+             "entries: the vectorised formula they state, for every entry"),
+            ("`w_k` (one index, on both sides)", "any weight: the whole matrix's formula")),
             (Example(r"\frac{\partial C}{\partial w^l_{jk}} = a^{l-1}_k \delta^l_j", "one", 2),
-             Example(r"\delta^l_j = \sum_k w^{l+1}_{kj} \delta^{l+1}_k g'(z^l_j)", "one", 1))),
+             Example(r"\delta^l_j = \sum_k w^{l+1}_{kj} \delta^{l+1}_k g'(z^l_j)", "one", 1),
+             Example(r"\frac{\partial C}{\partial w_k} = \frac{1}{n} \sum_{x} \frac{\partial "
+                     r"C_x}{\partial w_k}", "sig", 2))),
         Family("sums over the examples", (
             ("`\\sum_{i=1}^{m} dZ^{(i)} x^{(i)T}`", "dZ Xᵀ: the sum is the matrix product's"),
             ("`\\sum_i \\frac{\\partial C_i}{\\partial W}`", "dZ Aᵀ (one example's gradients)")),
             (Example(r"dW^{[1]} = \frac{1}{m} \sum_{i=1}^{m} dZ^{[1](i)} x^{(i)T}", "sig", 1),)),
         Family("chained equalities", (
             ("`=`, `&=`, `\\\\`, `:=`, `\\equiv`, `\\leftarrow`, `, where s = …`",
-             "every link checked; a ∂-fraction link must name the same gradient"),),
+             "every link checked; a ∂-fraction link must name the same gradient"),
+            ("`\\Vg \\leftarrow \\nabla_{\\Va^{(k)}} J = …`", "the running gradient assigned: "
+             "checked as the gradient the next link names"),
+            ("`\\frac{\\partial}{\\partial z} \\frac{1}{2}\\|y - a\\|^2`, "
+             "`\\text{prod}(·,·) + \\text{prod}(·,·)`", "definitions: not evaluated")),
             (Example(r"dZ^{[2]} = \frac{\partial \mathcal{L}}{\partial Z^{[2]}} = A^{[2]} - Y",
-                     "two"),)),
+                     "two"),
+             Example(r"\Vg \leftarrow \nabla_{\Va^{(2)}} J = \Vg \odot f'(\Va^{(2)})", "two"))),
     ]
 
 
