@@ -87,7 +87,7 @@ class Boxed:
 
 @dataclass(frozen=True)
 class Table:
-    header: tuple[str, ...]
+    header: tuple[str | M, ...]  # text, or maths
     rows: tuple[tuple[Parts, ...], ...]  # each cell is a tuple of parts
     align: str  # LaTeX column spec such as "lll"
 
@@ -225,8 +225,10 @@ def _block_tex(block: Block, key: bool) -> str:
         return ("\\[\\boxed{\\begin{aligned}\n" + " \\\\\n".join(lines)
                 + "\n\\end{aligned}}\\]")
     if isinstance(block, Table):
-        head = " & ".join(rf"\textbf{{{tex_text(h)}}}" for h in block.header)
+        head = " & ".join(f"${h.latex}$" if isinstance(h, M) else rf"\textbf{{{tex_text(h)}}}"
+                          for h in block.header)
         body = "\n".join(" & ".join(_parts_tex(c, key) for c in row) + r" \\" for row in block.rows)
+        body = body.replace(r"\blank{", r"\cellblank{")  # a shorter gap in a table's cell
         return (f"{{\\small\\setlength{{\\tabcolsep}}{{4pt}}\n"
                 f"\\begin{{longtable}}{{{block.align}}}\n\\toprule\n{head} \\\\\n\\midrule\n"
                 f"\\endhead\n{body}\n\\bottomrule\n\\end{{longtable}}}}")
@@ -255,6 +257,7 @@ PREAMBLE = r"""\documentclass[11pt,a4paper]{article}
 \setlength{\parskip}{0.6ex plus 0.3ex}
 \setcounter{secnumdepth}{2}
 \newcommand{\blank}[1]{\underline{\hspace{4.5cm}}\,{\scriptsize(#1)}}
+\newcommand{\cellblank}[1]{\underline{\hspace{2.2cm}}\,{\scriptsize(#1)}}
 """
 
 
@@ -304,7 +307,8 @@ def _block_md(block: Block, key: bool) -> str | None:
     if isinstance(block, Boxed):
         return _block_md(Display(block.rows), key)
     if isinstance(block, Table):
-        head = "| " + " | ".join(md_text(h) for h in block.header) + " |"
+        head = "| " + " | ".join(f"${h.latex}$" if isinstance(h, M) else md_text(h)
+                                 for h in block.header) + " |"
         sep = "|" + "---|" * len(block.header)
         rows = ["| " + " | ".join(_parts_md(c, key) for c in row) + " |" for row in block.rows]
         return "\n".join([head, sep, *rows])

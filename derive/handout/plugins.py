@@ -22,7 +22,8 @@ import numpy as np
 
 from derive.engine.backward import derive
 from derive.errors import DeriveError
-from derive.handout.doc import Block, Heading, Para, Raw, ascii_fragment
+from derive.handout.doc import Block, Heading, M, Para, Raw, ascii_fragment
+from derive.handout.polish import polish
 from derive.handout.sections import Context
 from derive.jacobian.naive import naive_chain_rule
 from derive.jacobian.steps import contraction
@@ -53,7 +54,7 @@ def jacobian_appendix(ctx: Context) -> list[Block]:
     full = result.sizes
     contr = contraction(result.network, "W1", full, seed=ctx.seed)
     naive = naive_chain_rule(result.network, None, full, seed=ctx.seed)
-    tex = demote(report_latex(result, contr, None, naive))
+    tex = polish(demote(report_latex(result, contr, None, naive)), _ref(ctx))
     md = "*(The Jacobian section is in the LaTeX handout: `derive jacobian Z1 W1 --naive`.)*"
     return [Heading(1, "Appendix: the full Jacobian behind dW"),
             Para(("A generic two-layer network with every size 2 (not the network above), so that "
@@ -68,11 +69,14 @@ def stability_section(ctx: Context) -> list[Block]:
     act = hidden[0] if hidden else "tanh"
     result = sweep(depths=(30,), inits=INITS, activations=(act,), width=32, seed=ctx.seed)
     tex = stability_latex(result).replace(r"\section", r"\subsection")
-    intro = Para((f"Backprop multiplies one Jacobian J[l] = diag(g'(Z[l])) W[l] per layer, so the "
-                  f"gradient norm grows or shrinks geometrically with depth. Measured here for "
-                  f"{act} layers of width 32, depth 30, for each initialisation "
-                  f"(`derive stability --sweep --act {act} --depths 30 --width 32`).",))
+    command = f"derive stability --sweep --act {act} --depths 30 --width 32"
+    intro = Para(("Backprop multiplies one Jacobian ",
+                  M(r"J^{[l]} = \operatorname{diag}\bigl(g'(Z^{[l]})\bigr)\, W^{[l]}"),
+                  " per layer, so the gradient norm grows or shrinks geometrically with depth. "
+                  f"Measured here for {act} layers of width 32, depth 30, for each initialisation, "
+                  "by the command",))
     return [Heading(1, "Vanishing and exploding gradients"), intro,
+            Raw("\\begin{verbatim}\n" + command + "\n\\end{verbatim}", f"`{command}`"),
             Raw(ascii_fragment(demote(tex)),
                 f"*(The table is in the LaTeX handout: `derive stability --sweep --act {act}`.)*")]
 
@@ -97,7 +101,7 @@ def worked_numbers(ctx: Context) -> list[Block]:
     for (base, layer), v in inst.params.items():
         values[f"{base}{layer}"] = np.round(v, 2).tolist()
     w = worked_example(net, values, derivation=derivation)
-    tex = demote(render_latex(w, title="Worked numbers"))
+    tex = polish(_unheaded(demote(render_latex(w, title="Worked numbers"))), _ref(ctx))
     tex = re.sub(r"\\(sub)?section\*", lambda mt: "\\subsection*" if mt[1] else "\\section", tex)
     out: list[Block] = [Raw(ascii_fragment(tex), "*(The worked numbers are in the LaTeX handout: "
                             "`derive numbers FILE`.)*")]
@@ -106,6 +110,17 @@ def worked_numbers(ctx: Context) -> list[Block]:
                          f"(sizes {', '.join(map(str, small.layers or ()))}): the formulas do "
                          "not depend on the sizes.",)))
     return out
+
+
+def _ref(ctx: Context) -> Callable[[str], str]:
+    """A rule's reference number in the handout's table of rules used."""
+    return lambda rule: ctx.rule_ref(rule, ()).label
+
+
+def _unheaded(tex: str) -> str:
+    """The worked numbers without their plain-text header lines (loss, cost, convention): the
+    network section has said all of that in maths."""
+    return "\n".join(line for line in tex.splitlines() if not line.startswith("\\noindent "))
 
 
 SECTIONS: dict[str, Section] = {

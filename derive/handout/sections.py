@@ -142,7 +142,8 @@ def _shown_layers(L: int) -> list[int | None]:
 
 
 def _tikz(net: Network) -> str:
-    lines = [r"\begin{center}", r"\begin{tikzpicture}[x=2.6cm, font=\small,",
+    step = min(2.6, 14.8 / len(_shown_layers(net.L)))  # the boxes fit the text width (16.6 cm)
+    lines = [r"\begin{center}", rf"\begin{{tikzpicture}}[x={step:.2f}cm, font=\small,",
              r"  box/.style={draw, rounded corners, align=center, minimum width=1.4cm, minimum height=1.1cm}]"]
     for i, l in enumerate(_shown_layers(net.L)):
         if l is None:
@@ -203,12 +204,18 @@ def shapes(ctx: Context) -> list[Block]:
     if ctx.exercises:
         return [Heading(1, "Shapes"), Para(("Give the shape (rows × columns) of every gradient, in "
                                             "terms of the sizes ", M("n_l"), " and ", M("m"), ".")),
-                Table(("l",) + tuple(h for h in header[1:] if h.startswith("d")), tuple(rows),
+                Table(_math_header(("l",) + tuple(h for h in header[1:] if h.startswith("d"))),
+                      tuple(rows),
                       "r" + "c" * 4)]
     if consistent:
         intro += (" Each gradient has the shape of the quantity it belongs to: the tool checked the "
                   "shape of every derived formula against this table.",)
-    return [Heading(1, "Shapes"), Para(intro), Table(header, tuple(rows), "r" + "c" * 8)]
+    return [Heading(1, "Shapes"), Para(intro), Table(_math_header(header), tuple(rows), "r" + "c" * 8)]
+
+
+def _math_header(header: Sequence[str]) -> tuple[str | M, ...]:
+    """``W[l]`` → the maths ``W^{[l]}`` (the first column, ``l``, too)."""
+    return tuple(M(h) if h == "l" else M(f"{h[:-3]}^{{[l]}}") for h in header)
 
 
 # -- forward -------------------------------------------------------------------------------------
