@@ -180,3 +180,17 @@ def test_ufldl_output_delta_with_the_cost_written_out_and_n_l_layers():
     v = check(r"dZ^{[3]} = \frac{\partial}{\partial Z^{[3]}} J = A^{[3]} - Y", NET)
     assert v.verdict == "correct" and "chain: link 1 (\\frac{\\partial}{\\partial Z^{[3]}} J) " \
         "names dZ[3], the same gradient" in v.notes
+
+
+def test_a_factor_product_of_typod_fractions_is_a_definition_and_a_bare_prime_is_g_prime():
+    # 3Blue1Brown's notation in a Q&A: \frac{Co}{dw_L} (the d of the numerator left out),
+    # the chain-rule product of such fractions, then \sigma\prime written without ^
+    one = Network(layers=[1, 1, 1], activations=["sigmoid", "sigmoid"], loss="mse", scale="sum")
+    head = r"\frac{Co}{dw_L} = \frac{dz_L}{dw_L}\frac{da_L}{dz_L}\frac{Co}{da_L} = "
+    v = check(head + r"a_{L-1} * \sigma\prime(z_L) * 2(a_L - y)", one)
+    assert (v.verdict, v.target) == ("correct", "dW[2]"), v.message
+    assert any("is a chain-rule product of derivatives, a definition" in n for n in v.notes)
+    # the oracle (m examples): the same product, summed over them as a matrix product
+    assert agrees(r"dW^{[2]} = (2 (A^{[2]} - Y) \odot \sigma'(Z^{[2]})) A^{[1]T}", one, 2)
+    assert check(head + r"a_{L-1} * \sigma\prime(z_L) * (a_L - y)", one).verdict == \
+        "not_equivalent"  # the 2 of the square dropped

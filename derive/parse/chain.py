@@ -28,7 +28,8 @@ _LAYOUT = re.compile(r"\\begin\{(?:array|aligned|align\*?|split|eqnarray\*?)\}(?
 _EQUALS = re.compile(r"\\equiv(?![A-Za-z])|\\leftarrow(?![A-Za-z])|:=")
 _WHERE = re.compile(r"(?:[,;]\s*)?(?:\\quad\s*)?(?:\\text\{\s*,?\s*where\s*\}|\bwhere\b|[,;]|\\quad)"
                     r"\s*([A-Za-z]\w*|\\[A-Za-z]+(?:_\{?\w+\}?)?)\s*$")
-_FRAC_D = re.compile(r"\\[dt]?frac\s*\{\s*(?:\\partial|d|∂)")
+# a derivative's fraction; \frac{Co}{dw_L} (the numerator's d left out, as the reader allows)
+_FRAC_D = re.compile(r"\\[dt]?frac\s*\{\s*(?:\\partial|d|∂|(?:Co|[CJLE])\s*\}\s*\{\s*(?:d|\\partial))")
 # ∇_{W^{[1]}} J, ∇_{\hat{\Vy}} L(\hat{\Vy}, \Vy), Nielsen's ∇_a C: one derivative of the cost
 _NABLA = re.compile(r"\\nabla_(?:\{(?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*\}|\\?[A-Za-z]+)\s*"
                     r"(?:\\mathcal\{[LJC]\}|\\ell|[LJCE])(?![A-Za-z])(?:_\{?\w+\}?)?"

@@ -122,6 +122,8 @@ def tokenize(text: str, start: int, end: int) -> list[Tok]:
                 continue
             if name in ("{", "}"):
                 toks.append(Tok("op", "(" if name == "{" else ")", mt.start(), i, space))
+            elif name == "prime" and not (toks and toks[-1].text in ("^", "{")):
+                toks.append(Tok("op", "'", mt.start(), i, space))  # \sigma\prime(z): g′(z)
             elif name.isalpha():
                 toks.append(Tok("cmd", name, mt.start(), i, space))
             else:
