@@ -194,3 +194,14 @@ def test_a_factor_product_of_typod_fractions_is_a_definition_and_a_bare_prime_is
     assert agrees(r"dW^{[2]} = (2 (A^{[2]} - Y) \odot \sigma'(Z^{[2]})) A^{[1]T}", one, 2)
     assert check(head + r"a_{L-1} * \sigma\prime(z_L) * (a_L - y)", one).verdict == \
         "not_equivalent"  # the 2 of the square dropped
+
+
+def test_a_star_between_a_function_and_its_argument_is_the_application():
+    two = Network(layers=[4, 3, 1], activations=["tanh", "sigmoid"], loss="bce")
+    text = r"{\rm d}z^{[1]} = W^{[2]T}{\rm d}z^{[2]} * {g^{[1]}}^{'} * (z^{[1]})"
+    v = check(text, two)
+    assert (v.verdict, v.target) == ("correct", "dZ[1]"), v.message
+    assert "the * between a function and its parenthesised argument (g' * (z)) read as the " \
+        "application g'(z)" in v.notes
+    assert agrees(text, two, 1)
+    assert check(text.replace("{g^{[1]}}^{'}", "g^{[1]}"), two).verdict == "not_equivalent"

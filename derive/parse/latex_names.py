@@ -332,6 +332,12 @@ class NameMixin(ScriptMixin):
 
     def argument(self, start: int) -> tuple[Value, Span]:
         t = self.peek()
+        if t.kind == "op" and t.text == "*" and self.peek(1).kind == "op" \
+                and self.peek(1).text == "(":  # the course notes' {g^{[1]}}^{'} * (z^{[1]})
+            self.next()
+            self.b.note("the * between a function and its parenthesised argument (g' * (z)) "
+                        "read as the application g'(z)")
+            t = self.peek()
         if t.kind == "op" and t.text in "({":
             self.next()
             close = ")" if t.text == "(" else "}"
