@@ -336,13 +336,26 @@ def test_vocabulary_is_the_symbol_tables(net):
     """Every quantity of the symbol table is a name both syntaxes read, as the table's own symbol
     (one-letter ones in either case, but d and g: the gradient's prefix and the activation); the
     left side may name exactly the table's gradients. Layer 1 has dropout, so that its mask D and
-    its G are in the table too."""
-    net = net.replace(keep_prob=0.8)
-    table = SymbolTable(net)
+    its G are in the table too; batch normalisation's quantities are read on a network whose
+    layer 1 has batch norm (dropout is on dense layers only)."""
+    dense = net.replace(keep_prob=0.8)
+    table = SymbolTable(dense)
     for q in GLOBAL:
-        assert parse_expression(q, net) == table[q]
-        assert q in known_names(net.L)
+        assert parse_expression(q, dense) == table[q]
+        assert q in known_names(dense.L)
+    normed = net.replace(batchnorm=[1])
+    dense_table = table
+
+    def has(t: SymbolTable, q: str) -> bool:
+        try:
+            t[q, 1]
+        except KeyError:
+            return False
+        return True
+
     for q in layered():
+        net, table = (dense, dense_table) if has(dense_table, q) else (normed,
+                                                                         SymbolTable(normed))
         assert parse_expression(f"{q}[1]", net) == table[q, 1]
         assert parse_expression(f"{q}^{{[1]}}", net, syntax="latex") == table[q, 1]
         assert f"{q}[l]" in known_names(net.L)
@@ -352,6 +365,8 @@ def test_vocabulary_is_the_symbol_tables(net):
             assert resolve_ident(other).base == q
     assert set(gradients()) == {q for q in layered() if q.startswith("d")}
     for q in gradients():
+        net, table = (dense, dense_table) if has(dense_table, q) else (normed,
+                                                                         SymbolTable(normed))
         assert parse_equation(f"{q}1 = {q}1", net).target == table[q, 1]
 
 
