@@ -16,6 +16,7 @@ from derive.handout.checks import fd_rows, judge, own_verdict, variants
 from derive.handout.doc import md_text, tex_text
 from derive.handout.document import handout, key_path, parse_sections
 from derive.handout.prose import rule_name
+from derive.handout.sections import _named
 from derive.network.model import random_instance
 from derive.network.spec import Network
 
@@ -39,7 +40,8 @@ def test_every_formula_and_step_appears_as_the_engine_prints_it(dls):
     for f in d.formulas:
         assert to_latex(f.expr) in h.tex, f.name
     for s in d.steps:
-        assert s.index_latex in h.tex, (s.rule, s.layer)
+        # the index form, with the generic g named once the layer's activation is known
+        assert _named(d.network, s.layer, s.index_latex) in h.tex, (s.rule, s.layer)
         name = rule_name(s.rule)
         assert name[:1].upper() + name[1:] in h.tex, s.rule  # in the table of rules used
 

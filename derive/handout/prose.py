@@ -7,6 +7,8 @@ turns those tokens into LaTeX maths.
 
 >>> mathify("write W[3]ᵀ dZ[3], shape (2×m)")
 ('write ', M(latex='W^{[3]\\\\top}'), ' ', M(latex='dZ^{[3]}'), ', shape (', M(latex='2 \\\\times m'), ')')
+>>> mathify("W[l] is n[l]×n[l-1]; X = A[0]")
+(M(latex='W^{[l]}'), ' is ', M(latex='n_{l}'), '×', M(latex='n_{l-1}'), '; X = ', M(latex='A^{[0]}'))
 >>> sentence("weight_gradient", 2)[0]
 'Every entry of '
 """
@@ -19,7 +21,7 @@ from derive.core.names import latex_name
 from derive.handout.doc import M, Parts
 
 _TOKEN = re.compile(
-    r"(?P<sym>\b(?:d?(?:[A-Z]|Z_norm|gamma|beta))\[(?P<l>\d+)\](?P<t>ᵀ|⊤)?)"
+    r"(?P<sym>\b(?:d?(?:[A-Z]|Z_norm|gamma|beta)|g|n)\[(?P<l>\d+|l(?:[-+]1)?)\](?P<t>ᵀ|⊤)?)"
     r"|(?P<shape>\b(?:\d+|[mn]\d*)\s*×\s*(?:\d+|[mn]\d*)\b)"
     r"|(?P<fn>\b(?:relu|sigmoid|tanh|softmax)′)")
 
@@ -32,8 +34,10 @@ def mathify(text: str) -> Parts:
         if m.start() > pos:
             out.append(text[pos:m.start()])
         if m["sym"]:
-            base = m["sym"].split("[")[0]
-            tex = latex_name(base, int(m["l"]))
+            base, idx = m["sym"].split("[")[0], m["l"]
+            tex = (f"n_{{{idx}}}" if base == "n" else
+                   f"{base}^{{[{idx}]}}" if not idx.isdigit() or (base, idx) == ("A", "0") else
+                   latex_name(base, int(idx)))
             out.append(M(tex[:-1] + r"\top}" if m["t"] and tex.endswith("]}") else
                          tex + (r"^{\top}" if m["t"] else "")))
         elif m["shape"]:

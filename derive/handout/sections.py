@@ -42,11 +42,11 @@ from derive.handout.doc import (
     Row,
     Table,
 )
+from derive.handout.drawing import diagram_md, tikz
 from derive.handout.prose import mathify, rule_name, sentence
 from derive.network.model import concrete_sizes, definitions
 from derive.network.spec import Network
 from derive.network.symbols import SymbolTable
-from derive.render import convention_lines
 
 
 @dataclass
@@ -92,11 +92,6 @@ def shape_latex(shape: Sequence[object]) -> str:
     return r" \times ".join(sp.latex(as_sympy(d)) for d in shape)
 
 
-def _act_latex(net: Network, l: int) -> str:
-    act = net.activation(l)
-    return act.latex if act is not None else f"g^{{[{l}]}}"
-
-
 def _role(net: Network, l: int) -> str:
     return "output" if l == net.L else "hidden"
 
@@ -106,7 +101,7 @@ def network(ctx: Context) -> list[Block]:
     net = ctx.net
     out: list[Block] = [Heading(1, "The network"), Para((f"{net.L} layer{'s' if net.L > 1 else ''}: "
                                                   f"{net.describe()}.",))]
-    out.append(Raw(_tikz(net), _diagram_md(net)))
+    out.append(Raw(tikz(net), diagram_md(net)))
     items: list[Parts] = []
     for l in range(1, net.L + 1):
         act = net.activation(l)
@@ -121,7 +116,7 @@ def network(ctx: Context) -> list[Block]:
         else:
             items.append(head + (M(f"{act.latex}(z) = {sp.latex(act.forward)}"), ", derivative ",
                                  M(f"{act.latex}^{{\\prime}} = {sp.latex(act.derivative)}"),
-                                 " (in terms of z, or of its output a)."))
+                                 " (in terms of ", M("z"), ", or of its output ", M("a"), ")."))
     loss = net.loss_entry
     if loss is None:
         items.append(("loss: a generic per-example loss ", M(r"\ell(a, y)"),
@@ -131,52 +126,43 @@ def network(ctx: Context) -> list[Block]:
                       f" ({loss.assumes})." if loss.assumes else "."))
     out.append(Items(tuple(items)))
     out.append(Heading(2, "Convention"))
-    out.append(Items(tuple(mathify(line) for line in convention_lines(net)
-                           if not (ctx.exercises and "dZ[l]" in line))
-                     + tuple(mathify(n) for n in ctx.derivation.notes if not ctx.exercises)))
+    out.append(Items(_convention(ctx)))
     return out
 
 
-def _shown_layers(L: int) -> list[int | None]:
-    return list(range(L + 1)) if L <= 6 else [0, 1, 2, None, L - 1, L]
-
-
-def _tikz(net: Network) -> str:
-    step = min(2.6, 14.8 / len(_shown_layers(net.L)))  # the boxes fit the text width (16.6 cm)
-    lines = [r"\begin{center}", rf"\begin{{tikzpicture}}[x={step:.2f}cm, font=\small,",
-             r"  box/.style={draw, rounded corners, align=center, minimum width=1.4cm, minimum height=1.1cm}]"]
-    for i, l in enumerate(_shown_layers(net.L)):
-        if l is None:
-            lines.append(rf"\node (n{i}) at ({i},0) {{$\cdots$}};")
-        elif l == 0:
-            lines.append(rf"\node[box] (n{i}) at ({i},0) {{$X$\\ $n_{{0}} = {sp.latex(net.dim(0))}$}};")
-        else:
-            lines.append(rf"\node[box] (n{i}) at ({i},0) {{$A^{{[{l}]}}$\\ ${_act_latex(net, l)}$\\ "
-                         rf"$n_{{{l}}} = {sp.latex(net.dim(l))}$}};")
-        if i > 0:
-            label = "" if l is None else (rf"node[above, align=center, font=\scriptsize] "
-                                                 rf"{{$W^{{[{l}]}}$\\ $b^{{[{l}]}}$}} ")
-            lines.append(rf"\draw[->] (n{i - 1}) -- {label}(n{i});")
-    last = len(_shown_layers(net.L))
-    loss = net.loss or r"\ell"
-    loss_txt = rf"\texttt{{{loss}}}" if net.loss else r"$\ell$"
-    lines.append(rf"\node[box] (n{last}) at ({last},0) {{$J$\\ {loss_txt}}};")
-    lines.append(rf"\draw[->] (n{last - 1}) -- (n{last});")
-    lines += [r"\end{tikzpicture}", r"\end{center}"]
-    return "\n".join(lines)
-
-
-def _diagram_md(net: Network) -> str:
-    parts = []
-    for l in _shown_layers(net.L):
-        if l is None:
-            parts.append("…")
-        elif l == 0:
-            parts.append(f"X ({net.dim(0)})")
-        else:
-            act = net.activation(l)
-            parts.append(f"{act.name if act else f'g[{l}]'} ({net.dim(l)})")
-    return "`" + " → ".join(parts) + f" → J ({net.loss or 'ℓ'})`"
+def _convention(ctx: Context) -> tuple[Parts, ...]:
+    """The convention in force, in words and maths (the facts of :func:`convention_lines`)."""
+    net = ctx.net
+    W, b = M("W^{[l]}"), M("b^{[l]}")
+    if net.layout.columns:
+        layout: Parts = ("Columns: ", M("X = A^{[0]}"), " is ", M(r"n_0 \times m"), ", one column "
+                         "per example; ", W, " is ", M(r"n_l \times n_{l-1}"), " and ", b, " is ",
+                         M(r"n_l \times 1"), ", broadcast over the ", M("m"), " columns: ",
+                         M(r"Z^{[l]} = W^{[l]} A^{[l-1]} + b^{[l]}"), ".")
+    else:
+        layout = ("Rows: ", M("X = A^{[0]}"), " is ", M(r"m \times n_0"), ", one row per example; ",
+                  W, " is ", M(r"n_{l-1} \times n_l"), " and ", b, " is ", M(r"1 \times n_l"),
+                  ", broadcast over the ", M("m"), " rows: ", M(r"Z^{[l]} = A^{[l-1]} W^{[l]} + b^{[l]}"),
+                  ".")
+    dZ, dA = M("dZ^{[l]}"), M("dA^{[l]}")
+    if net.per_example_dZ:
+        cost: Parts = ("The cost is the mean ", M(r"J = \frac{1}{m}\sum_t \ell_t"), "; ", dZ, " and ",
+                       dA, " hold the per-example gradients ", M(r"\partial \ell/\partial Z^{[l]}"),
+                       " side by side")
+        # where the 1/m goes is half an answer: a worksheet leaves it out
+        cost += ((".",) if ctx.exercises else
+                 (", so the gradient of ", M("J"), " is ", M("dZ^{[l]}/m"), ", and the ", M("1/m"),
+                  " is written in ", M("dW"), " and ", M("db"), "."))
+    elif net.cost_is_mean:
+        cost = ("The cost is the mean ", M(r"J = \frac{1}{m}\sum_t \ell_t"), ", and the ",
+                M("1/m"), " is written in ", M(f"dA^{{[{net.L}]}}"), " and ", M(f"dZ^{{[{net.L}]}}"),
+                ", the gradients of J itself.")
+    else:
+        cost = ("The cost is the sum ", M(r"J = \sum_t \ell_t"), ": there is no ", M("1/m"),
+                " anywhere.")
+    symbols: Parts = (M(r"\odot"), " is the element-wise product, ", M(r"\oslash"), " element-wise "
+                      "division, juxtaposition the matrix product, ", M(r"{}^{\top}"), " the transpose.")
+    return (layout, cost, symbols)
 
 
 # -- shapes ------------------------------------------------------------------------------------------
@@ -231,11 +217,9 @@ def forward(ctx: Context) -> list[Block]:
                     () if ctx.exercises else (M(r"\quad 1 \times 1"),)))
     bias = net.layout.example_word  # b[l] has the shape of one example: a column or a row
     return [Heading(1, "Forward pass"),
-            Para((f"Layer by layer; the bias {bias} is broadcast over the m examples, and the cost "
-                  "averages the per-example loss" if net.cost_is_mean else
-                  f"Layer by layer; the bias {bias} is broadcast over the m examples, and the cost "
-                  "sums the per-example loss (scale sum)",
-                  ", where ", M(r"a^{(i)}"), " is example i's output.")),
+            Para((f"Layer by layer; the bias {bias} is broadcast over the ", M("m"), " examples, and "
+                  "the cost " + ("averages" if net.cost_is_mean else "sums") + " the per-example loss, "
+                  "where ", M(r"a^{(i)}"), " is example ", M("i"), "'s output.")),
             Display(tuple(rows))]
 
 
@@ -243,8 +227,9 @@ def forward(ctx: Context) -> list[Block]:
 def backward(ctx: Context) -> list[Block]:
     net, d = ctx.net, ctx.derivation
     out: list[Block] = [Heading(1, "Backward pass, step by step"), Para((
-        "From the output layer back to the input. Each step applies one rule: first for one entry "
-        "(indices i, j over units, t over examples), then for the whole matrix. ",
+        "From the output layer back to the input. Each step applies one rule, referred to in the "
+        "margin and listed at the end: first for one entry (indices ", M("i, j"), " over units, ",
+        M("t"), " over examples), then for the whole matrix. ",
         M(r"\odot"), " is the element-wise product, ", M(r"\oslash"), " element-wise division.",))]
     for l in range(net.L, 0, -1):
         act = net.activation(l)
@@ -255,7 +240,9 @@ def backward(ctx: Context) -> list[Block]:
             rhs = ctx.maybe_blank(to_latex(s.expr), f"step {i} of layer {l}: {to_text(s.target)}",
                                   to_text(s.expr))
             shape = () if ctx.exercises else (M(rf"\quad {shape_latex(s.expr.shape)}"),)
-            rows = [Row("", s.index_latex, rel=""),
+            # a worksheet keeps the generic g: named, a substitution would show the step before's answer
+            index = s.index_latex if ctx.exercises else _named(net, l, s.index_latex)
+            rows = [Row("", index, rel=""),
                     Row(rf"\Rightarrow\quad {to_latex(s.target)}", rhs, shape)]
             out.append(Display(tuple(rows)))
             if s.rule == "output_simplification" and not ctx.exercises:
@@ -279,6 +266,15 @@ def rules_used(ctx: Context) -> list[Block]:
     return [Heading(1, "Rules used"), Table(("ref.", "rule", "catalogue entries"), rows, "llp{5cm}")]
 
 
+def _named(net: Network, l: int, latex: str) -> str:
+    """The generic ``g`` of an index form named once layer ``l``'s activation is known (ReLU′)."""
+    act = net.activation(l)
+    if act is None:
+        return latex
+    return (latex.replace(f"g^{{[{l}]\\prime}}", f"{act.latex}^{{\\prime}}")
+            .replace("g^{\\prime}(", f"{act.latex}^{{\\prime}}(").replace("= g(", f"= {act.latex}("))
+
+
 def _simplification(ctx: Context, s: Step, l: int) -> list[Block]:
     """The output layer's simplification in full: ∂ℓ/∂a · g′ = (…)(…) = result, checked here."""
     net = ctx.net
@@ -293,8 +289,8 @@ def _simplification(ctx: Context, s: Step, l: int) -> list[Block]:
                          rf"\left({sp.latex(dl)}\right)\left({sp.latex(gp)}\right)"),
                      Row("", sp.latex(fused)))),
             Para(("so ", M(f"{to_latex(s.target)} = {to_latex(s.expr)}"),
-                  ": the division by a(1 - a) in the loss gradient cancels against the derivative."
-                  if act.name == "sigmoid" else "."))]
+                  *((": the division by ", M("a(1 - a)"), " in the loss gradient cancels against "
+                     "the derivative.") if act.name == "sigmoid" else (".",))))]
 
 
 # -- where 1/m and the sum come from ---------------------------------------------------------------
