@@ -151,3 +151,27 @@ def test_leak_detector_finds_a_planted_answer():
                       h.key, h.answers, h.answer_forms)
     assert leaked(planted, pdf_text(compile_tex(planted.text).pdf))
 
+
+
+def test_seed_draws_another_network_for_another_worksheet(tmp_path):
+    from derive.cli import main
+
+    described = set()
+    for seed in (1, 2, 3, 4):
+        out = tmp_path / f"w{seed}.tex"
+        assert main(["handout", "--exercises", "--seed", str(seed), "-o", str(out)]) == 0
+        described.add(out.read_text().split("derive handout: ")[1].split(r"\par")[0])
+    assert len(described) >= 3, described  # four seeds, (nearly) four networks
+    # a network given by flags is kept whatever the seed
+    out = tmp_path / "given.tex"
+    assert main(["handout", "--exercises", "--seed", "5", "--layers", "3,3,1", "--act",
+                 "relu,sigmoid", "--loss", "bce", "-o", str(out)]) == 0
+    assert "sizes 3,3,1" in out.read_text()
+
+
+@pytest.mark.parametrize("seed", [3, 7])
+def test_drawn_worksheets_keep_their_answers(seed):
+    from derive.handout.document import worksheet_network
+
+    h = handout(worksheet_network(seed), exercises=True, seed=seed)
+    assert leaked(h, pdf_text(compile_tex(h.text).pdf)) == []

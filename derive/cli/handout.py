@@ -37,18 +37,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--exercises", action="store_true",
                    help="a worksheet with numbered blanks, plus FILE-key.tex with the answers (needs -o)")
     p.add_argument("--sections", metavar="LIST", help=SECTION_HELP)
-    add_seed_argument(p, "seed of the numeric instance")
+    add_seed_argument(p, "seed of the numeric instance; with --exercises and no network given, it "
+                         "also draws the worksheet's network (another seed, another worksheet)")
 
 
 def run(args: argparse.Namespace) -> int:
     # lazy: the handout imports SymPy and every feature; `derive --help` loads every command module
-    from derive.handout.document import compile_tex, handout, key_path
+    from derive.handout.document import compile_tex, handout, key_path, worksheet_network
 
     if (args.pdf or args.exercises) and not args.output:
         raise UsageError("--pdf and --exercises write files: give -o FILE.tex")
     if args.pdf and args.format == "markdown":
         raise UsageError("--pdf compiles LaTeX: use it with --format latex")
-    net = network_from_args(args, default=example_network)
+    # a worksheet with a seed and no network: the seed draws the network (another seed, another sheet)
+    drawn = args.exercises and args.seed and not (args.spec or args.layers or args.act or args.loss)
+    net = network_from_args(args, default=(lambda: worksheet_network(args.seed)) if drawn
+                            else example_network)
     h = handout(net, title=args.title, sections=args.sections, exercises=args.exercises,
                 format="md" if args.format == "markdown" else "tex", seed=args.seed)
     files: list[tuple[Path, bytes]] = []

@@ -21,6 +21,7 @@ None
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import subprocess
 import tempfile
@@ -120,6 +121,21 @@ def parse_sections(text: str | Sequence[str] | None) -> tuple[str, ...]:
     if not out:
         raise SpecError(f"no sections chosen; known: {', '.join(SECTIONS)}")
     return tuple(out)
+
+
+def worksheet_network(seed: int) -> Network:
+    """A small network drawn from ``seed``, so that each seed gives another worksheet: 2 or 3
+    layers of 2 to 5 units, hidden relu, tanh or sigmoid, output sigmoid + bce or softmax + ce.
+
+    >>> worksheet_network(1) != worksheet_network(2)
+    True
+    """
+    rng = random.Random(seed)
+    depth = rng.choice((2, 3))
+    hidden = [rng.choice(("relu", "tanh", "sigmoid")) for _ in range(depth - 1)]
+    out, loss = rng.choice((("sigmoid", "bce"), ("softmax", "ce")))
+    sizes = [rng.randint(2, 5) for _ in range(depth)] + [1 if out == "sigmoid" else rng.randint(2, 4)]
+    return Network(layers=sizes, activations=[*hidden, out], loss=loss)
 
 
 def handout(net_or_derivation: Network | Derivation, title: str | None = None,
