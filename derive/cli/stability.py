@@ -34,11 +34,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--inits", default=",".join(INITS),
                    help="inits for --sweep; NAME:GAIN sets one init's gain, e.g. identity:1.5")
     takes_file(p.add_argument("--plot", metavar="OUT.png",
-                              help="write a PNG of log10 ‖δ[l]‖ against layer (needs matplotlib)"))
+                              help="write a plot of log10 ‖δ[l]‖ against layer, the stable band "
+                                   "shaded (needs matplotlib): PNG, or vector for OUT.pdf/.svg"))
+    p.add_argument("--dpi", type=_dpi, default=150,
+                   help="the PNG's resolution, 72 to 600 dots per inch (default 150)")
     p.add_argument("--symbolic", action="store_true",
                    help="derive and check the maths instead: J = diag(g′)W, the norm bound, "
                         "s^L for W = s·I, gradient descent on ½aθ²")
     add_format_arguments(p, ("text", "latex", "json"))
+
+
+def _dpi(text: str) -> int:
+    """A PNG resolution: a whole number from 72 (screen) to 600 (print)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 72 <= value <= 600:
+        raise argparse.ArgumentTypeError(f"{value} dpi is outside 72 to 600")
+    return value
 
 
 def _ints(text: str, flag: str) -> list[int]:
@@ -94,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
                 "json": lambda: dumps(R.to_json(result))}[fmt]()
         sweep = S.SweepResult((result,), (result.depth,))
     if args.plot:
-        R.plot_sweep(sweep, args.plot)
+        R.plot_sweep(sweep, args.plot, dpi=args.dpi)
     print(text)
     if args.plot and fmt == "text":
         print(f"\nplot written to {args.plot}")

@@ -138,8 +138,13 @@ def sweep_json(s: SweepResult) -> dict:
     return {"depths": list(s.depths), "runs": [to_json(r) for r in s.runs]}
 
 
-def plot_sweep(s: SweepResult, path: str) -> str:
-    """A PNG: one panel per depth, ‖δ[l]‖ (log scale) against l, one line per activation/init."""
+PLOT_DPI = 150  # the PNG's resolution unless --dpi says otherwise (a PDF is vector, dpi aside)
+
+
+def plot_sweep(s: SweepResult, path: str, dpi: int = PLOT_DPI) -> str:
+    """One panel per depth, ‖δ[l]‖ (log scale) against l, one line per activation/init, the stable
+    band (within 10^±STABLE_DECADES of δ[L]) shaded; a PNG at ``dpi``, or vector when ``path``
+    ends in ``.pdf`` or ``.svg``."""
     try:  # matplotlib is optional (the plot extra) and slow to import: only here
         import matplotlib
     except ImportError:
@@ -152,24 +157,27 @@ def plot_sweep(s: SweepResult, path: str) -> str:
     acts = list(dict.fromkeys(r.activation for r in s.runs))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     styles = ("-", "--", ":", "-.")
-    fig, axes = plt.subplots(1, len(depths), figsize=(3.6 * len(depths) + 2.2, 3.4),
-                             squeeze=False, dpi=80)
+    fig, axes = plt.subplots(1, len(depths), figsize=(4.6 * len(depths) + 2.8, 4.2),
+                             squeeze=False, dpi=dpi)
     for ax, depth in zip(axes[0], depths, strict=True):
+        ax.axhspan(-STABLE_DECADES, STABLE_DECADES, color="tab:green", alpha=0.12, lw=0,
+                   label=f"stable band (±{STABLE_DECADES:g} decade)")
         for r in (r for r in s.runs if r.depth == depth):
             label = f"{r.activation}, {r.init}" + (f" ×{r.gain:g}" if r.gain != 1 else "")
-            ax.plot(r.layers, r.log_grad_norm / LN10, label=label, lw=1.5,
+            ax.plot(r.layers, r.log_grad_norm / LN10, label=label, lw=2.0,
                     color=colours[inits.index((r.init, r.gain)) % len(colours)],
                     ls=styles[acts.index(r.activation) % len(styles)])
-        ax.set_title(f"depth {depth}", fontsize=10)
-        ax.set_xlabel("layer l (backprop runs from L down to 0)", fontsize=8)
-        ax.axhline(0.0, color="grey", lw=0.6, ls=":")
+        ax.set_title(f"depth {depth}", fontsize=13)
+        ax.set_xlabel("layer l (backprop runs from L down to 0)", fontsize=11)
+        ax.axhline(0.0, color="grey", lw=0.8, ls=":")
         ax.grid(alpha=0.3)
-        ax.tick_params(labelsize=8)
-    axes[0][0].set_ylabel("log10 ‖δ[l]‖ (batch RMS)", fontsize=9)
-    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+        ax.tick_params(labelsize=10)
+    axes[0][0].set_ylabel("log10 ‖δ[l]‖ (batch RMS)", fontsize=11)
+    axes[0][-1].legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.tight_layout()
+    fmt = path.rsplit(".", 1)[-1].lower() if path.lower().endswith((".pdf", ".svg")) else "png"
     try:
-        fig.savefig(path, format="png")
+        fig.savefig(path, format=fmt, dpi=dpi)
     except OSError as exc:
         raise DeriveError(f"cannot write the plot to {path!r}: {exc.strerror}") from None
     finally:
