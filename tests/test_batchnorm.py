@@ -149,15 +149,15 @@ def test_correct_batchnorm_formulas(net, text):
 
 
 WRONG = [  # (network, formula, the mistake, what the fix must contain)
-    (ROWS, "dbeta1 = np.sum(dZ_tilde1, axis=0, keepdims=True) / m", "batch_size_in_gamma_beta",
+    (ROWS, "dbeta1 = np.sum(dZ_tilde1, axis=0, keepdims=True) / m", "dgamma_dbeta_divided_by_m",
      "sum(dZ̃[1], axis=0)"),
     (ROWS, "dgamma1 = (1/m) * np.sum(dZ_tilde1 * x_hat1, axis=0, keepdims=True)",
-     "batch_size_in_gamma_beta", "sum(dZ̃[1] ⊙ Z_norm[1], axis=0)"),
+     "dgamma_dbeta_divided_by_m", "sum(dZ̃[1] ⊙ Z_norm[1], axis=0)"),
     (COURSE, "dgamma1 = 1/m * np.sum(dZ_tilde1 * Z_norm1, axis=0, keepdims=True)",
-     "batchnorm_wrong_axis", "axis=1"),
+     "bn_sum_wrong_axis", "axis=1"),
     (ROWS, "dZ1 = (1/m) * gamma1 / np.sqrt(var1 + eps) * (m * dZ_tilde1 - np.sum(dZ_tilde1, axis=1, "
            "keepdims=True) - x_hat1 * np.sum(dZ_tilde1 * x_hat1, axis=0, keepdims=True))",
-     "batchnorm_wrong_axis", "np.sum(dZ_tilde1, axis=0, keepdims=True)"),
+     "bn_sum_wrong_axis", "np.sum(dZ_tilde1, axis=0, keepdims=True)"),
 ]
 
 
@@ -220,7 +220,7 @@ def test_cs231n_batchnorm_backward_with_dbeta_divided_by_N():
                                            "dbeta = np.sum(dout, axis=0) / N"), ROWS)
     wrong = [r.verdict for r in result.results if r.verdict.verdict != "correct"]
     assert [v.target for v in wrong] == ["dβ[1]"]
-    assert [m.code for m in wrong[0].mistakes] == ["batch_size_in_gamma_beta"]
+    assert [m.code for m in wrong[0].mistakes] == ["dgamma_dbeta_divided_by_m"]
     assert derive.check(wrong[0].fix, ROWS).verdict == "correct"
 
 
@@ -264,4 +264,4 @@ def test_cs231n_formulas_without_indices(text):
 
 def test_cs231n_dbeta_divided_by_N_is_named():
     v = derive.check("dbeta = np.sum(dout, axis=0) / N", ROWS, layer=1)
-    assert [m.code for m in v.mistakes] == ["batch_size_in_gamma_beta"]
+    assert [m.code for m in v.mistakes] == ["dgamma_dbeta_divided_by_m"]

@@ -65,7 +65,7 @@ COURSE_BN = Network(layers=[4, 5, 3, 1], activations=["relu", "tanh", "sigmoid"]
 ROWS_BN = Network(layers=[3, 4, 2], activations=["relu", "softmax"], loss="ce", convention="rows",
                   scale="dZ", batchnorm=[1])
 BN_NETS = [COURSE_BN, ROWS_BN]
-BN_CODES = ("batch_size_in_gamma_beta", "batchnorm_wrong_axis")
+BN_CODES = ("dgamma_dbeta_divided_by_m", "bn_sum_wrong_axis")
 SYNTAXES = ("text", "code", "latex")
 # another activation's derivative, for wrong_activation_derivative
 OTHER = {"relu": "tanh", "tanh": "sigmoid", "sigmoid": "tanh", "leaky_relu": "relu",
@@ -196,10 +196,10 @@ def plants(code: str, tree: Raw, target: tuple[str, int], net: Network) -> Itera
                 yield Raw(E.Hadamard, (n, mask, False))
         if kind != "dZ":
             yield from each(masked)
-    elif code == "batch_size_in_gamma_beta":  # dγ, dβ divided by m where no 1/m belongs
+    elif code == "dgamma_dbeta_divided_by_m":  # dγ, dβ divided by m where no 1/m belongs
         if kind in ("dgamma", "dbeta") and net.weight_factor == 1:
             yield Raw(E.Scale, (1 / m, tree))
-    elif code == "batchnorm_wrong_axis":  # a batch-norm sum over the units
+    elif code == "bn_sum_wrong_axis":  # a batch-norm sum over the units
         if net.kinds[layer - 1] == "batchnorm" and kind not in ("dW", "dA"):
             yield from each(lambda n, p: [n.but(axis=1 - n.get("axis"))] if n.kind is E.Sum else [])
     elif code == "other":  # a sum over the examples where none belongs

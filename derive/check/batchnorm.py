@@ -4,9 +4,9 @@ A batch-normalised layer has Z̃[l] = γ[l] ⊙ Z_norm[l] + β[l], so dγ[l] = s
 dβ[l] = s Σ dZ̃ with s the factor of dW and db (1/m under the course's scale mean, none under
 CS231n's scale dZ, whose dout already carries 1/N). Two mistakes, each one edit:
 
-- ``batch_size_in_gamma_beta``: dγ or dβ divided by the batch size where the scale puts no 1/m
+- ``dgamma_dbeta_divided_by_m``: dγ or dβ divided by the batch size where the scale puts no 1/m
   there (CS231n's ``dbeta = np.sum(dout, axis=0) / N``): the 1/m is already in the upstream;
-- ``batchnorm_wrong_axis``: a sum of batch norm (dγ, dβ, dσ², dμ or the compact dZ) over the
+- ``bn_sum_wrong_axis``: a sum of batch norm (dγ, dβ, dσ², dμ or the compact dZ) over the
   units instead of the examples: μ and σ² are statistics of each unit over the batch.
 
 >>> from derive.network.spec import Network
@@ -37,7 +37,7 @@ def in_batchnorm(ctx: Context) -> bool:
         (ctx.kind in STATISTICS or ctx.kind == "dZ")
 
 
-def batch_size_in_gamma_beta(before: str, after: str, ctx: Context) -> str:
+def dgamma_dbeta_divided_by_m(before: str, after: str, ctx: Context) -> str:
     l, net = ctx.layer, ctx.net
     where = (f"with scale {net.scale} the mean's 1/m is already in dZ[{net.L}] (CS231n's dout "
              "holds it)" if net.cost_is_mean else "with scale sum there is no 1/m anywhere")
@@ -46,11 +46,11 @@ def batch_size_in_gamma_beta(before: str, after: str, ctx: Context) -> str:
             f"dZ̃[{l}] over the examples without dividing again: {after}.")
 
 
-def batchnorm_wrong_axis(before: str, after: str, ctx: Context) -> str:
+def bn_sum_wrong_axis(before: str, after: str, ctx: Context) -> str:
     axis = ctx.example_sum_axis
     return (f"The sum in {before} runs over the wrong axis: batch norm's μ[{ctx.layer}] and σ²[{ctx.layer}] "
             f"are statistics of each unit over the examples of the batch, so its sums run over "
             f"the examples (axis={axis}, the axis of m): {after}.")
 
 
-__all__ = ["batch_parameter", "batch_size_in_gamma_beta", "batchnorm_wrong_axis", "in_batchnorm"]
+__all__ = ["batch_parameter", "dgamma_dbeta_divided_by_m", "bn_sum_wrong_axis", "in_batchnorm"]

@@ -24,8 +24,8 @@ import sympy as sp
 
 from derive.check.batchnorm import (
     batch_parameter,
-    batch_size_in_gamma_beta,
-    batchnorm_wrong_axis,
+    bn_sum_wrong_axis,
+    dgamma_dbeta_divided_by_m,
     in_batchnorm,
 )
 from derive.check.dropout import (
@@ -471,11 +471,11 @@ CATALOGUE: tuple[Entry, ...] = (
           (at_each(divide_mask, 42, on=(E.Sym,)),)),
     Entry("mask_on_dZ", 5, lambda w: mask_on_dZ(w.before, w.after, _ctx(w)),
           (at_each(drop_mask_on_dZ, 65, on=(E.Hadamard, E.Div, E.Scale)),)),
-    Entry("batch_size_in_gamma_beta", 5, lambda w: batch_size_in_gamma_beta(w.before, w.after, _ctx(w)),
+    Entry("dgamma_dbeta_divided_by_m", 5, lambda w: dgamma_dbeta_divided_by_m(w.before, w.after, _ctx(w)),
           (at_each(condition(lambda n, s: _with_m(n, s) and batch_parameter(s.ctx), drop_factor), 99,
                    on=(E.Scale,)),
            at_each(condition(lambda n, s: batch_parameter(s.ctx), drop_m_divisor), 119, on=(E.Div,)))),
-    Entry("batchnorm_wrong_axis", 4, lambda w: batchnorm_wrong_axis(w.before, w.after, _ctx(w)),
+    Entry("bn_sum_wrong_axis", 4, lambda w: bn_sum_wrong_axis(w.before, w.after, _ctx(w)),
           (at_each(condition(lambda n, s: in_batchnorm(s.ctx), other_axes), 79, on=(E.Sum,)),)),
     Entry("other", 9, _other, (at_each(drop_sum, 81, on=(E.Sum,)),)),  # a sum that should not be there
 )
