@@ -59,7 +59,7 @@ def check_dialect(equation: str, network, syntax: str, generic: dict, layer, nam
                          "said otherwise)")
     generic = {**generic, "convention": convention, "scale": scale}
     verdicts = []
-    order = [r.name for r in d.readings] if d is not None else [None]
+    order: list[str | None] = [r.name for r in d.readings] if d is not None else [None]
     if "batchnorm_backward" in order and _batchnorm_names(equation, network):
         order.insert(0, order.pop(order.index("batchnorm_backward")))  # its names are there
     for reading in order:
