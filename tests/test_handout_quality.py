@@ -113,6 +113,7 @@ NETWORKS = {
     "softmax": Network(layers=[4, 5, 3, 2], activations=["tanh", "relu", "softmax"], loss="ce"),
     "deep": Network(layers=[3, 4, 4, 4, 4, 2], activations=["tanh", "relu", "tanh", "relu",
                                                            "softmax"], loss="ce"),
+    "l2": Network(layers=[3, 3, 1], activations=["relu", "sigmoid"], loss="bce", l2=0.7),
 }
 
 
@@ -175,3 +176,12 @@ def test_drawn_worksheets_keep_their_answers(seed):
 
     h = handout(worksheet_network(seed), exercises=True, seed=seed)
     assert leaked(h, pdf_text(compile_tex(h.text).pdf)) == []
+
+
+def test_l2_handout_says_why_lambda_over_m_and_its_gradients_pass():
+    h = handout(NETWORKS["l2"], sections=["network", "backward", "verification"])
+    assert r"\frac{\lambda}{2 m} \sum_l \lVert W^{[l]}\rVert_F^2" in h.tex
+    assert "the same $\\tfrac{1}{m}$ as the mean of the losses" in h.tex
+    table = h.tex.split(r"\section{Verification}")[1]
+    rows = [line for line in table.splitlines() if line.startswith("$W^{[") or line.startswith("$b^{[")]
+    assert len(rows) == 4 and all(line.rstrip(" \\").endswith("pass") for line in rows), rows

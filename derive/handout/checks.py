@@ -84,7 +84,7 @@ def fd_rows(derivation: Derivation, seed: int = 0, m: int = 4, eps: float = fd.D
         derivation = derive(net, prove=False)  # the same formulas, at the sizes of the run
     inst = model.random_instance(net, seed=seed, m=m)
     values = gradient_values(derivation, inst)
-    J = abs(float(model.cost(net, model.forward(net, inst.params, inst.X), inst.Y)))
+    J = abs(float(model.cost(net, model.forward(net, inst.params, inst.X), inst.Y, inst.params)))
     T = SymbolTable(net)
     rows = []
     for l in range(1, net.L + 1):
@@ -94,7 +94,7 @@ def fd_rows(derivation: Derivation, seed: int = 0, m: int = 4, eps: float = fd.D
             def f(batch: np.ndarray, key: tuple[str, int] = key) -> np.ndarray:
                 params = dict(inst.params)
                 params[key] = batch
-                return model.cost(net, model.forward(net, params, inst.X), inst.Y)
+                return model.cost(net, model.forward(net, params, inst.X), inst.Y, params)  # + L2
 
             numeric = fd.central_differences(f, inst.params[key], eps)
             analytic = np.asarray(values["d" + base, l], dtype=float)

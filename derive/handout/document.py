@@ -150,7 +150,6 @@ def handout(net_or_derivation: Network | Derivation, title: str | None = None,
     else:
         require(DEPTH, net_or_derivation.L)
         d = derive(net_or_derivation, prove=False)
-    d.network.require_no_l2("handouts")
     d.network.require_no_dropout("derive handout")
     if d.proof is None:
         d = replace(d, proof=prove(d, seed=seed, strict=True))

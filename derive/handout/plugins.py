@@ -88,6 +88,10 @@ def worked_numbers(ctx: Context) -> list[Block]:
         return [Heading(1, "Worked numbers"),
                 Para(("A worked example needs concrete activations and a loss; this network has "
                       "generic ones, so the section is left out.",))]
+    if net.l2 is not None and getattr(net.l2, "free_symbols", None):
+        return [Heading(1, "Worked numbers"),
+                Para(("A worked example needs the value of ", M(r"\lambda"), "; this handout keeps "
+                      "it a symbol, so the section is left out (give --l2 0.7 for one).",))]
     derivation = ctx.derivation
     # a matrix of more than 16 entries is named, not written out; a layer of 100,000 units would
     # still need 80 GB for its W: wider layers than NUMBERS_WIDTH are narrowed to it

@@ -17,8 +17,12 @@ from __future__ import annotations
 
 import re
 
+import sympy as sp
+
 from derive.core.names import latex_name
 from derive.handout.doc import M, Parts
+from derive.network.penalty import LAMBDA, gradient_coefficient
+from derive.network.spec import Network
 
 _TOKEN = re.compile(
     r"(?P<sym>\b(?:d?(?:[A-Z]|Z_norm|gamma|beta)|g|n)\[(?P<l>\d+|l(?:[-+]1)?)\](?P<t>ᵀ|⊤)?)"
@@ -64,6 +68,7 @@ RULE_NAMES = {
     "bias_gradient": "gradient of a broadcast bias",
     "input_gradient": "gradient of a layer's input",
     "substitution": "substituting the upstream gradient",
+    "frobenius_gradient": "gradient of the L2 penalty",
 }
 
 
@@ -71,8 +76,14 @@ def rule_name(rule: str) -> str:
     return RULE_NAMES.get(rule, rule.replace("_", " "))
 
 
-def sentence(rule: str, l: int) -> Parts:
+def sentence(rule: str, l: int, net: Network | None = None) -> Parts:
     """The reasoning of one step of layer ``l``, as a teacher would say it."""
+    if rule == "frobenius_gradient" and net is not None and not (
+            net.l2_form == "course" and net.cost_is_mean):
+        coef = gradient_coefficient(net.l2_form, LAMBDA, net.cost_is_mean)
+        return ("The L2 penalty adds a term of its own: the derivative of the squared norm, ",
+                M(rf"{sp.latex(coef)}\, {latex_name('W', l)}"), f" in the {net.l2_form} form, is "
+                "added to ", M("dW"), "; the bias is not penalised.")
     Z, A, W, b = (M(latex_name(x, l)) for x in ("Z", "A", "W", "b"))
     Ap = M(latex_name("A", l - 1))
     says: dict[str, Parts] = {
@@ -90,5 +101,23 @@ def sentence(rule: str, l: int) -> Parts:
         "input_gradient": ("To carry on to the previous layer we need the gradient with respect to "
                            "its output ", Ap, "; the shapes fix the transpose and the order."),
         "substitution": ("Substitute the gradient that arrives from the layer above.",),
+        "frobenius_gradient": ("The L2 penalty adds a term of its own. Differentiating the squared "
+                               "norm gives twice each entry, which the ", M(r"\tfrac{1}{2}"),
+                               " of the penalty cancels; and the penalty carries the same ",
+                               M(r"\tfrac{1}{m}"), " as the mean of the losses, so ", M(r"\lambda"),
+                               " weighs the penalty against the average loss whatever the batch "
+                               "size. Hence ", M(r"\tfrac{\lambda}{m}"), W, " is added to ", M("dW"),
+                               ", and the bias is not penalised."),
     }
     return says.get(rule, (rule_name(rule)[:1].upper() + rule_name(rule)[1:] + ".",))
+
+
+def l2_item(net: Network) -> Parts:
+    """The L2 penalty in maths: ``J`` gains ``λ/(2m) Σ_l ‖W[l]‖²_F`` (its form's coefficient)."""
+    coef = gradient_coefficient(net.l2_form, LAMBDA, net.cost_is_mean) / 2
+    which = ("every layer" if net.l2_layers is None else
+             ("layers " if len(net.l2_layers) > 1 else "layer ") + ", ".join(map(str, net.l2_layers)))
+    lam = "" if net.l2 == LAMBDA else f", with λ = {sp.latex(net.l2)}"
+    return (f"L2 ({net.l2_form} form{lam}): the cost gains ",
+            M(rf"{sp.latex(coef)} \sum_l \lVert W^{{[l]}}\rVert_F^2"), f" over {which}; ",
+            M("b"), " is not penalised.")

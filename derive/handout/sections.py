@@ -43,7 +43,7 @@ from derive.handout.doc import (
     Table,
 )
 from derive.handout.drawing import diagram_md, tikz
-from derive.handout.prose import mathify, rule_name, sentence
+from derive.handout.prose import l2_item, mathify, rule_name, sentence
 from derive.network.model import concrete_sizes, definitions
 from derive.network.spec import Network
 from derive.network.symbols import SymbolTable
@@ -160,9 +160,10 @@ def _convention(ctx: Context) -> tuple[Parts, ...]:
     else:
         cost = ("The cost is the sum ", M(r"J = \sum_t \ell_t"), ": there is no ", M("1/m"),
                 " anywhere.")
+    l2: tuple[Parts, ...] = (l2_item(net),) if net.l2 is not None else ()
     symbols: Parts = (M(r"\odot"), " is the element-wise product, ", M(r"\oslash"), " element-wise "
                       "division, juxtaposition the matrix product, ", M(r"{}^{\top}"), " the transpose.")
-    return (layout, cost, symbols)
+    return (layout, cost, *l2, symbols)
 
 
 # -- shapes ------------------------------------------------------------------------------------------
@@ -236,7 +237,7 @@ def backward(ctx: Context) -> list[Block]:
         name = act.name if act is not None else f"generic g[{l}]"
         out.append(Heading(2, f"Layer {l} ({name}, {_role(net, l)})"))
         for i, s in enumerate(d.steps_for(l), 1):
-            out.append(Para((f"Step {i}. ", *sentence(s.rule, l), ctx.rule_ref(s.rule, s.cites))))
+            out.append(Para((f"Step {i}. ", *sentence(s.rule, l, net), ctx.rule_ref(s.rule, s.cites))))
             rhs = ctx.maybe_blank(to_latex(s.expr), f"step {i} of layer {l}: {to_text(s.target)}",
                                   to_text(s.expr))
             shape = () if ctx.exercises else (M(rf"\quad {shape_latex(s.expr.shape)}"),)
