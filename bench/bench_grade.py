@@ -3,6 +3,7 @@
 
     python bench/bench_grade.py                 # 2,000 lines each, 3 repeats
     python bench/bench_grade.py --lines 400 --repeats 1
+    python bench/bench_grade.py --dask          # also the dask.bag recipe, lines/s per worker
 
 1. ``check --batch``: 2,000 mixed JSON Lines (right and wrong formulas, text, numpy and LaTeX,
    five networks: bench/bench_check.py's mix), end to end in a subprocess (start-up included).
@@ -68,6 +69,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lines", type=int, default=2000)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--dask", action="store_true",
+                    help="also docs/grading.md's dask.bag recipe on a 2-worker LocalCluster")
     a = ap.parse_args()
     derive = [PY, "-m", "derive"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -94,7 +97,31 @@ def main() -> None:
             r1, r2 = a.lines / med["1"], a.lines / med["2"]
             print(f"{name:14s} jobs 1: {r1:7.1f} lines/s  jobs 2: {r2:7.1f} lines/s  "
                   f"ratio {r2 / r1:.2f}")
+        if a.dask:
+            dask_rate(batch, a.lines, a.repeats)
         print(f"load average after: {os.getloadavg()[0]:.1f}")
+
+
+def dask_rate(batch: Path, n: int, repeats: int) -> None:
+    """docs/grading.md's recipe: check_line over a dask.bag on a 2-process LocalCluster; the
+    median over repeats after one warm-up pass (each worker's caches warm, as --jobs keeps them)."""
+    import dask.bag as db
+    from distributed import Client, LocalCluster
+
+    from derive.grade import check_line
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster):
+        bag = db.read_text(str(batch), blocksize=None).map(str.strip).filter(bool)
+        bag = bag.repartition(8).map(check_line)
+        times = []
+        for k in range(repeats + 1):
+            t = time.perf_counter()
+            bag.compute()
+            if k:
+                times.append(time.perf_counter() - t)
+    rate = n / statistics.median(times)
+    print(f"dask bag, 2 workers: {rate:7.1f} lines/s ({rate / 2:.1f} per worker)")
 
 
 if __name__ == "__main__":
