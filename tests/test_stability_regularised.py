@@ -78,3 +78,24 @@ def test_l2_leaves_every_number_and_says_so():
 def test_bad_regularisation_values(kw):
     with pytest.raises(SpecError):
         analyse(depth=3, width=4, **kw)
+
+
+@pytest.mark.parametrize("act,init,p", [("relu", "he", 0.5), ("tanh", "xavier", 0.8)])
+def test_the_catalogue_bound_still_bounds_the_jacobians_under_dropout(act, init, p):
+    """sup|g′|·‖W‖ bounds ‖diag(g′) W‖ but not ‖diag(g′) diag(D)/p W‖: the bound carries 1/p."""
+    r = analyse(depth=12, width=16, activation=act, init=init, keep_prob=p, seed=3)
+    assert np.all(r.log_catalogue_bound >= r.log_bound - 1e-9)
+    assert r.derivative_bound == pytest.approx({"relu": 1.0, "tanh": 1.0}[act] / p)
+
+
+def test_stability_cli_takes_keep_prob_and_l2(capsys):
+    import json
+
+    from derive.cli import main
+    assert main(["stability", "--depth", "6", "--width", "8", "--act", "relu", "--init", "he",
+                 "--keep-prob", "0.5", "--l2", "0.1", "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["keep_prob"] == 0.5 and out["l2"] == 0.1
+    assert any("dropout" in n for n in out["notes"]) and any("L2" in n for n in out["notes"])
+    assert main(["stability", "--symbolic", "--act", "tanh", "--keep-prob", "0.8"]) == 0
+    assert "diag(D) / p" in capsys.readouterr().out

@@ -109,8 +109,9 @@ def l2_flags(args: argparse.Namespace) -> dict[str, str]:
 
 
 #: the commands whose numbers do not take dropout yet: their --keep-prob is refused here, by
-#: name, rather than read as a network whose masks they would treat as parameters
-NO_DROPOUT = ("numbers", "gradcheck", "stability")
+#: name, rather than read as a network whose masks they would treat as parameters (numbers,
+#: gradcheck and stability all take it now)
+NO_DROPOUT: tuple[str, ...] = ()
 
 
 def dropout_flags(args: argparse.Namespace) -> dict[str, str]:

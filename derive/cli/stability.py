@@ -38,6 +38,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                    "shaded (needs matplotlib): PNG, or vector for OUT.pdf/.svg"))
     p.add_argument("--dpi", type=_dpi, default=150,
                    help="the PNG's resolution, 72 to 600 dots per inch (default 150)")
+    p.add_argument("--keep-prob", type=float, metavar="P",
+                   help="inverted dropout on every layer, masks held fixed: "
+                        "J = diag(g′) diag(D)/P W")
+    p.add_argument("--l2", type=float, metavar="LAMBDA",
+                   help="the L2 coefficient (it changes no Jacobian; the output says so)")
     p.add_argument("--symbolic", action="store_true",
                    help="derive and check the maths instead: J = diag(g′)W, the norm bound, "
                         "s^L for W = s·I, gradient descent on ½aθ²")
@@ -84,7 +89,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.symbolic:
         act = S.element_wise_activation(_names(args.act)[0] if _names(args.act) else "")
-        results = symbolic_stability(act.name)
+        if args.keep_prob is None and args.l2 is None:
+            results = symbolic_stability(act.name)
+        else:
+            from derive.stability.regularised import regularised_stability
+            results = regularised_stability(act.name, args.keep_prob, args.l2)
         out = {"text": R.symbolic_text, "latex": R.stability_latex,
                "json": lambda r: dumps(R.symbolic_json(r), indent=2)}[fmt](results)
         print(out)
@@ -102,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
         if len(acts) != 1:
             raise SpecError(f"--act {args.act!r}: give one activation (a list needs --sweep)")
         result = S.analyse(depth=args.depth, width=args.width, activation=acts[0],
-                           init=args.init, gain=args.gain, seed=args.seed, batch=args.batch)
+                           init=args.init, gain=args.gain, seed=args.seed, batch=args.batch,
+                           keep_prob=args.keep_prob, l2=args.l2)
         text = {"text": lambda: R.to_text(result, args.every),
                 "latex": lambda: R.stability_latex(result),
                 "json": lambda: dumps(R.to_json(result))}[fmt]()

@@ -393,7 +393,9 @@ def analyse(depth: int = 50, width: int = 64, activation: str = "tanh", init: st
         log_grad_norm=log_rms, log_grad_norm_example=log_delta[:, 0].copy(),
         log_activation_norm=log_act, jacobian_norm=jn, derivative_max=np.max(np.abs(D[:, :, 0]),
                                                                             axis=1),
-        weight_norm=wn, derivative_bound=float(act.derivative_bound), growth_factor=growth,
+        weight_norm=wn, growth_factor=growth,
+        # with dropout a kept unit's derivative is g′/p: the catalogue bound must carry the 1/p
+        derivative_bound=float(act.derivative_bound) / (1.0 if p is None else p),
         verdict=verdict, limit_layer=limit, norm_method=method, keep_prob=p,
         l2=None if l2 is None else float(l2), notes=regularisation_notes(p, l2),
     )

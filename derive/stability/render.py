@@ -53,8 +53,10 @@ def header(r: StabilityResult) -> list[str]:
         "per example",
         "‖δ[l]‖: root mean square over the batch of the per-example norms (‖δ[l]‖_F / √batch);"
         f" ‖J[l]‖₂ and max|g′| for example 0 ({r.norm_method})",
-        f"bounds on example 0's ‖δ[l]‖: Π_(k>l) ‖J[k]‖₂ ≤ Π_(k>l) sup|g′| ‖W[k]‖₂, "
-        f"sup|{g}′| = {r.derivative_bound:g} (catalogue)",
+        f"bounds on example 0's ‖δ[l]‖: Π_(k>l) ‖J[k]‖₂ ≤ Π_(k>l) sup|g′| ‖W[k]‖₂, " +
+        (f"sup|{g}′| = {r.derivative_bound:g} (catalogue)" if r.keep_prob is None else
+         f"sup|{g}′|/p = {r.derivative_bound:g} (the catalogue's bound over keep_prob "
+         f"p = {r.keep_prob:g}: a kept unit's derivative is scaled by 1/p)"),
     ]
 
 
@@ -82,7 +84,7 @@ def to_text(r: StabilityResult, every: int | None = None) -> str:
             "—" if w is None else f"{w:.4g}", _num(r.log_activation_norm[l]),
         ))
     widths = [max(len(row[i]) for row in table) for i in range(len(cols))]
-    lines = [*header(r), ""]
+    lines = [*header(r), *(f"note: {n}" for n in r.notes), ""]
     lines += ["  ".join(c.rjust(wd) for c, wd in zip(row, widths, strict=True)) for row in table]
     return "\n".join([*lines, "", *verdict_lines(r)])
 
@@ -100,6 +102,7 @@ def to_json(r: StabilityResult) -> dict:
     return {
         "depth": r.depth, "width": r.width, "activation": r.activation, "init": r.init,
         "gain": r.gain, "seed": r.seed, "batch": r.batch, "convention": LAYOUT.name, "bias": 0,
+        "keep_prob": r.keep_prob, "l2": r.l2, "notes": list(r.notes),
         "verdict": r.verdict, "growth_factor": r.growth_factor, "rate": r.rate,
         "log10_ratio": r.log_ratio / LN10, "limit_layer": r.limit_layer,
         "thresholds": {"stable_decades": STABLE_DECADES,
