@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 
 from derive.core.names import code_of_text
@@ -101,17 +100,8 @@ class Verdict:
         return f"${head}\\quad {self.expected_latex}$" if self.expected_latex else f"${head}$"
 
     def _repr_html_(self) -> str:
-        esc = html.escape
-        rows = [f"<b>{esc(self.verdict.replace('_', ' '))}</b>"
-                + (f" &mdash; {esc(self.target)}" if self.target else "")]
-        rows += [f"{esc(c)}" for c in self.conditions]
-        if self.message:
-            rows.append(esc(self.message))
-        rows += [f"<code>{esc(m.code)}</code>: {esc(m.message)}" for m in self.mistakes]
-        if self.expected and self.verdict != "correct":
-            rows.append(f"correct: {esc(self.expected)}")
-        rows += [f"<i>{esc(n)}</i>" for n in self.notes]
-        return "<div>" + "<br>".join(rows) + "</div>"
+        from derive.web.html import to_html  # the notebook's HTML; every string escaped
+        return to_html(self)
 
     def __str__(self) -> str:
         return f"{self.verdict}: {self.message}"

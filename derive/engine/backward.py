@@ -96,6 +96,10 @@ class Formula(_Equation):
     def __str__(self) -> str:
         return self.text
 
+    def _repr_html_(self) -> str:
+        from derive.web.html import to_html  # the notebook's HTML; every string escaped
+        return to_html(self)
+
 
 @dataclass(frozen=True)
 class Derivation:
@@ -133,6 +137,10 @@ class Derivation:
 
     def __str__(self) -> str:
         return "\n".join(f.text for f in self.formulas)
+
+    def _repr_html_(self) -> str:
+        from derive.web.html import to_html  # the notebook's HTML; every string escaped
+        return to_html(self)
 
 
 def derive(net: Network, prove: bool = True, input_gradient: bool = False) -> Derivation:

@@ -89,6 +89,10 @@ class Handout:
             paths.append(kp)
         return paths
 
+    def _repr_html_(self) -> str:
+        from derive.web.html import to_html  # the notebook's HTML; every string escaped
+        return to_html(self)
+
 
 def key_path(path: str | Path) -> Path:
     p = Path(path)

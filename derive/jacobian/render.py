@@ -92,6 +92,10 @@ class JacobianResult:
     def to_dict(self) -> dict[str, Any]:
         return result_dict(self)
 
+    def _repr_html_(self) -> str:
+        from derive.web.html import to_html  # the notebook's HTML; every string escaped
+        return to_html(self)
+
 
 
 # -- numbers -----------------------------------------------------------------------------------

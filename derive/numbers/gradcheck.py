@@ -185,6 +185,10 @@ class GradCheck:
             "notes": list(self.notes),
         }
 
+    def _repr_html_(self) -> str:
+        from derive.web.html import to_html  # the notebook's HTML; every string escaped
+        return to_html(self)
+
 
 def require_within_limits(net: Network, m: int) -> None:
     """Refuse, before allocating, a check over :data:`PARAMETERS`, :data:`EXAMPLES`,

@@ -152,6 +152,10 @@ class Worked:
             env[s.key] = s.value
         return env
 
+    def _repr_html_(self) -> str:
+        from derive.web.html import to_html  # the notebook's HTML; every string escaped
+        return to_html(self)
+
 
 # -- building ------------------------------------------------------------------------------------
 given_arrays, given_values = A.given_arrays, A.given_values  # the arrays of a worked example

@@ -135,6 +135,10 @@ class StabilityResult:
             out += f"; float64 {which} from layer {self.limit_layer}"
         return out
 
+    def _repr_html_(self) -> str:
+        from derive.web.html import to_html  # the notebook's HTML; every string escaped
+        return to_html(self)
+
 
 def _pow10(log_value: float) -> str:
     """e^x written as a power of ten, valid far outside the float64 range."""
