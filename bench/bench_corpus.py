@@ -156,6 +156,7 @@ def capabilities() -> dict:
         "scale_dz": next((s for s in SCALE_DZ if s in spec.SCALES), None),
         "l2": any(n in net_params for n in ("regularization", "regularisation", "l2")),
         "dropout": "keep_prob" in net_params,
+        "batchnorm": "batchnorm" in net_params,
         "losses": {e.name for e in rules.losses().values()},
     }
 
@@ -259,13 +260,19 @@ def network_for(item: dict, caps: dict, nearest: bool = False):
                               for l in range(1, len(sizes) - 1)]}
     elif drop:
         problems.append("dropout is not expressible in derive")
+    bn = net.get("batchnorm")
+    norm: dict = {}
+    if bn and caps.get("batchnorm"):  # training-mode batch normalisation on the listed layers
+        norm = {"batchnorm": list(bn.get("layers") or range(1, len(sizes)))}
+    elif bn:
+        problems.append("batch normalisation is not expressible in derive")
     if "loss" in targets and not caps["snippet"]:
         problems.append("derive checks gradients, not the loss a function computes")
     if problems and not nearest:
         raise NotExpressible("; ".join(problems))
     convention = "columns" if net["convention"] == "1d" else net["convention"]
     network = Network(layers=sizes, activations=acts, loss=loss, convention=convention,
-                      scale=scale, **l2, **keep)
+                      scale=scale, **l2, **keep, **norm)
     names = item.get("names") or {}
     layer = layer_of(names)
     nielsen_l = names.get("l") if item.get("group") == "nielsen" else None

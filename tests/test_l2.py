@@ -115,7 +115,7 @@ def test_cli_flags_spec_file_and_refusals(capsys, tmp_path):
     assert "+ 0.2 W[1]" in capsys.readouterr().out
     assert main(["gradcheck", "--spec", str(spec)]) == 0
     assert "PASSED" in capsys.readouterr().out
-    for cmd in (["handout"], ["jacobian", "Z1", "W1"], ["jacobian", "Z1", "W1", "--naive"]):
+    for cmd in (["jacobian", "Z1", "W1"], ["jacobian", "Z1", "W1", "--naive"]):
         assert main([*cmd, "--spec", str(spec)]) == 2
         assert "L2 regularisation is not yet in" in capsys.readouterr().err
 

@@ -345,7 +345,9 @@ class Builder(Resolver):
                       "textbooks write σ for any activation)")
         if act is not None and act.kind == "softmax":
             raise self.error(
-                f"layer {layer}'s activation is softmax, which is not element-wise: "
+                (f"layer {layer}'s activation is softmax, which is not element-wise: "
+                 if name.act is None else "softmax is not element-wise (it is read only as A[l], "
+                 "from a softmax layer's own Z[l]): ")
                 + ("its derivative is a Jacobian, so g′(Z) has no element-wise meaning; write "
                    "dZ in terms of A and Y" if name.prime else "write A instead of softmax(Z)"),
                 pos)
