@@ -339,6 +339,10 @@ def concrete(target: str | None, layer: int | None) -> str | None:
     return f"{match.group(1)}[{layer + int(match.group(2) or 0)}]"
 
 
+#: batch norm's names as derive prints them and as the index spells them
+BATCHNORM_SPELLING = (("γ", "gamma"), ("β", "beta"), ("σ²", "var"), ("Z_norm", "Zn"), ("Z̃", "Zt"))
+
+
 def _function_verdict(item: dict, results: list[dict], layer: int | None = None) -> dict:
     """One verdict for a whole function: right iff every target has its label's verdict; a
     gradient correct on its own but computed from a wrong one (``uses_wrong``) is wrong."""
@@ -352,6 +356,8 @@ def _function_verdict(item: dict, results: list[dict], layer: int | None = None)
     by_target: dict = {}
     for r in results:  # the first result of a target: the code's own, before any copy of it
         name = "dA[0]" if r["target"] == "dX" else r["target"]  # the index's name for dX
+        for printed, spelled in BATCHNORM_SPELLING:  # derive prints dγ[1]; the index writes dgamma[1]
+            name = name.replace(printed, spelled)
         by_target.setdefault(concrete(name, layer), r)
     # the index's ``returns`` maps the code's own keys onto what they hold (Kulbear's grads["dA1"]
     # holds dA[0]): a target derive named otherwise is found by its key
