@@ -356,8 +356,8 @@ def _function_verdict(item: dict, results: list[dict], layer: int | None = None)
     by_target: dict = {}
     for r in results:  # the first result of a target: the code's own, before any copy of it
         name = "dA[0]" if r["target"] == "dX" else r["target"]  # the index's name for dX
-        for printed, spelled in BATCHNORM_SPELLING:  # derive prints dγ[1]; the index writes dgamma[1]
-            name = name.replace(printed, spelled)
+        for printed, spelled in BATCHNORM_SPELLING if name else ():  # derive prints dγ[1];
+            name = name.replace(printed, spelled)  # the index writes dgamma[1]
         by_target.setdefault(concrete(name, layer), r)
     # the index's ``returns`` maps the code's own keys onto what they hold (Kulbear's grads["dA1"]
     # holds dA[0]): a target derive named otherwise is found by its key
