@@ -9,6 +9,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
+from derive import layers
 from derive.cli.common import (
     add_format_arguments,
     add_seed_argument,
@@ -128,7 +129,7 @@ def _from_values(args):
     seed = inp.mask_seed if inp.mask_seed is not None else args.seed
     net, given, _, _ = given_values(base, inp.values, seed if base.keep_prob is not None else None)
     X, Y = given[("X", None)], given[("Y", None)]
-    params = {k: v for k, v in given.items() if k[0] in ("W", "b", "D")}  # D: dropout masks
+    params = {k: v for k, v in given.items() if k[0] in layers.given()}  # parameters and fixed masks
     return net, model.Instance(tuple(int(s) for s in net.layers), model.example_count(net, X),
                                X, Y, params)
 

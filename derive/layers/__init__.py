@@ -28,16 +28,20 @@ def register(layer: LayerType) -> LayerType:
     if layer.kind in _TYPES:
         raise ValueError(f"layer kind {layer.kind!r} is registered twice")
     _TYPES[layer.kind] = layer
-    vocabulary.cache_clear()
-    constants.cache_clear()
+    _clear()
     return layer
 
 
 def unregister(kind: str) -> None:
     """Remove a layer type (for tests that register one of their own)."""
     _TYPES.pop(kind, None)
+    _clear()
+
+
+def _clear() -> None:
     vocabulary.cache_clear()
     constants.cache_clear()
+    given.cache_clear()
 
 
 def layer_type(kind: str) -> LayerType:
@@ -58,6 +62,17 @@ def vocabulary() -> tuple[str, ...]:
 def constants() -> tuple[str, ...]:
     """The quantities some layer type owns that have no gradient (dropout's mask D)."""
     return tuple(dict.fromkeys(q for t in _TYPES.values() for q in t.constants))
+
+
+@functools.cache
+def given() -> tuple[str, ...]:
+    """What a network's numbers are given rather than computed: its trained parameters (W, b, γ, β)
+    and fixed inputs (dropout's mask D), from every layer type, in registration order.
+
+    >>> given()
+    ('W', 'b', 'D', 'gamma', 'beta')
+    """
+    return tuple(dict.fromkeys(q for t in _TYPES.values() for q in (*t.parameters, *t.constants)))
 
 
 register(Dense())

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from derive import layers
 from derive.catalogue import rules
 from derive.core import expr as E
 from derive.errors import SpecError
 from derive.network.symbols import SymbolTable
 from derive.numbers.inputs import Matrix, resolve_name
 
-INPUTS = ("X", "Y", "W", "b", "D")  # D[l]: a dropout layer's 0/1 mask (the course's cache has it)
+INPUTS = ("X", "Y", *layers.given())  # parameters and fixed inputs (D[l]: a dropout mask, as the course's cache has it)
 INTERMEDIATES = ("Z", "G", "A", "dA", "dG", "dZ", "dW", "db")  # dW, db: the course's update test gives them
 #: CS231n's and the course's unindexed names in a one-layer network (the layer's own quantities)
 _ONE_LAYER = {

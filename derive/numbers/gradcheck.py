@@ -42,6 +42,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from derive import layers
 from derive.engine.backward import Derivation, derive
 from derive.engine.values import gradient_values
 from derive.errors import DeriveError
@@ -343,7 +344,7 @@ def arrays_instance(net: Network, X, Y, params: dict | None) -> model.Instance |
     net, given, _, _ = given_values(net, {"X": X, "Y": Y, **params},
                                     0 if net.keep_prob is not None else None)
     Xv, Yv = given[("X", None)], given[("Y", None)]
-    ps = {k: v for k, v in given.items() if k[0] in ("W", "b", "D")}  # D: dropout masks
+    ps = {k: v for k, v in given.items() if k[0] in layers.given()}  # parameters and fixed masks
     return model.Instance(tuple(int(s or 0) for s in net.layers), model.example_count(net, Xv), Xv,
                           Yv, ps)
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import sympy as sp
 
+from derive import layers
 from derive.catalogue import rules
 from derive.check import cost_terms
 from derive.core import expr as E
@@ -367,7 +368,7 @@ def _require_finite(target: E.Expr, source: str, value: np.ndarray, given: dict)
 def _cross_check(net: Network, given: dict, env: dict) -> None:
     """The forward steps agree with :func:`derive.network.model.forward` (the proofs' model); a
     disagreement on finite values is a bug in derive, never the user's input."""
-    params = {k: v for k, v in given.items() if k[0] in ("W", "b", "D")}  # D: dropout masks
+    params = {k: v for k, v in given.items() if k[0] in layers.given()}  # parameters and fixed masks
     cache = model.forward(net, params, given[("X", None)])
     for l in range(1, net.L + 1):
         for base in ("Z", "A"):

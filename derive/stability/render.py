@@ -53,7 +53,7 @@ def header(r: StabilityResult) -> list[str]:
         "per example",
         "‖δ[l]‖: root mean square over the batch of the per-example norms (‖δ[l]‖_F / √batch);"
         f" ‖J[l]‖₂ and max|g′| for example 0 ({r.norm_method})",
-        f"bounds on example 0's ‖δ[l]‖: Π_(k>l) ‖J[k]‖₂ ≤ Π_(k>l) sup|g′| ‖W[k]‖₂, " +
+        "bounds on example 0's ‖δ[l]‖: Π_(k>l) ‖J[k]‖₂ ≤ Π_(k>l) sup|g′| ‖W[k]‖₂, " +
         (f"sup|{g}′| = {r.derivative_bound:g} (catalogue)" if r.keep_prob is None else
          f"sup|{g}′|/p = {r.derivative_bound:g} (the catalogue's bound over keep_prob "
          f"p = {r.keep_prob:g}: a kept unit's derivative is scaled by 1/p)"),
