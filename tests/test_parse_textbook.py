@@ -205,3 +205,33 @@ def test_a_star_between_a_function_and_its_argument_is_the_application():
         "application g'(z)" in v.notes
     assert agrees(text, two, 1)
     assert check(text.replace("{g^{[1]}}^{'}", "g^{[1]}"), two).verdict == "not_equivalent"
+
+
+def test_every_factor_of_a_chain_rule_typed_without_its_d_is_a_definition():
+    # the Q&A's own typing: every numerator's d left out (\frac{z_L}{dw_L}), not only the cost's
+    one = Network(layers=[1, 1, 1], activations=["sigmoid", "sigmoid"], loss="mse", scale="sum")
+    head = r"\frac{Co}{dw_L} = \frac{z_L}{dw_L} \frac{a_L}{dz_L} \frac{Co}{da_L} = "
+    v = check(head + r"a_{L-1} * \sigma'(z_L) * 2*(a_L - y)", one)
+    assert (v.verdict, v.target) == ("correct", "dW[2]"), v.message
+    assert any("is a chain-rule product of derivatives, a definition" in n for n in v.notes)
+    assert check(head + r"a_{L-1} * \sigma'(z_L) * 2*(y - a_L)", one).verdict == \
+        "not_equivalent"  # the sign of the square's derivative flipped
+    # a lone fraction of two quantities is still a division (read entry by entry), not ∂
+    assert check(r"dZ^{[2]} = \frac{A^{[2]}}{A^{[2]}} - Y", one).verdict == "not_equivalent"
+
+
+def test_underbraces_around_a_function_and_its_argument_are_transparent():
+    two = Network(layers=[4, 3, 1], activations=["tanh", "sigmoid"], loss="bce")
+    text = (r"dz^{[1]} = \underbrace{W^{[2]T} dz^{[2]}}_{(n^{[1]},m)} * "
+            r"\underbrace{{g^{[1]}}^{'}}_{\text{the hidden layer's}} * "
+            r"\underbrace{(z^{[1]})}_{(n^{[1]},m)}")
+    v = check(text, two)
+    assert (v.verdict, v.target) == ("correct", "dZ[1]"), v.message
+    assert "\\underbrace's label left out: {g^{[1]}}^{'} read alone" in v.notes
+    assert agrees(text, two, 1)
+    assert check(text.replace("W^{[2]T}", "W^{[2]}"), two).verdict == "shape_error"
+    # a group with a sum inside keeps its braces: (A - Y) W is not A - Y W
+    grouped = r"dW^{[2]} = \underbrace{(A^{[2]} - Y)}_{dZ} A^{[1]T}"
+    assert check(grouped, two.replace(scale="sum")).verdict == "correct"
+    assert check(r"dW^{[2]} = \underbrace{A^{[2]} - Y}_{dZ} A^{[1]T}",
+                 two.replace(scale="sum")).verdict == "correct"

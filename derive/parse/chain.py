@@ -28,8 +28,10 @@ _LAYOUT = re.compile(r"\\begin\{(?:array|aligned|align\*?|split|eqnarray\*?)\}(?
 _EQUALS = re.compile(r"\\equiv(?![A-Za-z])|\\leftarrow(?![A-Za-z])|:=")
 _WHERE = re.compile(r"(?:[,;]\s*)?(?:\\quad\s*)?(?:\\text\{\s*,?\s*where\s*\}|\bwhere\b|[,;]|\\quad)"
                     r"\s*([A-Za-z]\w*|\\[A-Za-z]+(?:_\{?\w+\}?)?)\s*$")
-# a derivative's fraction; \frac{Co}{dw_L} (the numerator's d left out, as the reader allows)
-_FRAC_D = re.compile(r"\\[dt]?frac\s*\{\s*(?:\\partial|d|∂|(?:Co|[CJLE])\s*\}\s*\{\s*(?:d|\\partial))")
+# a derivative's fraction; \frac{Co}{dw_L}, \frac{z_L}{dw_L} (the numerator's d left out, as a
+# Q&A typed every factor of its chain rule)
+_FRAC_D = re.compile(r"\\[dt]?frac\s*\{\s*(?:\\partial|d|∂|(?:Co|[CJLE])\s*\}\s*\{\s*(?:d|\\partial)"
+                     r"|[A-Za-z](?:_\{?\w+\}?)?\s*\}\s*\{\s*d[A-Za-z])")
 # ∇_{W^{[1]}} J, ∇_{\hat{\Vy}} L(\hat{\Vy}, \Vy), Nielsen's ∇_a C: one derivative of the cost
 _NABLA = re.compile(r"\\nabla_(?:\{(?:[^{}]|\{(?:[^{}]|\{[^{}]*\})*\})*\}|\\?[A-Za-z]+)\s*"
                     r"(?:\\mathcal\{[LJC]\}|\\ell|[LJCE])(?![A-Za-z])(?:_\{?\w+\}?)?"

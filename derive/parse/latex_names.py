@@ -332,6 +332,10 @@ class NameMixin(ScriptMixin):
 
     def argument(self, start: int) -> tuple[Value, Span]:
         t = self.peek()
+        if t.kind == "op" and t.text == "*":  # * \underbrace{(z)}_{...}: the braces dropped
+            self.i += 1
+            self.braces_transparent()
+            self.i -= 1
         if t.kind == "op" and t.text == "*" and self.peek(1).kind == "op" \
                 and self.peek(1).text == "(":  # the course notes' {g^{[1]}}^{'} * (z^{[1]})
             self.next()

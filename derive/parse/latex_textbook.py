@@ -29,7 +29,7 @@ from derive.core import expr as E
 from derive.parse.build import Const, Span, Value
 from derive.parse.latex_calculus import CalculusMixin
 from derive.parse.latex_state import state
-from derive.parse.latex_tokens import Tok
+from derive.parse.latex_tokens import PRODUCTS, Tok
 from derive.parse.names import Name, resolve_ident
 
 
@@ -43,6 +43,10 @@ class TextbookMixin(CalculusMixin):
         if t.text == "Sigma":
             return self.diagonal(t)
         if t.text in ("underbrace", "overbrace"):
+            self.i -= 1
+            if self.braces_transparent():  # \underbrace{g'}_{...} * \underbrace{(z)}_{...}
+                return self.factor()
+            self.i += 1
             v, span = self.group(t)
             if self.peek().kind == "op" and self.peek().text in "_^":
                 self.next()
@@ -50,6 +54,38 @@ class TextbookMixin(CalculusMixin):
                 self.b.note(f"\\{t.text}'s label left out: {self.b.src(span)} read alone")
             return v, (t.start, span[1])
         return None
+
+    def braces_transparent(self) -> bool:
+        """Drop ``\\underbrace``'s braces and label from the tokens when its group is factors
+        side by side (no +, -, ⊙, *, · at its top level) and no script follows the label: then
+        the braces change nothing but where a factor ends, and the course notes'
+        ``\\underbrace{{g^{[1]}}^{'}}_{...} * \\underbrace{(z^{[1]})}_{...}`` is g′(z) as
+        without them. At the cursor: the command. Returns whether the tokens were changed."""
+        t = self.peek()
+        if t.text not in ("underbrace", "overbrace") or self.peek(1).text != "{":
+            return False
+        n = self._group_length(1)
+        inner = self.toks[self.i + 2:self.i + n]
+        depth = 0
+        for u in inner:
+            if u.kind == "op" and u.text in "({[":
+                depth += 1
+            elif u.kind == "op" and u.text in ")}]":
+                depth -= 1
+            elif depth == 0 and (u.kind == "op" and u.text in "+-*/=," or u.kind == "cmd"
+                                 and u.text in PRODUCTS):
+                return False
+        label = 0
+        if self.peek(n + 1).kind == "op" and self.peek(n + 1).text in "_^":
+            label = 1 + (self._group_length(n + 2) if self.peek(n + 2).text == "{" else 1)
+        after = self.peek(n + 1 + label)
+        if not inner or (after.kind == "op" and after.text in "^_'"):
+            return False
+        self.b.note(f"\\{t.text}'s label left out: "
+                    f"{self.b.src((inner[0].start, inner[-1].end))} read alone")
+        del self.toks[self.i + n:self.i + n + 1 + label]  # the closing brace and the label
+        del self.toks[self.i:self.i + 2]  # the command and the opening brace
+        return True
 
     def accumulator(self, t: Tok) -> tuple[Value, Span]:
         """Ng's Δ^{(l)} = Σ_t δ^{(l+1)(t)} (a^{(l)(t)})ᵀ: dZ[l] A[l-1]ᵀ in derive's layers."""

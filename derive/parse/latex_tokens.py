@@ -199,6 +199,11 @@ class Cursor(ABC):
         """``\\sum_i`` over an entry index (latex_index)."""
         raise self.err("index form is not read here", t)
 
+    def braces_transparent(self) -> bool:
+        """Drop an ``\\underbrace``'s braces and label at the cursor where they change nothing
+        (latex_textbook); whether it did."""
+        return False
+
     def regulariser(self, q: Value, t: Tok) -> tuple[Value, Span]:
         """``\\nabla_Q \\Omega(\\theta)``."""
         raise self.err("\\Omega is not read here", t)
