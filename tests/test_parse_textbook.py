@@ -235,3 +235,20 @@ def test_underbraces_around_a_function_and_its_argument_are_transparent():
     assert check(grouped, two.replace(scale="sum")).verdict == "correct"
     assert check(r"dW^{[2]} = \underbrace{A^{[2]} - Y}_{dZ} A^{[1]T}",
                  two.replace(scale="sum")).verdict == "correct"
+
+
+def test_a_row_of_an_aligned_block_with_its_own_left_side_restates_the_gradient():
+    one = Network(layers=[4, 3, 2], activations=["tanh", "sigmoid"], loss="half_mse",
+                  scale="sum")
+    rows = (r"\begin{aligned} \delta^L_k &= (a^L_k - y_k) \, \sigma'(z^L_k) \\ "
+            r"\delta^L &= (a^L - y^L) \odot \sigma'(z^L) \end{aligned}")
+    v = check(rows, one)
+    assert (v.verdict, v.target) == ("correct", "dZ[2]"), v.message
+    assert "chain: a new row's left side \\delta^L names dZ[2], the same gradient" in v.notes
+    assert "y^L read as Y: the targets, written with the output layer's L" in v.notes
+    assert agrees(r"\delta^L = (a^L - y^L) \odot \sigma'(z^L)", one, 2)
+    wrong = check(rows.replace(r"(a^L - y^L) \odot", r"(y^L - a^L) \odot"), one)
+    assert wrong.verdict == "not_equivalent" and wrong.message.startswith("link 3 of the chain")
+    # a row about another gradient is another equation: said, not mixed into this chain
+    other = check(rows.replace(r"\delta^L &=", r"\delta^{L-1} &="), one)
+    assert other.verdict == "parse_error" and "names dZ[1], not the left side's" in other.message

@@ -48,11 +48,12 @@ def left_side(text: str) -> str | None:
     return None
 
 
-def _single(c: Chain, k: int) -> str:
-    """The chain's text with only its left side, its first '=' and link k kept (positions kept)."""
-    lhs_end = c.links[0][1]
+def _single(c: Chain, k: int, head: int = 0) -> str:
+    """The chain's text with only its left side (link ``head``: 0, or a row's own), the '='
+    after it and link k kept (positions kept)."""
+    lhs_start, lhs_end = c.links[head]
     a, b = c.links[k]
-    return "".join(ch if i < lhs_end or i == lhs_end or a <= i < b else " "
+    return "".join(ch if lhs_start <= i <= lhs_end or a <= i < b else " "
                    for i, ch in enumerate(c.text))
 
 
@@ -70,7 +71,10 @@ def _named(text: str, check_one: CheckOne) -> str | None:
     dA[2])."""
     v = check_one(f"{text} = 0", {})
     own = _OWN.match(v.message)
-    return v.target or (own.group(1) if own else None)
+    if v.target or own:
+        return v.target or (own.group(1) if own else None)
+    same = _ITSELF.search(check_one(f"{text} = {text}", {}).message)  # an entry: δ^L_j
+    return same.group(1) if same and same.group(1) == same.group(2) else None
 
 
 def check_chain(equation: str, check_one: CheckOne, least: int = 3) -> Verdict | None:
@@ -99,9 +103,21 @@ def check_chain(equation: str, check_one: CheckOne, least: int = 3) -> Verdict |
     formulas: list[tuple[int, str, Verdict]] = []
     named: list[str] = []  # the gradients definition links name (the left side's)
     last = len(c.links) - 1
+    head = 0  # the left side the links are checked against: the chain's, or a row's own
     for k in range(1, len(c.links)):
         a, b = c.links[k]
         link = c.text[a:b].strip()
+        if k in c.heads:  # a new row's own left side: it must name the same gradient
+            lhs = c.text[slice(*c.links[0])].strip()
+            gradient = _named(link, check_one)
+            if gradient is None or gradient != _named(lhs, check_one):
+                return Verdict("parse_error", notes=tuple(notes), message=(
+                    f"row {link} = … of the chain names {gradient or 'no gradient'}, not the "
+                    f"left side's: check each equation on its own"))
+            notes.append(f"chain: a new row's left side {link} names {gradient}, the same "
+                         "gradient")
+            head = k
+            continue
         if k == last and k > 1 and _LOCAL.fullmatch(link):
             notes.append(f"chain: the last link {link} names the value (a local name), not read")
             continue
@@ -109,7 +125,7 @@ def check_chain(equation: str, check_one: CheckOne, least: int = 3) -> Verdict |
             notes.append(f"chain: link {k} ({link}) differentiates the cost as written, a "
                          "definition: not evaluated")
             continue
-        verdict = check_one(_single(c, k), extra) if not (
+        verdict = check_one(_single(c, k, head), extra) if not (
             is_definition(link) and fractions(link) > 1) else Verdict("parse_error")
         if is_definition(link) and fractions(link) == 1:  # names one gradient: the same?
             same = _ITSELF.search(verdict.message)

@@ -48,6 +48,7 @@ class Chain:
     text: str
     links: tuple[tuple[int, int], ...]
     where: tuple[tuple[str, tuple[int, int]], ...] = ()
+    heads: tuple[int, ...] = ()  # links that are a new row's own left side (``\\ \delta^L &= …``)
 
 
 _COMMENT = re.compile(r"(?<!\\)#[^\n]*")  # a Python comment (# [HxN] * [NxC] = [HxC]): not a link
@@ -74,13 +75,39 @@ def _equals(text: str) -> list[int]:
     return out
 
 
+_ROW = re.compile(r"\\\\|\\newline(?![A-Za-z])")  # an aligned block's row break
+
+
+def _rows(text: str, spans: list[tuple[int, int]]) -> tuple[list[tuple[int, int]], list[int]]:
+    """Links cut where a row break is followed by a new row's own left side (text before the
+    row's '='): ``… = (a_j - y_j) σ'(z_j) \\\\ \\delta^L &= …`` is a link, then the head
+    ``\\delta^L`` of the next row. Returns the links and the heads' indices."""
+    breaks = [mt.end() for mt in _ROW.finditer(_COMMENT.sub(lambda mt: " " * len(mt.group()),
+                                                            text))]
+    out: list[tuple[int, int]] = []
+    heads: list[int] = []
+    blanked = _blank(text)
+    for k, (a, b) in enumerate(spans):
+        cut = max((r for r in breaks if a < r < b), default=None) if 0 < k < len(spans) - 1 \
+            else None
+        if cut is not None and blanked[a:cut].strip() and blanked[cut:b].strip():
+            out.append((a, cut))
+            heads.append(len(out))
+            out.append((cut, b))
+        else:
+            out.append((a, b))
+    return out, heads
+
+
 def links(text: str) -> Chain:
     """The links of ``text`` (one link: no chain); a where-clause (``..., s = e``) ends the
-    chain and defines s."""
+    chain and defines s; a row of an aligned block with its own left side starts with a head
+    (:attr:`Chain.heads`)."""
     blanked = _blank(text)
     cuts = _equals(blanked)
     spans = [(a + 1 if k else 0, b) for k, (a, b) in
              enumerate(zip([-1, *cuts], [*cuts, len(blanked)], strict=True))]
+    spans, heads = _rows(text, spans)
     out: list[tuple[int, int]] = []
     where: list[tuple[str, tuple[int, int]]] = []
     k = 0
@@ -94,7 +121,7 @@ def links(text: str) -> Chain:
             break
         out.append((a, b))
         k += 1
-    return Chain(blanked, tuple(out), tuple(where))
+    return Chain(blanked, tuple(out), tuple(where), tuple(h for h in heads if h < len(out)))
 
 
 _OPERATOR = re.compile(r"\s*\\[dt]?frac\s*\{\s*(?:\\partial|d|∂)\s*\}\s*")

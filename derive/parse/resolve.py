@@ -150,6 +150,10 @@ class Resolver:
                 raise self.error("dX has no layer index: it is dA[0], the gradient with respect "
                                  "to the input", pos)
             return replace(self.table["dA", 0], src=self.src(span))
+        if base == "Y" and index == ("L", 0):  # y^L: the target of the output layer L
+            self.note(f"{self.src(span)} read as Y: the targets, written with the output "
+                      "layer's L")
+            index = None
         if base in GLOBAL:
             if index is not None:
                 raise self.error(f"{base} has no layer index", pos)
