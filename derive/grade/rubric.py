@@ -60,7 +60,7 @@ KINDS = ("formula", "numbers")
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")  # Gradescope's
 QUESTION_KEYS = {"id", "target", "points", "kind", "partial", "feedback", "conditional",
                  "title", "steps", "values", "follow_through", "tolerance", "visibility"}
-TOP_KEYS = {"title", "network", "question", "values", "visibility"}
+TOP_KEYS = {"title", "network", "question", "values", "visibility", "variants"}
 _TARGET = re.compile(r"^\s*(?P<q>dA|dZ|dW|db)\s*(?:\[\s*(?P<a>\d+)\s*\]|(?P<b>\d+)|"
                      r"\^\{\[(?P<c>\d+)\]\}|_\{?(?P<d>\d+)\}?)\s*$")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
@@ -112,6 +112,9 @@ class Rubric:
     title: str = ""
     source: str = "rubric"
     visibility: str = "visible"
+    # the ranges a per-student network is drawn from (``[variants]``, derive.grade.variants);
+    # None: every student answers about ``network``
+    variants: dict | None = None
 
     @property
     def max_score(self) -> float:
@@ -162,8 +165,18 @@ def rubric_from_mapping(data: dict, where: str = "rubric") -> Rubric:
     title = data.get("title", "")
     if not isinstance(title, str):
         raise SpecError(f"{where}: 'title' must be a string")
+    variants = None
+    if "variants" in data:
+        from derive.grade.variants import check_ranges
+
+        variants = check_ranges(data["variants"], net, f"{where}, [variants]")
+        numbers = [q.id for q in questions if q.kind == "numbers"]
+        if numbers:
+            raise SpecError(f"{where}, [variants]: question {numbers[0]!r} is a numbers question, "
+                            "whose values fit one network only; a rubric with [variants] asks "
+                            "formula questions")
     return Rubric(net, tuple(questions), title, where,
-                  _visibility(data.get("visibility", "visible"), where))
+                  _visibility(data.get("visibility", "visible"), where), variants)
 
 
 def parse_target(text, where: str, net: Network | None = None) -> tuple[str, int]:
