@@ -31,7 +31,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     takes_file(p.add_argument("-o", "--output", metavar="FILE",
                               help="write the grades here (replaced whole) instead of stdout"))
     p.add_argument("--student", metavar="ID",
-                   help="the student's id for a single SUBMISSION (default: the file's name)")
+                   help="the student's id for a single SUBMISSION (default: the file's "
+                        "\"_student\", else its name); with a [variants] rubric, the student "
+                        "whose network it is graded on")
+    p.add_argument("--secret", metavar="SECRET",
+                   help="the course secret of a rubric with [variants] (default: "
+                        "$DERIVE_VARIANT_SECRET); never printed")
     takes_file(p.add_argument("--report", metavar="REPORT.md",
                               help="also write a class report (Markdown, or HTML for .html) "
                                    "with a bar chart PNG beside it"))
@@ -58,7 +63,14 @@ def run(args: argparse.Namespace) -> int:
     if args.student and len(args.submissions) > 1:
         raise UsageError("--student names the student of a single SUBMISSION")
     rubric = load_rubric(args.rubric)  # a bad rubric: an error naming its line, before any work
-    items = [(args.rubric, path, args.student) for path in args.submissions]
+    secret = None
+    if rubric.variants is not None:
+        from derive.grade.variants import check_id, secret_from
+
+        secret = secret_from(args.secret)
+        if args.student:
+            check_id(args.student, "--student")
+    items = [(args.rubric, path, args.student, secret) for path in args.submissions]
     grades = ordered_map(grade_path, items, key=lambda item: 0, jobs=args.jobs, chunk=8)
     worst = 0
     kept: list = []
@@ -98,9 +110,11 @@ def render(g, rubric, fmt: str) -> str:
 _RUBRICS: dict = {}
 
 
-def grade_path(rubric_path: str, path: str, student: str | None = None):
+def grade_path(rubric_path: str, path: str, student: str | None = None,
+               secret: str | None = None):
     """The grade of the submission at ``path`` (a worker's unit of work: the rubric is read once
-    per process and kept, with its worked examples)."""
+    per process and kept, with its worked examples); ``secret`` draws the student's network
+    when the rubric has [variants]."""
     from derive.grade.rubric import load_rubric
     from derive.grade.score import grade_submission
     from derive.grade.submission import read_submission
@@ -114,4 +128,4 @@ def grade_path(rubric_path: str, path: str, student: str | None = None):
         from derive.grade.submission import Submission
 
         sub = Submission(student or path, path, {}, (), (str(exc),))
-    return grade_submission(rubric, sub)
+    return grade_submission(rubric, sub, secret)

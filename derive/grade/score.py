@@ -127,11 +127,29 @@ class Grade:
                 "questions": [q.to_dict() for q in self.questions]}
 
 
-def grade_submission(rubric: Rubric, sub: Submission) -> Grade:
-    """Every question of ``rubric`` graded on ``sub`` (never raises for the submission's content)."""
+def grade_submission(rubric: Rubric, sub: Submission, secret: str | None = None) -> Grade:
+    """Every question of ``rubric`` graded on ``sub`` (never raises for the submission's content).
+    A rubric with ``[variants]`` grades against the student's own network, drawn with the course
+    ``secret`` (a UsageError without one); a student id that cannot be one is a format error."""
+    notes: list[str] = []
+    if rubric.variants is not None:
+        from derive.errors import DeriveError, UsageError
+        from derive.grade.variants import check_id, variant_rubric
+
+        if not secret:
+            raise UsageError(f"{rubric.source} draws a network per student ([variants]): give "
+                             "the course secret (--secret or DERIVE_VARIANT_SECRET)")
+        try:
+            check_id(sub.student, f"{sub.source}: the student id")
+        except DeriveError as exc:
+            return Grade(sub.student, sub.source, tuple(
+                _grade(q, 0.0, "not_gradable", messages=(str(exc),)) for q in rubric.questions),
+                (*sub.errors, f"{exc} (give --student ID, or \"_student\" in the file)"))
+        rubric = variant_rubric(rubric, sub.student, secret)
+        notes.append(f"graded on the network of {sub.student}: {rubric.network.describe()}")
     errors = list(sub.errors)
-    notes = [f"{sub.source}: {qid!r} is not a question of the rubric (ignored)"
-             for qid in sub.answers if rubric.question(str(qid)) is None]
+    notes += [f"{sub.source}: {qid!r} is not a question of the rubric (ignored)"
+              for qid in sub.answers if rubric.question(str(qid)) is None]
     by_code = _code_answers(rubric, sub, notes, errors)
     grades = []
     for q in rubric.questions:

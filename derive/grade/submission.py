@@ -34,6 +34,8 @@ SUBMISSIONS = Limit("grade.submissions", 100_000, "submissions", "fewer SUBMISSI
                     "the submissions graded by one run")
 
 ANSWER_SUFFIXES = (".json", ".toml")
+#: the key of an answers file that carries the student's id
+STUDENT_KEY = "_student"
 CODE_SUFFIXES = (".py",)
 
 
@@ -48,14 +50,16 @@ class Submission:
     answers: dict
     code: tuple[tuple[str, str], ...] = ()
     errors: tuple[str, ...] = ()
+    claimed: str | None = None  # the id the submission carries (``"_student"``), if any
 
 
 def read_submission(path: str | Path, student: str | None = None) -> Submission:
     """The submission in ``path``: a .json/.toml answers file, a .py code file, or a folder of
     them (Gradescope's ``/autograder/submission``). The student is ``student``, else the file's
-    stem (the folder's name for a folder). Never raises for what the files hold."""
+    stem (the folder's name for a folder); a file may carry its id (``"_student"``), which
+    ``student``, when given, must match. Never raises for what the files hold."""
     p = Path(path)
-    who = student or (p.name if p.is_dir() else p.stem)
+    who = student or p.name
     if p.is_dir():
         files = sorted(f for f in p.iterdir() if f.is_file()
                        and f.suffix.lower() in (*ANSWER_SUFFIXES, *CODE_SUFFIXES))
@@ -66,16 +70,26 @@ def read_submission(path: str | Path, student: str | None = None) -> Submission:
         if not files:
             return Submission(who, str(p), {}, (), (f"{p}: no answers (.json, .toml) or code "
                                                     "(.py) file in this folder",))
-        parts = [_read_file(f, who) for f in files]
-        return merge(who, str(p), parts)
-    return _read_file(p, who)
+        parts = [_read_file(f, student) for f in files]
+        return merge(who, str(p), parts, explicit=student is not None)
+    return _read_file(p, student)
 
 
-def merge(student: str, source: str, parts: list[Submission]) -> Submission:
-    """One submission from several files; a question answered in two files is an error."""
+def merge(student: str, source: str, parts: list[Submission], explicit: bool = False) -> Submission:
+    """One submission from several files; a question answered in two files is an error, and so
+    are two files that carry different student ids. The student is the id the files carry,
+    else ``student`` (always ``student`` when ``explicit``: the files were checked against it)."""
     answers: dict = {}
     errors: list[str] = []
     code: list[tuple[str, str]] = []
+    claims = [part for part in parts if part.claimed is not None]
+    claimed = claims[0].claimed if claims else None
+    for part in claims[1:]:
+        if part.claimed != claimed:
+            errors.append(f"{part.source}: _student is {part.claimed!r}, but {claims[0].source} "
+                          f"says {claimed!r}")
+    if claimed is not None and not explicit:
+        student = claimed
     for part in parts:
         for qid, a in part.answers.items():
             if qid in answers:
@@ -84,21 +98,24 @@ def merge(student: str, source: str, parts: list[Submission]) -> Submission:
             answers[qid] = a
         code += part.code
         errors += part.errors
-    return Submission(student, source, answers, tuple(code), tuple(errors))
+    return Submission(student, source, answers, tuple(code), tuple(errors), claimed)
 
 
-def _read_file(p: Path, student: str) -> Submission:
+def _read_file(p: Path, student: str | None) -> Submission:
+    who = student or p.stem
     try:
         text = read_bounded(p, SUBMISSION_BYTES, "submission file", error=ParseError)
     except DeriveError as exc:  # missing, too large, not UTF-8
-        return Submission(student, str(p), {}, (), (str(exc),))
+        return Submission(who, str(p), {}, (), (str(exc),))
     if p.suffix.lower() in CODE_SUFFIXES:
-        return Submission(student, str(p), {}, ((str(p), text),))
+        return Submission(who, str(p), {}, ((str(p), text),))
     return submission_from_text(text, str(p), student)
 
 
 def submission_from_text(text: str, where: str, student: str | None = None) -> Submission:
-    """Answers from the JSON (first character ``{``) or TOML ``text`` of file ``where``."""
+    """Answers from the JSON (first character ``{``) or TOML ``text`` of file ``where``. The
+    key ``_student`` (never a question id: ids start with a letter or digit) carries the
+    student's id; ``student``, when given, must be the same."""
     who = student or Path(where).stem
     try:
         data = _parse(text, where)
@@ -107,7 +124,20 @@ def submission_from_text(text: str, where: str, student: str | None = None) -> S
     if not isinstance(data, dict):
         return Submission(who, where, {}, (), (f"{where}: a submission is a table of question ids "
                                                "and answers ({\"q1\": \"dW1 = ...\"})",))
-    return Submission(who, where, data)
+    if STUDENT_KEY not in data:
+        return Submission(who, where, data)
+    from derive.grade.variants import check_id
+
+    claimed = data.pop(STUDENT_KEY)
+    try:
+        claimed = check_id(claimed, f"{where}: {STUDENT_KEY}")
+    except DeriveError as exc:
+        return Submission(who, where, data, (), (str(exc),))
+    if student is not None and claimed != student:
+        return Submission(who, where, data, (), (
+            f"{where}: {STUDENT_KEY} is {claimed!r}, but the submission is graded as "
+            f"{student!r} (--student)",), claimed)
+    return Submission(student or claimed, where, data, (), (), claimed)
 
 
 def _parse(text: str, where: str):
