@@ -21,8 +21,8 @@ from derive.grade.score import grade_answer, grade_submission, partial_points
 from derive.grade.submission import SUBMISSION_BYTES, submission_from_text
 from derive.network.spec import Network
 from tests import oracle
+from tests.rubrics import NET, RUBRIC, write_rubric
 
-NET = {"layers": [3, 4, 1], "activations": ["relu", "sigmoid"], "loss": "bce"}
 X = [[1.0], [2.0], [0.5]]
 Y = [[1.0]]
 W1 = [[0.1, -0.2, 0.3], [0.4, 0.5, -0.6], [0.7, 0.8, 0.9], [-0.1, 0.2, 0.3]]
@@ -30,49 +30,15 @@ b1 = [[0.1], [0.0], [-0.1], [0.2]]
 W2 = [[0.5, -0.4, 0.3, 0.2]]
 b2 = [[0.1]]
 
-RUBRIC = """\
-title = "Week 4"
-[network]
-layers = [3, 4, 1]
-activations = ["relu", "sigmoid"]
-loss = "bce"
 
-[[question]]
-id = "q1"
-target = "dW[1]"
-points = 2
-partial = { missing_scale = 1.5 }
-feedback = { missing_scale = "J is a mean over the examples." }
-
-[[question]]
-id = "q2"
-target = "db1"
-points = 2
-
-[[question]]
-id = "q3"
-target = "dZ[1]"
-points = 3
-partial = { wrong_order = 2, activation_instead_of_derivative = 2, sign_error = 2 }
-
-[[question]]
-id = "q4"
-target = "dW[1]"
-points = 1
-conditional = 0.25
-"""
+@pytest.fixture
+def rubric_file(tmp_path):
+    return write_rubric(tmp_path)
 
 
 def rubric(extra: dict | None = None, **question):
     q = {"id": "q1", "target": "dW[1]", "points": 3, **question}
     return rubric_from_mapping({"network": NET, "question": [q], **(extra or {})})
-
-
-@pytest.fixture
-def rubric_file(tmp_path):
-    path = tmp_path / "rubric.toml"
-    path.write_text(RUBRIC, encoding="utf-8")
-    return path
 
 
 # -- partial credit ------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from starlette.testclient import TestClient  # noqa: E402
 from derive.cli import main  # noqa: E402
 from derive.web.api import BODY, FORMULA  # noqa: E402
 from derive.web.app import STATIC, create_app  # noqa: E402
+from tests.rubrics import RUBRIC  # noqa: E402 - the rubric the grading tests share
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -93,22 +94,6 @@ def test_numbers_is_the_cli_json(client, capsys):
     r = client.post("/api/numbers", content=path.read_bytes())
     assert r.status_code == 200
     assert r.json() == expected
-
-
-RUBRIC = """title = "week 3"
-[network]
-layers = [3, 3, 1]
-activations = ["relu", "sigmoid"]
-loss = "bce"
-[[question]]
-id = "q1"
-target = "dW[1]"
-points = 2
-[[question]]
-id = "q2"
-target = "dZ[2]"
-points = 1
-"""
 
 
 def test_grade_is_the_cli_json(client, capsys, tmp_path, monkeypatch):
