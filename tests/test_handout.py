@@ -16,7 +16,7 @@ from derive.handout.checks import fd_rows, judge, own_verdict, variants
 from derive.handout.doc import md_text, tex_text
 from derive.handout.document import handout, key_path, parse_sections
 from derive.handout.prose import rule_name
-from derive.handout.sections import _named
+from derive.handout.steps import _named
 from derive.network.model import random_instance
 from derive.network.spec import Network
 

@@ -88,7 +88,7 @@ def fd_rows(derivation: Derivation, seed: int = 0, m: int = 4, eps: float = fd.D
     T = SymbolTable(net)
     rows = []
     for l in range(1, net.L + 1):
-        for base in ("W", "b"):
+        for base in net.block(l).parameters:  # W, b; W, γ, β under batch norm
             key = (base, l)
 
             def f(batch: np.ndarray, key: tuple[str, int] = key) -> np.ndarray:

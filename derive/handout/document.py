@@ -32,7 +32,7 @@ from pathlib import Path
 from derive.engine.backward import Derivation, derive
 from derive.engine.proof import prove
 from derive.errors import DeriveError, SpecError
-from derive.handout import plugins
+from derive.handout import plugins, regularisation, steps
 from derive.handout import sections as S
 from derive.handout.doc import Block, Para, render_md, render_tex
 from derive.limits import Limit, require
@@ -42,7 +42,9 @@ CORE: dict[str, plugins.Section] = {
     "network": S.network,        # description, TikZ drawing, activations, loss, convention
     "shapes": S.shapes,          # the shape of every quantity
     "forward": S.forward,        # Z[l] = W[l] A[l-1] + b[l], A[l] = g[l](Z[l]), J
-    "backward": S.backward,      # every step of every layer, with its rule, and the results
+    "backward": steps.backward,      # every step of every layer, with its rule, and the results
+    "dropout": regularisation.dropout,      # why divide by keep_prob; the mask held fixed
+    "batchnorm": regularisation.batchnorm,  # the graph, the compact dZ, what dZ means there
     "averaging": S.averaging,    # where the 1/m and the sum over examples come from
     "order": S.order,            # why W[l+1]ᵀ dZ[l+1] and not dZ[l+1] W[l+1]ᵀ
     "verification": S.verification,  # finite differences end to end, and the element-wise proof
@@ -154,10 +156,17 @@ def handout(net_or_derivation: Network | Derivation, title: str | None = None,
     else:
         require(DEPTH, net_or_derivation.L)
         d = derive(net_or_derivation, prove=False)
-    d.network.require_no_dropout("derive handout")
     if d.proof is None:
         d = replace(d, proof=prove(d, seed=seed, strict=True))
     names = parse_sections(sections)
+    asked = () if sections is None else parse_sections(
+        [s for s in (sections.split(",") if isinstance(sections, str) else sections)
+         if s.strip().lower() not in ("all", "core")] or ["network"])
+    for name in names:  # dropout, batchnorm: only for a network that has them
+        if name in asked and not regularisation.applies(name, d.network):
+            raise SpecError(f"section {name!r} is for a network with "
+                            f"{'dropout (--keep-prob)' if name == 'dropout' else 'batch norm (--batchnorm)'}")
+    names = tuple(n for n in names if regularisation.applies(n, d.network))
     ctx = S.Context(d, exercises=exercises, seed=seed)
     blocks: list[Block] = []
     held: list[str] = []  # sections that print the answers: in the key only

@@ -24,13 +24,12 @@ from derive.core import fd
 from derive.core.expr import as_sympy
 from derive.core.names import latex_name, text_name
 from derive.core.printing import to_code, to_latex, to_text
-from derive.engine.backward import Derivation, Step
+from derive.engine.backward import Derivation
 from derive.errors import ShapeMismatch
 from derive.handout.checks import fd_network, fd_rows, judge, unchecked
 from derive.handout.doc import (
     Blank,
     Block,
-    Boxed,
     Display,
     Heading,
     Items,
@@ -43,7 +42,7 @@ from derive.handout.doc import (
     Table,
 )
 from derive.handout.drawing import diagram_md, tikz
-from derive.handout.prose import l2_item, mathify, rule_name, sentence
+from derive.handout.prose import batchnorm_item, dropout_item, l2_item, mathify, rule_name
 from derive.network.model import concrete_sizes, definitions
 from derive.network.spec import Network
 from derive.network.symbols import SymbolTable
@@ -161,48 +160,80 @@ def _convention(ctx: Context) -> tuple[Parts, ...]:
         cost = ("The cost is the sum ", M(r"J = \sum_t \ell_t"), ": there is no ", M("1/m"),
                 " anywhere.")
     l2: tuple[Parts, ...] = (l2_item(net),) if net.l2 is not None else ()
+    if any(net.dropout(l) is not None for l in range(1, net.L)):
+        l2 += (dropout_item(net),)
+    if "batchnorm" in net.kinds:
+        l2 += (batchnorm_item(net),)
     symbols: Parts = (M(r"\odot"), " is the element-wise product, ", M(r"\oslash"), " element-wise "
                       "division, juxtaposition the matrix product, ", M(r"{}^{\top}"), " the transpose.")
     return (layout, cost, *l2, symbols)
 
 
 # -- shapes ------------------------------------------------------------------------------------------
-def shapes(ctx: Context) -> list[Block]:
-    T, net = ctx.T, ctx.net
-    header = ("l", "W[l]", "b[l]", "Z[l]", "A[l]", "dW[l]", "db[l]", "dZ[l]", "dA[l]")
-    rows: list[tuple[Parts, ...]] = []
-    for l in range(1, net.L + 1):
+BN_SHAPES = ("gamma", "beta", "mu", "var", "Znorm", "Ztilde", "dgamma", "dbeta", "dZtilde")
+
+
+def _shape_rows(ctx: Context, bases: Sequence[str], layers: Sequence[int]) -> tuple[tuple[Parts, ...], ...]:
+    """One row per layer, one cell per quantity: its shape, a blank for a gradient's shape in a
+    worksheet (which shows only the gradients), a dash where the layer has no such quantity."""
+    T, rows = ctx.T, []
+    for l in layers:
         row: list[Parts] = [(str(l),)]
-        for base in header[1:]:
-            b = base[:-3]
+        for b in bases:
             if ctx.exercises and not b.startswith("d"):
                 continue  # a gradient has its quantity's shape: showing W[l]'s gives dW[l]'s away
-            s = shape_latex(T[b, l].shape)
+            try:
+                sym = T[b, l]
+            except KeyError:  # a batch-norm layer has no b (β takes its place)
+                row.append(("--",))
+                continue
+            s = shape_latex(sym.shape)
             cell = ctx.maybe_blank(s, f"shape of {text_name(b, l)}",
-                                   " × ".join(str(d) for d in T[b, l].shape)) if b.startswith("d") else s
+                                   " × ".join(str(d) for d in sym.shape)) if b.startswith("d") else s
             row.append((cell if isinstance(cell, Blank) else M(cell),))
         rows.append(tuple(row))
+    return tuple(rows)
+
+
+def shapes(ctx: Context) -> list[Block]:
+    T, net = ctx.T, ctx.net
+    header = ("W", "b", "Z", "A", "dW", "db", "dZ", "dA")
+    rows = _shape_rows(ctx, header, range(1, net.L + 1))
+    normalised = [l for l in range(1, net.L + 1) if net.kinds[l - 1] == "batchnorm"]
+    bn_rows = _shape_rows(ctx, BN_SHAPES, normalised)
     consistent = all(
         all(bool(as_sympy(a) == as_sympy(b)) for a, b in zip(f.shape, f.target.shape, strict=True))
         for f in ctx.derivation.formulas)
     intro: Parts = ("Every quantity and its shape (rows × columns). The input ", M("X = A^{[0]}"), " is ",
              M(shape_latex(T["X"].shape)), " and the targets ", M("Y"), " are ",
              M(shape_latex(T["Y"].shape)), ".")
+    bn_intro: list[Block] = []
+    if normalised:
+        bn_intro.append(Para(("A batch-normalised layer has no bias (", M(r"\beta"), " takes its "
+                              "place); its scale and shift ", M(r"\gamma, \beta"), " and its batch "
+                              "statistics ", M(r"\mu, \sigma^2"), " hold one number per unit:",)))
     if ctx.exercises:
-        return [Heading(1, "Shapes"), Para(("Give the shape (rows × columns) of every gradient, in "
-                                            "terms of the sizes ", M("n_l"), " and ", M("m"), ".")),
-                Table(_math_header(("l",) + tuple(h for h in header[1:] if h.startswith("d"))),
-                      tuple(rows),
-                      "r" + "c" * 4)]
+        grads = tuple(h for h in header if h.startswith("d"))
+        out: list[Block] = [Heading(1, "Shapes"),
+                            Para(("Give the shape (rows × columns) of every gradient, in terms of the "
+                                  "sizes ", M("n_l"), " and ", M("m"), ".")),
+                            Table(_math_header(("l", *grads)), rows, "r" + "c" * len(grads))]
+        if normalised:
+            bgrads = tuple(h for h in BN_SHAPES if h.startswith("d"))
+            out += [*bn_intro, Table(_math_header(("l", *bgrads)), bn_rows, "r" + "c" * len(bgrads))]
+        return out
     if consistent:
         intro += (" Each gradient has the shape of the quantity it belongs to: the tool checked the "
                   "shape of every derived formula against this table.",)
-    return [Heading(1, "Shapes"), Para(intro), Table(_math_header(header), tuple(rows), "r" + "c" * 8)]
+    out = [Heading(1, "Shapes"), Para(intro), Table(_math_header(("l", *header)), rows, "r" + "c" * 8)]
+    if normalised:
+        out += [*bn_intro, Table(_math_header(("l", *BN_SHAPES)), bn_rows, "r" + "c" * len(BN_SHAPES))]
+    return out
 
 
 def _math_header(header: Sequence[str]) -> tuple[str | M, ...]:
-    """``W[l]`` → the maths ``W^{[l]}`` (the first column, ``l``, too)."""
-    return tuple(M(h) if h == "l" else M(f"{h[:-3]}^{{[l]}}") for h in header)
+    """``W`` → the maths ``W^{[l]}`` (the first column, ``l``, too); ``dgamma`` → ``d\\gamma^{[l]}``."""
+    return tuple(M(h) if h == "l" else M(latex_name(h, 99).replace("[99]", "[l]")) for h in header)
 
 
 # -- forward -------------------------------------------------------------------------------------
@@ -224,39 +255,6 @@ def forward(ctx: Context) -> list[Block]:
             Display(tuple(rows))]
 
 
-# -- backward ------------------------------------------------------------------------------------
-def backward(ctx: Context) -> list[Block]:
-    net, d = ctx.net, ctx.derivation
-    out: list[Block] = [Heading(1, "Backward pass, step by step"), Para((
-        "From the output layer back to the input. Each step applies one rule, referred to in the "
-        "margin and listed at the end: first for one entry (indices ", M("i, j"), " over units, ",
-        M("t"), " over examples), then for the whole matrix. ",
-        M(r"\odot"), " is the element-wise product, ", M(r"\oslash"), " element-wise division.",))]
-    for l in range(net.L, 0, -1):
-        act = net.activation(l)
-        name = act.name if act is not None else f"generic g[{l}]"
-        out.append(Heading(2, f"Layer {l} ({name}, {_role(net, l)})"))
-        for i, s in enumerate(d.steps_for(l), 1):
-            out.append(Para((f"Step {i}. ", *sentence(s.rule, l, net), ctx.rule_ref(s.rule, s.cites))))
-            rhs = ctx.maybe_blank(to_latex(s.expr), f"step {i} of layer {l}: {to_text(s.target)}",
-                                  to_text(s.expr))
-            shape = () if ctx.exercises else (M(rf"\quad {shape_latex(s.expr.shape)}"),)
-            # a worksheet keeps the generic g: named, a substitution would show the step before's answer
-            index = s.index_latex if ctx.exercises else _named(net, l, s.index_latex)
-            rows = [Row("", index, rel=""),
-                    Row(rf"\Rightarrow\quad {to_latex(s.target)}", rhs, shape)]
-            out.append(Display(tuple(rows)))
-            if s.rule == "output_simplification" and not ctx.exercises:
-                out += _simplification(ctx, s, l)
-        rows = []
-        for f in d.formulas:
-            if f.layer == l:
-                rhs = ctx.maybe_blank(to_latex(f.expr), f"result {f.name}", to_text(f.expr))
-                rows.append(Row(to_latex(f.target), rhs))
-        out += [Para((f"Results for layer {l}:",)), Boxed(tuple(rows))]
-    return out
-
-
 def rules_used(ctx: Context) -> list[Block]:
     """The table of the rules the steps referred to, R1, R2, ... (the last block of a handout)."""
     if not ctx.rules:
@@ -265,33 +263,6 @@ def rules_used(ctx: Context) -> list[Block]:
                   (", ".join(c.replace(":", " ") for c in cites) or "",))
                  for i, (r, cites) in enumerate(ctx.rules, 1))
     return [Heading(1, "Rules used"), Table(("ref.", "rule", "catalogue entries"), rows, "llp{5cm}")]
-
-
-def _named(net: Network, l: int, latex: str) -> str:
-    """The generic ``g`` of an index form named once layer ``l``'s activation is known (ReLU′)."""
-    act = net.activation(l)
-    if act is None:
-        return latex
-    return (latex.replace(f"g^{{[{l}]\\prime}}", f"{act.latex}^{{\\prime}}")
-            .replace("g^{\\prime}(", f"{act.latex}^{{\\prime}}(").replace("= g(", f"= {act.latex}("))
-
-
-def _simplification(ctx: Context, s: Step, l: int) -> list[Block]:
-    """The output layer's simplification in full: ∂ℓ/∂a · g′ = (…)(…) = result, checked here."""
-    net = ctx.net
-    act, loss = net.activation(l), net.loss_entry
-    if act is None or loss is None or not act.elementwise or not isinstance(s.expr, E.Pointwise):
-        return []
-    dl, gp, fused = loss.gradient, act.derivative, s.expr.expr
-    if sp.simplify(dl * gp - fused) != 0:
-        return []
-    return [Para(("In full, per entry (a = ", M(latex_name("A", l)), ", y = ", M("Y"), "):")),
-            Display((Row(r"\frac{\partial \ell}{\partial a}\cdot " + f"{act.latex}^{{\\prime}}",
-                         rf"\left({sp.latex(dl)}\right)\left({sp.latex(gp)}\right)"),
-                     Row("", sp.latex(fused)))),
-            Para(("so ", M(f"{to_latex(s.target)} = {to_latex(s.expr)}"),
-                  *((": the division by ", M("a(1 - a)"), " in the loss gradient cancels against "
-                     "the derivative.") if act.name == "sigmoid" else (".",))))]
 
 
 # -- where 1/m and the sum come from ---------------------------------------------------------------
