@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from derive.check.checker import check_with
 from derive.check.dialect import ROWS_NOTE
 from derive.check.verdict import Verdict
-from derive.code import depends, numeric_unit, returns
+from derive.code import bn_cache, depends, numeric_unit, returns
 from derive.code.evaluate import WrongValue
 from derive.code.known import ACTIVATION_NAMES, KNOWN, pinned_activation
 from derive.code.reader import Reader, Reading
@@ -82,10 +82,18 @@ def check_code(code: str, network: Network | None = None, *, layer: int | None =
     generic = dict(loss=loss, convention=convention, scale=scale, l2=l2, l2_form=l2_form,
                    l2_layers=l2_layers, keep_prob=keep_prob)
     internal = False
+    builders = {bn_cache.forward_name(f, functions) for f in functions} - {None}
     for fname, node in _units(src.tree):
         where = "the lines outside any function" if fname == MODULE else f"function {fname}"
         try:
-            results += _check_unit(src, functions, fname, node, network, layer, bound,
+            if fname in builders:  # a forward pass read for the cache it builds: its own lines
+                found = _check_unit(src, functions, fname, node, network, layer, bound,
+                                    dialect, generic, [], notes)  # are not the code checked
+                results += found
+                if not found:
+                    notes.append(f"{fname} is read for the cache it builds")
+                continue
+            results += _by_reading(src, functions, fname, node, network, layer, bound,
                                    dialect, generic, problems, notes)
         except ResourceLimit as exc:
             problems.append(str(exc))
@@ -142,6 +150,43 @@ def _units(tree: ast.Module) -> list[tuple[str, object]]:
         units.append((MODULE, loose))
     units += list(_functions(tree).items())
     return units
+
+
+def _by_reading(src, functions, fname, node, network, layer, bound, dialect, generic,
+                problems: list[str], notes: list[str]) -> list[GradientResult]:
+    """The unit's results; for a batch-norm backward whose cache has entries of two meanings
+    and no forward to say which (:mod:`.bn_cache`), under each reading, the usual one first:
+    the first under which every gradient is correct, said so, else the usual one's."""
+    readings = bn_cache.readings(node) if "batchnorm_cache" in _roles(fname, node).values() \
+        and bn_cache.forward_name(fname, functions) is None else []
+    if len(readings) < 2:
+        return _check_unit(src, functions, fname, node, network, layer, bound, dialect,
+                           generic, problems, notes)
+    first: tuple[list[GradientResult], list[str]] | None = None
+    for reading in readings:
+        token = bn_cache.READING.set(tuple(reading.items()))
+        try:
+            found: list[str] = []
+            out = _check_unit(src, functions, fname, node, network, layer, bound, dialect,
+                              generic, found, notes)
+        finally:
+            bn_cache.READING.reset(token)
+        first = first or (out, found)
+        if out and all(r.verdict.verdict == "correct" for r in out):
+            usual = reading == readings[0]
+            why = (f"read with the {bn_cache.describe(reading)}" if usual else
+                   f"read with the {bn_cache.describe(reading)}: correct under that reading, "
+                   f"not under the usual one ({bn_cache.describe(readings[0])})")
+            notes.append(f"function {fname}: the cache's meaning is not given (no forward "
+                         f"function builds it here): {why}; give the forward to settle it")
+            problems += found
+            return out
+    assert first is not None
+    notes.append(f"function {fname}: the cache's meaning is not given (no forward builds it "
+                 f"here): read with the {bn_cache.describe(readings[0])}; no other reading "
+                 f"({'; '.join(bn_cache.describe(r) for r in readings[1:])}) makes it correct")
+    problems += first[1]
+    return first[0]
 
 
 def _roles(fname: str, node) -> dict[str, str]:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import sympy as sp
 
+from derive.code import numpy_calls as M
 from derive.code import values as V
 from derive.core import expr as E
 from derive.errors import DeriveError, ParseError
@@ -224,6 +225,16 @@ def call(frame: Frame, node: ast.Call) -> V.Value:
         return V.Rows()
     if isinstance(fn, ast.Attribute) and fn.attr == "reshape":
         return value(frame, fn.value)  # the course reshapes to the shape it has
+    if M.number_cast(frame, fn):
+        found = M.cast(frame, node)
+        if found is not None:
+            return found
+    if M.dict_get(fn):
+        found = M.get(frame, fn, node)
+        if found is not None:
+            return found
+    if M.moment_kind(fn) is not None:
+        return M.moment(frame, node)
     target = frame.reader.function(frame, fn)
     if target is not None:
         args = [value(frame, a) for a in node.args]
@@ -329,8 +340,11 @@ def _collect(frame: Frame, node: ast.AST, pieces: list, names: dict) -> None:
         n = stack.pop()
         if n is not node and _ours(frame, n):
             v = value(frame, n)
-            key = frame.reader.fresh()
             a, b = frame.source.span(n)
+            if isinstance(v, V.Int):  # a number the code computed (cache['axis']): as written
+                pieces.append((a, b, f"({v.value})"))
+                continue
+            key = frame.reader.fresh()
             pieces.append((a, b, key))
             names[key] = as_expr(frame, v, n, frame.source.segment(n))
             continue
@@ -357,8 +371,14 @@ def _ours(frame: Frame, n: ast.AST) -> bool:
         fn = n.func
         if isinstance(fn, ast.Name) and fn.id in BUILTINS and fn.id != "len":
             return True
-        if isinstance(fn, ast.Attribute) and fn.attr == "reshape":
+        if isinstance(fn, ast.Attribute) and fn.attr == "reshape" or \
+                M.moment_kind(fn) is not None or M.number_cast(frame, fn):
             return True
+        if M.dict_get(fn):
+            try:
+                return isinstance(value(frame, fn.value), V.Mapping)
+            except DeriveError:
+                return False
         return frame.reader.function(frame, fn) is not None
     return False
 

@@ -62,6 +62,8 @@ def _dtype(run: Interpreter, v, node):
         return _FLOAT_TYPES[v.name]
     if isinstance(v, str) and v in _FLOAT_TYPES:
         return _FLOAT_TYPES[v]
+    if isinstance(v, np.dtype) and v.kind in "fiub":  # x.dtype: an array's own
+        return v.type
     raise run.fail(node, "dtype is float, int or bool")
 
 

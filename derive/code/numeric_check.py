@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from derive import layers
 from derive.catalogue import rules
+from derive.code import bn_cache
 from derive.code.known import KNOWN
 from derive.code.numeric import Interpreter
 from derive.code.numeric_table import Obj
@@ -83,11 +85,12 @@ def cases(net: Network, labels: bool, bias: bool, reg: float | None) -> list[Cas
 
 
 def judged_values(net: Network, case: Case) -> dict:
-    """Every true value of ``net`` (its derivation evaluated) on the case's inputs (and its
-    dropout masks D[l], held fixed)."""
-    base = {k: v for k, v in case.env.items() if k[0] in ("X", "Y", "W", "b", "D")}
-    inst = model.Instance(model.concrete_sizes(net), case.m, base["X", None], base["Y", None],
-                          {k: v for k, v in base.items() if k[0] in ("W", "b", "D")})
+    """Every true value of ``net`` (its derivation evaluated) on the case's inputs and what its
+    layers are given (:func:`derive.layers.given`: W, b, batch norm's γ, β, dropout's masks D,
+    held fixed)."""
+    given = layers.given()
+    inst = model.Instance(model.concrete_sizes(net), case.m, case.env["X", None],
+                          case.env["Y", None], {k: v for k, v in case.env.items() if k[0] in given})
     return gradient_values(derivation_of(net, prove=False), inst, forward_env(net, inst))
 
 
@@ -165,6 +168,11 @@ def run_function(src, fname: str, node: ast.FunctionDef, roles: dict, case: Case
     kwargs: dict = {}
     n_defaults = len(node.args.defaults)
     for i, p in enumerate(params):
+        if roles.get(p) == "batchnorm_cache" and layer is not None:
+            functions = {n.name: n for n in src.tree.body if isinstance(n, ast.FunctionDef)}
+            kwargs[p] = bn_cache.numeric(src, node, fname, case.env, layer, case.m, extra,
+                                         functions)
+            continue
         v = argument(net, case, p, roles.get(p), layer, one_d)
         if v is None and i >= len(params) - n_defaults and p not in ("y",):
             continue  # keep its default

@@ -101,7 +101,11 @@ def judge(src, fname: str, node, roles: dict, net: Network | None, layer: int | 
     reg = (float(net.l2) if net.l2 is not None and not net.l2_symbolic else N.REG_VALUE) \
         if has_reg else None
     layers = [layer] if layer is not None else (
+        [l for l in range(1, net.L + 1) if net.kinds[l - 1] == "batchnorm"]
+        if "batchnorm_cache" in roles.values() else
         list(range(1, net.L + 1)) if any(r in _NEEDS_LAYER for r in roles.values()) else [None])
+    if not layers:
+        return results
     try:
         cases = N.cases(net, N.wants_labels(net, params, roles),
                         entry.bias if entry else True, reg)

@@ -7,8 +7,7 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING
 
-import sympy as sp
-
+from derive.code import bn_cache
 from derive.code import evaluate as X
 from derive.code import values as V
 from derive.code.known import LISTS, SELF_DICTS, SELF_LISTS
@@ -100,7 +99,7 @@ def role(reader: Reader, kind: str, layer: int | None, frame_for_names: Frame) -
     if kind == "dropout_cache":
         return dropout_cache(reader, layer, f)
     if kind == "batchnorm_cache":
-        return batchnorm_cache(reader, layer, f)
+        return bn_cache.symbolic(reader, layer, f)
     if kind == "activation_cache":
         return V.Tensor(X.tensor_of_name(f, f"Z{layer}", None))
     if kind == "layer_cache":
@@ -188,57 +187,6 @@ def dropout_cache(reader: Reader, layer: int, f: Frame) -> V.Seq:
     if _unpacked_names(f, "cache")[:1] == ["mask"]:
         items = [V.Tensor(mask), V.Str("train")]
     return V.Seq(items, "tuple", f"the dropout cache of layer {layer}", layer)
-
-
-# what the names of CS231n solutions' batch-norm caches hold, at layer l (x is Z[l])
-_BN_CACHE = {
-    **dict.fromkeys(("x", "X", "z"), "Z"),
-    **dict.fromkeys(("x_hat", "xhat", "x_norm", "xnorm", "x_normalized", "xn", "x_normed",
-                     "normalized", "z_norm"), "Znorm"),
-    **dict.fromkeys(("mu", "mean", "sample_mean", "batch_mean"), "mu"),
-    **dict.fromkeys(("var", "sample_var", "variance", "batch_var"), "var"),
-    "gamma": "gamma", "beta": "beta",
-    **dict.fromkeys(("eps", "epsilon"), "eps"),
-    **dict.fromkeys(("std", "sqrtvar", "sample_std", "sigma", "sqrt_var"), "std"),
-    **dict.fromkeys(("ivar", "inv_std", "istd", "inv_var", "invvar", "ivar_"), "inv_std"),
-    **dict.fromkeys(("xmu", "x_mu", "x_centered", "xc", "x_minus_mean", "xm", "xcentered"), "centred"),
-}
-
-
-def _bn_value(table: SymbolTable, layer: int, what: str) -> V.Value:
-    from derive.core.names import EPS  # the symbol ε of the layer's √(σ² + ε)
-
-    if what == "eps":
-        return V.Tensor(E.Scalar(EPS))
-    if what in ("std", "inv_std"):
-        v, e = sp.symbols("v w", real=True)
-        form = sp.sqrt(v + e) if what == "std" else 1 / sp.sqrt(v + e)
-        return V.Tensor(E.Pointwise(form, (v, e), (table["var", layer], E.Scalar(EPS)),
-                                    broadcast=True))
-    if what == "centred":
-        return V.Tensor(E.Sub(table["Z", layer], table["mu", layer], broadcast=True))
-    return V.Tensor(table[what, layer])
-
-
-def batchnorm_cache(reader: Reader, layer: int, f: Frame) -> V.Value:
-    """CS231n's batch-norm cache at layer l, whatever its solution stores: the names a snippet
-    unpacks (``x, x_hat, mu, var, gamma, beta, eps = cache``) or the keys it reads, each read
-    by its name (x is Z[l], x_hat Z_norm[l], xmu Z[l] − μ[l], ivar 1/√(σ²[l] + ε), ...)."""
-    if reader.net.kinds[layer - 1] != "batchnorm":
-        raise ParseError(f"this is a batch-norm layer's backward pass, and layer {layer} has no "
-                         "batch norm: give --batchnorm", None, None)
-    table = SymbolTable(reader.net)
-    names = _unpacked_names(f, "cache")
-    if names:
-        unknown = [n for n in names if n not in _BN_CACHE and n != "_"]
-        if unknown:
-            raise ParseError(f"the batch-norm cache's {unknown[0]!r} is not a name derive reads "
-                             f"(known: {', '.join(sorted(_BN_CACHE))})", None, None)
-        items = [_bn_value(table, layer, _BN_CACHE[n]) if n in _BN_CACHE else V.Null()
-                 for n in names]
-        return V.Seq(items, "tuple", f"the batch-norm cache of layer {layer}", layer)
-    return V.Mapping({k: _bn_value(table, layer, v) for k, v in _BN_CACHE.items()}, None,
-                     f"the batch-norm cache of layer {layer}")
 
 
 def _unpacked_names(f: Frame, name: str) -> list[str]:
