@@ -229,7 +229,7 @@ def call(frame: Frame, node: ast.Call) -> V.Value:
         found = M.cast(frame, node)
         if found is not None:
             return found
-    if M.dict_get(fn):
+    if isinstance(fn, ast.Attribute) and M.dict_get(fn):
         found = M.get(frame, fn, node)
         if found is not None:
             return found
@@ -374,7 +374,7 @@ def _ours(frame: Frame, n: ast.AST) -> bool:
         if isinstance(fn, ast.Attribute) and fn.attr == "reshape" or \
                 M.moment_kind(fn) is not None or M.number_cast(frame, fn):
             return True
-        if M.dict_get(fn):
+        if isinstance(fn, ast.Attribute) and M.dict_get(fn):
             try:
                 return isinstance(value(frame, fn.value), V.Mapping)
             except DeriveError:
