@@ -130,3 +130,29 @@ def test_a_derivative_whose_numerator_lost_its_d_is_the_costs():
     assert v.verdict == "correct", v.message
     assert any("d is missing" in n for n in v.notes)
     assert agrees(text, NET, 2)
+
+
+LOGREG = Network(layers=[4, 1], activations=["sigmoid"], loss="bce", scale="sum")
+SOFTREG = Network(layers=[4, 3], activations=["softmax"], loss="ce", scale="sum")
+
+
+def test_logistic_regressions_column_w_is_w_transposed_and_its_gradient_too():
+    # z = wᵀx (no bias): w is W[1]ᵀ, ∂L/∂w is dW[1]ᵀ, σ(wᵀx_i) is A[1] when b[1] = 0
+    text = r"\frac{\partial J(w)}{\partial w} = \sum_{i=1}^{m} x_i (\sigma(w^T x_i) - y_i)"
+    v = check(text, LOGREG)
+    assert (v.verdict, v.target) == ("correct", "dW[1]"), v.message
+    assert v.conditions == ("only when layer 1 has no bias (b[1] = 0): the formula writes "
+                            "w^T x_i for Z[1]",)
+    assert any("is dW[1]ᵀ: checked as dW[1] = (right side)ᵀ" in n for n in v.notes)
+    assert agrees(text, LOGREG, 1)
+    assert check(text.replace(r"(\sigma(w^T x_i) - y_i)", r"(y_i - \sigma(w^T x_i))"),
+                 LOGREG).verdict == "not_equivalent"
+    # softmax regression: φ(wᵀx_i) is the softmax layer's A[1] (w is n0 × K)
+    soft = r"\frac{\partial \mathcal{L}(w)}{\partial w} = \sum_{i=1}^n x_i [\phi(w^T x_i) - y_i]^T"
+    v = check(soft, SOFTREG)
+    assert v.verdict == "correct" and v.conditions, v.message
+    # (no oracle here: tests' random Y is not one-hot, which softmax's A − Y needs)
+    assert check(soft.replace("^T", "", 1).replace("]^T", "]"), SOFTREG).verdict in (
+        "shape_error", "not_equivalent")
+    # an upper-case W is the course's matrix: no column reading
+    assert check(r"dW^{[1]} = (A^{[1]} - Y) X^T", SOFTREG).verdict == "correct"

@@ -335,6 +335,8 @@ class Builder(Resolver):
         if not isinstance(arg, E.Expr) or isinstance(arg, OnesVec):
             raise self.error(f"{self.src(span)}: an activation applies to a matrix such as Z[1]",
                              pos)
+        arg = self.preactivation(arg, span)
+        assert isinstance(arg, E.Expr)  # a product of matrices, or Z[l]
         layer = self._activation_layer(index, arg, pos)
         act = name.act if name.act is not None else self.net.activation(layer)
         written = self.text[span[0]:span[0] + 6]
@@ -353,6 +355,32 @@ class Builder(Resolver):
                 pos)
         node = E.Deriv if name.prime else E.Act
         return node(act, layer, arg, src=self.src(span))
+
+    def preactivation(self, arg: Value, span: Span) -> Value:
+        """``W[l] A[l-1]`` (Aᵀ-free, ``(w^T)^T x`` alike; ``A[l-1] W[l]`` in rows) as an
+        activation's argument: Z[l] without its bias, as textbooks write σ(wᵀx) for a layer
+        with no bias. Read as Z[l] with the condition that b[l] = 0; anything else unchanged."""
+        def bare(e: Value) -> Value:
+            while isinstance(e, E.Transpose) and isinstance(e.arg, E.Transpose):
+                e = e.arg.arg
+            return e
+
+        arg = bare(arg)
+        if not isinstance(arg, E.MatMul):
+            return arg
+        w, a = bare(arg.left), bare(arg.right)
+        if not self.net.layout.columns:
+            w, a = a, w
+        if not (isinstance(w, E.Sym) and w.base == "W" and w.layer is not None
+                and isinstance(a, E.Sym) and (a.base, a.layer) in (
+                    ("A", w.layer - 1), ("X" if w.layer == 1 else "A", None if w.layer == 1
+                                         else w.layer - 1))):
+            return arg
+        z = self.symbol("Z", ("num", w.layer), span, span[0], counted=False)
+        self.note(f"{self.src(span)}: {arg.written()} read as Z[{w.layer}] without its bias")
+        self.note(f"condition: only when layer {w.layer} has no bias (b[{w.layer}] = 0): the "
+                  f"formula writes {arg.written()} for Z[{w.layer}]")
+        return z
 
     def _activation_layer(self, index: LayerIndex | None, arg: E.Expr, pos: int) -> int:
         if index is not None:

@@ -172,6 +172,10 @@ def identifiers(text: str) -> list[str]:
     return keys + re.findall(r"(?<![\w.])[A-Za-z_]\w*", text)
 
 
+# logistic regression's z = wᵀx written in LaTeX: a lower-case w transposed (w^T, w^\top)
+_COLUMN_W = re.compile(r"(?<![\\A-Za-z])w\s*\^\s*\{?\s*(?:T(?![A-Za-z])|\\top|\\intercal)")
+
+
 def detect(text: str, depth: int | None, bound: object = ()) -> str | None:
     """The dialect a formula's names say (None: the course's own names, or nothing known);
     names in ``bound`` (the user's bindings) say nothing."""
@@ -182,6 +186,8 @@ def detect(text: str, depth: int | None, bound: object = ()) -> str | None:
     if ids & DIALECTS["cs231n"].marks:
         return "cs231n"
     if {"w", "dw"} & ids and "X" in ids and depth in (1, None):
+        return "logreg"
+    if depth == 1 and _COLUMN_W.search(text):  # LaTeX's φ(w^T x_i): w is a column
         return "logreg"
     return None
 

@@ -153,6 +153,10 @@ class _Parser(IndexMixin):
         one = self.b.net.layout.batch(sp.Integer(1), m)
         for v, vspan in mats[1:]:
             both = (aspan[0], vspan[1])
+            per = self.example_scalar(acc, v, (aspan, vspan))
+            if per is not None:
+                acc, aspan = per, both
+                continue
             unit = isinstance(v, E.Expr) and all(
                 _same(a, b) for a, b in zip(v.shape, one, strict=True))
             # a_1(1 - a_1): the sigmoid's derivative in terms of its output, as textbooks write it
@@ -183,6 +187,27 @@ class _Parser(IndexMixin):
         if coeff != 1:
             acc = self.b.matmul(Const(coeff), acc, span, span[0])
         return acc
+
+    def example_scalar(self, a: Value, b: Value, spans: tuple[Span, Span]) -> E.Expr | None:
+        """Inside a sum over the examples (columns), one example's vector and its scalar side
+        by side (``x_i (a_i - y_i)``, ``(a_i - y_i) x_i``, a one-unit layer's value per
+        example): the product of their columns, summed over the examples, X sᵀ. None: not
+        such a pair."""
+        if not (self.in_sum and self.b.net.layout.columns and isinstance(a, E.Expr)
+                and isinstance(b, E.Expr) and not isinstance(a, OnesVec | E.Scalar)
+                and _same(a.shape[1], m) and _same(b.shape[1], m)):
+            return None
+        if _same(b.shape[0], 1) and not _same(a.shape[0], 1):
+            vec, one = a, b
+        elif _same(a.shape[0], 1) and not _same(b.shape[0], 1):
+            vec, one = b, a
+        else:
+            return None
+        span = (spans[0][0], spans[1][1])
+        self.example_seen = True
+        self.b.note(f"{self.b.src(spans[0])} and {self.b.src(spans[1])} inside the sum: each "
+                    "example's vector times its scalar, summed over the examples")
+        return E.MatMul(vec, E.Transpose(one), src=self.b.src(span))
 
     def factor(self) -> tuple[Value, Span]:
         self.enter()

@@ -208,6 +208,8 @@ class IndexMixin(TextbookMixin):
         if isinstance(q, E.Scale) and isinstance(q.arg, E.Transpose):
             sym = q.arg.arg
         g = self.b.gradient_of(sym, span, pos)
+        if isinstance(g, E.Transpose):  # an entry's w_{jk} is never the column w
+            raise self.err("an entry's weight is written w_{jk}, not transposed", self.peek())
         out = Term(per_example=g.base in PER_EXAMPLE)
         col = g if self.b.net.layout.columns or g.base not in PER_EXAMPLE else E.Transpose(g)
         if t.mat is not None:

@@ -319,6 +319,8 @@ class NameMixin(ScriptMixin):
                    pos: int) -> Value | None:
         """``\\mathrm{softmax}(Z^{[2]})`` (or ``g^{[2]}(Z^{[2]})``) on a layer whose activation is
         softmax: A[2] itself (softmax is not element-wise; no other argument of it is read)."""
+        if name.kind == "act" and not prime:
+            arg = self.b.preactivation(arg, span)
         if name.kind != "act" or prime or not isinstance(arg, E.Sym) or arg.base != "Z" \
                 or arg.layer is None or not 1 <= arg.layer <= self.b.net.L:
             return None

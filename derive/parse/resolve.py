@@ -217,8 +217,14 @@ class Resolver:
         self.note(f"{written} read as the keep probability {scalar_text(p)}")
         return p
 
-    def gradient_of(self, value: object, span: Span, pos: int) -> E.Sym:
-        """∂L/∂Q for a quantity Q as written in a fraction: Z[1] -> dZ[1]."""
+    def gradient_of(self, value: object, span: Span, pos: int) -> E.Sym | E.Transpose:
+        """∂L/∂Q for a quantity Q as written in a fraction: Z[1] -> dZ[1]. A transposed
+        parameter (logistic regression's column w, bound to W[1]ᵀ) gives its gradient
+        transposed, dW[1]ᵀ: the left side ∂L/∂w is then checked as dW[1] = (right side)ᵀ."""
+        if isinstance(value, E.Transpose) and isinstance(value.arg, E.Sym) \
+                and value.arg.base in ("W", "b") and value.arg.layer is not None:
+            inner = self.gradient_of(value.arg, span, pos)
+            return E.Transpose(inner, src=self.src(span))
         if not isinstance(value, E.Sym) or value.base not in below_bar():
             *some, last = below_bar()
             raise self.error(f"∂L/∂(...) needs one of {', '.join(some)} or {last} below the "
