@@ -61,8 +61,12 @@ def run(args: argparse.Namespace) -> int:
     for sid in ids:
         mine = variant_rubric(rubric, sid, secret)
         mismatches += _one(args, mine, sid, out)
-    if args.check and args.format == "text":
-        print(f"self-test: {mismatches} mismatch(es) over {len(ids)} student(s)")
+    if args.format == "text":
+        if out is not None:
+            print(f"wrote {out}/sheets/ID.tex, ID.md and {out}/keys/ID.json, ID.md for "
+                  f"{len(ids)} student(s)")
+        if args.check:
+            print(f"self-test: {mismatches} mismatch(es) over {len(ids)} student(s)")
     return 1 if mismatches else 0
 
 
@@ -83,8 +87,7 @@ def _one(args: argparse.Namespace, rubric, sid: str, out) -> int:
                      "files": [str(f) for f in files], "ok": bad == 0 if args.check else None,
                      "checks": [line.to_dict() for line in lines]}))
         return bad
-    shown = " ".join(str(f.relative_to(out)) for f in files) if files else ""
-    print(f"{sid}: {rubric.network.describe()}" + (f" -> {shown}" if shown else ""))
+    print(f"{sid}: {rubric.network.describe()}")
     for line in lines:
         if line.ok is not True:
             print(f"  {line.text()}")
