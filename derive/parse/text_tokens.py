@@ -22,10 +22,16 @@ UNICODE = {"′": "'", "’": "'", "ʹ": "'", "ᵀ": "ᵀ", "⊤": "ᵀ", "⊙":
 TEX = {"cdot": "·", "odot": "⊙", "circ": "⊙", "times": "·", "top": "ᵀ", "prime": "'",
        "ast": "*", "partial": "∂", "sigma": "σ", "lambda": "λ", "sum": "Σ"}
 NAMES = ("σ", "λ")  # the Greek letters read as names (σ the sigmoid, λ the L2 strength)
+# batch norm's names in semi-math text (docs/parsing.md): γ, β, μ, ε, σ² (the variance, not σ
+# squared: σ alone is the sigmoid, and σ²(...) stays its square), Z̃ and x̂ (a letter with a
+# combining tilde or circumflex), inside a name (dγ1, σ²[1], dZ̃1) as at its start
+GREEK = "γβμµεϵ"
+MARKS = "\u0303\u0302"  # combining tilde, combining circumflex
+_NAME = re.compile(r"(?:[A-Za-z_" + GREEK + r"]|σ²(?!\())(?:[A-Za-z0-9_" + GREEK + MARKS +
+                   r"]|σ²(?!\())*")
 OPS2 = ("**", ">=", "<=", "==", "!=", ".*", "./", ".^")  # the last three: Octave
 OPS1 = "+-*/@^()[],.=<>'"
 _NUM = re.compile(r"\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?")
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _COMMAND = re.compile(r"\\([A-Za-z]+)")
 TokKind = Literal["NAME", "NUM", "OP", "END"]
 
@@ -62,9 +68,11 @@ def tokenize(text: str, start: int, end: int,
             continue
         if len(toks) >= MAX_TOKENS:
             raise ParseError(f"more than {MAX_TOKENS} tokens in one formula", i, text)
-        if ch.isascii() and (ch.isalpha() or ch == "_"):
-            mt = match_at(_IDENT, text, i, end)
-            toks.append(Tok("NAME", mt.group(), i, mt.end(), space))
+        if ch.isascii() and (ch.isalpha() or ch == "_") or ch in GREEK or \
+                text.startswith("σ²", i) and not text.startswith("σ²(", i):
+            mt = match_at(_NAME, text, i, end)
+            toks.append(Tok("NAME", mt.group().replace("µ", "μ").replace("ϵ", "ε"), i, mt.end(),
+                            space))
             i = mt.end()
         elif ch.isascii() and (ch.isdigit() or (ch == "." and i + 1 < end and
                                                 text[i + 1].isdigit())):
