@@ -28,6 +28,7 @@ import sys
 import threading
 from types import ModuleType
 
+from derive.engine import proof_cache  # the standard library only: a flag and a folder
 from derive.errors import DeriveError, UsageError
 
 ORDER = ("backward", "check", "handout", "numbers", "gradcheck", "stability", "jacobian")
@@ -71,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="on an internal error, show the Python traceback")
+    common.add_argument("--no-cache", action="store_true", default=argparse.SUPPRESS,
+                        help="prove every formula afresh: neither read nor write the proof cache "
+                             "($DERIVE_CACHE_DIR, else the user cache folder; $DERIVE_NO_CACHE=1 "
+                             "does the same)")
     parser = _Parser(
         prog="derive", parents=[common],
         description="Derive, check and teach the backpropagation formulas of neural networks.",
@@ -105,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         if reconfigure is not None:
             reconfigure(errors="backslashreplace")
     previous = _terminate_as_interrupt()
+    cached = proof_cache.disable(True) if getattr(args, "no_cache", False) else None
     try:
         code = int(args._run(args) or 0)
         sys.stdout.flush()  # a full disk or a closed pipe shows here, inside the contract
@@ -145,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        if cached is not None:  # in-process callers (tests, the docs) get the cache back
+            proof_cache.disable(cached)
 
 
 def _internal(exc: BaseException, debug: bool) -> int:

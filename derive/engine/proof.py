@@ -27,18 +27,20 @@
 from __future__ import annotations
 
 import functools
-import re
-from dataclasses import dataclass
+import hashlib
 from typing import TYPE_CHECKING
 
 import numpy as np
 import sympy as sp
 
 from derive.catalogue import rules
-from derive.core import expr as E
 from derive.core import fd
 from derive.core.expr import as_sympy, evaluate
-from derive.core.printing import to_text
+from derive.engine import proof_cache
+from derive.engine.proof_keys import FD_M, SYMBOLIC_M, fd_parts, persistent_key, shape_at
+from derive.engine.proof_keys import grad_key as _grad_key
+from derive.engine.proof_keys import local_key as _local_key
+from derive.engine.proof_result import FormulaProof, Proof
 from derive.errors import InternalError, ProofFailure
 from derive.layers.dropout import draw_mask
 from derive.network import model
@@ -46,79 +48,15 @@ from derive.network.spec import Network, dim_symbol, factor_at
 from derive.network.spec import m as m_symbol
 from derive.network.symbols import shape_of
 
+__all__ = ["FormulaProof", "Proof", "prove"]
+
 if TYPE_CHECKING:  # annotations only: backward imports this module to prove what it derives
     from derive.engine.backward import Derivation, Formula
 
 SYMBOLIC_SIZES = (2, 3)  # the element-wise instance alternates these sizes: distinct, small
-SYMBOLIC_M = 2
 MAX_FD_WIDTH = 16  # finite differences check wide layers at this width
 KINK_MARGIN = 0.05  # a loss's kinks (the hinge's margins) stay this far from 0 in the fd instance
 KINK_DRAWS = 200  # draws of that instance before taking the last one
-
-
-@dataclass(frozen=True)
-class FormulaProof:
-    """The two proofs of one formula."""
-
-    name: str  # e.g. "dW[1]"
-    kind: str
-    layer: int
-    elementwise: str  # "exact" or "failed"
-    entries: int  # entries compared exactly
-    method: str  # what the element-wise proof differentiated
-    fd_error: float  # relative error against central differences
-    fd_passed: bool
-
-    @property
-    def passed(self) -> bool:
-        return self.elementwise == "exact" and self.fd_passed
-
-    def to_dict(self) -> dict:
-        return {
-            "formula": self.name,
-            "elementwise": self.elementwise,
-            "entries": self.entries,
-            "method": self.method,
-            "fd_relative_error": self.fd_error,
-            "fd_passed": self.fd_passed,
-        }
-
-
-@dataclass(frozen=True)
-class Proof:
-    formulas: tuple[FormulaProof, ...]
-    identities: tuple[str, ...]  # catalogue derivatives proven by SymPy, e.g. "σ′ = a(1 − a)"
-    eps: float
-    threshold: float
-    fd_sizes: tuple[int, ...]
-    fd_m: int
-    seed: int
-
-    @property
-    def passed(self) -> bool:
-        return all(f.passed for f in self.formulas)
-
-    @property
-    def max_fd_error(self) -> float:
-        return max((f.fd_error for f in self.formulas), default=0.0)
-
-    def to_dict(self) -> dict:
-        return {
-            "passed": self.passed,
-            "elementwise": {
-                "sizes": "2 or 3 per layer, m = 2",
-                "identities": list(self.identities),
-            },
-            "finite_differences": {
-                "eps": self.eps,
-                "threshold": self.threshold,
-                "sizes": list(self.fd_sizes),
-                "m": self.fd_m,
-                "seed": self.seed,
-                "max_relative_error": self.max_fd_error,
-            },
-            "formulas": [f.to_dict() for f in self.formulas],
-        }
 
 
 def prove(
@@ -127,25 +65,44 @@ def prove(
     eps: float = fd.DEFAULT_EPS,
     threshold: float = fd.DEFAULT_THRESHOLD,
     strict: bool = False,
+    cache: bool | None = None,
 ) -> Proof:
     """Prove every formula of ``derivation``; with ``strict`` raise ProofFailure on any failure.
     ``seed`` (a whole number ≥ 0) draws the finite-difference instance, which has at most
-    :data:`MAX_FD_WIDTH` units per layer and m = 4 whatever the network's sizes."""
+    :data:`MAX_FD_WIDTH` units per layer and m = 4 whatever the network's sizes. ``cache``: read
+    and write the proof cache (:mod:`derive.engine.proof_cache`); False proves afresh, None (the
+    default) uses it unless ``--no-cache`` or ``$DERIVE_NO_CACHE`` says otherwise. A cached
+    result is the same result: only its ``cached`` date differs."""
     seed = model.checked_seed(seed)
     net = derivation.network
+    store = proof_cache.open_cache(cache)
     identities = tuple(
-        _prove_activation(net.activation(l))
+        _activation_proof(net.activation(l), store)
         for l in range(1, net.L + 1)
         if net.activation(l) is not None and net.activation(l).elementwise
     )
-    exact = _elementwise(derivation)
-    fd_errors, sizes, m_value = _finite_differences(derivation, seed, eps)
+    sizes = _fd_sizes(net)
+    n = len(derivation.formulas)
+    keys = _persistent_keys(derivation, sizes, seed, eps) if store is not None else []
+    found = {i: r for i, k in enumerate(keys) if (r := _valid(store.get(k)))} if store else {}
+    todo = [i for i in range(n) if i not in found]
+    exact = _elementwise(derivation, todo)
+    fd_errors = _finite_differences(derivation, seed, eps, todo)[0] if todo else {}
+    results = {i: (*exact[i], fd_errors[i], None) for i in todo}
+    results.update((i, (r["elementwise"], r["entries"], r["method"], r["fd_error"], r["date"]))
+                   for i, r in found.items())
+    if store is not None and todo:
+        for i in todo:
+            ew, entries, method, error, _ = results[i]
+            store.put(keys[i], {"elementwise": ew, "entries": entries, "method": method,
+                                "fd_error": error})
+        store.prune()
     proofs = tuple(  # by position: a layer may give two formulas of one kind (batch norm's dZ)
-        FormulaProof(f.name, f.kind, f.layer, *exact[i],  # (elementwise, entries, method)
-                     fd_errors[i], fd_errors[i] < threshold)
+        FormulaProof(f.name, f.kind, f.layer, ew, entries, method, error, error < threshold, date)
         for i, f in enumerate(derivation.formulas)
+        for ew, entries, method, error, date in (results[i],)
     )
-    proof = Proof(proofs, tuple(dict.fromkeys(identities)), eps, threshold, sizes, m_value, seed)
+    proof = Proof(proofs, tuple(dict.fromkeys(identities)), eps, threshold, sizes, FD_M, seed)
     if strict and not proof.passed:
         bad = [f for f in proof.formulas if not f.passed]
         details = "; ".join(
@@ -153,6 +110,45 @@ def prove(
         )
         raise ProofFailure(f"the engine's own proof failed for {net.describe()}: {details}")
     return proof
+
+
+def _fd_sizes(net) -> tuple[int, ...]:
+    # The formulas do not depend on the sizes; wide layers are checked at a narrower width
+    # (a 1000×500 W would mean 500,000 perturbed copies for nothing more).
+    return tuple(min(s, MAX_FD_WIDTH) for s in model.concrete_sizes(net))
+
+
+def _persistent_keys(derivation, sizes, seed, eps) -> list:
+    net = derivation.network
+    sym_net, fd_net = _symbolic_net(net), net.replace(layers=sizes)
+    sym_shapes: dict = {}
+    fd_shapes: dict = {}
+    return [persistent_key(sym_net, fd_net, f, sym_shapes, fd_shapes, seed, eps)
+            for f in derivation.formulas]
+
+
+def _valid(result: dict | None) -> dict | None:
+    """A cached result with every field of the right type, else None (proven again)."""
+    if result is None:
+        return None
+    types = {"elementwise": str, "entries": int, "method": str, "fd_error": float, "date": str}
+    ok = all(isinstance(result.get(k), t) and not isinstance(result.get(k), bool)
+             for k, t in types.items())
+    return result if ok and result["elementwise"] in ("exact", "failed") else None
+
+
+def _activation_proof(act: rules.Activation, store) -> str:
+    """The catalogue derivative's proof (cached under the activation's name: the entry's
+    catalogue hash pins its definition)."""
+    if store is None:
+        return _prove_activation(act)
+    key = ["activation", act.name]
+    hit = store.get(key)
+    if hit is not None and isinstance(hit.get("text"), str):
+        return hit["text"]
+    text = _prove_activation(act)
+    store.put(key, {"text": text})
+    return text
 
 
 # -- 1. element-wise, exact ----------------------------------------------------------------------
@@ -177,12 +173,14 @@ def _symbolic_net(net):
     return net.replace(layers=tuple(sizes))
 
 
-def _elementwise(derivation: Derivation) -> dict[int, tuple[str, int, str]]:
+def _elementwise(derivation: Derivation, only=None) -> dict[int, tuple[str, int, str]]:
+    """Position -> (verdict, entries, method) for the formulas at positions ``only`` (all)."""
     net = _symbolic_net(derivation.network)
     out: dict[int, tuple[str, int, str]] = {}
     done: dict[tuple, tuple[str, int, str]] = {}
     shapes: dict = {}
-    for i, f in enumerate(derivation.formulas):
+    for i in range(len(derivation.formulas)) if only is None else only:
+        f = derivation.formulas[i]
         # Layers of a deep network repeat the same local problem up to the names of its symbols;
         # such a problem is proven once (a renaming of symbols does not change a derivative).
         key = _local_key(net, f, shapes)
@@ -192,58 +190,12 @@ def _elementwise(derivation: Derivation) -> dict[int, tuple[str, int, str]]:
     return out
 
 
-def _local_key(net, f, shapes: dict | None = None) -> tuple:
-    """What decides the answer of ``f``'s local problem, with layers named relative to ``f``'s:
-    the formula, the forward definitions it is differentiated through, and the size, kind and
-    activation of exactly the layers these read (dZ[l] reads layers l and l + 1, not l − 1).
-    Keying on the layers read, not on a window around l, is what keeps a deep network with
-    varied layers cheap: 1000 layers of random sizes and activations pose 116 problems, proven
-    in about 4 s (keyed on a window of three layers: 3,888 problems, 26-42 s)."""
-    l = f.layer
-    loc = f.local
-
-    def rel(match):
-        return f"[l{int(match.group(1)) - l:+d}]"
-
-    def relative(text: str) -> str:
-        return re.sub(r"\[(\d+)\]", rel, text)
-
-    if loc is None:  # no local problem: fails on its own
-        return (f.kind, l)
-    keys = {loc.wrt, loc.output, _grad_key(loc.output), *loc.leaves, *(t.key for t, _ in loc.through)}
-    activated: set[int] = set()  # layers whose activation is applied (or differentiated)
-    for tree in (f.expr, *(d for _, d in loc.through)):
-        for node in tree.walk():
-            if isinstance(node, E.Sym):
-                keys.add(node.key)
-            elif isinstance(node, E.Act | E.Deriv):
-                activated.add(node.layer)
-    layers = activated | {k for _, k in keys if k is not None}
-    shapes = {} if shapes is None else shapes  # (base, layer) -> shape: SymPy's subs is the slow part
-
-    def shape(base, k):
-        if (base, k) not in shapes:
-            shapes[base, k] = _shape(net, base, k)
-        return shapes[base, k]
-
-    return (
-        f.kind, l == net.L, l == 1, loc.loss, loc.scaled, loc.generic, loc.penalty,
-        relative(to_text(f.expr)), relative(loc.method),
-        tuple(relative(f"{to_text(t)} = {to_text(d)}") for t, d in loc.through),
-        tuple(sorted(((base, None if k is None else k - l, shape(base, k)) for base, k in keys),
-                     key=repr)),
-        tuple((k - l, net.kinds[k - 1]) for k in sorted(layers) if 1 <= k <= net.L),
-        tuple((k - l, net.activation(k)) for k in sorted(activated) if 1 <= k <= net.L),
-    )
-
-
 def _mat(name, shape):
     return model.symbol_matrix(name, int(shape[0]), int(shape[1]))
 
 
 def _shape(net, base, layer):
-    r, c = shape_of(net, base, layer)
-    return (int(r.subs(m_symbol, SYMBOLIC_M)), int(c.subs(m_symbol, SYMBOLIC_M)))
+    return shape_at(net, base, layer, SYMBOLIC_M)
 
 
 def _names(keys) -> list[str]:
@@ -277,10 +229,6 @@ def _loss_gradient(net: Network, loss: rules.Loss, out: sp.Matrix, Y: sp.Matrix)
     total = sum(loss.sympy_terms(free, Y, net.layout.columns))
     at = dict(zip(free, out, strict=True))
     return sp.Matrix(out.rows, out.cols, lambda i, j: sp.diff(total, free[i, j]).subs(at, simultaneous=True))
-
-
-def _grad_key(key):
-    return (f"d{key[0]}", key[1]) if key != ("X", None) else ("dX", None)
 
 
 def _prove_local(net: Network, f: Formula) -> tuple[str, int, str]:
@@ -460,29 +408,39 @@ def _local_numeric(net, f, rng, m_value, backend, shapes: dict):
     return env[loc.wrt], surrogate, env
 
 
-def _finite_differences(derivation, seed, eps):
+def _finite_differences(derivation, seed, eps, only=None):
+    """Position -> relative error for the formulas at ``only`` (all), the sizes and m. Each
+    problem draws its instance from its own generator, seeded by ``seed`` and the problem's key,
+    so a problem's error does not depend on the formulas proven before it (the proof cache
+    keeps it per problem) and a problem a deep network repeats is checked once."""
     net = derivation.network
-    # The formulas do not depend on the sizes; wide layers are checked at a narrower width
-    # (a 1000×500 W would mean 500,000 perturbed copies for nothing more).
-    sizes = tuple(min(s, MAX_FD_WIDTH) for s in model.concrete_sizes(net))
+    sizes = _fd_sizes(net)
     fd_net = net.replace(layers=sizes)
-    m_value = 4
-    rng = np.random.default_rng(seed)
+    m_value = FD_M
     backend = model.numpy_backend(net, m_value, sizes)
     # once: it looks at every layer (quadratic if per formula); batch norm's means need m bound
     fd_backend = model.numpy_backend(fd_net, None if net.all_dense else m_value)
     shapes: dict = {}
     errors: dict[int, float] = {}
-    for i, f in enumerate(derivation.formulas):
-        V, surrogate, env = _local_numeric(fd_net, f, rng, m_value, fd_backend, shapes)
-        numeric = fd.central_differences(surrogate, V, eps)
-        try:
-            analytic = evaluate(f.expr, env, backend)
-        except KeyError:
-            errors[i] = 1.0
-            continue
-        if np.shape(analytic) != numeric.shape:
-            errors[i] = 1.0
-            continue
-        errors[i] = fd.relative_error(analytic, numeric)
+    done: dict[str, float] = {}
+    for i in range(len(derivation.formulas)) if only is None else only:
+        f = derivation.formulas[i]
+        key = proof_cache.Cache.key_text(fd_parts(fd_net, f, shapes, seed, eps))
+        if key not in done:
+            digest = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")
+            done[key] = _fd_error(f, fd_net, np.random.default_rng([seed, digest]), m_value,
+                                  backend, fd_backend, shapes, eps)
+        errors[i] = done[key]
     return errors, sizes, m_value
+
+
+def _fd_error(f, fd_net, rng, m_value, backend, fd_backend, shapes, eps) -> float:
+    V, surrogate, env = _local_numeric(fd_net, f, rng, m_value, fd_backend, shapes)
+    numeric = fd.central_differences(surrogate, V, eps)
+    try:
+        analytic = evaluate(f.expr, env, backend)
+    except KeyError:
+        return 1.0
+    if np.shape(analytic) != numeric.shape:
+        return 1.0
+    return float(fd.relative_error(analytic, numeric))

@@ -54,4 +54,9 @@ def render(derivation: Derivation, steps: bool = False) -> str:
             out.append("\\end{align*}")
     else:
         out.append(formulas_block(derivation))
+    p = derivation.proof
+    if p is not None:  # else not run
+        note = f"; {p.cache_note()}" if p.cache_note() else ""
+        out.append(f"% proof: {p.status()}: element-wise (SymPy, exact) and finite differences "
+                   f"(max relative error {p.max_fd_error:.1e}){escape(note)}")
     return "\n".join(out)

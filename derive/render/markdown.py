@@ -25,7 +25,8 @@ def render(derivation: Derivation, steps: bool = False) -> str:
     if p is not None:  # else not run
         out += [
             "",
-            f"**Proof:** {'all proven' if p.passed else 'FAILED'}: element-wise (SymPy, exact) "
-            f"and finite differences (max relative error {p.max_fd_error:.1e}).",
+            f"**Proof:** {p.status()}: element-wise (SymPy, exact) "
+            f"and finite differences (max relative error {p.max_fd_error:.1e})"
+            + (f"; {p.cache_note()}." if p.cache_note() else "."),
         ]
     return "\n".join(out)

@@ -44,10 +44,11 @@ def render(derivation: Derivation, steps: bool = False, verify: bool = False) ->
     if proof is None:  # not run
         out.append("Proof: not run")
     else:
-        status = "all proven" if proof.passed else "FAILED"
+        note = proof.cache_note()  # "proven (cached, <date>)" when the proof cache had them
         out.append(
-            f"Proof: {status} — {len(proof.formulas)} formulas, element-wise exact (SymPy) and by "
+            f"Proof: {proof.status()} — {len(proof.formulas)} formulas, element-wise exact (SymPy) and by "
             f"central differences (max relative error {proof.max_fd_error:.1e} < {proof.threshold:.0e})"
+            + (f"; {note}" if note else "")
         )
         if verify:
             out.append(
@@ -64,5 +65,6 @@ def render(derivation: Derivation, steps: bool = False, verify: bool = False) ->
             for p in proof.formulas:
                 ew = f"{p.elementwise} ({p.entries} {'entry' if p.entries == 1 else 'entries'})"
                 fd_txt = f"{p.fd_error:.1e}{'' if p.fd_passed else ' FAIL'}"
-                out.append(f"  {p.name.ljust(w)}  {ew.ljust(20)}  {fd_txt.ljust(13)}  {p.method}")
+                when = f" (cached, {p.cached})" if p.cached else ""
+                out.append(f"  {p.name.ljust(w)}  {ew.ljust(20)}  {fd_txt.ljust(13)}  {p.method}{when}")
     return "\n".join(out)

@@ -1,0 +1,148 @@
+"""What decides a local proof problem's answer, as a key: in-process (the problems a deep
+network repeats are proven once) and on disk (:mod:`derive.engine.proof_cache`).
+
+Layers are named relative to the formula's own layer (``[l+1]``, ``n[l-1]``), activations by
+their catalogue name (the catalogue's hash is part of every cache entry), shapes at the
+instance's sizes. :func:`persistent_key` adds to the in-process key what is constant within one
+network but not across networks (the loss, the convention, the scale, L2 and dropout), the
+formula's and the definitions' trees node by node (not only their printed text), the
+finite-difference instance's shapes, its seed and ε.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import sympy as sp
+
+from derive.catalogue import rules
+from derive.core import expr as E
+from derive.core.printing import to_text
+from derive.network.spec import m as m_symbol
+from derive.network.symbols import shape_of
+
+SYMBOLIC_M = 2  # the element-wise instance's number of examples
+FD_M = 4  # the finite-difference instance's
+
+
+def grad_key(key):
+    return (f"d{key[0]}", key[1]) if key != ("X", None) else ("dX", None)
+
+
+def shape_at(net, base, layer, m: int = SYMBOLIC_M) -> tuple[int, int]:
+    r, c = shape_of(net, base, layer)
+    return (int(r.subs(m_symbol, m)), int(c.subs(m_symbol, m)))
+
+
+def _relative(text: str, l: int) -> str:
+    text = re.sub(r"\[(\d+)\]", lambda g: f"[l{int(g.group(1)) - l:+d}]", text)
+    return re.sub(r"\bn(\d+)\b", lambda g: f"n[l{int(g.group(1)) - l:+d}]", text)
+
+
+def read(f) -> tuple[set, set[int], set[int]]:
+    """The quantities (base, layer) a formula's local problem reads, the layers whose activation
+    it applies or differentiates, and every layer it touches."""
+    loc = f.local
+    keys = {loc.wrt, loc.output, grad_key(loc.output), *loc.leaves, *(t.key for t, _ in loc.through)}
+    activated: set[int] = set()
+    for tree in (f.expr, *(d for _, d in loc.through)):
+        for node in tree.walk():
+            if isinstance(node, E.Sym):
+                keys.add(node.key)
+            elif isinstance(node, E.Act | E.Deriv):
+                activated.add(node.layer)
+    return keys, activated, activated | {k for _, k in keys if k is not None}
+
+
+def local_key(net, f, shapes: dict | None = None, m: int = SYMBOLIC_M) -> tuple:
+    """What decides the answer of ``f``'s local problem, with layers named relative to ``f``'s:
+    the formula, the forward definitions it is differentiated through, and the size, kind and
+    activation of exactly the layers these read (dZ[l] reads layers l and l + 1, not l − 1).
+    Keying on the layers read, not on a window around l, is what keeps a deep network with
+    varied layers cheap: 1000 layers of random sizes and activations pose 116 problems, proven
+    in about 4 s (keyed on a window of three layers: 3,888 problems, 26-42 s). ``shapes`` caches
+    (base, layer) -> shape at ``m`` examples (SymPy's subs is the slow part)."""
+    l = f.layer
+    loc = f.local
+    if loc is None:  # no local problem: fails on its own
+        return (f.kind, l)
+    keys, activated, layers = read(f)
+    shapes = {} if shapes is None else shapes
+
+    def shape(base, k):
+        if (base, k) not in shapes:
+            shapes[base, k] = shape_at(net, base, k, m)
+        return shapes[base, k]
+
+    return (
+        f.kind, l == net.L, l == 1, loc.loss, loc.scaled, loc.generic, loc.penalty,
+        _relative(to_text(f.expr), l), _relative(loc.method, l),
+        tuple(_relative(f"{to_text(t)} = {to_text(d)}", l) for t, d in loc.through),
+        tuple(sorted(((base, None if k is None else k - l, shape(base, k)) for base, k in keys),
+                     key=repr)),
+        tuple((k - l, net.kinds[k - 1]) for k in sorted(layers) if 1 <= k <= net.L),
+        tuple((k - l, net.activation(k)) for k in sorted(activated) if 1 <= k <= net.L),
+    )
+
+
+def plain(value, l: int = 0):
+    """A key part as JSON-able data, layers relative to ``l``."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return _relative(value, l)
+    if isinstance(value, rules.Activation):
+        return f"activation:{value.name}"
+    if isinstance(value, E.Expr):
+        return structure(value, l)
+    if isinstance(value, sp.Basic):
+        return _relative(sp.srepr(value), l)
+    if isinstance(value, tuple | list):
+        return [plain(v, l) for v in value]
+    raise TypeError(f"no canonical form for {type(value).__name__} in a proof key")
+
+
+def structure(e: E.Expr, l: int) -> list:
+    """The expression tree node by node (its type and compared fields), layers relative to l."""
+    out: list = [type(e).__name__]
+    for fl in dataclasses.fields(e):
+        if not fl.compare or fl.name == "src":
+            continue
+        v = getattr(e, fl.name)
+        if fl.name == "layer" and isinstance(v, int):
+            out.append(v - l)
+        else:
+            out.append(plain(v, l))
+    return out
+
+
+def context(net) -> list:
+    """What a network fixes for every problem: loss, convention, scale, L2, dropout, batch
+    statistics (all dense or not)."""
+    return [
+        net.loss, net.convention, net.scale, plain(net.l2), net.l2_form, plain(net.l2_layers),
+        plain(net.keep_prob), net.all_dense,
+    ]
+
+
+def persistent_key(sym_net, fd_net, f, sym_shapes: dict, fd_shapes: dict, seed: int, eps: float):
+    """The on-disk key of ``f``'s two proofs: the element-wise problem's key at the symbolic
+    sizes, the finite-difference problem's at the instance's (with the stand-ins of generic
+    activations, which depend on the layer), the network's context, the formula's tree, the
+    definitions' trees, the seed and ε."""
+    return ["formula", *fd_parts(fd_net, f, fd_shapes, seed, eps),
+            plain(local_key(sym_net, f, sym_shapes), f.layer)]
+
+
+def fd_parts(fd_net, f, fd_shapes: dict, seed: int, eps: float) -> list:
+    """What decides the finite-difference proof of ``f`` (also its in-process key)."""
+    l = f.layer
+    loc = f.local
+    parts = [context(fd_net), structure(f.expr, l), seed, eps]
+    if loc is None:
+        return parts
+    _, activated, _ = read(f)
+    standins = sorted(k for k in activated if 1 <= k <= fd_net.L and fd_net.activation(k) is None)
+    return [*parts, [[structure(t, l), structure(d, l)] for t, d in loc.through],
+            plain(local_key(fd_net, f, fd_shapes, FD_M), l), standins]
