@@ -9,6 +9,9 @@ stops the others: its grade says what could not be read, with the file and the p
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sys
+from collections.abc import Iterator
 
 from derive.cli.common import add_format_arguments, dumps, output, takes_file
 from derive.errors import DeriveError, UsageError
@@ -74,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     grades = ordered_map(grade_path, items, key=lambda item: 0, jobs=args.jobs, chunk=8)
     worst = 0
     kept: list = []
-    with output(args.output, inputs=(args.rubric, *args.submissions)) as out:
+    with _output(args.output, (args.rubric, *args.submissions)) as out:
         if args.format == "csv":
             from derive.grade.formats import csv_header, csv_text
 
@@ -90,6 +93,30 @@ def run(args: argparse.Namespace) -> int:
 
         write_report(rubric, kept, args.report)
     return worst
+
+
+@contextlib.contextmanager
+def _output(path: str | None, inputs: tuple) -> Iterator:
+    """Where the grades go: ``output()``'s binary stream, or standard output's text stream when
+    it has no binary one (derive run in-process, as the docs' examples are)."""
+    if (path is None or path == "-") and not hasattr(sys.stdout, "buffer"):
+        yield _Text(sys.stdout)
+        return
+    with output(path, inputs=inputs) as out:
+        yield out
+
+
+class _Text:
+    """A text stream written with UTF-8 bytes."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, data: bytes) -> None:
+        self.stream.write(data.decode("utf-8"))
+
+    def flush(self) -> None:
+        self.stream.flush()
 
 
 def render(g, rubric, fmt: str) -> str:
