@@ -156,3 +156,32 @@ def test_logistic_regressions_column_w_is_w_transposed_and_its_gradient_too():
         "shape_error", "not_equivalent")
     # an upper-case W is the course's matrix: no column reading
     assert check(r"dW^{[1]} = (A^{[1]} - Y) X^T", SOFTREG).verdict == "correct"
+
+
+def test_a_gradient_carried_through_jacobians_is_the_vector_jacobian_product():
+    # Welch's (rows, J = Σ ½(y − ŷ)²): ∂J/∂W = −(y − ŷ) ∂ŷ/∂W, the Jacobian applied to the
+    # gradient on its left, one Jacobian or a chain of them
+    one = r"\frac{\partial J}{\partial W^{(1)}} = -(y-\hat{y}) \frac{\partial \hat{y}}{\partial W^{(1)}}"
+    chain = (r"\frac{\partial J}{\partial W^{(1)}} = (\hat{y}-y) \frac{\partial \hat{y}}"
+             r"{\partial z^{(3)}} \frac{\partial z^{(3)}}{\partial W^{(1)}}")
+    for text in (one, chain):
+        v = check(text, ROWS_SUM)
+        assert (v.verdict, v.target) == ("correct", "dW[1]"), (text, v.message)
+        assert any("(a vector-Jacobian product)" in n for n in v.notes)
+        assert agrees(text, ROWS_SUM, 1)
+    wrong = check(one.replace("= -(y", "= (y"), ROWS_SUM)  # Welch's own first line
+    assert wrong.verdict == "not_equivalent" and "sign_error" in [m.code for m in wrong.mistakes], wrong.message
+    # the columns convention, to a bias and to the layer below
+    assert check(r"db^{[1]} = dZ^{[1]} \frac{\partial Z^{[1]}}{\partial b^{[1]}}",
+                 NET.replace(scale="sum")).verdict == "correct"
+    v = check(r"dA^{[1]} = dZ^{[2]} \frac{\partial Z^{[2]}}{\partial A^{[1]}}", NET)
+    assert v.verdict == "correct" and agrees(
+        r"dA^{[1]} = dZ^{[2]} \frac{\partial Z^{[2]}}{\partial A^{[1]}}", NET, 1), v.message
+    # factors that do not link, a Jacobian with nothing to carry, a gradient of another shape
+    broken = check(r"dW^{[1]} = dA^{[3]} \frac{\partial A^{[3]}}{\partial Z^{[3]}} "
+                   r"\frac{\partial A^{[2]}}{\partial W^{[1]}}", NET)
+    assert broken.verdict == "parse_error" and "do not link" in broken.message
+    alone = check(r"dW^{[1]} = \frac{\partial Z^{[1]}}{\partial W^{[1]}}", NET)
+    assert alone.verdict == "parse_error" and "Jacobian" in alone.message
+    other = check(r"dA^{[1]} = A^{[1]} \frac{\partial Z^{[2]}}{\partial A^{[1]}}", NET)
+    assert other.verdict == "parse_error" and "carries a gradient at Z[2]" in other.message

@@ -121,6 +121,17 @@ class _Parser(IndexMixin):
         if self.index_mode:
             return self.ix_product(items)
         span = (items[0][1][0], items[-1][1][1])
+        k = next((k for k, (v, _) in enumerate(items) if self.is_jacobian(v)), None)
+        if k:  # a gradient, then Jacobians: carried through each in turn
+            acc, aspan = self.product(items[:k])
+            at: str | None = None  # where the gradient is: the last Jacobian's Q
+            for v, vspan in items[k:]:
+                if not self.is_jacobian(v):
+                    raise self.err("after a Jacobian (\\frac{\\partial z}{\\partial w}) "
+                                   "only another one may follow", self.toks[self.i - 1])
+                acc, here = self.carry(acc, aspan, v, vspan, at)
+                aspan, at = (aspan[0], vspan[1]), here
+            return acc, span
         k = next((k for k, (v, _) in enumerate(items) if self.is_diagonal(v)), None)
         if k is not None and k + 1 < len(items):
             rest, rspan = self.product(items[k + 1:])
@@ -324,6 +335,12 @@ def parse(b: Builder, start: int, end: int) -> Value:
     t = p.peek()
     if t.kind != "end":
         raise p.unexpected(t)
+    if p.jacobians:  # ∂P/∂Q with no gradient on its left to carry
+        _, _, (a, _) = p.jacobians[0]
+        raise ParseError("a derivative of a quantity (∂z/∂w) is read only as a Jacobian that "
+                         "a gradient on its left is carried through: (\\hat{y} - y) "
+                         "\\frac{\\partial \\hat{y}}{\\partial W}; ∂ alone is read as "
+                         "∂L/∂Q", a, b.text)
     if p.left_side and isinstance(v, E.Sym):  # the left side: its gradient and its indices
         own.target, own.indices = v, tuple(p.lhs_letters)
     elif p.index_mode and own.target is not None:

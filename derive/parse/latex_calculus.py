@@ -17,15 +17,22 @@ cost a derivative is taken of may be written ``L``, ``J``, ``C``, ``E``, ``\\ell
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from derive.core import expr as E
 from derive.core.expr import as_sympy
-from derive.errors import ShapeMismatch
+from derive.errors import ParseError, ShapeMismatch
 from derive.network.spec import m as M
 from derive.parse.build import Span, Value
 from derive.parse.latex_names import NameMixin
 from derive.parse.latex_tokens import Tok
+from derive.parse.names import LayerOutOfRange
 
-COSTS = ("L", "J", "C", "E", "c")  # the letters a cost is written with (one word alone)
+COSTS = ("L", "J", "C", "E", "c")
+
+
+def _same(a: object, b: object) -> bool:
+    return bool(as_sympy(a) == as_sympy(b))  # the letters a cost is written with (one word alone)
 COST_CMDS = ("ell", "mathcal", "mathscr", "textbf", "mathbf", "boldsymbol", "bm")
 
 
@@ -173,12 +180,104 @@ class CalculusMixin(NameMixin):
                     return self.examples_gradient(q, span, t.start), span
                 return self.gradient(q, span, t.start), span
             self.i = save
+        jac = self.jacobian(t)
+        if jac is not None:
+            return jac
         num, _ = self.group(t)
         den, dspan = self.group(t)
         span = (t.start, dspan[1])
         if isinstance(num, E.Expr) and isinstance(den, E.Expr):
             self.b.note(f"{self.b.src(span)} of two matrices read element-wise (⊘)")
         return self.b.divide(num, den, span, t.start), span
+
+    # -- Jacobians: ∂P/∂Q of a quantity P, applied to the gradient at P on its left ----------
+    def jacobian(self, t: Tok) -> tuple[Value, Span] | None:
+        """``\\frac{\\partial \\hat{y}}{\\partial W^{(1)}}``: the derivative of a quantity (not
+        the cost) by another, read as the Jacobian a gradient on its left is carried through
+        (:meth:`carry`). The value returned stands for P until the product reads it; None:
+        not such a fraction (the cursor is where it was)."""
+        save, notes, toks = self.i, list(self.b.notes), list(self.toks)
+        u = self.peek(1)
+        if self.peek().text != "{" or not (u.kind == "cmd" and u.text == "partial" or
+                                           u.kind == "word" and u.text.startswith("d")):
+            return None
+        try:
+            self.next()
+            p, _ = self.derivative_denominator(t)
+            self.expect("}")
+            self.expect("{")
+            q, _ = self.derivative_denominator(t)
+            close = self.expect("}")
+        except LayerOutOfRange:
+            raise  # another count of the layers may read it (latex_layers)
+        except ParseError:  # derivative_denominator may have split a token: all restored
+            self.i, self.b.notes[:], self.toks[:] = save, notes, toks
+            return None
+        if not (isinstance(p, E.Sym) and p.base in ("A", "Z") and isinstance(q, E.Sym)
+                and q.base in ("W", "b", "A", "Z", "X")):
+            self.i, self.b.notes[:], self.toks[:] = save, notes, toks
+            return None
+        span = (t.start, close.end)
+        stand = replace(p, src=self.b.src(span))
+        self.jacobians.append((stand, q, span))
+        return stand, span
+
+    def is_jacobian(self, v: Value) -> bool:
+        return any(v is j for j, _, _ in self.jacobians)
+
+    def carry(self, g: Value, gspan: Span, jac: Value, jspan: Span,
+              at: str | None = None) -> tuple[E.Expr, str]:
+        """The gradient ``g`` at P (``at``: where the Jacobian before left it) carried through
+        the Jacobian ∂P/∂Q to Q: the vector-Jacobian product Σ g ⊙ ∂P/∂Q, by the chain rule
+        of the dense layers (A[l] = g(Z[l]): ⊙ g′(Z[l]); Z[l] = W[l] A[l-1] + b[l]: to W[l],
+        b[l] or A[l-1]). Returns it and Q."""
+        (p, q, _), = [j for j in self.jacobians if j[0] is jac]
+        self.jacobians = [j for j in self.jacobians if j[0] is not jac]
+        net, layout, b = self.b.net, self.b.net.layout, self.b
+        src = b.src((gspan[0], jspan[1]))
+        assert isinstance(p, E.Sym) and isinstance(q, E.Sym)  # jacobian() made them
+        if at is not None and at != p.text:
+            raise b.error(f"{src}: the chain rule's factors do not link: the gradient is at "
+                          f"{at}, but the next Jacobian differentiates {p.text}", jspan[0])
+        if not isinstance(g, E.Expr) or isinstance(g, E.Scalar) \
+                or not all(_same(x, y) for x, y in zip(g.shape, p.shape, strict=True)):
+            shape = "×".join(map(str, g.shape)) if isinstance(g, E.Expr) else "a number"
+            raise b.error(f"{src}: a Jacobian ∂{p.written()}/∂(...) carries a gradient at "
+                          f"{p.text} (the shape of {p.text}), not {shape}: write "
+                          f"(\\hat{{y}} - y) \\frac{{\\partial \\hat{{y}}}}{{\\partial W}}",
+                          jspan[0])
+        if any(k != "dense" for k in net.kinds):
+            raise b.error(f"{src}: a Jacobian is carried through dense layers only; this "
+                          "network has other layers: write the gradient's formula", jspan[0])
+        want = ("A", 0) if q.base == "X" else (q.base, q.layer)
+        base, layer = p.base, p.layer
+        assert layer is not None  # A and Z have layers
+        out: E.Expr = g
+        while (base, layer) != want:
+            if base == "A" and layer >= 1:
+                act = net.activation(layer)
+                if act is not None and act.kind == "softmax":
+                    raise b.error(f"{src}: softmax's Jacobian is not element-wise: write the "
+                                  "gradient at Z (\\hat{y} - y for ce)", jspan[0])
+                z = b.symbol("Z", ("num", layer), jspan, jspan[0], counted=False)
+                out, base = E.Hadamard(out, E.Deriv(act, layer, z)), "Z"
+                continue
+            if base == "Z" and want == ("W", layer):
+                a = b.symbol("A", ("num", layer - 1), jspan, jspan[0], counted=False)
+                out = E.MatMul(*layout.ordered(out, E.Transpose(a)))
+                break
+            if base == "Z" and want == ("b", layer):
+                out = E.Sum(out, layout.example_sum_axis)
+                break
+            if base == "Z" and want[1] is not None and want[1] < layer:
+                w = b.symbol("W", ("num", layer), jspan, jspan[0], counted=False)
+                out, base, layer = E.MatMul(*layout.ordered(E.Transpose(w), out)), "A", layer - 1
+                continue
+            raise b.error(f"{src}: {p.text} does not depend on {q.text} through the layers "
+                          "below it", jspan[0])
+        self.b.note(f"{src}: the gradient carried through the Jacobian "
+                    f"∂{p.text}/∂{q.text} (a vector-Jacobian product): {out}")
+        return replace(out, src=src), q.text
 
     def derivative_denominator(self, t: Tok) -> tuple[Value, Span]:
         u = self.peek()

@@ -161,6 +161,7 @@ class Cursor(ABC):
         self.in_sum = 0  # inside \sum (where an example index (i) may appear)
         self.example_seen = False
         self.diagonals: list[Value] = []  # Nielsen's Σ′(z): diagonal matrices (latex_textbook)
+        self.jacobians: list[tuple[Value, Value, Span]] = []  # ∂P/∂Q: stand-in, Q, span
         # index form (latex_index): the side read, the left side's indices, \sum's letters
         self.left_side = False
         self.index_mode = False
