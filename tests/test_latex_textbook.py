@@ -185,3 +185,24 @@ def test_a_gradient_carried_through_jacobians_is_the_vector_jacobian_product():
     assert alone.verdict == "parse_error" and "Jacobian" in alone.message
     other = check(r"dA^{[1]} = A^{[1]} \frac{\partial Z^{[2]}}{\partial A^{[1]}}", NET)
     assert other.verdict == "parse_error" and "carries a gradient at Z[2]" in other.message
+
+
+DEEP = Network(layers=[4, 3, 5, 3, 2], activations=["sigmoid"] * 4, loss="bce", scale="sum")
+
+
+def test_a_product_unrolled_with_an_ellipsis_is_the_pattern_at_every_layer_between():
+    text = (r"\delta^l = \Sigma'(z^l) (w^{l+1})^T \cdots \Sigma'(z^{L-1}) (w^L)^T "
+            r"\Sigma'(z^L) \nabla_a C")
+    v = check(text, DEEP)
+    assert (v.verdict, v.target) == ("correct", "dZ[l]"), v.message
+    assert "checked at l = 1, 2, 3" in v.notes
+    for layer in (1, 2, 3):  # l = 1: three factors of the pattern, l = 3: one
+        assert agrees(text, DEEP, layer)
+    eq = parse_equation(text, DEEP, layer=1)
+    assert any("repeated at every layer up to the same factors after it (3 times)" in n
+               for n in eq.notes)
+    assert check(text.replace("(w^{l+1})^T", "(w^{l+1})").replace("(w^L)^T", "(w^L)"),
+                 DEEP).verdict != "correct"
+    # dots between factors that are not one pattern at two layers: refused, saying so
+    v = check(r"\delta^l = (w^{l+1})^T \ldots \nabla_a C", DEEP)
+    assert v.verdict == "parse_error" and "between the same factors at two layers" in v.message

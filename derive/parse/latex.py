@@ -111,6 +111,13 @@ class _Parser(IndexMixin):
         items = [self.factor()]
         while self.starts_factor(self.peek()):
             items.append(self.factor())
+        t = self.peek()
+        if t.kind == "cmd" and t.text in ELLIPSES and not self.index_mode:  # F^l … F^{L-1}
+            self.next()
+            after = [self.factor()] if self.starts_factor(self.peek()) else []
+            while after and self.starts_factor(self.peek()):
+                after.append(self.factor())
+            items = self.unrolled(items, t, after)
         return self.product(items)
 
     def product(self, items: list[tuple[Value, Span]]) -> tuple[Value, Span]:

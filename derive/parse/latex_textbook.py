@@ -23,6 +23,8 @@ g[2]′(Z[2]) ⊙ dA[2]
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import sympy as sp
 
 from derive.core import expr as E
@@ -30,7 +32,16 @@ from derive.parse.build import Const, Span, Value
 from derive.parse.latex_calculus import CalculusMixin
 from derive.parse.latex_state import state
 from derive.parse.latex_tokens import PRODUCTS, Tok
-from derive.parse.names import Name, resolve_ident
+from derive.parse.names import LayerOutOfRange, Name, resolve_ident
+
+
+def _low(v: Value) -> int | None:
+    """The lowest layer a factor's quantities are at (X at 0); None: no layer."""
+    if not isinstance(v, E.Expr):
+        return None
+    layers = [0 if s.base == "X" else s.layer for s in v.symbols()]
+    known = [x for x in layers if x is not None]
+    return min(known) if known else None
 
 
 class TextbookMixin(CalculusMixin):
@@ -86,6 +97,64 @@ class TextbookMixin(CalculusMixin):
         del self.toks[self.i + n:self.i + n + 1 + label]  # the closing brace and the label
         del self.toks[self.i:self.i + 2]  # the command and the opening brace
         return True
+
+    def unrolled(self, before: list[tuple[Value, Span]], dots: Tok,
+                 after: list[tuple[Value, Span]]) -> list[tuple[Value, Span]]:
+        """Factors written with an ellipsis, ``F_l … F_{L-1} rest`` (Nielsen's unrolled
+        ``\\Sigma'(z^l) (w^{l+1})^T \\ldots \\Sigma'(z^{L-1}) (w^L)^T \\Sigma'(z^L) \\nabla_a C``):
+        the last p factors before the dots are a pattern, and the first p after them the same
+        pattern d layers higher; the dots are the pattern at every layer between. The factors,
+        expanded; a ParseError when no pattern repeats so."""
+        for p in range(min(len(before), len(after)), 0, -1):
+            first, last = before[-p:], after[:p]
+            lows = [_low(v) for v, _ in (first[0], last[0])]
+            if None in lows:
+                continue
+            d = lows[1] - lows[0]  # type: ignore[operator]
+            if d < 0:
+                continue
+            try:
+                shifted = [self.shifted(v, d) for v, _ in first]
+            except (KeyError, LayerOutOfRange):
+                continue
+            if shifted != [v for v, _ in last]:
+                continue
+            span = (first[0][1][0], last[-1][1][1])
+            middle = [(self.shifted(v, j), span) for j in range(1, d) for v, _ in first]
+            self.b.note(f"{self.b.src(span)}: the factors before \\{dots.text} repeated at every "
+                        f"layer up to the same factors after it ({d + 1} times)")
+            return [*before, *middle, *after] if d else [*before, *after[p:]]
+        raise self.err(f"\\{dots.text} (a product written with an ellipsis) is read only "
+                       "between the same factors at two layers (F^l \\ldots F^{L-1}): write "
+                       "every factor, or the recurrence for one layer (\\delta^l = "
+                       "\\Sigma'(z^l) (w^{l+1})^T \\delta^{l+1})", dots)
+
+    def shifted(self, v: Value, d: int) -> Value:
+        """``v`` with every layer d higher (a layer's own activation stays its layer's)."""
+        net, table = self.b.net, self.b.table
+
+        def walk(x: E.Expr) -> E.Expr:
+            if isinstance(x, E.Sym):
+                layer = 0 if x.base == "X" else x.layer
+                if layer is None:
+                    return x
+                base = "A" if x.base == "X" else x.base
+                if not 0 <= layer + d <= net.L:
+                    raise LayerOutOfRange(f"{x.text} shifted by {d} is not in this network",
+                                          None, self.b.text, layer + d, 0, net.L)
+                return replace(table[base, layer + d], src=x.src)
+            if isinstance(x, E.Deriv | E.Act):
+                act = net.activation(x.layer + d) if x.activation == net.activation(x.layer) \
+                    else x.activation
+                return E.map_children(x, walk, layer=x.layer + d, activation=act)
+            return E.map_children(x, walk)
+
+        if not isinstance(v, E.Expr):
+            return v
+        out = walk(v)
+        if self.is_diagonal(v):
+            self.diagonals.append(out)
+        return out
 
     def accumulator(self, t: Tok) -> tuple[Value, Span]:
         """Ng's Δ^{(l)} = Σ_t δ^{(l+1)(t)} (a^{(l)(t)})ᵀ: dZ[l] A[l-1]ᵀ in derive's layers."""
