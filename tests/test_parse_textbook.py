@@ -252,3 +252,23 @@ def test_a_row_of_an_aligned_block_with_its_own_left_side_restates_the_gradient(
     # a row about another gradient is another equation: said, not mixed into this chain
     other = check(rows.replace(r"\delta^L &=", r"\delta^{L-1} &="), one)
     assert other.verdict == "parse_error" and "names dZ[1], not the left side's" in other.message
+
+
+def test_a_vector_written_as_the_tuple_of_its_entries_is_read_entry_by_entry():
+    mse = Network(layers=[4, 3, 2], activations=["sigmoid", "sigmoid"], loss="mse", scale="sum")
+    text = (r"\begin{align*} \delta^{(L)} &= (\delta^{(L)}_{1}, \delta^{(L)}_{2}, \ldots, "
+            r"\delta^{(L)}_{n}) \\ &= (2(a_{1}^{(L)} - y_{1}) \sigma'(z_{1}^{(L)}), \ldots, "
+            r"2(a_{n}^{(L)} - y_{n}) \sigma'(z_{n}^{(L)})) \\ "
+            r"&= 2(a^{(L)} - y) \odot \sigma'(z^{(L)}) \end{align*}")
+    v = check(text, mse)
+    assert (v.verdict, v.target) == ("correct", "dZ[2]"), v.message
+    assert "chain: link 1 (\\delta^{(L)}_{j}) names dZ[2], the same gradient" in v.notes
+    assert any("writes the vector as the tuple of its entries: read as entry j, "
+               "2(a_{j}^{(L)} - y_{j})" in n for n in v.notes)
+    assert agrees(r"\delta^{(L)} = 2(a^{(L)} - y) \odot \sigma'(z^{(L)})", mse, 2)
+    wrong = check(text.replace(r"(2(a_{1}^{(L)} - y_{1})", r"((a_{1}^{(L)} - y_{1})").replace(
+        r"2(a_{n}^{(L)} - y_{n})", r"(a_{n}^{(L)} - y_{n})"), mse)
+    assert wrong.verdict == "not_equivalent" and wrong.message.startswith("link 2 of the chain")
+    # entries that are not one formula at their own index: not read as a tuple
+    odd = check(text.replace(r"\delta^{(L)}_{2}", r"\delta^{(L)}_{3}"), mse)
+    assert odd.verdict == "parse_error"

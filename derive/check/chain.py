@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from derive.check.verdict import Verdict
-from derive.parse.chain import Chain, fractions, is_definition, is_operator, links
+from derive.parse.chain import Chain, entry_tuple, fractions, is_definition, is_operator, links
 from derive.parse.names import resolve_ident
 
 CheckOne = Callable[[str, Mapping[str, str]], Verdict]  # one equation, extra bindings -> Verdict
@@ -121,11 +121,18 @@ def check_chain(equation: str, check_one: CheckOne, least: int = 3) -> Verdict |
         if k == last and k > 1 and _LOCAL.fullmatch(link):
             notes.append(f"chain: the last link {link} names the value (a local name), not read")
             continue
+        single = _single(c, k, head)
+        tup = entry_tuple(link, equation)
+        if tup is not None:  # (δ_0, δ_1, ..., δ_{n-1}): the entry j's formula
+            link, letter = tup
+            single = f"{c.text[slice(*c.links[head])].strip()}_{{{letter}}} = {link}"
+            notes.append(f"chain: link {k} writes the vector as the tuple of its entries: read "
+                         f"as entry {letter}, {link}")
         if is_operator(link) and k < last:
             notes.append(f"chain: link {k} ({link}) differentiates the cost as written, a "
                          "definition: not evaluated")
             continue
-        verdict = check_one(_single(c, k, head), extra) if not (
+        verdict = check_one(single, extra) if not (
             is_definition(link) and fractions(link) > 1) else Verdict("parse_error")
         if is_definition(link) and fractions(link) == 1:  # names one gradient: the same?
             same = _ITSELF.search(verdict.message)
@@ -144,6 +151,14 @@ def check_chain(equation: str, check_one: CheckOne, least: int = 3) -> Verdict |
             notes.append(f"chain: link {k} ({link}) is a chain-rule product of derivatives, "
                          "a definition: not evaluated")
             continue
+        elif tup is not None and verdict.verdict == "parse_error" and _ITSELF.search(
+                verdict.message):  # (δ_0, ..., δ_{n-1}): the entries of the gradient itself
+            gradient = _named(link, check_one)
+            if gradient is not None and gradient == _named(
+                    c.text[slice(*c.links[head])].strip(), check_one):
+                named.append(gradient)
+                notes.append(f"chain: link {k} ({link}) names {gradient}, the same gradient")
+                continue
         formulas.append((k, link, verdict))
     if not formulas and named:  # every link names the left side's gradient: true as written
         return Verdict("correct", target=named[0], notes=tuple(notes), message=(

@@ -190,4 +190,55 @@ def _after_groups(text: str, k: int, n: int) -> int:
     return k
 
 
-__all__ = ["Chain", "fractions", "is_definition", "is_operator", "links"]
+_DOTS = re.compile(r"\s*(?:\.\.\.|\\[lc]?dots[bm]?|\\ldots|\\cdots)\s*")
+_NUMBERED = re.compile(r"_\{?\s*(\d+|n\s*-\s*1|n)\s*\}?")
+
+
+def _top_commas(text: str) -> list[str]:
+    depth, out, last = 0, [], 0
+    for i, ch in enumerate(text):
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        if ch == "," and depth == 0:
+            out.append(text[last:i])
+            last = i + 1
+    return [*out, text[last:]]
+
+
+def entry_tuple(link: str, used: str) -> tuple[str, str] | None:
+    """A link that writes a vector as the tuple of its entries, ``(\\delta_0, \\delta_1, ...,
+    \\delta_{n-1})``, each entry the same formula at its index: (that formula with the index a
+    letter, the letter), read as an entry's formula; None: not such a tuple (every written
+    entry must be the formula at its own index, the ellipses aside)."""
+    body = link.strip()
+    for dots in (r"\right", r"\left"):
+        body = body.replace(dots, "")
+    body = body.strip()
+    if not (body.startswith("(") and body.endswith(")")):
+        return None
+    entries = [e for e in _top_commas(body[1:-1]) if e.strip()]
+    # an ellipsis may be glued to the next entry (..., 2(a_{n-1}...): split it off
+    dotted = any(_DOTS.match(e) for e in entries)
+    written = [w for w in (_DOTS.sub("", e, count=1).strip() if _DOTS.match(e) else e.strip()
+                           for e in entries) if w]
+    letter = next((c for c in "jkuv" if not re.search(rf"(?<![A-Za-z\\]){c}(?![A-Za-z])",
+                                                       used)), None)
+    if len(written) < 2 or letter is None or not dotted:
+        return None
+    first = _NUMBERED.findall(written[0])
+    if not first or len(set(first)) != 1:
+        return None
+    numbers = [int(i[0]) for i in (_NUMBERED.findall(e) for e in written) if i and i[0].isdigit()]
+    if numbers and numbers != list(range(numbers[0], numbers[0] + len(numbers))):  # 0, 1, …
+        return None
+    pattern = _NUMBERED.sub(lambda mt: "_{" + letter + "}", written[0])
+    for e in written[1:]:
+        index = _NUMBERED.findall(e)
+        at = pattern.replace("_{" + letter + "}", "_{" + index[0] + "}") if index else ""
+        if not index or len(set(index)) != 1 or re.sub(r"\s", "", _NUMBERED.sub(
+                lambda mt: "_{" + mt.group(1) + "}", e)) != re.sub(r"\s", "", at):
+            return None
+    return pattern, letter
+
+
+__all__ = ["Chain", "entry_tuple", "fractions", "is_definition", "is_operator", "links"]
