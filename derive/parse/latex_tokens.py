@@ -19,6 +19,7 @@ from typing import Literal
 
 from derive.errors import ParseError
 from derive.parse.build import Builder, Span, Value
+from derive.parse.cursor import TokenCursor
 from derive.parse.names import MAX_DEPTH, MAX_TOKENS, bad_character, check_number, match_at
 
 SKIP = {",", ";", ":", "!", " ", "quad", "qquad", "left", "right", "big", "Big", "bigl", "bigr",
@@ -151,11 +152,12 @@ def tokenize(text: str, start: int, end: int) -> list[Tok]:
     return toks
 
 
-class Cursor(ABC):
-    """The tokens of one formula, the position in them, and the parser's state."""
+class Cursor(TokenCursor[Tok], ABC):
+    """The tokens of one formula, the position in them (derive.parse.cursor's, shared with the
+    text pre-pass), and the parser's state."""
 
     def __init__(self, b: Builder, toks: list[Tok]):
-        self.b, self.toks, self.i = b, toks, 0
+        super().__init__(b, toks)
         self.depth = 0
         self.in_call = [False]  # inside call arguments ("1,5" is then two arguments, not 1.5)
         self.in_sum = 0  # inside \sum (where an example index (i) may appear)
@@ -209,18 +211,7 @@ class Cursor(ABC):
         """``\\nabla_Q \\Omega(\\theta)``."""
         raise self.err("\\Omega is not read here", t)
 
-    # -- token access -----------------------------------------------------------------------
-    def peek(self, k: int = 0) -> Tok:
-        return self.toks[min(self.i + k, len(self.toks) - 1)]
-
-    def next(self) -> Tok:
-        t = self.peek()
-        self.i = min(self.i + 1, len(self.toks) - 1)
-        return t
-
-    def err(self, message: str, t: Tok) -> ParseError:
-        return ParseError(message, t.start, self.b.text)
-
+    # -- token access (peek, next, err: derive.parse.cursor) --------------------------------
     def unexpected(self, t: Tok) -> ParseError:
         """``unexpected ...`` for a token no rule reads here (``;`` and ``:`` named as the
         characters they are: they are read only inside a cost's arguments, J(W,b;x,y))."""

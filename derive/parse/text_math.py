@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from derive.errors import ParseError
 from derive.parse.build import Builder, Span
+from derive.parse.cursor import TokenCursor
 from derive.parse.names import LayerIndex, Name, resolve_ident
 from derive.parse.text_tokens import Tok
 from derive.parse.walker import Entry, Piece
@@ -22,34 +22,19 @@ BINOPS = {"+": "+", "-": "-", "*": "*", "/": "/", "@": "@", "⊙": "*", "·": "%
           "<": "<", ">=": ">=", "<=": "<=", "==": "==", "!=": "!=", ".*": "*", "./": "/"}
 
 
-class Cursor(ABC):
-    """Token access for the pre-pass (derive.parse.text), and its look-ahead readings."""
+class Cursor(TokenCursor[Tok], ABC):
+    """Token access for the pre-pass (derive.parse.text; derive.parse.cursor's, shared with
+    the LaTeX reader), and its look-ahead readings."""
+
+    END = "END"
 
     def __init__(self, b: Builder, toks: list[Tok]):
-        self.b, self.toks, self.i = b, toks, 0
+        super().__init__(b, toks)
         self.table: dict[str, Entry] = {}
 
     @abstractmethod
     def operand(self, in_call: bool) -> tuple[list[Piece], Span]:
         """One operand with its postfixes, as Python text pieces, and its span."""
-
-    # -- token access -----------------------------------------------------------------------
-    def peek(self, k: int = 0) -> Tok:
-        return self.toks[min(self.i + k, len(self.toks) - 1)]
-
-    def next(self) -> Tok:
-        t = self.peek()
-        self.i = min(self.i + 1, len(self.toks) - 1)
-        return t
-
-    def expect(self, text: str) -> Tok:
-        t = self.next()
-        if t.text != text or t.kind == "END":
-            raise self.err(f"expected {text!r} here", t)
-        return t
-
-    def err(self, message: str, t: Tok) -> ParseError:
-        return ParseError(message, t.start, self.b.text)
 
     def placeholder(self, entry: Entry, start: int, end: int) -> Piece:
         name = f"_p{len(self.table)}"
