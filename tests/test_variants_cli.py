@@ -15,6 +15,8 @@ import hashlib
 import hmac
 import json
 import re
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -338,3 +340,25 @@ def test_a_bad_variants_table_is_named(tmp_path, capsys, old, new, says):
     code, _, err = run(capsys, "variants", "--rubric", str(rubric), "--students", str(ids),
                        "--check", "--secret", SECRET)
     assert code == 2 and "[variants]" in err and says in err, err
+
+
+# -- the LaTeX sheet typesets, and its PDF text keeps the answers too --------------------------------
+@pytest.mark.tex
+@pytest.mark.skipif(shutil.which("pdflatex") is None or shutil.which("pdftotext") is None,
+                    reason="needs pdflatex and pdftotext (texlive-latex-base, poppler-utils)")
+def test_latex_sheet_typesets_without_its_answers(course, capsys):
+    from derive.handout.document import compile_tex
+
+    root, rubric, ids = course
+    out = write(capsys, root, rubric, ids)
+    for sid in IDS[:2]:
+        result = compile_tex((out / "sheets" / f"{sid}.tex").read_text(encoding="utf-8"))
+        assert "Overfull \\hbox" not in result.log
+        pdf = root / f"{sid}.pdf"
+        pdf.write_bytes(result.pdf)
+        text = subprocess.run(["pdftotext", str(pdf), "-"], check=True, capture_output=True,
+                              timeout=60).stdout.decode("utf-8")
+        assert f"questions for {sid}" in text and "q3 (3 points)" in text
+        key = json.loads((out / "keys" / f"{sid}.json").read_text(encoding="utf-8"))
+        forms = [key[q].split(" = ", 1)[1] for q in ("q1", "q2", "q3", "q4")]
+        assert shown(text, forms) == []
