@@ -4,8 +4,11 @@
 student's files (:mod:`derive.grade.submission`), ``grade_submission(rubric, submission)`` gives
 a :class:`Grade` (:mod:`derive.grade.score`); :mod:`derive.grade.formats` writes it for
 Gradescope, PrairieLearn, CSV or JSON Lines, :mod:`derive.grade.report` sums up a class.
-``check_line`` (one JSON line of ``derive check --batch`` to its result object) is the function a
-cluster maps over a course's answers (docs/grading.md).
+A rubric's ``[variants]`` draws a network per student (:mod:`derive.grade.variants`, with a
+course secret); :mod:`derive.grade.sheets` writes each student's question sheet and proven answer
+key, :mod:`derive.grade.selftest` checks that the rubric grades the keys and their mistakes as it
+says (``derive variants``). ``check_line`` (one JSON line of ``derive check --batch`` to its
+result object) is the function a cluster maps over a course's answers (docs/grading.md).
 """
 
 from __future__ import annotations
