@@ -99,3 +99,37 @@ def test_conditions_are_stated_for_readings_that_need_them():
     said = [*v.notes, *getattr(v, "conditions", ())]
     assert any("bias column" in n for n in said), said
     assert any("counted from the input" in n for n in v.notes), v.notes
+
+
+# issue 11 in LaTeX: batch normalisation's names, read on a network with batch norm
+BN = Network(layers=[4, 5, 3], activations=["relu", "softmax"], loss="ce", batchnorm=[1])
+BN_FORMULAS = [  # our own, from the batch-norm derivation (derive backward --batchnorm 1)
+    (r"d\gamma^{[1]} = \frac{1}{m} \sum_{i=1}^{m} (d\tilde{Z}^{[1]} \odot \hat{z}^{[1]})^{(i)}",
+     "dγ[1]"),
+    (r"\frac{\partial J}{\partial \beta^{[1]}} = \frac{1}{m} \sum_{i=1}^{m} d\tilde{Z}^{[1](i)}",
+     "dβ[1]"),
+    (r"dZ_{norm}^{[1]} = d\tilde{Z}^{[1]} \odot \gamma^{[1]}", "dZ_norm[1]"),
+    (r"d\hat{x}^{[1]} = \gamma^{[1]} \odot d\tilde{Z}^{[1]}", "dZ_norm[1]"),
+    (r"dZ^{[1]} = \frac{1}{m} \frac{\gamma^{[1]}}{\sqrt{(\sigma^{[1]})^2 + \varepsilon}} \odot "
+     r"\left(m\, d\tilde{Z}^{[1]} - \sum_{i=1}^{m} d\tilde{Z}^{[1](i)} - \hat{Z}^{[1]} \odot "
+     r"\sum_{i=1}^{m} (d\tilde{Z}^{[1]} \odot \hat{Z}^{[1]})^{(i)}\right)", "dZ[1]"),
+    (r"d\mu^{[1]} = -\sum_{i=1}^{m} \frac{dZ_{\text{norm}}^{[1](i)}}{\sqrt{\sigma^2 + \epsilon}} "
+     r"+ d(\sigma^{[1]})^{2} \odot \frac{-2}{m} \sum_{i=1}^{m} (Z^{[1]} - \mu^{[1]})^{(i)}", "dμ[1]"),
+]
+
+
+@pytest.mark.parametrize("text, target", BN_FORMULAS)
+def test_batch_norms_latex_names(text, target):
+    v = check(text, BN)
+    assert (v.verdict, v.target) == ("correct", target), v.message
+    # the planted mistake: γ dropped (or the sign of the mean's term flipped)
+    twin = text.replace(r"\gamma^{[1]}", "1") if r"\gamma" in text else text.replace(
+        r"= -\sum", r"= \sum").replace(r"\frac{1}{m} \sum", r"\sum")
+    assert check(twin, BN).verdict != "correct", twin
+
+
+def test_batch_norms_names_on_a_network_without_it_say_so():
+    v = check(r"dZ^{[1]} = d\tilde{Z}^{[1]} \odot \gamma^{[1]}", TWO)
+    assert v.verdict == "parse_error" and "pass --batchnorm" in v.message
+    # without batch norm \hat{y} is still the prediction, σ the sigmoid
+    assert check(r"dZ^{[2]} = \hat{y} - y", TWO).verdict == "correct"

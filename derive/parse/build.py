@@ -177,6 +177,8 @@ class Builder(Resolver):
         if isinstance(a, Const) or isinstance(b, Const):
             return self.matmul(a, b, span, pos)
         a, b = self._as_matrix(a, pos), self._as_matrix(b, pos)
+        if self.mode != "numpy" and self.net.layout.columns and self.per_unit(a, b):
+            return E.Hadamard(a, b, broadcast=True, src=self.src(span))
         if self.mode == "numpy":
             out = E.Hadamard(a, b, broadcast=True, src=self.src(span))
             self._broadcast_note(a, b, op)
@@ -219,6 +221,8 @@ class Builder(Resolver):
                 return self.const(a.value / b.value, span, pos)
             return self.scale(Const(1 / b.value), self._as_matrix(a, pos), span)
         a, b = self._as_matrix(a, pos), self._as_matrix(b, pos)
+        if self.mode != "numpy" and self.net.layout.columns and self.per_unit(a, b):
+            return E.Div(a, b, broadcast=True, src=self.src(span))
         if self.mode == "numpy":
             out = E.Div(a, b, broadcast=True, src=self.src(span))
             self._broadcast_note(a, b, "/")
@@ -231,7 +235,8 @@ class Builder(Resolver):
         scalar = isinstance(a, Const) or isinstance(b, Const)
         a, b = self._as_matrix(a, pos), self._as_matrix(b, pos)
         node = E.Sub if minus else E.Add
-        broadcast = scalar or self.mode == "numpy"
+        broadcast = scalar or self.mode == "numpy" or (
+            "batchnorm" in self.net.kinds and self.net.layout.columns and self.per_unit(a, b))
         out = node(a, b, broadcast=broadcast, src=self.src(span))
         if self.mode == "numpy" and not scalar:
             self._broadcast_note(a, b, "-" if minus else "+")
@@ -355,32 +360,6 @@ class Builder(Resolver):
                 pos)
         node = E.Deriv if name.prime else E.Act
         return node(act, layer, arg, src=self.src(span))
-
-    def preactivation(self, arg: Value, span: Span) -> Value:
-        """``W[l] A[l-1]`` (Aᵀ-free, ``(w^T)^T x`` alike; ``A[l-1] W[l]`` in rows) as an
-        activation's argument: Z[l] without its bias, as textbooks write σ(wᵀx) for a layer
-        with no bias. Read as Z[l] with the condition that b[l] = 0; anything else unchanged."""
-        def bare(e: Value) -> Value:
-            while isinstance(e, E.Transpose) and isinstance(e.arg, E.Transpose):
-                e = e.arg.arg
-            return e
-
-        arg = bare(arg)
-        if not isinstance(arg, E.MatMul):
-            return arg
-        w, a = bare(arg.left), bare(arg.right)
-        if not self.net.layout.columns:
-            w, a = a, w
-        if not (isinstance(w, E.Sym) and w.base == "W" and w.layer is not None
-                and isinstance(a, E.Sym) and (a.base, a.layer) in (
-                    ("A", w.layer - 1), ("X" if w.layer == 1 else "A", None if w.layer == 1
-                                         else w.layer - 1))):
-            return arg
-        z = self.symbol("Z", ("num", w.layer), span, span[0], counted=False)
-        self.note(f"{self.src(span)}: {arg.written()} read as Z[{w.layer}] without its bias")
-        self.note(f"condition: only when layer {w.layer} has no bias (b[{w.layer}] = 0): the "
-                  f"formula writes {arg.written()} for Z[{w.layer}]")
-        return z
 
     def _activation_layer(self, index: LayerIndex | None, arg: E.Expr, pos: int) -> int:
         if index is not None:

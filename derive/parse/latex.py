@@ -37,7 +37,9 @@ from derive.parse.latex_layers import NOTES, numbering
 from derive.parse.latex_names import MACRO
 from derive.parse.latex_state import state
 from derive.parse.latex_tokens import (
+    BN_CMDS,
     ELLIPSES,
+    EPSILONS,
     FUNC_CMDS,
     GREEK,
     HATS,
@@ -93,7 +95,13 @@ class _Parser(IndexMixin):
             self.next()
             if key == "." and self.peek().text == "*":  # Octave's .* (element-wise)
                 key = self.next().text
+            minus = self.peek() if self.peek().kind == "op" and self.peek().text == "-" else None
+            if minus is not None:  # a ⊙ -b: the sign of the next operand
+                self.next()
             r, rspan = self.jux()
+            if minus is not None:
+                rspan = (minus.start, rspan[1])
+                r = self.b.negate(r, rspan, minus.start)
             span, op, b = (span[0], rspan[1]), PRODUCTS[key], self.b
             if self.index_mode and op != "/":  # entries: every product is entry by entry
                 v, span = self.ix_product([(v, span), (r, rspan)])
@@ -233,7 +241,7 @@ class _Parser(IndexMixin):
         self.unbrace()
         t = self.peek()
         if t.kind == "word" or (t.kind == "cmd" and (t.text in NAME_CMDS | set(FUNC_CMDS) | set(
-                GREEK) | HATS or MACRO.fullmatch(t.text))):
+                GREEK) | HATS | set(BN_CMDS) or MACRO.fullmatch(t.text))):
             v, span = self.name()
         else:
             v, span = self.atom()
@@ -266,9 +274,13 @@ class _Parser(IndexMixin):
             found = self.textbook(t)
             if found is not None:
                 return found
+            if t.text == "sqrt":  # \sqrt{x}: entry by entry
+                arg, aspan = self.group(t)
+                span = (t.start, aspan[1])
+                return self.b.pointwise(sp.sqrt, [arg], span, t.start), span
             if t.text == "ones":
                 return OnesVec(False, self.b.src((t.start, t.end))), (t.start, t.end)
-            if t.text == "lambda":  # the L2 strength
+            if t.text == "lambda" or t.text in EPSILONS:  # the L2 strength; batch norm's ε
                 written = self.b.text[t.start:t.end]
                 span = (t.start, t.end)
                 zero = self.zero_penalty(t)

@@ -24,8 +24,9 @@ from derive.core import expr as E
 from derive.errors import ParseError
 from derive.network.spec import m
 from derive.parse.build import OnesVec, Span, Value
+from derive.parse.latex_batchnorm import BatchNormMixin
 from derive.parse.latex_layers import renumbered
-from derive.parse.latex_scripts import ScriptMixin, SupItem
+from derive.parse.latex_scripts import SupItem
 from derive.parse.latex_state import state
 from derive.parse.latex_tokens import (
     FUNC_CMDS,
@@ -71,12 +72,15 @@ KwValue = bool | int | str | None  # a keyword argument's value: axis=1, keepdim
 Keywords = dict[str, tuple[KwValue, Tok]]
 
 
-class NameMixin(ScriptMixin):
+class NameMixin(BatchNormMixin):
     """Reading names, their scripts, and calls."""
 
     # -- names --------------------------------------------------------------------------------
     def read_ident(self) -> tuple[str, int, int]:
         t = self.next()
+        found = self.batchnorm_ident(t)
+        if found is not None:
+            return found
         if t.kind == "word":
             return t.text, t.start, t.end
         if t.text in FUNC_CMDS:
@@ -119,6 +123,17 @@ class NameMixin(ScriptMixin):
             self.next()
             f = self.next()
             ident, end = "np." + f.text, f.end
+        if ident == "d" and self.peek().text == "(" and self.peek(1).text == "sigma" \
+                and "batchnorm" in self.b.net.kinds:  # d(\sigma^{[1]})^{2}: dvar[1]
+            self.next()
+            inner, _, iend = self.read_ident()
+            if inner == "var":
+                found = resolve_ident("dvar")
+                assert found is not None  # batch norm's dvar is a gradient
+                v, span = self.decorated(found, start, iend)
+                close = self.expect(")")
+                return v, (start, max(span[1], close.end))
+            raise self.err("d(...) is read as batch norm's d(\\sigma^{[l]})^{2}", t=self.peek())
         if ident == "d" and not self.peek().space:
             self.unbrace()
         if ident == "d" and self.peek().kind == "word" and not self.peek().space:

@@ -49,8 +49,13 @@ GREEK_CONDITIONS = {"Theta": "condition: only when Θ's bias column is left out 
 HATS = {"hat", "widehat"}  # \hat{y}, \hat{Y}: the prediction, A[L]
 # Ng's Δ^{(l)} (the accumulator), Nielsen's Σ'(z) (a diagonal matrix), \underbrace{x}_{...}
 SPECIAL_CMDS = {"Delta", "Sigma", "underbrace", "overbrace"}
+# batch normalisation's names (on a network with batch norm): \gamma, \beta, \mu, \tilde{Z};
+# \sigma^2 and (\sigma^{[l]})^2 are its variance, \hat{x}, \hat{z}, Z_{norm} the normalised Z
+BN_CMDS = {"gamma": "gamma", "beta": "beta", "mu": "mu", "tilde": "Ztilde", "widetilde": "Ztilde"}
+EPSILONS = {"epsilon", "varepsilon"}  # batch norm's ε
 FACTOR_CMDS = {"frac", "dfrac", "tfrac", "sum", "partial", "nabla", "ones", "lambda",
-               "hat", "widehat", *GREEK, *SPECIAL_CMDS, *NAME_CMDS, *FUNC_CMDS}
+               "hat", "widehat", "sqrt", *GREEK, *SPECIAL_CMDS, *NAME_CMDS, *FUNC_CMDS, *BN_CMDS,
+               *EPSILONS}
 TRANSPOSE = {"top", "intercal", "mathsf{T}"}
 ELLIPSES = {"ldots", "cdots", "dots", "dotsb", "dotsm"}  # Nielsen's unrolled products: refused
 # commands derive does not read, each with the nearest form it does (the message names both)

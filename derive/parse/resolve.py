@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from typing import TypeVar
 
 import sympy as sp
 
 from derive.core import expr as E
+from derive.core.expr import as_sympy
 from derive.core.names import EPS_NAMES, KEEP_PROB_NAMES, scalar_text
 from derive.errors import ParseError
 from derive.network.spec import Network
@@ -45,6 +47,8 @@ ONE_EXAMPLE_NOTE = ("every name is in lower case and m is not written: read as o
                     "(m = 1), so dw and db carry no 1/m")
 Unindexed = tuple[str, str, int]  # a name without a layer index: as written, quantity, offset
 _NAME = re.compile(r"[A-Za-z]+(?:_\{prev\}|_prev)?")
+_V = TypeVar("_V")
+PER_UNIT = ("gamma", "beta", "mu", "var")  # batch norm's per-unit columns (n×1)
 
 
 class Resolver:
@@ -234,6 +238,44 @@ class Resolver:
             self.unindexed[-1] = (self.src(span), base, self.unindexed[-1][2])  # dL/dZ is dZ
         return replace(self.table[base, layer], src=self.src(span))
 
+    def per_unit(self, a: E.Expr, b: E.Expr) -> bool:
+        """Whether one operand is a column of per-unit values (batch norm's γ, β, μ, σ², a bias
+        b: n×1) and the other n×m: in mathematical notation too the column is broadcast over
+        the examples (as b 𝟙ᵀ), as derive itself prints batch norm (a note says so)."""
+        for col, full in ((a, b), (b, a)):
+            if _same(col.shape[1], 1) and _same(col.shape[0], full.shape[0]) \
+                    and not _same(full.shape[1], 1) and col.symbols() and _column(col):
+                self.note(f"{col.written()} (one value per unit) broadcast over the examples' "
+                          "columns")
+                return True
+        return False
+
+    def preactivation(self, arg: _V, span: Span) -> _V | E.Sym:
+        """``W[l] A[l-1]`` (Aᵀ-free, ``(w^T)^T x`` alike; ``A[l-1] W[l]`` in rows) as an
+        activation's argument: Z[l] without its bias, as textbooks write σ(wᵀx) for a layer
+        with no bias. Read as Z[l] with the condition that b[l] = 0; anything else unchanged."""
+        def bare(e: object) -> object:
+            while isinstance(e, E.Transpose) and isinstance(e.arg, E.Transpose):
+                e = e.arg.arg
+            return e
+
+        prod = bare(arg)
+        if not isinstance(prod, E.MatMul):
+            return arg
+        w, a = bare(prod.left), bare(prod.right)
+        if not self.net.layout.columns:
+            w, a = a, w
+        if not (isinstance(w, E.Sym) and w.base == "W" and w.layer is not None
+                and isinstance(a, E.Sym) and (a.base, a.layer) in (
+                    ("A", w.layer - 1), ("X" if w.layer == 1 else "A", None if w.layer == 1
+                                         else w.layer - 1))):
+            return arg
+        z = self.symbol("Z", ("num", w.layer), span, span[0], counted=False)
+        self.note(f"{self.src(span)}: {prod.written()} read as Z[{w.layer}] without its bias")
+        self.note(f"condition: only when layer {w.layer} has no bias (b[{w.layer}] = 0): the "
+                  f"formula writes {prod.written()} for Z[{w.layer}]")
+        return z
+
     def bound_expr(self, binding: Binding, span: Span, pos: int) -> E.Expr:
         """A name bound to an expression: that expression over this network's symbols."""
         assert binding.expr is not None  # the caller looked
@@ -248,6 +290,22 @@ class Resolver:
         said = f"{binding.ident} as {binding.meaning}"
         if said not in self.bound:
             self.bound.append(said)
+
+
+def _same(a: object, b: object) -> bool:
+    return bool(as_sympy(a) == as_sympy(b))
+
+
+def _column(e: E.Expr) -> bool:
+    """One value per unit: made of batch norm's γ, β, μ, σ², numbers, and sums over the
+    examples (Σ_i of anything)."""
+    if isinstance(e, E.Sum):
+        return e.axis == 1
+    if isinstance(e, E.Sym):
+        return e.base in PER_UNIT
+    if isinstance(e, E.Scalar):
+        return True
+    return bool(e.children()) and all(_column(c) for c in e.children())
 
 
 def _name(written: str) -> str:
