@@ -133,3 +133,15 @@ def test_batch_norms_names_on_a_network_without_it_say_so():
     assert v.verdict == "parse_error" and "pass --batchnorm" in v.message
     # without batch norm \hat{y} is still the prediction, σ the sigmoid
     assert check(r"dZ^{[2]} = \hat{y} - y", TWO).verdict == "correct"
+
+
+def test_every_line_of_derives_own_batch_norm_latex_reads_back_correct(capsys):
+    from derive.cli import main
+    assert main(["backward", "--layers", "4,5,3", "--act", "relu,softmax", "--loss", "ce",
+                 "--batchnorm", "1", "--format", "latex"]) == 0
+    lines = [ln.strip().removesuffix("\\\\").replace("&=", "=")
+             for ln in capsys.readouterr().out.splitlines() if "&=" in ln]
+    assert len(lines) >= 12
+    for line in lines:
+        v = check(line, BN)
+        assert v.verdict == "correct", (line, v.message)
