@@ -206,3 +206,18 @@ def test_a_product_unrolled_with_an_ellipsis_is_the_pattern_at_every_layer_betwe
     # dots between factors that are not one pattern at two layers: refused, saying so
     v = check(r"\delta^l = (w^{l+1})^T \ldots \nabla_a C", DEEP)
     assert v.verdict == "parse_error" and "between the same factors at two layers" in v.message
+
+
+def test_a_bias_folded_into_the_weights_is_checked_as_its_row_and_the_weights():
+    # the bias trick (rows): z = [1 H] W̃ with W̃ = [b; W], so ∂L/∂W̃ = [1 H]ᵀ dZ = [𝟙ᵀ dZ; Hᵀ dZ]
+    rows = Network(layers=[4, 3, 2], activations=["tanh", "sigmoid"], loss="bce",
+                   convention="rows", scale="sum")
+    text = r"\frac{\partial L}{\partial W_2} = [1\ H_1]^T (\hat{y} - y)"
+    v = check(text, rows)
+    assert (v.verdict, v.target) == ("correct", "dW[2]"), v.message
+    assert any("the bias folded into the weights as their first row" in n for n in v.notes)
+    assert agrees(r"dW^{[2]} = (H_1)^T (\hat{y} - y)", rows, 2)
+    assert agrees(r"db^{[2]} = \mathbf{1}^T (\hat{y} - y)", rows, 2)
+    wrong = check(text.replace(r"(\hat{y} - y)", r"(y - \hat{y})"), rows)
+    assert wrong.verdict == "not_equivalent"
+    assert check(text.replace("H_1", "H_0"), rows).verdict != "correct"  # the wrong layer

@@ -77,10 +77,40 @@ def _named(text: str, check_one: CheckOne) -> str | None:
     return same.group(1) if same and same.group(1) == same.group(2) else None
 
 
+# the bias trick: [1\ H]^T E, the input with a leading 1 (the bias folded into W as its first row)
+_FOLDED = re.compile(r"\[\s*1\s*(?:\\[ ,;]|,|~)\s*([^\[\]]+?)\s*\]\s*\^\s*\{?\s*(?:T|\\top)\s*\}?")
+
+
+def _folded(link: str, lhs: str, check_one: CheckOne, extra: Mapping[str, str]) -> Verdict | None:
+    """A link ``[1\\ H]^T E`` of a weight whose bias is folded in as its first row (the input
+    with a leading 1): [1ᵀ E; Hᵀ E], checked as db = 𝟙ᵀ E and dW = Hᵀ E; None: not such a
+    link."""
+    if len(_FOLDED.findall(link)) != 1:
+        return None
+    target = _named(lhs, check_one)
+    mt = re.fullmatch(r"dW\[(\d+)\]", target or "")
+    if mt is None:
+        return None
+    layer = mt.group(1)
+    parts = [(f"db^{{[{layer}]}}", _FOLDED.sub(lambda _: r"\mathbf{1}^T", link)),
+             (f"dW^{{[{layer}]}}", _FOLDED.sub(lambda f: f"({f.group(1)})^T", link))]
+    verdicts = [check_one(f"{g} = {e}", extra) for g, e in parts]
+    said = (f"{link}: the bias folded into the weights as their first row ([1 H] is the input "
+            "with a leading 1): checked as db = 𝟙ᵀ(...) and dW = Hᵀ(...)")
+    for v in verdicts:
+        if v.verdict != "correct":
+            return replace(v, notes=(said, *v.notes))
+    return replace(verdicts[1], notes=(said, *verdicts[0].notes, *verdicts[1].notes),
+                   message=f"{verdicts[1].target} and {verdicts[0].target}: correct (the bias "
+                           "row and the weights)")
+
+
 def check_chain(equation: str, check_one: CheckOne, least: int = 3) -> Verdict | None:
     """The chain's verdict, or None when ``equation`` is a single equation (fewer than ``least``
     links)."""
     c = links(equation)
+    if _FOLDED.search(equation):
+        least = 2
     shorter = _running(c)
     if shorter is not None:
         v = check_chain(shorter, check_one, least=2) or check_one(shorter, {})
@@ -131,6 +161,10 @@ def check_chain(equation: str, check_one: CheckOne, least: int = 3) -> Verdict |
         if is_operator(link) and k < last:
             notes.append(f"chain: link {k} ({link}) differentiates the cost as written, a "
                          "definition: not evaluated")
+            continue
+        folded = _folded(link, c.text[slice(*c.links[head])].strip(), check_one, extra)
+        if folded is not None:
+            formulas.append((k, link, folded))
             continue
         verdict = check_one(single, extra) if not (
             is_definition(link) and fractions(link) > 1) else Verdict("parse_error")

@@ -60,6 +60,7 @@ MACRO_LETTERS = {"W": "W", "b": "b", "x": "x", "y": "y", "X": "X", "Y": "Y", "a"
 # pre-activation (d2l's \mathbf{o}), D Ng's gradient D^{(l)} of the weights
 TEXTBOOK = {"f": ("g", "the layer's activation g"),
             "h": ("a", "A, the hidden layer's activation"),
+            "H": ("A", "A, the hidden layer's activation"),
             "o": ("zL", "Z[L], the output layer's pre-activation"),
             "D": ("dW", "dW, Ng's D^{(l)}"),
             "s": ("aL", "A[L], the softmax output"),
@@ -198,7 +199,7 @@ class NameMixin(BatchNormMixin):
         if ident in TEXTBOOK and (resolve_ident(ident) is None or ident == "D" and not getattr(
                 self.b.net, "keep_prob", None)):  # D: dropout's mask, else Ng's D
             name, said = TEXTBOOK[ident]
-            if ident == "h" and self.b.net.L == 2 and (self.peek().text not in ("^", "_") or (
+            if ident in ("h", "H") and self.b.net.L == 2 and (self.peek().text not in ("^", "_") or (
                     self.peek().text == "^" and self.peek(1).text in ("T", "top"))):
                 name, said = "a1", "A[1], the hidden layer's activation"  # the one hidden layer
             self.b.note(f"{ident} read as {said}")
