@@ -22,6 +22,7 @@ from derive.parse.latex_layers import NOTES
 from derive.parse.latex_names import MACRO_LETTERS, TEXTBOOK
 from derive.parse.latex_scripts import OUTPUT_NAMES
 from derive.parse.latex_tokens import (
+    BN_CMDS,
     FUNC_CMDS,
     GREEK,
     GREEK_NOTES,
@@ -45,6 +46,11 @@ NETS: dict[str, dict] = {
                  "loss": "half_mse", "convention": "rows", "scale": "sum"},
     "ng": {"layers": [4, 3, 5, 2], "activations": ["sigmoid"] * 3, "loss": "bce", "l2": 0.1,
            "l2_form": "half"},
+    "logreg": {"layers": [4, 1], "activations": ["sigmoid"], "loss": "bce", "scale": "sum"},
+    "rows_sum": {"layers": [4, 3, 2], "activations": ["tanh", "sigmoid"], "loss": "bce",
+                 "convention": "rows", "scale": "sum"},
+    "bn": {"layers": [4, 5, 3], "activations": ["relu", "softmax"], "loss": "ce",
+           "batchnorm": [1]},
 }
 
 
@@ -160,6 +166,37 @@ def families() -> list[Family]:
             (Example(r"dZ^{[2]} = \frac{\partial \mathcal{L}}{\partial Z^{[2]}} = A^{[2]} - Y",
                      "two"),
              Example(r"\Vg \leftarrow \nabla_{\Va^{(2)}} J = \Vg \odot f'(\Va^{(2)})", "two"))),
+        Family("Jacobians", (
+            ("`(\\hat{y} - y) \\frac{\\partial \\hat{y}}{\\partial W}`, "
+             "`\\delta \\frac{\\partial z}{\\partial h}`",
+             "the gradient on the left carried through the Jacobian (a vector-Jacobian "
+             "product); a chain of them must link"),),
+            (Example(r"\frac{\partial J}{\partial W^{(1)}} = (\hat{y}-y) \frac{\partial "
+                     r"\hat{y}}{\partial z^{(3)}} \frac{\partial z^{(3)}}{\partial W^{(1)}}",
+                     "rows_one", 1),)),
+        Family("unrolled products", (
+            ("`F^l \\ldots F^{L-1} G`", "the factors before the dots at every layer up to the "
+             "same factors after them"),),
+            (Example(r"\delta^l = \Sigma'(z^l) (w^{l+1})^T \ldots \Sigma'(z^{L-1}) (w^L)^T "
+                     r"\Sigma'(z^L) \nabla_a C", "one", 1),)),
+        Family("tuples and folded biases", (
+            ("`(\\delta_0, \\delta_1, \\ldots, \\delta_{n-1})`", "the entry j's formula, "
+             "every written entry at consecutive indices"),
+            ("`[1\\ H]^T E`", "the bias folded in as the weights' first row: db = 𝟙ᵀE, "
+             "dW = HᵀE")),
+            (Example(r"\frac{\partial L}{\partial W_2} = [1\ H_1]^T (\hat{y} - y)",
+                     "rows_sum", 2),)),
+        Family("logistic regression's column w", (
+            ("`w^T x` on a one-layer network", "w is W[1]ᵀ, ∂L/∂w is dW[1]ᵀ"),
+            ("`\\sigma(w^T x)` without a bias", "Z[1], on the condition b[1] = 0")),
+            (Example(r"\frac{\partial J}{\partial w} = \sum_{i=1}^{m} x_i (\sigma(w^T x_i) "
+                     r"- y_i)", "logreg", 1),)),
+        Family("batch normalisation", (
+            (_cmds(BN_CMDS), "; ".join(f"\\{k}: {v}" for k, v in BN_CMDS.items())),
+            ("`\\hat{x}`, `\\hat{z}`, `Z_{norm}`", "Z_norm, the normalised Z"),
+            ("`\\sigma^2`, `(\\sigma^{[l]})^2`, `\\epsilon`", "σ², the batch variance; ε")),
+            (Example(r"d\gamma^{[1]} = \frac{1}{m} \sum_{i=1}^{m} (d\tilde{Z}^{[1]} \odot "
+                     r"\hat{z}^{[1]})^{(i)}", "bn"),)),
     ]
 
 
@@ -192,7 +229,8 @@ def render() -> str:
 def _net(e: Example) -> str:
     n = NETS[e.net]
     said = "layers " + ",".join(str(x) for x in n["layers"])
-    extra = [f"{k} {v}" for k, v in n.items() if k in ("convention", "scale", "l2_form")]
+    extra = [f"{k} {v}" for k, v in n.items() if k in ("convention", "scale", "l2_form",
+                                                      "batchnorm")]
     where = f", layer {e.layer}" if e.layer is not None else ""
     return ", ".join([said, *extra]) + where
 
