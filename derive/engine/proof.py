@@ -37,7 +37,15 @@ from derive.catalogue import rules
 from derive.core import fd
 from derive.core.expr import as_sympy, evaluate
 from derive.engine import proof_cache
-from derive.engine.proof_keys import FD_M, SYMBOLIC_M, fd_parts, persistent_key, shape_at
+from derive.engine.proof_keys import (
+    FD_M,
+    SYMBOLIC_M,
+    absolute_text,
+    fd_parts,
+    persistent_key,
+    relative_text,
+    shape_at,
+)
 from derive.engine.proof_keys import grad_key as _grad_key
 from derive.engine.proof_keys import local_key as _local_key
 from derive.engine.proof_result import FormulaProof, Proof
@@ -89,13 +97,14 @@ def prove(
     exact = _elementwise(derivation, todo)
     fd_errors = _finite_differences(derivation, seed, eps, todo)[0] if todo else {}
     results = {i: (*exact[i], fd_errors[i], None) for i in todo}
-    results.update((i, (r["elementwise"], r["entries"], r["method"], r["fd_error"], r["date"]))
-                   for i, r in found.items())
+    results.update((i, (r["elementwise"], r["entries"],
+                        absolute_text(r["method"], derivation.formulas[i].layer), r["fd_error"],
+                        r["date"])) for i, r in found.items())
     if store is not None and todo:
         for i in todo:
             ew, entries, method, error, _ = results[i]
-            store.put(keys[i], {"elementwise": ew, "entries": entries, "method": method,
-                                "fd_error": error})
+            store.put(keys[i], {"elementwise": ew, "entries": entries, "fd_error": error,
+                                "method": relative_text(method, derivation.formulas[i].layer)})
         store.prune()
     proofs = tuple(  # by position: a layer may give two formulas of one kind (batch norm's dZ)
         FormulaProof(f.name, f.kind, f.layer, ew, entries, method, error, error < threshold, date)
@@ -184,9 +193,11 @@ def _elementwise(derivation: Derivation, only=None) -> dict[int, tuple[str, int,
         # Layers of a deep network repeat the same local problem up to the names of its symbols;
         # such a problem is proven once (a renaming of symbols does not change a derivative).
         key = _local_key(net, f, shapes)
-        if key not in done:
-            done[key] = _prove_local(net, f)
-        out[i] = done[key]
+        if key not in done:  # its method kept with layers relative to the formula's
+            ew, entries, method = _prove_local(net, f)
+            done[key] = (ew, entries, relative_text(method, f.layer))
+        ew, entries, method = done[key]
+        out[i] = (ew, entries, absolute_text(method, f.layer))
     return out
 
 

@@ -40,6 +40,17 @@ def _relative(text: str, l: int) -> str:
     return re.sub(r"\bn(\d+)\b", lambda g: f"n[l{int(g.group(1)) - l:+d}]", text)
 
 
+def relative_text(text: str, l: int) -> str:
+    """``text`` with layer numbers written relative to ``l``: ``W[3]`` at l = 2 is ``W[l+1]``."""
+    return _relative(text, l)
+
+
+def absolute_text(text: str, l: int) -> str:
+    """The inverse of :func:`relative_text` at layer ``l``."""
+    text = re.sub(r"\bn\[l([+-]\d+)\]", lambda g: f"n{l + int(g.group(1))}", text)
+    return re.sub(r"\[l([+-]\d+)\]", lambda g: f"[{l + int(g.group(1))}]", text)
+
+
 def read(f) -> tuple[set, set[int], set[int]]:
     """The quantities (base, layer) a formula's local problem reads, the layers whose activation
     it applies or differentiates, and every layer it touches."""
