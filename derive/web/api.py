@@ -269,7 +269,12 @@ def grade(body: bytes) -> dict:
     except DeriveError as exc:
         raise ApiError(str(exc)) from None
     where = f"{student}.json" if student else "submission.json"
-    return grade_submission(rubric, submission_from_text(sub, where, student)).to_dict()
+    try:  # a rubric with [variants] needs the course secret, which the web page never holds
+        return grade_submission(rubric, submission_from_text(sub, where, student)).to_dict()
+    except DeriveError as exc:
+        raise ApiError(f"{exc} (a rubric with per-student variants is graded by "
+                       "`derive grade --secret`, not on the web page)"
+                       if rubric.variants is not None else str(exc)) from None
 
 
 # -- downloads -------------------------------------------------------------------------------------
