@@ -261,6 +261,13 @@ class Loss:
 
 
 def _numpy_function(params, expr) -> Callable:
+    """``expr`` over numpy: walked into numpy calls where it keeps to the catalogue's functions
+    (no ``lambdify``: its code printers cost a cold start ~0.1 s), else lambdified."""
+    from derive.core.npform import numpy_function
+
+    fn = numpy_function(params, expr)
+    if fn is not None:
+        return fn
     # The numpy module object, not "numpy": SymPy then skips `from numpy import *` (~0.2 s cold).
     import numpy
 

@@ -31,14 +31,14 @@ removed down to 90% of the bound.
 
 from __future__ import annotations
 
-import datetime as _dt
 import functools
-import hashlib
-import json
 import os
 import sys
-import tempfile
 from pathlib import Path
+
+# json, hashlib, tempfile and datetime are imported where used: derive.cli imports this module
+# for --no-cache, and every command's start pays for what is imported here (tempfile alone
+# imports random and shutil)
 
 FORMAT = 1  # the entry format; a change of it is a change of the folder
 MAX_ENTRIES = 5000
@@ -86,6 +86,8 @@ def _user_cache_dir() -> Path:
 @functools.cache
 def catalogue_hash() -> str:
     """SHA-256 of the catalogue files the rules are read from (rules/*.toml)."""
+    import hashlib
+
     from derive.catalogue.rules import rules_dir
 
     h = hashlib.sha256()
@@ -103,6 +105,8 @@ _SOURCES = ("engine", "core", "layers", "network", "catalogue")
 def source_hash() -> str:
     """SHA-256 of the source files a proof runs through: an edited checkout (same version
     number) does not reuse the proofs of the code before the edit."""
+    import hashlib
+
     package = Path(__file__).resolve().parent.parent
     h = hashlib.sha256()
     for sub in _SOURCES:
@@ -127,14 +131,20 @@ class Cache:
 
     @staticmethod
     def key_text(key) -> str:
+        import json
+
         return json.dumps(key, ensure_ascii=False, separators=(",", ":"))
 
     def _path(self, text: str) -> Path:
+        import hashlib
+
         digest = hashlib.sha256(text.encode()).hexdigest()
         return self.root / f"{digest}{SUFFIX}"
 
     def get(self, key) -> dict | None:
         """The entry's result, or None (missing, corrupt, truncated or foreign)."""
+        import json
+
         text = self.key_text(key)
         try:
             raw = self._path(text).read_bytes()
@@ -152,6 +162,10 @@ class Cache:
 
     def put(self, key, result: dict) -> None:
         """Store ``result`` under ``key`` atomically; any OS error leaves the cache as it was."""
+        import datetime as _dt
+        import json
+        import tempfile
+
         text = self.key_text(key)
         date = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         entry = {"key": text, **self._stamp, "date": date, "result": result}
