@@ -19,7 +19,7 @@ from starlette.testclient import TestClient  # noqa: E402
 from derive.cli import main  # noqa: E402
 from derive.web.api import BODY, FORMULA  # noqa: E402
 from derive.web.app import STATIC, create_app  # noqa: E402
-from tests.rubrics import RUBRIC  # noqa: E402 - the rubric the grading tests share
+from tests.rubrics import RUBRIC, VARIANTS  # noqa: E402 - the rubrics the grading tests share
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -108,6 +108,13 @@ def test_grade_is_the_cli_json(client, capsys, tmp_path, monkeypatch):
     assert r.status_code == 200
     assert r.json() == expected
     assert expected["score"] < expected["max_score"]
+
+
+def test_a_variants_rubric_is_refused_with_the_command_that_grades_it(client):
+    r = client.post("/api/grade", json={"rubric": VARIANTS, "student": "ana",
+                                        "submission": {"q1": "dW1 = np.dot(dZ1, X.T)"}})
+    assert r.status_code == 400
+    assert "derive grade --secret" in r.json()["error"]
 
 
 def test_read_shows_the_reading_before_the_check(client):
