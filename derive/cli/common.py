@@ -123,8 +123,8 @@ def dropout_flags(args: argparse.Namespace) -> dict[str, str]:
     return {} if value is None else {"keep_prob": value}
 
 
-#: the commands that take batch normalisation (derive backward and derive check)
-BATCHNORM_COMMANDS = ("backward", "check")
+#: the commands that take batch normalisation
+BATCHNORM_COMMANDS = ("backward", "check", "gradcheck")
 
 
 def batchnorm_flags(args: argparse.Namespace) -> dict[str, str]:

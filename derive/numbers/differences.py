@@ -47,7 +47,9 @@ COPY_COST = 1_500  # a copy's own bookkeeping (its entry, step and row picked, i
 
 
 def param_keys(net: Network) -> list[tuple[str, int]]:
-    return [(base, l) for l in range(1, net.L + 1) for base in ("W", "b")]
+    """Every trained array, layer by layer, as its layer type declares them (W[l], b[l]; a
+    batch-normalised layer's W[l], γ[l], β[l])."""
+    return [(base, l) for l in range(1, net.L + 1) for base in net.block(l).parameters]
 
 
 def given_sizes(net: Network) -> list[int]:
@@ -87,7 +89,13 @@ def differences(net: Network, params: dict, X: np.ndarray, Y: np.ndarray, eps: f
     (columns convention), so each copy is Z[l] with one unit shifted, not a product of its own
     (:func:`_entering`). The layers below do not depend on W[l], b[l]: the copies enter there and
     run through every later layer and the cost, side by side as extra examples (:func:`_sweep`).
+    A network with a layer that is not dense (batch norm) runs every copy through the whole
+    forward pass instead (:mod:`derive.numbers.whole_pass`).
     """
+    if not net.all_dense:
+        from derive.numbers.whole_pass import whole_pass_differences
+
+        return whole_pass_differences(net, params, X, Y, eps)
     cache = model.forward(net, params, X)
     J = float(model.cost(net, cache, Y, params))
     scale = 1.0 / model.example_count(net, Y) if net.cost_is_mean else 1.0
@@ -328,6 +336,10 @@ def work_estimate(net: Network, m: int) -> tuple[int, int]:
     its :func:`plan`, before anything is allocated. Operations count multiply-adds: an
     element-wise value counts :data:`ELEMENT_COST` (plus its activation's own cost, timed once
     per activation), a layer of a batched pass :data:`LAYER_COST`, a copy :data:`COPY_COST`."""
+    if not net.all_dense:
+        from derive.numbers.whole_pass import whole_pass_work
+
+        return whole_pass_work(net, m)
     madds, values, activations, passes, copies, memory = work_parts(net, m)
     ops = (madds + ELEMENT_COST * values + ACTIVATION_COST * activations + LAYER_COST * passes
            + COPY_COST * copies)

@@ -1,7 +1,9 @@
 """The mistake behind a failed ``gradcheck --impl``: the derived formulas with one common
 regularisation mistake made in them (a dropout mask not applied at layer l, or not divided by
-keep_prob; an L2 term left out of dW[l], or written without its 1/m), evaluated on the same
-instance; a variant whose gradients equal the user's function's names the mistake.
+keep_prob; an L2 term left out of dW[l], or written without its 1/m; batch norm's dγ[l], dβ[l]
+divided by the batch size once too often, or a sum of its backward over the units instead of
+the examples), evaluated on the same instance; a variant whose gradients equal the user's
+function's names the mistake.
 
 >>> import sympy as sp
 >>> from derive.core import expr as E
@@ -20,6 +22,7 @@ import numpy as np
 
 from derive.core import expr as E
 from derive.engine.values import gradient_values
+from derive.errors import ShapeMismatch
 from derive.network import model
 from derive.network.spec import m as m_symbol
 from derive.numbers.differences import param_keys
@@ -75,6 +78,21 @@ def _l2_unscaled(e: E.Expr, l: int) -> E.Expr:
     return e
 
 
+def _divided_by_m(e: E.Expr, l: int) -> E.Expr:
+    """dγ[l] or dβ[l] divided by m once more (CS231n's ``np.sum(dout, axis=0) / N``, whose dout
+    already carries the 1/N)."""
+    return E.Scale(1 / m_symbol, e)
+
+
+def _other_axis(e: E.Expr, l: int) -> E.Expr:
+    """Every sum over the examples as a sum over the units (``axis=0`` for ``axis=1``): what
+    broadcasts back in dZ[l]'s compact form (a 1×m row against n×m) but is wrong."""
+    e = E.map_children(e, lambda c: _other_axis(c, l))
+    if isinstance(e, E.Sum) and e.axis is not None:
+        return E.Sum(e.arg, 1 - e.axis)
+    return e
+
+
 def _variants(net) -> list[tuple[str, int, Rewrite, tuple[str, ...]]]:
     """(mistake code, layer, rewrite, kinds of formula it applies to)."""
     out: list[tuple[str, int, Rewrite, tuple[str, ...]]] = []
@@ -88,10 +106,20 @@ def _variants(net) -> list[tuple[str, int, Rewrite, tuple[str, ...]]]:
             if net.regularised(l):
                 out += [("missing_l2_term", l, _no_l2, ("dW",)),
                         ("l2_without_scale", l, _l2_unscaled, ("dW",))]
+    for l in range(1, net.L + 1):
+        if net.kinds[l - 1] == "batchnorm":
+            out += [("dgamma_dbeta_divided_by_m", l, _divided_by_m, kinds)
+                    for kinds in (("dgamma", "dbeta"), ("dgamma",), ("dbeta",))]
+            out += [("bn_sum_wrong_axis", l, _other_axis, ("dZ",))]
     return out
 
 
+BATCHNORM = ("dgamma_dbeta_divided_by_m", "bn_sum_wrong_axis")
 WORDS = {
+    "dgamma_dbeta_divided_by_m": "{which} divided by the batch size m once too often (the 1/m "
+                                 "is already in dW's scale or in the upstream)",
+    "bn_sum_wrong_axis": "a sum in batch norm's backward for dZ[{l}] runs over the units instead "
+                         "of the examples (μ[{l}], σ²[{l}] are each unit's statistics over the batch)",
     "mask_not_applied": "the dropout mask D[{l}] is not applied (dA[{l}] not multiplied by D[{l}])",
     "not_divided_by_keep_prob": "dA[{l}] ⊙ D[{l}] is not divided by keep_prob",
     "missing_l2_term": "dW[{l}] has no L2 term",
@@ -99,12 +127,30 @@ WORDS = {
 }
 
 
+def _rewritten(f, rewrite: Rewrite, l: int):
+    """``f`` with the mistake made in it, or as it is where the mistake leaves no valid formula
+    (a sum over the other axis where the result must keep its shape: the graph form of dZ, whose
+    value the compact form after it replaces)."""
+    try:
+        return replace(f, expr=rewrite(f.expr, l))
+    except ShapeMismatch:
+        return f
+
+
+def _which(kinds: tuple[str, ...], l: int) -> str:
+    names = {"dgamma": f"dγ[{l}]", "dbeta": f"dβ[{l}]"}
+    shown = [names[k] for k in kinds if k in names]
+    return " and ".join(shown) + (" are" if len(shown) > 1 else " is")
+
+
 def named_mistake(derivation, instance: model.Instance, theirs: dict) -> tuple[str, str] | None:
     """(code, message) of the first variant whose dW[l], db[l] all equal ``theirs`` (rtol 1e-7),
-    or None (no variant explains them, or the network has neither dropout nor L2)."""
+    or None (no variant explains them, or the network has no dropout, L2 or batch norm)."""
     net = derivation.network
     for code, l, rewrite, kinds in _variants(net):
-        formulas = tuple(replace(f, expr=rewrite(f.expr, l)) if f.kind in kinds else f
+        own = code in BATCHNORM  # batch norm's rewrites are of the layer's own formulas only
+        formulas = tuple(_rewritten(f, rewrite, l)
+                         if f.kind in kinds and (f.layer == l or not own) else f
                          for f in derivation.formulas)
         if formulas == tuple(derivation.formulas):
             continue
@@ -114,5 +160,5 @@ def named_mistake(derivation, instance: model.Instance, theirs: dict) -> tuple[s
                and np.allclose(theirs[k], values["d" + k[0], k[1]], rtol=1e-7, atol=1e-12)
                for k in param_keys(net)):
             return code, ("your gradients are the derived ones with one mistake: "
-                          + WORDS[code].format(l=l) + f" ({code})")
+                          + WORDS[code].format(l=l, which=_which(kinds, l)) + f" ({code})")
     return None

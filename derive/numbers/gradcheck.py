@@ -195,7 +195,9 @@ def require_within_limits(net: Network, m: int) -> None:
     """Refuse, before allocating, a check over :data:`PARAMETERS`, :data:`EXAMPLES`,
     :data:`MEMORY` or :data:`WORK` (a :class:`derive.errors.ResourceLimit` naming the flag)."""
     n = given_sizes(_concrete(net, None, None))
-    require(PARAMETERS, sum(a * (b + 1) for a, b in zip(n[1:], n[:-1], strict=False)))
+    # a batch-normalised layer has W and γ, β (2 n[l]) where a dense one has W and b (n[l])
+    extra = sum(n[l] for l in range(1, net.L + 1) if net.kinds[l - 1] != "dense")
+    require(PARAMETERS, sum(a * (b + 1) for a, b in zip(n[1:], n[:-1], strict=False)) + extra)
     require(EXAMPLES, m)
     ops, memory = work_estimate(net, m)
     require(MEMORY, memory)
@@ -258,17 +260,23 @@ def compare(net: Network, analytic: dict, d: Differences, rtol: float = RTOL
 
 
 def kink_warnings(net: Network, params: dict, X: np.ndarray, eps: float = EPS) -> tuple[KinkWarning, ...]:
-    """Pre-activations within reach of a kink: |Z − k| ≤ 10 ε · max(1, Σⱼ |A[l−1]ⱼ|) per example."""
+    """Pre-activations within reach of a kink: |Z − k| ≤ 10 ε · max(1, Σⱼ |A[l−1]ⱼ|) per example
+    (a batch-normalised layer's activation reads Z̃[l]: its reach is scaled by γ[l]/σ[l] too, and
+    β[l]'s own step moves Z̃[l] by ε)."""
     cache = model.forward(net, params, X)
     out = []
     for l in range(1, net.L + 1):
         act = net.activation(l)
         if act is None or not act.kinks:
             continue
-        Z, A_prev = cache["Z", l], cache["A", l - 1]
+        normalised = ("Ztilde", l) in cache
+        Z, A_prev = cache["Ztilde" if normalised else "Z", l], cache["A", l - 1]
         axis = net.layout.unit_axis
         reach = 10 * eps * np.maximum(1.0, np.sum(np.abs(A_prev), axis=axis, keepdims=True))
         scale = max(1.0, float(np.max(np.abs(params["W", l]))))
+        if normalised:
+            spread = np.abs(params["gamma", l]) / np.sqrt(cache["var", l] + 1e-5)
+            reach = np.maximum(reach * spread, 10 * eps * max(1.0, float(np.max(np.abs(Z)))))
         for k in act.kinks:
             close = np.argwhere(np.abs(Z - float(k)) <= reach * scale)
             for i, j in close[:20]:
@@ -322,7 +330,7 @@ def gradcheck_impl(net: Network, backward: Callable, seed: int | None = 0, m: in
         analytic, extra = validate_grads(net, instance, out, source)
     notes = converted + ((f"keys not checked: {', '.join(extra)}",) if extra else ())
     r = _result(net, source, analytic, instance, seed, eps, rtol, notes)
-    if not r.passed and (net.keep_prob is not None or net.l2 is not None):
+    if not r.passed and (net.keep_prob is not None or net.l2 is not None or not net.all_dense):
         from derive.numbers.gradcause import named_mistake  # here: only a failed check needs it
         found = named_mistake(derive(net, prove=False), instance, analytic)
         if found is not None:
@@ -446,6 +454,11 @@ def _notes(net: Network) -> tuple[str, ...]:
     if net.keep_prob is not None:
         notes.append(net.dropout_statement() + "; the differences move each entry with the "
                      "same masks")
+    for l in range(1, net.L + 1):
+        if net.kinds[l - 1] == "batchnorm":
+            notes.append(f"batch norm on layer {l} in training mode: μ[{l}], σ²[{l}] (ε = 1e-5) are "
+                         f"the statistics of each moved copy's own batch, so the differences "
+                         f"run through them; checked: W[{l}], γ[{l}], β[{l}] (no b[{l}])")
     if any(a is None for a in net.activations):
         notes.append("generic g[l] replaced by g(z) = tanh(z) + z/(l + 2) for numbers")
     if net.loss is None:
