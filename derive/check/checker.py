@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import fields, replace
 
-from derive.check import conditions, costs
+from derive.check import conditions, costs, staged
 from derive.check import diagnose as D
 from derive.check.augmented import with_data_term
 from derive.check.chain import check_chain, left_side
@@ -93,7 +93,11 @@ def check(equation: str, network=None, syntax: str = "auto", *, loss: str | None
     def once(options: dict) -> Verdict:
         def one(text: str, local: Mapping[str, str]) -> Verdict:
             bound = {**(names if isinstance(names, Mapping) else {}), **local} or names
-            return check_dialect(text, network, syntax, options, layer, bound, dialect, run)
+            graph, said = staged.bindings(text, network, layer, bound)
+            if graph:  # the staged batch-norm graph's nodes, named but not defined
+                bound = {**(bound if isinstance(bound, Mapping) else {}), **graph}
+            verdict = check_dialect(text, network, syntax, options, layer, bound, dialect, run)
+            return replace(verdict, notes=(*verdict.notes, *said)) if said else verdict
 
         return conditions.from_notes(check_chain(equation, one) or one(equation, {}))
 

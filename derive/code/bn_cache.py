@@ -50,6 +50,30 @@ BY_NAME = {
     **dict.fromkeys(("x_mean_0_sqr", "sq", "xmu_sq"), "centred_sq"),
     **dict.fromkeys(("N", "batch_size", "num_examples"), "m"),
 }
+#: the staged batch-norm graph (kratzert's "Understanding the backward pass through Batch
+#: Normalization Layer", CS231n solutions): each node a formula line may name without defining
+#: it, from its forward definition, in derive's notation at layer {l} (examples on axis {ax}); a
+#: d<node> is the gradient with respect to that node: a quantity of the derivation, or the
+#: chain rule from the one node the graph feeds it to (sqrtvar -> ivar -> xhat; sq -> var). The partial sums of one path (dxmu1, dxmu2, dx1, dx2) are
+#: no node's gradient and are not here: their definition is the line that computes them.
+STAGED = {
+    **dict.fromkeys(("xmu", "x_mean_0"), "Z{l} - mu{l}"),
+    "sq": "(Z{l} - mu{l}) ** 2",
+    **dict.fromkeys(("sqrtvar", "x_std"), "np.sqrt(var{l} + eps)"),
+    **dict.fromkeys(("ivar", "inv_x_std"), "1 / np.sqrt(var{l} + eps)"),
+    "va2": "Z_norm{l}",  # cthorey's: va2 = x̂, va3 = γ ⊙ x̂
+    **dict.fromkeys(("gammax", "va3"), "gamma{l} * Z_norm{l}"),
+    "batch_size": "m",
+    **dict.fromkeys(("dgammax", "dva3"), "dZ_tilde{l}"),  # out = gammax + beta
+    # sqrtvar feeds ivar = 1/sqrtvar: dsqrtvar = −divar / sqrtvar² (from the output's side, so
+    # that a line for dvar from it is no circle)
+    **dict.fromkeys(("dsqrtvar", "dx_std"),
+                    "-np.sum(dZ_norm{l} * (Z{l} - mu{l}), axis={ax}, keepdims=True) / "
+                    "(var{l} + eps)"),
+    "divar": "np.sum(dZ_norm{l} * (Z{l} - mu{l}), axis={ax}, keepdims=True)",
+    "dsq": "np.ones_like(Z{l}) * dvar{l} / m",
+    "dxmu": "dZ_norm{l} / np.sqrt(var{l} + eps) + 2 * (Z{l} - mu{l}) * dvar{l} / m",
+}
 #: names solutions use for two things: the usual reading first
 AMBIGUOUS = {"var": ("var", "var_eps"), "z": ("Z", "Znorm")}
 SHOWN = {"Z": "Z", "Znorm": "Z_norm", "mu": "μ", "var": "σ²", "var_eps": "σ² + ε",
@@ -233,5 +257,5 @@ def numeric(src, node: ast.FunctionDef, fname: str, env: dict, layer: int, m: in
     return {k: values[v] for k in BY_NAME if (v := meaning(k))}
 
 
-__all__ = ["AMBIGUOUS", "BY_NAME", "FORWARDS", "READING", "describe", "entries_read",
+__all__ = ["AMBIGUOUS", "BY_NAME", "FORWARDS", "READING", "STAGED", "describe", "entries_read",
            "forward_name", "meaning", "numeric", "readings", "symbolic"]
