@@ -124,6 +124,12 @@ NETWORKS = {
     "deep": Network(layers=[3, 4, 4, 4, 4, 2], activations=["tanh", "relu", "tanh", "relu",
                                                            "softmax"], loss="ce"),
     "l2": Network(layers=[3, 3, 1], activations=["relu", "sigmoid"], loss="bce", l2=0.7),
+    "dropout": Network(layers=[3, 4, 3, 1], activations=["relu", "tanh", "sigmoid"], loss="bce",
+                       keep_prob=0.8),
+    "batchnorm": Network(layers=[3, 3, 1], activations=["relu", "sigmoid"], loss="bce",
+                         batchnorm=[1]),
+    "batchnorm-softmax": Network(layers=[4, 3, 3, 2], activations=["tanh", "relu", "softmax"],
+                                 loss="ce", batchnorm=[1, 2], l2=0.5),
 }
 
 
@@ -131,7 +137,7 @@ NETWORKS = {
 @pytest.mark.parametrize("name", list(NETWORKS))
 def test_every_section_typesets_without_overfull_lines_or_jargon(name):
     h = handout(NETWORKS[name], sections="all")
-    result = compile_tex(h.tex)
+    result = compile_tex(h.tex, files=h.files)
     assert overfull(result.log) == []
     assert jargon(pdf_text(result.pdf), h.tex) == []
     assert plain_notation(h.tex) == []
@@ -148,7 +154,7 @@ def test_worksheet_blanks_keep_their_answers(name):
     assert jargon(text, h.tex) == []
     assert plain_notation(h.tex) == []
     # the key shows every answer boxed where its blank was
-    key = compile_tex(h.key)
+    key = compile_tex(h.key, files=h.files)
     assert overfull(key.log) == []
     assert h.key.count(r"\boxed{") >= h.answers
 

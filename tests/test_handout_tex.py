@@ -42,12 +42,12 @@ def test_handout_compiles_cleanly(name):
     # the plug-in sections too, where installed
     sections = "all" if name == "dls" else "numbers" if name == "wide" else None
     h = handout(NETWORKS[name], title=title, exercises=name == "tanh-softmax", sections=sections)
-    result = compile_tex(h.tex)
+    result = compile_tex(h.tex, files=h.files)
     _clean(result.log)
     assert result.pdf.startswith(b"%PDF")
     assert "(/etc/passwd" not in result.log  # TeX logs "(path" for every file it opens
     if h.key is not None:
-        _clean(compile_tex(h.key).log)
+        _clean(compile_tex(h.key, files=h.files).log)
 
 
 def test_error_in_tex_is_reported():

@@ -54,15 +54,18 @@ def run(args: argparse.Namespace) -> int:
     net = network_from_args(args, default=(lambda: worksheet_network(args.seed)) if drawn
                             else example_network)
     h = handout(net, title=args.title, sections=args.sections, exercises=args.exercises,
-                format="md" if args.format == "markdown" else "tex", seed=args.seed)
+                format="md" if args.format == "markdown" else "tex", seed=args.seed,
+                figures=bool(args.output))  # a figure is written beside the .tex, never to stdout
     files: list[tuple[Path, bytes]] = []
     if args.output:
         files.append((Path(args.output), h.text.encode("utf-8")))
         if h.key is not None:
             files.append((key_path(args.output), h.key.encode("utf-8")))
         if args.pdf:  # compiled before anything is written: a TeX failure writes no file
-            files += [(path.with_suffix(".pdf"), compile_tex(text.decode("utf-8")).pdf)
+            files += [(path.with_suffix(".pdf"), compile_tex(text.decode("utf-8"), files=h.files).pdf)
                       for path, text in list(files)]
+        # the figures the .tex includes, beside it (\includegraphics finds them there)
+        files += [(Path(args.output).with_name(name), data) for name, data in h.files]
     for path, data in files:
         with output(str(path), inputs=(args.spec,)) as stream:
             stream.write(data)

@@ -39,6 +39,7 @@ class Blank:
 
     number: int
     answer: str
+    shown: str = ""  # the answer as the key shows it, broken over lines (default: ``answer``)
 
 
 @dataclass(frozen=True)
@@ -198,7 +199,10 @@ def _parts_tex(parts: Parts, key: bool, math: bool = False) -> str:
 
 def _blank_tex(b: Blank, key: bool, math: bool) -> str:
     if key:
-        inner = rf"\boxed{{{b.answer}}}_{{\,({b.number})}}"
+        shown = b.shown or b.answer
+        if r"\\" in shown:  # broken over lines: an aligned block inside the box
+            shown = rf"\begin{{aligned}}&{shown}\end{{aligned}}"
+        inner = rf"\boxed{{{shown}}}_{{\,({b.number})}}"
         return inner if math else f"${inner}$"
     return rf"\text{{\blank{{{b.number}}}}}" if math else rf"\blank{{{b.number}}}"
 
@@ -245,13 +249,15 @@ def render_tex_body(blocks: Sequence[Block], key: bool) -> str:
     return "\n\n".join(_block_tex(b, key) for b in blocks) + "\n"
 
 
-PACKAGES = ("amsmath", "amssymb", "array", "booktabs", "longtable", "xcolor", "tikz")
+PACKAGES = ("amsmath", "amssymb", "array", "booktabs", "longtable", "xcolor", "tikz", "graphicx")
 PREAMBLE = r"""\documentclass[11pt,a4paper]{article}
 \usepackage[margin=2.2cm]{geometry}
 \usepackage{amsmath,amssymb}
 \usepackage{array,booktabs,longtable}
 \usepackage{xcolor}
 \usepackage{tikz}
+\usetikzlibrary{positioning}
+\usepackage{graphicx}
 \allowdisplaybreaks
 \setlength{\parindent}{0pt}
 \setlength{\parskip}{0.6ex plus 0.3ex}

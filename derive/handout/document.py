@@ -75,13 +75,16 @@ class Handout:
     answers: int = 0  # number of blanks
     #: each blank's (number, label, answer LaTeX, answer as Unicode text)
     answer_forms: tuple[tuple[int, str, str, str], ...] = ()
+    #: the figures the LaTeX includes (file name, PDF bytes): written beside the .tex
+    files: tuple[tuple[str, bytes], ...] = ()
 
     @property
     def tex(self) -> str:
         return self.text
 
     def write(self, path: str | Path) -> list[Path]:
-        """Write the handout (and the key next to it, as ``name-key.ext``); returns the paths."""
+        """Write the handout (and the key next to it, as ``name-key.ext``, and its figures beside
+        it); returns the paths."""
         p = Path(path)
         paths = [p]
         _write(p, self.text)
@@ -89,6 +92,13 @@ class Handout:
             kp = key_path(p)
             _write(kp, self.key)
             paths.append(kp)
+        for name, data in self.files:
+            fp = p.with_name(name)
+            try:
+                fp.write_bytes(data)
+            except OSError as exc:
+                raise DeriveError(f"cannot write {str(fp)!r}: {exc.strerror}") from None
+            paths.append(fp)
         return paths
 
     def _repr_html_(self) -> str:
@@ -146,9 +156,11 @@ def worksheet_network(seed: int) -> Network:
 
 def handout(net_or_derivation: Network | Derivation, title: str | None = None,
             sections: str | Sequence[str] | None = None, exercises: bool = False,
-            format: str = "tex", seed: int = 0) -> Handout:
+            format: str = "tex", seed: int = 0, figures: bool = True) -> Handout:
     """Build a handout for a :class:`derive.network.spec.Network` (derived and proven here) or a
-    :class:`derive.engine.backward.Derivation` (proven if it is not yet)."""
+    :class:`derive.engine.backward.Derivation` (proven if it is not yet). ``figures``: sections
+    may include figures (``Handout.files``, written beside the .tex); False for a handout that
+    goes where no file can go beside it (standard output)."""
     if format not in ("tex", "md"):
         raise SpecError(f"unknown handout format {format!r}; known: tex, md")
     if isinstance(net_or_derivation, Derivation):
@@ -167,7 +179,8 @@ def handout(net_or_derivation: Network | Derivation, title: str | None = None,
             raise SpecError(f"section {name!r} is for a network with "
                             f"{'dropout (--keep-prob)' if name == 'dropout' else 'batch norm (--batchnorm)'}")
     names = tuple(n for n in names if regularisation.applies(n, d.network))
-    ctx = S.Context(d, exercises=exercises, seed=seed)
+    ctx = S.Context(d, exercises=exercises, seed=seed,
+                    files={} if figures and format == "tex" else None)
     blocks: list[Block] = []
     held: list[str] = []  # sections that print the answers: in the key only
     key_only: list[Block] = []
@@ -194,7 +207,8 @@ def handout(net_or_derivation: Network | Derivation, title: str | None = None,
     key = render(key_blocks, title + " (answer key)", subtitle, key=True) if exercises else None
     forms = tuple((n, label, latex, plain)
                   for (n, label, latex), plain in zip(ctx.answers, ctx.plain, strict=True))
-    return Handout(title, format, names, text, key, len(ctx.answers), forms)
+    return Handout(title, format, names, text, key, len(ctx.answers), forms,
+                   tuple(sorted((ctx.files or {}).items())))
 
 
 # -- plug-in sections from other features (derive.handout.plugins) -------------------------------
@@ -241,14 +255,20 @@ def log_problems(log: str) -> list[str]:
             if line.startswith("! ") or any(e in line for e in LOG_ERRORS)]
 
 
-def compile_tex(tex: str, timeout: float = TEX_TIMEOUT) -> TexResult:
+def compile_tex(tex: str, timeout: float = TEX_TIMEOUT,
+                files: Sequence[tuple[str, bytes]] = ()) -> TexResult:
     """Compile with pdflatex in a fresh temporary directory (twice when it asks to rerun), with
-    shell escape off and file access restricted to that directory; any error is a DeriveError."""
+    shell escape off and file access restricted to that directory; ``files`` (name, bytes), the
+    figures, are written into it beside the .tex first. Any error is a DeriveError."""
     exe = tex_engine()
     env = {**os.environ, "openin_any": "p", "openout_any": "p", "shell_escape": "f"}
     with tempfile.TemporaryDirectory(prefix="derive-handout-") as tmp:
         src = Path(tmp, "handout.tex")
         src.write_text(tex, encoding="utf-8")
+        for name, data in files:
+            if Path(name).name != name or name.startswith(".") or name == "handout.tex":
+                raise DeriveError(f"a figure's name must be a plain file name, not {name!r}")
+            Path(tmp, name).write_bytes(data)
         runs = 0
         log = ""
         for _ in range(3):
@@ -274,9 +294,9 @@ def compile_tex(tex: str, timeout: float = TEX_TIMEOUT) -> TexResult:
         return TexResult(Path(tmp, "handout.pdf").read_bytes(), runs, log)
 
 
-def write_pdf(tex: str, path: str | Path) -> Path:
-    """Compile ``tex`` and write the PDF to ``path``."""
-    result = compile_tex(tex)
+def write_pdf(tex: str, path: str | Path, files: Sequence[tuple[str, bytes]] = ()) -> Path:
+    """Compile ``tex`` (with its figures, ``Handout.files``) and write the PDF to ``path``."""
+    result = compile_tex(tex, files=files)
     p = Path(path)
     try:
         p.write_bytes(result.pdf)

@@ -140,8 +140,9 @@ def _mask_mean(net: Network, l: int, seed: int) -> tuple[float, float]:
 def _graph(l: int) -> str:
     """The batch-norm layer's computational graph, its gradients under each node."""
     def node(name: str, at: str, tex: str, grad: str) -> str:
+        side = "above" if name in ("mu", "g") else "below"  # clear of the edges
         return (rf"\node[box] ({name}) at ({at}) {{${tex}$}};" + "\n"
-                + rf"\node[grad, below=1pt of {name}] {{${grad}$}};")
+                + rf"\node[grad, {side}=1pt of {name}] {{${grad}$}};")
     L = f"[{l}]"
     lines = [r"\begin{center}", r"\begin{tikzpicture}[x=1cm, y=1cm, font=\small, >=stealth,",
              r"  box/.style={draw, rounded corners, minimum width=1.1cm, minimum height=0.7cm},",
@@ -190,7 +191,7 @@ def batchnorm(ctx: Context) -> list[Block]:
         target = to_latex(compact.target)
         out.append(Para(("Substituted and simplified, the three paths give the compact form:",)))
         out.append(Display((Row(target, fit(target, to_latex(compact.expr))),)))
-    out.append(Heading(2, f"What dZ[{l}] means here"))
+    out.append(Heading(2, "What dZ means in a batch-normalised layer"))
     meaning: Parts
     if net.per_example_dZ:
         meaning = ("Above this layer, column ", M("t"), " of ", M(latex_name("dZ", l + 1) if l < net.L
@@ -203,7 +204,9 @@ def batchnorm(ctx: Context) -> list[Block]:
                    ": its column ", M("t"), " collects every example's loss, not example ", M("t"),
                    "'s alone, and so does every gradient below it. It is still ", M("m"),
                    " times the gradient of ", M("J"), ", so ", M(to_latex(d.formula("dW", l).target)),
-                   " keeps the dense layer's form ", M(to_latex(d.formula("dW", l).expr)), ".")
+                   " keeps the dense layer's form",
+                   *((".",) if ctx.exercises else  # a worksheet asks for it
+                     (" ", M(to_latex(d.formula("dW", l).expr)), ".")))
     else:
         meaning = ("Here ", M(rf"{dZ} = \partial J / \partial {Z}"), ", the gradient of the cost "
                    "itself; through ", M(r"\mu"), " and ", M(r"\sigma^2"), " its column ", M("t"),

@@ -57,7 +57,11 @@ class Context:
     seed: int = 0
     answers: list[tuple[int, str, str]] = field(default_factory=list)  # (number, label, answer LaTeX)
     plain: list[str] = field(default_factory=list)  # each answer's Unicode text form
+    shown: list[str] = field(default_factory=list)  # each answer as the key shows it ("": as is)
     rules: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # rules used, in order
+    #: figures the sections make (name → PDF bytes), written beside the .tex; None: no figures
+    #: (the handout goes to standard output, where a figure has nowhere to go)
+    files: dict[str, bytes] | None = field(default_factory=dict)
 
     def rule_ref(self, rule: str, cites: tuple[str, ...]) -> Ref:
         """The reference ``R3`` of a rule, numbered in order of first use."""
@@ -73,15 +77,16 @@ class Context:
         self.net = self.derivation.network
         self.T = SymbolTable(self.net)
 
-    def maybe_blank(self, latex: str, label: str, plain: str = "") -> str | Blank:
-        """The LaTeX itself, or (exercises) a numbered blank whose answer is it (``plain``: the
-        answer as Unicode text)."""
+    def maybe_blank(self, latex: str, label: str, plain: str = "", shown: str = "") -> str | Blank:
+        """The LaTeX itself (``shown``, its form broken over lines, if given), or (exercises) a
+        numbered blank whose answer is it (``plain``: the answer as Unicode text)."""
         if not self.exercises:
-            return latex
+            return shown or latex
         n = len(self.answers) + 1
         self.answers.append((n, label, latex))
         self.plain.append(plain)
-        return Blank(n, latex)
+        self.shown.append(shown)
+        return Blank(n, latex, shown)
 
 
 Section = Callable[[Context], list[Block]]  # one section of a handout
@@ -447,10 +452,13 @@ def mistakes(ctx: Context) -> list[Block]:
         text = f" -- verdict: {label} ({codes}). {msg[:1].upper()}{msg[1:]}."
         text += "".join(f" {w}" for w in why)
         cx = verdict.get("counterexample")
+        tail: Parts = ()
         if isinstance(cx, dict) and "expected_entry" in cx:
-            text += (f" Counterexample: entry {tuple(cx.get('entry', ()))} is {cx['got_entry']:g} "
-                     f"instead of {cx['expected_entry']:g}.")
-        items.append((M(v.latex), *mathify(text.replace("..", "."))))
+            tail = (f" Counterexample: entry {tuple(cx.get('entry', ()))} is ",
+                    M(_sci(cx["got_entry"], 3) if abs(cx["got_entry"]) < 1e-3 else f"{cx['got_entry']:.4g}"),
+                    " instead of ", M(_sci(cx["expected_entry"], 3) if abs(cx["expected_entry"]) < 1e-3
+                                      else f"{cx['expected_entry']:.4g}"), ".")
+        items.append((M(v.latex), *mathify(text.replace("..", ".")), *tail))
     out.append(Items(tuple(items)))
     return out
 
@@ -459,5 +467,8 @@ def answers(ctx: Context) -> list[Block]:
     """The key's list of answers (exercises only)."""
     if not ctx.answers:
         return []
-    rows = tuple(((str(n),), (label,), (M(ans),)) for n, label, ans in ctx.answers)
+    def cell(ans: str, shown: str) -> M:  # an answer too wide for the page, over lines
+        return M(rf"\begin{{aligned}}&{shown}\end{{aligned}}" if "\\\\" in shown else ans)
+    rows = tuple(((str(n),), (label,), (cell(ans, shown),))
+                 for (n, label, ans), shown in zip(ctx.answers, ctx.shown, strict=True))
     return [Heading(1, "Answers"), Table(("no.", "blank", "answer"), rows, "rll")]

@@ -119,8 +119,8 @@ def backward(ctx: Context) -> list[Block]:
             out.append(Para((f"Step {i}. ", *sentence(s.rule, l, net, _base(s.target)),
                              ctx.rule_ref(s.rule, s.cites))))
             target = to_latex(s.target)
-            rhs = ctx.maybe_blank(fit(target, to_latex(s.expr)),
-                                  f"step {i} of layer {l}: {to_text(s.target)}", to_text(s.expr))
+            rhs = ctx.maybe_blank(to_latex(s.expr), f"step {i} of layer {l}: {to_text(s.target)}",
+                                  to_text(s.expr), fit(target, to_latex(s.expr)))
             shape = () if ctx.exercises else (M(rf"\quad {shape_latex(s.expr.shape)}"),)
             if s.rule == "substitution" and not plain and i > 1:
                 index = [Row("", _substituted(ctx, steps, i - 1), rel="")]
@@ -151,8 +151,8 @@ def _results(ctx: Context, l: int, steps: list[Step]) -> list[Row]:
         if step is not None and _visible(to_latex(f.expr)) > WIDTH:
             expr = step.expr
         target = to_latex(f.target)
-        rows.append(Row(target, ctx.maybe_blank(fit(target, to_latex(expr)), f"result {f.name}",
-                                                to_text(expr))))
+        rows.append(Row(target, ctx.maybe_blank(to_latex(expr), f"result {f.name}", to_text(expr),
+                                                fit(target, to_latex(expr)))))
     return rows
 
 
