@@ -1,0 +1,205 @@
+"""derive check on batch norm (issue 11): Greek names in semi-math text, the staged graph's
+names in a formula read alone, and CS231n-style batchnorm_backward code whose cache is read from
+the snippet's own forward (or by name, an ambiguous name tried both ways).
+
+The functions below are this test's own (CS231n's assignment written two ways); each is first
+run as Python and compared with autograd's gradient of the same forward pass, so a function
+called correct here is correct by an oracle derive did not write, and a planted mistake is
+wrong by it."""
+
+from __future__ import annotations
+
+import autograd.numpy as anp
+import numpy as np
+import pytest
+from autograd import grad
+
+import derive
+from derive.network.spec import Network
+
+ROWS = Network(layers=[4, 5, 3], activations=["relu", "softmax"], loss="ce", convention="rows",
+               scale="dZ", batchnorm=[1])
+EPS = 1e-5
+
+FORWARD = '''
+def batchnorm_forward(x, gamma, beta, bn_param):
+    mode = bn_param['mode']
+    eps = bn_param.get('eps', 1e-5)
+    N, D = x.shape
+    if mode == 'train':
+        mu = x.mean(axis=0)
+        var = x.var(axis=0) + eps
+        std = np.sqrt(var)
+        z = (x - mu) / std
+        out = gamma * z + beta
+        cache = {'x': x, 'mean': mu, 'std': std, 'gamma': gamma, 'z': z, 'var': var}
+    return out, cache
+'''
+BACKWARD = '''
+def batchnorm_backward(dout, cache):
+    dbeta = dout.sum(axis=0)
+    dgamma = np.sum(dout * cache['z'], axis=0)
+    N = 1.0 * dout.shape[0]
+    dfdz = dout * cache['gamma']
+    dzdx = 1 / cache['std']
+    dzdv = -0.5 * (cache['var'] ** -1.5) * (cache['x'] - cache['mean'])
+    dx = dfdz * dzdx - np.sum(dfdz * dzdx, axis=0) / N + \\
+        np.sum(dfdz * dzdv, axis=0) * 2 / N * (cache['x'] - cache['mean'])
+    return dx, dgamma, dbeta
+'''
+
+
+def _run(code: str, name: str, *args):
+    """The test's own code run as Python (it is ours, not a user's)."""
+    scope: dict = {"np": np}
+    exec(code, scope)  # noqa: S102 - the test's own source text
+    return scope[name](*args)
+
+
+def _oracle(x, gamma, beta, dout):
+    def loss(x, gamma, beta):
+        mu = anp.mean(x, axis=0)
+        var = anp.mean((x - mu) ** 2, axis=0)
+        return anp.sum(dout * (gamma * (x - mu) / anp.sqrt(var + EPS) + beta))
+    return [grad(loss, k)(x, gamma, beta) for k in range(3)]
+
+
+def _case(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(size=(7, 5)), rng.normal(size=5), rng.normal(size=5),
+            rng.normal(size=(7, 5)))
+
+
+def _python_correct(backward: str) -> bool:
+    x, gamma, beta, dout = _case()
+    _, cache = _run(FORWARD, "batchnorm_forward", x, gamma, beta, {"mode": "train", "eps": EPS})
+    dx, dgamma, dbeta = _run(backward, "batchnorm_backward", dout, cache)
+    want = _oracle(x, gamma, beta, dout)
+    return all(np.allclose(a, b, atol=1e-8) for a, b in zip((dx, dgamma, dbeta), want,
+                                                            strict=True))
+
+
+def _verdicts(code: str) -> dict:
+    out = derive.check_code(code, ROWS)
+    assert not out.internal, out.problems
+    return {r.target: r.verdict for r in out.results if r.target}
+
+
+def test_the_cache_is_read_from_the_forward_that_builds_it():
+    """var is stored with eps added: read by its name (σ²) the correct code would be judged
+    wrong; read from the forward's assignment it is right, as autograd says."""
+    assert _python_correct(BACKWARD)
+    got = _verdicts(FORWARD + BACKWARD)
+    assert {t: v.verdict for t, v in got.items()} == {
+        "dβ[1]": "correct", "dγ[1]": "correct", "dZ[1]": "correct"}
+    assert any("batchnorm_forward stores" in n for n in got["dZ[1]"].notes)
+
+
+@pytest.mark.parametrize("old, new, target", [
+    ("dgamma = np.sum(dout * cache['z'], axis=0)",
+     "dgamma = np.sum(dout * cache['z'], axis=0) / dout.shape[0]", "dγ[1]"),
+    ("dx = dfdz * dzdx -", "dx = dfdz * dzdx +", "dZ[1]"),
+    ("-0.5 * (cache['var'] ** -1.5)", "-0.5 * (cache['var'] ** -0.5)", "dZ[1]"),
+])
+def test_a_planted_mistake_is_wrong(old, new, target):
+    planted = BACKWARD.replace(old, new)
+    assert planted != BACKWARD and not _python_correct(planted)
+    got = _verdicts(FORWARD + planted)
+    assert got[target].verdict == "not_equivalent"
+    if target == "dγ[1]":
+        assert [m.code for m in got[target].mistakes] == ["dgamma_dbeta_divided_by_m"]
+
+
+def test_the_forward_storing_the_variance_alone_makes_the_same_backward_wrong():
+    forward = FORWARD.replace("var = x.var(axis=0) + eps", "var = x.var(axis=0)") \
+        .replace("std = np.sqrt(var)", "std = np.sqrt(var + eps)")
+    assert _verdicts(forward + BACKWARD)["dZ[1]"].verdict == "not_equivalent"
+
+
+def test_without_the_forward_an_ambiguous_name_is_tried_and_said():
+    """No forward: cache['var'] is read as σ² first, then as σ² + ε; the code is correct only
+    under the second, and the note says so."""
+    out = derive.check_code(BACKWARD, ROWS)
+    verdicts = {r.target: r.verdict.verdict for r in out.results}
+    assert verdicts == {"dβ[1]": "correct", "dγ[1]": "correct", "dZ[1]": "correct"}
+    assert any("var as σ² + ε" in n and "not under the usual one" in n for n in out.notes)
+    wrong = BACKWARD.replace("dx = dfdz * dzdx -", "dx = dfdz * dzdx +")
+    out = derive.check_code(wrong, ROWS)
+    assert {r.target: r.verdict.verdict for r in out.results}["dZ[1]"] == "not_equivalent"
+    assert any("no other reading" in n for n in out.notes)
+
+
+@pytest.mark.parametrize("greek, ascii_", [
+    ("dγ1 = np.sum(dZ̃1 * x̂1, axis=0)", "dgamma1 = np.sum(dZ_tilde1 * Z_norm1, axis=0)"),
+    ("dβ[1] = np.sum(dZ̃[1], axis=0)", "dbeta[1] = np.sum(dZ_tilde[1], axis=0)"),
+    ("dZ1 = (1/m) * γ1 / np.sqrt(σ²1 + ε) * (m*dZ̃1 - np.sum(dZ̃1, axis=0) "
+     "- x̂1 * np.sum(dZ̃1 * x̂1, axis=0))",
+     "dZ1 = (1/m) * gamma1 / np.sqrt(var1 + eps) * (m*dZtilde1 - np.sum(dZtilde1, axis=0) "
+     "- Z_norm1 * np.sum(dZtilde1 * Z_norm1, axis=0))"),
+    ("dμ1 = -np.sum(dx̂1, axis=0) / np.sqrt(σ²1 + ε)",
+     "dmu1 = -np.sum(dZ_norm1, axis=0) / np.sqrt(var1 + eps)"),
+])
+def test_greek_names_read_as_their_ascii_spelling(greek, ascii_):
+    a, b = derive.check(greek, ROWS), derive.check(ascii_, ROWS)
+    assert a.verdict == b.verdict == "correct"
+    assert a.target == b.target
+    assert a.expected == b.expected
+
+
+def test_greek_golden_readings():
+    from derive.parse import parse_expression
+
+    shown = {t: parse_expression(t, ROWS, syntax="text").to_text()
+             for t in ("γ[1]", "dγ1", "β1", "μ[1]", "σ²1", "dσ²[1]", "Z̃1", "dZ̃1", "x̂1", "ε")}
+    assert shown == {"γ[1]": "γ[1]", "dγ1": "dγ[1]", "β1": "β[1]", "μ[1]": "μ[1]",
+                     "σ²1": "σ²[1]", "dσ²[1]": "dσ²[1]", "Z̃1": "Z̃[1]", "dZ̃1": "dZ̃[1]",
+                     "x̂1": "Z_norm[1]", "ε": "ε"}
+    assert parse_expression("σ(Z1)", ROWS, syntax="text").to_text() == "σ(Z[1])"  # the sigmoid
+
+
+@pytest.mark.parametrize("formula, verdict", [
+    ("dvar = 0.5 * 1. / np.sqrt(var + eps) * dsqrtvar", "correct"),
+    ("dvar = 1. / np.sqrt(var + eps) * dsqrtvar", "not_equivalent"),
+    ("dgamma = np.sum(dgammax * xhat, axis=0)", "correct"),
+    ("dxhat = dgammax * gamma", "correct"),
+    ("dmu = -1 * np.sum(dxmu, axis=0)", "correct"),
+    ("dx = gamma * inv_x_std / N * (N * dout - np.sum(dout, axis=0) - inv_x_std ** 2 * "
+     "x_mean_0 * np.sum(dout * x_mean_0, axis=0))", "correct"),
+    ("dgamma = np.sum(va2 * dva3, axis=0) / batch_size", "not_equivalent"),
+])
+def test_the_staged_graph_names_alone(formula, verdict):
+    v = derive.check(formula, ROWS, layer=1)
+    assert v.verdict == verdict, v.message
+    assert any("staged batch-norm graph" in n for n in v.notes)
+
+
+def test_the_staged_node_gradients_agree_with_autograd():
+    """The table's dsqrtvar, divar, dsq, dxmu equal autograd's gradient with respect to that
+    node of kratzert's graph (the node made the input of the rest of the graph); the table's
+    text is evaluated by numpy with dZ_norm = dout ⊙ γ and the textbook's dσ²."""
+    from derive.check import staged
+    from derive.code.bn_cache import STAGED
+
+    x, gamma, beta, dout = _case(3)
+    binds, notes = staged.bindings("dsqrtvar + divar + dsq + dxmu", ROWS, 1, {})
+    assert set(binds) == {"dsqrtvar", "divar", "dsq", "dxmu"} and len(notes) == 4
+    mu = x.mean(axis=0)
+    xmu = x - mu
+    sq = xmu ** 2
+    sqrtvar = np.sqrt(sq.mean(axis=0) + EPS)
+    rest = {  # L as a function of one node, the others fixed
+        "dsqrtvar": (sqrtvar, lambda s: anp.sum(dout * (gamma * xmu * (1 / s) + beta))),
+        "divar": (1 / sqrtvar, lambda i: anp.sum(dout * (gamma * xmu * i + beta))),
+        "dsq": (sq, lambda q: anp.sum(dout * (gamma * xmu / anp.sqrt(anp.mean(q, axis=0) + EPS)
+                                              + beta))),
+        "dxmu": (xmu, lambda u: anp.sum(dout * (gamma * u / anp.sqrt(anp.mean(u ** 2, axis=0)
+                                                                     + EPS) + beta))),
+    }
+    var = x.var(axis=0, keepdims=True)
+    dznorm = dout * gamma[None, :]
+    dvar = np.sum(dznorm * (x - mu), axis=0, keepdims=True) * -0.5 * (var + EPS) ** -1.5
+    scope = {"Z": x, "mu": mu[None, :], "var": var, "eps": EPS, "dZ_norm": dznorm, "dvar": dvar,
+             "m": x.shape[0], "np": np}
+    for node, (point, f) in rest.items():
+        got = eval(STAGED[node].format(l="", ax=0), scope)  # noqa: S307 - our own table's text
+        assert np.allclose(np.ravel(got), np.ravel(grad(f)(point)), atol=1e-8), node
