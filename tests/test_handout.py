@@ -276,3 +276,63 @@ def test_wide_network_verification_runs_narrowed():
     h = handout(Network(layers=[1000, 500, 10], activations=["relu", "softmax"], loss="ce"),
                 sections=["verification"])
     assert "sizes 16, 16, 10" in h.tex and "Wider layers are narrowed" in h.tex
+
+
+# -- dropout, batch norm and the figure (issue 18, issue 11's handout part) --------------------------
+DROPOUT = Network(layers=[3, 3, 1], activations=["relu", "sigmoid"], loss="bce", keep_prob=0.8)
+BATCHNORM = Network(layers=[3, 3, 1], activations=["relu", "sigmoid"], loss="bce", batchnorm=[1])
+
+
+def test_dropout_handout_explains_the_division_and_prints_the_engines_step():
+    d = derive(DROPOUT, prove=False)
+    h = handout(d, sections=["network", "backward", "dropout"])
+    dropout = _body(h.tex).split(r"\section{Dropout: why divide by the keep probability}")[1]
+    step = next(s for s in d.steps_for(1) if s.rule == "dropout_mask" and s.target.key[0] == "dG")
+    assert to_latex(step.expr) in dropout  # dA ⊙ (1/0.8) D, as the engine derived it
+    assert r"dA^{[1]} \odot \frac{1}{0.8} D^{[1]}" in dropout  # typed by hand from the course
+    assert "held fixed" in dropout and r"\mathbb{E}[A^{[1]}_{it}]" in dropout
+    # the mean of D/p over the drawn masks: near 1, as E[D] = p says (not a typed-in 1)
+    mean = float(re.search(r"the mean of \$D\^\{\[1\]\}/p\$ is \$([\d.]+)\$", dropout)[1])
+    assert abs(mean - 1) < 0.01 and mean != 1.0
+    # the entry-wise form divides by p (the catalogue's {p} was filled as a layer index, "}0")
+    assert r"\frac{D^{[1]}_{it}}{p}" in h.tex and r"\frac{D^{[1]}_{it}}0" not in h.tex
+    assert "Dropout (inverted) on layer 1 (p = 0.8)" in h.tex
+
+
+def test_batchnorm_handout_has_the_graph_the_compact_dz_and_what_dz_means():
+    d = derive(BATCHNORM, prove=False)
+    h = handout(d, sections=["shapes", "backward", "batchnorm"])
+    section = _body(h.tex).split(r"\section{Batch normalisation: the computational graph}")[1]
+    assert r"\begin{tikzpicture}" in section and r"dZ_{\text{norm}}" in section
+    compact = next(s for s in d.steps_for(1) if s.rule == "batchnorm_compact")
+    assert to_latex(compact.expr).split(r"\odot \left(m")[0] in section
+    assert r"m\, \partial J / \partial Z^{[1]}" in section
+    # another example's target moves column 1 of dZ[1] (through μ, σ²), not of dZ[2]
+    moved = re.search(r"column 1 of \$dZ\^\{\[1\]\}\$ by a relative \$([^$]+)\$, while column 1 of "
+                      r"\$dZ\^\{\[2\]\}\$ changes by \$([^$]+)\$", section)
+    assert moved and moved[2] == "0" and float(moved[1].split(r"\times")[0]) > 0
+    # no bias in the batch-normalised layer: not in the shapes, not in its entry-wise forms
+    assert r"b^{[1]}_i" not in _body(h.tex).split(r"Layer 1 (relu")[1]
+    assert " = s \\sum" not in h.tex
+
+
+def test_regularisation_sections_only_where_the_network_has_them():
+    h = handout(DLS)
+    assert "dropout" not in h.sections and "batchnorm" not in h.sections
+    with pytest.raises(SpecError, match="dropout"):
+        handout(DLS, sections="dropout")
+    assert "batchnorm" in handout(BATCHNORM, sections="all").sections
+
+
+def test_stability_figure_is_vector_and_written_beside_the_tex(tmp_path, capsys):
+    h = handout(DLS, sections=["stability"])
+    (name, data), = h.files
+    assert data.startswith(b"%PDF") and b"/Subtype /Image" not in data  # vector, no bitmap
+    assert rf"\includegraphics[width=\linewidth]{{{name}}}" in h.tex
+    assert "includegraphics" not in handout(DLS, sections=["stability"], figures=False).tex
+    out = tmp_path / "w.tex"
+    assert main(["handout", "--sections", "stability", "-o", str(out)]) == 0
+    assert (tmp_path / name).read_bytes()[:4] == b"%PDF"
+    assert f"wrote {tmp_path / name}" in capsys.readouterr().out
+    assert main(["handout", "--sections", "stability"]) == 0  # to stdout: no figure to point at
+    assert "includegraphics" not in capsys.readouterr().out

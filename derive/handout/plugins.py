@@ -19,6 +19,7 @@ import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -103,8 +104,8 @@ def _plot(result) -> bytes | None:
         return None
 
     # a serif face beside the handout's serif text; fonts embedded as TrueType (text stays text)
-    style = {"font.family": "serif", "font.serif": ["DejaVu Serif"], "pdf.fonttype": 42}
-    with tempfile.TemporaryDirectory(prefix="derive-plot-") as tmp, matplotlib.rc_context(style):
+    style: dict[str, Any] = {"font.family": "serif", "font.serif": ["DejaVu Serif"], "pdf.fonttype": 42}
+    with tempfile.TemporaryDirectory(prefix="derive-plot-") as tmp, matplotlib.rc_context(style):  # type: ignore[arg-type]
         path = Path(tmp, "sweep.pdf")
         plot_sweep(result, str(path))
         return path.read_bytes()

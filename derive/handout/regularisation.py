@@ -178,7 +178,7 @@ def batchnorm(ctx: Context) -> list[Block]:
     rows = [Row(to_latex(t), fit(to_latex(t), to_latex(e))) for t, e in model.definitions(net, l)]
     out.append(Display(tuple(rows)))
     out.append(Raw(_graph(l), f"`Z[{l}] → μ, σ² → Z_norm → Z̃ = γ Z_norm + β → A[{l}]`"))
-    out.append(Para(("Backprop visits the graph from right to left; under each node is its gradient. ",
+    out.append(Para(("Backprop visits the graph from right to left; beside each node, in red, is its gradient. ",
                      M(r"\gamma"), " and ", M(r"\beta"), " get theirs from ", M(r"d\tilde{Z}"),
                      " directly. ", M(Z), " has three outgoing edges, to ", M(r"\mu"), ", to ",
                      M(r"\sigma^2"), " and to ", M(r"Z_{\text{norm}}"), ", so its gradient adds three "
@@ -240,11 +240,11 @@ def _coupling(d, l: int, seed: int) -> tuple[float, float] | None:
     Y2 = np.array(inst.Y, dtype=float)
     col = (slice(None), 1) if net.layout.columns else (1, slice(None))
     first = (slice(None), 0) if net.layout.columns else (0, slice(None))
-    Y2[col] = Y2[col][::-1] if Y2[col].size > 1 else 1 - Y2[col]
+    Y2[col] = np.roll(Y2[col], 1) if Y2[col].size > 1 else 1 - Y2[col]  # another class / label
     before = gradient_values(d, inst)
     after = gradient_values(d, replace(inst, Y=Y2))
 
     def rel(key: tuple[str, int]) -> float:
         a, b = np.asarray(before[key])[first], np.asarray(after[key])[first]
-        return float(np.linalg.norm(a - b) / max(np.linalg.norm(a), 1e-300))
+        return float(np.linalg.norm(a - b)) / max(float(np.linalg.norm(a)), 1e-300)
     return rel(("dZ", l)), rel(("dZ", net.L))
