@@ -124,7 +124,7 @@ def dropout_flags(args: argparse.Namespace) -> dict[str, str]:
 
 
 #: the commands that take batch normalisation
-BATCHNORM_COMMANDS = ("backward", "check", "gradcheck")
+BATCHNORM_COMMANDS = ("backward", "check", "gradcheck", "numbers")
 
 
 def batchnorm_flags(args: argparse.Namespace) -> dict[str, str]:

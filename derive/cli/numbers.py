@@ -73,9 +73,6 @@ def run(args: argparse.Namespace) -> int:
     else:
         raise SpecError("no network: give a [network] table in the file, or --act relu,sigmoid "
                         "--loss mse (and --layers 3,3,1)")
-    if getattr(args, "batchnorm", None) is not None:
-        raise SpecError("batch normalisation is not supported by derive numbers yet: drop "
-                        "--batchnorm (derive backward and derive check take it)")
     if args.mask_seed is not None and not 0 <= args.mask_seed < 2**32:
         raise SpecError(f"--mask-seed {args.mask_seed} must be a whole number in [0, 2**32)")
     extra = cost_flags(args)
@@ -105,10 +102,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def cost_flags(args: argparse.Namespace) -> dict[str, str]:
-    """The L2 and dropout flags as Network keywords (read here: derive.cli.common's
+    """The L2, dropout and batch-norm flags as Network keywords (read here: derive.cli.common's
     dropout_flags refuses --keep-prob for this command, from before numbers took masks)."""
-    keep = getattr(args, "keep_prob", None)
-    return {**l2_flags(args), **({} if keep is None else {"keep_prob": keep})}
+    keep, bn = getattr(args, "keep_prob", None), getattr(args, "batchnorm", None)
+    return {**l2_flags(args), **({} if keep is None else {"keep_prob": keep}),
+            **({} if bn is None else {"batchnorm": bn})}
 
 
 def _layer_network(args: argparse.Namespace, inp):

@@ -47,7 +47,7 @@ def given_values(net: Network, values: dict, mask_seed: int | None = None
     from ``mask_seed`` (:func:`draw_masks`)."""
     arrays, inter = G.split(net, values)
     for l in range(1, net.L + 1):
-        for base in ("W", "b"):
+        for base in net.block(l).parameters:  # W, b; a batch-normalised layer's W, γ, β
             if (base, l) not in arrays:
                 raise SpecError(f"no value for {base}{l} (the network has {net.L} layers)")
         keep = net.dropout(l)
@@ -57,7 +57,8 @@ def given_values(net: Network, values: dict, mask_seed: int | None = None
             raise SpecError(f"no value for D{l}: layer {l} has dropout, and a worked example "
                             "needs its 0/1 mask (the course's cache holds D1, D2, ...), or a "
                             "seed to draw it from (--mask-seed, mask_seed)")
-    grads_given = all((f"d{b}", l) in inter for l in range(1, net.L + 1) for b in ("W", "b"))
+    grads_given = all((f"d{b}", l) in inter for l in range(1, net.L + 1)
+                      for b in net.block(l).parameters)
     cost_only = ("X", None) not in arrays and ("A", net.L) in inter and ("Y", None) in arrays
     if ("X", None) not in arrays and not grads_given and not cost_only:
         raise SpecError("no value for X (A_prev: the input of the first layer)")
@@ -148,7 +149,7 @@ def _count(X, n0) -> int:
 def _infer_sizes(net: Network, arrays: dict) -> list[int]:
     sizes = []
     for l in range(1, net.L + 1):
-        b = arrays[("b", l)]
+        b = arrays[("b", l) if ("b", l) in arrays else ("gamma", l)]  # γ[l] is shaped like b[l]
         sizes.append(b.size if isinstance(b, Matrix) else np.asarray(b).size)
     W1 = arrays[("W", 1)]
     n_w = W1.size if isinstance(W1, Matrix) else np.asarray(W1).size

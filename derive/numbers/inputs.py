@@ -169,6 +169,13 @@ _FWD_RE = re.compile(r"^(w|b|z|a)(\d+|l)$|^(d)(\d+)$")  # D1: a dropout mask (di
 #: a parameter after the update step: W1_new, new W1, W1', W1 (updated), W1^{new}, W1:=
 _NEW_RE = re.compile(r"^(?:new|updated)(w|b)(\d+|l)$|^(w|b)(\d+|l)(?:new|updated|\(updated\)|'|\+|:=)$")
 _GP_RE = re.compile(r"^(?:[a-zσ]+?)(\d*)'\(z(\d+|l)\)$|^(?:g|gprime|gp)(\d+)'?$|^da(\d+|l)/dz(\d+|l)$")
+#: batch norm's quantities and their gradients: gamma1, γ[1], dbeta1, mu1, var1, σ²[1], Z_norm1,
+#: x_hat1, Z_tilde1, Z̃[1] (the layer index required: unindexed, CS231n's x_hat is the layer's)
+_BN_RE = re.compile("^(d?)(gamma|γ|beta|β|mu|μ|var|sigmoid²|sigmoid2|znorm|xhat|ztilde|z\u0303)"
+                    r"(\d+|l)$")
+_BN_BASES = {"gamma": "gamma", "γ": "gamma", "beta": "beta", "β": "beta", "mu": "mu", "μ": "mu",
+             "var": "var", "sigmoid²": "var", "sigmoid2": "var", "znorm": "Znorm", "xhat": "Znorm",
+             "ztilde": "Ztilde", "z\u0303": "Ztilde"}
 COST_NAMES = {"l", "j", "cost", "loss", "e", "c"}
 OUTPUT_NAMES = {"yhat", "ŷ", "y^", "output", "al", "a[l]"}
 
@@ -207,6 +214,10 @@ def resolve_name(text: str, depth: int | None = None) -> tuple[str, int | None] 
         return ("dA", depth)
     if s in ("dx", "dl/dx", "dj/dx"):
         return ("dA", 0)
+    mt = _BN_RE.match(s)
+    if mt:
+        lay = layer(mt.group(3))
+        return (mt.group(1) + _BN_BASES[mt.group(2)], lay) if lay is not None else None
     mt = _NEW_RE.match(s)
     if mt:
         lay = layer(mt.group(2) or mt.group(4))
@@ -319,6 +330,13 @@ def _plain(x):
     return x
 
 
+def given_bases() -> tuple[str, ...]:
+    """What the layer registry says a network is given: W, b, D, γ, β (derive.layers.given)."""
+    from derive import layers  # here: the registry loads SymPy, and reading a file need not
+
+    return layers.given()
+
+
 def from_mapping(data, where: str = "input") -> NumbersInput:
     if not isinstance(data, dict | _Pairs):
         raise ParseError(f"{where}: expected a table with 'network' and 'values'")
@@ -340,8 +358,9 @@ def from_mapping(data, where: str = "input") -> NumbersInput:
         key = resolve_name(name)
         if key is None or key == ("?", None) or key[1] is None and key[0] not in ("X", "Y"):
             key = name  # a course's cache name (A_prev, dout, Z): read once the depth is known
-        elif key[0] not in ("X", "Y", "W", "b", "D", "Z", "G", "A", "dA", "dG", "dZ"):
-            raise ParseError(f"{where}: values: {name!r} is not X, Y, a W/b (W1, b1, ...) or a "
+        elif key[0] not in ("X", "Y", *given_bases(), "Z", "G", "A", "dA", "dG", "dZ"):
+            raise ParseError(f"{where}: values: {name!r} is not X, Y, a parameter (W1, b1, "
+                             f"gamma1, beta1, ...) or a "
                              "cache value (Z1, A1, dA1, dZ1, ...)")
         raw, had_bool = _bools(raw)
         if had_bool:

@@ -65,9 +65,11 @@ def _unit_warnings(w) -> list[Warning_]:
     keys = {s.key for s in w.steps}
     for l in range(1, net.L + 1):
         act = activation(net, l)
-        if not act.elementwise or ("Z", l) not in keys:
+        base = "Ztilde" if ("Ztilde", l) in keys else "Z"  # batch norm: g reads Z̃[l]
+        zn = "Z̃" if base == "Ztilde" else "Z"
+        if not act.elementwise or (base, l) not in keys:
             continue
-        Z = w.value(("Z", l))
+        Z = w.value((base, l))
         gp = np.asarray(act.numpy_derivative(Z), dtype=float) * np.ones_like(Z)
         bound = float(act.derivative_bound)
         scale = 1e-12 * max(1.0, float(np.max(np.abs(Z))))
@@ -81,7 +83,7 @@ def _unit_warnings(w) -> list[Warning_]:
                 left = float(act.numpy_derivative(float(k) - 1e-9))
                 right = float(act.numpy_derivative(float(k) + 1e-9))
                 out.append(Warning_("kink", (
-                    f"Z[{l}] entry ({i + 1}, {j + 1}) = {_g(float(Z[i, j]))} sits exactly on "
+                    f"{zn}[{l}] entry ({i + 1}, {j + 1}) = {_g(float(Z[i, j]))} sits exactly on "
                     f"{act.name}'s kink at {_g(float(k))}: {act.name} has no derivative there (left "
                     f"{_g(left)}, right {_g(right)}); the catalogue, like numpy's {act.derivative_numpy}, "
                     f"uses {act.text}′({_g(float(k))}) = {_g(at)}"
@@ -89,14 +91,14 @@ def _unit_warnings(w) -> list[Warning_]:
         dead = (gp == 0) & ~on_kink if act.kinks else np.zeros(Z.shape, dtype=bool)
         if np.any(dead):
             out.append(Warning_("inactive", (
-                f"{int(dead.sum())} entr{'y' if dead.sum() == 1 else 'ies'} of Z[{l}] below the kink: "
+                f"{int(dead.sum())} entr{'y' if dead.sum() == 1 else 'ies'} of {zn}[{l}] below the kink: "
                 f"{act.text}′ = 0 there, so no gradient flows back through "
                 f"{'that unit' if dead.sum() == 1 else 'those units'} for this example"), l))
         sat = (np.abs(gp) < SATURATION * bound) & ~dead & ~on_kink
         if np.any(sat):
             idx = tuple(np.argwhere(sat)[0])
             out.append(Warning_("saturation", (
-                f"{act.text}′(Z[{l}]) = {_g(float(gp[idx]))} at Z[{l}] = {_g(float(Z[idx]))}: the unit "
+                f"{act.text}′({zn}[{l}]) = {_g(float(gp[idx]))} at {zn}[{l}] = {_g(float(Z[idx]))}: the unit "
                 f"is saturated and the gradient has vanished (dZ[{l}] is dA[{l}] times "
                 f"{_g(float(gp[idx]))}); every gradient below layer {l} is scaled down with it"), l))
     return out

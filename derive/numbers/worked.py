@@ -241,7 +241,7 @@ def worked_example(net: Network, values: dict | None = None, derivation=None, *,
                                  local=key[0] == "gp" and key[1] in differs))
         if not inter and net.loss is not None and ("Y", None) in given:
             _cross_check(net, given, env)
-    missing = [f"d{b}[{l}]" for l in range(1, net.L + 1) for b in ("W", "b")
+    missing = [f"d{b}[{l}]" for l in range(1, net.L + 1) for b in net.block(l).parameters
                if (f"d{b}", l) not in env]
     if missing and not cost_only:
         raise SpecError(f"cannot compute {', '.join(missing)} from the given values: "
@@ -298,7 +298,7 @@ def plan(net: Network, d: Derivation, lr: float | None = None) -> list[PlanStep]
         out.append((key, f.target, expr_, "derivation", alts))
     if lr is not None:
         for l in range(1, net.L + 1):
-            for base in ("W", "b"):
+            for base in net.block(l).parameters:  # W, b; W, γ, β
                 P, dP = T[base, l], T["d" + base, l]
                 out.append(((f"{base}_new", l), P, E.Sub(P, E.Scale(ALPHA, dP)), "update", ()))
     return out
@@ -325,7 +325,8 @@ def evaluate_step(net: Network, key, expr_: E.Expr, env: dict, m: int,
             if ("Z", key[1]) not in env:
                 raise E.MissingValue(f"no value for Z[{key[1]}]", ("Z", key[1]))
             return model.apply_activation(net, key[1], env[("Z", key[1])])
-        backend = E.NumpyBackend(model.standins(net))
+        backend = (E.NumpyBackend(model.standins(net)) if net.all_dense  # batch norm: ε and m
+                   else model.numpy_backend(net, m, env_sizes(net, env)))
         extra = {ALPHA: learning_rate} if learning_rate is not None else None
         out = E.evaluate(bind_m(expr_, m, env_sizes(net, env), extra), env, backend)
         return np.asarray(out, dtype=float)
