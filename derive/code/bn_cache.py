@@ -54,8 +54,9 @@ BY_NAME = {
 #: Normalization Layer", CS231n solutions): each node a formula line may name without defining
 #: it, from its forward definition, in derive's notation at layer {l} (examples on axis {ax}); a
 #: d<node> is the gradient with respect to that node: a quantity of the derivation, or the
-#: chain rule from the one node the graph feeds it to (sqrtvar -> ivar -> xhat; sq -> var). The partial sums of one path (dxmu1, dxmu2, dx1, dx2) are
-#: no node's gradient and are not here: their definition is the line that computes them.
+#: chain rule from the one node the graph feeds it to (sqrtvar -> ivar -> xhat; sq -> var).
+#: The partial sums of one path (dxmu1, dxmu2, dx1, dx2) are no node's gradient and are not
+#: here: their definition is the line that computes them.
 STAGED = {
     **dict.fromkeys(("xmu", "x_mean_0"), "Z{l} - mu{l}"),
     "sq": "(Z{l} - mu{l}) ** 2",
@@ -65,6 +66,7 @@ STAGED = {
     **dict.fromkeys(("gammax", "va3"), "gamma{l} * Z_norm{l}"),
     "batch_size": "m",
     **dict.fromkeys(("dgammax", "dva3"), "dZ_tilde{l}"),  # out = gammax + beta
+    "dmean": "dmu{l}",  # the node mean is μ (a bare ``mean`` is numpy's function in text)
     # sqrtvar feeds ivar = 1/sqrtvar: dsqrtvar = −divar / sqrtvar² (from the output's side, so
     # that a line for dvar from it is no circle)
     **dict.fromkeys(("dsqrtvar", "dx_std"),
@@ -158,8 +160,9 @@ def symbolic(reader: Reader, layer: int, f: Frame) -> V.Value:
             reader.note(f"the cache is what {fwd} stores: each entry read from its assignment "
                         "there")
             return built
-        reader.note(f"{fwd} was read, but the cache it returns was not: its entries are read "
-                    "by their names")
+        elif not any(n.startswith(f"{fwd}'s line") for n in reader.reading.notes):
+            reader.note(f"{fwd} was read, but the cache it returns was not: its entries are "
+                        "read by their names")
     names = _unpacked(f)
     if names:
         unknown = [n for n in names if meaning(n) is None and n != "_"]
@@ -199,6 +202,12 @@ def _from_forward(reader: Reader, fwd: str, layer: int, f: Frame,
     if isinstance(out, V.Seq) and len(out.items) >= 2 and \
             isinstance(out.items[-1], V.Seq | V.Mapping):
         cache = out.items[-1]
+        entries = cache.items if isinstance(cache, V.Seq) else list(cache.items.values())
+        broken = next((v for v in entries if isinstance(v, V.Broken)), None)
+        if broken is not None:  # a line of the forward derive does not read (x - mu.T of a
+            reader.note(f"{fwd}'s line {broken.line} was not read ({str(broken.error).splitlines()[0]}), "
+                        "so its cache is read by the entries' names")  # 1-D mean): by name
+            return None
         if isinstance(cache, V.Seq):
             cache.layer = layer
         cache.what = f"the batch-norm cache of layer {layer} ({fwd}'s)"

@@ -79,7 +79,7 @@ _SYM_RE = re.compile(r"(d?)([A-Za-z])(?:_?(\d+)|_?(L)|(_prev))?")
 _BATCHNORM = {"gamma": "gamma", "γ": "gamma", "beta": "beta", "β": "beta", "mu": "mu", "μ": "mu",
               "var": "var", "sigma2": "var", "σ2": "var", "σ²": "var", "variance": "var",
               "znorm": "Znorm", "z_norm": "Znorm", "x_hat": "Znorm", "xhat": "Znorm",
-              "x̂": "Znorm",
+              "x̂": "Znorm", "sample_mean": "mu", "sample_var": "var",  # CS231n's skeleton
               "ztilde": "Ztilde", "z_tilde": "Ztilde", "z̃": "Ztilde",
               "zn": "Znorm", "zt": "Ztilde"}  # the regularisation corpus's Zn[1], dZt[1]
 _BN_RE = re.compile(r"(d_?)?(" + "|".join(sorted(map(re.escape, _BATCHNORM), key=len, reverse=True))
