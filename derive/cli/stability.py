@@ -43,6 +43,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "J = diag(g′) diag(D)/P W")
     p.add_argument("--l2", type=float, metavar="LAMBDA",
                    help="the L2 coefficient (it changes no Jacobian; the output says so)")
+    p.add_argument("--batchnorm", action="store_true",
+                   help="batch norm (training mode, γ = 1, β = 0) before every activation: the "
+                        "Jacobians are the batch's, coupled across the examples")
     p.add_argument("--symbolic", action="store_true",
                    help="derive and check the maths instead: J = diag(g′)W, the norm bound, "
                         "s^L for W = s·I, gradient descent on ½aθ²")
@@ -87,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
     if args.every is not None and args.every < 1:
         raise SpecError(f"--every must be at least 1, not {args.every}")
 
+    if args.batchnorm and (args.symbolic or args.sweep):
+        raise SpecError("--batchnorm is measured on one run: drop --symbolic and --sweep")
     if args.symbolic:
         act = S.element_wise_activation(_names(args.act)[0] if _names(args.act) else "")
         if args.keep_prob is None and args.l2 is None:
@@ -110,9 +115,18 @@ def run(args: argparse.Namespace) -> int:
     else:
         if len(acts) != 1:
             raise SpecError(f"--act {args.act!r}: give one activation (a list needs --sweep)")
-        result = S.analyse(depth=args.depth, width=args.width, activation=acts[0],
-                           init=args.init, gain=args.gain, seed=args.seed, batch=args.batch,
-                           keep_prob=args.keep_prob, l2=args.l2)
+        if args.batchnorm:
+            from derive.stability.batchnorm import analyse_batchnorm
+            if args.keep_prob is not None or args.l2 is not None:
+                raise SpecError("--batchnorm with --keep-prob or --l2 is not supported by derive "
+                                "stability yet: give one of them")
+            result = analyse_batchnorm(depth=args.depth, width=args.width, activation=acts[0],
+                                       init=args.init, gain=args.gain, seed=args.seed,
+                                       batch=args.batch)
+        else:
+            result = S.analyse(depth=args.depth, width=args.width, activation=acts[0],
+                               init=args.init, gain=args.gain, seed=args.seed, batch=args.batch,
+                               keep_prob=args.keep_prob, l2=args.l2)
         text = {"text": lambda: R.to_text(result, args.every),
                 "latex": lambda: R.stability_latex(result),
                 "json": lambda: dumps(R.to_json(result))}[fmt]()

@@ -97,6 +97,8 @@ class StabilityResult:
     keep_prob: float | None = None  # inverted dropout on every layer (masks held fixed)
     l2: float | None = None  # an L2 coefficient: it changes no Jacobian (stated in notes)
     notes: tuple[str, ...] = ()
+    #: batch norm before every activation: max γ/s per layer (layers 1..L), else None
+    batchnorm_scale: np.ndarray | None = None
 
     @property
     def layers(self) -> np.ndarray:
@@ -116,7 +118,8 @@ class StabilityResult:
     @property
     def log_catalogue_bound(self) -> np.ndarray:
         """ln Π_{k=l+1}^{L} sup|g′| ‖W[k]‖₂: bounds every example's ln ‖δ[l]‖."""
-        return _suffix_log_products(self.derivative_bound * self.weight_norm)
+        scale = 1.0 if self.batchnorm_scale is None else self.batchnorm_scale
+        return _suffix_log_products(self.derivative_bound * self.weight_norm * scale)
 
     @property
     def log_ratio(self) -> float:

@@ -44,6 +44,8 @@ def _layer_value(arr: np.ndarray, l: int) -> float | None:
 
 def header(r: StabilityResult) -> list[str]:
     g = r.activation
+    if r.batchnorm_scale is not None:
+        return _batchnorm_header(r)
     return [
         f"derive stability: depth {r.depth}, width {r.width}, activation {g}, init {r.init} "
         f"(gain {r.gain:g}), batch {r.batch}, seed {r.seed}",
@@ -57,6 +59,23 @@ def header(r: StabilityResult) -> list[str]:
         (f"sup|{g}′| = {r.derivative_bound:g} (catalogue)" if r.keep_prob is None else
          f"sup|{g}′|/p = {r.derivative_bound:g} (the catalogue's bound over keep_prob "
          f"p = {r.keep_prob:g}: a kept unit's derivative is scaled by 1/p)"),
+    ]
+
+
+def _batchnorm_header(r: StabilityResult) -> list[str]:
+    g = r.activation
+    return [
+        f"derive stability: depth {r.depth}, width {r.width}, activation {g}, init {r.init} "
+        f"(gain {r.gain:g}), batch {r.batch}, seed {r.seed}, batch norm on every layer",
+        f"network: a[0] = X ({r.width}×{r.batch}, N(0, 1)); z[l] = W[l] a[l-1]; ẑ[l] = (z[l] − μ)/s "
+        f"over the batch (s² = σ² + ε); z̃[l] = γ ẑ[l] + β; a[l] = {g}(z̃[l]); {LAYOUT.name} "
+        "convention",
+        f"backprop: δ[l-1] = J[l]ᵀ δ[l] = W[l]ᵀ ((γ/s) ⊙ P(δ[l] ⊙ {g}′(z̃[l]))), P = I − 11ᵀ/m − "
+        "ẑẑᵀ/m per unit over the batch; δ[L] random, unit norm per example",
+        "‖δ[l]‖: root mean square over the batch of the per-example norms (‖δ[l]‖_F / √batch); "
+        f"‖J[l]‖₂ of the batch Jacobian (nm × nm, {r.norm_method}), max|g′| over the batch",
+        "bounds on ‖δ[l]‖ (the batch's RMS): Π_(k>l) ‖J[k]‖₂ ≤ Π_(k>l) sup|g′| ‖W[k]‖₂ max(γ/s), "
+        f"sup|{g}′| = {r.derivative_bound:g} (catalogue), ‖P‖₂ ≤ 1",
     ]
 
 
@@ -103,6 +122,8 @@ def to_json(r: StabilityResult) -> dict:
         "depth": r.depth, "width": r.width, "activation": r.activation, "init": r.init,
         "gain": r.gain, "seed": r.seed, "batch": r.batch, "convention": LAYOUT.name, "bias": 0,
         "keep_prob": r.keep_prob, "l2": r.l2, "notes": list(r.notes),
+        "batchnorm": r.batchnorm_scale is not None,
+        "batchnorm_scale": None if r.batchnorm_scale is None else pad(r.batchnorm_scale),
         "verdict": r.verdict, "growth_factor": r.growth_factor, "rate": r.rate,
         "log10_ratio": r.log_ratio / LN10, "limit_layer": r.limit_layer,
         "thresholds": {"stable_decades": STABLE_DECADES,
