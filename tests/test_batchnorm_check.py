@@ -203,3 +203,32 @@ def test_the_staged_node_gradients_agree_with_autograd():
     for node, (point, f) in rest.items():
         got = eval(STAGED[node].format(l="", ax=0), scope)  # noqa: S307 - our own table's text
         assert np.allclose(np.ravel(got), np.ravel(grad(f)(point)), atol=1e-8), node
+
+
+POSTED = '''x, x_hat, mu, var, gamma, eps, N, D = cache
+    dxhat = dout * gamma
+    dvar = np.sum(dxhat * (x - mu) * -0.5 * (var + eps) ** -1.5, axis=0)
+    dmu = np.sum(-dxhat / np.sqrt(var + eps), axis=0)
+    dx = dxhat / np.sqrt(var + eps) + dvar * 2 * (x - mu) / N + dmu / N
+'''
+
+
+def test_a_posted_body_with_its_first_line_flush():
+    """A batchnorm_backward body pasted as a forum shows it (the first line flush, the rest
+    indented, no def): read as the body, its cache by the names unpacked (N, D the sizes)."""
+    def body(dout, cache):
+        x, x_hat, mu, var, gamma, eps, N, D = cache
+        dxhat = dout * gamma
+        dvar = np.sum(dxhat * (x - mu) * -0.5 * (var + eps) ** -1.5, axis=0)
+        dmu = np.sum(-dxhat / np.sqrt(var + eps), axis=0)
+        return dxhat / np.sqrt(var + eps) + dvar * 2 * (x - mu) / N + dmu / N
+
+    x, gamma, beta, dout = _case(5)
+    mu, var = x.mean(axis=0), x.var(axis=0)
+    cache = (x, (x - mu) / np.sqrt(var + EPS), mu, var, gamma, EPS, x.shape[0], x.shape[1])
+    assert np.allclose(body(dout, cache), _oracle(x, gamma, beta, dout)[0])
+    got = {r.target: r.verdict.verdict for r in derive.check_code(POSTED, ROWS).results}
+    assert got["dZ[1]"] == "correct"
+    wrong = POSTED.replace(" + dmu / N", "")
+    assert {r.target: r.verdict.verdict
+            for r in derive.check_code(wrong, ROWS).results}["dZ[1]"] == "not_equivalent"

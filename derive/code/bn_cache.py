@@ -49,6 +49,7 @@ BY_NAME = {
                      "x_mean_0"), "centred"),
     **dict.fromkeys(("x_mean_0_sqr", "sq", "xmu_sq"), "centred_sq"),
     **dict.fromkeys(("N", "batch_size", "num_examples"), "m"),
+    "D": "units",  # the layer's n[l] (CS231n's N, D = x.shape)
 }
 #: the staged batch-norm graph (kratzert's "Understanding the backward pass through Batch
 #: Normalization Layer", CS231n solutions): each node a formula line may name without defining
@@ -80,7 +81,7 @@ STAGED = {
 AMBIGUOUS = {"var": ("var", "var_eps"), "z": ("Z", "Znorm")}
 SHOWN = {"Z": "Z", "Znorm": "Z_norm", "mu": "μ", "var": "σ²", "var_eps": "σ² + ε",
          "gamma": "γ", "beta": "β", "eps": "ε", "std": "√(σ² + ε)", "inv_std": "1/√(σ² + ε)",
-         "centred": "Z − μ", "centred_sq": "(Z − μ)²", "m": "m"}
+         "centred": "Z − μ", "centred_sq": "(Z − μ)²", "m": "m", "units": "n[l]"}
 #: the forward that builds a backward's cache
 FORWARDS = {"batchnorm_backward": "batchnorm_forward",
             "batchnorm_backward_alt": "batchnorm_forward"}
@@ -132,6 +133,8 @@ def _value(table: SymbolTable, layer: int, what: str) -> V.Value:
         return V.Tensor(E.Scalar(EPS))
     if what == "m":
         return V.Tensor(E.Scalar(m))
+    if what == "units":
+        return V.Tensor(E.Scalar(table.net.dim(layer)))
     if what in ("std", "inv_std", "var_eps"):
         v, e = sp.symbols("v w", real=True)
         form = {"std": sp.sqrt(v + e), "inv_std": 1 / sp.sqrt(v + e), "var_eps": v + e}[what]
@@ -256,7 +259,7 @@ def numeric(src, node: ast.FunctionDef, fname: str, env: dict, layer: int, m: in
     values = {"Z": z, "Znorm": env["Znorm", layer], "mu": mu, "var": var,
               "var_eps": var + EPS_STANDIN, "gamma": gamma, "beta": beta, "eps": EPS_STANDIN,
               "std": np.sqrt(var + EPS_STANDIN), "inv_std": 1 / np.sqrt(var + EPS_STANDIN),
-              "centred": z - mu, "centred_sq": (z - mu) ** 2, "m": m}
+              "centred": z - mu, "centred_sq": (z - mu) ** 2, "m": m, "units": z.shape[1]}
     names = [t.id for n in ast.walk(node) if isinstance(n, ast.Assign) and
              isinstance(n.value, ast.Name) and n.value.id == "cache" and
              isinstance(n.targets[0], ast.Tuple) for t in n.targets[0].elts

@@ -209,9 +209,24 @@ def _branch_activations(node) -> list[str]:
     return found
 
 
+def _loose_batchnorm(node, network) -> dict[str, str]:
+    """Lines outside any function that unpack a batch-norm ``cache`` they never assign (a
+    posted ``batchnorm_backward`` body), on a network with batch norm: batchnorm_backward's
+    roles, its cache read by the names unpacked."""
+    if not isinstance(network, Network) or "batchnorm" not in network.kinds or \
+            not isinstance(node, list):
+        return {}
+    assigned = {t.id for n in node for s in ast.walk(n) if isinstance(s, ast.Assign)
+                for t in s.targets if isinstance(t, ast.Name)}
+    read = [e for n in node for e in bn_cache.entries_read(n)]
+    if "cache" in assigned or not read or any(bn_cache.meaning(e) is None for e in read):
+        return {}
+    return dict(KNOWN["batchnorm_backward"].roles)
+
+
 def _check_unit(src: Source, functions, fname, node, network, layer, names, dialect, generic,
                 problems: list[str], skipped: list[str]) -> list[GradientResult]:
-    roles = _roles(fname, node)
+    roles = _roles(fname, node) or (_loose_batchnorm(node, network) if fname == MODULE else {})
     pin = pinned_activation(fname) if fname != MODULE else None
     branches = _branch_activations(node) if "activation" in roles.values() else []
     if "activation" in roles.values() and not branches:

@@ -166,8 +166,9 @@ class Reader:
         """Follow the unit's statements; its parameters have their ``roles`` (known.py) or
         mean themselves (``self`` is the object of a method)."""
         frame = Frame(self, self.sources.get(fname, self.source), {}, self.layer, fname, True)
-        known = KNOWN.get(fname)
-        self.outputs = dict(known.outputs) if known and isinstance(node, ast.FunctionDef) else {}
+        known = KNOWN.get(fname) if isinstance(node, ast.FunctionDef) else KNOWN[
+            "batchnorm_backward"] if roles.get("cache") == "batchnorm_cache" else None  # posted
+        self.outputs = dict(known.outputs) if known else {}  # lines of its body
         for p, role in roles.items():
             frame.env[p] = R.role(self, role, self.layer, frame)
         if isinstance(node, ast.FunctionDef) and node.args.args and node.args.args[0].arg == "self":

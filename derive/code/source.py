@@ -99,7 +99,7 @@ def read_source(code: object) -> Source:
     if "\x00" in code:
         raise ParseError(f"line {code[:code.index(chr(0))].count(chr(10)) + 1}: the code "
                          "contains a NUL character", None, None)
-    code = textwrap.dedent(code)
+    code = _pasted_body(textwrap.dedent(code))
     text = _blank_comments(code)
     try:
         tree = ast.parse(text, mode="exec", type_comments=False)
@@ -114,6 +114,26 @@ def read_source(code: object) -> Source:
         pos += len(line) + 1
         starts.append(pos)
     return Source(text, tree, tuple(starts), refused)
+
+
+def _pasted_body(code: str) -> str:
+    """A function body pasted with its first line flush and the rest still indented (``a, b =
+    cache`` then the body at four spaces, as a forum post shows it): the rest dedented, when
+    that alone makes it Python; else the code as given."""
+    first, _, rest = code.partition("\n")
+    if not rest.strip() or first[:1].isspace() or first.rstrip().endswith((":", "\\")):
+        return code
+    try:
+        ast.parse(code)
+        return code
+    except (SyntaxError, RecursionError, MemoryError, ValueError):
+        pass
+    fixed = f"{first}\n{textwrap.dedent(rest)}"
+    try:
+        ast.parse(fixed)
+    except (SyntaxError, RecursionError, MemoryError, ValueError):
+        return code
+    return fixed
 
 
 def _blank_comments(code: str) -> str:
