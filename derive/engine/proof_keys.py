@@ -12,6 +12,7 @@ finite-difference instance's shapes, its seed and ε.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 
 import sympy as sp
@@ -31,13 +32,20 @@ def grad_key(key):
 
 
 def shape_at(net, base, layer, m: int = SYMBOLIC_M) -> tuple[int, int]:
-    r, c = shape_of(net, base, layer)
-    return (int(r.subs(m_symbol, m)), int(c.subs(m_symbol, m)))
+    r, c = shape_of(net, base, layer)  # xreplace, not subs: sizes are numbers here but m
+    return (int(r.xreplace({m_symbol: m})), int(c.xreplace({m_symbol: m})))
+
+
+_LAYER = re.compile(r"\[(\d+)\]")
+_SIZE = re.compile(r"\bn(\d+)\b")
+_DIGIT = re.compile(r"\d")
 
 
 def _relative(text: str, l: int) -> str:
-    text = re.sub(r"\[(\d+)\]", lambda g: f"[l{int(g.group(1)) - l:+d}]", text)
-    return re.sub(r"\bn(\d+)\b", lambda g: f"n[l{int(g.group(1)) - l:+d}]", text)
+    if not _DIGIT.search(text):
+        return text
+    text = _LAYER.sub(lambda g: f"[l{int(g.group(1)) - l:+d}]", text)
+    return _SIZE.sub(lambda g: f"n[l{int(g.group(1)) - l:+d}]", text)
 
 
 def relative_text(text: str, l: int) -> str:
@@ -108,20 +116,34 @@ def plain(value, l: int = 0):
     if isinstance(value, E.Expr):
         return structure(value, l)
     if isinstance(value, sp.Basic):
-        return _relative(sp.srepr(value), l)
+        return _relative(_srepr(value), l)
     if isinstance(value, tuple | list):
         return [plain(v, l) for v in value]
     raise TypeError(f"no canonical form for {type(value).__name__} in a proof key")
 
 
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _compared(node: type) -> tuple[str, ...]:
+    """A node type's fields that take part in its equality (not ``src``)."""
+    if node not in _FIELDS:
+        _FIELDS[node] = tuple(f.name for f in dataclasses.fields(node)
+                              if f.compare and f.name != "src")
+    return _FIELDS[node]
+
+
+@functools.lru_cache(maxsize=4096)
+def _srepr(value: sp.Basic) -> str:
+    return sp.srepr(value)
+
+
 def structure(e: E.Expr, l: int) -> list:
     """The expression tree node by node (its type and compared fields), layers relative to l."""
     out: list = [type(e).__name__]
-    for fl in dataclasses.fields(e):
-        if not fl.compare or fl.name == "src":
-            continue
-        v = getattr(e, fl.name)
-        if fl.name == "layer" and isinstance(v, int):
+    for name in _compared(type(e)):
+        v = getattr(e, name)
+        if name == "layer" and isinstance(v, int):
             out.append(v - l)
         else:
             out.append(plain(v, l))
