@@ -316,3 +316,13 @@ def test_notebook_renderings():
     assert "missing_scale" in v._repr_html_()
     assert v._repr_latex_().startswith("$") and "dW^{[1]}" in v._repr_latex_()
     assert v.exit_code == 1
+
+
+def test_a_transposed_target_with_an_unbuildable_shape_names_the_gradient_it_is():
+    # ∂J/∂w with w = W[1]ᵀ (logistic regression's column w): the shape error names dW[1], and is
+    # never an internal error (it raised AttributeError on the Transpose node)
+    from derive.check.checker import check
+    net = Network(layers=[4, 1], activations=["sigmoid"], loss="bce", scale="sum")
+    v = check(r"\frac{\partial J(w)}{\partial w} = \sum_{i=1}^{m} x_i (\sigma(w^T x_i + b) - y_i)", net)
+    assert v.verdict == "shape_error"
+    assert v.to_dict()["target"] == "dW[1]"

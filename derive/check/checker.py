@@ -379,6 +379,7 @@ def _undiagnosed(exc: ShapeMismatch, net, layer, target_of) -> Verdict:
         t = target_of(net, layer) if target_of else None
     except DeriveError:
         t = None
+    t = t.arg if isinstance(t, E.Transpose) else t  # ∂L/∂w with w = W[1]ᵀ: dW[1]'s formula
     formula = numbers_for(net).derivation.get(t.base, t.layer) if t is not None else None
     if formula is not None:
         info.update(target=formula.name, expected=formula.text, expected_latex=formula.latex)
