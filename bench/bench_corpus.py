@@ -206,11 +206,12 @@ def l2_of(reg: dict) -> dict:
 
 def call_layer(item: dict) -> int | None:
     """The layer a whole function was called at, from the item's ``call``: the one layer of the
-    quantities it is handed that a layer owns (dZ[2], dA[2], Z[2], W[2], b[2]) and of the
+    quantities it is handed that a layer owns (dZ[2], dA[2], Z[2], W[2], b[2], batch norm's dZt[1], gamma[1]) and of the
     caches (``'linear_cache:2'``); None when they name none, or several."""
     call = item.get("call") or ""
-    found = {int(n) for n in re.findall(r"_q\('(?:dZ|dA|Z|W|b)\[(\d+)\]", call)}
-    found |= {int(n) for n in re.findall(r"_s\('[\w]+:(\d+)'\)", call)}
+    found = {int(n) for n in re.findall(
+        r"_q\(['\"](?:dZt|dZ|dA|Zn|Zt|Z|W|b|gamma|beta)\[(\d+)\]", call)}
+    found |= {int(n) for n in re.findall(r"_s\(['\"][\w]+:(\d+)['\"]\)", call)}
     return found.pop() if len(found) == 1 else None
 
 
