@@ -182,6 +182,12 @@ def test_the_cache_is_bounded(tmp_path):
     kept = {json.loads(p.read_text(encoding="utf-8"))["result"]["i"] for p in tmp_path.glob("*.json")}
     assert kept == set(range(12, 30))
     assert cache.get(["test", 29]) is not None and cache.get(["test", 0]) is None
+    stale, fresh = tmp_path / ".tmp-stale.json", tmp_path / ".tmp-live.json"  # a killed writer's
+    stale.write_text("{", encoding="utf-8")
+    fresh.write_text("{", encoding="utf-8")
+    os.utime(stale, (1000, 1000))
+    cache.prune(limit=20)
+    assert not stale.exists() and fresh.exists()  # a live writer's file stays
 
 
 def test_an_unwritable_cache_only_costs_time(tmp_path, monkeypatch):

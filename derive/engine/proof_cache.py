@@ -191,10 +191,11 @@ class Cache:
         """Remove the oldest entries when there are more than ``limit``, down to 90% of it;
         returns how many were removed."""
         try:
-            names = [e for e in os.scandir(self.root) if e.name.endswith(SUFFIX)
-                     and not e.name.startswith(".")]
+            found = list(os.scandir(self.root))
         except OSError:
             return 0
+        _remove_stale_temporaries(found)
+        names = [e for e in found if e.name.endswith(SUFFIX) and not e.name.startswith(".")]
         if len(names) <= limit:
             return 0
         dated = []
@@ -212,6 +213,20 @@ class Cache:
             except OSError:
                 pass
         return removed
+
+
+def _remove_stale_temporaries(found, age: float = 3600.0) -> None:
+    """Temporary files a killed writer left (older than an hour: no live writer takes that)."""
+    import time
+
+    now = time.time()
+    for e in found:
+        if e.name.startswith(".tmp-"):
+            try:
+                if now - e.stat().st_mtime > age:
+                    os.unlink(e.path)
+            except OSError:
+                pass
 
 
 def open_cache(use: bool | None = None) -> Cache | None:
