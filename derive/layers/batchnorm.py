@@ -35,6 +35,7 @@ import sympy as sp
 from derive.core import expr as E
 from derive.core.names import EPS
 from derive.core.names import m as M
+from derive.layers import dropout
 from derive.layers.base import Definition, Key, Local, SymFn, Upstream, Walk
 from derive.layers.dense import Dense, affine, pre_activation
 
@@ -60,8 +61,8 @@ class BatchNorm(Dense):
     title = ("dense layer with batch normalisation (training mode): Z = W A (no b), Z_norm = "
              "(Z − μ)/√(σ² + ε) over the examples, Z̃ = γ ⊙ Z_norm + β, A = g(Z̃)")
     parameters = ("W", "gamma", "beta")
-    constants = ()
-    values = ("Z", "mu", "var", "Znorm", "Ztilde", "A")
+    constants = ("D",)  # a hidden layer's dropout mask after the activation, where it has one
+    values = ("Z", "mu", "var", "Znorm", "Ztilde", "G", "A")  # G = g(Z̃) before the mask
     cites = ("batchnorm_activation", "softmax_chain", "output_simplification", "substitution",
              "batchnorm_gamma", "batchnorm_beta", "batchnorm_normalised", "batchnorm_variance",
              "batchnorm_mean", "batchnorm_graph", "batchnorm_compact", "weight_gradient",
@@ -72,11 +73,13 @@ class BatchNorm(Dense):
             return net.layout.bias(net.dim(l), sp.Integer(1))
         if base == "W":
             return net.layout.weight(net.dim(l), net.dim(l - 1))
-        if base in self.values:
+        if base in self.values or base in self.constants:
             return net.layout.batch(net.dim(l), M)
         raise KeyError(f"layer {l} ({self.kind}) has no {base}")
 
     def has(self, net: Network, base: str, l: int) -> bool:
+        if base in dropout.QUANTITIES:
+            return net.dropout(l) is not None
         return base in self.quantities()
 
     def forward(self, net: Network, l: int, sym: SymFn) -> tuple[Definition, ...]:
@@ -92,8 +95,18 @@ class BatchNorm(Dense):
             (Zn, normalised),
             (Zt, E.Add(E.Hadamard(sym("gamma", l), Zn, broadcast=True), sym("beta", l),
                        broadcast=True)),
-            (sym("A", l), E.Act(net.activation(l), l, Zt)),
+            *self._activation(net, l, sym, Zt),
         )
+
+    @staticmethod
+    def _activation(net: Network, l: int, sym: SymFn, Zt: E.Expr) -> tuple[Definition, ...]:
+        """A[l] = g(Z̃[l]), or with dropout G[l] = g(Z̃[l]), A[l] = G[l] ⊙ D[l] / keep_prob (the
+        mask after the activation of the normalised layer, held fixed)."""
+        g = E.Act(net.activation(l), l, Zt)
+        if net.dropout(l) is None:
+            return ((sym("A", l), g),)
+        G = sym("G", l)
+        return ((G, g), (sym("A", l), dropout.masked(net, l, G, sym("D", l))))
 
     def init(self, net: Network, l: int, rng: np.random.Generator, sizes: Sequence[int],
              A_prev: np.ndarray, margin: float) -> dict[Key, np.ndarray]:
@@ -114,7 +127,10 @@ class BatchNorm(Dense):
             for k in kinks:
                 near |= np.any(np.abs(Zt - k) < margin, axis=ax, keepdims=True)
             if not near.any():
-                return {("W", l): W, ("gamma", l): gamma, ("beta", l): beta}
+                drawn: dict[Key, np.ndarray] = {("W", l): W, ("gamma", l): gamma, ("beta", l): beta}
+                if net.dropout(l) is not None:  # the mask, drawn from the same generator
+                    drawn["D", l] = dropout.draw_mask(net, l, rng, np.shape(Z))
+                return drawn
             beta[near] = rng.normal(0.0, 0.3, size=int(near.sum()))
         raise RuntimeError(f"layer {l}: could not draw units away from the activation's kinks")
 

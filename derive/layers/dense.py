@@ -154,7 +154,7 @@ class Dense(LayerType):
         pre_text = Z.text
         cite_act = (f"activation:{act.name}",) if act is not None else ()
         masks = dropout.mask_keys(net, l)  # (D[l],) under dropout: a constant leaf of the proofs
-        g_text = f"g(Z[{l}]) ⊙ D[{l}]/keep_prob" if masks else f"g({pre_text})"
+        g_text = f"g({pre_text}) ⊙ D[{l}]/keep_prob" if masks else f"g({pre_text})"
         own = Local((pre, l), act_defs, ("A", l), masks, f"Σ dA[{l}] ⊙ {g_text}")
         if masks and upstream is not None:  # dG[l] = dA[l] ⊙ D[l] / keep_prob, before the mask
             dropout.emit_gradient(walk, l, act_defs[-1], upstream)

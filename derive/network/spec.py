@@ -110,7 +110,7 @@ class Network:
                            else layers_l2)
         keep = dropout.keep_probs(keep_prob, self.depth)
         for l, p in enumerate(keep or (), start=1):
-            if p is not None and self.kinds[l - 1] != "dense":
+            if p is not None and self.kinds[l - 1] not in ("dense", "batchnorm"):
                 raise SpecError(f"layer {l} ({self.kinds[l - 1]}): dropout is on dense layers only")
             act = self.activation(l) if p is not None else None
             if act is not None and not act.elementwise:

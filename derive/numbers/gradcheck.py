@@ -365,8 +365,6 @@ def _prepare(net, seed, m, eps, rtol, instance, sizes) -> tuple[Network, model.I
     if net.keep_prob_symbolic:
         raise DeriveError("a gradient check needs keep_prob's value, not a symbol: give "
                           "--keep-prob 0.8 (keep_prob = 0.8), the one your function uses")
-    if not net.all_dense:
-        net.require_no_dropout("derive gradcheck with batch normalisation")
     _check_numbers(eps, rtol)
     net = _concrete(net, instance, sizes)
     require_within_limits(net, instance.m if instance is not None else m)
