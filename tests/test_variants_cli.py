@@ -225,7 +225,9 @@ def test_self_test_fails_on_partial_credit_that_cannot_be_earned(tmp_path, capsy
     assert out.splitlines()[-1] == "self-test: 2 mismatch(es) over 2 student(s)"
 
 
-def test_a_code_no_rule_makes_is_not_tested_not_passed(tmp_path, capsys):
+def test_the_activation_for_its_derivative_is_made_and_graded(tmp_path, capsys):
+    """The catalogue only repairs A[l] → g′(Z[l]); the self-test makes the mistake the other
+    way round (g′(Z[1]) → A[1]) and grades it as a student's answer."""
     text = VARIANTS.replace("partial = { sign_error = 2, wrong_activation_derivative = 1 }",
                             "partial = { activation_instead_of_derivative = 2 }")
     rubric = write_rubric(tmp_path, text)
@@ -235,7 +237,22 @@ def test_a_code_no_rule_makes_is_not_tested_not_passed(tmp_path, capsys):
                        "--check", "--secret", SECRET, "--json")
     assert code == 0
     (line,) = [c for c in json.loads(out)["checks"] if c["code"] == "activation_instead_of_derivative"]
-    assert line["ok"] is None and "no rule" in line["why"]
+    assert line["answer"] == "dZ[1] = W[2]ᵀ dZ[2] ⊙ A[1]"
+    assert line["ok"] is True and line["got"] == 2 and line["mistakes"] == ["activation_instead_of_derivative"]
+
+
+def test_a_code_the_formula_cannot_show_is_not_tested_not_passed(tmp_path, capsys):
+    text = VARIANTS.replace("partial = { sign_error = 2, wrong_activation_derivative = 1 }",
+                            "partial = { missing_scale = 2 }")  # dZ[1] has no 1/m to lose
+    rubric = write_rubric(tmp_path, text)
+    ids = tmp_path / "ids.txt"
+    ids.write_text("s001\n", encoding="utf-8")
+    code, out, _ = run(capsys, "variants", "--rubric", str(rubric), "--students", str(ids),
+                       "--check", "--secret", SECRET, "--json")
+    assert code == 0
+    lines = [c for c in json.loads(out)["checks"]
+             if c["code"] == "missing_scale" and c["question"] == "q3"]
+    assert len(lines) == 1 and lines[0]["ok"] is None and "nothing that makes" in lines[0]["why"]
 
 
 # -- grading against a student's variant ----------------------------------------------------------

@@ -12,9 +12,9 @@ The mutations are the checker's own: the edit rules of the mistake catalogue
 mistake it undoes: dropping a transpose (the repair of ``extra_transpose``) makes a
 ``missing_transpose``, swapping two factors makes a ``wrong_order``. :data:`MADE_BY` says which
 entry's rules make each code; the first edit of those rules that changes the key's value is the
-mutated key. A code no rule makes (``activation_instead_of_derivative``: the catalogue has no
-rule g′(Z) → A) or that cannot occur in the question's formula (no 1/m in dZ) is reported as
-*not tested*, never as passed.
+mutated key; ``activation_instead_of_derivative``, which the catalogue only repairs, is made by
+:data:`INVERSES` (g′(Z[l]) → A[l]). A code nothing makes or that cannot occur in the question's
+formula (no 1/m in dZ) is reported as *not tested*, never as passed.
 
 A mismatch says what a student who makes that mistake really gets: a missing transpose in
 W[2]ᵀ dZ[2] is a shape error on most networks, worth 0 points whatever ``partial`` says.
@@ -100,6 +100,14 @@ def self_test(rubric, student: str, answers: dict) -> list[Line]:
                 out.append(Line(student, q.id, code, None, None, None, why=why))
                 continue
             g = grade_formula(q, made, net)
+            if g.mistakes and code not in g.mistakes and g.status != "shape_error":
+                # the rule made another mistake (an extra m where no 1/m was to lose): the code
+                # is not tested by it; a shape error is what a student who made it really gets
+                out.append(Line(student, q.id, code, made, None, None, g.status, g.mistakes,
+                                why=f"the key mutated for {code} reads as "
+                                    f"{', '.join(g.mistakes)}: {f.text} has nothing that makes "
+                                    f"{code}"))
+                continue
             out.append(Line(student, q.id, code, made, q.kept(code), g.points, g.status,
                             g.mistakes))
     return out
@@ -115,21 +123,39 @@ def mutated(code: str, f, net) -> tuple[str | None, str]:
     from derive.errors import DeriveError
     from derive.network.symbols import SymbolTable
 
-    makers = MADE_BY.get(code)
-    if not makers:
+    makers = MADE_BY.get(code, ())
+    if not makers and code not in INVERSES:
         return None, f"no rule of the checker's catalogue makes {code} from a correct formula"
     tree = to_raw(f.expr)
     ctx = Context(net, f.kind, f.layer)
     table = SymbolTable(square(net))  # a tree whose shapes clash still prints
-    for e in single_edits(tree, ctx):
-        if e.code not in makers:
-            continue
-        t = apply(tree, e)
+    candidates = ([(t, code) for t in INVERSES[code](tree)] if code in INVERSES else
+                  [(apply(tree, e), e.code) for e in single_edits(tree, ctx) if e.code in makers])
+    for t, made in candidates:
         if t == tree or ctx.ratio(t) == 1:  # the same value: no mistake made
             continue
         try:
             rhs = build(t, table).to_text()
         except (DeriveError, KeyError, TypeError, ValueError):
             continue
-        return f"{f.text.split(' = ')[0]} = {rhs}", e.code
-    return None, f"the key {f.text} has nothing the rules of {'/'.join(makers)} change"
+        return f"{f.text.split(' = ')[0]} = {rhs}", made
+    return None, f"the key {f.text} has nothing that makes {code}"
+
+
+def _activation_for_derivative(tree):
+    """Each g[l]′(Z[l]) of ``tree`` replaced, one at a time, by A[l]: the mistake
+    ``activation_instead_of_derivative``, which the catalogue only repairs (A[l] → g[l]′(Z[l]))."""
+    from derive.check.raw import Raw
+    from derive.core import expr as E
+
+    if tree.kind is E.Deriv:
+        yield Raw(E.Sym, ("A", tree.get("layer")))
+        return
+    for i, kid in enumerate(tree.kids):
+        if isinstance(kid, Raw):
+            for t in _activation_for_derivative(kid):
+                yield tree.with_kid(i, t)
+
+
+#: mistake code -> a maker of its own, for the codes whose catalogue rule has no inverse there
+INVERSES = {"activation_instead_of_derivative": _activation_for_derivative}
