@@ -145,3 +145,16 @@ def test_only_the_layout_compares_convention_names():
                 if "'columns'" in text or "'rows'" in text:
                     compared.append(f"{name}: {text}")
     assert compared == []
+
+
+def test_the_parser_and_help_import_neither_sympy_nor_numpy():
+    # `derive --help` and the argument parser of every command stay fast: command modules import
+    # the heavy parts inside run (a module-level `from derive import layers` once pulled in both)
+    import subprocess
+    import sys
+
+    code = ("import sys, derive.cli as c; c.build_parser(); "
+            "print(sorted(m for m in ('sympy', 'numpy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.stdout.strip() == "[]"

@@ -9,7 +9,6 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from derive import layers
 from derive.cli.common import (
     add_format_arguments,
     add_seed_argument,
@@ -110,6 +109,7 @@ def render_text(r) -> str:
 
 def _from_values(args):
     # here, not at the top: SymPy and numpy (see run)
+    from derive import layers
     from derive.network import model
     from derive.network.spec import Network
     from derive.numbers.arrays import given_values
