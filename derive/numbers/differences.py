@@ -28,22 +28,24 @@ from dataclasses import dataclass
 import numpy as np
 
 from derive.core.expr import evaluate
-from derive.errors import DeriveError, InternalError
+from derive.errors import InternalError
 from derive.limits import FLOAT
 from derive.network import model
 from derive.network.spec import Network, factor_at
+from derive.numbers.difference_parts import (
+    ACTIVATION_COST,
+    COPY_COST,
+    ELEMENT_COST,
+    LAYER_COST,
+    MULTIPLES,
+    Differences,
+    _require_finite_costs,
+)
+from derive.numbers.difference_parts import entry as entry  # re-exported: gradcheck's messages
 
 EPS = 1e-4  # central-difference step (relative to the array's largest entry, at least 1e-4)
-#: the steps of every entry, in units of its array's ε; one more copy per layer is not moved
-MULTIPLES = (1.0, -1.0, 0.5, -0.5)
 BATCH_BYTES = 16 * 2**20  # the copies in flight at once (larger batches ran slower: measured)
 COPY_FLOATS = 6  # floats a copy holds per unit and example of the widest layer it passes
-#: the work estimate's weights, in multiply-adds (≈ 0.2 ns each; fitted to 16 networks timed on
-#: a 2-core machine under load, where the slowest ran 2× the estimate):
-LAYER_COST = 300_000  # a layer of one batched pass (the expression evaluator, in Python)
-ELEMENT_COST = 75  # an element-wise value (bias, temporaries, concatenation, loss)
-ACTIVATION_COST = 4  # × the activation's time per value over that of x·a + b (timed once)
-COPY_COST = 1_500  # a copy's own bookkeeping (its entry, step and row picked, its cost summed)
 
 
 def param_keys(net: Network) -> list[tuple[str, int]]:
@@ -58,19 +60,6 @@ def given_sizes(net: Network) -> list[int]:
     if len(given) != len(net.layers):
         raise InternalError(f"sizes {net.layers} are not all given")
     return given
-
-
-@dataclass(frozen=True)
-class Differences:
-    """Central differences of J for every W[l], b[l], with what the floor is estimated from."""
-
-    gradients: dict  # key -> ĝ at ε
-    halves: dict  # key -> ĝ at ε/2
-    steps: dict  # key -> ε of the array
-    noise: dict  # key -> σ, the noise of J along the array's steps (pooled over its layer)
-    still: dict  # key -> how many entries did not move J at all (at any of the four steps)
-    jmax: float  # the largest |J| seen
-    jscale: float  # s · Σ(|A[L]| + |Y|): the size of what J is computed from
 
 
 def numeric_gradients(net: Network, params: dict, X: np.ndarray, Y: np.ndarray, eps: float = EPS
@@ -398,25 +387,6 @@ def _best_time(f) -> float:
     return min(times)
 
 
-def _require_finite_costs(moved: np.ndarray, J0: float, keys, arrays, steps) -> None:
-    bad = np.argwhere(~np.isfinite(moved))
-    if not bad.size and math.isfinite(J0):
-        return
-    if not bad.size:
-        raise DeriveError(f"the cost J is {J0} at the given values")
-    q, e = (int(i) for i in bad[0])
-    value = moved[q, e]
-    for (base, layer), P in zip(keys, arrays, strict=True):
-        if e < np.size(P):
-            where = entry(np.unravel_index(e, np.shape(P)))
-            move = {0: "+ε", 1: "−ε", 2: "+ε/2", 3: "−ε/2"}[q]
-            raise DeriveError(
-                f"the cost J is {value} when entry {where} of {base}{layer} moves by {move} "
-                f"(ε = {steps[base, layer]:.3g}): the cost is not finite within a step of these "
-                "values; give values further from where it blows up, or a smaller --eps")
-        e -= np.size(P)
-
-
 def norm(x: np.ndarray) -> float:
     """‖x‖₂ without overflow for finite entries (scaled by the largest); inf or nan otherwise."""
     x = np.asarray(x, dtype=float)
@@ -437,8 +407,3 @@ def relative_error(g: np.ndarray, h: np.ndarray) -> float:
 def entry_index(mask_or_values: np.ndarray) -> tuple[int, ...]:
     flat = int(np.argmax(mask_or_values))
     return tuple(int(i) for i in np.unravel_index(flat, mask_or_values.shape))
-
-
-def entry(index) -> str:
-    """A 0-based index as the user reads it: 1-based (row, column)."""
-    return "(" + ", ".join(str(int(i) + 1) for i in index) + ")"

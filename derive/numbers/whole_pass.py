@@ -24,6 +24,13 @@ import numpy as np
 from derive.limits import FLOAT
 from derive.network import model
 from derive.network.spec import Network
+from derive.numbers.difference_parts import (
+    ELEMENT_COST,
+    LAYER_COST,
+    MULTIPLES,
+    Differences,
+    _require_finite_costs,
+)
 
 #: the copies in flight at once (as :data:`derive.numbers.differences.BATCH_BYTES`)
 BATCH_BYTES = 16 * 2**20
@@ -46,8 +53,6 @@ def whole_pass_differences(net: Network, params: dict, X: np.ndarray, Y: np.ndar
                            eps: float = 1e-4):
     """:class:`derive.numbers.differences.Differences` of every trained array, each copy a whole
     forward pass (see the module docstring)."""
-    from derive.numbers.differences import MULTIPLES, Differences, _require_finite_costs
-
     m = model.example_count(net, X)
     cache = model.forward(net, params, X)
     J0 = float(model.cost(net, cache, Y, params))
@@ -83,8 +88,6 @@ def whole_pass_differences(net: Network, params: dict, X: np.ndarray, Y: np.ndar
 def _moved_costs(net: Network, params: dict, X, Y, key, step: float, room: int) -> np.ndarray:
     """J with each entry of ``params[key]`` moved by each multiple of ``step``: an array
     len(MULTIPLES) × entries (row q: every entry moved by MULTIPLES[q]·step)."""
-    from derive.numbers.differences import MULTIPLES
-
     P = np.asarray(params[key], dtype=float)
     n = P.size
     deltas = np.repeat(np.asarray(MULTIPLES) * step, n)  # copy q·n + e moves entry e
@@ -104,8 +107,6 @@ def whole_pass_work(net: Network, m: int) -> tuple[int, int]:
     """(operations, bytes) of :func:`whole_pass_differences`, before anything is allocated:
     every copy runs every layer (its products and about a dozen element-wise values per unit
     and example), and each batched pass costs a fixed amount per layer (the evaluator)."""
-    from derive.numbers.differences import ELEMENT_COST, LAYER_COST, MULTIPLES
-
     sizes = [int(s or 0) for s in net.layers]
     params = sum(int(r) * int(c) for r, c in (net.block(l).shape(net, b, l) for b, l in keys(net)))
     copies = len(MULTIPLES) * params
