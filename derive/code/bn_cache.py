@@ -22,7 +22,6 @@ import itertools
 from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
-import numpy as np
 import sympy as sp
 
 from derive.code import values as V
@@ -228,46 +227,5 @@ def _unpacked(f: Frame, name: str = "cache") -> list[str]:
     return []
 
 
-# -- the numeric reading -------------------------------------------------------------------------
-def numeric(src, node: ast.FunctionDef, fname: str, env: dict, layer: int, m: int, extra: dict,
-            functions: dict):
-    """The cache's numbers on one instance: the snippet's forward run by derive's interpreter
-    on the layer's Z, γ, β (1-D, as CS231n's) and ε, else each entry by its name."""
-    from derive.code.numeric import Interpreter
-    from derive.network.scales import EPS_STANDIN
-
-    gamma, beta = env["gamma", layer].ravel(), env["beta", layer].ravel()
-    fwd = forward_name(fname, functions)
-    if fwd is not None:
-        fdef = functions[fwd]
-        kwargs: dict = {}
-        for i, a in enumerate(fdef.args.args):
-            p = a.arg
-            if i == 0:
-                kwargs[p] = env["Z", layer]
-            elif p in ("gamma", "beta"):
-                kwargs[p] = gamma if p == "gamma" else beta
-            elif p in ("eps", "epsilon"):
-                kwargs[p] = EPS_STANDIN
-            elif "param" in p:
-                kwargs[p] = {"mode": "train", "eps": EPS_STANDIN}
-        out = Interpreter(src, extra).call(fwd, [], kwargs)
-        if isinstance(out, tuple) and len(out) >= 2:
-            return out[-1]
-    z = env["Z", layer]
-    mu, var = z.mean(axis=0), z.var(axis=0)
-    values = {"Z": z, "Znorm": env["Znorm", layer], "mu": mu, "var": var,
-              "var_eps": var + EPS_STANDIN, "gamma": gamma, "beta": beta, "eps": EPS_STANDIN,
-              "std": np.sqrt(var + EPS_STANDIN), "inv_std": 1 / np.sqrt(var + EPS_STANDIN),
-              "centred": z - mu, "centred_sq": (z - mu) ** 2, "m": m, "units": z.shape[1]}
-    names = [t.id for n in ast.walk(node) if isinstance(n, ast.Assign) and
-             isinstance(n.value, ast.Name) and n.value.id == "cache" and
-             isinstance(n.targets[0], ast.Tuple) for t in n.targets[0].elts
-             if isinstance(t, ast.Name)]
-    if names:
-        return tuple(values.get(meaning(n) or "") for n in names)
-    return {k: values[v] for k in BY_NAME if (v := meaning(k))}
-
-
 __all__ = ["AMBIGUOUS", "BY_NAME", "FORWARDS", "READING", "STAGED", "describe", "entries_read",
-           "forward_name", "meaning", "numeric", "readings", "symbolic"]
+           "forward_name", "meaning", "readings", "symbolic"]

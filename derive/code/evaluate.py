@@ -226,15 +226,15 @@ def call(frame: Frame, node: ast.Call) -> V.Value:
     if isinstance(fn, ast.Attribute) and fn.attr == "reshape":
         return value(frame, fn.value)  # the course reshapes to the shape it has
     if M.number_cast(frame, fn):
-        found = M.cast(frame, node)
+        found = M.cast(_EVALUATOR, frame, node)
         if found is not None:
             return found
     if isinstance(fn, ast.Attribute) and M.dict_get(fn):
-        found = M.get(frame, fn, node)
+        found = M.get(_EVALUATOR, frame, fn, node)
         if found is not None:
             return found
     if M.moment_kind(fn) is not None:
-        return M.moment(frame, node)
+        return M.moment(_EVALUATOR, frame, node)
     target = frame.reader.function(frame, fn)
     if target is not None:
         args = [value(frame, a) for a in node.args]
@@ -426,5 +426,7 @@ def tensor_of_name(frame: Frame, ident: str, node: ast.AST | None) -> E.Expr:
     frame.reader.saw(ident, frame, {})
     return expr
 
+
+_EVALUATOR = M.Evaluator(value=value, error=error, as_expr=as_expr)  # for numpy_calls' helpers
 
 __all__ = ["WrongValue", "as_expr", "at_line", "error", "tensor", "tensor_of_name", "truth", "value"]

@@ -170,7 +170,7 @@ def run_function(src, fname: str, node: ast.FunctionDef, roles: dict, case: Case
     for i, p in enumerate(params):
         if roles.get(p) == "batchnorm_cache" and layer is not None:
             functions = {n.name: n for n in src.tree.body if isinstance(n, ast.FunctionDef)}
-            kwargs[p] = bn_cache.numeric(src, node, fname, case.env, layer, case.m, extra,
+            kwargs[p] = bn_cache_values(src, node, fname, case.env, layer, case.m, extra,
                                          functions)
             continue
         v = argument(net, case, p, roles.get(p), layer, one_d)
@@ -321,6 +321,45 @@ def known_sources() -> dict:
             out[name] = read_source(body)
     return out
 
+
+# -- a batch-norm cache's numbers (here, not in bn_cache: the interpreter imports the reader)
+def bn_cache_values(src, node: ast.FunctionDef, fname: str, env: dict, layer: int, m: int, extra: dict,
+                    functions: dict):
+    """The cache's numbers on one instance: the snippet's forward run by derive's interpreter
+    on the layer's Z, γ, β (1-D, as CS231n's) and ε, else each entry by its name."""
+    from derive.network.scales import EPS_STANDIN
+
+    gamma, beta = env["gamma", layer].ravel(), env["beta", layer].ravel()
+    fwd = bn_cache.forward_name(fname, functions)
+    if fwd is not None:
+        fdef = functions[fwd]
+        kwargs: dict = {}
+        for i, a in enumerate(fdef.args.args):
+            p = a.arg
+            if i == 0:
+                kwargs[p] = env["Z", layer]
+            elif p in ("gamma", "beta"):
+                kwargs[p] = gamma if p == "gamma" else beta
+            elif p in ("eps", "epsilon"):
+                kwargs[p] = EPS_STANDIN
+            elif "param" in p:
+                kwargs[p] = {"mode": "train", "eps": EPS_STANDIN}
+        out = Interpreter(src, extra).call(fwd, [], kwargs)
+        if isinstance(out, tuple) and len(out) >= 2:
+            return out[-1]
+    z = env["Z", layer]
+    mu, var = z.mean(axis=0), z.var(axis=0)
+    values = {"Z": z, "Znorm": env["Znorm", layer], "mu": mu, "var": var,
+              "var_eps": var + EPS_STANDIN, "gamma": gamma, "beta": beta, "eps": EPS_STANDIN,
+              "std": np.sqrt(var + EPS_STANDIN), "inv_std": 1 / np.sqrt(var + EPS_STANDIN),
+              "centred": z - mu, "centred_sq": (z - mu) ** 2, "m": m, "units": z.shape[1]}
+    names = [t.id for n in ast.walk(node) if isinstance(n, ast.Assign) and
+             isinstance(n.value, ast.Name) and n.value.id == "cache" and
+             isinstance(n.targets[0], ast.Tuple) for t in n.targets[0].elts
+             if isinstance(t, ast.Name)]
+    if names:
+        return tuple(values.get(bn_cache.meaning(n) or "") for n in names)
+    return {k: values[v] for k in bn_cache.BY_NAME if (v := bn_cache.meaning(k))}
 
 __all__ = ["Candidate", "Case", "Run", "cases", "compare", "judged_values", "recognise",
            "returned_loss", "run_function"]

@@ -6,9 +6,10 @@ as means, which it reads."""
 from __future__ import annotations
 
 import ast
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from derive.code import evaluate as X
 from derive.code import values as V
 from derive.core import expr as E
 
@@ -16,12 +17,22 @@ if TYPE_CHECKING:
     from derive.code.reader import Frame
 
 
+@dataclass(frozen=True)
+class Evaluator:
+    """The reader's own evaluation (:mod:`.evaluate`'s ``value``, ``error``, ``as_expr``), handed
+    in by it: this module is its helper, and importing it back would make a cycle."""
+
+    value: Callable[..., V.Value]
+    error: Callable[..., Exception]
+    as_expr: Callable[..., E.Expr]
+
+
 def dict_get(fn: ast.expr) -> bool:
     return isinstance(fn, ast.Attribute) and fn.attr == "get" and not (
         isinstance(fn.value, ast.Name) and fn.value.id in ("np", "numpy"))
 
 
-def get(frame: Frame, fn: ast.Attribute, node: ast.Call) -> V.Value | None:
+def get(X: Evaluator, frame: Frame, fn: ast.Attribute, node: ast.Call) -> V.Value | None:
     """``d.get(key, default)`` on a dict of the snippet's (CS231n's ``bn_param.get('eps',
     1e-5)``): the entry, else the default (None without one); None when ``d`` is no such dict."""
     owner = X.value(frame, fn.value)
@@ -40,7 +51,7 @@ def number_cast(frame: Frame, fn: ast.expr) -> bool:
     return isinstance(fn, ast.Name) and fn.id in ("float", "int") and frame.lookup(fn.id) is None
 
 
-def cast(frame: Frame, node: ast.Call) -> V.Value | None:
+def cast(X: Evaluator, frame: Frame, node: ast.Call) -> V.Value | None:
     """``float(N)`` of a number the code holds (N = x.shape[0], the examples m): that number;
     None for anything else (the formula reader reads or refuses it)."""
     if len(node.args) != 1 or node.keywords:
@@ -58,7 +69,7 @@ def moment_kind(fn: ast.expr) -> str | None:
     return fn.attr
 
 
-def moment(frame: Frame, node: ast.Call) -> V.Tensor:
+def moment(X: Evaluator, frame: Frame, node: ast.Call) -> V.Tensor:
     """numpy's (biased) variance or standard deviation, written out as the mean of the squared
     deviations, which the formula reader reads: ``x.var(axis=0)`` is
     ``np.mean((x - np.mean(x, axis=0, keepdims=True)) ** 2, axis=0)``, its std the square root."""
@@ -78,9 +89,9 @@ def moment(frame: Frame, node: ast.Call) -> V.Tensor:
             len(keywords) != len(node.keywords):
         raise X.error(frame, node, f".{kind} is read with axis= and keepdims= only")
     axis_node = args[0] if args else keywords.get("axis")
-    axis = literal(frame, axis_node, "axis")
-    keep = literal(frame, keywords.get("keepdims"), "keepdims")
-    ddof = literal(frame, keywords.get("ddof"), "ddof")
+    axis = literal(X, frame, axis_node, "axis")
+    keep = literal(X, frame, keywords.get("keepdims"), "keepdims")
+    ddof = literal(X, frame, keywords.get("ddof"), "ddof")
     if ddof not in (None, 0):
         raise X.error(frame, node, f"{kind} with ddof={ddof}: derive reads the batch's own "
                                  "(biased) statistics, ddof=0")
@@ -94,7 +105,7 @@ def moment(frame: Frame, node: ast.Call) -> V.Tensor:
     return V.Tensor(frame.reader.combine(frame, template, a=a))
 
 
-def literal(frame: Frame, node: ast.expr | None, what: str):
+def literal(X: Evaluator, frame: Frame, node: ast.expr | None, what: str):
     """A small Python constant of a call (an axis, keepdims, ddof): None when absent."""
     if node is None:
         return None
@@ -106,4 +117,4 @@ def literal(frame: Frame, node: ast.expr | None, what: str):
     raise X.error(frame, node, f"{what}= must be a number or True/False here")
 
 
-__all__ = ["cast", "dict_get", "get", "literal", "moment", "moment_kind", "number_cast"]
+__all__ = ["Evaluator", "cast", "dict_get", "get", "literal", "moment", "moment_kind", "number_cast"]
