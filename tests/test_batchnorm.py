@@ -63,8 +63,8 @@ def test_batchnorm_layers_in_every_form(tmp_path):
     assert derive.Network.from_mapping(net.to_dict()) == net
     with pytest.raises(SpecError, match="not a layer of this network"):
         derive.Network(layers=[3, 4, 1], batchnorm=[3])
-    with pytest.raises(SpecError, match="dense layers only"):
-        derive.Network(layers=[3, 4, 1], batchnorm=[1], keep_prob=0.8)
+    both = derive.Network(layers=[3, 4, 1], batchnorm=[1], keep_prob=0.8)  # a mask after g(Z̃)
+    assert both.kinds == ("batchnorm", "dense") and both.block(1).has(both, "D", 1)
 
 
 def test_the_flag_in_backward_and_refused_elsewhere(capsys):
@@ -73,8 +73,12 @@ def test_the_flag_in_backward_and_refused_elsewhere(capsys):
     out = capsys.readouterr().out
     assert "dγ[1] = (1/m) sum(dZ̃[1] ⊙ Z_norm[1], axis=1)" in out
     assert "not a per-example gradient" in out and "all proven" in out
-    assert main(["gradcheck", "--layers", "3,4,1", "--batchnorm", "1"]) == 2
-    assert "not supported by derive gradcheck" in capsys.readouterr().err
+    assert main(["gradcheck", "--layers", "3,4,1", "--batchnorm", "1"]) == 0  # it takes it now
+    assert "PASSED" in capsys.readouterr().out
+    assert main(["jacobian", "Z1", "W1", "--layers", "3,4,1", "--act", "relu,sigmoid",
+                 "--batchnorm", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "not supported by derive jacobian" in err and "derive gradcheck" in err
 
 
 # -- the derivation -------------------------------------------------------------------------------
@@ -243,9 +247,10 @@ def test_a_spec_file_with_batchnorm_is_refused_by_the_other_commands(tmp_path, c
     spec.write_text('inputs = 3\nloss = "bce"\nbatchnorm = [1]\n[[layer]]\nunits = 4\n'
                     'activation = "relu"\n[[layer]]\nunits = 1\nactivation = "sigmoid"\n',
                     encoding="utf-8")
-    assert main(["gradcheck", "--spec", str(spec)]) == 2
-    assert "not supported by derive gradcheck" in capsys.readouterr().err
+    assert main(["jacobian", "Z1", "W1", "--spec", str(spec)]) == 2
+    assert "not supported by derive jacobian" in capsys.readouterr().err
     assert main(["backward", "--spec", str(spec)]) == 0
+    assert main(["gradcheck", "--spec", str(spec)]) == 0
 
 
 @pytest.mark.parametrize("text", [

@@ -184,8 +184,7 @@ def test_cli_backward_takes_keep_prob_in_every_format(capsys):
 
 @pytest.mark.parametrize("command", [
     ["jacobian", "Z1", "W1", "--layers", "3,4,2", "--act", "relu,sigmoid", "--keep-prob", "0.8"],
-    ["handout", "--layers", "3,4,2", "--act", "relu,sigmoid", "--loss", "bce", "--keep-prob", "0.8"],
-])
+])  # handouts, numbers, gradcheck and stability take dropout
 def test_commands_without_dropout_refuse_it_by_name(command, capsys, tmp_path):
     extra = ["-o", str(tmp_path / "h.tex")] if command[0] == "handout" else []
     assert main([*command, *extra]) == 2

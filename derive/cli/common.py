@@ -93,7 +93,7 @@ def network_from_args(args: argparse.Namespace,
         command = getattr(args, "command", None)
         if "batchnorm" in net.kinds and command is not None and command not in BATCHNORM_COMMANDS:
             raise SpecError(f"{args.spec}: batch normalisation is not supported by derive "
-                            f"{command} yet (derive backward and derive check take it)")
+                            f"{command} yet ({_takers()} take it)")
         if args.convention or args.scale or l2:
             net = net.replace(convention=args.convention or net.convention,
                               scale=args.scale or net.scale, **l2)
@@ -108,23 +108,19 @@ def l2_flags(args: argparse.Namespace) -> dict[str, str]:
     return {k: v for k in ("l2", "l2_form", "l2_layers") if (v := getattr(args, k, None)) is not None}
 
 
-#: the commands whose numbers do not take dropout yet: their --keep-prob is refused here, by
-#: name, rather than read as a network whose masks they would treat as parameters (numbers,
-#: gradcheck and stability all take it now)
-NO_DROPOUT: tuple[str, ...] = ()
-
-
 def dropout_flags(args: argparse.Namespace) -> dict[str, str]:
-    """``--keep-prob`` as a Network keyword, when given."""
+    """``--keep-prob`` as a Network keyword, when given (every command with the flag takes it)."""
     value = getattr(args, "keep_prob", None)
-    if value is not None and getattr(args, "command", None) in NO_DROPOUT:
-        raise SpecError(f"dropout is not supported by derive {args.command} yet: drop --keep-prob "
-                        "(derive backward and derive check take it)")
     return {} if value is None else {"keep_prob": value}
 
 
-#: the commands that take batch normalisation
-BATCHNORM_COMMANDS = ("backward", "check", "gradcheck", "numbers")
+#: the commands that take batch normalisation (derive stability has its own --batchnorm)
+BATCHNORM_COMMANDS = ("backward", "check", "gradcheck", "numbers", "handout")
+
+
+def _takers() -> str:
+    names = [f"derive {c}" for c in (*BATCHNORM_COMMANDS, "stability")]
+    return ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def batchnorm_flags(args: argparse.Namespace) -> dict[str, str]:
@@ -133,7 +129,7 @@ def batchnorm_flags(args: argparse.Namespace) -> dict[str, str]:
     command = getattr(args, "command", None)
     if value is not None and command is not None and command not in BATCHNORM_COMMANDS:
         raise SpecError(f"batch normalisation is not supported by derive {command} yet: drop "
-                        "--batchnorm (derive backward and derive check take it)")
+                        f"--batchnorm ({_takers()} take it)")
     return {} if value is None else {"batchnorm": value}
 
 
