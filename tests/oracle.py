@@ -117,8 +117,8 @@ def cost_from(net, start, value, params, X, Y, masks=None):
             value = batch_normalised(net, layer, value, params, columns)
         A = dropped(net, layer, activation(net.activations[layer - 1], layer, columns)(value), masks)
         first = layer + 1
-    elif kind == "Ztilde":
-        A = activation(net.activations[layer - 1], layer, columns)(value)
+    elif kind == "Ztilde":  # a dropout mask (if the layer has one) comes after g(Z̃)
+        A = dropped(net, layer, activation(net.activations[layer - 1], layer, columns)(value), masks)
         first = layer + 1
     elif kind == "A":
         A = value

@@ -51,9 +51,10 @@ def test_dropout_after_batchnorm_proves_and_matches_autograd(loss, conv, depth):
     per_example = inst.m if net.scale == "mean" else 1
     backend = model.numpy_backend(net, inst.m, inst.sizes)
     for f in d.formulas:
-        if f.kind == "dZ" and f.layer < depth:  # both forms: through the graph and compact
+        if f.kind in ("dZ", "dZtilde") and f.layer < depth:  # dZ in both forms, and dZ̃
+            base = f.kind[1:]
             mine = evaluate(f.expr, values, backend)
-            true = oracle.intermediate_gradient(net, "Z", f.layer, values["Z", f.layer], params,
+            true = oracle.intermediate_gradient(net, base, f.layer, values[base, f.layer], params,
                                                 inst.X, inst.Y, masks)
             np.testing.assert_allclose(mine, per_example * true, rtol=1e-7, atol=1e-10)
     # the masks matter: without them autograd's gradients are another network's
