@@ -164,6 +164,20 @@ def test_the_outputs_say_cached(tmp_path, monkeypatch, capsys):
     assert proof_cache.enabled()  # --no-cache ends with its command
 
 
+def test_the_page_and_the_handout_say_cached_too(tmp_path, monkeypatch):
+    from derive.handout.document import handout
+    from derive.web.html import derivation_html
+
+    monkeypatch.setenv("DERIVE_CACHE_DIR", str(tmp_path))
+    net = Network(layers=[3, 3, 1], activations=["relu", "sigmoid"], loss="bce")
+    first = run(net)
+    assert "cached" not in derivation_html(first)
+    again = run(net)
+    assert "; proven (cached, 20" in derivation_html(again)
+    tex = handout(net, sections=("verification",)).tex
+    assert "Result: all proven; proven (cached, 20" in tex
+
+
 def test_no_cache_writes_nothing(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("DERIVE_CACHE_DIR", str(tmp_path))
     assert main(["--no-cache", "backward", "--layers", "2,2,1"]) == 0

@@ -406,7 +406,8 @@ def verification(ctx: Context) -> list[Block]:
                       "differentiates the scalar cost of a small symbolic instance (sizes 2 or 3, "
                       "m = 2; a generic g stays an undefined function) and each entry must match "
                       "exactly; a local finite-difference check runs beside it. Result: ",
-                      "all proven." if proof.passed else "FAILED.")),
+                      ("all proven" + (f"; {proof.cache_note()}" if proof.cache_note() else "") + "."
+                       if proof.passed else "FAILED."))),
                 Table(("formula", "element-wise", "entries", "local fd error"), prows, "lllr")]
     return out
 

@@ -74,7 +74,8 @@ def derivation_html(d: Any) -> str:
                    for f in d.formulas)
     proof = d.proof
     status = ("not proven" if proof is None else
-              "every formula proven (element-wise and finite differences)" if proof.passed
+              "every formula proven (element-wise and finite differences)"
+              + (f"; {proof.cache_note()}" if proof.cache_note() else "") if proof.passed
               else "the proof FAILED")
     return (f'<div class="derive-derivation"><b>{esc(d.network.describe())}</b>'
             f"<table>{rows}</table><div>{esc(status)}</div>{_notes(d.notes)}</div>")
