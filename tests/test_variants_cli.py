@@ -280,7 +280,13 @@ def test_grade_student_uses_that_students_network(course, capsys):
     # an id that disagrees with --student is not gradable; no secret is a usage error
     code, text, _ = run(capsys, "grade", "--rubric", str(rubric), "--secret", SECRET,
                         "--student", other, str(key), "--json")
-    assert code == 2 and "_student is 's001'" in json.loads(text)["format_errors"][0]
+    g = json.loads(text)
+    assert code == 2 and "_student is 's001'" in g["format_errors"][0]
+    # ... and worth nothing: a classmate's file renamed keeps none of its points, in any format
+    assert g["score"] == 0 and all(q["status"] == "not_gradable" for q in g["questions"])
+    code, text, _ = run(capsys, "grade", "--rubric", str(rubric), "--secret", SECRET,
+                        "--student", other, str(key), "--format", "gradescope")
+    assert code == 2 and json.loads(text)["score"] == 0
     code, _, err = run(capsys, "grade", "--rubric", str(rubric), str(key))
     assert code == 2 and "secret" in err
 

@@ -132,6 +132,10 @@ def grade_submission(rubric: Rubric, sub: Submission, secret: str | None = None)
     A rubric with ``[variants]`` grades against the student's own network, drawn with the course
     ``secret`` (a UsageError without one); a student id that cannot be one is a format error."""
     notes: list[str] = []
+    if sub.claimed is not None and sub.claimed != sub.student:  # another student's file: 0 points
+        return Grade(sub.student, sub.source, tuple(
+            _grade(q, 0.0, "not_gradable", messages=sub.errors) for q in rubric.questions),
+            sub.errors)
     if rubric.variants is not None:
         from derive.errors import DeriveError, UsageError
         from derive.grade.variants import check_id, variant_rubric
