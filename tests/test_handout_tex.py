@@ -101,3 +101,14 @@ def test_compiler_cannot_read_files_outside_its_directory(tmp_path):
     with pytest.raises(DeriveError, match="LaTeX Error: File"):
         stem = secret.with_suffix("")
         compile_tex(f"\\documentclass{{article}}\\begin{{document}}\\input{{{stem}}}\\end{{document}}")
+
+
+def test_output_named_pdf_is_a_pdf(tmp_path, capsys):
+    # -o h.pdf wrote the LaTeX source under the PDF's name; it compiles now, the .tex beside it
+    out = tmp_path / "h.pdf"
+    assert main(["handout", "--layers", "3,3,1", "--act", "relu,sigmoid", "--loss", "bce",
+                 "--keep-prob", "0.8", "-o", str(out)]) == 0
+    assert out.read_bytes().startswith(b"%PDF-")
+    assert (tmp_path / "h.tex").read_text(encoding="utf-8").startswith("\\documentclass")
+    assert main(["handout", "--format", "markdown", "-o", str(tmp_path / "m.pdf")]) == 2
+    assert "compiled from LaTeX" in capsys.readouterr().err

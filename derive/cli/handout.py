@@ -33,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--title", help="the handout's title (plain text; escaped)")
     add_format_arguments(p, ("latex", "markdown", "json"), default="latex")
     p.add_argument("--pdf", action="store_true",
-                   help="also compile FILE.tex to FILE.pdf with pdflatex (needs -o)")
+                   help="also compile FILE.tex to FILE.pdf with pdflatex (needs -o; -o FILE.pdf implies it)")
     p.add_argument("--exercises", action="store_true",
                    help="a worksheet with numbered blanks, plus FILE-key.tex with the answers (needs -o)")
     p.add_argument("--sections", metavar="LIST", help=SECTION_HELP)
@@ -45,6 +45,11 @@ def run(args: argparse.Namespace) -> int:
     # lazy: the handout imports SymPy and every feature; `derive --help` loads every command module
     from derive.handout.document import compile_tex, handout, key_path, worksheet_network
 
+    if args.output and Path(args.output).suffix.lower() == ".pdf":  # -o h.pdf: the PDF is wanted
+        if args.format == "markdown":
+            raise UsageError(f"-o {args.output}: a PDF is compiled from LaTeX, not Markdown: "
+                             "give -o FILE.md, or drop --format markdown")
+        args.pdf, args.output = True, str(Path(args.output).with_suffix(".tex"))
     if (args.pdf or args.exercises) and not args.output:
         raise UsageError("--pdf and --exercises write files: give -o FILE.tex")
     if args.pdf and args.format == "markdown":
