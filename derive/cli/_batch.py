@@ -175,7 +175,8 @@ def check_line(line: str, default_syntax: str = "auto") -> dict:
             raise _LineError(f"'layer' must be a layer number (1, 2, ...), not {layer!r}")
         reading = _line_reading(item)
         if code is not None:
-            return _code_line(item_id, code, net, layer, generic, reading, note)
+            return _code_line(item_id, code, net, layer, generic, reading, note,
+                              item.get("convention"))
         assert isinstance(eq, str)  # checked above: an equation when there is no code
         verdict = check(eq, net, syntax=syntax, layer=layer, **generic, **reading)
         if note and verdict.verdict != "parse_error":
@@ -212,10 +213,12 @@ def _line_reading(item: dict) -> dict:
 
 
 def _code_line(item_id, code: str, net, layer, generic: dict, reading: dict,
-               note: str | None = None) -> dict:
+               note: str | None = None, given: str | None = None) -> dict:
     """A batch line with ``code``: the snippet's object, ``id`` first."""
     from derive.code.checking import check_code
 
+    # a line without 'convention': the code's own functions say (CS231n's: rows)
+    generic = {**generic, "convention": given or None}
     out = check_code(code, net, layer=layer, **generic, **reading).to_dict()
     if note:
         out["notes"] = [*out["notes"], note]

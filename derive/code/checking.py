@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from derive.check.checker import check_with
 from derive.check.dialect import ROWS_NOTE
 from derive.check.verdict import Verdict
-from derive.code import bn_cache, depends, numeric_unit, returns
+from derive.code import bn_cache, depends, layout, numeric_unit, returns
 from derive.code.evaluate import WrongValue
 from derive.code.known import ACTIVATION_NAMES, KNOWN, pinned_activation
 from derive.code.reader import Reader, Reading
@@ -35,7 +35,7 @@ MODULE = "<module>"
 
 def check_code(code: str, network: Network | None = None, *, layer: int | None = None,
                names: Mapping | None = None, dialect: str | None = None,
-               loss: str | None = None, convention: str = "columns",
+               loss: str | None = None, convention: str | None = None,
                scale: str | None = None, l2=None, l2_form: str | None = None,
                l2_layers=None, keep_prob=None) -> CodeResult:
     """Check every gradient ``code`` computes (a function, several, or lines of numpy code)
@@ -44,6 +44,9 @@ def check_code(code: str, network: Network | None = None, *, layer: int | None =
     the snippet's variables to quantities (``{"h1": "A[1]"}``); ``dialect`` forces a dialect.
     Without a network, ``scale`` defaults to ``mean`` in columns and ``dZ`` in rows (CS231n's:
     the 1/N inside dscores), and ``l2``, ``l2_form``, ``l2_layers`` give it an L2 term.
+    Without a ``convention`` (None: not given), code whose functions are CS231n's
+    (``batchnorm_backward(dout, cache)``) is read in rows, CS231n's layout, the network's
+    included (:mod:`.layout`), with a note; any other code in columns.
 
     >>> code = '''
     ... def linear_backward(dZ, cache):
@@ -74,6 +77,8 @@ def check_code(code: str, network: Network | None = None, *, layer: int | None =
     results: list[GradientResult] = []
     problems: list[str] = list(src.refused)
     notes: list[str] = []  # what was read but not checked (dX): not a problem of the code
+    if convention is None:
+        convention, network = _layout(src.tree, network, dialect, scale, notes)
     rows = convention in LAYOUTS and not LAYOUTS[convention].columns
     if scale is None:
         scale = "dZ" if rows else "mean"
@@ -106,6 +111,26 @@ def check_code(code: str, network: Network | None = None, *, layer: int | None =
     if not results and not problems:
         problems.append(nothing_read(src.tree))
     return CodeResult(results, tuple(problems), internal, tuple(notes))
+
+
+def _layout(tree: ast.Module, network: Network | None, dialect: str | None, scale,
+            notes: list[str]) -> tuple[str, Network | None]:
+    """(convention, network) when the user gave no convention: rows for CS231n's functions
+    (unless another dialect was asked for), the network turned to rows (and to scale dZ, as
+    --convention rows reads it, when no scale was given), said in a note; else columns."""
+    header = layout.rows_function(tree)
+    if header is None or (dialect is not None and DIALECTS.get(dialect) is not None
+                          and DIALECTS[dialect].convention != "rows"):
+        return "columns", network
+    if network is not None:
+        if not network.layout.columns:
+            return "rows", network
+        network = network.replace(convention="rows")
+        if scale is None and network.scale != "dZ":
+            network = network.replace(scale="dZ")
+            notes.append(ROWS_NOTE)
+    notes.append(layout.rows_note(header))
+    return "rows", network
 
 
 def nothing_read(tree: ast.Module) -> str:
