@@ -25,6 +25,7 @@ from typing import Generic, NotRequired, Protocol, TypedDict, TypeVar
 
 import sympy as sp
 
+from derive.catalogue.statements import Facts, fill
 from derive.core.names import z  # an activation is written in z (the core's own symbol)
 from derive.errors import SpecError
 
@@ -285,11 +286,17 @@ class Identity:
     index_latex: str
     source: str
 
-    def index_for(self, layer: int) -> str:
-        return _fill(self.index, layer)
+    def title_for(self, facts: Facts | None = None) -> str:
+        """The title for one step (a weight gradient's Z = W A + b says whether there is a b)."""
+        return fill(self.title, 0, facts or Facts(), latex=False)
 
-    def index_latex_for(self, layer: int) -> str:
-        return _fill(self.index_latex, layer)
+    def index_for(self, layer: int, facts: Facts | None = None) -> str:
+        """The element-wise statement at ``layer``, with what the network has there
+        (:mod:`derive.catalogue.statements`)."""
+        return fill(self.index, layer, facts or Facts(), latex=False)
+
+    def index_latex_for(self, layer: int, facts: Facts | None = None) -> str:
+        return fill(self.index_latex, layer, facts or Facts(), latex=True)
 
 
 def tidy(expr: sp.Expr) -> sp.Expr:
@@ -320,16 +327,6 @@ def _order_terms(expr: sp.Expr) -> sp.Expr:
         terms, key=lambda t: (t.could_extract_minus_sign(), not t.has(a), sp.default_sort_key(t))
     )
     return sp.Add(*[tidy(t) for t in ordered], evaluate=False)
-
-
-def _fill(template: str, layer: int) -> str:
-    if layer == 1:  # A[0] is the input X
-        template = template.replace("A[{p}]", "X").replace("A^{[{p}]}", "X")
-    return (
-        template.replace("{l}", str(layer))
-        .replace("{p}", str(layer - 1))
-        .replace("{n}", str(layer + 1))
-    )
 
 
 _NAMES = {"z": z, "a": a, "y": y, "n": n, "s": s, "pi": sp.pi, "oo": sp.oo, "E": sp.E, "True": sp.true}

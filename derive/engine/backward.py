@@ -193,8 +193,17 @@ class _Walk:
     def step(self, layer, target, expr_, rule, cites=(), note="", index_layer=None) -> None:
         ident = self.identity(layer, rule)
         il = layer if index_layer is None else index_layer
-        self.steps.append(Step(layer, target, expr_, rule, ident.title, ident.index_for(il),
-                               ident.index_latex_for(il), tuple(cites), note))
+        facts = self.facts(layer)  # the statement says what this layer has (b, Z̃, D, 1/m, L2)
+        self.steps.append(Step(layer, target, expr_, rule, ident.title_for(facts),
+                               ident.index_for(il, facts), ident.index_latex_for(il, facts),
+                               tuple(cites), note))
+
+    def facts(self, layer: int) -> rules.Facts:
+        """What layer ``layer`` has, as the statements of its steps say it."""
+        net, block = self.net, self.net.block(layer)
+        return rules.Facts(scale=self.scale, penalised=net.regularised(layer),
+                           bias="b" in block.parameters, normalised="Ztilde" in block.values,
+                           masked=net.dropout(layer) is not None)
 
     def emit(self, layer, kind, expr_, local: Local) -> None:
         self.formulas.append(Formula(layer, self.table[kind, layer], expr_, kind, local))

@@ -64,9 +64,9 @@ class BatchNorm(Dense):
     constants = ("D",)  # a hidden layer's dropout mask after the activation, where it has one
     values = ("Z", "mu", "var", "Znorm", "Ztilde", "G", "A")  # G = g(Z̃) before the mask
     cites = ("batchnorm_activation", "softmax_chain", "output_simplification", "substitution",
-             "batchnorm_gamma", "batchnorm_beta", "batchnorm_normalised", "batchnorm_variance",
-             "batchnorm_mean", "batchnorm_graph", "batchnorm_compact", "weight_gradient",
-             "input_gradient", "frobenius_gradient")
+             "dropout_mask", "batchnorm_gamma", "batchnorm_beta", "batchnorm_normalised",
+             "batchnorm_variance", "batchnorm_mean", "batchnorm_graph", "batchnorm_compact",
+             "weight_gradient", "input_gradient", "frobenius_gradient")
 
     def shape(self, net: Network, base: str, l: int) -> tuple[sp.Expr, sp.Expr]:
         if base in ("gamma", "beta", *STATISTICS):

@@ -157,7 +157,7 @@ class Dense(LayerType):
         g_text = f"g({pre_text}) ⊙ D[{l}]/keep_prob" if masks else f"g({pre_text})"
         own = Local((pre, l), act_defs, ("A", l), masks, f"Σ dA[{l}] ⊙ {g_text}")
         if masks and upstream is not None:  # dG[l] = dA[l] ⊙ D[l] / keep_prob, before the mask
-            dropout.emit_gradient(walk, l, act_defs[-1], upstream)
+            dropout.emit_gradient(walk, l, act_defs[-1], upstream, pre_text)
         if act is not None and not act.elementwise:  # softmax: its full Jacobian, per example
             units = layout.unit_sum_axis
             spread = E.Sum(E.Hadamard(A, dA), units)  # Σₖ aₖ ∂ℓ/∂aₖ, one per example
@@ -169,10 +169,10 @@ class Dense(LayerType):
                                  E.Deriv(act, l, Z, masked=bool(masks)))
             act_note = f"{act.text}′ = {act.derivative_text}" if act is not None else ""
             if masks and act is not None and "A" in act.derivative_text:
-                act_note += f" with A = {act.text}(Z[{l}]) before the mask"
+                act_note += f" with A = {act.text}({pre_text}) before the mask"
             if masks:
                 walk.step(l, dZ, general, "dropout_mask", cite_act,
-                          "; ".join(n for n in (dropout.note(l), act_note) if n))  # = dG[l] ⊙ g′
+                          "; ".join(n for n in (dropout.note(l, pre_text), act_note) if n))  # = dG ⊙ g′
             else:
                 rule = "elementwise_chain" if pre == "Z" else "batchnorm_activation"
                 walk.step(l, dZ, general, rule, cite_act, act_note)

@@ -42,15 +42,17 @@ def draw_mask(net: Network, l: int, rng: np.random.Generator, shape: tuple[int, 
     return (rng.random(shape) < keep).astype(float)
 
 
-def emit_gradient(walk: Walk, l: int, mask_def: Definition, upstream: Upstream) -> None:
+def emit_gradient(walk: Walk, l: int, mask_def: Definition, upstream: Upstream,
+                  pre: str = "") -> None:
     """dG[l] = dA[l] ⊙ (1/keep_prob) D[l], the gradient with respect to G[l] = g(Z[l]) before
     the mask (the course's ``dA = dA * D; dA = dA / keep_prob``): a step citing ``dropout_mask``
-    and the formula with dA[l] substituted from the layer above, proven through the mask (a
-    leaf) and the layer above's map."""
+    (``pre`` names what g acts on: Z[l], or Z̃[l] under batch norm) and the formula with dA[l]
+    substituted from the layer above, proven through the mask (a leaf) and the layer above's map."""
     net, D = walk.net, walk.sym("D", l)
     dG = walk.sym("dG", l)
+    pre = pre or f"Z[{l}]"
     walk.step(l, dG, masked(net, l, walk.sym("dA", l), D), "dropout_mask", (),
-              f"G[{l}] = g(Z[{l}]) is the activation before the mask, A[{l}] = G[{l}] ⊙ D[{l}] / "
+              f"G[{l}] = g({pre}) is the activation before the mask, A[{l}] = G[{l}] ⊙ D[{l}] / "
               f"keep_prob, the mask held fixed; dA[{l}] = {upstream.expr} from layer {l + 1}; dG[{l}] "
               f"is what the course's dA{l} holds after dA{l} = dA{l} * D{l}; dA{l} = dA{l} / keep_prob")
     up = upstream.local
@@ -61,8 +63,10 @@ def emit_gradient(walk: Walk, l: int, mask_def: Definition, upstream: Upstream) 
     walk.emit(l, "dG", masked(net, l, upstream.expr, D), local)
 
 
-def note(l: int) -> str:
-    """The dropout step's note: the mask is held fixed."""
-    return (f"A[{l}] = g(Z[{l}]) ⊙ D[{l}] / keep_prob with the mask D[{l}] held fixed (the "
-            f"gradient of the sampled network), so dZ[{l}] = dG[{l}] ⊙ g′(Z[{l}]) with dG[{l}] = "
+def note(l: int, pre: str = "") -> str:
+    """The dropout step's note: the mask is held fixed (``pre``: Z[l], or Z̃[l] under batch norm)."""
+    pre = pre or f"Z[{l}]"
+    dpre = f"d{pre}"
+    return (f"A[{l}] = g({pre}) ⊙ D[{l}] / keep_prob with the mask D[{l}] held fixed (the "
+            f"gradient of the sampled network), so {dpre} = dG[{l}] ⊙ g′({pre}) with dG[{l}] = "
             f"dA[{l}] ⊙ D[{l}] / keep_prob, zero where a unit was dropped")
