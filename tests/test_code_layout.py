@@ -122,3 +122,35 @@ def test_a_batch_line_without_a_convention_reads_cs231n_code_in_rows():
     assert _verdicts(out) == dict.fromkeys(TARGETS, "correct") and NOTE in out["notes"]
     columns = check_line(json.dumps({**line, "convention": "columns"}))
     assert _verdicts(columns)["dβ[1]"] == "shape_error"
+
+
+@pytest.mark.parametrize("flags", [(), ("--convention", "rows")])
+def test_batchnorm_without_layers_builds_a_network_of_symbolic_sizes(tmp_path, capsys, flags):
+    code, out = _run(tmp_path, capsys, "--batchnorm", "1", "--layer", "1", *flags)
+    assert (code, _verdicts(out)) == (0, dict.fromkeys(TARGETS, "correct"))
+    assert out["results"][0]["network"]["batchnorm"] == [1]
+    assert out["problems"] == []
+
+
+def test_a_formula_with_batchnorm_and_no_layers(capsys):
+    """dβ = Σ dZ̃ over the examples is right in rows with the 1/N inside dout (scale dZ)."""
+    code = main(["check", "dbeta[1] = np.sum(dZtilde[1], axis=0)", "--batchnorm", "1",
+                 "--convention", "rows", "--format", "json"])
+    out = json.loads(capsys.readouterr().out)
+    assert (code, out["verdict"], out["target"]) == (0, "correct", "dβ[1]")
+
+
+def test_a_parameter_error_names_the_function_line_not_a_made_up_name(tmp_path, capsys):
+    code, out = _run(tmp_path, capsys, "--layer", "1")
+    assert code == 2 and out["results"] == []
+    assert out["problems"] == [
+        "function batchnorm_backward: line 11: the parameter dout of batchnorm_backward: dZ̃[1] "
+        "is a quantity of batch normalisation, and layer 1 has none (give --batchnorm 1)"]
+
+
+def test_without_a_layer_the_message_names_the_flag(tmp_path, capsys):
+    code, out = _run(tmp_path, capsys)
+    assert code == 2
+    assert out["problems"] == [
+        "function batchnorm_backward: this function's parameters belong to a layer l: give the "
+        "layer to check (--layer N, batch field \"layer\")"]

@@ -64,15 +64,15 @@ from derive.parse import LayerOutOfRange
 def check(equation: str, network=None, syntax: str = "auto", *, loss: str | None = None,
           convention: str = "columns", scale: str | None = None, layer: int | None = None,
           names=None, dialect: str | None = None, l2=None, l2_form: str | None = None,
-          l2_layers=None, keep_prob=None) -> Verdict:
+          l2_layers=None, keep_prob=None, batchnorm=None) -> Verdict:
     """Check ``equation`` (e.g. ``"dZ1 = W2^T dZ2 * g1'(Z1)"``) against the derivation of
     ``network``; without one, a generic network (``loss``, ``convention``, ``scale`` apply to it).
     ``layer`` pins the current layer of names without an index (``dW = 1/m dZ A_prev.T``) and a
     generic l; without it they are checked at every layer where they make sense. ``names`` binds
     identifiers to quantities (``{"dL_dh2": "dA[2]"}``) or expressions, ``dialect`` forces a
     course's vocabulary (both as :func:`derive.parse.parse_equation` reads them). ``l2``,
-    ``l2_form``, ``l2_layers`` give the generic network an L2 term and ``keep_prob`` dropout (as
-    ``Network`` takes them).
+    ``l2_form``, ``l2_layers`` give the generic network an L2 term, ``keep_prob`` dropout and
+    ``batchnorm`` batch norm on its layers (as ``Network`` takes them).
 
     >>> check("dW1 = 1/m np.dot(dZ1, X.T)").verdict
     'correct'
@@ -87,7 +87,7 @@ def check(equation: str, network=None, syntax: str = "auto", *, loss: str | None
                          None)
 
     generic = dict(loss=loss, convention=convention, scale=scale, l2=l2, l2_form=l2_form,
-                   l2_layers=l2_layers, keep_prob=keep_prob)
+                   l2_layers=l2_layers, keep_prob=keep_prob, batchnorm=batchnorm)
     run = Runner(check_with, _unusable, left_side)
 
     def once(options: dict) -> Verdict:
@@ -380,7 +380,8 @@ def _undiagnosed(exc: ShapeMismatch, net, layer, target_of) -> Verdict:
     except DeriveError:
         t = None
     t = t.arg if isinstance(t, E.Transpose) else t  # ∂L/∂w with w = W[1]ᵀ: dW[1]'s formula
-    formula = numbers_for(net).derivation.get(t.base, t.layer) if t is not None else None
+    formula = numbers_for(net).derivation.get(t.base, t.layer) \
+        if isinstance(t, E.Sym) else None
     if formula is not None:
         info.update(target=formula.name, expected=formula.text, expected_latex=formula.latex)
     return Verdict("shape_error", message=str(exc), mistakes=(D.no_edit(),), **info)

@@ -21,6 +21,7 @@ from derive.cli._batch import line_group as line_group
 from derive.cli.common import (
     add_format_arguments,
     add_spec_arguments,
+    batchnorm_flags,
     dropout_flags,
     dumps,
     l2_flags,
@@ -163,8 +164,10 @@ def _rows_scale(args: argparse.Namespace, net):
 
 
 def _l2(args: argparse.Namespace, net) -> dict[str, Any]:
-    """The L2 and dropout flags for a generic network (a given network carries its own)."""
-    return {} if net is not None else {**l2_flags(args), **dropout_flags(args)}
+    """The L2, dropout and batch-norm flags for a generic network (a given network carries its
+    own): --batchnorm 1 without --layers builds a network of symbolic sizes with it."""
+    return {} if net is not None else {**l2_flags(args), **dropout_flags(args),
+                                       **batchnorm_flags(args)}
 
 
 def run_code(args: argparse.Namespace) -> int:

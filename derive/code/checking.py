@@ -37,13 +37,14 @@ def check_code(code: str, network: Network | None = None, *, layer: int | None =
                names: Mapping | None = None, dialect: str | None = None,
                loss: str | None = None, convention: str | None = None,
                scale: str | None = None, l2=None, l2_form: str | None = None,
-               l2_layers=None, keep_prob=None) -> CodeResult:
+               l2_layers=None, keep_prob=None, batchnorm=None) -> CodeResult:
     """Check every gradient ``code`` computes (a function, several, or lines of numpy code)
     against the derivation of ``network`` (without one, a generic network as for
     :func:`derive.check`). ``layer`` pins the layer of names without an index; ``names`` binds
     the snippet's variables to quantities (``{"h1": "A[1]"}``); ``dialect`` forces a dialect.
     Without a network, ``scale`` defaults to ``mean`` in columns and ``dZ`` in rows (CS231n's:
-    the 1/N inside dscores), and ``l2``, ``l2_form``, ``l2_layers`` give it an L2 term.
+    the 1/N inside dscores), ``l2``, ``l2_form``, ``l2_layers`` give it an L2 term,
+    ``keep_prob`` dropout and ``batchnorm`` batch norm on its layers (symbolic sizes).
     Without a ``convention`` (None: not given), code whose functions are CS231n's
     (``batchnorm_backward(dout, cache)``) is read in rows, CS231n's layout, the network's
     included (:mod:`.layout`), with a note; any other code in columns.
@@ -85,7 +86,7 @@ def check_code(code: str, network: Network | None = None, *, layer: int | None =
         if network is None and rows:
             notes.append(ROWS_NOTE)
     generic = dict(loss=loss, convention=convention, scale=scale, l2=l2, l2_form=l2_form,
-                   l2_layers=l2_layers, keep_prob=keep_prob)
+                   l2_layers=l2_layers, keep_prob=keep_prob, batchnorm=batchnorm)
     internal = False
     builders = {bn_cache.forward_name(f, functions) for f in functions} - {None}
     for fname, node in _units(src.tree):

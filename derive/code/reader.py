@@ -170,7 +170,7 @@ class Reader:
             "batchnorm_backward"] if roles.get("cache") == "batchnorm_cache" else None  # posted
         self.outputs = dict(known.outputs) if known else {}  # lines of its body
         for p, role in roles.items():
-            frame.env[p] = R.role(self, role, self.layer, frame)
+            frame.env[p] = R.parameter(self, p, role, frame, fname, node)
         if isinstance(node, ast.FunctionDef) and node.args.args and node.args.args[0].arg == "self":
             frame.env["self"] = V.Self()
         body = node.body if isinstance(node, ast.FunctionDef) else node

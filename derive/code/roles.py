@@ -5,6 +5,7 @@ one network and layer (used by :mod:`.reader`)."""
 from __future__ import annotations
 
 import ast
+import re
 from typing import TYPE_CHECKING
 
 from derive.code import bn_cache
@@ -76,6 +77,22 @@ def self_attribute(reader: Reader, frame: Frame, attr: str, node) -> V.Value:
     return V.Own(attr)
 
 
+def parameter(reader: Reader, name: str, kind: str, frame: Frame, fname: str,
+              node) -> V.Value:
+    """The value of the parameter ``name`` with this role at the reader's layer; an error
+    names the parameter and the function's line, never a position in a name derive wrote
+    (the role's own text, ``dZtilde[1]``)."""
+    try:
+        return role(reader, kind, reader.layer, frame)
+    except GenericLayerNeeded:
+        raise
+    except ParseError as exc:
+        line = getattr(node, "lineno", None)
+        where = f"line {line}: " if line else ""
+        why = re.sub(r"^line \d+: ", "", exc.message).split(" (at position ")[0]
+        raise type(exc)(f"{where}the parameter {name} of {fname}: {why}", None, None) from None
+
+
 def role(reader: Reader, kind: str, layer: int | None, frame_for_names: Frame) -> V.Value:
     """The value of a parameter with this role (known.py's table) at ``layer``."""
     L = reader.net.L
@@ -92,7 +109,8 @@ def role(reader: Reader, kind: str, layer: int | None, frame_for_names: Frame) -
                     "dropout_cache", "batchnorm_cache") \
                 or "[l" in kind:
             raise GenericLayerNeeded("this function's parameters belong to a layer l: give the "
-                                     "layer to check", None, None)
+                                     "layer to check (--layer N, batch field \"layer\")",
+                                     None, None)
         return V.Tensor(X.tensor_of_name(f, kind.replace("[L]", f"[{L}]"), None))
     if kind == "linear_cache":
         return linear_cache(reader, layer, f)
