@@ -381,7 +381,7 @@ def _undiagnosed(exc: ShapeMismatch, net, layer, target_of) -> Verdict:
         t = None
     t = t.arg if isinstance(t, E.Transpose) else t  # ∂L/∂w with w = W[1]ᵀ: dW[1]'s formula
     formula = numbers_for(net).derivation.get(t.base, t.layer) \
-        if isinstance(t, E.Sym) else None
+        if isinstance(t, E.Sym) and t.layer is not None else None
     if formula is not None:
         info.update(target=formula.name, expected=formula.text, expected_latex=formula.latex)
     return Verdict("shape_error", message=str(exc), mistakes=(D.no_edit(),), **info)
