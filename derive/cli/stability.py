@@ -48,7 +48,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "Jacobians are the batch's, coupled across the examples")
     p.add_argument("--symbolic", action="store_true",
                    help="derive and check the maths instead: J = diag(g′)W, the norm bound, "
-                        "s^L for W = s·I, gradient descent on ½aθ²")
+                        "s^L for W = s·I, gradient descent on ½aθ² (with --batchnorm also the "
+                        "batch-norm Jacobian and its scale)")
     add_format_arguments(p, ("text", "latex", "json"))
 
 
@@ -90,11 +91,14 @@ def run(args: argparse.Namespace) -> int:
     if args.every is not None and args.every < 1:
         raise SpecError(f"--every must be at least 1, not {args.every}")
 
-    if args.batchnorm and (args.symbolic or args.sweep):
-        raise SpecError("--batchnorm is measured on one run: drop --symbolic and --sweep")
+    if args.batchnorm and args.sweep:
+        raise SpecError("--batchnorm is measured on one run: drop --sweep")
     if args.symbolic:
         act = S.element_wise_activation(_names(args.act)[0] if _names(args.act) else "")
-        if args.keep_prob is None and args.l2 is None:
+        if args.batchnorm:  # the others (with dropout and L2 if given), then batch norm's
+            from derive.stability.symbolic_batchnorm import batchnorm_stability
+            results = batchnorm_stability(act.name, args.keep_prob, args.l2)
+        elif args.keep_prob is None and args.l2 is None:
             results = symbolic_stability(act.name)
         else:
             from derive.stability.regularised import regularised_stability
