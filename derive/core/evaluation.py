@@ -26,13 +26,15 @@ from __future__ import annotations
 import functools
 import operator
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import sympy as sp
 
 from derive.core.names import z
 from derive.core.node import Backend, Expr, Shape
+
+if TYPE_CHECKING:  # numpy is imported where numbers are computed
+    import numpy as np
 
 
 def evaluate(expr: Expr, env: Mapping, backend: Backend) -> Any:
@@ -59,6 +61,7 @@ def _unit_axis(axis: int) -> int:
 
 def numpy_softmax(x: np.ndarray, axis: int) -> np.ndarray:
     """Softmax along ``axis``, with the maximum subtracted first (no overflow)."""
+    import numpy as np
     e = np.exp(x - np.max(x, axis=axis, keepdims=True))
     return e / np.sum(e, axis=axis, keepdims=True)
 
@@ -98,41 +101,51 @@ class NumpyBackend:
         return int(d)
 
     def ones(self, shape: Shape):
+        import numpy as np
         return np.ones(tuple(self.size(d) for d in shape))
 
     def scalar(self, value):
+        import numpy as np
         return np.array([[self.number(value)]])
 
     def scale(self, factor, a):
         return a * self.number(factor)
 
     # the operators themselves (no Python frame per node: the checker evaluates many small trees)
-    matmul = staticmethod(np.matmul)
+    @staticmethod
+    def matmul(a, b):
+        import numpy as np
+        return np.matmul(a, b)
     multiply = staticmethod(operator.mul)  # a * b, broadcasting
     add = staticmethod(operator.add)
     subtract = staticmethod(operator.sub)
     divide = staticmethod(operator.truediv)
 
     def transpose(self, a):
+        import numpy as np
         return np.swapaxes(a, -1, -2)
 
     def sum(self, a, axis):
+        import numpy as np
         if axis is None:
             return np.sum(a, axis=(-2, -1), keepdims=True)
         return np.sum(a, axis=axis - 2, keepdims=True)
 
     def deriv(self, act, layer, x):
+        import numpy as np
         return np.asarray(
             self.activation(act, layer).numpy_derivative(x), dtype=float
         ) * np.ones_like(x)
 
     def act(self, act, layer, x):
+        import numpy as np
         act = self.activation(act, layer)
         if act.kind == "softmax":
             return numpy_softmax(x, self.unit_axis)
         return np.asarray(act.numpy_forward(x), dtype=float) * np.ones_like(x)
 
     def pointwise(self, expr, params, values):
+        import numpy as np
         fn = _lambdify(params, expr)
         return np.asarray(fn(*values), dtype=float) * np.ones_like(values[0])
 
@@ -140,6 +153,7 @@ class NumpyBackend:
 @functools.lru_cache(maxsize=512)
 def _lambdify(params, expr) -> Callable:
     # The numpy module object, not "numpy": SymPy then skips `from numpy import *` (~0.2 s cold).
+    import numpy as np
     return sp.lambdify(params, expr, [np])
 
 

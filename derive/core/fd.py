@@ -12,8 +12,11 @@ True
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where numbers are computed
+    import numpy as np
+
 
 DEFAULT_EPS = (
     1e-5  # ≈ (machine ε)^(1/3) scaled up: truncation and round-off errors balance near here
@@ -23,6 +26,7 @@ DEFAULT_THRESHOLD = 1e-6
 
 def perturbations(x: np.ndarray, eps: float) -> np.ndarray:
     """``x.size`` copies of ``x`` stacked on a new leading axis, copy k with entry k moved by eps."""
+    import numpy as np
     n = x.size
     return (np.eye(n) * eps).reshape((n, *x.shape))
 
@@ -34,6 +38,7 @@ def central_differences(
     chunk: int = 4096,
 ) -> np.ndarray:
     """∂f/∂x by central differences; ``f`` maps a batch (k, *x.shape) to k scalars."""
+    import numpy as np
     x = np.asarray(x, dtype=float)
     chunk = max(1, min(chunk, 4_000_000 // max(x.size, 1)))  # at most ~32 MB of perturbations
     out = np.empty(x.size)
@@ -50,6 +55,7 @@ def central_differences(
 
 def relative_error(g: np.ndarray, h: np.ndarray) -> float:
     """‖g − h‖ / (‖g‖ + ‖h‖), the course's gradient-check measure; 0 when both are zero."""
+    import numpy as np
     g, h = np.asarray(g, dtype=float), np.asarray(h, dtype=float)
     denom = np.linalg.norm(g) + np.linalg.norm(h)
     return 0.0 if denom == 0 else float(np.linalg.norm(g - h) / denom)

@@ -30,7 +30,6 @@ import functools
 import hashlib
 from typing import TYPE_CHECKING
 
-import numpy as np
 import sympy as sp
 
 from derive.catalogue import rules
@@ -358,6 +357,7 @@ def _is_zero(d: sp.Expr) -> bool:
 
 # -- 2. finite differences, local ---------------------------------------------------------------
 def _random_z(net, layer, rng, shape, margin=0.05):
+    import numpy as np
     act = net.activation(layer)
     kinks = [float(k) for k in act.kinks] if act is not None else []
     Z = rng.normal(size=shape)
@@ -368,6 +368,7 @@ def _random_z(net, layer, rng, shape, margin=0.05):
 
 
 def _loss_sum(net, A, Y):
+    import numpy as np
     loss = model.loss_or_standin(net)
     return np.sum(loss.numpy_terms(A, Y, net.layout.unit_axis), axis=(-2, -1))
 
@@ -377,6 +378,7 @@ def _local_numeric(net, f, rng, m_value, backend, shapes: dict):
     the same local problem, random values (V first where it is not a leaf: a Z off the kinks, or
     A[L] inside the loss's domain), the layers' definitions evaluated with numpy. ``backend``
     and ``shapes`` (a cache, key -> shape) are shared by the network's formulas."""
+    import numpy as np
     loc = f.local
 
     def shape(key):
@@ -436,6 +438,7 @@ def _finite_differences(derivation, seed, eps, only=None):
     problem draws its instance from its own generator, seeded by ``seed`` and the problem's key,
     so a problem's error does not depend on the formulas proven before it (the proof cache
     keeps it per problem) and a problem a deep network repeats is checked once."""
+    import numpy as np
     net = derivation.network
     sizes = _fd_sizes(net)
     fd_net = net.replace(layers=sizes)
@@ -458,6 +461,7 @@ def _finite_differences(derivation, seed, eps, only=None):
 
 
 def _fd_error(f, fd_net, rng, m_value, backend, fd_backend, shapes, eps) -> float:
+    import numpy as np
     V, surrogate, env = _local_numeric(fd_net, f, rng, m_value, fd_backend, shapes)
     numeric = fd.central_differences(surrogate, V, eps)
     try:

@@ -12,7 +12,8 @@
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
 import sympy as sp
 
 from derive.catalogue import rules
@@ -21,6 +22,9 @@ from derive.core.expr import as_sympy, evaluate
 from derive.network import model
 from derive.network.spec import dim_symbol, factor_at
 from derive.network.spec import m as m_symbol
+
+if TYPE_CHECKING:  # numpy is imported where numbers are computed
+    import numpy as np
 
 
 def forward_env(net, instance: model.Instance) -> dict:
@@ -36,6 +40,7 @@ def forward_env(net, instance: model.Instance) -> dict:
 def generic_upstream(net, env: dict) -> np.ndarray:
     """dA[L] for a generic loss: the stand-in loss's ∂ℓ/∂a at (A[L], Y), times the network's
     output factor (1/m for scale dZ, where dA[L] is ∂J/∂A[L])."""
+    import numpy as np
     loss = model.standin_loss()
     grad = sp.lambdify((rules.a, rules.y), sp.diff(loss.per_unit, rules.a), [np])
     c = factor_at(net.output_factor, model.example_count(net, env["Y", None]))
@@ -76,6 +81,7 @@ def _bind(expr, binding: dict):
 def env_sizes(net, env: dict) -> tuple[int, ...] | None:
     """n[0..L]: the network's given sizes, else those of the arrays in ``env`` (X and every
     A[l]); None while some are unknown (a forward pass still under way)."""
+    import numpy as np
     axis = net.layout.unit_axis
     out = []
     for l in range(net.L + 1):

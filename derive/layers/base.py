@@ -18,7 +18,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-import numpy as np
 import sympy as sp
 
 from derive.catalogue import rules
@@ -26,6 +25,8 @@ from derive.core import expr as E
 from derive.core.names import m as M  # the number of examples
 
 if TYPE_CHECKING:  # for annotations only: the network package imports this one
+    import numpy as np
+
     from derive.network.spec import Network
 
 Key = tuple[str, int | None]  # (base, layer): ("W", 2) is W[2]; ("X", None) is X

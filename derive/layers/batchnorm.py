@@ -26,10 +26,10 @@ dZ[1] = (1/m) (γ[1] ⊘ sqrt(σ²[1] + ε) ⊙ (m dZ̃[1] − sum(dZ̃[1], axis
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import numpy as np
 import sympy as sp
 
 from derive.core import expr as E
@@ -40,12 +40,21 @@ from derive.layers.base import Definition, Key, Local, SymFn, Upstream, Walk
 from derive.layers.dense import Dense, affine, pre_activation
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from derive.network.spec import Network
 
 _z, _u, _v, _e, _g = sp.symbols("z u v w g", real=True)  # v before w: "σ² + ε" in that order
-#: −1/(2 (σ² + ε) √(σ² + ε)), written unevaluated so it prints so (SymPy would make it a 3/2 power)
-_HALF_CUBE = sp.Mul(-1, sp.Pow(sp.Mul(2, _v + _e, sp.sqrt(_v + _e), evaluate=False), -1,
-                               evaluate=False), evaluate=False)
+
+
+@functools.cache
+def _half_cube() -> sp.Expr:
+    """−1/(2 (σ² + ε) √(σ² + ε)), written unevaluated so it prints so (SymPy would make it a 3/2
+    power); built on first use: SymPy's first sqrt of a sum imports sympy.tensor (~20 ms)."""
+    return sp.Mul(-1, sp.Pow(sp.Mul(2, _v + _e, sp.sqrt(_v + _e), evaluate=False), -1,
+                             evaluate=False), evaluate=False)
+
+
 STATISTICS = ("mu", "var")  # per unit, shaped like a bias: n[l]×1 (columns) or 1×n[l] (rows)
 
 
@@ -112,6 +121,7 @@ class BatchNorm(Dense):
              A_prev: np.ndarray, margin: float) -> dict[Key, np.ndarray]:
         """W ~ N(0, 1/n[l-1]), γ ~ U(0.5, 1.5), β ~ N(0, 0.3²); a unit whose Z̃ comes within
         ``margin`` of a kink of the activation draws its β again."""
+        import numpy as np
         layout, n_out, n_in = net.layout, sizes[l], sizes[l - 1]
         W = rng.normal(0.0, 1.0 / np.sqrt(n_in), size=layout.weight(n_out, n_in))
         gamma = rng.uniform(0.5, 1.5, size=layout.bias(n_out, 1))
@@ -170,7 +180,7 @@ class BatchNorm(Dense):
              Local(keys["Znorm"], (zt_def,), ("Ztilde", l), (keys["gamma"], keys["beta"]),
                    f"Σ dZ̃[{l}] ⊙ (γ[{l}] ⊙ Z_norm[{l}] + β[{l}])"))
         centred = E.Sub(Z, mu, broadcast=True)
-        half = E.Pointwise(_HALF_CUBE, (_v, _e), (var, E.Scalar(EPS)), broadcast=True)
+        half = E.Pointwise(_half_cube(), (_v, _e), (var, E.Scalar(EPS)), broadcast=True)
         dvar_expr = E.Hadamard(E.Sum(E.Hadamard(dZn, centred), ax), half)
         zn_text = f"Σ dZ_norm[{l}] ⊙ (Z[{l}] − μ[{l}])/√(σ²[{l}] + ε)"
         emit("dvar", dvar_expr, "batchnorm_variance", "one per unit: a sum over the examples",

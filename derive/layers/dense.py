@@ -22,7 +22,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import numpy as np
 import sympy as sp
 
 from derive.core import expr as E
@@ -34,6 +33,8 @@ from derive.layers.loss import fuse_output, output_local
 from derive.network.layout import Layout
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from derive.network.spec import Network
 
 
@@ -57,6 +58,7 @@ _NUMPY, _SYMPY = E.NumpyBackend(), E.SympyBackend()
 def affine(layout: Layout, W: Any, A: Any, b: Any = None) -> Any:
     """:func:`pre_activation` evaluated on numpy arrays (leading batch axes allowed; a 1-D A is
     one example, and so is the result) or explicit SymPy matrices; without ``b``, W A."""
+    import numpy as np
     sympy = isinstance(W, sp.MatrixBase)
     vector = not sympy and np.ndim(A) == 1
     if vector:  # one example as a vector: a column (columns) or a row (rows), and back
@@ -113,6 +115,7 @@ class Dense(LayerType):
              A_prev: np.ndarray, margin: float) -> dict[Key, np.ndarray]:
         """W ~ N(0, 1/n[l-1]), b ~ N(0, 0.3²); units whose pre-activation comes within ``margin``
         of a kink of the activation (ReLU at 0) are drawn again (their row of W and their bias)."""
+        import numpy as np
         layout, n_out, n_in = net.layout, sizes[l], sizes[l - 1]
         W = rng.normal(0.0, 1.0 / np.sqrt(n_in), size=layout.weight(n_out, n_in))
         b = rng.normal(0.0, 0.3, size=layout.bias(n_out, 1))

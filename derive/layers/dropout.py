@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from derive.core import expr as E
 from derive.layers.base import Definition, Key, Local, Upstream, Walk
 from derive.network.dropout import inverse
 from derive.network.scales import factor_at
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from derive.network.spec import Network
 
 

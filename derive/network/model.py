@@ -14,9 +14,10 @@ dense layer; J = scale · Σ ℓ): the proofs differentiate it, independently of
 from __future__ import annotations
 
 import functools
+import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
 import sympy as sp
 
 from derive.catalogue import rules
@@ -28,6 +29,9 @@ from derive.layers.base import Definition
 from derive.limits import FLOAT, Limit, require
 from derive.network.spec import Network, dim_symbol, factor_at
 from derive.network.symbols import SymbolTable
+
+if TYPE_CHECKING:  # numpy is imported where numbers are computed
+    import numpy as np
 
 
 # -- stand-ins for a generic activation or loss: smooth, non-trivial, different per layer -------
@@ -74,6 +78,7 @@ def unit_axis(net: Network) -> int:
 
 
 def apply_activation(net: Network, layer: int, Z: np.ndarray) -> np.ndarray:
+    import numpy as np
     act = activation_or_standin(net, layer)
     if act.kind == "softmax":
         return numpy_softmax(Z, unit_axis(net))
@@ -172,6 +177,7 @@ def cost(net: Network, cache: dict, Y: np.ndarray, params: dict | None = None) -
 def penalty(net: Network, params: dict, m_value: int) -> np.ndarray:
     """p Σₗ ‖W[l]‖²_F over the regularised layers (0 without L2; a symbolic λ at its stand-in);
     batched over leading axes of the W[l]."""
+    import numpy as np
     if net.l2 is None:
         return np.asarray(0.0)
     p = factor_at(net.l2_penalty, m_value)
@@ -181,6 +187,7 @@ def penalty(net: Network, params: dict, m_value: int) -> np.ndarray:
 
 def loss_cost(net: Network, cache: dict, Y: np.ndarray) -> np.ndarray:
     """The data part of J: (1/m) Σ ℓ or Σ ℓ, without any penalty."""
+    import numpy as np
     A = cache["A", net.L]
     per = loss_or_standin(net).numpy_terms(A, Y, net.layout.unit_axis)
     total = np.sum(per, axis=(-2, -1))
@@ -220,7 +227,8 @@ MAX_SEED = 2**63 - 1
 def checked_seed(seed) -> int:
     """``seed`` as an int, or a :class:`DeriveError` when it is not a whole number from 0 to
     :data:`MAX_SEED` (numpy's own error for ``-1`` names none of this)."""
-    if isinstance(seed, np.integer):
+    np = sys.modules.get("numpy")  # a numpy integer exists only once numpy is imported
+    if np is not None and isinstance(seed, np.integer):
         seed = int(seed)
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
         shown = repr(seed) if not isinstance(seed, int) or seed.bit_length() < 200 else "a huge number"
@@ -258,6 +266,7 @@ def random_instance(
     and b, a constant the forward pass reads and nothing differentiates), then the layer's
     definitions give the next layer's input. An instance over
     :data:`INSTANCE` entries is refused before anything is drawn."""
+    import numpy as np
     seed = checked_seed(seed)
     m = int(m) if isinstance(m, np.integer) else m
     if isinstance(m, bool) or not isinstance(m, int) or m < 1:
@@ -291,6 +300,7 @@ def _targets_off_kinks(net: Network, rng: np.random.Generator, A: np.ndarray, Y:
     aₖ − a_y + 1) are all at least ``margin`` from 0, so central differences do not straddle
     one; the margin halves after every 50 draws (a wide output may have no label that clears
     0.05, and any nonzero margin is off the kink)."""
+    import numpy as np
     loss, axis = net.loss_entry, net.layout.unit_axis
     if loss is None:
         return Y
@@ -316,6 +326,7 @@ def _sizes_text(n) -> str:
 def random_targets(net: Network, rng: np.random.Generator, n_out: int, m: int) -> np.ndarray:
     """Targets in the loss's own domain (its catalogue ``targets``): a distribution per example
     (Dirichlet: ce), one-hot labels, probabilities in (0.05, 0.95) (bce), else normal."""
+    import numpy as np
     shape = net.layout.batch(n_out, m)
     kind = net.loss_entry.targets if net.loss_entry is not None else "real"
     if kind in ("distribution", "one_hot"):
