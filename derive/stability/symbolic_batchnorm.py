@@ -103,7 +103,7 @@ def _fd_error(z: np.ndarray, gamma: float, beta: float) -> float:
 
 def _steps_through_mu_sigma():
     """∂μ/∂z_s = 1/m, ∂σ/∂z_s = (z_s − μ)/(mσ), and the entry (1/σ)(δ_ts − 1/m − ẑ_t ẑ_s/m)."""
-    z, _, _, _, mu, _, sigma, zhat, _ = _instance()
+    z, _, _, eps, mu, v, sigma, zhat, _ = _instance()
     m = M_SYMBOLIC
     mu_ok = all(sp.diff(mu, zs) == sp.Rational(1, m) for zs in z)
     sigma_ok = all(sp.simplify(sp.diff(sigma, z[s]) - (z[s] - mu) / (m * sigma)) == 0
@@ -113,8 +113,6 @@ def _steps_through_mu_sigma():
                     - (sp.KroneckerDelta(t, s) - sp.Rational(1, m) - zhat[t] * zhat[s] / m) / sigma)
         == 0 for t in range(m) for s in range(m))
     ortho_ok = sp.simplify(sum(zhat)) == 0
-    v = sum((zi - mu) ** 2 for zi in z) / m
-    eps = next(x for x in sigma.free_symbols if x.name == "epsilon")
     norm_ok = sp.simplify((zhat.T * zhat)[0] - m * v / (v + eps)) == 0
     P = sp.eye(m) - sp.ones(m, m) / m - zhat * zhat.T / m
     null_ok = all(sp.simplify(e) == 0 for e in P * sp.ones(m, 1))
@@ -144,7 +142,10 @@ def _eigen_error(rng: np.random.Generator, trials: int = 5) -> tuple[float, floa
     return eig, norm
 
 
-def _scale(rng: np.random.Generator, n: int = 4, m: int = M_NUMERIC):
+SCALE_UNITS = 4  # the layer whose ‖diag(g′) J W‖₂ is measured at W and cW
+
+
+def _scale(rng: np.random.Generator, n: int = SCALE_UNITS, m: int = M_NUMERIC):
     """‖diag(tanh′(z̃)) J W‖₂ of a layer at W and at cW: the ratios at c = 10 and c = 1e-3 (where
     c²v ≈ 1e-6 is comparable to ε), and the batch module's power iteration at c = 1."""
     W, A = rng.normal(size=(n, n)) / np.sqrt(n), rng.normal(size=(n, m))
@@ -221,7 +222,7 @@ def batchnorm_jacobian(seed: int = 0) -> SymbolicResult:
               f"c = 10 over c = 1: {r10:.7f}",
               r"\hat z(cz) = \hat z(z)\ (\epsilon = 0),\quad \|\operatorname{diag}(g')J\,cW\|"
               r" = \|\operatorname{diag}(g')JW\|",
-              f"SymPy: ẑ(cz) = ẑ(z) at ε = 0; numpy ({4} units, {M_NUMERIC} examples, "
+              f"SymPy: ẑ(cz) = ẑ(z) at ε = 0; numpy ({SCALE_UNITS} units, {M_NUMERIC} examples, "
               f"ε = {EPS:g}, v ≈ 1): |ratio − 1| < {SCALE_TOLERANCE:g}",
               sym["invariant"] and abs(r10 - 1) < SCALE_TOLERANCE),
         Claim("where ε matters", "ε breaks the invariance only when v is comparable to ε: at "
