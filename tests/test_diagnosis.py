@@ -196,6 +196,10 @@ def plants(code: str, tree: Raw, target: tuple[str, int], net: Network) -> Itera
                 yield Raw(E.Hadamard, (n, mask, False))
         if kind != "dZ":
             yield from each(masked)
+    elif code == "mask_on_dA_name":  # dA[l] of a dropout layer written as dG[l], masked
+        if kind == "dA" and net.dropout(layer) is not None:
+            mask = Raw(E.Scale, (sp.Pow(net.dropout(layer), -1, evaluate=False), sym("D", layer)))
+            yield Raw(E.Hadamard, (tree, mask, False))
     elif code == "dgamma_dbeta_divided_by_m":  # dγ, dβ divided by m where no 1/m belongs
         if kind in ("dgamma", "dbeta") and net.weight_factor == 1:
             yield Raw(E.Scale, (1 / m, tree))

@@ -238,3 +238,46 @@ def test_cs231n_dropout_backward_is_dG_and_a_missing_mask_is_named():
     assert "(mask, mode) = cache" in other
     (r,) = check_code(other, net, layer=1).results
     assert (r.verdict.target, r.verdict.verdict) == ("dG[1]", "correct")
+
+
+# -- dA[l] written as the course's masked dA1, which is derive's dG[l] (review) ---------------------
+REVIEW = derive.Network(layers=[3, 4, 2], activations=["relu", "sigmoid"], loss="bce",
+                        keep_prob=0.8)
+
+
+def _value_and_oracle(text: str, net, kind: str, layer: int):
+    """The formula's value, and autograd's gradient of the cost with respect to kind[layer]
+    (``G``: the activation before the mask), on a random instance with its masks."""
+    eq = parse_equation(text, net)
+    inst = random_instance(net, seed=5, m=6)
+    params = {f"{k}{l}": v for (k, l), v in inst.params.items() if k != "D"}
+    masks = {l: v for (k, l), v in inst.params.items() if k == "D"}
+    values = gradient_values(derive.backward(net, prove=False), inst)
+    got = evaluate(eq.rhs, values, numpy_backend(net, inst.m, inst.sizes))
+    want = inst.m * oracle.intermediate_gradient(net, kind, layer, values[kind, layer], params,
+                                                 inst.X, inst.Y, masks)
+    return got, want
+
+
+def test_dA_written_with_the_mask_is_named_dG():
+    text = "dA[1] = W[2]ᵀ dZ[2] ⊙ D[1] / 0.8"
+    got, dG = _value_and_oracle(text, REVIEW, "G", 1)
+    _, dA = _value_and_oracle(text, REVIEW, "A", 1)
+    assert np.allclose(got, dG) and not np.allclose(got, dA)  # it is dG[1], not dA[1]
+    v = derive.check(text, REVIEW)
+    assert v.verdict == "not_equivalent"
+    assert [(m.code, m.message) for m in v.mistakes] == [(
+        "mask_on_dA_name",
+        "This is dG[1], the gradient with respect to G[1] = g(Z[1]) before the mask — what the "
+        "course's dA1 holds after dA1 *= D1; dA1 /= keep_prob; derive's dA[1] is with respect "
+        "to the masked A[1]: W[2]ᵀ dZ[2].")]
+    assert v.expected == "dA[1] = W[2]ᵀ dZ[2]" and agrees(v.expected, REVIEW)
+    # the same right side given as dG[1] is correct
+    assert derive.check("dG[1] = W[2]ᵀ dZ[2] ⊙ D[1] / 0.8", REVIEW).verdict == "correct"
+
+
+def test_mask_on_dZ_names_where_the_mask_is():
+    v = derive.check("dA1 = np.dot(W2.T, dZ2 * D2 / 0.8)", COURSE)
+    assert [m.code for m in v.mistakes] == ["mask_on_dZ"]
+    assert v.mistakes[0].message.startswith(
+        "The mask D[2] / 0.8 on dZ[2] in dZ2 * D2 / 0.8 does not belong there: ")

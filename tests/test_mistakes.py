@@ -72,6 +72,7 @@ def test_priorities_and_sentences_unchanged():
         "wrong_sum_axis": 5, "missing_scale": 6, "extra_scale": 6, "wrong_scale": 6, "sign_error": 7,
         "wrong_activation_derivative": 8, "missing_l2_term": 6, "wrong_l2_term": 6,
         "mask_not_applied": 5, "not_divided_by_keep_prob": 5, "mask_on_dZ": 5,
+        "mask_on_dA_name": 4,
         "dgamma_dbeta_divided_by_m": 5, "bn_sum_wrong_axis": 4, "other": 9,
     }
     rows = Context(Network(depth=2, convention="rows", scale="sum"), "dA", 1)
@@ -182,6 +183,7 @@ CASES = [
     ("mask_on_dZ", DROP, "dW1 = 1/m * np.dot(dZ1 * D1 / 0.8, X.T)"),
     ("mask_on_dZ", DROP, "dA1 = np.dot(W2.T, dZ2 * D2 / 0.8)"),
     ("mask_on_dZ", DROP_ROWS, "db1 = 1/m * np.sum(dZ1 * D1 / 0.5, axis=0, keepdims=True)"),
+    ("mask_on_dA_name", DROP, "dA1 = np.dot(W2.T, dZ2) * D1 / 0.8"),
     ("dgamma_dbeta_divided_by_m", BN_ROWS, "dbeta1 = np.sum(dZ_tilde1, axis=0, keepdims=True) / m"),
     ("dgamma_dbeta_divided_by_m", BN_ROWS, (("dbeta", 1), lambda T: E.Div(  # ⊘ N, as --code reads it
         E.Sum(T["dZtilde", 1], 0), E.Scalar(m_), broadcast=True))),

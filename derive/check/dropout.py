@@ -8,6 +8,9 @@ The mistakes, each one edit of the student's tree:
 - ``mask_not_applied``: a dZ[l] (or dG[l], the gradient before the mask) without D[l] at all;
   the mask (with its 1/keep_prob) multiplied in before g′(Z[l]);
 - ``not_divided_by_keep_prob``: D[l] where D[l] / keep_prob belongs; the 1/keep_prob added to it;
+- ``mask_on_dA_name``: dA[l] written as dG[l] = W[l+1]ᵀ dZ[l+1] ⊙ D[l] / keep_prob, the
+  gradient before the mask: what the course's dA1 holds after ``dA1 *= D1; dA1 /= keep_prob``
+  (derive's dA[l] is with respect to the masked A[l]); the mask dropped there;
 - ``mask_on_dZ``: a mask multiplying a dZ (``dZ[l] ⊙ D[l] / keep_prob`` in dW[l], db[l] or
   dA[l-1], or the mask of a layer on the dZ of the layer above): dZ[l] already carries the mask
   once, through dA[l]; the mask dropped there. (D[l] ⊙ g′(Z[l]) in either order is the same
@@ -25,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from derive.check.edits import Context, Fix, Site
+from derive.check.edits import Context, Fix, Site, is_quantity
 from derive.check.factors import split_factor, sym
 from derive.check.raw import Raw, walk
 from derive.core import expr as E
@@ -81,22 +84,45 @@ def divide_mask(n: Raw, site: Site) -> Iterator[Fix]:
 
 def drop_mask_on_dZ(n: Raw, site: Site) -> Iterator[Fix]:
     """X ⊙ (a mask term), X a product with dZ in it: X alone (dZ carries its mask already); also
-    (X ⊙ D[l]) / keep_prob and (1/keep_prob) (X ⊙ D[l]), as ``dZ * D / keep_prob`` reads."""
+    (X ⊙ D[l]) / keep_prob and (1/keep_prob) (X ⊙ D[l]), as ``dZ * D / keep_prob`` reads. The
+    detail says where the mask is: ``mask|the dZs it multiplies``."""
     if n.kind is not E.Hadamard:
         inner = n.kids[0]
         if inner.kind is not E.Hadamard or (n.kind is E.Div and n.kids[1].kind is not E.Scalar):
             return
         for mask, other in (inner.kids[::-1], inner.kids):
             if mask.kind is E.Sym and mask.args[0] == "D" and _has_dZ(other):
-                yield Fix(other, shown=(n, other))
+                yield Fix(other, shown=(n, other), detail=_where(site.ctx, mask, other, True))
         return
     a, b = n.kids
     for mask, other in ((b, a), (a, b)):
         if _mask_layer(mask) is not None and _has_dZ(other) and _mask_layer(other) is None:
-            yield Fix(other, shown=(n, other))
+            yield Fix(other, shown=(n, other), detail=_where(site.ctx, mask, other, False))
             k, rest = split_factor(other)  # dZ * (1/keep_prob) * D, read as (c dZ) ⊙ D
             if k != 1 and mask.kind is E.Sym:
-                yield Fix(rest, shown=(n, rest))
+                yield Fix(rest, shown=(n, rest), detail=_where(site.ctx, mask, other, True))
+
+
+def _where(ctx: Context, mask: Raw, other: Raw, scaled: bool) -> str:
+    """``D[1] / 0.8|dZ[2]``: the mask as derive writes it and the dZs it multiplies."""
+    l = _mask_layer(mask)
+    p = ctx.net.dropout(l) if l is not None else None
+    scaled = scaled or mask.kind is not E.Sym
+    shown = f"D[{l}]" + (f" / {scalar_text(p) if p is not None and not p.free_symbols else 'keep_prob'}"
+                         if scaled else "")
+    dz = sorted({n.args[1] for _, n, _ in walk(other) if n.kind is E.Sym and n.args[0] == "dZ"},
+                key=str)
+    return shown + "|" + ", ".join(f"dZ[{k}]" for k in dz)
+
+
+def dA_as_dG(n: Raw, site: Site) -> Iterator[Fix]:
+    """The whole of a dA[l] (l with dropout) that is dG[l]: the mask dropped (as
+    :func:`drop_mask_on_dZ` drops it), named as the other quantity it is."""
+    ctx = site.ctx
+    if ctx.kind != "dA" or site.parent is not None or ctx.net.dropout(ctx.layer) is None \
+            or not is_quantity(site.root, ctx, ("dG", ctx.layer)):
+        return
+    yield from drop_mask_on_dZ(n, site)
 
 
 # -- sentences ---------------------------------------------------------------------------------------
@@ -120,11 +146,23 @@ def not_divided_by_keep_prob(before: str, after: str, ctx: Context) -> str:
             f"same factor: {after}.")
 
 
-def mask_on_dZ(before: str, after: str, ctx: Context) -> str:
-    return (f"The mask in {before} does not belong on dZ: a layer's mask D[l] / keep_prob enters "
+def mask_on_dA_name(after: str, ctx: Context) -> str:
+    l = ctx.layer
+    return (f"This is dG[{l}], the gradient with respect to G[{l}] = g(Z[{l}]) before the mask "
+            f"— what the course's dA{l} holds after "
+            f"dA{l} *= D{l}; dA{l} /= keep_prob; derive's dA[{l}] is with respect to the masked "
+            f"A[{l}]: {after}.")
+
+
+def mask_on_dZ(before: str, after: str, ctx: Context, where: str = "") -> str:
+    mask, _, dz = where.partition("|")
+    said = (f"The mask {mask} on {dz} in {before} does not belong there" if mask and dz else
+            f"The mask in {before} does not belong on dZ")
+    return (f"{said}: a layer's mask D[l] / keep_prob enters "
             f"once, where A[l] = g(Z[l]) ⊙ D[l] / keep_prob is differentiated (dZ[l] = dA[l] ⊙ "
             f"D[l] / keep_prob ⊙ g′(Z[l])); dW[l], db[l] and dA[l-1] use dZ[l] as it is: {after}.")
 
 
-__all__ = ["add_mask", "divide_mask", "drop_mask_on_dZ", "mask_not_applied", "mask_on_dZ",
+__all__ = ["add_mask", "dA_as_dG", "divide_mask", "drop_mask_on_dZ", "mask_not_applied",
+           "mask_on_dA_name", "mask_on_dZ",
            "mask_term", "not_divided_by_keep_prob"]

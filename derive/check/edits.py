@@ -242,6 +242,23 @@ def same_value(a: Raw, b: Raw, ctx: Context) -> bool:
         return False
 
 
+def is_quantity(tree: Raw, ctx: Context, key: tuple[str, int]) -> bool:
+    """Is ``tree`` the value of the derivation's quantity ``key`` (``("dG", 1)``) on the
+    checker's instances (main and tiny)? False where it cannot be built or valued."""
+    nums = numbers_for(ctx.net)
+    T = nums.table
+    try:
+        e = build(tree, T)
+        for env in (nums.main, nums.tiny):
+            got, want = env.evaluate(e, nums.allowed(env, T[ctx.kind, ctx.layer])), \
+                env.values[key]
+            if got.shape != want.shape or not np.all(close(got, want)):
+                return False
+        return True
+    except (DeriveError, KeyError, TypeError, ValueError, ZeroDivisionError, OverflowError):
+        return False
+
+
 def _differ(a, b) -> bool:
     return not all(bool(as_sympy(x) == as_sympy(y)) for x, y in zip(a, b, strict=True))
 

@@ -30,9 +30,11 @@ from derive.check.batchnorm import (
 )
 from derive.check.dropout import (
     add_mask,
+    dA_as_dG,
     divide_mask,
     drop_mask_on_dZ,
     mask_not_applied,
+    mask_on_dA_name,
     mask_on_dZ,
     not_divided_by_keep_prob,
 )
@@ -469,7 +471,9 @@ CATALOGUE: tuple[Entry, ...] = (
           (whole_last(add_mask, 6),)),
     Entry("not_divided_by_keep_prob", 5, lambda w: not_divided_by_keep_prob(w.before, w.after, _ctx(w)),
           (at_each(divide_mask, 42, on=(E.Sym,)),)),
-    Entry("mask_on_dZ", 5, lambda w: mask_on_dZ(w.before, w.after, _ctx(w)),
+    Entry("mask_on_dA_name", 4, lambda w: mask_on_dA_name(w.after, _ctx(w)),
+          (at_each(dA_as_dG, 64, on=(E.Hadamard, E.Div, E.Scale)),)),
+    Entry("mask_on_dZ", 5, lambda w: mask_on_dZ(w.before, w.after, _ctx(w), w.detail),
           (at_each(drop_mask_on_dZ, 65, on=(E.Hadamard, E.Div, E.Scale)),)),
     Entry("dgamma_dbeta_divided_by_m", 5, lambda w: dgamma_dbeta_divided_by_m(w.before, w.after, _ctx(w)),
           (at_each(condition(lambda n, s: _with_m(n, s) and batch_parameter(s.ctx), drop_factor), 99,
