@@ -232,3 +232,29 @@ def test_a_posted_body_with_its_first_line_flush():
     wrong = POSTED.replace(" + dmu / N", "")
     assert {r.target: r.verdict.verdict
             for r in derive.check_code(wrong, ROWS).results}["dZ[1]"] == "not_equivalent"
+
+
+def test_a_batchnorm_counterexample_has_three_examples_and_no_minus_zero(capsys):
+    """At m = 2 batch norm is degenerate (Z_norm is ±1 exactly): its counterexamples use m = 3;
+    the correct value they claim is autograd's, and a zero prints as 0, never -0."""
+    from derive.cli import main
+    from derive.engine.values import gradient_values
+    from derive.network.model import random_instance
+    from tests import oracle
+
+    net = Network(layers=[3, 4, 2], activations=["relu", "sigmoid"], loss="bce", batchnorm=[1])
+    text = "dZ[1] = dZ̃[1] ⊙ γ[1] ⊘ sqrt(σ²[1] + ε)"
+    cex = derive.check(text, net).counterexample
+    assert cex["sizes"] == {"n0": 3, "n1": 4, "n2": 2, "m": 3}
+    inst = random_instance(net, seed=cex["seed"], m=3, margin=1e-6)
+    params = {f"{k}{l}": v for (k, l), v in inst.params.items()}
+    values = gradient_values(derive.backward(net, prove=False), inst)
+    want = 3 * oracle.intermediate_gradient(net, "Z", 1, values["Z", 1], params, inst.X, inst.Y)
+    assert np.allclose(cex["expected"], want, rtol=1e-5, atol=1e-6)
+    z_norm = np.array(cex["inputs"]["Z_norm[1]"])
+    assert not np.allclose(np.abs(z_norm), 1)  # not the degenerate ±1 of two examples
+    main(["check", text, "--layers", "3,4,2", "--act", "relu,sigmoid", "--loss", "bce",
+          "--batchnorm", "1"])
+    out = capsys.readouterr().out
+    assert "m=3; seed 1" in out and "-0 " not in out and "-0;" not in out and "-0]" not in out
+    assert "the formula gives 0\n" in out  # the entry is an exact zero (a ReLU unit off)

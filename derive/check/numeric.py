@@ -3,7 +3,8 @@ numeric comparison of a student's expression with the engine's formula.
 
 One :class:`Numbers` per network and process (cached): the derivation, a batch of random
 instances with distinct sizes (several seeds evaluated at once, as leading batch axes), and tiny
-instances (every free size 2, m = 2) for counterexamples a person can read.
+instances (every free size 2, m = 2; m = 3 with batch norm, whose statistics of two examples
+are degenerate) for counterexamples a person can read.
 
 >>> from derive.network.spec import Network
 >>> nums = numbers_for(Network(layers=[3, 3, 1], activations=["relu", "sigmoid"], loss="bce"))
@@ -250,7 +251,9 @@ class Numbers:
     @property
     def tiny(self) -> Env:
         if self._tiny is None:
-            self._tiny = Env(self.net, self.derivation, lambda l: 2, 2, TINY_SEEDS, self.size_map)
+            # batch norm at m = 2 is degenerate (Z_norm is ±1 exactly): m = 3 there
+            m = 3 if "batchnorm" in self.net.kinds else 2
+            self._tiny = Env(self.net, self.derivation, lambda l: 2, m, TINY_SEEDS, self.size_map)
         return self._tiny
 
     def allowed(self, env: Env, target: E.Sym) -> dict:
@@ -343,7 +346,7 @@ def _round(x) -> float | None:
     x = float(x)
     if not np.isfinite(x):
         return None
-    return float(f"{x:.6g}")
+    return float(f"{x:.6g}") + 0.0  # -0.0 + 0.0 is 0.0: a zero prints as 0, never -0
 
 
 def _matrix(v) -> list:

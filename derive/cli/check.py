@@ -255,7 +255,7 @@ def render(v, equation: str | None = None) -> str:
         sizes = ", ".join(f"{k}={n}" for k, n in cex["sizes"].items())
         r, c = cex["entry"]
         lines.append(f"  counterexample ({sizes}; seed {cex['seed']}): entry ({r}, {c}) should be "
-                     f"{cex['expected_entry']}, the formula gives {cex['got_entry']}")
+                     f"{_num(cex['expected_entry'])}, the formula gives {_num(cex['got_entry'])}")
         for name, value in cex["inputs"].items():
             lines.append(f"    {name} = {_mat(value)}")
         if cex.get("expected") is not None:
@@ -268,8 +268,13 @@ def render(v, equation: str | None = None) -> str:
     return "\n".join(lines)
 
 
+def _num(x) -> str:
+    """An entry as the matrices print it: 0 for a zero (never -0 or 0.0), nan for None."""
+    return "nan" if x is None else f"{x + 0.0:.6g}"
+
+
 def _mat(value) -> str:
     if isinstance(value, str):
         return value
-    return "[" + "; ".join(" ".join(f"{x:.4g}" if x is not None else "nan" for x in row)
+    return "[" + "; ".join(" ".join(f"{x + 0.0:.4g}" if x is not None else "nan" for x in row)
                            for row in value) + "]"
