@@ -307,3 +307,21 @@ def test_a_given_rows_network_is_read_like_the_generic_one(capsys, tmp_path):
     assert main(["check", "--code", str(code), *spec, "--dialect", "cs231n", "--json"]) == 0
     res = json.loads(capsys.readouterr().out)["results"]
     assert [r["verdict"] for r in res] == ["correct"] * 3
+
+
+def test_a_formula_over_the_length_limit_is_shown_as_an_excerpt(capsys):
+    """The 'cannot check' message shows 60 characters either side of the position, with "…",
+    not the whole input; the caret is under the character at that position."""
+    text = "dW1 = " + " + ".join(f"W{k % 9 + 1}" for k in range(700))
+    assert len(text) > 2000
+    code = main(["check", text, "--format", "json"])
+    out = json.loads(capsys.readouterr().out)
+    assert (code, out["verdict"], out["position"]) == (2, "parse_error", 2000)
+    head, shown, caret = out["message"].split("\n")
+    assert head == f"the input is {len(text)} characters long; at most 2000 are read (at position 2001)"
+    assert shown == "  …" + text[1940:2060] + "…"
+    assert caret == "  " + " " * 61 + "^" and shown[caret.index("^")] == text[2000]
+    short = main(["check", "dW1 = 1/m np.dot(dZ1, X.T", "--format", "json"])
+    msg = json.loads(capsys.readouterr().out)["message"]
+    assert short == 2 and msg == "unclosed '(' (at position 17)\n  dW1 = 1/m np.dot(dZ1, X.T\n" \
+        "                  ^"

@@ -297,7 +297,7 @@ def check_text(text: object) -> None:
         raise ParseError(f"a formula is text, not {type(text).__name__}", None, None)
     if len(text) > MAX_LENGTH:
         raise ParseError(f"the input is {len(text)} characters long; at most {MAX_LENGTH} are read",
-                         MAX_LENGTH, text[:MAX_LENGTH + 20])
+                         MAX_LENGTH, text[:MAX_LENGTH + 100])  # an excerpt is shown
     if not text.strip():
         raise ParseError("the input is empty: write an equation such as dZ1 = W2.T @ dZ2 * g1'(Z1)",
                          0, text)
