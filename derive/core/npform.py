@@ -21,13 +21,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
 import sympy as sp
 
-_UNARY: dict[type, Callable] = {sp.exp: np.exp, sp.log: np.log, sp.tanh: np.tanh,
-                                sp.cosh: np.cosh, sp.sinh: np.sinh, sp.Abs: np.abs}
-_COMPARE: dict[type, Callable] = {sp.StrictGreaterThan: np.greater, sp.StrictLessThan: np.less,
-                                  sp.GreaterThan: np.greater_equal, sp.LessThan: np.less_equal}
+#: numpy's functions by name (numpy is imported when a function is built, not with this module)
+_UNARY: dict[type, str] = {sp.exp: "exp", sp.log: "log", sp.tanh: "tanh", sp.cosh: "cosh",
+                           sp.sinh: "sinh", sp.Abs: "abs"}
+_COMPARE: dict[type, str] = {sp.StrictGreaterThan: "greater", sp.StrictLessThan: "less",
+                             sp.GreaterThan: "greater_equal", sp.LessThan: "less_equal"}
 
 Fn = Callable[[Sequence], Any]
 
@@ -47,6 +47,8 @@ class _Unsupported(Exception):
 
 
 def _build(e: sp.Basic, index: dict) -> Fn:
+    import numpy as np
+
     if e in index:
         i = index[e]
         return lambda v: v[i]
@@ -82,11 +84,11 @@ def _build(e: sp.Basic, index: dict) -> Fn:
         return lambda v: np.power(base(v), power(v))
     if type(e) in _UNARY:
         (arg,) = kids
-        op = _UNARY[type(e)]
+        op = getattr(np, _UNARY[type(e)])
         return lambda v: op(arg(v))
     if type(e) in _COMPARE:
         left, right = kids
-        cmp = _COMPARE[type(e)]
+        cmp = getattr(np, _COMPARE[type(e)])
         return lambda v: cmp(left(v), right(v))
     if isinstance(e, sp.Max | sp.Min):
         op = np.maximum if isinstance(e, sp.Max) else np.minimum
