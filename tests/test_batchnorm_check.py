@@ -258,3 +258,33 @@ def test_a_batchnorm_counterexample_has_three_examples_and_no_minus_zero(capsys)
     out = capsys.readouterr().out
     assert "m=3; seed 1" in out and "-0 " not in out and "-0;" not in out and "-0]" not in out
     assert "the formula gives 0\n" in out  # the entry is an exact zero (a ReLU unit off)
+
+
+def test_the_direct_path_alone_is_named_bn_statistics_paths_missing():
+    """dZ = dZ̃ ⊙ γ ⊘ sqrt(σ² + ε) leaves out the paths through μ and σ²: autograd's dZ differs
+    from it, and the fix derive proposes is autograd's value."""
+    from derive.core.expr import evaluate
+    from derive.engine.values import gradient_values
+    from derive.network.model import numpy_backend, random_instance
+    from derive.parse import parse_equation
+    from tests import oracle
+
+    net = Network(layers=[3, 4, 2], activations=["relu", "sigmoid"], loss="bce", batchnorm=[1])
+    text = "dZ[1] = dZ̃[1] ⊙ γ[1] ⊘ sqrt(σ²[1] + ε)"
+    inst = random_instance(net, seed=4, m=5, margin=1e-6)
+    params = {f"{k}{l}": v for (k, l), v in inst.params.items()}
+    values = gradient_values(derive.backward(net, prove=False), inst)
+    want = 5 * oracle.intermediate_gradient(net, "Z", 1, values["Z", 1], params, inst.X, inst.Y)
+
+    def value(formula: str):
+        eq = parse_equation(formula, net)
+        return evaluate(eq.rhs, values, numpy_backend(net, inst.m, inst.sizes))
+
+    assert not np.allclose(value(text), want)
+    v = derive.check(text, net)
+    assert v.verdict == "not_equivalent"
+    assert [m.code for m in v.mistakes] == ["bn_statistics_paths_missing"]
+    assert v.mistakes[0].message.startswith(
+        "The paths through μ[1] and σ²[1] are missing: dZ̃[1] ⊙ γ[1] ⊘ sqrt(σ²[1] + ε) is only "
+        "the direct path dZ_norm[1] ⊘ sqrt(σ²[1] + ε);")
+    assert np.allclose(value(v.expected), want)

@@ -65,7 +65,7 @@ COURSE_BN = Network(layers=[4, 5, 3, 1], activations=["relu", "tanh", "sigmoid"]
 ROWS_BN = Network(layers=[3, 4, 2], activations=["relu", "softmax"], loss="ce", convention="rows",
                   scale="dZ", batchnorm=[1])
 BN_NETS = [COURSE_BN, ROWS_BN]
-BN_CODES = ("dgamma_dbeta_divided_by_m", "bn_sum_wrong_axis")
+BN_CODES = ("dgamma_dbeta_divided_by_m", "bn_sum_wrong_axis", "bn_statistics_paths_missing")
 SYNTAXES = ("text", "code", "latex")
 # another activation's derivative, for wrong_activation_derivative
 OTHER = {"relu": "tanh", "tanh": "sigmoid", "sigmoid": "tanh", "leaky_relu": "relu",
@@ -203,6 +203,13 @@ def plants(code: str, tree: Raw, target: tuple[str, int], net: Network) -> Itera
     elif code == "dgamma_dbeta_divided_by_m":  # dγ, dβ divided by m where no 1/m belongs
         if kind in ("dgamma", "dbeta") and net.weight_factor == 1:
             yield Raw(E.Scale, (1 / m, tree))
+    elif code == "bn_statistics_paths_missing":  # dZ of a batch-norm layer: the direct path only
+        if kind == "dZ" and net.kinds[layer - 1] == "batchnorm":
+            scale = next((n for _, n, _ in walk(tree) if n.kind is E.Div
+                          and n.kids[0] == sym("gamma", layer)), None)
+            if scale is not None:  # the compact formula (the staged one has no γ ⊘ sqrt)
+                yield Raw(E.Hadamard, (scale, sym("dZtilde", layer), True))
+                yield Raw(E.Div, (sym("dZnorm", layer), scale.kids[1], True))  # dZ_norm ⊘ sqrt
     elif code == "bn_sum_wrong_axis":  # a batch-norm sum over the units
         if net.kinds[layer - 1] == "batchnorm" and kind not in ("dW", "dA"):
             yield from each(lambda n, p: [n.but(axis=1 - n.get("axis"))] if n.kind is E.Sum else [])

@@ -74,6 +74,7 @@ def test_priorities_and_sentences_unchanged():
         "mask_not_applied": 5, "not_divided_by_keep_prob": 5, "mask_on_dZ": 5,
         "mask_on_dA_name": 4,
         "dgamma_dbeta_divided_by_m": 5, "bn_sum_wrong_axis": 4, "other": 9,
+        "bn_statistics_paths_missing": 5,
     }
     rows = Context(Network(depth=2, convention="rows", scale="sum"), "dA", 1)
     assert D.sentence("wrong_sum_axis", "sum(dZ[1], axis=1)", "sum(dZ[1], axis=0)", rows) == (
@@ -190,6 +191,8 @@ CASES = [
     ("dgamma_dbeta_divided_by_m", BN_ROWS, "dgamma1 = 1/m * np.sum(dZ_tilde1 * x_hat1, axis=0, keepdims=True)"),
     ("bn_sum_wrong_axis", BN, "dgamma1 = 1/m * np.sum(dZ_tilde1 * Z_norm1, axis=0, keepdims=True)"),
     ("bn_sum_wrong_axis", BN_ROWS, "dbeta1 = np.sum(dZ_tilde1, axis=1, keepdims=True)"),
+    ("bn_statistics_paths_missing", BN, "dZ1 = dZ_tilde1 * gamma1 / np.sqrt(var1 + eps)"),
+    ("bn_statistics_paths_missing", BN_ROWS, "dZ1 = dZ_tilde1 * gamma1 / np.sqrt(var1 + eps)"),
 ]
 
 

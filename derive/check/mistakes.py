@@ -26,7 +26,9 @@ from derive.check.batchnorm import (
     batch_parameter,
     bn_sum_wrong_axis,
     dgamma_dbeta_divided_by_m,
+    direct_path_only,
     in_batchnorm,
+    statistics_paths_missing,
 )
 from derive.check.dropout import (
     add_mask,
@@ -479,6 +481,9 @@ CATALOGUE: tuple[Entry, ...] = (
           (at_each(condition(lambda n, s: _with_m(n, s) and batch_parameter(s.ctx), drop_factor), 99,
                    on=(E.Scale,)),
            at_each(condition(lambda n, s: batch_parameter(s.ctx), drop_m_divisor), 119, on=(E.Div,)))),
+    Entry("bn_statistics_paths_missing", 5,
+          lambda w: statistics_paths_missing(w.before, w.after, _ctx(w)),
+          (whole_first(direct_path_only, 2),)),
     Entry("bn_sum_wrong_axis", 4, lambda w: bn_sum_wrong_axis(w.before, w.after, _ctx(w)),
           (at_each(condition(lambda n, s: in_batchnorm(s.ctx), other_axes), 79, on=(E.Sum,)),)),
     Entry("other", 9, _other, (at_each(drop_sum, 81, on=(E.Sum,)),)),  # a sum that should not be there
