@@ -294,8 +294,8 @@ def test_dropout_handout_explains_the_division_and_prints_the_engines_step():
     # the mean of D/p over the drawn masks: near 1, as E[D] = p says (not a typed-in 1)
     mean = float(re.search(r"the mean of \$D\^\{\[1\]\}/p\$ is \$([\d.]+)\$", dropout)[1])
     assert abs(mean - 1) < 0.01 and mean != 1.0
-    # the entry-wise form divides by p (the catalogue's {p} was filled as a layer index, "}0")
-    assert r"\frac{D^{[1]}_{it}}{p}" in h.tex and r"\frac{D^{[1]}_{it}}0" not in h.tex
+    # the entry-wise form divides by p (the catalogue's {p} was once filled as a layer index, "}0")
+    assert r"D^{[1]}_{it} / p" in h.tex and r"\frac{D^{[1]}_{it}}0" not in h.tex
     assert "Dropout (inverted) on layer 1 (p = 0.8)" in h.tex
 
 

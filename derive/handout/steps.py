@@ -3,18 +3,17 @@ its vectorized result, and each layer's results boxed.
 
 The entry-wise forms are the catalogue's (``Step.index_latex``); where a layer type's form would
 mislead in a handout they are mended here, from the derivation, and nothing is typed in: the
-dropout form's ``p`` (the catalogue's ``{p}`` is filled as a layer index), batch norm's scale ``s``
-(the factor of the formula), the bias a batch-normalised layer does not have, a substitution shown
-as the step before it with the upstream gradient put in (the generic ``dA ⊙ g′(Z)`` is not the
-rule of a masked or normalised layer), and a form too wide for the page split at its ``⇒``.
+dropout form keeps the one result its step derives (∂ℓ/∂G or ∂ℓ/∂Z), a substitution is shown as
+the step before it with the upstream gradient put in (a worksheet's named activation would give the
+answer away), and a form too wide for the page is split at its ``⇒``.
 
 >>> from derive.network.spec import Network
 >>> from derive.engine.backward import derive
 >>> d = derive(Network(layers=[3, 3, 1], activations=["relu", "sigmoid"], loss="bce",
 ...                    keep_prob=0.8), prove=False)
 >>> s = d.steps_for(1)[0]
->>> r"\\frac{D^{[1]}_{it}}{p}" in mend(d, s)
-True
+>>> mend(d, s).count(r"\\Rightarrow"), r"D^{[1]}_{it} / p" in mend(d, s)
+(1, True)
 """
 
 from __future__ import annotations
@@ -44,20 +43,11 @@ def _base(target: E.Expr) -> str:
 def mend(d: Derivation, s: Step) -> str:
     """A step's entry-wise form as the handout shows it (see the module's docstring)."""
     net, l, tex = d.network, s.layer, s.index_latex
-    if s.rule == "dropout_mask":  # the catalogue's {p} was filled as the layer before's index
-        tex = tex.replace(rf"\frac{{D^{{[{l}]}}_{{it}}}}{l - 1}", rf"\frac{{D^{{[{l}]}}_{{it}}}}{{p}}")
-        tex = tex.replace(rf"\frac{{D^{{[{l}]}}_{{it}}}}{{{l - 1}}}", rf"\frac{{D^{{[{l}]}}_{{it}}}}{{p}}")
+    if s.rule == "dropout_mask":  # the one result of the two this step derives (∂ℓ/∂G or ∂ℓ/∂Z)
         premise, _, results = tex.partition(_IMPLIES)
-        base = _base(s.target)
+        base = {"Ztilde": r"\tilde{Z}"}.get(_base(s.target), _base(s.target))
         picked = [r for r in results.split(r",\quad ") if rf"\partial {base}^{{[{l}]}}" in r]
         tex = premise + _IMPLIES + (picked[0] if picked else results)
-    if net.kinds[l - 1] == "batchnorm":
-        tex = tex.replace(rf" + b^{{[{l}]}}_i", "")  # Z = W A: no bias, β takes its place
-        if " = s \\sum" in tex:
-            f = _formula(d, s)
-            scale = sp.latex(f.expr.factor) if f is not None and isinstance(f.expr, E.Scale) else ""
-            scale = {"1": "", r"\frac{1}{m}": r"\frac{1}{m}"}.get(scale, scale)
-            tex = tex.replace(" = s \\sum", f" = {scale}\\sum")
     return _named(net, l, tex)
 
 
