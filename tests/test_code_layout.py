@@ -154,3 +154,18 @@ def test_without_a_layer_the_message_names_the_flag(tmp_path, capsys):
     assert out["problems"] == [
         "function batchnorm_backward: this function's parameters belong to a layer l: give the "
         "layer to check (--layer N, batch field \"layer\")"]
+
+
+def test_the_python_api_keeps_a_given_networks_convention_unless_asked():
+    """check_code(code, network): the network's own convention (a rubric's, say); with
+    convention="auto" (the CLI's default) the code's functions choose, as on the command line."""
+    from derive import check_code
+    from derive.network.spec import Network
+
+    net = Network(layers=[4, 5, 3], activations=["relu", "softmax"], loss="ce", batchnorm=[1])
+    kept = check_code(BN_RIGHT, net, layer=1)
+    assert NOTE not in kept.notes
+    assert {r.target: r.verdict.verdict for r in kept.results}["dβ[1]"] == "shape_error"
+    auto = check_code(BN_RIGHT, net, layer=1, convention="auto")
+    assert NOTE in auto.notes
+    assert {r.target: r.verdict.verdict for r in auto.results} == dict.fromkeys(TARGETS, "correct")

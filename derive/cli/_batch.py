@@ -218,7 +218,7 @@ def _code_line(item_id, code: str, net, layer, generic: dict, reading: dict,
     from derive.code.checking import check_code
 
     # a line without 'convention': the code's own functions say (CS231n's: rows)
-    generic = {**generic, "convention": given or None}
+    generic = {**generic, "convention": given or "auto"}
     out = check_code(code, net, layer=layer, **generic, **reading).to_dict()
     if note:
         out["notes"] = [*out["notes"], note]

@@ -180,7 +180,7 @@ def run_code(args: argparse.Namespace) -> int:
         given = args.spec or args.layers or args.act
         net, note = _rows_scale(args, network_from_args(args)) if given else (None, None)
         # no --convention: the code's own functions say (CS231n's: rows); a spec says its own
-        convention = args.convention or ("columns" if args.spec else None)
+        convention = args.convention or ("columns" if args.spec else "auto")
         result = check_code(code, net, layer=args.layer, loss=args.loss,
                             convention=convention, scale=args.scale,
                             **_reading(args.bind, args.dialect), **_l2(args, net))

@@ -45,9 +45,10 @@ def check_code(code: str, network: Network | None = None, *, layer: int | None =
     Without a network, ``scale`` defaults to ``mean`` in columns and ``dZ`` in rows (CS231n's:
     the 1/N inside dscores), ``l2``, ``l2_form``, ``l2_layers`` give it an L2 term,
     ``keep_prob`` dropout and ``batchnorm`` batch norm on its layers (symbolic sizes).
-    Without a ``convention`` (None: not given), code whose functions are CS231n's
-    (``batchnorm_backward(dout, cache)``) is read in rows, CS231n's layout, the network's
-    included (:mod:`.layout`), with a note; any other code in columns.
+    Without a ``convention`` (None) and without a network, code whose functions are CS231n's
+    (``batchnorm_backward(dout, cache)``) is read in rows, CS231n's layout (:mod:`.layout`),
+    with a note; any other code in columns. ``convention="auto"`` (the CLI's, when no
+    --convention is given) does the same to a given network; None keeps its convention.
 
     >>> code = '''
     ... def linear_backward(dZ, cache):
@@ -78,8 +79,10 @@ def check_code(code: str, network: Network | None = None, *, layer: int | None =
     results: list[GradientResult] = []
     problems: list[str] = list(src.refused)
     notes: list[str] = []  # what was read but not checked (dX): not a problem of the code
-    if convention is None:
+    if convention == "auto" or (convention is None and network is None):
         convention, network = _layout(src.tree, network, dialect, scale, notes)
+    elif convention is None:
+        convention = "columns"  # a given network keeps its own
     rows = convention in LAYOUTS and not LAYOUTS[convention].columns
     if scale is None:
         scale = "dZ" if rows else "mean"
