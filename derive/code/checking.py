@@ -123,8 +123,9 @@ def _layout(tree: ast.Module, network: Network | None, dialect: str | None, scal
     (unless another dialect was asked for), the network turned to rows (and to scale dZ, as
     --convention rows reads it, when no scale was given), said in a note; else columns."""
     header = layout.rows_function(tree)
-    if header is None or (dialect is not None and DIALECTS.get(dialect) is not None
-                          and DIALECTS[dialect].convention != "rows"):
+    asked = DIALECTS.get(dialect) if dialect is not None else None
+    if header is None or (asked is not None
+                          and (asked.convention is None or LAYOUTS[asked.convention].columns)):
         return "columns", network
     if network is not None:
         if not network.layout.columns:

@@ -219,7 +219,7 @@ def contraction(net: Network, wrt: str | Quantity = "W1", sizes: Mapping[str, in
     fac_w = "" if factor == 1 else f"{fac_t}"
     steps.append(ContractionStep(
         f"so ∂J/∂{wt} = {fac_w}{formula.name}, the engine's vectorized formula", ident.name,
-        ident.title, eng_step.index, (formula.text,), (formula.latex,), ident.source))
+        eng_step.title, eng_step.index, (formula.text,), (formula.latex,), ident.source))
     fd = _fd_check(cnet, d, l_, m, seed)
     return Contraction(q, l_, jac, tuple(steps), formula, factor, checked, fd)
 

@@ -69,7 +69,13 @@ def render() -> str:
             f"| `{kind}` | {t.title} | {', '.join(('kind',) + t.keys)} | {', '.join(t.parameters) or '—'} "
             f"| {', '.join(t.values)} | {', '.join(f'`{c}`' for c in t.cites)} |"
         )
-    out += ["", "## Matrix-calculus identities", ""]
+    out += ["", "## Matrix-calculus identities", "",
+            "The statements are templates, filled for each step of a derivation with what its "
+            "layer has: {l}, {p}, {n} the layer, the one before and the one after; {s} the factor "
+            "of dW, db, dγ, dβ ((1/m) under scale mean, nothing under sum and dZ); {bias} "
+            "({+bias} in a title) the + b of Z = W A + b, empty on a batch-normalised layer; {pre} "
+            "Z, or Z̃ under batch norm; {mask} ⊙ D[l] / keep_prob on a layer with dropout; {l2} "
+            "a note that the statement is of the data term where the L2 term penalises W.", ""]
     ids = rules.identities()
     for name in ids:
         i = ids[name]
