@@ -1111,7 +1111,8 @@ def test_corpus_schema() -> None:
         assert item["meaning"], item["id"]
         if TEXT:
             assert item["latex"].strip() and item["context"].strip(), item["id"]
-        assert re.fullmatch(r"https?://\S+|[\w.-]+/[\w.-]+:[^@]+@[0-9a-f]{40}#L\d+(?:-L\d+)?", item["source"]), item["source"]
+        source = r"https?://\S+|[\w.-]+/[\w.-]+:[^@]+@[0-9a-f]{40}#L\d+(?:-L\d+)?"
+        assert re.fullmatch(source, item["source"]), item["source"]
         assert item["label"]["verdict"] in VERDICTS, item["id"]
         if item["label"]["verdict"] == "wrong":
             assert item["label"]["mistake"].strip(), item["id"]
