@@ -165,7 +165,7 @@ def symbolic(reader: Reader, layer: int, f: Frame) -> V.Value:
         elif not any(n.startswith(f"{fwd}'s line") for n in reader.reading.notes):
             reader.note(f"{fwd} was read, but the cache it returns was not: its entries are "
                         "read by their names")
-    names = _unpacked(f)
+    names = unpacked(f)
     if names:
         unknown = [n for n in names if meaning(n) is None and n != "_"]
         if unknown:
@@ -217,7 +217,7 @@ def _from_forward(reader: Reader, fwd: str, layer: int, f: Frame,
     return None
 
 
-def _unpacked(f: Frame, name: str = "cache") -> list[str]:
+def unpacked(f: Frame, name: str = "cache") -> list[str]:
     """The names a tuple assignment ``(a, b) = name`` of the snippet unpacks, in order."""
     for node in ast.walk(f.source.tree):
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Name) \
@@ -228,4 +228,4 @@ def _unpacked(f: Frame, name: str = "cache") -> list[str]:
 
 
 __all__ = ["AMBIGUOUS", "BY_NAME", "FORWARDS", "READING", "STAGED", "describe", "entries_read",
-           "forward_name", "meaning", "readings", "symbolic"]
+           "forward_name", "meaning", "readings", "symbolic", "unpacked"]

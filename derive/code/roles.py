@@ -4,7 +4,6 @@ one network and layer (used by :mod:`.reader`)."""
 
 from __future__ import annotations
 
-import ast
 import re
 from typing import TYPE_CHECKING
 
@@ -202,19 +201,9 @@ def dropout_cache(reader: Reader, layer: int, f: Frame) -> V.Seq:
     param = V.Mapping({"p": V.Tensor(E.Scalar(p)), "mode": V.Str("train")}, None,
                       "dropout_param")
     items = [param, V.Tensor(mask)]
-    if _unpacked_names(f, "cache")[:1] == ["mask"]:
+    if bn_cache.unpacked(f, "cache")[:1] == ["mask"]:
         items = [V.Tensor(mask), V.Str("train")]
     return V.Seq(items, "tuple", f"the dropout cache of layer {layer}", layer)
-
-
-def _unpacked_names(f: Frame, name: str) -> list[str]:
-    """The names a tuple assignment ``(a, b) = name`` of the snippet unpacks, in order."""
-    for node in ast.walk(f.source.tree):
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Name) \
-                and node.value.id == name and len(node.targets) == 1 \
-                and isinstance(node.targets[0], ast.Tuple | ast.List):
-            return [t.id if isinstance(t, ast.Name) else "" for t in node.targets[0].elts]
-    return []
 
 
 def linear_cache(reader: Reader, layer: int, f: Frame) -> V.Seq:

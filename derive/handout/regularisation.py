@@ -11,8 +11,7 @@ with every formula from the derivation and every number from a run.
 
 A worksheet keeps the explanations and leaves out the backward formulas (they are its blanks).
 
->>> from derive.network.scales import factor_at
-from derive.network.spec import Network
+>>> from derive.network.spec import Network
 >>> from derive.handout.sections import Context
 >>> from derive.engine.backward import derive
 >>> net = Network(layers=[3, 3, 1], activations=["relu", "sigmoid"], loss="bce", keep_prob=0.8)

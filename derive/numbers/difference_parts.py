@@ -53,6 +53,24 @@ def _require_finite_costs(moved: np.ndarray, J0: float, keys, arrays, steps) -> 
         e -= np.size(P)
 
 
+def split(moved: np.ndarray, J0: float, keys, params: dict, steps: dict, out: dict) -> None:
+    """One layer's moved costs (rows +ε, −ε, +ε/2, −ε/2; a column per entry of ``keys``' arrays, in
+    order) into ``out``'s per-array central differences at ε and ε/2, the cost's noise σ (from the
+    fourth difference) and the count of entries whose cost did not move at all."""
+    fourth = moved[0] + moved[1] - 4 * (moved[2] + moved[3]) + 6 * J0
+    still = np.all(moved == J0, axis=0)  # J did not move at all: below its resolution
+    sigma = float(np.sqrt(np.mean(fourth[~still] ** 2) / 70)) if not np.all(still) else 0.0
+    start = 0
+    for k in keys:
+        shape, n = np.shape(params[k]), np.size(params[k])
+        part = moved[:, start:start + n]
+        out["grads"][k] = ((part[0] - part[1]) / (2 * steps[k])).reshape(shape)
+        out["halves"][k] = ((part[2] - part[3]) / steps[k]).reshape(shape)
+        out["noise"][k] = sigma
+        out["still"][k] = int(np.sum(still[start:start + n]))
+        start += n
+
+
 def entry(index) -> str:
     """A 0-based index as the user reads it: 1-based (row, column)."""
     return "(" + ", ".join(str(int(i) + 1) for i in index) + ")"

@@ -40,6 +40,7 @@ from derive.numbers.difference_parts import (
     MULTIPLES,
     Differences,
     _require_finite_costs,
+    split,
 )
 from derive.numbers.difference_parts import entry as entry  # re-exported: gradcheck's messages
 
@@ -100,26 +101,16 @@ def differences(net: Network, params: dict, X: np.ndarray, Y: np.ndarray, eps: f
     if net.l2 is not None:
         for l, c in copies.items():
             costs[l] += _penalties(net, params, c, steps, model.example_count(net, X))
-    grads, halves, noise, still_count = {}, {}, {}, {}
+    found: dict = {"grads": {}, "halves": {}, "noise": {}, "still": {}}
     jmax = abs(J)
     for layer, c in copies.items():
         keys = [("W", layer), ("b", layer)]
         moved, J0 = costs[layer][:-1].reshape(len(MULTIPLES), c.E), costs[layer][-1]
         _require_finite_costs(moved, J0, keys, [params[k] for k in keys], steps)
         jmax = max(jmax, float(np.max(np.abs(costs[layer]))))
-        fourth = moved[0] + moved[1] - 4 * (moved[2] + moved[3]) + 6 * J0
-        still = np.all(moved == J0, axis=0)  # J did not move at all: below its resolution
-        sigma = float(np.sqrt(np.mean(fourth[~still] ** 2) / 70)) if not np.all(still) else 0.0
-        start = 0
-        for k in keys:
-            shape, n = np.shape(params[k]), np.size(params[k])
-            part = moved[:, start:start + n]
-            grads[k] = ((part[0] - part[1]) / (2 * steps[k])).reshape(shape)
-            halves[k] = ((part[2] - part[3]) / steps[k]).reshape(shape)
-            noise[k] = sigma
-            still_count[k] = int(np.sum(still[start:start + n]))
-            start += n
-    return Differences(grads, halves, steps, noise, still_count, jmax, jscale)
+        split(moved, J0, keys, params, steps, found)
+    return Differences(found["grads"], found["halves"], steps, found["noise"], found["still"], jmax,
+                       jscale)
 
 
 def _penalties(net: Network, params: dict, c: _Copies, steps: dict, m_value: int) -> np.ndarray:

@@ -30,6 +30,7 @@ from derive.numbers.difference_parts import (
     MULTIPLES,
     Differences,
     _require_finite_costs,
+    split,
 )
 
 #: the copies in flight at once (as :data:`derive.numbers.differences.BATCH_BYTES`)
@@ -61,7 +62,7 @@ def whole_pass_differences(net: Network, params: dict, X: np.ndarray, Y: np.ndar
     steps = {k: eps * max(1.0, float(np.max(np.abs(params[k]))) if np.size(params[k]) else 1.0)
              for k in keys(net)}
     room = max(1, BATCH_BYTES // max(copy_bytes(net, m), 1))
-    grads, halves, noise, still_count = {}, {}, {}, {}
+    out: dict = {"grads": {}, "halves": {}, "noise": {}, "still": {}}
     jmax = abs(J0)
     for layer in range(1, net.L + 1):
         layer_keys = [(b, l) for b, l in keys(net) if l == layer]
@@ -69,20 +70,9 @@ def whole_pass_differences(net: Network, params: dict, X: np.ndarray, Y: np.ndar
                                 for k in layer_keys], axis=1)
         _require_finite_costs(moved, J0, layer_keys, [params[k] for k in layer_keys], steps)
         jmax = max(jmax, float(np.max(np.abs(moved))) if moved.size else 0.0)
-        fourth = moved[0] + moved[1] - 4 * (moved[2] + moved[3]) + 6 * J0
-        still = np.all(moved == J0, axis=0)
-        sigma = float(np.sqrt(np.mean(fourth[~still] ** 2) / 70)) if not np.all(still) else 0.0
-        start = 0
-        for k in layer_keys:
-            shape, n = np.shape(params[k]), np.size(params[k])
-            part = moved[:, start:start + n]
-            grads[k] = ((part[0] - part[1]) / (2 * steps[k])).reshape(shape)
-            halves[k] = ((part[2] - part[3]) / steps[k]).reshape(shape)
-            noise[k] = sigma
-            still_count[k] = int(np.sum(still[start:start + n]))
-            start += n
+        split(moved, J0, layer_keys, params, steps, out)
     assert len(MULTIPLES) == 4  # the rows of ``moved``: +ε, −ε, +ε/2, −ε/2
-    return Differences(grads, halves, steps, noise, still_count, jmax, jscale)
+    return Differences(out["grads"], out["halves"], steps, out["noise"], out["still"], jmax, jscale)
 
 
 def _moved_costs(net: Network, params: dict, X, Y, key, step: float, room: int) -> np.ndarray:
