@@ -23,7 +23,7 @@ import sympy as sp
 from derive.core import expr as E
 from derive.core.names import latex_name
 from derive.core.printing import to_latex, to_text
-from derive.engine.backward import Derivation, Formula, Step
+from derive.engine.backward import Derivation, Step
 from derive.handout.doc import Block, Boxed, Display, Heading, M, Para, Row
 from derive.handout.polish import WIDTH, _visible, break_long
 from derive.handout.prose import sentence
@@ -49,12 +49,6 @@ def mend(d: Derivation, s: Step) -> str:
         picked = [r for r in results.split(r",\quad ") if rf"\partial {base}^{{[{l}]}}" in r]
         tex = premise + _IMPLIES + (picked[0] if picked else results)
     return _named(net, l, tex)
-
-
-def _formula(d: Derivation, s: Step) -> Formula | None:
-    """The formula a step ends in (the last one of its layer with its target)."""
-    found = [f for f in d.formulas if f.layer == s.layer and f.target == s.target]
-    return found[-1] if found else None
 
 
 def _index_rows(tex: str) -> list[Row]:
