@@ -169,7 +169,8 @@ def _cost(spec, params, X, Y, scale, head):
         kind = layer["kind"]
         last = l == len(layers)
         if kind == "conv2d":
-            Z = conv_forward(A, params[f"W{l}"], params[f"b{l}"], stride=layer.get("stride", 1), pad=layer.get("pad", 0))
+            stride, pad = layer.get("stride", 1), layer.get("pad", 0)
+            Z = conv_forward(A, params[f"W{l}"], params[f"b{l}"], stride=stride, pad=pad)
             A = ACTIVATIONS[layer.get("activation", "relu")](Z)
         elif kind == "pool":
             size = layer["size"]

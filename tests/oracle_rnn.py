@@ -77,7 +77,7 @@ def _cell_inputs_grads(da_next, xt, a_prev, p):
 
 def rnn_cell_gradients(da_next, xt, a_prev, parameters):
     g = _cell_inputs_grads(da_next, xt, a_prev, _floats(parameters))
-    return dict(zip(("dxt", "da_prev", "dWax", "dWaa", "dba"), g))
+    return dict(zip(("dxt", "da_prev", "dWax", "dWaa", "dba"), g, strict=True))
 
 
 def rnn_backward_gradients(da, x, a0, parameters):
@@ -91,7 +91,7 @@ def rnn_backward_gradients(da, x, a0, parameters):
 
     args = (np.asarray(x, float), np.asarray(a0, float), p["Wax"], p["Waa"], p["ba"])
     g = [grad(project, k)(*args) for k in range(5)]
-    return dict(zip(("dx", "da0", "dWax", "dWaa", "dba"), g))
+    return dict(zip(("dx", "da0", "dWax", "dWaa", "dba"), g, strict=True))
 
 
 def _cost(x, a0, p, Y, scale):
