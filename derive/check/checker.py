@@ -51,6 +51,7 @@ from derive.check.layers import (
 )
 from derive.check.numeric import numbers_for
 from derive.check.verdict import SEVERITY, Mistake, Verdict
+from derive.check.written_cost import check_written
 from derive.core import expr as E
 from derive.core.names import m as m_symbol
 from derive.engine.backward import Formula
@@ -99,7 +100,10 @@ def check(equation: str, network=None, syntax: str = "auto", *, loss: str | None
             verdict = check_dialect(text, network, syntax, options, layer, bound, dialect, run)
             return replace(verdict, notes=(*verdict.notes, *said)) if said else verdict
 
-        return conditions.from_notes(check_chain(equation, one) or one(equation, {}))
+        def whole(text: str) -> Verdict:
+            return check_chain(text, one) or one(text, {})
+
+        return conditions.from_notes(check_written(equation, network, whole) or whole(equation))
 
     verdict = once(generic)
     if network is None:  # the output activation is not known: the loss's usual one?

@@ -49,6 +49,8 @@ NETS: dict[str, dict] = {
     "logreg": {"layers": [4, 1], "activations": ["sigmoid"], "loss": "bce", "scale": "sum"},
     "rows_sum": {"layers": [4, 3, 2], "activations": ["tanh", "sigmoid"], "loss": "bce",
                  "convention": "rows", "scale": "sum"},
+    "half": {"layers": [2, 3, 1], "activations": ["sigmoid"] * 2, "loss": "half_mse",
+             "scale": "sum"},
     "bn": {"layers": [4, 5, 3], "activations": ["relu", "softmax"], "loss": "ce",
            "batchnorm": [1]},
 }
@@ -161,10 +163,15 @@ def families() -> list[Family]:
              "every link checked; a ∂-fraction link must name the same gradient"),
             ("`\\Vg \\leftarrow \\nabla_{\\Va^{(k)}} J = …`", "the running gradient assigned: "
              "checked as the gradient the next link names"),
-            ("`\\frac{\\partial}{\\partial z} \\frac{1}{2}\\|y - a\\|^2`, "
+            ("`\\frac{\\partial}{\\partial w^2_{11}} \\frac{1}{2}(a^3_1 - y)^2 = …`",
+             "the cost written out on the left: its derivative along the entry compared with the "
+             "network cost's; the right side checked as the gradient"),
+            ("`\\frac{\\partial}{\\partial z} \\frac{1}{2}\\|y - a\\|^2` inside a chain, "
              "`\\text{prod}(·,·) + \\text{prod}(·,·)`", "definitions: not evaluated")),
             (Example(r"dZ^{[2]} = \frac{\partial \mathcal{L}}{\partial Z^{[2]}} = A^{[2]} - Y",
                      "two"),
+             Example(r"\frac{\partial}{\partial w^2_{11}} \frac{1}{2}(a^3_1-y)^2 = "
+                     r"a^2_1(a^3_1-y)\sigma'(z^3_1)", "half"),
              Example(r"\Vg \leftarrow \nabla_{\Va^{(2)}} J = \Vg \odot f'(\Va^{(2)})", "two"))),
         Family("Jacobians", (
             ("`(\\hat{y} - y) \\frac{\\partial \\hat{y}}{\\partial W}`, "
