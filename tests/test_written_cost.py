@@ -108,6 +108,11 @@ def test_only_the_terms_that_depend_on_the_entry():
         ok, how, values = verify(net, read(cost, 0, len(cost)), wrt, "dW[2]")
         assert ok is agrees, cost
         assert ok or values["written"] == 0.0 != values["network"]
+    v = check(r"\frac{\partial}{\partial w^2_{11}} \frac{1}{2}(a^3_1-y_1)^2 = "
+              r"a^2_1(a^3_1-y_1)\sigma'(z^3_1)", net)  # y_1: the target's unit 1, not a layer
+    assert v.verdict == "correct" and "is the network cost's" in v.notes[-1], v.message
+    v = check(r"\frac{\partial C}{\partial w^2_{21}} = a^2_1(a^3_2+y_2)\sigma'(z^3_2)", net)
+    assert v.verdict == "not_equivalent"
 
 
 def test_an_unread_cost_leaves_a_condition_naming_the_construct():

@@ -290,8 +290,10 @@ class NameMixin(BatchNormMixin):
         if sub is not None:
             toks, t = sub
             written = "".join(u.text for u in toks if u.text != ",").strip("[]")
-            if index is None and (parse_layer_index(written) is not None or written == "prev"
-                                  or not ENTRY.fullmatch(written)):
+            unit = self.index_mode and name.base == "Y" and written.isdigit()  # y_1: unit 1
+            if index is None and not unit and (parse_layer_index(written) is not None
+                                               or written == "prev"
+                                               or not ENTRY.fullmatch(written)):
                 origin = "bracket" if any(u.text == "[" for u in toks) else "sub"
                 index = self.layer_of(toks, t)
             else:  # w^l_{jk}, W_{ij}^{(l)}, x_i: an entry's indices (latex_index)
