@@ -21,6 +21,9 @@ class SpecError(DeriveError):
     """A network spec that cannot describe a network (unknown activation, bad size, ...)."""
 
 
+EXCERPT = 60  # characters shown either side of an error's position in a long input
+
+
 class ParseError(DeriveError):
     """Input text that cannot be read; ``position`` is the 0-based offset of the problem."""
 
@@ -31,13 +34,21 @@ class ParseError(DeriveError):
         super().__init__(self.describe())
 
     def describe(self) -> str:
+        """The message, the position, and the input with a caret under it; a long input (over
+        the length limit, say) shown as the ``EXCERPT`` characters either side, with "…"."""
         if self.position is None:
             return self.message
         where = f"at position {self.position + 1}"
-        if self.text is not None:
-            caret = " " * min(self.position, len(self.text)) + "^"
-            return f"{self.message} ({where})\n  {self.text}\n  {caret}"
-        return f"{self.message} ({where})"
+        text, pos = self.text, self.position
+        if text is None:
+            return f"{self.message} ({where})"
+        pos = min(pos, len(text))
+        if len(text) <= 2 * EXCERPT + 20:
+            return f"{self.message} ({where})\n  {text}\n  {' ' * pos}^"
+        start, end = max(0, pos - EXCERPT), min(len(text), pos + EXCERPT)
+        head, tail = ("…" if start > 0 else ""), ("…" if end < len(text) else "")
+        shown = head + text[start:end].replace("\n", " ") + tail
+        return f"{self.message} ({where})\n  {shown}\n  {' ' * (len(head) + pos - start)}^"
 
 
 class ShapeMismatch(DeriveError):

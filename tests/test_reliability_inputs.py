@@ -401,3 +401,15 @@ def test_the_forward_cross_check_is_an_internal_error(monkeypatch):
     monkeypatch.setattr(model, "forward", off_by_one)
     with pytest.raises(InternalError, match="Z\\[1\\] of the worked example disagrees .* bug in derive"):
         worked_example(net, {"X": [[2.0]], "Y": [[1.0]], "W1": [[1.0]], "b1": [[0.0]]})
+
+
+def test_a_parse_error_in_a_long_input_shows_an_excerpt_everywhere():
+    """ParseError.describe itself excerpts (not only the checker): every command that prints
+    one shows 60 characters either side of the position, not a 10,000-character line."""
+    from derive.errors import EXCERPT, ParseError
+
+    text = "a" * 5000 + "?" + "b" * 5000
+    lines = ParseError("unexpected '?'", 5000, text).describe().splitlines()
+    assert lines[0] == "unexpected '?' (at position 5001)"
+    assert lines[1].strip() == "…" + "a" * EXCERPT + "?" + "b" * (EXCERPT - 1) + "…"
+    assert lines[2].index("^") == lines[1].index("?")

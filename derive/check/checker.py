@@ -190,26 +190,9 @@ def _memo(parse: Callable) -> Callable:
     return memo
 
 
-EXCERPT = 60  # characters shown either side of an error's position in a long input
-
-
-def described(exc: ParseError) -> str:
-    """The error as :meth:`ParseError.describe` says it, a long input (over the length limit,
-    say) shown as the ``EXCERPT`` characters either side of the position, with "…", not whole."""
-    text, pos = exc.text, exc.position
-    if text is None or pos is None or len(text) <= 2 * EXCERPT + 20:
-        return exc.describe()
-    pos = min(pos, len(text))
-    start, end = max(0, pos - EXCERPT), min(len(text), pos + EXCERPT)
-    head, tail = ("…" if start > 0 else ""), ("…" if end < len(text) else "")
-    shown = head + text[start:end].replace("\n", " ") + tail
-    caret = " " * (len(head) + pos - start) + "^"
-    return f"{exc.message} (at position {pos + 1})\n  {shown}\n  {caret}"
-
-
 def _unusable(exc: Exception, net) -> Verdict:
     position = getattr(exc, "position", None)
-    message = described(exc) if isinstance(exc, ParseError) else str(exc)
+    message = exc.describe() if isinstance(exc, ParseError) else str(exc)
     return Verdict("parse_error", message=message, position=position,
                    network=net.to_dict() if net is not None else None)
 
