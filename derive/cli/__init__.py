@@ -52,12 +52,31 @@ def _on_sigterm(signum, frame) -> None:
     raise Terminated
 
 
-def _commands() -> list[ModuleType]:
-    """Every command module of this package (not ``common``), in ``ORDER`` then by name."""
+def _commands(only: str | None = None) -> list[ModuleType]:
+    """Every command module of this package (not ``common``), in ``ORDER`` then by name; with
+    ``only`` the one of that name, if there is one (else every module)."""
     names = [m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")]
     names = [n for n in names if n != "common"]
     names.sort(key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
+    if only in names:
+        module = importlib.import_module(f"{__name__}.{only}")
+        if module.NAME == only:
+            return [module]
     return [importlib.import_module(f"{__name__}.{n}") for n in names]
+
+
+def _named_command(argv: list[str]) -> str | None:
+    """The command a command line names, when only the common flags come before it: then
+    :func:`main` builds that command's parser alone (importing and building all of them is
+    ~10 ms of a cold ``derive check``). None where the root parser answers (``--help``,
+    ``--version``, a typo's list of commands) or needs every command (``completion``)."""
+    for token in argv:
+        if token in ("--debug", "--no-cache"):
+            continue
+        if token.startswith("-") or token == "completion":
+            return None
+        return token
+    return None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -68,7 +87,9 @@ class _Parser(argparse.ArgumentParser):
         self.exit(UNUSABLE, f"Error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The root parser and every command's beneath it; with ``only`` (a command's name) that
+    command's alone, the same parser for every command line that names it."""
     common = _Parser(add_help=False)
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="on an internal error, show the Python traceback")
@@ -84,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version="derive 0.1.0")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for module in _commands():
+    for module in _commands(only):
         p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP,
                            parents=[common])
         module.add_arguments(p)
@@ -94,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (see the module's docstring)."""
-    parser = build_parser()
+    parser = build_parser(_named_command(sys.argv[1:] if argv is None else argv))
     try:
         args, extra = parser.parse_known_args(argv)
         if extra:  # named by the command's parser, so the usage shown is the command's

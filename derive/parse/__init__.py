@@ -34,7 +34,6 @@ from derive.core import expr as E
 from derive.core.expr import Expr, Sym
 from derive.errors import ParseError, ShapeMismatch
 from derive.network.spec import Network
-from derive.parse import latex as _latex
 from derive.parse import text as _text
 from derive.parse.bindings import Bindings, Formula, binding, is_quantity, read_bindings
 from derive.parse.build import Builder, Const, OnesVec, Value, check_tree_depth
@@ -144,8 +143,11 @@ def _side(b: Builder, syntax: str, start: int, end: int) -> Value:
     if not b.text[start:end].strip():
         where = "right" if start else "left"
         raise ParseError(f"nothing on the {where} side of '='", min(start, len(b.text)), b.text)
-    parser = _latex.parse if syntax == "latex" else _text.parse
-    return parser(b, start, end)
+    if syntax == "latex":  # the LaTeX reader loads on first use: most input is text
+        from derive.parse import latex as _latex
+
+        return _latex.parse(b, start, end)
+    return _text.parse(b, start, end)
 
 
 def _finish(b: Builder, v: Value, start: int, end: int) -> Expr:
