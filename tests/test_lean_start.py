@@ -18,8 +18,11 @@ import contextlib, io, json, sys
 from derive.cli import main
 with contextlib.redirect_stdout(io.StringIO()):
     code = main(sys.argv[1:])
-print(json.dumps({"code": code, "numpy": "numpy" in sys.modules}))
+print(json.dumps({"code": code, "numpy": "numpy" in sys.modules,
+                  "modules": sorted(m for m in sys.modules if m.startswith("derive."))}))
 """
+CHECK = ["check", "dZ1 = W2^T dZ2 * g1'(Z1)", "--layers", "3,3,1", "--act", "relu,sigmoid",
+         "--loss", "bce"]
 
 
 def _run(args: list[str], cache: Path) -> dict:
@@ -32,12 +35,40 @@ def _run(args: list[str], cache: Path) -> dict:
 
 def test_warm_backward_imports_no_numpy(tmp_path):
     first = _run(BACKWARD, tmp_path)  # an empty cache: the proof computes numbers
-    assert first == {"code": 0, "numpy": True}
+    assert (first["code"], first["numpy"]) == (0, True)
     warm = _run(BACKWARD, tmp_path)  # every proof cached: nothing numeric to do
-    assert warm == {"code": 0, "numpy": False}
+    assert (warm["code"], warm["numpy"]) == (0, False)
 
 
 def test_warm_batchnorm_and_dropout_import_no_numpy(tmp_path):
     args = [*BACKWARD, "--batchnorm", "1", "--keep-prob", "0.8", "--steps", "--format", "latex"]
     _run(args, tmp_path)
-    assert _run(args, tmp_path) == {"code": 0, "numpy": False}
+    warm = _run(args, tmp_path)
+    assert (warm["code"], warm["numpy"]) == (0, False)
+
+
+def test_a_text_check_loads_neither_the_latex_reader_nor_other_commands(tmp_path):
+    """A text formula is read without the LaTeX reader, and the command line builds only the
+    parser of the command it names (the others' modules are not imported)."""
+    done = _run(CHECK, tmp_path)
+    assert done["code"] == 0
+    loaded = set(done["modules"])
+    assert "derive.check.checker" in loaded and "derive.parse.text" in loaded  # the probe works
+    assert "derive.parse.latex" not in loaded
+    commands = {"backward", "handout", "numbers", "gradcheck", "stability", "jacobian", "grade",
+                "serve", "variants", "rules", "notations", "completion"}
+    assert not {f"derive.cli.{c}" for c in commands} & loaded
+    latex = _run([*CHECK[:1], r"dZ^{[1]} = W^{[2]T} dZ^{[2]} \odot g^{[1]\prime}(Z^{[1]})",
+                  *CHECK[2:]], tmp_path)
+    assert latex["code"] == 0 and "derive.parse.latex" in latex["modules"]
+
+
+def test_help_still_lists_every_command():
+    done = subprocess.run([sys.executable, "-m", "derive", "--help"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0
+    for command in ("backward", "check", "handout", "completion", "variants"):
+        assert command in done.stdout
+    typo = subprocess.run([sys.executable, "-m", "derive", "chek"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert typo.returncode == 2 and "'backward'" in typo.stderr and "'variants'" in typo.stderr
