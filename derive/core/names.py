@@ -119,8 +119,11 @@ def scalar_text(value) -> str:
     ('λ/m', '0.05/m', 'lambd/m')
     >>> scalar_text(2 * LAMBDA), scalar_text(LAMBDA / (2 * m)), factor_text(LAMBDA), factor_text(1 / m)
     ('2λ', 'λ/(2m)', 'λ', '(1/m)')
+    >>> factor_text(-2 / m)
+    '(−2/m)'
     """
-    return re.sub(r"(\d)\*(?=[^\W\d])", r"\1", sp.sstr(value, full_prec=False))
+    text = re.sub(r"(\d)\*(?=[^\W\d])", r"\1", sp.sstr(value, full_prec=False))
+    return text.replace("-", "−")  # the minus sign, as every other text form prints it
 
 
 def factor_text(value) -> str:

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from derive.engine.backward import Derivation
 from derive.network.spec import Network
 from derive.render import convention_lines, shape_text
+
+WIDE = 100  # a formula longer than this does not set the shape column
+
+
+def _shown(text: str) -> int:
+    """How many columns ``text`` takes: a combining mark (the tilde of Z̃) takes none."""
+    return sum(not unicodedata.combining(ch) for ch in text)
+
+
+def _padded(text: str, width: int) -> str:
+    return text + " " * max(0, width - _shown(text))
 
 
 def _layer_title(net: Network, l: int) -> str:
@@ -24,7 +37,10 @@ def render(derivation: Derivation, steps: bool = False, verify: bool = False) ->
             f"  loss {loss.name}: ℓ = {loss.text}" + (f" ({loss.assumes})" if loss.assumes else "")
         )
     out += [f"  note: {n}" for n in derivation.notes]
-    width = max(len(f.text) for f in derivation.formulas)
+    # the shapes line up in one column; a formula longer than WIDE (batch norm's graph form of
+    # dZ) keeps its shape after it rather than pushing every other shape that far
+    width = max((_shown(f.text) for f in derivation.formulas if _shown(f.text) <= WIDE),
+                default=WIDE)
     for l in range(net.L, 0, -1):
         out.append("")
         out.append(_layer_title(net, l))
@@ -38,7 +54,7 @@ def render(derivation: Derivation, steps: bool = False, verify: bool = False) ->
             out.append("  Result:")
         for f in derivation.formulas:
             if f.layer == l or (l == 1 and f.layer == 0):  # dX shows with layer 1
-                out.append(f"  {f.text.ljust(width)}   {shape_text(f.shape)}")
+                out.append(f"  {_padded(f.text, width)}   {shape_text(f.shape)}")
     proof = derivation.proof
     out.append("")
     if proof is None:  # not run
