@@ -1,0 +1,174 @@
+"""Gradient check of backpropagation through time: the derived formulas' gradients (evaluated by
+:mod:`derive.rnn.numbers`) against central differences of the whole unrolled cost J, for every
+parameter and for the inputs x and a0, on a random, well-scaled instance of the spec.
+
+The finite differences perturb one entry at a time, every perturbed copy through one batched
+forward pass of the same forward definitions (the batch axis goes through numpy's broadcasting).
+The relative error is ‖g − ĝ‖/(‖g‖ + ‖ĝ‖); it passes below 1e-7, the course's threshold.
+
+Planted mistakes (:data:`MISTAKES`) change the derivation before it is evaluated, so a check
+that passes on the true formulas is seen to fail on wrong ones:
+
+- ``missing_sum``: dWaa is only the last step's term, dtanh⟨T⟩ a⟨T−1⟩ᵀ (no Σₜ);
+- ``no_carry``: da_prev is not carried back, da_next⟨t⟩ = da_out⟨t⟩ (the path through a⟨t+1⟩ lost).
+
+>>> from derive.rnn.spec import RNN
+>>> r = gradcheck(RNN(3, 5, 2, 4, examples=3))
+>>> r.passed, max(e for _, e in r.errors) < 1e-7
+(True, True)
+>>> bad = gradcheck(RNN(3, 5, 2, 4, examples=3), mistake="missing_sum")
+>>> bad.passed, [k for k, e in bad.errors if e > 1e-7]
+(False, ['dWaa'])
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from derive.core import fd
+from derive.errors import SpecError
+from derive.limits import Limit, require
+from derive.rnn.derivation import PARAMETERS, RNNDerivation, derive_rnn
+from derive.rnn.nodes import TimeSum
+from derive.rnn.numbers import run_backward, run_forward
+from derive.rnn.spec import RNN
+
+if TYPE_CHECKING:
+    import numpy as np
+
+#: the multiply-adds of the central differences: 2 · entries · (one forward pass)
+WORK = Limit("rnn.gradcheck_work", 20_000_000_000, "operations",
+             "smaller sizes, fewer examples or fewer steps in the [rnn] table",
+             "the batched central differences of an RNN gradient check")
+
+THRESHOLD = 1e-7
+DEFAULT_SIZES = (3, 5, 2, 4)  # n_x, n_a, n_y, m where the spec gives none
+MISTAKES = {
+    "missing_sum": "dWaa without the sum over t: only the last step's dtanh⟨T⟩ a⟨T−1⟩ᵀ",
+    "no_carry": "da_prev not carried back: da_next⟨t⟩ = da_out⟨t⟩ (the path through a⟨t+1⟩ lost)",
+}
+CHECKED = (*PARAMETERS, "x", "a0")
+
+
+@dataclass(frozen=True)
+class GradcheckResult:
+    """The relative error of each checked gradient (dWax, …, dx, da0), and the verdict."""
+
+    rnn: RNN
+    errors: tuple[tuple[str, float], ...]
+    threshold: float
+    eps: float
+    seed: int
+    mistake: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return all(e < self.threshold for _, e in self.errors)
+
+    def as_dict(self) -> dict:
+        return {"spec": self.rnn.describe(), "threshold": self.threshold, "eps": self.eps,
+                "seed": self.seed, "mistake": self.mistake, "passed": self.passed,
+                "errors": {k: e for k, e in self.errors}}
+
+
+def plant(d: RNNDerivation, mistake: str | None) -> RNNDerivation:
+    """The derivation with one of :data:`MISTAKES` planted (``None``: unchanged)."""
+    if mistake is None:
+        return d
+    if mistake not in MISTAKES:
+        raise SpecError(f"unknown mistake {mistake!r}; known: {', '.join(MISTAKES)}")
+    steps = []
+    for s in d.steps:
+        if mistake == "missing_sum" and s.name == "dWaa" and isinstance(s.expr, TimeSum):
+            s = replace(s, expr=s.expr.terms[-1])
+        if mistake == "no_carry" and s.course == "da_next":
+            s = replace(s, expr=d.step(f"da_out⟨{s.t}⟩").target)
+        steps.append(s)
+    return replace(d, steps=tuple(steps))
+
+
+def instance(rnn: RNN, seed: int) -> dict:
+    """Random inputs of the spec's sizes (the defaults where it gives none): x, a0 standard
+    normal; weights N(0, 1/fan-in) (Waa's spectral radius near 1: neither vanishing nor exploding
+    over a few steps); biases N(0, 0.1²); Y one-hot."""
+    import numpy as np
+
+    c = rnn.concrete(*DEFAULT_SIZES)
+    nx, na, ny, m, T = int(c.nx), int(c.na), int(c.ny), int(c.m), c.steps
+    rng = np.random.default_rng(seed)
+    p = {"Wax": rng.standard_normal((na, nx)) / math.sqrt(nx),
+         "Waa": rng.standard_normal((na, na)) / math.sqrt(na),
+         "Wya": rng.standard_normal((ny, na)) / math.sqrt(na),
+         "ba": 0.1 * rng.standard_normal((na, 1)), "by": 0.1 * rng.standard_normal((ny, 1))}
+    Y = np.eye(ny)[rng.integers(0, ny, (m, T))].transpose(2, 0, 1)
+    return {"parameters": p, "x": rng.standard_normal((nx, m, T)),
+            "a0": rng.standard_normal((na, m)), "Y": Y}
+
+
+def _env(d: RNNDerivation, inst: dict) -> dict:
+    env: dict = {(k, None): v for k, v in inst["parameters"].items()}
+    env[("a", 0)] = inst["a0"]
+    for t in range(1, d.rnn.steps + 1):
+        env[("x", t)] = inst["x"][:, :, t - 1]
+        env[("y", t)] = inst["Y"][:, :, t - 1]
+    return env
+
+
+def _cost(d: RNNDerivation, env: dict):
+    import numpy as np
+
+    env = run_forward(d, env)
+    return sum(-np.sum(env[("y", t)] * np.log(env[("yhat", t)]), axis=(-2, -1))
+               for t in range(1, d.rnn.steps + 1))
+
+
+def derived_gradients(d: RNNDerivation, inst: dict) -> dict[str, np.ndarray]:
+    """dWax, dWaa, dWya, dba, dby, dx and da0 from every step of ``d`` (mistakes included)."""
+    import numpy as np
+
+    env = run_backward(d, run_forward(d, _env(d, inst)))
+    out = {"d" + k: env[("d" + k, None)] for k in PARAMETERS}
+    out["dx"] = np.stack([env[("dxt", t)] for t in range(1, d.rnn.steps + 1)], axis=-1)
+    out["da0"] = env[("da_prev", 1)]
+    return out
+
+
+def numeric_gradients(d: RNNDerivation, inst: dict, eps: float = fd.DEFAULT_EPS) -> dict:
+    """Central differences of J for every parameter, x and a0."""
+    import numpy as np
+
+    base = _env(d, inst)
+    T = d.rnn.steps
+
+    def along(key):
+        def f(batch):
+            env = dict(base)
+            env[key] = batch
+            return _cost(d, env)
+        return f
+
+    out = {"d" + k: fd.central_differences(along((k, None)), base[(k, None)], eps)
+           for k in PARAMETERS}
+    out["da0"] = fd.central_differences(along(("a", 0)), base[("a", 0)], eps)
+    dx = np.empty_like(inst["x"])
+    for t in range(1, T + 1):  # x⟨t⟩ one step at a time (each its own key)
+        dx[:, :, t - 1] = fd.central_differences(along(("x", t)), base[("x", t)], eps)
+    out["dx"] = dx
+    return out
+
+
+def gradcheck(rnn: RNN, seed: int = 0, eps: float = fd.DEFAULT_EPS,
+              threshold: float = THRESHOLD, mistake: str | None = None) -> GradcheckResult:
+    """Check every derived gradient of ``rnn`` (with ``mistake`` planted) by central differences."""
+    c = rnn.concrete(*DEFAULT_SIZES)
+    nx, na, ny, m, T = int(c.nx), int(c.na), int(c.ny), int(c.m), c.steps
+    entries = na * (nx + na + 1) + ny * (na + 1) + na * m + nx * m * T
+    require(WORK, 2 * entries * T * m * (na * (nx + na) + ny * na), "the gradient check")
+    d = plant(derive_rnn(c, prove=False), mistake)
+    inst = instance(c, seed)
+    derived, numeric = derived_gradients(d, inst), numeric_gradients(d, inst, eps)
+    errors = tuple((f"d{k}", fd.relative_error(derived[f"d{k}"], numeric[f"d{k}"]))
+                   for k in CHECKED)
+    return GradcheckResult(c, errors, threshold, eps, seed, mistake)
