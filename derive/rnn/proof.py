@@ -138,9 +138,9 @@ def symbolic_check(d: RNNDerivation, step: Step) -> tuple[str, int]:
     local = step.local
     symbols, before = _inputs(d, step)
     env: dict = {}
-    for s in symbols:
-        r, c = (int(v) for v in s.shape)
-        env[s.key] = sp.Matrix(r, c, lambda i, j, s=s: sp.Symbol(f"{s.code}_{i}{j}", real=True))
+    for q in symbols:
+        r, c = (int(v) for v in q.shape)
+        env[q.key] = sp.Matrix(r, c, lambda i, j, q=q: sp.Symbol(f"{q.code}_{i}{j}", real=True))
     if local.loss is not None:  # each example's targets sum to 1
         y = env[local.loss[1].key]
         env[local.loss[1].key] = sp.Matrix(y.rows, y.cols, lambda i, j: y[i, j] if i < y.rows - 1
