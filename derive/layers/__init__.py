@@ -5,7 +5,7 @@
 >>> layer_type("conv")
 Traceback (most recent call last):
 ...
-derive.errors.SpecError: unknown layer kind 'conv'; known: batchnorm, dense
+derive.errors.SpecError: unknown layer kind 'conv'; known: batchnorm, conv2d, dense, flatten, pool
 """
 
 from __future__ import annotations
@@ -17,7 +17,10 @@ from types import MappingProxyType
 from derive.errors import SpecError
 from derive.layers.base import LayerType
 from derive.layers.batchnorm import BatchNorm
+from derive.layers.conv2d import Conv2D
 from derive.layers.dense import Dense
+from derive.layers.flatten import Flatten
+from derive.layers.pool import Pool
 
 _TYPES: dict[str, LayerType] = {}
 REGISTRY: Mapping[str, LayerType] = MappingProxyType(_TYPES)
@@ -77,3 +80,6 @@ def given() -> tuple[str, ...]:
 
 register(Dense())
 register(BatchNorm())
+register(Conv2D())
+register(Pool())
+register(Flatten())

@@ -1,0 +1,239 @@
+"""The CNN walk: from the loss down through the dense head, the flatten, the pool and conv
+layers, each step citing an identity, in index form (the catalogue's statement) and in the
+course's loop form.
+
+Why a walk of its own: the dense engine (:mod:`derive.engine.backward`) carries 2-D matrices
+whose sizes are ``net.dim(l)`` ints; conv and pool quantities are rank 4 (m, n_H, n_W, n_C). The
+dense head is still the dense engine's: :meth:`CNN.head` is a :class:`~derive.network.spec.Network`
+whose derivation (its steps, formulas and proofs) is renumbered into this one (its layer k is
+the CNN's layer ``flatten_at + k``, its X the flatten's output). Below the flatten, each layer type
+(:mod:`derive.layers.conv2d`, ``pool``, ``flatten``) emits its own steps through
+:class:`TensorWalk`, as dense layers do through the dense walk.
+
+>>> from derive.conv.spec import load_cnn, EXAMPLE
+>>> d = derive_cnn(load_cnn(EXAMPLE), prove=False)
+>>> for s in d.steps[-6:]:
+...     print(s.layer, s.name, s.rule)
+3 dA[2] flatten_gradient
+2 dA[1] maxpool_gradient
+1 dZ[1] conv_activation_chain
+1 dW[1] conv_weight_gradient
+1 db[1] conv_bias_gradient
+1 dX conv_input_gradient
+>>> print(d.step("dW", 1).text)
+dW[1] = (1/m) corr_W(pad(X, 1), dZ[1], s=2)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import sympy as sp
+
+from derive.catalogue import rules
+from derive.core import expr as E
+from derive.core import tensor as T
+from derive.core.names import latex_name, text_name
+from derive.core.names import m as M
+from derive.engine.proof_result import FormulaProof
+from derive.layers import layer_type
+
+Key = tuple[str, int | None]
+
+
+@dataclass(frozen=True)
+class TensorLocal:
+    """What one step's proof differentiates: the gradient with respect to ``wrt`` of
+    J̃ = c Σ d(output) ⊙ output, c the walk's scale where ``scaled`` (dW, db: 1/m), else 1."""
+
+    wrt: Key
+    output: Key
+    upstream: Key
+    scaled: bool
+
+
+@dataclass(frozen=True)
+class ConvStep:
+    """One step: ``target = expr`` because of ``rule``; ``index`` the element-wise statement,
+    ``loop`` the course's loop form; ``proof`` both proofs' result (None until proven)."""
+
+    layer: int
+    kind: str  # dZ, dW, db, dA
+    target: Any  # T.TSym, or E.Sym for the dense head
+    expr: Any  # T.Tensor, or E.Expr for the dense head
+    rule: str
+    title: str
+    index: str
+    index_latex: str
+    loop: str
+    local: TensorLocal | None = field(default=None, compare=False, repr=False)
+    proof: FormulaProof | None = field(default=None, compare=False)
+
+    @property
+    def name(self) -> str:
+        return self.target.to_text()
+
+    @property
+    def text(self) -> str:
+        return f"{self.target.to_text()} = {self.expr.to_text()}"
+
+    @property
+    def latex(self) -> str:
+        return f"{self.target.to_latex()} = {self.expr.to_latex()}"
+
+    @property
+    def dense(self) -> bool:
+        return isinstance(self.expr, E.Expr)
+
+
+class TensorWalk:
+    """What a conv, pool or flatten layer's rule may ask: its symbols (shapes from the layer
+    types), the walk's scale (1/m under a mean cost, 1 for the course's conv_backward, which is
+    given dZ = ∂J/∂Z), and ``step``."""
+
+    def __init__(self, layers: Mapping[int, Any], m=M, scale: sp.Expr = 1 / M,
+                 input_gradient: bool = True):
+        self.layers = dict(layers)  # number -> CNNLayer
+        self.m = m
+        self.scale = sp.sympify(scale)
+        self.input_gradient = input_gradient
+        self.steps: list[ConvStep] = []
+        self._syms: dict[Key, T.TSym] = {}
+
+    def shape(self, base: str, l: int) -> T.TShape:
+        plain = base[1:] if base.startswith("d") else base
+        if l in self.layers:
+            layer = self.layers[l]
+            return layer_type(layer.kind).tensor_shape(layer, plain, self.m)  # type: ignore[attr-defined]
+        return (self.m, *self.layers[l + 1].in_shape)
+
+    def sym(self, base: str, layer: int | None = None) -> T.TSym:
+        key = (base, layer)
+        if key not in self._syms:
+            self._syms[key] = T.TSym(base, layer, self.shape(base, layer or 0))
+        return self._syms[key]
+
+    def scaled(self, expr: T.Tensor) -> T.Tensor:
+        return expr if self.scale == 1 else T.TScale(self.scale, expr)
+
+    def scale_lines(self, name: str) -> tuple[str, ...]:
+        return () if self.scale == 1 else (f"{name} = {sp.sstr(self.scale)} * {name}".replace("1/m *", "(1/m) *"),)
+
+    def step(self, layer, kind: str, expr, rule: str, loop: Sequence[str], *, wrt: Key,
+             output: Key, upstream: Key, scaled: bool, target_layer: int | None = None) -> None:
+        ident = rules.identities().lookup(rule)
+        facts = rules.Facts(scale=self.scale)
+        tl = layer.number if target_layer is None else target_layer
+        self.steps.append(ConvStep(
+            layer.number, kind, self.sym(kind, tl), expr, rule, ident.title_for(facts),
+            ident.index_for(layer.number, facts), ident.index_latex_for(layer.number, facts),
+            "\n".join(loop), TensorLocal(wrt, output, upstream, scaled)))
+
+
+@dataclass(frozen=True)
+class CNNDerivation:
+    """Every layer's gradients of a CNN: ``steps`` (the dense head's, renumbered, then the
+    flatten's, pool's and conv's, from the top), the forward definitions, the head's own
+    derivation, notes, and ``proof`` (None until proven)."""
+
+    cnn: Any  # derive.conv.spec.CNN
+    steps: tuple[ConvStep, ...]
+    forward: tuple[tuple[T.TSym, T.Tensor], ...]
+    head: Any  # derive.engine.backward.Derivation of cnn.head()
+    notes: tuple[str, ...] = ()
+    proof: Any = field(default=None, compare=False)
+
+    def step(self, kind: str, layer: int) -> ConvStep:
+        """The step that gives ``kind`` (dW, db, dZ, dA) of ``layer`` (dA[l]: the step of layer
+        l + 1 that hands it down)."""
+        for s in reversed(self.steps):  # the last: a head's dZ[L] is simplified after its chain rule
+            if s.kind == kind and s.target.layer == layer:
+                return s
+        raise KeyError(f"no step for {kind}[{layer}] in this derivation")
+
+    @property
+    def passed(self) -> bool:
+        return self.proof is not None and all(s.proof is not None and s.proof.passed for s in self.steps)
+
+    def __str__(self) -> str:
+        return "\n".join(s.text for s in self.steps)
+
+
+def _rename(expr: E.Expr, off: int) -> E.Expr:
+    """A dense head's expression with its layers renumbered: layer k → off + k, X → A[off]."""
+    if isinstance(expr, E.Sym):
+        if expr.base in ("X", "dX") or (expr.base in ("A", "dA") and expr.layer == 0):
+            base = "dA" if expr.base.startswith("d") else "A"
+            return E.Sym(base, off, expr.shape)
+        if expr.layer is not None:
+            return E.Sym(expr.base, expr.layer + off, expr.shape)
+        return expr
+    return E.map_children(expr, lambda c: _rename(c, off))
+
+
+def head_steps(head, off: int, scale: sp.Expr) -> list[ConvStep]:
+    """The dense head's steps as the CNN's: renumbered, their statements filled at the CNN's layer."""
+    ids = rules.identities()
+    out = []
+    for s in head.steps:
+        ident = ids.lookup(s.rule)
+        facts = rules.Facts(scale=scale)
+        target = _rename(s.target, off)
+        assert isinstance(target, E.Sym)
+        kind = target.base
+        expr = _rename(s.expr, off)
+        code = f"{target.to_code()} = {expr.to_code()}"
+        out.append(ConvStep(s.layer + off, kind, target, expr, s.rule, ident.title_for(facts),
+                            ident.index_for(s.layer + off, facts),
+                            ident.index_latex_for(s.layer + off, facts), code))
+    return out
+
+
+def forward_definitions(walk: TensorWalk, cnn) -> tuple[tuple[T.TSym, T.Tensor], ...]:
+    """Every conv, pool and flatten layer's definitions, in order (the head's are the dense engine's)."""
+    out: list[tuple[T.TSym, T.Tensor]] = []
+    for layer in cnn.layers:
+        if layer.kind == "dense":
+            break
+        out.extend(layer_type(layer.kind).cnn_forward(walk, layer))  # type: ignore[attr-defined]
+    return tuple(out)
+
+
+def derive_cnn(cnn, prove: bool = True, input_gradient: bool = True, seed: int = 0) -> CNNDerivation:
+    """Derive a CNN's gradients step by step; with ``prove`` prove every step (SymPy entry by
+    entry on tiny instances of each layer, central differences on the spec's sizes) and raise
+    :class:`derive.errors.ProofFailure` if any fails. ``input_gradient``: also dA[0] = dX."""
+    from derive.engine.backward import derive
+
+    head = derive(cnn.head(), prove=False, input_gradient=True)
+    off = cnn.flatten_at
+    walk = TensorWalk({l.number: l for l in cnn.layers}, M, 1 / M, input_gradient)
+    steps = head_steps(head, off, 1 / M)
+    upstream: T.Tensor | None = walk.sym("dA", off)
+    for layer in reversed(cnn.layers[:off]):
+        upstream = layer_type(layer.kind).cnn_backward(walk, layer, upstream)  # type: ignore[attr-defined]
+    notes: tuple[str, ...] = ("the course's layout: A (m, n_H, n_W, n_C), W (f, f, n_C_prev, n_C), b (1, 1, 1, n_C); "
+             "dZ[l], dA[l] stack the per-example gradients ∂ℓ/∂Z[l], ∂ℓ/∂A[l]; dW, db are of "
+             "J = (1/m) Σ ℓ (the 1/m in them)",
+             f"the dense head is layers {off + 1}..{cnn.L} (columns: one example per column), "
+             f"its input the flatten's A[{off}]",)
+    if any(l.kind == "pool" and l.mode == "max" for l in cnn.layers):
+        notes += ("max pooling: the gradient goes to each window's maximum (a tie would send it to "
+                  "every maximal entry, as create_mask_from_window does; the proofs draw no ties)",)
+    d = CNNDerivation(cnn, tuple(steps + walk.steps), forward_definitions(walk, cnn), head, notes)
+    if prove:
+        from derive.conv.proof import prove_cnn
+        d = prove_cnn(d, seed=seed, strict=True)
+    return d
+
+
+def with_proofs(d: CNNDerivation, proofs: Sequence[FormulaProof], proof) -> CNNDerivation:
+    """``d`` with each step's proof result (in step order) and the whole proof."""
+    steps = tuple(replace(s, proof=p) for s, p in zip(d.steps, proofs, strict=True))
+    return replace(d, steps=steps, proof=proof)
+
+
+__all__ = ["CNNDerivation", "ConvStep", "TensorLocal", "TensorWalk", "derive_cnn", "latex_name",
+           "text_name"]
