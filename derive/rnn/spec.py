@@ -30,7 +30,7 @@ from derive.limits import Limit, require
 from derive.network.textfile import load_toml
 
 #: the time steps one derivation unrolls (each step gives six formulas, each proven)
-STEPS = Limit("rnn.steps", 200, "time steps", "steps in the [rnn] table",
+STEPS = Limit("rnn.steps", 1000, "time steps", "steps in the [rnn] table",
               "the time steps an RNN derivation unrolls")
 #: the entries of one instance of the spec (x, y, every a⟨t⟩ and ŷ⟨t⟩, the parameters)
 ENTRIES = Limit("rnn.entries", 5_000_000, "entries", "smaller sizes in the [rnn] table",
