@@ -123,3 +123,17 @@ def test_dX_goes_on_below_layer_1(capsys):
     assert main([*base, "--dX", "--convention", "rows", "--json"]) == 0
     last = json.loads(capsys.readouterr().out)["formulas"][-1]
     assert (last["name"], last["numpy"]) == ("dX", "dX = np.dot(dZ1, W1.T)")
+
+
+def test_latex_output_keeps_the_loss_and_the_notes_as_comments(capsys):
+    """The LaTeX form says what the text form says about the network: the loss and each note
+    (batch norm's meaning of dZ), as comments the fragment's reader still compiles."""
+    from derive.cli import main
+
+    assert main(["backward", "--layers", "3,4,1", "--act", "relu,sigmoid", "--loss", "bce",
+                 "--batchnorm", "1", "--format", "latex"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "% loss bce: ℓ = −(y log a + (1 − y) log(1 − a))" in out
+    note = next(line for line in out if line.startswith("% note: batch norm on layer 1"))
+    assert "not a per-example gradient" in note
+    assert out.index(note) < out.index("\\begin{align*}")

@@ -39,6 +39,10 @@ def render(derivation: Derivation, steps: bool = False) -> str:
     net = derivation.network
     out = [f"% derive: {escape(net.describe())}"]
     out += [f"% {line}" for line in convention_lines(net)]
+    loss = net.loss_entry
+    if loss is not None:
+        out.append(f"% loss {loss.name}: ℓ = {loss.text}" + (f" ({loss.assumes})" if loss.assumes else ""))
+    out += [f"% note: {' '.join(n.split())}" for n in derivation.notes]  # as the text output says
     if steps:
         for l in range(net.L, 0, -1):
             out.append(f"% layer {l}")
