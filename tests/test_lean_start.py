@@ -72,3 +72,56 @@ def test_help_still_lists_every_command():
     typo = subprocess.run([sys.executable, "-m", "derive", "chek"], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert typo.returncode == 2 and "'backward'" in typo.stderr and "'variants'" in typo.stderr
+
+
+def test_preload_pauses_the_collector_and_freezes_what_it_imported():
+    """derive.cli.preload (a process's command line only): the modules are imported, the
+    collector is back on afterwards and their objects are in the permanent generation."""
+    import gc
+
+    from derive.cli import preload
+
+    before = gc.get_freeze_count()
+    assert gc.isenabled()
+    try:
+        preload(("derive.check.checker", "derive.parse"))
+        assert gc.isenabled()
+        assert gc.get_freeze_count() > before
+        assert "derive.check.checker" in sys.modules
+    finally:
+        gc.unfreeze()  # the test session's objects are collected again as before
+    preload(())  # nothing to import: nothing frozen
+    assert gc.get_freeze_count() == 0
+
+
+def test_an_in_process_main_leaves_the_collector_alone(tmp_path, monkeypatch):
+    """main([...]) (tests, the docs, a notebook) neither pauses nor freezes anything."""
+    import contextlib
+    import gc
+    import io
+
+    from derive.cli import main
+
+    monkeypatch.setenv("DERIVE_CACHE_DIR", str(tmp_path))
+    gc.unfreeze()
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        assert main(CHECK) == 0
+    assert "correct" in out.getvalue()
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+
+
+def test_a_derive_process_gives_the_same_answer_with_its_collector_paused(tmp_path):
+    """The command line (preload, then a final collection and freeze) prints what main([...])
+    in a fresh interpreter prints, a wrong formula's counterexample included."""
+    env = {"DERIVE_CACHE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    wrong = [CHECK[0], "dZ1 = W2^T dZ2 * A1", *CHECK[2:], "--format", "json"]
+    for args in (CHECK, wrong):
+        process = subprocess.run([sys.executable, "-m", "derive", *args], cwd=ROOT, env=env,
+                                 capture_output=True, text=True, timeout=120)
+        probe = ("import sys; from derive.cli import main; sys.exit(main(sys.argv[1:]))")
+        in_process = subprocess.run([sys.executable, "-c", probe, *args], cwd=ROOT, env=env,
+                                    capture_output=True, text=True, timeout=120)
+        assert process.returncode == in_process.returncode
+        assert process.stdout == in_process.stdout and process.stdout
+    wrong_verdict = json.loads(process.stdout)
+    assert wrong_verdict["verdict"] == "not_equivalent" and wrong_verdict["counterexample"]

@@ -35,6 +35,8 @@ from derive.errors import DeriveError, UsageError
 # every command module
 
 NAME = "check"
+#: imported before run() with the garbage collector paused (derive.cli.preload)
+PRELOAD = ("derive.check.checker",)
 HELP = "check a proposed gradient formula (text, numpy or LaTeX) against the derivation"
 
 
