@@ -55,6 +55,17 @@ DERIVE_NAMES = {"dy": "∂J/∂z_y⟨t⟩", "da_out": "∂J/∂a⟨t⟩ through 
                 "dWax": "∂J/∂Wax", "dWaa": "∂J/∂Waa", "dba": "∂J/∂ba", "dWya": "∂J/∂Wya",
                 "dby": "∂J/∂by"}
 
+#: the same in LaTeX
+DERIVE_LATEX = {"dy": r"\partial J/\partial z_y^{\langle t \rangle}",
+                "da_out": r"\partial J/\partial a^{\langle t \rangle}\ \text{through}\ \hat{y}^{\langle t \rangle}",
+                "da_next": r"\partial J/\partial a^{\langle t \rangle}",
+                "dtanh": r"\partial J/\partial z^{\langle t \rangle}",
+                "dxt": r"\partial J/\partial x^{\langle t \rangle}",
+                "da_prev": r"\partial J/\partial a^{\langle t-1 \rangle}\ \text{through step}\ t",
+                **{f"d{p}": rf"\partial J/\partial {w}" for p, w in
+                   (("Wax", "W_{ax}"), ("Waa", "W_{aa}"), ("ba", "b_a"), ("Wya", "W_{ya}"),
+                    ("by", "b_y"))}}
+
 
 @dataclass(frozen=True)
 class Local:
@@ -100,6 +111,10 @@ class Step:
     @property
     def derive_name(self) -> str:
         return DERIVE_NAMES[self.target.base]
+
+    @property
+    def derive_latex(self) -> str:
+        return DERIVE_LATEX[self.target.base]
 
     @property
     def text(self) -> str:

@@ -107,7 +107,8 @@ def instance(rnn: RNN, seed: int) -> dict:
             "a0": rng.standard_normal((na, m)), "Y": Y}
 
 
-def _env(d: RNNDerivation, inst: dict) -> dict:
+def env_of(d: RNNDerivation, inst: dict) -> dict:
+    """The inputs of ``inst`` as the evaluator's env: parameters, a⟨0⟩, x⟨t⟩, y⟨t⟩."""
     env: dict = {(k, None): v for k, v in inst["parameters"].items()}
     env[("a", 0)] = inst["a0"]
     for t in range(1, d.rnn.steps + 1):
@@ -128,7 +129,7 @@ def derived_gradients(d: RNNDerivation, inst: dict) -> dict[str, np.ndarray]:
     """dWax, dWaa, dWya, dba, dby, dx and da0 from every step of ``d`` (mistakes included)."""
     import numpy as np
 
-    env = run_backward(d, run_forward(d, _env(d, inst)))
+    env = run_backward(d, run_forward(d, env_of(d, inst)))
     out = {"d" + k: env[("d" + k, None)] for k in PARAMETERS}
     out["dx"] = np.stack([env[("dxt", t)] for t in range(1, d.rnn.steps + 1)], axis=-1)
     out["da0"] = env[("da_prev", 1)]
@@ -139,7 +140,7 @@ def numeric_gradients(d: RNNDerivation, inst: dict, eps: float = fd.DEFAULT_EPS)
     """Central differences of J for every parameter, x and a0."""
     import numpy as np
 
-    base = _env(d, inst)
+    base = env_of(d, inst)
     T = d.rnn.steps
 
     def along(key):

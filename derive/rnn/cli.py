@@ -1,0 +1,162 @@
+"""The commands' bodies for an RNN spec (``[rnn]`` table): each takes the parsed arguments and the
+spec's TOML table (:func:`derive.cli._family.dispatch` calls them) and returns the exit code.
+
+``derive backward --spec rnn.toml``, ``derive gradcheck --spec rnn.toml``, ``derive numbers --spec
+rnn.toml``, ``derive handout --spec rnn.toml`` and ``derive stability --spec rnn.toml --steps T``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from typing import Any
+
+from derive.errors import SpecError, UsageError
+from derive.rnn.spec import RNN, from_table
+
+
+def rnn_of(args: argparse.Namespace, table: Mapping[str, Any]) -> RNN:
+    """The RNN of a spec's table (only an ``[rnn]`` table), ``--m`` overriding its examples."""
+    where = getattr(args, "spec", None) or "spec"
+    if "rnn" not in table:
+        raise SpecError(f"{where}: no [rnn] table")
+    extra = sorted(set(table) - {"rnn"})
+    if extra:
+        raise SpecError(f"{where}: an RNN spec has only the [rnn] table, not {extra[0]!r}")
+    rnn = from_table(table["rnn"], where)
+    m = getattr(args, "m", None)
+    if m is not None:
+        rnn = from_table({**table["rnn"], "examples": m}, where)
+    return rnn
+
+
+def _refuse(args: argparse.Namespace, command: str, *flags: str) -> None:
+    for flag in flags:
+        if getattr(args, flag.lstrip("-").replace("-", "_"), None) not in (None, False, ""):
+            raise UsageError(f"derive {command} {flag} is not supported for an RNN spec yet")
+
+
+def backward(args: argparse.Namespace, table: Mapping[str, Any]) -> int:
+    """``derive backward --spec rnn.toml``: BPTT, every formula proven (a failure: exit 1)."""
+    from derive.cli.common import dumps
+    from derive.rnn import render
+    from derive.rnn.derivation import derive_rnn
+
+    _refuse(args, "backward", "--layers", "--act", "--loss", "--l2", "--keep-prob",
+            "--batchnorm")
+    d = derive_rnn(rnn_of(args, table), seed=getattr(args, "seed", 0) or 0)
+    fmt = getattr(args, "format", "text")
+    steps, verify = getattr(args, "steps", False), getattr(args, "verify", False)
+    if fmt == "json":
+        print(dumps(render.to_json(d), indent=2))
+    elif fmt == "latex":
+        print(render.to_latex(d))
+    elif fmt == "markdown":
+        print(render.to_markdown(d, steps=steps))
+    else:
+        print(render.to_text(d, steps=steps, verify=verify))
+    return 0 if d.passed else 1
+
+
+def gradcheck(args: argparse.Namespace, table: Mapping[str, Any]) -> int:
+    """``derive gradcheck --spec rnn.toml [--plant missing_sum|no_carry]``: exit 0 when every
+    relative error is below the threshold, 1 otherwise."""
+    from derive.cli.common import dumps
+    from derive.core import fd
+    from derive.rnn.gradcheck import MISTAKES, THRESHOLD
+    from derive.rnn.gradcheck import gradcheck as check
+
+    _refuse(args, "gradcheck", "--values", "--impl", "--forward", "--layers", "--act")
+    eps = getattr(args, "eps", None) or fd.DEFAULT_EPS
+    rtol = getattr(args, "rtol", None) or THRESHOLD
+    r = check(rnn_of(args, table), seed=getattr(args, "seed", 0) or 0, eps=eps, threshold=rtol,
+              mistake=getattr(args, "plant", None))
+    if getattr(args, "format", "text") == "json":
+        print(dumps(r.as_dict(), indent=2))
+        return 0 if r.passed else 1
+    c = r.rnn
+    lines = [f"gradient check (central differences of the whole unrolled cost J, eps {r.eps:g}): "
+             f"{c.describe()}, seed {r.seed}"]
+    if r.mistake:
+        lines.append(f"planted mistake {r.mistake}: {MISTAKES[r.mistake]}")
+    for name, err in r.errors:
+        lines.append(f"  {name:<5} relative error {err:.2e}  {'ok' if err < r.threshold else 'FAIL'}")
+    verdict = "passed" if r.passed else "FAILED"
+    lines.append(f"{verdict}: threshold {r.threshold:g} (‖g − ĝ‖/(‖g‖ + ‖ĝ‖), the course's measure)")
+    print("\n".join(lines))
+    return 0 if r.passed else 1
+
+
+def numbers(args: argparse.Namespace, table: Mapping[str, Any]) -> int:
+    """``derive numbers --spec rnn.toml``: a worked example, every forward quantity and every
+    backward step's value on a seeded instance of the spec's sizes."""
+    from derive.cli.common import dumps
+    from derive.rnn.worked import worked, worked_json, worked_text
+
+    _refuse(args, "numbers", "file", "--latex", "--layer", "--learning-rate", "--layers", "--act")
+    w = worked(rnn_of(args, table), seed=getattr(args, "seed", 0) or 0)
+    print(dumps(worked_json(w), indent=2) if getattr(args, "format", "text") == "json"
+          else worked_text(w))
+    return 0
+
+
+def handout(args: argparse.Namespace, table: Mapping[str, Any]) -> int:
+    """``derive handout --spec rnn.toml [-o FILE.tex] [--pdf]``: the BPTT section."""
+    from pathlib import Path
+
+    from derive.cli.common import dumps, output
+    from derive.handout.document import compile_tex
+    from derive.rnn.handout import handout as build
+
+    _refuse(args, "handout", "--exercises", "--sections", "--layers", "--act")
+    out_path = getattr(args, "output", None)
+    pdf = getattr(args, "pdf", False)
+    fmt = getattr(args, "format", "latex")
+    if out_path and Path(out_path).suffix.lower() == ".pdf":
+        pdf, out_path = True, str(Path(out_path).with_suffix(".tex"))
+    if pdf and not out_path:
+        raise UsageError("--pdf writes files: give -o FILE.tex")
+    if pdf and fmt == "markdown":
+        raise UsageError("--pdf compiles LaTeX: use it with --format latex")
+    text = build(rnn_of(args, table), title=getattr(args, "title", None),
+                 format="md" if fmt == "markdown" else "tex", seed=getattr(args, "seed", 0) or 0)
+    files: list[tuple[Path, bytes]] = []
+    if out_path:
+        files.append((Path(out_path), text.encode("utf-8")))
+        if pdf:  # compiled before anything is written: a TeX failure writes no file
+            files.append((Path(out_path).with_suffix(".pdf"), compile_tex(text).pdf))
+    for path, data in files:
+        with output(str(path), inputs=(getattr(args, "spec", None),)) as stream:
+            stream.write(data)
+    if fmt == "json":
+        print(dumps({"format": "tex", "text": None if files else text,
+                     "written": [str(p) for p, _ in files]}, indent=2))
+    elif not files:
+        print(text)
+    else:
+        print("\n".join(f"wrote {p}" for p, _ in files))
+    return 0
+
+
+def stability(args: argparse.Namespace, table: Mapping[str, Any]) -> int:
+    """``derive stability --spec rnn.toml --steps T [--radius R] [--max-value V] [--plot F]``."""
+    from derive.cli.common import dumps
+    from derive.rnn import stability_render as R
+    from derive.rnn.stability import DEFAULT_MAX_VALUE, analyse
+
+    if getattr(args, "sweep", False) or getattr(args, "symbolic", False):
+        raise UsageError("--sweep and --symbolic are for dense networks: drop them with an RNN spec")
+    max_value = getattr(args, "max_value", None)
+    r = analyse(rnn_of(args, table), steps=getattr(args, "steps", None),
+                seed=getattr(args, "seed", 0) or 0, radius=getattr(args, "radius", None),
+                max_value=DEFAULT_MAX_VALUE if max_value is None else max_value)
+    fmt = getattr(args, "format", "text")
+    text = {"text": R.to_text, "latex": R.to_latex,
+            "json": lambda r: dumps(R.to_json(r), indent=2)}[fmt](r)
+    plot = getattr(args, "plot", None)
+    if plot:
+        R.plot(r, plot, dpi=getattr(args, "dpi", 150))
+    print(text)
+    if plot and fmt == "text":
+        print(f"\nplot written to {plot}")
+    return 0

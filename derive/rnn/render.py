@@ -1,0 +1,113 @@
+"""Backpropagation through time as text, JSON, LaTeX and Markdown: the forward map, the steps of
+one time step in the course's names (derive's ∂J/∂… beside each), the sums over the steps, the
+course's loop, and how each formula was proven.
+
+>>> from derive.rnn.spec import RNN
+>>> from derive.rnn.derivation import derive_rnn
+>>> text = to_text(derive_rnn(RNN(3, 2, 2, 2, examples=1)))
+>>> print(text.splitlines()[10])
+  dtanh⟨t⟩ = (1 − a⟨t⟩²) ⊙ da_next⟨t⟩     (2×1)   ∂J/∂z⟨t⟩   [rnn_activation_chain]
+"""
+
+from __future__ import annotations
+
+from derive.rnn.derivation import RNNDerivation, Step
+
+
+def _shape(step: Step) -> str:
+    r, c = step.target.shape
+    return f"{r}×{c}"
+
+
+def forward_text(d: RNNDerivation) -> list[str]:
+    g = d.rnn.act.text
+    return [f"z⟨t⟩ = Wax x⟨t⟩ + Waa a⟨t−1⟩ + ba,  a⟨t⟩ = {g}(z⟨t⟩),  "
+            "ŷ⟨t⟩ = softmax(Wya a⟨t⟩ + by)   for t = 1..T_x (a⟨0⟩ given)",
+            "J = Σₜ Σᵢ ce(ŷ⟨t⟩(i), y⟨t⟩(i)),  ce(ŷ, y) = −Σₖ yₖ log ŷₖ"]
+
+
+def generic_steps(d: RNNDerivation) -> list[Step]:
+    """One step of each kind: the formulas at a generic t (from the first inner step, else the
+    last), then the sums over the steps."""
+    T = d.rnn.steps
+    t0 = T - 1 if T > 1 else T
+    return [s for s in d.steps if s.t == t0] + [s for s in d.steps if s.t is None]
+
+
+def _proof_text(d: RNNDerivation) -> list[str]:
+    proofs = [s.proof for s in d.steps if s.proof is not None]
+    if not proofs:
+        return ["proof: not run"]
+    worst = max(p.fd_error for p in proofs)
+    bad = [p for p in proofs if not p.passed]
+    if bad:
+        return [f"proof FAILED for {', '.join(p.name for p in bad)}"] + [
+            f"  {p.name}: element-wise {p.elementwise}, fd error {p.fd_error:.2e}" for p in bad]
+    return [f"proof: all {len(proofs)} formulas proven: SymPy entry by entry (exact) on local "
+            f"surrogates, and central differences (largest relative error {worst:.1e})"]
+
+
+def to_text(d: RNNDerivation, steps: bool = False, verify: bool = False) -> str:
+    T = d.rnn.steps
+    lines = [f"backpropagation through time: {d.rnn.describe()}", "", "forward:"]
+    lines += [f"  {s}" for s in forward_text(d)]
+    lines += ["", f"backward, for t = T_x, …, 1 (T_x = {T}; da_prev⟨T_x+1⟩ = 0, so "
+              "da_next⟨T_x⟩ = da_out⟨T_x⟩):"]
+    gen = generic_steps(d)
+    width = max(len(s.template_text) for s in gen)
+    for s in gen:
+        if s.t is None and gen.index(s) and gen[gen.index(s) - 1].t is not None:
+            lines.append("then, summed over the steps (every step uses the same weights):")
+        lines.append(f"  {s.template_text:<{width}}   ({_shape(s)})   {s.derive_name}   [{s.rule}]")
+    lines += ["", "the course's loop (rnn_cell_backward inside rnn_backward, t = T_x−1 … 0):"]
+    lines += [f"  {s.loop}" for s in gen]
+    if steps:
+        lines += ["", "every step, unrolled:"]
+        lines += [f"  {s.text}" for s in d.steps]
+        lines += ["", "the identities, entry by entry:"]
+        seen: set[str] = set()
+        for s in gen:
+            if s.rule not in seen:
+                seen.add(s.rule)
+                lines.append(f"  [{s.rule}] {s.identity.index}")
+                lines.append(f"      cites {', '.join(s.cites)}; {s.identity.source}")
+    lines += [""] + _proof_text(d)
+    if verify:
+        for s in d.steps:
+            if s.proof is not None:
+                lines.append(f"  {s.name}: SymPy {s.proof.elementwise} ({s.proof.entries} entries), "
+                             f"fd error {s.proof.fd_error:.2e}")
+    lines += [""] + [f"note: {n}" for n in d.notes]
+    return "\n".join(lines)
+
+
+def step_json(s: Step) -> dict:
+    return {"t": s.t, "name": s.name, "course": s.course, "derive": s.derive_name,
+            "formula": s.text, "generic": s.template_text, "latex": s.latex, "loop": s.loop,
+            "shape": _shape(s), "rule": s.rule, "cites": list(s.cites),
+            "proof": None if s.proof is None else s.proof.as_dict()}
+
+
+def to_json(d: RNNDerivation) -> dict:
+    return {"family": "rnn", "spec": d.rnn.describe(), "steps_T": d.rnn.steps,
+            "forward": forward_text(d), "steps": [step_json(s) for s in d.steps],
+            "passed": d.passed, "notes": list(d.notes)}
+
+
+def latex_rows(d: RNNDerivation) -> list[str]:
+    """The generic step's formulas and the sums as LaTeX, one per row (no environment)."""
+    return [s.latex for s in generic_steps(d)]
+
+
+def to_latex(d: RNNDerivation) -> str:
+    rows = " \\\\\n".join("  " + r.replace(" = ", " &= ", 1) for r in latex_rows(d))
+    notes = "\n".join(f"% note: {n}" for n in d.notes)
+    return (f"% backpropagation through time: {d.rnn.describe()}\n{notes}\n"
+            f"\\begin{{align*}}\n{rows}\n\\end{{align*}}")
+
+
+def to_markdown(d: RNNDerivation, steps: bool = False) -> str:
+    rows = " \\\\\n".join(r.replace(" = ", " &= ", 1) for r in latex_rows(d))
+    return (f"**Backpropagation through time** ({d.rnn.describe()})\n\n"
+            f"$$\n\\begin{{aligned}}\n{rows}\n\\end{{aligned}}\n$$\n\n"
+            "```\n" + to_text(d, steps=steps) + "\n```\n")
