@@ -10,7 +10,8 @@ from derive.errors import ParseError, SpecError
 
 NAME = "stability"
 HELP = ("vanishing/exploding gradients: backprop through a deep network, per-layer norms, "
-        "the Jacobian-norm bound, a verdict; --sweep for a table and plot, --symbolic for the maths")
+        "the Jacobian-norm bound, a verdict; --sweep for a table and plot, --symbolic for the maths; "
+        "--spec rnn.toml --steps T: through time, with the course's gradient clipping")
 
 INITS = ("identity", "normal", "xavier", "he", "orthogonal")
 
@@ -50,6 +51,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="derive and check the maths instead: J = diag(g′)W, the norm bound, "
                         "s^L for W = s·I, gradient descent on ½aθ² (with --batchnorm also the "
                         "batch-norm Jacobian and its scale)")
+    g = p.add_argument_group("through time (an RNN spec)")
+    takes_file(g.add_argument("--spec", metavar="FILE",
+                              help="an RNN spec ([rnn] table): the product of the Jacobians "
+                                   "diag(1 − a⟨t⟩²) Waa over the steps, instead of a deep network"))
+    g.add_argument("--steps", type=int, default=None, metavar="T",
+                   help="time steps (default: the spec's steps)")
+    g.add_argument("--radius", type=float, default=None, metavar="R",
+                   help="scale Waa to spectral radius R first (default: as drawn, about 1)")
+    g.add_argument("--max-value", type=float, default=None, metavar="V", dest="max_value",
+                   help="the course's clip threshold maxValue (default 5)")
     add_format_arguments(p, ("text", "latex", "json"))
 
 
@@ -81,6 +92,17 @@ def _names(text: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.spec:  # stability through time: an RNN spec
+        from derive.network.family import read_spec
+        from derive.rnn.cli import stability
+
+        family, table = read_spec(args.spec)
+        if family != "rnn":
+            raise SpecError(f"{args.spec}: derive stability --spec takes an RNN spec (an [rnn] "
+                            "table); a deep network's is measured with --depth and --width")
+        return stability(args, table)
+    if args.steps is not None or args.radius is not None or args.max_value is not None:
+        raise SpecError("--steps, --radius and --max-value are for an RNN: give --spec rnn.toml")
     # the modules (derive.stability.analyse is the function), loaded here, not at the top: they load
     # SymPy and numpy, and `derive --help` imports every command
     S = importlib.import_module("derive.stability.analyse")

@@ -18,7 +18,7 @@ The course's remedy for exploding gradients, ``clip(gradients, maxValue)`` (ever
 dWaa, dWya, dba, dby put in [−maxValue, maxValue] by ``np.clip``), is applied to the BPTT
 gradients of the same instance and shown as norms before and after.
 
->>> from derive.rnn.spec import RNN
+>>> from derive.rnn.spec import RNN, STEPS
 >>> r = analyse(RNN(3, 8, 2, 30, examples=2), radius=0.5)
 >>> r.verdict, round(r.rho, 12), r.growth < 0.6
 ('vanishing', 0.5, True)
@@ -34,15 +34,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from derive.errors import SpecError
+from derive.limits import Limit, require
 from derive.rnn.derivation import PARAMETERS, derive_rnn
 from derive.rnn.gradcheck import DEFAULT_SIZES, derived_gradients, instance
 from derive.rnn.numbers import run_forward
-from derive.rnn.spec import RNN
+from derive.rnn.spec import RNN, STEPS
 from derive.stability.analyse import _verdict
 
 if TYPE_CHECKING:
     import numpy as np
 
+#: T SVDs of an n_a×n_a product (about n_a³ each) and the forward and backward passes
+WORK = Limit("rnn.stability_work", 2_000_000_000, "operations",
+             "--steps or a smaller hidden in the [rnn] table",
+             "the Jacobian products of one run through time")
 DEFAULT_MAX_VALUE = 5.0  # the course's optimize() clips at 5
 MAX_RADIUS = 1e3
 
@@ -113,12 +118,14 @@ def analyse(rnn: RNN, steps: int | None = None, seed: int = 0, radius: float | N
         raise SpecError(f"--radius must be in (0, {MAX_RADIUS:g}], not {radius:g}")
     if not (max_value > 0 and math.isfinite(max_value)):
         raise SpecError(f"--max-value must be a positive number, not {max_value:g}")
-    c = rnn.concrete(*DEFAULT_SIZES, steps=steps)
     if steps is not None:
-        from derive.limits import require
-        from derive.rnn.spec import STEPS
-
+        if steps < 1:
+            raise SpecError(f"--steps must be at least 1, not {steps}")
         require(STEPS, steps, f"a run of {steps} steps")
+    c = rnn.concrete(*DEFAULT_SIZES, steps=steps)
+    na = int(c.na)
+    require(WORK, c.steps * (na ** 3 + int(c.m) * na * (int(c.nx) + na + int(c.ny))),
+            f"{c.steps} steps of an RNN with {na} hidden units")
     inst = instance(c, seed)
     Waa = inst["parameters"]["Waa"]
     if radius is not None:
