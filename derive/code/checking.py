@@ -19,6 +19,7 @@ from derive.check.verdict import Verdict
 from derive.code import bn_cache, depends, layout, numeric_unit, returns
 from derive.code.evaluate import WrongValue
 from derive.code.known import ACTIVATION_NAMES, KNOWN, pinned_activation
+from derive.code.loop_names import JUDGED
 from derive.code.reader import Reader, Reading
 from derive.code.result import CodeResult, GradientResult
 from derive.code.source import Source, read_source
@@ -91,8 +92,16 @@ def check_code(code: str, network: Network | None = None, *, layer: int | None =
     generic = dict(loss=loss, convention=convention, scale=scale, l2=l2, l2_form=l2_form,
                    l2_layers=l2_layers, keep_prob=keep_prob, batchnorm=batchnorm)
     internal = False
+    taken = frozenset(JUDGED & set(functions))  # the course's conv/pool/RNN loops (their reading)
+    if taken:
+        taken, internal = _loop_reading(src, functions, results, problems, notes)
     builders = {bn_cache.forward_name(f, functions) for f in functions} - {None}
     for fname, node in _units(src.tree):
+        if fname in taken:
+            if fname == MODULE:
+                notes.append("the lines outside any function are not read beside the course's "
+                             "conv/RNN functions")
+            continue
         where = "the lines outside any function" if fname == MODULE else f"function {fname}"
         try:
             if fname in builders:  # a forward pass read for the cache it builds: its own lines
@@ -115,6 +124,28 @@ def check_code(code: str, network: Network | None = None, *, layer: int | None =
     if not results and not problems:
         problems.append(nothing_read(src.tree))
     return CodeResult(results, tuple(problems), internal, tuple(notes))
+
+
+def _loop_reading(src: Source, functions, results: list, problems: list[str],
+                  notes: list[str]) -> tuple[frozenset[str], bool]:
+    """The course's conv_backward, pool_backward, rnn_cell_backward, rnn_backward (and their
+    helpers) judged by :mod:`.conv_reading`; the functions it took, and whether derive failed."""
+    from derive.code import conv_reading
+
+    taken = conv_reading.units(functions) | {MODULE}
+    try:
+        found, more, said = conv_reading.judge(src, functions)
+    except ResourceLimit as exc:
+        problems.append(str(exc))
+        return taken, False
+    except Exception as exc:  # noqa: BLE001 - a bug in derive is reported, not raised
+        problems.append(f"the conv/RNN functions: a bug in derive stopped the reading "
+                        f"({type(exc).__name__}: {exc}); please report it")
+        return taken, True
+    results += found
+    problems += more
+    notes += said
+    return taken, False
 
 
 def _layout(tree: ast.Module, network: Network | None, dialect: str | None, scale,
