@@ -1,4 +1,8 @@
-"""`derive backward`: every layer's dA, dZ, dW, db, proven, as text, LaTeX, JSON or Markdown."""
+"""`derive backward`: every layer's dA, dZ, dW, db, proven, as text, LaTeX, JSON or Markdown.
+
+A ``--spec`` file is read once and dispatched on its family (derive.network.family): dense
+networks here, CNNs (``input = [n_H, n_W, n_C]``, conv2d/pool/flatten layers) in derive.conv.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from derive.cli.common import (
     example_network,
     network_from_args,
 )
+from derive.errors import SpecError
 
 NAME = "backward"
 HELP = "derive dA, dZ, dW, db for every layer, step by step, each formula proven"
@@ -23,10 +28,39 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--verify", action="store_true", help="show both proofs of every formula")
     p.add_argument("--dX", "--input-gradient", dest="input_gradient", action="store_true",
                    help="go on below layer 1 to dA[0] = dX, the gradient with respect to the input")
+    p.add_argument("--example", choices=("cnn",),
+                   help="a built-in example spec: cnn (conv with stride 2 and pad 1, max pool, "
+                        "flatten, dense softmax)")
+    p.add_argument("--print-spec", action="store_true",
+                   help="with --example: print the example's TOML spec and stop")
     add_seed_argument(p, "seed of the finite-difference instance")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.example or args.print_spec:
+        if not args.example or args.spec or args.layers or args.act:
+            raise SpecError("--example names a built-in spec: give it alone (--print-spec with it)")
+        from derive.conv.cli import backward as cnn_backward
+
+        return cnn_backward(args)
+    if args.spec:
+        from derive.network.family import read_spec
+
+        family, table = read_spec(args.spec)
+        if family != "dense" and (args.layers or args.act or args.loss):
+            raise SpecError("give the network either by flags or by --spec, not both")
+        if family == "cnn":
+            if args.format == "markdown":
+                raise SpecError("a CNN's derivation prints as text, latex or json")
+            from derive.conv.cli import backward as cnn_backward
+
+            return cnn_backward(args, table)
+        if family == "rnn":
+            raise SpecError(f"{args.spec}: an [rnn] spec; derive backward does not take it yet")
+    return _dense(args)
+
+
+def _dense(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from derive.engine.backward import derive

@@ -257,7 +257,7 @@ def _from_mapping(data: Mapping) -> CNN:
         layer = _layer(n, table, current, flat=len(current) == 1)
         layers.append(layer)
         current = layer.out_shape
-        require(ENTRIES, _entries(layers, input_), "this spec")
+        require(ENTRIES, _entries(layers, input_), f"this spec up to {layer.where}")
     if layers[-1].kind != "dense":
         raise SpecError(f"layer {len(layers)} ({layers[-1].kind}): the last layer must be dense "
                         "(flatten, then a dense head that the loss reads)")

@@ -33,13 +33,18 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import sympy as sp
 
-from derive.core.names import latex_name, text_name, z
+from derive.core.names import latex_name, text_name
+from derive.core.tensor_backend import NumpyTensors, SympyTensors, TensorBackend
 from derive.errors import ShapeMismatch
 
 if TYPE_CHECKING:
     import numpy as np
 
     from derive.catalogue.rules import Activation
+
+__all__ = ["AXES", "AddBias", "Crop", "Flatten", "NumpyTensors", "Pad", "SympyTensors", "TAct",
+           "TDeriv", "THadamard", "TScale", "TShape", "TSum", "TSym", "Tensor", "TensorBackend",
+           "Unflatten", "concrete", "mismatch", "tevaluate"]
 
 TShape = tuple[Any, ...]  # ints (or SymPy sizes: m) per axis
 AXES = ("i", "h", "w", "c")  # the course's index letters for (m, n_H, n_W, n_C)
@@ -53,78 +58,6 @@ def mismatch(op: str, left: Tensor, right: Tensor | None, why: str) -> ShapeMism
     """The shape error of ``op`` between two operands (or one)."""
     other = right if right is not None else left
     return ShapeMismatch(op, left.to_text(), other.to_text(), left.shape, other.shape, why)
-
-
-# -- backends: numbers (float64) and SymPy (object arrays) ----------------------------------------
-class TensorBackend:
-    """What a tensor node may ask of a backend besides numpy's indexing and arithmetic, which
-    work on float arrays and on object arrays of SymPy expressions alike."""
-
-    name: ClassVar[str] = "numpy"
-
-    def __init__(self, sizes: Mapping[sp.Symbol, int] | None = None):
-        self.sizes = dict(sizes or {})  # m (and any symbolic size) -> its value
-
-    def zeros(self, shape: tuple[int, ...]) -> np.ndarray:
-        import numpy as np
-        return np.zeros(shape)
-
-    def scalar(self, value: sp.Expr) -> Any:
-        return float(sp.sympify(value).subs(self.sizes))
-
-    def act(self, activation: Activation, x: np.ndarray) -> np.ndarray:
-        import numpy as np
-        return np.asarray(activation.numpy_forward(x), dtype=float)
-
-    def deriv(self, activation: Activation, x: np.ndarray) -> np.ndarray:
-        import numpy as np
-        return np.broadcast_to(np.asarray(activation.numpy_derivative(x), dtype=float),
-                               x.shape).copy()
-
-    def window_max(self, window: np.ndarray) -> np.ndarray:
-        """The maximum over axes 1 and 2 of a (m, f, f, C) window, kept as (m, 1, 1, C)."""
-        return window.max(axis=(1, 2), keepdims=True)
-
-
-class NumpyTensors(TensorBackend):
-    """float64 arrays."""
-
-
-class SympyTensors(TensorBackend):
-    """Object arrays of SymPy expressions: the SymPy form of every node, entry by entry."""
-
-    name = "sympy"
-
-    def zeros(self, shape: tuple[int, ...]) -> np.ndarray:
-        import numpy as np
-        out = np.empty(shape, dtype=object)
-        out.fill(sp.Integer(0))
-        return out
-
-    def scalar(self, value: sp.Expr) -> Any:
-        return sp.sympify(value).subs(self.sizes)
-
-    def _map(self, fn: Callable[[Any], Any], x: np.ndarray) -> np.ndarray:
-        import numpy as np
-        out = np.empty(x.shape, dtype=object)
-        for idx, v in np.ndenumerate(x):
-            out[idx] = fn(v)
-        return out
-
-    def act(self, activation: Activation, x: np.ndarray) -> np.ndarray:
-        return self._map(lambda v: activation.forward.subs(z, v), x)
-
-    def deriv(self, activation: Activation, x: np.ndarray) -> np.ndarray:
-        return self._map(lambda v: activation.derivative_at_z.subs(z, v), x)
-
-    def window_max(self, window: np.ndarray) -> np.ndarray:
-        import numpy as np
-        m_, _, _, c_ = window.shape
-        out = np.empty((m_, 1, 1, c_), dtype=object)
-        for i in range(m_):
-            for c in range(c_):
-                out[i, 0, 0, c] = sp.Max(*window[i, :, :, c].ravel())
-        return out
 
 
 def concrete(shape: TShape, be: TensorBackend) -> tuple[int, ...]:

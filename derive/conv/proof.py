@@ -1,0 +1,249 @@
+"""Both proofs of every CNN step: SymPy entry by entry, and central differences.
+
+For a step ``d(wrt) = formula`` with local problem (:class:`~derive.conv.derivation.TensorLocal`)
+J̃ = c Σ U ⊙ output(wrt, …), U the upstream gradient and c the walk's 1/m where scaled, the
+gradient ∂J̃/∂wrt is, by the multivariable chain rule, what the formula must equal for every U.
+
+- **SymPy, entry by entry.** Every input of the layer's forward definition is an array of SymPy
+  symbols; the forward node evaluates over them (:class:`~derive.core.tensor.SympyTensors`, the
+  same ``compute`` the numbers run), J̃ is differentiated by SymPy with respect to each entry of
+  wrt, and each derivative is compared with the formula's entry. Polynomial steps (convolution,
+  average pooling, flatten) stay symbolic and are compared exactly (``expand`` of the difference is
+  0). Steps through a non-polynomial function (the activation, max pooling) are compared at a
+  point: the other inputs are random rationals (no ties, off the kinks), U stays symbolic, and the
+  difference must vanish (exactly, else to 50 digits). This runs on the printed node itself when
+  the layer is small (:data:`SYMPY_TERMS`), else on a tiny instance of the same layer built by the
+  same rule (stride and pad kept, two window positions per axis, 2 channels, m = 2).
+- **Finite differences** on the printed node at the spec's sizes (m = the spec's ``examples`` or
+  2): central differences of J̃ at up to :data:`FD_ENTRIES` entries of wrt, relative error
+  ‖g − ĝ‖/(‖g‖ + ‖ĝ‖) below 1e-7.
+
+The dense head is proven by the dense engine's own proof (:func:`derive.engine.proof.prove`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import sympy as sp
+
+from derive.conv.derivation import CNNDerivation, ConvStep, TensorWalk, with_proofs
+from derive.conv.spec import CNNLayer
+from derive.core import tensor as T
+from derive.core.fd import DEFAULT_EPS
+from derive.core.names import m as M
+from derive.engine.proof_result import FormulaProof, Proof
+from derive.errors import ProofFailure
+from derive.layers import layer_type
+from derive.limits import Limit
+
+#: terms of the surrogate J̃ the SymPy proof expands on the printed node (beyond: a tiny instance)
+SYMPY_TERMS = Limit("conv.sympy_terms", 6000, "terms", "(automatic: a tiny instance of the layer)",
+                    "the SymPy proof of one CNN step on the spec's own sizes")
+FD_ENTRIES = 300  # entries of wrt differenced per step (a seeded sample beyond)
+THRESHOLD = 1e-7  # the course's gradient-check threshold
+FD_WORK = 400_000  # terms of one forward evaluation beyond which the differences run on a tiny instance
+PROOF_M = 2
+
+
+def _nonpolynomial(step: ConvStep, layer: CNNLayer) -> bool:
+    return step.kind == "dZ" or (layer.kind == "pool" and layer.mode == "max")
+
+
+def tiny(layer: CNNLayer) -> CNNLayer:
+    """The same layer (kind, f, s, pad, mode, activation) at the smallest sizes that still have
+    two window positions per axis (and, at stride > 1, a row the windows skip), 2 channels."""
+    if layer.kind == "flatten":
+        return replace(layer, in_shape=(2, 2, 2), out_shape=(8,))
+    f, s, p = layer.size, layer.stride, layer.pad
+    n = max(1, f - 2 * p) + s + (1 if s > 1 else 0)
+    c = min(layer.in_shape[2], 2)
+    if layer.kind == "pool":
+        o = (n - f) // s + 1
+        return replace(layer, in_shape=(n, n, c), out_shape=(o, o, c))
+    o = (n + 2 * p - f) // s + 1
+    k = min(layer.filters, 2)
+    return replace(layer, in_shape=(n, n, c), out_shape=(o, o, k), filters=k)
+
+
+def _terms(step: ConvStep, definition: T.Tensor, m_: int) -> int:
+    out = 1
+    for d in T.concrete(definition.shape, T.TensorBackend({M: m_})):
+        out *= d
+    inner = 1
+    for node in definition.walk():
+        if hasattr(node, "weights"):
+            fw = node.weights.shape  # type: ignore[attr-defined]
+            inner = fw[0] * fw[1] * fw[2]
+        elif hasattr(node, "size") and isinstance(node.size, int):  # pooling
+            inner = node.size ** 2  # type: ignore[attr-defined]
+    return out * (inner + 1)
+
+
+def _symbols(name: str, shape: tuple[int, ...]):
+    import numpy as np
+    out = np.empty(shape, dtype=object)
+    for idx in np.ndindex(shape):
+        out[idx] = sp.Symbol(f"{name}_{'_'.join(map(str, idx))}", real=True)
+    return out
+
+
+def _rational_point(rng, shape: tuple[int, ...]):
+    """Distinct nonzero rationals: no ties for max pooling, never on relu's kink at 0."""
+    import numpy as np
+    count = int(np.prod(shape))
+    values = rng.permutation(np.arange(1, count + 1)) * rng.choice([-1, 1], size=count)
+    out = np.empty(shape, dtype=object)
+    for idx, v in zip(np.ndindex(shape), values, strict=True):
+        out[idx] = sp.Rational(int(v), count)
+    return out
+
+
+def _leaves(definition: T.Tensor) -> list[T.TSym]:
+    return list(dict.fromkeys(n for n in definition.walk() if isinstance(n, T.TSym)))
+
+
+def _definition(walk: TensorWalk, layer: CNNLayer, output) -> T.Tensor:
+    defs = dict((t.key, e) for t, e in layer_type(layer.kind).cnn_forward(walk, layer))  # type: ignore[attr-defined]
+    return defs[output]
+
+
+def sympy_check(step: ConvStep, walk: TensorWalk, layer: CNNLayer, m_: int, seed: int) -> tuple[str, int]:
+    """("exact" | "failed", entries compared) for ``step`` of ``layer`` built by ``walk``."""
+    import numpy as np
+    local = step.local
+    assert local is not None
+    definition = _definition(walk, layer, local.output)
+    be = T.SympyTensors({M: m_})
+    rng = np.random.default_rng(seed)
+    point = _nonpolynomial(step, layer)
+    env: dict[Any, Any] = {}
+    sym_env: dict[Any, Any] = {}
+    for leaf in _leaves(definition):
+        shape = T.concrete(leaf.shape, be)
+        sym_env[leaf.key] = _symbols(f"{leaf.base}{leaf.layer}", shape)
+        env[leaf.key] = _rational_point(rng, shape) if point else sym_env[leaf.key]
+    U = _symbols(f"d{local.output[0]}{local.output[1]}", T.concrete(definition.shape, be))
+    env[local.upstream] = U
+    out = T.tevaluate(definition, sym_env, be)
+    c = be.scalar(walk.scale) if local.scaled else sp.Integer(1)
+    J = sp.expand(sum((u * v for u, v in zip(U.ravel(), out.ravel(), strict=True)), sp.Integer(0)))
+    buckets: dict[sp.Symbol, list[sp.Expr]] = {}
+    for term in sp.Add.make_args(J):
+        for s in term.free_symbols:
+            buckets.setdefault(s, []).append(term)  # type: ignore[arg-type]
+    formula = T.tevaluate(step.expr, env, be)
+    wrt_syms = sym_env[local.wrt]
+    subs = {} if not point else {
+        s: v for key in sym_env if key != local.upstream
+        for s, v in zip(sym_env[key].ravel(), env[key].ravel(), strict=True)}
+    if formula.shape != wrt_syms.shape:
+        return "failed", 0
+    for count, idx in enumerate(np.ndindex(wrt_syms.shape)):
+        x = wrt_syms[idx]
+        grad = c * sp.Add(*[t.diff(x).xreplace(subs) if subs else t.diff(x)
+                            for t in buckets.get(x, ())])
+        diff = sp.expand(grad - sp.sympify(formula[idx]))
+        if diff != 0 and (not point or not _vanishes(diff, U)):
+            return "failed", count
+    return "exact", int(wrt_syms.size)
+
+
+def _vanishes(expr: sp.Expr, U) -> bool:
+    """A difference linear in the symbolic upstream U is 0 when every coefficient is (to 50 digits)."""
+    for u in U.ravel():
+        coeff = expr.coeff(u)
+        if coeff != 0 and abs(sp.N(sp.simplify(coeff), 50)) > sp.Float("1e-40"):
+            return False
+    return True
+
+
+def fd_check(step: ConvStep, walk: TensorWalk, layer: CNNLayer, m_: int, seed: int,
+             eps: float = DEFAULT_EPS) -> float:
+    """The relative error of the printed formula against central differences of J̃."""
+    import numpy as np
+    local = step.local
+    assert local is not None
+    definition = _definition(walk, layer, local.output)
+    be = T.NumpyTensors({M: m_})
+    rng = np.random.default_rng(seed + 7919 * layer.number)
+    env: dict[Any, Any] = {}
+    for leaf in _leaves(definition):
+        value = rng.normal(size=T.concrete(leaf.shape, be))
+        if leaf.base == "Z":  # off relu's kink by more than eps
+            value = np.where(np.abs(value) < 0.05, value + 0.1, value)
+        env[leaf.key] = value
+    U = rng.normal(size=T.concrete(definition.shape, be))
+    env[local.upstream] = U
+    c = float(be.scalar(walk.scale)) if local.scaled else 1.0
+    formula = np.asarray(T.tevaluate(step.expr, env, be), dtype=float)
+    x = env[local.wrt]
+    picks = list(np.ndindex(x.shape))
+    if len(picks) > FD_ENTRIES:
+        picks = [picks[i] for i in rng.choice(len(picks), FD_ENTRIES, replace=False)]
+    g, ghat = [], []
+    for idx in picks:
+        old = x[idx]
+        x[idx] = old + eps
+        jp = float(np.sum(U * T.tevaluate(definition, env, be)))
+        x[idx] = old - eps
+        jm = float(np.sum(U * T.tevaluate(definition, env, be)))
+        x[idx] = old
+        ghat.append(c * (jp - jm) / (2 * eps))
+        g.append(formula[idx] if formula.shape == x.shape else np.nan)
+    ga, gh = np.asarray(g), np.asarray(ghat)
+    denom = np.linalg.norm(ga) + np.linalg.norm(gh)
+    return float(np.linalg.norm(ga - gh) / denom) if denom else 0.0
+
+
+def _step_proof(d: CNNDerivation, step: ConvStep, seed: int, threshold: float) -> FormulaProof:
+    cnn = d.cnn
+    layer = cnn.layer(step.layer)
+    m_ = cnn.examples or PROOF_M
+    walk = TensorWalk({l.number: l for l in cnn.layers}, M, 1 / M)  # the printed nodes' m
+    definition = _definition(walk, layer, step.local.output)  # type: ignore[union-attr]
+    terms = _terms(step, definition, PROOF_M)
+    t = tiny(layer)
+    own = TensorWalk({layer.number: t}, M, 1 / M)
+    layer_type(t.kind).cnn_backward(own, t, None)  # type: ignore[attr-defined]
+    same = [s for s in own.steps if s.kind == step.kind]
+    where = f"a tiny instance of the same layer ({'×'.join(map(str, t.in_shape))} input, m = {PROOF_M})"
+    if terms <= SYMPY_TERMS.value:
+        verdict, entries = sympy_check(step, walk, layer, PROOF_M, seed)
+        method = f"SymPy on the printed formula (m = {PROOF_M})"
+    else:
+        verdict, entries = sympy_check(same[0], own, t, PROOF_M, seed) if same else ("failed", 0)
+        method = f"SymPy on {where}"
+    if terms * m_ <= FD_WORK:
+        error = fd_check(step, walk, layer, m_, seed)
+    else:
+        error = fd_check(same[0], own, t, PROOF_M, seed) if same else 1.0
+        method += f"; finite differences on {where}"
+    return FormulaProof(step.name, step.kind, step.layer, verdict, entries, method, error, error < threshold)
+
+
+def prove_cnn(d: CNNDerivation, seed: int = 0, threshold: float = THRESHOLD,
+              strict: bool = False) -> CNNDerivation:
+    """``d`` with every step proven; ``strict``: raise ProofFailure naming the failed steps."""
+    from derive.engine.proof import prove
+
+    head_proof = prove(d.head, seed=seed, threshold=threshold, strict=False)
+    by_target = {(f.kind, f.layer): p for f, p in zip(d.head.formulas, head_proof.formulas, strict=True)}
+    off = d.cnn.flatten_at
+    results = []
+    for step in d.steps:
+        if step.dense:
+            layer = step.target.layer - off if step.target.layer is not None else 0
+            p = by_target.get((step.kind, layer))
+            own = f" (the dense head's numbering: its layer {layer} is layer {step.layer})"
+            results.append(replace(p, name=step.name, layer=step.layer, method=p.method + own) if p else
+                           FormulaProof(step.name, step.kind, step.layer, "failed", 0, "no proof", 1.0, False))
+        else:
+            results.append(_step_proof(d, step, seed, threshold))
+    proof = Proof(tuple(results), head_proof.identities, DEFAULT_EPS, threshold, (), d.cnn.examples or PROOF_M, seed)
+    out = with_proofs(d, results, proof)
+    if strict and not proof.passed:
+        bad = ", ".join(f"{r.name} (layer {r.layer})" for r in results if not r.passed)
+        raise ProofFailure(f"the CNN derivation's proof failed for: {bad}")
+    return out

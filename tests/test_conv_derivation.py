@@ -1,0 +1,233 @@
+"""The CNN derivation: its steps and cited identities (golden), both proofs on conv → pool →
+flatten → dense with stride 2 and pad 1, planted mistakes failing them, the course's loop forms
+run against the derived nodes, the spec's errors, the family dispatch and the CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pytest
+
+from derive.catalogue import rules
+from derive.cli import main
+from derive.conv import derive_cnn, load_cnn
+from derive.conv.proof import prove_cnn
+from derive.conv.spec import EXAMPLE
+from derive.core import convolution as C
+from derive.core import tensor as T
+from derive.errors import ResourceLimit, SpecError
+from derive.network.family import spec_family
+from tests import oracle_conv as oracle
+
+AVERAGE = EXAMPLE.replace('mode = "max"', 'mode = "average"').replace('"relu"', '"tanh"')
+
+
+@pytest.fixture(scope="module")
+def proven():
+    return derive_cnn(load_cnn(EXAMPLE))
+
+
+def test_golden_steps_and_their_identities(proven):
+    got = [(s.layer, s.name, s.rule) for s in proven.steps]
+    assert got == [
+        (4, "dA[4]", "loss_gradient"), (4, "dZ[4]", "softmax_chain"),
+        (4, "dZ[4]", "output_simplification"), (4, "dW[4]", "weight_gradient"),
+        (4, "db[4]", "bias_gradient"), (4, "dA[3]", "input_gradient"),
+        (3, "dA[2]", "flatten_gradient"), (2, "dA[1]", "maxpool_gradient"),
+        (1, "dZ[1]", "conv_activation_chain"), (1, "dW[1]", "conv_weight_gradient"),
+        (1, "db[1]", "conv_bias_gradient"), (1, "dX", "conv_input_gradient"),
+    ]
+    texts = {s.name: s.text for s in proven.steps}
+    assert texts["dW[1]"] == "dW[1] = (1/m) corr_W(pad(X, 1), dZ[1], s=2)"
+    assert texts["dX"] == "dX = crop(fullconv(dilate(dZ[1], 2), W[1]), 1)"
+    assert texts["db[1]"] == "db[1] = (1/m) Σ_{i,h,w} dZ[1]"
+    assert texts["dW[4]"] == "dW[4] = (1/m) dZ[4] A[3]ᵀ"  # the dense head, renumbered
+    catalogue = rules.identities()
+    for s in proven.steps:
+        assert s.rule in catalogue, s.rule
+        assert not re.search(r"\{[lpns]\}|\{\+?bias\}|\{l2\}", s.index + s.index_latex), s.index
+    assert "∂J/∂W[1][a,b,k,c] = (1/m) Σ_{i,h,w} P[i, s·h+a, s·w+b, k] dZ[1][i,h,w,c]" in \
+        proven.step("dW", 1).index
+
+
+def test_the_loop_forms_are_the_courses(proven):
+    assert ("dA_prev_pad[i, vert_start:vert_end, horiz_start:horiz_end, :] += W[:, :, :, c] * dZ[i, h, w, c]"
+            in proven.step("dA", 0).loop)
+    assert "dA_prev = dA_prev_pad[:, 1:-1, 1:-1, :]" in proven.step("dA", 0).loop
+    assert "dW[:, :, :, c] += a_slice * dZ[i, h, w, c]" in proven.step("dW", 1).loop
+    assert "mask = a_prev_slice == np.max(a_prev_slice)" in proven.step("dA", 1).loop
+
+
+@pytest.mark.parametrize("kind,layer", [("dW", 1), ("db", 1), ("dA", 0), ("dA", 1)])
+def test_each_loop_form_run_gives_the_derived_numbers(proven, kind, layer):
+    """The loop text is the derivation's own (never user text): run it on numbers and compare with
+    the node's value, so the loop form printed beside each formula is the same computation."""
+    rng = np.random.default_rng(5)
+    m = 2
+    step = proven.step(kind, layer)
+    l = step.layer
+    conv = proven.cnn.layer(1)
+    A_prev = rng.normal(size=(m, *proven.cnn.layer(l).in_shape))
+    W = rng.normal(size=(conv.size, conv.size, conv.in_shape[2], conv.filters))
+    b = np.zeros((1, 1, 1, conv.filters))
+    upstream = rng.normal(size=(m, *proven.cnn.layer(l).out_shape))
+    n_H, n_W, n_C = proven.cnn.layer(l).out_shape
+    scope = {"np": np, "m": m, "n_H": n_H, "n_W": n_W, "n_C": n_C, "A_prev": A_prev, "W": W, "b": b,
+             "dZ": upstream, "dA": upstream}
+    exec(compile(step.loop, f"<loop form of {step.name}>", "exec"), scope)  # noqa: S102
+    result = scope["dA_prev" if kind == "dA" else kind]
+    env = {("A", l - 1): A_prev, ("W", l): W, ("b", l): b, ("dZ", l): upstream, ("dA", l): upstream}
+    from derive.core.names import m as M
+    expected = T.tevaluate(step.expr, env, T.NumpyTensors({M: m}))
+    np.testing.assert_allclose(result, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("text", [EXAMPLE, AVERAGE], ids=["max-relu", "average-tanh"])
+def test_both_proofs_pass_with_stride_2_and_pad_1(text, proven):
+    d = proven if text is EXAMPLE else derive_cnn(load_cnn(text))
+    assert d.passed
+    for s in d.steps:
+        assert s.proof.elementwise == "exact" and s.proof.entries > 0, s.name
+        assert s.proof.fd_error < 1e-7, (s.name, s.proof.fd_error)
+        if not s.dense:
+            assert s.proof.method.startswith("SymPy on the printed formula"), s.proof.method
+    assert d.cnn.layer(1).stride == 2 and d.cnn.layer(1).pad == 1
+
+
+def test_a_large_layer_is_proven_on_a_tiny_instance_of_the_same_rule():
+    big = EXAMPLE.replace("input = [6, 6, 2]", "input = [40, 40, 3]").replace("filters = 3", "filters = 8")
+    d = derive_cnn(load_cnn(big))
+    conv = [s for s in d.steps if s.layer == 1]
+    assert all(s.proof.passed for s in conv)
+    assert any("tiny instance" in s.proof.method for s in conv)
+
+
+@dataclass(frozen=True)
+class SwapFilterAxes(T.Tensor):
+    """W with its channel axes swapped but not rotated: the 'unflipped filters' mistake."""
+
+    arg: T.Tensor
+
+    @property
+    def shape(self):
+        f1, f2, k, c = self.arg.shape
+        return (f1, f2, c, k)
+
+    def children(self):
+        return (self.arg,)
+
+    def compute(self, be, ev, env):
+        return np.transpose(ev(self.arg), (0, 1, 3, 2))
+
+    def to_text(self):
+        return f"swap({self.arg.to_text()})"
+
+
+def _unflipped(e):
+    full = e.arg  # crop(fullconv(dilate(dZ), W)) → crop(corr(pad(dilate(dZ), f − 1), W swapped))
+    f = full.weights.shape[0]
+    return T.Crop(C.Correlate(T.Pad(full.arg, f - 1), SwapFilterAxes(full.weights), 1), e.pad, e.size)
+
+
+MUTANTS = {
+    "unflipped filters": ("dA", 1, _unflipped),
+    "pad cropped one off": ("dA", 1, lambda e: T.Crop(e.arg, e.pad - 1, e.size)),
+    "missing 1/m in dW": ("dW", 1, lambda e: e.arg),
+    "missing 1/m in db": ("db", 1, lambda e: e.arg),
+    "db not summed over the examples": ("db", 1, lambda e: T.TScale(e.factor, T.TSum(e.arg.arg, (1, 2)))),
+    "average spread for a max pool": ("dA", 2, lambda e: C.AvgSpread(e.grad, e.size, e.stride, e.arg.shape)),
+}
+
+
+@pytest.mark.parametrize("name", list(MUTANTS))
+def test_a_planted_mistake_fails_both_proofs(proven, name):
+    kind, layer, mutate = MUTANTS[name]
+    steps = tuple(replace(s, expr=mutate(s.expr), proof=None)
+                  if s.kind == kind and s.layer == layer and not s.dense else s for s in proven.steps)
+    d = prove_cnn(replace(proven, steps=steps, proof=None))
+    bad = [s for s in d.steps if not s.proof.passed]
+    assert [s.kind for s in bad] == [kind], name
+    assert bad[0].proof.elementwise == "failed" and not bad[0].proof.fd_passed, name
+
+
+# -- the spec -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("text,message", [
+    ('input = [4, 4]\n[[layer]]\nkind = "flatten"\n', r"key 'input': \[n_H, n_W, n_C\]"),
+    ('input = [4, 4, 1]\n[[layer]]\nkind = "conv2d"\nfilters = 2\nsize = 3\npad = -1\n',
+     r"layer 1 \(conv2d\): key 'pad': -1 is below 0"),
+    ('input = [4, 4, 1]\n[[layer]]\nkind = "pool"\nsize = 2\nmode = "min"\n',
+     r"layer 1 \(pool\): key 'mode': 'min' is not one of max, average"),
+    ('input = [4, 4, 1]\n[[layer]]\nkind = "flatten"\n[[layer]]\nkind = "pool"\nsize = 2\n',
+     r"layer 2 \(pool\): only dense layers may follow the flatten layer"),
+    ('input = [4, 4, 1]\n[[layer]]\nkind = "conv2d"\nfilters = 1\nsize = 1\nstrides = 2\n',
+     r"layer 1 \(conv2d\): unknown key 'strides'; known: kind, filters, size, stride, pad, activation"),
+    ('input = [4, 4, 1]\n[[layer]]\nkind = "conv2d"\nfilters = 1\nsize = 1\nactivation = "softmax"\n',
+     r"layer 1 \(conv2d\): key 'activation': softmax is not element-wise"),
+    ('input = [4, 4, 1]\n[[layer]]\nkind = "conv2d"\nfilters = 1\nsize = 1\n',
+     r"layer 1 \(conv2d\): the last layer must be dense"),
+])
+def test_spec_errors_name_the_layer_and_the_key(text, message):
+    with pytest.raises(SpecError, match=message):
+        load_cnn(text, where="net.toml")
+
+
+def test_a_spec_asking_for_large_tensors_is_refused_before_any_work():
+    text = 'input = [512, 512, 3]\n[[layer]]\nkind = "conv2d"\nfilters = 64\nsize = 3\n'
+    with pytest.raises(ResourceLimit, match=r"layer 1 \(conv2d\).*conv\.entries"):
+        load_cnn(text)
+
+
+def test_the_family_of_a_spec():
+    assert spec_family({"layers": [3, 3, 1]}) == "dense"
+    assert spec_family({"inputs": 3, "layer": [{"kind": "dense", "units": 2}]}) == "dense"
+    assert spec_family({"input": [6, 6, 2], "layer": []}) == "cnn"
+    assert spec_family({"inputs": 3, "layer": [{"kind": "pool"}]}) == "cnn"
+    assert spec_family({"rnn": {"input": 3}}) == "rnn"
+
+
+# -- the CLI ------------------------------------------------------------------------------------------
+def test_cli_text_latex_json(tmp_path, capsys):
+    spec = tmp_path / "cnn.toml"
+    spec.write_text(EXAMPLE, encoding="utf-8")
+    assert main(["backward", "--spec", str(spec), "--steps"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("CNN: input 6×6×2 per example; conv2d(3 filters 3×3, stride 2, pad 1, relu)")
+    assert "Proof: all proven — 12 formulas" in out and "the course's loop form:" in out
+    assert main(["backward", "--spec", str(spec), "--format", "latex"]) == 0
+    tex = capsys.readouterr().out
+    assert r"dW^{[1]} &= \frac{1}{m}\, \operatorname{corr}^{W}_{s=2}" in tex and r"\end{align*}" in tex
+    assert main(["backward", "--spec", str(spec), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["family"] == "cnn" and data["proof"]["passed"] is True
+    assert [s["rule"] for s in data["steps"]][-4:] == [
+        "conv_activation_chain", "conv_weight_gradient", "conv_bias_gradient", "conv_input_gradient"]
+
+
+def test_cli_example_and_errors(tmp_path, capsys):
+    assert main(["backward", "--example", "cnn", "--print-spec"]) == 0
+    assert load_cnn(capsys.readouterr().out) == load_cnn(EXAMPLE)
+    assert main(["backward", "--example", "cnn"]) == 0
+    assert "built-in example" in capsys.readouterr().out
+    bad = tmp_path / "bad.toml"
+    bad.write_text('input = [4, 4, 1]\n[[layer]]\nkind = "conv2d"\nfilters = "two"\nsize = 3\n',
+                   encoding="utf-8")
+    assert main(["backward", "--spec", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}: layer 1 (conv2d): key 'filters': 'two' is not a whole number" in err
+
+
+def test_the_oracle_agrees_with_the_proven_example(proven):
+    """One more witness beside the proofs: the printed formulas' numbers are autograd's."""
+    from derive.conv.numbers import conv_backward
+    rng = np.random.default_rng(11)
+    layer = proven.cnn.layer(1)
+    A = rng.normal(size=(2, *layer.in_shape))
+    W = rng.normal(size=(layer.size, layer.size, layer.in_shape[2], layer.filters))
+    b = rng.normal(size=(1, 1, 1, layer.filters))
+    dZ = rng.normal(size=(2, *layer.out_shape))
+    for x, y in zip(conv_backward(dZ, A, W, b, stride=2, pad=1),
+                    oracle.conv_gradients(dZ, A, W, b, stride=2, pad=1), strict=True):
+        np.testing.assert_allclose(x, np.reshape(y, x.shape), rtol=1e-10, atol=1e-12)
