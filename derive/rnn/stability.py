@@ -58,6 +58,7 @@ class Clip:
 
     max_value: float
     rows: tuple[tuple[str, float, float, int], ...]
+    overflow: bool = False  # the forward or backward pass left float64's range: nothing to clip
 
 
 @dataclass(frozen=True, eq=False)
@@ -96,7 +97,8 @@ def jacobians(rnn: RNN, inst: dict, example: int = 0) -> tuple[list, list]:
     env[("a", 0)] = inst["a0"]
     for t in range(1, rnn.steps + 1):
         env[("x", t)] = inst["x"][:, :, t - 1]
-    env = run_forward(d, env)
+    with np.errstate(all="ignore"):  # a linear RNN's states may overflow: g′ is still defined
+        env = run_forward(d, env)
     Waa = inst["parameters"]["Waa"]
     act = rnn.act
     out, derivs = [], []
@@ -176,11 +178,18 @@ def clip(rnn: RNN, inst: dict, max_value: float) -> Clip:
     import numpy as np
 
     d = derive_rnn(rnn, prove=False)
-    grads = derived_gradients(d, inst)
+    with np.errstate(all="ignore"):  # an exploding linear RNN overflows: said, not warned
+        grads = derived_gradients(d, inst)
+    if not all(np.all(np.isfinite(g)) for g in grads.values()):
+        return Clip(max_value, (), overflow=True)
     rows = []
     for k in PARAMETERS:
         g = grads["d" + k]
         clipped = np.clip(g, -max_value, max_value)
-        rows.append((f"d{k}", float(np.linalg.norm(g)), float(np.linalg.norm(clipped)),
+        with np.errstate(all="ignore"):
+            before = float(np.linalg.norm(g))
+        if not math.isfinite(before):  # entries near 1e308: their norm is past float64
+            return Clip(max_value, (), overflow=True)
+        rows.append((f"d{k}", before, float(np.linalg.norm(clipped)),
                      int(np.sum(np.abs(g) > max_value))))
     return Clip(max_value, tuple(rows))

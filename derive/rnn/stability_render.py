@@ -75,6 +75,9 @@ def to_text(r: RNNStability) -> str:
         f"gradient clipping (the course's clip(gradients, maxValue = {r.clip.max_value:g}): "
         "np.clip of every entry to [−maxValue, maxValue]), Frobenius norms of the BPTT gradients:",
     ]
+    if r.clip.overflow:
+        lines.append("  none: the gradients (or the forward pass itself) overflow float64 at this "
+                     "scale; nothing finite to clip")
     for name, before, after, n in r.clip.rows:
         lines.append(f"  {name:<5} {before:>10.4g} → {after:>10.4g}   ({n} entries clipped)")
     return "\n".join(lines)
@@ -91,7 +94,7 @@ def to_json(r: RNNStability) -> dict:
         "log10_jacobian_norm": [fin(v / LN10) for v in r.log_jacobian],
         "log10_product_norm": [fin(v / LN10) for v in r.log_product],
         "max_derivative": [float(v) for v in r.max_derivative],
-        "clip": {"max_value": r.clip.max_value,
+        "clip": {"max_value": r.clip.max_value, "overflow": r.clip.overflow,
                  "gradients": {n: {"before": b, "after": a, "clipped": k}
                                for n, b, a, k in r.clip.rows}},
     }

@@ -1,0 +1,82 @@
+"""The RNN gradient check: it passes on the derived formulas for T = 1..6 and fails, on the right
+gradients, when a mistake is planted; the derived gradients it checks are autograd's."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pytest
+
+from derive.errors import SpecError
+from derive.rnn import cli
+from derive.rnn.derivation import derive_rnn
+from derive.rnn.gradcheck import derived_gradients, gradcheck, instance, numeric_gradients, plant
+from derive.rnn.spec import RNN
+from tests import oracle_rnn as O
+
+
+@pytest.mark.parametrize("T", [1, 2, 3, 4, 5, 6])
+def test_passes_on_the_derived_formulas(T):
+    r = gradcheck(RNN(3, 4, 2, T, examples=3), seed=T)
+    assert r.passed, r.errors
+    assert [k for k, _ in r.errors] == ["dWax", "dWaa", "dWya", "dba", "dby", "dx", "da0"]
+    assert max(e for _, e in r.errors) < 1e-7
+
+
+def test_the_checked_gradients_are_autograds_and_so_are_the_differences():
+    rnn = RNN(3, 4, 2, 5, examples=2)
+    inst = instance(rnn, 3)
+    d = derive_rnn(rnn, prove=False)
+    ours, numeric = derived_gradients(d, inst), numeric_gradients(d, inst)
+    theirs = O.rnn_gradients(inst["x"], inst["a0"], inst["parameters"], inst["Y"])
+    for k, v in ours.items():
+        np.testing.assert_allclose(v, theirs[k], rtol=1e-10, atol=1e-13, err_msg=k)
+        np.testing.assert_allclose(numeric[k], theirs[k], rtol=1e-5, atol=1e-8, err_msg=k)
+
+
+@pytest.mark.parametrize("T", [2, 4, 6])
+def test_missing_sum_over_t_fails_on_dWaa_alone(T):
+    r = gradcheck(RNN(3, 4, 2, T, examples=3), mistake="missing_sum")
+    assert not r.passed
+    assert [k for k, e in r.errors if e > 1e-7] == ["dWaa"]
+    assert dict(r.errors)["dWaa"] > 1e-3
+
+
+@pytest.mark.parametrize("T", [2, 4, 6])
+def test_da_prev_not_carried_fails_below_the_output(T):
+    r = gradcheck(RNN(3, 4, 2, T, examples=3), mistake="no_carry")
+    bad = {k for k, e in r.errors if e > 1e-7}
+    assert bad == {"dWax", "dWaa", "dba", "dx", "da0"}  # dWya, dby do not go through a⟨t+1⟩
+    assert min(dict(r.errors)[k] for k in bad) > 1e-3
+
+
+def test_one_step_has_no_later_step_to_carry():
+    assert gradcheck(RNN(3, 4, 2, 1, examples=3), mistake="no_carry").passed
+    assert gradcheck(RNN(3, 4, 2, 1, examples=3), mistake="missing_sum").passed
+
+
+def test_unknown_mistake_is_named():
+    with pytest.raises(SpecError, match="unknown mistake 'nope'; known: missing_sum, no_carry"):
+        plant(derive_rnn(RNN(2, 2, 2, 2), prove=False), "nope")
+
+
+def _args(**kw):
+    base = {"spec": "rnn.toml", "seed": 0, "eps": None, "rtol": None, "plant": None, "m": None,
+            "format": "text", "values": None, "impl": None, "forward": None, "layers": None,
+            "act": None}
+    return argparse.Namespace(**{**base, **kw})
+
+
+TABLE = {"rnn": {"input": 3, "hidden": 4, "output": 2, "steps": 3, "examples": 2}}
+
+
+def test_command_exit_codes_and_text(capsys):
+    assert cli.gradcheck(_args(), TABLE) == 0
+    out = capsys.readouterr().out
+    assert "dWaa  relative error" in out and out.strip().endswith("the course's measure)")
+    assert cli.gradcheck(_args(plant="missing_sum"), TABLE) == 1
+    out = capsys.readouterr().out
+    assert "planted mistake missing_sum" in out and "FAIL" in out
+    assert cli.gradcheck(_args(format="json", m=3), TABLE) == 0
+    assert '"passed": true' in capsys.readouterr().out
