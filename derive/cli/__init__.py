@@ -27,6 +27,7 @@ import pkgutil
 import signal
 import sys
 import threading
+from collections.abc import Mapping
 from types import ModuleType
 
 from derive.engine import proof_cache  # the standard library only: a flag and a folder
@@ -111,7 +112,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
                            parents=[common])
         module.add_arguments(p)
         p.set_defaults(_run=module.run, _parser=p, _root=parser,
-                       _preload=getattr(module, "PRELOAD", ()))
+                       _preload=(getattr(module, "PRELOAD", ()), getattr(module, "ENVIRONMENT", {})))
     return parser
 
 
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     cached = proof_cache.disable(True) if getattr(args, "no_cache", False) else None
     try:
         if argv is None:  # the process's own command line (derive ..., python -m derive ...)
-            preload(getattr(args, "_preload", ()))
+            preload(*getattr(args, "_preload", ((), {})))
         code = int(args._run(args) or 0)
         sys.stdout.flush()  # a full disk or a closed pipe shows here, inside the contract
         return code
@@ -183,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
             gc.freeze()
 
 
-def preload(modules: tuple[str, ...]) -> None:
+def preload(modules: tuple[str, ...], environment: Mapping[str, str] | None = None) -> None:
     """Import a command's modules (its ``PRELOAD``: SymPy, numpy and derive's own, which
     ``run`` would import anyway) with the cyclic garbage collector paused, then freeze them
     (:func:`gc.freeze`): the objects an import builds live as long as the process, so no
@@ -192,7 +193,12 @@ def preload(modules: tuple[str, ...]) -> None:
     full ones of the interpreter's exit, where :func:`main` collects once and freezes what
     is alive. Together ~0.15 s of a cold ``derive check`` (bench/bench_cold.py). Only for
     the process's own command line: a caller of ``main([...])`` (the tests, the docs) keeps
-    its collector as it was."""
+    its collector as it was.
+
+    ``environment`` (the command's ``ENVIRONMENT``) is set first where the user has not set it:
+    ``derive check`` asks for one OpenBLAS thread, read once when numpy loads."""
+    for key, value in (environment or {}).items():
+        os.environ.setdefault(key, value)
     if not modules:
         return
     enabled = gc.isenabled()

@@ -35,8 +35,14 @@ from derive.errors import DeriveError, UsageError
 # every command module
 
 NAME = "check"
-#: imported before run() with the garbage collector paused (derive.cli.preload)
-PRELOAD = ("derive.check.checker",)
+#: imported before run() with the garbage collector paused (derive.cli.preload): the checker,
+#: and two modules every check imports on first use, numpy.random (the random instances'
+#: default_rng) and sympy.tensor.tensor (SymPy's Add.flatten imports it on the first sum)
+PRELOAD = ("derive.check.checker", "numpy.random", "sympy.tensor.tensor")
+#: set before numpy loads, unless the user set it: the checker's matrices are at most 64 wide
+#: (check.numeric.MAX_NUMERIC_SIZE), too small for more BLAS threads to help, and starting
+#: OpenBLAS's pool of threads costs 30-60 ms of a cold check on a busy two-core machine
+ENVIRONMENT = {"OPENBLAS_NUM_THREADS": "1"}
 HELP = "check a proposed gradient formula (text, numpy or LaTeX) against the derivation"
 
 
