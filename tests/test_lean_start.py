@@ -125,3 +125,16 @@ def test_a_derive_process_gives_the_same_answer_with_its_collector_paused(tmp_pa
         assert process.stdout == in_process.stdout and process.stdout
     wrong_verdict = json.loads(process.stdout)
     assert wrong_verdict["verdict"] == "not_equivalent" and wrong_verdict["counterexample"]
+
+
+def test_preload_sets_the_environment_only_where_the_user_did_not(monkeypatch):
+    import os
+
+    from derive.cli import preload
+
+    monkeypatch.delenv("DERIVE_TEST_THREADS", raising=False)
+    preload((), {"DERIVE_TEST_THREADS": "1"})
+    assert os.environ["DERIVE_TEST_THREADS"] == "1"
+    monkeypatch.setenv("DERIVE_TEST_THREADS", "4")  # the user's own setting wins
+    preload((), {"DERIVE_TEST_THREADS": "1"})
+    assert os.environ["DERIVE_TEST_THREADS"] == "4"
