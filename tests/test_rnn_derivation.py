@@ -90,7 +90,9 @@ def test_every_cited_identity_exists_in_the_catalogue():
 
 
 def test_rnn_identities_do_not_clash_with_the_catalogue():
-    assert not set(rnn_identities()) & set(rules.identities())
+    catalogue = rules.identities()
+    for name, identity in rnn_identities().items():  # the catalogue may list rules/rnn.toml too
+        assert name not in catalogue or catalogue[name] == identity, name
 
 
 @pytest.mark.parametrize(("text", "message"), [

@@ -1,0 +1,81 @@
+"""The RNN commands' bodies (derive.rnn.cli), called as the CLI's family dispatch calls them:
+backward (text, JSON, LaTeX, Markdown), numbers, and the handout (which compiles with pdflatex)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+
+import pytest
+
+from derive.errors import UsageError
+from derive.rnn import cli
+
+TABLE = {"rnn": {"input": 3, "hidden": 4, "output": 2, "steps": 3, "activation": "tanh",
+                 "output_activation": "softmax", "loss": "ce", "examples": 2}}
+
+
+def _args(**kw):
+    base = {"spec": "rnn.toml", "seed": 0, "format": "text", "steps": False, "verify": False,
+            "layers": None, "act": None, "loss": None, "l2": None, "keep_prob": None,
+            "batchnorm": None, "m": None, "file": None, "latex": None, "layer": False,
+            "learning_rate": None, "output": None, "pdf": False, "title": None,
+            "exercises": False, "sections": None}
+    return argparse.Namespace(**{**base, **kw})
+
+
+def test_backward_text(capsys):
+    assert cli.backward(_args(steps=True, verify=True), TABLE) == 0
+    out = capsys.readouterr().out
+    assert "dtanh⟨t⟩ = (1 − a⟨t⟩²) ⊙ da_next⟨t⟩" in out
+    assert "dWaa += np.dot(dtanh, a_prev.T)" in out  # the course's loop
+    assert "da_next⟨1⟩ = da_out⟨1⟩ + da_prev⟨2⟩" in out  # --steps: unrolled
+    assert "proof: all 23 formulas proven" in out
+    assert "dWaa: SymPy exact" in out  # --verify
+
+
+def test_backward_json_latex_markdown(capsys):
+    assert cli.backward(_args(format="json"), TABLE) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["family"] == "rnn" and data["passed"] is True
+    step = next(s for s in data["steps"] if s["name"] == "dtanh⟨2⟩")
+    assert step["course"] == "dtanh" and step["derive"] == "∂J/∂z⟨t⟩"
+    assert step["rule"] == "rnn_activation_chain" and step["proof"]["elementwise"] == "exact"
+    assert cli.backward(_args(format="latex"), TABLE) == 0
+    tex = capsys.readouterr().out
+    assert r"dW_{aa} &= \sum_{t=1}^{3} d\tanh^{\langle t \rangle} a^{\langle t-1 \rangle\top}" in tex
+    assert cli.backward(_args(format="markdown"), TABLE) == 0
+    assert "$$" in capsys.readouterr().out
+
+
+def test_backward_refuses_dense_flags_with_an_rnn_spec():
+    with pytest.raises(UsageError, match="--layers is not supported for an RNN spec"):
+        cli.backward(_args(layers="3,2"), TABLE)
+
+
+def test_numbers_worked_example(capsys):
+    assert cli.numbers(_args(), TABLE) == 0
+    out = capsys.readouterr().out
+    assert "dtanh⟨3⟩ = (1 − a⟨3⟩²) ⊙ da_next⟨3⟩ =" in out and "J = " in out
+    assert cli.numbers(_args(format="json"), TABLE) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["results"]["dWax"]["shape"] == [4, 3]
+
+
+def test_handout_markdown(capsys):
+    assert cli.handout(_args(format="markdown"), TABLE) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("# Backpropagation through time")
+    assert "```python\ndy = y_hat - y" in out
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
+def test_handout_compiles_with_pdflatex(tmp_path, capsys):
+    out = tmp_path / "bptt.tex"
+    assert cli.handout(_args(output=str(out), pdf=True), TABLE) == 0
+    tex = out.read_text(encoding="utf-8")
+    assert tex.isascii() and "?" not in tex.split(r"\begin{document}")[1]  # nothing lost
+    assert r"\section{Backpropagation through time}" in tex
+    assert (tmp_path / "bptt.pdf").read_bytes()[:5] == b"%PDF-"
+    assert "wrote" in capsys.readouterr().out
