@@ -1,6 +1,6 @@
 """Both proofs of every CNN step: SymPy entry by entry, and central differences.
 
-For a step ``d(wrt) = formula`` with local problem (:class:`~derive.conv.derivation.TensorLocal`)
+For a step ``d(wrt) = formula`` with local problem (:class:`~derive.conv.steps.TensorLocal`)
 J̃ = c Σ U ⊙ output(wrt, …), U the upstream gradient and c the walk's 1/m where scaled, the
 gradient ∂J̃/∂wrt is, by the multivariable chain rule, what the formula must equal for every U.
 
@@ -28,8 +28,8 @@ from typing import Any
 
 import sympy as sp
 
-from derive.conv.derivation import CNNDerivation, ConvStep, TensorWalk, with_proofs
 from derive.conv.spec import CNNLayer
+from derive.conv.steps import CNNDerivation, ConvStep, TensorWalk, with_proofs
 from derive.core import tensor as T
 from derive.core.fd import DEFAULT_EPS
 from derive.core.names import m as M

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from derive.conv.derivation import CNNDerivation, ConvStep
+from derive.conv.steps import CNNDerivation, ConvStep
 
 LAYOUT = ("layout (the course's): A[l] is m×n_H×n_W×n_C (X = A[0]); a conv layer's W is "
           "f×f×n_C_prev×n_C and b is 1×1×1×n_C; after the flatten, columns: A[l] is n[l]×m")

@@ -22,8 +22,8 @@ from derive.errors import SpecError
 from derive.layers.base import LayerType
 
 if TYPE_CHECKING:
-    from derive.conv.derivation import TensorWalk
     from derive.conv.spec import CNNLayer
+    from derive.conv.steps import TensorWalk
 
 
 def loop_header(layer: CNNLayer) -> list[str]:

@@ -17,8 +17,8 @@ from derive.layers.base import LayerType
 from derive.layers.conv2d import loop_header
 
 if TYPE_CHECKING:
-    from derive.conv.derivation import TensorWalk
     from derive.conv.spec import CNNLayer
+    from derive.conv.steps import TensorWalk
 
 
 class Pool(LayerType):
