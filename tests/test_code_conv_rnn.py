@@ -133,7 +133,7 @@ def test_the_counterexample_is_right_by_the_oracle():
     n_W = (s["n_W_prev"] + 2 * s["pad"] - s["f"]) // s["stride"] + 1
     dZ = r.standard_normal((s["m"], n_H, n_W, s["n_C"]))
     right = oracle_conv.conv_gradients(dZ, A_prev, W, b, stride=s["stride"], pad=s["pad"])[0]
-    entry = tuple(cex["entry"])
+    entry = tuple(cex["index"])
     assert right[entry] == pytest.approx(cex["expected_entry"], rel=1e-9, abs=1e-12)
     namespace: dict = {}
     exec(compile(CONV.replace(old, new), "planted", "exec"), namespace)  # the test runs it, derive never

@@ -149,7 +149,7 @@ def run(src: Source, fname: str, args: list, kwargs: dict | None = None,
 
 
 # -- which lines write a gradient --------------------------------------------------------------
-def _root(target) -> str | None:
+def root(target) -> str | None:
     while isinstance(target, ast.Subscript | ast.Attribute):
         target = target.value
     return target.id if isinstance(target, ast.Name) else None
@@ -199,7 +199,7 @@ def writes(fn: ast.FunctionDef) -> list[Write]:
                 for t in targets:
                     elts = t.elts if isinstance(t, ast.Tuple | ast.List) else [t]
                     for e in elts:
-                        name = _root(e)
+                        name = root(e)
                         if name is not None:
                             index = frozenset(n.id for n in ast.walk(e.slice) if isinstance(
                                 n, ast.Name)) if isinstance(e, ast.Subscript) else frozenset()
@@ -266,4 +266,4 @@ def dict_entries(fn: ast.FunctionDef) -> dict[str, str]:
 
 
 __all__ = ["HELPERS", "LoopInterpreter", "Run", "Write", "dict_entries", "helper", "last_write",
-           "lineage", "returned_names", "run", "writes"]
+           "lineage", "returned_names", "root", "run", "writes"]
