@@ -42,6 +42,23 @@ def test_conv_forward_and_backward_agree_with_autograd(case):
         np.testing.assert_allclose(x, np.reshape(y, x.shape), rtol=1e-10, atol=1e-12, err_msg=name)
 
 
+def test_cs231n_layout_agrees_with_autograd():
+    rng = np.random.default_rng(2)
+    x, w, b = rng.normal(size=(2, 3, 5, 6)), rng.normal(size=(4, 3, 3, 3)), rng.normal(size=4)
+    out = numbers.conv_forward(x, w, b, stride=2, pad=1, layout="cs231n")
+    np.testing.assert_allclose(out, oracle.conv_forward(x, w, b, stride=2, pad=1, layout="cs231n"), rtol=1e-12)
+    dout = rng.normal(size=out.shape)
+    mine = numbers.conv_backward(dout, x, w, b, stride=2, pad=1, layout="cs231n")
+    theirs = oracle.conv_gradients(dout, x, w, b, stride=2, pad=1, layout="cs231n")
+    for a, c in zip(mine, theirs, strict=True):
+        assert a.shape == np.shape(c)
+        np.testing.assert_allclose(a, c, rtol=1e-10, atol=1e-12)
+    pooled = numbers.pool_forward(x, f=2, stride=2, layout="cs231n")
+    assert pooled.shape == (2, 3, 2, 3)
+    np.testing.assert_allclose(numbers.pool_backward(np.ones_like(pooled), x, f=2, stride=2, layout="cs231n"),
+                               oracle.pool_gradients(np.ones_like(pooled), x, f=2, stride=2, layout="cs231n"))
+
+
 @pytest.mark.parametrize("mode", ["max", "average"])
 @pytest.mark.parametrize("f,s", [(2, 2), (3, 1), (3, 2)])
 def test_pooling_agrees_with_autograd(mode, f, s):

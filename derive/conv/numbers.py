@@ -3,7 +3,8 @@ gradients, each evaluated (numpy, float64) from the nodes the layer types' rules
 nodes the derivation prints and the proofs differentiate), never from a second copy of the maths.
 
 The course's layout and names (Deep Learning Specialization, course 4, "Convolution model Step by
-Step"): A_prev (m, n_H_prev, n_W_prev, n_C_prev), W (f, f, n_C_prev, n_C), b (1, 1, 1, n_C).
+Step"): A_prev (m, n_H_prev, n_W_prev, n_C_prev), W (f, f, n_C_prev, n_C), b (1, 1, 1, n_C);
+``layout="cs231n"`` takes and returns CS231n's x (N, C, H, W), w (F, C, HH, WW), b (F,).
 
 >>> import numpy as np
 >>> rng = np.random.default_rng(0)
@@ -85,47 +86,82 @@ def _forward(layer: CNNLayer, m_: int):
     return dict((t.key, e) for t, e in layer_type(layer.kind).cnn_forward(walk, layer))  # type: ignore[attr-defined]
 
 
-def conv_forward(A_prev, W, b, *, stride: int, pad: int) -> np.ndarray:
-    """Z = corr(pad(A_prev, pad), W, stride) + b (the course's conv_forward, without its cache)."""
+LAYOUTS = ("course", "cs231n")
+
+
+def _layout(layout: str) -> bool:
+    """True for CS231n's layout: x (N, C, H, W), w (F, C, HH, WW), b (F,)."""
+    if layout not in LAYOUTS:
+        raise SpecError(f"layout {layout!r}: one of {', '.join(LAYOUTS)}")
+    return layout == "cs231n"
+
+
+def _x_in(x, cs: bool):
+    return x.transpose(0, 2, 3, 1) if cs else x  # (N, C, H, W) -> (m, n_H, n_W, n_C)
+
+
+def _x_out(x, cs: bool):
+    return x.transpose(0, 3, 1, 2) if cs else x
+
+
+def _w_in(W, b, cs: bool):
+    if cs:  # (F, C, HH, WW) -> (f, f, n_C_prev, n_C); b (F,)
+        return W.transpose(2, 3, 1, 0), b.reshape(1, 1, 1, -1)
+    return W, b.reshape(1, 1, 1, -1)
+
+
+def conv_forward(A_prev, W, b, *, stride: int, pad: int, layout: str = "course") -> np.ndarray:
+    """Z = corr(pad(A_prev, pad), W, stride) + b (the course's conv_forward, without its cache;
+    ``layout="cs231n"``: x (N, C, H, W), w (F, C, HH, WW), b (F,), out (N, F, H', W'))."""
     import numpy as np
+    cs = _layout(layout)
     A_prev, W, b = (np.asarray(v, dtype=float) for v in (A_prev, W, b))
+    A_prev, (W, b) = _x_in(A_prev, cs), _w_in(W, b, cs)
     layer = _conv_layer(A_prev, W, stride, pad)
-    env = {("A", 0): A_prev, ("W", 1): W, ("b", 1): b.reshape(1, 1, 1, -1)}
-    return T.tevaluate(_forward(layer, A_prev.shape[0])[("Z", 1)], env)
+    env = {("A", 0): A_prev, ("W", 1): W, ("b", 1): b}
+    return _x_out(T.tevaluate(_forward(layer, A_prev.shape[0])[("Z", 1)], env), cs)
 
 
-def conv_backward(dZ, A_prev, W, b, *, stride: int, pad: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def conv_backward(dZ, A_prev, W, b, *, stride: int, pad: int, layout: str = "course"
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(dA_prev, dW, db) from dZ, as the course's conv_backward returns them, evaluated from the
     derived dA[0] = crop(fullconv(dilate(dZ, s), W), p), dW = corr_W(pad(A_prev, p), dZ, s) and
-    db = Σ_{i,h,w} dZ."""
+    db = Σ_{i,h,w} dZ (``layout="cs231n"``: (dx, dw, db) in CS231n's shapes)."""
     import numpy as np
+    cs = _layout(layout)
     dZ, A_prev, W, b = (np.asarray(v, dtype=float) for v in (dZ, A_prev, W, b))
+    dZ, A_prev, (W, b) = _x_in(dZ, cs), _x_in(A_prev, cs), _w_in(W, b, cs)
     layer = _conv_layer(A_prev, W, stride, pad)
     if tuple(dZ.shape) != (A_prev.shape[0], *layer.out_shape):
         raise SpecError(f"dZ has shape {dZ.shape}, the layer's Z {(A_prev.shape[0], *layer.out_shape)}")
     steps = _backward_steps(layer, A_prev.shape[0])
-    env = {("A", 0): A_prev, ("W", 1): W, ("b", 1): b.reshape(1, 1, 1, -1), ("dZ", 1): dZ}
-    return tuple(T.tevaluate(steps[k].expr, env) for k in ("dA", "dW", "db"))  # type: ignore[return-value]
+    env = {("A", 0): A_prev, ("W", 1): W, ("b", 1): b, ("dZ", 1): dZ}
+    dA, dW, db = (T.tevaluate(steps[k].expr, env) for k in ("dA", "dW", "db"))
+    if cs:
+        return _x_out(dA, cs), dW.transpose(3, 2, 0, 1), db.reshape(-1)
+    return dA, dW, db
 
 
-def pool_forward(A_prev, *, f: int, stride: int, mode: str = "max") -> np.ndarray:
+def pool_forward(A_prev, *, f: int, stride: int, mode: str = "max", layout: str = "course") -> np.ndarray:
     """A = maxpool or avgpool of A_prev (f×f windows, stride), as the course's pool_forward."""
     import numpy as np
-    A_prev = np.asarray(A_prev, dtype=float)
+    cs = _layout(layout)
+    A_prev = _x_in(np.asarray(A_prev, dtype=float), cs)
     layer = _pool_layer(A_prev, f, stride, mode)
-    return T.tevaluate(_forward(layer, A_prev.shape[0])[("A", 1)], {("A", 0): A_prev})
+    return _x_out(T.tevaluate(_forward(layer, A_prev.shape[0])[("A", 1)], {("A", 0): A_prev}), cs)
 
 
-def pool_backward(dA, A_prev, *, f: int, stride: int, mode: str = "max") -> np.ndarray:
+def pool_backward(dA, A_prev, *, f: int, stride: int, mode: str = "max", layout: str = "course") -> np.ndarray:
     """dA_prev from dA: the max-pool mask (create_mask_from_window) or the average spread
     (distribute_value), as the course's pool_backward."""
     import numpy as np
-    dA, A_prev = np.asarray(dA, dtype=float), np.asarray(A_prev, dtype=float)
+    cs = _layout(layout)
+    dA, A_prev = _x_in(np.asarray(dA, dtype=float), cs), _x_in(np.asarray(A_prev, dtype=float), cs)
     layer = _pool_layer(A_prev, f, stride, mode)
     if tuple(dA.shape) != (A_prev.shape[0], *layer.out_shape):
         raise SpecError(f"dA has shape {dA.shape}, the pool's output {(A_prev.shape[0], *layer.out_shape)}")
     step = _backward_steps(layer, A_prev.shape[0])["dA"]
-    return T.tevaluate(step.expr, {("A", 0): A_prev, ("dA", 1): dA})
+    return _x_out(T.tevaluate(step.expr, {("A", 0): A_prev, ("dA", 1): dA}), cs)
 
 
 # -- a whole network ------------------------------------------------------------------------------
