@@ -143,3 +143,27 @@ def test_a_large_spec_is_refused_before_drawing():
     _, cnn = load(text)
     with pytest.raises(ResourceLimit, match="conv.gradcheck"):
         G.gradcheck(cnn)
+
+
+def test_the_command_line(tmp_path, capsys):
+    import json
+
+    from derive.cli import main
+
+    path = tmp_path / "cnn.toml"
+    path.write_text(spec(), encoding="utf-8")
+    assert main(["gradcheck", "--spec", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1] == "PASSED" and "  X        2×5×5×2  " in out
+    assert main(["gradcheck", "--spec", str(path), "--plant", "unflipped_filters"]) == 1
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1] == "FAILED: wrong gradient for X"
+    assert "planted mistake unflipped_filters: unflipped filters in dA_prev" in out
+    assert main(["gradcheck", "--spec", str(path), "--format", "json", "--m", "3"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["passed"] and data["m"] == 3 and data["arrays"][-1]["shape"] == [3, 5, 5, 2]
+    assert main(["gradcheck", "--spec", str(path), "--layers", "3,3"]) == 2
+    assert "--layers is for a dense network" in capsys.readouterr().err
+    assert main(["gradcheck", "--spec", str(path), "--plant", "bogus"]) == 2
+    assert main(["gradcheck", "--layers", "2,1", "--act", "sigmoid", "--plant", "missing_stride"]) == 2
+    assert "--plant is for a CNN spec" in capsys.readouterr().err

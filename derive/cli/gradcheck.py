@@ -30,7 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_spec_arguments(p)
     add_format_arguments(p, ("text", "json"))
     add_seed_argument(p, "seed of the random parameters and data")
-    p.add_argument("--m", type=whole(1), default=4, help="number of examples (default 4)")
+    p.add_argument("--m", type=whole(1), default=None,
+                   help="number of examples (default 4; a CNN spec's own examples = m if it gives one)")
     p.add_argument("--eps", type=float, default=None, help="central-difference step (default 1e-4)")
     p.add_argument("--rtol", type=float, default=None, help="relative tolerance (default 1e-6)")
     p.add_argument("--values", metavar="FILE",
@@ -43,9 +44,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="a course's forward pass whose cache --impl (the backward pass) takes: "
                         "forward_propagation(X, parameters) -> (A2, cache) with "
                         "backward_propagation(parameters, cache, X, Y), arguments matched by name")
+    p.add_argument("--plant", metavar="MISTAKE",
+                   help="a CNN spec: check a planted mistake instead of the derived formulas, to see "
+                        "the check fail: unflipped_filters, pad_off_by_one, missing_stride, "
+                        "average_without_scale")
+
+
+#: the spec families besides dense, and what runs them (derive.cli._family.dispatch)
+FAMILIES = {
+    "cnn": "derive.conv.numbers_cli:gradcheck",
+}
 
 
 def run(args: argparse.Namespace) -> int:
+    from derive.cli._family import dispatch
+
+    other = dispatch(args, FAMILIES)
+    if other is not None:
+        return other
+    if args.plant:
+        raise DeriveError("--plant is for a CNN spec (--spec cnn.toml with conv2d layers)")
+    if args.m is None:
+        args.m = 4
     # the module (derive.numbers.gradcheck is the function), loaded here, not at the top: it loads
     # SymPy and numpy, and `derive --help` imports every command
     G = importlib.import_module("derive.numbers.gradcheck")
@@ -86,7 +106,17 @@ def render_text(r) -> str:
            f"  criterion: {r.criterion}"]
     out += [f"  note: {n}" for n in r.notes]
     out.append("")
-    out.append(f"  {'array':<8} {'shape':<9} {'rel. error':>11} {'‖g‖':>10} {'floor':>9}  verdict")
+    out += array_table(r)
+    for k in r.kinks:
+        out.append(f"  ! {k.message()}")
+    out.append("PASSED" if r.passed else f"FAILED: wrong gradient for {', '.join(r.failed)}")
+    return "\n".join(out)
+
+
+def array_table(r) -> list[str]:
+    """The table of a check's arrays (a dense network's or a CNN's) and its overall errors."""
+    width = max([9, *(len("×".join(map(str, a.shape))) for a in r.arrays)])  # rank 4: 3×3×2×4
+    out = [f"  {'array':<8} {'shape':<{width}} {'rel. error':>11} {'‖g‖':>10} {'floor':>9}  verdict"]
     for a in r.arrays:
         shape = "×".join(map(str, a.shape))
         verdict = {"pass": "ok", "fail": "WRONG", "unresolved": "below float64 resolution"}[a.status]
@@ -96,15 +126,12 @@ def render_text(r) -> str:
             verdict += f" ({a.reason})"
         elif a.status == "fail" and a.worst_entry is not None:
             verdict += f" (worst entry {tuple(i + 1 for i in a.worst_entry)})"
-        out.append(f"  {a.name:<8} {shape:<9} {a.relative_error:>11.2e} {a.analytic_norm:>10.2e} "
+        out.append(f"  {a.name:<8} {shape:<{width}} {a.relative_error:>11.2e} {a.analytic_norm:>10.2e} "
                    f"{a.floor:>9.1e}  {verdict}")
     out.append("")
     out.append(f"  overall relative error {r.overall_relative_error:.2e}; "
                f"max per array {r.max_relative_error:.2e}")
-    for k in r.kinks:
-        out.append(f"  ! {k.message()}")
-    out.append("PASSED" if r.passed else f"FAILED: wrong gradient for {', '.join(r.failed)}")
-    return "\n".join(out)
+    return out
 
 
 def _from_values(args):

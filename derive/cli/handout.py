@@ -41,10 +41,34 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                          "also draws the worksheet's network (another seed, another worksheet)")
 
 
-def run(args: argparse.Namespace) -> int:
-    # lazy: the handout imports SymPy and every feature; `derive --help` loads every command module
-    from derive.handout.document import compile_tex, handout, key_path, worksheet_network
+#: the spec families besides dense, and what runs them (derive.cli._family.dispatch)
+FAMILIES = {
+    "cnn": "derive.conv.numbers_cli:handout",
+}
 
+
+def run(args: argparse.Namespace) -> int:
+    from derive.cli._family import dispatch
+
+    other = dispatch(args, FAMILIES)
+    if other is not None:
+        return other
+    # lazy: the handout imports SymPy and every feature; `derive --help` loads every command module
+    from derive.handout.document import handout, worksheet_network
+
+    check_output_flags(args)
+    # a worksheet with a seed and no network: the seed draws the network (another seed, another sheet)
+    drawn = args.exercises and args.seed and not (args.spec or args.layers or args.act or args.loss)
+    net = network_from_args(args, default=(lambda: worksheet_network(args.seed)) if drawn
+                            else example_network)
+    h = handout(net, title=args.title, sections=args.sections, exercises=args.exercises,
+                format="md" if args.format == "markdown" else "tex", seed=args.seed,
+                figures=bool(args.output))  # a figure is written beside the .tex, never to stdout
+    return write(args, h)
+
+
+def check_output_flags(args: argparse.Namespace) -> None:
+    """-o FILE.pdf means --pdf; --pdf and --exercises need -o; a PDF is compiled from LaTeX."""
     if args.output and Path(args.output).suffix.lower() == ".pdf":  # -o h.pdf: the PDF is wanted
         if args.format == "markdown":
             raise UsageError(f"-o {args.output}: a PDF is compiled from LaTeX, not Markdown: "
@@ -54,13 +78,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--pdf and --exercises write files: give -o FILE.tex")
     if args.pdf and args.format == "markdown":
         raise UsageError("--pdf compiles LaTeX: use it with --format latex")
-    # a worksheet with a seed and no network: the seed draws the network (another seed, another sheet)
-    drawn = args.exercises and args.seed and not (args.spec or args.layers or args.act or args.loss)
-    net = network_from_args(args, default=(lambda: worksheet_network(args.seed)) if drawn
-                            else example_network)
-    h = handout(net, title=args.title, sections=args.sections, exercises=args.exercises,
-                format="md" if args.format == "markdown" else "tex", seed=args.seed,
-                figures=bool(args.output))  # a figure is written beside the .tex, never to stdout
+
+
+def write(args: argparse.Namespace, h) -> int:
+    """Write the handout ``h`` as the flags say (-o, --pdf, --format json), or print it."""
+    from derive.handout.document import compile_tex, key_path
+
     files: list[tuple[Path, bytes]] = []
     if args.output:
         files.append((Path(args.output), h.text.encode("utf-8")))

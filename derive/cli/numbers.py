@@ -40,9 +40,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with a given cache: g′ from Z[l] (default, the deep network's "
                         "relu_backward, sigmoid_backward) or from A[l] (1 − A², A(1 − A), and "
                         "dZ[L] = A[L] − Y: the planar network's backward_propagation)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="a CNN spec (--spec cnn.toml, no FILE): the seed of the worked example's "
+                        "drawn instance (default 0)")
+
+
+#: the spec families besides dense, and what runs them (derive.cli._family.dispatch)
+FAMILIES = {
+    "cnn": "derive.conv.numbers_cli:numbers",
+}
 
 
 def run(args: argparse.Namespace) -> int:
+    from derive.cli._family import dispatch
+
+    other = dispatch(args, FAMILIES)
+    if other is not None:
+        return other
+    if args.seed is not None:
+        raise DeriveError("--seed draws a CNN spec's worked example; a dense network's numbers "
+                          "come from FILE")
     # here, not at the top: these load SymPy and numpy, and `derive --help` imports every command
     from derive.network.spec import Network
     from derive.numbers.files import read_file

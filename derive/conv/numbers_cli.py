@@ -12,7 +12,7 @@ from derive.errors import SpecError
 #: the flags of a dense network that a CNN spec does not take (its TOML says it all)
 DENSE_ONLY = ("layers", "act", "loss", "convention", "scale", "l2", "l2_form", "l2_layers",
               "keep_prob", "batchnorm", "impl", "forward", "values", "file", "latex", "layer",
-              "learning_rate", "mask_seed", "exercises")
+              "learning_rate", "mask_seed", "exercises", "sections", "tolerance", "no_student")
 
 
 def load(args: argparse.Namespace, table: Mapping[str, Any]):
@@ -55,3 +55,30 @@ def render_gradcheck(r, array_table) -> str:
     out += array_table(r)
     out.append("PASSED" if r.passed else f"FAILED: wrong gradient for {', '.join(r.failed)}")
     return "\n".join(out)
+
+
+def numbers(args: argparse.Namespace, table: Mapping[str, Any]) -> int:
+    """`derive numbers --spec cnn.toml [--seed N] [--format text|latex|json]`: the worked example."""
+    from derive.cli.common import dumps
+    from derive.conv.worked import render_latex, render_text, worked_example
+
+    w = worked_example(load(args, table), seed=args.seed or 0)
+    if args.format == "json":
+        print(dumps(w.to_dict(), indent=2))
+    elif args.format == "latex":
+        print(render_latex(w))
+    else:
+        print(render_text(w))
+    return 0
+
+
+def handout(args: argparse.Namespace, table: Mapping[str, Any]) -> int:
+    """`derive handout --spec cnn.toml [-o FILE.tex] [--pdf]`: the convolutional handout."""
+    from derive.cli.handout import check_output_flags, write
+    from derive.handout.conv import conv_handout
+
+    cnn = load(args, table)
+    check_output_flags(args)
+    h = conv_handout(cnn, title=args.title, format="md" if args.format == "markdown" else "tex",
+                     seed=args.seed or 0)
+    return write(args, h)

@@ -1,0 +1,242 @@
+r"""A handout for a convolutional network: the shapes, the forward pass, and for each layer below
+the flatten its backward steps (the correlation form of dW, dA_prev as the full convolution of
+the dilated dZ with the flipped filters and the pad cropped, the max-pool mask or the average
+spread), each in matrix form, entry by entry and in the course's loop form, then the dense head,
+the proofs and a gradient check that passes on the derived formulas and fails on each planted
+mistake.
+
+Everything printed comes from the derivation (:func:`derive.conv.derive_cnn`, proven), its
+proofs and the checks run here; the prose around it names the layer's own f, s and p.
+
+>>> from derive.conv.spec import load_cnn, EXAMPLE
+>>> h = conv_handout(load_cnn(EXAMPLE), prove=False, check=False)
+>>> r"\section{Backward through layer 1: conv2d}" in h.tex, "dA_prev_pad[i, vert_start:vert_end" in h.tex
+(True, True)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from derive.conv.spec import CNN
+from derive.core import tensor as T
+from derive.handout.doc import Block, Display, Heading, Items, M, Para, Raw, Ref, Row, Table
+from derive.handout.document import Handout
+
+_IMPLIES = r" \;\Rightarrow\; "
+CODE_WIDTH = 88  # characters of a loop line in \footnotesize verbatim (the text is ~99 wide)
+
+
+def conv_handout(cnn: CNN, title: str | None = None, format: str = "tex", seed: int = 0,
+                 prove: bool = True, check: bool = True) -> Handout:
+    """The handout of ``cnn`` (LaTeX, or Markdown with ``format="md"``); ``prove``: the steps
+    proven (both proofs, their numbers printed); ``check``: the gradient check and the planted
+    mistakes run and tabulated."""
+    from derive.conv.derivation import derive_cnn
+    from derive.conv.gradcheck import describe
+    from derive.errors import SpecError
+    from derive.handout.doc import render_md, render_tex
+
+    if format not in ("tex", "md"):
+        raise SpecError(f"unknown handout format {format!r}; known: tex, md")
+    d = derive_cnn(cnn, prove=prove, seed=seed)
+    blocks = [*network(d), *shapes(d), *forward(d)]
+    for layer in reversed(cnn.layers[:cnn.flatten_at]):
+        blocks += layer_section(d, layer)
+    blocks += head(d)
+    blocks += verification(d, seed, check)
+    title = title if title is not None else "Backpropagation through a convolutional network"
+    subtitle = f"derive handout: {describe(cnn)}"
+    render = render_tex if format == "tex" else render_md
+    text = render(blocks, title, subtitle, key=False)
+    names = ("network", "shapes", "forward", "layers", "head", "verification")
+    return Handout(title, format, names, text)
+
+
+# -- the sections ----------------------------------------------------------------------------------
+def network(d) -> list[Block]:
+    from derive.conv.gradcheck import describe
+
+    return [Heading(1, "The network"), Para((describe(d.cnn) + ".",)),
+            Items(tuple((n[:1].upper() + n[1:] + ".",) for n in d.notes))]
+
+
+def _symbols(d) -> dict[Any, Any]:
+    """Every named quantity of the derivation and its shape, from the nodes themselves."""
+    from derive.core import expr as E
+
+    found: dict[Any, Any] = {}
+    trees = [e for _, e in d.forward] + [s.expr for s in d.steps] + [s.target for s in d.steps]
+    trees += [t for t, _ in d.forward]
+    for tree in trees:
+        for n in tree.walk():
+            if isinstance(n, T.TSym | E.Sym) and n.layer is not None or getattr(n, "base", None) in ("X", "Y"):
+                found.setdefault((n.base, n.layer), n)
+    return found
+
+
+def _shape_latex(shape) -> str:
+    import sympy as sp
+    return r" \times ".join(sp.latex(sp.sympify(s)) for s in shape)
+
+
+def shapes(d) -> list[Block]:
+    syms = _symbols(d)
+    given = [k for k in syms if not k[0].startswith("d")]
+    rank = {"X": 0, "W": 1, "b": 2, "Z": 3, "A": 4, "Y": 9}
+    given.sort(key=lambda k: (k[0] == "Y", k[1] if k[1] is not None else 0, rank.get(k[0], 5)))
+    rows = tuple(((M(syms[k].to_latex()),), (M(_shape_latex(syms[k].shape)),)) for k in given)
+    return [Heading(1, "Shapes"),
+            Para(("The course's layout: examples first, channels last; after the flatten, one "
+                  "example per column. Each gradient dQ has the shape of Q.",)),
+            Table(("quantity", "shape"), rows, "ll")]
+
+
+def forward(d) -> list[Block]:
+    from derive.conv.derivation import _rename
+    from derive.core.printing import to_latex
+    from derive.network import model
+
+    rows = [Row(t.to_latex(), e.to_latex()) for t, e in d.forward]
+    head_net, off = d.cnn.head(), d.cnn.flatten_at
+    for k in range(1, head_net.L + 1):
+        for sym, expr in model.definitions(head_net, k):
+            rows.append(Row(to_latex(_rename(sym, off)), to_latex(_rename(expr, off))))
+    return [Heading(1, "Forward pass"), Display(tuple(rows))]
+
+
+def _index_rows(tex: str) -> list[Row]:
+    """An entry-wise statement as display rows: split at its ⇒ and at each \\quad."""
+    premise, _, result = tex.partition(_IMPLIES)
+    rows = [Row("", premise, rel="")]
+    for i, part in enumerate(result.split(r",\quad ") if result else []):
+        rows.append(Row("", (r"\Rightarrow\; " if i == 0 else r"\phantom{\Rightarrow}\; ") + part, rel=""))
+    return rows
+
+
+def _mend(tex: str) -> str:
+    """amssymb has no blackboard 1 (\\mathbb{1} prints a stray glyph): the indicator as a bold 1."""
+    return tex.replace(r"\mathbb{1}", r"\mathbf{1}")
+
+
+def wrap_code(code: str, width: int = CODE_WIDTH) -> str:
+    """Loop code with every line at most ``width`` characters: a long line is broken at a space,
+    inside brackets as Python allows, else with a backslash; continuations indented by 4."""
+    out = []
+    for line in code.splitlines():
+        indent = " " * (len(line) - len(line.lstrip()))
+        while len(line) > width:
+            cut = line.rfind(" ", len(indent) + 8, width - 2)
+            if cut < 0:
+                break
+            head, line = line[:cut], indent + "    " + line[cut + 1:]
+            opened = sum(head.count(c) for c in "([{") - sum(head.count(c) for c in ")]}")
+            out.append(head if opened > 0 else head + " \\")
+        out.append(line)
+    return "\n".join(out)
+
+
+def _ascii(code: str) -> str:
+    table = {"′": "_prime", "−": "-", "⊙": "*", "·": "*", "×": "x"}
+    return "".join(table.get(ch, ch if ch.isascii() else "?") for ch in code)
+
+
+def _loop(code: str) -> Raw:
+    text = wrap_code(_ascii(code))
+    return Raw("{\\footnotesize\n\\begin{verbatim}\n" + text + "\n\\end{verbatim}\n}",
+               "```python\n" + text + "\n```")
+
+
+def _proof_parts(step) -> tuple[Any, ...]:
+    p = step.proof
+    if p is None:
+        return ("Not proven in this handout (derive backward --spec proves it).",)
+    return (f"Proven: {p.entries} entries compared exactly by SymPy ({p.method}); central "
+            f"differences agree to a relative error of {p.fd_error:.1e}.",)
+
+
+def _explain(layer, step) -> tuple[Any, ...]:
+    """What the step's form means for this layer, with its own sizes (prose; the formula is the
+    step's)."""
+    f, s, p = layer.size, layer.stride, layer.pad
+    if step.rule == "conv_weight_gradient":
+        return (f"The correlation form: filter tap (a, b) of dW meets the padded input shifted by "
+                f"(a, b) and read at stride {s}, multiplied by dZ and summed over the examples and "
+                f"the {layer.out_shape[0]} x {layer.out_shape[1]} output positions. The loop adds "
+                "each window of the padded input, weighted by its dZ entry.",)
+    if step.rule == "conv_input_gradient":
+        return (f"The full convolution with the flipped filters: each output position sent "
+                f"W times its dZ entry back to the {f} x {f} window it read. Written as one "
+                f"operation, dZ is first dilated by the stride ({s - 1} zero(s) between entries, "
+                f"so position (h, w) lands at ({s}h, {s}w)), then fully convolved with W, which "
+                f"is the correlation with W rotated by 180 degrees; the result has the padded "
+                f"input's size, and the crop takes the pad of {p} off each side "
+                f"(dA_prev_pad[pad:-pad, pad:-pad] in the course's loop).",)
+    if step.rule == "maxpool_gradient":
+        return (f"The max-pool mask: in each {f} x {f} window (stride {s}) only the entry that was "
+                "the maximum moved the output, so the window's gradient goes there and nowhere else "
+                "(create_mask_from_window).",)
+    if step.rule == "avgpool_gradient":
+        return (f"The average spread: each of the {f * f} entries of a window moved the output by "
+                f"1/{f * f} of its change, so each receives 1/{f * f} of the window's gradient "
+                "(distribute_value).",)
+    return ()
+
+
+def layer_section(d, layer) -> list[Block]:
+    out: list[Block] = [Heading(1, f"Backward through layer {layer.number}: {layer.kind}")]
+    for step in d.steps:
+        if step.dense or step.layer != layer.number:
+            continue
+        out.append(Heading(2, f"{step.name}: {step.title}"))
+        out.append(Display((Row(step.target.to_latex(), step.expr.to_latex(), (Ref(step.rule),)),)))
+        explained = _explain(layer, step)
+        if explained:
+            out.append(Para(explained))
+        out.append(Para(("Entry by entry:",)))
+        out.append(Display(tuple(_index_rows(_mend(step.index_latex)))))
+        out.append(Para(("The course's loop form:",)))
+        out.append(_loop(step.loop))
+        out.append(Para(_proof_parts(step)))
+    return out
+
+
+def head(d) -> list[Block]:
+    rows = tuple(Row(s.target.to_latex(), s.expr.to_latex(), (Ref(s.rule),)) for s in d.steps if s.dense)
+    return [Heading(1, "The dense head"),
+            Para(("The layers after the flatten are dense, derived by the dense engine (one "
+                  "example per column):",)),
+            Display(rows)]
+
+
+def verification(d, seed: int, check: bool) -> list[Block]:
+    out: list[Block] = [Heading(1, "Verification")]
+    if d.proof is not None:
+        rows = tuple(((M(s.target.to_latex()),), (str(s.proof.entries) if s.proof else "",),
+                      (f"{s.proof.fd_error:.1e}" if s.proof else "",)) for s in d.steps)
+        out.append(Para(("Each formula above, proven entry by entry by SymPy on tiny instances and "
+                         "by central differences:",)))
+        out.append(Table(("formula", "entries exact", "central differences"), rows, "lrr"))
+    if check:
+        from derive.conv import gradcheck as G
+        from derive.errors import DeriveError
+
+        ok = G.gradcheck(d.cnn, seed=seed)
+        out.append(Para((f"A gradient check of the whole cost J by central differences, every "
+                         f"entry of every W, b and X (m = {ok.m}, drawn clear of kinks and ties): "
+                         f"largest relative error {ok.max_relative_error:.1e}, "
+                         f"{'passed' if ok.passed else 'FAILED'}. The same check on the formulas "
+                         "with one mistake planted:",)))
+        planted: list[tuple[tuple[str], ...]] = []
+        for name, mistake in G.MISTAKES.items():
+            try:
+                r = G.gradcheck(d.cnn, seed=seed, plant=name)
+            except DeriveError:  # the network has no place for this mistake
+                planted.append(((mistake.title,), (f"no place for it (needs {mistake.needs})",), ("",)))
+                continue
+            worst = max((a.relative_error for a in r.arrays if a.status == "fail"), default=0.0)
+            planted.append(((mistake.title,), (", ".join(r.failed) or "none: passed",),
+                            (f"{worst:.2f}",)))
+        out.append(Table(("planted mistake", "arrays that fail", "rel. error"), tuple(planted),
+                         "p{7.5cm}p{3.5cm}r"))
+    return out

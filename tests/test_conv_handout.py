@@ -1,0 +1,116 @@
+"""`derive handout --spec cnn.toml`: the convolutional handout is built from the derivation (every
+conv, pool and flatten step's formula, entry-wise form and loop form, as the derivation gives
+them), compiles with pdflatex without an overfull line, and its verification section reports
+the gradient check passing and each planted mistake failing, as the checks themselves say."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pytest
+
+from derive.cli import main
+from derive.conv import gradcheck as G
+from derive.conv.derivation import derive_cnn
+from derive.conv.spec import cnn_from_mapping
+from derive.handout.conv import conv_handout, wrap_code
+from derive.handout.doc import tex_text
+from derive.network.textfile import load_toml
+
+SPEC = """
+input = [5, 5, 2]
+loss = "ce"
+examples = 2
+[[layer]]
+kind = "conv2d"
+filters = 2
+size = 3
+stride = 2
+pad = 1
+activation = "relu"
+[[layer]]
+kind = "pool"
+mode = "{mode}"
+size = 2
+stride = 1
+[[layer]]
+kind = "flatten"
+[[layer]]
+kind = "dense"
+units = 3
+activation = "softmax"
+"""
+OVERFULL = re.compile(r"Overfull \\hbox \(([\d.]+)pt too wide\)")
+needs_tex = pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
+
+
+def _cnn(mode):
+    return cnn_from_mapping(load_toml(SPEC.format(mode=mode), "test"), "test")
+
+
+@pytest.fixture(scope="module")
+def average():
+    cnn = _cnn("average")
+    return cnn, conv_handout(cnn)
+
+
+def test_the_handout_is_the_derivations(average):
+    cnn, h = average
+    d = derive_cnn(cnn, prove=False)
+    for s in d.steps:
+        assert s.expr.to_latex() in h.tex, s.name
+    for s in d.steps:
+        if not s.dense:  # each loop line, as the verbatim block prints it (wrapped at 88)
+            for line in wrap_code(s.loop).splitlines():
+                assert line.replace("′", "_prime") in h.tex, line
+    for _, e in d.forward:
+        assert e.to_latex() in h.tex
+    assert r"\section{Backward through layer 1: conv2d}" in h.tex
+    assert r"\section{Backward through layer 2: pool}" in h.tex
+    assert "rotated by 180 degrees" in h.tex and "the crop takes the pad of 1" in h.tex
+    assert "Shapes" in h.tex and r"m \times 5 \times 5 \times 2" in h.tex
+
+
+def test_the_verification_reports_what_the_checks_find(average):
+    cnn, h = average
+    ok = G.gradcheck(cnn)
+    assert ok.passed and f"largest relative error {ok.max_relative_error:.1e}, passed" in h.tex
+    for name, mistake in G.MISTAKES.items():
+        r = G.gradcheck(cnn, plant=name)
+        assert not r.passed
+        assert f"{tex_text(mistake.title)} & {tex_text(', '.join(r.failed))} &" in h.tex, name
+
+
+@needs_tex
+def test_the_handout_compiles_without_overfull_lines(average):
+    from derive.handout.document import compile_tex
+
+    _, h = average
+    log = compile_tex(h.tex).log
+    assert [float(x) for x in OVERFULL.findall(log) if float(x) > 1.0] == []
+
+
+def test_wrapped_code_stays_within_its_width_and_stays_python():
+    line = ("        dA_prev_pad[i, vert_start:vert_end, horiz_start:horiz_end, :] += "
+            "W[:, :, :, c] * dZ[i, h, w, c]")
+    wrapped = wrap_code(line, 60).splitlines()
+    assert len(wrapped) > 1 and all(len(x) <= 60 for x in wrapped)
+    assert " ".join(x.strip().rstrip("\\").strip() for x in wrapped) == line.strip()
+    compile("\n".join(x[8:] for x in wrapped), "wrapped", "exec")  # still Python: a statement
+
+
+@needs_tex
+@pytest.mark.slow
+def test_the_command_writes_the_tex_and_the_pdf(tmp_path, capsys):
+    spec = tmp_path / "cnn.toml"
+    spec.write_text(SPEC.format(mode="max"), encoding="utf-8")
+    out = tmp_path / "conv.pdf"
+    assert main(["handout", "--spec", str(spec), "-o", str(out)]) == 0
+    assert (tmp_path / "conv.tex").read_text().startswith(r"\documentclass")
+    assert out.read_bytes().startswith(b"%PDF")
+    assert main(["handout", "--spec", str(spec), "--format", "markdown"]) == 0
+    md = capsys.readouterr().out
+    assert "# Backward through layer 1: conv2d" in md and "```python" in md
+    assert main(["handout", "--spec", str(spec), "--sections", "shapes"]) == 2
+    assert "--sections is for a dense network" in capsys.readouterr().err
