@@ -44,6 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 #: the spec families besides dense, and what runs them (derive.cli._family.dispatch)
 FAMILIES = {
     "cnn": "derive.conv.numbers_cli:handout",
+    "rnn": "derive.rnn.cli:handout",
 }
 
 

@@ -48,6 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 #: the spec families besides dense, and what runs them (derive.cli._family.dispatch)
 FAMILIES = {
     "cnn": "derive.conv.numbers_cli:numbers",
+    "rnn": "derive.rnn.cli:numbers",
 }
 
 
