@@ -8,7 +8,7 @@ import pytest
 from derive.catalogue import rules
 from derive.errors import ResourceLimit, SpecError
 from derive.rnn import load_rnn
-from derive.rnn.derivation import derive_rnn
+from derive.rnn.derivation import build
 from derive.rnn.identities import lookup, rnn_identities
 from derive.rnn.render import generic_steps
 from derive.rnn.spec import RNN
@@ -46,13 +46,13 @@ GOLDEN = [
 
 
 def test_golden_bptt_step_and_course_loop():
-    d = derive_rnn(load_rnn(SPEC), prove=False)
+    d = build(load_rnn(SPEC))
     got = [(s.template_text, s.loop, s.rule) for s in generic_steps(d)]
     assert got == GOLDEN
 
 
 def test_unrolled_steps_carry_da_prev_and_stop_at_the_last_step():
-    d = derive_rnn(RNN(3, 5, 2, 3), prove=False)
+    d = build(RNN(3, 5, 2, 3))
     assert d.step("da_next⟨3⟩").text == "da_next⟨3⟩ = da_out⟨3⟩"  # no later step at T_x
     assert d.step("da_next⟨2⟩").text == "da_next⟨2⟩ = da_out⟨2⟩ + da_prev⟨3⟩"
     assert d.step("da_next⟨1⟩").text == "da_next⟨1⟩ = da_out⟨1⟩ + da_prev⟨2⟩"
@@ -62,7 +62,7 @@ def test_unrolled_steps_carry_da_prev_and_stop_at_the_last_step():
 
 
 def test_shapes_of_the_course():
-    d = derive_rnn(RNN(3, 5, 2, 2, examples=10), prove=False)
+    d = build(RNN(3, 5, 2, 2, examples=10))
     shapes = {s.name: tuple(int(v) for v in s.target.shape) for s in d.steps}
     assert shapes["dxt⟨1⟩"] == (3, 10) and shapes["da_prev⟨1⟩"] == (5, 10)
     assert shapes["dWax"] == (5, 3) and shapes["dWaa"] == (5, 5) and shapes["dWya"] == (2, 5)
@@ -70,17 +70,17 @@ def test_shapes_of_the_course():
 
 
 def test_symbolic_sizes_when_the_spec_gives_none():
-    d = derive_rnn(load_rnn("[rnn]\nsteps = 2\n"), prove=False)
+    d = build(load_rnn("[rnn]\nsteps = 2\n"))
     assert str(d.step("dWax").target.shape) == "(n_a, n_x)"
 
 
 def test_another_activation_uses_its_catalogue_derivative():
-    d = derive_rnn(RNN(2, 3, 2, 2, activation="sigmoid"), prove=False)
+    d = build(RNN(2, 3, 2, 2, activation="sigmoid"))
     assert d.step("dtanh⟨1⟩").text == "dtanh⟨1⟩ = a⟨1⟩ ⊙ (1 − a⟨1⟩) ⊙ da_next⟨1⟩"
 
 
 def test_every_cited_identity_exists_in_the_catalogue():
-    d = derive_rnn(RNN(3, 2, 2, 3), prove=False)
+    d = build(RNN(3, 2, 2, 3))
     own = rnn_identities()
     for s in d.steps:
         assert s.rule in own, s.rule  # rules/rnn.toml

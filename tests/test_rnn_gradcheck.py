@@ -10,7 +10,7 @@ import pytest
 
 from derive.errors import SpecError
 from derive.rnn import cli
-from derive.rnn.derivation import derive_rnn
+from derive.rnn.derivation import build
 from derive.rnn.gradcheck import derived_gradients, gradcheck, instance, numeric_gradients, plant
 from derive.rnn.spec import RNN
 from tests import oracle_rnn as O
@@ -27,7 +27,7 @@ def test_passes_on_the_derived_formulas(T):
 def test_the_checked_gradients_are_autograds_and_so_are_the_differences():
     rnn = RNN(3, 4, 2, 5, examples=2)
     inst = instance(rnn, 3)
-    d = derive_rnn(rnn, prove=False)
+    d = build(rnn)
     ours, numeric = derived_gradients(d, inst), numeric_gradients(d, inst)
     theirs = O.rnn_gradients(inst["x"], inst["a0"], inst["parameters"], inst["Y"])
     for k, v in ours.items():
@@ -58,7 +58,7 @@ def test_one_step_has_no_later_step_to_carry():
 
 def test_unknown_mistake_is_named():
     with pytest.raises(SpecError, match="unknown mistake 'nope'; known: missing_sum, no_carry"):
-        plant(derive_rnn(RNN(2, 2, 2, 2), prove=False), "nope")
+        plant(build(RNN(2, 2, 2, 2)), "nope")
 
 
 def _args(**kw):

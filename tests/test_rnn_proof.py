@@ -8,8 +8,8 @@ from dataclasses import replace
 import pytest
 
 from derive.core import expr as E
-from derive.rnn.derivation import derive_rnn
-from derive.rnn.proof import FD_SIZES, SYMBOLIC_SIZES, numeric_check, symbolic_check
+from derive.rnn.derivation import build
+from derive.rnn.proof import FD_SIZES, SYMBOLIC_SIZES, derive_rnn, numeric_check, symbolic_check
 from derive.rnn.spec import RNN
 
 
@@ -34,9 +34,9 @@ def test_a_long_derivation_is_proven_by_the_steps_of_the_same_kind():
 
 def _small(T):
     nx, na, ny, m = SYMBOLIC_SIZES
-    exact = derive_rnn(RNN(nx, na, ny, T, examples=m), prove=False)
+    exact = build(RNN(nx, na, ny, T, examples=m))
     nx, na, ny, m = FD_SIZES
-    numeric = derive_rnn(RNN(nx, na, ny, T, examples=m), prove=False)
+    numeric = build(RNN(nx, na, ny, T, examples=m))
     return exact, numeric
 
 

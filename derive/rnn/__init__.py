@@ -6,8 +6,9 @@ the gradient check with planted mistakes (:mod:`~derive.rnn.gradcheck`), stabili
 
 >>> rnn = load_rnn("[rnn]\\ninput = 3\\nhidden = 2\\noutput = 2\\nsteps = 2\\n")
 >>> from derive.rnn import derive_rnn
->>> derive_rnn(rnn, prove=False).step("dba").text
-'dba = Σₜ₌₁^2 sum(dtanh⟨t⟩, axis=1)'
+>>> d = derive_rnn(rnn)
+>>> d.passed, d.step("dba").text
+(True, 'dba = Σₜ₌₁^2 sum(dtanh⟨t⟩, axis=1)')
 """
 
 from __future__ import annotations
@@ -20,8 +21,12 @@ __all__ = ["RNN", "RNNDerivation", "derive_rnn", "load_rnn"]
 
 
 def __getattr__(name: str) -> Any:  # the derivation imports the core on first use
-    if name in ("derive_rnn", "RNNDerivation"):
+    if name == "derive_rnn":
+        from derive.rnn import proof
+
+        return proof.derive_rnn
+    if name == "RNNDerivation":
         from derive.rnn import derivation
 
-        return getattr(derivation, name)
+        return derivation.RNNDerivation
     raise AttributeError(name)

@@ -40,7 +40,7 @@ def backward(args: argparse.Namespace, table: Mapping[str, Any]) -> int:
     """``derive backward --spec rnn.toml``: BPTT, every formula proven (a failure: exit 1)."""
     from derive.cli.common import dumps
     from derive.rnn import render
-    from derive.rnn.derivation import derive_rnn
+    from derive.rnn.proof import derive_rnn
 
     _refuse(args, "backward", "--layers", "--act", "--loss", "--l2", "--keep-prob",
             "--batchnorm")

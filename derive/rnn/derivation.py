@@ -15,7 +15,7 @@ with SymPy. The backward steps, for t = T_x down to 1, in the course's names (de
 and the shared parameters' sums dWax, dWaa, dba, dWya, dby over the steps.
 
 >>> from derive.rnn.spec import RNN
->>> d = derive_rnn(RNN(3, 2, 2, 2, examples=1), prove=False)
+>>> d = build(RNN(3, 2, 2, 2, examples=1))
 >>> [s.text for s in d.steps[:4]]
 ['dy⟨2⟩ = ŷ⟨2⟩ − y⟨2⟩', 'da_out⟨2⟩ = Wyaᵀ dy⟨2⟩', 'da_next⟨2⟩ = da_out⟨2⟩', 'dtanh⟨2⟩ = (1 − a⟨2⟩²) ⊙ da_next⟨2⟩']
 >>> d.step("dWaa").text, d.step("dWaa").loop
@@ -36,7 +36,7 @@ from derive.rnn.identities import lookup
 from derive.rnn.nodes import TimeSum, TimeSym
 from derive.rnn.spec import RNN
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: the proof module imports this one
     from derive.rnn.proof import StepProof
 
 Key = tuple[str, int | None]
@@ -230,9 +230,9 @@ def _at_step(n: Names, t: int):
     return lambda base, offset: n.q(base, t + offset)
 
 
-def derive_rnn(rnn: RNN, prove: bool = True, seed: int = 0) -> RNNDerivation:
-    """Backpropagation through time for ``rnn``: every step citing an identity, and (``prove``)
-    every formula proven by :func:`derive.rnn.proof.prove` on small instances."""
+def build(rnn: RNN) -> RNNDerivation:
+    """Backpropagation through time for ``rnn``, every step citing an identity, not yet proven
+    (:func:`derive.rnn.proof.derive_rnn` proves it)."""
     n = Names(rnn)
     T, act = rnn.steps, rnn.act
     steps: list[Step] = []
@@ -284,12 +284,7 @@ def derive_rnn(rnn: RNN, prove: bool = True, seed: int = 0) -> RNNDerivation:
              "J = Σₜ Σᵢ ce(ŷ⟨t⟩(i), y⟨t⟩(i)): summed over the steps and the examples, no 1/m (the "
              "course's rnn_backward)",
              "names: the course's (rnn_cell_backward, rnn_backward), derive's ∂J/∂… beside each")
-    derivation = RNNDerivation(rnn, forward(rnn, n), tuple(steps), notes)
-    if prove:
-        from derive.rnn.proof import prove as prove_steps
-
-        derivation = derivation.with_proofs(prove_steps(derivation, seed=seed))
-    return derivation
+    return RNNDerivation(rnn, forward(rnn, n), tuple(steps), notes)
 
 
 def _sums(n: Names, rnn: RNN, add) -> None:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from derive.core import fd
 from derive.errors import SpecError
 from derive.limits import Limit, require
-from derive.rnn.derivation import PARAMETERS, RNNDerivation, derive_rnn
+from derive.rnn.derivation import PARAMETERS, RNNDerivation, build
 from derive.rnn.nodes import TimeSum
 from derive.rnn.numbers import run_backward, run_forward
 from derive.rnn.spec import RNN
@@ -167,7 +167,7 @@ def gradcheck(rnn: RNN, seed: int = 0, eps: float = fd.DEFAULT_EPS,
     nx, na, ny, m, T = int(c.nx), int(c.na), int(c.ny), int(c.m), c.steps
     entries = na * (nx + na + 1) + ny * (na + 1) + na * m + nx * m * T
     require(WORK, 2 * entries * T * m * (na * (nx + na) + ny * na), "the gradient check")
-    d = plant(derive_rnn(c, prove=False), mistake)
+    d = plant(build(c), mistake)
     inst = instance(c, seed)
     derived, numeric = derived_gradients(d, inst), numeric_gradients(d, inst, eps)
     errors = tuple((f"d{k}", fd.relative_error(derived[f"d{k}"], numeric[f"d{k}"]))

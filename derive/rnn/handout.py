@@ -27,8 +27,9 @@ from derive.handout.doc import (
     render_tex,
 )
 from derive.rnn import render
-from derive.rnn.derivation import RNNDerivation, derive_rnn
+from derive.rnn.derivation import RNNDerivation
 from derive.rnn.gradcheck import MISTAKES, gradcheck
+from derive.rnn.proof import derive_rnn
 from derive.rnn.spec import RNN
 from derive.rnn.stability import analyse
 

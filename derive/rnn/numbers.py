@@ -1,6 +1,6 @@
 """The course's RNN functions, computed from the derived formulas' nodes (numpy through the core's
 evaluator, nothing re-typed): the forward definitions of :func:`derive.rnn.derivation.forward`
-and the backward steps of :func:`derive.rnn.derivation.derive_rnn`, evaluated in order.
+and the backward steps of :func:`derive.rnn.derivation.build`, evaluated in order.
 
 Shapes (course 5): xt (n_x, m), a_prev (n_a, m), x (n_x, m, T_x), a (n_a, m, T_x);
 ``parameters`` has Wax (n_a, n_x), Waa (n_a, n_a), Wya (n_y, n_a), ba (n_a, 1), by (n_y, 1).
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from derive.core.expr import NumpyBackend, evaluate
 from derive.errors import ShapeMismatch, SpecError
 from derive.limits import require
-from derive.rnn.derivation import PARAMETERS, RNNDerivation, derive_rnn
+from derive.rnn.derivation import PARAMETERS, RNNDerivation, build
 from derive.rnn.spec import ENTRIES, RNN, STEPS
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ def _derivation(nx: int, na: int, ny: int, m: int, steps: int, activation: str) 
     require(STEPS, steps, f"an RNN of {steps} steps")
     require(ENTRIES, m * steps * (nx + 2 * na + 2 * ny) + na * (nx + na + ny + 1) + ny,
             "the arrays of this RNN")
-    return derive_rnn(RNN(nx, na, ny, steps, activation, examples=m), prove=False)
+    return build(RNN(nx, na, ny, steps, activation, examples=m))
 
 
 def _array(value, name: str, ndim: int) -> np.ndarray:

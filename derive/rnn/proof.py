@@ -20,7 +20,6 @@ of more than :data:`PROOF_STEPS` steps is proven at T_x = PROOF_STEPS, each of i
 step of the same kind (the last step, an inner one, the first).
 
 >>> from derive.rnn.spec import RNN
->>> from derive.rnn.derivation import derive_rnn
 >>> d = derive_rnn(RNN(3, 2, 2, 2))
 >>> d.passed, d.step("dWaa").proof.elementwise, d.step("dWaa").proof.entries
 (True, 'exact', 4)
@@ -36,7 +35,7 @@ import sympy as sp
 
 from derive.core import fd
 from derive.core.expr import NumpyBackend, SympyBackend, evaluate
-from derive.rnn.derivation import Local, RNNDerivation, Step, derive_rnn
+from derive.rnn.derivation import Local, RNNDerivation, Step, build
 from derive.rnn.nodes import TimeSym
 
 SYMBOLIC_SIZES = (3, 2, 2, 2)  # n_x, n_a, n_y, m of the exact proof: small, n_x ≠ n_a
@@ -66,13 +65,20 @@ class StepProof:
                 "entries": self.entries, "fd_error": self.fd_error, "passed": self.passed}
 
 
+def derive_rnn(rnn, prove: bool = True, seed: int = 0) -> RNNDerivation:
+    """Backpropagation through time for ``rnn`` (:func:`derive.rnn.derivation.build`), every
+    formula proven (``prove``) by :func:`prove_steps`; ``seed`` draws the finite-difference instances."""
+    d = build(rnn)
+    return d.with_proofs(prove_steps(d, seed=seed)) if prove else d
+
+
 def _sizes(d: RNNDerivation, sizes: Sequence[int], steps: int) -> RNNDerivation:
     nx, na, ny, m = sizes
     rnn = d.rnn
     from derive.rnn.spec import RNN
 
     small = RNN(nx, na, ny, steps, rnn.activation, rnn.output_activation, rnn.loss, m)
-    return derive_rnn(small, prove=False)
+    return build(small)
 
 
 def _counterpart(step: Step, T: int, small: int) -> tuple[str, int | None]:
@@ -84,7 +90,7 @@ def _counterpart(step: Step, T: int, small: int) -> tuple[str, int | None]:
     return step.course, min(step.t, small - 1)
 
 
-def prove(d: RNNDerivation, seed: int = 0, eps: float = fd.DEFAULT_EPS,
+def prove_steps(d: RNNDerivation, seed: int = 0, eps: float = fd.DEFAULT_EPS,
           threshold: float = fd.DEFAULT_THRESHOLD) -> tuple[StepProof, ...]:
     """One :class:`StepProof` per step of ``d``, in order."""
     T = d.rnn.steps

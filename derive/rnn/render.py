@@ -3,7 +3,7 @@ one time step in the course's names (derive's ∂J/∂… beside each), the sums
 course's loop, and how each formula was proven.
 
 >>> from derive.rnn.spec import RNN
->>> from derive.rnn.derivation import derive_rnn
+>>> from derive.rnn.proof import derive_rnn
 >>> text = to_text(derive_rnn(RNN(3, 2, 2, 2, examples=1)))
 >>> print(text.splitlines()[10])
   dtanh⟨t⟩ = (1 − a⟨t⟩²) ⊙ da_next⟨t⟩     (2×1)   ∂J/∂z⟨t⟩   [rnn_activation_chain]

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 from derive.errors import SpecError
 from derive.limits import Limit, require
-from derive.rnn.derivation import PARAMETERS, derive_rnn
+from derive.rnn.derivation import PARAMETERS, build
 from derive.rnn.gradcheck import DEFAULT_SIZES, derived_gradients, instance
 from derive.rnn.numbers import run_forward
 from derive.rnn.spec import RNN, STEPS
@@ -92,7 +92,7 @@ def jacobians(rnn: RNN, inst: dict, example: int = 0) -> tuple[list, list]:
     and the derivatives g′(z⟨t⟩) (the catalogue's g′ in z)."""
     import numpy as np
 
-    d = derive_rnn(rnn, prove=False)
+    d = build(rnn)
     env: dict = {(k, None): v for k, v in inst["parameters"].items()}
     env[("a", 0)] = inst["a0"]
     for t in range(1, rnn.steps + 1):
@@ -177,7 +177,7 @@ def clip(rnn: RNN, inst: dict, max_value: float) -> Clip:
     """The course's clip(gradients, maxValue) on the instance's BPTT gradients."""
     import numpy as np
 
-    d = derive_rnn(rnn, prove=False)
+    d = build(rnn)
     with np.errstate(all="ignore"):  # an exploding linear RNN overflows: said, not warned
         grads = derived_gradients(d, inst)
     if not all(np.all(np.isfinite(g)) for g in grads.values()):

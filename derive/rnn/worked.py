@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from derive.limits import require
 from derive.numbers.arrays import WORK
-from derive.rnn.derivation import PARAMETERS, derive_rnn
+from derive.rnn.derivation import PARAMETERS, build
 from derive.rnn.gradcheck import DEFAULT_SIZES, env_of, instance
 from derive.rnn.numbers import run_backward, run_forward
 from derive.rnn.spec import RNN
@@ -44,7 +44,7 @@ def worked(rnn: RNN, seed: int = 0) -> Worked:
     nx, na, ny, m, T = int(c.nx), int(c.na), int(c.ny), int(c.m), c.steps
     require(WORK, m * T * (nx + 6 * na + 4 * ny) + na * (nx + na + ny + 1) + ny,
             "the worked example's values")
-    d = derive_rnn(c, prove=False)
+    d = build(c)
     inst = instance(c, seed)
     env = run_forward(d, env_of(d, inst))
     fwd = tuple((target.text, expr.to_text(), env[target.key]) for target, expr in d.forward)
