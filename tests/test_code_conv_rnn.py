@@ -221,3 +221,42 @@ def test_json_and_exit_code_through_the_cli(tmp_path, capsys):
     wrong = [r for r in data["results"] if r["verdict"] != "correct"]
     assert {r["target"] for r in wrong} == {"dxt", "da_prev", "dWax", "dWaa", "dba"}
     assert all(r["mistakes"][0]["code"] == "missing_tanh_derivative" for r in wrong)
+
+
+@pytest.mark.parametrize("which, name, target, course", [
+    ("conv", "flipped_filter", "dA_prev", "+= W[:, :, :, c] * dZ[i, h, w, c]"),
+    ("conv", "db_overwritten", "db", "db[:, :, :, c] += dZ[i, h, w, c]"),
+    ("rnn", "missing_sum_over_t", "dWax", "dWax += np.dot(dtanh, xt.T)")])
+def test_the_correct_formula_is_the_derivation_s_loop(which, name, target, course):
+    """A wrong gradient shows the derivation's own loop form (derive.conv / derive.rnn steps)."""
+    from derive.conv import derive_cnn, load_cnn
+    from derive.rnn import derive_rnn, load_rnn
+
+    _, _, fname, old, new, _ = next(p for p in PLANTED if p[1] == name)
+    v = by_function(check_code(SOURCES[which].replace(old, new)))[fname][target].verdict
+    if which == "rnn":
+        steps = derive_rnn(load_rnn("[rnn]\ninput = 3\nhidden = 4\noutput = 2\nsteps = 2\n"),
+                           prove=False).steps
+        loops_ = {s.loop for s in steps if s.course == target}
+    else:
+        from derive.code.conv_diagnosis import _CNN
+
+        steps = derive_cnn(load_cnn(_CNN.format(mode="max")), prove=False).steps
+        loops_ = {s.loop for s in steps if s.layer == 2}
+    assert v.expected in loops_ and v.expected_latex
+    assert course in v.expected  # the course's own accumulation, as the derivation writes it
+
+
+def test_nothing_in_the_snippet_is_run_by_python(tmp_path):
+    """A conv_backward that would write a file, import os or read a dunder: refused by derive's
+    interpreter (the function fails on its instances), and no file appears."""
+    marker = tmp_path / "ran"
+    for line in (f"open({str(marker)!r}, 'w').write('x')", "import os",
+                 "W.__class__.__init__", "__import__('os').system('true')"):
+        code = CONV.replace("    stride = hparameters[\"stride\"]\n",
+                            f"    stride = hparameters[\"stride\"]\n    {line}\n", 1)
+        out = check_code(code)
+        own = [r for r in out.results if r.function == "conv_backward"]
+        assert own and all(r.verdict.verdict != "correct" for r in own) or \
+            any("conv_backward" in p for p in out.problems), line
+    assert not marker.exists()
