@@ -105,7 +105,8 @@ def test_the_command_line(tmp_path, capsys):
     spec.write_text(SPEC.format(mode="max"), encoding="utf-8")
     assert main(["numbers", "--spec", str(spec)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("Worked example: input 5×5×2 → conv2d") and "Backward pass" in out
+    assert out.startswith("Worked example: input 5×5×2 per example; conv2d(2 filters 3×3, stride 2")
+    assert "Backward pass" in out
     assert main(["numbers", "--spec", str(spec), "--format", "json", "--seed", "4"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["seed"] == 4 and data["backward"][-1]["name"] == "dX"

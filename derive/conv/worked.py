@@ -14,7 +14,7 @@ flatten, the course's loop form; the instance is drawn clear of ReLU kinks and m
 >>> [line.name for line in w.backward][-4:]
 ['dZ[1]', 'dW[1]', 'db[1]', 'dX']
 >>> print(render_text(w).splitlines()[0])  # doctest: +ELLIPSIS
-Worked example: input 6×6×2 → conv2d 3×3×3 stride 2 pad 1 relu → max pool 2×2 stride 1 → ...
+Worked example: input 6×6×2 per example; conv2d(3 filters 3×3, stride 2, pad 1, relu) → ...
 """
 
 from __future__ import annotations
