@@ -34,6 +34,19 @@ from derive.rnn.spec import RNN
 from derive.rnn.stability import analyse
 
 HANDOUT_STEPS = 6  # the numbers of the section run at most this many steps
+HANDOUT_WIDTH = 16  # and at most this many units (and examples: HANDOUT_EXAMPLES) per size
+HANDOUT_EXAMPLES = 4
+
+
+def narrowed(rnn: RNN, steps: int) -> RNN:
+    """The spec's sizes capped for the section's numbers (the formulas do not depend on them)."""
+    c = rnn.concrete()
+
+    def cap(v, top):
+        return min(int(v), top)
+
+    return RNN(cap(c.nx, HANDOUT_WIDTH), cap(c.na, HANDOUT_WIDTH), cap(c.ny, HANDOUT_WIDTH), steps,
+               rnn.activation, rnn.output_activation, rnn.loss, cap(c.m, HANDOUT_EXAMPLES))
 
 
 def _forward_rows(d: RNNDerivation) -> tuple[Row, ...]:
@@ -101,7 +114,7 @@ def _proof_blocks(d: RNNDerivation) -> list[Block]:
 
 
 def _gradcheck_blocks(rnn: RNN, seed: int) -> list[Block]:
-    small = rnn.concrete(steps=min(rnn.steps, HANDOUT_STEPS))
+    small = narrowed(rnn, min(rnn.steps, HANDOUT_STEPS))
     runs = [gradcheck(small, seed=seed)] + [gradcheck(small, seed=seed, mistake=k) for k in MISTAKES]
     names = [n for n, _ in runs[0].errors]
     rows = tuple(((r.mistake or "the derived formulas",),
@@ -119,7 +132,8 @@ def _gradcheck_blocks(rnn: RNN, seed: int) -> list[Block]:
 
 
 def _stability_blocks(rnn: RNN, seed: int) -> list[Block]:
-    runs = [analyse(rnn, steps=max(rnn.steps, 20), seed=seed, radius=r) for r in (0.5, 1.0, 2.0)]
+    small = narrowed(rnn, max(rnn.steps, 20))
+    runs = [analyse(small, seed=seed, radius=r) for r in (0.5, 1.0, 2.0)]
     rows = tuple(((f"{r.rho:.3g}",), (f"{r.norm2:.3g}",), (f"{r.growth:.3g}",),
                   (f"{r.decades:.3g}",), (r.verdict,)) for r in runs)
     c = runs[-1].clip
@@ -131,7 +145,7 @@ def _stability_blocks(rnn: RNN, seed: int) -> list[Block]:
                   "; over T steps the product ",
                   M(r"P = J^{\langle T \rangle} \cdots J^{\langle 1 \rangle}"),
                   ". With ", M(r"W_{aa}"), " scaled to spectral radius ", M(r"\rho"),
-                  f" (T = {runs[0].steps}, example 1), the fitted per-step growth factor r and "
+                  f" ({small.describe()}; example 1), the fitted per-step growth factor r and "
                   "the verdict:")),
             Table((M(r"\rho(W_{aa})"), M(r"\lVert W_{aa} \rVert_2"), "r", M(r"\log_{10} r^T"),
                    "verdict"), rows, "rrrrl"),
@@ -143,7 +157,7 @@ def _stability_blocks(rnn: RNN, seed: int) -> list[Block]:
 
 def handout(rnn: RNN, title: str | None = None, format: str = "tex", seed: int = 0) -> str:
     """The BPTT handout as a standalone LaTeX document (``format="tex"``) or Markdown."""
-    d = derive_rnn(rnn.concrete(steps=rnn.steps) if rnn.steps <= HANDOUT_STEPS else rnn, seed=seed)
+    d = derive_rnn(rnn, seed=seed)
     title = title or "Backpropagation through time"
     subtitle = f"derive: {rnn.describe()}"
     doc = blocks(d, seed)
