@@ -14,11 +14,11 @@ import pytest
 from derive.catalogue import rules
 from derive.cli import main
 from derive.conv import derive_cnn, load_cnn
-from derive.conv.proof import prove_cnn
+from derive.conv.proof import prove_cnn, prove_step
 from derive.conv.spec import EXAMPLE
 from derive.core import convolution as C
 from derive.core import tensor as T
-from derive.errors import ResourceLimit, SpecError
+from derive.errors import ProofFailure, ResourceLimit, SpecError
 from derive.network.family import spec_family
 from tests import oracle_conv as oracle
 
@@ -138,6 +138,8 @@ MUTANTS = {
     "missing 1/m in dW": ("dW", 1, lambda e: e.arg),
     "missing 1/m in db": ("db", 1, lambda e: e.arg),
     "db not summed over the examples": ("db", 1, lambda e: T.TScale(e.factor, T.TSum(e.arg.arg, (1, 2)))),
+    "wrong activation derivative": ("dZ", 1, lambda e: T.THadamard(
+        e.left, T.TDeriv(rules.activations()["sigmoid"], e.right.arg))),
     "average spread for a max pool": ("dA", 2, lambda e: C.AvgSpread(e.grad, e.size, e.stride, e.arg.shape)),
 }
 
@@ -145,12 +147,54 @@ MUTANTS = {
 @pytest.mark.parametrize("name", list(MUTANTS))
 def test_a_planted_mistake_fails_both_proofs(proven, name):
     kind, layer, mutate = MUTANTS[name]
-    steps = tuple(replace(s, expr=mutate(s.expr), proof=None)
-                  if s.kind == kind and s.layer == layer and not s.dense else s for s in proven.steps)
-    d = prove_cnn(replace(proven, steps=steps, proof=None))
-    bad = [s for s in d.steps if not s.proof.passed]
-    assert [s.kind for s in bad] == [kind], name
-    assert bad[0].proof.elementwise == "failed" and not bad[0].proof.fd_passed, name
+    step = next(s for s in proven.steps if s.kind == kind and s.layer == layer and not s.dense)
+    assert prove_step(proven, step).passed
+    wrong = prove_step(proven, replace(step, expr=mutate(step.expr), proof=None))
+    assert wrong.elementwise == "failed" and not wrong.fd_passed, name
+
+
+def test_a_failed_step_fails_the_derivation(proven):
+    step = proven.step("dW", 1)
+    steps = tuple(replace(s, expr=s.expr.arg) if s is step else s for s in proven.steps)
+    with pytest.raises(ProofFailure, match=r"dW\[1\] \(layer 1\)"):
+        prove_cnn(replace(proven, steps=steps, proof=None), strict=True)
+
+
+def _spec(inp, layers, loss, head) -> str:
+    text = f"input = {inp}\nloss = \"{loss}\"\n"
+    for kind, keys in layers:
+        text += f'[[layer]]\nkind = "{kind}"\n' + "".join(
+            f'{k} = "{v}"\n' if isinstance(v, str) else f"{k} = {v}\n" for k, v in keys.items())
+    text += '[[layer]]\nkind = "flatten"\n'
+    for units, act in head:
+        text += f'[[layer]]\nkind = "dense"\nunits = {units}\nactivation = "{act}"\n'
+    return text
+
+
+NETWORKS = {
+    "sigmoid conv, bce": ([5, 5, 1], [("conv2d", dict(filters=2, size=2, activation="sigmoid"))],
+                          "bce", [(1, "sigmoid")]),
+    "average pool first, tanh conv": (
+        [6, 5, 2], [("pool", dict(mode="average", size=2, stride=2)),
+                    ("conv2d", dict(filters=2, size=3, pad=1, activation="tanh"))],
+        "ce", [(3, "relu"), (2, "softmax")]),
+    "two strided convs, leaky relu, mse": (
+        [7, 7, 1], [("conv2d", dict(filters=2, size=3, stride=2, pad=1, activation="relu")),
+                    ("conv2d", dict(filters=3, size=2, stride=2, activation="leaky_relu")),
+                    ("pool", dict(mode="max", size=1, stride=1))],
+        "mse", [(2, "linear")]),
+    "5×5 filters, stride 3, pad 2": (
+        [8, 8, 3], [("conv2d", dict(filters=4, size=5, stride=3, pad=2, activation="relu")),
+                    ("pool", dict(mode="max", size=2, stride=1))],
+        "ce", [(3, "softmax")]),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(NETWORKS))
+def test_more_networks_pass_both_proofs(name):
+    d = derive_cnn(load_cnn(_spec(*NETWORKS[name])))
+    assert d.passed, [(s.name, s.proof.elementwise, s.proof.fd_error) for s in d.steps if not s.proof.passed]
 
 
 # -- the spec -------------------------------------------------------------------------------------

@@ -61,7 +61,7 @@ KEYS = {
     "flatten": (),
     "dense": ("units", "activation"),
 }
-TOP_KEYS = ("input", "layer", "loss", "examples", "family")
+TOP_KEYS = ("input", "layer", "loss", "examples")
 MODES = ("max", "average")
 
 EXAMPLE = """\
