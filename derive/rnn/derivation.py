@@ -144,6 +144,28 @@ class Step:
     def identity(self) -> rules.Identity:
         return lookup(self.rule)
 
+    # the names a CNN's steps use (derive.conv.steps.ConvStep), for code that reads either
+    @property
+    def layer(self) -> int | None:
+        """The time step t (None for a sum over the steps)."""
+        return self.t
+
+    @property
+    def kind(self) -> str:
+        return self.course
+
+    @property
+    def title(self) -> str:
+        return self.identity.title
+
+    @property
+    def index(self) -> str:
+        return self.identity.index
+
+    @property
+    def index_latex(self) -> str:
+        return self.identity.index_latex
+
 
 @dataclass(frozen=True)
 class RNNDerivation:
