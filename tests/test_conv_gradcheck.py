@@ -167,3 +167,51 @@ def test_the_command_line(tmp_path, capsys):
     assert main(["gradcheck", "--spec", str(path), "--plant", "bogus"]) == 2
     assert main(["gradcheck", "--layers", "2,1", "--act", "sigmoid", "--plant", "missing_stride"]) == 2
     assert "--plant is for a CNN spec" in capsys.readouterr().err
+
+
+DEEP = """
+input = [7, 7, 1]
+loss = "bce"
+examples = 2
+[[layer]]
+kind = "conv2d"
+filters = 2
+size = 3
+pad = 1
+activation = "tanh"
+[[layer]]
+kind = "pool"
+mode = "average"
+size = 2
+[[layer]]
+kind = "conv2d"
+filters = 2
+size = 2
+stride = 2
+pad = 1
+activation = "relu"
+[[layer]]
+kind = "flatten"
+[[layer]]
+kind = "dense"
+units = 1
+activation = "sigmoid"
+"""
+
+
+@pytest.mark.parametrize(("plant", "failed"), [
+    (None, ()),
+    ("unflipped_filters", ("W[1]", "b[1]", "X")),  # in every dA_prev: layer 3's reaches layer 1
+    ("pad_off_by_one", ("W[1]", "b[1]", "X")),
+    ("missing_stride", ("W[1]", "b[1]", "W[3]", "X")),  # layer 3 has the stride: its dW too
+    ("average_without_scale", ("W[1]", "b[1]", "X")),
+])
+def test_two_conv_layers_a_mistake_above_reaches_the_layers_below(plant, failed):
+    table, cnn = load(DEEP)
+    r = G.gradcheck(cnn, seed=5, plant=plant)
+    assert r.failed == failed and r.passed == (plant is None)
+    params, X, Y, _ = G.random_instance(cnn, 5, 2)
+    got, want = G.analytic(cnn, params, X, Y, plant), oracle(table, params, X, Y)
+    wrong = tuple(("X" if k == ("X", 0) else f"{k[0]}[{k[1]}]") for k in want
+                  if not np.allclose(got[k], want[k], rtol=1e-6, atol=1e-9))
+    assert wrong == failed

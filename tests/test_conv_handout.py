@@ -114,3 +114,10 @@ def test_the_command_writes_the_tex_and_the_pdf(tmp_path, capsys):
     assert "# Backward through layer 1: conv2d" in md and "```python" in md
     assert main(["handout", "--spec", str(spec), "--sections", "shapes"]) == 2
     assert "--sections is for a dense network" in capsys.readouterr().err
+
+
+def test_a_wrapped_comment_stays_a_comment():
+    line = "        # distribute_value: dA[1][i, h, w, c] / (2 * 2) on every entry of the window, and more"
+    wrapped = wrap_code(line, 60).splitlines()
+    assert len(wrapped) > 1 and all(x.lstrip().startswith("#") for x in wrapped)
+    assert all(len(x) <= 60 for x in wrapped) and not wrapped[0].endswith("\\")

@@ -121,7 +121,8 @@ def _mend(tex: str) -> str:
 
 def wrap_code(code: str, width: int = CODE_WIDTH) -> str:
     """Loop code with every line at most ``width`` characters: a long line is broken at a space,
-    inside brackets as Python allows, else with a backslash; continuations indented by 4."""
+    inside brackets as Python allows, else with a backslash, inside a comment as a new comment
+    line; continuations indented by 4."""
     out = []
     for line in code.splitlines():
         indent = " " * (len(line) - len(line.lstrip()))
@@ -129,9 +130,14 @@ def wrap_code(code: str, width: int = CODE_WIDTH) -> str:
             cut = line.rfind(" ", len(indent) + 8, width - 2)
             if cut < 0:
                 break
-            head, line = line[:cut], indent + "    " + line[cut + 1:]
+            head, rest = line[:cut], line[cut + 1:]
+            if "#" in head:  # in a comment: the rest is a comment of its own
+                out.append(head)
+                line = indent + "    # " + rest
+                continue
             opened = sum(head.count(c) for c in "([{") - sum(head.count(c) for c in ")]}")
             out.append(head if opened > 0 else head + " \\")
+            line = indent + "    " + rest
         out.append(line)
     return "\n".join(out)
 
