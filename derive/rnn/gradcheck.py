@@ -44,6 +44,7 @@ WORK = Limit("rnn.gradcheck_work", 20_000_000_000, "operations",
              "the batched central differences of an RNN gradient check")
 
 THRESHOLD = 1e-7
+CHUNK_ENTRIES = 8_000_000  # float64 entries of the forward states of one batch of copies
 DEFAULT_SIZES = (3, 5, 2, 4)  # n_x, n_a, n_y, m where the spec gives none
 MISTAKES = {
     "missing_sum": "dWaa without the sum over t: only the last step's dtanh⟨T⟩ a⟨T−1⟩ᵀ",
@@ -142,6 +143,9 @@ def numeric_gradients(d: RNNDerivation, inst: dict, eps: float = fd.DEFAULT_EPS)
 
     base = env_of(d, inst)
     T = d.rnn.steps
+    r = d.rnn
+    per_copy = int(r.m) * T * (int(r.nx) + 2 * int(r.na) + 2 * int(r.ny))  # one copy's forward
+    chunk = max(1, CHUNK_ENTRIES // per_copy)  # perturbed copies per batch: ~64 MB of states
 
     def along(key):
         def f(batch):
@@ -150,12 +154,12 @@ def numeric_gradients(d: RNNDerivation, inst: dict, eps: float = fd.DEFAULT_EPS)
             return _cost(d, env)
         return f
 
-    out = {"d" + k: fd.central_differences(along((k, None)), base[(k, None)], eps)
+    out = {"d" + k: fd.central_differences(along((k, None)), base[(k, None)], eps, chunk)
            for k in PARAMETERS}
-    out["da0"] = fd.central_differences(along(("a", 0)), base[("a", 0)], eps)
+    out["da0"] = fd.central_differences(along(("a", 0)), base[("a", 0)], eps, chunk)
     dx = np.empty_like(inst["x"])
     for t in range(1, T + 1):  # x⟨t⟩ one step at a time (each its own key)
-        dx[:, :, t - 1] = fd.central_differences(along(("x", t)), base[("x", t)], eps)
+        dx[:, :, t - 1] = fd.central_differences(along(("x", t)), base[("x", t)], eps, chunk)
     out["dx"] = dx
     return out
 
