@@ -218,6 +218,24 @@ def test_spec_errors_name_the_layer_and_the_key(text, message):
         load_cnn(text, where="net.toml")
 
 
+@pytest.mark.parametrize("text", [
+    'input = [4, 4, 1]\n[[layer]]\nkind = ["conv2d"]\n',
+    'input = [4, 4, 1]\n[[layer]]\nkind = "pool"\nsize = 2\nmode = ["max"]\n',
+    'input = [4, 4, true]\n[[layer]]\nkind = "flatten"\n',
+    'input = [4, 4, 1.5]\n[[layer]]\nkind = "flatten"\n',
+    'input = [4, 4, 1]\nlayer = [1, 2]\n',
+    'input = [4, 4, 1]\nloss = 3\n[[layer]]\nkind = "flatten"\n[[layer]]\nkind = "dense"\nunits = 2\n',
+    'input = [4, 4, 1]\nexamples = 100000\n[[layer]]\nkind = "flatten"\n[[layer]]\nkind = "dense"\nunits = 2\n',
+    'input = [4, 4, 99999999999999999999]\n[[layer]]\nkind = "flatten"\n',
+    'input = [4, 4, 1]\n' + '[[layer]]\nkind = "pool"\nsize = 1\n' * 100,
+    'input = [4, 4, 1]\nlayers = 3\n',
+])
+def test_hostile_specs_are_clear_errors(text):
+    with pytest.raises((SpecError, ResourceLimit)) as info:
+        load_cnn(text, where="net.toml")
+    assert str(info.value).startswith("net.toml: "), info.value
+
+
 def test_a_spec_asking_for_large_tensors_is_refused_before_any_work():
     text = 'input = [512, 512, 3]\n[[layer]]\nkind = "conv2d"\nfilters = 64\nsize = 3\n'
     with pytest.raises(ResourceLimit, match=r"layer 1 \(conv2d\).*conv\.entries"):

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from derive.catalogue import rules
-from derive.errors import SpecError
+from derive.errors import ResourceLimit, SpecError
 from derive.limits import Limit, require
 from derive.network.textfile import load_toml
 
@@ -172,7 +172,7 @@ def _layer(n: int, table: Any, shape: tuple[int, ...], flat: bool) -> CNNLayer:
     if not isinstance(table, Mapping):
         raise SpecError(f"layer {n}: a [[layer]] table is needed, not {table!r}")
     kind = table.get("kind")
-    if kind not in KEYS:
+    if not isinstance(kind, str) or kind not in KEYS:
         raise SpecError(f"layer {n}: key 'kind': {kind!r} is not one of {', '.join(KEYS)}")
     where = f"layer {n} ({kind})"
     for key in table:
@@ -236,6 +236,9 @@ def cnn_from_mapping(data: Mapping, where: str = "spec") -> CNN:
         return _from_mapping(data)
     except SpecError as exc:
         raise SpecError(f"{where}: {exc}") from None
+    except ResourceLimit as exc:  # the same error, naming the file first
+        exc.args = (f"{where}: {exc.args[0]}", *exc.args[1:])
+        raise
 
 
 def _from_mapping(data: Mapping) -> CNN:
