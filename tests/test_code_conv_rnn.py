@@ -20,8 +20,10 @@ from tests.course_impls import dls_conv, dls_planted, dls_rnn
 HERE = Path(__file__).parent
 CONV = (HERE / "course_impls" / "dls_conv.py").read_text("utf-8")
 RNN = (HERE / "course_impls" / "dls_rnn.py").read_text("utf-8")
-SOURCES = {"conv": CONV, "rnn": RNN}
-PLANTED = [("conv", *p) for p in dls_planted.CONV] + [("rnn", *p) for p in dls_planted.RNN]
+CS231N = (HERE / "course_impls" / "cs231n_conv.py").read_text("utf-8")
+SOURCES = {"conv": CONV, "rnn": RNN, "cs231n": CS231N}
+PLANTED = [("conv", *p) for p in dls_planted.CONV] + [("rnn", *p) for p in dls_planted.RNN] + \
+    [("cs231n", *p) for p in dls_planted.CS231N]
 COURSE = {c["id"]: c for c in json.loads((HERE / "data" / "course_conv_rnn.json").read_text())["cases"]}
 
 # what each fixture's functions return, by the course's names
@@ -30,7 +32,11 @@ OUTPUTS = {
     "distribute_value": ["a"], "pool_backward": ["dA_prev (max pooling)", "dA_prev (average pooling)"],
     "rnn_cell_backward": ["dxt", "da_prev", "dWax", "dWaa", "dba"],
     "rnn_backward": ["dx", "da0", "dWax", "dWaa", "dba"],
+    "conv_backward_naive": ["dx", "dw", "db"], "max_pool_backward_naive": ["dx"],
 }
+WANTED = {"conv": ["conv_backward", "create_mask_from_window", "distribute_value", "pool_backward"],
+          "rnn": ["rnn_cell_backward", "rnn_backward"],
+          "cs231n": ["conv_backward_naive", "max_pool_backward_naive"]}
 
 
 def by_function(out):
@@ -40,18 +46,18 @@ def by_function(out):
     return table
 
 
-@pytest.mark.parametrize("which", ["conv", "rnn"])
+@pytest.mark.parametrize("which", ["conv", "rnn", "cs231n"])
 def test_the_course_functions_are_correct(which):
     out = check_code(SOURCES[which])
     table = by_function(out)
-    wanted = ["conv_backward", "create_mask_from_window", "distribute_value", "pool_backward"] \
-        if which == "conv" else ["rnn_cell_backward", "rnn_backward"]
+    wanted = WANTED[which]
     assert sorted(table) == sorted(wanted)
     for fname in wanted:
         assert sorted(table[fname]) == sorted(OUTPUTS[fname])
         for r in table[fname].values():
             assert r.verdict.verdict == "correct" and not r.uses_wrong, (fname, r.verdict.message)
     assert out.exit_code == 0 and not out.problems
+    assert not any("rows" in n for n in out.notes)  # the dense checker's layout note is not theirs
 
 
 def test_the_lines_named_are_the_accumulations():
@@ -106,6 +112,9 @@ EXPECTED_CODES = {
     "dtanh_without_derivative": "missing_tanh_derivative",
     "dtanh_of_a_prev": "tanh_derivative_at_a_prev",
     "gradient_through_time_dropped": "gradient_through_time_dropped",
+    "cs231n_flipped_filter": "filter_flipped", "cs231n_missing_stride": "missing_stride",
+    "cs231n_crop_off_by_one": "wrong_pad_crop", "cs231n_db_overwritten": "missing_sum",
+    "cs231n_pool_missing_stride": "missing_stride",
 }
 
 
@@ -260,3 +269,20 @@ def test_nothing_in_the_snippet_is_run_by_python(tmp_path):
         assert own and all(r.verdict.verdict != "correct" for r in own) or \
             any("conv_backward" in p for p in out.problems), line
     assert not marker.exists()
+
+
+def test_the_cs231n_fixture_is_right_by_the_oracle():
+    """CS231n's layout, run here: the oracle's gradients (its layout="cs231n")."""
+    from tests.course_impls import cs231n_conv
+
+    r = np.random.default_rng(7)
+    x, w, b = r.standard_normal((2, 3, 5, 4)), r.standard_normal((4, 3, 3, 3)), r.standard_normal(4)
+    dout = r.standard_normal((2, 4, 3, 2))
+    dx, dw, db = cs231n_conv.conv_backward_naive(dout, (x, w, b, {"stride": 2, "pad": 1}))
+    want = oracle_conv.conv_gradients(dout, x, w, b, stride=2, pad=1, layout="cs231n")
+    for got, right in zip((dx, dw, db), want, strict=True):
+        assert np.allclose(got, right)
+    dout = r.standard_normal((2, 3, 2, 2))
+    dx = cs231n_conv.max_pool_backward_naive(dout, (x, {"pool_height": 2, "pool_width": 2,
+                                                        "stride": 2}))
+    assert np.allclose(dx, oracle_conv.pool_gradients(dout, x, f=2, stride=2, layout="cs231n"))

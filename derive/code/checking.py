@@ -19,7 +19,7 @@ from derive.check.verdict import Verdict
 from derive.code import bn_cache, depends, layout, numeric_unit, returns
 from derive.code.evaluate import WrongValue
 from derive.code.known import ACTIVATION_NAMES, KNOWN, pinned_activation
-from derive.code.loop_names import JUDGED
+from derive.code.loop_names import FORWARD, JUDGED
 from derive.code.reader import Reader, Reading
 from derive.code.result import CodeResult, GradientResult
 from derive.code.source import Source, read_source
@@ -80,7 +80,8 @@ def check_code(code: str, network: Network | None = None, *, layer: int | None =
     results: list[GradientResult] = []
     problems: list[str] = list(src.refused)
     notes: list[str] = []  # what was read but not checked (dX): not a problem of the code
-    if convention == "auto" or (convention is None and network is None):
+    only_loops = bool(functions) and set(functions) <= JUDGED | FORWARD  # conv/RNN loops alone
+    if (convention == "auto" or (convention is None and network is None)) and not only_loops:
         convention, network = _layout(src.tree, network, dialect, scale, notes)
     elif convention is None:
         convention = "columns"  # a given network keeps its own

@@ -69,6 +69,41 @@ def _conv(case: Case, mode: str | None) -> Instance:
                     {"dZ": dZ, "A_prev": A_prev, "W": W, "b": b})
 
 
+def _conv_cs231n(case: Case, mode: str | None) -> Instance:
+    """CS231n's conv_backward_naive: x (N, C, H, W), w (F, C, HH, WW), b (F,), conv_param."""
+    from derive.conv import numbers as conv_numbers
+
+    s = case.sizes
+    r = _rng(case)
+    x = r.standard_normal((s["m"], s["n_C_prev"], s["n_H_prev"], s["n_W_prev"]))
+    w = r.standard_normal((s["n_C"], s["n_C_prev"], s["f"], s["f"]))
+    b = r.standard_normal(s["n_C"])
+    n_H = (s["n_H_prev"] + 2 * s["pad"] - s["f"]) // s["stride"] + 1
+    n_W = (s["n_W_prev"] + 2 * s["pad"] - s["f"]) // s["stride"] + 1
+    dout = r.standard_normal((s["m"], s["n_C"], n_H, n_W))
+    dx, dw, db = conv_numbers.conv_backward(dout, x, w, b, stride=s["stride"], pad=s["pad"],
+                                            layout="cs231n")
+    return Instance(case, [dout, (x, w, b, {"stride": s["stride"], "pad": s["pad"]})], {},
+                    {"dx": dx, "dw": dw, "db": db},
+                    {"dZ": dout, "A_prev": x, "W": w, "b": b, "layout": "cs231n"})
+
+
+def _pool_cs231n(case: Case, mode: str | None) -> Instance:
+    """CS231n's max_pool_backward_naive: x (N, C, H, W), pool_param (square windows here)."""
+    from derive.conv import numbers as conv_numbers
+
+    s = case.sizes
+    r = _rng(case)
+    x = r.standard_normal((s["m"], s["n_C"], s["n_H_prev"], s["n_W_prev"]))
+    n_H = (s["n_H_prev"] - s["f"]) // s["stride"] + 1
+    n_W = (s["n_W_prev"] - s["f"]) // s["stride"] + 1
+    dout = r.standard_normal((s["m"], s["n_C"], n_H, n_W))
+    param = {"pool_height": s["f"], "pool_width": s["f"], "stride": s["stride"]}
+    right = conv_numbers.pool_backward(dout, x, f=s["f"], stride=s["stride"], mode="max",
+                                       layout="cs231n")
+    return Instance(case, [dout, (x, param)], {}, {"dx": right}, {"dA": dout, "A_prev": x})
+
+
 def _pool(case: Case, mode: str | None) -> Instance:
     from derive.conv import numbers as conv_numbers
 
@@ -182,6 +217,19 @@ TARGETS: dict[str, Target] = {
         Case(_rnn_sizes(3, 4, 2, 5, 3), 1), Case(_rnn_sizes(2, 3, 3, 2, 4), 2),
         Case(_rnn_sizes(3, 4, 2, 5, 1), 3, "T1"), Case(_rnn_sizes(2, 3, 3, 2, 1), 4, "T1"),
     ), _sequence),
+    "conv_backward_naive": Target(("dout", "cache"), ("dx", "dw", "db"), False, (), (
+        Case(_conv_sizes(2, 4, 5, 2, 3, 3, 2, 1), 1),
+        Case(_conv_sizes(1, 3, 4, 3, 2, 2, 1, 2), 2),
+        Case(_conv_sizes(2, 5, 3, 2, 2, 3, 2, 2), 3),
+        Case(_conv_sizes(2, 4, 5, 2, 3, 3, 1, 1), 4, "stride1"),
+        Case(_conv_sizes(2, 4, 5, 2, 3, 3, 2, 0), 6, "pad0"),
+    ), _conv_cs231n),
+    "max_pool_backward_naive": Target(("dout", "cache"), ("dx",), False, (), (
+        Case(_pool_sizes(2, 5, 4, 2, 2, 2), 1),
+        Case(_pool_sizes(1, 4, 5, 3, 3, 1), 2),
+        Case(_pool_sizes(2, 5, 5, 2, 3, 2), 3),
+        Case(_pool_sizes(2, 4, 5, 2, 2, 1), 4, "stride1"),
+    ), _pool_cs231n),
     "create_mask_from_window": Target(("x",), ("mask",), False, (), (
         Case({"f": 2}, 1), Case({"f": 3}, 2), Case({"f": 4}, 3)), _mask),
     "distribute_value": Target(("dz", "shape"), ("a",), False, (), (
@@ -197,12 +245,15 @@ def candidates(fname: str, inst: Instance, mode: str | None) -> dict[str, dict]:
     v = inst.values
     s = inst.case.sizes
     out: dict[str, dict] = {}
-    if fname == "conv_backward":
+    if fname in ("conv_backward", "conv_backward_naive"):
         from derive.conv import numbers as conv_numbers
 
-        flipped = conv_numbers.conv_backward(v["dZ"], v["A_prev"], v["W"][::-1, ::-1], v["b"],
-                                        stride=s["stride"], pad=s["pad"])
-        out["filter_flipped"] = {"dA_prev": flipped[0]}
+        cs = v.get("layout") == "cs231n"
+        turned = v["W"][:, :, ::-1, ::-1] if cs else v["W"][::-1, ::-1]
+        flipped = conv_numbers.conv_backward(v["dZ"], v["A_prev"], turned, v["b"],
+                                             stride=s["stride"], pad=s["pad"],
+                                             layout="cs231n" if cs else "course")
+        out["filter_flipped"] = {"dx" if cs else "dA_prev": flipped[0]}
     elif fname == "pool_backward" and mode == "average":
         from derive.conv import numbers as conv_numbers
 

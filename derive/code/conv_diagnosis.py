@@ -45,10 +45,13 @@ def diagnose(functions, fname, node, target, mode, q, name, instances, runs, jud
     for code, values in _all_candidates(fname, instances, runs, judged, target, mode, q):
         if values:
             return code, _SAY[code].format(q=q, line=_line_of(node, code, name))
-    if fname == "conv_backward" and q == "dA_prev" and _paddedright(instances, runs, judged):
+    if (fname, q) in (("conv_backward", "dA_prev"), ("conv_backward_naive", "dx")) and \
+            _padded_gradient_right(instances, runs, judged):
+        crop = "dx = dx_pad[:, :, pad:pad + H, pad:pad + W]" if fname.endswith("_naive") else \
+            "dA_prev[i] = da_prev_pad[pad:-pad, pad:-pad, :]"
         return "wrong_pad_crop", (f"the padded gradient is right, but line "
-                                  f"{loops.last_write(node, name)} crops it wrongly back to "
-                                  "A_prev's size: dA_prev[i] = da_prev_pad[pad:-pad, pad:-pad, :]")
+                                  f"{loops.last_write(node, name)} crops it wrongly back to the "
+                                  f"input's size: {crop}")
     probes = {"stride1": "stride 1", "T1": "T = 1"}
     for kind, shown in probes.items():
         idx = [i for i, inst in enumerate(instances) if inst.case.kind == kind]
@@ -78,8 +81,10 @@ def _all_candidates(fname, instances, runs, judged, target, mode, q):
 
 
 _SAY = {
-    "filter_flipped": "{q} is what the filters turned by 180° give (W[::-1, ::-1]): the loop "
-                      "form adds W[:, :, :, c] · dZ[i, h, w, c] to each window unflipped",
+    "filter_flipped": "{q} is what the filters turned by 180° give: the loop form adds each "
+                      "filter unflipped to its window (W[:, :, :, c] · dZ[i, h, w, c] in the "
+                      "course's, w[f] · dout[n, f, i, j] in CS231n's); the flip belongs to the "
+                      "full-convolution form",
     "average_not_divided": "{q} spreads each dA[i, h, w, c] over its window without dividing by "
                            "f · f (distribute_value: dz / (n_H · n_W) in each entry)",
     "missing_tanh_derivative": "dtanh (line {line}) lacks tanh′ = 1 − a_next²: {q} is what "
@@ -103,24 +108,28 @@ def _line_of(node, code: str, name: str) -> int:
     return loops.last_write(node, name)
 
 
-def _paddedright(instances, runs, judged) -> bool:
-    """Whether the frame holds the padded gradient, right, on every instance (conv)."""
+def _padded_gradient_right(instances, runs, judged) -> bool:
+    """Whether the frame holds the padded gradient, right, on every instance (conv): derive's
+    gradient of the input padded beforehand, with no pad of its own."""
     from derive.conv import numbers
 
     for i in judged:
         v, s = instances[i].values, instances[i].case.sizes
         p = s["pad"]
-        padded = np.pad(v["A_prev"], ((0, 0), (p, p), (p, p), (0, 0)))
-        right = numbers.conv_backward(v["dZ"], padded, v["W"], v["b"], stride=s["stride"],
-                                      pad=0)[0]
+        cs = v.get("layout") == "cs231n"
+        widths = ((0, 0), (0, 0), (p, p), (p, p)) if cs else ((0, 0), (p, p), (p, p), (0, 0))
+        padded = np.pad(v["A_prev"], widths)
+        right = numbers.conv_backward(v["dZ"], padded, v["W"], v["b"], stride=s["stride"], pad=0,
+                                      layout="cs231n" if cs else "course")[0]
         if not any(isinstance(x, np.ndarray) and close(x, right) for x in runs[i].env.values()):
             return False
     return True
 
 
 def _unstrided(node) -> str:
-    lines = [w for w in loops.writes(node) if w.name in ("vert_start", "horiz_start")
-             and "stride" not in w.reads]
+    lines = [w for w in loops.writes(node) if w.name in ("vert_start", "horiz_start", "h_start",
+                                                         "w_start", "hs", "ws")
+             and "stride" not in w.reads and not any("stride" in r for r in w.reads)]
     return "".join(f" (line {w.line}: {w.name} without the stride)" for w in lines[:2])
 
 

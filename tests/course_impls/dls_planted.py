@@ -52,3 +52,18 @@ RNN = [
      "gradients = rnn_cell_backward(da[:, :, t] + da_prevt, caches[T_x - 1 - t])",
      "dx da0 dWax dWaa dba"),
 ]
+
+CS231N = [
+    ("cs231n_flipped_filter", "conv_backward_naive",
+     "+= w[f] * dout[n, f, i, j]", "+= w[f, :, ::-1, ::-1] * dout[n, f, i, j]", "dx"),
+    ("cs231n_missing_stride", "conv_backward_naive",
+     "h0 = i * stride\n" + " " * 20 + "w0 = j * stride\n" + " " * 20 + "window = x_pad",
+     "h0 = i\n" + " " * 20 + "w0 = j * stride\n" + " " * 20 + "window = x_pad", "dx dw"),
+    ("cs231n_crop_off_by_one", "conv_backward_naive",
+     "dx = dx_pad[:, :, pad:pad + H, pad:pad + W]", "dx = dx_pad[:, :, :H, :W]", "dx"),
+    ("cs231n_db_overwritten", "conv_backward_naive",
+     "db[f] += dout[n, f, i, j]", "db[f] = dout[n, f, i, j]", "db"),
+    ("cs231n_pool_missing_stride", "max_pool_backward_naive",
+     "h0 = i * stride\n" + " " * 20 + "w0 = j * stride\n" + " " * 20 + "window = x[n",
+     "h0 = i\n" + " " * 20 + "w0 = j\n" + " " * 20 + "window = x[n", "dx"),
+]
