@@ -136,6 +136,13 @@ def test_the_draw_avoids_ties_and_kinks():
     assert G._near(cnn, apart, X) == "a tie in layer 2's max-pool window (1, 1)"
     X[0, 0, 2, 0], X[1, 2, 2, 0] = 4.0, -0.5 + G.MARGIN / 2  # Z[1] = 0.0005: at the ReLU's kink
     assert G._near(cnn, apart, X) == "Z[1] near relu's kink at 0"
+    # a window of the ReLU's exact zeros (every Z = -1.5) ties harmlessly: no step moves them
+    X[1, 2, 2, 0] = 1.0
+    X[0, 0:3:2, 0:3:2, 0] = -2.0
+    from derive.conv.numbers import forward_values
+
+    assert np.all(forward_values(cnn, apart, X)["A", 1][0, 0:2, 0:2, 0] == 0.0)
+    assert G._near(cnn, apart, X) is None
 
 
 def test_a_large_spec_is_refused_before_drawing():

@@ -84,8 +84,11 @@ CRITERION = (
 #: every entry is moved four times and the whole forward pass run each time
 ENTRIES = Limit("conv.gradcheck_entries", 20_000, "entries", "smaller sizes in the spec (or --m)",
                 "the entries of every W[l], b[l] and X, each checked by central differences")
-WORK = Limit("conv.gradcheck_work", 4_000_000_000, "operations", "smaller sizes in the spec (or --m)",
-             "the multiply-adds of the forward passes of a CNN gradient check")
+#: the forward passes' multiply-adds (≈ 1 ns each here, in numpy) plus PASS_COST per pass (the
+#: nodes' evaluation in Python, ≈ 0.6 ms a pass, measured): 2.5·10¹⁰ is about 25 s
+WORK = Limit("conv.gradcheck_work", 25_000_000_000, "operations", "smaller sizes in the spec (or --m)",
+             "the forward passes of a CNN gradient check, four per entry")
+PASS_COST = 600_000
 
 
 # -- central differences of the whole cost, entry by entry ---------------------------------------
@@ -278,8 +281,9 @@ def _shapes(cnn: CNN) -> dict[tuple[str, int], tuple[int, ...]]:
 
 
 def _near(cnn: CNN, params: Mapping, X: np.ndarray, margin: float = MARGIN) -> str | None:
-    """Where a step could straddle a kink or a tie: a ReLU-like pre-activation within MARGIN of
-    its kink, or a max-pool window whose two largest entries are within it; None if clear."""
+    """Where a step could straddle a kink or a tie: a ReLU-like pre-activation within ``margin``
+    of its kink, or a max-pool window whose two largest entries are within it (unless both are
+    a ReLU's exact zeros); None if clear."""
     from derive.catalogue import rules
     from derive.conv.numbers import forward_values
     from derive.network import model
@@ -302,7 +306,10 @@ def _near(cnn: CNN, params: Mapping, X: np.ndarray, margin: float = MARGIN) -> s
                 for w in range(layer.out_shape[1]):
                     window = np.sort(A[:, h * s:h * s + f, w * s:w * s + f, :].reshape(
                         A.shape[0], f * f, -1), axis=1)
-                    if f * f > 1 and np.any(window[:, -1] - window[:, -2] < margin):
+                    top, second = window[:, -1], window[:, -2]
+                    # a tie of exact zeros is a ReLU's clamp (its Z is clear of 0, checked
+                    # below the pool): no step moves them, and no gradient goes through them
+                    if f * f > 1 and np.any((top - second < margin) & (top != 0.0)):
                         return f"a tie in layer {l}'s max-pool window ({h + 1}, {w + 1})"
     return None
 
@@ -364,7 +371,7 @@ def require_within_limits(cnn: CNN, m: int) -> None:
     require(EXAMPLES, m, "the examples of a CNN gradient check")
     entries = sum(int(np.prod(s)) for s in _shapes(cnn).values()) + m * int(np.prod(cnn.input))
     require(ENTRIES, entries)
-    per_pass = m * sum(_layer_work(layer) for layer in cnn.layers)
+    per_pass = m * sum(_layer_work(layer) for layer in cnn.layers) + PASS_COST
     require(WORK, len(MULTIPLES) * entries * per_pass)
 
 
