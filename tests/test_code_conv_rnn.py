@@ -286,3 +286,29 @@ def test_the_cs231n_fixture_is_right_by_the_oracle():
     dx = cs231n_conv.max_pool_backward_naive(dout, (x, {"pool_height": 2, "pool_width": 2,
                                                         "stride": 2}))
     assert np.allclose(dx, oracle_conv.pool_gradients(dout, x, f=2, stride=2, layout="cs231n"))
+
+
+def test_students_variants_are_read():
+    """The window's maximum by np.unravel_index(np.argmax(...)), a filter turned twice by
+    np.rot90 (itself again), np.pad's mode given positionally with nested constants: correct.
+    A numpy function outside derive's table is 'cannot check', never a wrong verdict."""
+    v = CS231N.replace(
+        "                    mask = window == np.max(window)\n"
+        "                    dx[n, c, h0:h0 + ph, w0:w0 + pw] += mask * dout[n, c, i, j]",
+        "                    a, b = np.unravel_index(np.argmax(window), window.shape)\n"
+        "                    dx[n, c, h0 + a, w0 + b] += dout[n, c, i, j]")
+    v = v.replace("+= w[f] * dout[n, f, i, j]",
+                  "+= np.rot90(np.rot90(w[f], 2, axes=(1, 2)), 2, axes=(1, 2)) * dout[n, f, i, j]")
+    v = v.replace('(pad, pad)), mode="constant")', '(pad, pad)), "constant", '
+                  'constant_values=((0, 0), (0, 0), (0, 0), (0, 0)))')
+    assert v.count("unravel_index") == 1 and v.count("rot90") == 2 and "constant_values" in v
+    out = check_code(v)
+    assert len(out.results) == 4 and all(r.verdict.verdict == "correct" for r in out.results)
+    once = v.replace("np.rot90(np.rot90(w[f], 2, axes=(1, 2)), 2, axes=(1, 2))",
+                     "np.rot90(w[f], 2, axes=(1, 2))")
+    dx = by_function(check_code(once))["conv_backward_naive"]["dx"].verdict
+    assert [m.code for m in dx.mistakes] == ["filter_flipped"]
+    refused = CS231N.replace("mask = window == np.max(window)",
+                             "mask = np.isin(window, np.max(window))")
+    r = by_function(check_code(refused))["max_pool_backward_naive"]["dx"]
+    assert r.verdict.verdict == "parse_error" and "np.isin" in r.verdict.message

@@ -168,6 +168,10 @@ def _failure(src, node, name, label, inst, r, target, q) -> Verdict | None:
         where = r.failure.line
         mine = where is None or any(w.line == where for w in loops.lineage(node, name))
         said = f"the code fails on derive's instance ({_sizes(inst)}): {r.failure}"
+        if not r.failure.numpy_error and "is not set" not in str(r.failure):
+            return Verdict("parse_error", label, message=f"{label} cannot be checked: derive's "
+                           f"interpreter does not read {r.failure} (nothing is run but what "
+                           "it reads)")
         if mine:
             return Verdict("shape_error", label, message=said,
                            notes=D.accumulation(src, node, name))

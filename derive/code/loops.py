@@ -59,21 +59,50 @@ def helper(name: str) -> Fn:
     return Fn(name, node, src)
 
 
+EXTRA = ("pad", "unravel_index", "flip", "rot90")  # numpy functions read here beside the table
+
+
 class LoopInterpreter(Interpreter):
-    """The interpreter with ``np.pad`` (``mode="constant"``, zeros or given constants)."""
+    """The interpreter with ``np.pad`` (``mode="constant"``, zeros or given constants), and
+    ``np.unravel_index``, ``np.flip``, ``np.rot90`` (a window's maximum, a turned filter)."""
 
     def e_Attribute(self, node, env):  # noqa: N802 - named for the ast node
-        if node.attr == "pad" and self.expr(node.value, env) is NP:
-            return Builtin("np.pad")
+        if node.attr in EXTRA and self.expr(node.value, env) is NP:
+            return Builtin(f"np.{node.attr}")
         return super().e_Attribute(node, env)
 
     def e_Call(self, node, env):  # noqa: N802
         fn = self.expr(node.func, env)
-        if isinstance(fn, Builtin) and fn.name == "np.pad":
+        if isinstance(fn, Builtin) and fn.name.startswith("np.") and fn.name[3:] in EXTRA:
             args = [self.expr(a, env) for a in node.args]
             kwargs = {k.arg: self.expr(k.value, env) for k in node.keywords}
-            return self.pad(node, *args, **kwargs)
+            if None in kwargs:
+                raise self.fail(node, "** in a call is not read")
+            return getattr(self, fn.name[3:])(node, *args, **kwargs)
         return super().e_Call(node, env)
+
+    def unravel_index(self, node, index=None, shape=None):
+        """np.unravel_index of one whole-number index (the place of a window's maximum)."""
+        dims = shape if isinstance(shape, tuple | list) else (shape,)
+        if not isinstance(index, int | np.integer) or not dims or not all(
+                isinstance(d, int | np.integer) and 0 < d <= 10**6 for d in dims):
+            raise self.fail(node, "np.unravel_index is read with one index and a shape")
+        return tuple(int(i) for i in np.unravel_index(int(index), tuple(int(d) for d in dims)))
+
+    def flip(self, node, array=None, axis=None):
+        if not isinstance(array, np.ndarray) or not (axis is None or isinstance(axis, int) or (
+                isinstance(axis, tuple) and all(isinstance(a, int) for a in axis))):
+            raise self.fail(node, "np.flip is read on an array, with whole-number axes")
+        self.made(array.size, "np.flip")
+        return np.flip(array, axis)
+
+    def rot90(self, node, array=None, k=1, axes=(0, 1)):
+        if not isinstance(array, np.ndarray) or not isinstance(k, int) or not (
+                isinstance(axes, tuple | list) and len(axes) == 2 and
+                all(isinstance(a, int) for a in axes)):
+            raise self.fail(node, "np.rot90 is read on an array, k and two axes whole numbers")
+        self.made(array.size, "np.rot90")
+        return np.rot90(array, k, tuple(axes))
 
     def pad(self, node, array=None, pad_width=None, mode="constant", constant_values=0):
         if not isinstance(array, np.ndarray) or mode != "constant":
@@ -82,8 +111,7 @@ class LoopInterpreter(Interpreter):
         if widths is None:
             raise self.fail(node, "np.pad's widths are whole numbers ≥ 0, one pair per axis")
         values = constant_values
-        if not isinstance(values, int | float) and not (
-                isinstance(values, tuple | list) and all(isinstance(v, int | float) for v in values)):
+        if not _numbers(values):
             raise self.fail(node, "np.pad's constant_values are numbers")
         size = 1
         for d, (lo, hi) in zip(array.shape, widths, strict=True):
@@ -93,6 +121,14 @@ class LoopInterpreter(Interpreter):
                 break
         self.made(size, "np.pad")
         return np.pad(array, widths, mode="constant", constant_values=values)
+
+
+def _numbers(v, depth: int = 0) -> bool:
+    """A number, or (nested at most twice) tuples or lists of numbers."""
+    if isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool):
+        return True
+    return depth < 2 and isinstance(v, tuple | list) and len(v) <= 64 and \
+        all(_numbers(x, depth + 1) for x in v)
 
 
 def _widths(pad_width, ndim: int):
