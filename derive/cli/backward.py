@@ -1,7 +1,8 @@
 """`derive backward`: every layer's dA, dZ, dW, db, proven, as text, LaTeX, JSON or Markdown.
 
-A ``--spec`` file is read once and dispatched on its family (derive.network.family): dense
-networks here, CNNs (``input = [n_H, n_W, n_C]``, conv2d/pool/flatten layers) in derive.conv.
+A ``--spec`` file is dispatched on its family (derive.network.family, derive.cli._family): dense
+networks here, CNNs (``input = [n_H, n_W, n_C]``, conv2d/pool/flatten layers) in derive.conv,
+RNNs (an ``[rnn]`` table) in derive.rnn.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_seed_argument(p, "seed of the finite-difference instance")
 
 
+#: the body of each family's derivation (derive.cli._family.dispatch); dense is this module's
+RUNNERS = {"cnn": "derive.conv.cli:backward", "rnn": "derive.rnn.cli:backward"}
+
+
 def run(args: argparse.Namespace) -> int:
     if args.example or args.print_spec:
         if not args.example or args.spec or args.layers or args.act:
@@ -43,21 +48,10 @@ def run(args: argparse.Namespace) -> int:
         from derive.conv.cli import backward as cnn_backward
 
         return cnn_backward(args)
-    if args.spec:
-        from derive.network.family import read_spec
+    from derive.cli._family import dispatch
 
-        family, table = read_spec(args.spec)
-        if family != "dense" and (args.layers or args.act or args.loss):
-            raise SpecError("give the network either by flags or by --spec, not both")
-        if family == "cnn":
-            if args.format == "markdown":
-                raise SpecError("a CNN's derivation prints as text, latex or json")
-            from derive.conv.cli import backward as cnn_backward
-
-            return cnn_backward(args, table)
-        if family == "rnn":
-            raise SpecError(f"{args.spec}: an [rnn] spec; derive backward does not take it yet")
-    return _dense(args)
+    code = dispatch(args, RUNNERS)
+    return _dense(args) if code is None else code
 
 
 def _dense(args: argparse.Namespace) -> int:

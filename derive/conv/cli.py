@@ -14,6 +14,7 @@ import argparse
 from collections.abc import Mapping
 
 from derive.conv.spec import CNN, EXAMPLE, cnn_from_mapping, load_cnn
+from derive.errors import SpecError
 
 EXAMPLES = {"cnn": EXAMPLE}
 
@@ -33,6 +34,11 @@ def backward(args: argparse.Namespace, table: Mapping | None = None) -> int:
     if getattr(args, "print_spec", False) and table is None:
         print(EXAMPLES[args.example], end="")
         return 0
+    if table is not None and (getattr(args, "layers", None) or getattr(args, "act", None)
+                              or getattr(args, "loss", None)):
+        raise SpecError("give the network either by flags or by --spec, not both")
+    if args.format == "markdown":
+        raise SpecError("a CNN's derivation prints as text, latex or json (not markdown)")
     d = derive_cnn(cnn_from_args(args, table), prove=True, seed=args.seed)
     if args.format == "json":
         print(render.to_json(d))
