@@ -235,6 +235,13 @@ def _derivative(act: rules.Activation, a: E.Expr, z: E.Expr) -> E.Expr:
     return E.Pointwise(d, params, tuple(a if p == rules.a else z for p in params))
 
 
+def _chain(act: rules.Activation, a: E.Expr, z: E.Expr, upstream: E.Expr) -> E.Expr:
+    """g′ ⊙ upstream, the course's order; a linear activation's g′ = 1 leaves the upstream."""
+    if act.derivative == 1:
+        return upstream
+    return E.Hadamard(_derivative(act, a, z), upstream)
+
+
 def forward(rnn: RNN, n: Names | None = None) -> tuple[Definition, ...]:
     """z⟨t⟩, a⟨t⟩, z_y⟨t⟩, ŷ⟨t⟩ for t = 1..T_x, in order (a⟨0⟩, x⟨t⟩ and the parameters given)."""
     n = n or Names(rnn)
@@ -287,9 +294,8 @@ def build(rnn: RNN) -> RNNDerivation:
                 "rnn_state_two_paths", ("substitution",),
                 Local(q("a", t), (zy_def,), ((q("dy", t), q("zy", t)),),
                       before=(q("da_out", t).text,)))
-        add(t, q("dtanh", t), E.Hadamard(_derivative(act, q("a", t), q("z", t)), q("da_next", t)),
-            n.at("dtanh", 0), E.Hadamard(_derivative(act, n.at("a", 0), n.at("z", 0)),
-                                         n.at("da_next", 0)),
+        add(t, q("dtanh", t), _chain(act, q("a", t), q("z", t), q("da_next", t)),
+            n.at("dtanh", 0), _chain(act, n.at("a", 0), n.at("z", 0), n.at("da_next", 0)),
             "rnn_activation_chain", ("elementwise_chain",),
             Local(q("z", t), ((q("a", t), E.Act(act, 1, q("z", t))),),
                   ((q("da_next", t), q("a", t)),)))
