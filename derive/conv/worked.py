@@ -82,7 +82,6 @@ def _name(base: str, layer) -> str:
 
 def worked_example(cnn: CNN, seed: int = 0, m: int | None = None) -> CNNWorked:
     """Draw an instance (m = the spec's ``examples``, else 1) and evaluate every line."""
-    from derive.conv.derivation import _rename
     from derive.conv.numbers import _derivation, forward_values, network_gradients
     from derive.core.expr import evaluate
     from derive.core.names import latex_name
@@ -100,13 +99,10 @@ def worked_example(cnn: CNN, seed: int = 0, m: int | None = None) -> CNNWorked:
     given.append(Line("Y", "Y", "Y", Y))
     forward = [Line(_name(*t.key), f"{t.to_text()} = {e.to_text()}",
                     f"{t.to_latex()} = {e.to_latex()}", env[t.key]) for t, e in d.forward]
-    off, head = cnn.flatten_at, cnn.head()
-    backend = model.numpy_backend(head, m)
-    for k in range(1, head.L + 1):
-        for sym, expr in model.definitions(head, k):
-            t, e = _rename(sym, off), _rename(expr, off)
-            forward.append(Line(to_text(t), f"{to_text(t)} = {to_text(e)}",
-                                f"{to_latex(t)} = {to_latex(e)}", np.asarray(evaluate(e, env, backend))))
+    backend = model.numpy_backend(cnn.head(), m)
+    for t, e in head_definitions(cnn):
+        forward.append(Line(to_text(t), f"{to_text(t)} = {to_text(e)}",
+                            f"{to_latex(t)} = {to_latex(e)}", np.asarray(evaluate(e, env, backend))))
     be = T.NumpyTensors({M: m})
     backward = []
     for s in d.steps:
@@ -118,6 +114,17 @@ def worked_example(cnn: CNN, seed: int = 0, m: int | None = None) -> CNNWorked:
              "proves them)", *d.notes)
     return CNNWorked(describe(cnn), m, seed, tuple(given), tuple(forward),
                      cost(cnn, params, X, Y), tuple(backward), notes)
+
+
+def head_definitions(cnn: CNN) -> list[tuple[Any, Any]]:
+    """The dense head's forward definitions (Z = W A + b, A = g(Z): the dense engine's own,
+    :func:`derive.network.model.definitions`) numbered as the CNN's layers, its X the flatten's A."""
+    from derive.conv.derivation import _rename
+    from derive.network import model
+
+    head, off = cnn.head(), cnn.flatten_at
+    return [(_rename(sym, off), _rename(expr, off))
+            for k in range(1, head.L + 1) for sym, expr in model.definitions(head, k)]
 
 
 def _split(name: str) -> tuple[str, int]:

@@ -93,15 +93,11 @@ def shapes(d) -> list[Block]:
 
 
 def forward(d) -> list[Block]:
-    from derive.conv.derivation import _rename
+    from derive.conv.worked import head_definitions
     from derive.core.printing import to_latex
-    from derive.network import model
 
     rows = [Row(t.to_latex(), e.to_latex()) for t, e in d.forward]
-    head_net, off = d.cnn.head(), d.cnn.flatten_at
-    for k in range(1, head_net.L + 1):
-        for sym, expr in model.definitions(head_net, k):
-            rows.append(Row(to_latex(_rename(sym, off)), to_latex(_rename(expr, off))))
+    rows += [Row(to_latex(t), to_latex(e)) for t, e in head_definitions(d.cnn)]
     return [Heading(1, "Forward pass"), Display(tuple(rows))]
 
 
