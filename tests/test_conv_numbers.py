@@ -119,3 +119,11 @@ def test_the_command_line(tmp_path, capsys):
     assert main(["numbers", "--spec", str(spec), "--act", "relu"]) == 2
     assert main(["numbers", "--seed", "1", "--act", "relu", "--layers", "2,1"]) == 2
     assert "--seed draws a CNN spec's worked example" in capsys.readouterr().err
+
+
+def test_a_large_worked_example_is_refused_before_drawing(tmp_path, capsys):
+    spec = tmp_path / "big.toml"
+    spec.write_text(SPEC.format(mode="max").replace("input = [5, 5, 2]", "input = [64, 64, 3]")
+                    .replace("examples = 2", "examples = 8"), encoding="utf-8")
+    assert main(["numbers", "--spec", str(spec)]) == 2
+    assert "conv.worked_entries" in capsys.readouterr().err

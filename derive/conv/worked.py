@@ -89,11 +89,11 @@ def worked_example(cnn: CNN, seed: int = 0, m: int | None = None) -> CNNWorked:
     from derive.network import model
 
     m = m if m is not None else (cnn.examples or 1)
+    require(SHOWN, shown_entries(cnn, m), f"a worked example of this spec with m = {m}")
     d = _derivation(cnn)
     params, X, Y, _ = random_instance(cnn, seed, m)
     values = {_split(k): v for k, v in network_gradients(cnn, params, X, Y).items()}
     env: dict[Any, Any] = {**forward_values(cnn, params, X), **values, **params, ("Y", None): Y}
-    require(SHOWN, sum(int(np.size(v)) for v in env.values()))
     given = [Line("X", "X", "X", X)]
     given += [Line(_name(*k), _name(*k), latex_name(*k), v) for k, v in params.items()]
     given.append(Line("Y", "Y", "Y", Y))
@@ -114,6 +114,16 @@ def worked_example(cnn: CNN, seed: int = 0, m: int | None = None) -> CNNWorked:
              "proves them)", *d.notes)
     return CNNWorked(describe(cnn), m, seed, tuple(given), tuple(forward),
                      cost(cnn, params, X, Y), tuple(backward), notes)
+
+
+def shown_entries(cnn: CNN, m: int) -> int:
+    """The entries a worked example prints, estimated before anything is drawn: X and Y, every
+    layer's output (and Z) and its gradients, every parameter and its gradient."""
+    from derive.conv.gradcheck import _shapes
+
+    per_example = int(np.prod(cnn.input)) + sum(5 * int(np.prod(l.out_shape)) for l in cnn.layers)
+    return m * (per_example + cnn.layers[-1].units) + 2 * sum(
+        int(np.prod(shape)) for shape in _shapes(cnn).values())
 
 
 def head_definitions(cnn: CNN) -> list[tuple[Any, Any]]:
@@ -155,6 +165,15 @@ def _is_filter(line: Line) -> bool:
     return line.name.startswith(("W[", "dW[")) and np.ndim(line.value) == 4
 
 
+def _rows_text(part: np.ndarray, pad: str, digits: int = 5) -> list[str]:
+    """A 2-D slice one row a line, the columns aligned (a row of up to 4 entries inline)."""
+    if part.ndim < 2 or part.size <= 4:
+        return [f"{pad}{matrix_text(part, digits)}"]
+    cells = [[fmt(x, digits) for x in row] for row in part]
+    width = max(len(c) for row in cells for c in row)
+    return [f"{pad}[{'  '.join(c.rjust(width) for c in row)}]" for row in cells]
+
+
 def _value_text(line: Line, pad: str) -> list[str]:
     v = np.asarray(line.value)
     if v.size == 1:
@@ -162,7 +181,11 @@ def _value_text(line: Line, pad: str) -> list[str]:
     shape = "×".join(map(str, v.shape))
     out = [f"{pad}({shape})"]
     for label, part in slices(v, _is_filter(line)):
-        out.append(f"{pad}{'[' + label + '] ' if label else ''}{matrix_text(part)}")
+        rows = _rows_text(part, pad + "  ")
+        if label and len(rows) == 1:
+            out.append(f"{pad}[{label}] {rows[0].strip()}")
+        else:
+            out += ([f"{pad}[{label}]"] if label else []) + rows
     return out
 
 
