@@ -487,6 +487,6 @@ def identities() -> _Registry[Identity]:
             index_latex=e["index_latex"],
             source=e["source"],
         )
-        for e in _load("identities.toml")
+        for e in (*_load("identities.toml"), *_load("rnn.toml"))
     ]
     return _Registry(out, "identity")

@@ -38,7 +38,7 @@ from derive.parse.latex_tokens import Tok, tokenize
 if TYPE_CHECKING:
     from derive.network.spec import Network
 
-Node = tuple  # ("num", v) | ("entry", letter, layer, index, position) | (op, *children)
+Node = tuple[Any, ...]  # ("num", v) | ("entry", letter, layer, index, position) | (op, *children)
 BASES = {"w": "W", "b": "b", "a": "A", "z": "Z", "x": "X", "y": "Y"}
 CALLS = {"sigma": "sigmoid", "sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu",
          "exp": "exp", "log": "log", "ln": "log"}
@@ -126,10 +126,10 @@ class _Reader:
             self.depth += 1
             if self.depth > MAX_DEPTH:
                 raise Unreadable(f"nested deeper than {MAX_DEPTH}")
-            node = ("neg", self.product())
+            negated: Node = ("neg", self.product())
             self.depth -= 1
-            return node
-        node = self.power()
+            return negated
+        node: Node = self.power()
         while True:
             tok = self.peek()
             if tok.text in ("*",) or (tok.kind == "cmd" and tok.text in ("cdot", "times")):
