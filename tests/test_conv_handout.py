@@ -121,3 +121,11 @@ def test_a_wrapped_comment_stays_a_comment():
     wrapped = wrap_code(line, 60).splitlines()
     assert len(wrapped) > 1 and all(x.lstrip().startswith("#") for x in wrapped)
     assert all(len(x) <= 60 for x in wrapped) and not wrapped[0].endswith("\\")
+
+
+def test_a_check_too_long_for_a_handout_is_left_to_the_command(monkeypatch):
+    import derive.handout.conv as H
+
+    monkeypatch.setattr(H, "CHECK_WORK", 0)
+    h = conv_handout(_cnn("max"), prove=False)
+    assert "is left to derive gradcheck --spec" in h.tex and "planted mistake" not in h.tex

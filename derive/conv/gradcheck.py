@@ -369,10 +369,16 @@ def require_within_limits(cnn: CNN, m: int) -> None:
     from derive.conv.spec import EXAMPLES
 
     require(EXAMPLES, m, "the examples of a CNN gradient check")
-    entries = sum(int(np.prod(s)) for s in _shapes(cnn).values()) + m * int(np.prod(cnn.input))
+    entries, ops = work_estimate(cnn, m)
     require(ENTRIES, entries)
+    require(WORK, ops)
+
+
+def work_estimate(cnn: CNN, m: int) -> tuple[int, int]:
+    """(entries checked, operations of their forward passes: ≈ 1 ns each, see :data:`WORK`)."""
+    entries = sum(int(np.prod(s)) for s in _shapes(cnn).values()) + m * int(np.prod(cnn.input))
     per_pass = m * sum(_layer_work(layer) for layer in cnn.layers) + PASS_COST
-    require(WORK, len(MULTIPLES) * entries * per_pass)
+    return entries, len(MULTIPLES) * entries * per_pass
 
 
 def _layer_work(layer) -> int:

@@ -25,6 +25,7 @@ from derive.handout.document import Handout
 
 _IMPLIES = r" \;\Rightarrow\; "
 CODE_WIDTH = 88  # characters of a loop line in \footnotesize verbatim (the text is ~99 wide)
+CHECK_WORK = 2_000_000_000  # a gradient check's estimated operations (≈ 2 s) a handout runs
 
 
 def conv_handout(cnn: CNN, title: str | None = None, format: str = "tex", seed: int = 0,
@@ -223,9 +224,16 @@ def verification(d, seed: int, check: bool) -> list[Block]:
         from derive.conv import gradcheck as G
         from derive.errors import DeriveError, ResourceLimit
 
+        m = d.cnn.examples or 2
+        entries, ops = G.work_estimate(d.cnn, m)
+        if ops > CHECK_WORK:  # five checks (one passing, four planted) of a large spec: too long
+            out.append(Para((f"The gradient check by central differences ({entries} entries, about "
+                             f"{5 * ops / 1e9:.0f} s with the planted mistakes) is left to "
+                             "derive gradcheck --spec.",)))
+            return out
         try:
-            ok = G.gradcheck(d.cnn, seed=seed)
-        except ResourceLimit as exc:  # a large spec: the handout without its gradient check
+            ok = G.gradcheck(d.cnn, seed=seed, m=m)
+        except ResourceLimit as exc:
             out.append(Para((f"The gradient check by central differences was not run: {exc}",)))
             return out
         out.append(Para((f"A gradient check of the whole cost J by central differences, every "
@@ -236,7 +244,7 @@ def verification(d, seed: int, check: bool) -> list[Block]:
         planted: list[tuple[tuple[str], ...]] = []
         for name, mistake in G.MISTAKES.items():
             try:
-                r = G.gradcheck(d.cnn, seed=seed, plant=name)
+                r = G.gradcheck(d.cnn, seed=seed, m=m, plant=name)
             except DeriveError:  # the network has no place for this mistake
                 planted.append(((mistake.title,), (f"no place for it (needs {mistake.needs})",), ("",)))
                 continue
