@@ -41,7 +41,9 @@ _SIZE = re.compile(r"\bn(\d+)\b")
 _DIGIT = re.compile(r"\d")
 
 
+@functools.lru_cache(maxsize=16384)
 def _relative(text: str, l: int) -> str:
+    """Memoized: a deep network's keys relativize the same few names at every layer."""
     if not _DIGIT.search(text):
         return text
     text = _LAYER.sub(lambda g: f"[l{int(g.group(1)) - l:+d}]", text)
@@ -59,7 +61,10 @@ def absolute_text(text: str, l: int) -> str:
     return re.sub(r"\[l([+-]\d+)\]", lambda g: f"[{l + int(g.group(1))}]", text)
 
 
-def read(f) -> tuple[set, set[int], set[int]]:
+Reads = tuple[set, set[int], set[int]]
+
+
+def read(f) -> Reads:
     """The quantities (base, layer) a formula's local problem reads, the layers whose activation
     it applies or differentiates, and every layer it touches."""
     loc = f.local
@@ -74,19 +79,21 @@ def read(f) -> tuple[set, set[int], set[int]]:
     return keys, activated, activated | {k for _, k in keys if k is not None}
 
 
-def local_key(net, f, shapes: dict | None = None, m: int = SYMBOLIC_M) -> tuple:
+def local_key(net, f, shapes: dict | None = None, m: int = SYMBOLIC_M,
+              reads: Reads | None = None) -> tuple:
     """What decides the answer of ``f``'s local problem, with layers named relative to ``f``'s:
     the formula, the forward definitions it is differentiated through, and the size, kind and
     activation of exactly the layers these read (dZ[l] reads layers l and l + 1, not l − 1).
     Keying on the layers read, not on a window around l, is what keeps a deep network with
     varied layers cheap: 1000 layers of random sizes and activations pose 116 problems, proven
     in about 4 s (keyed on a window of three layers: 3,888 problems, 26-42 s). ``shapes`` caches
-    (base, layer) -> shape at ``m`` examples (SymPy's subs is the slow part)."""
+    (base, layer) -> shape at ``m`` examples (SymPy's subs is the slow part); ``reads`` is
+    :func:`read` of ``f`` where the caller has it already."""
     l = f.layer
     loc = f.local
     if loc is None:  # no local problem: fails on its own
         return (f.kind, l)
-    keys, activated, layers = read(f)
+    keys, activated, layers = read(f) if reads is None else reads
     shapes = {} if shapes is None else shapes
 
     def shape(base, k):
@@ -107,6 +114,13 @@ def local_key(net, f, shapes: dict | None = None, m: int = SYMBOLIC_M) -> tuple:
 
 def plain(value, l: int = 0):
     """A key part as JSON-able data, layers relative to ``l``."""
+    kind = type(value)  # the common exact types first (a deep network's keys: ~150 calls each)
+    if kind is str:
+        return _relative(value, l)
+    if kind is tuple or kind is list:
+        return [plain(v, l) for v in value]
+    if value is None or kind is int or kind is bool:
+        return value
     if value is None or isinstance(value, bool | int | float):
         return value
     if isinstance(value, str):
@@ -164,18 +178,22 @@ def persistent_key(sym_net, fd_net, f, sym_shapes: dict, fd_shapes: dict, seed: 
     sizes, the finite-difference problem's at the instance's (with the stand-ins of generic
     activations, which depend on the layer), the network's context, the formula's tree, the
     definitions' trees, the seed and ε."""
-    return ["formula", *fd_parts(fd_net, f, fd_shapes, seed, eps),
-            plain(local_key(sym_net, f, sym_shapes), f.layer)]
+    reads = read(f) if f.local is not None else None
+    return ["formula", *fd_parts(fd_net, f, fd_shapes, seed, eps, reads),
+            plain(local_key(sym_net, f, sym_shapes, reads=reads), f.layer)]
 
 
-def fd_parts(fd_net, f, fd_shapes: dict, seed: int, eps: float) -> list:
-    """What decides the finite-difference proof of ``f`` (also its in-process key)."""
+def fd_parts(fd_net, f, fd_shapes: dict, seed: int, eps: float,
+             reads: Reads | None = None) -> list:
+    """What decides the finite-difference proof of ``f`` (also its in-process key); ``reads``
+    as in :func:`local_key`."""
     l = f.layer
     loc = f.local
     parts = [context(fd_net), structure(f.expr, l), seed, eps]
     if loc is None:
         return parts
-    _, activated, _ = read(f)
+    reads = read(f) if reads is None else reads
+    activated = reads[1]
     standins = sorted(k for k in activated if 1 <= k <= fd_net.L and fd_net.activation(k) is None)
     return [*parts, [[structure(t, l), structure(d, l)] for t, d in loc.through],
-            plain(local_key(fd_net, f, fd_shapes, FD_M), l), standins]
+            plain(local_key(fd_net, f, fd_shapes, FD_M, reads), l), standins]
