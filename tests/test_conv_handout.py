@@ -124,8 +124,8 @@ def test_a_wrapped_comment_stays_a_comment():
 
 
 def test_a_check_too_long_for_a_handout_is_left_to_the_command(monkeypatch):
-    import derive.handout.conv as H
+    import importlib
 
-    monkeypatch.setattr(H, "CHECK_WORK", 0)
+    monkeypatch.setattr(importlib.import_module("derive.handout.conv"), "CHECK_WORK", 0)
     h = conv_handout(_cnn("max"), prove=False)
     assert "is left to derive gradcheck --spec" in h.tex and "planted mistake" not in h.tex
