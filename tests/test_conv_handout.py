@@ -128,4 +128,4 @@ def test_a_check_too_long_for_a_handout_is_left_to_the_command(monkeypatch):
 
     monkeypatch.setattr(importlib.import_module("derive.handout.conv"), "CHECK_WORK", 0)
     h = conv_handout(_cnn("max"), prove=False)
-    assert "is left to derive gradcheck --spec" in h.tex and "planted mistake" not in h.tex
+    assert "is left to derive gradcheck --spec" in h.tex and r"\textbf{planted mistake}" not in h.tex
