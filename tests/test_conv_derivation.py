@@ -268,6 +268,12 @@ def test_cli_text_latex_json(tmp_path, capsys):
         "conv_activation_chain", "conv_weight_gradient", "conv_bias_gradient", "conv_input_gradient"]
 
 
+def test_the_example_file_is_the_built_in_example():
+    from pathlib import Path
+    path = Path(__file__).resolve().parent.parent / "examples" / "cnn.toml"
+    assert path.read_text(encoding="utf-8") == EXAMPLE
+
+
 def test_cli_example_and_errors(tmp_path, capsys):
     assert main(["backward", "--example", "cnn", "--print-spec"]) == 0
     assert load_cnn(capsys.readouterr().out) == load_cnn(EXAMPLE)

@@ -78,8 +78,9 @@ def forward_definitions(walk: TensorWalk, cnn) -> tuple[tuple[T.TSym, T.Tensor],
 
 def derive_cnn(cnn, prove: bool = True, input_gradient: bool = True, seed: int = 0) -> CNNDerivation:
     """Derive a CNN's gradients step by step; with ``prove`` prove every step (SymPy entry by
-    entry on tiny instances of each layer, central differences on the spec's sizes) and raise
-    :class:`derive.errors.ProofFailure` if any fails. ``input_gradient``: also dA[0] = dX."""
+    entry on the printed formula, or on a tiny instance of the same rule for a large layer, and
+    central differences; :mod:`derive.conv.proof`) and raise :class:`derive.errors.ProofFailure`
+    if any fails. ``input_gradient``: also dA[0] = dX (below a conv first layer)."""
     from derive.engine.backward import derive
 
     head = derive(cnn.head(), prove=False, input_gradient=True)
@@ -89,11 +90,12 @@ def derive_cnn(cnn, prove: bool = True, input_gradient: bool = True, seed: int =
     upstream: T.Tensor | None = walk.sym("dA", off)
     for layer in reversed(cnn.layers[:off]):
         upstream = layer_type(layer.kind).cnn_backward(walk, layer, upstream)  # type: ignore[attr-defined]
-    notes: tuple[str, ...] = ("the course's layout: A (m, n_H, n_W, n_C), W (f, f, n_C_prev, n_C), b (1, 1, 1, n_C); "
-             "dZ[l], dA[l] stack the per-example gradients ∂ℓ/∂Z[l], ∂ℓ/∂A[l]; dW, db are of "
-             "J = (1/m) Σ ℓ (the 1/m in them)",
-             f"the dense head is layers {off + 1}..{cnn.L} (columns: one example per column), "
-             f"its input the flatten's A[{off}]",)
+    head_layers = f"layer {off + 1}" if off + 1 == cnn.L else f"layers {off + 1}..{cnn.L}"
+    notes: tuple[str, ...] = (
+        "dZ[l], dA[l] stack the per-example gradients ∂ℓ/∂Z[l], ∂ℓ/∂A[l]; dW, db are of "
+        "J = (1/m) Σ ℓ (the 1/m in them)",
+        f"the dense head is {head_layers} (the dense engine's derivation, renumbered), its input "
+        f"the flatten's A[{off}]")
     if any(l.kind == "pool" and l.mode == "max" for l in cnn.layers):
         notes += ("max pooling: the gradient goes to each window's maximum (a tie would send it to "
                   "every maximal entry, as create_mask_from_window does; the proofs draw no ties)",)
