@@ -11,32 +11,40 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 BACKWARD = ["backward", "--layers", "3,3,1", "--act", "relu,sigmoid", "--loss", "bce"]
 PROBE = """
-import contextlib, io, json, sys
+import contextlib, gc, io, json, sys
 from derive.cli import main
 with contextlib.redirect_stdout(io.StringIO()):
     code = main(sys.argv[1:])
-print(json.dumps({"code": code, "numpy": "numpy" in sys.modules,
+print(json.dumps({"code": code, "numpy": "numpy" in sys.modules, "frozen": gc.get_freeze_count(),
                   "modules": sorted(m for m in sys.modules if m.startswith("derive."))}))
 """
 CHECK = ["check", "dZ1 = W2^T dZ2 * g1'(Z1)", "--layers", "3,3,1", "--act", "relu,sigmoid",
          "--loss", "bce"]
 
 
-def _run(args: list[str], cache: Path) -> dict:
+# the process's own command line (main() reads sys.argv): what `derive ...` runs, preload included
+PROCESS = PROBE.replace("main(sys.argv[1:])", "main()").replace(
+    "from derive.cli import main", "from derive.cli import main; sys.argv[0] = 'derive'")
+
+
+def _run(args: list[str], cache: Path, probe: str = PROBE) -> dict:
     env = {"DERIVE_CACHE_DIR": str(cache), "PATH": "/usr/bin:/bin"}
-    done = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=ROOT, env=env,
+    done = subprocess.run([sys.executable, "-c", probe, *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_warm_backward_imports_no_numpy(tmp_path):
-    first = _run(BACKWARD, tmp_path)  # an empty cache: the proof computes numbers
+@pytest.mark.parametrize("probe", [PROBE, PROCESS], ids=["main(argv)", "process"])
+def test_warm_backward_imports_no_numpy(tmp_path, probe):
+    first = _run(BACKWARD, tmp_path, probe)  # an empty cache: the proof computes numbers
     assert (first["code"], first["numpy"]) == (0, True)
-    warm = _run(BACKWARD, tmp_path)  # every proof cached: nothing numeric to do
+    warm = _run(BACKWARD, tmp_path, probe)  # every proof cached: nothing numeric to do
     assert (warm["code"], warm["numpy"]) == (0, False)
 
 
@@ -47,11 +55,13 @@ def test_warm_batchnorm_and_dropout_import_no_numpy(tmp_path):
     assert (warm["code"], warm["numpy"]) == (0, False)
 
 
-def test_a_text_check_loads_neither_the_latex_reader_nor_other_commands(tmp_path):
+@pytest.mark.parametrize("probe", [PROBE, PROCESS], ids=["main(argv)", "process"])
+def test_a_text_check_loads_neither_the_latex_reader_nor_other_commands(tmp_path, probe):
     """A text formula is read without the LaTeX reader, and the command line builds only the
     parser of the command it names (the others' modules are not imported)."""
-    done = _run(CHECK, tmp_path)
+    done = _run(CHECK, tmp_path, probe)
     assert done["code"] == 0
+    assert (done["frozen"] > 0) == (probe is PROCESS)  # the process's path preloads and freezes
     loaded = set(done["modules"])
     assert "derive.check.checker" in loaded and "derive.parse.text" in loaded  # the probe works
     assert "derive.parse.latex" not in loaded
@@ -59,7 +69,7 @@ def test_a_text_check_loads_neither_the_latex_reader_nor_other_commands(tmp_path
                 "serve", "variants", "rules", "notations", "completion"}
     assert not {f"derive.cli.{c}" for c in commands} & loaded
     latex = _run([*CHECK[:1], r"dZ^{[1]} = W^{[2]T} dZ^{[2]} \odot g^{[1]\prime}(Z^{[1]})",
-                  *CHECK[2:]], tmp_path)
+                  *CHECK[2:]], tmp_path, probe)
     assert latex["code"] == 0 and "derive.parse.latex" in latex["modules"]
 
 
