@@ -242,6 +242,16 @@ def test_a_spec_asking_for_large_tensors_is_refused_before_any_work():
         load_cnn(text)
 
 
+@pytest.mark.parametrize("kind", ["conv2d", "pool", "flatten"])
+def test_a_cnn_layer_in_a_dense_network_says_where_it_belongs(kind):
+    from derive.engine.backward import derive
+    from derive.network.spec import Network
+    with pytest.raises(SpecError, match=rf"layer 1 \({kind}\): a {kind} layer belongs to a CNN spec"):
+        derive(Network(layers=[3, 3, 1], kinds=[kind, "dense"]))
+    with pytest.raises(SpecError, match=rf"a {kind} layer belongs to a CNN spec"):
+        Network.from_mapping({"inputs": 3, "layer": [{"kind": kind}, {"units": 1}]})
+
+
 def test_the_family_of_a_spec():
     assert spec_family({"layers": [3, 3, 1]}) == "dense"
     assert spec_family({"inputs": 3, "layer": [{"kind": "dense", "units": 2}]}) == "dense"

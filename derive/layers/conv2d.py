@@ -45,7 +45,25 @@ def pad_line(layer: CNNLayer, name: str, source: str) -> str:
     return f"{name} = np.pad({source}, ((0, 0), ({p}, {p}), ({p}, {p}), (0, 0)))"
 
 
-class Conv2D(LayerType):
+class TensorLayer(LayerType):
+    """A layer type whose quantities are rank 4: the dense engine's network (2-D matrices) cannot
+    hold it, so its matrix-side methods say where it belongs (a CNN spec, :mod:`derive.conv`)."""
+
+    def _refuse(self, where: str):
+        raise SpecError(f"{where}: a {self.kind} layer belongs to a CNN spec (input = [n_H, n_W, "
+                        "n_C] and [[layer]] tables; derive.conv), not to a dense network")
+
+    def units(self, table, previous, where):
+        self._refuse(where)
+
+    def forward(self, net, l, sym):
+        self._refuse(f"layer {l} ({self.kind})")
+
+    def backward(self, walk, l, upstream):
+        self._refuse(f"layer {l} ({self.kind})")
+
+
+class Conv2D(TensorLayer):
     """A 2-D convolutional layer (multi-channel, strided, zero-padded) and its activation."""
 
     kind = "conv2d"
@@ -56,10 +74,6 @@ class Conv2D(LayerType):
     values = ("Z", "A")
     cites = ("conv_activation_chain", "conv_weight_gradient", "conv_bias_gradient",
              "conv_input_gradient")
-
-    def units(self, table, previous, where):
-        raise SpecError(f"{where}: a conv2d layer belongs to a CNN spec (input = [n_H, n_W, n_C] "
-                        "and [[layer]] tables; derive.conv)")
 
     # -- shapes and the forward map ------------------------------------------------------------
     def tensor_shape(self, layer: CNNLayer, base: str, m) -> T.TShape:

@@ -9,24 +9,20 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from derive.core import tensor as T
-from derive.errors import SpecError
-from derive.layers.base import LayerType
+from derive.layers.conv2d import TensorLayer
 
 if TYPE_CHECKING:
     from derive.conv.spec import CNNLayer
     from derive.conv.steps import TensorWalk
 
 
-class Flatten(LayerType):
+class Flatten(TensorLayer):
     """Flatten a rank-4 tensor into the dense head's columns."""
 
     kind = "flatten"
     title = "flatten (m, n_H, n_W, n_C) into (n_H·n_W·n_C) × m, one example per column"
     values = ("A",)
     cites = ("flatten_gradient",)
-
-    def units(self, table, previous, where):
-        raise SpecError(f"{where}: a flatten layer belongs to a CNN spec (derive.conv)")
 
     def tensor_shape(self, layer: CNNLayer, base: str, m) -> T.TShape:
         return (layer.out_shape[0], m)

@@ -12,16 +12,14 @@ from typing import TYPE_CHECKING
 
 from derive.core import convolution as C
 from derive.core import tensor as T
-from derive.errors import SpecError
-from derive.layers.base import LayerType
-from derive.layers.conv2d import loop_header
+from derive.layers.conv2d import TensorLayer, loop_header
 
 if TYPE_CHECKING:
     from derive.conv.spec import CNNLayer
     from derive.conv.steps import TensorWalk
 
 
-class Pool(LayerType):
+class Pool(TensorLayer):
     """Max or average pooling (size f, stride s)."""
 
     kind = "pool"
@@ -29,9 +27,6 @@ class Pool(LayerType):
     keys = ("mode", "size", "stride")
     values = ("A",)
     cites = ("maxpool_gradient", "avgpool_gradient")
-
-    def units(self, table, previous, where):
-        raise SpecError(f"{where}: a pool layer belongs to a CNN spec (derive.conv)")
 
     def tensor_shape(self, layer: CNNLayer, base: str, m) -> T.TShape:
         return (m, *layer.out_shape)
