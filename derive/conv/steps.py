@@ -17,6 +17,7 @@ from derive.core import expr as E
 from derive.core import tensor as T
 from derive.core.names import m as M
 from derive.engine.proof_result import FormulaProof
+from derive.errors import InternalError
 from derive.layers import layer_type
 
 Key = tuple[str, int | None]
@@ -105,8 +106,12 @@ class TensorWalk:
         ident = rules.identities().lookup(rule)
         facts = rules.Facts(scale=self.scale)
         tl = layer.number if target_layer is None else target_layer
+        target = self.sym(kind, tl)
+        if tuple(map(str, target.shape)) != tuple(map(str, expr.shape)):  # a rule's own mistake
+            raise InternalError(f"layer {layer.number} ({layer.kind}): {rule} gives {target.to_text()} "
+                                f"the shape {expr.shape}, not {target.shape}")
         self.steps.append(ConvStep(
-            layer.number, kind, self.sym(kind, tl), expr, rule, ident.title_for(facts),
+            layer.number, kind, target, expr, rule, ident.title_for(facts),
             ident.index_for(layer.number, facts), ident.index_latex_for(layer.number, facts),
             "\n".join(loop), TensorLocal(wrt, output, upstream, scaled)))
 
