@@ -14,7 +14,8 @@ from derive.cli import main
 from derive.conv import gradcheck as G
 from derive.conv.derivation import derive_cnn
 from derive.conv.spec import cnn_from_mapping
-from derive.handout.conv import conv_handout, wrap_code
+from derive.conv.worked import ascii_code, wrap_code
+from derive.handout.conv import conv_handout
 from derive.handout.doc import tex_text
 from derive.network.textfile import load_toml
 
@@ -62,8 +63,8 @@ def test_the_handout_is_the_derivations(average):
         assert s.expr.to_latex() in h.tex, s.name
     for s in d.steps:
         if not s.dense:  # each loop line, as the verbatim block prints it (wrapped at 88)
-            for line in wrap_code(s.loop).splitlines():
-                assert line.replace("′", "_prime") in h.tex, line
+            for line in wrap_code(ascii_code(s.loop)).splitlines():
+                assert line in h.tex, line
     for _, e in d.forward:
         assert e.to_latex() in h.tex
     assert r"\section{Backward through layer 1: conv2d}" in h.tex

@@ -212,6 +212,7 @@ def render_text(w: CNNWorked) -> str:
 
 COLUMN_PT, LABEL_PT, LINE_PT = 58, 45, 440  # a 4-digit entry's column, a name, the text width
 MAX_COLUMNS = 8  # wider matrices are shown in blocks of columns
+CODE_WIDTH = 88  # characters of a loop line in \footnotesize verbatim (the text is ~99 wide)
 
 
 def _value_latex(line: Line, lhs: str, digits: int = 4) -> list[str]:
@@ -249,7 +250,6 @@ def _sub(label: str) -> str:
 
 def render_latex(w: CNNWorked, title: str = "Worked example") -> str:
     """A section a handout can \\input (amsmath for bmatrix; verbatim for the loops); no preamble."""
-    from derive.handout.conv import wrap_code
     from derive.handout.doc import tex_text
 
     out = [f"% derive numbers: {tex_text(w.description)}", "% needs \\usepackage{amsmath}",
@@ -269,13 +269,36 @@ def render_latex(w: CNNWorked, title: str = "Worked example") -> str:
                    rf"({tex_text(x.rule or '')}):\par}}")
         out.append(rf"\[ {x.latex} \]")
         if x.loop:
-            out += [r"{\footnotesize", r"\begin{verbatim}", *wrap_code(_ascii(x.loop)).splitlines(),
+            out += [r"{\footnotesize", r"\begin{verbatim}", *wrap_code(ascii_code(x.loop)).splitlines(),
                     r"\end{verbatim}", "}"]
         out += _value_latex(x, x.latex.split(" = ")[0])
     return "\n".join(out)
 
 
-def _ascii(code: str) -> str:
-    """Loop code for verbatim (pdflatex reads ASCII there): ′ as ', other symbols spelled out."""
-    table = {"′": "'", "−": "-", "⊙": "*", "·": "*", "×": "x", "²": "**2"}
+def wrap_code(code: str, width: int = CODE_WIDTH) -> str:
+    """Loop code with every line at most ``width`` characters: a long line is broken at a space,
+    inside brackets as Python allows, else with a backslash, inside a comment as a new comment
+    line; continuations indented by 4."""
+    out = []
+    for line in code.splitlines():
+        indent = " " * (len(line) - len(line.lstrip()))
+        while len(line) > width:
+            cut = line.rfind(" ", len(indent) + 8, width - 2)
+            if cut < 0:
+                break
+            head, rest = line[:cut], line[cut + 1:]
+            if "#" in head:  # in a comment: the rest is a comment of its own
+                out.append(head)
+                line = indent + "    # " + rest
+                continue
+            opened = sum(head.count(c) for c in "([{") - sum(head.count(c) for c in ")]}")
+            out.append(head if opened > 0 else head + " \\")
+            line = indent + "    " + rest
+        out.append(line)
+    return "\n".join(out)
+
+
+def ascii_code(code: str) -> str:
+    """Loop code as pdflatex's verbatim reads it (ASCII): relu′ as relu_prime, − as -."""
+    table = {"′": "_prime", "−": "-", "⊙": "*", "·": "*", "×": "x"}
     return "".join(table.get(ch, ch if ch.isascii() else "?") for ch in code)

@@ -19,12 +19,12 @@ from __future__ import annotations
 from typing import Any
 
 from derive.conv.spec import CNN
+from derive.conv.worked import ascii_code, wrap_code
 from derive.core import tensor as T
 from derive.handout.doc import Block, Display, Heading, Items, M, Para, Raw, Ref, Row, Table
 from derive.handout.document import Handout
 
 _IMPLIES = r" \;\Rightarrow\; "
-CODE_WIDTH = 88  # characters of a loop line in \footnotesize verbatim (the text is ~99 wide)
 CHECK_WORK = 2_000_000_000  # a gradient check's estimated operations (≈ 2 s) a handout runs
 
 
@@ -116,36 +116,8 @@ def _mend(tex: str) -> str:
     return tex.replace(r"\mathbb{1}", r"\mathbf{1}")
 
 
-def wrap_code(code: str, width: int = CODE_WIDTH) -> str:
-    """Loop code with every line at most ``width`` characters: a long line is broken at a space,
-    inside brackets as Python allows, else with a backslash, inside a comment as a new comment
-    line; continuations indented by 4."""
-    out = []
-    for line in code.splitlines():
-        indent = " " * (len(line) - len(line.lstrip()))
-        while len(line) > width:
-            cut = line.rfind(" ", len(indent) + 8, width - 2)
-            if cut < 0:
-                break
-            head, rest = line[:cut], line[cut + 1:]
-            if "#" in head:  # in a comment: the rest is a comment of its own
-                out.append(head)
-                line = indent + "    # " + rest
-                continue
-            opened = sum(head.count(c) for c in "([{") - sum(head.count(c) for c in ")]}")
-            out.append(head if opened > 0 else head + " \\")
-            line = indent + "    " + rest
-        out.append(line)
-    return "\n".join(out)
-
-
-def _ascii(code: str) -> str:
-    table = {"′": "_prime", "−": "-", "⊙": "*", "·": "*", "×": "x"}
-    return "".join(table.get(ch, ch if ch.isascii() else "?") for ch in code)
-
-
 def _loop(code: str) -> Raw:
-    text = wrap_code(_ascii(code))
+    text = wrap_code(ascii_code(code))
     return Raw("{\\footnotesize\n\\begin{verbatim}\n" + text + "\n\\end{verbatim}\n}",
                "```python\n" + text + "\n```")
 
