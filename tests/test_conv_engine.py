@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from derive.conv import numbers
 from derive.conv.spec import EXAMPLE, load_cnn
@@ -183,3 +185,41 @@ def test_the_full_convolution_is_the_correlation_with_flipped_filters():
     padded = np.pad(D, ((0, 0), (2, 2), (2, 2), (0, 0)))
     by_correlation = oracle.conv_forward(padded, flipped, np.zeros((1, 1, 1, 2)), stride=1, pad=0)
     np.testing.assert_allclose(full, by_correlation, rtol=1e-12, atol=1e-12)
+
+
+# -- any small layer -----------------------------------------------------------------------------
+@st.composite
+def conv_layers(draw):
+    f = draw(st.integers(1, 4))
+    pad = draw(st.integers(0, 2))
+    stride = draw(st.integers(1, 3))
+    h = draw(st.integers(max(1, f - 2 * pad), 8))
+    w = draw(st.integers(max(1, f - 2 * pad), 8))
+    return (draw(st.integers(1, 3)), h, w, draw(st.integers(1, 3)), f, draw(st.integers(1, 3)),
+            stride, pad, draw(st.integers(0, 2**32 - 1)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(conv_layers())
+def test_any_small_conv_layer_agrees_with_autograd(layer):
+    m, h, w, c, f, k, s, p, seed = layer
+    rng = np.random.default_rng(seed)
+    A, W, b = rng.normal(size=(m, h, w, c)), rng.normal(size=(f, f, c, k)), rng.normal(size=(1, 1, 1, k))
+    Z = numbers.conv_forward(A, W, b, stride=s, pad=p)
+    dZ = rng.normal(size=Z.shape)
+    for x, y in zip(numbers.conv_backward(dZ, A, W, b, stride=s, pad=p),
+                    oracle.conv_gradients(dZ, A, W, b, stride=s, pad=p), strict=True):
+        np.testing.assert_allclose(x, np.reshape(y, x.shape), rtol=1e-9, atol=1e-11)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 3), st.integers(1, 7), st.integers(1, 7), st.integers(1, 3), st.integers(1, 3),
+       st.sampled_from(["max", "average"]), st.integers(0, 2**32 - 1))
+def test_any_small_pool_layer_agrees_with_autograd(f, h, w, s, c, mode, seed):
+    h, w = max(h, f), max(w, f)
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(2, h, w, c))
+    out = numbers.pool_forward(A, f=f, stride=s, mode=mode)
+    dA = rng.normal(size=out.shape)
+    np.testing.assert_allclose(numbers.pool_backward(dA, A, f=f, stride=s, mode=mode),
+                               oracle.pool_gradients(dA, A, f=f, stride=s, mode=mode), rtol=1e-9, atol=1e-11)
