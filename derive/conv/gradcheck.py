@@ -224,17 +224,24 @@ def _key(name: str) -> tuple[str, int]:
     return (base, int(name[len(base):]))
 
 
-def cost(cnn: CNN, params: Mapping, X: np.ndarray, Y: np.ndarray) -> float:
-    """J = (1/m) Σ ℓ: the derived forward definitions of the conv, pool and flatten layers
-    (:func:`derive.conv.numbers.forward_values`), then the dense head's own forward pass and cost
-    (:func:`derive.network.model.forward`, :func:`~derive.network.model.cost`)."""
+def _forward(cnn: CNN, params: Mapping, X: np.ndarray):
+    """(env, head, its parameters, its cache): the derived forward definitions of the conv, pool and flatten layers
+    (:func:`derive.conv.numbers.forward_values`), then the dense head's own forward pass
+    (:func:`derive.network.model.forward`) from the flatten's A."""
     from derive.conv.numbers import forward_values
     from derive.network import model
 
     env = forward_values(cnn, params, X)
     off, head = cnn.flatten_at, cnn.head()
     hparams = {(base, l - off): np.asarray(params[base, l]) for base, l in cnn.params() if l > off}
-    cache = model.forward(head, hparams, env["A", off])
+    return env, head, hparams, model.forward(head, hparams, env["A", off])
+
+
+def cost(cnn: CNN, params: Mapping, X: np.ndarray, Y: np.ndarray) -> float:
+    """J = (1/m) Σ ℓ after :func:`_forward` (the dense head's cost, :func:`derive.network.model.cost`)."""
+    from derive.network import model
+
+    _, head, hparams, cache = _forward(cnn, params, X)
     return float(model.cost(head, cache, Y, hparams))
 
 
@@ -268,12 +275,16 @@ def analytic(cnn: CNN, params: Mapping, X: np.ndarray, Y: np.ndarray, plant: str
 
 # -- an instance clear of kinks and ties -----------------------------------------------------------
 def _shapes(cnn: CNN) -> dict[tuple[str, int], tuple[int, ...]]:
+    """Every parameter's shape: a conv2d layer's as its layer type gives them, a dense one's in
+    the head's columns convention (W n[l]×n[l−1], b n[l]×1)."""
+    from derive.layers import layer_type
+
     out: dict[tuple[str, int], tuple[int, ...]] = {}
     for layer in cnn.layers:
         if layer.kind == "conv2d":
-            f, c = layer.size, layer.in_shape[2]
-            out["W", layer.number] = (f, f, c, layer.filters)
-            out["b", layer.number] = (1, 1, 1, layer.filters)
+            for base in ("W", "b"):
+                out[base, layer.number] = tuple(
+                    layer_type("conv2d").tensor_shape(layer, base, 1))  # type: ignore[attr-defined]
         elif layer.kind == "dense":
             out["W", layer.number] = (layer.units, layer.in_shape[0])
             out["b", layer.number] = (layer.units, 1)
@@ -285,13 +296,9 @@ def _near(cnn: CNN, params: Mapping, X: np.ndarray, margin: float = MARGIN) -> s
     of its kink, or a max-pool window whose two largest entries are within it (unless both are
     a ReLU's exact zeros); None if clear."""
     from derive.catalogue import rules
-    from derive.conv.numbers import forward_values
-    from derive.network import model
 
-    env = forward_values(cnn, params, X)
-    off, head = cnn.flatten_at, cnn.head()
-    hparams = {(base, l - off): np.asarray(params[base, l]) for base, l in cnn.params() if l > off}
-    cache = model.forward(head, hparams, env["A", off])
+    env, _, _, cache = _forward(cnn, params, X)
+    off = cnn.flatten_at
     for layer in cnn.layers:
         l = layer.number
         if layer.kind in ("conv2d", "dense") and layer.activation is not None:
