@@ -54,7 +54,7 @@ LAYERS = Limit("conv.layers", 32, "layers", "fewer [[layer]] tables")
 #: one size, filter count, stride or pad in a CNN spec
 SIZE = Limit("conv.size", 4096, "units", "smaller sizes in the spec")
 #: examples m asked for by a spec's `examples`
-EXAMPLES = Limit("conv.examples", 64, "examples", "a smaller `examples`")
+EXAMPLES = Limit("conv.examples", 64, "examples", "a smaller examples")
 
 KEYS = {
     "conv2d": ("filters", "size", "stride", "pad", "activation"),
