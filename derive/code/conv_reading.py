@@ -85,9 +85,9 @@ def _judge_function(src, functions, fname, wrong, problems, notes) -> list[Gradi
         for k, q in enumerate(target.outputs):
             out.append(_judge_output(src, functions, fname, node, target, mode, q, k, instances,
                                      runs, missing, defined, wrong))
-        if fname in ("conv_backward", "conv_backward_naive") and all(r.failure is None for r, inst in
-                                            zip(runs, instances, strict=True)
-                                            if inst.case.kind == "judged"):
+        ran = all(r.failure is None for r, inst in zip(runs, instances, strict=True)
+                  if inst.case.kind == "judged")
+        if ran and fname in ("conv_backward", "conv_backward_naive"):
             notes += _pad0_note(fname, instances, runs, target)
     return out
 
