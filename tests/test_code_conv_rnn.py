@@ -112,6 +112,7 @@ EXPECTED_CODES = {
     "dtanh_without_derivative": "missing_tanh_derivative",
     "dtanh_of_a_prev": "tanh_derivative_at_a_prev",
     "gradient_through_time_dropped": "gradient_through_time_dropped",
+    "average_not_divided": "average_not_divided",
     "cs231n_flipped_filter": "filter_flipped", "cs231n_missing_stride": "missing_stride",
     "cs231n_crop_off_by_one": "wrong_pad_crop", "cs231n_db_overwritten": "missing_sum",
     "cs231n_pool_missing_stride": "missing_stride",

@@ -260,6 +260,8 @@ def candidates(fname: str, inst: Instance, mode: str | None) -> dict[str, dict]:
         spread = conv_numbers.pool_backward(v["dA"] * s["f"] ** 2, v["A_prev"], f=s["f"],
                                        stride=s["stride"], mode="average")
         out["average_not_divided"] = {"dA_prev": spread}
+    elif fname == "distribute_value":  # derive's spread, times f · f: not divided
+        out["average_not_divided"] = {"a": inst.right["a"] * s["f"] ** 2}
     elif fname == "rnn_cell_backward":
         from derive.rnn import numbers as rnn_numbers
 
