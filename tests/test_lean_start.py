@@ -20,7 +20,8 @@ import contextlib, gc, io, json, sys
 from derive.cli import main
 with contextlib.redirect_stdout(io.StringIO()):
     code = main(sys.argv[1:])
-print(json.dumps({"code": code, "numpy": "numpy" in sys.modules, "frozen": gc.get_freeze_count(),
+print(json.dumps({"code": code, "numpy": "numpy" in sys.modules, "sympy": "sympy" in sys.modules,
+                  "frozen": gc.get_freeze_count(),
                   "modules": sorted(m for m in sys.modules if m.startswith("derive."))}))
 """
 CHECK = ["check", "dZ1 = W2^T dZ2 * g1'(Z1)", "--layers", "3,3,1", "--act", "relu,sigmoid",
@@ -85,8 +86,9 @@ def test_help_still_lists_every_command():
 
 
 def test_preload_pauses_the_collector_and_freezes_what_it_imported():
-    """derive.cli.preload (a process's command line only): the modules are imported, the
-    collector is back on afterwards and their objects are in the permanent generation."""
+    """derive.cli.preload (the process's command line calls it, through process_preload): the
+    modules are imported, the collector is back on afterwards and their objects are in the
+    permanent generation."""
     import gc
 
     from derive.cli import preload
@@ -148,3 +150,14 @@ def test_preload_sets_the_environment_only_where_the_user_did_not(monkeypatch):
     monkeypatch.setenv("DERIVE_TEST_THREADS", "4")  # the user's own setting wins
     preload((), {"DERIVE_TEST_THREADS": "1"})
     assert os.environ["DERIVE_TEST_THREADS"] == "4"
+
+
+def test_a_usage_error_preloads_nothing(tmp_path):
+    """The checks of the arguments come first: `derive check -o x` says what is wrong without
+    importing SymPy."""
+    env = {"DERIVE_CACHE_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-c", PROCESS, "check", "-o", "x"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["code"] == 2 and "-o/--output goes with --batch" in done.stderr
+    assert out["sympy"] is False

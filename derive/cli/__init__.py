@@ -111,8 +111,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         p = sub.add_parser(module.NAME, help=module.HELP, description=module.HELP,
                            parents=[common])
         module.add_arguments(p)
-        p.set_defaults(_run=module.run, _parser=p, _root=parser,
-                       _preload=(getattr(module, "PRELOAD", ()), getattr(module, "ENVIRONMENT", {})))
+        p.set_defaults(_run=module.run, _parser=p, _root=parser)
     return parser
 
 
@@ -135,9 +134,9 @@ def main(argv: list[str] | None = None) -> int:
             reconfigure(errors="backslashreplace")
     previous = _terminate_as_interrupt()
     cached = proof_cache.disable(True) if getattr(args, "no_cache", False) else None
+    global _process
+    _process = argv is None  # the process's own command line (derive ..., python -m derive ...)
     try:
-        if argv is None:  # the process's own command line (derive ..., python -m derive ...)
-            preload(*getattr(args, "_preload", ((), {})))
         code = int(args._run(args) or 0)
         sys.stdout.flush()  # a full disk or a closed pipe shows here, inside the contract
         return code
@@ -179,24 +178,37 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, previous)
         if cached is not None:  # in-process callers (tests, the docs) get the cache back
             proof_cache.disable(cached)
-        if argv is None:  # the process ends: see preload
+        if _process:  # the process ends: see preload
+            _process = False
             gc.collect()  # today's garbage goes now, its finalizers run; what lives is frozen
             gc.freeze()
 
 
+#: main() is running the process's own command line (not main([...]) in-process): see preload
+_process = False
+
+
+def process_preload(modules: tuple[str, ...], environment: Mapping[str, str] | None = None):
+    """:func:`preload`, where :func:`main` runs the process's own command line; nothing for a
+    caller of ``main([...])``. A command calls it once its arguments passed its own checks
+    (a usage error stays quick), before it imports what it needs."""
+    if _process:
+        preload(modules, environment)
+
+
 def preload(modules: tuple[str, ...], environment: Mapping[str, str] | None = None) -> None:
-    """Import a command's modules (its ``PRELOAD``: SymPy, numpy and derive's own, which
-    ``run`` would import anyway) with the cyclic garbage collector paused, then freeze them
+    """Import a command's modules (SymPy, numpy and derive's own, which it would import anyway)
+    with the cyclic garbage collector paused, then freeze them
     (:func:`gc.freeze`): the objects an import builds live as long as the process, so no
     collection need walk them again, neither the collections SymPy's import triggers on the
     way (it builds tens of thousands of classes, functions and cached expressions) nor the
     full ones of the interpreter's exit, where :func:`main` collects once and freezes what
-    is alive. Together ~0.15 s of a cold ``derive check`` (bench/bench_cold.py). Only for
-    the process's own command line: a caller of ``main([...])`` (the tests, the docs) keeps
+    is alive. Together ~0.15 s of a cold ``derive check`` (bench/bench_cold.py). Commands call
+    it through :func:`process_preload`: a caller of ``main([...])`` (the tests, the docs) keeps
     its collector as it was.
 
-    ``environment`` (the command's ``ENVIRONMENT``) is set first where the user has not set it:
-    ``derive check`` asks for one OpenBLAS thread, read once when numpy loads."""
+    ``environment`` is set first where the user has not set it: ``derive check`` asks for one
+    OpenBLAS thread, read once when numpy loads."""
     for key, value in (environment or {}).items():
         os.environ.setdefault(key, value)
     if not modules:

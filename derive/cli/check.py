@@ -11,6 +11,7 @@ import argparse
 from dataclasses import replace
 from typing import Any
 
+from derive.cli import process_preload
 from derive.cli._batch import LINE as LINE  # the batch half of this command, re-exported
 from derive.cli._batch import LINE_LIMIT as LINE_LIMIT
 from derive.cli._batch import SPEC_FIELDS as SPEC_FIELDS
@@ -35,7 +36,8 @@ from derive.errors import DeriveError, UsageError
 # every command module
 
 NAME = "check"
-#: imported before run() with the garbage collector paused (derive.cli.preload): the checker,
+#: imported with the garbage collector paused (derive.cli.preload) once the arguments are
+#: usable, in the process's own command line: the checker,
 #: and two modules every check imports on first use, numpy.random (the random instances'
 #: default_rng) and sympy.tensor.tensor (SymPy's Add.flatten imports it on the first sum)
 PRELOAD = ("derive.check.checker", "numpy.random", "sympy.tensor.tensor")
@@ -122,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
     if args.batch:
         if args.equation or args.code:
             raise UsageError("give an equation, --code FILE or --batch FILE, not two of them")
+        process_preload(PRELOAD, ENVIRONMENT)
         return run_batch(args)
     if args.output:
         raise UsageError("-o/--output goes with --batch")
@@ -130,10 +133,12 @@ def run(args: argparse.Namespace) -> int:
     if args.code:
         if args.equation:
             raise UsageError("give either an equation or --code FILE, not both")
+        process_preload(PRELOAD, ENVIRONMENT)
         return run_code(args)
     if not args.equation:
         raise UsageError("give an equation, e.g. derive check \"dZ1 = W2^T dZ2 * g1'(Z1)\" "
                          "(or - to read it from standard input)")
+    process_preload(PRELOAD, ENVIRONMENT)
     from derive.check.checker import Verdict, check
 
     equation = read_argument(args.equation, "the equation")
