@@ -65,7 +65,8 @@ def test_a_written_cost_that_is_not_the_networks_is_wrong_with_its_values():
     assert v.verdict == "not_equivalent" and v.exit_code == 1
     assert "is not the network's cost" in v.message
     ce = v.counterexample
-    assert ce is not None and ce["written"] == pytest.approx(2 * ce["network"], rel=1e-5)
+    assert ce is not None and ce["got_entry"] == pytest.approx(2 * ce["expected_entry"], rel=1e-5)
+    assert ce["entry"] == [1, 2] and ce["sizes"] == {"n0": 2, "n1": 3, "n2": 1, "m": 1}
 
 
 def test_a_wrong_right_side_is_wrong_whatever_the_cost():
@@ -107,7 +108,7 @@ def test_only_the_terms_that_depend_on_the_entry():
                          (r"\frac{1}{2}(a^3_2-y_2)^2", False)):  # no w_{11} in it: 0
         ok, how, values = verify(net, read(cost, 0, len(cost)), wrt, "dW[2]")
         assert ok is agrees, cost
-        assert ok or values["written"] == 0.0 != values["network"]
+        assert ok or values["got_entry"] == 0.0 != values["expected_entry"]
     v = check(r"\frac{\partial}{\partial w^2_{11}} \frac{1}{2}(a^3_1-y_1)^2 = "
               r"a^2_1(a^3_1-y_1)\sigma'(z^3_1)", net)  # y_1: the target's unit 1, not a layer
     assert v.verdict == "correct" and "is the network cost's" in v.notes[-1], v.message

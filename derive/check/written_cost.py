@@ -372,9 +372,14 @@ def verify(net: Network, node: Node, wrt_node: Node, target: str | None) -> tupl
                 mine = _derivative(net, written, params, inst.X, wrt, where)
                 theirs = _derivative(net, network, params, inst.X, wrt, where)
                 if not abs(mine - theirs) <= TOLERANCE * (1 + abs(theirs)):
-                    agrees = False
-                    last = {"seed": seed, "written": mine, "network": theirs, "scheme": scheme,
-                            "biases_zero": zero}
+                    agrees = False  # the checker's counterexample, the entry Q's (1-based)
+                    last = {"sizes": {**{f"n{k}": n for k, n in enumerate(sizes)}, "m": 1},
+                            "seed": seed, "inputs": {}, "expected": None, "got": None,
+                            "entry": [where[0] + 1, where[1] + 1], "expected_entry": theirs,
+                            "got_entry": mine,
+                            "note": "∂/∂(the entry) of the written cost (got) and of the "
+                                    "network's cost (expected), by central differences"
+                                    + (", the biases at 0" if zero else "")}
                     break
             if agrees:
                 said = NOTES.get(scheme, "layers as derive counts them")
@@ -417,7 +422,7 @@ def check_written(equation: str, network: Any, check: Callable[[str], Verdict]) 
         return replace(v, notes=(*v.notes, f"{said}: its derivative along {wrt} is the network "
                                  f"cost's at {len(SEEDS)} random instances of one example ({how})"))
     shown = (f": at a random instance (seed {values['seed']}) ∂/∂{wrt} of the expression is "
-             f"{values['written']:.6g}, of the network's cost {values['network']:.6g}"
+             f"{values['got_entry']:.6g}, of the network's cost {values['expected_entry']:.6g}"
              if values else "")
     return Verdict("not_equivalent", target=v.target, syntax=v.syntax, network=v.network,
                    dialect=v.dialect, notes=v.notes, counterexample=values or None,
