@@ -56,6 +56,7 @@ def test_golden_steps_and_their_identities(proven):
 def test_the_loop_forms_are_the_courses(proven):
     assert ("dA_prev_pad[i, vert_start:vert_end, horiz_start:horiz_end, :] += W[:, :, :, c] * dZ[i, h, w, c]"
             in proven.step("dA", 0).loop)
+    assert "a_slice = a_prev_pad[vert_start:vert_end, horiz_start:horiz_end, :]" in proven.step("dW", 1).loop
     assert "dA_prev = dA_prev_pad[:, 1:-1, 1:-1, :]" in proven.step("dA", 0).loop
     assert "dW[:, :, :, c] += a_slice * dZ[i, h, w, c]" in proven.step("dW", 1).loop
     assert "mask = a_prev_slice == np.max(a_prev_slice)" in proven.step("dA", 1).loop

@@ -13,6 +13,7 @@ differentiates (:mod:`derive.conv.proof`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from derive.catalogue import rules
@@ -26,10 +27,12 @@ if TYPE_CHECKING:
     from derive.conv.steps import TensorWalk
 
 
-def loop_header(layer: CNNLayer) -> list[str]:
-    """The course's loop over examples, output positions and channels, with this layer's f, s."""
+def loop_header(layer: CNNLayer, per_example: Sequence[str] = ()) -> list[str]:
+    """The course's loop over examples (``per_example``: its lines at the top of each, such as
+    ``a_prev_pad = A_prev_pad[i]``), output positions and channels, with this layer's f, s."""
     return [
         "for i in range(m):",
+        *(f"    {line}" for line in per_example),
         f"    for h in range(n_H):        # n_H = {layer.out_shape[0]}",
         f"        for w in range(n_W):    # n_W = {layer.out_shape[1]}",
         f"            for c in range(n_C):    # n_C = {layer.out_shape[2]}",
@@ -42,7 +45,7 @@ def pad_line(layer: CNNLayer, name: str, source: str) -> str:
     p = layer.pad
     if not p:
         return f"{name} = {source}"
-    return f"{name} = np.pad({source}, ((0, 0), ({p}, {p}), ({p}, {p}), (0, 0)))"
+    return f"{name} = np.pad({source}, ((0, 0), ({p}, {p}), ({p}, {p}), (0, 0)))   # zero_pad, pad = {p}"
 
 
 class TensorLayer(LayerType):
@@ -108,8 +111,8 @@ class Conv2D(TensorLayer):
         dZ = walk.sym("dZ", l)
         padded = T.Pad(walk.sym("A", l - 1), p)
         head = [pad_line(layer, "A_prev_pad", "A_prev"), "dW = np.zeros(W.shape)",
-                *loop_header(layer),
-                "                a_slice = A_prev_pad[i, vert_start:vert_end, horiz_start:horiz_end, :]",
+                *loop_header(layer, ("a_prev_pad = A_prev_pad[i]",)),
+                "                a_slice = a_prev_pad[vert_start:vert_end, horiz_start:horiz_end, :]",
                 "                dW[:, :, :, c] += a_slice * dZ[i, h, w, c]"]
         dW = C.WeightCorrelate(padded, dZ, s, f)
         walk.step(layer, "dW", walk.scaled(dW), "conv_weight_gradient",

@@ -38,12 +38,12 @@ class Pool(TensorLayer):
     def cnn_backward(self, walk: TensorWalk, layer: CNNLayer, upstream: T.Tensor | None) -> T.Tensor:
         l, f, s = layer.number, layer.size, layer.stride
         dA = upstream if upstream is not None else walk.sym("dA", l)
-        head = ["dA_prev = np.zeros(A_prev.shape)", *loop_header(layer)]
+        head = ["dA_prev = np.zeros(A_prev.shape)", *loop_header(layer, ("a_prev = A_prev[i]",))]
         expr: T.Tensor
         if layer.mode == "max":
             expr = C.PoolMask(dA, walk.sym("A", l - 1), f, s)
             lines = (*head,
-                     "                a_prev_slice = A_prev[i, vert_start:vert_end, horiz_start:horiz_end, c]",
+                     "                a_prev_slice = a_prev[vert_start:vert_end, horiz_start:horiz_end, c]",
                      "                mask = a_prev_slice == np.max(a_prev_slice)   # create_mask_from_window",
                      "                dA_prev[i, vert_start:vert_end, horiz_start:horiz_end, c] "
                      "+= mask * dA[i, h, w, c]")
