@@ -130,3 +130,26 @@ def test_a_check_too_long_for_a_handout_is_left_to_the_command(monkeypatch):
     monkeypatch.setattr(importlib.import_module("derive.handout.conv"), "CHECK_WORK", 0)
     h = conv_handout(_cnn("max"), prove=False)
     assert "is left to derive gradcheck --spec" in h.tex and r"\textbf{planted mistake}" not in h.tex
+
+
+def test_the_stride_and_pad_numbers_are_the_oracles():
+    import numpy as np
+
+    from derive.handout.conv import stride_pad_values
+    from tests.oracle_conv import conv_gradients
+
+    cnn = _cnn("max")
+    step = derive_cnn(cnn, prove=False).step("dA", 0)
+    (_, dZ), (_, W), (dil, D), *_, (_, dX) = stride_pad_values(step)
+    assert dil.startswith(r"\operatorname{dilate}_{2}")
+    assert np.array_equal(D[0, :, :, 0], [[1, 0, 2, 0, 3], [0] * 5, [4, 0, 5, 0, 6], [0] * 5,
+                                          [7, 0, 8, 0, 9]])
+    want = conv_gradients(dZ, np.zeros((1, 5, 5, 2)), W, np.zeros(2), stride=2, pad=1)[0]
+    np.testing.assert_allclose(dX, want, rtol=1e-12, atol=1e-12)
+
+
+def test_an_inline_comment_wraps_onto_its_own_line():
+    line = "    A_prev_pad = np.pad(A_prev, ((0, 0), (1, 1), (1, 1), (0, 0)))   # zero_pad, pad = 1"
+    wrapped = wrap_code(line, 70).splitlines()
+    assert wrapped == ["    A_prev_pad = np.pad(A_prev, ((0, 0), (1, 1), (1, 1), (0, 0)))",
+                       "        # zero_pad, pad = 1"]

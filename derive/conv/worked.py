@@ -282,6 +282,10 @@ def wrap_code(code: str, width: int = CODE_WIDTH) -> str:
     out = []
     for line in code.splitlines():
         indent = " " * (len(line) - len(line.lstrip()))
+        hash_at = line.find("#")
+        if len(line) > width and hash_at > len(indent) and len(line[:hash_at].rstrip()) <= width:
+            out.append(line[:hash_at].rstrip())  # an inline comment goes on a line of its own
+            line = indent + "    " + line[hash_at:]
         while len(line) > width:
             cut = line.rfind(" ", len(indent) + 8, width - 2)
             if cut < 0:

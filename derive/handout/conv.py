@@ -170,10 +170,61 @@ def layer_section(d, layer) -> list[Block]:
             out.append(Para(explained))
         out.append(Para(("Entry by entry:",)))
         out.append(Display(tuple(_index_rows(_mend(step.index_latex)))))
+        if step.rule == "conv_input_gradient":
+            out += stride_and_pad(d, layer, step)
         out.append(Para(("The course's loop form:",)))
         out.append(_loop(step.loop))
         out.append(Para(_proof_parts(step)))
     return out
+
+
+ILLUSTRATED = 8  # the widest slice the stride-and-pad illustration shows
+
+
+def stride_pad_values(step) -> list[tuple[str, Any]]:
+    """dA_prev's own subtrees (the dilation, the full convolution, the crop), innermost first,
+    each evaluated on one example with dZ = 1, 2, 3, ... in every channel and filters W drawn (to
+    one decimal): [(LaTeX, value)], dZ and W first; [] when a slice would be wider than
+    :data:`ILLUSTRATED`."""
+    import numpy as np
+
+    from derive.core.convolution import Dilate, FullConvolve
+    from derive.core.names import m as M
+    from derive.core.tensor import Crop, NumpyTensors, TSym, tevaluate
+
+    parts = [n for n in step.expr.walk() if isinstance(n, Dilate | FullConvolve | Crop)]
+    syms = {n.base: n for n in step.expr.walk() if isinstance(n, TSym)}
+    if not parts or "dZ" not in syms or "W" not in syms or any(
+            max(int(n.shape[1]), int(n.shape[2])) > ILLUSTRATED for n in parts):
+        return []
+    dz, w = syms["dZ"], syms["W"]
+    h, wd, c = (int(x) for x in dz.shape[1:])
+    dZ = np.broadcast_to((1.0 + np.arange(h * wd)).reshape(1, h, wd, 1), (1, h, wd, c)).copy()
+    W = np.round(np.random.default_rng(0).normal(0.0, 0.5, size=tuple(int(x) for x in w.shape)), 1)
+    env, be = {dz.key: dZ, w.key: W}, NumpyTensors({M: 1})
+    out: list[tuple[str, Any]] = [(dz.to_latex(), dZ), (w.to_latex(), W)]
+    return out + [(n.to_latex(), tevaluate(n, env, be)) for n in reversed(parts)]
+
+
+def stride_and_pad(d, layer, step) -> list[Block]:
+    """:func:`stride_pad_values` as a display, channel 1 of each (filter 1, channel 1 of W)."""
+    import numpy as np
+
+    from derive.numbers.render import matrix_latex
+
+    values = stride_pad_values(step)
+    if not values:
+        return []
+    rows = []
+    for i, (tex, v) in enumerate(values):
+        shown = np.round(v[:, :, 0, 0] if i == 1 else v[0, :, :, 0], 10) + 0.0  # 1e-16 dust: 0
+        rows.append(Row(tex + (r"_{::11}" if i == 1 else ""), matrix_latex(shown, 3)))
+    return [Para((f"Stride {layer.stride} and pad {layer.pad} in numbers: each part of the formula "
+                  "above evaluated from its own nodes, on one example with dZ = 1, 2, 3, ... in "
+                  "every channel and drawn filters (channel 1 shown): the dilation spreads dZ out, "
+                  "the full convolution lands on the padded input's size, the crop takes the pad "
+                  "off.",)),
+            Display(tuple(rows))]
 
 
 def head(d) -> list[Block]:
