@@ -183,8 +183,8 @@ ILLUSTRATED = 8  # the widest slice the stride-and-pad illustration shows
 
 def stride_pad_values(step) -> list[tuple[str, Any]]:
     """dA_prev's own subtrees (the dilation, the full convolution, the crop), innermost first,
-    each evaluated on one example with dZ = 1, 2, 3, ... in every channel and filters W drawn (to
-    one decimal): [(LaTeX, value)], dZ and W first; [] when a slice would be wider than
+    each evaluated on one example with dZ = 1, 2, 3, ... in channel 1 (0 in the others) and
+    filters W drawn (to one decimal): [(LaTeX, value)], dZ and W first; [] when a slice would be wider than
     :data:`ILLUSTRATED`."""
     import numpy as np
 
@@ -199,7 +199,8 @@ def stride_pad_values(step) -> list[tuple[str, Any]]:
         return []
     dz, w = syms["dZ"], syms["W"]
     h, wd, c = (int(x) for x in dz.shape[1:])
-    dZ = np.broadcast_to((1.0 + np.arange(h * wd)).reshape(1, h, wd, 1), (1, h, wd, c)).copy()
+    dZ = np.zeros((1, h, wd, c))
+    dZ[0, :, :, 0] = (1.0 + np.arange(h * wd)).reshape(h, wd)  # filter 1 only: W[:, :, :, 0] acts
     W = np.round(np.random.default_rng(0).normal(0.0, 0.5, size=tuple(int(x) for x in w.shape)), 1)
     env, be = {dz.key: dZ, w.key: W}, NumpyTensors({M: 1})
     out: list[tuple[str, Any]] = [(dz.to_latex(), dZ), (w.to_latex(), W)]
@@ -221,7 +222,8 @@ def stride_and_pad(d, layer, step) -> list[Block]:
         rows.append(Row(tex + (r"_{::11}" if i == 1 else ""), matrix_latex(shown, 3)))
     return [Para((f"Stride {layer.stride} and pad {layer.pad} in numbers: each part of the formula "
                   "above evaluated from its own nodes, on one example with dZ = 1, 2, 3, ... in "
-                  "every channel and drawn filters (channel 1 shown): the dilation spreads dZ out, "
+                  "channel 1 (0 in the others, so only filter 1 acts) and drawn filters (input "
+                  "channel 1 shown): the dilation spreads dZ out, "
                   "the full convolution lands on the padded input's size, the crop takes the pad "
                   "off.",)),
             Display(tuple(rows))]
