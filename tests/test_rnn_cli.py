@@ -104,3 +104,51 @@ def test_through_main_with_the_family_dispatch(tmp_path, capsys, monkeypatch, co
     code = main([command, "--spec", str(spec), *extra])
     assert code == (1 if command == "gradcheck" else 0)
     assert expect in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("command", "flags", "named"), [
+    ("backward", ["--scale", "mean"], "--scale"),
+    ("backward", ["--convention", "rows"], "--convention"),
+    ("backward", ["--input-gradient"], "--input-gradient"),
+    ("gradcheck", ["--scale", "mean"], "--scale"),
+    ("gradcheck", ["--l2", "0.1"], "--l2"),
+    ("gradcheck", ["--keep-prob", "0.8"], "--keep-prob"),
+    ("gradcheck", ["--loss", "mse"], "--loss"),
+    ("gradcheck", ["--batchnorm", "1"], "--batchnorm"),
+    ("numbers", ["--scale", "sum"], "--scale"),
+    ("numbers", ["--tolerance", "0.1"], "--tolerance"),
+    ("handout", ["--l2", "0.5"], "--l2"),
+    ("stability", ["--act", "relu"], "--act"),
+    ("stability", ["--depth", "3"], "--depth"),
+    ("stability", ["--init", "he"], "--init"),
+    ("stability", ["--keep-prob", "0.5"], "--keep-prob"),
+])
+def test_a_flag_an_rnn_spec_does_not_take_is_refused_not_ignored(tmp_path, capsys, command,
+                                                                  flags, named):
+    """A dense network's flag beside an RNN spec would change nothing (the RNN's own sizes,
+    activation and cost are the spec's): it is a usage error naming the flag, not a run that
+    looks as if it had been applied (--act relu printed a tanh RNN's stability)."""
+    from derive.cli import main
+
+    spec = tmp_path / "rnn.toml"
+    spec.write_text(SPEC, encoding="utf-8")
+    code = main([command, "--spec", str(spec), *flags])
+    captured = capsys.readouterr()
+    assert code == 2, captured.out
+    assert f"{named} is not supported for an RNN spec" in captured.err
+    assert captured.out == ""
+
+
+@pytest.mark.parametrize(("command", "flags"), [
+    ("backward", ["--steps", "--verify", "--format", "json"]),
+    ("gradcheck", ["--m", "1", "--eps", "1e-6", "--rtol", "1e-6", "--seed", "2", "--json"]),
+    ("numbers", ["--seed", "1", "--format", "json"]),
+    ("stability", ["--steps", "8", "--radius", "0.9", "--max-value", "1", "--seed", "1"]),
+])
+def test_the_flags_an_rnn_spec_takes_still_run(tmp_path, capsys, command, flags):
+    from derive.cli import main
+
+    spec = tmp_path / "rnn.toml"
+    spec.write_text(SPEC, encoding="utf-8")
+    assert main([command, "--spec", str(spec), *flags]) == 0
+    assert capsys.readouterr().out

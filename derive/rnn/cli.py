@@ -30,10 +30,34 @@ def rnn_of(args: argparse.Namespace, table: Mapping[str, Any]) -> RNN:
     return rnn
 
 
-def _refuse(args: argparse.Namespace, command: str, *flags: str) -> None:
-    for flag in flags:
-        if getattr(args, flag.lstrip("-").replace("-", "_"), None) not in (None, False, ""):
-            raise UsageError(f"derive {command} {flag} is not supported for an RNN spec yet")
+#: what every command takes with an RNN spec besides its own flags (the CLI's global flags)
+COMMON = frozenset({"command", "spec", "format", "seed", "debug", "no_cache"})
+#: the flags each command reads from an RNN spec's run (argparse dests); any other one given is
+#: refused: a dense network's --scale, --l2, --act, --depth would change nothing here
+TAKES = {
+    "backward": {"steps", "verify"},
+    "gradcheck": {"m", "eps", "rtol", "plant"},
+    "numbers": set(),
+    "handout": {"output", "title", "pdf"},
+    "stability": {"steps", "radius", "max_value", "plot", "dpi"},
+}
+
+
+def _refuse(args: argparse.Namespace, command: str) -> None:
+    """A usage error for the first flag given that an RNN spec's ``command`` does not read (a
+    value other than the parser's default; without the parser, other than None/False/"")."""
+    parser = getattr(args, "_parser", None)
+    flags = {a.dest: (a.option_strings[-1] if a.option_strings else a.dest)
+             for a in getattr(parser, "_actions", ())}
+    takes = COMMON | TAKES[command]
+    for dest, value in vars(args).items():
+        if dest.startswith("_") or dest in takes:
+            continue
+        default = parser.get_default(dest) if parser is not None else None
+        if value != default and value not in (None, False, ""):
+            flag = flags.get(dest, "--" + dest.replace("_", "-"))
+            raise UsageError(f"derive {command} {flag} is not supported for an RNN spec (an "
+                             "RNN's sizes, activation and cost are its [rnn] table's)")
 
 
 def backward(args: argparse.Namespace, table: Mapping[str, Any]) -> int:
@@ -42,8 +66,7 @@ def backward(args: argparse.Namespace, table: Mapping[str, Any]) -> int:
     from derive.rnn import render
     from derive.rnn.proof import derive_rnn
 
-    _refuse(args, "backward", "--layers", "--act", "--loss", "--l2", "--keep-prob",
-            "--batchnorm")
+    _refuse(args, "backward")
     d = derive_rnn(rnn_of(args, table), seed=getattr(args, "seed", 0) or 0)
     fmt = getattr(args, "format", "text")
     steps, verify = getattr(args, "steps", False), getattr(args, "verify", False)
@@ -66,7 +89,7 @@ def gradcheck(args: argparse.Namespace, table: Mapping[str, Any]) -> int:
     from derive.rnn.gradcheck import MISTAKES, THRESHOLD
     from derive.rnn.gradcheck import gradcheck as check
 
-    _refuse(args, "gradcheck", "--values", "--impl", "--forward", "--layers", "--act")
+    _refuse(args, "gradcheck")
     eps = getattr(args, "eps", None) or fd.DEFAULT_EPS
     rtol = getattr(args, "rtol", None) or THRESHOLD
     r = check(rnn_of(args, table), seed=getattr(args, "seed", 0) or 0, eps=eps, threshold=rtol,
@@ -93,7 +116,7 @@ def numbers(args: argparse.Namespace, table: Mapping[str, Any]) -> int:
     from derive.cli.common import dumps
     from derive.rnn.worked import worked, worked_json, worked_text
 
-    _refuse(args, "numbers", "file", "--latex", "--layer", "--learning-rate", "--layers", "--act")
+    _refuse(args, "numbers")
     w = worked(rnn_of(args, table), seed=getattr(args, "seed", 0) or 0)
     print(dumps(worked_json(w), indent=2) if getattr(args, "format", "text") == "json"
           else worked_text(w))
@@ -108,7 +131,7 @@ def handout(args: argparse.Namespace, table: Mapping[str, Any]) -> int:
     from derive.handout.document import compile_tex
     from derive.rnn.handout import handout as build
 
-    _refuse(args, "handout", "--exercises", "--sections", "--layers", "--act")
+    _refuse(args, "handout")
     out_path = getattr(args, "output", None)
     pdf = getattr(args, "pdf", False)
     fmt = getattr(args, "format", "latex")
@@ -144,8 +167,7 @@ def stability(args: argparse.Namespace, table: Mapping[str, Any]) -> int:
     from derive.rnn import stability_render as R
     from derive.rnn.stability import DEFAULT_MAX_VALUE, analyse
 
-    if getattr(args, "sweep", False) or getattr(args, "symbolic", False):
-        raise UsageError("--sweep and --symbolic are for dense networks: drop them with an RNN spec")
+    _refuse(args, "stability")
     max_value = getattr(args, "max_value", None)
     r = analyse(rnn_of(args, table), steps=getattr(args, "steps", None),
                 seed=getattr(args, "seed", 0) or 0, radius=getattr(args, "radius", None),
