@@ -152,3 +152,15 @@ def test_the_flags_an_rnn_spec_takes_still_run(tmp_path, capsys, command, flags)
     spec.write_text(SPEC, encoding="utf-8")
     assert main([command, "--spec", str(spec), *flags]) == 0
     assert capsys.readouterr().out
+
+
+def test_a_relu_rnns_handout_writes_its_own_derivative_not_tanhs(capsys):
+    """The handout's stability section and its planted mistake name the spec's activation: a relu
+    RNN's J⟨t⟩ is diag(ReLU′(z⟨t⟩)) Waa, and its ∂J/∂z⟨t⟩ is dz, not dtanh."""
+    table = {"rnn": {**TABLE["rnn"], "activation": "relu"}}
+    assert cli.handout(_args(), table) == 0
+    tex = capsys.readouterr().out
+    assert r"\operatorname{diag}(1 - (a^{\langle t \rangle})^2)" not in tex
+    assert r"\operatorname{diag}(\operatorname{ReLU}'(z^{\langle t \rangle}))\, W_{aa}" in tex
+    assert r"dW_{aa} = dz^{\langle T \rangle} a^{\langle T-1 \rangle\top}" in tex
+    assert r"d\tanh^{\langle t \rangle} &" not in tex and "dz = " in tex

@@ -76,7 +76,20 @@ def test_symbolic_sizes_when_the_spec_gives_none():
 
 def test_another_activation_uses_its_catalogue_derivative():
     d = build(RNN(2, 3, 2, 2, activation="sigmoid"))
-    assert d.step("dtanh⟨1⟩").text == "dtanh⟨1⟩ = a⟨1⟩ ⊙ (1 − a⟨1⟩) ⊙ da_next⟨1⟩"
+    assert d.step("dz⟨1⟩").text == "dz⟨1⟩ = a⟨1⟩ ⊙ (1 − a⟨1⟩) ⊙ da_next⟨1⟩"
+
+
+def test_the_gradient_at_z_is_dtanh_only_for_a_tanh_rnn():
+    """The course's name dtanh says tanh; a relu RNN's ∂J/∂z⟨t⟩ is dz (no tanh in it)."""
+    d = build(RNN(2, 3, 2, 2, activation="relu"))
+    names = {s.name for s in d.steps}
+    assert not any("tanh" in n for n in names), names
+    step = d.step("dz⟨1⟩")
+    assert step.text == "dz⟨1⟩ = [z⟨1⟩ > 0] ⊙ da_next⟨1⟩"
+    assert step.derive_name == "∂J/∂z⟨t⟩" and step.loop.startswith("dz = ")
+    assert d.step("dWax").text == "dWax = Σₜ₌₁^2 dz⟨t⟩ x⟨t⟩ᵀ"
+    assert d.step("dWaa").loop == "dWaa += np.dot(dz, a_prev.T)"
+    assert "tanh" not in d.step("dWaa").latex
 
 
 def test_every_cited_identity_exists_in_the_catalogue():

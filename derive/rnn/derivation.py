@@ -46,12 +46,13 @@ PARAMETERS = ("Wax", "Waa", "Wya", "ba", "by")
 #: the course's variable names of the quantities at a generic step t (by base and offset)
 COURSE = {("a", 0): "a_next", ("a", -1): "a_prev", ("x", 0): "xt", ("x", 1): "x_next",
           ("da_next", 0): "da_next", ("dtanh", 0): "dtanh", ("dtanh", 1): "dtanh_next",
+          ("dz", 0): "dz", ("dz", 1): "dz_next",
           ("dxt", 0): "dxt", ("da_prev", 0): "da_prev", ("da_prev", 1): "da_prevt",
           ("da_out", 0): "da[:, :, t]", ("dy", 0): "dy", ("yhat", 0): "y_hat", ("y", 0): "y",
           ("z", 0): "z", ("zy", 0): "zy"}
 #: derive's own name of each course name (the gradient it is)
 DERIVE_NAMES = {"dy": "∂J/∂z_y⟨t⟩", "da_out": "∂J/∂a⟨t⟩ through ŷ⟨t⟩", "da_next": "∂J/∂a⟨t⟩",
-                "dtanh": "∂J/∂z⟨t⟩", "dxt": "∂J/∂x⟨t⟩", "da_prev": "∂J/∂a⟨t−1⟩ through step t",
+                "dtanh": "∂J/∂z⟨t⟩", "dz": "∂J/∂z⟨t⟩", "dxt": "∂J/∂x⟨t⟩", "da_prev": "∂J/∂a⟨t−1⟩ through step t",
                 "dWax": "∂J/∂Wax", "dWaa": "∂J/∂Waa", "dba": "∂J/∂ba", "dWya": "∂J/∂Wya",
                 "dby": "∂J/∂by"}
 
@@ -60,6 +61,7 @@ DERIVE_LATEX = {"dy": r"\partial J/\partial z_y^{\langle t \rangle}",
                 "da_out": r"\partial J/\partial a^{\langle t \rangle}\ \text{through}\ \hat{y}^{\langle t \rangle}",
                 "da_next": r"\partial J/\partial a^{\langle t \rangle}",
                 "dtanh": r"\partial J/\partial z^{\langle t \rangle}",
+                "dz": r"\partial J/\partial z^{\langle t \rangle}",
                 "dxt": r"\partial J/\partial x^{\langle t \rangle}",
                 "da_prev": r"\partial J/\partial a^{\langle t-1 \rangle}\ \text{through step}\ t",
                 **{f"d{p}": rf"\partial J/\partial {w}" for p, w in
@@ -193,15 +195,18 @@ class RNNDerivation:
 
 
 class Names:
-    """The RNN's quantities as symbols with their shapes: ``q("a", 3)`` is a⟨3⟩, ``q("Wax")``."""
+    """The RNN's quantities as symbols with their shapes: ``q("a", 3)`` is a⟨3⟩, ``q("Wax")``.
+    ``dz`` is the name of ∂J/∂z⟨t⟩: the course's ``dtanh`` in a tanh RNN, ``dz`` in any other
+    (a relu RNN's gradient has no tanh in it)."""
 
     def __init__(self, rnn: RNN):
         nx, na, ny, m = rnn.nx, rnn.na, rnn.ny, rnn.m
+        self.dz = "dtanh" if rnn.activation == "tanh" else "dz"
         one = sp.Integer(1)
         self.shapes = {"x": (nx, m), "dxt": (nx, m), "y": (ny, m), "yhat": (ny, m),
                        "zy": (ny, m), "dy": (ny, m), "Wax": (na, nx), "Waa": (na, na),
                        "Wya": (ny, na), "ba": (na, one), "by": (ny, one)}
-        for base in ("a", "z", "da_out", "da_next", "dtanh", "da_prev"):
+        for base in ("a", "z", "da_out", "da_next", "dtanh", "dz", "da_prev"):
             self.shapes[base] = (na, m)
         for p in PARAMETERS:
             self.shapes["d" + p] = self.shapes[p]
@@ -287,25 +292,25 @@ def build(rnn: RNN) -> RNNDerivation:
                 E.Add(n.at("da_out", 0), n.at("da_prev", 1)), "rnn_state_two_paths",
                 ("substitution",),
                 Local(q("a", t), (zy_def, z_next), ((q("dy", t), q("zy", t)),
-                                                     (q("dtanh", t + 1), q("z", t + 1))),
+                                                     (q(n.dz, t + 1), q("z", t + 1))),
                       before=(q("da_out", t).text, q("da_prev", t + 1).text)))
         else:
             add(t, q("da_next", t), q("da_out", t), n.at("da_next", 0), n.at("da_out", 0),
                 "rnn_state_two_paths", ("substitution",),
                 Local(q("a", t), (zy_def,), ((q("dy", t), q("zy", t)),),
                       before=(q("da_out", t).text,)))
-        add(t, q("dtanh", t), _chain(act, q("a", t), q("z", t), q("da_next", t)),
-            n.at("dtanh", 0), _chain(act, n.at("a", 0), n.at("z", 0), n.at("da_next", 0)),
+        add(t, q(n.dz, t), _chain(act, q("a", t), q("z", t), q("da_next", t)),
+            n.at(n.dz, 0), _chain(act, n.at("a", 0), n.at("z", 0), n.at("da_next", 0)),
             "rnn_activation_chain", ("elementwise_chain",),
             Local(q("z", t), ((q("a", t), E.Act(act, 1, q("z", t))),),
                   ((q("da_next", t), q("a", t)),)))
         z_def = (q("z", t), _pre(n, at))
-        add(t, q("dxt", t), E.MatMul(E.Transpose(q("Wax")), q("dtanh", t)), n.at("dxt", 0),
-            E.MatMul(E.Transpose(q("Wax")), n.at("dtanh", 0)), "rnn_input_gradient",
-            ("input_gradient",), Local(q("x", t), (z_def,), ((q("dtanh", t), q("z", t)),)))
-        add(t, q("da_prev", t), E.MatMul(E.Transpose(q("Waa")), q("dtanh", t)), n.at("da_prev", 0),
-            E.MatMul(E.Transpose(q("Waa")), n.at("dtanh", 0)), "rnn_recurrent_gradient",
-            ("input_gradient",), Local(q("a", t - 1), (z_def,), ((q("dtanh", t), q("z", t)),)))
+        add(t, q("dxt", t), E.MatMul(E.Transpose(q("Wax")), q(n.dz, t)), n.at("dxt", 0),
+            E.MatMul(E.Transpose(q("Wax")), n.at(n.dz, 0)), "rnn_input_gradient",
+            ("input_gradient",), Local(q("x", t), (z_def,), ((q(n.dz, t), q("z", t)),)))
+        add(t, q("da_prev", t), E.MatMul(E.Transpose(q("Waa")), q(n.dz, t)), n.at("da_prev", 0),
+            E.MatMul(E.Transpose(q("Waa")), n.at(n.dz, 0)), "rnn_recurrent_gradient",
+            ("input_gradient",), Local(q("a", t - 1), (z_def,), ((q(n.dz, t), q("z", t)),)))
 
     _sums(n, rnn, add)
     notes = (*rnn.notes,
@@ -320,7 +325,7 @@ def _sums(n: Names, rnn: RNN, add) -> None:
     T, q = rnn.steps, n.q
     zs = tuple((q("z", t), _pre(n, _at_step(n, t))) for t in range(1, T + 1))
     zys = tuple((q("zy", t), _out(n, _at_step(n, t))) for t in range(1, T + 1))
-    hidden = tuple((q("dtanh", t), q("z", t)) for t in range(1, T + 1))
+    hidden = tuple((q(n.dz, t), q("z", t)) for t in range(1, T + 1))
     output = tuple((q("dy", t), q("zy", t)) for t in range(1, T + 1))
 
     def weight(up: str, right: str, offset: int):
@@ -332,9 +337,9 @@ def _sums(n: Names, rnn: RNN, add) -> None:
         return TimeSum(terms, E.Sum(n.at(up, 0), 1), T)
 
     for name, expr, rule, cites, defs, terms in (
-        ("dWax", weight("dtanh", "x", 0), "rnn_shared_weight", ("weight_gradient",), zs, hidden),
-        ("dWaa", weight("dtanh", "a", -1), "rnn_shared_weight", ("weight_gradient",), zs, hidden),
-        ("dba", bias("dtanh"), "rnn_shared_bias", ("bias_gradient",), zs, hidden),
+        ("dWax", weight(n.dz, "x", 0), "rnn_shared_weight", ("weight_gradient",), zs, hidden),
+        ("dWaa", weight(n.dz, "a", -1), "rnn_shared_weight", ("weight_gradient",), zs, hidden),
+        ("dba", bias(n.dz), "rnn_shared_bias", ("bias_gradient",), zs, hidden),
         ("dWya", weight("dy", "a", 0), "rnn_shared_weight", ("weight_gradient",), zys, output),
         ("dby", bias("dy"), "rnn_shared_bias", ("bias_gradient",), zys, output),
     ):

@@ -113,6 +113,18 @@ def _proof_blocks(d: RNNDerivation) -> list[Block]:
             Table(("formula", "SymPy", "entries", "fd error"), rows, "llrr")]
 
 
+def _dz_latex(rnn: RNN) -> str:
+    """∂J/∂z⟨t⟩'s name: the course's dtanh in a tanh RNN, dz in any other."""
+    return r"d\tanh" if rnn.activation == "tanh" else "dz"
+
+
+def _derivative_latex(rnn: RNN) -> str:
+    """g′(z⟨t⟩) as the Jacobian's diagonal: tanh's 1 − (a⟨t⟩)², another's g′(z⟨t⟩)."""
+    if rnn.activation == "tanh":
+        return r"1 - (a^{\langle t \rangle})^2"
+    return rf"{rnn.act.latex}'(z^{{\langle t \rangle}})"
+
+
 def _gradcheck_blocks(rnn: RNN, seed: int) -> list[Block]:
     small = narrowed(rnn, min(rnn.steps, HANDOUT_STEPS))
     runs = [gradcheck(small, seed=seed)] + [gradcheck(small, seed=seed, mistake=k) for k in MISTAKES]
@@ -124,7 +136,7 @@ def _gradcheck_blocks(rnn: RNN, seed: int) -> list[Block]:
             Para((f"Central differences of the whole unrolled cost J on a random instance "
                   f"({small.describe()}), relative error ‖g − ĝ‖/(‖g‖ + ‖ĝ‖), threshold "
                   f"{runs[0].threshold:g}. The planted mistakes: missing_sum, ",
-                  M(r"dW_{aa} = d\tanh^{\langle T \rangle} a^{\langle T-1 \rangle\top}"),
+                  M(rf"dW_{{aa}} = {_dz_latex(rnn)}^{{\langle T \rangle}} a^{{\langle T-1 \rangle\top}}"),
                   " (no sum over t); no_carry, ",
                   M(r"da_{\text{next}}^{\langle t \rangle} = da_{\text{out}}^{\langle t \rangle}"),
                   " (da_prev not carried back).")),
@@ -141,7 +153,7 @@ def _stability_blocks(rnn: RNN, seed: int) -> list[Block]:
     return [Heading(2, "Stability through time"),
             Para(("A gradient crosses step t through ",
                   M(r"J^{\langle t \rangle} = \partial a^{\langle t \rangle}/\partial a^{\langle t-1 \rangle}"
-                    r" = \operatorname{diag}(1 - (a^{\langle t \rangle})^2)\, W_{aa}"),
+                    rf" = \operatorname{{diag}}({_derivative_latex(rnn)})\, W_{{aa}}"),
                   "; over T steps the product ",
                   M(r"P = J^{\langle T \rangle} \cdots J^{\langle 1 \rangle}"),
                   ". With ", M(r"W_{aa}"), " scaled to spectral radius ", M(r"\rho"),
