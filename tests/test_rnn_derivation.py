@@ -3,6 +3,8 @@ identity in the catalogue, and hostile specs refused with the key that is wrong.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from derive.catalogue import rules
@@ -137,5 +139,15 @@ def test_hostile_specs_name_the_key(text, message):
 ])
 def test_sizes_over_the_limits_are_refused_before_anything_is_built(text):
     with pytest.raises(ResourceLimit) as err:
-        load_rnn(text)
+        load_rnn(text, "net.toml")
     assert "rnn." in str(err.value)
+    assert str(err.value).startswith("net.toml: [rnn] "), str(err.value)  # the file, the table
+
+
+def test_a_limit_says_what_was_asked_once():
+    with pytest.raises(ResourceLimit) as err:
+        load_rnn("[rnn]\nhidden = 100000\ninput = 100000\n", "net.toml")
+    message = str(err.value)
+    assert len(re.findall(r"\d entries", message)) == 2, message  # asked and the limit, once each
+    assert message.startswith("net.toml: [rnn] an instance of these sizes (x, y, every a⟨t⟩ and ŷ⟨t⟩, "
+                              "the parameters) needs 20,001,400,009 entries, over the limit")

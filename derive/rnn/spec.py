@@ -120,7 +120,7 @@ def from_table(table: Mapping[str, Any], where: str = "spec") -> RNN:
         raise SpecError(f"{where}: [rnn] has unknown key {unknown[0]!r}; known: {', '.join(KEYS)}")
     sizes = {k: _size(table, k, where) for k in ("input", "hidden", "output", "steps", "examples")}
     steps = sizes["steps"] or DEFAULT_STEPS
-    require(STEPS, steps, f"an RNN of {steps} steps")
+    require(STEPS, steps, f"{where}: [rnn] steps = {steps}")
     notes = () if sizes["steps"] else (f"T_x = {DEFAULT_STEPS}: the spec gives no steps",)
     names = {k: _name(table, k, d, where) for k, d in
              (("activation", "tanh"), ("output_activation", "softmax"), ("loss", "ce"))}
@@ -140,7 +140,8 @@ def from_table(table: Mapping[str, Any], where: str = "spec") -> RNN:
     c = rnn.concrete(1, 1, 1, 1)
     nx, na, ny, m = (int(v) for v in (c.nx, c.na, c.ny, c.m))
     entries = (na * nx + na * na + ny * na + na + ny) + m * steps * (nx + 2 * na + 2 * ny)
-    require(ENTRIES, entries, f"an RNN instance of {entries:,} entries")
+    require(ENTRIES, entries, f"{where}: [rnn] an instance of these sizes (x, y, every a⟨t⟩ and "
+            "ŷ⟨t⟩, the parameters)")
     return rnn
 
 

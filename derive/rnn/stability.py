@@ -123,7 +123,7 @@ def analyse(rnn: RNN, steps: int | None = None, seed: int = 0, radius: float | N
     if steps is not None:
         if steps < 1:
             raise SpecError(f"--steps must be at least 1, not {steps}")
-        require(STEPS, steps, f"a run of {steps} steps")
+        require(STEPS, steps, f"--steps {steps}")
     c = rnn.concrete(*DEFAULT_SIZES, steps=steps)
     na = int(c.na)
     require(WORK, c.steps * (na ** 3 + int(c.m) * na * (int(c.nx) + na + int(c.ny))),
