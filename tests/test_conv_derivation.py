@@ -62,26 +62,36 @@ def test_the_loop_forms_are_the_courses(proven):
     assert "mask = a_prev_slice == np.max(a_prev_slice)" in proven.step("dA", 1).loop
 
 
-@pytest.mark.parametrize("kind,layer", [("dW", 1), ("db", 1), ("dA", 0), ("dA", 1)])
-def test_each_loop_form_run_gives_the_derived_numbers(proven, kind, layer):
+@pytest.fixture(scope="module")
+def average():
+    return derive_cnn(load_cnn(AVERAGE), prove=False)
+
+
+@pytest.mark.parametrize("which,kind,layer", [
+    ("max", "dW", 1), ("max", "db", 1), ("max", "dA", 0), ("max", "dA", 1), ("max", "dA", 2),
+    ("average", "dA", 1), ("average", "dW", 1)])
+def test_each_loop_form_run_gives_the_derived_numbers(proven, average, which, kind, layer):
     """The loop text is the derivation's own (never user text): run it on numbers and compare with
     the node's value, so the loop form printed beside each formula is the same computation."""
+    from derive.core.names import m as M
+    d = proven if which == "max" else average
     rng = np.random.default_rng(5)
     m = 2
-    step = proven.step(kind, layer)
-    l = step.layer
-    conv = proven.cnn.layer(1)
-    A_prev = rng.normal(size=(m, *proven.cnn.layer(l).in_shape))
+    step = d.step(kind, layer)
+    here = d.cnn.layer(step.layer)
+    conv = d.cnn.layer(1)
+    A_prev = rng.normal(size=(m, *here.in_shape))
     W = rng.normal(size=(conv.size, conv.size, conv.in_shape[2], conv.filters))
     b = np.zeros((1, 1, 1, conv.filters))
-    upstream = rng.normal(size=(m, *proven.cnn.layer(l).out_shape))
-    n_H, n_W, n_C = proven.cnn.layer(l).out_shape
+    out = here.out_shape
+    upstream = rng.normal(size=(m, *out) if len(out) == 3 else (out[0], m))
+    n_H, n_W, n_C = out if len(out) == 3 else (0, 0, 0)
     scope = {"np": np, "m": m, "n_H": n_H, "n_W": n_W, "n_C": n_C, "A_prev": A_prev, "W": W, "b": b,
              "dZ": upstream, "dA": upstream}
     exec(compile(step.loop, f"<loop form of {step.name}>", "exec"), scope)  # noqa: S102
     result = scope["dA_prev" if kind == "dA" else kind]
+    l = step.layer
     env = {("A", l - 1): A_prev, ("W", l): W, ("b", l): b, ("dZ", l): upstream, ("dA", l): upstream}
-    from derive.core.names import m as M
     expected = T.tevaluate(step.expr, env, T.NumpyTensors({M: m}))
     np.testing.assert_allclose(result, expected, rtol=1e-12, atol=1e-12)
 
