@@ -164,3 +164,20 @@ def test_a_relu_rnns_handout_writes_its_own_derivative_not_tanhs(capsys):
     assert r"\operatorname{diag}(\operatorname{ReLU}'(z^{\langle t \rangle}))\, W_{aa}" in tex
     assert r"dW_{aa} = dz^{\langle T \rangle} a^{\langle T-1 \rangle\top}" in tex
     assert r"d\tanh^{\langle t \rangle} &" not in tex and "dz = " in tex
+
+
+@pytest.mark.tex
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_the_handout_typesets_without_overfull_lines(activation):
+    """No line of the compiled handout runs into the margin (pdflatex's Overfull \\hbox over 1 pt;
+    the identities' sources had an unbreakable rnn_cell_backward 10 pt past it)."""
+    import re
+
+    from derive.handout.document import compile_tex
+    from derive.rnn.handout import handout
+    from derive.rnn.spec import from_table
+
+    log = compile_tex(handout(from_table({**TABLE["rnn"], "activation": activation}))).log
+    wide = [float(w) for w in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", log)]
+    assert all(w <= 1.0 for w in wide), wide

@@ -86,8 +86,12 @@ def blocks(d: RNNDerivation, seed: int = 0) -> list[Block]:
         Raw("\\begin{verbatim}\n" + "\n".join(s.loop for s in gen) + "\n\\end{verbatim}",
             "```python\n" + "\n".join(s.loop for s in gen) + "\n```"),
         Heading(2, "Why each step holds"),
+        # the sources name the course's functions (rnn_cell_backward): long words TeX cannot
+        # hyphenate, so the list is set \sloppy (wider spaces, not a line into the margin)
+        Raw("\\begingroup\\sloppy"),
         Items(tuple((f"{s.rule}: ", M(s.identity.index_latex), f" ({s.identity.source})")
                     for s in _one_per_rule(gen))),
+        Raw("\\par\\endgroup"),
     ]
     out += _proof_blocks(d) + _gradcheck_blocks(rnn, seed) + _stability_blocks(rnn, seed)
     return out
