@@ -135,3 +135,9 @@ def test_split_keeps_positions_and_read_refuses_what_it_does_not_read():
     for bad in (r"\frac{1}{2}(a^3_1-y)^{1/2}", r"\sigma'(z^3_1)", r"\sum_j a^3_j", "(" * 80 + "a^3_1"):
         with pytest.raises(Unreadable):
             read(bad, 0, len(bad))
+
+
+def test_dfrac_is_the_same_operator():
+    v = check(r"\dfrac{\partial}{\partial w^2_{11}} \frac{1}{2}(a^3_1-y)^2 = "
+              r"a^2_1(a^3_1-y)\sigma'(z^3_1)", NET)
+    assert v.verdict == "correct" and "is the network cost's" in v.notes[-1]

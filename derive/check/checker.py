@@ -51,7 +51,6 @@ from derive.check.layers import (
 )
 from derive.check.numeric import numbers_for
 from derive.check.verdict import SEVERITY, Mistake, Verdict
-from derive.check.written_cost import check_written
 from derive.core import expr as E
 from derive.core.names import m as m_symbol
 from derive.engine.backward import Formula
@@ -103,7 +102,11 @@ def check(equation: str, network=None, syntax: str = "auto", *, loss: str | None
         def whole(text: str) -> Verdict:
             return check_chain(text, one) or one(text, {})
 
-        return conditions.from_notes(check_written(equation, network, whole) or whole(equation))
+        written = None
+        if "frac" in equation:  # \\frac{\\partial}{\\partial Q} applied to a written cost
+            from derive.check.written_cost import check_written
+            written = check_written(equation, network, whole)
+        return conditions.from_notes(written or whole(equation))
 
     verdict = once(generic)
     if network is None:  # the output activation is not known: the loss's usual one?

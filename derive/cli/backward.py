@@ -57,6 +57,10 @@ def run(args: argparse.Namespace) -> int:
 def _dense(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    from derive.cli import process_preload
+
+    # imported with the collector paused, as check's (derive.cli.preload): ~85 ms of a warm run
+    process_preload(("derive.engine.backward", "derive.engine.proof", "sympy.tensor.tensor"))
     from derive.engine.backward import derive
     from derive.engine.proof import prove
 

@@ -36,7 +36,7 @@ from derive.core.names import m as M
 from derive.layers import layer_type
 
 
-def _rename(expr: E.Expr, off: int) -> E.Expr:
+def renumbered(expr: E.Expr, off: int) -> E.Expr:
     """A dense head's expression with its layers renumbered: layer k → off + k, X → A[off]."""
     if isinstance(expr, E.Sym):
         if expr.base in ("X", "dX") or (expr.base in ("A", "dA") and expr.layer == 0):
@@ -45,7 +45,7 @@ def _rename(expr: E.Expr, off: int) -> E.Expr:
         if expr.layer is not None:
             return E.Sym(expr.base, expr.layer + off, expr.shape)
         return expr
-    return E.map_children(expr, lambda c: _rename(c, off))
+    return E.map_children(expr, lambda c: renumbered(c, off))
 
 
 def head_steps(head, off: int, scale: sp.Expr) -> list[ConvStep]:
@@ -55,10 +55,10 @@ def head_steps(head, off: int, scale: sp.Expr) -> list[ConvStep]:
     for s in head.steps:
         ident = ids.lookup(s.rule)
         facts = rules.Facts(scale=scale)
-        target = _rename(s.target, off)
+        target = renumbered(s.target, off)
         assert isinstance(target, E.Sym)
         kind = target.base
-        expr = _rename(s.expr, off)
+        expr = renumbered(s.expr, off)
         code = f"{target.to_code()} = {expr.to_code()}"
         out.append(ConvStep(s.layer + off, kind, target, expr, s.rule, ident.title_for(facts),
                             ident.index_for(s.layer + off, facts),

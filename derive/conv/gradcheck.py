@@ -250,7 +250,8 @@ def analytic(cnn: CNN, params: Mapping, X: np.ndarray, Y: np.ndarray, plant: str
     """The derived gradients of J, keyed as the differences are: ("W", l), ("b", l), ("X", 0)
     (dA[0] stacks the per-example gradients: ∂J/∂X = dA[0]/m). With ``plant``, every conv, pool
     and flatten step below the head evaluated again with that mistake put in its formula."""
-    from derive.conv.numbers import _derivation, network_gradients
+    from derive.conv.derivation import derive_cnn
+    from derive.conv.numbers import network_gradients
 
     values = {_key(k): v for k, v in network_gradients(cnn, params, X, Y).items()}
     if plant is not None:
@@ -258,7 +259,7 @@ def analytic(cnn: CNN, params: Mapping, X: np.ndarray, Y: np.ndarray, plant: str
         env = {**values, **{k: np.asarray(v) for k, v in params.items()}, ("A", 0): X}
         be = T.NumpyTensors({M: X.shape[0]})
         changed = False
-        for s in _derivation(cnn).steps:
+        for s in derive_cnn(cnn, prove=False).steps:
             if s.dense:
                 continue
             expr = mistake.apply(s.expr)
@@ -399,7 +400,7 @@ def _layer_work(layer) -> int:
 
 def describe(cnn: CNN) -> str:
     """The network in one line, as `derive backward --spec` heads it (:func:`derive.conv.render.header`)."""
-    from derive.conv.numbers import _derivation
+    from derive.conv.derivation import derive_cnn
     from derive.conv.render import header
 
-    return header(_derivation(cnn)).removeprefix("CNN: ")
+    return header(derive_cnn(cnn, prove=False)).removeprefix("CNN: ")

@@ -166,10 +166,6 @@ def pool_backward(dA, A_prev, *, f: int, stride: int, mode: str = "max", layout:
 
 # -- a whole network ------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=16)
-def _derivation(cnn: CNN):
-    return derive_cnn(cnn, prove=False)
-
-
 def _key(k) -> tuple[str, int]:
     if isinstance(k, tuple):
         return (str(k[0]), int(k[1]))
@@ -183,7 +179,7 @@ def _key(k) -> tuple[str, int]:
 def forward_values(cnn: CNN, params: Mapping, X) -> dict:
     """X and every conv, pool and flatten layer's Z and A, keyed (base, layer)."""
     import numpy as np
-    d = _derivation(cnn)
+    d = derive_cnn(cnn, prove=False)
     env: dict[Any, Any] = {("A", 0): np.asarray(X, dtype=float)}
     env.update({_key(k): np.asarray(v, dtype=float) for k, v in params.items()})
     m_ = env["A", 0].shape[0]
@@ -207,7 +203,7 @@ def network_gradients(cnn: CNN, params: Mapping, X, Y) -> dict[str, np.ndarray]:
     from derive.engine.values import gradient_values
     from derive.network import model
 
-    d = _derivation(cnn)
+    d = derive_cnn(cnn, prove=False)
     env = forward_values(cnn, params, X)
     m_ = env["A", 0].shape[0]
     off = cnn.flatten_at

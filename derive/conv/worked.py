@@ -82,7 +82,8 @@ def _name(base: str, layer) -> str:
 
 def worked_example(cnn: CNN, seed: int = 0, m: int | None = None) -> CNNWorked:
     """Draw an instance (m = the spec's ``examples``, else 1) and evaluate every line."""
-    from derive.conv.numbers import _derivation, forward_values, network_gradients
+    from derive.conv.derivation import derive_cnn
+    from derive.conv.numbers import forward_values, network_gradients
     from derive.core.expr import evaluate
     from derive.core.names import latex_name
     from derive.core.printing import to_latex, to_text
@@ -90,7 +91,7 @@ def worked_example(cnn: CNN, seed: int = 0, m: int | None = None) -> CNNWorked:
 
     m = m if m is not None else (cnn.examples or 1)
     require(SHOWN, shown_entries(cnn, m), f"a worked example of this spec with m = {m}")
-    d = _derivation(cnn)
+    d = derive_cnn(cnn, prove=False)
     params, X, Y, _ = random_instance(cnn, seed, m)
     values = {_split(k): v for k, v in network_gradients(cnn, params, X, Y).items()}
     env: dict[Any, Any] = {**forward_values(cnn, params, X), **values, **params, ("Y", None): Y}
@@ -129,11 +130,11 @@ def shown_entries(cnn: CNN, m: int) -> int:
 def head_definitions(cnn: CNN) -> list[tuple[Any, Any]]:
     """The dense head's forward definitions (Z = W A + b, A = g(Z): the dense engine's own,
     :func:`derive.network.model.definitions`) numbered as the CNN's layers, its X the flatten's A."""
-    from derive.conv.derivation import _rename
+    from derive.conv.derivation import renumbered
     from derive.network import model
 
     head, off = cnn.head(), cnn.flatten_at
-    return [(_rename(sym, off), _rename(expr, off))
+    return [(renumbered(sym, off), renumbered(expr, off))
             for k in range(1, head.L + 1) for sym, expr in model.definitions(head, k)]
 
 

@@ -111,11 +111,6 @@ def _index_rows(tex: str) -> list[Row]:
     return rows
 
 
-def _mend(tex: str) -> str:
-    """amssymb has no blackboard 1 (\\mathbb{1} prints a stray glyph): the indicator as a bold 1."""
-    return tex.replace(r"\mathbb{1}", r"\mathbf{1}")
-
-
 def _loop(code: str) -> Raw:
     text = wrap_code(ascii_code(code))
     return Raw("{\\footnotesize\n\\begin{verbatim}\n" + text + "\n\\end{verbatim}\n}",
@@ -169,7 +164,7 @@ def layer_section(d, layer) -> list[Block]:
         if explained:
             out.append(Para(explained))
         out.append(Para(("Entry by entry:",)))
-        out.append(Display(tuple(_index_rows(_mend(step.index_latex)))))
+        out.append(Display(tuple(_index_rows(step.index_latex))))
         if step.rule == "conv_input_gradient":
             out += stride_and_pad(d, layer, step)
         out.append(Para(("The course's loop form:",)))
