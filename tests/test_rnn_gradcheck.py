@@ -80,3 +80,24 @@ def test_command_exit_codes_and_text(capsys):
     assert "planted mistake missing_sum" in out and "FAIL" in out
     assert cli.gradcheck(_args(format="json", m=3), TABLE) == 0
     assert '"passed": true' in capsys.readouterr().out
+
+
+def test_a_mistake_planted_at_one_step_says_it_changes_nothing(capsys):
+    """At T_x = 1 there is no sum over t to drop nor a later step to carry from: the check passes,
+    and the output says why instead of seeming to miss the mistake."""
+    one = {"rnn": {**TABLE["rnn"], "steps": 1}}
+    assert cli.gradcheck(_args(plant="no_carry"), one) == 0
+    out = capsys.readouterr().out
+    assert "at T_x = 1 no_carry changes nothing" in out and "steps ≥ 2" in out
+    r = gradcheck(RNN(3, 4, 2, 1, examples=3), mistake="missing_sum")
+    assert r.as_dict()["mistake_changes_nothing"] is True
+    assert gradcheck(RNN(3, 4, 2, 2, examples=3), mistake="missing_sum").as_dict()[
+        "mistake_changes_nothing"] is False
+
+
+def test_the_handouts_planted_mistakes_fail_even_for_a_one_step_spec():
+    from derive.rnn.handout import handout
+
+    md = handout(RNN(3, 4, 2, 1, examples=2), format="md")
+    rows = [line for line in md.splitlines() if line.startswith(("| missing", "| no"))]
+    assert len(rows) == 2 and all(row.endswith("| FAILED |") for row in rows), rows

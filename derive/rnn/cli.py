@@ -102,6 +102,9 @@ def gradcheck(args: argparse.Namespace, table: Mapping[str, Any]) -> int:
              f"{c.describe()}, seed {r.seed}"]
     if r.mistake:
         lines.append(f"planted mistake {r.mistake}: {MISTAKES[r.mistake]}")
+    if r.mistake_changes_nothing:
+        lines.append(f"  at T_x = 1 {r.mistake} changes nothing (one step has no sum over t and no "
+                     "later step to carry from): give steps ≥ 2 to see it fail")
     for name, err in r.errors:
         lines.append(f"  {name:<5} relative error {err:.2e}  {'ok' if err < r.threshold else 'FAIL'}")
     verdict = "passed" if r.passed else "FAILED"

@@ -68,9 +68,16 @@ class GradcheckResult:
     def passed(self) -> bool:
         return all(e < self.threshold for _, e in self.errors)
 
+    @property
+    def mistake_changes_nothing(self) -> bool:
+        """A mistake planted at T_x = 1: one step has no sum over t and no later step to carry
+        from, so the planted derivation is the true one."""
+        return self.mistake is not None and self.rnn.steps == 1
+
     def as_dict(self) -> dict:
         return {"spec": self.rnn.describe(), "threshold": self.threshold, "eps": self.eps,
                 "seed": self.seed, "mistake": self.mistake, "passed": self.passed,
+                "mistake_changes_nothing": self.mistake_changes_nothing,
                 "errors": {k: e for k, e in self.errors}}
 
 
