@@ -266,8 +266,8 @@ def render(v, equation: str | None = None) -> str:
     cex = v.counterexample
     if cex:
         sizes = ", ".join(f"{k}={n}" for k, n in cex["sizes"].items())
-        r, c = cex["entry"]
-        lines.append(f"  counterexample ({sizes}; seed {cex['seed']}): entry ({r}, {c}) should be "
+        entry = ", ".join(map(str, cex["entry"]))  # 1-based, of any rank (a conv's has 4)
+        lines.append(f"  counterexample ({sizes}; seed {cex['seed']}): entry ({entry}) should be "
                      f"{_num(cex['expected_entry'])}, the formula gives {_num(cex['got_entry'])}")
         for name, value in cex["inputs"].items():
             lines.append(f"    {name} = {_mat(value)}")

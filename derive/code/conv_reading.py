@@ -219,14 +219,12 @@ def _through_helpers(src, fname, node, target, mode, q, instances, judged, missi
 def _counterexample(inst: Instance, got: np.ndarray, right: np.ndarray) -> dict:
     diff = np.abs(got - right)
     idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(diff)), diff.shape))
-    # "index" is the entry (any rank); "entry" the same split in two halves, as the text
-    # output prints a matrix's (row, column) until it prints an index of any rank
-    half = (len(idx) + 1) // 2
-    pair = list(idx) if len(idx) == 2 else [", ".join(map(str, idx[:half])),
-                                            ", ".join(map(str, idx[half:]))]
+    # "entry" is 1-based, as every counterexample's (of any rank); "index" numpy's own
     return {"sizes": dict(inst.case.sizes), "seed": inst.case.seed, "index": list(idx),
-            "entry": pair, "expected_entry": float(right[idx]), "got_entry": float(got[idx]),
-            "inputs": {}, "note": "the inputs are drawn from numpy's default_rng(1000 + seed)"}
+            "entry": [i + 1 for i in idx], "expected_entry": float(right[idx]),
+            "got_entry": float(got[idx]), "inputs": {},
+            "note": f"numpy index {list(idx)}; the inputs are drawn from numpy's "
+                    "default_rng(1000 + seed)"}
 
 
 def _sizes(inst: Instance) -> str:

@@ -156,7 +156,7 @@ function counterexample(cex) {
   const sizes = Object.entries(cex.sizes || {}).map(([k, v]) => `${k}=${v}`).join(", ");
   const entry = cex.entry || [];
   div.append(el("div", "label", `counterexample (${sizes}; seed ${cex.seed})`));
-  div.append(el("div", null, `entry (${entry[0]}, ${entry[1]}) should be ${cex.expected_entry}, the formula gives ${cex.got_entry}`));
+  div.append(el("div", null, `entry (${entry.join(", ")}) should be ${cex.expected_entry}, the formula gives ${cex.got_entry}`));
   const table = el("div", "matrices");
   const add = (name, value) => {
     const cell = el("div", "matrix");
