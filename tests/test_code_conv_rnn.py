@@ -252,9 +252,31 @@ def test_the_correct_formula_is_the_derivation_s_loop(which, name, target, cours
         from derive.code.conv_diagnosis import _CNN
 
         steps = derive_cnn(load_cnn(_CNN.format(mode="max")), prove=False).steps
-        loops_ = {s.loop for s in steps if s.layer == 2}
+        # dW and db without the derivation's last line q = (1/m) * q: the course's dZ holds it
+        loops_ = {s.loop.rstrip().removesuffix(f"\n{target} = (1/m) * {target}")
+                  for s in steps if s.layer == 2}
     assert v.expected in loops_ and v.expected_latex
     assert course in v.expected  # the course's own accumulation, as the derivation writes it
+
+
+@pytest.mark.parametrize("target", ["dW", "db", "dA_prev"])
+def test_the_printed_conv_loop_computes_the_course_s_gradient(target):
+    """The loop printed as the correct formula of the course's conv_backward, run here (it is
+    derive's own text, not a student's) on dZ = ∂J/∂Z, gives autograd's vector-Jacobian product:
+    the loop has no 1/m because the course's dZ holds it."""
+    from derive.code.conv_diagnosis import expected
+    from tests.oracle_conv import conv_gradients
+
+    loop, _ = expected("conv_backward", target)
+    rng = np.random.default_rng(3)
+    m, A_prev = 2, rng.normal(size=(2, 5, 5, 2))
+    W, b, dZ = rng.normal(size=(3, 3, 2, 3)), rng.normal(size=(1, 1, 1, 3)), rng.normal(size=(2, 3, 3, 3))
+    env = {"np": np, "A_prev": A_prev, "W": W, "b": b, "dZ": dZ, "m": m, "n_H": 3, "n_W": 3,
+           "n_C": 3}
+    exec(loop, env)  # noqa: S102 - derive's own printed formula, in a test
+    want = dict(zip(("dA_prev", "dW", "db"), conv_gradients(dZ, A_prev, W, b, stride=2, pad=1),
+                    strict=True))[target]
+    assert np.allclose(np.reshape(env[target], want.shape), want, rtol=1e-10, atol=1e-12)
 
 
 def test_nothing_in_the_snippet_is_run_by_python(tmp_path):

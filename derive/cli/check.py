@@ -261,7 +261,8 @@ def render(v, equation: str | None = None) -> str:
     if v.verdict != "correct" and v.fix and v.fix != v.expected:  # the student's own form
         lines.append(f"  suggested fix: {v.fix}")
     if v.expected and v.verdict != "correct":
-        lines.append(f"  correct formula: {v.expected}")
+        shown = v.expected.replace("\n", "\n      ")  # a loop form: its lines indented
+        lines.append(f"  correct formula: {shown}")
         lines.append(f"  LaTeX: {v.expected_latex}")
     cex = v.counterexample
     if cex:

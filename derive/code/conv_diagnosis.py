@@ -181,10 +181,19 @@ def formula_notes(fname: str, q: str, expected: str | None) -> tuple[str, ...]:
     out = ["the correct formula is the derivation's loop on its own network (f = 3, stride 2, "
            "pad 1 for a convolution; f = 2, stride 1 for a pool), its sizes written in"]
     if q in ("dW", "db"):
-        out.append(f"the derivation's dZ is the per-example gradient, so its {q} ends in 1/m; "
-                   f"the course's conv_backward takes dZ = ∂J/∂Z (the 1/m already in it), so "
-                   f"its {q} has none")
+        out.append(f"the derivation's dZ is the per-example gradient, so its {q} ends in 1/m "
+                   f"(the LaTeX); the course's conv_backward takes dZ = ∂J/∂Z (the 1/m already "
+                   f"in it), so its {q} has none, and the loop shown leaves it out")
     return tuple(out)
+
+
+def _course_scale(loop: str, q: str) -> str:
+    """The derivation's loop for dW or db without its last line ``q = (1/m) * q``: the
+    course's conv_backward is handed dZ = ∂J/∂Z, which holds the 1/m already."""
+    lines = loop.rstrip().splitlines()
+    if q in ("dW", "db") and lines and lines[-1].strip() == f"{q} = (1/m) * {q}":
+        return "\n".join(lines[:-1])
+    return loop
 
 
 _CNN = """input = [6, 6, 2]
@@ -243,7 +252,7 @@ def expected(fname: str, q: str) -> tuple[str | None, str | None]:
         for step in cnn.steps:
             t = step.target
             if step.layer == layer and (getattr(t, "base", None), getattr(t, "layer", None)) == target:
-                return step.loop, step.index_latex
+                return _course_scale(step.loop, q), step.index_latex
     return None, None
 
 
