@@ -101,3 +101,14 @@ def test_the_handouts_planted_mistakes_fail_even_for_a_one_step_spec():
     md = handout(RNN(3, 4, 2, 1, examples=2), format="md")
     rows = [line for line in md.splitlines() if line.startswith(("| missing", "| no"))]
     assert len(rows) == 2 and all(row.endswith("| FAILED |") for row in rows), rows
+
+
+def test_a_long_check_is_refused_by_its_forward_passes_not_only_its_arithmetic():
+    """Each batched forward pass walks every step (about 180 µs a step, whatever its size): 1,000
+    steps of the default sizes took 105 s (measured), with an arithmetic estimate under the limit.
+    The passes count now: it is refused before any is run."""
+    from derive.errors import ResourceLimit
+
+    with pytest.raises(ResourceLimit, match="rnn.gradcheck_work"):
+        gradcheck(RNN(steps=1000))
+    assert gradcheck(RNN(3, 5, 2, 60, examples=4)).passed  # a few hundred passes: a second

@@ -45,6 +45,10 @@ WORK = Limit("rnn.gradcheck_work", 20_000_000_000, "operations",
 
 THRESHOLD = 1e-7
 CHUNK_ENTRIES = 8_000_000  # float64 entries of the forward states of one batch of copies
+#: one step of one batched forward pass, in operations of the limit: the evaluator's overhead,
+#: whatever the batch (measured: 218 passes of 1,000 steps in 40 s, about 180 µs a step-pass),
+#: at ~3e9 operations a second: the limit is then about 7 s of passes
+STEP_OVERHEAD = 500_000
 DEFAULT_SIZES = (3, 5, 2, 4)  # n_x, n_a, n_y, m where the spec gives none
 MISTAKES = {
     "missing_sum": "dWaa without the sum over t: only the last step's dtanh⟨T⟩ a⟨T−1⟩ᵀ",
@@ -144,6 +148,22 @@ def derived_gradients(d: RNNDerivation, inst: dict) -> dict[str, np.ndarray]:
     return out
 
 
+def _chunk(r: RNN) -> int:
+    """Perturbed copies per batch: ~64 MB of one batch's forward states."""
+    per_copy = int(r.m) * r.steps * (int(r.nx) + 2 * int(r.na) + 2 * int(r.ny))
+    return max(1, CHUNK_ENTRIES // per_copy)
+
+
+def forward_passes(r: RNN) -> int:
+    """The batched forward passes :func:`numeric_gradients` runs (each walks every step): two a
+    batch of copies (+ε and −ε), for each parameter, a0 and x (every x⟨t⟩ at once), with
+    :func:`derive.core.fd.central_differences`' own cap on a batch."""
+    nx, na, ny, m, T = int(r.nx), int(r.na), int(r.ny), int(r.m), r.steps
+    sizes = (na * nx, na * na, ny * na, na, ny, na * m, nx * m * T)
+    chunk = _chunk(r)
+    return sum(2 * -(-n // max(1, min(chunk, 4_000_000 // n))) for n in sizes)
+
+
 def numeric_gradients(d: RNNDerivation, inst: dict, eps: float = fd.DEFAULT_EPS) -> dict:
     """Central differences of J for every parameter, x and a0."""
     import numpy as np
@@ -151,8 +171,7 @@ def numeric_gradients(d: RNNDerivation, inst: dict, eps: float = fd.DEFAULT_EPS)
     base = env_of(d, inst)
     T = d.rnn.steps
     r = d.rnn
-    per_copy = int(r.m) * T * (int(r.nx) + 2 * int(r.na) + 2 * int(r.ny))  # one copy's forward
-    chunk = max(1, CHUNK_ENTRIES // per_copy)  # perturbed copies per batch: ~64 MB of states
+    chunk = _chunk(r)
 
     def along(key):
         def f(batch):
@@ -164,10 +183,14 @@ def numeric_gradients(d: RNNDerivation, inst: dict, eps: float = fd.DEFAULT_EPS)
     out = {"d" + k: fd.central_differences(along((k, None)), base[(k, None)], eps, chunk)
            for k in PARAMETERS}
     out["da0"] = fd.central_differences(along(("a", 0)), base[("a", 0)], eps, chunk)
-    dx = np.empty_like(inst["x"])
-    for t in range(1, T + 1):  # x⟨t⟩ one step at a time (each its own key)
-        dx[:, :, t - 1] = fd.central_differences(along(("x", t)), base[("x", t)], eps, chunk)
-    out["dx"] = dx
+
+    def every_x(batch):  # (k, n_x, m, T): every x⟨t⟩ of a copy perturbed in one forward pass
+        env = dict(base)
+        for t in range(1, T + 1):
+            env[("x", t)] = batch[..., t - 1]
+        return _cost(d, env)
+
+    out["dx"] = fd.central_differences(every_x, np.asarray(inst["x"], dtype=float), eps, chunk)
     return out
 
 
@@ -177,7 +200,9 @@ def gradcheck(rnn: RNN, seed: int = 0, eps: float = fd.DEFAULT_EPS,
     c = rnn.concrete(*DEFAULT_SIZES)
     nx, na, ny, m, T = int(c.nx), int(c.na), int(c.ny), int(c.m), c.steps
     entries = na * (nx + na + 1) + ny * (na + 1) + na * m + nx * m * T
-    require(WORK, 2 * entries * T * m * (na * (nx + na) + ny * na), "the gradient check")
+    arithmetic = 2 * entries * T * m * (na * (nx + na) + ny * na)
+    require(WORK, arithmetic + forward_passes(c) * T * STEP_OVERHEAD,
+            f"the gradient check ({forward_passes(c):,} forward passes of {T} steps)")
     d = plant(build(c), mistake)
     inst = instance(c, seed)
     derived, numeric = derived_gradients(d, inst), numeric_gradients(d, inst, eps)
