@@ -181,3 +181,18 @@ def test_the_handout_typesets_without_overfull_lines(activation):
     log = compile_tex(handout(from_table({**TABLE["rnn"], "activation": activation}))).log
     wide = [float(w) for w in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", log)]
     assert all(w <= 1.0 for w in wide), wide
+
+
+@pytest.mark.parametrize(("command", "flags", "message"), [
+    ("gradcheck", ["--eps", "0"], "--eps 0 is outside 1e-10..1e-1"),  # it ran at the default
+    ("gradcheck", ["--eps", "-1"], "--eps -1 is outside 1e-10..1e-1"),  # it failed every check
+    ("gradcheck", ["--rtol", "-1"], "--rtol -1 must lie between 0 and 1"),
+    ("numbers", ["--seed", "-1"], "--seed -1 must be a whole number ≥ 0"),  # numpy's ValueError
+])
+def test_bad_numbers_on_the_command_line_are_refused(tmp_path, capsys, command, flags, message):
+    from derive.cli import main
+
+    spec = tmp_path / "rnn.toml"
+    spec.write_text(SPEC, encoding="utf-8")
+    assert main([command, "--spec", str(spec), *flags]) == 2
+    assert message in capsys.readouterr().err

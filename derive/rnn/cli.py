@@ -43,6 +43,16 @@ TAKES = {
 }
 
 
+def _seed(args: argparse.Namespace) -> int:
+    """The seed of the drawn instance (0 by default): numpy's generators take a whole number ≥ 0."""
+    seed = getattr(args, "seed", None)
+    if seed is None:
+        return 0
+    if seed < 0:
+        raise UsageError(f"--seed {seed} must be a whole number ≥ 0")
+    return int(seed)
+
+
 def _refuse(args: argparse.Namespace, command: str) -> None:
     """A usage error for the first flag given that an RNN spec's ``command`` does not read (a
     value other than the parser's default; without the parser, other than None/False/"")."""
@@ -67,7 +77,7 @@ def backward(args: argparse.Namespace, table: Mapping[str, Any]) -> int:
     from derive.rnn.proof import derive_rnn
 
     _refuse(args, "backward")
-    d = derive_rnn(rnn_of(args, table), seed=getattr(args, "seed", 0) or 0)
+    d = derive_rnn(rnn_of(args, table), seed=_seed(args))
     fmt = getattr(args, "format", "text")
     steps, verify = getattr(args, "steps", False), getattr(args, "verify", False)
     if fmt == "json":
@@ -90,9 +100,13 @@ def gradcheck(args: argparse.Namespace, table: Mapping[str, Any]) -> int:
     from derive.rnn.gradcheck import gradcheck as check
 
     _refuse(args, "gradcheck")
-    eps = getattr(args, "eps", None) or fd.DEFAULT_EPS
-    rtol = getattr(args, "rtol", None) or THRESHOLD
-    r = check(rnn_of(args, table), seed=getattr(args, "seed", 0) or 0, eps=eps, threshold=rtol,
+    eps = fd.DEFAULT_EPS if getattr(args, "eps", None) is None else args.eps
+    rtol = THRESHOLD if getattr(args, "rtol", None) is None else args.rtol
+    if not 1e-10 <= eps <= 1e-1:  # the dense and CNN checks' bounds
+        raise UsageError(f"--eps {eps:g} is outside 1e-10..1e-1")
+    if not 0 < rtol < 1:
+        raise UsageError(f"--rtol {rtol:g} must lie between 0 and 1")
+    r = check(rnn_of(args, table), seed=_seed(args), eps=eps, threshold=rtol,
               mistake=getattr(args, "plant", None))
     if getattr(args, "format", "text") == "json":
         print(dumps(r.as_dict(), indent=2))
@@ -120,7 +134,7 @@ def numbers(args: argparse.Namespace, table: Mapping[str, Any]) -> int:
     from derive.rnn.worked import worked, worked_json, worked_text
 
     _refuse(args, "numbers")
-    w = worked(rnn_of(args, table), seed=getattr(args, "seed", 0) or 0)
+    w = worked(rnn_of(args, table), seed=_seed(args))
     print(dumps(worked_json(w), indent=2) if getattr(args, "format", "text") == "json"
           else worked_text(w))
     return 0
@@ -145,7 +159,7 @@ def handout(args: argparse.Namespace, table: Mapping[str, Any]) -> int:
     if pdf and fmt == "markdown":
         raise UsageError("--pdf compiles LaTeX: use it with --format latex")
     text = build(rnn_of(args, table), title=getattr(args, "title", None),
-                 format="md" if fmt == "markdown" else "tex", seed=getattr(args, "seed", 0) or 0)
+                 format="md" if fmt == "markdown" else "tex", seed=_seed(args))
     files: list[tuple[Path, bytes]] = []
     if out_path:
         files.append((Path(out_path), text.encode("utf-8")))
@@ -173,7 +187,7 @@ def stability(args: argparse.Namespace, table: Mapping[str, Any]) -> int:
     _refuse(args, "stability")
     max_value = getattr(args, "max_value", None)
     r = analyse(rnn_of(args, table), steps=getattr(args, "steps", None),
-                seed=getattr(args, "seed", 0) or 0, radius=getattr(args, "radius", None),
+                seed=_seed(args), radius=getattr(args, "radius", None),
                 max_value=DEFAULT_MAX_VALUE if max_value is None else max_value)
     fmt = getattr(args, "format", "text")
     text = {"text": R.to_text, "latex": R.to_latex,
