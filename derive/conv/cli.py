@@ -27,7 +27,7 @@ def cnn_from_args(args: argparse.Namespace, table: Mapping | None = None) -> CNN
 
 
 def backward(args: argparse.Namespace, table: Mapping | None = None) -> int:
-    """Derive, prove (strict) and print a CNN's gradients as text, LaTeX or JSON."""
+    """Derive, prove (strict) and print a CNN's gradients as text, LaTeX, Markdown or JSON."""
     from derive.conv import render
     from derive.conv.derivation import derive_cnn
 
@@ -37,13 +37,17 @@ def backward(args: argparse.Namespace, table: Mapping | None = None) -> int:
     if table is not None and (getattr(args, "layers", None) or getattr(args, "act", None)
                               or getattr(args, "loss", None)):
         raise SpecError("give the network either by flags or by --spec, not both")
-    if args.format == "markdown":
-        raise SpecError("a CNN's derivation prints as text, latex or json (not markdown)")
+    from derive.conv.numbers_cli import refuse_dense_flags
+
+    # --dX is taken and changes nothing: a CNN's derivation always ends at dX (conv_backward's dA_prev)
+    refuse_dense_flags(args, str(args.spec) if table is not None else f"example {args.example}")
     d = derive_cnn(cnn_from_args(args, table), prove=True, seed=args.seed)
     if args.format == "json":
         print(render.to_json(d))
     elif args.format == "latex":
         print(render.latex(d, steps=args.steps))
+    elif args.format == "markdown":
+        print(render.markdown(d, steps=args.steps))
     else:
         if table is None:
             print("(built-in example: conv(stride 2, pad 1) → max pool → flatten → dense softmax; "

@@ -15,16 +15,22 @@ DENSE_ONLY = ("layers", "act", "loss", "convention", "scale", "l2", "l2_form", "
               "learning_rate", "mask_seed", "exercises", "sections", "tolerance", "no_student")
 
 
-def load(args: argparse.Namespace, table: Mapping[str, Any]):
-    """The CNN of ``--spec``; a dense-network flag beside it is an error naming the flag."""
-    from derive.conv.spec import cnn_from_mapping
-
+def refuse_dense_flags(args: argparse.Namespace, where: str) -> None:
+    """A dense-network flag beside a CNN spec (``where``: its file, or the built-in example) is
+    an error naming the flag: the spec gives the whole network, the flag would change nothing."""
     for name in DENSE_ONLY:
         value = getattr(args, name, None)
         if value not in (None, False):
             flag = "FILE" if name == "file" else "--" + name.replace("_", "-")
-            raise SpecError(f"{args.spec}: a CNN spec gives the whole network: {flag} is for a "
+            raise SpecError(f"{where}: a CNN spec gives the whole network: {flag} is for a "
                             "dense network and is not taken with it")
+
+
+def load(args: argparse.Namespace, table: Mapping[str, Any]):
+    """The CNN of ``--spec``; a dense-network flag beside it is an error naming the flag."""
+    from derive.conv.spec import cnn_from_mapping
+
+    refuse_dense_flags(args, args.spec)
     return cnn_from_mapping(table, where=args.spec)
 
 

@@ -23,7 +23,9 @@ The dense head is proven by the dense engine's own proof (:func:`derive.engine.p
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import sympy as sp
@@ -33,6 +35,7 @@ from derive.conv.steps import CNNDerivation, ConvStep, TensorWalk, with_proofs
 from derive.core import tensor as T
 from derive.core.fd import DEFAULT_EPS
 from derive.core.names import m as M
+from derive.engine import proof_cache
 from derive.engine.proof_result import FormulaProof, Proof
 from derive.errors import ProofFailure
 from derive.layers import layer_type
@@ -239,21 +242,79 @@ def _step_proof(d: CNNDerivation, step: ConvStep, seed: int, threshold: float) -
     return FormulaProof(step.name, step.kind, step.layer, verdict, entries, method, error, error < threshold)
 
 
-def prove_step(d: CNNDerivation, step: ConvStep, seed: int = 0, threshold: float = THRESHOLD
-               ) -> FormulaProof:
+@functools.cache
+def conv_source_hash() -> str:
+    """SHA-256 of derive/conv's source files: the proof cache's own stamp covers the engine, core,
+    layers, network and catalogue packages, not this one (its proofs, walk and spec)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def cache_key(cnn, step: ConvStep, seed: int, threshold: float) -> list:
+    """The proof cache's key of one conv, pool or flatten step: everything its two proofs read —
+    the whole spec (every layer's sizes, stride, pad, mode, activation; the loss; m), the step
+    (its kind, name, formula tree and local problem: a planted formula is another key), the seed,
+    the threshold, this module's bounds, and derive/conv's sources (the tool's version, the
+    catalogue and the core's sources are the cache's own stamp)."""
+    return ["cnn-step", 1, conv_source_hash(), repr(cnn), step.kind, step.name, repr(step.expr),
+            repr(step.local), seed, threshold, [SYMPY_TERMS, FD_ENTRIES, FD_WORK, PROOF_M, DEFAULT_EPS]]
+
+
+def _from_cache(entry: dict | None) -> FormulaProof | None:
+    """A cached step's proof when every field has its type, else None (proven again)."""
+    if entry is None:
+        return None
+    types = {"name": str, "kind": str, "layer": int, "elementwise": str, "entries": int,
+             "method": str, "fd_error": float, "fd_passed": bool, "date": str}
+    if any(not isinstance(entry.get(k), t) or isinstance(entry.get(k), bool) is not (t is bool)
+           for k, t in types.items()):
+        return None
+    return FormulaProof(entry["name"], entry["kind"], entry["layer"], entry["elementwise"],
+                        entry["entries"], entry["method"], entry["fd_error"], entry["fd_passed"],
+                        cached=entry["date"])
+
+
+def _cached_step_proof(d: CNNDerivation, step: ConvStep, seed: int, threshold: float,
+                       store) -> FormulaProof:
+    """:func:`_step_proof` through the proof cache ``store`` (None: proven afresh)."""
+    if store is None:
+        return _step_proof(d, step, seed, threshold)
+    key = cache_key(d.cnn, step, seed, threshold)
+    hit = _from_cache(store.get(key))
+    if hit is not None:
+        return hit
+    p = _step_proof(d, step, seed, threshold)
+    store.put(key, {"name": p.name, "kind": p.kind, "layer": p.layer, "elementwise": p.elementwise,
+                    "entries": p.entries, "method": p.method, "fd_error": float(p.fd_error),
+                    "fd_passed": bool(p.fd_passed)})
+    return p
+
+
+def prove_step(d: CNNDerivation, step: ConvStep, seed: int = 0, threshold: float = THRESHOLD,
+               cache: bool | None = None) -> FormulaProof:
     """Both proofs of one conv, pool or flatten step of ``d`` (a step taken from it, or the same
-    step with its formula changed: how the tests plant a mistake)."""
+    step with its formula changed: how the tests plant a mistake); ``cache`` as
+    :func:`prove_cnn`'s."""
     if step.dense:
         raise ValueError(f"{step.name} is a dense-head step: the dense engine proves it")
-    return _step_proof(d, step, seed, threshold)
+    return _cached_step_proof(d, step, seed, threshold, proof_cache.open_cache(cache))
 
 
 def prove_cnn(d: CNNDerivation, seed: int = 0, threshold: float = THRESHOLD,
-              strict: bool = False) -> CNNDerivation:
-    """``d`` with every step proven; ``strict``: raise ProofFailure naming the failed steps."""
+              strict: bool = False, cache: bool | None = None) -> CNNDerivation:
+    """``d`` with every step proven; ``strict``: raise ProofFailure naming the failed steps.
+    ``cache``: read and write the proof cache (:mod:`derive.engine.proof_cache`; None, the
+    default, follows ``--no-cache`` and ``$DERIVE_NO_CACHE``; False proves afresh). A cached
+    step's result is the same result, dated (``FormulaProof.cached``)."""
     from derive.engine.proof import prove
 
-    head_proof = prove(d.head, seed=seed, threshold=threshold, strict=False)
+    store = proof_cache.open_cache(cache)
+    head_proof = prove(d.head, seed=seed, threshold=threshold, strict=False, cache=cache)
     by_target = {(f.kind, f.layer): p for f, p in zip(d.head.formulas, head_proof.formulas, strict=True)}
     off = d.cnn.flatten_at
     results = []
@@ -265,7 +326,7 @@ def prove_cnn(d: CNNDerivation, seed: int = 0, threshold: float = THRESHOLD,
             results.append(replace(p, name=step.name, layer=step.layer, method=p.method + own) if p else
                            FormulaProof(step.name, step.kind, step.layer, "failed", 0, "no proof", 1.0, False))
         else:
-            results.append(_step_proof(d, step, seed, threshold))
+            results.append(_cached_step_proof(d, step, seed, threshold, store))
     proof = Proof(tuple(results), head_proof.identities, DEFAULT_EPS, threshold, (), d.cnn.examples or PROOF_M, seed)
     out = with_proofs(d, results, proof)
     if strict and not proof.passed:

@@ -1,4 +1,4 @@
-"""A CNN derivation as text, LaTeX or JSON (``derive backward --spec cnn.toml``).
+"""A CNN derivation as text, LaTeX, Markdown or JSON (``derive backward --spec cnn.toml``).
 
 >>> from derive.conv import derive_cnn, load_cnn
 >>> from derive.conv.spec import EXAMPLE
@@ -52,8 +52,10 @@ def _proof_line(d: CNNDerivation) -> str:
         return "Proof: not run"
     n = len(d.steps)
     status = "all proven" if d.proof.passed else "FAILED"
+    note = d.proof.cache_note()  # "proven (cached, <date>)" when the proof cache had them
     return (f"Proof: {status} — {n} formulas (SymPy entry by entry; finite differences, max "
-            f"relative error {d.proof.max_fd_error:.1e} < {d.proof.threshold:g})")
+            f"relative error {d.proof.max_fd_error:.1e} < {d.proof.threshold:g})"
+            + (f"; {note}" if note else ""))
 
 
 def text(d: CNNDerivation, steps: bool = False, verify: bool = False) -> str:
@@ -75,7 +77,8 @@ def text(d: CNNDerivation, steps: bool = False, verify: bool = False) -> str:
         if verify and s.proof is not None:
             p = s.proof
             out.append(f"       proof: element-wise {p.elementwise} ({p.entries} entries, {p.method}); "
-                       f"finite differences {p.fd_error:.1e} ({'pass' if p.fd_passed else 'FAIL'})")
+                       f"finite differences {p.fd_error:.1e} ({'pass' if p.fd_passed else 'FAIL'})"
+                       + (f" (cached, {p.cached})" if p.cached else ""))
     out += ["", _proof_line(d)]
     return "\n".join(out)
 
@@ -91,6 +94,26 @@ def latex(d: CNNDerivation, steps: bool = False) -> str:
             rows.append(rf"  &\quad\text{{[{s.rule.replace('_', chr(92) + '_')}]}}\ {s.index_latex}")
     out.append(" \\\\\n".join(rows))
     out += [r"\end{align*}", f"% {_proof_line(d)}"]
+    return "\n".join(out)
+
+
+def markdown(d: CNNDerivation, steps: bool = False) -> str:
+    """Per layer a table of the formulas (LaTeX in ``$…$``), their shapes and identities
+    (``steps``: each step's element-wise statement and the course's loop form below its table)."""
+    out = [f"**CNN:** {header(d).removeprefix('CNN: ')}", "", f"- {LAYOUT}", f"- {SYMBOLS}",
+           *(f"- {n}" for n in d.notes)]
+    by_layer: dict[int, list[ConvStep]] = {}
+    for s in d.steps:
+        by_layer.setdefault(s.layer, []).append(s)
+    for number, group in by_layer.items():
+        out += ["", f"### Layer {number} ({_describe(d.cnn.layer(number))})", "",
+                "| formula | shape | identity |", "|---|---|---|"]
+        out += [f"| ${s.latex}$ | {_shape(s)} | `{s.rule}` |" for s in group]
+        if steps:
+            for s in group:
+                out += ["", f"**{s.name}**: {s.title}", "", f"$${s.index_latex}$$", "",
+                        "The course's loop form:", "", "```python", s.loop, "```"]
+    out += ["", f"**{_proof_line(d).replace('Proof:', 'Proof:**', 1)}"]
     return "\n".join(out)
 
 
@@ -117,7 +140,8 @@ def to_dict(d: CNNDerivation) -> dict[str, Any]:
                   for s in d.steps],
         "proof": None if d.proof is None else {
             "passed": d.proof.passed, "max_relative_error": d.proof.max_fd_error,
-            "threshold": d.proof.threshold, "seed": d.proof.seed, "m": d.proof.fd_m},
+            "threshold": d.proof.threshold, "seed": d.proof.seed, "m": d.proof.fd_m,
+            "cached": d.proof.to_dict()["cached"]},
     }
 
 
