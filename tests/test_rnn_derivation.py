@@ -151,3 +151,17 @@ def test_a_limit_says_what_was_asked_once():
     assert len(re.findall(r"\d entries", message)) == 2, message  # asked and the limit, once each
     assert message.startswith("net.toml: [rnn] an instance of these sizes (x, y, every a⟨t⟩ and ŷ⟨t⟩, "
                               "the parameters) needs 20,001,400,009 entries, over the limit")
+
+
+@pytest.mark.parametrize("activation", ["leaky_relu", "elu", "softplus", "swish", "gelu"])
+def test_an_activation_without_a_short_derivative_prints_g_prime_of_z(activation):
+    """tanh, sigmoid and relu print their derivative (1 − a², a ⊙ (1 − a), [z > 0]); another one
+    prints g′(z⟨t⟩) as the dense engine does, not SymPy's Piecewise((1, z⟨t⟩ > 0), (1 ⊘ 100, True))."""
+    from derive.rnn.proof import derive_rnn
+
+    rnn = RNN(2, 3, 2, 2, activation=activation)
+    d = build(rnn)
+    step = d.step("dz⟨1⟩")
+    assert step.text == f"dz⟨1⟩ = {rnn.act.text}′(z⟨1⟩) ⊙ da_next⟨1⟩"
+    assert not any("Piecewise" in s.text or "sqrt" in s.text for s in d.steps)
+    assert derive_rnn(rnn).passed

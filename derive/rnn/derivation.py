@@ -231,8 +231,16 @@ def _out(n: Names, at) -> E.Expr:
     return E.Add(E.MatMul(n.q("Wya"), at("a", 0)), n.q("by"), broadcast=True)
 
 
+#: the activations whose derivative prints as itself (1 − a², a ⊙ (1 − a), [z > 0]); any other
+#: prints g′(z⟨t⟩), as the dense engine prints it (leaky_relu's is a SymPy Piecewise)
+WRITTEN_OUT = ("tanh", "sigmoid", "relu")
+
+
 def _derivative(act: rules.Activation, a: E.Expr, z: E.Expr) -> E.Expr:
-    """g′ entry by entry as the catalogue writes it (tanh: 1 − a²), in a and/or z."""
+    """g′ entry by entry as the catalogue writes it (tanh: 1 − a²), in a and/or z; g′(z) for an
+    activation not in :data:`WRITTEN_OUT`."""
+    if act.name not in WRITTEN_OUT:
+        return E.Deriv(act, 1, z)
     d = act.derivative
     params = tuple(p for p, _ in ((rules.a, a), (z_symbol, z)) if p in d.free_symbols)
     if not params:
