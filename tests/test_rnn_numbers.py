@@ -83,3 +83,19 @@ def test_worked_example_values_are_the_oracles():
     for k in ("dWax", "dWaa", "dWya", "dba", "dby"):
         np.testing.assert_allclose(results[k]["values"], theirs[k], rtol=1e-10, atol=1e-13)
     assert w.cost == pytest.approx(theirs["J"], rel=1e-12)
+
+
+def test_the_worked_examples_json_results_hold_dx_and_da0_too():
+    """results held only the sums (dWax … dby): a student comparing rnn_backward's dx and da0
+    had to dig them out of the unrolled steps."""
+    import numpy as np
+
+    from derive.rnn.spec import RNN
+    from derive.rnn.worked import worked, worked_json
+
+    w = worked(RNN(2, 3, 2, 3, examples=2))
+    data = worked_json(w)
+    steps = {n: v for n, _, v in w.backward}
+    assert data["results"]["dx"]["shape"] == [2, 2, 3]
+    assert np.array_equal(np.array(data["results"]["dx"]["values"])[:, :, 1], steps["dxt⟨2⟩"])
+    assert np.array_equal(np.array(data["results"]["da0"]["values"]), steps["da_prev⟨1⟩"])

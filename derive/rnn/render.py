@@ -108,6 +108,6 @@ def to_latex(d: RNNDerivation) -> str:
 
 def to_markdown(d: RNNDerivation, steps: bool = False) -> str:
     rows = " \\\\\n".join(r.replace(" = ", " &= ", 1) for r in latex_rows(d))
-    return (f"**Backpropagation through time** ({d.rnn.describe()})\n\n"
+    return (f"**Backpropagation through time**: {d.rnn.describe()}\n\n"
             f"$$\n\\begin{{aligned}}\n{rows}\n\\end{{aligned}}\n$$\n\n"
             "```\n" + to_text(d, steps=steps) + "\n```\n")

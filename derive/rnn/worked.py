@@ -83,7 +83,13 @@ def worked_json(w: Worked) -> dict:
     def arr(v):
         return {"shape": list(v.shape), "values": v.tolist()}
 
+    import numpy as np
+
     results = {name: arr(v) for name, _, v in w.backward if "⟨" not in name}
+    steps = {name: v for name, _, v in w.backward}
+    T = w.rnn.steps  # the course's rnn_backward returns these two as well
+    results["dx"] = arr(np.stack([steps[f"dxt⟨{t}⟩"] for t in range(1, T + 1)], axis=-1))
+    results["da0"] = arr(steps["da_prev⟨1⟩"])
     return {"family": "rnn", "spec": w.rnn.describe(), "seed": w.seed, "cost": w.cost,
             "inputs": {**{k: arr(v) for k, v in w.inputs["parameters"].items()},
                        "x": arr(w.inputs["x"]), "a0": arr(w.inputs["a0"]), "Y": arr(w.inputs["Y"])},
