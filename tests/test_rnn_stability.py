@@ -5,6 +5,7 @@ oracle's forward pass), the verdicts, and the course's clipping."""
 from __future__ import annotations
 
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -110,3 +111,19 @@ def test_command_refuses_a_dense_spec_and_rnn_flags_without_one(tmp_path, capsys
     assert "takes an RNN spec" in capsys.readouterr().err
     assert main(["stability", "--steps", "3"]) == 2
     assert "give --spec rnn.toml" in capsys.readouterr().err
+
+
+@pytest.mark.tex
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
+def test_the_latex_fragment_typesets_in_an_article_without_overfull_lines():
+    import re
+
+    from derive.handout.document import compile_tex
+    from derive.rnn.stability_render import to_latex
+
+    tex = to_latex(analyse(RNN(3, 5, 2, 10, examples=2)))
+    doc = ("\\documentclass{article}\\usepackage{amsmath,booktabs}\\begin{document}\n"
+           f"{tex}\n\\end{{document}}\n")
+    log = compile_tex(doc).log
+    wide = [float(w) for w in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", log)]
+    assert all(w <= 1.0 for w in wide), wide

@@ -108,11 +108,12 @@ def to_latex(r: RNNStability) -> str:
                       for n, b, a, k in r.clip.rows)
     return "\n".join([
         r"\subsection*{Stability through time}",
-        tex_escape(r.rnn.describe()) + ".",
+        # the description's n\_x=3, … has few break points: \sloppy, not a line into the margin
+        r"{\sloppy " + tex_escape(r.rnn.describe()) + ".",
         r"$J^{\langle t \rangle} = \operatorname{diag}(g'(z^{\langle t \rangle}))\, W_{aa}$, "
         r"$P^{\langle t \rangle} = J^{\langle t \rangle} \cdots J^{\langle 1 \rangle}$; "
         f"$\\rho(W_{{aa}}) = {r.rho:.4g}$, $\\lVert W_{{aa}} \\rVert_2 = {r.norm2:.4g}$, "
-        f"growth factor $r = {r.growth:.4g}$, verdict: {r.verdict}.",
+        f"growth factor $r = {r.growth:.4g}$, verdict: {r.verdict}.\\par}}",
         "", r"\begin{tabular}{rrr}",
         r"$t$ & $\lVert J^{\langle t \rangle}\rVert_2$ & $\lVert P^{\langle t \rangle}\rVert_2$ \\ \hline",
         rows, r"\end{tabular}", "",
