@@ -196,3 +196,16 @@ def test_bad_numbers_on_the_command_line_are_refused(tmp_path, capsys, command, 
     spec.write_text(SPEC, encoding="utf-8")
     assert main([command, "--spec", str(spec), *flags]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_a_derivation_longer_than_the_proofs_says_how_it_was_proven():
+    """Past PROOF_STEPS the proofs run on a shorter derivation, step kind by step kind: the
+    'all N formulas proven' line says so rather than implying N separate proofs."""
+    from derive.rnn.proof import PROOF_STEPS, derive_rnn
+    from derive.rnn.render import to_text
+    from derive.rnn.spec import RNN
+
+    long_text = to_text(derive_rnn(RNN(3, 2, 2, PROOF_STEPS + 2, examples=1)))
+    assert f"each by the step of the same kind of a T_x = {PROOF_STEPS} derivation" in long_text
+    short_text = to_text(derive_rnn(RNN(3, 2, 2, 3, examples=1)))
+    assert "of the same kind" not in short_text

@@ -12,6 +12,7 @@ course's loop, and how each formula was proven.
 from __future__ import annotations
 
 from derive.rnn.derivation import RNNDerivation, Step
+from derive.rnn.proof import PROOF_STEPS
 
 
 def _shape(step: Step) -> str:
@@ -43,8 +44,12 @@ def _proof_text(d: RNNDerivation) -> list[str]:
     if bad:
         return [f"proof FAILED for {', '.join(p.name for p in bad)}"] + [
             f"  {p.name}: element-wise {p.elementwise}, fd error {p.fd_error:.2e}" for p in bad]
-    return [f"proof: all {len(proofs)} formulas proven: SymPy entry by entry (exact) on local "
-            f"surrogates, and central differences (largest relative error {worst:.1e})"]
+    out = [f"proof: all {len(proofs)} formulas proven: SymPy entry by entry (exact) on local "
+           f"surrogates, and central differences (largest relative error {worst:.1e})"]
+    if d.rnn.steps > PROOF_STEPS:  # the formulas do not depend on T_x beyond the sums' length
+        out.append(f"  (T_x = {d.rnn.steps}: each by the step of the same kind of a T_x = "
+                   f"{PROOF_STEPS} derivation, the last, an inner or the first step)")
+    return out
 
 
 def to_text(d: RNNDerivation, steps: bool = False, verify: bool = False) -> str:
