@@ -99,3 +99,13 @@ def test_the_worked_examples_json_results_hold_dx_and_da0_too():
     assert data["results"]["dx"]["shape"] == [2, 2, 3]
     assert np.array_equal(np.array(data["results"]["dx"]["values"])[:, :, 1], steps["dxt⟨2⟩"])
     assert np.array_equal(np.array(data["results"]["da0"]["values"]), steps["da_prev⟨1⟩"])
+
+
+def test_no_time_steps_or_no_examples_is_a_named_error_not_a_key_error():
+    p, x, a0, _, _ = _instance(2)
+    with pytest.raises(SpecError, match="x has no time steps"):
+        N.rnn_forward(x[:, :, :0], a0, p)  # it was KeyError ('a', 1)
+    with pytest.raises(SpecError, match="x has no time steps"):
+        N.rnn_backward(np.ones((5, 4, 0)), x[:, :, :0], a0, p)
+    with pytest.raises(SpecError, match="no examples"):
+        N.rnn_forward(x[:, :0, :], a0[:, :0], p)

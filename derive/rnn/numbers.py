@@ -90,6 +90,10 @@ def _setup(x, a0, parameters, steps_axis: bool = True):
     if x.shape[1] != m:
         raise ShapeMismatch("RNN input", "x", "a0", x.shape, a0.shape,
                             f"x has {x.shape[1]} examples and a0 {m}")
+    if x.shape[2] < 1:
+        raise SpecError(f"x has no time steps: its shape {x.shape} needs T_x ≥ 1 on the last axis")
+    if m < 1:
+        raise SpecError(f"x and a0 have no examples (m = 0): shapes {x.shape} and {a0.shape}")
     d = _derivation(nx, na, ny, m, x.shape[2], "tanh")
     return d, _env(p, x, a0)
 
