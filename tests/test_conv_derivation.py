@@ -320,3 +320,10 @@ def test_the_oracle_agrees_with_the_proven_example(proven):
     for x, y in zip(conv_backward(dZ, A, W, b, stride=2, pad=1),
                     oracle.conv_gradients(dZ, A, W, b, stride=2, pad=1), strict=True):
         np.testing.assert_allclose(x, np.reshape(y, x.shape), rtol=1e-10, atol=1e-12)
+
+
+def test_the_bias_loop_reads_no_window(proven):
+    """db sums dZ over i, h, w: its loop computes no window corners it would never use."""
+    loop = proven.step("db", 1).loop
+    assert "vert_start" not in loop and "db[:, :, :, c] += dZ[i, h, w, c]" in loop
+    assert "vert_start = h * 2" in proven.step("dW", 1).loop

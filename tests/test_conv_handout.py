@@ -153,3 +153,32 @@ def test_an_inline_comment_wraps_onto_its_own_line():
     wrapped = wrap_code(line, 70).splitlines()
     assert wrapped == ["    A_prev_pad = np.pad(A_prev, ((0, 0), (1, 1), (1, 1), (0, 0)))",
                        "        # zero_pad, pad = 1"]
+
+
+def test_the_sections_run_in_backprop_order_from_the_loss(average):
+    """The dense head first (backpropagation starts at the loss), then layer 3, 2, 1."""
+    _, h = average
+    sections = re.findall(r"\\section\{([^}]*)\}", h.tex)
+    backward = [s for s in sections if s.startswith(("The dense head", "Backward through"))]
+    assert backward == ["The dense head (layer 4)", "Backward through layer 3: flatten",
+                        "Backward through layer 2: pool", "Backward through layer 1: conv2d"]
+
+
+def test_the_dilations_trailing_zeros_are_explained():
+    """6×6 input, pad 1, f = 3, stride 2: 3 windows start at padded rows 0, 2, 4 and read rows
+    0..6 of 0..7, so the dilated dZ (entries at rows 0, 2, 4) has 8 − 3 + 1 = 6 rows, the last a
+    trailing zero; the prose says so with these numbers (and writes ×, not x)."""
+    cnn = cnn_from_mapping(load_toml(SPEC.format(mode="max").replace("input = [5, 5, 2]",
+                                                                     "input = [6, 6, 2]"), "t"), "t")
+    h = conv_handout(cnn, prove=False, check=False)
+    text = " ".join(h.tex.split())
+    assert ("the dilated dZ has n_H_prev + 2p − f + 1 = 6 rows and columns, 1 of them "
+            "trailing zeros: the strided windows never read the padded input's last row and column, "
+            "so their gradient is 0") in tex_text_plain(text)
+    assert " x " not in tex_text_plain(text).split("Verification")[0]
+
+
+def tex_text_plain(tex: str) -> str:
+    """The prose of a LaTeX text with \\ensuremath{...} unwrapped: what a reader sees."""
+    out = re.sub(r"\\ensuremath\{\\times\}", "×", tex)
+    return out.replace("\\ensuremath{-}", "−").replace("\\_", "_")

@@ -1,8 +1,8 @@
-r"""A handout for a convolutional network: the shapes, the forward pass, and for each layer below
-the flatten its backward steps (the correlation form of dW, dA_prev as the full convolution of
+r"""A handout for a convolutional network: the shapes, the forward pass, the dense head's backward
+steps, and for each layer below the flatten its backward steps (the correlation form of dW, dA_prev as the full convolution of
 the dilated dZ with the flipped filters and the pad cropped, the max-pool mask or the average
-spread), each in matrix form, entry by entry and in the course's loop form, then the dense head,
-the proofs and a gradient check that passes on the derived formulas and fails on each planted
+spread), each in matrix form, entry by entry and in the course's loop form, after the dense head
+(backpropagation starts at the loss), then the proofs and a gradient check that passes on the derived formulas and fails on each planted
 mistake.
 
 Everything printed comes from the derivation (:func:`derive.conv.derive_cnn`, proven), its
@@ -42,15 +42,15 @@ def conv_handout(cnn: CNN, title: str | None = None, format: str = "tex", seed: 
         raise SpecError(f"unknown handout format {format!r}; known: tex, md")
     d = derive_cnn(cnn, prove=prove, seed=seed)
     blocks = [*network(d), *shapes(d), *forward(d)]
+    blocks += head(d)  # backpropagation starts at the loss: the dense head, then down to layer 1
     for layer in reversed(cnn.layers[:cnn.flatten_at]):
         blocks += layer_section(d, layer)
-    blocks += head(d)
     blocks += verification(d, seed, check)
     title = title if title is not None else "Backpropagation through a convolutional network"
     subtitle = f"derive handout: {describe(cnn)}"
     render = render_tex if format == "tex" else render_md
     text = render(blocks, title, subtitle, key=False)
-    names = ("network", "shapes", "forward", "layers", "head", "verification")
+    names = ("network", "shapes", "forward", "head", "layers", "verification")
     return Handout(title, format, names, text)
 
 
@@ -132,18 +132,21 @@ def _explain(layer, step) -> tuple[Any, ...]:
     if step.rule == "conv_weight_gradient":
         return (f"The correlation form: filter tap (a, b) of dW meets the padded input shifted by "
                 f"(a, b) and read at stride {s}, multiplied by dZ and summed over the examples and "
-                f"the {layer.out_shape[0]} x {layer.out_shape[1]} output positions. The loop adds "
+                f"the {layer.out_shape[0]}×{layer.out_shape[1]} output positions. The loop adds "
                 "each window of the padded input, weighted by its dZ entry.",)
     if step.rule == "conv_input_gradient":
         return (f"The full convolution with the flipped filters: each output position sent "
-                f"W times its dZ entry back to the {f} x {f} window it read. Written as one "
+                f"W times its dZ entry back to the {f}×{f} window it read. Written as one "
                 f"operation, dZ is first dilated by the stride ({s - 1} zero(s) between entries, "
-                f"so position (h, w) lands at ({s}h, {s}w)), then fully convolved with W, which "
-                f"is the correlation with W rotated by 180 degrees; the result has the padded "
-                f"input's size, and the crop takes the pad of {p} off each side "
-                f"(dA_prev_pad[pad:-pad, pad:-pad] in the course's loop).",)
+                f"so position (h, w) lands at ({s}h, {s}w)){_trailing(layer)}, then fully "
+                f"convolved with W, which is the correlation with W rotated by 180 degrees; the "
+                f"result has the padded input's size, and "
+                + (f"the crop takes the pad of {p} off each side (dA_prev_pad[pad:-pad, pad:-pad] "
+                   "in the course's loop)." if p else
+                   "with pad 0 there is nothing to crop (the course's dA_prev_pad[pad:-pad] would "
+                   "be empty at pad 0: dA_prev is dA_prev_pad itself)."),)
     if step.rule == "maxpool_gradient":
-        return (f"The max-pool mask: in each {f} x {f} window (stride {s}) only the entry that was "
+        return (f"The max-pool mask: in each {f}×{f} window (stride {s}) only the entry that was "
                 "the maximum moved the output, so the window's gradient goes there and nowhere else "
                 "(create_mask_from_window).",)
     if step.rule == "avgpool_gradient":
@@ -151,6 +154,26 @@ def _explain(layer, step) -> tuple[Any, ...]:
                 f"1/{f * f} of its change, so each receives 1/{f * f} of the window's gradient "
                 "(distribute_value).",)
     return ()
+
+
+def _trailing(layer) -> str:
+    """Where the stride leaves the padded input's last rows unread: the dilated dZ's trailing
+    zeros (its size n_H_prev + 2p − f + 1, :class:`derive.core.convolution.Dilate`), or ""."""
+    f, s, p = layer.size, layer.stride, layer.pad
+    rows = [(n + 2 * p - f + 1, (o - 1) * s + 1) for n, o in zip(layer.in_shape[:2], layer.out_shape[:2],
+                                                                strict=True)]
+    if all(size == spanned for size, spanned in rows):
+        return ""
+    (h, hs), (w, ws) = rows
+    if (h, hs) == (w, ws):
+        k = h - hs
+        what = "row and column" if k == 1 else f"{k} rows and columns"
+        return (f"; the dilated dZ has n_H_prev + 2p − f + 1 = {h} rows and columns, {k} of them "
+                f"trailing zeros: the strided windows never read the padded input's last {what}, "
+                "so their gradient is 0")
+    return (f"; the dilated dZ is n_H_prev + 2p − f + 1 = {h} by n_W_prev + 2p − f + 1 = {w}, "
+            f"with {h - hs} trailing zero row(s) and {w - ws} trailing zero column(s): the strided "
+            "windows never read the padded input's last ones, so their gradient is 0")
 
 
 def layer_section(d, layer) -> list[Block]:
@@ -226,9 +249,12 @@ def stride_and_pad(d, layer, step) -> list[Block]:
 
 def head(d) -> list[Block]:
     rows = tuple(Row(s.target.to_latex(), s.expr.to_latex(), (Ref(s.rule),)) for s in d.steps if s.dense)
-    return [Heading(1, "The dense head"),
-            Para(("The layers after the flatten are dense, derived by the dense engine (one "
-                  "example per column):",)),
+    off = d.cnn.flatten_at
+    layers = f"layer {off + 1}" if off + 1 == d.cnn.L else f"layers {off + 1}..{d.cnn.L}"
+    return [Heading(1, f"The dense head ({layers})"),
+            Para(("Backpropagation starts at the loss. The layers after the flatten are dense, "
+                  "derived by the dense engine (one example per column); the last formula, ",
+                  M(f"dA^{{[{off}]}}"), ", is what the flatten hands back to the layers below:")),
             Display(rows)]
 
 

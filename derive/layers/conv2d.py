@@ -27,17 +27,19 @@ if TYPE_CHECKING:
     from derive.conv.steps import TensorWalk
 
 
-def loop_header(layer: CNNLayer, per_example: Sequence[str] = ()) -> list[str]:
+def loop_header(layer: CNNLayer, per_example: Sequence[str] = (), windows: bool = True) -> list[str]:
     """The course's loop over examples (``per_example``: its lines at the top of each, such as
-    ``a_prev_pad = A_prev_pad[i]``), output positions and channels, with this layer's f, s."""
+    ``a_prev_pad = A_prev_pad[i]``), output positions and channels, with this layer's f, s;
+    ``windows``: with the window's corners (db's loop reads none)."""
     return [
         "for i in range(m):",
         *(f"    {line}" for line in per_example),
         f"    for h in range(n_H):        # n_H = {layer.out_shape[0]}",
         f"        for w in range(n_W):    # n_W = {layer.out_shape[1]}",
         f"            for c in range(n_C):    # n_C = {layer.out_shape[2]}",
-        f"                vert_start = h * {layer.stride}; vert_end = vert_start + {layer.size}",
-        f"                horiz_start = w * {layer.stride}; horiz_end = horiz_start + {layer.size}",
+        *([f"                vert_start = h * {layer.stride}; vert_end = vert_start + {layer.size}",
+           f"                horiz_start = w * {layer.stride}; horiz_end = horiz_start + {layer.size}"]
+          if windows else []),
     ]
 
 
@@ -120,7 +122,7 @@ class Conv2D(TensorLayer):
                   wrt=("W", l), output=("Z", l), upstream=("dZ", l), scaled=True)
         db = T.TSum(dZ, (0, 1, 2))
         walk.step(layer, "db", walk.scaled(db), "conv_bias_gradient",
-                  ("db = np.zeros(b.shape)", *loop_header(layer),
+                  ("db = np.zeros(b.shape)", *loop_header(layer, windows=False),
                    "                db[:, :, :, c] += dZ[i, h, w, c]", *walk.scale_lines("db")),
                   wrt=("b", l), output=("Z", l), upstream=("dZ", l), scaled=True)
         if l == 1 and not walk.input_gradient:
