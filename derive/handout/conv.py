@@ -1,9 +1,9 @@
 r"""A handout for a convolutional network: the shapes, the forward pass, the dense head's backward
-steps, and for each layer below the flatten its backward steps (the correlation form of dW, dA_prev as the full convolution of
-the dilated dZ with the flipped filters and the pad cropped, the max-pool mask or the average
-spread), each in matrix form, entry by entry and in the course's loop form, after the dense head
-(backpropagation starts at the loss), then the proofs and a gradient check that passes on the derived formulas and fails on each planted
-mistake.
+steps (backpropagation starts at the loss), then for each layer below the flatten its backward
+steps (the correlation form of dW, dA_prev as the full convolution of the dilated dZ with the
+flipped filters and the pad cropped, the max-pool mask or the average spread), each in matrix
+form, entry by entry and in the course's loop form, then the proofs and a gradient check that
+passes on the derived formulas and fails on each planted mistake.
 
 Everything printed comes from the derivation (:func:`derive.conv.derive_cnn`, proven), its
 proofs and the checks run here; the prose around it names the layer's own f, s and p.
