@@ -223,6 +223,13 @@ def test_more_networks_pass_both_proofs(name):
      r"layer 1 \(conv2d\): key 'activation': softmax is not element-wise"),
     ('input = [4, 4, 1]\n[[layer]]\nkind = "conv2d"\nfilters = 1\nsize = 1\n',
      r"layer 1 \(conv2d\): the last layer must be dense"),
+    ('input = [4, 4, 1]\n[[layer]]\nkind = "conv2d"\nfilters = 1\nsize = 1\n[[layer]]\nkind = "dense"\n'
+     'units = 2\n', r"layer 2 \(dense\): a dense layer needs a flatten layer before it \(layer 1's "
+     r"output is 4×4×1 per example; add a \[\[layer\]\] with kind = \"flatten\" before it\)"),
+    ('input = [4, 4, 1]\n[[layer]]\nkind = "dense"\nunits = 2\n',
+     r"layer 1 \(dense\): a dense layer needs a flatten layer before it \(the input is 4×4×1"),
+    ('input = [4, 4, 1]\n[[layer]]\nkind = "conv2d"\nfilters = 1\nsize = true\n',
+     r"layer 1 \(conv2d\): key 'size': true is not a whole number"),
 ])
 def test_spec_errors_name_the_layer_and_the_key(text, message):
     with pytest.raises(SpecError, match=message):

@@ -149,7 +149,8 @@ class CNN:
 
 def _int(value: Any, where: str, key: str, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise SpecError(f"{where}: key {key!r}: {value!r} is not a whole number")
+        shown = str(value).lower() if isinstance(value, bool) else repr(value)  # TOML's true
+        raise SpecError(f"{where}: key {key!r}: {shown} is not a whole number")
     if value < low:
         raise SpecError(f"{where}: key {key!r}: {value} is below {low}")
     require(SIZE, value, f"{where}: key {key!r}")
@@ -181,7 +182,10 @@ def _layer(n: int, table: Any, shape: tuple[int, ...], flat: bool) -> CNNLayer:
             raise SpecError(f"{where}: unknown key {key!r}; known: {', '.join(('kind', *KEYS[kind]))}")
     if kind == "dense":
         if not flat:
-            raise SpecError(f"{where}: a dense layer comes after the flatten layer")
+            before = (f"layer {n - 1}'s output" if n > 1 else "the input") + \
+                f" is {'×'.join(map(str, shape))} per example"
+            raise SpecError(f"{where}: a dense layer needs a flatten layer before it ({before}; "
+                            'add a [[layer]] with kind = "flatten" before it)')
         units = _int(table.get("units"), where, "units", 1)
         act = _activation(table.get("activation"), where, "relu", False)
         return CNNLayer(n, kind, shape, (units,), units=units, activation=act)
