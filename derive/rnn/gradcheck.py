@@ -129,12 +129,33 @@ def env_of(d: RNNDerivation, inst: dict) -> dict:
     return env
 
 
-def _cost(d: RNNDerivation, env: dict):
+def _cost_terms(d: RNNDerivation, env: dict):
+    """Each step's cross-entropy Σᵢ ce(ŷ⟨t⟩(i), y⟨t⟩(i)), stacked on a last axis of T_x (J is
+    their sum): a batch of copies gives (k, T_x)."""
     import numpy as np
 
     env = run_forward(d, env)
-    return sum(-np.sum(env[("y", t)] * np.log(env[("yhat", t)]), axis=(-2, -1))
-               for t in range(1, d.rnn.steps + 1))
+    return np.stack([-np.sum(env[("y", t)] * np.log(env[("yhat", t)]), axis=(-2, -1))
+                     for t in range(1, d.rnn.steps + 1)], axis=-1)
+
+
+def _central(f, x, eps: float, chunk: int):
+    """∂J/∂x by central differences, J = Σₜ f(x)[..., t]: each step's term differenced, then
+    summed, so the round-off is each term's (about m · 1e-16 / ε), not the whole sum's (T_x times
+    more); batches as :func:`derive.core.fd.central_differences` makes them."""
+    import numpy as np
+
+    x = np.asarray(x, dtype=float)
+    chunk = max(1, min(chunk, 4_000_000 // max(x.size, 1)))
+    out = np.empty(x.size)
+    for start in range(0, x.size, chunk):
+        stop = min(start + chunk, x.size)
+        k = stop - start
+        delta = np.zeros((k, x.size))
+        delta[np.arange(k), np.arange(start, stop)] = eps
+        delta = delta.reshape((k, *x.shape))
+        out[start:stop] = np.sum(f(x + delta) - f(x - delta), axis=-1) / (2 * eps)
+    return out.reshape(x.shape)
 
 
 def derived_gradients(d: RNNDerivation, inst: dict) -> dict[str, np.ndarray]:
@@ -157,7 +178,7 @@ def _chunk(r: RNN) -> int:
 def forward_passes(r: RNN) -> int:
     """The batched forward passes :func:`numeric_gradients` runs (each walks every step): two a
     batch of copies (+ε and −ε), for each parameter, a0 and x (every x⟨t⟩ at once), with
-    :func:`derive.core.fd.central_differences`' own cap on a batch."""
+    :func:`_central`'s cap on a batch."""
     nx, na, ny, m, T = int(r.nx), int(r.na), int(r.ny), int(r.m), r.steps
     sizes = (na * nx, na * na, ny * na, na, ny, na * m, nx * m * T)
     chunk = _chunk(r)
@@ -166,8 +187,6 @@ def forward_passes(r: RNN) -> int:
 
 def numeric_gradients(d: RNNDerivation, inst: dict, eps: float = fd.DEFAULT_EPS) -> dict:
     """Central differences of J for every parameter, x and a0."""
-    import numpy as np
-
     base = env_of(d, inst)
     T = d.rnn.steps
     r = d.rnn
@@ -177,20 +196,19 @@ def numeric_gradients(d: RNNDerivation, inst: dict, eps: float = fd.DEFAULT_EPS)
         def f(batch):
             env = dict(base)
             env[key] = batch
-            return _cost(d, env)
+            return _cost_terms(d, env)
         return f
 
-    out = {"d" + k: fd.central_differences(along((k, None)), base[(k, None)], eps, chunk)
-           for k in PARAMETERS}
-    out["da0"] = fd.central_differences(along(("a", 0)), base[("a", 0)], eps, chunk)
+    out = {"d" + k: _central(along((k, None)), base[(k, None)], eps, chunk) for k in PARAMETERS}
+    out["da0"] = _central(along(("a", 0)), base[("a", 0)], eps, chunk)
 
     def every_x(batch):  # (k, n_x, m, T): every x⟨t⟩ of a copy perturbed in one forward pass
         env = dict(base)
         for t in range(1, T + 1):
             env[("x", t)] = batch[..., t - 1]
-        return _cost(d, env)
+        return _cost_terms(d, env)
 
-    out["dx"] = fd.central_differences(every_x, np.asarray(inst["x"], dtype=float), eps, chunk)
+    out["dx"] = _central(every_x, inst["x"], eps, chunk)
     return out
 
 
