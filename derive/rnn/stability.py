@@ -33,7 +33,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from derive.errors import SpecError
+from derive.errors import ResourceLimit, SpecError
 from derive.limits import Limit, require
 from derive.rnn.derivation import PARAMETERS, build
 from derive.rnn.gradcheck import DEFAULT_SIZES, derived_gradients, instance
@@ -123,7 +123,9 @@ def analyse(rnn: RNN, steps: int | None = None, seed: int = 0, radius: float | N
     if steps is not None:
         if steps < 1:
             raise SpecError(f"--steps must be at least 1, not {steps}")
-        require(STEPS, steps, f"--steps {steps}")
+        if steps > STEPS.value:  # rnn.steps, the flag that narrows it named as given here
+            raise ResourceLimit(STEPS.name, steps, STEPS.value, STEPS.unit, "a smaller --steps",
+                                f"--steps {steps}")
     c = rnn.concrete(*DEFAULT_SIZES, steps=steps)
     na = int(c.na)
     require(WORK, c.steps * (na ** 3 + int(c.m) * na * (int(c.nx) + na + int(c.ny))),
