@@ -76,7 +76,9 @@ def test_handout_compiles_with_pdflatex(tmp_path, capsys):
     assert cli.handout(_args(output=str(out), pdf=True), TABLE) == 0
     tex = out.read_text(encoding="utf-8")
     assert tex.isascii() and "?" not in tex.split(r"\begin{document}")[1]  # nothing lost
-    assert r"\section{Backpropagation through time}" in tex
+    assert r"\section{The network}" in tex and r"\section{Backward through time}" in tex
+    body = tex.split(r"\begin{document}")[1]  # the title is not a section's heading again
+    assert r"\section{Backpropagation through time}" not in body
     assert (tmp_path / "bptt.pdf").read_bytes()[:5] == b"%PDF-"
     assert "wrote" in capsys.readouterr().out
 

@@ -64,12 +64,13 @@ def blocks(d: RNNDerivation, seed: int = 0) -> list[Block]:
     rnn = d.rnn
     gen = render.generic_steps(d)
     out: list[Block] = [
-        Heading(1, "Backpropagation through time"),
+        Heading(1, "The network"),
         Para((f"The network: {rnn.describe()}. One example per column (the Deep Learning "
               "Specialization's course 5 layout): ",
               M(r"x^{\langle t \rangle}"), " is n_x × m, ", M(r"a^{\langle t \rangle}"),
               " is n_a × m. The forward map, for t = 1, …, T_x:")),
         Display(_forward_rows(d)),
+        Heading(1, "Backward through time"),
         Heading(2, "One step backward, then the sums over the steps"),
         Para(("Backward runs t = T_x, …, 1 with ", M(r"da_{\text{prev}}^{\langle T_x+1 \rangle} = 0"),
               ". Each line is one identity (its name on the right); the names are the course's "
@@ -109,7 +110,7 @@ def _proof_blocks(d: RNNDerivation) -> list[Block]:
     rows = tuple(((M(s.template_target.latex),), (s.proof.elementwise,), (str(s.proof.entries),),
                   (f"{s.proof.fd_error:.1e}",)) for s in render.generic_steps(d)
                  if s.proof is not None)
-    return [Heading(2, "Verification"),
+    return [Heading(1, "Verification"),
             Para(("Every formula is proven two ways on a local surrogate of the chain rule "
                   "(any upstream gradient): SymPy differentiates it entry by entry on a small "
                   "symbolic instance and the difference with the formula simplifies to 0; central "
@@ -137,7 +138,7 @@ def _gradcheck_blocks(rnn: RNN, seed: int) -> list[Block]:
     rows = tuple(((r.mistake or "the derived formulas",),
                   *((f"{e:.1e}",) for _, e in r.errors),
                   ("passed" if r.passed else "FAILED",)) for r in runs)
-    return [Heading(2, "Gradient check"),
+    return [Heading(1, "Gradient check"),
             Para((f"Central differences of the whole unrolled cost J on a random instance "
                   f"({small.describe()}), relative error ‖g − ĝ‖/(‖g‖ + ‖ĝ‖), threshold "
                   f"{runs[0].threshold:g}. The planted mistakes: missing_sum, ",
@@ -155,7 +156,7 @@ def _stability_blocks(rnn: RNN, seed: int) -> list[Block]:
                   (f"{r.decades:.3g}",), (r.verdict,)) for r in runs)
     c = runs[-1].clip
     clip_rows = tuple(((n,), (f"{b:.4g}",), (f"{a:.4g}",), (str(k),)) for n, b, a, k in c.rows)
-    return [Heading(2, "Stability through time"),
+    return [Heading(1, "Stability through time"),
             Para(("A gradient crosses step t through ",
                   M(r"J^{\langle t \rangle} = \partial a^{\langle t \rangle}/\partial a^{\langle t-1 \rangle}"
                     rf" = \operatorname{{diag}}({_derivative_latex(rnn)})\, W_{{aa}}"),
