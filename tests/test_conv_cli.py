@@ -63,3 +63,18 @@ def test_json_says_how_many_proofs_came_from_the_cache(spec, capsys):
     assert main(["backward", "--spec", spec, "--json"]) == 0
     cached = json.loads(capsys.readouterr().out)["proof"]["cached"]
     assert cached["formulas"] == 12 and cached["oldest"].startswith("20")
+
+
+def test_load_cnn_takes_a_path_as_well_as_the_text(spec, tmp_path):
+    from pathlib import Path
+
+    from derive.conv import load_cnn
+    from derive.errors import SpecError
+
+    assert load_cnn(Path(spec)) == load_cnn(EXAMPLE) == load_cnn(spec)  # a str naming a .toml file
+    with pytest.raises(SpecError, match=r"no such spec file|cannot read|not found|No such file"):
+        load_cnn(str(tmp_path / "missing.toml"))
+    bad = tmp_path / "bad.toml"
+    bad.write_text('input = [4, 4, 1]\n[[layer]]\nkind = "flatten"\n', encoding="utf-8")
+    with pytest.raises(SpecError, match=rf"{bad}: layer 1 \(flatten\): the last layer must be dense"):
+        load_cnn(bad)

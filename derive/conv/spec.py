@@ -35,6 +35,7 @@ derive.errors.SpecError: spec: layer 1 (conv2d): key 'size': a 5×5 filter does 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -285,6 +286,15 @@ def _from_mapping(data: Mapping) -> CNN:
     return cnn
 
 
-def load_cnn(text: str, where: str = "spec") -> CNN:
-    """Parse a CNN spec's TOML ``text`` (see the module's docstring)."""
+def load_cnn(text: str | os.PathLike, where: str = "spec") -> CNN:
+    """Parse a CNN spec: its TOML ``text`` (see the module's docstring), or a file, given as a
+    path (``pathlib.Path``) or as a one-line string ending in ``.toml`` (``load_cnn("cnn.toml")``:
+    no TOML text is a bare file name), read bounded as every spec file is; an error names it."""
+    if isinstance(text, os.PathLike) or (isinstance(text, str) and text.endswith(".toml")
+                                         and "\n" not in text and "=" not in text):
+        from derive.network.spec import SPEC_BYTES
+        from derive.network.textfile import read_bounded
+
+        path = os.fspath(text)
+        return cnn_from_mapping(load_toml(read_bounded(path, SPEC_BYTES, "spec file"), path), path)
     return cnn_from_mapping(load_toml(text, where), where)
