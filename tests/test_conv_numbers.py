@@ -127,3 +127,19 @@ def test_a_large_worked_example_is_refused_before_drawing(tmp_path, capsys):
                     .replace("examples = 2", "examples = 8"), encoding="utf-8")
     assert main(["numbers", "--spec", str(spec)]) == 2
     assert "conv.worked_entries" in capsys.readouterr().err
+
+
+def test_a_bias_prints_as_one_row_of_its_channels():
+    """b and db are 1×1×1×n_C: one value per filter, not per example: no 'i=1' label."""
+    _, cnn = _load()
+    w = worked_example(cnn, seed=0)
+    text = render_text(w)
+    given = {x.name: x.value for x in w.given}
+    b = np.asarray(given["b[1]"]).ravel()
+    block = text.split("\nb[1]\n", 1)[1].splitlines()[:2]
+    assert block[0] == "  (1×1×1×2)"
+    assert [float(x) for x in block[1].strip().strip("[]").replace(",", " ").split()] == pytest.approx(b, abs=1e-5)
+    assert "[i=1, c=" not in text.split("\nW[4]")[0].split("\nb[1]\n")[1]
+    assert "db[1]" in text and "[i=1, c=1] " not in text.split("\ndb[1] =")[1].split("\ndX")[0]
+    tex = render_latex(w)
+    assert r"b^{[1]} = \begin{bmatrix}" in tex and r"b^{[1]}_{i=1" not in tex

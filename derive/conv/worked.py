@@ -146,10 +146,11 @@ def _split(name: str) -> tuple[str, int]:
 # -- printing ------------------------------------------------------------------------------------
 def slices(value: np.ndarray, filters: bool = False):
     """(label, 2-D slice) pairs: rank 4 one n_H × n_W slice per example i and channel c (a filter
-    bank: per input channel k and filter c), 1-based; lower ranks as they are."""
+    bank: per input channel k and filter c), 1-based; a bias (1×1×1×n_C) one row of its n_C
+    values; lower ranks as they are."""
     v = np.asarray(value, dtype=float)
-    if v.ndim != 4:
-        yield "", v.reshape(v.shape[0], -1) if v.ndim > 1 else v.reshape(1, -1)
+    if v.ndim != 4 or v.shape[:3] == (1, 1, 1):  # a bias b, db (1×1×1×n_C): one row, per filter
+        yield "", v.reshape(v.shape[0], -1) if 1 < v.ndim < 4 else v.reshape(1, -1)
         return
     first, last = ("k", "c") if filters else ("i", "c")
     if filters:
