@@ -27,14 +27,17 @@ step of the same kind (the last step, an inner one, the first).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import sympy as sp
 
 from derive.core import fd
 from derive.core.expr import NumpyBackend, SympyBackend, evaluate
+from derive.engine import proof_cache
 from derive.rnn.derivation import Local, RNNDerivation, Step, build
 from derive.rnn.nodes import TimeSym
 
@@ -55,6 +58,7 @@ class StepProof:
     entries: int
     fd_error: float
     threshold: float
+    cached: str | None = None  # the date it was proven, when read from the proof cache
 
     @property
     def passed(self) -> bool:
@@ -91,23 +95,70 @@ def _counterpart(step: Step, T: int, small: int) -> tuple[str, int | None]:
 
 
 def prove_steps(d: RNNDerivation, seed: int = 0, eps: float = fd.DEFAULT_EPS,
-          threshold: float = fd.DEFAULT_THRESHOLD) -> tuple[StepProof, ...]:
-    """One :class:`StepProof` per step of ``d``, in order."""
+                threshold: float = fd.DEFAULT_THRESHOLD,
+                cache: bool | None = None) -> tuple[StepProof, ...]:
+    """One :class:`StepProof` per step of ``d``, in order; ``cache``: read and write the proof
+    cache (:mod:`derive.engine.proof_cache`; None follows ``--no-cache`` and
+    ``$DERIVE_NO_CACHE``, False proves afresh). A cached result is the same result, dated."""
     T = d.rnn.steps
     small = min(T, PROOF_STEPS)
     exact, numeric = _sizes(d, SYMBOLIC_SIZES, small), _sizes(d, FD_SIZES, small)
     index = {(s.course, s.t): i for i, s in enumerate(exact.steps)}
+    store = proof_cache.open_cache(cache)
     done: dict[int, StepProof] = {}
     out = []
     for step in d.steps:
         i = index[_counterpart(step, T, small)]
         if i not in done:
-            ew, entries = symbolic_check(exact, exact.steps[i])
-            err = numeric_check(numeric, numeric.steps[i], seed + i, eps)
-            done[i] = StepProof(step.name, step.rule, ew, entries, err, threshold)
+            key = cache_key(exact.steps[i], numeric.steps[i], seed + i, eps, threshold)
+            hit = _from_cache(store.get(key)) if store is not None else None
+            if hit is None:
+                ew, entries = symbolic_check(exact, exact.steps[i])
+                err = numeric_check(numeric, numeric.steps[i], seed + i, eps)
+                hit = StepProof(step.name, step.rule, ew, entries, err, threshold)
+                if store is not None:
+                    store.put(key, {"elementwise": ew, "entries": entries, "fd_error": float(err)})
+            done[i] = hit
         p = done[i]
-        out.append(StepProof(step.name, p.rule, p.elementwise, p.entries, p.fd_error, threshold))
+        out.append(StepProof(step.name, step.rule, p.elementwise, p.entries, p.fd_error, threshold,
+                             p.cached))
     return tuple(out)
+
+
+@functools.cache
+def rnn_source_hash() -> str:
+    """SHA-256 of derive/rnn's source files: the proof cache's own stamp covers the engine, core,
+    layers, network and catalogue packages (and rules/), not this one."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def cache_key(exact: Step, numeric: Step, seed: int, eps: float, threshold: float) -> list:
+    """The proof cache's key of one step's two proofs: everything they read — the step of the
+    symbolic instance and of the numeric one (name, formula tree, local problem: the activation,
+    the sizes and T_x are in them), the seed, ε, the threshold, the instances' sizes, and
+    derive/rnn's sources (the version, the catalogue and the core's sources are the cache's own
+    stamp)."""
+    return ["rnn-step", 1, rnn_source_hash(), exact.name, repr(exact.expr), repr(exact.local),
+            repr(numeric.expr), repr(numeric.local), seed, eps, threshold,
+            [list(SYMBOLIC_SIZES), list(FD_SIZES), PROOF_STEPS]]
+
+
+def _from_cache(entry: dict | None) -> StepProof | None:
+    """A cached step's results when every field has its type, else None (proven again); name,
+    rule and threshold are the caller's."""
+    if entry is None:
+        return None
+    types = {"elementwise": str, "entries": int, "fd_error": float, "date": str}
+    if any(not isinstance(entry.get(k), t) or isinstance(entry.get(k), bool) for k, t in types.items()):
+        return None
+    return StepProof("", "", entry["elementwise"], entry["entries"], entry["fd_error"], 0.0,
+                     cached=entry["date"])
 
 
 def _inputs(d: RNNDerivation, step: Step) -> tuple[list[TimeSym], list[Step]]:

@@ -46,6 +46,11 @@ def _proof_text(d: RNNDerivation) -> list[str]:
             f"  {p.name}: element-wise {p.elementwise}, fd error {p.fd_error:.2e}" for p in bad]
     out = [f"proof: all {len(proofs)} formulas proven: SymPy entry by entry (exact) on local "
            f"surrogates, and central differences (largest relative error {worst:.1e})"]
+    dates = sorted({p.cached for p in proofs if p.cached})
+    if dates:
+        out.append(f"  ({sum(1 for p in proofs if p.cached)} of them from the proof cache, proven "
+                   f"{dates[0][:10]}{'' if dates[0][:10] == dates[-1][:10] else ' to ' + dates[-1][:10]};"
+                   " --no-cache proves afresh)")
     if d.rnn.steps > PROOF_STEPS:  # the formulas do not depend on T_x beyond the sums' length
         out.append(f"  (T_x = {d.rnn.steps}: each by the step of the same kind of a T_x = "
                    f"{PROOF_STEPS} derivation, the last, an inner or the first step)")
@@ -90,7 +95,7 @@ def step_json(s: Step) -> dict:
     return {"t": s.t, "name": s.name, "course": s.course, "derive": s.derive_name,
             "formula": s.text, "generic": s.template_text, "latex": s.latex, "loop": s.loop,
             "shape": _shape(s), "rule": s.rule, "cites": list(s.cites),
-            "proof": None if s.proof is None else s.proof.as_dict()}
+            "proof": None if s.proof is None else {**s.proof.as_dict(), "cached": s.proof.cached}}
 
 
 def to_json(d: RNNDerivation) -> dict:
