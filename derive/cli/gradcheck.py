@@ -32,8 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_seed_argument(p, "seed of the random parameters and data")
     p.add_argument("--m", type=whole(1), default=None,
                    help="number of examples (default 4; a CNN spec's own examples = m if it gives one)")
-    p.add_argument("--eps", type=float, default=None, help="central-difference step (default 1e-4)")
-    p.add_argument("--rtol", type=float, default=None, help="relative tolerance (default 1e-6)")
+    p.add_argument("--eps", type=float, default=None, help="central-difference step (default 1e-4; an RNN spec: 1e-5)")
+    p.add_argument("--rtol", type=float, default=None,
+                   help="relative tolerance (default 1e-6; a CNN or RNN spec: 1e-7)")
     p.add_argument("--values", metavar="FILE",
                    help="a `derive numbers` JSON/TOML file: check at its X, Y, W, b")
     p.add_argument("--impl", metavar="MODULE:FUNCTION",
@@ -47,7 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plant", metavar="MISTAKE",
                    help="a CNN spec: check a planted mistake instead of the derived formulas, to see "
                         "the check fail: unflipped_filters, pad_off_by_one, missing_stride, "
-                        "average_without_scale")
+                        "average_without_scale; an RNN spec: missing_sum, no_carry")
 
 
 #: the spec families besides dense, and what runs them (derive.cli._family.dispatch)
