@@ -30,7 +30,7 @@ from derive.cli.common import (
     read_argument,
     takes_file,
 )
-from derive.errors import DeriveError, UsageError
+from derive.errors import DeriveError, SpecError, UsageError
 
 # the checker and the network spec import SymPy: they load in run(), since `derive --help` loads
 # every command module
@@ -142,6 +142,8 @@ def run(args: argparse.Namespace) -> int:
     from derive.check.checker import Verdict, check
 
     equation = read_argument(args.equation, "the equation")
+    if args.spec and _family(args.spec) != "dense":
+        return _cell_lines(args, equation)
     try:
         given = args.spec or args.layers or args.act  # else a generic network, from the formula
         net, note = _rows_scale(args, network_from_args(args)) if given else (None, None)
@@ -159,6 +161,25 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(render(verdict, equation))
     return verdict.exit_code
+
+
+def _family(path: str) -> str:
+    from derive.network.family import read_spec
+
+    return read_spec(path)[0]
+
+
+def _cell_lines(args: argparse.Namespace, equation: str) -> int:
+    """An RNN spec: the equation is lines of the course's rnn_cell_backward (derive.code.
+    cell_lines); a CNN spec's formulas are checked as the course's functions, with --code."""
+    from derive.code.cell_lines import check_cell
+
+    if _family(args.spec) == "cnn":
+        raise SpecError(f"{args.spec}: a CNN spec; derive check reads a CNN's gradients as the "
+                        "course's functions: derive check --code conv_backward.py (docs/code.md)")
+    result = check_cell(equation)
+    print(dumps(result.to_dict()) if args.format == "json" else render_code(result))
+    return result.exit_code
 
 
 def _rows_scale(args: argparse.Namespace, net):
