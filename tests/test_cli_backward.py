@@ -137,3 +137,18 @@ def test_latex_output_keeps_the_loss_and_the_notes_as_comments(capsys):
     note = next(line for line in out if line.startswith("% note: batch norm on layer 1"))
     assert "not a per-example gradient" in note
     assert out.index(note) < out.index("\\begin{align*}")
+
+
+def test_a_cnn_or_rnn_spec_given_to_a_dense_command_says_what_it_is(capsys):
+    """derive jacobian (a dense network's command) names the spec's family and the commands
+    that take it, not the dense reader's "unknown key 'rnn'"."""
+    from pathlib import Path
+
+    from derive.cli import main
+
+    root = Path(__file__).resolve().parent.parent
+    assert main(["jacobian", "Z1", "W1", "--spec", str(root / "examples/cnn.toml")]) == 2
+    err = capsys.readouterr().err
+    assert "a CNN spec, for derive backward, gradcheck, numbers and handout" in err
+    assert main(["jacobian", "Z1", "W1", "--spec", str(root / "tests/data/rnn.toml")]) == 2
+    assert "an RNN spec ([rnn]), for derive backward" in capsys.readouterr().err

@@ -79,6 +79,24 @@ def add_spec_arguments(p: argparse.ArgumentParser, required: bool = False) -> No
     )
 
 
+#: the commands that take each other family's spec (through derive.cli._family)
+FAMILY_COMMANDS = {"cnn": "derive backward, gradcheck, numbers and handout (and check --code of "
+                          "the course's conv_backward)",
+                   "rnn": "derive backward, gradcheck, numbers, handout, stability and check"}
+
+
+def _dense_spec(path: str, command: str | None) -> None:
+    """A CNN or RNN spec given to a command that reads a dense network's: say which it is and
+    which commands take it (not the dense reader's "unknown key 'rnn'")."""
+    from derive.network.family import read_spec
+
+    family, _ = read_spec(path)
+    if family != "dense":
+        what = "a CNN spec" if family == "cnn" else "an RNN spec ([rnn])"
+        raise SpecError(f"{path}: {what}, for {FAMILY_COMMANDS[family]}; derive "
+                        f"{command or 'this command'} takes a dense network's spec")
+
+
 def network_from_args(args: argparse.Namespace,
                       default: Callable[[], Network] | None = None) -> Network:
     """The Network the flags describe; ``default`` (a callable) when none is given."""
@@ -89,8 +107,9 @@ def network_from_args(args: argparse.Namespace,
     if args.spec:
         if args.layers or args.act or args.loss:
             raise SpecError("give the network either by flags or by --spec, not both")
-        net = Network.from_toml(args.spec)
         command = getattr(args, "command", None)
+        _dense_spec(args.spec, command)
+        net = Network.from_toml(args.spec)
         if "batchnorm" in net.kinds and command is not None and command not in BATCHNORM_COMMANDS:
             raise SpecError(f"{args.spec}: batch normalisation is not supported by derive "
                             f"{command} yet ({_takers()} take it)")
