@@ -99,8 +99,12 @@ def test_the_handouts_planted_mistakes_fail_even_for_a_one_step_spec():
     from derive.rnn.handout import handout
 
     md = handout(RNN(3, 4, 2, 1, examples=2), format="md")
-    rows = [line for line in md.splitlines() if line.startswith(("| missing", "| no"))]
-    assert len(rows) == 2 and all(row.endswith("| FAILED |") for row in rows), rows
+    head = next(line for line in md.splitlines() if line.startswith("| gradient |"))
+    verdict = next(line for line in md.splitlines() if line.startswith("| verdict |"))
+    cells = [c.strip() for c in head.strip("|").split("|")]
+    verdicts = dict(zip(cells, [c.strip() for c in verdict.strip("|").split("|")], strict=True))
+    assert verdicts == {"gradient": "verdict", "derived": "passed", "missing sum": "FAILED",
+                        "no carry": "FAILED"}, verdicts
 
 
 def test_a_long_check_is_refused_by_its_forward_passes_not_only_its_arithmetic():

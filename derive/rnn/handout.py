@@ -13,6 +13,8 @@ Every formula comes from the derivation's nodes (their LaTeX printers); every nu
 
 from __future__ import annotations
 
+import re
+
 from derive.handout.doc import (
     Block,
     Display,
@@ -26,6 +28,7 @@ from derive.handout.doc import (
     render_md,
     render_tex,
 )
+from derive.handout.sections import _sci
 from derive.rnn import render
 from derive.rnn.derivation import RNNDerivation
 from derive.rnn.gradcheck import MISTAKES, gradcheck
@@ -63,6 +66,7 @@ def blocks(d: RNNDerivation, seed: int = 0) -> list[Block]:
     """The section's blocks for a (proven) derivation."""
     rnn = d.rnn
     gen = render.generic_steps(d)
+    ref = {s.rule: f"R{k}" for k, s in enumerate(_one_per_rule(gen), 1)}  # [R1], not rule ids
     out: list[Block] = [
         Heading(1, "The network"),
         Para((f"The network: {rnn.describe()}. One example per column (the Deep Learning "
@@ -73,13 +77,15 @@ def blocks(d: RNNDerivation, seed: int = 0) -> list[Block]:
         Heading(1, "Backward through time"),
         Heading(2, "One step backward, then the sums over the steps"),
         Para(("Backward runs t = T_x, …, 1 with ", M(r"da_{\text{prev}}^{\langle T_x+1 \rangle} = 0"),
-              ". Each line is one identity (its name on the right); the names are the course's "
+              ". Each line is one identity (its reference on the right, listed below); the names "
+              "are the course's "
               "(rnn_cell_backward, rnn_backward), derive's gradient beside each in the table.")),
         Display(tuple(Row(s.template_target.latex, s.generic.to_latex(),
-                          note=(f"[{s.rule}]",)) for s in gen)),
+                          note=(f"[{ref[s.rule]}]",)) for s in gen)),
         Table(("course", "is", "shape", "identity"),
               tuple(((s.template_target.code if s.t is not None else s.course,),
-                     (M(s.derive_latex),), (render._shape(s),), (s.rule,)) for s in gen), "llll"),
+                     (M(s.derive_latex),), (render._shape(s),), (ref[s.rule],)) for s in gen),
+              "llll"),
         Heading(2, "The course's loop"),
         Para(("The same steps as the course writes them: rnn_cell_backward inside the loop of "
               "rnn_backward over t = T_x − 1, …, 0; a weight's gradient accumulates (+=) because "
@@ -90,12 +96,24 @@ def blocks(d: RNNDerivation, seed: int = 0) -> list[Block]:
         # the sources name the course's functions (rnn_cell_backward): long words TeX cannot
         # hyphenate, so the list is set \sloppy (wider spaces, not a line into the margin)
         Raw("\\begingroup\\sloppy"),
-        Items(tuple((f"{s.rule}: ", M(s.identity.index_latex), f" ({s.identity.source})")
-                    for s in _one_per_rule(gen))),
+        Items(tuple((f"{ref[s.rule]}, ", *_title(s.identity.title), ": ", M(s.identity.index_latex),
+                     f" ({s.identity.source})") for s in _one_per_rule(gen))),
         Raw("\\par\\endgroup"),
     ]
     out += _proof_blocks(d) + _gradcheck_blocks(rnn, seed) + _stability_blocks(rnn, seed)
     return out
+
+
+def _title(text: str) -> tuple[str | M, ...]:
+    """An identity's title with its time steps (a⟨t−1⟩) as maths: ⟨ ⟩ are not in the fonts."""
+    parts: list[str | M] = []
+    for k, piece in enumerate(re.split(r"([A-Za-z_]+⟨[^⟩]*⟩)", text)):
+        if k % 2:
+            base, step = piece[:-1].split("⟨")
+            parts.append(M(rf"{base}^{{\langle {step.replace('−', '-')} \rangle}}"))
+        elif piece:
+            parts.append(piece)
+    return tuple(parts)
 
 
 def _one_per_rule(steps):
@@ -108,14 +126,14 @@ def _one_per_rule(steps):
 
 def _proof_blocks(d: RNNDerivation) -> list[Block]:
     rows = tuple(((M(s.template_target.latex),), (s.proof.elementwise,), (str(s.proof.entries),),
-                  (f"{s.proof.fd_error:.1e}",)) for s in render.generic_steps(d)
+                  (M(_sci(s.proof.fd_error, 1)),)) for s in render.generic_steps(d)
                  if s.proof is not None)
     return [Heading(1, "Verification"),
             Para(("Every formula is proven two ways on a local surrogate of the chain rule "
-                  "(any upstream gradient): SymPy differentiates it entry by entry on a small "
+                  "(any upstream gradient): computer algebra differentiates it entry by entry on a small "
                   "symbolic instance and the difference with the formula simplifies to 0; central "
                   "differences agree on a random instance.",)),
-            Table(("formula", "SymPy", "entries", "fd error"), rows, "llrr")]
+            Table(("formula", "exact", "entries", "differences: error"), rows, "llrr")]
 
 
 def _dz_latex(rnn: RNN) -> str:
@@ -135,18 +153,23 @@ def _gradcheck_blocks(rnn: RNN, seed: int) -> list[Block]:
     small = narrowed(rnn, max(2, min(rnn.steps, HANDOUT_STEPS)))
     runs = [gradcheck(small, seed=seed)] + [gradcheck(small, seed=seed, mistake=k) for k in MISTAKES]
     names = [n for n, _ in runs[0].errors]
-    rows = tuple(((r.mistake or "the derived formulas",),
-                  *((f"{e:.1e}",) for _, e in r.errors),
-                  ("passed" if r.passed else "FAILED",)) for r in runs)
+    # one row per gradient, one column per run: seven gradients do not fit across the page
+    heads = tuple(r.mistake.replace("_", " ") if r.mistake else "derived" for r in runs)
+    rows: list[tuple[tuple[str | M, ...], ...]] = []
+    for n in names:
+        cells: list[tuple[str | M, ...]] = [(n,)]
+        cells += [(M(_sci(dict(r.errors)[n], 1)),) for r in runs]
+        rows.append(tuple(cells))
+    rows.append((("verdict",), *(("passed" if r.passed else "FAILED",) for r in runs)))
     return [Heading(1, "Gradient check"),
             Para((f"Central differences of the whole unrolled cost J on a random instance "
                   f"({small.describe()}), relative error ‖g − ĝ‖/(‖g‖ + ‖ĝ‖), threshold "
-                  f"{runs[0].threshold:g}. The planted mistakes: missing_sum, ",
+                  "", M(_sci(runs[0].threshold, 0)), ". The planted mistakes: missing sum, ",
                   M(rf"dW_{{aa}} = {_dz_latex(rnn)}^{{\langle T \rangle}} a^{{\langle T-1 \rangle\top}}"),
-                  " (no sum over t); no_carry, ",
+                  " (no sum over t); no carry, ",
                   M(r"da_{\text{next}}^{\langle t \rangle} = da_{\text{out}}^{\langle t \rangle}"),
                   " (da_prev not carried back).")),
-            Table(("gradients", *names, "verdict"), rows, "l" + "r" * len(names) + "l")]
+            Table(("gradient", *heads), tuple(rows), "l" + "r" * len(heads))]
 
 
 def _stability_blocks(rnn: RNN, seed: int) -> list[Block]:
