@@ -15,7 +15,7 @@ import math
 from derive.errors import DeriveError
 from derive.rnn.stability import RNNStability
 from derive.stability.analyse import STABLE_DECADES
-from derive.stability.render import tex_escape
+from derive.stability.render import save_figure, tex_escape
 
 LN10 = math.log(10)
 MAX_ROWS = 60
@@ -150,11 +150,4 @@ def plot(r: RNNStability, path: str, dpi: int = 150) -> str:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=9)
     fig.tight_layout()
-    fmt = path.rsplit(".", 1)[-1].lower() if path.lower().endswith((".pdf", ".svg")) else "png"
-    try:
-        fig.savefig(path, format=fmt, dpi=dpi)
-    except OSError as exc:
-        raise DeriveError(f"cannot write the plot to {path!r}: {exc.strerror}") from None
-    finally:
-        plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi)

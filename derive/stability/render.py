@@ -199,6 +199,14 @@ def plot_sweep(s: SweepResult, path: str, dpi: int = PLOT_DPI) -> str:
     axes[0][0].set_ylabel("log10 ‖δ[l]‖ (batch RMS)", fontsize=11)
     axes[0][-1].legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.tight_layout()
+    return save_figure(fig, path, dpi)
+
+
+def save_figure(fig, path: str, dpi: int) -> str:
+    """Write ``fig`` to ``path`` (PDF or SVG by its suffix, else PNG) and close it; a path that
+    cannot be written is a DeriveError naming it."""
+    import matplotlib.pyplot as plt
+
     fmt = path.rsplit(".", 1)[-1].lower() if path.lower().endswith((".pdf", ".svg")) else "png"
     try:
         fig.savefig(path, format=fmt, dpi=dpi)
