@@ -147,8 +147,12 @@ def sympy_check(step: ConvStep, walk: TensorWalk, layer: CNNLayer, m_: int, seed
         return "failed", 0, ""
     for count, idx in enumerate(np.ndindex(wrt_syms.shape)):
         x = wrt_syms[idx]
-        grad = c * sp.Add(*[t.diff(x).xreplace(subs) if subs else t.diff(x)
-                            for t in buckets.get(x, ())])
+        if subs:  # the other entries at their point first: Max(x, r₁, r₂, …) is Max(x, r) when
+            # derived (SymPy's derivative of a symbolic Max of 16 entries takes minutes)
+            grad = c * sp.Add(*[_at_point(t, x, subs).diff(x).xreplace({x: subs[x]}) if x in subs
+                                else _at_point(t, x, subs).diff(x) for t in buckets.get(x, ())])
+        else:
+            grad = c * sp.Add(*[t.diff(x) for t in buckets.get(x, ())])
         diff = sp.expand(grad - sp.sympify(formula[idx]))
         if diff != 0 and not (point and _cancels(diff)):
             if not point or not _vanishes(diff, U):
@@ -157,6 +161,21 @@ def sympy_check(step: ConvStep, walk: TensorWalk, layer: CNNLayer, m_: int, seed
     how = ("" if not point else
            "at a rational point, U symbolic" + ("; exp/tanh differences zero to 45 digits" if digits else ""))
     return "exact", int(wrt_syms.size), how
+
+
+def _at_point(term: sp.Expr, x: sp.Symbol, subs: dict) -> sp.Expr:
+    """``term`` with every symbol but ``x`` (and U) at its rational point; a Max over the window
+    becomes Max(x, the largest of the other entries' values) (SymPy builds a Max of many
+    rationals and one symbol slowly: its pairwise comparisons)."""
+    others = {k: subs[k] for k in term.free_symbols if k != x and k in subs}
+
+    def reduced(*args):
+        values = [a.xreplace(others) for a in args]
+        numbers = [v for v in values if v.is_Rational]
+        rest = [v for v in values if not v.is_Rational]
+        return sp.Max(*rest, max(numbers)) if numbers and rest else sp.Max(*values)
+
+    return term.replace(sp.Max, reduced).xreplace(others)
 
 
 def _vanishes(expr: sp.Expr, U) -> bool:
