@@ -182,3 +182,12 @@ def tex_text_plain(tex: str) -> str:
     """The prose of a LaTeX text with \\ensuremath{...} unwrapped: what a reader sees."""
     out = re.sub(r"\\ensuremath\{\\times\}", "×", tex)
     return out.replace("\\ensuremath{-}", "−").replace("\\_", "_")
+
+
+def test_the_proof_sentence_reads_without_nested_brackets():
+    from derive.handout.conv import _proof_parts
+
+    d = derive_cnn(_cnn("max"), prove=True)
+    text = _proof_parts(d.step("dA", 1))[0]
+    assert text.startswith("Proven: ") and "SymPy (SymPy" not in text
+    assert "by SymPy on the printed formula, m = 2, at a rational point, U symbolic;" in text

@@ -121,7 +121,9 @@ def _proof_parts(step) -> tuple[Any, ...]:
     p = step.proof
     if p is None:
         return ("Not proven in this handout (derive backward --spec proves it).",)
-    return (f"Proven: {p.entries} entries compared exactly by SymPy ({p.method}); central "
+    # the method reads "SymPy on the printed formula (m = 2, at a rational point)": one level
+    how = p.method.removeprefix("SymPy ").replace(" (", ", ", 1).replace(")", "", 1)
+    return (f"Proven: {p.entries} entries compared exactly by SymPy {how}; central "
             f"differences agree to a relative error of {p.fd_error:.1e}.",)
 
 
