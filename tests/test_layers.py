@@ -166,7 +166,8 @@ def test_a_layer_table_names_its_mistakes(tmp_path):
     with pytest.raises(SpecError, match=r"layer 1 \(triple\): unknown key 'units'; known: kind"):
         Network.from_toml(bad)
     bad.write_text('inputs = 3\n[[layer]]\nkind = "conv"\n', encoding="utf-8")
-    with pytest.raises(SpecError, match=r"unknown layer kind 'conv'; known: batchnorm, conv2d, dense, flatten, pool, triple, wrong_triple"):
+    known = "batchnorm, conv2d, dense, flatten, pool, triple, wrong_triple"
+    with pytest.raises(SpecError, match=rf"unknown layer kind 'conv'; known: {known}"):
         Network.from_toml(bad)
 
 

@@ -28,7 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", action="store_true", help="show the step-by-step derivation")
     p.add_argument("--verify", action="store_true", help="show both proofs of every formula")
     p.add_argument("--dX", "--input-gradient", dest="input_gradient", action="store_true",
-                   help="go on below layer 1 to dA[0] = dX, the gradient with respect to the input")
+                   help="go on below layer 1 to dA[0] = dX, the gradient with respect to the input; "
+                        "a CNN spec always derives dX")
     p.add_argument("--example", choices=("cnn",),
                    help="a built-in example spec: cnn (conv with stride 2 and pad 1, max pool, "
                         "flatten, dense softmax)")
