@@ -12,33 +12,10 @@ from derive.conv import gradcheck as G
 from derive.conv.spec import cnn_from_mapping
 from derive.errors import DeriveError, ResourceLimit
 from derive.network.textfile import load_toml
+from tests.cnn_specs import small_cnn
 from tests.oracle_conv import cnn_gradients
 
-
-def spec(mode="max", act="relu", stride=2, pad=1, loss="ce", head="softmax", units=3, m=2):
-    return f"""
-input = [5, 5, 2]
-loss = "{loss}"
-examples = {m}
-[[layer]]
-kind = "conv2d"
-filters = 2
-size = 3
-stride = {stride}
-pad = {pad}
-activation = "{act}"
-[[layer]]
-kind = "pool"
-mode = "{mode}"
-size = 2
-stride = 1
-[[layer]]
-kind = "flatten"
-[[layer]]
-kind = "dense"
-units = {units}
-activation = "{head}"
-"""
+spec = small_cnn
 
 
 def load(text):
@@ -146,7 +123,7 @@ def test_the_draw_avoids_ties_and_kinks():
 
 
 def test_a_large_spec_is_refused_before_drawing():
-    text = spec().replace("input = [5, 5, 2]", "input = [60, 60, 8]").replace("filters = 2", "filters = 16")
+    text = spec(input_=(60, 60, 8), filters=16)
     _, cnn = load(text)
     with pytest.raises(ResourceLimit, match="conv.gradcheck"):
         G.gradcheck(cnn)

@@ -18,36 +18,14 @@ from derive.conv.worked import ascii_code, wrap_code
 from derive.handout.conv import conv_handout
 from derive.handout.doc import tex_text
 from derive.network.textfile import load_toml
+from tests.cnn_specs import small_cnn
 
-SPEC = """
-input = [5, 5, 2]
-loss = "ce"
-examples = 2
-[[layer]]
-kind = "conv2d"
-filters = 2
-size = 3
-stride = 2
-pad = 1
-activation = "relu"
-[[layer]]
-kind = "pool"
-mode = "{mode}"
-size = 2
-stride = 1
-[[layer]]
-kind = "flatten"
-[[layer]]
-kind = "dense"
-units = 3
-activation = "softmax"
-"""
 OVERFULL = re.compile(r"Overfull \\hbox \(([\d.]+)pt too wide\)")
 needs_tex = pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
 
 
 def _cnn(mode):
-    return cnn_from_mapping(load_toml(SPEC.format(mode=mode), "test"), "test")
+    return cnn_from_mapping(load_toml(small_cnn(mode), "test"), "test")
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +83,7 @@ def test_wrapped_code_stays_within_its_width_and_stays_python():
 @pytest.mark.slow
 def test_the_command_writes_the_tex_and_the_pdf(tmp_path, capsys):
     spec = tmp_path / "cnn.toml"
-    spec.write_text(SPEC.format(mode="max"), encoding="utf-8")
+    spec.write_text(small_cnn(), encoding="utf-8")
     out = tmp_path / "conv.pdf"
     assert main(["handout", "--spec", str(spec), "-o", str(out)]) == 0
     assert (tmp_path / "conv.tex").read_text().startswith(r"\documentclass")
@@ -168,8 +146,7 @@ def test_the_dilations_trailing_zeros_are_explained():
     """6×6 input, pad 1, f = 3, stride 2: 3 windows start at padded rows 0, 2, 4 and read rows
     0..6 of 0..7, so the dilated dZ (entries at rows 0, 2, 4) has 8 − 3 + 1 = 6 rows, the last a
     trailing zero; the prose says so with these numbers (and writes ×, not x)."""
-    cnn = cnn_from_mapping(load_toml(SPEC.format(mode="max").replace("input = [5, 5, 2]",
-                                                                     "input = [6, 6, 2]"), "t"), "t")
+    cnn = cnn_from_mapping(load_toml(small_cnn(input_=(6, 6, 2)), "t"), "t")
     h = conv_handout(cnn, prove=False, check=False)
     text = " ".join(h.tex.split())
     assert ("the dilated dZ has n_H_prev + 2p − f + 1 = 6 rows and columns, 1 of them "

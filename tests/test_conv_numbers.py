@@ -17,35 +17,12 @@ from derive.conv.derivation import derive_cnn
 from derive.conv.spec import cnn_from_mapping
 from derive.conv.worked import render_latex, render_text, worked_example
 from derive.network.textfile import load_toml
+from tests.cnn_specs import small_cnn
 from tests.oracle_conv import cnn_cost, cnn_gradients, conv_forward, pool_forward
-
-SPEC = """
-input = [5, 5, 2]
-loss = "ce"
-examples = 2
-[[layer]]
-kind = "conv2d"
-filters = 2
-size = 3
-stride = 2
-pad = 1
-activation = "relu"
-[[layer]]
-kind = "pool"
-mode = "{mode}"
-size = 2
-stride = 1
-[[layer]]
-kind = "flatten"
-[[layer]]
-kind = "dense"
-units = 3
-activation = "softmax"
-"""
 
 
 def _load(mode="max"):
-    table = load_toml(SPEC.format(mode=mode), "test")
+    table = load_toml(small_cnn(mode), "test")
     return table, cnn_from_mapping(table, "test")
 
 
@@ -102,7 +79,7 @@ def test_the_latex_section_compiles_without_overfull_lines(tmp_path):
 
 def test_the_command_line(tmp_path, capsys):
     spec = tmp_path / "cnn.toml"
-    spec.write_text(SPEC.format(mode="max"), encoding="utf-8")
+    spec.write_text(small_cnn(), encoding="utf-8")
     assert main(["numbers", "--spec", str(spec)]) == 0
     out = capsys.readouterr().out
     assert out.startswith("Worked example: input 5×5×2 per example; conv2d(2 filters 3×3, stride 2")
@@ -123,8 +100,7 @@ def test_the_command_line(tmp_path, capsys):
 
 def test_a_large_worked_example_is_refused_before_drawing(tmp_path, capsys):
     spec = tmp_path / "big.toml"
-    spec.write_text(SPEC.format(mode="max").replace("input = [5, 5, 2]", "input = [64, 64, 3]")
-                    .replace("examples = 2", "examples = 8"), encoding="utf-8")
+    spec.write_text(small_cnn(input_=(64, 64, 3), m=8), encoding="utf-8")
     assert main(["numbers", "--spec", str(spec)]) == 2
     assert "conv.worked_entries" in capsys.readouterr().err
 

@@ -196,32 +196,20 @@ def _course_scale(loop: str, q: str) -> str:
     return loop
 
 
-_CNN = """input = [6, 6, 2]
-loss = "ce"
-[[layer]]
-kind = "conv2d"
-filters = 2
-size = 2
-activation = "relu"
-[[layer]]
-kind = "conv2d"
-filters = 3
-size = 3
-stride = 2
-pad = 1
-activation = "relu"
-[[layer]]
-kind = "pool"
-mode = "{mode}"
-size = 2
-stride = 1
-[[layer]]
-kind = "flatten"
-[[layer]]
-kind = "dense"
-units = 2
-activation = "softmax"
-"""
+def _cnn_text(mode: str) -> str:
+    """The network whose second layer is the convolution and third the pool the course's
+    functions are compared with (layer 1 makes layer 2's input a computed A, not X)."""
+    from derive.conv.spec import spec_text
+
+    return spec_text([6, 6, 2], [
+        {"kind": "conv2d", "filters": 2, "size": 2, "activation": "relu"},
+        {"kind": "conv2d", "filters": 3, "size": 3, "stride": 2, "pad": 1, "activation": "relu"},
+        {"kind": "pool", "mode": mode, "size": 2, "stride": 1},
+        {"kind": "flatten"},
+        {"kind": "dense", "units": 2, "activation": "softmax"},
+    ])
+
+
 # the course's outputs -> the steps of the CNN above (layer 2 a convolution, layer 3 a pool)
 _CONV_STEPS = {"dA_prev": ("dA", 1), "dW": ("dW", 2), "db": ("db", 2)}
 
@@ -246,7 +234,7 @@ def expected(fname: str, q: str) -> tuple[str | None, str | None]:
         from derive.conv import derive_cnn, load_cnn
 
         mode = "average" if fname == "pool_backward" and q.endswith("(average pooling)") else "max"
-        cnn = derive_cnn(load_cnn(_CNN.format(mode=mode), "the conv reading's network"),
+        cnn = derive_cnn(load_cnn(_cnn_text(mode), "the conv reading's network"),
                          prove=False)
         layer, target = (3, ("dA", 2)) if fname == "pool_backward" else (2, _CONV_STEPS.get(q))
         for step in cnn.steps:

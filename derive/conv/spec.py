@@ -286,6 +286,43 @@ def _from_mapping(data: Mapping) -> CNN:
     return cnn
 
 
+def spec_text(input_: tuple[int, int, int] | list[int], layers: list[Mapping[str, Any]],
+              loss: str = "ce", examples: int | None = None) -> str:
+    """A CNN spec's TOML text from its parts, as a user writes it (``[[layer]]`` tables in order):
+    for a spec built in code and then written to a file or read back by :func:`load_cnn`.
+
+    >>> print(spec_text([4, 4, 1], [{"kind": "conv2d", "filters": 2, "size": 3}, {"kind": "flatten"},
+    ...                             {"kind": "dense", "units": 1, "activation": "sigmoid"}], loss="bce"))
+    input = [4, 4, 1]
+    loss = "bce"
+    [[layer]]
+    kind = "conv2d"
+    filters = 2
+    size = 3
+    [[layer]]
+    kind = "flatten"
+    [[layer]]
+    kind = "dense"
+    units = 1
+    activation = "sigmoid"
+    <BLANKLINE>
+    """
+    def value(v: Any) -> str:
+        if isinstance(v, str):
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return str(int(v))
+
+    lines = [f"input = {value(list(input_))}", f"loss = {value(loss)}"]
+    if examples is not None:
+        lines.append(f"examples = {int(examples)}")
+    for table in layers:
+        lines.append("[[layer]]")
+        lines.extend(f"{key} = {value(v)}" for key, v in table.items())
+    return "\n".join(lines) + "\n"
+
+
 def load_cnn(text: str | os.PathLike, where: str = "spec") -> CNN:
     """Parse a CNN spec: its TOML ``text`` (see the module's docstring), or a file, given as a
     path (``pathlib.Path``) or as a one-line string ending in ``.toml`` (``load_cnn("cnn.toml")``:
