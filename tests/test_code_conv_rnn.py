@@ -249,9 +249,9 @@ def test_the_correct_formula_is_the_derivation_s_loop(which, name, target, cours
                            prove=False).steps
         loops_ = {s.loop for s in steps if s.course == target}
     else:
-        from derive.code.conv_diagnosis import _CNN
+        from derive.code.conv_diagnosis import _cnn_text
 
-        steps = derive_cnn(load_cnn(_CNN.format(mode="max")), prove=False).steps
+        steps = derive_cnn(load_cnn(_cnn_text("max")), prove=False).steps
         # dW and db without the derivation's last line q = (1/m) * q: the course's dZ holds it
         loops_ = {s.loop.rstrip().removesuffix(f"\n{target} = (1/m) * {target}")
                   for s in steps if s.layer == 2}

@@ -31,34 +31,23 @@ from dataclasses import dataclass
 import sympy as sp
 
 from derive.core.convolution import AvgSpread, Dilate, FullConvolve, WeightCorrelate
-from derive.core.tensor import Crop, Tensor, TScale, TShape, concrete
+from derive.core.tensor import Crop, Tensor, TScale, TShape, Unary, concrete
 
 
 @dataclass(frozen=True)
-class Rot180(Tensor):
+class Rot180(Unary):
     """The filters rotated by 180° in their two spatial axes: W[f−1−a, f−1−b, k, c]."""
 
     arg: Tensor
 
-    @property
-    def shape(self) -> TShape:
-        return self.arg.shape
-
-    def children(self):
-        return (self.arg,)
-
     def compute(self, be, ev, env):
         return ev(self.arg)[::-1, ::-1, :, :]
 
-    def to_text(self) -> str:
-        return f"rot180({self.arg.to_text()})"
-
-    def to_latex(self) -> str:
-        return rf"\operatorname{{rot180}}\left({self.arg.to_latex()}\right)"
+    name = "rot180"
 
 
 @dataclass(frozen=True)
-class Undilated(Tensor):
+class Undilated(Unary):
     """dZ placed at the top left of a ``size`` grid without the stride's spacing (zeros after):
     what the course's loop computes with ``vert_start = h`` in place of ``stride * h``."""
 
@@ -70,20 +59,13 @@ class Undilated(Tensor):
         m_, _, _, c = self.arg.shape
         return (m_, self.size[0], self.size[1], c)
 
-    def children(self):
-        return (self.arg,)
-
     def compute(self, be, ev, env):
         x = ev(self.arg)
         out = be.zeros(concrete(self.shape, be))
         out[:, :x.shape[1], :x.shape[2], :] = x
         return out
 
-    def to_text(self) -> str:
-        return f"undilated({self.arg.to_text()})"
-
-    def to_latex(self) -> str:
-        return rf"\operatorname{{undilated}}\left({self.arg.to_latex()}\right)"
+    name = "undilated"
 
 
 def rewrite(node: Tensor, fn: Callable[[Tensor], Tensor | None]) -> Tensor:

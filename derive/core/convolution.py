@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from derive.core.tensor import Tensor, TShape, concrete, mismatch
+from derive.core.tensor import Tensor, TShape, Unary, concrete, mismatch
 
 
 def out_size(n, f: int, s: int):
@@ -150,7 +150,7 @@ class WeightCorrelate(Tensor):
 
 
 @dataclass(frozen=True)
-class Dilate(Tensor):
+class Dilate(Unary):
     """dZ dilated by the stride: entry (h, w) moved to (s h, s w), zeros between, the spatial
     size ``size`` = (n_H_prev + 2 pad − f + 1, …) so that the full convolution lands on the padded
     input's size (rows the strided windows never reached stay zero)."""
@@ -171,9 +171,6 @@ class Dilate(Tensor):
     def shape(self) -> TShape:
         m_, _, _, c = self.arg.shape
         return (m_, self.size[0], self.size[1], c)
-
-    def children(self):
-        return (self.arg,)
 
     def compute(self, be, ev, env):
         x = ev(self.arg)
@@ -246,7 +243,7 @@ def _pool_check(op: str, x: Tensor, f: int, s: int) -> None:
 
 
 @dataclass(frozen=True)
-class Pool(Tensor):
+class Pool(Unary):
     """Max or average pooling over f×f windows at stride s, channel by channel."""
 
     arg: Tensor
@@ -261,9 +258,6 @@ class Pool(Tensor):
     def shape(self) -> TShape:
         m_, h, w, c = self.arg.shape
         return (m_, out_size(h, self.size, self.stride), out_size(w, self.size, self.stride), c)
-
-    def children(self):
-        return (self.arg,)
 
     def compute(self, be, ev, env):
         x = ev(self.arg)

@@ -114,6 +114,28 @@ class Tensor:
         return self.to_text()
 
 
+class Unary(Tensor):
+    """A node of one tensor, ``arg``: its child, its shape (the argument's where the node does not
+    say otherwise) and, for a node with a ``name``, its print ``name(arg)``."""
+
+    if TYPE_CHECKING:
+        arg: Tensor
+    name: ClassVar[str] = ""
+
+    @property
+    def shape(self) -> TShape:
+        return self.arg.shape
+
+    def children(self):
+        return (self.arg,)
+
+    def to_text(self) -> str:
+        return f"{self.name}({self.arg.to_text()})"
+
+    def to_latex(self) -> str:
+        return rf"\operatorname{{{self.name}}}\left({self.arg.to_latex()}\right)"
+
+
 def _wrap(x: Tensor, need: int, latex: bool = False) -> str:
     s = x.to_latex() if latex else x.to_text()
     if x.text_prec >= need:
@@ -211,18 +233,11 @@ class AddBias(Tensor):
 
 
 @dataclass(frozen=True)
-class TAct(Tensor):
+class TAct(Unary):
     """g(Z), entry by entry (an element-wise activation of the catalogue)."""
 
     activation: Activation
     arg: Tensor
-
-    @property
-    def shape(self) -> TShape:
-        return self.arg.shape
-
-    def children(self):
-        return (self.arg,)
 
     def compute(self, be, ev, env):
         return be.act(self.activation, ev(self.arg))
@@ -235,18 +250,11 @@ class TAct(Tensor):
 
 
 @dataclass(frozen=True)
-class TDeriv(Tensor):
+class TDeriv(Unary):
     """g′(Z), entry by entry (the catalogue's textbook derivative, written in z)."""
 
     activation: Activation
     arg: Tensor
-
-    @property
-    def shape(self) -> TShape:
-        return self.arg.shape
-
-    def children(self):
-        return (self.arg,)
 
     def compute(self, be, ev, env):
         return be.deriv(self.activation, ev(self.arg))
@@ -259,18 +267,11 @@ class TDeriv(Tensor):
 
 
 @dataclass(frozen=True)
-class TScale(Tensor):
+class TScale(Unary):
     """c · x for a scalar c such as 1/m (m taken from the backend's sizes)."""
 
     factor: sp.Expr
     arg: Tensor
-
-    @property
-    def shape(self) -> TShape:
-        return self.arg.shape
-
-    def children(self):
-        return (self.arg,)
 
     def compute(self, be, ev, env):
         return be.scalar(self.factor) * ev(self.arg)
@@ -286,7 +287,7 @@ class TScale(Tensor):
 
 # -- index sums ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class TSum(Tensor):
+class TSum(Unary):
     """Σ over ``axes`` (kept as size 1, numpy's keepdims): db = Σ_{i,h,w} dZ is (1, 1, 1, n_C)."""
 
     arg: Tensor
@@ -299,9 +300,6 @@ class TSum(Tensor):
     @property
     def shape(self) -> TShape:
         return tuple(1 if k in self.axes else d for k, d in enumerate(self.arg.shape))
-
-    def children(self):
-        return (self.arg,)
 
     def compute(self, be, ev, env):
         return ev(self.arg).sum(axis=self.axes, keepdims=True)
@@ -325,7 +323,7 @@ def _spatial(op: str, x: Tensor) -> None:
 
 
 @dataclass(frozen=True)
-class Pad(Tensor):
+class Pad(Unary):
     """Zero padding of ``pad`` rows and columns on each side of n_H and n_W (``np.pad`` with
     ``((0, 0), (p, p), (p, p), (0, 0))``, the course's ``zero_pad``)."""
 
@@ -339,9 +337,6 @@ class Pad(Tensor):
     def shape(self) -> TShape:
         m_, h, w, c = self.arg.shape
         return (m_, h + 2 * self.pad, w + 2 * self.pad, c)
-
-    def children(self):
-        return (self.arg,)
 
     def compute(self, be, ev, env):
         x = ev(self.arg)
@@ -362,7 +357,7 @@ class Pad(Tensor):
 
 
 @dataclass(frozen=True)
-class Crop(Tensor):
+class Crop(Unary):
     """The padding taken off again: ``x[:, p:p+n_H, p:p+n_W, :]`` (the course's
     ``dA_prev_pad[pad:-pad, pad:-pad, :]``), to the shape ``size`` = (n_H, n_W)."""
 
@@ -383,9 +378,6 @@ class Crop(Tensor):
         m_, _, _, c = self.arg.shape
         return (m_, self.size[0], self.size[1], c)
 
-    def children(self):
-        return (self.arg,)
-
     def compute(self, be, ev, env):
         p, (h, w) = self.pad, self.size
         return ev(self.arg)[:, p:p + h, p:p + w, :]
@@ -399,7 +391,7 @@ class Crop(Tensor):
 
 # -- flatten into a dense head (the course's columns: one example per column) ---------------------
 @dataclass(frozen=True)
-class Flatten(Tensor):
+class Flatten(Unary):
     """(m, n_H, n_W, n_C) → (n_H·n_W·n_C, m): ``A.reshape(m, -1).T``, one example per column
     (the dense head's columns convention), entries in numpy's row-major order (h, w, c)."""
 
@@ -413,22 +405,15 @@ class Flatten(Tensor):
         m_, h, w, c = self.arg.shape
         return (h * w * c, m_)
 
-    def children(self):
-        return (self.arg,)
-
     def compute(self, be, ev, env):
         x = ev(self.arg)
         return x.reshape(x.shape[0], -1).T
 
-    def to_text(self) -> str:
-        return f"flatten({self.arg.to_text()})"
-
-    def to_latex(self) -> str:
-        return rf"\operatorname{{flatten}}\left({self.arg.to_latex()}\right)"
+    name = "flatten"
 
 
 @dataclass(frozen=True)
-class Unflatten(Tensor):
+class Unflatten(Unary):
     """(n, m) → (m, n_H, n_W, n_C), the inverse of :class:`Flatten`: ``dA.T.reshape(shape)``."""
 
     arg: Tensor
@@ -445,15 +430,8 @@ class Unflatten(Tensor):
     def shape(self) -> TShape:
         return self.target
 
-    def children(self):
-        return (self.arg,)
-
     def compute(self, be, ev, env):
         x = ev(self.arg)
         return x.T.reshape(concrete(self.target, be))
 
-    def to_text(self) -> str:
-        return f"unflatten({self.arg.to_text()})"
-
-    def to_latex(self) -> str:
-        return rf"\operatorname{{unflatten}}\left({self.arg.to_latex()}\right)"
+    name = "unflatten"
