@@ -68,6 +68,7 @@ from derive.numbers.gradcheck import (
     RESOLUTION,
     TRUNCATION_FACTOR,
     ArrayCheck,
+    ArrayVerdicts,
     U,
 )
 
@@ -172,7 +173,7 @@ def compare(analytic: Mapping, d: Moved, rtol: float = RTOL) -> tuple[tuple[Arra
 
 # -- the result ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class CNNGradCheck:
+class CNNGradCheck(ArrayVerdicts):
     """A CNN's gradient check: one :class:`ArrayCheck` per W[l], b[l] and A[0] = X."""
 
     description: str  # the network, one line
@@ -186,19 +187,6 @@ class CNNGradCheck:
     notes: tuple[str, ...] = field(default=())
     criterion: str = CRITERION
     plant: str | None = None
-
-    @property
-    def passed(self) -> bool:
-        return all(a.passed for a in self.arrays)
-
-    @property
-    def max_relative_error(self) -> float:
-        errors = [a.relative_error for a in self.arrays if a.status != "unresolved"]
-        return max(errors, default=0.0, key=lambda e: e if math.isfinite(e) else math.inf)
-
-    @property
-    def failed(self) -> tuple[str, ...]:
-        return tuple(a.name for a in self.arrays if a.status == "fail")
 
     @property
     def kinks(self) -> tuple[()]:

@@ -146,21 +146,11 @@ class KinkWarning:
                 f"{self.activation}'s kink at {self.kink:g}: the difference there straddles it")
 
 
-@dataclass(frozen=True)
-class GradCheck:
-    """A whole gradient check: one :class:`ArrayCheck` per W[l] and b[l], and the overall error."""
+class ArrayVerdicts:
+    """What a check over ``arrays`` (one :class:`ArrayCheck` each) concludes: the dense check's and
+    the CNN's reports share it."""
 
-    network: Network
-    source: str  # "derived formulas" or "module:function"
     arrays: tuple[ArrayCheck, ...]
-    overall_relative_error: float
-    rtol: float
-    eps: float
-    seed: int | None
-    m: int
-    kinks: tuple[KinkWarning, ...] = ()
-    criterion: str = CRITERION
-    notes: tuple[str, ...] = field(default=())
 
     @property
     def passed(self) -> bool:
@@ -174,6 +164,23 @@ class GradCheck:
     @property
     def failed(self) -> tuple[str, ...]:
         return tuple(a.name for a in self.arrays if a.status == "fail")
+
+
+@dataclass(frozen=True)
+class GradCheck(ArrayVerdicts):
+    """A whole gradient check: one :class:`ArrayCheck` per W[l] and b[l], and the overall error."""
+
+    network: Network
+    source: str  # "derived formulas" or "module:function"
+    arrays: tuple[ArrayCheck, ...]
+    overall_relative_error: float
+    rtol: float
+    eps: float
+    seed: int | None
+    m: int
+    kinks: tuple[KinkWarning, ...] = ()
+    criterion: str = CRITERION
+    notes: tuple[str, ...] = field(default=())
 
     def to_dict(self) -> dict:
         return {
