@@ -150,5 +150,5 @@ def test_a_cnn_or_rnn_spec_given_to_a_dense_command_says_what_it_is(capsys):
     assert main(["jacobian", "Z1", "W1", "--spec", str(root / "examples/cnn.toml")]) == 2
     err = capsys.readouterr().err
     assert "a CNN spec, for derive backward, gradcheck, numbers and handout" in err
-    assert main(["jacobian", "Z1", "W1", "--spec", str(root / "tests/data/rnn.toml")]) == 2
+    assert main(["jacobian", "Z1", "W1", "--spec", str(root / "examples/rnn.toml")]) == 2
     assert "an RNN spec ([rnn]), for derive backward" in capsys.readouterr().err

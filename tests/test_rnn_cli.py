@@ -211,3 +211,30 @@ def test_a_derivation_longer_than_the_proofs_says_how_it_was_proven():
     assert f"each by the step of the same kind of a T_x = {PROOF_STEPS} derivation" in long_text
     short_text = to_text(derive_rnn(RNN(3, 2, 2, 3, examples=1)))
     assert "of the same kind" not in short_text
+
+
+def test_the_built_in_example_is_the_example_file_and_derives(capsys):
+    """`derive backward --example rnn`: examples/rnn.toml, printed by --print-spec, derived and
+    proven as the file is (the same output, after the example's own first line)."""
+    from pathlib import Path
+
+    from derive.cli import main
+    from derive.rnn.spec import EXAMPLE
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "rnn.toml"
+    assert path.read_text(encoding="utf-8") == EXAMPLE
+    assert main(["backward", "--example", "rnn", "--print-spec"]) == 0
+    assert capsys.readouterr().out == EXAMPLE
+    assert main(["backward", "--example", "rnn"]) == 0
+    first, built_in = capsys.readouterr().out.split("\n", 1)
+    assert first.startswith("(built-in example: the course's tanh RNN")
+    assert main(["backward", "--spec", str(path)]) == 0
+    from_file = capsys.readouterr().out
+
+    def proven(out: str) -> list[str]:  # the second run may read the first's proofs from the cache
+        return [line for line in out.splitlines() if "proof cache" not in line]
+
+    assert proven(built_in) == proven(from_file)
+    assert "dWaa" in built_in and "proven" in built_in
+    assert main(["backward", "--example", "rnn", "--layers", "2,1"]) == 2
+    assert "give it alone" in capsys.readouterr().err

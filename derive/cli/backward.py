@@ -30,9 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dX", "--input-gradient", dest="input_gradient", action="store_true",
                    help="go on below layer 1 to dA[0] = dX, the gradient with respect to the input; "
                         "a CNN spec always derives dX")
-    p.add_argument("--example", choices=("cnn",),
+    p.add_argument("--example", choices=("cnn", "rnn"),
                    help="a built-in example spec: cnn (conv with stride 2 and pad 1, max pool, "
-                        "flatten, dense softmax)")
+                        "flatten, dense softmax) or rnn (the course's tanh RNN, T_x = 4)")
     p.add_argument("--print-spec", action="store_true",
                    help="with --example: print the example's TOML spec and stop")
     add_seed_argument(p, "seed of the finite-difference instance")
@@ -46,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
     if args.example or args.print_spec:
         if not args.example or args.spec or args.layers or args.act:
             raise SpecError("--example names a built-in spec: give it alone (--print-spec with it)")
+        if args.example == "rnn":
+            return _rnn_example(args)
         from derive.conv.cli import backward as cnn_backward
 
         return cnn_backward(args)
@@ -53,6 +55,23 @@ def run(args: argparse.Namespace) -> int:
 
     code = dispatch(args, RUNNERS)
     return _dense(args) if code is None else code
+
+
+def _rnn_example(args: argparse.Namespace) -> int:
+    """``--example rnn``: the built-in RNN spec, printed (``--print-spec``) or derived."""
+    from derive.network.textfile import load_toml
+    from derive.rnn import cli
+    from derive.rnn.spec import EXAMPLE
+
+    if args.print_spec:
+        print(EXAMPLE, end="")
+        return 0
+    if args.format == "text":
+        print("(built-in example: the course's tanh RNN, n_x = 3, n_a = 5, n_y = 2, T_x = 4, m = 2; "
+              "derive backward --example rnn --print-spec shows it)")
+    args.spec = "example rnn"
+    args.example = args.print_spec = None  # taken: the RNN's command reads the spec alone
+    return cli.backward(args, load_toml(EXAMPLE, "example rnn"))
 
 
 def _dense(args: argparse.Namespace) -> int:

@@ -145,6 +145,19 @@ def from_table(table: Mapping[str, Any], where: str = "spec") -> RNN:
     return rnn
 
 
+#: the built-in example (``derive backward --example rnn``; the file examples/rnn.toml)
+EXAMPLE = """\
+# The course's tanh RNN (Deep Learning Specialization, course 5 week 1), small: docs/rnn.md runs
+# every command on it.
+[rnn]
+input = 3          # n_x
+hidden = 5         # n_a
+output = 2         # n_y
+steps = 4          # T_x
+examples = 2       # m
+"""
+
+
 def load_rnn(text: str, where: str = "spec") -> RNN:
     """The RNN of a TOML spec's ``[rnn]`` table (the text is untrusted: bounded and checked)."""
     data = load_toml(text, where)
