@@ -9,6 +9,9 @@ cannot carry; so the type declares its forward map and backward rule over the te
 backward step cites an identity of ``rules/identities.toml`` and carries the course's loop form
 (the ``for i, h, w, c`` accumulation of ``conv_backward``) and the local problem its proof
 differentiates (:mod:`derive.conv.proof`).
+
+The tensor nodes are imported where a CNN is walked, not at registration: a dense command (every
+``derive check``) registers this type but never builds a rank-4 node.
 """
 
 from __future__ import annotations
@@ -17,14 +20,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from derive.catalogue import rules
-from derive.core import convolution as C
-from derive.core import tensor as T
 from derive.errors import SpecError
 from derive.layers.base import LayerType
 
 if TYPE_CHECKING:
     from derive.conv.spec import CNNLayer
     from derive.conv.steps import TensorWalk
+    from derive.core import tensor as T
 
 
 def loop_header(layer: CNNLayer, per_example: Sequence[str] = (), windows: bool = True) -> list[str]:
@@ -91,6 +93,9 @@ class Conv2D(TensorLayer):
 
     def cnn_forward(self, walk: TensorWalk, layer: CNNLayer) -> tuple[tuple[T.TSym, T.Tensor], ...]:
         """Z[l] = corr(pad(A[l-1], p), W[l], s) + b[l]; A[l] = g(Z[l])."""
+        from derive.core import convolution as C
+        from derive.core import tensor as T
+
         l = layer.number
         Z = walk.sym("Z", l)
         z = T.AddBias(C.Correlate(T.Pad(walk.sym("A", l - 1), layer.pad), walk.sym("W", l),
@@ -101,6 +106,9 @@ class Conv2D(TensorLayer):
     # -- the backward rule ------------------------------------------------------------------
     def cnn_backward(self, walk: TensorWalk, layer: CNNLayer, upstream: T.Tensor | None) -> T.Tensor:
         """dZ[l], dW[l], db[l], and dA[l-1] for the layer below (returned)."""
+        from derive.core import convolution as C
+        from derive.core import tensor as T
+
         l, p, s, f = layer.number, layer.pad, layer.stride, layer.size
         act = rules.activations()[layer.activation or "relu"]
         dA = upstream if upstream is not None else walk.sym("dA", l)

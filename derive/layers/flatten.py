@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from derive.core import tensor as T
 from derive.layers.conv2d import TensorLayer
 
 if TYPE_CHECKING:
     from derive.conv.spec import CNNLayer
     from derive.conv.steps import TensorWalk
+    from derive.core import tensor as T
 
 
 class Flatten(TensorLayer):
@@ -28,10 +28,14 @@ class Flatten(TensorLayer):
         return (layer.out_shape[0], m)
 
     def cnn_forward(self, walk: TensorWalk, layer: CNNLayer) -> tuple[tuple[T.TSym, T.Tensor], ...]:
+        from derive.core import tensor as T
+
         l = layer.number
         return ((walk.sym("A", l), T.Flatten(walk.sym("A", l - 1))),)
 
     def cnn_backward(self, walk: TensorWalk, layer: CNNLayer, upstream: T.Tensor | None) -> T.Tensor:
+        from derive.core import tensor as T
+
         l = layer.number
         dA = upstream if upstream is not None else walk.sym("dA", l)
         target = walk.sym("A", l - 1).shape

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from derive.core import convolution as C
-from derive.core import tensor as T
 from derive.layers.conv2d import TensorLayer, loop_header
 
 if TYPE_CHECKING:
     from derive.conv.spec import CNNLayer
     from derive.conv.steps import TensorWalk
+    from derive.core import tensor as T
 
 
 class Pool(TensorLayer):
@@ -32,10 +31,14 @@ class Pool(TensorLayer):
         return (m, *layer.out_shape)
 
     def cnn_forward(self, walk: TensorWalk, layer: CNNLayer) -> tuple[tuple[T.TSym, T.Tensor], ...]:
+        from derive.core import convolution as C
+
         l = layer.number
         return ((walk.sym("A", l), C.Pool(walk.sym("A", l - 1), layer.size, layer.stride, layer.mode)),)
 
     def cnn_backward(self, walk: TensorWalk, layer: CNNLayer, upstream: T.Tensor | None) -> T.Tensor:
+        from derive.core import convolution as C
+
         l, f, s = layer.number, layer.size, layer.stride
         dA = upstream if upstream is not None else walk.sym("dA", l)
         head = ["dA_prev = np.zeros(A_prev.shape)", *loop_header(layer, ("a_prev = A_prev[i]",))]
