@@ -69,6 +69,8 @@ def test_a_text_check_loads_neither_the_latex_reader_nor_other_commands(tmp_path
     commands = {"backward", "handout", "numbers", "gradcheck", "stability", "jacobian", "grade",
                 "serve", "variants", "rules", "notations", "completion"}
     assert not {f"derive.cli.{c}" for c in commands} & loaded
+    assert "derive.layers.conv2d" in loaded  # registered, but no rank-4 node is built
+    assert not {"derive.core.tensor", "derive.core.convolution"} & loaded
     latex = _run([*CHECK[:1], r"dZ^{[1]} = W^{[2]T} dZ^{[2]} \odot g^{[1]\prime}(Z^{[1]})",
                   *CHECK[2:]], tmp_path, probe)
     assert latex["code"] == 0 and "derive.parse.latex" in latex["modules"]
