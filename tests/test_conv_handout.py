@@ -167,4 +167,25 @@ def test_the_proof_sentence_reads_without_nested_brackets():
     d = derive_cnn(_cnn("max"), prove=True)
     text = _proof_parts(d.step("dA", 1))[0]
     assert text.startswith("Proven: ") and "SymPy (SymPy" not in text
-    assert "by SymPy on the printed formula, m = 2, at a rational point, U symbolic;" in text
+    assert "by SymPy on the printed formula, m = 2, at a rational point, the upstream gradient kept symbolic;" in text
+
+
+def test_steps_refer_to_numbered_rules_listed_at_the_end():
+    """The margin shows R1, R2, … (in order of first use), never a rule id; the last section lists
+    each rule once with its title and source, the dense head's by the dense handout's names."""
+    from derive.catalogue import rules
+
+    cnn = _cnn("max")
+    d = derive_cnn(cnn, prove=False)
+    h = conv_handout(cnn, prove=False, check=False)
+    assert "[conv_weight_gradient]" not in h.tex and "{+bias}" not in h.tex
+    conv = sorted((s for s in d.steps if not s.dense), key=lambda s: -s.layer)  # stable: in-layer order
+    used = list(dict.fromkeys(s.rule for s in [*(s for s in d.steps if s.dense), *conv]))
+    tail = h.tex[h.tex.index("Rules used"):]
+    for k, rule in enumerate(used, 1):
+        assert f"[R{k}]" in h.tex
+        row = tail[tail.index(f"R{k} &"):].split(r"\\", 1)[0]
+        identity = rules.identities().get(rule)
+        if rule.startswith(("conv", "maxpool", "flatten")):
+            assert tex_text(identity.title[:1].upper() + identity.title[1:])[:30] in row
+    assert f"[R{len(used) + 1}]" not in h.tex

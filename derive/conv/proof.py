@@ -158,8 +158,8 @@ def sympy_check(step: ConvStep, walk: TensorWalk, layer: CNNLayer, m_: int, seed
             if not point or not _vanishes(diff, U):
                 return "failed", count, ""
             digits = True
-    how = ("" if not point else
-           "at a rational point, U symbolic" + ("; exp/tanh differences zero to 45 digits" if digits else ""))
+    how = ("" if not point else "at a rational point, the upstream gradient kept symbolic"
+           + ("; exp/tanh differences zero to 45 digits" if digits else ""))
     return "exact", int(wrt_syms.size), how
 
 

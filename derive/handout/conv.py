@@ -41,16 +41,18 @@ def conv_handout(cnn: CNN, title: str | None = None, format: str = "tex", seed: 
     if format not in ("tex", "md"):
         raise SpecError(f"unknown handout format {format!r}; known: tex, md")
     d = derive_cnn(cnn, prove=prove, seed=seed)
+    refs = references(d)
     blocks = [*network(d), *shapes(d), *forward(d)]
-    blocks += head(d)  # backpropagation starts at the loss: the dense head, then down to layer 1
+    blocks += head(d, refs)  # backpropagation starts at the loss: the dense head, then to layer 1
     for layer in reversed(cnn.layers[:cnn.flatten_at]):
-        blocks += layer_section(d, layer)
+        blocks += layer_section(d, layer, refs)
     blocks += verification(d, seed, check)
+    blocks += rules_used(refs)
     title = title if title is not None else "Backpropagation through a convolutional network"
     subtitle = f"derive handout: {describe(cnn)}"
     render = render_tex if format == "tex" else render_md
     text = render(blocks, title, subtitle, key=False)
-    names = ("network", "shapes", "forward", "head", "layers", "verification")
+    names = ("network", "shapes", "forward", "head", "layers", "verification", "rules")
     return Handout(title, format, names, text)
 
 
@@ -59,7 +61,7 @@ def network(d) -> list[Block]:
     from derive.conv.gradcheck import describe
 
     return [Heading(1, "The network"), Para((describe(d.cnn) + ".",)),
-            Items(tuple((n[:1].upper() + n[1:] + ".",) for n in d.notes))]
+            Items(tuple((_sentence(n),) for n in d.notes))]
 
 
 def _symbols(d) -> dict[Any, Any]:
@@ -178,13 +180,44 @@ def _trailing(layer) -> str:
             "windows never read the padded input's last ones, so their gradient is 0")
 
 
-def layer_section(d, layer) -> list[Block]:
+def _printed(d) -> list:
+    """The steps in the order the handout prints them: the dense head, then layer L' .. 1."""
+    conv = [s for layer in reversed(d.cnn.layers[:d.cnn.flatten_at]) for s in d.steps
+            if not s.dense and s.layer == layer.number]
+    return [s for s in d.steps if s.dense] + conv
+
+
+def references(d) -> dict[str, str]:
+    """Each rule the steps cite, numbered R1, R2, … in order of first use (the margin shows the
+    number, the last section lists the rules: ids such as conv_weight_gradient are no words)."""
+    refs: dict[str, str] = {}
+    for step in _printed(d):
+        refs.setdefault(step.rule, f"R{len(refs) + 1}")
+    return refs
+
+
+def rules_used(refs: dict[str, str]) -> list[Block]:
+    """The table of the rules referred to: number, title, source."""
+    from derive.catalogue import rules
+    from derive.handout.prose import RULE_NAMES
+
+    rows = []
+    for rule, ref in refs.items():
+        identity = rules.identities().get(rule)
+        # the dense head's rules by the dense handout's names (their titles hold templates)
+        title = RULE_NAMES.get(rule) or (identity.title if identity is not None else rule.replace("_", " "))
+        rows.append(((ref,), (title[:1].upper() + title[1:],),
+                     (identity.source if identity is not None else "",)))
+    return [Heading(1, "Rules used"), Table(("ref.", "rule", "source"), tuple(rows), "lp{6cm}p{6.5cm}")]
+
+
+def layer_section(d, layer, refs: dict[str, str]) -> list[Block]:
     out: list[Block] = [Heading(1, f"Backward through layer {layer.number}: {layer.kind}")]
     for step in d.steps:
         if step.dense or step.layer != layer.number:
             continue
         out.append(Heading(2, f"{step.name}: {step.title}"))
-        out.append(Display((Row(step.target.to_latex(), step.expr.to_latex(), (Ref(step.rule),)),)))
+        out.append(Display((Row(step.target.to_latex(), step.expr.to_latex(), (Ref(refs[step.rule]),)),)))
         explained = _explain(layer, step)
         if explained:
             out.append(Para(explained))
@@ -249,8 +282,9 @@ def stride_and_pad(d, layer, step) -> list[Block]:
             Display(tuple(rows))]
 
 
-def head(d) -> list[Block]:
-    rows = tuple(Row(s.target.to_latex(), s.expr.to_latex(), (Ref(s.rule),)) for s in d.steps if s.dense)
+def head(d, refs: dict[str, str]) -> list[Block]:
+    rows = tuple(Row(s.target.to_latex(), s.expr.to_latex(), (Ref(refs[s.rule]),))
+                 for s in d.steps if s.dense)
     off = d.cnn.flatten_at
     layers = f"layer {off + 1}" if off + 1 == d.cnn.L else f"layers {off + 1}..{d.cnn.L}"
     return [Heading(1, f"The dense head ({layers})"),
@@ -302,3 +336,11 @@ def verification(d, seed: int, check: bool) -> list[Block]:
         out.append(Table(("planted mistake", "arrays that fail", "rel. error"), tuple(planted),
                          "p{7.5cm}p{3.5cm}r"))
     return out
+
+
+def _sentence(note: str) -> str:
+    """A note as a sentence: capitalised, unless it opens with a quantity's name (dZ[l], dW)."""
+    first = note.split(" ", 1)[0]
+    if first[:1] == "d" and first[1:2].isupper():
+        return note + "."
+    return note[:1].upper() + note[1:] + "."
