@@ -348,3 +348,19 @@ def test_a_wide_max_pool_is_proven_in_seconds():
     d = derive_cnn(load_cnn(text), prove=True)
     assert d.proof.passed and d.step("dA", 0).proof.elementwise == "exact"
     assert time.perf_counter() - start < 20
+
+
+def test_no_crop_is_printed_where_there_is_no_padding():
+    """pad 0: the full convolution already has the input's size, so dX prints without crop(…, 0);
+    at pad 1 the crop is printed, with its pad."""
+    from tests.cnn_specs import small_cnn
+
+    def dX(text):
+        d = derive_cnn(load_cnn(text), prove=False)
+        step = next(s for s in d.steps if s.rule == "conv_input_gradient")
+        return step.expr.to_text(), step.expr.to_latex()
+
+    text, latex = dX(small_cnn(pad=0, stride=1))
+    assert text == "fullconv(dZ[1], W[1])" and "crop" not in latex
+    text, latex = dX(small_cnn(pad=1, stride=2))
+    assert text == "crop(fullconv(dilate(dZ[1], 2), W[1]), 1)" and r"\operatorname{crop}_{1}" in latex

@@ -382,10 +382,16 @@ class Crop(Unary):
         p, (h, w) = self.pad, self.size
         return ev(self.arg)[:, p:p + h, p:p + w, :]
 
+    def _identity(self) -> bool:
+        """No padding to take off: the argument already has the crop's shape (printed alone)."""
+        return self.pad == 0 and tuple(map(str, self.arg.shape[1:3])) == tuple(map(str, self.size))
+
     def to_text(self) -> str:
-        return f"crop({self.arg.to_text()}, {self.pad})"
+        return self.arg.to_text() if self._identity() else f"crop({self.arg.to_text()}, {self.pad})"
 
     def to_latex(self) -> str:
+        if self._identity():
+            return self.arg.to_latex()
         return rf"\operatorname{{crop}}_{{{self.pad}}}\left({self.arg.to_latex()}\right)"
 
 
