@@ -364,3 +364,22 @@ def test_no_crop_is_printed_where_there_is_no_padding():
     assert text == "fullconv(dZ[1], W[1])" and "crop" not in latex
     text, latex = dX(small_cnn(pad=1, stride=2))
     assert text == "crop(fullconv(dilate(dZ[1], 2), W[1]), 1)" and r"\operatorname{crop}_{1}" in latex
+
+
+@pytest.mark.parametrize("shape, f, s, p", [((4, 4), 2, 1, 3), ((5, 7), 2, 2, 2), ((4, 6), 3, 3, 4)])
+def test_pad_at_least_f_names_the_rows_that_read_only_padding(shape, f, s, p):
+    """The note's rows and columns are those where the oracle's Z does not depend on X (its
+    forward pass on X = 0 and on X = 1 agree there, and only there)."""
+    from tests.cnn_specs import small_cnn
+    from tests.oracle_conv import conv_forward
+
+    text = small_cnn(input_=(*shape, 1), stride=s, pad=p).replace("size = 3\n", f"size = {f}\n", 1)
+    note = next(n for n in derive_cnn(load_cnn(text), prove=False).notes if "read only padding" in n)
+    W, b = np.ones((f, f, 1, 1)), np.zeros((1, 1, 1, 1))
+    same = (conv_forward(np.zeros((1, *shape, 1)), W, b, stride=s, pad=p)
+            == conv_forward(np.ones((1, *shape, 1)), W, b, stride=s, pad=p))[0, :, :, 0]
+    rows = [r for r in range(same.shape[0]) if same[r].all()]
+    cols = [c for c in range(same.shape[1]) if same[:, c].all()]
+    want = (f"rows and columns {', '.join(map(str, rows))}" if rows == cols else
+            f"rows {', '.join(map(str, rows))} and columns {', '.join(map(str, cols))}")
+    assert f"pad {p} ≥ f = {f}, so {want} of Z[1] (0-based) read only padding" in note

@@ -99,11 +99,32 @@ def derive_cnn(cnn, prove: bool = True, input_gradient: bool = True, seed: int =
     if any(l.kind == "pool" and l.mode == "max" for l in cnn.layers):
         notes += ("max pooling: the gradient goes to each window's maximum (a tie would send it to "
                   "every maximal entry, as create_mask_from_window does; the proofs draw no ties)",)
+    notes += tuple(n for l in cnn.layers if l.kind == "conv2d" and l.pad >= l.size
+                   for n in (_padding_only(l),) if n)
     d = CNNDerivation(cnn, tuple(steps + walk.steps), forward_definitions(walk, cnn), head, notes)
     if prove:
         from derive.conv.proof import prove_cnn
         d = prove_cnn(d, seed=seed, strict=True)
     return d
+
+
+def _padding_only(layer) -> str | None:
+    """A note for pad ≥ f: the output rows and columns whose windows read only zeros (None if the
+    stride steps over every such window)."""
+    p, f, s = layer.pad, layer.size, layer.stride
+
+    def outside(n: int, out: int) -> list[int]:  # window r covers padded positions s·r … s·r + f − 1
+        return [r for r in range(out) if s * r + f - 1 < p or s * r >= p + n]
+
+    rows = outside(layer.in_shape[0], layer.out_shape[0])
+    cols = outside(layer.in_shape[1], layer.out_shape[1])
+    if not rows and not cols:
+        return None
+    l, name = layer.number, ", ".join(map(str, rows))
+    where = (f"rows and columns {name}" if rows == cols else
+             f"rows {name or 'none'} and columns {', '.join(map(str, cols)) or 'none'}")
+    return (f"layer {l}: pad {p} ≥ f = {f}, so {where} of Z[{l}] (0-based) read only padding: "
+            f"there Z[{l}] = b[{l}], and no gradient flows back to A[{l - 1}] through them")
 
 
 __all__ = ["CNNDerivation", "ConvStep", "TensorLocal", "TensorWalk", "derive_cnn", "head_steps",
