@@ -33,6 +33,7 @@ def test_every_value_agrees_with_the_autograd_oracle(mode):
     given = {x.name: x.value for x in w.given}
     params = {n.replace("[", "").replace("]", ""): v for n, v in given.items() if n[0] in "Wb"}
     X, Y = given["X"], given["Y"]
+    assert set(np.unique(Y)) <= {0.0, 1.0} and (Y.sum(axis=0) == 1).all()  # ce: one-hot labels
     fwd = {x.name: x.value for x in w.forward}
     Z1 = conv_forward(X, params["W1"], params["b1"], stride=2, pad=1)
     np.testing.assert_allclose(fwd["Z[1]"], Z1, rtol=1e-12)
@@ -119,3 +120,12 @@ def test_a_bias_prints_as_one_row_of_its_channels():
     assert "db[1]" in text and "[i=1, c=1] " not in text.split("\ndb[1] =")[1].split("\ndX")[0]
     tex = render_latex(w)
     assert r"b^{[1]} = \begin{bmatrix}" in tex and r"b^{[1]}_{i=1" not in tex
+
+
+def test_a_bce_worked_example_shows_0_1_labels():
+    from derive.conv.spec import load_cnn
+
+    w = worked_example(load_cnn(small_cnn(loss="bce", head="sigmoid", units=1)), seed=3)
+    Y = {x.name: x.value for x in w.given}["Y"]
+    assert Y.shape == (1, 2) and set(np.unique(Y)) <= {0.0, 1.0}
+    assert "Y of 0/1 labels" in w.notes[0]

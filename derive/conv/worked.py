@@ -93,6 +93,15 @@ def worked_example(cnn: CNN, seed: int = 0, m: int | None = None) -> CNNWorked:
     require(SHOWN, shown_entries(cnn, m), f"a worked example of this spec with m = {m}")
     d = derive_cnn(cnn, prove=False)
     params, X, Y, _ = random_instance(cnn, seed, m)
+    # labels, as the course's examples have them (the draw's targets are the loss's whole domain):
+    # ce, each example's most likely class in the drawn Y, one-hot; bce, each probability rounded
+    targets = cnn.head().loss_entry.targets
+    labels = {"distribution": "Y one-hot (one label per example, as the course's)",
+              "probability": "Y of 0/1 labels (as the course's)"}.get(targets, "")
+    if targets == "distribution":
+        Y = np.eye(Y.shape[0])[np.argmax(Y, axis=0)].T
+    elif targets == "probability":
+        Y = (Y >= 0.5).astype(float)
     values = {_split(k): v for k, v in network_gradients(cnn, params, X, Y).items()}
     env: dict[Any, Any] = {**forward_values(cnn, params, X), **values, **params, ("Y", None): Y}
     given = [Line("X", "X", "X", X)]
@@ -111,7 +120,8 @@ def worked_example(cnn: CNN, seed: int = 0, m: int | None = None) -> CNNWorked:
         backward.append(Line(s.name, s.text, s.latex, np.asarray(value, dtype=float), s.rule,
                              s.title, s.index, None if s.dense else s.loop))
     notes = (f"a seeded instance (seed {seed}, m = {m}), drawn clear of ReLU kinks and max-pool "
-             "ties; every line is the derivation's formula evaluated (derive backward --spec "
+             "ties" + (f"; {labels}" if labels else "")
+             + "; every line is the derivation's formula evaluated (derive backward --spec "
              "proves them)", *d.notes)
     return CNNWorked(describe(cnn), m, seed, tuple(given), tuple(forward),
                      cost(cnn, params, X, Y), tuple(backward), notes)
