@@ -49,6 +49,23 @@ def test_products_and_norms_are_numpys_on_the_oracles_states(radius, steps):
     assert r.growth == pytest.approx(math.exp(slope), rel=1e-9)
 
 
+def test_every_steps_jacobian_is_reported_after_the_product_reaches_zero():
+    """Waa scaled to ρ = 1000 saturates tanh: P⟨t⟩ is exactly 0 from some step on, and each
+    step's ‖J⟨t⟩‖₂ is still numpy's (it was left unset memory after that step)."""
+    rnn = RNN(3, 5, 2, 6, examples=2)
+    for _ in range(2):  # the same numbers twice
+        r = analyse(rnn, seed=0, radius=1000.0)
+        inst = _scaled(rnn, 0, 1000.0)
+        a, _ = O.rnn_forward(inst["x"], inst["a0"], inst["parameters"])
+        assert np.isneginf(r.log_product).any()
+        for t in range(6):
+            J = np.diag(1 - a[:, 0, t] ** 2) @ inst["parameters"]["Waa"]
+            n = np.linalg.svd(J, compute_uv=False)[0]
+            assert (r.log_jacobian[t] == -math.inf) if n == 0 else \
+                r.log_jacobian[t] == pytest.approx(math.log(n), abs=1e-9)
+            assert r.log_jacobian[t] <= math.log(r.norm2) + math.log(max(r.max_derivative[t], 1e-300)) + 1e-9
+
+
 def test_verdicts():
     assert analyse(RNN(3, 6, 2, 30), radius=0.3).verdict == "vanishing"
     # a linear RNN: J⟨t⟩ = Waa, the product grows as ρᵗ

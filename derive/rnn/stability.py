@@ -137,14 +137,13 @@ def analyse(rnn: RNN, steps: int | None = None, seed: int = 0, radius: float | N
     rho = float(np.max(np.abs(np.linalg.eigvals(Waa))))
     norm2 = float(np.linalg.norm(Waa, 2))
     Js, derivs = jacobians(c, inst)
-    log_j, log_p = np.empty(c.steps), np.empty(c.steps)
+    log_j = np.array([_log_norm2(J) for J in Js])  # every step's, also after P has reached 0
+    log_p = np.full(c.steps, -math.inf)
     P, log_scale = np.eye(Waa.shape[0]), 0.0
     for i, J in enumerate(Js):
-        log_j[i] = _log_norm2(J)
         P = J @ P
         n = float(np.linalg.norm(P, 2))
-        if n == 0.0:
-            log_p[i:] = -math.inf
+        if n == 0.0:  # the product is 0 from here on (log_p stays −∞)
             break
         log_scale += math.log(n)
         P = P / n  # rescaled: T steps neither underflow nor overflow

@@ -67,8 +67,7 @@ def to_text(r: RNNStability) -> str:
                      f"{_num(t * math.log(r.rho) if r.rho > 0 else -math.inf):>10}")
     lines += [
         "",
-        f"per-step growth factor r = {r.growth:.4g} (least squares of ln‖P⟨t⟩‖₂ over t): "
-        f"‖∂a⟨T⟩/∂a⟨0⟩‖₂ ≈ r^T = 10^{r.decades:.3g} over T = {c.steps} steps",
+        _growth_text(r),
         f"verdict: {r.verdict} (stable when r^T is within {STABLE_DECADES:g} decade of 1)",
         _bound_text(r),
         "",
@@ -151,3 +150,14 @@ def plot(r: RNNStability, path: str, dpi: int = 150) -> str:
     ax.legend(fontsize=9)
     fig.tight_layout()
     return save_figure(fig, path, dpi)
+
+
+def _growth_text(r) -> str:
+    import numpy as np
+
+    zero = np.flatnonzero(np.isneginf(r.log_product))
+    if zero.size:  # a saturated or dead unit in every direction: the product is exactly 0
+        return (f"‖P⟨t⟩‖₂ = 0 exactly from t = {int(zero[0]) + 1} on (every unit's g′ is 0 there "
+                "or the product lost rank), so ∂a⟨T⟩/∂a⟨0⟩ = 0: no growth factor to fit")
+    return (f"per-step growth factor r = {r.growth:.4g} (least squares of ln‖P⟨t⟩‖₂ over t): "
+            f"‖∂a⟨T⟩/∂a⟨0⟩‖₂ ≈ r^T = 10^{r.decades:.3g} over T = {r.rnn.steps} steps")
