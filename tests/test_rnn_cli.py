@@ -67,7 +67,8 @@ def test_handout_markdown(capsys):
     assert cli.handout(_args(format="markdown"), TABLE) == 0
     out = capsys.readouterr().out
     assert out.startswith("# Backpropagation through time")
-    assert "```python\ndy = y_hat - y" in out
+    assert "```python\ndWax = dWaa = dba = dWya = dby = 0" in out
+    assert "\n    dy = y_hat - y\n" in out and "\n    da_prevt = da_prev " in out
 
 
 @pytest.mark.skipif(shutil.which("pdflatex") is None, reason="pdflatex is not installed")
@@ -238,3 +239,36 @@ def test_the_built_in_example_is_the_example_file_and_derives(capsys):
     assert "dWaa" in built_in and "proven" in built_in
     assert main(["backward", "--example", "rnn", "--layers", "2,1"]) == 2
     assert "give it alone" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("T", [1, 3, 5])
+def test_the_printed_course_loop_run_step_by_step_gives_autograds_gradients(T):
+    """The loop `derive backward` prints (our own output, run here as the course runs it: the
+    body once per t = T_x−1 … 0 with that step's cache values) gives the oracle's dWax, dWaa, dba,
+    dWya, dby: the zeros before it and the carry of da_prev included (without the carry it is
+    the no_carry mistake)."""
+    import numpy as np
+
+    from derive.rnn import render
+    from derive.rnn.proof import derive_rnn
+    from derive.rnn.spec import load_rnn
+    from tests import oracle_rnn as O
+    from tests.test_rnn_numbers import _instance
+
+    p, x, a0, Y, _ = _instance(T, seed=T)
+    na, m = a0.shape
+    d = derive_rnn(load_rnn(f"[rnn]\ninput = 3\nhidden = {na}\noutput = 2\nsteps = {T}\n"), prove=False)
+    lines = render.course_loop(render.generic_steps(d))
+    assert lines[2] == "for t in reversed(range(T_x)):" and any("da_prevt = da_prev" in s for s in lines)
+    a, yhat = O.rnn_forward(x, a0, p)
+    ns = {"np": np, "n_a": na, "m": m, "T_x": T, "da": np.zeros((na, m, T)), **p}
+    exec("\n".join(lines[:2]), ns)  # noqa: S102  derive's own printed loop, not user text
+    body = "\n".join(line[4:] for line in lines[3:])
+    for t in reversed(range(T)):
+        ns.update(t=t, y_hat=yhat[:, :, t], y=Y[:, :, t], a_next=a[:, :, t], xt=x[:, :, t],
+                  a_prev=a[:, :, t - 1] if t else a0)
+        exec(body, ns)  # noqa: S102
+    want = O.rnn_gradients(x, a0, p, Y)
+    for k in ("dWax", "dWaa", "dba", "dWya", "dby"):
+        np.testing.assert_allclose(ns[k], want[k], rtol=1e-10, atol=1e-12, err_msg=k)
+    np.testing.assert_allclose(ns["da_prevt"], want["da0"], rtol=1e-10, atol=1e-12)

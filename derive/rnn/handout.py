@@ -90,8 +90,8 @@ def blocks(d: RNNDerivation, seed: int = 0) -> list[Block]:
         Para(("The same steps as the course writes them: rnn_cell_backward inside the loop of "
               "rnn_backward over t = T_x − 1, …, 0; a weight's gradient accumulates (+=) because "
               "every step uses the same weight.",)),
-        Raw("\\begin{verbatim}\n" + "\n".join(s.loop for s in gen) + "\n\\end{verbatim}",
-            "```python\n" + "\n".join(s.loop for s in gen) + "\n```"),
+        Raw("\\begin{verbatim}\n" + "\n".join(render.course_loop(gen)) + "\n\\end{verbatim}",
+            "```python\n" + "\n".join(render.course_loop(gen)) + "\n```"),
         Heading(2, "Why each step holds"),
         # the sources name the course's functions (rnn_cell_backward): long words TeX cannot
         # hyphenate, so the list is set \sloppy (wider spaces, not a line into the margin)

@@ -57,6 +57,21 @@ def _proof_text(d: RNNDerivation) -> list[str]:
     return out
 
 
+def course_loop(gen) -> list[str]:
+    """The course's loop as lines: the sums and the carried da_prev start at zero, then each
+    generic step's line inside ``for t``, with rnn_backward's carry of da_prev to the step before
+    (without it the loop is the no_carry mistake)."""
+    sums = [s.course for s in gen if s.t is None]
+    lines = [f"{' = '.join(sums)} = 0   # before the loop",
+             "da_prevt = np.zeros((n_a, m))   # nothing comes back after T_x",
+             "for t in reversed(range(T_x)):"]
+    for s in gen:
+        lines.append(f"    {s.loop}")
+        if s.course == "da_prev":
+            lines.append("    da_prevt = da_prev   # carried back to step t - 1")
+    return lines
+
+
 def to_text(d: RNNDerivation, steps: bool = False, verify: bool = False) -> str:
     T = d.rnn.steps
     lines = [f"backpropagation through time: {d.rnn.describe()}", "", "forward:"]
@@ -70,7 +85,7 @@ def to_text(d: RNNDerivation, steps: bool = False, verify: bool = False) -> str:
             lines.append("then, summed over the steps (every step uses the same weights):")
         lines.append(f"  {s.template_text:<{width}}   ({_shape(s)})   {s.derive_name}   [{s.rule}]")
     lines += ["", "the course's loop (rnn_cell_backward inside rnn_backward, t = T_x−1 … 0):"]
-    lines += [f"  {s.loop}" for s in gen]
+    lines += [f"  {line}" for line in course_loop(gen)]
     if steps:
         lines += ["", "every step, unrolled:"]
         lines += [f"  {s.text}" for s in d.steps]
