@@ -20,6 +20,9 @@ LINES = [  # (the student's lines, the gradient judged, right?)
     ("dWaa = np.dot(dtanh, a_next.T)", "dWaa", False),
     ("da_prev = np.dot(Waa, dtanh)", "da_prev", False),
     ("dWax = np.dot(dtanh, xt.T) / 5", "dWax", False),
+    # rnn_backward's accumulation, as derive backward prints it: the cell's one step's term
+    ("dWaa += np.dot(dtanh, a_prev.T)", "dWaa", True),
+    ("dWax += np.dot(dtanh, xt.T) * 2", "dWax", False),
 ]
 
 
@@ -33,7 +36,7 @@ def _value(lines: str, name: str) -> bool:
     a_next = np.tanh(p["Wax"] @ xt + p["Waa"] @ a_prev + p["ba"])
     env = {"np": np, "xt": xt, "a_prev": a_prev, "a_next": a_next, "da_next": da_next, **p,
            "dtanh": (1 - a_next ** 2) * da_next}
-    exec(lines, env)  # noqa: S102 - the test's own lines, not a student's
+    exec(lines.replace("+=", "="), env)  # noqa: S102 - the test's own lines (one cell's term)
     want = rnn_cell_gradients(da_next, xt, a_prev, {**p, "Wya": np.zeros((2, n_a)),
                                                     "by": np.zeros((2, 1))})[name]
     return bool(np.allclose(env[name], want))
@@ -56,6 +59,20 @@ def test_dtanh_alone_is_judged_through_the_lines_that_use_it():
     assert r.verdict.mistakes[0].code == "tanh_derivative_at_a_prev"
     assert "dtanh (line 1)" in r.verdict.mistakes[0].message
     assert check_cell("dtanh = (1 - a_next ** 2) * da_next").results[0].verdict.correct
+    (r,) = check_cell("dtanh = da_next").results  # its right formula is dtanh's, not dxt's
+    assert r.verdict.target == "dtanh" and r.verdict.expected.startswith("dtanh = (1 - a_next")
+    assert r.verdict.mistakes[0].code == "missing_tanh_derivative"
+    assert any("the counterexample is an entry of dxt" in n for n in r.verdict.notes)
+
+
+def test_a_spec_whose_activation_is_not_tanh_is_refused_not_judged_as_tanh(tmp_path, capsys):
+    """The lines are judged in the course's tanh cell: a relu or sigmoid spec would get tanh's
+    verdicts (its own right dz line called wrong), so it is refused, naming the activation."""
+    for act in ("relu", "sigmoid"):
+        spec = tmp_path / f"{act}.toml"
+        spec.write_text(f'[rnn]\ninput = 2\nhidden = 3\noutput = 4\nsteps = 3\nactivation = "{act}"\n')
+        assert main(["check", "--spec", str(spec), "dtanh = (1 - a_next**2) * da_next"]) == 2
+        assert f"activation = '{act}'" in capsys.readouterr().err
 
 
 def test_the_cli_takes_an_rnn_spec_and_refuses_a_cnn_spec_with_the_way_to_check_it(

@@ -169,6 +169,13 @@ def _family(path: str) -> str:
     return read_spec(path)[0]
 
 
+def _read_spec(path: str) -> str:
+    from derive.network.spec import SPEC_BYTES
+    from derive.network.textfile import read_bounded
+
+    return read_bounded(path, SPEC_BYTES, "spec file")
+
+
 def _cell_lines(args: argparse.Namespace, equation: str) -> int:
     """An RNN spec: the equation is lines of the course's rnn_cell_backward (derive.code.
     cell_lines); a CNN spec's formulas are checked as the course's functions, with --code."""
@@ -177,6 +184,14 @@ def _cell_lines(args: argparse.Namespace, equation: str) -> int:
     if _family(args.spec) == "cnn":
         raise SpecError(f"{args.spec}: a CNN spec; derive check reads a CNN's gradients as the "
                         "course's functions: derive check --code conv_backward.py (docs/code.md)")
+    from derive.network.textfile import load_toml
+    from derive.rnn.cli import rnn_of
+
+    rnn = rnn_of(args, load_toml(_read_spec(args.spec), args.spec))
+    if rnn.activation != "tanh":  # the course's cell, which the lines are judged in, is tanh's
+        raise SpecError(f"{args.spec}: activation = {rnn.activation!r}: derive check judges lines "
+                        "of the course's tanh rnn_cell_backward (dtanh = (1 - a_next ** 2) * "
+                        "da_next); derive backward --spec shows this network's dz formulas")
     result = check_cell(equation)
     print(dumps(result.to_dict()) if args.format == "json" else render_code(result))
     return result.exit_code

@@ -59,9 +59,15 @@ def names_before(text: str, name: str) -> int:
     return 0
 
 
+#: ``dWaa += …``, the line of rnn_backward's loop (derive backward prints it): in the cell, the
+#: one step's term the loop adds, ``dWaa = …``
+ACCUMULATED = re.compile(r"^(\s*)(dWax|dWaa|dba)\s*\+=", re.M)
+
+
 def wrap(text: str) -> tuple[str, int, list[str]]:
     """(the course's function with the lines in it, the line the student's first line lands on,
     the gradients the lines write)."""
+    text = ACCUMULATED.sub(r"\1\2 =", text)
     names = _written(text)
     mine = [n for n in COURSE if n in names]
     if not mine:
@@ -108,8 +114,21 @@ def check_cell(text: str) -> CodeResult:
             results.append(replace(r, line=mine_line(r.line) or 1, function=None, verdict=v))
     if alone and results:  # one verdict for dtanh: its first wrong consequence, else dxt's
         worst = next((r for r in results if r.wrong), results[0])
-        results = [replace(worst, name="dtanh", line=1 + names_before(text, "dtanh"))]
+        v = worst.verdict
+        if worst.wrong:  # dtanh's own right formula, and what the counterexample is an entry of
+            from derive.code.conv_diagnosis import expected
+
+            loop, latex = expected("rnn_cell_backward", "dtanh")
+            v = replace(v, target="dtanh", expected=loop or f"dtanh = {COURSE['dtanh']}",
+                        expected_latex=latex,
+                        message=f"dtanh makes the course's next line wrong: {v.message}",
+                        notes=(*v.notes, f"the counterexample is an entry of {worst.name}, which "
+                               "the course computes from dtanh"))
+        results = [replace(worst, name="dtanh", line=1 + names_before(text, "dtanh"), verdict=v)]
     notes = [n for n in out.notes if "is read as the course's helper" not in n]
+    if ACCUMULATED.search(text):
+        notes.append("dWax/dWaa/dba += … (rnn_backward's accumulation) read as the cell's one "
+                     "step's term: dWaa = …")
     notes.append("read as lines of the course's rnn_cell_backward(da_next, cache), its cache "
                  "unpacked as (a_next, a_prev, xt, parameters); the gradients not written are "
                  "the course's own lines" + (" (dtanh is judged through them: "
