@@ -335,3 +335,22 @@ def test_students_variants_are_read():
                              "mask = np.isin(window, np.max(window))")
     r = by_function(check_code(refused))["max_pool_backward_naive"]["dx"]
     assert r.verdict.verdict == "parse_error" and "np.isin" in r.verdict.message
+
+
+def test_rnn_backward_over_a_wrong_cell_is_correct_given_the_cell_and_says_its_value_is_wrong():
+    """rnn_backward's own lines are right, but it calls this file's wrong rnn_cell_backward: each
+    of its results is correct *given* the cell, names the cell's wrong lines, and the exit code
+    says the file is wrong; the cell's right formulas are one step's (=, not the loop's +=)."""
+    bad = RNN.replace("(1 - a_next ** 2) * da_next", "(1 - a_prev ** 2) * da_next", 1)
+    assert bad != RNN
+    out = check_code(bad)
+    results = by_function(out)
+    cell, loop = results["rnn_cell_backward"], results["rnn_backward"]
+    assert all(not r.verdict.correct for r in cell.values())
+    assert cell["dWaa"].verdict.expected == "dWaa = np.dot(dtanh, a_prev.T)"
+    for r in loop.values():
+        assert r.verdict.correct and r.uses_wrong
+        assert any(n.startswith("correct given a right rnn_cell_backward") and "dxt (line" in n
+                   for n in r.verdict.notes)
+    assert out.exit_code == 1
+    assert not any(r.uses_wrong for r in by_function(check_code(RNN))["rnn_backward"].values())

@@ -228,7 +228,9 @@ def expected(fname: str, q: str) -> tuple[str | None, str | None]:
         course = {"dx": "dxt", "da0": "da_prev"}.get(q, q)
         for step in d.steps:
             if step.course == course.split(" ")[0]:
-                return step.loop, step.latex
+                # the cell computes one step's term (=); rnn_backward's loop accumulates it (+=)
+                loop = step.loop.replace(" += ", " = ", 1) if fname == "rnn_cell_backward" else step.loop
+                return loop, step.latex
         return None, None
     if fname in ("conv_backward", "pool_backward"):
         from derive.conv import derive_cnn, load_cnn

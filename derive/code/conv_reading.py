@@ -25,6 +25,7 @@ sizes, the entry, both values) and, where the numbers show it, the mistake:
 from __future__ import annotations
 
 import ast
+from dataclasses import replace
 
 import numpy as np
 
@@ -120,7 +121,13 @@ def _judge_output(src, functions, fname, node, target, mode, q, k, instances, ru
     uses = _through_helpers(src, fname, node, target, mode, q, instances, judged, missing,
                             defined, wrong)
     if isinstance(uses, tuple):  # right with the course's helpers: the snippet's are wrong
-        return GradientResult(line, name, _correct(label, instances, judged), fname, uses)
+        v = _correct(label, instances, judged)
+        helper = uses[0]["function"]
+        wrong_lines = ", ".join(f"{u['name']} (line {u['line']})" for u in uses)
+        note = (f"correct given a right {helper}: this function's own lines are right (run with "
+                f"the course's {helper} in place of this file's), but the value it returns is "
+                f"wrong because this file's {helper} is: {wrong_lines}")
+        return GradientResult(line, name, replace(v, notes=(*v.notes, note)), fname, uses)
     i = bad[0]
     failed = _failure(src, node, name, label, instances[i], runs[i], target, q)
     if failed is not None:
@@ -211,7 +218,8 @@ def _through_helpers(src, fname, node, target, mode, q, instances, judged, missi
         if all(D.right(r, target, q, instances[i]) for r, i in zip(runs, judged, strict=True)):
             bad = wrong.get(h, [])
             if bad:
-                return tuple({"name": r.name, "line": r.line, "target": r.target} for r in bad)
+                return tuple({"name": r.name, "line": r.line, "target": r.target, "function": h}
+                             for r in bad)
             return h
     return None
 
