@@ -341,7 +341,8 @@ def prove_cnn(d: CNNDerivation, seed: int = 0, threshold: float = THRESHOLD,
         if step.dense:
             layer = step.target.layer - off if step.target.layer is not None else 0
             p = by_target.get((step.kind, layer))
-            own = f" (the dense head's numbering: its layer {layer} is layer {step.layer})"
+            own = (f" (the dense head's numbering: its layer {layer} is layer {layer + off})" if layer
+                   else f" (the dense head's numbering: its X is A[{off}], the flatten's output)")
             results.append(replace(p, name=step.name, layer=step.layer, method=p.method + own) if p else
                            FormulaProof(step.name, step.kind, step.layer, "failed", 0, "no proof", 1.0, False))
         else:
