@@ -61,6 +61,8 @@ def test_numbers_worked_example(capsys):
     assert cli.numbers(_args(format="json"), TABLE) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["results"]["dWax"]["shape"] == [4, 3]
+    with pytest.raises(UsageError, match="writes text or json, not latex"):  # it printed text
+        cli.numbers(_args(format="latex"), TABLE)
 
 
 def test_handout_markdown(capsys):

@@ -134,6 +134,11 @@ def numbers(args: argparse.Namespace, table: Mapping[str, Any]) -> int:
     from derive.rnn.worked import worked, worked_json, worked_text
 
     _refuse(args, "numbers")
+    fmt = getattr(args, "format", "text")
+    if fmt not in ("text", "json"):  # it printed the text under --format latex
+        raise UsageError(f"derive numbers --spec with an RNN spec writes text or json, not {fmt}; "
+                         "the LaTeX of backpropagation through time is derive backward --spec "
+                         "--format latex, or the handout: derive handout --spec")
     w = worked(rnn_of(args, table), seed=_seed(args))
     print(dumps(worked_json(w), indent=2) if getattr(args, "format", "text") == "json"
           else worked_text(w))
