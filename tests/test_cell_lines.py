@@ -90,3 +90,17 @@ def test_the_cli_takes_an_rnn_spec_and_refuses_a_cnn_spec_with_the_way_to_check_
                    '[[layer]]\nkind = "dense"\nunits = 2\nactivation = "softmax"\n')
     assert main(["check", "--spec", str(cnn), "dW = 1"]) == 2
     assert "derive check --code conv_backward.py" in capsys.readouterr().err
+
+
+def test_batch_and_code_with_an_rnn_or_cnn_spec_are_refused_with_the_way_that_works(tmp_path, capsys):
+    rnn = tmp_path / "rnn.toml"
+    rnn.write_text("[rnn]\ninput = 3\nhidden = 5\noutput = 2\nsteps = 4\n")
+    batch = tmp_path / "b.jsonl"
+    batch.write_text('{"equation": "dtanh = da_next"}\n')
+    assert main(["check", "--batch", str(batch), "--spec", str(rnn)]) == 2
+    err = capsys.readouterr().err
+    assert "an RNN spec: --batch checks a dense network's formulas" in err and "derive check --spec" in err
+    code = tmp_path / "f.py"
+    code.write_text("def f(x):\n    return x\n")
+    assert main(["check", "--code", str(code), "--spec", str(rnn)]) == 2
+    assert "check --code reads the course's" in capsys.readouterr().err

@@ -120,10 +120,21 @@ def _bindings(text: str) -> dict[str, str]:
     return out
 
 
+_AN = {"cnn": "a CNN", "rnn": "an RNN"}
+
+
 def run(args: argparse.Namespace) -> int:
+    family = _family(args.spec) if args.spec else "dense"
     if args.batch:
         if args.equation or args.code:
             raise UsageError("give an equation, --code FILE or --batch FILE, not two of them")
+        if family != "dense":
+            raise SpecError(f"{args.spec}: {_AN[family]} spec: --batch checks a dense "
+                            "network's formulas" + (
+                                "; check lines of rnn_cell_backward one call at a time: derive "
+                                "check --spec rnn.toml \"dtanh = …\"" if family == "rnn" else
+                                "; a CNN's gradients are checked as the course's functions: "
+                                "derive check --code conv_backward.py"))
         process_preload(PRELOAD, ENVIRONMENT)
         return run_batch(args)
     if args.output:
@@ -133,6 +144,11 @@ def run(args: argparse.Namespace) -> int:
     if args.code:
         if args.equation:
             raise UsageError("give either an equation or --code FILE, not both")
+        if family != "dense":
+            raise SpecError(f"{args.spec}: {_AN[family]} spec: check --code reads the "
+                            "course's conv_backward, pool_backward, rnn_cell_backward and "
+                            "rnn_backward without one (their sizes are their arguments'): leave "
+                            "out --spec")
         process_preload(PRELOAD, ENVIRONMENT)
         return run_code(args)
     if not args.equation:
@@ -142,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
     from derive.check.checker import Verdict, check
 
     equation = read_argument(args.equation, "the equation")
-    if args.spec and _family(args.spec) != "dense":
+    if family != "dense":
         return _cell_lines(args, equation)
     try:
         given = args.spec or args.layers or args.act  # else a generic network, from the formula
