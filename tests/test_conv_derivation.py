@@ -383,3 +383,18 @@ def test_pad_at_least_f_names_the_rows_that_read_only_padding(shape, f, s, p):
     want = (f"rows and columns {', '.join(map(str, rows))}" if rows == cols else
             f"rows {', '.join(map(str, rows))} and columns {', '.join(map(str, cols))}")
     assert f"pad {p} ≥ f = {f}, so {want} of Z[1] (0-based) read only padding" in note
+
+
+@pytest.mark.parametrize("text, message", [
+    ('loss = "ce"\n[[layer]]\nkind = "flatten"\n', "key 'input' is missing: give [n_H, n_W, n_C]"),
+    ('input = [4, 4, 1]\n[[layer]]\nkind = "conv2d"\nsize = 2\n',
+     "layer 1 (conv2d): key 'filters' is missing: give a whole number ≥ 1"),
+    ('input = [4, 4, 1]\n[[layer]]\nsize = 2\n', "layer 1: key 'kind' is missing"),
+    ('input = [4, 4, 1]\n[[layer]]\nkind = "conv2d"\nfilters = 1\nsize = true\n',
+     "key 'size': true is not a whole number"),
+])
+def test_a_missing_or_mistyped_key_is_named_as_the_file_writes_it(text, message):
+    """No Python None or True in a spec's errors: a key left out is 'missing', a TOML true is true."""
+    with pytest.raises(SpecError) as err:
+        load_cnn(text)
+    assert message in str(err.value) and "None" not in str(err.value) and "True" not in str(err.value)

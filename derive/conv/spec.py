@@ -149,18 +149,24 @@ class CNN:
 
 
 def _int(value: Any, where: str, key: str, low: int) -> int:
+    if value is None:  # the table has no such key (a TOML file has no None to write)
+        raise SpecError(f"{where}: key {key!r} is missing: give a whole number ≥ {low}")
     if isinstance(value, bool) or not isinstance(value, int):
-        shown = str(value).lower() if isinstance(value, bool) else repr(value)  # TOML's true
-        raise SpecError(f"{where}: key {key!r}: {shown} is not a whole number")
+        raise SpecError(f"{where}: key {key!r}: {_shown(value)} is not a whole number")
     if value < low:
         raise SpecError(f"{where}: key {key!r}: {value} is below {low}")
     require(SIZE, value, f"{where}: key {key!r}")
     return value
 
 
+def _shown(value: Any) -> str:
+    """A value as the TOML file writes it (true, not Python's True)."""
+    return str(value).lower() if isinstance(value, bool) else repr(value)
+
+
 def _activation(value: Any, where: str, default: str, elementwise: bool) -> str:
     if not isinstance(value if value is not None else default, str):
-        raise SpecError(f"{where}: key 'activation': {value!r} is not a name")
+        raise SpecError(f"{where}: key 'activation': {_shown(value)} is not a name")
     try:
         act = rules.activations().lookup(value if value is not None else default)
     except SpecError as exc:
@@ -175,8 +181,10 @@ def _layer(n: int, table: Any, shape: tuple[int, ...], flat: bool) -> CNNLayer:
     if not isinstance(table, Mapping):
         raise SpecError(f"layer {n}: a [[layer]] table is needed, not {table!r}")
     kind = table.get("kind")
+    if kind is None:
+        raise SpecError(f"layer {n}: key 'kind' is missing: give one of {', '.join(KEYS)}")
     if not isinstance(kind, str) or kind not in KEYS:
-        raise SpecError(f"layer {n}: key 'kind': {kind!r} is not one of {', '.join(KEYS)}")
+        raise SpecError(f"layer {n}: key 'kind': {_shown(kind)} is not one of {', '.join(KEYS)}")
     where = f"layer {n} ({kind})"
     for key in table:
         if key != "kind" and key not in KEYS[kind]:
@@ -198,7 +206,7 @@ def _layer(n: int, table: Any, shape: tuple[int, ...], flat: bool) -> CNNLayer:
     if kind == "pool":
         mode = table.get("mode", "max")
         if mode not in MODES:
-            raise SpecError(f"{where}: key 'mode': {mode!r} is not one of {', '.join(MODES)}")
+            raise SpecError(f"{where}: key 'mode': {_shown(mode)} is not one of {', '.join(MODES)}")
         f = _int(table.get("size"), where, "size", 1)
         s = _int(table.get("stride", f), where, "stride", 1)
         if f > h or f > w:
@@ -253,7 +261,8 @@ def _from_mapping(data: Mapping) -> CNN:
             raise SpecError(f"unknown key {key!r}; known: {', '.join(TOP_KEYS)}")
     shape = data.get("input")
     if not isinstance(shape, list) or len(shape) != 3:
-        raise SpecError(f"key 'input': [n_H, n_W, n_C] is needed, not {shape!r}")
+        raise SpecError("key 'input' is missing: give [n_H, n_W, n_C]" if shape is None else
+                        f"key 'input': [n_H, n_W, n_C] is needed, not {_shown(shape)}")
     h, w, c = (_int(v, "input", f"input[{i}]", 1) for i, v in enumerate(shape))
     input_ = (h, w, c)
     tables = data.get("layer")
@@ -272,7 +281,7 @@ def _from_mapping(data: Mapping) -> CNN:
                         "(flatten, then a dense head that the loss reads)")
     loss = data.get("loss", "ce")
     if not isinstance(loss, str):
-        raise SpecError(f"key 'loss': {loss!r} is not a name")
+        raise SpecError(f"key 'loss': {_shown(loss)} is not a name")
     try:
         loss_name = rules.losses().lookup(loss).name
     except SpecError as exc:
