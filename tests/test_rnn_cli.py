@@ -274,3 +274,21 @@ def test_the_printed_course_loop_run_step_by_step_gives_autograds_gradients(T):
     for k in ("dWax", "dWaa", "dba", "dWya", "dby"):
         np.testing.assert_allclose(ns[k], want[k], rtol=1e-10, atol=1e-12, err_msg=k)
     np.testing.assert_allclose(ns["da_prevt"], want["da0"], rtol=1e-10, atol=1e-12)
+
+
+def test_a_relu_rnns_identities_name_dz_not_dtanh():
+    """The catalogue's RNN identities are written for the course's tanh cell; a relu network's
+    --steps and handout write them with its own dz and no tanh′."""
+    from derive.rnn import render
+    from derive.rnn.proof import derive_rnn
+    from derive.rnn.spec import load_rnn
+
+    d = derive_rnn(load_rnn('[rnn]\ninput = 2\nhidden = 3\noutput = 2\nsteps = 2\nactivation = "relu"\n'),
+                   prove=False)
+    for s in render.generic_steps(d):
+        title, index, latex, source = render.identity_parts(d, s.identity)
+        assert "dtanh" not in index and r"d\tanh" not in latex and "(tanh:" not in index
+        assert "dtanh" not in source.replace("dtanh = (1 - a_next ** 2) * da_next for tanh", "")
+    tanh = derive_rnn(load_rnn("[rnn]\ninput = 2\nhidden = 3\noutput = 2\nsteps = 2\n"), prove=False)
+    s = next(s for s in render.generic_steps(tanh) if s.rule == "rnn_input_gradient")
+    assert render.identity_parts(tanh, s.identity)[1] == s.identity.index  # tanh: as written

@@ -96,8 +96,9 @@ def blocks(d: RNNDerivation, seed: int = 0) -> list[Block]:
         # the sources name the course's functions (rnn_cell_backward): long words TeX cannot
         # hyphenate, so the list is set \sloppy (wider spaces, not a line into the margin)
         Raw("\\begingroup\\sloppy"),
-        Items(tuple((f"{ref[s.rule]}, ", *_title(s.identity.title), ": ", M(s.identity.index_latex),
-                     f" ({s.identity.source})") for s in _one_per_rule(gen))),
+        Items(tuple((f"{ref[s.rule]}, ", *_title(render.identity_parts(d, s.identity)[0]), ": ",
+                     M(render.identity_parts(d, s.identity)[2]),
+                     f" ({render.identity_parts(d, s.identity)[3]})") for s in _one_per_rule(gen))),
         Raw("\\par\\endgroup"),
     ]
     out += _proof_blocks(d) + _gradcheck_blocks(rnn, seed) + _stability_blocks(rnn, seed)

@@ -11,6 +11,8 @@ course's loop, and how each formula was proven.
 
 from __future__ import annotations
 
+import re
+
 from derive.rnn.derivation import RNNDerivation, Step
 from derive.rnn.proof import PROOF_STEPS
 
@@ -57,6 +59,24 @@ def _proof_text(d: RNNDerivation) -> list[str]:
     return out
 
 
+def identity_parts(d: RNNDerivation, identity) -> tuple[str, str, str, str]:
+    """An identity's (title, index, index_latex, source) as this network writes them: the
+    catalogue's are the course's tanh cell, whose ∂J/∂z⟨t⟩ is named dtanh; another activation
+    names it dz (derive backward's name) and has no tanh′ in it."""
+    parts = (identity.title, identity.index, identity.index_latex, identity.source)
+    if d.rnn.activation == "tanh":
+        return parts
+    g = d.rnn.activation
+
+    def plain(text: str) -> str:
+        text = text.replace(" (tanh: 1 − aᵢₖ⟨t⟩²)", "")
+        text = text.replace("dtanh = (1 - a_next ** 2) * da_next",
+                            f"dtanh = (1 - a_next ** 2) * da_next for tanh; here dz, with {g}′")
+        return re.sub(r"\\tanh(?=[_^])", "z", re.sub(r"(?<![A-Za-z_])dtanh(?![A-Za-z_])(?!\s*=\s*\(1)", "dz", text))
+
+    return tuple(plain(p) for p in parts)  # type: ignore[return-value]
+
+
 def course_loop(gen) -> list[str]:
     """The course's loop as lines: the sums and the carried da_prev start at zero, then each
     generic step's line inside ``for t``, with rnn_backward's carry of da_prev to the step before
@@ -94,8 +114,9 @@ def to_text(d: RNNDerivation, steps: bool = False, verify: bool = False) -> str:
         for s in gen:
             if s.rule not in seen:
                 seen.add(s.rule)
-                lines.append(f"  [{s.rule}] {s.identity.index}")
-                lines.append(f"      cites {', '.join(s.cites)}; {s.identity.source}")
+                title, index, _, source = identity_parts(d, s.identity)
+                lines.append(f"  [{s.rule}] {index}")
+                lines.append(f"      cites {', '.join(s.cites)}; {source}")
     lines += [""] + _proof_text(d)
     if verify:
         for s in d.steps:
