@@ -189,3 +189,15 @@ def test_steps_refer_to_numbered_rules_listed_at_the_end():
         if rule.startswith(("conv", "maxpool", "flatten")):
             assert tex_text(identity.title[:1].upper() + identity.title[1:])[:30] in row
     assert f"[R{len(used) + 1}]" not in h.tex
+
+
+def test_the_references_in_display_rows_are_text_in_maths():
+    """A display row's reference (after &&) is \\text{…}: \\scriptsize is not a maths command
+    (pdflatex said 'invalid in math mode' 24 times); in Markdown's $$ it is not escaped as
+    Markdown (\\[R1\\] read as a display delimiter)."""
+    from derive.handout.doc import Display, Ref, Row, render_md, render_tex
+
+    blocks = [Display((Row("a", "b", (Ref("R1"),)),))]
+    assert r"&& \text{{\scriptsize\textsf{[R1]}}}" in render_tex(blocks, "t", "s", key=False)
+    md = render_md([Display((Row("a", "b", ("[R1]",)),))], "t", "s", key=False)
+    assert r"\text{[R1]}" in md and r"\[R1\]" not in md

@@ -190,7 +190,9 @@ def _parts_tex(parts: Parts, key: bool, math: bool = False) -> str:
         elif isinstance(p, Blank):
             out.append(_blank_tex(p, key, math))
         elif isinstance(p, Ref):
-            out.append(rf"\hfill{{\scriptsize\textsf{{[{tex_text(p.label)}]}}}}")
+            ref = rf"{{\scriptsize\textsf{{[{tex_text(p.label)}]}}}}"
+            # in a display row (after &&) the reference is text: \scriptsize is no maths command
+            out.append(rf"\text{{{ref}}}" if math else rf"\hfill{ref}")
         else:
             s = tex_text(p)
             out.append(rf"\text{{{s}}}" if math else s)
@@ -306,7 +308,8 @@ def _block_md(block: Block, key: bool) -> str | None:
                        else rf"\underline{{\qquad\qquad\qquad}}\ ({r.rhs.number})")
             else:
                 rhs = r.rhs
-            note = "".join(rf"\ \text{{{md_text(p)}}}" if isinstance(p, str) else
+            # inside $$ the note is LaTeX text (KaTeX reads it), not Markdown: no \[ escapes
+            note = "".join(rf"\ \text{{{tex_text(p)}}}" if isinstance(p, str) else
                            (p.latex if isinstance(p, M) else "") for p in r.note)
             lines.append(f"{r.lhs} &{r.rel} {rhs}{note}" if r.lhs or r.rel else f"& {rhs}")
         return "$$\n\\begin{aligned}\n" + " \\\\\n".join(lines) + "\n\\end{aligned}\n$$"
