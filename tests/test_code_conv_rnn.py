@@ -354,3 +354,16 @@ def test_rnn_backward_over_a_wrong_cell_is_correct_given_the_cell_and_says_its_v
                    for n in r.verdict.notes)
     assert out.exit_code == 1
     assert not any(r.uses_wrong for r in by_function(check_code(RNN))["rnn_backward"].values())
+
+
+def test_a_crop_outside_the_loop_over_examples_is_named_as_such():
+    """The crop line moved out of `for i` writes only the last example: the diagnosis says where
+    it stands, not that its slice is wrong; a wrong slice says the course's crop."""
+    line = "        dA_prev[i, :, :, :] = da_prev_pad[pad:-pad, pad:-pad, :]"
+    assert line in CONV
+    outside = by_function(check_code(CONV.replace(line, line[4:], 1)))["conv_backward"]["dA_prev"]
+    (mk,) = outside.verdict.mistakes
+    assert mk.code == "wrong_pad_crop" and "outside the loop over the examples i" in mk.message
+    sliced = CONV.replace(line, "        dA_prev[i, :, :, :] = da_prev_pad[:n_H_prev, :n_W_prev, :]", 1)
+    (mk,) = by_function(check_code(sliced))["conv_backward"]["dA_prev"].verdict.mistakes
+    assert mk.code == "wrong_pad_crop" and "the course's crop is: dA_prev[i] =" in mk.message

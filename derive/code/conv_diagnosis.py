@@ -49,9 +49,14 @@ def diagnose(functions, fname, node, target, mode, q, name, instances, runs, jud
             _padded_gradient_right(instances, runs, judged):
         crop = "dx = dx_pad[:, :, pad:pad + H, pad:pad + W]" if fname.endswith("_naive") else \
             "dA_prev[i] = da_prev_pad[pad:-pad, pad:-pad, :]"
-        return "wrong_pad_crop", (f"the padded gradient is right, but line "
-                                  f"{loops.last_write(node, name)} crops it wrongly back to the "
-                                  f"input's size: {crop}")
+        line = loops.last_write(node, name)
+        if not fname.endswith("_naive") and not _inside_a_loop(node, line):
+            return "wrong_pad_crop", (f"the padded gradient is right, but the crop (line {line}) "
+                                      "stands outside the loop over the examples i, so only the "
+                                      "last example's is written: indent it into the loop, as "
+                                      f"the course writes it: {crop}")
+        return "wrong_pad_crop", (f"the padded gradient is right, but line {line} crops it "
+                                  f"wrongly back to the input's size; the course's crop is: {crop}")
     probes = {"stride1": "stride 1", "T1": "T = 1"}
     for kind, shown in probes.items():
         idx = [i for i, inst in enumerate(instances) if inst.case.kind == kind]
@@ -67,6 +72,13 @@ def diagnose(functions, fname, node, target, mode, q, name, instances, runs, jud
     if _overwritten(node, name):
         return "missing_sum", _summed(node, name, "over the loop")
     return "other", "none of the usual mistakes explains it (see the counterexample)"
+
+
+def _inside_a_loop(fn: ast.FunctionDef, line: int) -> bool:
+    """Whether the statement on ``line`` of ``fn`` is in the body of a for loop."""
+    return any(isinstance(loop, ast.For) and any(getattr(n, "lineno", None) == line
+                                                 for stmt in loop.body for n in ast.walk(stmt))
+               for loop in ast.walk(fn))
 
 
 def _all_candidates(fname, instances, runs, judged, target, mode, q):
