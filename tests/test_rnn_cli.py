@@ -292,3 +292,25 @@ def test_a_relu_rnns_identities_name_dz_not_dtanh():
     tanh = derive_rnn(load_rnn("[rnn]\ninput = 2\nhidden = 3\noutput = 2\nsteps = 2\n"), prove=False)
     s = next(s for s in render.generic_steps(tanh) if s.rule == "rnn_input_gradient")
     assert render.identity_parts(tanh, s.identity)[1] == s.identity.index  # tanh: as written
+
+
+def test_spec_mistakes_are_named_as_the_user_wrote_them(tmp_path, capsys):
+    """[[rnn]] and rnn = 5 are an RNN spec written wrong (not a dense spec's unknown key); a
+    refused flag is named by its long form; a CNN's examples meets its own limit."""
+    from derive.cli import main
+
+    for text, shown in (("[[rnn]]\ninput = 3\n", "[[rnn]], an array of tables"), ("rnn = 5\n", "not 5")):
+        spec = tmp_path / "s.toml"
+        spec.write_text(text)
+        assert main(["backward", "--spec", str(spec)]) == 2
+        err = capsys.readouterr().err
+        assert f"{spec}: 'rnn' must be one table, [rnn]" in err and shown in err
+    rnn = tmp_path / "rnn.toml"
+    rnn.write_text("[rnn]\ninput = 3\nhidden = 5\noutput = 2\nsteps = 4\n")
+    assert main(["numbers", "--spec", str(rnn), "--learning-rate", "0.1"]) == 2
+    assert "derive numbers --learning-rate is not supported" in capsys.readouterr().err
+    cnn = tmp_path / "cnn.toml"
+    cnn.write_text('input = [4, 4, 1]\nexamples = 100000\nloss = "bce"\n[[layer]]\nkind = "flatten"\n'
+                   '[[layer]]\nkind = "dense"\nunits = 1\nactivation = "sigmoid"\n')
+    assert main(["backward", "--spec", str(cnn)]) == 2
+    assert "(conv.examples)" in capsys.readouterr().err

@@ -288,8 +288,9 @@ def _from_mapping(data: Mapping) -> CNN:
         raise SpecError(f"key 'loss': {exc}") from None
     m = data.get("examples")
     if m is not None:
+        if isinstance(m, int) and not isinstance(m, bool):
+            require(EXAMPLES, m, "key 'examples'")  # before _int's size limit, which is not its
         m = _int(m, "examples", "examples", 1)
-        require(EXAMPLES, m, "key 'examples'")
     cnn = CNN(input_, tuple(layers), loss_name, m)
     cnn.head()  # the dense head's own checks (softmax over one unit, the loss's pairing)
     return cnn

@@ -26,6 +26,13 @@ def spec_family(table: Mapping) -> Family:
     cnn; anything else → dense (whose reader gives the errors of a malformed spec)."""
     if isinstance(table.get("rnn"), Mapping):
         return "rnn"
+    if "rnn" in table:  # [[rnn]] or rnn = 5: meant as an RNN spec, not a dense one's unknown key
+        from derive.errors import SpecError
+
+        given = table["rnn"]
+        shown = "[[rnn]], an array of tables" if isinstance(given, list) else repr(given)
+        raise SpecError(f"'rnn' must be one table, [rnn] (with input, hidden, output, steps, …), "
+                        f"not {shown}")
     if isinstance(table.get("input"), list):
         return "cnn"
     layers = table.get("layer")
@@ -37,9 +44,13 @@ def spec_family(table: Mapping) -> Family:
 
 def read_spec(path: str | Path) -> tuple[Family, dict]:
     """A spec file's family and its parsed table (read bounded, as the dense reader does)."""
+    from derive.errors import SpecError
     from derive.network.spec import SPEC_BYTES
     from derive.network.textfile import load_toml, read_bounded
 
     text = read_bounded(path, SPEC_BYTES, "spec file")
     table = load_toml(text, str(path))
-    return spec_family(table), table
+    try:
+        return spec_family(table), table
+    except SpecError as exc:
+        raise SpecError(f"{path}: {exc}") from None

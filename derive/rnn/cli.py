@@ -57,7 +57,7 @@ def _refuse(args: argparse.Namespace, command: str) -> None:
     """A usage error for the first flag given that an RNN spec's ``command`` does not read (a
     value other than the parser's default; without the parser, other than None/False/"")."""
     parser = getattr(args, "_parser", None)
-    flags = {a.dest: (a.option_strings[-1] if a.option_strings else a.dest)
+    flags = {a.dest: (max(a.option_strings, key=len) if a.option_strings else a.dest)
              for a in getattr(parser, "_actions", ())}
     takes = COMMON | TAKES[command]
     for dest, value in vars(args).items():
