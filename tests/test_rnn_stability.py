@@ -144,3 +144,14 @@ def test_the_latex_fragment_typesets_in_an_article_without_overfull_lines():
     log = compile_tex(doc).log
     wide = [float(w) for w in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", log)]
     assert all(w <= 1.0 for w in wide), wide
+
+
+def test_a_plot_path_with_another_suffix_is_refused(tmp_path, capsys):
+    """--plot p.txt wrote PNG bytes under a text name: a plot is PNG, PDF or SVG by its suffix."""
+    spec = tmp_path / "rnn.toml"
+    spec.write_text("[rnn]\ninput = 3\nhidden = 5\noutput = 2\nsteps = 4\n")
+    assert main(["stability", "--spec", str(spec), "--plot", str(tmp_path / "p.txt")]) != 0
+    assert "a plot is PNG, PDF or SVG" in capsys.readouterr().err
+    assert not (tmp_path / "p.txt").exists()
+    assert main(["stability", "--spec", str(spec), "--plot", str(tmp_path / "p.svg")]) == 0
+    assert (tmp_path / "p.svg").read_text().lstrip().startswith("<?xml")

@@ -203,11 +203,19 @@ def plot_sweep(s: SweepResult, path: str, dpi: int = PLOT_DPI) -> str:
 
 
 def save_figure(fig, path: str, dpi: int) -> str:
-    """Write ``fig`` to ``path`` (PDF or SVG by its suffix, else PNG) and close it; a path that
-    cannot be written is a DeriveError naming it."""
+    """Write ``fig`` to ``path`` (PNG, PDF or SVG by its suffix; PNG without one) and close it;
+    another suffix (``p.txt``: it got PNG bytes) or a path that cannot be written is a
+    DeriveError naming it."""
+    import os
+
     import matplotlib.pyplot as plt
 
-    fmt = path.rsplit(".", 1)[-1].lower() if path.lower().endswith((".pdf", ".svg")) else "png"
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix not in ("", ".png", ".pdf", ".svg"):
+        plt.close(fig)
+        raise DeriveError(f"cannot write the plot to {path!r}: a plot is PNG, PDF or SVG, by the "
+                          f"file's suffix (.png, .pdf, .svg), not {suffix}")
+    fmt = suffix[1:] or "png"
     try:
         fig.savefig(path, format=fmt, dpi=dpi)
     except OSError as exc:
