@@ -46,7 +46,7 @@ def conv_handout(cnn: CNN, title: str | None = None, format: str = "tex", seed: 
     blocks += head(d, refs)  # backpropagation starts at the loss: the dense head, then to layer 1
     for layer in reversed(cnn.layers[:cnn.flatten_at]):
         blocks += layer_section(d, layer, refs)
-    blocks += verification(d, seed, check)
+    blocks += verification(d, seed, check, refs)
     blocks += rules_used(refs)
     title = title if title is not None else "Backpropagation through a convolutional network"
     subtitle = f"derive handout: {describe(cnn)}"
@@ -294,14 +294,17 @@ def head(d, refs: dict[str, str]) -> list[Block]:
             Display(rows)]
 
 
-def verification(d, seed: int, check: bool) -> list[Block]:
+def verification(d, seed: int, check: bool, refs: dict[str, str]) -> list[Block]:
     out: list[Block] = [Heading(1, "Verification")]
     if d.proof is not None:
-        rows = tuple(((M(s.target.to_latex()),), (str(s.proof.entries) if s.proof else "",),
-                      (f"{s.proof.fd_error:.1e}" if s.proof else "",)) for s in d.steps)
-        out.append(Para(("Each formula above, proven entry by entry by SymPy on tiny instances and "
-                         "by central differences:",)))
-        out.append(Table(("formula", "entries exact", "central differences"), rows, "lrr"))
+        rows = tuple(((M(s.target.to_latex()),), (refs.get(s.rule, ""),),
+                      (str(s.proof.entries) if s.proof else "",),
+                      (f"{s.proof.fd_error:.1e}" if s.proof else "",)) for s in _printed(d))
+        out.append(Para(("Each formula above, in the order shown, with its rule's reference (the "
+                         "output layer's dZ is shown twice: by the chain rule, then simplified), "
+                         "proven entry by entry by SymPy on tiny instances and by central "
+                         "differences:",)))
+        out.append(Table(("formula", "rule", "entries exact", "central differences"), rows, "llrr"))
     if check:
         from derive.conv import gradcheck as G
         from derive.errors import DeriveError, ResourceLimit
