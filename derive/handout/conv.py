@@ -141,7 +141,7 @@ def _explain(layer, step) -> tuple[Any, ...]:
     if step.rule == "conv_input_gradient":
         return (f"The full convolution with the flipped filters: each output position sent "
                 f"W times its dZ entry back to the {f}×{f} window it read. Written as one "
-                f"operation, dZ is first dilated by the stride ({s - 1} zero(s) between entries, "
+                f"operation, dZ is first dilated by the stride ({_count(s - 1, 'zero')} between entries, "
                 f"so position (h, w) lands at ({s}h, {s}w)){_trailing(layer)}, then fully "
                 f"convolved with W, which is the correlation with W rotated by 180 degrees; the "
                 f"result has the padded input's size, and "
@@ -176,7 +176,7 @@ def _trailing(layer) -> str:
                 f"trailing zeros: the strided windows never read the padded input's last {what}, "
                 "so their gradient is 0")
     return (f"; the dilated dZ is n_H_prev + 2p − f + 1 = {h} by n_W_prev + 2p − f + 1 = {w}, "
-            f"with {h - hs} trailing zero row(s) and {w - ws} trailing zero column(s): the strided "
+            f"with {_count(h - hs, 'trailing zero row')} and {_count(w - ws, 'trailing zero column')}: the strided "
             "windows never read the padded input's last ones, so their gradient is 0")
 
 
@@ -347,3 +347,8 @@ def _sentence(note: str) -> str:
     if first[:1] == "d" and first[1:2].isupper():
         return note + "."
     return note[:1].upper() + note[1:] + "."
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 zero``, ``2 zeros``."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")

@@ -187,7 +187,10 @@ def _stability_blocks(rnn: RNN, seed: int) -> list[Block]:
                   "; over T steps the product ",
                   M(r"P = J^{\langle T \rangle} \cdots J^{\langle 1 \rangle}"),
                   ". With ", M(r"W_{aa}"), " scaled to spectral radius ", M(r"\rho"),
-                  f" ({small.describe()}; example 1), the fitted per-step growth factor r and "
+                  f" ({small.describe()}; example 1"
+                  + (f"; {small.steps} steps, not the spec's {rnn.steps}, so that the trend shows"
+                     if small.steps != rnn.steps else "")
+                  + "), the fitted per-step growth factor r and "
                   "the verdict:")),
             Table((M(r"\rho(W_{aa})"), M(r"\lVert W_{aa} \rVert_2"), "r", M(r"\log_{10} r^T"),
                    "verdict"), rows, "rrrrl"),
