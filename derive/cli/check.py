@@ -124,7 +124,9 @@ _AN = {"cnn": "a CNN", "rnn": "an RNN"}
 
 
 def run(args: argparse.Namespace) -> int:
-    family = _family(args.spec) if args.spec else "dense"
+    from derive.network.family import read_spec  # the standard library only until it reads
+
+    family, table = read_spec(args.spec) if args.spec else ("dense", None)
     if args.batch:
         if args.equation or args.code:
             raise UsageError("give an equation, --code FILE or --batch FILE, not two of them")
@@ -159,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
 
     equation = read_argument(args.equation, "the equation")
     if family != "dense":
-        return _cell_lines(args, equation)
+        return _cell_lines(args, equation, family, table)
     try:
         given = args.spec or args.layers or args.act  # else a generic network, from the formula
         net, note = _rows_scale(args, network_from_args(args)) if given else (None, None)
@@ -179,31 +181,17 @@ def run(args: argparse.Namespace) -> int:
     return verdict.exit_code
 
 
-def _family(path: str) -> str:
-    from derive.network.family import read_spec
-
-    return read_spec(path)[0]
-
-
-def _read_spec(path: str) -> str:
-    from derive.network.spec import SPEC_BYTES
-    from derive.network.textfile import read_bounded
-
-    return read_bounded(path, SPEC_BYTES, "spec file")
-
-
-def _cell_lines(args: argparse.Namespace, equation: str) -> int:
+def _cell_lines(args: argparse.Namespace, equation: str, family: str, table) -> int:
     """An RNN spec: the equation is lines of the course's rnn_cell_backward (derive.code.
     cell_lines); a CNN spec's formulas are checked as the course's functions, with --code."""
     from derive.code.cell_lines import check_cell
 
-    if _family(args.spec) == "cnn":
+    if family == "cnn":
         raise SpecError(f"{args.spec}: a CNN spec; derive check reads a CNN's gradients as the "
                         "course's functions: derive check --code conv_backward.py (docs/code.md)")
-    from derive.network.textfile import load_toml
     from derive.rnn.cli import rnn_of
 
-    rnn = rnn_of(args, load_toml(_read_spec(args.spec), args.spec))
+    rnn = rnn_of(args, table)
     if rnn.activation != "tanh":  # the course's cell, which the lines are judged in, is tanh's
         raise SpecError(f"{args.spec}: activation = {rnn.activation!r}: derive check judges lines "
                         "of the course's tanh rnn_cell_backward (dtanh = (1 - a_next ** 2) * "

@@ -153,7 +153,7 @@ def sympy_check(step: ConvStep, walk: TensorWalk, layer: CNNLayer, m_: int, seed
                                 else _at_point(t, x, subs).diff(x) for t in buckets.get(x, ())])
         else:
             grad = c * sp.Add(*[t.diff(x) for t in buckets.get(x, ())])
-        diff = sp.expand(grad - sp.sympify(formula[idx]))
+        diff = sp.expand(grad - sp.sympify(formula[idx], strict=True))
         if diff != 0 and not (point and _cancels(diff)):
             if not point or not _vanishes(diff, U):
                 return "failed", count, ""

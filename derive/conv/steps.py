@@ -77,7 +77,7 @@ class TensorWalk:
                  input_gradient: bool = True):
         self.layers = dict(layers)  # number -> CNNLayer
         self.m = m
-        self.scale = sp.sympify(scale)
+        self.scale = sp.sympify(scale, strict=True)
         self.input_gradient = input_gradient
         self.steps: list[ConvStep] = []
         self._syms: dict[Key, T.TSym] = {}

@@ -62,7 +62,7 @@ def mismatch(op: str, left: Tensor, right: Tensor | None, why: str) -> ShapeMism
 
 def concrete(shape: TShape, be: TensorBackend) -> tuple[int, ...]:
     """A shape's sizes as ints (m from the backend)."""
-    return tuple(int(sp.sympify(d).subs(be.sizes)) for d in shape)
+    return tuple(int(sp.sympify(d, strict=True).subs(be.sizes)) for d in shape)
 
 
 def tevaluate(expr: Tensor, env: Mapping, backend: TensorBackend | None = None) -> np.ndarray:
@@ -428,7 +428,7 @@ class Unflatten(Unary):
     def __post_init__(self):
         n, m_ = self.arg.shape
         _, h, w, c = self.target
-        if str(sp.sympify(h * w * c)) != str(n) or str(self.target[0]) != str(m_):
+        if str(sp.sympify(h * w * c, strict=True)) != str(n) or str(self.target[0]) != str(m_):
             raise mismatch("unflatten", self.arg, None,
                            f"{n}×{m_} cannot be reshaped to {_fmt(self.target)}")
 

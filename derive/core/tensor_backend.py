@@ -37,7 +37,7 @@ class TensorBackend:
         return np.zeros(shape)
 
     def scalar(self, value: sp.Expr) -> Any:
-        return float(sp.sympify(value).subs(self.sizes))
+        return float(sp.sympify(value, strict=True).subs(self.sizes))
 
     def act(self, activation: Activation, x: np.ndarray) -> np.ndarray:
         import numpy as np
@@ -69,7 +69,7 @@ class SympyTensors(TensorBackend):
         return out
 
     def scalar(self, value: sp.Expr) -> Any:
-        return sp.sympify(value).subs(self.sizes)
+        return sp.sympify(value, strict=True).subs(self.sizes)
 
     def _map(self, fn: Callable[[Any], Any], x: np.ndarray) -> np.ndarray:
         import numpy as np
@@ -90,7 +90,7 @@ class SympyTensors(TensorBackend):
         out = np.empty((m_, 1, 1, c_), dtype=object)
         for i in range(m_):
             for c in range(c_):
-                args = [sp.sympify(v) for v in window[i, :, :, c].ravel()]
+                args = [sp.sympify(v, strict=True) for v in window[i, :, :, c].ravel()]
                 # numbers: the maximum itself; symbols: unevaluated (SymPy's Max of symbols
                 # searches for orderings, ~6 ms each, and its derivative needs none)
                 out[i, 0, 0, c] = sp.Max(*args, evaluate=all(a.is_number for a in args))

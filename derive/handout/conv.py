@@ -80,7 +80,7 @@ def _symbols(d) -> dict[Any, Any]:
 
 def _shape_latex(shape) -> str:
     import sympy as sp
-    return r" \times ".join(sp.latex(sp.sympify(s)) for s in shape)
+    return r" \times ".join(sp.latex(sp.sympify(s, strict=True)) for s in shape)
 
 
 def shapes(d) -> list[Block]:
